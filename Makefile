@@ -1,0 +1,110 @@
+# AVS suite: one non-recursive Makefile.
+#   make                 build every program into build/bin (or build-san/bin with SANITIZE)
+#   make test            build and run every test; ends with "N passed, M failed"
+#   make demo            install deps, build, run the demo pipeline (scripts/demo.sh)
+#   make WERROR=1        warnings are errors (CI)
+#   make SANITIZE=address,undefined
+#   make CUDA=1          also build the CUDA backend (needs nvcc)
+#
+# Layout: every core/ ingest/ eval/ report/ model/ features/ synth/ *.c goes into one static
+# library; every tools/avs-*.c is a program; every tests/test_*.c is a test binary and every
+# tests/test_*.sh a test script. New files need no Makefile edit.
+
+PKGS := libavformat libavcodec libswscale libswresample libavutil sndfile sqlite3 libpng libcjson openblas
+
+ifneq ($(SANITIZE),)
+B ?= build-san
+SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+B ?= build
+SAN_FLAGS :=
+endif
+
+CC ?= cc
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
+               -Wmissing-prototypes -fopenmp -I. $(SAN_FLAGS)
+ifeq ($(WERROR),1)
+CFLAGS_BASE += -Werror
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lpthread -lm $(SAN_FLAGS) $(LDFLAGS)
+
+MODULES := core ingest eval report model features synth
+LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
+LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRCS)) $(B)/obj/sql/schema_sql.o
+TOOL_SRCS := $(wildcard tools/avs-*.c)
+TOOLS := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRCS))
+TEST_SRCS := $(wildcard tests/test_*.c)
+TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
+LIB := $(B)/libavs.a
+
+ifeq ($(CUDA),1)
+NVCC ?= nvcc
+CU_SRCS := $(wildcard model/cuda/*.cu)
+CU_OBJS := $(patsubst %.cu,$(B)/obj/%.o,$(CU_SRCS))
+ALL_CFLAGS += -DAVS_USE_CUDA
+LDLIBS_ALL += -lcudart -lcublas -lcudnn
+LIB_OBJS += $(CU_OBJS)
+endif
+
+.PHONY: all test check demo deps clean banner bench
+all: banner $(TOOLS) $(TESTS)
+
+banner:
+	@missing=""; for p in $(PKGS); do pkg-config --exists $$p || missing="$$missing $$p"; done; \
+	 if [ -n "$$missing" ]; then echo "missing libraries:$$missing -- run: bash scripts/deps.sh"; exit 1; fi; \
+	 echo "avs build: $(B)  sanitize=$(if $(SANITIZE),$(SANITIZE),off)  werror=$(if $(filter 1,$(WERROR)),on,off)  cuda=$(if $(filter 1,$(CUDA)),on,off)"
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# sql/schema.sql is the schema of record; it is compiled in as a C string.
+$(B)/obj/sql/schema_sql.c: sql/schema.sql scripts/embed.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed.sh avs_schema_sql $< > $@
+$(B)/obj/sql/schema_sql.o: $(B)/obj/sql/schema_sql.c
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/obj/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 -I. -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/bin/%: $(B)/obj/tools/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $< $(LIB) $(LDLIBS_ALL) -o $@
+
+$(B)/tests/%: $(B)/obj/tests/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $< $(LIB) $(LDLIBS_ALL) -o $@
+
+# `make test` installs missing packages first, so that it works on a fresh machine.
+test:
+	@bash scripts/deps.sh
+	@$(MAKE) --no-print-directory all
+	@AVS_BUILD=$(B) bash tests/run.sh $(TESTS) $(wildcard tests/test_*.sh)
+
+check: all
+	@AVS_BUILD=$(B) bash tests/run.sh $(TESTS) $(wildcard tests/test_*.sh)
+
+demo:
+	bash scripts/deps.sh
+	$(MAKE) all
+	bash scripts/demo.sh
+
+deps:
+	bash scripts/deps.sh
+
+bench: all
+	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

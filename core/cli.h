@@ -1,0 +1,48 @@
+/* core/cli.h: the options every program shares (DESIGN §1).
+ *
+ *   struct avs_cli cli;
+ *   avs_cli_defaults(&cli);
+ *   while ((c = getopt_long(argc, argv, "j:hq", opts, NULL)) != -1) {
+ *       int r = avs_cli_common(&cli, c, optarg);  (1 handled, 0 not ours, -1 bad value)
+ *       ...
+ *   }
+ * Long options for the common ones are in AVS_CLI_LONG_OPTIONS (put first in your array).
+ */
+#ifndef AVS_CORE_CLI_H
+#define AVS_CORE_CLI_H
+
+#include <getopt.h>
+
+enum {
+    AVS_OPT_ROOT = 1000,
+    AVS_OPT_DB,
+    AVS_OPT_VERSION,
+    AVS_OPT_JSON,
+    AVS_OPT_SHARD,
+    AVS_OPT_VERBOSE,
+    AVS_OPT_FIRST_TOOL /* tools number their own long options from here */
+};
+
+#define AVS_CLI_LONG_OPTIONS                                                                   \
+    {"root", required_argument, 0, AVS_OPT_ROOT}, {"db", required_argument, 0, AVS_OPT_DB},      \
+        {"jobs", required_argument, 0, 'j'}, {"help", no_argument, 0, 'h'},                      \
+        {"version", no_argument, 0, AVS_OPT_VERSION}, {"quiet", no_argument, 0, 'q'},            \
+        {"verbose", no_argument, 0, AVS_OPT_VERBOSE}, {"shard", required_argument, 0, AVS_OPT_SHARD}
+
+struct avs_cli {
+    const char *root;  /* store root, default ./avsdata */
+    const char *db;    /* index path; NULL = root/avs.db */
+    int jobs;          /* workers; default = cores */
+    int shard_i, shard_n; /* --shard i/N: this process does items with index % N == i */
+    int help, version;
+};
+
+void avs_cli_defaults(struct avs_cli *cli);
+/* Handle one getopt result; 1 handled, 0 not a common option, -1 bad value (message printed). */
+int avs_cli_common(struct avs_cli *cli, int opt, const char *arg);
+/* root/avs.db unless --db was given; free with free(). */
+char *avs_cli_db_path(const struct avs_cli *cli);
+/* Print "<prog> <version>" to stdout. */
+void avs_cli_print_version(const char *prog);
+
+#endif

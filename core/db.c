@@ -1,0 +1,163 @@
+/* core/db.c: opening the index and applying the migrations of sql/schema.sql. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "core/fs.h"
+
+extern const char avs_schema_sql[]; /* sql/schema.sql, embedded by the build */
+
+static const char *MARK = "-- migration ";
+
+/* Find the block of migration `n`: sets start and len; 0 if found. */
+static int find_migration(int n, const char **start, size_t *len)
+{
+    const char *p = avs_schema_sql;
+    while ((p = strstr(p, MARK))) {
+        if ((p == avs_schema_sql || p[-1] == '\n') && atoi(p + strlen(MARK)) == n) {
+            const char *end = p + 1;
+            while ((end = strstr(end, MARK)) && end[-1] != '\n')
+                end++;
+            *start = p;
+            *len = end ? (size_t)(end - p) : strlen(p);
+            return 0;
+        }
+        p++;
+    }
+    return -1;
+}
+
+int avs_db_schema_version(void)
+{
+    int v = 0;
+    const char *s;
+    size_t l;
+    while (find_migration(v + 1, &s, &l) == 0)
+        v++;
+    return v;
+}
+
+int avs_db_exec(sqlite3 *db, const char *sql, struct avs_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        avs_err_set(err, "%s: %s", sqlite3_db_filename(db, "main"), msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int avs_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct avs_err *err)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
+        return avs_err_set(err, "%s: cannot prepare \"%.80s\": %s",
+                           sqlite3_db_filename(db, "main"), sql, sqlite3_errmsg(db));
+    return 0;
+}
+
+int64_t avs_db_scalar_int(sqlite3 *db, const char *sql, int64_t fallback)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = fallback;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int apply_migration(sqlite3 *db, int n, struct avs_err *err)
+{
+    const char *start;
+    size_t len;
+    AVS_ASSERT(find_migration(n, &start, &len) == 0);
+    char *sql = avs_sprintf("BEGIN IMMEDIATE;\n%.*s\nPRAGMA user_version = %d;\nCOMMIT;", (int)len,
+                            start, n);
+    int rc = avs_db_exec(db, sql, err);
+    if (rc) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        avs_err_wrap(err, "applying schema migration %d", n);
+    }
+    free(sql);
+    return rc;
+}
+
+static int migrate(sqlite3 *db, const char *path, struct avs_err *err)
+{
+    int have = (int)avs_db_scalar_int(db, "PRAGMA user_version", 0);
+    int want = avs_db_schema_version();
+    if (have > want)
+        return avs_err_set(err, "%s has schema version %d but this program knows only %d: "
+                                "use a newer avs build", path, have, want);
+    for (int n = have + 1; n <= want; n++) {
+        /* Another process may have migrated meanwhile: re-read inside the loop. */
+        if ((int)avs_db_scalar_int(db, "PRAGMA user_version", 0) >= n)
+            continue;
+        if (apply_migration(db, n, err))
+            return -1;
+    }
+    return 0;
+}
+
+static int open_common(const char *path, int flags, sqlite3 **out, struct avs_err *err)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        avs_err_set(err, "cannot open index %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db, 30000);
+    sqlite3_extended_result_codes(db, 1);
+    if (avs_db_exec(db, "PRAGMA foreign_keys = ON", err)) {
+        sqlite3_close(db);
+        return -1;
+    }
+    *out = db;
+    return 0;
+}
+
+int avs_db_open(const char *path, sqlite3 **out, struct avs_err *err)
+{
+    sqlite3 *db = NULL;
+    if (avs_fs_mkdirs_parent(path, err))
+        return -1;
+    if (open_common(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db, err))
+        return -1;
+    if (avs_db_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", err) ||
+        migrate(db, path, err)) {
+        sqlite3_close(db);
+        return -1;
+    }
+    *out = db;
+    return 0;
+}
+
+int avs_db_open_readonly(const char *path, sqlite3 **out, struct avs_err *err)
+{
+    sqlite3 *db = NULL;
+    if (!avs_fs_exists(path))
+        return avs_err_set(err, "no index at %s: run avs-ingest first, or give --root/--db", path);
+    if (open_common(path, SQLITE_OPEN_READONLY, &db, err))
+        return -1;
+    int have = (int)avs_db_scalar_int(db, "PRAGMA user_version", 0);
+    if (have != avs_db_schema_version()) {
+        sqlite3_close(db);
+        return avs_err_set(err, "%s has schema version %d, this program needs %d: open it once "
+                                "read-write (e.g. avs-ingest --root DIR with no inputs) to migrate",
+                           path, have, avs_db_schema_version());
+    }
+    *out = db;
+    return 0;
+}
+
+void avs_db_close(sqlite3 **db)
+{
+    if (db && *db) {
+        sqlite3_close(*db);
+        *db = NULL;
+    }
+}
+
+char *avs_db_path_for_root(const char *root) { return avs_fs_join(root, "avs.db"); }

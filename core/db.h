@@ -1,0 +1,35 @@
+/* core/db.h: the store's SQLite index (avs.db).
+ *
+ *   sqlite3 *db;
+ *   if (avs_db_open("avsdata/avs.db", &db, &err)) { fail with err.msg }
+ *   ... prepared statements only ...
+ *   avs_db_close(&db);
+ *
+ * Opening creates the file if needed, sets WAL mode, foreign keys and a busy timeout, and
+ * applies the migrations of sql/schema.sql (compiled in) up to AVS_DB_SCHEMA_VERSION.
+ * A database newer than this program is refused with a message saying so.
+ */
+#ifndef AVS_CORE_DB_H
+#define AVS_CORE_DB_H
+
+#include <sqlite3.h>
+
+#include "core/common.h"
+
+/* Highest migration number in sql/schema.sql (checked at open). */
+int avs_db_schema_version(void);
+
+int avs_db_open(const char *path, sqlite3 **db, struct avs_err *err);
+/* Open an existing index read-only (no migrations; refuses an older schema with a hint). */
+int avs_db_open_readonly(const char *path, sqlite3 **db, struct avs_err *err);
+void avs_db_close(sqlite3 **db);
+/* Execute SQL without results; -1 with err holding sqlite's message. */
+int avs_db_exec(sqlite3 *db, const char *sql, struct avs_err *err);
+/* Prepare, with err naming the statement on failure. */
+int avs_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct avs_err *err);
+/* The index path for a store root: root/avs.db; free with free(). */
+char *avs_db_path_for_root(const char *root);
+/* Run SELECT returning one integer; returns `fallback` when there is no row. */
+int64_t avs_db_scalar_int(sqlite3 *db, const char *sql, int64_t fallback);
+
+#endif

@@ -1,0 +1,150 @@
+-- The schema of record of the AVS store index (avs.db). Compiled into every program.
+--
+-- Migrations: each block starts with a line "-- migration N: what". A database at
+-- PRAGMA user_version = V gets every block N > V applied in order, each in one transaction
+-- that ends by setting user_version = N. Blocks are idempotent (IF NOT EXISTS), so a
+-- migration interrupted by a crash is simply applied again. Never edit a released block:
+-- add a new one at the end.
+--
+-- Paths of store files are relative to the store root (the folder holding avs.db), so a
+-- store can be moved or copied as a whole. `source` paths are absolute.
+
+-- migration 1: videos, seconds, masks, features, runs, predictions, metrics, views
+CREATE TABLE IF NOT EXISTS videos (
+    id            INTEGER PRIMARY KEY,
+    uid           TEXT NOT NULL UNIQUE,      -- store name: file name without extension, made unique
+    source        TEXT NOT NULL UNIQUE,      -- absolute path of the clip (or AVSBench frame folder)
+    size          INTEGER,                   -- source size in bytes
+    mtime_ns      INTEGER,                   -- source modification time, ns since the epoch
+    hash          TEXT,                      -- murmur3-128 of the source bytes, hex
+    category      TEXT,
+    subset        TEXT NOT NULL DEFAULT 'other' CHECK (subset IN ('s4', 'ms3', 'other')),
+    split         TEXT,                      -- train / val / test / NULL
+    duration      REAL,                      -- seconds, as the container says
+    fps           REAL,                      -- average frame rate
+    src_width     INTEGER,
+    src_height    INTEGER,
+    width         INTEGER,                   -- stored frame size
+    height        INTEGER,
+    video_codec   TEXT,
+    audio_codec   TEXT,
+    audio_rate    INTEGER,                   -- source sample rate
+    audio_channels INTEGER,
+    has_audio     INTEGER NOT NULL DEFAULT 0,
+    n_seconds     INTEGER NOT NULL DEFAULT 0,
+    decode_errors INTEGER NOT NULL DEFAULT 0, -- packets the decoder rejected inside a readable clip
+    status        TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    error         TEXT,                      -- why it failed (the decoder's own message)
+    frame_rule    TEXT,                      -- how frames were picked (e.g. 'avsbench')
+    ingested_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS videos_category ON videos(category);
+CREATE INDEX IF NOT EXISTS videos_subset_split ON videos(subset, split);
+
+-- seconds.flags bits: 1 = audio zero-padded (short last second), 2 = no audio (silence
+-- written), 4 = frame past the end of the stream (last decoded frame used),
+-- 8 = frame imported as it was (AVSBench release).
+CREATE TABLE IF NOT EXISTS seconds (
+    video_id  INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    k         INTEGER NOT NULL CHECK (k >= 1),
+    frame     TEXT,                          -- frames/<uid>/<k>.png
+    audio     TEXT,                          -- audio/<uid>/<k>.wav
+    flags     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (video_id, k)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS masks (
+    video_id  INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    k         INTEGER NOT NULL CHECK (k >= 1),
+    path      TEXT NOT NULL,                 -- masks/<uid>/<k>.png, foreground = value >= 128
+    PRIMARY KEY (video_id, k)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS feature_sets (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    path        TEXT NOT NULL,               -- features/<name>.bin
+    config      TEXT NOT NULL,               -- JSON: encoders, weights + hashes, options
+    version     INTEGER NOT NULL,            -- cache format version
+    random_init INTEGER NOT NULL DEFAULT 0,  -- 1: encoders were random-initialised (tests, demo)
+    status      TEXT NOT NULL DEFAULT 'building',
+    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+
+CREATE TABLE IF NOT EXISTS feature_entries (
+    set_id    INTEGER NOT NULL REFERENCES feature_sets(id) ON DELETE CASCADE,
+    video_id  INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    k         INTEGER NOT NULL,
+    flipped   INTEGER NOT NULL DEFAULT 0,
+    offset    INTEGER NOT NULL,              -- byte offset of the record in the set's file
+    target    INTEGER,                       -- C3IM consensus class (CC)
+    target_v  INTEGER,                       -- top visual class (CC-V)
+    PRIMARY KEY (set_id, video_id, k, flipped)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS label_similarity (
+    id          INTEGER PRIMARY KEY,
+    vectors     TEXT NOT NULL,               -- word-vector file name
+    vectors_hash TEXT NOT NULL,
+    rows        INTEGER NOT NULL,            -- 1000 ImageNet classes
+    cols        INTEGER NOT NULL,            -- 527 AudioSet classes
+    data        BLOB NOT NULL,               -- float32 little-endian, row-major
+    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    UNIQUE (vectors_hash)
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    config       TEXT NOT NULL,              -- JSON: every option, switches, seed
+    code_version TEXT NOT NULL,
+    status       TEXT NOT NULL DEFAULT 'running',
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+
+CREATE TABLE IF NOT EXISTS run_epochs (
+    run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch       INTEGER NOT NULL,
+    train_loss  REAL,
+    val_miou    REAL,
+    val_fscore  REAL,
+    seconds     REAL,
+    frames_per_s REAL,
+    PRIMARY KEY (run_id, epoch)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS predictions (
+    run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    video_id  INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    k         INTEGER NOT NULL,
+    path      TEXT NOT NULL,
+    PRIMARY KEY (run_id, video_id, k)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS metrics (
+    id           INTEGER PRIMARY KEY,
+    method       TEXT NOT NULL,
+    subset       TEXT,
+    split        TEXT,
+    group_frames INTEGER,                    -- NULL: one video per F-score group
+    miou         REAL NOT NULL,
+    fscore       REAL NOT NULL,
+    dataset_iou  REAL,
+    frames       INTEGER NOT NULL,
+    source       TEXT,                       -- where the predictions came from
+    run_id       INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+    details      TEXT,                       -- JSON: per class, per video, options
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+
+-- Stable views for users and other programs.
+CREATE VIEW IF NOT EXISTS v_videos AS
+    SELECT uid, source, category, subset, split, status, error,
+           n_seconds AS seconds, fps, width, height, has_audio
+    FROM videos;
+
+CREATE VIEW IF NOT EXISTS v_seconds AS
+    SELECT v.uid AS uid, s.k AS k, s.frame AS frame, s.audio AS audio, m.path AS mask
+    FROM seconds s
+    JOIN videos v ON v.id = s.video_id
+    LEFT JOIN masks m ON m.video_id = s.video_id AND m.k = s.k;
