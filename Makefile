@@ -31,12 +31,15 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lpthread -lm $(SAN_FLAGS) $(LDFLAGS)
 
-MODULES := core ingest eval report model features synth
+# MODULES, TOOL_SRCS, TEST_SRCS and TEST_SCRIPTS may be narrowed on the command line to build
+# and test one part alone, e.g. make check B=build-eval MODULES="core eval" TOOL_SRCS=tools/avs-eval.c ...
+MODULES ?= core ingest eval report model features synth
 LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRCS)) $(B)/obj/sql/schema_sql.o
-TOOL_SRCS := $(wildcard tools/avs-*.c)
+TOOL_SRCS ?= $(wildcard tools/avs-*.c)
 TOOLS := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRCS))
-TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_SRCS ?= $(wildcard tests/test_*.c)
+TEST_SCRIPTS ?= $(wildcard tests/test_*.sh)
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
 LIB := $(B)/libavs.a
 
@@ -88,10 +91,10 @@ $(B)/tests/%: $(B)/obj/tests/%.o $(LIB)
 test:
 	@bash scripts/deps.sh
 	@$(MAKE) --no-print-directory all
-	@AVS_BUILD=$(B) bash tests/run.sh $(TESTS) $(wildcard tests/test_*.sh)
+	@AVS_BUILD=$(B) bash tests/run.sh $(TESTS) $(TEST_SCRIPTS)
 
 check: all
-	@AVS_BUILD=$(B) bash tests/run.sh $(TESTS) $(wildcard tests/test_*.sh)
+	@AVS_BUILD=$(B) bash tests/run.sh $(TESTS) $(TEST_SCRIPTS)
 
 demo:
 	bash scripts/deps.sh
