@@ -1,0 +1,209 @@
+/* synth/mp4.c: write an mp4 like a YouTube download: H.264 (libx264, yuv420p, constant frame
+ * rate, time base 1/fps) and AAC-LC stereo (FFmpeg's native encoder) at AVS_SYNTH_RATE.
+ * Bit-exact flags keep the file free of version strings and dates; libx264 runs with one
+ * thread so that the same plan gives the same bytes (ref: FFmpeg doc/examples/mux.c). */
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/opt.h>
+#include <libswscale/swscale.h>
+
+#include "synth/synth.h"
+
+struct avs_mp4 {
+    AVFormatContext *fmt;
+    AVCodecContext *venc, *aenc;
+    AVStream *vst, *ast;
+    struct SwsContext *sws;
+    AVFrame *vframe, *aframe;
+    AVPacket *pkt;
+    int w, h;
+    int64_t next_vpts, next_apts;
+    int header_written, failed;
+    char *path;
+};
+
+static int av_fail(struct avs_err *err, const char *path, const char *what, int rc)
+{
+    char msg[256];
+    av_strerror(rc, msg, sizeof(msg));
+    return avs_err_set(err, "%s: %s failed: %s", path, what, msg);
+}
+
+/* Send one frame (or NULL to flush) and write every packet it yields. */
+static int encode(struct avs_mp4 *m, AVCodecContext *enc, AVStream *st, AVFrame *frame,
+                  struct avs_err *err)
+{
+    int rc = avcodec_send_frame(enc, frame);
+    if (rc < 0) return av_fail(err, m->path, "encoding", rc);
+    for (;;) {
+        rc = avcodec_receive_packet(enc, m->pkt);
+        if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return 0;
+        if (rc < 0) return av_fail(err, m->path, "encoding", rc);
+        av_packet_rescale_ts(m->pkt, enc->time_base, st->time_base);
+        m->pkt->stream_index = st->index;
+        rc = av_interleaved_write_frame(m->fmt, m->pkt);
+        if (rc < 0) return av_fail(err, m->path, "writing", rc);
+    }
+}
+
+static int open_video(struct avs_mp4 *m, int fps, int crf, struct avs_err *err)
+{
+    const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
+    if (!codec)
+        return avs_err_set(err, "%s: libavcodec has no libx264 encoder: install Debian's "
+                           "libavcodec (bash scripts/deps.sh)", m->path);
+    AVCodecContext *c = m->venc = avcodec_alloc_context3(codec);
+    AVS_ASSERT(c);
+    c->width = m->w;
+    c->height = m->h;
+    c->pix_fmt = AV_PIX_FMT_YUV420P;
+    c->time_base = (AVRational){1, fps};
+    c->framerate = (AVRational){fps, 1};
+    c->gop_size = 2 * fps;
+    c->thread_count = 1;
+    c->flags |= AV_CODEC_FLAG_BITEXACT;
+    if (m->fmt->oformat->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    av_opt_set(c->priv_data, "preset", "fast", 0);
+    av_opt_set_int(c->priv_data, "crf", crf, 0);
+    int rc = avcodec_open2(c, codec, NULL);
+    if (rc < 0) return av_fail(err, m->path, "opening libx264", rc);
+    m->vst = avformat_new_stream(m->fmt, NULL);
+    AVS_ASSERT(m->vst);
+    m->vst->time_base = c->time_base;
+    m->vst->avg_frame_rate = c->framerate;
+    if ((rc = avcodec_parameters_from_context(m->vst->codecpar, c)) < 0)
+        return av_fail(err, m->path, "video parameters", rc);
+    m->vframe = av_frame_alloc();
+    m->vframe->format = c->pix_fmt;
+    m->vframe->width = c->width;
+    m->vframe->height = c->height;
+    if ((rc = av_frame_get_buffer(m->vframe, 0)) < 0) return av_fail(err, m->path, "frame", rc);
+    m->sws = sws_getContext(m->w, m->h, AV_PIX_FMT_RGB24, m->w, m->h, AV_PIX_FMT_YUV420P,
+                            SWS_BILINEAR | SWS_ACCURATE_RND | SWS_BITEXACT, NULL, NULL, NULL);
+    if (!m->sws) return avs_err_set(err, "%s: no RGB -> YUV conversion", m->path);
+    return 0;
+}
+
+static int open_audio(struct avs_mp4 *m, int rate, struct avs_err *err)
+{
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_AAC);
+    if (!codec) return avs_err_set(err, "%s: libavcodec has no AAC encoder", m->path);
+    AVCodecContext *c = m->aenc = avcodec_alloc_context3(codec);
+    AVS_ASSERT(c);
+    AVChannelLayout stereo = AV_CHANNEL_LAYOUT_STEREO;
+    av_channel_layout_copy(&c->ch_layout, &stereo);
+    c->sample_rate = rate;
+    c->sample_fmt = AV_SAMPLE_FMT_FLTP;
+    c->bit_rate = 128000;
+    c->time_base = (AVRational){1, rate};
+    c->flags |= AV_CODEC_FLAG_BITEXACT;
+    if (m->fmt->oformat->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    int rc = avcodec_open2(c, codec, NULL);
+    if (rc < 0) return av_fail(err, m->path, "opening the AAC encoder", rc);
+    m->ast = avformat_new_stream(m->fmt, NULL);
+    AVS_ASSERT(m->ast);
+    m->ast->time_base = c->time_base;
+    if ((rc = avcodec_parameters_from_context(m->ast->codecpar, c)) < 0)
+        return av_fail(err, m->path, "audio parameters", rc);
+    m->aframe = av_frame_alloc();
+    m->aframe->format = c->sample_fmt;
+    m->aframe->nb_samples = c->frame_size;
+    m->aframe->sample_rate = rate;
+    av_channel_layout_copy(&m->aframe->ch_layout, &c->ch_layout);
+    if ((rc = av_frame_get_buffer(m->aframe, 0)) < 0) return av_fail(err, m->path, "frame", rc);
+    return 0;
+}
+
+static void mp4_free(struct avs_mp4 *m)
+{
+    if (m->fmt && !(m->fmt->oformat->flags & AVFMT_NOFILE)) avio_closep(&m->fmt->pb);
+    avformat_free_context(m->fmt);
+    avcodec_free_context(&m->venc);
+    avcodec_free_context(&m->aenc);
+    sws_freeContext(m->sws);
+    av_frame_free(&m->vframe);
+    av_frame_free(&m->aframe);
+    av_packet_free(&m->pkt);
+    free(m->path);
+    free(m);
+}
+
+int avs_mp4_open(const char *path, int w, int h, int fps, int rate, int crf,
+                 struct avs_mp4 **mp4, struct avs_err *err)
+{
+    av_log_set_level(AV_LOG_ERROR);
+    struct avs_mp4 *m = avs_calloc(1, sizeof(*m));
+    m->path = avs_strdup(path);
+    m->w = w;
+    m->h = h;
+    m->pkt = av_packet_alloc();
+    int rc = avformat_alloc_output_context2(&m->fmt, NULL, "mp4", path);
+    if (rc < 0 || !m->fmt) { av_fail(err, path, "creating the mp4 muxer", rc); goto fail; }
+    m->fmt->flags |= AVFMT_FLAG_BITEXACT;
+    if (open_video(m, fps, crf, err) || open_audio(m, rate, err)) goto fail;
+    if ((rc = avio_open(&m->fmt->pb, path, AVIO_FLAG_WRITE)) < 0) {
+        av_fail(err, path, "opening for writing", rc);
+        goto fail;
+    }
+    if ((rc = avformat_write_header(m->fmt, NULL)) < 0) {
+        av_fail(err, path, "writing the mp4 header", rc);
+        goto fail;
+    }
+    m->header_written = 1;
+    *mp4 = m;
+    return 0;
+fail:
+    mp4_free(m);
+    return -1;
+}
+
+int avs_mp4_video(struct avs_mp4 *m, const uint8_t *rgb, struct avs_err *err)
+{
+    int rc = av_frame_make_writable(m->vframe);
+    if (rc < 0) return av_fail(err, m->path, "frame", rc);
+    const uint8_t *src[1] = {rgb};
+    int stride[1] = {m->w * 3};
+    sws_scale(m->sws, src, stride, 0, m->h, m->vframe->data, m->vframe->linesize);
+    m->vframe->pts = m->next_vpts++;
+    if (encode(m, m->venc, m->vst, m->vframe, err)) { m->failed = 1; return -1; }
+    return 0;
+}
+
+int avs_mp4_audio(struct avs_mp4 *m, const float *pcm, int64_t n, struct avs_err *err)
+{
+    int fs = m->aenc->frame_size;
+    for (int64_t pos = 0; pos < n; pos += fs) {
+        int rc = av_frame_make_writable(m->aframe);
+        if (rc < 0) return av_fail(err, m->path, "frame", rc);
+        int cnt = n - pos < fs ? (int)(n - pos) : fs;
+        float *l = (float *)m->aframe->data[0], *r = (float *)m->aframe->data[1];
+        for (int i = 0; i < fs; i++) {
+            l[i] = i < cnt ? pcm[2 * (pos + i)] : 0;
+            r[i] = i < cnt ? pcm[2 * (pos + i) + 1] : 0;
+        }
+        m->aframe->nb_samples = cnt;
+        m->aframe->pts = m->next_apts;
+        m->next_apts += cnt;
+        if (encode(m, m->aenc, m->ast, m->aframe, err)) { m->failed = 1; return -1; }
+        m->aframe->nb_samples = fs;
+    }
+    return 0;
+}
+
+int avs_mp4_close(struct avs_mp4 **mp4, struct avs_err *err)
+{
+    struct avs_mp4 *m = *mp4;
+    if (!m) return 0;
+    int rc = m->failed ? -1 : 0;
+    if (!m->failed) {
+        if (encode(m, m->venc, m->vst, NULL, err) || encode(m, m->aenc, m->ast, NULL, err)) rc = -1;
+        int r = av_write_trailer(m->fmt);
+        if (rc == 0 && r < 0) rc = av_fail(err, m->path, "writing the mp4 trailer", r);
+    }
+    mp4_free(m);
+    *mp4 = NULL;
+    return rc;
+}

@@ -1,0 +1,153 @@
+/* avs-synth: compose AVSBench-shaped S4/MS3 clips from real media (see synth/synth.h). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/cli.h"
+#include "core/common.h"
+#include "synth/synth.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: avs-synth --out DIR --subset s4|ms3 [options]\n"
+            "Compose clips from real media (photo cut-outs with their alpha masks, their\n"
+            "recorded sounds, background photos) and write them as an AVSBench-style folder:\n"
+            "  DIR/raw_videos/<split>/<category>/<uid>.mp4   H.264 + AAC, 25 or 30 fps\n"
+            "  DIR/gt_masks/...  DIR/s4_meta_data.csv | ms3_meta_data.csv  DIR/categories.csv\n"
+            "so that `avs-ingest --avsbench DIR` imports it unchanged.\n"
+            "\n"
+            "  --out DIR          output folder (created)\n"
+            "  --subset s4|ms3    s4: one sounding object; ms3: 2-3 objects, which one is\n"
+            "                     heard changes over the clip (masks follow the sound)\n"
+            "  --videos N         clips to write (default 10)\n"
+            "  --seconds S        clip length in seconds (default 5)\n"
+            "  --seed S           random seed (default 1); same seed = same masks, CSVs, clips\n"
+            "  --size WxH         frame and mask size (default 224x224)\n"
+            "  --fps N            frame rate of every clip (default: 25 or 30 per clip)\n"
+            "  --all-masks        S4 train clips get every second's mask (AVSBench: first only)\n"
+            "  --crf N            x264 quality, lower = better (default 20)\n"
+            "  --media DIR        media folder (default $AVS_MEDIA, else\n"
+            "                     ${XDG_CACHE_HOME:-~/.cache}/avs/media, filled by\n"
+            "                     scripts/fetch-media.sh)\n"
+            "  -j, --jobs N       clips encoded in parallel (default: cores)\n"
+            "  -q, --quiet        no progress bar\n"
+            "  -h, --help  --version\n"
+            "Exit: 0 ok, 1 usage, 3 fatal (missing media, write failure).\n");
+}
+
+static char *default_media(void)
+{
+    const char *env = getenv("AVS_MEDIA");
+    if (env && *env) return avs_strdup(env);
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    if (xdg && *xdg) return avs_sprintf("%s/avs/media", xdg);
+    const char *home = getenv("HOME");
+    return avs_sprintf("%s/.cache/avs/media", home ? home : ".");
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+enum { OPT_OUT = AVS_OPT_FIRST_TOOL, OPT_SUBSET, OPT_VIDEOS, OPT_SECONDS, OPT_SEED, OPT_SIZE,
+       OPT_FPS, OPT_ALL_MASKS, OPT_CRF, OPT_MEDIA };
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        AVS_CLI_LONG_OPTIONS,
+        {"out", required_argument, 0, OPT_OUT},
+        {"subset", required_argument, 0, OPT_SUBSET},
+        {"videos", required_argument, 0, OPT_VIDEOS},
+        {"seconds", required_argument, 0, OPT_SECONDS},
+        {"seed", required_argument, 0, OPT_SEED},
+        {"size", required_argument, 0, OPT_SIZE},
+        {"fps", required_argument, 0, OPT_FPS},
+        {"all-masks", no_argument, 0, OPT_ALL_MASKS},
+        {"crf", required_argument, 0, OPT_CRF},
+        {"media", required_argument, 0, OPT_MEDIA},
+        {0, 0, 0, 0}};
+    struct avs_cli cli;
+    struct avs_synth_opts o;
+    avs_cli_defaults(&cli);
+    avs_synth_opts_default(&o);
+    o.jobs = cli.jobs;
+    const char *out = NULL, *media_arg = NULL;
+    int subset = -1, quiet = 0, c;
+    while ((c = getopt_long(argc, argv, "j:hq", opts, NULL)) != -1) {
+        int r = avs_cli_common(&cli, c, optarg);
+        if (r < 0) return AVS_EXIT_USAGE;
+        if (c == 'q') quiet = 1;
+        if (r > 0) continue;
+        int bad = 0;
+        switch (c) {
+        case OPT_OUT: out = optarg; break;
+        case OPT_SUBSET:
+            subset = !strcmp(optarg, "s4") ? AVS_SYNTH_S4 : !strcmp(optarg, "ms3") ? AVS_SYNTH_MS3 : -2;
+            bad = subset == -2;
+            break;
+        case OPT_VIDEOS: bad = parse_int(optarg, 1, 1000000, &o.videos); break;
+        case OPT_SECONDS: bad = parse_int(optarg, 1, AVS_SYNTH_MAX_SECONDS, &o.seconds); break;
+        case OPT_SEED: {
+            char *end;
+            o.seed = strtoull(optarg, &end, 10);
+            bad = *optarg == 0 || *end != 0;
+            break;
+        }
+        case OPT_SIZE:
+            bad = sscanf(optarg, "%dx%d", &o.width, &o.height) != 2 || o.width < 16 ||
+                  o.height < 16 || o.width > 4096 || o.height > 4096 || o.width % 2 || o.height % 2;
+            break;
+        case OPT_FPS: bad = parse_int(optarg, 1, 120, &o.fps); break;
+        case OPT_ALL_MASKS: o.all_masks = 1; break;
+        case OPT_CRF: bad = parse_int(optarg, 0, 51, &o.crf); break;
+        case OPT_MEDIA: media_arg = optarg; break;
+        default: usage(stderr); return AVS_EXIT_USAGE;
+        }
+        if (bad) {
+            fprintf(stderr, "avs-synth: bad option value '%s' (see --help; --size takes an "
+                    "even WxH >= 16)\n", optarg);
+            return AVS_EXIT_USAGE;
+        }
+    }
+    if (cli.help) { usage(stdout); return AVS_EXIT_OK; }
+    if (cli.version) { avs_cli_print_version("avs-synth"); return AVS_EXIT_OK; }
+    if (optind < argc) {
+        fprintf(stderr, "avs-synth: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return AVS_EXIT_USAGE;
+    }
+    if (!out || subset < 0) {
+        fprintf(stderr, "avs-synth: --out DIR and --subset s4|ms3 are required (see --help)\n");
+        return AVS_EXIT_USAGE;
+    }
+    o.subset = subset;
+    o.jobs = cli.jobs;
+    o.progress = !quiet;
+    char *media_dir = media_arg ? avs_strdup(media_arg) : default_media();
+    struct avs_synth_media *m = NULL;
+    struct avs_err err = {{0}};
+    int rc = AVS_EXIT_OK;
+    double t0 = avs_now();
+    if (avs_synth_media_load(media_dir, &m, &err)) {
+        fprintf(stderr, "avs-synth: %s\n", err.msg);
+        rc = AVS_EXIT_FATAL;
+    } else if (avs_synth_run(out, m, &o, &err)) {
+        fprintf(stderr, "avs-synth: %s\n", err.msg);
+        rc = AVS_EXIT_FATAL;
+    } else if (!quiet) {
+        printf("avs-synth: wrote %d %s clips of %d s (%dx%d) to %s in %.1f s (media: %s, %d "
+               "categories)\n", o.videos, subset == AVS_SYNTH_S4 ? "S4" : "MS3", o.seconds,
+               o.width, o.height, out, avs_now() - t0, media_dir, m->n_categories);
+    }
+    avs_synth_media_free(&m);
+    free(media_dir);
+    return rc;
+}
