@@ -1,0 +1,179 @@
+/* eval/output.c: the text report, the JSON document and the metrics row. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "eval/eval.h"
+
+const char *avs_eval_grouping_text(int group_frames, char *buf, size_t len)
+{
+    if (group_frames > 0)
+        snprintf(buf, len, "%d frames per F-score group", group_frames);
+    else
+        snprintf(buf, len, "one video per F-score group");
+    return buf;
+}
+
+static cJSON *summary_json(const struct avs_eval_summary *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "miou", s->miou);
+    cJSON_AddNumberToObject(o, "fscore", s->fscore);
+    cJSON_AddNumberToObject(o, "dataset_iou", s->dataset_iou);
+    cJSON_AddNumberToObject(o, "frames", s->frames);
+    cJSON_AddNumberToObject(o, "videos", s->videos);
+    cJSON_AddNumberToObject(o, "empty_gt_frames", s->empty_gt);
+    return o;
+}
+
+static void add_str(cJSON *o, const char *k, const char *v)
+{
+    if (v)
+        cJSON_AddStringToObject(o, k, v);
+    else
+        cJSON_AddNullToObject(o, k);
+}
+
+/* "AF,CC" -> {"AF": true, "CC-V": false, "CC": true}; unknown names are kept as true. */
+static cJSON *switches_json(const char *list)
+{
+    cJSON *o = cJSON_CreateObject();
+    static const char *KNOWN[] = {"AF", "CC-V", "CC"};
+    for (int i = 0; i < 3; i++)
+        cJSON_AddBoolToObject(o, KNOWN[i], 0);
+    char *copy = avs_strdup(list), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!*t)
+            continue;
+        cJSON_DeleteItemFromObjectCaseSensitive(o, t);
+        cJSON_AddBoolToObject(o, t, 1);
+    }
+    free(copy);
+    return o;
+}
+
+char *avs_eval_json(const struct avs_eval_set *set, const struct avs_eval_result *res,
+                    const struct avs_eval_meta *meta, int with_videos)
+{
+    cJSON *o = cJSON_CreateObject();
+    char g[64];
+    cJSON_AddStringToObject(o, "schema", "avs-eval/1");
+    add_str(o, "method", meta->method);
+    add_str(o, "source", meta->source);
+    add_str(o, "gt", meta->gt);
+    add_str(o, "subset", set->subset);
+    add_str(o, "split", set->split);
+    cJSON_AddStringToObject(o, "grouping", avs_eval_grouping_text(res->group_frames, g, sizeof g));
+    if (res->group_frames > 0)
+        cJSON_AddNumberToObject(o, "group_frames", res->group_frames);
+    else
+        cJSON_AddNullToObject(o, "group_frames");
+    cJSON_AddNumberToObject(o, "miou", res->all.miou);
+    cJSON_AddNumberToObject(o, "fscore", res->all.fscore);
+    cJSON_AddNumberToObject(o, "dataset_iou", res->all.dataset_iou);
+    cJSON_AddNumberToObject(o, "frames", res->all.frames);
+    cJSON_AddNumberToObject(o, "videos", res->all.videos);
+    cJSON_AddNumberToObject(o, "groups", res->all.groups);
+    cJSON_AddNumberToObject(o, "empty_gt_frames", res->all.empty_gt);
+    cJSON_AddNumberToObject(o, "missing_frames", res->n_missing);
+    cJSON_AddNumberToObject(o, "failed_frames", res->n_failed);
+    if (meta->switches)
+        cJSON_AddItemToObject(o, "switches", switches_json(meta->switches));
+    if (meta->backbone)
+        cJSON_AddStringToObject(o, "backbone", meta->backbone);
+    cJSON *pc = cJSON_AddObjectToObject(o, "per_class");
+    for (int c = 0; c < res->n_classes; c++)
+        cJSON_AddItemToObject(pc, res->classes[c].name, summary_json(&res->classes[c].s));
+    if (with_videos) {
+        cJSON *pv = cJSON_AddArrayToObject(o, "per_video");
+        for (int v = 0; v < set->n_videos; v++) {
+            const struct avs_eval_video *vd = &set->videos[v];
+            const struct avs_eval_frame *f0 = &set->frames[vd->first];
+            cJSON *r = summary_json(&res->videos[v]);
+            cJSON_AddStringToObject(r, "video", vd->name);
+            add_str(r, "category", vd->category);
+            cJSON_AddNumberToObject(r, "k", f0->k);
+            add_str(r, "gt_path", f0->gt);
+            add_str(r, "pred_path", f0->pred);
+            add_str(r, "image_path", f0->image);
+            cJSON_AddItemToArray(pv, r);
+        }
+    }
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    AVS_ASSERT(s);
+    return s;
+}
+
+void avs_eval_print(FILE *f, const struct avs_eval_set *set, const struct avs_eval_result *res)
+{
+    char g[64];
+    const struct avs_eval_summary *a = &res->all;
+    fprintf(f, "avs-eval: %d frames of %d videos (subset %s, split %s); grouping: %s\n",
+            a->frames, a->videos, set->subset ? set->subset : "?",
+            set->split ? set->split : "all", avs_eval_grouping_text(res->group_frames, g, sizeof g));
+    fprintf(f, "  mIoU         %.4f\n", a->miou);
+    fprintf(f, "  F-score      %.4f   (beta^2 = 0.3, max over 255 thresholds, %d groups)\n",
+            a->fscore, a->groups);
+    fprintf(f, "  dataset IoU  %.4f   (secondary: sum of intersections / sum of unions)\n",
+            a->dataset_iou);
+    fprintf(f, "  empty-GT frames %d", a->empty_gt);
+    if (res->n_missing)
+        fprintf(f, "; MISSING predictions counted as empty: %d", res->n_missing);
+    if (res->n_failed)
+        fprintf(f, "; FAILED frames excluded: %d", res->n_failed);
+    fprintf(f, "\n\nper class (our addition: the same metrics over each category's frames)\n");
+    fprintf(f, "  %-28s %6s %6s %8s %8s %8s\n", "category", "videos", "frames", "mIoU", "F",
+            "dsIoU");
+    for (int c = 0; c < res->n_classes; c++) {
+        const struct avs_eval_summary *s = &res->classes[c].s;
+        fprintf(f, "  %-28s %6d %6d %8.4f %8.4f %8.4f\n", res->classes[c].name, s->videos,
+                s->frames, s->miou, s->fscore, s->dataset_iou);
+    }
+    fprintf(f, "\nper video (F: one group per video)\n");
+    fprintf(f, "  %-28s %-20s %6s %8s %8s\n", "video", "category", "frames", "mIoU", "F");
+    for (int v = 0; v < set->n_videos; v++) {
+        const struct avs_eval_summary *s = &res->videos[v];
+        const char *cat = set->videos[v].category;
+        fprintf(f, "  %-28s %-20s %6d %8.4f %8.4f\n", set->videos[v].name, cat ? cat : "-",
+                s->frames, s->miou, s->fscore);
+    }
+}
+
+int avs_eval_record(sqlite3 *db, const struct avs_eval_set *set, const struct avs_eval_result *res,
+                    const struct avs_eval_meta *meta, int64_t *row_id, struct avs_err *err)
+{
+    static const char *SQL =
+        "INSERT INTO metrics (method, subset, split, group_frames, miou, fscore, dataset_iou, "
+        "frames, source, run_id, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+        "(SELECT id FROM runs WHERE name = ?1), ?10)";
+    sqlite3_stmt *st = NULL;
+    AVS_ASSERT(meta->method);
+    if (avs_db_prepare(db, SQL, &st, err))
+        return -1;
+    char *details = avs_eval_json(set, res, meta, 1);
+    sqlite3_bind_text(st, 1, meta->method, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, set->subset, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, set->split, -1, SQLITE_STATIC);
+    if (res->group_frames > 0)
+        sqlite3_bind_int(st, 4, res->group_frames);
+    else
+        sqlite3_bind_null(st, 4);
+    sqlite3_bind_double(st, 5, res->all.miou);
+    sqlite3_bind_double(st, 6, res->all.fscore);
+    sqlite3_bind_double(st, 7, res->all.dataset_iou);
+    sqlite3_bind_int(st, 8, res->all.frames);
+    sqlite3_bind_text(st, 9, meta->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, details, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    if (rc)
+        avs_err_set(err, "recording metrics in %s: %s", sqlite3_db_filename(db, "main"),
+                    sqlite3_errmsg(db));
+    else if (row_id)
+        *row_id = sqlite3_last_insert_rowid(db);
+    sqlite3_finalize(st);
+    free(details);
+    return rc;
+}

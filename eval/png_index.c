@@ -1,0 +1,147 @@
+/* eval/png_index.c: mask PNGs as one 8-bit value per pixel, through libpng's low-level API.
+ *
+ * core/png.c (simplified API) expands palettes to colours; the official MS3 loader instead
+ * reads palette images as their INDEX (PIL mode 'P', torchvision ToTensor -> index/255), so
+ * masks need the indices. Reading rows straight into the value plane also avoids an RGB copy:
+ * PNG decoding is the evaluator's floor.
+ */
+#include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/eval.h"
+
+struct reader {
+    const char *path;
+    enum avs_eval_role role;
+    FILE *f;
+    png_structp png;
+    png_infop info;
+    uint8_t *plane; /* [h][w] result */
+    uint8_t *row;   /* one decoded row, channels interleaved */
+    char msg[512];
+};
+
+static void on_error(png_structp png, png_const_charp msg)
+{
+    struct reader *r = png_get_error_ptr(png);
+    snprintf(r->msg, sizeof r->msg, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void on_warning(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg;
+}
+
+/* Collapse one decoded row of `c` channels to values; -1 for a colour prediction pixel. */
+static int collapse_row(const uint8_t *row, int c, int w, enum avs_eval_role role, uint8_t *out)
+{
+    if (c <= 2) {
+        for (int x = 0; x < w; x++)
+            out[x] = row[x * c];
+        return 0;
+    }
+    for (int x = 0; x < w; x++) {
+        const uint8_t *p = row + x * c;
+        if (role == AVS_EVAL_GT) {
+            out[x] = (uint8_t)((299 * p[0] + 587 * p[1] + 114 * p[2]) / 1000);
+        } else {
+            if (p[0] != p[1] || p[1] != p[2])
+                return -1;
+            out[x] = p[0];
+        }
+    }
+    return 0;
+}
+
+/* The part of the read that may longjmp; every object it creates hangs off `r`. */
+static int decode(struct reader *r, int *w_out, int *h_out)
+{
+    if (setjmp(png_jmpbuf(r->png)))
+        return -1;
+    png_init_io(r->png, r->f);
+    png_read_info(r->png, r->info);
+    png_uint_32 w = png_get_image_width(r->png, r->info);
+    png_uint_32 h = png_get_image_height(r->png, r->info);
+    int depth = png_get_bit_depth(r->png, r->info);
+    int type = png_get_color_type(r->png, r->info);
+    if (depth == 16) {
+        snprintf(r->msg, sizeof r->msg, "16-bit PNG; masks must be 8-bit (convert it, e.g. "
+                                        "`convert in.png -depth 8 out.png`)");
+        return -1;
+    }
+    if (png_get_interlace_type(r->png, r->info) != PNG_INTERLACE_NONE) {
+        snprintf(r->msg, sizeof r->msg, "interlaced PNG is not supported; re-save it "
+                                        "without interlacing");
+        return -1;
+    }
+    if (type == PNG_COLOR_TYPE_PALETTE)
+        png_set_packing(r->png); /* indices stay indices, one byte each */
+    else if (depth < 8)
+        png_set_expand_gray_1_2_4_to_8(r->png);
+    png_read_update_info(r->png, r->info);
+    int c = png_get_channels(r->png, r->info);
+    size_t rowbytes = png_get_rowbytes(r->png, r->info), n;
+    if (w == 0 || h == 0 || w > 65535 || h > 65535 || rowbytes != (size_t)w * (size_t)c ||
+        avs_size_mul(w, h, &n)) {
+        snprintf(r->msg, sizeof r->msg, "unsupported PNG layout (%ux%u, %d channels)", w, h, c);
+        return -1;
+    }
+    r->plane = avs_malloc(n);
+    r->row = avs_malloc(rowbytes);
+    for (png_uint_32 y = 0; y < h; y++) {
+        png_read_row(r->png, r->row, NULL);
+        if (collapse_row(r->row, c, (int)w, r->role, r->plane + (size_t)y * w)) {
+            snprintf(r->msg, sizeof r->msg, "colour PNG (R, G, B differ at row %u): a "
+                                            "prediction must be a gray probability map", y);
+            return -1;
+        }
+    }
+    png_read_end(r->png, NULL);
+    *w_out = (int)w;
+    *h_out = (int)h;
+    return 0;
+}
+
+int avs_eval_png_read(const char *path, enum avs_eval_role role, uint8_t **plane, int *w, int *h,
+                      struct avs_err *err)
+{
+    struct reader r;
+    memset(&r, 0, sizeof r);
+    r.path = path;
+    r.role = role;
+    int rc = -1, ww = 0, hh = 0;
+    r.f = fopen(path, "rb");
+    if (!r.f)
+        return avs_err_set(err, "cannot open %s: %m (check the path)", path);
+    uint8_t sig[8];
+    if (fread(sig, 1, 8, r.f) != 8 || png_sig_cmp(sig, 0, 8)) {
+        avs_err_set(err, "%s is not a PNG file (bad signature)", path);
+        goto out;
+    }
+    r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r, on_error, on_warning);
+    AVS_ASSERT(r.png);
+    r.info = png_create_info_struct(r.png);
+    AVS_ASSERT(r.info);
+    png_set_sig_bytes(r.png, 8);
+    if (decode(&r, &ww, &hh)) {
+        avs_err_set(err, "cannot read PNG %s: %s", path, r.msg[0] ? r.msg : "decode error");
+        goto out;
+    }
+    *plane = r.plane;
+    r.plane = NULL;
+    *w = ww;
+    *h = hh;
+    rc = 0;
+out:
+    if (r.png)
+        png_destroy_read_struct(&r.png, &r.info, NULL);
+    free(r.plane);
+    free(r.row);
+    fclose(r.f);
+    return rc;
+}

@@ -1,0 +1,269 @@
+/* avs-eval: AVSBench-exact mIoU and F-score of any method's masks (see eval/eval.h). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cli.h"
+#include "core/common.h"
+#include "core/db.h"
+#include "core/fs.h"
+#include "eval/eval.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: avs-eval --pred DIR (--gt DIR | --db DB | --root DIR) [options]\n"
+        "Evaluate masks with the AVSBench metrics (mIoU, F-score beta^2=0.3), overall, per\n"
+        "class and per video.\n\n"
+        "  --pred DIR          predictions: AVSBench layout (<split>/<category>/<video>/<video>_<k>.png,\n"
+        "                      <category>/<video>/..., <video>/<video>_<k>.png) or store layout\n"
+        "                      DIR/<uid>/<k>.png; 8-bit probability PNGs (v/255), binary PNGs or\n"
+        "                      .logits files from avs-predict (preferred when both exist)\n"
+        "  --gt DIR            ground truth as an AVSBench gt_masks tree (folder mode); without it\n"
+        "                      the ground truth comes from the store index (--db / --root)\n"
+        "  --split S           split to evaluate (default test; 'all' = every split)\n"
+        "  --subset s4|ms3     layout / subset (default: detected in folder mode, all in DB mode)\n"
+        "  --group-frames K    F-score over groups of K consecutive frames (20 = official test.sh,\n"
+        "                      batch 4 x 5 frames); default one group per video\n"
+        "  --meta CSV          order (and restrict) videos as the rows of this metadata CSV\n"
+        "                      (s4_meta_data.csv), as the official data loader does\n"
+        "  --allow-missing     evaluate missing predictions as all-zero maps (counted and reported)\n"
+        "  --json OUT          write the result as JSON ('-' = stdout)\n"
+        "  --record NAME       store the result in the metrics table of the index\n"
+        "  --switches LIST     with --record: ablation switches, e.g. AF,CC-V,CC\n"
+        "  --backbone STR      with --record: backbone combination, e.g. pvt_v2_b5+vggish\n"
+        "  --root DIR --db PATH -j N --quiet --verbose --help --version\n\n"
+        "Exit: 0 ok, 1 usage, 2 some frames failed (listed; rest evaluated, nothing recorded),\n"
+        "3 fatal (e.g. missing predictions without --allow-missing).\n");
+}
+
+enum {
+    OPT_PRED = AVS_OPT_FIRST_TOOL, OPT_GT, OPT_SPLIT, OPT_SUBSET, OPT_GROUP, OPT_JSONOUT,
+    OPT_RECORD, OPT_SWITCHES, OPT_BACKBONE, OPT_ALLOW, OPT_META
+};
+
+struct args {
+    struct avs_cli cli;
+    const char *pred, *gt, *split, *subset, *json, *record, *switches, *backbone, *meta;
+    int group_frames, allow_missing;
+};
+
+static int check_switches(const char *list)
+{
+    char *copy = avs_strdup(list), *save = NULL;
+    int ok = 1;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        if (strcmp(t, "AF") && strcmp(t, "CC-V") && strcmp(t, "CC")) {
+            fprintf(stderr, "--switches: unknown switch '%s' (known: AF, CC-V, CC)\n", t);
+            ok = 0;
+        }
+    free(copy);
+    return ok;
+}
+
+static int parse(int argc, char **argv, struct args *a)
+{
+    static const struct option opts[] = {
+        AVS_CLI_LONG_OPTIONS,
+        {"pred", required_argument, 0, OPT_PRED}, {"gt", required_argument, 0, OPT_GT},
+        {"split", required_argument, 0, OPT_SPLIT}, {"subset", required_argument, 0, OPT_SUBSET},
+        {"group-frames", required_argument, 0, OPT_GROUP},
+        {"json", required_argument, 0, OPT_JSONOUT}, {"record", required_argument, 0, OPT_RECORD},
+        {"switches", required_argument, 0, OPT_SWITCHES},
+        {"backbone", required_argument, 0, OPT_BACKBONE},
+        {"allow-missing", no_argument, 0, OPT_ALLOW}, {"meta", required_argument, 0, OPT_META},
+        {0, 0, 0, 0}};
+    memset(a, 0, sizeof *a);
+    avs_cli_defaults(&a->cli);
+    a->split = "test";
+    int c;
+    while ((c = getopt_long(argc, argv, "j:hq", opts, NULL)) != -1) {
+        int r = avs_cli_common(&a->cli, c, optarg);
+        if (r < 0)
+            return -1;
+        if (r > 0)
+            continue;
+        switch (c) {
+        case OPT_PRED: a->pred = optarg; break;
+        case OPT_GT: a->gt = optarg; break;
+        case OPT_SPLIT: a->split = strcmp(optarg, "all") ? optarg : NULL; break;
+        case OPT_SUBSET:
+            if (strcmp(optarg, "s4") && strcmp(optarg, "ms3")) {
+                fprintf(stderr, "--subset %s: expected s4 or ms3\n", optarg);
+                return -1;
+            }
+            a->subset = optarg;
+            break;
+        case OPT_GROUP: {
+            char *end;
+            long k = strtol(optarg, &end, 10);
+            if (*end || k < 0 || k > 1000000) {
+                fprintf(stderr, "--group-frames %s: expected a number of frames (0 = per video)\n",
+                        optarg);
+                return -1;
+            }
+            a->group_frames = (int)k;
+            break;
+        }
+        case OPT_JSONOUT: a->json = optarg; break;
+        case OPT_RECORD: a->record = optarg; break;
+        case OPT_SWITCHES:
+            if (!check_switches(optarg))
+                return -1;
+            a->switches = optarg;
+            break;
+        case OPT_BACKBONE: a->backbone = optarg; break;
+        case OPT_ALLOW: a->allow_missing = 1; break;
+        case OPT_META: a->meta = optarg; break;
+        default: return -1;
+        }
+    }
+    if (a->cli.help || a->cli.version)
+        return 0;
+    if (optind < argc) {
+        fprintf(stderr, "avs-eval: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (!a->pred) {
+        fprintf(stderr, "avs-eval: --pred DIR is required (the folder of predicted masks)\n");
+        return -1;
+    }
+    if ((a->switches || a->backbone) && !a->record) {
+        fprintf(stderr, "avs-eval: --switches/--backbone describe a recorded row: add --record NAME\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The ground truth: folder tree or store index. */
+static int load_set(const struct args *a, const char *db_path, struct avs_eval_set *set,
+                    struct avs_err *err)
+{
+    if (a->gt)
+        return avs_eval_list_folder(a->gt, a->split, a->subset, set, err);
+    sqlite3 *db = NULL;
+    if (avs_db_open_readonly(db_path, &db, err))
+        return -1;
+    char *abs = avs_fs_realpath(db_path, err);
+    int rc = -1;
+    if (abs) {
+        char *slash = strrchr(abs, '/');
+        *slash = '\0';
+        rc = avs_eval_list_db(db, *abs ? abs : "/", a->split, a->subset, set, err);
+    }
+    free(abs);
+    avs_db_close(&db);
+    return rc;
+}
+
+static int write_json(const char *out, const char *text, struct avs_err *err)
+{
+    if (!strcmp(out, "-")) {
+        printf("%s\n", text);
+        return 0;
+    }
+    char *t = avs_sprintf("%s\n", text);
+    int rc = avs_fs_write_atomic(out, t, strlen(t), err);
+    free(t);
+    return rc;
+}
+
+static int record(const struct args *a, const char *db_path, const struct avs_eval_set *set,
+                  const struct avs_eval_result *res, const struct avs_eval_meta *meta,
+                  struct avs_err *err)
+{
+    sqlite3 *db = NULL;
+    int64_t id = 0;
+    if (avs_db_open(db_path, &db, err))
+        return -1;
+    int rc = avs_eval_record(db, set, res, meta, &id, err);
+    avs_db_close(&db);
+    if (rc == 0)
+        avs_log_info("recorded as metrics row %lld of %s (method %s)", (long long)id, db_path,
+                     a->record);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a;
+    if (parse(argc, argv, &a)) {
+        usage(stderr);
+        return AVS_EXIT_USAGE;
+    }
+    if (a.cli.help) {
+        usage(stdout);
+        return AVS_EXIT_OK;
+    }
+    if (a.cli.version) {
+        avs_cli_print_version("avs-eval");
+        return AVS_EXIT_OK;
+    }
+    struct avs_err err = {{0}};
+    struct avs_eval_set set = {0};
+    struct avs_eval_result res = {0};
+    char *db_path = avs_cli_db_path(&a.cli);
+    int status = AVS_EXIT_FATAL;
+    if (!avs_fs_is_dir(a.pred)) {
+        avs_log_error("prediction folder %s does not exist (--pred DIR)", a.pred);
+        goto out;
+    }
+    if (load_set(&a, db_path, &set, &err))
+        goto fail;
+    if (a.meta) {
+        int dropped = 0;
+        if (avs_eval_order_by_csv(&set, a.meta, &dropped, &err))
+            goto fail;
+        if (dropped)
+            avs_log_warn("%d ground-truth videos are not in %s and are left out", dropped, a.meta);
+    }
+    int missing = avs_eval_attach_pred(&set, a.pred);
+    if (missing && !a.allow_missing) {
+        for (int f = 0; f < set.n_frames; f++)
+            if (!set.frames[f].pred)
+                fprintf(stderr, "missing prediction: %s\n", set.frames[f].want);
+        avs_log_error("%d of %d frames have no prediction under %s: fix the folder, or pass "
+                      "--allow-missing to count them as empty predictions", missing,
+                      set.n_frames, a.pred);
+        goto out;
+    }
+    struct avs_eval_options opt = {a.group_frames, a.allow_missing, a.cli.jobs};
+    if (avs_eval_run(&set, &opt, &res, &err)) {
+        for (int f = 0; f < set.n_frames; f++)
+            if (res.errors[f])
+                avs_log_error("%s", res.errors[f]);
+        goto fail;
+    }
+    for (int f = 0; f < set.n_frames; f++)
+        if (res.errors[f])
+            avs_log_error("%s", res.errors[f]);
+    if (missing)
+        avs_log_warn("%d missing predictions were evaluated as empty (--allow-missing)", missing);
+    avs_eval_print(stdout, &set, &res);
+    struct avs_eval_meta meta = {a.record, a.pred, a.gt ? a.gt : db_path, a.switches, a.backbone};
+    if (a.json) {
+        char *j = avs_eval_json(&set, &res, &meta, 1);
+        int rc = write_json(a.json, j, &err);
+        free(j);
+        if (rc)
+            goto fail;
+    }
+    if (res.n_failed) {
+        avs_log_error("%d frames failed (listed above) and are excluded%s", res.n_failed,
+                      a.record ? "; nothing recorded" : "");
+        status = AVS_EXIT_PARTIAL;
+        goto out;
+    }
+    if (a.record && record(&a, db_path, &set, &res, &meta, &err))
+        goto fail;
+    status = AVS_EXIT_OK;
+    goto out;
+fail:
+    avs_log_error("%s", err.msg);
+out:
+    avs_eval_result_free(&res);
+    avs_eval_set_free(&set);
+    free(db_path);
+    return status;
+}
