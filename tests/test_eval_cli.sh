@@ -1,0 +1,73 @@
+#!/bin/bash
+# tests/test_eval_cli.sh: avs-eval as a program: exit codes, JSON numbers against the golden
+# file (official algorithm, tests/gen/eval_golden.py), missing and bad frames, --record.
+set -u
+FIX=$PWD/tests/fixtures/eval
+E=$AVS_BIN/avs-eval
+T=$AVS_TMP
+fail=0
+ok() { echo "ok: $1"; }
+bad() { echo "FAIL: $1"; fail=1; }
+command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 shell not installed (bash scripts/deps.sh)"; exit 77; }
+# json_extract through the sqlite3 shell: jget FILE PATH
+jget() { sqlite3 :memory: "SELECT json_extract(readfile('$1'), '$2')"; }
+near() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-6) }'; }
+
+$E --help | grep -q -- '--group-frames' && ok "help" || bad "help"
+$E --version | grep -q '^avs-eval ' && ok "version" || bad "version"
+$E --gt "$FIX/s4/gt" >/dev/null 2>&1; [ $? -eq 1 ] && ok "no --pred is a usage error" || bad "usage exit"
+$E --pred "$FIX/s4/pred" --gt "$FIX/s4/gt" --switches XX --record m >/dev/null 2>&1
+[ $? -eq 1 ] && ok "unknown switch refused" || bad "unknown switch"
+
+for g in video 5 20; do
+  opt=""; [ $g != video ] && opt="--group-frames $g"
+  $E -q --pred "$FIX/s4/pred" --gt "$FIX/s4/gt" $opt --json "$T/s4_$g.json" > "$T/s4_$g.txt"
+  [ $? -eq 0 ] || bad "s4 run $g"
+  for k in miou fscore dataset_iou; do
+    got=$(jget "$T/s4_$g.json" "\$.$k"); want=$(jget "$FIX/golden.json" "\$.s4.\"$g\".$k")
+    near "$got" "$want" && ok "s4 $g $k $got" || bad "s4 $g $k: got $got want $want"
+  done
+  grep -q "grouping: " "$T/s4_$g.txt" && ok "text states the grouping" || bad "grouping line"
+done
+[ "$(jget "$T/s4_video.json" '$.group_frames')" = "" ] && ok "group_frames null per video" || bad "group_frames"
+[ "$(jget "$T/s4_20.json" '$.group_frames')" = "20" ] && ok "group_frames 20" || bad "group_frames 20"
+[ "$(jget "$T/s4_video.json" '$.per_class.dog.frames')" = "8" ] && ok "per_class.dog.frames" || bad "per_class"
+got=$(jget "$T/s4_20.json" '$.per_class.guitar.fscore'); want=$(jget "$FIX/golden.json" '$.s4_class.guitar."20".fscore')
+near "$got" "$want" && ok "per-class F, 20-frame groups" || bad "per-class F: $got vs $want"
+
+# MS3: palette GT, 0-based predictions, JSON to stdout
+$E -q --pred "$FIX/ms3/pred" --gt "$FIX/ms3/gt" --json - > "$T/ms3.out" || bad "ms3 run"
+sed -n '/^{/,$p' "$T/ms3.out" > "$T/ms3.json"
+got=$(jget "$T/ms3.json" '$.fscore'); want=$(jget "$FIX/golden.json" '$.ms3.video.fscore')
+near "$got" "$want" && ok "ms3 F" || bad "ms3 F: $got vs $want"
+[ "$(jget "$T/ms3.json" '$.subset')" = ms3 ] && ok "ms3 detected" || bad "ms3 subset"
+
+# missing predictions: listed by name, exit 3; --allow-missing counts them
+cp -r "$FIX/s4/pred" "$T/pred"
+rm "$T/pred/dog/dog_a/dog_a_2.png" "$T/pred/guitar/guitar_a/guitar_a_5.logits"
+$E --pred "$T/pred" --gt "$FIX/s4/gt" > /dev/null 2> "$T/miss.err"; rc=$?
+[ $rc -eq 3 ] && ok "missing -> exit 3" || bad "missing exit $rc"
+grep -q "dog_a_2.png" "$T/miss.err" && grep -q "guitar_a_5" "$T/miss.err" && ok "missing frames named" \
+  || { bad "missing names"; cat "$T/miss.err"; }
+$E -q --pred "$T/pred" --gt "$FIX/s4/gt" --allow-missing --json "$T/m.json" > "$T/m.txt"; rc=$?
+[ $rc -eq 0 ] && [ "$(jget "$T/m.json" '$.missing_frames')" = 2 ] && grep -q "MISSING" "$T/m.txt" \
+  && ok "--allow-missing" || bad "--allow-missing rc=$rc"
+
+# an unreadable PNG: exit 2, named, others evaluated, nothing recorded
+cp -r "$FIX/s4/pred" "$T/pred2"
+echo "garbage" > "$T/pred2/dog/dog_b/dog_b_1.png"
+$E --pred "$T/pred2" --gt "$FIX/s4/gt" --root "$T/store" --record broken > "$T/b.txt" 2> "$T/b.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "dog_b_1.png" "$T/b.err" && grep -q "32 frames" "$T/b.txt" \
+  && ok "bad PNG -> exit 2, named, rest evaluated" || { bad "bad PNG rc=$rc"; cat "$T/b.err"; }
+[ ! -f "$T/store/avs.db" ] || [ "$(sqlite3 "$T/store/avs.db" "SELECT count(*) FROM metrics")" = 0 ] \
+  && ok "failed run not recorded" || bad "failed run recorded"
+
+# --record into the store
+$E -q --pred "$FIX/s4/pred" --gt "$FIX/s4/gt" --root "$T/store" --record "C3N (ours)" \
+   --switches AF,CC --backbone pvt_v2_b5+vggish --group-frames 20 > /dev/null || bad "record run"
+row=$(sqlite3 "$T/store/avs.db" "SELECT method, split, group_frames, frames,
+      json_extract(details, '\$.switches.AF'), json_extract(details, '\$.switches.\"CC-V\"'),
+      json_extract(details, '\$.backbone') FROM metrics")
+[ "$row" = "C3N (ours)|test|20|33|1|0|pvt_v2_b5+vggish" ] && ok "recorded row" || bad "recorded row: $row"
+
+exit $fail
