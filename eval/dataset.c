@@ -99,7 +99,8 @@ static int list_dir(const char *dir, int want_dirs, struct names *out, struct av
         out->v[out->n++] = avs_strdup(e->d_name);
     }
     closedir(d);
-    qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_str);
+    if (out->n > 1)
+        qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_str);
     return 0;
 }
 

@@ -69,7 +69,8 @@ static void per_class(const struct avs_eval_set *set, struct avs_eval_result *re
             res->classes[res->n_classes++].name = avs_strdup(name);
         }
     }
-    qsort(res->classes, (size_t)res->n_classes, sizeof *res->classes, cmp_class);
+    if (res->n_classes > 1)
+        qsort(res->classes, (size_t)res->n_classes, sizeof *res->classes, cmp_class);
     for (int c = 0; c < res->n_classes; c++) {
         int n = 0;
         for (int f = 0; f < set->n_frames; f++) {
