@@ -234,6 +234,7 @@ int avs_synth_run(const char *out_dir, const struct avs_synth_media *m,
     struct avs_synth_clip *clips = NULL;
     if (avs_synth_plan(m, o, &clips, err)) return -1;
     int rc = avs_fs_mkdirs(out_dir, err);
+    avs_fs_sweep_tmp(out_dir); /* leftovers of an interrupted run */
     struct job j = {.out = out_dir, .m = m, .clips = clips, .o = o};
     pthread_mutex_init(&j.lock, NULL);
     avs_progress_init(&j.progress, o->subset == AVS_SYNTH_S4 ? "synth s4" : "synth ms3",
