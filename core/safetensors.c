@@ -1,0 +1,411 @@
+/* core/safetensors.c: see safetensors.h. Every size read from the file is overflow-checked and
+ * every tensor must lie inside the data buffer with exactly numel * dtype-size bytes. */
+#include "core/safetensors.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/fs.h"
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtypes[] = {
+    [AVS_ST_F32] = {"F32", 4}, [AVS_ST_F16] = {"F16", 2}, [AVS_ST_BF16] = {"BF16", 2},
+    [AVS_ST_F64] = {"F64", 8}, [AVS_ST_I64] = {"I64", 8}, [AVS_ST_I32] = {"I32", 4},
+    [AVS_ST_U8] = {"U8", 1},   [AVS_ST_BOOL] = {"BOOL", 1},
+};
+#define N_DTYPES ((int)(sizeof dtypes / sizeof dtypes[0]))
+
+const char *avs_st_dtype_name(enum avs_st_dtype d)
+{
+    return dtypes[d].name;
+}
+
+size_t avs_st_dtype_size(enum avs_st_dtype d)
+{
+    return dtypes[d].size;
+}
+
+static int dtype_parse(const char *s, enum avs_st_dtype *d)
+{
+    for (int i = 0; i < N_DTYPES; i++)
+        if (!strcmp(s, dtypes[i].name)) {
+            *d = (enum avs_st_dtype)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* The 64-bit integer in a JSON number, if it is one exactly. */
+static int json_u64(const cJSON *j, uint64_t *v)
+{
+    if (!cJSON_IsNumber(j) || j->valuedouble < 0 || j->valuedouble > 9007199254740992.0 ||
+        j->valuedouble != floor(j->valuedouble))
+        return -1;
+    *v = (uint64_t)j->valuedouble;
+    return 0;
+}
+
+static int parse_entry(const cJSON *e, struct avs_st_tensor *t, size_t data_len, const char *path,
+                       struct avs_err *err)
+{
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(off) ||
+        cJSON_GetArraySize(off) != 2)
+        return avs_err_set(err, "%s: tensor \"%s\": header entry needs dtype, shape and "
+                           "data_offsets [begin,end]; the file is not valid safetensors",
+                           path, t->name);
+    if (dtype_parse(dt->valuestring, &t->dtype))
+        return avs_err_set(err, "%s: tensor \"%s\": unsupported dtype %s", path, t->name,
+                           dt->valuestring);
+    t->ndim = cJSON_GetArraySize(sh);
+    if (t->ndim > AVS_ST_MAXDIM)
+        return avs_err_set(err, "%s: tensor \"%s\": %d dims, at most %d supported", path,
+                           t->name, t->ndim, AVS_ST_MAXDIM);
+    size_t numel = 1;
+    for (int i = 0; i < t->ndim; i++) {
+        uint64_t d;
+        if (json_u64(cJSON_GetArrayItem(sh, i), &d) || d > INT32_MAX ||
+            avs_size_mul(numel, (size_t)d, &numel))
+            return avs_err_set(err, "%s: tensor \"%s\": bad or overflowing shape", path,
+                               t->name);
+        t->shape[i] = (int64_t)d;
+    }
+    uint64_t b, en;
+    size_t nbytes;
+    if (json_u64(cJSON_GetArrayItem(off, 0), &b) || json_u64(cJSON_GetArrayItem(off, 1), &en) ||
+        b > en || avs_size_mul(numel, dtypes[t->dtype].size, &nbytes))
+        return avs_err_set(err, "%s: tensor \"%s\": bad data_offsets", path, t->name);
+    if (en > data_len)
+        return avs_err_set(err, "%s: tensor \"%s\": data [%llu,%llu) runs past the end of the "
+                           "file's %zu data bytes: the file is truncated; re-export or re-copy it",
+                           path, t->name, (unsigned long long)b, (unsigned long long)en, data_len);
+    if (en - b != nbytes)
+        return avs_err_set(err, "%s: tensor \"%s\": %llu data bytes for a shape of %zu %s "
+                           "elements (%zu bytes)", path, t->name, (unsigned long long)(en - b),
+                           numel, dtypes[t->dtype].name, nbytes);
+    t->numel = numel;
+    t->nbytes = nbytes;
+    t->data = (const void *)(uintptr_t)b; /* relocated by the caller */
+    return 0;
+}
+
+static int parse_header(struct avs_st_file *f, const char *json, size_t data_len,
+                        const unsigned char *data, struct avs_err *err)
+{
+    int rc = -1;
+    cJSON *root = cJSON_Parse(json);
+    if (!root || !cJSON_IsObject(root)) {
+        avs_err_set(err, "%s: the JSON header does not parse: not a safetensors file, or corrupt",
+                    f->path);
+        goto out;
+    }
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, root) if (strcmp(e->string, "__metadata__")) n++;
+    f->t = avs_calloc((size_t)(n ? n : 1), sizeof *f->t);
+    cJSON_ArrayForEach(e, root)
+    {
+        if (!strcmp(e->string, "__metadata__"))
+            continue;
+        struct avs_st_tensor *t = &f->t[f->n++];
+        t->name = avs_strdup(e->string);
+        if (!cJSON_IsObject(e)) {
+            avs_err_set(err, "%s: tensor \"%s\": header entry is not an object", f->path, t->name);
+            goto out;
+        }
+        if (parse_entry(e, t, data_len, f->path, err))
+            goto out;
+        t->data = data + (uintptr_t)t->data;
+    }
+    for (int i = 0; i < f->n; i++)
+        for (int j = i + 1; j < f->n; j++)
+            if (!strcmp(f->t[i].name, f->t[j].name)) {
+                avs_err_set(err, "%s: tensor \"%s\" appears twice", f->path, f->t[i].name);
+                goto out;
+            }
+    rc = 0;
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int avs_st_open(const char *path, struct avs_st_file **out, struct avs_err *err)
+{
+    int rc = -1, fd = -1;
+    char *json = NULL;
+    struct avs_st_file *f = avs_calloc(1, sizeof *f);
+    f->path = avs_strdup(path);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st)) {
+        avs_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+        goto out;
+    }
+    size_t len = (size_t)st.st_size;
+    if (len < 8) {
+        avs_err_set(err, "%s: %zu bytes, too short for a safetensors file (truncated?)", path, len);
+        goto out;
+    }
+    f->map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (f->map == MAP_FAILED) {
+        f->map = NULL;
+        avs_err_set(err, "%s: mmap failed: %s", path, strerror(errno));
+        goto out;
+    }
+    f->map_len = len;
+    const unsigned char *p = f->map;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = (hlen << 8) | p[i];
+    if (hlen > len - 8 || hlen > (100u << 20)) {
+        avs_err_set(err, "%s: header length %llu does not fit in the file's %zu bytes: truncated "
+                    "or not a safetensors file", path, (unsigned long long)hlen, len);
+        goto out;
+    }
+    json = avs_malloc((size_t)hlen + 1);
+    memcpy(json, p + 8, (size_t)hlen);
+    json[hlen] = 0;
+    if (parse_header(f, json, len - 8 - (size_t)hlen, p + 8 + hlen, err))
+        goto out;
+    rc = 0;
+out:
+    free(json);
+    if (fd >= 0)
+        close(fd);
+    if (rc)
+        avs_st_close(&f);
+    else
+        *out = f;
+    return rc;
+}
+
+void avs_st_close(struct avs_st_file **pf)
+{
+    struct avs_st_file *f = *pf;
+    if (!f)
+        return;
+    if (f->map)
+        munmap(f->map, f->map_len);
+    for (int i = 0; i < f->n; i++)
+        free(f->t[i].name);
+    free(f->t);
+    free(f->path);
+    free(f);
+    *pf = NULL;
+}
+
+const struct avs_st_tensor *avs_st_find(const struct avs_st_file *f, const char *name)
+{
+    for (int i = 0; i < f->n; i++)
+        if (!strcmp(f->t[i].name, name))
+            return &f->t[i];
+    return NULL;
+}
+
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
+    if (exp == 0 && man == 0)
+        bits = sign;
+    else if (exp == 0) { /* subnormal */
+        int e = -1;
+        do {
+            e++;
+            man <<= 1;
+        } while (!(man & 1024));
+        bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 1023) << 13);
+    } else if (exp == 31)
+        bits = sign | 0x7f800000u | (man << 13);
+    else
+        bits = sign | ((exp - 15 + 127) << 23) | (man << 13);
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+int avs_st_read_f32(const struct avs_st_tensor *t, float *dst, size_t n, struct avs_err *err)
+{
+    if (n != t->numel)
+        return avs_err_set(err, "tensor \"%s\": %zu elements, expected %zu", t->name, t->numel, n);
+    const unsigned char *p = t->data;
+    switch (t->dtype) {
+    case AVS_ST_F32:
+        memcpy(dst, p, n * 4);
+        return 0;
+    case AVS_ST_F64:
+        for (size_t i = 0; i < n; i++) {
+            double d;
+            memcpy(&d, p + 8 * i, 8);
+            dst[i] = (float)d;
+        }
+        return 0;
+    case AVS_ST_F16:
+    case AVS_ST_BF16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            if (t->dtype == AVS_ST_F16)
+                dst[i] = half_to_float(h);
+            else {
+                uint32_t bits = (uint32_t)h << 16;
+                memcpy(&dst[i], &bits, 4);
+            }
+        }
+        return 0;
+    default:
+        return avs_err_set(err, "tensor \"%s\": dtype %s is not a float type", t->name,
+                           dtypes[t->dtype].name);
+    }
+}
+
+struct st_item {
+    char *name;
+    enum avs_st_dtype dtype;
+    int ndim;
+    int64_t shape[AVS_ST_MAXDIM];
+    const void *data;
+    size_t nbytes;
+};
+
+struct avs_st_writer {
+    struct st_item *items;
+    int n, cap;
+    cJSON *meta;
+};
+
+struct avs_st_writer *avs_st_writer_new(void)
+{
+    return avs_calloc(1, sizeof(struct avs_st_writer));
+}
+
+void avs_st_writer_add(struct avs_st_writer *w, const char *name, enum avs_st_dtype dtype,
+                       int ndim, const int64_t *shape, const void *data)
+{
+    AVS_ASSERT(ndim >= 0 && ndim <= AVS_ST_MAXDIM);
+    for (int i = 0; i < w->n; i++)
+        AVS_ASSERT(strcmp(w->items[i].name, name) != 0);
+    if (w->n == w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 64;
+        w->items = avs_realloc(w->items, (size_t)w->cap * sizeof *w->items);
+    }
+    struct st_item *it = &w->items[w->n++];
+    memset(it, 0, sizeof *it);
+    it->name = avs_strdup(name);
+    it->dtype = dtype;
+    it->ndim = ndim;
+    size_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        it->shape[i] = shape[i];
+        numel *= (size_t)shape[i];
+    }
+    it->data = data;
+    it->nbytes = numel * dtypes[dtype].size;
+}
+
+void avs_st_writer_add_f32(struct avs_st_writer *w, const char *name, int ndim, const int *shape,
+                           const float *data)
+{
+    int64_t s[AVS_ST_MAXDIM];
+    for (int i = 0; i < ndim; i++)
+        s[i] = shape[i];
+    avs_st_writer_add(w, name, AVS_ST_F32, ndim, s, data);
+}
+
+void avs_st_writer_meta(struct avs_st_writer *w, const char *key, const char *value)
+{
+    if (!w->meta)
+        w->meta = cJSON_CreateObject();
+    cJSON_DeleteItemFromObjectCaseSensitive(w->meta, key);
+    cJSON_AddStringToObject(w->meta, key, value);
+}
+
+static char *writer_header(struct avs_st_writer *w, size_t *padded_len)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (w->meta)
+        cJSON_AddItemReferenceToObject(root, "__metadata__", w->meta);
+    size_t off = 0;
+    for (int i = 0; i < w->n; i++) {
+        struct st_item *it = &w->items[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "dtype", dtypes[it->dtype].name);
+        cJSON *sh = cJSON_AddArrayToObject(e, "shape");
+        for (int d = 0; d < it->ndim; d++)
+            cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)it->shape[d]));
+        cJSON *o = cJSON_AddArrayToObject(e, "data_offsets");
+        cJSON_AddItemToArray(o, cJSON_CreateNumber((double)off));
+        cJSON_AddItemToArray(o, cJSON_CreateNumber((double)(off + it->nbytes)));
+        off += it->nbytes;
+        cJSON_AddItemToObject(root, it->name, e);
+    }
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    AVS_ASSERT(s);
+    size_t len = strlen(s), padded = (len + 7) & ~(size_t)7;
+    char *h = avs_malloc(padded + 1);
+    memcpy(h, s, len);
+    memset(h + len, ' ', padded - len);
+    h[padded] = 0;
+    cJSON_free(s);
+    *padded_len = padded;
+    return h;
+}
+
+int avs_st_writer_save(struct avs_st_writer *w, const char *path, struct avs_err *err)
+{
+    int rc = -1;
+    size_t hlen;
+    char *header = writer_header(w, &hlen);
+    char *tmp = avs_fs_tmp_name(path);
+    FILE *fp = NULL;
+    if (avs_fs_mkdirs_parent(path, err))
+        goto out;
+    fp = fopen(tmp, "wb");
+    if (!fp) {
+        avs_err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
+        goto out;
+    }
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+    int ok = fwrite(le, 1, 8, fp) == 8 && fwrite(header, 1, hlen, fp) == hlen;
+    for (int i = 0; ok && i < w->n; i++)
+        ok = fwrite(w->items[i].data, 1, w->items[i].nbytes, fp) == w->items[i].nbytes;
+    ok = (fclose(fp) == 0) && ok;
+    fp = NULL;
+    if (!ok) {
+        avs_err_set(err, "%s: write failed (disk full?): %s", path, strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
+    rc = avs_fs_commit(tmp, path, err);
+out:
+    free(tmp);
+    free(header);
+    return rc;
+}
+
+void avs_st_writer_free(struct avs_st_writer **pw)
+{
+    struct avs_st_writer *w = *pw;
+    if (!w)
+        return;
+    for (int i = 0; i < w->n; i++)
+        free(w->items[i].name);
+    free(w->items);
+    cJSON_Delete(w->meta);
+    free(w);
+    *pw = NULL;
+}

@@ -1,0 +1,511 @@
+/* model/c3n_blocks.c: the C3N head's blocks, forward and backward, in llm.c's form: each
+ * block's forward calls primitives and saves what its backward needs in the activation arena;
+ * the backward calls the same primitives' backwards in reverse order, taking temporaries from
+ * the scratch arena (stack discipline) and ADDING into parameter gradients.
+ *
+ *   ASPP   (ref: DeepLabv3 ASPP as in C3N): pool->1x1->broadcast | 1x1 | 3x3 d6 | d12 | d18
+ *          -> concat [5D] -> 1x1 -> D.
+ *   TPAVI  (ref: AVSBench TPAVI.py, mode "dot"), exact low-rank form (DESIGN §6):
+ *          y_t = M^T theta_t / (T*H*W), M = sum_t phi_t G_t^T [Ci,Ci], G_t = sum_HW g_t;
+ *          z = BN(W_z y) + x; out = LayerNorm over channels (eps 1e-5).
+ *   fusion (ref: AVSBench FeatureFusionBlock/ResidualConvUnit with in-place ReLU):
+ *          RCU(x) = conv2(relu(conv1(relu(x)))) + relu(x); path(p, s) = up2(RCU2(p + RCU1(s))),
+ *          up2 = bilinear x2, align_corners=True.
+ *   output (ref: output_conv): conv3x3 D->O1 (128), bilinear x2 (align_corners=False),
+ *          conv3x3 O1->O2 (32), ReLU, conv1x1 O2->1.
+ */
+#include "model/c3n_blocks.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model/nn.h"
+
+/* ---- parameter access by name (about a hundred strcmp per lookup, negligible) ---- */
+
+static int pidx(const struct avs_c3n_head *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int pidx(const struct avs_c3n_head *h, const char *fmt, ...)
+{
+    char name[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    int k = avs_tensor_set_find(&h->params, name);
+    AVS_ASSERT(k >= 0);
+    return k;
+}
+
+#define PW(k) (h->params.t[(k)].data)
+#define GW(k) (h->grads.t[(k)].data)
+#define PB(k) (h->params.t[(k) + 1].data) /* bias follows its weight in the table */
+#define GB(k) (h->grads.t[(k) + 1].data)
+
+static float *bufp(struct avs_c3n_head *h, const char *fmt, int s)
+{
+    char name[160];
+    snprintf(name, sizeof name, fmt, s);
+    int k = avs_tensor_set_find(&h->bufs, name);
+    AVS_ASSERT(k >= 0);
+    return h->bufs.t[k].data;
+}
+
+/* ---- geometry ---- */
+
+static int HW(const struct avs_c3n_head *h, int s)
+{
+    return h->cfg.H[s] * h->cfg.W[s];
+}
+
+static struct avs_conv2d geom(int N, int C, int H, int W, int K, int R, int pad, int dil)
+{
+    struct avs_conv2d g;
+    avs_conv2d_geom(&g, N, C, H, W, K, R, R, 1, pad, dil, 1);
+    return g;
+}
+
+static const int aspp_dil[4] = {1, 6, 12, 18};
+static const char *aspp_name[4] = {"atrous_block1", "atrous_block6", "atrous_block12", "atrous_block18"};
+
+static struct avs_conv2d aspp_geom(const struct avs_c3n_head *h, int s, int a)
+{
+    int d = aspp_dil[a];
+    return geom(1, h->cfg.C[s], h->cfg.H[s], h->cfg.W[s], h->cfg.D, a ? 3 : 1, a ? d : 0, d);
+}
+
+/* ---- carving the activation arena (one function for counting and for taking) ---- */
+
+struct carver {
+    struct avs_arena *a; /* NULL: count only */
+    size_t total;
+};
+
+static float *take(struct carver *c, size_t n)
+{
+    c->total += avs_arena_round(n);
+    return c->a ? avs_arena_take(c->a, n) : NULL;
+}
+
+static void carve(struct avs_c3n_head *h, struct carver *c)
+{
+    size_t B = (size_t)h->B, D = (size_t)h->cfg.D, Ci = (size_t)h->cfg.Ci;
+    for (int s = 0; s < 4; s++) {
+        struct avs_c3n_stage *st = &h->st[s];
+        size_t hw = (size_t)HW(h, s);
+        st->pool = take(c, B * h->cfg.C[s]);
+        st->cat = take(c, B * 5 * D * hw);
+        st->a = take(c, B * D * hw);
+        if (h->cfg.tpavi >> s & 1) {
+            st->af = take(c, B * D);
+            st->phi = take(c, B * Ci);
+            st->th = take(c, B * Ci * hw);
+            st->G = take(c, B * Ci);
+            st->M = take(c, (size_t)h->N * Ci * Ci);
+            st->y = take(c, B * Ci * hw);
+            st->wz = take(c, B * D * hw);
+            st->bnm = take(c, D);
+            st->bnr = take(c, D);
+            st->z = take(c, B * D * hw);
+            st->lnm = take(c, B * hw);
+            st->lnr = take(c, B * hw);
+            st->t = take(c, B * D * hw);
+        }
+        if (s < 3) {
+            st->r0a = take(c, B * D * hw);
+            st->r1a = take(c, B * D * hw);
+        }
+        st->r0b = take(c, B * D * hw);
+        st->r1b = take(c, B * D * hw);
+        st->up = take(c, B * D * hw * 4);
+    }
+    size_t n0 = (size_t)HW(h, 0);
+    h->h1 = take(c, B * h->cfg.O1 * n0 * 16);
+    h->h3 = take(c, B * h->cfg.O2 * n0 * 16);
+    h->logits = take(c, B * n0 * 16);
+}
+
+static void ws_max(struct avs_c3n_head *h, struct avs_conv2d g)
+{
+    size_t n = avs_conv2d_ws(&g);
+    if (n > h->ws_n)
+        h->ws_n = n;
+}
+
+void avs_c3n_blocks_carve(struct avs_c3n_head *h)
+{
+    struct carver c = {0};
+    carve(h, &c);
+    avs_arena_init_lazy(&h->acts, c.total);
+    c.a = &h->acts;
+    c.total = 0;
+    carve(h, &c);
+    /* scratch: the largest backward stack (output head) bounds all others, plus stage temps */
+    size_t B = (size_t)h->B, D = (size_t)h->cfg.D, n0 = (size_t)HW(h, 0);
+    size_t O1 = (size_t)h->cfg.O1, O2 = (size_t)h->cfg.O2;
+    size_t out_need = B * n0 * (16 * (O2 + O2 + O1) + 4 * O1 + 16 * 3) + B * D * n0 * 4 * 2;
+    size_t stage_need = 0;
+    for (int s = 0; s < 4; s++) {
+        size_t hw = (size_t)HW(h, s);
+        size_t need = B * D * hw * 4 * 2 + B * D * hw * 12 + B * 5 * D * hw + B * (size_t)h->cfg.C[s] * 2 +
+                      B * D * 4 + (size_t)h->N * h->cfg.Ci * h->cfg.Ci + B * h->cfg.Ci * hw * 3 + 4096;
+        if (need > stage_need)
+            stage_need = need;
+    }
+    avs_arena_init_lazy(&h->scratch, out_need + stage_need + 4 * B * D * n0 * 4);
+    /* conv scratch: the largest of all convs */
+    for (int s = 0; s < 4; s++) {
+        for (int a = 0; a < 4; a++)
+            ws_max(h, aspp_geom(h, s, a));
+        ws_max(h, geom(h->B, h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 3, 1, 1));
+        ws_max(h, geom(h->B, 5 * h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 1, 0, 1));
+    }
+    ws_max(h, geom(h->B, h->cfg.D, 2 * h->cfg.H[0], 2 * h->cfg.W[0], h->cfg.O1, 3, 1, 1));
+    ws_max(h, geom(h->B, h->cfg.O1, 4 * h->cfg.H[0], 4 * h->cfg.W[0], h->cfg.O2, 3, 1, 1));
+    h->ws = avs_malloc(h->ws_n * sizeof(float));
+}
+
+static float *stake(struct avs_c3n_head *h, size_t n)
+{
+    float *p = avs_arena_take(&h->scratch, n);
+    avs_zero(p, n);
+    return p;
+}
+
+/* ---- ASPP ---- */
+
+static void aspp_fwd(struct avs_c3n_head *h, int s, const float *x)
+{
+    const struct avs_ops *op = avs_ops();
+    struct avs_c3n_stage *st = &h->st[s];
+    int B = h->B, C = h->cfg.C[s], D = h->cfg.D, hw = HW(h, s);
+    size_t mark = avs_arena_mark(&h->scratch);
+    op->mean_fwd(st->pool, x, B * C, hw);
+    float *ip = stake(h, (size_t)B * D);
+    struct avs_conv2d gp = geom(B, C, 1, 1, D, 1, 0, 1);
+    int k = pidx(h, "conv%d.conv.weight", s + 1);
+    op->conv2d_fwd(ip, st->pool, PW(k), PB(k), &gp, h->ws);
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < D; c++) {
+            float *d = st->cat + ((size_t)b * 5 * D + c) * hw, v = ip[(size_t)b * D + c];
+            for (int i = 0; i < hw; i++)
+                d[i] = v;
+        }
+    for (int a = 0; a < 4; a++) {
+        struct avs_conv2d g = aspp_geom(h, s, a);
+        k = pidx(h, "conv%d.%s.weight", s + 1, aspp_name[a]);
+        for (int b = 0; b < B; b++) /* per image, straight into its slice of the concat */
+            op->conv2d_fwd(st->cat + ((size_t)b * 5 + a + 1) * D * hw, x + (size_t)b * C * hw,
+                           PW(k), PB(k), &g, h->ws);
+        h->flops_fwd += B * avs_conv2d_flops(&g);
+    }
+    struct avs_conv2d go = geom(B, 5 * D, h->cfg.H[s], h->cfg.W[s], D, 1, 0, 1);
+    k = pidx(h, "conv%d.conv_1x1_output.weight", s + 1);
+    op->conv2d_fwd(st->a, st->cat, PW(k), PB(k), &go, h->ws);
+    h->flops_fwd += avs_conv2d_flops(&go) + avs_conv2d_flops(&gp);
+    avs_arena_rewind(&h->scratch, mark);
+}
+
+static void aspp_bwd(struct avs_c3n_head *h, int s, const float *da, float *dx)
+{
+    const struct avs_ops *op = avs_ops();
+    struct avs_c3n_stage *st = &h->st[s];
+    int B = h->B, C = h->cfg.C[s], D = h->cfg.D, hw = HW(h, s);
+    const float *x = h->x[s];
+    size_t mark = avs_arena_mark(&h->scratch);
+    float *dcat = stake(h, (size_t)B * 5 * D * hw);
+    struct avs_conv2d go = geom(B, 5 * D, h->cfg.H[s], h->cfg.W[s], D, 1, 0, 1);
+    int k = pidx(h, "conv%d.conv_1x1_output.weight", s + 1);
+    op->conv2d_bwd_data(dcat, da, PW(k), &go, h->ws);
+    op->conv2d_bwd_filter(GW(k), GB(k), da, st->cat, &go, h->ws);
+    for (int a = 0; a < 4; a++) {
+        struct avs_conv2d g = aspp_geom(h, s, a);
+        k = pidx(h, "conv%d.%s.weight", s + 1, aspp_name[a]);
+        for (int b = 0; b < B; b++) {
+            const float *dout = dcat + ((size_t)b * 5 + a + 1) * D * hw;
+            op->conv2d_bwd_filter(GW(k), GB(k), dout, x + (size_t)b * C * hw, &g, h->ws);
+            if (dx)
+                op->conv2d_bwd_data(dx + (size_t)b * C * hw, dout, PW(k), &g, h->ws);
+        }
+    }
+    /* image-pool branch: its broadcast collects the spatial sum of its slice */
+    float *dip = stake(h, (size_t)B * D);
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < D; c++) {
+            const float *p = dcat + ((size_t)b * 5 * D + c) * hw;
+            double sum = 0;
+            for (int i = 0; i < hw; i++)
+                sum += p[i];
+            dip[(size_t)b * D + c] = (float)sum;
+        }
+    struct avs_conv2d gp = geom(B, C, 1, 1, D, 1, 0, 1);
+    k = pidx(h, "conv%d.conv.weight", s + 1);
+    op->conv2d_bwd_filter(GW(k), GB(k), dip, st->pool, &gp, h->ws);
+    if (dx) {
+        float *dpool = stake(h, (size_t)B * C);
+        op->conv2d_bwd_data(dpool, dip, PW(k), &gp, h->ws);
+        op->mean_bwd(dx, dpool, B * C, hw);
+    }
+    avs_arena_rewind(&h->scratch, mark);
+}
+
+/* ---- TPAVI ---- */
+
+static void tpavi_fwd(struct avs_c3n_head *h, int s, const float *audio)
+{
+    const struct avs_ops *op = avs_ops();
+    struct avs_c3n_stage *st = &h->st[s];
+    int B = h->B, T = h->cfg.T, D = h->cfg.D, Ci = h->cfg.Ci, hw = HW(h, s), i = s + 1;
+    size_t mark = avs_arena_mark(&h->scratch);
+    int kal = pidx(h, "tpavi_%d.align_channel.weight", i), kphi = pidx(h, "tpavi_%d.phi.weight", i);
+    int kth = pidx(h, "tpavi_%d.theta.weight", i), kg = pidx(h, "tpavi_%d.g.weight", i);
+    int kwz = pidx(h, "tpavi_%d.W_z.0.weight", i), kbn = pidx(h, "tpavi_%d.W_z.1.weight", i);
+    int kln = pidx(h, "tpavi_%d.norm_layer.weight", i);
+    avs_linear_fwd(st->af, audio, PW(kal), PB(kal), B, h->cfg.A, D);
+    avs_linear_fwd(st->phi, st->af, PW(kphi), PB(kphi), B, D, Ci);
+    struct avs_conv2d gin = geom(B, D, h->cfg.H[s], h->cfg.W[s], Ci, 1, 0, 1);
+    struct avs_conv2d gout = geom(B, Ci, h->cfg.H[s], h->cfg.W[s], D, 1, 0, 1);
+    op->conv2d_fwd(st->th, st->a, PW(kth), PB(kth), &gin, h->ws);
+    float *gg = stake(h, (size_t)B * Ci * hw);
+    op->conv2d_fwd(gg, st->a, PW(kg), PB(kg), &gin, h->ws);
+    for (int r = 0; r < B * Ci; r++) {
+        double sum = 0;
+        for (int p = 0; p < hw; p++)
+            sum += gg[(size_t)r * hw + p];
+        st->G[r] = (float)sum;
+    }
+    float alpha = 1.0f / (float)(T * hw);
+    for (int n = 0; n < h->N; n++) {
+        float *M = st->M + (size_t)n * Ci * Ci;
+        op->gemm(1, 0, Ci, Ci, T, 1.0f, st->phi + (size_t)n * T * Ci, Ci, st->G + (size_t)n * T * Ci,
+                 Ci, 0.0f, M, Ci);
+        for (int t = 0; t < T; t++) {
+            size_t b = (size_t)n * T + t;
+            op->gemm(1, 0, Ci, hw, Ci, alpha, M, Ci, st->th + b * Ci * hw, hw, 0.0f,
+                     st->y + b * Ci * hw, hw);
+        }
+    }
+    op->conv2d_fwd(st->wz, st->y, PW(kwz), PB(kwz), &gout, h->ws);
+    op->batchnorm_fwd(st->z, st->bnm, st->bnr, st->wz, PW(kbn), PB(kbn),
+                      bufp(h, "tpavi_%d.W_z.1.running_mean", i), bufp(h, "tpavi_%d.W_z.1.running_var", i),
+                      B, D, hw, 1e-5f, 0.1f, h->train);
+    if (h->train)
+        h->bn_batches[s]++;
+    op->axpy(st->z, 1.0f, st->a, (size_t)B * D * hw);
+    op->layernorm_fwd(st->t, st->lnm, st->lnr, st->z, PW(kln), PB(kln), B, D, hw, 1e-5f);
+    h->flops_fwd += 3 * avs_conv2d_flops(&gin) + 2.0 * B * Ci * Ci * hw;
+    avs_arena_rewind(&h->scratch, mark);
+}
+
+static void tpavi_bwd(struct avs_c3n_head *h, int s, const float *dt, float *da, float *daudio)
+{
+    const struct avs_ops *op = avs_ops();
+    struct avs_c3n_stage *st = &h->st[s];
+    int B = h->B, T = h->cfg.T, D = h->cfg.D, Ci = h->cfg.Ci, hw = HW(h, s), i = s + 1;
+    size_t mark = avs_arena_mark(&h->scratch);
+    int kal = pidx(h, "tpavi_%d.align_channel.weight", i), kphi = pidx(h, "tpavi_%d.phi.weight", i);
+    int kth = pidx(h, "tpavi_%d.theta.weight", i), kg = pidx(h, "tpavi_%d.g.weight", i);
+    int kwz = pidx(h, "tpavi_%d.W_z.0.weight", i), kbn = pidx(h, "tpavi_%d.W_z.1.weight", i);
+    int kln = pidx(h, "tpavi_%d.norm_layer.weight", i);
+    size_t map = (size_t)B * D * hw, imap = (size_t)B * Ci * hw;
+    float *dz = stake(h, map);
+    op->layernorm_bwd(dz, GW(kln), GB(kln), dt, st->z, st->lnm, st->lnr, PW(kln), B, D, hw);
+    op->axpy(da, 1.0f, dz, map);
+    float *dwz = stake(h, map);
+    op->batchnorm_bwd(dwz, GW(kbn), GB(kbn), dz, st->wz, st->bnm, st->bnr, PW(kbn), B, D, hw, h->train);
+    struct avs_conv2d gin = geom(B, D, h->cfg.H[s], h->cfg.W[s], Ci, 1, 0, 1);
+    struct avs_conv2d gout = geom(B, Ci, h->cfg.H[s], h->cfg.W[s], D, 1, 0, 1);
+    float *dy = stake(h, imap);
+    op->conv2d_bwd_data(dy, dwz, PW(kwz), &gout, h->ws);
+    op->conv2d_bwd_filter(GW(kwz), GB(kwz), dwz, st->y, &gout, h->ws);
+    float *dth = stake(h, imap), *dM = stake(h, (size_t)h->N * Ci * Ci);
+    float *dphi = stake(h, (size_t)B * Ci), *dG = stake(h, (size_t)B * Ci);
+    float alpha = 1.0f / (float)(T * hw);
+    for (int n = 0; n < h->N; n++) {
+        const float *M = st->M + (size_t)n * Ci * Ci;
+        float *dMn = dM + (size_t)n * Ci * Ci;
+        for (int t = 0; t < T; t++) {
+            size_t b = (size_t)n * T + t;
+            op->gemm(0, 0, Ci, hw, Ci, alpha, M, Ci, dy + b * Ci * hw, hw, 1.0f, dth + b * Ci * hw, hw);
+            op->gemm(0, 1, Ci, Ci, hw, alpha, st->th + b * Ci * hw, hw, dy + b * Ci * hw, hw, 1.0f, dMn, Ci);
+        }
+        op->gemm(0, 1, T, Ci, Ci, 1.0f, st->G + (size_t)n * T * Ci, Ci, dMn, Ci, 0.0f,
+                 dphi + (size_t)n * T * Ci, Ci);
+        op->gemm(0, 0, T, Ci, Ci, 1.0f, st->phi + (size_t)n * T * Ci, Ci, dMn, Ci, 0.0f,
+                 dG + (size_t)n * T * Ci, Ci);
+    }
+    /* g's gradient is dG broadcast over the frame's positions */
+    float *dgg = stake(h, imap);
+    for (int r = 0; r < B * Ci; r++)
+        for (int p = 0; p < hw; p++)
+            dgg[(size_t)r * hw + p] = dG[r];
+    op->conv2d_bwd_data(da, dgg, PW(kg), &gin, h->ws);
+    op->conv2d_bwd_filter(GW(kg), GB(kg), dgg, st->a, &gin, h->ws);
+    op->conv2d_bwd_data(da, dth, PW(kth), &gin, h->ws);
+    op->conv2d_bwd_filter(GW(kth), GB(kth), dth, st->a, &gin, h->ws);
+    float *daf = stake(h, (size_t)B * D);
+    avs_linear_bwd(daf, GW(kphi), GB(kphi), dphi, st->af, PW(kphi), B, D, Ci);
+    avs_linear_bwd(daudio, GW(kal), GB(kal), daf, h->audio, PW(kal), B, h->cfg.A, D);
+    avs_arena_rewind(&h->scratch, mark);
+}
+
+/* ---- fusion ---- */
+
+/* out = conv2(relu(conv1(relu(x)))) + relu(x); saves r0 = relu(x), r1 = relu(conv1(r0)) */
+static void rcu_fwd(struct avs_c3n_head *h, int s, int u, float *out, float *r0, float *r1,
+                    const float *x)
+{
+    const struct avs_ops *op = avs_ops();
+    size_t map = (size_t)h->B * h->cfg.D * HW(h, s);
+    struct avs_conv2d g = geom(h->B, h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 3, 1, 1);
+    int k1 = pidx(h, "path%d.resConfUnit%d.conv1.weight", s + 1, u);
+    int k2 = pidx(h, "path%d.resConfUnit%d.conv2.weight", s + 1, u);
+    op->relu_fwd(r0, x, map);
+    op->conv2d_fwd(r1, r0, PW(k1), PB(k1), &g, h->ws);
+    op->relu_fwd(r1, r1, map);
+    op->conv2d_fwd(out, r1, PW(k2), PB(k2), &g, h->ws);
+    op->axpy(out, 1.0f, r0, map);
+    h->flops_fwd += 2 * avs_conv2d_flops(&g);
+}
+
+static void rcu_bwd(struct avs_c3n_head *h, int s, int u, float *dx, const float *dout,
+                    const float *r0, const float *r1)
+{
+    const struct avs_ops *op = avs_ops();
+    size_t map = (size_t)h->B * h->cfg.D * HW(h, s), mark = avs_arena_mark(&h->scratch);
+    struct avs_conv2d g = geom(h->B, h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 3, 1, 1);
+    int k1 = pidx(h, "path%d.resConfUnit%d.conv1.weight", s + 1, u);
+    int k2 = pidx(h, "path%d.resConfUnit%d.conv2.weight", s + 1, u);
+    float *dr1 = stake(h, map), *dc1 = stake(h, map), *dr0 = stake(h, map);
+    op->conv2d_bwd_data(dr1, dout, PW(k2), &g, h->ws);
+    op->conv2d_bwd_filter(GW(k2), GB(k2), dout, r1, &g, h->ws);
+    op->relu_bwd(dc1, dr1, r1, map);
+    op->conv2d_bwd_data(dr0, dc1, PW(k1), &g, h->ws);
+    op->conv2d_bwd_filter(GW(k1), GB(k1), dc1, r0, &g, h->ws);
+    op->axpy(dr0, 1.0f, dout, map);
+    op->relu_bwd(dx, dr0, r0, map); /* relu(x) > 0 exactly where x > 0 */
+    avs_arena_rewind(&h->scratch, mark);
+}
+
+/* path s: up = resize2x(RCU2(prev + RCU1(skip))); prev NULL for path4 (then skip alone). */
+static void path_fwd(struct avs_c3n_head *h, int s, const float *prev, const float *skip)
+{
+    const struct avs_ops *op = avs_ops();
+    struct avs_c3n_stage *st = &h->st[s];
+    size_t map = (size_t)h->B * h->cfg.D * HW(h, s), mark = avs_arena_mark(&h->scratch);
+    float *sum = stake(h, map), *u = stake(h, map);
+    if (prev) {
+        rcu_fwd(h, s, 1, sum, st->r0a, st->r1a, skip);
+        op->axpy(sum, 1.0f, prev, map);
+    } else
+        memcpy(sum, skip, map * sizeof(float));
+    rcu_fwd(h, s, 2, u, st->r0b, st->r1b, sum);
+    op->resize_fwd(st->up, u, h->B * h->cfg.D, h->cfg.H[s], h->cfg.W[s], 2 * h->cfg.H[s],
+                   2 * h->cfg.W[s], 1);
+    avs_arena_rewind(&h->scratch, mark);
+}
+
+/* dup: gradient of path s's output; writes dprev (zeroed by caller, NULL for path4) and adds
+ * into dskip. */
+static void path_bwd(struct avs_c3n_head *h, int s, const float *dup, float *dprev, float *dskip)
+{
+    const struct avs_ops *op = avs_ops();
+    struct avs_c3n_stage *st = &h->st[s];
+    size_t map = (size_t)h->B * h->cfg.D * HW(h, s), mark = avs_arena_mark(&h->scratch);
+    float *du = stake(h, map);
+    op->resize_bwd(du, dup, h->B * h->cfg.D, h->cfg.H[s], h->cfg.W[s], 2 * h->cfg.H[s],
+                   2 * h->cfg.W[s], 1);
+    float *dsum = dprev ? dprev : dskip;
+    rcu_bwd(h, s, 2, dsum, du, st->r0b, st->r1b);
+    if (dprev)
+        rcu_bwd(h, s, 1, dskip, dprev, st->r0a, st->r1a);
+    avs_arena_rewind(&h->scratch, mark);
+}
+
+/* ---- the head ---- */
+
+static const float *stage_out(const struct avs_c3n_head *h, int s)
+{
+    return (h->cfg.tpavi >> s & 1) ? h->st[s].t : h->st[s].a;
+}
+
+void avs_c3n_head_fwd(struct avs_c3n_head *h, const float *const x[4], const float *audio,
+                      int train)
+{
+    const struct avs_ops *op = avs_ops();
+    h->train = train;
+    h->audio = audio;
+    h->flops_fwd = 0;
+    for (int s = 0; s < 4; s++) {
+        h->x[s] = x[s];
+        aspp_fwd(h, s, x[s]);
+        if (h->cfg.tpavi >> s & 1)
+            tpavi_fwd(h, s, audio);
+    }
+    path_fwd(h, 3, NULL, stage_out(h, 3));
+    for (int s = 2; s >= 0; s--)
+        path_fwd(h, s, h->st[s + 1].up, stage_out(h, s));
+    int B = h->B, H2 = 2 * h->cfg.H[0], W2 = 2 * h->cfg.W[0], O1 = h->cfg.O1, O2 = h->cfg.O2;
+    size_t mark = avs_arena_mark(&h->scratch);
+    float *h0 = stake(h, (size_t)B * O1 * H2 * W2);
+    struct avs_conv2d g0 = geom(B, h->cfg.D, H2, W2, O1, 3, 1, 1);
+    struct avs_conv2d g2 = geom(B, O1, 2 * H2, 2 * W2, O2, 3, 1, 1);
+    struct avs_conv2d g4 = geom(B, O2, 2 * H2, 2 * W2, 1, 1, 0, 1);
+    int k0 = pidx(h, "output_conv.0.weight"), k2 = pidx(h, "output_conv.2.weight");
+    int k4 = pidx(h, "output_conv.4.weight");
+    op->conv2d_fwd(h0, h->st[0].up, PW(k0), PB(k0), &g0, h->ws);
+    op->resize_fwd(h->h1, h0, B * O1, H2, W2, 2 * H2, 2 * W2, 0);
+    op->conv2d_fwd(h->h3, h->h1, PW(k2), PB(k2), &g2, h->ws);
+    op->relu_fwd(h->h3, h->h3, (size_t)B * O2 * 4 * H2 * W2);
+    op->conv2d_fwd(h->logits, h->h3, PW(k4), PB(k4), &g4, h->ws);
+    h->flops_fwd += avs_conv2d_flops(&g0) + avs_conv2d_flops(&g2) + avs_conv2d_flops(&g4);
+    avs_arena_rewind(&h->scratch, mark);
+}
+
+void avs_c3n_head_bwd(struct avs_c3n_head *h, const float *dlogits, float *const dx[4],
+                      float *daudio)
+{
+    const struct avs_ops *op = avs_ops();
+    int B = h->B, D = h->cfg.D, H2 = 2 * h->cfg.H[0], W2 = 2 * h->cfg.W[0];
+    int O1 = h->cfg.O1, O2 = h->cfg.O2;
+    size_t big = (size_t)B * 4 * H2 * W2, mark0 = avs_arena_mark(&h->scratch);
+    /* two ping-pong buffers for the gradients flowing down the decoder */
+    float *dup = stake(h, (size_t)B * D * H2 * W2), *dprev = stake(h, (size_t)B * D * H2 * W2);
+    {
+        size_t mark = avs_arena_mark(&h->scratch);
+        float *dh0 = stake(h, (size_t)B * O1 * H2 * W2), *dh3 = stake(h, big * O2);
+        float *dh2 = stake(h, big * O2), *dh1 = stake(h, big * O1);
+        struct avs_conv2d g0 = geom(B, D, H2, W2, O1, 3, 1, 1);
+        struct avs_conv2d g2 = geom(B, O1, 2 * H2, 2 * W2, O2, 3, 1, 1);
+        struct avs_conv2d g4 = geom(B, O2, 2 * H2, 2 * W2, 1, 1, 0, 1);
+        int k0 = pidx(h, "output_conv.0.weight"), k2 = pidx(h, "output_conv.2.weight");
+        int k4 = pidx(h, "output_conv.4.weight");
+        op->conv2d_bwd_data(dh3, dlogits, PW(k4), &g4, h->ws);
+        op->conv2d_bwd_filter(GW(k4), GB(k4), dlogits, h->h3, &g4, h->ws);
+        op->relu_bwd(dh2, dh3, h->h3, big * O2);
+        op->conv2d_bwd_data(dh1, dh2, PW(k2), &g2, h->ws);
+        op->conv2d_bwd_filter(GW(k2), GB(k2), dh2, h->h1, &g2, h->ws);
+        op->resize_bwd(dh0, dh1, B * O1, H2, W2, 2 * H2, 2 * W2, 0);
+        op->conv2d_bwd_data(dup, dh0, PW(k0), &g0, h->ws);
+        op->conv2d_bwd_filter(GW(k0), GB(k0), dh0, h->st[0].up, &g0, h->ws);
+        avs_arena_rewind(&h->scratch, mark);
+    }
+    for (int s = 0; s < 4; s++) {
+        size_t map = (size_t)B * D * HW(h, s), mark = avs_arena_mark(&h->scratch);
+        float *dt = stake(h, map);
+        if (s < 3)
+            avs_zero(dprev, map);
+        path_bwd(h, s, dup, s < 3 ? dprev : NULL, dt);
+        float *da = dt;
+        if (h->cfg.tpavi >> s & 1) {
+            da = stake(h, map);
+            tpavi_bwd(h, s, dt, da, daudio);
+        }
+        aspp_bwd(h, s, da, dx ? dx[s] : NULL);
+        avs_arena_rewind(&h->scratch, mark);
+        float *tmp = dup;
+        dup = dprev, dprev = tmp;
+    }
+    avs_arena_rewind(&h->scratch, mark0);
+}

@@ -1,0 +1,91 @@
+/* model/c3n_head.h: the C3N head after the backbone (DESIGN §6): per stage ASPP -> TPAVI, then
+ * the DPT-style decoder path4..path1 and output_conv, giving mask logits at 4x the first
+ * stage's size. Parameter names are the official PyTorch state_dict keys.
+ *
+ *   struct avs_c3n_cfg cfg; avs_c3n_cfg_default(&cfg, 224);  stages 64,128,320,512 @ 56..7
+ *   struct avs_c3n_head h; avs_c3n_head_init(&h, &cfg, n_videos);
+ *   avs_c3n_head_load(&h, "w.safetensors", &err);            or avs_c3n_head_init_random
+ *   avs_c3n_head_fwd(&h, x, audio, train);                    logits in h.logits
+ *   avs_c3n_head_bwd(&h, dlogits, dx, daudio);                param grads ADDED into h.grads
+ *   avs_c3n_head_adam(&h, lr);
+ *   avs_c3n_head_free(&h);
+ *
+ *   x[s] [N*T, C_s, H_s, W_s] (frames of a video adjacent), audio [N, T, 128],
+ *   logits [N*T, 1, 4*H_0, 4*W_0].
+ *
+ *        x1..x4 ── conv1..4 (ASPP) ── tpavi_1..4 ──┐
+ *   path4(t4) ─▶ path3(·, t3) ─▶ path2(·, t2) ─▶ path1(·, t1) ─▶ output_conv ─▶ logits
+ */
+#ifndef AVS_MODEL_C3N_HEAD_H
+#define AVS_MODEL_C3N_HEAD_H
+
+#include "core/common.h"
+#include "core/tensor.h"
+#include "model/ops.h"
+
+struct avs_c3n_cfg {
+    int T;          /* frames per clip (5) */
+    int C[4];       /* stage channels (64, 128, 320, 512 for PVTv2-b5) */
+    int H[4], W[4]; /* stage sizes (56, 28, 14, 7 for 224 input); H[s] = 2*H[s+1] */
+    int D;          /* head width (256) */
+    int Ci;         /* TPAVI inner width (128) */
+    int A;          /* audio feature width (128) */
+    int O1, O2;     /* output_conv widths (128, 32) */
+    int tpavi;      /* bit s set: stage s+1 goes through TPAVI (default all 4) */
+};
+
+void avs_c3n_cfg_default(struct avs_c3n_cfg *cfg, int image_size);
+
+/* Saved activations of one stage (pointers into the activation arena). */
+struct avs_c3n_stage {
+    float *pool, *cat, *a;                     /* ASPP: [B,C], [B,5D,HW], [B,D,HW] */
+    float *af, *phi, *th, *G, *M, *y, *wz;     /* TPAVI: [B,D] [B,Ci] [B,Ci,HW] [B,Ci] [N,Ci,Ci] [B,Ci,HW] [B,D,HW] */
+    float *bnm, *bnr, *z, *lnm, *lnr, *t;      /* [D] [D] [B,D,HW] [B,HW] [B,HW] [B,D,HW] */
+    float *r0a, *r1a, *sum, *r0b, *r1b, *up;   /* path: RCU1 relus, sum, RCU2 relus, out [B,D,4HW] */
+};
+
+struct avs_c3n_head {
+    struct avs_c3n_cfg cfg;
+    int N, B; /* videos, frames = N*T */
+    struct avs_tensor_spec *pspec, *bspec;     /* parameters, buffers (BN running stats) */
+    int np, nb;
+    struct avs_tensor_set params, grads, m, v, bufs;
+    long adam_step;
+    long bn_batches[4]; /* W_z.1.num_batches_tracked per stage */
+    struct avs_arena acts;    /* saved activations, carved once */
+    struct avs_arena scratch; /* backward temporaries (lazy: only touched pages count) */
+    float *ws;                /* conv scratch */
+    size_t ws_n;
+    struct avs_c3n_stage st[4];
+    float *h1, *h3, *logits; /* output_conv: [B,O1,4H0,4W0] [B,O2,..] [B,1,..] */
+    const float *x[4];            /* inputs of the last forward (borrowed) */
+    const float *audio;
+    int train;
+    double flops_fwd; /* multiply-add FLOPs of one forward (for reports) */
+};
+
+void avs_c3n_head_init(struct avs_c3n_head *h, const struct avs_c3n_cfg *cfg, int n_videos);
+void avs_c3n_head_free(struct avs_c3n_head *h);
+/* PyTorch-like default initialisation from a seed (kaiming-uniform convs, BN weight 1). */
+void avs_c3n_head_init_random(struct avs_c3n_head *h, unsigned long long seed);
+/* Load parameters and buffers by name. Missing, unknown and mis-shaped tensors are errors that
+ * name the tensor; "module." prefixes (DataParallel) are stripped. */
+int avs_c3n_head_load(struct avs_c3n_head *h, const char *path, struct avs_err *err);
+/* Saved forward state needs x and audio alive until the backward. */
+void avs_c3n_head_fwd(struct avs_c3n_head *h, const float *const x[4], const float *audio,
+                      int train);
+/* dlogits [B,1,4H0,4W0]; dx[s] and daudio may be NULL (not wanted: skips that work) and are
+ * ADDED into. Parameter gradients are added into h->grads. */
+void avs_c3n_head_bwd(struct avs_c3n_head *h, const float *dlogits, float *const dx[4],
+                      float *daudio);
+void avs_c3n_head_zero_grad(struct avs_c3n_head *h);
+void avs_c3n_head_adam(struct avs_c3n_head *h, double lr);
+/* BCE + Dice (DESIGN §6) of the logits against masks [B,1,4H0,4W0] in [0,1], over the frames
+ * with frame_mask[b] != 0 (NULL: all); writes dlogits (all frames). Returns the loss. */
+double avs_c3n_head_loss(const struct avs_c3n_head *h, const float *mask, const int *frame_mask,
+                         float *dlogits, float *scratch_logits /* [2*B*n] */,
+                         float *scratch_mask /* [B*n] */);
+/* Bytes held by the model (parameters, optimiser, activations, peak scratch). */
+size_t avs_c3n_head_bytes(const struct avs_c3n_head *h);
+
+#endif

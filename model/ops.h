@@ -1,0 +1,145 @@
+/* model/ops.h: the backend table of primitives. Layers (model/nn.h) and blocks (model/c3n_*.h)
+ * call only these, so a CUDA table can be registered later without touching any layer.
+ *
+ *   const struct avs_ops *op = avs_ops();      the active table (CPU unless CUDA registered)
+ *   op->conv2d_fwd(out, in, w, b, &geom, ws);  ws: avs_conv2d_ws(&geom) floats of scratch
+ *
+ * Conventions (llm.c's contract): outputs first; every *_bwd ADDS into its gradients (so a
+ * tensor used twice collects both); nothing allocates inside (scratch is passed in); all
+ * pointers are contiguous float32 (NCHW for maps, row-major otherwise).
+ * Reductions run in a fixed order whatever the thread count, so results are bit-identical
+ * for 1..n threads (tested).
+ *
+ * Threading (CPU): one layer of threads per call, chosen by avs_ops_set_threads(n): GEMMs run
+ * on OpenBLAS's threads, the other loops on OpenMP's; the two never run at the same time.
+ */
+#ifndef AVS_MODEL_OPS_H
+#define AVS_MODEL_OPS_H
+
+#include <stddef.h>
+
+/* Geometry of one conv2d: input [N,C,H,W], weight [K,C/groups,R,S], output [N,K,P,Q].
+ * Square stride/pad/dilation (all our models use square ones). */
+struct avs_conv2d {
+    int N, C, H, W;
+    int K, R, S;
+    int stride, pad, dil, groups;
+    int P, Q;
+};
+
+void avs_conv2d_geom(struct avs_conv2d *g, int N, int C, int H, int W, int K, int R, int S,
+                     int stride, int pad, int dil, int groups);
+/* Floats of scratch a conv2d fwd/bwd call needs (the same size serves all three). */
+size_t avs_conv2d_ws(const struct avs_conv2d *g);
+/* Multiply-adds of one forward (only the taps that touch the input, as computed). */
+double avs_conv2d_flops(const struct avs_conv2d *g);
+
+/* How a broadcast operand s relates to x [N,C,HW]: which of the 3 axes s has (others are 1). */
+struct avs_bcast {
+    int N, C, HW;
+    int sN, sC, sHW; /* 1 if s has that axis, 0 if broadcast */
+};
+
+struct avs_ops {
+    const char *name;
+    /* C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C; row-major; ta/tb: transpose. */
+    void (*gemm)(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc);
+
+    /* conv2d; b may be NULL. bwd_data adds into din; bwd_filter adds into dw and db (db may
+     * be NULL). */
+    void (*conv2d_fwd)(float *out, const float *in, const float *w, const float *b,
+                       const struct avs_conv2d *g, float *ws);
+    void (*conv2d_bwd_data)(float *din, const float *dout, const float *w,
+                            const struct avs_conv2d *g, float *ws);
+    void (*conv2d_bwd_filter)(float *dw, float *db, const float *dout, const float *in,
+                              const struct avs_conv2d *g, float *ws);
+
+    /* y [rows,cols] += bias [cols]; db [cols] += column sums of dy. */
+    void (*bias_fwd)(float *y, const float *b, int rows, int cols);
+    void (*bias_bwd)(float *db, const float *dy, int rows, int cols);
+
+    /* Elementwise activations over n values; bwd takes what fwd saw (x) or made (y). */
+    void (*relu_fwd)(float *y, const float *x, size_t n);
+    void (*relu_bwd)(float *dx, const float *dy, const float *x, size_t n);
+    void (*gelu_fwd)(float *y, const float *x, size_t n); /* exact: 0.5x(1+erf(x/sqrt2)) */
+    void (*gelu_bwd)(float *dx, const float *dy, const float *x, size_t n);
+    void (*sigmoid_fwd)(float *y, const float *x, size_t n);
+    void (*sigmoid_bwd)(float *dx, const float *dy, const float *y, size_t n);
+
+    /* softmax over the last dim of [rows, cols]. */
+    void (*softmax_fwd)(float *y, const float *x, int rows, int cols);
+    void (*softmax_bwd)(float *dx, const float *dy, const float *y, int rows, int cols);
+
+    /* LayerNorm over the middle axis of [outer, C, inner]: inner = 1 is the usual last-dim
+     * LayerNorm; outer = N, inner = H*W normalises over the channels of an NCHW map.
+     * Saves mean and rstd [outer*inner]. w, b [C]. */
+    void (*layernorm_fwd)(float *y, float *mean, float *rstd, const float *x, const float *w,
+                          const float *b, int outer, int C, int inner, float eps);
+    void (*layernorm_bwd)(float *dx, float *dw, float *db, const float *dy, const float *x,
+                          const float *mean, const float *rstd, const float *w, int outer, int C,
+                          int inner);
+
+    /* BatchNorm over channels of [N,C,HW] (BatchNorm1d/2d/3d alike). train: batch stats
+     * (biased variance), running stats updated with momentum (unbiased variance), as PyTorch;
+     * eval: running stats. Saves mean and rstd [C]. */
+    void (*batchnorm_fwd)(float *y, float *mean, float *rstd, const float *x, const float *w,
+                          const float *b, float *run_mean, float *run_var, int N, int C, int HW,
+                          float eps, float momentum, int train);
+    void (*batchnorm_bwd)(float *dx, float *dw, float *db, const float *dy, const float *x,
+                          const float *mean, const float *rstd, const float *w, int N, int C,
+                          int HW, int train);
+
+    /* Bilinear resize of [NC, H, W] to [NC, OH, OW], PyTorch's F.interpolate conventions. */
+    void (*resize_fwd)(float *y, const float *x, int NC, int H, int W, int OH, int OW,
+                       int align_corners);
+    void (*resize_bwd)(float *dx, const float *dy, int NC, int H, int W, int OH, int OW,
+                       int align_corners);
+
+    /* Mean over the last axis of [rows, n] -> [rows] (global average pool: rows = N*C). */
+    void (*mean_fwd)(float *y, const float *x, int rows, int n);
+    void (*mean_bwd)(float *dx, const float *dy, int rows, int n);
+    /* Mean over channels of [N,C,HW] -> [N,1,HW]. */
+    void (*chmean_fwd)(float *y, const float *x, int N, int C, int HW);
+    void (*chmean_bwd)(float *dx, const float *dy, int N, int C, int HW);
+
+    /* Channel concat: x [N,Cx,HW] into channels [c0, c0+Cx) of y [N,Cy,HW], and back. */
+    void (*concat_fwd)(float *y, const float *x, int N, int Cx, int HW, int Cy, int c0);
+    void (*concat_bwd)(float *dx, const float *dy, int N, int Cx, int HW, int Cy, int c0);
+
+    /* y = x + s and y = x * s with s broadcast (struct avs_bcast); y may alias x.
+     * add_bwd: ds += reduced dy (dx is dy itself: callers pass it on). mul_bwd: dx += dy*s,
+     * ds += reduced dy*x; either gradient may be NULL. */
+    void (*add_fwd)(float *y, const float *x, const float *s, const struct avs_bcast *bc);
+    void (*add_bwd)(float *ds, const float *dy, const struct avs_bcast *bc);
+    void (*mul_fwd)(float *y, const float *x, const float *s, const struct avs_bcast *bc);
+    void (*mul_bwd)(float *dx, float *ds, const float *dy, const float *x, const float *s,
+                    const struct avs_bcast *bc);
+    /* y[i] += alpha * x[i] */
+    void (*axpy)(float *y, float alpha, const float *x, size_t n);
+
+    /* Losses over [B, n] logits and targets in [0,1]; return the loss, write dloss/dlogit
+     * times `scale` into dx (overwrite). BCE-with-logits, mean over all B*n.
+     * Dice (DESIGN §6): 1 - mean_b 2(sum p*g + 1)/(sum p + sum g + 1), p = sigmoid(x). */
+    double (*bce_logits)(float *dx, const float *x, const float *g, int B, int n, float scale);
+    double (*dice)(float *dx, const float *x, const float *g, int B, int n, float scale);
+
+    /* torch.optim.Adam (no amsgrad): m, v updated in place, p -= lr/bc1 * m/(sqrt(v)/sqrt(bc2)
+     * + eps), with L2 weight decay added to g first when wd != 0. step counts from 1. */
+    void (*adam)(float *p, const float *g, float *m, float *v, size_t n, double lr, double b1,
+                 double b2, double eps, double wd, long step);
+};
+
+const struct avs_ops *avs_ops(void);
+/* The CPU reference table. */
+const struct avs_ops *avs_ops_cpu(void);
+/* Threads for GEMM (OpenBLAS) and the other loops (OpenMP); n <= 0: all cores. */
+void avs_ops_set_threads(int n);
+int avs_ops_threads(void);
+/* FLOPs (2 x multiply-adds) done by GEMMs and convs since the last call with reset != 0. */
+double avs_ops_flops(int reset);
+
+/* Linear decay of the learning rate from lr0 at epoch 0 to lr1 at epoch `epochs`, then lr1. */
+double avs_lr_linear(double lr0, double lr1, double epoch, double epochs);
+
+#endif

@@ -1,0 +1,405 @@
+/* model/ops_cpu_conv.c: conv2d forward, backward-data and backward-filter on the CPU.
+ *
+ * Three paths, all ending in cblas_sgemm:
+ *  - 1x1, stride 1, no padding: the map is already the GEMM operand: out[K,HW] = W[K,C] x[C,HW].
+ *  - stride 1, groups 1 ("shifted GEMM", no im2col): the input is copied once into a zero
+ *    padded plane [C, Hp*Wp]; the output is computed in a "wide" layout [K, P*Wp] in which
+ *    kernel tap (r,s) is one GEMM  out_w += W_rs[K,C] * in_pad[C, off_rs : off_rs + L]
+ *    with L = (P-1)*Wp + Q; the Wp-Q extra columns of each row are garbage and dropped.
+ *    Taps that only ever see padding (large dilations on small maps, e.g. ASPP's 12 and 18
+ *    on 7x7) are skipped, and the padding is cut to what the live taps reach.
+ *  - anything else (stride > 1, groups > 1): im2col per image and group.
+ * Scratch comes from the caller (avs_conv2d_ws floats).
+ */
+#include <cblas.h>
+#include <string.h>
+
+#include "core/common.h"
+#include "model/ops.h"
+#include "model/ops_cpu.h"
+
+void avs_conv2d_geom(struct avs_conv2d *g, int N, int C, int H, int W, int K, int R, int S,
+                     int stride, int pad, int dil, int groups)
+{
+    AVS_ASSERT(groups >= 1 && C % groups == 0 && K % groups == 0 && stride >= 1 && dil >= 1);
+    g->N = N, g->C = C, g->H = H, g->W = W, g->K = K, g->R = R, g->S = S;
+    g->stride = stride, g->pad = pad, g->dil = dil, g->groups = groups;
+    g->P = (H + 2 * pad - dil * (R - 1) - 1) / stride + 1;
+    g->Q = (W + 2 * pad - dil * (S - 1) - 1) / stride + 1;
+    AVS_ASSERT(g->P >= 1 && g->Q >= 1);
+}
+
+static int is_1x1(const struct avs_conv2d *g)
+{
+    return g->R == 1 && g->S == 1 && g->stride == 1 && g->pad == 0 && g->groups == 1;
+}
+
+static int is_shifted(const struct avs_conv2d *g)
+{
+    return g->stride == 1 && g->groups == 1;
+}
+
+/* Live taps and the padding they need (shifted path). */
+struct taps {
+    int n;           /* live taps */
+    int rs[64 * 64]; /* r*S + s of each live tap */
+    int top, left, Hp, Wp, L;
+};
+
+static void live_range(int k, int dil, int pad, int out, int in, int *lo, int *hi, int *live)
+{
+    int o = k * dil - pad; /* input row of output row 0 */
+    *live = o > -out && o < in;
+    if (*live) {
+        if (o < *lo)
+            *lo = o;
+        if (o > *hi)
+            *hi = o;
+    }
+}
+
+static void taps_plan(const struct avs_conv2d *g, struct taps *t)
+{
+    AVS_ASSERT(g->R * g->S <= 64 * 64);
+    int rlo = 0, rhi = 0, clo = 0, chi = 0, rlive[64], clive[64];
+    int first_r = 1, first_c = 1;
+    for (int r = 0; r < g->R; r++) {
+        int lo = first_r ? 1 << 30 : rlo, hi = first_r ? -(1 << 30) : rhi;
+        live_range(r, g->dil, g->pad, g->P, g->H, &lo, &hi, &rlive[r]);
+        if (rlive[r])
+            rlo = lo, rhi = hi, first_r = 0;
+    }
+    for (int s = 0; s < g->S; s++) {
+        int lo = first_c ? 1 << 30 : clo, hi = first_c ? -(1 << 30) : chi;
+        live_range(s, g->dil, g->pad, g->Q, g->W, &lo, &hi, &clive[s]);
+        if (clive[s])
+            clo = lo, chi = hi, first_c = 0;
+    }
+    t->n = 0;
+    for (int r = 0; r < g->R; r++)
+        for (int s = 0; s < g->S; s++)
+            if (rlive[r] && clive[s])
+                t->rs[t->n++] = r * g->S + s;
+    AVS_ASSERT(t->n > 0);
+    t->top = rlo < 0 ? -rlo : 0;
+    t->left = clo < 0 ? -clo : 0;
+    int bottom = rhi + g->P - g->H, right = chi + g->Q - g->W;
+    t->Hp = t->top + g->H + (bottom > 0 ? bottom : 0);
+    t->Wp = t->left + g->W + (right > 0 ? right : 0);
+    t->L = (g->P - 1) * t->Wp + g->Q;
+}
+
+static size_t tap_offset(const struct avs_conv2d *g, const struct taps *t, int rs)
+{
+    int r = rs / g->S, s = rs % g->S;
+    return (size_t)(r * g->dil - g->pad + t->top) * (size_t)t->Wp + (size_t)(s * g->dil - g->pad + t->left);
+}
+
+size_t avs_conv2d_ws(const struct avs_conv2d *g)
+{
+    if (is_1x1(g))
+        return 16;
+    if (is_shifted(g)) {
+        struct taps t;
+        taps_plan(g, &t);
+        return (size_t)t.n * g->K * g->C + (size_t)g->C * t.Hp * t.Wp +
+               (size_t)g->K * g->P * t.Wp + 64;
+    }
+    return (size_t)(g->C / g->groups) * g->R * g->S * g->P * g->Q + 16;
+}
+
+double avs_conv2d_flops(const struct avs_conv2d *g)
+{
+    double taps = (double)g->R * g->S;
+    if (is_shifted(g) && !is_1x1(g)) {
+        struct taps t;
+        taps_plan(g, &t);
+        taps = t.n;
+    }
+    return 2.0 * g->N * g->K * (double)g->P * g->Q * (g->C / g->groups) * taps;
+}
+
+static void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static double flop_count;
+
+double avs_ops_flops(int reset)
+{
+    double v = flop_count;
+    if (reset)
+        flop_count = 0;
+    return v;
+}
+
+void avs_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc)
+{
+    flop_count += 2.0 * M * N * K;
+    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- shifted path ---- */
+
+/* wpk [taps][K][C] from w [K][C][R][S] */
+static void pack_weights(float *wpk, const float *w, const struct avs_conv2d *g, const struct taps *t)
+{
+    int RS = g->R * g->S;
+#pragma omp parallel for schedule(static) if ((size_t)g->K * g->C > 4096)
+    for (int k = 0; k < g->K; k++)
+        for (int ti = 0; ti < t->n; ti++)
+            for (int c = 0; c < g->C; c++)
+                wpk[((size_t)ti * g->K + k) * g->C + c] = w[((size_t)k * g->C + c) * RS + t->rs[ti]];
+}
+
+static void pad_input(float *ip, const float *x, const struct avs_conv2d *g, const struct taps *t)
+{
+    size_t plane = (size_t)t->Hp * t->Wp;
+#pragma omp parallel for schedule(static) if ((size_t)g->C * plane > 32768)
+    for (int c = 0; c < g->C; c++) {
+        float *d = ip + c * plane;
+        const float *s = x + (size_t)c * g->H * g->W;
+        memset(d, 0, plane * sizeof(float));
+        for (int h = 0; h < g->H; h++)
+            memcpy(d + (size_t)(h + t->top) * t->Wp + t->left, s + (size_t)h * g->W,
+                   (size_t)g->W * sizeof(float));
+    }
+}
+
+static void shifted_fwd(float *out, const float *in, const float *w, const float *b,
+                        const struct avs_conv2d *g, float *ws)
+{
+    struct taps t;
+    taps_plan(g, &t);
+    size_t plane = (size_t)t.Hp * t.Wp, PQ = (size_t)g->P * g->Q;
+    float *wpk = ws, *ip = wpk + (size_t)t.n * g->K * g->C, *ow = ip + (size_t)g->C * plane;
+    pack_weights(wpk, w, g, &t);
+    for (int n = 0; n < g->N; n++) {
+        pad_input(ip, in + (size_t)n * g->C * g->H * g->W, g, &t);
+        for (int ti = 0; ti < t.n; ti++)
+            gemm(0, 0, g->K, t.L, g->C, 1.0f, wpk + (size_t)ti * g->K * g->C, g->C,
+                 ip + tap_offset(g, &t, t.rs[ti]), (int)plane, ti ? 1.0f : 0.0f, ow, t.Wp * g->P);
+        float *o = out + (size_t)n * g->K * PQ;
+#pragma omp parallel for schedule(static) if (g->K * PQ > 32768)
+        for (int k = 0; k < g->K; k++) {
+            float bk = b ? b[k] : 0.0f;
+            for (int p = 0; p < g->P; p++) {
+                const float *src = ow + (size_t)k * g->P * t.Wp + (size_t)p * t.Wp;
+                float *dst = o + k * PQ + (size_t)p * g->Q;
+                for (int q = 0; q < g->Q; q++)
+                    dst[q] = src[q] + bk;
+            }
+        }
+    }
+}
+
+/* dout [K,P,Q] into the wide layout [K, P*Wp] with zero garbage columns. */
+static void widen(float *dw_, const float *dout, const struct avs_conv2d *g, const struct taps *t)
+{
+#pragma omp parallel for schedule(static) if ((size_t)g->K * g->P * t->Wp > 32768)
+    for (int k = 0; k < g->K; k++)
+        for (int p = 0; p < g->P; p++) {
+            float *d = dw_ + ((size_t)k * g->P + p) * t->Wp;
+            memcpy(d, dout + ((size_t)k * g->P + p) * g->Q, (size_t)g->Q * sizeof(float));
+            memset(d + g->Q, 0, (size_t)(t->Wp - g->Q) * sizeof(float));
+        }
+}
+
+static void shifted_bwd_data(float *din, const float *dout, const float *w,
+                             const struct avs_conv2d *g, float *ws)
+{
+    struct taps t;
+    taps_plan(g, &t);
+    size_t plane = (size_t)t.Hp * t.Wp, HW = (size_t)g->H * g->W;
+    float *wpk = ws, *ip = wpk + (size_t)t.n * g->K * g->C, *ow = ip + (size_t)g->C * plane;
+    pack_weights(wpk, w, g, &t);
+    for (int n = 0; n < g->N; n++) {
+        widen(ow, dout + (size_t)n * g->K * g->P * g->Q, g, &t);
+        memset(ip, 0, (size_t)g->C * plane * sizeof(float));
+        for (int ti = 0; ti < t.n; ti++)
+            gemm(1, 0, g->C, t.L, g->K, 1.0f, wpk + (size_t)ti * g->K * g->C, g->C, ow,
+                 t.Wp * g->P, 1.0f, ip + tap_offset(g, &t, t.rs[ti]), (int)plane);
+        float *d = din + (size_t)n * g->C * HW;
+#pragma omp parallel for schedule(static) if (g->C * HW > 32768)
+        for (int c = 0; c < g->C; c++)
+            for (int h = 0; h < g->H; h++) {
+                const float *src = ip + c * plane + (size_t)(h + t.top) * t.Wp + t.left;
+                float *dst = d + c * HW + (size_t)h * g->W;
+                for (int x = 0; x < g->W; x++)
+                    dst[x] += src[x];
+            }
+    }
+}
+
+static void shifted_bwd_filter(float *dw, const float *dout, const float *in,
+                               const struct avs_conv2d *g, float *ws)
+{
+    struct taps t;
+    taps_plan(g, &t);
+    size_t plane = (size_t)t.Hp * t.Wp;
+    int RS = g->R * g->S;
+    float *wpk = ws, *ip = wpk + (size_t)t.n * g->K * g->C, *ow = ip + (size_t)g->C * plane;
+    memset(wpk, 0, (size_t)t.n * g->K * g->C * sizeof(float));
+    for (int n = 0; n < g->N; n++) {
+        widen(ow, dout + (size_t)n * g->K * g->P * g->Q, g, &t);
+        pad_input(ip, in + (size_t)n * g->C * g->H * g->W, g, &t);
+        for (int ti = 0; ti < t.n; ti++)
+            gemm(0, 1, g->K, g->C, t.L, 1.0f, ow, t.Wp * g->P, ip + tap_offset(g, &t, t.rs[ti]),
+                 (int)plane, 1.0f, wpk + (size_t)ti * g->K * g->C, g->C);
+    }
+#pragma omp parallel for schedule(static) if ((size_t)g->K * g->C > 4096)
+    for (int k = 0; k < g->K; k++)
+        for (int ti = 0; ti < t.n; ti++)
+            for (int c = 0; c < g->C; c++)
+                dw[((size_t)k * g->C + c) * RS + t.rs[ti]] += wpk[((size_t)ti * g->K + k) * g->C + c];
+}
+
+/* ---- im2col path ---- */
+
+/* col [Cg*R*S, P*Q] of image x [C,H,W], channels c0..c0+Cg */
+static void im2col(float *col, const float *x, int c0, int Cg, const struct avs_conv2d *g)
+{
+    int RS = g->R * g->S;
+    size_t PQ = (size_t)g->P * g->Q;
+#pragma omp parallel for schedule(static) if ((size_t)Cg * RS * PQ > 32768)
+    for (int row = 0; row < Cg * RS; row++) {
+        int c = row / RS, r = row % RS / g->S, s = row % g->S;
+        const float *src = x + (size_t)(c0 + c) * g->H * g->W;
+        float *d = col + row * PQ;
+        for (int p = 0; p < g->P; p++) {
+            int h = p * g->stride - g->pad + r * g->dil;
+            for (int q = 0; q < g->Q; q++) {
+                int w = q * g->stride - g->pad + s * g->dil;
+                d[(size_t)p * g->Q + q] = (h >= 0 && h < g->H && w >= 0 && w < g->W) ? src[(size_t)h * g->W + w] : 0.0f;
+            }
+        }
+    }
+}
+
+/* din channels c0.. += col2im(col); parallel over channels so every element has one writer */
+static void col2im(float *x, const float *col, int c0, int Cg, const struct avs_conv2d *g)
+{
+    int RS = g->R * g->S;
+    size_t PQ = (size_t)g->P * g->Q;
+#pragma omp parallel for schedule(static) if ((size_t)Cg * RS * PQ > 32768)
+    for (int c = 0; c < Cg; c++) {
+        float *dst = x + (size_t)(c0 + c) * g->H * g->W;
+        for (int rs = 0; rs < RS; rs++) {
+            int r = rs / g->S, s = rs % g->S;
+            const float *src = col + ((size_t)c * RS + rs) * PQ;
+            for (int p = 0; p < g->P; p++) {
+                int h = p * g->stride - g->pad + r * g->dil;
+                if (h < 0 || h >= g->H)
+                    continue;
+                for (int q = 0; q < g->Q; q++) {
+                    int w = q * g->stride - g->pad + s * g->dil;
+                    if (w >= 0 && w < g->W)
+                        dst[(size_t)h * g->W + w] += src[(size_t)p * g->Q + q];
+                }
+            }
+        }
+    }
+}
+
+static void general_fwd(float *out, const float *in, const float *w, const float *b,
+                        const struct avs_conv2d *g, float *col)
+{
+    int Cg = g->C / g->groups, Kg = g->K / g->groups, CRS = Cg * g->R * g->S;
+    size_t PQ = (size_t)g->P * g->Q;
+    for (int n = 0; n < g->N; n++) {
+        const float *x = in + (size_t)n * g->C * g->H * g->W;
+        float *o = out + (size_t)n * g->K * PQ;
+        for (int gi = 0; gi < g->groups; gi++) {
+            im2col(col, x, gi * Cg, Cg, g);
+            gemm(0, 0, Kg, (int)PQ, CRS, 1.0f, w + (size_t)gi * Kg * CRS, CRS, col, (int)PQ, 0.0f,
+                 o + (size_t)gi * Kg * PQ, (int)PQ);
+        }
+        if (b)
+            for (int k = 0; k < g->K; k++)
+                for (size_t i = 0; i < PQ; i++)
+                    o[k * PQ + i] += b[k];
+    }
+}
+
+static void general_bwd_data(float *din, const float *dout, const float *w,
+                             const struct avs_conv2d *g, float *col)
+{
+    int Cg = g->C / g->groups, Kg = g->K / g->groups, CRS = Cg * g->R * g->S;
+    size_t PQ = (size_t)g->P * g->Q;
+    for (int n = 0; n < g->N; n++)
+        for (int gi = 0; gi < g->groups; gi++) {
+            gemm(1, 0, CRS, (int)PQ, Kg, 1.0f, w + (size_t)gi * Kg * CRS, CRS,
+                 dout + ((size_t)n * g->K + (size_t)gi * Kg) * PQ, (int)PQ, 0.0f, col, (int)PQ);
+            col2im(din + (size_t)n * g->C * g->H * g->W, col, gi * Cg, Cg, g);
+        }
+}
+
+static void general_bwd_filter(float *dw, const float *dout, const float *in,
+                               const struct avs_conv2d *g, float *col)
+{
+    int Cg = g->C / g->groups, Kg = g->K / g->groups, CRS = Cg * g->R * g->S;
+    size_t PQ = (size_t)g->P * g->Q;
+    for (int n = 0; n < g->N; n++)
+        for (int gi = 0; gi < g->groups; gi++) {
+            im2col(col, in + (size_t)n * g->C * g->H * g->W, gi * Cg, Cg, g);
+            gemm(0, 1, Kg, CRS, (int)PQ, 1.0f, dout + ((size_t)n * g->K + (size_t)gi * Kg) * PQ,
+                 (int)PQ, col, (int)PQ, 1.0f, dw + (size_t)gi * Kg * CRS, CRS);
+        }
+}
+
+/* ---- entry points ---- */
+
+void avs_cpu_conv2d_fwd(float *out, const float *in, const float *w, const float *b,
+                        const struct avs_conv2d *g, float *ws)
+{
+    flop_count += avs_conv2d_flops(g);
+    if (is_1x1(g)) {
+        size_t HW = (size_t)g->H * g->W;
+        for (int n = 0; n < g->N; n++) {
+            float *o = out + (size_t)n * g->K * HW;
+            gemm(0, 0, g->K, (int)HW, g->C, 1.0f, w, g->C, in + (size_t)n * g->C * HW, (int)HW,
+                 0.0f, o, (int)HW);
+            if (b)
+                avs_cpu_add_channel(o, b, 1, g->K, (int)HW);
+        }
+    } else if (is_shifted(g))
+        shifted_fwd(out, in, w, b, g, ws);
+    else
+        general_fwd(out, in, w, b, g, ws);
+}
+
+void avs_cpu_conv2d_bwd_data(float *din, const float *dout, const float *w,
+                             const struct avs_conv2d *g, float *ws)
+{
+    flop_count += avs_conv2d_flops(g);
+    if (is_1x1(g)) {
+        size_t HW = (size_t)g->H * g->W;
+        for (int n = 0; n < g->N; n++)
+            gemm(1, 0, g->C, (int)HW, g->K, 1.0f, w, g->C, dout + (size_t)n * g->K * HW, (int)HW,
+                 1.0f, din + (size_t)n * g->C * HW, (int)HW);
+    } else if (is_shifted(g))
+        shifted_bwd_data(din, dout, w, g, ws);
+    else
+        general_bwd_data(din, dout, w, g, ws);
+}
+
+void avs_cpu_conv2d_bwd_filter(float *dw, float *db, const float *dout, const float *in,
+                               const struct avs_conv2d *g, float *ws)
+{
+    flop_count += avs_conv2d_flops(g);
+    size_t PQ = (size_t)g->P * g->Q;
+    if (is_1x1(g)) {
+        for (int n = 0; n < g->N; n++)
+            gemm(0, 1, g->K, g->C, (int)PQ, 1.0f, dout + (size_t)n * g->K * PQ, (int)PQ,
+                 in + (size_t)n * g->C * PQ, (int)PQ, 1.0f, dw, g->C);
+    } else if (is_shifted(g))
+        shifted_bwd_filter(dw, dout, in, g, ws);
+    else
+        general_bwd_filter(dw, dout, in, g, ws);
+    if (db)
+        avs_cpu_sum_channel(db, dout, g->N, g->K, (int)PQ);
+}

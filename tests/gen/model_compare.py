@@ -1,0 +1,54 @@
+"""tests/gen/model_compare.py: compare two safetensors files tensor by tensor.
+
+  /usr/bin/python3 tests/gen/model_compare.py GOT.safetensors WANT.safetensors [--tol 1e-5]
+
+Every tensor of WANT must be in GOT with the same shape and a relative L2 error
+||got - want|| / ||want|| <= tol. A tensor that is zero up to rounding in WANT (||want|| <=
+1e-7 x the largest norm in WANT: a gradient that is analytically zero, e.g. the conv bias
+before a batch-statistics BatchNorm) is held to ||got|| <= tol x the largest norm instead:
+its float32 value is pure rounding noise (PyTorch's own float32 run is ~1e-3 "relative").
+Prints the worst tensors; exit 1 on any failure."""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import model_st as st  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('got')
+    ap.add_argument('want')
+    ap.add_argument('--tol', type=float, default=1e-5)
+    a = ap.parse_args()
+    got, want = st.load(a.got), st.load(a.want)
+    bad, errs = 0, []
+    big = max(np.linalg.norm(w.astype(np.float64)) for w in want.values())
+    for k, w in want.items():
+        if k not in got:
+            print(f'missing: {k}')
+            bad += 1
+            continue
+        g = got[k].astype(np.float64)
+        w = w.astype(np.float64)
+        if g.shape != w.shape:
+            print(f'shape {k}: {g.shape} vs {w.shape}')
+            bad += 1
+            continue
+        nw = np.linalg.norm(w)
+        e = np.linalg.norm(g - w) / nw if nw > 1e-7 * big else np.linalg.norm(g) / big
+        errs.append((e, k))
+        if not e <= a.tol:
+            bad += 1
+    errs.sort(reverse=True)
+    for e, k in errs[:8]:
+        print(f'{e:.3e} {k}')
+    print(f'{len(want)} tensors, {bad} over {a.tol:g}')
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,49 @@
+"""tests/gen/model_st.py: write and read safetensors files without the `safetensors` package
+(not in Debian): 8-byte little-endian header length, JSON header
+{name: {dtype, shape, data_offsets}}, header padded with spaces to 8 bytes, raw LE data.
+Used by the model_*.py fixture generators and bench/peers/head_peer.py."""
+import json
+import struct
+
+import numpy as np
+
+_DT = {np.dtype('float32'): 'F32', np.dtype('float64'): 'F64', np.dtype('int64'): 'I64',
+       np.dtype('int32'): 'I32', np.dtype('uint8'): 'U8'}
+_NP = {v: k for k, v in _DT.items()}
+
+
+def save(path, tensors, metadata=None):
+    header, blobs, off = {}, [], 0
+    if metadata:
+        header['__metadata__'] = {str(k): str(v) for k, v in metadata.items()}
+    for name, a in tensors.items():
+        a = np.ascontiguousarray(a)
+        if a.dtype == np.float64:
+            a = a.astype(np.float32)
+        b = a.astype(a.dtype.newbyteorder('<')).tobytes()
+        header[name] = {'dtype': _DT[a.dtype], 'shape': list(a.shape),
+                        'data_offsets': [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(',', ':')).encode()
+    h += b' ' * (-len(h) % 8)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def load(path):
+    with open(path, 'rb') as f:
+        data = f.read()
+    n = struct.unpack('<Q', data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    base = 8 + n
+    out = {}
+    for name, e in header.items():
+        if name == '__metadata__':
+            continue
+        b, en = e['data_offsets']
+        out[name] = np.frombuffer(data[base + b:base + en], dtype=_NP[e['dtype']]).reshape(e['shape'])
+    return out

@@ -1,0 +1,427 @@
+/* tools/avs-model.c: developer tool that makes the model's blocks checkable from outside.
+ *
+ *   avs-model run c3n_head --weights W.safetensors --inputs IN.safetensors --out OUT.safetensors
+ *                 [--grad-out DOUT.safetensors] [--train]
+ *   avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json]
+ *   avs-model bench sgemm [--size 2048]
+ *
+ * The head's configuration comes from the files: stage channels and sizes from x1..x4, frames
+ * and audio width from audio [N,T,A], widths and TPAVI stages from the weights' names/shapes.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cblas.h>
+
+#include "core/cli.h"
+#include "core/common.h"
+#include "core/safetensors.h"
+#include "model/c3n_head.h"
+#include "model/ops.h"
+
+enum { OPT_WEIGHTS = AVS_OPT_FIRST_TOOL, OPT_INPUTS, OPT_OUT, OPT_GRAD_OUT, OPT_TRAIN,
+       OPT_VIDEOS, OPT_STEPS, OPT_SIZE, OPT_SEED };
+
+struct opts {
+    const char *weights, *inputs, *out, *grad_out;
+    int train, videos, steps, size, json;
+    unsigned long long seed;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: avs-model run c3n_head --weights W.safetensors --inputs IN.safetensors\n"
+            "                  --out OUT.safetensors [--grad-out DOUT.safetensors] [--train]\n"
+            "       avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json]\n"
+            "       avs-model bench sgemm [--size 2048]\n"
+            "\n"
+            "run: the C3N head (ASPP, TPAVI, decoder) on x1..x4 [N*T,C_s,H_s,W_s] and audio\n"
+            "  [N,T,A]; writes logits [N*T,1,4H_1,4W_1]. With --grad-out (a tensor named logits,\n"
+            "  the upstream gradient) also grad.<param> for every parameter, grad.x1..x4 and\n"
+            "  grad.audio; with --train BatchNorm uses batch statistics (PyTorch train mode) and\n"
+            "  the updated running statistics are written as buf.<name>. Default: eval mode.\n"
+            "bench: S full training steps (forward, BCE+Dice, backward, Adam) on random data;\n"
+            "  prints step_seconds=<median>, gflops=<effective rate>, peak_rss_mb=.\n"
+            "  sgemm: the cblas_sgemm peak of this machine (size^3).\n"
+            "\n"
+            "options: -j N threads (default: all cores), --seed S, --json, --help, --version\n");
+}
+
+/* ---- run ---- */
+
+static int need4(const struct avs_st_file *f, const char *name, const struct avs_st_tensor **t,
+                 int ndim, struct avs_err *err)
+{
+    *t = avs_st_find(f, name);
+    if (!*t)
+        return avs_err_set(err, "%s: missing tensor \"%s\"", f->path, name);
+    if ((*t)->ndim != ndim)
+        return avs_err_set(err, "%s: tensor \"%s\" has %d dims, expected %d", f->path, name,
+                           (*t)->ndim, ndim);
+    return 0;
+}
+
+static int weight_dim(const struct avs_st_file *w, const char *name, int d, int *out,
+                      struct avs_err *err)
+{
+    const struct avs_st_tensor *t = avs_st_find(w, name);
+    if (!t) {
+        char alt[200];
+        snprintf(alt, sizeof alt, "module.%s", name);
+        t = avs_st_find(w, alt);
+    }
+    if (!t || t->ndim <= d)
+        return avs_err_set(err, "%s: missing tensor \"%s\"", w->path, name);
+    *out = (int)t->shape[d];
+    return 0;
+}
+
+/* Configuration of the head from the inputs and the weights. */
+static int cfg_from_files(struct avs_c3n_cfg *cfg, int *n_videos, const struct avs_st_file *in,
+                          const struct avs_st_file *w, struct avs_err *err)
+{
+    avs_c3n_cfg_default(cfg, 224);
+    const struct avs_st_tensor *a, *x[4];
+    if (need4(in, "audio", &a, 3, err))
+        return -1;
+    *n_videos = (int)a->shape[0];
+    cfg->T = (int)a->shape[1];
+    cfg->A = (int)a->shape[2];
+    for (int s = 0; s < 4; s++) {
+        char nm[8];
+        snprintf(nm, sizeof nm, "x%d", s + 1);
+        if (need4(in, nm, &x[s], 4, err))
+            return -1;
+        if (x[s]->shape[0] != (int64_t)*n_videos * cfg->T)
+            return avs_err_set(err, "%s: tensor \"%s\" has %lld frames, audio says N*T = %d", in->path,
+                               nm, (long long)x[s]->shape[0], *n_videos * cfg->T);
+        cfg->C[s] = (int)x[s]->shape[1];
+        cfg->H[s] = (int)x[s]->shape[2];
+        cfg->W[s] = (int)x[s]->shape[3];
+        if (s && (cfg->H[s - 1] != 2 * cfg->H[s] || cfg->W[s - 1] != 2 * cfg->W[s]))
+            return avs_err_set(err, "%s: tensor \"%s\" is %dx%d; each stage must be half the size "
+                               "of the one before (%dx%d)", in->path, nm, cfg->H[s], cfg->W[s],
+                               cfg->H[s - 1], cfg->W[s - 1]);
+    }
+    for (int i = 0; i < in->n; i++) {
+        const char *n = in->t[i].name;
+        if (strcmp(n, "audio") && strcmp(n, "x1") && strcmp(n, "x2") && strcmp(n, "x3") && strcmp(n, "x4"))
+            return avs_err_set(err, "%s: unknown tensor \"%s\" (inputs are x1..x4 and audio)",
+                               in->path, n);
+    }
+    if (weight_dim(w, "conv1.conv.weight", 0, &cfg->D, err) ||
+        weight_dim(w, "output_conv.0.weight", 0, &cfg->O1, err) ||
+        weight_dim(w, "output_conv.2.weight", 0, &cfg->O2, err))
+        return -1;
+    cfg->tpavi = 0;
+    for (int s = 0; s < 4; s++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "tpavi_%d.theta.weight", s + 1);
+        struct avs_err e2;
+        if (weight_dim(w, nm, 0, &cfg->Ci, &e2) == 0)
+            cfg->tpavi |= 1 << s;
+    }
+    return 0;
+}
+
+static int read_into(const struct avs_st_file *f, const char *name, float *dst, size_t n,
+                     struct avs_err *err)
+{
+    const struct avs_st_tensor *t = avs_st_find(f, name);
+    if (!t)
+        return avs_err_set(err, "%s: missing tensor \"%s\"", f->path, name);
+    if (t->numel != n)
+        return avs_err_set(err, "%s: tensor \"%s\" has %zu elements, expected %zu", f->path, name,
+                           t->numel, n);
+    return avs_st_read_f32(t, dst, n, err) ? avs_err_wrap(err, "%s", f->path) : 0;
+}
+
+static int cmd_run(const struct opts *o, struct avs_err *err)
+{
+    int rc = -1, N = 0;
+    struct avs_st_file *in = NULL, *wf = NULL, *df = NULL;
+    struct avs_st_writer *wr = NULL;
+    struct avs_c3n_head h;
+    int have_head = 0;
+    float *x[4] = {0}, *dx[4] = {0}, *audio = NULL, *daudio = NULL, *dl = NULL;
+    char **names = NULL;
+    int n_names = 0;
+    if (!o->weights || !o->inputs || !o->out) {
+        avs_err_set(err, "run needs --weights, --inputs and --out (see --help)");
+        return 1;
+    }
+    if (avs_st_open(o->inputs, &in, err) || avs_st_open(o->weights, &wf, err))
+        goto out;
+    struct avs_c3n_cfg cfg;
+    if (cfg_from_files(&cfg, &N, in, wf, err))
+        goto out;
+    avs_st_close(&wf);
+    avs_c3n_head_init(&h, &cfg, N);
+    have_head = 1;
+    if (avs_c3n_head_load(&h, o->weights, err))
+        goto out;
+    int B = h.B;
+    size_t xn[4];
+    for (int s = 0; s < 4; s++) {
+        char nm[8];
+        snprintf(nm, sizeof nm, "x%d", s + 1);
+        xn[s] = (size_t)B * cfg.C[s] * cfg.H[s] * cfg.W[s];
+        x[s] = avs_malloc(xn[s] * sizeof(float));
+        if (read_into(in, nm, x[s], xn[s], err))
+            goto out;
+    }
+    audio = avs_malloc((size_t)B * cfg.A * sizeof(float));
+    if (read_into(in, "audio", audio, (size_t)B * cfg.A, err))
+        goto out;
+    avs_c3n_head_fwd(&h, (const float *const *)x, audio, o->train);
+    wr = avs_st_writer_new();
+    int ls[4] = {B, 1, 4 * cfg.H[0], 4 * cfg.W[0]};
+    avs_st_writer_add_f32(wr, "logits", 4, ls, h.logits);
+    if (o->grad_out) {
+        size_t nl = (size_t)B * 16 * cfg.H[0] * cfg.W[0];
+        if (avs_st_open(o->grad_out, &df, err))
+            goto out;
+        const struct avs_st_tensor *t = avs_st_find(df, "logits");
+        if (!t) {
+            avs_err_set(err, "%s: missing tensor \"logits\" (the gradient of the output)", o->grad_out);
+            goto out;
+        }
+        int sh[AVS_ST_MAXDIM];
+        for (int d = 0; d < t->ndim; d++)
+            sh[d] = (int)t->shape[d];
+        if (!avs_tensor_same_shape(t->ndim, sh, 4, ls)) {
+            char a[64], b[64];
+            avs_err_set(err, "%s: tensor \"logits\" has shape %s, the output is %s", o->grad_out,
+                        avs_tensor_shape_str(t->ndim, sh, a, sizeof a), avs_tensor_shape_str(4, ls, b, sizeof b));
+            goto out;
+        }
+        dl = avs_malloc(nl * sizeof(float));
+        if (avs_st_read_f32(t, dl, nl, err))
+            goto out;
+        for (int s = 0; s < 4; s++)
+            dx[s] = avs_calloc(xn[s], sizeof(float));
+        daudio = avs_calloc((size_t)B * cfg.A, sizeof(float));
+        avs_c3n_head_zero_grad(&h);
+        avs_c3n_head_bwd(&h, dl, dx, daudio);
+        names = avs_calloc((size_t)(h.np + h.nb + 8), sizeof *names);
+        for (int i = 0; i < h.np; i++) {
+            names[n_names] = avs_sprintf("grad.%s", h.pspec[i].name);
+            avs_st_writer_add_f32(wr, names[n_names++], h.grads.t[i].ndim, h.grads.t[i].shape,
+                                  h.grads.t[i].data);
+        }
+        for (int s = 0; s < 4; s++) {
+            int xs[4] = {B, cfg.C[s], cfg.H[s], cfg.W[s]};
+            names[n_names] = avs_sprintf("grad.x%d", s + 1);
+            avs_st_writer_add_f32(wr, names[n_names++], 4, xs, dx[s]);
+        }
+        int as[3] = {N, cfg.T, cfg.A};
+        avs_st_writer_add_f32(wr, "grad.audio", 3, as, daudio);
+    }
+    if (o->train)
+        for (int i = 0; i < h.nb; i++) {
+            if (!names)
+                names = avs_calloc((size_t)(h.nb + 1), sizeof *names);
+            names[n_names] = avs_sprintf("buf.%s", h.bspec[i].name);
+            avs_st_writer_add_f32(wr, names[n_names++], h.bufs.t[i].ndim, h.bufs.t[i].shape,
+                                  h.bufs.t[i].data);
+        }
+    if (avs_st_writer_save(wr, o->out, err))
+        goto out;
+    rc = 0;
+out:
+    for (int i = 0; i < n_names; i++)
+        free(names[i]);
+    free(names);
+    avs_st_writer_free(&wr);
+    for (int s = 0; s < 4; s++) {
+        free(x[s]);
+        free(dx[s]);
+    }
+    free(audio);
+    free(daudio);
+    free(dl);
+    avs_st_close(&in);
+    avs_st_close(&wf);
+    avs_st_close(&df);
+    if (have_head)
+        avs_c3n_head_free(&h);
+    return rc ? 3 : 0;
+}
+
+/* ---- bench ---- */
+
+static double peak_rss_mb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double mb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6))
+            mb = atof(line + 6) / 1024.0;
+    if (f)
+        fclose(f);
+    return mb;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void fill(float *p, size_t n, unsigned long long *s, float scale)
+{
+    for (size_t i = 0; i < n; i++) {
+        *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+        p[i] = scale * ((float)(*s >> 40) / 8388608.0f - 1.0f);
+    }
+}
+
+static int cmd_bench_sgemm(const struct opts *o)
+{
+    int n = o->size ? o->size : 2048;
+    float *a = avs_malloc((size_t)n * n * 4), *b = avs_malloc((size_t)n * n * 4), *c = avs_malloc((size_t)n * n * 4);
+    unsigned long long s = 1;
+    fill(a, (size_t)n * n, &s, 1), fill(b, (size_t)n * n, &s, 1);
+    double best = 1e30;
+    for (int r = 0; r < 5; r++) {
+        double t0 = avs_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+        double t = avs_now() - t0;
+        if (t < best)
+            best = t;
+    }
+    double gf = 2.0 * n * n * n / best / 1e9;
+    if (o->json)
+        printf("{\"sgemm_gflops\": %.1f, \"size\": %d, \"threads\": %d}\n", gf, n, avs_ops_threads());
+    else
+        printf("sgemm_gflops=%.1f size=%d threads=%d\n", gf, n, avs_ops_threads());
+    free(a), free(b), free(c);
+    return 0;
+}
+
+static int cmd_bench_head(const struct opts *o)
+{
+    struct avs_c3n_cfg cfg;
+    avs_c3n_cfg_default(&cfg, o->size ? o->size : 224);
+    struct avs_c3n_head h;
+    int N = o->videos > 0 ? o->videos : 1, S = o->steps > 0 ? o->steps : 5;
+    avs_c3n_head_init(&h, &cfg, N);
+    avs_c3n_head_init_random(&h, o->seed);
+    unsigned long long s = o->seed + 7;
+    float *x[4];
+    for (int i = 0; i < 4; i++) {
+        size_t n = (size_t)h.B * cfg.C[i] * cfg.H[i] * cfg.W[i];
+        x[i] = avs_malloc(n * sizeof(float));
+        fill(x[i], n, &s, 1.0f);
+    }
+    size_t nl = (size_t)h.B * 16 * cfg.H[0] * cfg.W[0];
+    float *audio = avs_malloc((size_t)h.B * cfg.A * sizeof(float)), *mask = avs_malloc(nl * 4);
+    float *dl = avs_malloc(nl * 4), *sl = avs_malloc(2 * nl * 4), *sm = avs_malloc(nl * 4);
+    fill(audio, (size_t)h.B * cfg.A, &s, 1.0f);
+    for (size_t i = 0; i < nl; i++)
+        mask[i] = (i / 97) % 3 == 0 ? 1.0f : 0.0f;
+    double *t = avs_malloc((size_t)S * sizeof(double)), flops = 0, loss = 0;
+    for (int k = 0; k < S; k++) {
+        avs_ops_flops(1);
+        double t0 = avs_now();
+        avs_c3n_head_zero_grad(&h);
+        avs_c3n_head_fwd(&h, (const float *const *)x, audio, 1);
+        loss = avs_c3n_head_loss(&h, mask, NULL, dl, sl, sm);
+        avs_c3n_head_bwd(&h, dl, NULL, NULL);
+        avs_c3n_head_adam(&h, 1e-4);
+        t[k] = avs_now() - t0;
+        flops = avs_ops_flops(1);
+    }
+    qsort(t, (size_t)S, sizeof *t, cmp_double);
+    double med = t[S / 2], gf = flops / med / 1e9, mb = peak_rss_mb();
+    if (o->json)
+        printf("{\"step_seconds\": %.4f, \"gflops\": %.1f, \"step_gflop\": %.1f, \"peak_rss_mb\": %.0f, "
+               "\"loss\": %.6f, \"videos\": %d, \"threads\": %d}\n", med, gf, flops / 1e9, mb, loss, N,
+               avs_ops_threads());
+    else
+        printf("step_seconds=%.4f gflops=%.1f step_gflop=%.1f peak_rss_mb=%.0f loss=%.6f videos=%d "
+               "threads=%d\n", med, gf, flops / 1e9, mb, loss, N, avs_ops_threads());
+    for (int i = 0; i < 4; i++)
+        free(x[i]);
+    free(audio), free(mask), free(dl), free(sl), free(sm), free(t);
+    avs_c3n_head_free(&h);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        AVS_CLI_LONG_OPTIONS,
+        {"weights", required_argument, 0, OPT_WEIGHTS},
+        {"inputs", required_argument, 0, OPT_INPUTS},
+        {"out", required_argument, 0, OPT_OUT},
+        {"grad-out", required_argument, 0, OPT_GRAD_OUT},
+        {"train", no_argument, 0, OPT_TRAIN},
+        {"videos", required_argument, 0, OPT_VIDEOS},
+        {"steps", required_argument, 0, OPT_STEPS},
+        {"size", required_argument, 0, OPT_SIZE},
+        {"seed", required_argument, 0, OPT_SEED},
+        {"json", no_argument, 0, AVS_OPT_JSON},
+        {0, 0, 0, 0},
+    };
+    struct avs_cli cli;
+    struct opts o = {0};
+    o.seed = 1;
+    avs_cli_defaults(&cli);
+    int c;
+    while ((c = getopt_long(argc, argv, "j:hq", lo, NULL)) != -1) {
+        int r = avs_cli_common(&cli, c, optarg);
+        if (r < 0)
+            return AVS_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        switch (c) {
+        case OPT_WEIGHTS: o.weights = optarg; break;
+        case OPT_INPUTS: o.inputs = optarg; break;
+        case OPT_OUT: o.out = optarg; break;
+        case OPT_GRAD_OUT: o.grad_out = optarg; break;
+        case OPT_TRAIN: o.train = 1; break;
+        case OPT_VIDEOS: o.videos = atoi(optarg); break;
+        case OPT_STEPS: o.steps = atoi(optarg); break;
+        case OPT_SIZE: o.size = atoi(optarg); break;
+        case OPT_SEED: o.seed = strtoull(optarg, NULL, 10); break;
+        case AVS_OPT_JSON: o.json = 1; break;
+        default: usage(stderr); return AVS_EXIT_USAGE;
+        }
+    }
+    if (cli.help) {
+        usage(stdout);
+        return AVS_EXIT_OK;
+    }
+    if (cli.version) {
+        avs_cli_print_version("avs-model");
+        return AVS_EXIT_OK;
+    }
+    if (optind + 2 != argc) {
+        usage(stderr);
+        return AVS_EXIT_USAGE;
+    }
+    const char *cmd = argv[optind], *what = argv[optind + 1];
+    if (o.size && (o.size < 32 || o.size % 32 || o.size > 4096)) {
+        fprintf(stderr, "avs-model: --size %d: expected a multiple of 32 from 32 to 4096\n", o.size);
+        return AVS_EXIT_USAGE;
+    }
+    avs_ops_set_threads(cli.jobs);
+    struct avs_err err = {0};
+    if (!strcmp(cmd, "run") && !strcmp(what, "c3n_head")) {
+        int rc = cmd_run(&o, &err);
+        if (rc)
+            fprintf(stderr, "avs-model: %s\n", err.msg);
+        return rc;
+    }
+    if (!strcmp(cmd, "bench") && !strcmp(what, "c3n_head"))
+        return cmd_bench_head(&o);
+    if (!strcmp(cmd, "bench") && !strcmp(what, "sgemm"))
+        return cmd_bench_sgemm(&o);
+    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head, bench c3n_head, bench sgemm)\n",
+            cmd, what);
+    return AVS_EXIT_USAGE;
+}
