@@ -203,12 +203,19 @@ int main(int argc, char **argv)
     struct avs_err err = {{0}};
     struct avs_eval_set set = {0};
     struct avs_eval_result res = {0};
-    char *db_path = avs_cli_db_path(&a.cli);
+    char *db_path = avs_cli_db_path(&a.cli), *pred_abs = NULL, *gt_abs = NULL;
     int status = AVS_EXIT_FATAL;
     if (!avs_fs_is_dir(a.pred)) {
         avs_log_error("prediction folder %s does not exist (--pred DIR)", a.pred);
         goto out;
     }
+    /* absolute paths: they are recorded (source, gallery paths) and outlive the cwd */
+    if (!(pred_abs = avs_fs_realpath(a.pred, &err)) ||
+        (a.gt && !(gt_abs = avs_fs_realpath(a.gt, &err))))
+        goto fail;
+    a.pred = pred_abs;
+    if (a.gt)
+        a.gt = gt_abs;
     if (load_set(&a, db_path, &set, &err))
         goto fail;
     if (a.meta) {
@@ -265,5 +272,7 @@ out:
     avs_eval_result_free(&res);
     avs_eval_set_free(&set);
     free(db_path);
+    free(pred_abs);
+    free(gt_abs);
     return status;
 }

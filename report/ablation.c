@@ -1,0 +1,263 @@
+/* report/ablation.c: the ablation table in the layout of the C3N paper's Table II:
+ *
+ *   AF | CC-V | CC || S4 mIoU | S4 F || MS3 mIoU | MS3 F        one block per backbone
+ *
+ * A metrics row takes part when its switches are known: details.switches (written by
+ * `avs-eval --record NAME --switches AF,CC`), else the linked run's config.switches; the
+ * backbone likewise from details.backbone, else config.backbone. Switches may be an object
+ * {"AF": true, "CC-V": false, "CC": true}, an array ["AF", "CC"] or a string "AF,CC".
+ * For each (backbone, switches) the latest S4 row and the latest MS3 row are shown.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "core/fs.h"
+#include "report/report.h"
+
+static const char *SW[3] = {"AF", "CC-V", "CC"};
+
+struct cell {
+    double miou, fscore;
+    int have, group_frames;
+};
+
+struct line {
+    char *backbone;
+    int bits; /* 1 AF, 2 CC-V, 4 CC */
+    struct cell s4, ms3;
+};
+
+/* Switch bits from an object, array or comma string; -1 when absent. */
+static int switch_bits(const cJSON *s)
+{
+    int bits = 0;
+    if (cJSON_IsObject(s)) {
+        for (int i = 0; i < 3; i++)
+            bits |= cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, SW[i])) ? 1 << i : 0;
+        return bits;
+    }
+    if (cJSON_IsArray(s)) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, s)
+            for (int i = 0; i < 3; i++)
+                if (cJSON_IsString(it) && !strcmp(it->valuestring, SW[i]))
+                    bits |= 1 << i;
+        return bits;
+    }
+    if (cJSON_IsString(s)) {
+        char *copy = avs_strdup(s->valuestring), *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            for (int i = 0; i < 3; i++)
+                if (!strcmp(t, SW[i]))
+                    bits |= 1 << i;
+        free(copy);
+        return bits;
+    }
+    return -1;
+}
+
+static int find_line(struct line **lines, int *n, const char *backbone, int bits)
+{
+    for (int i = 0; i < *n; i++)
+        if ((*lines)[i].bits == bits && !strcmp((*lines)[i].backbone, backbone))
+            return i;
+    *lines = avs_realloc(*lines, sizeof **lines * (size_t)(*n + 1));
+    memset(&(*lines)[*n], 0, sizeof **lines);
+    (*lines)[*n].backbone = avs_strdup(backbone);
+    (*lines)[*n].bits = bits;
+    return (*n)++;
+}
+
+static int load_lines(sqlite3 *db, const char *split, struct line **lines, int *n,
+                      struct avs_err *err)
+{
+    static const char *SQL =
+        "SELECT m.subset, m.miou, m.fscore, m.details, r.config, m.group_frames FROM metrics m "
+        "LEFT JOIN runs r ON r.id = m.run_id WHERE (?1 IS NULL OR m.split = ?1) ORDER BY m.id";
+    sqlite3_stmt *st;
+    if (avs_db_prepare(db, SQL, &st, err))
+        return -1;
+    sqlite3_bind_text(st, 1, split, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *subset = (const char *)sqlite3_column_text(st, 0);
+        const char *dt = (const char *)sqlite3_column_text(st, 3);
+        const char *cf = (const char *)sqlite3_column_text(st, 4);
+        cJSON *d = dt ? cJSON_Parse(dt) : NULL, *c = cf ? cJSON_Parse(cf) : NULL;
+        int bits = switch_bits(cJSON_GetObjectItemCaseSensitive(d, "switches"));
+        if (bits < 0)
+            bits = switch_bits(cJSON_GetObjectItemCaseSensitive(c, "switches"));
+        const char *bb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "backbone"));
+        if (!bb)
+            bb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "backbone"));
+        if (bits >= 0 && subset && (!strcmp(subset, "s4") || !strcmp(subset, "ms3"))) {
+            int i = find_line(lines, n, bb ? bb : "(backbone not recorded)", bits);
+            struct cell *cell = !strcmp(subset, "s4") ? &(*lines)[i].s4 : &(*lines)[i].ms3;
+            cell->miou = sqlite3_column_double(st, 1);
+            cell->fscore = sqlite3_column_double(st, 2);
+            cell->group_frames = sqlite3_column_int(st, 5);
+            cell->have = 1;
+        }
+        cJSON_Delete(d);
+        cJSON_Delete(c);
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int popcount3(int b) { return (b & 1) + (b >> 1 & 1) + (b >> 2 & 1); }
+
+static int cmp_line(const void *a, const void *b)
+{
+    const struct line *x = a, *y = b;
+    int c = strcmp(x->backbone, y->backbone);
+    if (c)
+        return c;
+    if (popcount3(x->bits) != popcount3(y->bits))
+        return popcount3(x->bits) - popcount3(y->bits);
+    return x->bits - y->bits;
+}
+
+static void mark(struct avs_buf *o, enum avs_report_format f, int on)
+{
+    static const char *YES[] = {"&#10003;", "&#10003;", "\\checkmark", "1"};
+    static const char *NO[] = {"", "", "", "0"};
+    avs_buf_puts(o, on ? YES[f] : NO[f]);
+}
+
+static void number(struct avs_buf *o, enum avs_report_format f, const struct cell *c, int miou)
+{
+    if (!c->have) {
+        avs_buf_puts(o, f == AVS_REPORT_HTML ? "&ndash;" : f == AVS_REPORT_LATEX ? "--" :
+                        f == AVS_REPORT_CSV ? "" : "-");
+        return;
+    }
+    if (f == AVS_REPORT_CSV)
+        avs_buf_printf(o, "%.6f", miou ? c->miou : c->fscore);
+    else if (miou)
+        avs_buf_printf(o, "%.1f", 100 * c->miou);
+    else
+        avs_buf_printf(o, "%.3f", c->fscore);
+}
+
+/* Cell separators and line ends per format. */
+static const char *SEP[] = {"</td><td>", " | ", " & ", ","};
+
+static void row(struct avs_buf *o, enum avs_report_format f, const struct line *l)
+{
+    static const char *START[] = {"<tr><td>", "| ", "", ""};
+    static const char *END[] = {"</td></tr>\n", " |\n", " \\\\\n", "\n"};
+    avs_buf_puts(o, START[f]);
+    if (f == AVS_REPORT_CSV) {
+        avs_buf_esc(o, f, l->backbone);
+        avs_buf_puts(o, ",");
+    }
+    for (int i = 0; i < 3; i++) {
+        mark(o, f, l->bits >> i & 1);
+        avs_buf_puts(o, SEP[f]);
+    }
+    number(o, f, &l->s4, 1);
+    avs_buf_puts(o, SEP[f]);
+    number(o, f, &l->s4, 0);
+    avs_buf_puts(o, SEP[f]);
+    number(o, f, &l->ms3, 1);
+    avs_buf_puts(o, SEP[f]);
+    number(o, f, &l->ms3, 0);
+    avs_buf_puts(o, END[f]);
+}
+
+static void block_head(struct avs_buf *o, enum avs_report_format f, const char *backbone)
+{
+    switch (f) {
+    case AVS_REPORT_HTML:
+        avs_buf_puts(o, "<tr class=block><th colspan=7>Backbone: ");
+        avs_buf_esc(o, f, backbone);
+        avs_buf_puts(o, "</th></tr>\n");
+        break;
+    case AVS_REPORT_MARKDOWN:
+        avs_buf_puts(o, "\n**Backbone: ");
+        avs_buf_esc(o, f, backbone);
+        avs_buf_puts(o, "**\n\n| AF | CC-V | CC | S4 mIoU | S4 F | MS3 mIoU | MS3 F |\n"
+                        "|:--:|:--:|:--:|--:|--:|--:|--:|\n");
+        break;
+    case AVS_REPORT_LATEX:
+        avs_buf_puts(o, "\\midrule\n\\multicolumn{7}{l}{\\textit{");
+        avs_buf_esc(o, f, backbone);
+        avs_buf_puts(o, "}} \\\\\n");
+        break;
+    case AVS_REPORT_CSV: break;
+    }
+}
+
+static void render(struct avs_buf *o, enum avs_report_format f, const struct line *l, int n,
+                   const char *split)
+{
+    const char *sp = split ? split : "all splits";
+    switch (f) {
+    case AVS_REPORT_HTML:
+        avs_buf_puts(o, "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>AVS "
+                        "ablation</title><style>body{font:14px system-ui,sans-serif;margin:24px}"
+                        "table{border-collapse:collapse}th,td{border-bottom:1px solid #ddd;"
+                        "padding:4px 12px;text-align:center}tr.block th{text-align:left;"
+                        "background:#f3f5fa}</style></head><body>\n<h1>Ablation (");
+        avs_buf_esc(o, f, sp);
+        avs_buf_puts(o, ")</h1>\n<p>mIoU in percent, F-score as a fraction, each from the "
+                        "latest recorded row; the F grouping of each row is in the leaderboard."
+                        "</p>\n<table><thead><tr><th>AF</th><th>CC-V</th><th>CC</th>"
+                        "<th>S4 mIoU</th><th>S4 F</th><th>MS3 mIoU</th><th>MS3 F</th></tr>"
+                        "</thead><tbody>\n");
+        break;
+    case AVS_REPORT_MARKDOWN:
+        avs_buf_puts(o, "Ablation (");
+        avs_buf_esc(o, f, sp);
+        avs_buf_puts(o, "): mIoU in percent, F-score as a fraction.\n");
+        break;
+    case AVS_REPORT_LATEX:
+        avs_buf_puts(o, "% avs-report ablation: mIoU in percent, F as a fraction; needs "
+                        "\\usepackage{booktabs,amssymb}\n\\begin{tabular}{ccc|cc|cc}\n\\toprule\n"
+                        "AF & CC-V & CC & \\multicolumn{2}{c|}{S4} & \\multicolumn{2}{c}{MS3} \\\\\n"
+                        " & & & mIoU & F & mIoU & F \\\\\n");
+        break;
+    case AVS_REPORT_CSV:
+        avs_buf_puts(o, "backbone,AF,CC-V,CC,s4_miou,s4_fscore,ms3_miou,ms3_fscore\n");
+        break;
+    }
+    for (int i = 0; i < n; i++) {
+        if (i == 0 || strcmp(l[i].backbone, l[i - 1].backbone))
+            block_head(o, f, l[i].backbone);
+        row(o, f, &l[i]);
+    }
+    if (f == AVS_REPORT_HTML)
+        avs_buf_puts(o, "</tbody></table>\n</body></html>\n");
+    else if (f == AVS_REPORT_LATEX)
+        avs_buf_puts(o, "\\bottomrule\n\\end{tabular}\n");
+    if (n == 0 && f != AVS_REPORT_CSV)
+        avs_buf_puts(o, f == AVS_REPORT_HTML ? "" : "\n(no recorded rows with switches)\n");
+}
+
+int avs_report_ablation(sqlite3 *db, enum avs_report_format f, const char *split, const char *out,
+                        struct avs_err *err)
+{
+    struct line *lines = NULL;
+    int n = 0, rc = -1;
+    struct avs_buf o = {0};
+    if (load_lines(db, split, &lines, &n, err))
+        goto done;
+    if (n > 1)
+        qsort(lines, (size_t)n, sizeof *lines, cmp_line);
+    render(&o, f, lines, n, split);
+    if (!strcmp(out, "-")) {
+        fwrite(o.p, 1, o.len, stdout);
+        rc = 0;
+    } else {
+        rc = avs_fs_write_atomic(out, o.p, o.len, err);
+    }
+done:
+    for (int i = 0; i < n; i++)
+        free(lines[i].backbone);
+    free(lines);
+    avs_buf_free(&o);
+    return rc;
+}

@@ -1,0 +1,55 @@
+/* report/report.h: reports from the metrics table: a self-contained HTML leaderboard and the
+ * ablation table (C3N paper Table II layout) as HTML, Markdown, LaTeX or CSV.
+ *
+ *   sqlite3 *db; avs_db_open_readonly("avsdata/avs.db", &db, &err);
+ *   avs_report_leaderboard(db, "avsdata", "board.html", &err);
+ *   avs_report_ablation(db, AVS_REPORT_MARKDOWN, "test", "table.md", &err);
+ *
+ * Every string that comes from data (methods, categories, uids, paths) goes through the
+ * escaper of the output format (avs_buf_esc); nothing from the data is ever emitted raw.
+ * The HTML has no external reference: CSS, the sort script and SVG charts are inline and
+ * thumbnails are PNG data URIs.
+ */
+#ifndef AVS_REPORT_REPORT_H
+#define AVS_REPORT_REPORT_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/common.h"
+
+enum avs_report_format {
+    AVS_REPORT_HTML,
+    AVS_REPORT_MARKDOWN,
+    AVS_REPORT_LATEX,
+    AVS_REPORT_CSV
+};
+
+/* A growing text buffer. */
+struct avs_buf {
+    char *p;
+    size_t len, cap;
+};
+void avs_buf_put(struct avs_buf *b, const char *s, size_t n);
+void avs_buf_puts(struct avs_buf *b, const char *s);
+void avs_buf_printf(struct avs_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append s escaped for the format (NULL appends nothing). HTML: & < > " ' as entities;
+ * Markdown: also | \ ` * _ [ ] # escaped with a backslash, newlines as spaces; LaTeX: the ten
+ * special characters; CSV: a quoted field with doubled quotes. */
+void avs_buf_esc(struct avs_buf *b, enum avs_report_format f, const char *s);
+void avs_buf_base64(struct avs_buf *b, const uint8_t *data, size_t n);
+void avs_buf_free(struct avs_buf *b);
+
+/* The HTML leaderboard; `root` resolves relative paths (store root). */
+int avs_report_leaderboard(sqlite3 *db, const char *root, const char *out, struct avs_err *err);
+/* The ablation table for one split (NULL = any split). */
+int avs_report_ablation(sqlite3 *db, enum avs_report_format f, const char *split, const char *out,
+                        struct avs_err *err);
+
+/* One gallery thumbnail: frame (or gray), GT overlay, prediction overlay, side by side,
+ * each `size` pixels square; PNG bytes in *png (malloc'd). Missing inputs are drawn gray. */
+int avs_report_thumbnail(const char *image, const char *gt, const char *pred, int size,
+                         uint8_t **png, size_t *len, struct avs_err *err);
+
+#endif

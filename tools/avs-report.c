@@ -1,0 +1,128 @@
+/* avs-report: HTML leaderboard and ablation tables from the metrics table (report/report.h). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cli.h"
+#include "core/common.h"
+#include "core/db.h"
+#include "core/fs.h"
+#include "report/report.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: avs-report leaderboard [--db DB | --root DIR] -o FILE.html\n"
+        "       avs-report ablation [--db DB | --root DIR] [--format html|markdown|latex|csv]\n"
+        "                           [--split S] -o FILE\n"
+        "Reports from the results recorded by `avs-eval --record`.\n\n"
+        "  leaderboard   one self-contained HTML file (inline CSS, SVG, PNG thumbnails; no\n"
+        "                external URL): sortable leaderboard, per-class table and chart,\n"
+        "                dataset summary, metric definitions, best/worst examples per result\n"
+        "  ablation      the C3N paper's Table II layout (AF / CC-V / CC, then mIoU and F for S4\n"
+        "                and MS3), one block per backbone, from rows with recorded switches\n"
+        "  -o FILE       output ('-' = stdout, ablation only)\n"
+        "  --format F    ablation format (default: from the extension of -o, else markdown)\n"
+        "  --split S     ablation: rows of this split (default test; 'all' = any)\n"
+        "  --root DIR --db PATH --quiet --help --version\n"
+        "Exit: 0 ok, 1 usage, 3 fatal.\n");
+}
+
+enum { OPT_FORMAT = AVS_OPT_FIRST_TOOL, OPT_SPLIT };
+
+static int parse_format(const char *s, enum avs_report_format *f)
+{
+    static const char *NAMES[] = {"html", "markdown", "latex", "csv"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, NAMES[i]) || (i == 1 && !strcmp(s, "md")) || (i == 2 && !strcmp(s, "tex"))) {
+            *f = (enum avs_report_format)i;
+            return 0;
+        }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        AVS_CLI_LONG_OPTIONS, {"format", required_argument, 0, OPT_FORMAT},
+        {"split", required_argument, 0, OPT_SPLIT}, {"output", required_argument, 0, 'o'},
+        {0, 0, 0, 0}};
+    struct avs_cli cli;
+    avs_cli_defaults(&cli);
+    const char *out = NULL, *format = NULL, *split = "test";
+    int c;
+    while ((c = getopt_long(argc, argv, "j:hqo:", opts, NULL)) != -1) {
+        int r = avs_cli_common(&cli, c, optarg);
+        if (r < 0) {
+            usage(stderr);
+            return AVS_EXIT_USAGE;
+        }
+        if (r > 0)
+            continue;
+        switch (c) {
+        case 'o': out = optarg; break;
+        case OPT_FORMAT: format = optarg; break;
+        case OPT_SPLIT: split = strcmp(optarg, "all") ? optarg : NULL; break;
+        default: usage(stderr); return AVS_EXIT_USAGE;
+        }
+    }
+    if (cli.help) {
+        usage(stdout);
+        return AVS_EXIT_OK;
+    }
+    if (cli.version) {
+        avs_cli_print_version("avs-report");
+        return AVS_EXIT_OK;
+    }
+    const char *cmd = optind < argc ? argv[optind] : NULL;
+    int lb = cmd && !strcmp(cmd, "leaderboard"), ab = cmd && !strcmp(cmd, "ablation");
+    if ((!lb && !ab) || optind + 1 != argc || !out) {
+        fprintf(stderr, "avs-report: %s\n", !lb && !ab ? "give a report: leaderboard or ablation"
+                                            : !out ? "-o FILE is required" : "unexpected argument");
+        usage(stderr);
+        return AVS_EXIT_USAGE;
+    }
+    enum avs_report_format f = AVS_REPORT_MARKDOWN;
+    const char *ext = strrchr(out, '.');
+    if (format) {
+        if (parse_format(format, &f)) {
+            fprintf(stderr, "--format %s: expected html, markdown, latex or csv\n", format);
+            return AVS_EXIT_USAGE;
+        }
+    } else if (ext) {
+        if (parse_format(ext + 1, &f) && !strcmp(ext, ".htm"))
+            f = AVS_REPORT_HTML;
+    }
+    if (lb && !strcmp(out, "-")) {
+        fprintf(stderr, "avs-report leaderboard: -o needs a file name (the HTML is large)\n");
+        return AVS_EXIT_USAGE;
+    }
+    struct avs_err err = {{0}};
+    char *dbp = avs_cli_db_path(&cli);
+    sqlite3 *db = NULL;
+    int status = AVS_EXIT_FATAL;
+    if (avs_db_open_readonly(dbp, &db, &err))
+        goto fail;
+    /* relative store paths resolve against the folder holding the index */
+    char *root = avs_strdup(dbp), *slash = strrchr(root, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        strcpy(root, ".");
+    int rc = lb ? avs_report_leaderboard(db, root, out, &err)
+                : avs_report_ablation(db, f, split, out, &err);
+    free(root);
+    if (rc)
+        goto fail;
+    if (strcmp(out, "-"))
+        avs_log_info("wrote %s", out);
+    status = AVS_EXIT_OK;
+    goto done;
+fail:
+    avs_log_error("%s", err.msg);
+done:
+    avs_db_close(&db);
+    free(dbp);
+    return status;
+}
