@@ -154,6 +154,81 @@ static void ms3_label(struct avs_synth_clip *c, const struct avs_synth_media *m)
     }
 }
 
+/* Splits: a seeded shuffle of the clip indices, then 70 / 15 / 15 %. */
+static void plan_splits(struct avs_synth_clip *cs, int n, const struct avs_synth_opts *o)
+{
+    int *order = avs_malloc(sizeof(int) * (size_t)n);
+    struct rng rs = rng_make(o->seed, (uint64_t)o->subset, 0x5117);
+    for (int i = 0; i < n; i++) order[i] = i;
+    shuffle(order, n, &rs);
+    int n_val = n >= 3 ? (int)fmax(1, floor(n * 0.15)) : 0, n_test = n >= 3 ? n_val : 0;
+    for (int i = 0; i < n; i++)
+        cs[order[i]].split = i < n - n_val - n_test ? AVS_SYNTH_TRAIN
+                             : i < n - n_test       ? AVS_SYNTH_VAL
+                                                    : AVS_SYNTH_TEST;
+    free(order);
+}
+
+/* MS3: n_layers distinct categories. */
+static void pick_categories(int *cats, int n_layers, int nc, struct rng *r)
+{
+    for (int l = 0; l < n_layers; l++) {
+        int again;
+        do {
+            cats[l] = rng_int(r, nc);
+            again = 0;
+            for (int j = 0; j < l; j++) again |= cats[j] == cats[l];
+        } while (again);
+    }
+}
+
+/* Clip i: everything but the split. s4_cat is its category when S4. */
+static void plan_clip(struct avs_synth_clip *c, int i, int s4_cat,
+                      const struct avs_synth_media *m, const struct avs_synth_opts *o)
+{
+    struct rng r = rng_make(o->seed, (uint64_t)o->subset, 1000 + (uint64_t)i);
+    c->index = i;
+    c->seed = rng_next(&r);
+    make_uid(c->uid, &r);
+    c->fps = o->fps > 0 ? o->fps : (rng_int(&r, 2) ? 30 : 25);
+    c->seconds = o->seconds;
+    c->width = o->width;
+    c->height = o->height;
+    c->background = rng_int(&r, m->n_backgrounds);
+    c->bg_zoom0 = rng_range(&r, 1.0, 1.25);
+    c->bg_zoom1 = rng_range(&r, 1.0, 1.25);
+    c->bg_cx0 = rng_range(&r, 0.3, 0.7);
+    c->bg_cy0 = rng_range(&r, 0.3, 0.7);
+    c->bg_cx1 = rng_range(&r, 0.3, 0.7);
+    c->bg_cy1 = rng_range(&r, 0.3, 0.7);
+    c->noise = rng_range(&r, 0.002, 0.006);
+    int cats[AVS_SYNTH_MAX_LAYERS] = {s4_cat};
+    if (o->subset == AVS_SYNTH_S4) {
+        c->n_layers = 1;
+    } else {
+        c->n_layers = m->n_categories >= 3 && rng_unit(&r) < 0.5 ? 3 : 2;
+        pick_categories(cats, c->n_layers, m->n_categories, &r);
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        struct avs_synth_layer *L = &c->layers[l];
+        const struct avs_synth_category *cat = &m->categories[cats[l]];
+        L->category = cats[l];
+        L->object = rng_int(&r, cat->n_objects);
+        L->sound = rng_int(&r, cat->n_sounds);
+        L->gap_min = rng_range(&r, 0.02, 0.15);
+        L->gap_max = L->gap_min + rng_range(&r, 0.05, 0.25);
+        L->seed = rng_next(&r);
+        place_layer(L, &cat->objects[L->object], c, l, c->n_layers, &r);
+    }
+    if (o->subset == AVS_SYNTH_S4) {
+        memset(c->sounding, 1, (size_t)c->seconds);
+        snprintf(c->label, sizeof(c->label), "%s", m->categories[cats[0]].name);
+    } else {
+        plan_ms3_schedule(c, &r);
+        ms3_label(c, m);
+    }
+}
+
 int avs_synth_plan(const struct avs_synth_media *m, const struct avs_synth_opts *o,
                    struct avs_synth_clip **clips, struct avs_err *err)
 {
@@ -167,74 +242,13 @@ int avs_synth_plan(const struct avs_synth_media *m, const struct avs_synth_opts 
                            m->n_categories);
     int n = o->videos, nc = m->n_categories;
     struct avs_synth_clip *cs = avs_calloc((size_t)n, sizeof(*cs));
-    int *order = avs_malloc(sizeof(int) * (size_t)(n > nc ? n : nc));
-    /* Splits. */
-    struct rng rs = rng_make(o->seed, (uint64_t)o->subset, 0x5117);
-    for (int i = 0; i < n; i++) order[i] = i;
-    shuffle(order, n, &rs);
-    int n_val = n >= 3 ? (int)fmax(1, floor(n * 0.15)) : 0, n_test = n >= 3 ? n_val : 0;
-    for (int i = 0; i < n; i++)
-        cs[order[i]].split = i < n - n_val - n_test ? AVS_SYNTH_TRAIN
-                             : i < n - n_test       ? AVS_SYNTH_VAL
-                                                    : AVS_SYNTH_TEST;
+    plan_splits(cs, n, o);
     /* S4 categories: round-robin over a seeded shuffle. */
+    int *order = avs_malloc(sizeof(int) * (size_t)nc);
     struct rng rc = rng_make(o->seed, (uint64_t)o->subset, 0xca7);
     for (int i = 0; i < nc; i++) order[i] = i;
     shuffle(order, nc, &rc);
-    for (int i = 0; i < n; i++) {
-        struct avs_synth_clip *c = &cs[i];
-        struct rng r = rng_make(o->seed, (uint64_t)o->subset, 1000 + (uint64_t)i);
-        c->index = i;
-        c->seed = rng_next(&r);
-        make_uid(c->uid, &r);
-        c->fps = o->fps > 0 ? o->fps : (rng_int(&r, 2) ? 30 : 25);
-        c->seconds = o->seconds;
-        c->width = o->width;
-        c->height = o->height;
-        c->background = rng_int(&r, m->n_backgrounds);
-        c->bg_zoom0 = rng_range(&r, 1.0, 1.25);
-        c->bg_zoom1 = rng_range(&r, 1.0, 1.25);
-        c->bg_cx0 = rng_range(&r, 0.3, 0.7);
-        c->bg_cy0 = rng_range(&r, 0.3, 0.7);
-        c->bg_cx1 = rng_range(&r, 0.3, 0.7);
-        c->bg_cy1 = rng_range(&r, 0.3, 0.7);
-        c->noise = rng_range(&r, 0.002, 0.006);
-        int cats[AVS_SYNTH_MAX_LAYERS];
-        if (o->subset == AVS_SYNTH_S4) {
-            c->n_layers = 1;
-            cats[0] = order[i % nc];
-        } else {
-            c->n_layers = nc >= 3 && rng_unit(&r) < 0.5 ? 3 : 2;
-            int pick[AVS_SYNTH_MAX_LAYERS];
-            for (int l = 0; l < c->n_layers; l++) {
-                int again;
-                do {
-                    pick[l] = rng_int(&r, nc);
-                    again = 0;
-                    for (int j = 0; j < l; j++) again |= pick[j] == pick[l];
-                } while (again);
-                cats[l] = pick[l];
-            }
-        }
-        for (int l = 0; l < c->n_layers; l++) {
-            struct avs_synth_layer *L = &c->layers[l];
-            const struct avs_synth_category *cat = &m->categories[cats[l]];
-            L->category = cats[l];
-            L->object = rng_int(&r, cat->n_objects);
-            L->sound = rng_int(&r, cat->n_sounds);
-            L->gap_min = rng_range(&r, 0.02, 0.15);
-            L->gap_max = L->gap_min + rng_range(&r, 0.05, 0.25);
-            L->seed = rng_next(&r);
-            place_layer(L, &cat->objects[L->object], c, l, c->n_layers, &r);
-        }
-        if (o->subset == AVS_SYNTH_S4) {
-            memset(c->sounding, 1, (size_t)c->seconds);
-            snprintf(c->label, sizeof(c->label), "%s", m->categories[cats[0]].name);
-        } else {
-            plan_ms3_schedule(c, &r);
-            ms3_label(c, m);
-        }
-    }
+    for (int i = 0; i < n; i++) plan_clip(&cs[i], i, order[i % nc], m, o);
     free(order);
     *clips = cs;
     return 0;
