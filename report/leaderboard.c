@@ -100,6 +100,7 @@ static const char *CSS =
     "tr:hover td{background:#f8faff}.best{font-weight:700;color:#0b7a3a}"
     ".note{color:#5b6475;font-size:13px}.gal{display:flex;flex-wrap:wrap;gap:14px}"
     ".gal figure{margin:0}.gal figcaption{font-size:12px;color:#3b4456;max-width:300px}"
+    "td.src{word-break:break-all;max-width:260px;font-size:12px}td.t{white-space:nowrap}"
     "code{background:#f3f5fa;padding:1px 4px;border-radius:3px}"
     ".legend span{display:inline-block;margin-right:14px}.sw{display:inline-block;width:10px;"
     "height:10px;margin-right:4px;vertical-align:middle}";
@@ -160,9 +161,14 @@ static void section_board(struct avs_buf *o, const struct board *b)
         num_cell(o, r->miou, r->miou == best_m);
         num_cell(o, r->fscore, r->fscore == best_f);
         num_cell(o, r->dataset_iou, 0);
-        avs_buf_printf(o, "<td class=n>%d</td><td>", r->frames);
-        esc(o, r->created);
-        avs_buf_puts(o, "</td><td class=note>");
+        avs_buf_printf(o, "<td class=n>%d</td><td class=t>", r->frames);
+        char when[32] = "";
+        snprintf(when, sizeof when, "%.16s", r->created ? r->created : "");
+        char *tee = strchr(when, 'T');
+        if (tee)
+            *tee = ' ';
+        esc(o, when);
+        avs_buf_puts(o, "</td><td class=\"note src\">");
         esc(o, r->source);
         avs_buf_puts(o, "</td></tr>\n");
     }
