@@ -70,4 +70,31 @@ row=$(sqlite3 "$T/store/avs.db" "SELECT method, split, group_frames, frames,
       json_extract(details, '\$.backbone') FROM metrics")
 [ "$row" = "C3N (ours)|test|20|33|1|0|pvt_v2_b5+vggish" ] && ok "recorded row" || bad "recorded row: $row"
 
+# DB mode: ground truth from the store index (rows written with SQL), store-layout predictions
+S=$T/dbstore
+sqlite3 "$T/store/avs.db" "SELECT 1" > /dev/null && cp "$T/store/avs.db" "$S.db" && mkdir -p "$S" && mv "$S.db" "$S/avs.db"
+sqlite3 "$S/avs.db" "DELETE FROM metrics; INSERT INTO videos (uid, source, category, subset, split, status)
+  VALUES ('-0Ab_cd', '/src/a.mp4', NULL, 'ms3', 'test', 'ok'), ('zz9', '/src/b.mp4', NULL, 'ms3', 'test', 'ok'),
+         ('other', '/src/c.mp4', 'x', 's4', 'test', 'ok')"
+for v in -0Ab_cd zz9; do
+  mkdir -p "$S/masks/$v" "$T/dbpred/$v"
+  for k in 1 2 3 4 5; do
+    cp -- "$FIX/ms3/gt/test/$v/${v}_$k.png" "$S/masks/$v/$k.png"
+    cp -- "$FIX/ms3/pred/$v/${v}_$((k-1)).png" "$T/dbpred/$v/$k.png"
+    sqlite3 "$S/avs.db" "INSERT INTO masks VALUES ((SELECT id FROM videos WHERE uid = '$v'), $k, 'masks/$v/$k.png')"
+  done
+done
+$E -q --root "$S" --pred "$T/dbpred" --subset ms3 --json "$T/db.json" > /dev/null || bad "db mode run"
+got=$(jget "$T/db.json" '$.fscore'); want=$(jget "$FIX/golden.json" '$.ms3.video.fscore')
+near "$got" "$want" && [ "$(jget "$T/db.json" '$.frames')" = 10 ] && ok "DB mode" || bad "DB mode: $got vs $want"
+$E -q --db "$S/avs.db" --pred "$T/dbpred" --subset s4 > /dev/null 2> "$T/dbs4.err"; rc=$?
+[ $rc -eq 3 ] && grep -q "no ground-truth masks" "$T/dbs4.err" && ok "DB without masks: clear error" \
+  || bad "DB s4 rc=$rc"
+
+# --meta orders and restricts the videos as the official CSV does
+printf 'name,category,split\npiano_b,piano,test\ndog_a,dog,test\n' > "$T/meta.csv"
+$E -q --pred "$FIX/s4/pred" --gt "$FIX/s4/gt" --meta "$T/meta.csv" --json "$T/meta.json" > "$T/meta.txt" 2>&1
+[ "$(jget "$T/meta.json" '$.frames')" = 10 ] && [ "$(jget "$T/meta.json" '$.per_video[0].video')" = piano_b ] \
+  && ok "--meta" || bad "--meta"
+
 exit $fail
