@@ -217,6 +217,7 @@ static void *worker(void *arg)
         int i = j->failed ? j->o->videos : j->next++;
         pthread_mutex_unlock(&j->lock);
         if (i >= j->o->videos) return NULL;
+        if (j->o->shard_n > 1 && i % j->o->shard_n != j->o->shard_i) continue;
         struct avs_err e = {{0}};
         if (avs_synth_write_clip(j->out, j->m, &j->clips[i], j->o, &e)) {
             pthread_mutex_lock(&j->lock);
@@ -234,11 +235,15 @@ int avs_synth_run(const char *out_dir, const struct avs_synth_media *m,
     struct avs_synth_clip *clips = NULL;
     if (avs_synth_plan(m, o, &clips, err)) return -1;
     int rc = avs_fs_mkdirs(out_dir, err);
-    avs_fs_sweep_tmp(out_dir); /* leftovers of an interrupted run */
+    if (o->shard_n <= 1) avs_fs_sweep_tmp(out_dir); /* leftovers of an interrupted run (not
+                                                        while other shards may be writing) */
     struct job j = {.out = out_dir, .m = m, .clips = clips, .o = o};
     pthread_mutex_init(&j.lock, NULL);
+    int mine = o->videos;
+    if (o->shard_n > 1)
+        mine = o->videos / o->shard_n + (o->shard_i < o->videos % o->shard_n ? 1 : 0);
     avs_progress_init(&j.progress, o->subset == AVS_SYNTH_S4 ? "synth s4" : "synth ms3",
-                      "clips", o->videos);
+                      "clips", mine);
     if (!o->progress) j.progress.enabled = 0;
     int nt = o->jobs < 1 ? 1 : o->jobs > o->videos ? o->videos : o->jobs;
     pthread_t th[64];

@@ -81,6 +81,8 @@ struct avs_synth_opts {
     int all_masks;   /* 1: S4 train clips get every second's mask, not only the first */
     int crf;         /* x264 quality (default 20) */
     int jobs;        /* clips encoded in parallel */
+    int shard_i, shard_n; /* write only clips with index % shard_n == shard_i (n = 0 or 1: all);
+                             every shard writes the same complete CSV files */
     int progress;    /* 1: progress bar on a TTY */
 };
 

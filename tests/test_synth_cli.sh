@@ -51,4 +51,6 @@ check '[ $(find "$AVS_TMP/m1/gt_masks" -mindepth 2 -maxdepth 2 -type d | wc -l) 
 check '! cmp -s "$AVS_TMP/m1/ms3_meta_data.csv" "$AVS_TMP/m3/ms3_meta_data.csv"' "another seed: other clips"
 "$synth" --media $media --out "$AVS_TMP/m1" --subset ms3 --videos 3 --seconds 3 --size 64x48 --seed 9 -q
 check 'diff -r "$AVS_TMP/m1" "$AVS_TMP/m2" >/dev/null && [ -z "$(find "$AVS_TMP/m1" -name "*.tmp*")" ]' "rewriting a folder in place: same result, no temp files left"
+for i in 0 1; do "$synth" --media $media --out "$AVS_TMP/sh" --subset ms3 --videos 3 --seconds 3 --size 64x48 --seed 9 --shard $i/2 -q; done
+check 'diff -r "$AVS_TMP/m1" "$AVS_TMP/sh" >/dev/null' "--shard 0/2 + 1/2 into one folder = the unsharded set"
 exit $fail

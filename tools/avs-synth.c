@@ -33,6 +33,8 @@ static void usage(FILE *f)
             "                     ${XDG_CACHE_HOME:-~/.cache}/avs/media, filled by\n"
             "                     scripts/fetch-media.sh)\n"
             "  -j, --jobs N       clips encoded in parallel (default: cores)\n"
+            "  --shard i/N        write only clips i, i+N, ... (all shards may share DIR;\n"
+            "                     each writes the same complete CSV files)\n"
             "  -q, --quiet        no progress bar\n"
             "  -h, --help  --version\n"
             "Exit: 0 ok, 1 usage, 3 fatal (missing media, write failure).\n");
@@ -130,6 +132,8 @@ int main(int argc, char **argv)
     }
     o.subset = subset;
     o.jobs = cli.jobs;
+    o.shard_i = cli.shard_i;
+    o.shard_n = cli.shard_n;
     o.progress = !quiet;
     char *media_dir = media_arg ? avs_strdup(media_arg) : default_media();
     struct avs_synth_media *m = NULL;
