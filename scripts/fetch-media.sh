@@ -70,11 +70,23 @@ download() {
   local opts=()
   [ "$(id -u)" -eq 0 ] && opts+=(-o APT::Sandbox::User=root)
   say "downloading Debian package $pkg (apt-get download)"
-  if ! (cd "$tmp/deb" && apt-get download -q "${opts[@]}" "$pkg") >"$tmp/apt.log" 2>&1; then
-    if grep -qiE 'unable to locate|no installation candidate|404' "$tmp/apt.log"; then
+  local ok=0
+  (cd "$tmp/deb" && apt-get download -q "${opts[@]}" "$pkg") >"$tmp/apt.log" 2>&1 && ok=1
+  # A fresh machine (no package lists) or stale lists (404): as root, update once and retry.
+  local lists
+  lists=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' 2>/dev/null | head -n 1)
+  if [ $ok -eq 0 ] && [ "$(id -u)" -eq 0 ] &&
+     { [ -z "$lists" ] || grep -q '404' "$tmp/apt.log"; }; then
+    say "apt package lists are missing or stale: running apt-get update (as root)"
+    apt-get update -qq >>"$tmp/apt.log" 2>&1 &&
+      (cd "$tmp/deb" && apt-get download -q "${opts[@]}" "$pkg") >"$tmp/apt.log" 2>&1 && ok=1
+  fi
+  if [ $ok -eq 0 ]; then
+    local net='resolv|could not connect|connection|unreachable|timed out'
+    if grep -qiE "$net" "$tmp/apt.log"; then
+      err "no network: could not download $pkg ($(grep -m1 -iE "$net" "$tmp/apt.log")); the media cannot be fetched on this machine"
+    elif grep -qiE 'unable to locate|no installation candidate|404' "$tmp/apt.log"; then
       err "apt cannot find package $pkg: the package lists are missing or stale; run as root: apt-get update  (then run this script again)"
-    elif grep -qiE 'resolv|connect|network|timed out|Failed to fetch' "$tmp/apt.log"; then
-      err "no network: could not download $pkg ($(grep -m1 -iE 'resolv|connect|network|timed out|Failed' "$tmp/apt.log")); the media cannot be fetched on this machine"
     else
       err "apt-get download $pkg failed: $(tail -n 2 "$tmp/apt.log" | tr '\n' ' ')"
     fi
