@@ -5,8 +5,8 @@
 #   - synth/categories.csv names the same classes as the rows of features/data/ it points at;
 #   - on a fake cache with fake pins: --verify passes; a corrupted file fails with exit 2
 #     naming the file and the fix (in --verify and in fetch mode); a missing file of a package
-#     apt does not know fails with exit 3 and says what to do; no network (an unresolvable
-#     proxy through APT_CONFIG) fails with exit 3 saying so.
+#     apt does not know fails with exit 3 and says what to do; no network (a refused proxy
+#     through APT_CONFIG) fails with exit 3 saying so.
 set -u
 fetch=scripts/fetch-media.sh
 pins=scripts/media.sha256
@@ -66,8 +66,8 @@ bash $fetch --cache "$cache" --pins "$fpins" --verify > "$AVS_TMP/out" 2>&1; rc=
 check '[ $rc -eq 2 ] && grep -q "missing: $cache/objects/a/x.png" "$AVS_TMP/out"' "--verify: missing file -> exit 2 (rc $rc)"
 bash $fetch --cache "$cache" --pins "$fpins" > "$AVS_TMP/out" 2>&1; rc=$?
 check '[ $rc -eq 3 ] && grep -qE "apt cannot find package|no network" "$AVS_TMP/out"' "unknown package -> exit 3 with what to do (rc $rc: $(tail -n 1 "$AVS_TMP/out"))"
-# No network, simulated with an unresolvable proxy: exit 3 and says so (nothing downloaded).
-echo 'Acquire::http::Proxy "http://no-such-proxy.invalid:3128";' > "$AVS_TMP/apt.conf"
+# No network, simulated with a proxy that refuses connections: exit 3 and says so (nothing downloaded).
+printf 'Acquire::http::Proxy "http://127.0.0.1:9";\nAcquire::Retries "0";\n' > "$AVS_TMP/apt.conf"
 printf '# package sonic-pi-samples 3.2.2~repack-8\n%s sonic-pi-samples usr/share/doc/sonic-pi-samples/copyright licences/x\n' \
   "$(printf '0%.0s' $(seq 64))" > "$AVS_TMP/pins2"
 APT_CONFIG=$AVS_TMP/apt.conf bash $fetch --cache "$AVS_TMP/c2" --pins "$AVS_TMP/pins2" > "$AVS_TMP/out" 2>&1; rc=$?
