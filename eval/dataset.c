@@ -272,7 +272,8 @@ int avs_eval_list_db(sqlite3 *db, const char *root, const char *split, const cha
     sqlite3_finalize(st);
     if (s.n_frames == 0) {
         avs_err_set(err, "the index %s has no ground-truth masks%s%s%s%s (ingest an annotated "
-                    "dataset first)", sqlite3_db_filename(db, "main"), split ? " for split " : "",
+                    "dataset first, or widen the filter: --split all)",
+                    sqlite3_db_filename(db, "main"), split ? " for split " : "",
                     split ? split : "", subset ? " in subset " : "", subset ? subset : "");
         avs_eval_set_free(&s);
         return -1;
@@ -462,4 +463,30 @@ int avs_eval_attach_pred(struct avs_eval_set *s, const char *dir)
             free(cand[c]);
     }
     return missing;
+}
+
+int avs_eval_attach_frames(struct avs_eval_set *s, const char *dir)
+{
+    int found = 0;
+    for (int f = 0; f < s->n_frames; f++) {
+        struct avs_eval_frame *fr = &s->frames[f];
+        const struct avs_eval_video *v = &s->videos[fr->video];
+        const char *cat = v->category ? v->category : "";
+        char *cand[4] = {
+            s->split && v->category ? avs_sprintf("%s/%s/%s/%s/%s_%d.png", dir, s->split, cat,
+                                                  v->name, v->name, fr->k) : NULL,
+            v->category ? avs_sprintf("%s/%s/%s/%s_%d.png", dir, cat, v->name, v->name, fr->k) : NULL,
+            avs_sprintf("%s/%s/%s.mp4_%d.png", dir, v->name, v->name, fr->k),
+            avs_sprintf("%s/%s/%s_%d.png", dir, v->name, v->name, fr->k),
+        };
+        for (int c = 0; c < 4; c++) {
+            if (!fr->image && cand[c] && avs_fs_exists(cand[c])) {
+                fr->image = cand[c];
+                cand[c] = NULL;
+                found++;
+            }
+            free(cand[c]);
+        }
+    }
+    return found;
 }

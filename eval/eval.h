@@ -111,6 +111,10 @@ int avs_eval_order_by_csv(struct avs_eval_set *set, const char *csv, int *droppe
  * with ".logits" preferred over ".png". Predictions numbered from 0 (the official save_mask)
  * are detected per video and shifted. Returns the number of frames without a prediction. */
 int avs_eval_attach_pred(struct avs_eval_set *set, const char *dir);
+/* Folder mode: find the RGB frames for the report gallery under an AVSBench visual_frames
+ * tree: dir[/<split>]/<category>/<video>/<video>_<k>.png (S4) or
+ * dir/<video>/<video>.mp4_<k>.png (MS3). Returns how many frames were found. */
+int avs_eval_attach_frames(struct avs_eval_set *set, const char *dir);
 void avs_eval_set_free(struct avs_eval_set *set);
 
 /* ---- metrics --------------------------------------------------------------------------- */

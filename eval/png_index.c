@@ -58,6 +58,20 @@ static int collapse_row(const uint8_t *row, int c, int w, enum avs_eval_role rol
     return 0;
 }
 
+/* A palette mask whose indices are all below 128 (say 0/1) has no foreground under the
+ * official loader's reading (index/255 >= 0.5); say so once, it is probably not intended. */
+static void warn_low_indices(const char *path, const uint8_t *plane, size_t n)
+{
+    static int warned;
+    uint8_t max = 0;
+    for (size_t i = 0; i < n; i++)
+        max = plane[i] > max ? plane[i] : max;
+    if (max > 0 && max < 128 && !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+        avs_log_warn("%s: palette mask with indices 0..%d only: foreground is index >= 128 (the "
+                     "official loader reads index/255), so it counts as empty; remap the indices "
+                     "(e.g. 1 -> 255) if that is not intended", path, max);
+}
+
 /* The part of the read that may longjmp; every object it creates hangs off `r`. */
 static int decode(struct reader *r, int *w_out, int *h_out)
 {
@@ -102,6 +116,8 @@ static int decode(struct reader *r, int *w_out, int *h_out)
         }
     }
     png_read_end(r->png, NULL);
+    if (type == PNG_COLOR_TYPE_PALETTE && r->role == AVS_EVAL_GT)
+        warn_low_indices(r->path, r->plane, n);
     *w_out = (int)w;
     *h_out = (int)h;
     return 0;

@@ -85,6 +85,9 @@ static void test_s4_folder(void)
     for (int f = 0; f < set.n_frames; f++)
         logits += set.frames[f].pred && strstr(set.frames[f].pred, ".logits") != NULL;
     CHECK(logits == 10, "10 logits frames picked: %d", logits);
+    /* the GT tree has the visual_frames layout: good enough to find "frames" */
+    CHECK(avs_eval_attach_frames(&set, FIX "/s4/gt") == 33 && set.frames[0].image &&
+          strstr(set.frames[0].image, "test/baby_laughter/v_x_1/v_x_1_1.png"), "frames found");
     static const struct { int k; const char *key; } groups[] = {{0, "video"}, {5, "5"}, {20, "20"}};
     for (int g = 0; g < 3; g++) {
         struct avs_eval_options opt = {groups[g].k, 0, 2};

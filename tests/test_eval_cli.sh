@@ -16,6 +16,7 @@ near() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d
 $E --help | grep -q -- '--group-frames' && ok "help" || bad "help"
 $E --version | grep -q '^avs-eval ' && ok "version" || bad "version"
 $E --gt "$FIX/s4/gt" >/dev/null 2>&1; [ $? -eq 1 ] && ok "no --pred is a usage error" || bad "usage exit"
+$E --gt "$FIX/s4/gt" --pred "$FIX/s4/pred" --shard 0/2 >/dev/null 2>&1; [ $? -eq 1 ] && ok "--shard refused" || bad "--shard"
 $E --pred "$FIX/s4/pred" --gt "$FIX/s4/gt" --switches XX --record m >/dev/null 2>&1
 [ $? -eq 1 ] && ok "unknown switch refused" || bad "unknown switch"
 
@@ -37,7 +38,8 @@ near "$got" "$want" && ok "per-class F, 20-frame groups" || bad "per-class F: $g
 
 # MS3: palette GT, 0-based predictions, JSON to stdout
 $E -q --pred "$FIX/ms3/pred" --gt "$FIX/ms3/gt" --json - > "$T/ms3.out" || bad "ms3 run"
-sed -n '/^{/,$p' "$T/ms3.out" > "$T/ms3.json"
+cp "$T/ms3.out" "$T/ms3.json"
+head -c1 "$T/ms3.json" | grep -q '{' && ok "--json - prints only JSON" || bad "--json - output"
 got=$(jget "$T/ms3.json" '$.fscore'); want=$(jget "$FIX/golden.json" '$.ms3.video.fscore')
 near "$got" "$want" && ok "ms3 F" || bad "ms3 F: $got vs $want"
 [ "$(jget "$T/ms3.json" '$.subset')" = ms3 ] && ok "ms3 detected" || bad "ms3 subset"

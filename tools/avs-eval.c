@@ -28,8 +28,9 @@ static void usage(FILE *f)
         "                      batch 4 x 5 frames); default one group per video\n"
         "  --meta CSV          order (and restrict) videos as the rows of this metadata CSV\n"
         "                      (s4_meta_data.csv), as the official data loader does\n"
+        "  --frames DIR        folder mode: AVSBench visual_frames tree, for the report gallery\n"
         "  --allow-missing     evaluate missing predictions as all-zero maps (counted and reported)\n"
-        "  --json OUT          write the result as JSON ('-' = stdout)\n"
+        "  --json OUT          write the result as JSON ('-' = stdout, instead of the text)\n"
         "  --record NAME       store the result in the metrics table of the index\n"
         "  --switches LIST     with --record: ablation switches, e.g. AF,CC-V,CC\n"
         "  --backbone STR      with --record: backbone combination, e.g. pvt_v2_b5+vggish\n"
@@ -40,12 +41,12 @@ static void usage(FILE *f)
 
 enum {
     OPT_PRED = AVS_OPT_FIRST_TOOL, OPT_GT, OPT_SPLIT, OPT_SUBSET, OPT_GROUP, OPT_JSONOUT,
-    OPT_RECORD, OPT_SWITCHES, OPT_BACKBONE, OPT_ALLOW, OPT_META
+    OPT_RECORD, OPT_SWITCHES, OPT_BACKBONE, OPT_ALLOW, OPT_META, OPT_FRAMES
 };
 
 struct args {
     struct avs_cli cli;
-    const char *pred, *gt, *split, *subset, *json, *record, *switches, *backbone, *meta;
+    const char *pred, *gt, *split, *subset, *json, *record, *switches, *backbone, *meta, *frames;
     int group_frames, allow_missing;
 };
 
@@ -73,7 +74,7 @@ static int parse(int argc, char **argv, struct args *a)
         {"switches", required_argument, 0, OPT_SWITCHES},
         {"backbone", required_argument, 0, OPT_BACKBONE},
         {"allow-missing", no_argument, 0, OPT_ALLOW}, {"meta", required_argument, 0, OPT_META},
-        {0, 0, 0, 0}};
+        {"frames", required_argument, 0, OPT_FRAMES}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     avs_cli_defaults(&a->cli);
     a->split = "test";
@@ -116,6 +117,7 @@ static int parse(int argc, char **argv, struct args *a)
         case OPT_BACKBONE: a->backbone = optarg; break;
         case OPT_ALLOW: a->allow_missing = 1; break;
         case OPT_META: a->meta = optarg; break;
+        case OPT_FRAMES: a->frames = optarg; break;
         default: return -1;
         }
     }
@@ -127,6 +129,15 @@ static int parse(int argc, char **argv, struct args *a)
     }
     if (!a->pred) {
         fprintf(stderr, "avs-eval: --pred DIR is required (the folder of predicted masks)\n");
+        return -1;
+    }
+    if (a->cli.shard_n > 1) {
+        fprintf(stderr, "avs-eval: --shard is not supported: the metrics need every frame "
+                        "(evaluation is fast; use -j)\n");
+        return -1;
+    }
+    if (a->frames && !a->gt) {
+        fprintf(stderr, "avs-eval: --frames is for folder mode (--gt); the store knows its frames\n");
         return -1;
     }
     if ((a->switches || a->backbone) && !a->record) {
@@ -225,6 +236,9 @@ int main(int argc, char **argv)
         if (dropped)
             avs_log_warn("%d ground-truth videos are not in %s and are left out", dropped, a.meta);
     }
+    if (a.frames && avs_eval_attach_frames(&set, a.frames) == 0)
+        avs_log_warn("no frames found under %s (expected <category>/<video>/<video>_<k>.png or "
+                     "<video>/<video>.mp4_<k>.png)", a.frames);
     int missing = avs_eval_attach_pred(&set, a.pred);
     if (missing && !a.allow_missing) {
         for (int f = 0; f < set.n_frames; f++)
@@ -247,7 +261,8 @@ int main(int argc, char **argv)
             avs_log_error("%s", res.errors[f]);
     if (missing)
         avs_log_warn("%d missing predictions were evaluated as empty (--allow-missing)", missing);
-    avs_eval_print(stdout, &set, &res);
+    if (!a.json || strcmp(a.json, "-"))
+        avs_eval_print(stdout, &set, &res);
     struct avs_eval_meta meta = {a.record, a.pred, a.gt ? a.gt : db_path, a.switches, a.backbone};
     if (a.json) {
         char *j = avs_eval_json(&set, &res, &meta, 1);
