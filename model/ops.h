@@ -10,8 +10,9 @@
  * Reductions run in a fixed order whatever the thread count, so results are bit-identical
  * for 1..n threads (tested).
  *
- * Threading (CPU): one layer of threads per call, chosen by avs_ops_set_threads(n): GEMMs run
- * on OpenBLAS's threads, the other loops on OpenMP's; the two never run at the same time.
+ * Threading (CPU): one layer, OpenMP, with n threads from avs_ops_set_threads(n). OpenBLAS is
+ * set single-threaded and each OpenMP thread multiplies its own slice of a GEMM (two thread
+ * pools spinning against each other on the same cores cost more than they gave).
  */
 #ifndef AVS_MODEL_OPS_H
 #define AVS_MODEL_OPS_H

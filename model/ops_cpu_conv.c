@@ -12,6 +12,7 @@
  * Scratch comes from the caller (avs_conv2d_ws floats).
  */
 #include <cblas.h>
+#include <omp.h>
 #include <string.h>
 
 #include "core/common.h"
@@ -119,11 +120,37 @@ double avs_conv2d_flops(const struct avs_conv2d *g)
     return 2.0 * g->N * g->K * (double)g->P * g->Q * (g->C / g->groups) * taps;
 }
 
+/* One threading layer: OpenBLAS runs single-threaded (set in avs_ops_set_threads) and each
+ * OpenMP thread multiplies its own slice of rows or columns of C (whichever dimension is
+ * larger), with the whole K reduction. OpenBLAS's own threads plus OpenMP's would spin against
+ * each other on the same cores; slicing also keeps every element's summation order the same
+ * for any thread count. */
 static void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc)
 {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    int nt = avs_ops_threads();
+    if (nt <= 1 || (double)M * N * K < 2e6 || (M < 32 && N < 32)) {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    int split_m = M > N, len = split_m ? M : N;
+#pragma omp parallel num_threads(nt)
+    {
+        int id = omp_get_thread_num(), n = omp_get_num_threads();
+        int chunk = ((len + n - 1) / n + 15) & ~15;
+        int a = id * chunk, b = a + chunk < len ? a + chunk : len;
+        if (a < b) {
+            if (split_m)
+                cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                            tb ? CblasTrans : CblasNoTrans, b - a, N, K, alpha,
+                            ta ? A + a : A + (size_t)a * lda, lda, B, ldb, beta, C + (size_t)a * ldc, ldc);
+            else
+                cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                            tb ? CblasTrans : CblasNoTrans, M, b - a, K, alpha, A, lda,
+                            tb ? B + (size_t)a * ldb : B + a, ldb, beta, C + a, ldc);
+        }
+    }
 }
 
 static double flop_count;
