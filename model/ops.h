@@ -137,6 +137,12 @@ const struct avs_ops *avs_ops_cpu(void);
 /* Threads for GEMM (OpenBLAS) and the other loops (OpenMP); n <= 0: all cores. */
 void avs_ops_set_threads(int n);
 int avs_ops_threads(void);
+/* Call first thing in main() of a program that computes: unless OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT is set, re-executes the program with GOMP_SPINCOUNT=30000. libgomp reads these
+ * only at load time; its default (spin ~300k iterations at every barrier) wastes whole
+ * timeslices when the cores are shared with other processes (measured: 3.5x slower training
+ * steps under a load of 4 on 2 cores), while a short spin costs nothing on an idle machine. */
+void avs_ops_tune_process(char **argv);
 /* FLOPs (2 x multiply-adds) done by GEMMs and convs since the last call with reset != 0. */
 double avs_ops_flops(int reset);
 

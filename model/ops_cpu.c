@@ -5,7 +5,9 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/common.h"
 #include "model/ops.h"
@@ -30,6 +32,15 @@ void avs_ops_set_threads(int n)
 int avs_ops_threads(void)
 {
     return n_threads;
+}
+
+void avs_ops_tune_process(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
+        return;
+    setenv("GOMP_SPINCOUNT", "30000", 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed: carry on with the default */
 }
 
 double avs_lr_linear(double lr0, double lr1, double epoch, double epochs)

@@ -20,6 +20,8 @@
 #include "model/c3n_head.h"
 #include "model/ops.h"
 
+void openblas_set_num_threads(int n);
+
 enum { OPT_WEIGHTS = AVS_OPT_FIRST_TOOL, OPT_INPUTS, OPT_OUT, OPT_GRAD_OUT, OPT_TRAIN,
        OPT_VIDEOS, OPT_STEPS, OPT_SIZE, OPT_SEED };
 
@@ -282,6 +284,7 @@ static void fill(float *p, size_t n, unsigned long long *s, float scale)
 static int cmd_bench_sgemm(const struct opts *o)
 {
     int n = o->size ? o->size : 2048;
+    openblas_set_num_threads(avs_ops_threads()); /* OpenBLAS's own threading, for the peak */
     float *a = avs_malloc((size_t)n * n * 4), *b = avs_malloc((size_t)n * n * 4), *c = avs_malloc((size_t)n * n * 4);
     unsigned long long s = 1;
     fill(a, (size_t)n * n, &s, 1), fill(b, (size_t)n * n, &s, 1);
@@ -367,6 +370,7 @@ int main(int argc, char **argv)
         {"json", no_argument, 0, AVS_OPT_JSON},
         {0, 0, 0, 0},
     };
+    avs_ops_tune_process(argv);
     struct avs_cli cli;
     struct opts o = {0};
     o.seed = 1;

@@ -1,0 +1,30 @@
+#!/bin/bash
+# bench/head.sh: one training step of the C3N head (forward, BCE+Dice, backward, Adam; 1 video
+# x 5 frames at 224x224 input: stage maps 64@56, 128@28, 320@14, 512@7; audio 5x128),
+# avs-model against PyTorch (Debian torch, CPU, oneDNN) side by side in one run, plus the
+# machine's cblas_sgemm peak. Both get the same threads and the same libgomp spin setting.
+#   bash bench/head.sh [STEPS] [THREADS]        (build first: make B=build)
+# Targets (issue 5): step >= 2x faster than PyTorch, effective rate >= 60% of the sgemm peak,
+# peak memory <= PyTorch's.
+set -eu
+steps=${1:-5}; threads=${2:-2}
+bin=${AVS_BIN:-${AVS_BUILD:-build}/bin}
+py=/usr/bin/python3
+export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-30000} OMP_NUM_THREADS=$threads
+$py -c 'import torch' 2>/dev/null || { echo "head.sh: needs Debian's torch: bash scripts/deps.sh --bench"; exit 1; }
+[ -x "$bin/avs-model" ] || { echo "head.sh: no $bin/avs-model: run make first (or set AVS_BIN)"; exit 1; }
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1 /proc/loadavg)"
+peak=$("$bin/avs-model" bench sgemm -j "$threads")
+echo "sgemm:  $peak"
+ours=$("$bin/avs-model" bench c3n_head --videos 1 --steps "$steps" -j "$threads")
+echo "avs:    $ours"
+theirs=$($py bench/peers/head_peer.py --videos 1 --steps "$steps" --threads "$threads")
+echo "torch:  $theirs"
+get() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+awk -v a="$(get "$ours" step_seconds)" -v t="$(get "$theirs" step_seconds)" \
+    -v g="$(get "$ours" gflops)" -v p="$(get "$peak" sgemm_gflops)" \
+    -v ma="$(get "$ours" peak_rss_mb)" -v mt="$(get "$theirs" peak_rss_mb)" 'BEGIN {
+  printf "speedup (torch step / avs step) = %.2fx   target >= 2x   %s\n", t / a, (t / a >= 2 ? "met" : "NOT met")
+  printf "efficiency (avs GFLOP/s / sgemm peak) = %.0f%%   target >= 60%%   %s\n", 100 * g / p, (g / p >= 0.6 ? "met" : "NOT met")
+  printf "peak memory avs %d MB vs torch %d MB   target <=   %s\n", ma, mt, (ma <= mt ? "met" : "NOT met")
+}'
