@@ -1,14 +1,17 @@
-/* synth/mp4.c: write an mp4 like a YouTube download: H.264 (libx264, yuv420p, constant frame
- * rate, time base 1/fps) and AAC-LC stereo (FFmpeg's native encoder) at AVS_SYNTH_RATE.
- * Bit-exact flags keep the file free of version strings and dates; libx264 runs with one
- * thread so that the same plan gives the same bytes (ref: FFmpeg doc/examples/mux.c). */
+/* synth/mp4.c: write an mp4 like a YouTube download: H.264 (libx264, yuv420p BT.601 limited
+ * range, constant frame rate, time base 1/fps) and AAC-LC stereo (FFmpeg's native encoder) at
+ * AVS_SYNTH_RATE (ref: FFmpeg doc/examples/mux.c).
+ * Determinism: bit-exact flags keep the file free of version strings and dates; libx264 runs
+ * with one thread and without its AVX-512 code (see open_video); RGB -> YUV is done here in
+ * integer arithmetic (no dependence on the swscale version) and the frames' row padding is
+ * always initialised (see fill_padding). */
 #include <string.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/channel_layout.h>
+#include <libavutil/cpu.h>
 #include <libavutil/opt.h>
-#include <libswscale/swscale.h>
 
 #include "synth/synth.h"
 
@@ -16,12 +19,11 @@ struct avs_mp4 {
     AVFormatContext *fmt;
     AVCodecContext *venc, *aenc;
     AVStream *vst, *ast;
-    struct SwsContext *sws;
     AVFrame *vframe, *aframe;
     AVPacket *pkt;
     int w, h;
     int64_t next_vpts, next_apts;
-    int header_written, failed;
+    int failed;
     char *path;
 };
 
@@ -60,6 +62,10 @@ static int open_video(struct avs_mp4 *m, int fps, int crf, struct avs_err *err)
     c->width = m->w;
     c->height = m->h;
     c->pix_fmt = AV_PIX_FMT_YUV420P;
+    c->colorspace = AVCOL_SPC_SMPTE170M;
+    c->color_primaries = AVCOL_PRI_SMPTE170M;
+    c->color_trc = AVCOL_TRC_SMPTE170M;
+    c->color_range = AVCOL_RANGE_MPEG;
     c->time_base = (AVRational){1, fps};
     c->framerate = (AVRational){fps, 1};
     c->gop_size = 2 * fps;
@@ -68,6 +74,10 @@ static int open_video(struct avs_mp4 *m, int fps, int crf, struct avs_err *err)
     if (m->fmt->oformat->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     av_opt_set(c->priv_data, "preset", "fast", 0);
     av_opt_set_int(c->priv_data, "crf", crf, 0);
+    /* libx264's AVX-512 code makes the bitstream depend on heap history (same input, other
+     * bytes after other clips or on another thread); AVX2 and below are deterministic. */
+    if (av_get_cpu_flags() & AV_CPU_FLAG_AVX512)
+        av_opt_set(c->priv_data, "x264-params", "asm=avx2,fma3,bmi2,lzcnt", 0);
     int rc = avcodec_open2(c, codec, NULL);
     if (rc < 0) return av_fail(err, m->path, "opening libx264", rc);
     m->vst = avformat_new_stream(m->fmt, NULL);
@@ -81,9 +91,6 @@ static int open_video(struct avs_mp4 *m, int fps, int crf, struct avs_err *err)
     m->vframe->width = c->width;
     m->vframe->height = c->height;
     if ((rc = av_frame_get_buffer(m->vframe, 0)) < 0) return av_fail(err, m->path, "frame", rc);
-    m->sws = sws_getContext(m->w, m->h, AV_PIX_FMT_RGB24, m->w, m->h, AV_PIX_FMT_YUV420P,
-                            SWS_BILINEAR | SWS_ACCURATE_RND | SWS_BITEXACT, NULL, NULL, NULL);
-    if (!m->sws) return avs_err_set(err, "%s: no RGB -> YUV conversion", m->path);
     return 0;
 }
 
@@ -123,7 +130,6 @@ static void mp4_free(struct avs_mp4 *m)
     avformat_free_context(m->fmt);
     avcodec_free_context(&m->venc);
     avcodec_free_context(&m->aenc);
-    sws_freeContext(m->sws);
     av_frame_free(&m->vframe);
     av_frame_free(&m->aframe);
     av_packet_free(&m->pkt);
@@ -152,7 +158,6 @@ int avs_mp4_open(const char *path, int w, int h, int fps, int rate, int crf,
         av_fail(err, path, "writing the mp4 header", rc);
         goto fail;
     }
-    m->header_written = 1;
     *mp4 = m;
     return 0;
 fail:
@@ -160,13 +165,55 @@ fail:
     return -1;
 }
 
+/* Each row's padding [w, linesize) repeats the last pixel: libx264 copies rows in SIMD-wide
+ * chunks, so uninitialised padding would leak heap garbage into its decisions (seen as
+ * different clips when encoded on another thread). */
+static void fill_padding(AVFrame *f, int plane, int w, int h)
+{
+    for (int y = 0; y < h; y++) {
+        uint8_t *row = f->data[plane] + (size_t)y * f->linesize[plane];
+        memset(row + w, row[w - 1], (size_t)(f->linesize[plane] - w));
+    }
+}
+
+/* BT.601 limited range in 8.8 fixed point (Y 16..235, Cb/Cr 16..240); chroma from the mean
+ * of each 2x2 block (w and h are even). */
+static void rgb_to_yuv420(const uint8_t *rgb, int w, int h, AVFrame *f)
+{
+    for (int y = 0; y < h; y++) {
+        uint8_t *Y = f->data[0] + (size_t)y * f->linesize[0];
+        for (int x = 0; x < w; x++) {
+            const uint8_t *p = rgb + ((size_t)y * w + x) * 3;
+            Y[x] = (uint8_t)((66 * p[0] + 129 * p[1] + 25 * p[2] + 128 + (16 << 8)) >> 8);
+        }
+    }
+    for (int y = 0; y < h / 2; y++) {
+        uint8_t *U = f->data[1] + (size_t)y * f->linesize[1];
+        uint8_t *V = f->data[2] + (size_t)y * f->linesize[2];
+        for (int x = 0; x < w / 2; x++) {
+            int r = 0, g = 0, b = 0;
+            for (int dy = 0; dy < 2; dy++)
+                for (int dx = 0; dx < 2; dx++) {
+                    const uint8_t *p = rgb + ((size_t)(2 * y + dy) * w + 2 * x + dx) * 3;
+                    r += p[0];
+                    g += p[1];
+                    b += p[2];
+                }
+            /* sums of 4: scale the coefficients by 1/4 through the shift (>> 10) */
+            U[x] = (uint8_t)((-38 * r - 74 * g + 112 * b + 512 + (128 << 10)) >> 10);
+            V[x] = (uint8_t)((112 * r - 94 * g - 18 * b + 512 + (128 << 10)) >> 10);
+        }
+    }
+    fill_padding(f, 0, w, h);
+    fill_padding(f, 1, w / 2, h / 2);
+    fill_padding(f, 2, w / 2, h / 2);
+}
+
 int avs_mp4_video(struct avs_mp4 *m, const uint8_t *rgb, struct avs_err *err)
 {
     int rc = av_frame_make_writable(m->vframe);
     if (rc < 0) return av_fail(err, m->path, "frame", rc);
-    const uint8_t *src[1] = {rgb};
-    int stride[1] = {m->w * 3};
-    sws_scale(m->sws, src, stride, 0, m->h, m->vframe->data, m->vframe->linesize);
+    rgb_to_yuv420(rgb, m->w, m->h, m->vframe);
     m->vframe->pts = m->next_vpts++;
     if (encode(m, m->venc, m->vst, m->vframe, err)) { m->failed = 1; return -1; }
     return 0;

@@ -3,7 +3,7 @@
 # of Debian packages once into the shared cache, then runs offline). SKIPs with the reason when
 # the media cannot be fetched (no network), or when AVS_NO_FETCH=1 and they are not cached.
 # Checks: every pinned category loads, clips and masks are written, S4 masks are neither empty
-# nor full, and (when avs-ingest is built) the clips ingest.
+# nor full, output bytes do not depend on -j, and (when avs-ingest is built) the clips ingest.
 set -u
 fail=0
 check() { if eval "$1"; then echo "ok: $2"; else echo "FAILED: $2"; fail=1; fi; }
@@ -30,6 +30,10 @@ if command -v ffmpeg > /dev/null; then
     check 'awk -v a="$avg" "BEGIN { exit !(a > 5 && a < 200) }"' "$(basename "$m"): object covers part of the frame (mean $avg)"
   done
 fi
+# Determinism on real media (photo content exercises more encoder paths than the fixtures).
+"$AVS_BIN/avs-synth" --media "$media" --out "$AVS_TMP/d1" --subset s4 --videos 4 --seconds 3 --seed 1 -j 1 -q
+"$AVS_BIN/avs-synth" --media "$media" --out "$AVS_TMP/d2" --subset s4 --videos 4 --seconds 3 --seed 1 -j 2 -q
+check 'diff -r "$AVS_TMP/d1" "$AVS_TMP/d2" > /dev/null' "same seed, -j 1 vs -j 2: identical bytes, mp4 included"
 if [ -x "$AVS_BIN/avs-ingest" ]; then
   "$AVS_BIN/avs-ingest" --root "$AVS_TMP/store" --avsbench "$AVS_TMP/s4" --avsbench "$AVS_TMP/ms3" -q
   check '[ $? -eq 0 ]' "avs-ingest of the real-media clips"
