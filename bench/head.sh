@@ -4,9 +4,13 @@
 # avs-model against PyTorch (Debian torch, CPU, oneDNN) side by side in one run, plus the
 # machine's cblas_sgemm peak. Both get the same threads and the same libgomp spin setting.
 #   bash bench/head.sh [STEPS] [THREADS]        (build first: make B=build)
+#   bash bench/head.sh --check                  also a fresh full-size random case (official
+#       widths, 224 input, 1 video x 5 frames, train mode) against PyTorch in float64: every
+#       tensor within 1e-5 relative L2 (or within 2x of PyTorch's own float32 error)
 # Targets (issue 5): step >= 2x faster than PyTorch, effective rate >= 60% of the sgemm peak,
 # peak memory <= PyTorch's.
 set -eu
+check=0; [ "${1:-}" = --check ] && { check=1; shift; }
 steps=${1:-5}; threads=${2:-2}
 bin=${AVS_BIN:-${AVS_BUILD:-build}/bin}
 py=/usr/bin/python3
@@ -28,3 +32,11 @@ awk -v a="$(get "$ours" step_seconds)" -v t="$(get "$theirs" step_seconds)" \
   printf "efficiency (avs GFLOP/s / sgemm peak) = %.0f%%   target >= 60%%   %s\n", 100 * g / p, (g / p >= 0.6 ? "met" : "NOT met")
   printf "peak memory avs %d MB vs torch %d MB   target <=   %s\n", ma, mt, (ma <= mt ? "met" : "NOT met")
 }'
+if [ $check = 1 ]; then
+  tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+  $py tests/gen/model_head.py --out "$tmp/full" --seed $(( $(date +%s) % 100000 )) --official --size 56 \
+      --N 1 --T 5 --train --lowrank --margin 0
+  "$bin/avs-model" run c3n_head --weights "$tmp/full.weights.safetensors" --inputs "$tmp/full.inputs.safetensors" \
+      --grad-out "$tmp/full.dout.safetensors" --out "$tmp/out.safetensors" --train -j "$threads"
+  $py tests/gen/model_compare.py "$tmp/out.safetensors" "$tmp/full.expect.safetensors"
+fi

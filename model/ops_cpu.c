@@ -343,21 +343,35 @@ static void resize_index(int out, int in, int o, int ac, int *i0, int *i1, float
     *l1 = src - (float)a;
 }
 
+/* Column indices and weights computed once per call (on the stack up to 4096 columns). */
+#define RS_MAXW 4096
+
+static void resize_cols(int OW, int W, int ac, int *x0, int *x1, float *lx)
+{
+    for (int ox = 0; ox < OW; ox++)
+        resize_index(OW, W, ox, ac, &x0[ox], &x1[ox], &lx[ox]);
+}
+
 static void resize_fwd(float *y, const float *x, int NC, int H, int W, int OH, int OW, int ac)
 {
+    AVS_ASSERT(OW <= RS_MAXW);
+    int cx0[RS_MAXW], cx1[RS_MAXW];
+    float clx[RS_MAXW];
+    resize_cols(OW, W, ac, cx0, cx1, clx);
 #pragma omp parallel for schedule(static) if ((size_t)NC * OH * OW > PAR_MIN)
     for (int p = 0; p < NC; p++) {
         const float *a = x + (size_t)p * H * W;
         float *b = y + (size_t)p * OH * OW;
         for (int oy = 0; oy < OH; oy++) {
-            int y0, y1, x0, x1;
-            float ly, lx;
+            int y0, y1;
+            float ly;
             resize_index(OH, H, oy, ac, &y0, &y1, &ly);
+            const float *r0 = a + (size_t)y0 * W, *r1 = a + (size_t)y1 * W;
+            float *d = b + (size_t)oy * OW;
             for (int ox = 0; ox < OW; ox++) {
-                resize_index(OW, W, ox, ac, &x0, &x1, &lx);
-                b[(size_t)oy * OW + ox] =
-                    (1 - ly) * ((1 - lx) * a[(size_t)y0 * W + x0] + lx * a[(size_t)y0 * W + x1]) +
-                    ly * ((1 - lx) * a[(size_t)y1 * W + x0] + lx * a[(size_t)y1 * W + x1]);
+                float lx = clx[ox];
+                d[ox] = (1 - ly) * ((1 - lx) * r0[cx0[ox]] + lx * r0[cx1[ox]]) +
+                        ly * ((1 - lx) * r1[cx0[ox]] + lx * r1[cx1[ox]]);
             }
         }
     }
@@ -365,21 +379,26 @@ static void resize_fwd(float *y, const float *x, int NC, int H, int W, int OH, i
 
 static void resize_bwd(float *dx, const float *dy, int NC, int H, int W, int OH, int OW, int ac)
 {
+    AVS_ASSERT(OW <= RS_MAXW);
+    int cx0[RS_MAXW], cx1[RS_MAXW];
+    float clx[RS_MAXW];
+    resize_cols(OW, W, ac, cx0, cx1, clx);
 #pragma omp parallel for schedule(static) if ((size_t)NC * OH * OW > PAR_MIN)
     for (int p = 0; p < NC; p++) {
         float *a = dx + (size_t)p * H * W;
         const float *b = dy + (size_t)p * OH * OW;
         for (int oy = 0; oy < OH; oy++) {
-            int y0, y1, x0, x1;
-            float ly, lx;
+            int y0, y1;
+            float ly;
             resize_index(OH, H, oy, ac, &y0, &y1, &ly);
+            float *r0 = a + (size_t)y0 * W, *r1 = a + (size_t)y1 * W;
+            const float *g = b + (size_t)oy * OW;
             for (int ox = 0; ox < OW; ox++) {
-                resize_index(OW, W, ox, ac, &x0, &x1, &lx);
-                float g = b[(size_t)oy * OW + ox];
-                a[(size_t)y0 * W + x0] += (1 - ly) * (1 - lx) * g;
-                a[(size_t)y0 * W + x1] += (1 - ly) * lx * g;
-                a[(size_t)y1 * W + x0] += ly * (1 - lx) * g;
-                a[(size_t)y1 * W + x1] += ly * lx * g;
+                float lx = clx[ox];
+                r0[cx0[ox]] += (1 - ly) * (1 - lx) * g[ox];
+                r0[cx1[ox]] += (1 - ly) * lx * g[ox];
+                r1[cx0[ox]] += ly * (1 - lx) * g[ox];
+                r1[cx1[ox]] += ly * lx * g[ox];
             }
         }
     }

@@ -7,6 +7,10 @@ Every tensor of WANT must be in GOT with the same shape and a relative L2 error
 1e-7 x the largest norm in WANT: a gradient that is analytically zero, e.g. the conv bias
 before a batch-statistics BatchNorm) is held to ||got|| <= tol x the largest norm instead:
 its float32 value is pure rounding noise (PyTorch's own float32 run is ~1e-3 "relative").
+If WANT carries PyTorch's own float32 error per tensor (metadata f32err.<name>, written by
+model_head.py), a tensor also passes when its error is within 2x of PyTorch's float32 error:
+an ill-conditioned random case (float32 itself cannot do better) is not a wrong result.
+Such passes are listed as "f32-limited".
 Prints the worst tensors; exit 1 on any failure."""
 import argparse
 import os
@@ -25,7 +29,8 @@ def main():
     ap.add_argument('--tol', type=float, default=1e-5)
     a = ap.parse_args()
     got, want = st.load(a.got), st.load(a.want)
-    bad, errs = 0, []
+    meta = st.metadata(a.want)
+    bad, errs, limited = 0, [], []
     big = max(np.linalg.norm(w.astype(np.float64)) for w in want.values())
     for k, w in want.items():
         if k not in got:
@@ -41,11 +46,17 @@ def main():
         nw = np.linalg.norm(w)
         e = np.linalg.norm(g - w) / nw if nw > 1e-7 * big else np.linalg.norm(g) / big
         errs.append((e, k))
+        f32 = float(meta.get('f32err.' + k, 'nan'))
         if not e <= a.tol:
-            bad += 1
+            if e <= 2 * f32:
+                limited.append(f'{k} ({e:.2e}, PyTorch float32 {f32:.2e})')
+            else:
+                bad += 1
     errs.sort(reverse=True)
     for e, k in errs[:8]:
         print(f'{e:.3e} {k}')
+    for k in limited:
+        print(f'f32-limited: {k}')
     print(f'{len(want)} tensors, {bad} over {a.tol:g}')
     sys.exit(1 if bad else 0)
 

@@ -3,12 +3,13 @@ expected outputs and gradients) from the PyTorch reference in model_c3n_ref.py.
 
   /usr/bin/python3 tests/gen/model_head.py --out DIR/NAME [--seed 1] [--size 16]
       [--chans 4,6,8,10] [--D 8] [--Ci 4] [--A 6] [--O1 8] [--O2 4] [--N 2] [--T 2]
-      [--train]
+      [--train] [--official] [--lowrank]
 
 Writes NAME.weights.safetensors (state_dict with the official names), NAME.inputs.safetensors
 (x1..x4 [N*T,C_s,H_s,W_s], audio [N,T,A]), NAME.dout.safetensors (logits: the upstream
 gradient) and NAME.expect.safetensors (logits, grad.<param> for every parameter, grad.x1..x4,
-grad.audio, and with --train the updated BN running stats as buf.<name>). The reference runs
+grad.audio, and with --train the updated BN running stats as buf.<name>; its metadata
+f32err.<name> is the relative error of PyTorch's own float32 run of the same case). The reference runs
 in float64 from float32 weights and inputs (the official, full-matrix TPAVI), so the C
 float32 result is measured against the exact function. The committed fixtures in
 tests/fixtures/model/ were made with:
@@ -40,14 +41,22 @@ def main():
     ap.add_argument('--N', type=int, default=2)
     ap.add_argument('--T', type=int, default=2)
     ap.add_argument('--train', action='store_true')
+    ap.add_argument('--margin', type=float, default=5e-6,
+                    help='redraw while a ReLU input is closer to 0 (0: never; full-size cases)')
+    ap.add_argument('--lowrank', action='store_true',
+                    help='TPAVI in the exact low-rank form (for full-size cases; default: official)')
+    ap.add_argument('--official', action='store_true',
+                    help='official widths: chans 64,128,320,512, D 256, Ci 128, A 128, O1 128, O2 32')
     a = ap.parse_args()
+    if a.official:
+        a.chans, a.D, a.Ci, a.A, a.O1, a.O2 = '64,128,320,512', 256, 128, 128, 128, 32
     chans = [int(c) for c in a.chans.split(',')]
-    ref.TRACK_MARGIN[0] = True
-    # redraw (seed, seed+1, ...) until no ReLU input is within 5e-6 of zero
+    ref.TRACK_MARGIN[0] = a.margin > 0
+    # redraw (seed, seed+1, ...) until no ReLU input is within --margin of zero
     for seed in range(a.seed, a.seed + 200):
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed + 1000)
-        m = ref.C3NHead(chans, a.D, a.Ci, a.A, a.T, O1=a.O1, O2=a.O2)
+        m = ref.C3NHead(chans, a.D, a.Ci, a.A, a.T, lowrank=a.lowrank, O1=a.O1, O2=a.O2)
         ref.randomize(m, gen)
         sd = {k: v.detach().clone() for k, v in m.state_dict().items()}
         B = a.N * a.T
@@ -60,7 +69,7 @@ def main():
         ad = audio.double().requires_grad_(True)
         ref.RELU_MARGIN[0] = float('inf')
         logits = m(xd, ad)
-        if ref.RELU_MARGIN[0] > 5e-6:
+        if ref.RELU_MARGIN[0] > a.margin or a.margin <= 0:
             break
     else:
         sys.exit('model_head.py: no draw without a near-zero ReLU input; try another --seed')
@@ -76,6 +85,29 @@ def main():
         for name, b in m.named_buffers():
             if 'running' in name:
                 exp['buf.' + name] = b
+    # PyTorch's own float32 run of the same case: its error against the float64 reference is
+    # stored per tensor (metadata f32err.<name>) so that a comparison can tell an
+    # ill-conditioned tensor (float32 itself cannot do better) from a wrong one
+    m32 = ref.C3NHead(chans, a.D, a.Ci, a.A, a.T, lowrank=a.lowrank, O1=a.O1, O2=a.O2)
+    m32.load_state_dict(sd)
+    m32.train(a.train)
+    x32 = [x.clone().requires_grad_(True) for x in xs]
+    a32 = audio.clone().requires_grad_(True)
+    l32 = m32(x32, a32)
+    l32.backward(dout)
+    got32 = {'logits': l32.detach()}
+    for name, p in m32.named_parameters():
+        got32['grad.' + name] = p.grad if p.grad is not None else torch.zeros_like(p)
+    for s in range(4):
+        got32[f'grad.x{s + 1}'] = x32[s].grad
+    got32['grad.audio'] = a32.grad
+    big = max(v.double().norm().item() for v in exp.values())
+    meta = {}
+    for k, v in got32.items():
+        w = exp[k].double()
+        nw = w.norm().item()
+        err = (v.double() - w).norm().item()
+        meta['f32err.' + k] = f'{err / nw if nw > 1e-7 * big else v.double().norm().item() / big:.3e}'
     f32 = lambda d: {k: v.detach().float().numpy() if v.is_floating_point() else v.numpy()
                      for k, v in d.items()}
     st.save(a.out + '.weights.safetensors', f32(sd))
@@ -83,7 +115,7 @@ def main():
     ins['audio'] = audio
     st.save(a.out + '.inputs.safetensors', f32(ins))
     st.save(a.out + '.dout.safetensors', f32({'logits': dout}))
-    st.save(a.out + '.expect.safetensors', f32(exp))
+    st.save(a.out + '.expect.safetensors', f32(exp), meta)
 
 
 if __name__ == '__main__':

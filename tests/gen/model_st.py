@@ -34,6 +34,12 @@ def save(path, tensors, metadata=None):
             f.write(b)
 
 
+def metadata(path):
+    with open(path, 'rb') as f:
+        n = struct.unpack('<Q', f.read(8))[0]
+        return json.loads(f.read(n)).get('__metadata__', {})
+
+
 def load(path):
     with open(path, 'rb') as f:
         data = f.read()
