@@ -448,7 +448,7 @@ int avs_eval_attach_pred(struct avs_eval_set *s, const char *dir)
             avs_log_info("%s: predictions numbered from 0 (official save_mask); shifted by one",
                          cand[best]);
         /* where a missing file was expected: the chosen folder, else the GT-like layout */
-        int shown = best >= 0 ? best : s->from_db ? 0 : cand[1] ? 1 : v->category ? 2 : 4;
+        int shown = best >= 0 ? best : s->from_db ? 0 : v->category ? 2 : 4;
         for (int f = v->first; f < v->first + v->n; f++) {
             struct avs_eval_frame *fr = &s->frames[f];
             char *stem = stem_for(v, store_naming[shown], fr->k + (best >= 0 ? best_off : 0));
