@@ -1,0 +1,70 @@
+/* ingest/ingest.h: clip folders and AVSBench trees into the store (DESIGN §2-3).
+ *
+ *   struct avs_ingest_plan plan = {0};
+ *   avs_ingest_plan_paths(&plan, paths, n, category, split, &err);   folders/files of clips
+ *   avs_ingest_plan_avsbench(&plan, "AVSBench/", &err);              s4/ms3 CSV trees
+ *   avs_ingest_run(&opts, &plan, &stats, &err);                      decode, write, index
+ *   avs_ingest_plan_free(&plan);
+ *
+ * Store: frames/<uid>/<k>.png, audio/<uid>/<k>.wav, masks/<uid>/<k>.png, index avs.db.
+ * Crash safety: every file is written under a temp name in its final folder and renamed; a
+ * video's rows commit in one transaction after all its files exist; the store is locked
+ * (flock on <root>/.avs-ingest.lock) so a second writer is told the store is busy; stale temp
+ * files are swept at start. Unchanged inputs (same size and mtime, or same content hash, and
+ * same options) are skipped without decoding.
+ */
+#ifndef AVS_INGEST_INGEST_H
+#define AVS_INGEST_INGEST_H
+
+#include <stddef.h>
+
+#include "core/common.h"
+#include "ingest/decode.h"
+
+struct avs_ingest_item {
+    char *source;      /* absolute path: the clip, or the AVSBench frame folder */
+    char *uid;         /* store name (assigned by avs_ingest_run if NULL) */
+    char *category;    /* may be NULL */
+    char *split;       /* may be NULL */
+    const char *subset;/* "s4", "ms3" or "other" */
+    char *video;       /* clip to decode; NULL when frames are imported */
+    char *frame_pattern; /* AVSBench released frames: printf pattern with one %d for k */
+    char *mask_pattern;  /* AVSBench masks: printf pattern with one %d for k; NULL = none */
+    char *audio_file;    /* AVSBench audio_wav file; NULL = from the video */
+    char *problem;       /* set when planning already knows the item cannot be ingested */
+};
+
+struct avs_ingest_plan {
+    struct avs_ingest_item *items;
+    size_t n, cap;
+};
+
+int avs_ingest_plan_paths(struct avs_ingest_plan *plan, char *const *paths, int n,
+                          const char *category, const char *split, struct avs_err *err);
+int avs_ingest_plan_avsbench(struct avs_ingest_plan *plan, const char *root, struct avs_err *err);
+void avs_ingest_plan_free(struct avs_ingest_plan *plan);
+void avs_ingest_item_free(struct avs_ingest_item *it);
+/* Add one item (copies strings). Used by the planners. */
+struct avs_ingest_item *avs_ingest_plan_add(struct avs_ingest_plan *plan, const char *source,
+                                            const char *subset);
+
+struct avs_ingest_opts {
+    const char *root;         /* store root */
+    const char *db_path;      /* index; NULL = root/avs.db */
+    int jobs;                 /* worker threads */
+    struct avs_decode_opts dec;
+    int retry_failed;         /* redo unchanged inputs that failed before */
+    int shard_i, shard_n;     /* this process takes items i, i+N, ... (after sorting) */
+    int progress;             /* draw a progress bar when stderr is a TTY */
+};
+
+struct avs_ingest_stats {
+    int total, ingested, unchanged, failed, no_audio, decode_errors;
+    double seconds;
+};
+
+/* 0 when every item is ingested or unchanged, 2 when some failed (each recorded), -1 fatal. */
+int avs_ingest_run(const struct avs_ingest_opts *opts, struct avs_ingest_plan *plan,
+                   struct avs_ingest_stats *stats, struct avs_err *err);
+
+#endif

@@ -1,0 +1,530 @@
+/* ingest/run.c: the worker pool and the per-video pipeline:
+ *
+ *   check (size, mtime, hash, options) ──unchanged──▶ skip
+ *        │ changed
+ *        ▼
+ *   decode clip / import frames ──▶ PNG + WAV (+ masks) under temp names ──▶ rename all
+ *        ──▶ one transaction: old rows out, video + seconds + masks in ──▶ drop stale files
+ *   any failure: temp files removed, the video recorded as failed with the reason.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libavutil/mem.h>
+#include <libavutil/murmur3.h>
+
+#include "core/db.h"
+#include "core/fs.h"
+#include "core/progress.h"
+#include "core/wav.h"
+#include "ingest/store.h"
+
+struct run {
+    const struct avs_ingest_opts *o;
+    struct avs_ingest_plan *plan;
+    sqlite3 *db;
+    pthread_mutex_t db_lock, stats_lock;
+    size_t next;
+    int fatal;
+    struct avs_err fatal_err;
+    char options[96];
+    struct avs_ingest_stats *stats;
+    struct avs_progress progress;
+};
+
+/* Files written under temp names, renamed into place together. */
+struct staged {
+    char **tmp, **fin;
+    size_t n, cap;
+};
+
+static void stage_add(struct staged *s, char *tmp, char *fin)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 32;
+        s->tmp = avs_realloc(s->tmp, s->cap * sizeof *s->tmp);
+        s->fin = avs_realloc(s->fin, s->cap * sizeof *s->fin);
+    }
+    s->tmp[s->n] = tmp;
+    s->fin[s->n++] = fin;
+}
+
+static int stage_commit(struct staged *s, struct avs_err *err)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (avs_fs_commit(s->tmp[i], s->fin[i], err))
+            return -1;
+    return 0;
+}
+
+static void stage_free(struct staged *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        unlink(s->tmp[i]); /* no-op after a successful rename */
+        free(s->tmp[i]), free(s->fin[i]);
+    }
+    free(s->tmp), free(s->fin);
+    memset(s, 0, sizeof *s);
+}
+
+/* One video in flight. */
+struct job {
+    struct run *r;
+    const struct avs_ingest_item *it;
+    struct staged files;
+    char *dirs[3]; /* frames/<uid>, audio/<uid>, masks/<uid> */
+    int width, height;
+    struct avs_err err;
+};
+
+static char *store_path(const struct run *r, const char *kind, const char *uid, int k, const char *ext)
+{
+    return k > 0 ? avs_sprintf("%s/%s/%s/%d.%s", r->o->root, kind, uid, k, ext)
+                 : avs_sprintf("%s/%s/%s", r->o->root, kind, uid);
+}
+
+static int on_frame(void *ctx, int k, const struct avs_image *img)
+{
+    struct job *j = ctx;
+    char *fin = store_path(j->r, "frames", j->it->uid, k, "png");
+    char *tmp = avs_fs_tmp_name(fin);
+    stage_add(&j->files, tmp, fin);
+    j->width = img->w;
+    j->height = img->h;
+    return avs_png_write(tmp, img, 1, &j->err) ? -1 : 0;
+}
+
+static int copy_file(struct job *j, const char *src, const char *kind, int k)
+{
+    char *data;
+    size_t len;
+    if (avs_fs_read_all(src, &data, &len, &j->err))
+        return -1;
+    char *fin = store_path(j->r, kind, j->it->uid, k, "png");
+    char *tmp = avs_fs_tmp_name(fin);
+    stage_add(&j->files, tmp, fin);
+    FILE *f = fopen(tmp, "wb");
+    int rc = (!f || fwrite(data, 1, len, f) != len) ? -1 : 0;
+    if (f && fclose(f) != 0)
+        rc = -1;
+    free(data);
+    if (rc)
+        return avs_err_set(&j->err, "cannot write %s (disk full?)", tmp);
+    return 0;
+}
+
+static int write_audio(struct job *j, const struct avs_decode_result *res)
+{
+    for (int k = 1; k <= res->n_seconds; k++) {
+        char *fin = store_path(j->r, "audio", j->it->uid, k, "wav");
+        char *tmp = avs_fs_tmp_name(fin);
+        stage_add(&j->files, tmp, fin);
+        if (avs_wav_write_s16(tmp, AVS_AUDIO_RATE, res->audio + (size_t)(k - 1) * AVS_AUDIO_RATE,
+                              AVS_AUDIO_RATE, &j->err))
+            return -1;
+    }
+    return 0;
+}
+
+/* Masks k = 1..n that exist in the dataset, copied as they are. has_mask [n] out. */
+static int import_masks(struct job *j, int n, int *has_mask)
+{
+    for (int k = 1; j->it->mask_pattern && k <= n; k++) {
+        char *src = avs_sprintf(j->it->mask_pattern, k);
+        if (avs_fs_exists(src)) {
+            if (copy_file(j, src, "masks", k)) {
+                free(src);
+                return -1;
+            }
+            has_mask[k - 1] = 1;
+        }
+        free(src);
+    }
+    return 0;
+}
+
+/* Remove files of an older version: k not in 1..n (frames, audio) or not written (masks). */
+static void drop_stale(const char *dir, int n, const int *keep)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int k = atoi(e->d_name);
+        if (e->d_name[0] == '.' || (k >= 1 && k <= n && (!keep || keep[k - 1])))
+            continue;
+        char *p = avs_fs_join(dir, e->d_name);
+        unlink(p);
+        free(p);
+    }
+    closedir(d);
+}
+
+static void name_dirs(struct job *j)
+{
+    static const char *const kinds[3] = {"frames", "audio", "masks"};
+    for (int i = 0; i < 3; i++)
+        j->dirs[i] = store_path(j->r, kinds[i], j->it->uid, 0, NULL);
+}
+
+static int make_dirs(struct job *j)
+{
+    for (int i = 0; i < 3; i++)
+        if (avs_fs_mkdirs(j->dirs[i], &j->err))
+            return -1;
+    return 0;
+}
+
+/* Imported AVSBench frames: copy <name>_<k>.png for k = 1.. while they exist. */
+static int import_frames(struct job *j, int *n_out)
+{
+    int n = 0, cap = j->r->o->dec.max_seconds;
+    for (int k = 1; cap <= 0 || k <= cap; k++) {
+        char *src = avs_sprintf(j->it->frame_pattern, k);
+        int have = avs_fs_exists(src);
+        if (have && k == 1) {
+            struct avs_image img = {0};
+            if (avs_png_read(src, &img, NULL, &j->err)) {
+                free(src);
+                return -1;
+            }
+            j->width = img.w, j->height = img.h;
+            avs_image_free(&img);
+        }
+        if (have && copy_file(j, src, "frames", k)) {
+            free(src);
+            return -1;
+        }
+        free(src);
+        if (!have)
+            break;
+        n = k;
+    }
+    *n_out = n;
+    if (n == 0)
+        return avs_err_set(&j->err, "no frames found for %s", j->it->source);
+    return 0;
+}
+
+/* ---- signatures -------------------------------------------------------------------------- */
+
+/* For imported frames: total size, newest mtime, and a hash of the listing (file k, size,
+ * mtime) of the released frames, masks and audio. */
+static int listing_signature(const struct avs_ingest_item *it, struct avs_signature *sig, struct avs_err *err)
+{
+    struct AVMurMur3 *m = av_murmur3_alloc();
+    av_murmur3_init(m);
+    sig->size = 0, sig->mtime_ns = 0;
+    const char *pats[3] = {it->frame_pattern, it->mask_pattern, it->audio_file};
+    int rc = 0;
+    for (int p = 0; p < 3 && rc == 0; p++)
+        for (int k = 1; pats[p] && k < 1000000; k++) {
+            char *f = p == 2 ? avs_strdup(pats[p]) : avs_sprintf(pats[p], k);
+            int64_t sz, mt;
+            int have = avs_fs_exists(f);
+            if (have && (rc = avs_fs_stat(f, &sz, &mt, err)) == 0) {
+                char line[96];
+                int n = snprintf(line, sizeof line, "%d:%d:%lld:%lld;", p, k, (long long)sz, (long long)mt);
+                av_murmur3_update(m, (const uint8_t *)line, (size_t)n);
+                sig->size += sz;
+                sig->mtime_ns = mt > sig->mtime_ns ? mt : sig->mtime_ns;
+            }
+            free(f);
+            if (!have || rc || p == 2)
+                break;
+        }
+    uint8_t d[16];
+    av_murmur3_final(m, d);
+    av_free(m);
+    for (int i = 0; i < 16; i++)
+        snprintf(sig->hash + 2 * i, 3, "%02x", d[i]);
+    return rc;
+}
+
+static int signature(const struct job *j, struct avs_signature *sig, struct avs_err *err)
+{
+    memset(sig, 0, sizeof *sig);
+    sig->options = j->r->options;
+    if (j->it->frame_pattern)
+        return listing_signature(j->it, sig, err);
+    if (j->it->video)
+        return avs_fs_stat(j->it->video, &sig->size, &sig->mtime_ns, err);
+    return 0;
+}
+
+/* ---- one video --------------------------------------------------------------------------- */
+
+static void fill_rows(const struct job *j, const struct avs_decode_result *res, const int *has_mask,
+                      struct avs_video_rows *rows)
+{
+    memset(rows, 0, sizeof *rows);
+    rows->duration = res->duration > 0 ? res->duration : res->n_seconds;
+    rows->fps = res->fps;
+    rows->src_w = res->src_w ? res->src_w : j->width;
+    rows->src_h = res->src_h ? res->src_h : j->height;
+    rows->width = j->width;
+    rows->height = j->height;
+    rows->video_codec = res->video_codec;
+    rows->audio_codec = res->audio_codec;
+    rows->audio_rate = res->audio_rate;
+    rows->audio_channels = res->audio_channels;
+    rows->has_audio = res->has_audio;
+    rows->decode_errors = res->decode_errors;
+    rows->n_seconds = res->n_seconds;
+    rows->flags = res->flags;
+    rows->has_mask = has_mask;
+}
+
+/* Frames imported as released; audio from the dataset's wav, else from the video, else silence. */
+static int import_item(struct job *j, struct avs_decode_result *res)
+{
+    int n = 0;
+    if (import_frames(j, &n))
+        return -1;
+    const char *audio = j->it->audio_file ? j->it->audio_file : j->it->video;
+    struct avs_err aerr = {0};
+    if (!audio || avs_decode_audio_file(audio, n, res, &aerr)) {
+        if (audio)
+            avs_log_warn("%s: audio not usable (%s): silence written", j->it->source, aerr.msg);
+        avs_decode_result_free(res);
+        res->n_seconds = n;
+        res->audio = avs_calloc((size_t)n * AVS_AUDIO_RATE, sizeof(int16_t));
+        res->flags = avs_calloc((size_t)n, sizeof(int));
+        for (int k = 0; k < n; k++)
+            res->flags[k] |= AVS_SEC_NO_AUDIO;
+    } else {
+        res->has_audio = 1;
+    }
+    for (int k = 0; k < n; k++)
+        res->flags[k] |= AVS_SEC_IMPORTED;
+    return 0;
+}
+
+static int produce(struct job *j, struct avs_decode_result *res, int **has_mask)
+{
+    if (make_dirs(j))
+        return -1;
+    if (j->it->frame_pattern) {
+        if (import_item(j, res))
+            return -1;
+    } else if (avs_decode_clip(j->it->video, &j->r->o->dec, on_frame, j, res, &j->err)) {
+        return -1;
+    }
+    *has_mask = avs_calloc((size_t)res->n_seconds + 1, sizeof(int));
+    if (write_audio(j, res) || import_masks(j, res->n_seconds, *has_mask))
+        return -1;
+    return 0;
+}
+
+enum { DONE_INGESTED, DONE_UNCHANGED, DONE_FAILED, DONE_FATAL };
+
+static int record_failure(struct job *j, const struct avs_signature *sig)
+{
+    struct run *r = j->r;
+    struct avs_err err = {0};
+    pthread_mutex_lock(&r->db_lock);
+    int rc = avs_store_commit_failed(r->db, j->it, sig, j->err.msg, &err);
+    pthread_mutex_unlock(&r->db_lock);
+    for (int i = 0; i < 3; i++)
+        avs_fs_rm_rf(j->dirs[i], NULL); /* files of an older version of this video */
+    if (rc) {
+        r->fatal_err = err;
+        return DONE_FATAL;
+    }
+    avs_log_warn("failed: %s", j->err.msg);
+    return DONE_FAILED;
+}
+
+static int check_unchanged(struct job *j, struct avs_signature *sig)
+{
+    struct run *r = j->r;
+    struct avs_err err = {0};
+    if (signature(j, sig, &err))
+        return -1;
+    const char *hash_path = j->it->frame_pattern ? NULL : j->it->video;
+    pthread_mutex_lock(&r->db_lock);
+    int rc = avs_store_check(r->db, j->it->source, hash_path, sig, r->o->retry_failed, &err);
+    pthread_mutex_unlock(&r->db_lock);
+    if (rc < 0)
+        r->fatal_err = err;
+    return rc;
+}
+
+static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct avs_decode_result *res)
+{
+    struct job j = {.r = r, .it = it};
+    struct avs_signature sig;
+    int *has_mask = NULL, done;
+    int state = check_unchanged(&j, &sig);
+    if (state < 0)
+        return DONE_FATAL;
+    if (state != AVS_STORE_CHANGED)
+        return DONE_UNCHANGED;
+    name_dirs(&j);
+    if (it->video && !sig.hash[0] && avs_store_hash_file(it->video, sig.hash, &j.err))
+        sig.hash[0] = '\0'; /* unreadable: the decoder will say why */
+    if (it->problem) {
+        avs_err_set(&j.err, "%s", it->problem);
+        return record_failure(&j, &sig);
+    }
+    if (produce(&j, res, &has_mask) || stage_commit(&j.files, &j.err)) {
+        stage_free(&j.files);
+        done = record_failure(&j, &sig);
+    } else {
+        struct avs_video_rows rows;
+        fill_rows(&j, res, has_mask, &rows);
+        pthread_mutex_lock(&r->db_lock);
+        int rc = avs_store_commit_ok(r->db, it, &sig, &rows, &r->fatal_err);
+        pthread_mutex_unlock(&r->db_lock);
+        drop_stale(j.dirs[0], res->n_seconds, NULL);
+        drop_stale(j.dirs[1], res->n_seconds, NULL);
+        drop_stale(j.dirs[2], res->n_seconds, has_mask);
+        stage_free(&j.files);
+        done = rc ? DONE_FATAL : DONE_INGESTED;
+    }
+    for (int i = 0; i < 3; i++)
+        free(j.dirs[i]);
+    free(has_mask);
+    return done;
+}
+
+static void count(struct run *r, int done, const struct avs_decode_result *res)
+{
+    pthread_mutex_lock(&r->stats_lock);
+    struct avs_ingest_stats *s = r->stats;
+    if (done == DONE_INGESTED) {
+        s->ingested++;
+        s->no_audio += !res->has_audio;
+        s->decode_errors += res->decode_errors;
+    } else if (done == DONE_UNCHANGED) {
+        s->unchanged++;
+    } else if (done == DONE_FAILED) {
+        s->failed++;
+    } else {
+        r->fatal = 1;
+    }
+    pthread_mutex_unlock(&r->stats_lock);
+}
+
+static void *worker(void *arg)
+{
+    struct run *r = arg;
+    for (;;) {
+        pthread_mutex_lock(&r->stats_lock);
+        size_t i = r->next++;
+        int stop = r->fatal;
+        pthread_mutex_unlock(&r->stats_lock);
+        if (stop || i >= r->plan->n)
+            break;
+        const struct avs_ingest_item *it = &r->plan->items[i];
+        if (r->o->shard_n > 1 && (int)(i % (size_t)r->o->shard_n) != r->o->shard_i)
+            continue;
+        struct avs_decode_result res = {0};
+        count(r, ingest_item(r, it, &res), &res);
+        avs_decode_result_free(&res);
+        avs_progress_add(&r->progress, 1);
+    }
+    return NULL;
+}
+
+/* ---- the run ----------------------------------------------------------------------------- */
+
+static int cmp_items(const void *a, const void *b)
+{
+    return strcmp(((const struct avs_ingest_item *)a)->source, ((const struct avs_ingest_item *)b)->source);
+}
+
+/* Same source twice (a file given twice, or in two given folders): keep the first. */
+static void dedupe(struct avs_ingest_plan *plan)
+{
+    qsort(plan->items, plan->n, sizeof *plan->items, cmp_items);
+    size_t w = 0;
+    for (size_t i = 0; i < plan->n; i++) {
+        if (w > 0 && !strcmp(plan->items[w - 1].source, plan->items[i].source))
+            avs_ingest_item_free(&plan->items[i]);
+        else
+            plan->items[w++] = plan->items[i];
+    }
+    plan->n = w;
+}
+
+static int open_store(struct run *r, struct avs_fs_lock **lock, struct avs_err *err)
+{
+    const struct avs_ingest_opts *o = r->o;
+    if (avs_fs_mkdirs(o->root, err))
+        return -1;
+    char *lockp = avs_fs_join(o->root, ".avs-ingest.lock");
+    int lr = avs_fs_lock_try(lockp, lock, err);
+    free(lockp);
+    if (lr == 1)
+        return avs_err_set(err, "store %s is busy: another avs-ingest is writing to it; wait for it "
+                                "to finish, or use another --root", o->root);
+    if (lr)
+        return -1;
+    char *dbp = o->db_path ? avs_strdup(o->db_path) : avs_db_path_for_root(o->root);
+    int rc = avs_db_open(dbp, &r->db, err);
+    free(dbp);
+    if (rc)
+        return -1;
+    static const char *const kinds[3] = {"frames", "audio", "masks"};
+    for (int i = 0; i < 3; i++) {
+        char *d = avs_fs_join(o->root, kinds[i]);
+        int swept = avs_fs_sweep_tmp(d);
+        if (swept)
+            avs_log_info("removed %d temp files left by an interrupted run in %s", swept, d);
+        free(d);
+    }
+    return 0;
+}
+
+int avs_ingest_run(const struct avs_ingest_opts *o, struct avs_ingest_plan *plan,
+                   struct avs_ingest_stats *stats, struct avs_err *err)
+{
+    struct run r = {.o = o, .plan = plan, .stats = stats};
+    struct avs_fs_lock *lock = NULL;
+    memset(stats, 0, sizeof *stats);
+    double t0 = avs_now();
+    snprintf(r.options, sizeof r.options, "rule=%s size=%dx%d max=%d",
+             o->dec.frame_rule == AVS_FRAME_TIMESTAMP ? "timestamp" : "avsbench", o->dec.out_w,
+             o->dec.out_h, o->dec.max_seconds);
+    avs_decode_init();
+    if (open_store(&r, &lock, err)) {
+        avs_db_close(&r.db);
+        avs_fs_unlock(&lock);
+        return -1;
+    }
+    dedupe(plan);
+    int rc = avs_store_assign_uids(r.db, plan, err);
+    if (rc == 0) {
+        stats->total = (int)plan->n;
+        pthread_mutex_init(&r.db_lock, NULL);
+        pthread_mutex_init(&r.stats_lock, NULL);
+        avs_progress_init(&r.progress, "ingest", "clips", (int64_t)plan->n);
+        r.progress.enabled &= o->progress;
+        int nt = o->jobs < 1 ? 1 : o->jobs;
+        pthread_t *th = avs_calloc((size_t)nt, sizeof *th);
+        for (int i = 0; i < nt; i++)
+            pthread_create(&th[i], NULL, worker, &r);
+        for (int i = 0; i < nt; i++)
+            pthread_join(th[i], NULL);
+        free(th);
+        avs_progress_end(&r.progress);
+        pthread_mutex_destroy(&r.db_lock);
+        pthread_mutex_destroy(&r.stats_lock);
+        if (r.fatal) {
+            *err = r.fatal_err;
+            rc = -1;
+        } else {
+            rc = stats->failed ? 2 : 0;
+        }
+    }
+    stats->seconds = avs_now() - t0;
+    avs_db_close(&r.db);
+    avs_fs_unlock(&lock);
+    return rc;
+}

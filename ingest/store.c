@@ -1,0 +1,327 @@
+/* ingest/store.c: see store.h. All SQL through prepared statements. */
+#include <libavutil/mem.h>
+#include <libavutil/murmur3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "core/fs.h"
+#include "ingest/store.h"
+
+int avs_store_hash_file(const char *path, char hex[33], struct avs_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return avs_err_set(err, "cannot read %s to hash it", path);
+    struct AVMurMur3 *m = av_murmur3_alloc();
+    av_murmur3_init(m);
+    size_t cap = 1 << 20, got;
+    uint8_t *buf = avs_malloc(cap);
+    while ((got = fread(buf, 1, cap, f)) > 0)
+        av_murmur3_update(m, buf, got);
+    int bad = ferror(f);
+    fclose(f);
+    uint8_t d[16];
+    av_murmur3_final(m, d);
+    av_free(m);
+    free(buf);
+    if (bad)
+        return avs_err_set(err, "error reading %s", path);
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return 0;
+}
+
+static int text_eq(sqlite3_stmt *st, int col, const char *s)
+{
+    const char *v = (const char *)sqlite3_column_text(st, col);
+    return v && s && !strcmp(v, s);
+}
+
+int avs_store_check(sqlite3 *db, const char *source, const char *hash_path, struct avs_signature *sig,
+                    int retry_failed, struct avs_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = AVS_STORE_CHANGED;
+    if (avs_db_prepare(db, "SELECT size, mtime_ns, hash, frame_rule, status FROM videos "
+                           "WHERE source = ?1", &st, err))
+        return -1;
+    sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        int same_opts = text_eq(st, 3, sig->options);
+        int retry = retry_failed && text_eq(st, 4, "failed");
+        int same_stat = sqlite3_column_int64(st, 0) == sig->size &&
+                        sqlite3_column_int64(st, 1) == sig->mtime_ns;
+        if (same_opts && !retry && same_stat) {
+            rc = AVS_STORE_UNCHANGED;
+        } else if (same_opts && !retry && sqlite3_column_int64(st, 0) == sig->size) {
+            if (!sig->hash[0] && hash_path && avs_store_hash_file(hash_path, sig->hash, err))
+                rc = -1;
+            else if (text_eq(st, 2, sig->hash))
+                rc = AVS_STORE_TOUCHED;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc == AVS_STORE_TOUCHED) {
+        if (avs_db_prepare(db, "UPDATE videos SET mtime_ns = ?1 WHERE source = ?2", &st, err))
+            return -1;
+        sqlite3_bind_int64(st, 1, sig->mtime_ns);
+        sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = avs_err_set(err, "updating %s: %s", source, sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
+/* ---- uids -------------------------------------------------------------------------------- */
+
+struct strset {
+    char **slots;
+    size_t cap, n;
+};
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static int strset_has(const struct strset *s, const char *v)
+{
+    if (!s->cap)
+        return 0;
+    for (size_t i = str_hash(v) & (s->cap - 1); s->slots[i]; i = (i + 1) & (s->cap - 1))
+        if (!strcmp(s->slots[i], v))
+            return 1;
+    return 0;
+}
+
+static void strset_add(struct strset *s, const char *v)
+{
+    if (2 * (s->n + 1) > s->cap) {
+        struct strset bigger = {avs_calloc(s->cap ? 2 * s->cap : 256, sizeof(char *)),
+                                s->cap ? 2 * s->cap : 256, 0};
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->slots[i])
+                strset_add(&bigger, s->slots[i]);
+        free(s->slots);
+        *s = bigger;
+    }
+    size_t i = str_hash(v) & (s->cap - 1);
+    while (s->slots[i])
+        i = (i + 1) & (s->cap - 1);
+    s->slots[i] = (char *)v;
+    s->n++;
+}
+
+/* uid stored for `source`, or NULL. */
+static char *uid_of_source(sqlite3_stmt *by_source, const char *source)
+{
+    sqlite3_reset(by_source);
+    sqlite3_bind_text(by_source, 1, source, -1, SQLITE_STATIC);
+    if (sqlite3_step(by_source) == SQLITE_ROW)
+        return avs_strdup((const char *)sqlite3_column_text(by_source, 0));
+    return NULL;
+}
+
+static int uid_taken(sqlite3_stmt *by_uid, const struct strset *used, const char *uid, const char *source)
+{
+    if (strset_has(used, uid))
+        return 1;
+    sqlite3_reset(by_uid);
+    sqlite3_bind_text(by_uid, 1, uid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(by_uid, 2, source, -1, SQLITE_STATIC);
+    return sqlite3_step(by_uid) == SQLITE_ROW;
+}
+
+int avs_store_assign_uids(sqlite3 *db, struct avs_ingest_plan *plan, struct avs_err *err)
+{
+    sqlite3_stmt *by_source = NULL, *by_uid = NULL;
+    struct strset used = {0};
+    int rc = -1;
+    if (avs_db_prepare(db, "SELECT uid FROM videos WHERE source = ?1", &by_source, err) ||
+        avs_db_prepare(db, "SELECT 1 FROM videos WHERE uid = ?1 AND source <> ?2", &by_uid, err))
+        goto out;
+    /* Named items first (AVSBench names are fixed), then sources known to the index. */
+    for (size_t i = 0; i < plan->n; i++)
+        if (plan->items[i].uid)
+            strset_add(&used, plan->items[i].uid);
+    for (size_t i = 0; i < plan->n; i++) {
+        struct avs_ingest_item *it = &plan->items[i];
+        if (!it->uid && (it->uid = uid_of_source(by_source, it->source)))
+            strset_add(&used, it->uid);
+    }
+    for (size_t i = 0; i < plan->n; i++) {
+        struct avs_ingest_item *it = &plan->items[i];
+        if (it->uid)
+            continue;
+        char *base = avs_fs_stem(it->source), *cand = avs_strdup(base);
+        for (int k = 2; uid_taken(by_uid, &used, cand, it->source); k++) {
+            free(cand);
+            cand = avs_sprintf("%s_%d", base, k);
+        }
+        free(base);
+        it->uid = cand;
+        strset_add(&used, it->uid);
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(by_source);
+    sqlite3_finalize(by_uid);
+    free(used.slots);
+    return rc;
+}
+
+/* ---- commits ----------------------------------------------------------------------------- */
+
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s && *s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what, struct avs_err *err)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        return avs_err_set(err, "%s: %s: %s", sqlite3_db_filename(db, "main"), what, sqlite3_errmsg(db));
+    return 0;
+}
+
+static int delete_old(sqlite3 *db, const struct avs_ingest_item *it, struct avs_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (avs_db_prepare(db, "DELETE FROM videos WHERE source = ?1 OR uid = ?2", &st, err))
+        return -1;
+    sqlite3_bind_text(st, 1, it->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, it->uid, -1, SQLITE_STATIC);
+    int rc = step_done(db, st, "deleting the old rows", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static const char *INSERT_VIDEO =
+    "INSERT INTO videos (uid, source, size, mtime_ns, hash, category, subset, split, duration, "
+    "fps, src_width, src_height, width, height, video_codec, audio_codec, audio_rate, "
+    "audio_channels, has_audio, n_seconds, decode_errors, status, error, frame_rule) VALUES "
+    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
+    "?21, ?22, ?23, ?24)";
+
+static void bind_item(sqlite3_stmt *st, const struct avs_ingest_item *it, const struct avs_signature *sig)
+{
+    sqlite3_bind_text(st, 1, it->uid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, it->source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, sig->size);
+    sqlite3_bind_int64(st, 4, sig->mtime_ns);
+    bind_opt_text(st, 5, sig->hash);
+    bind_opt_text(st, 6, it->category);
+    sqlite3_bind_text(st, 7, it->subset, -1, SQLITE_STATIC);
+    bind_opt_text(st, 8, it->split);
+    bind_opt_text(st, 24, sig->options);
+}
+
+static void bind_rows(sqlite3_stmt *st, const struct avs_video_rows *r)
+{
+    sqlite3_bind_double(st, 9, r->duration);
+    if (r->fps > 0)
+        sqlite3_bind_double(st, 10, r->fps);
+    sqlite3_bind_int(st, 11, r->src_w);
+    sqlite3_bind_int(st, 12, r->src_h);
+    sqlite3_bind_int(st, 13, r->width);
+    sqlite3_bind_int(st, 14, r->height);
+    bind_opt_text(st, 15, r->video_codec);
+    bind_opt_text(st, 16, r->audio_codec);
+    if (r->has_audio) {
+        sqlite3_bind_int(st, 17, r->audio_rate);
+        sqlite3_bind_int(st, 18, r->audio_channels);
+    }
+    sqlite3_bind_int(st, 19, r->has_audio);
+    sqlite3_bind_int(st, 20, r->n_seconds);
+    sqlite3_bind_int(st, 21, r->decode_errors);
+    sqlite3_bind_text(st, 22, "ok", -1, SQLITE_STATIC);
+}
+
+static int insert_seconds(sqlite3 *db, int64_t vid, const struct avs_ingest_item *it,
+                          const struct avs_video_rows *r, struct avs_err *err)
+{
+    sqlite3_stmt *s = NULL, *m = NULL;
+    int rc = -1;
+    if (avs_db_prepare(db, "INSERT INTO seconds (video_id, k, frame, audio, flags) VALUES (?1, ?2, ?3, ?4, ?5)", &s, err) ||
+        avs_db_prepare(db, "INSERT INTO masks (video_id, k, path) VALUES (?1, ?2, ?3)", &m, err))
+        goto out;
+    for (int k = 1; k <= r->n_seconds; k++) {
+        char *fp = avs_sprintf("frames/%s/%d.png", it->uid, k);
+        char *ap = avs_sprintf("audio/%s/%d.wav", it->uid, k);
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, vid);
+        sqlite3_bind_int(s, 2, k);
+        sqlite3_bind_text(s, 3, fp, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 4, ap, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(s, 5, r->flags[k - 1]);
+        free(fp), free(ap);
+        if (step_done(db, s, "inserting a second", err))
+            goto out;
+        if (!r->has_mask || !r->has_mask[k - 1])
+            continue;
+        char *mp = avs_sprintf("masks/%s/%d.png", it->uid, k);
+        sqlite3_reset(m);
+        sqlite3_bind_int64(m, 1, vid);
+        sqlite3_bind_int(m, 2, k);
+        sqlite3_bind_text(m, 3, mp, -1, SQLITE_TRANSIENT);
+        free(mp);
+        if (step_done(db, m, "inserting a mask", err))
+            goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(s);
+    sqlite3_finalize(m);
+    return rc;
+}
+
+static int commit_video(sqlite3 *db, const struct avs_ingest_item *it, const struct avs_signature *sig,
+                        const struct avs_video_rows *rows, const char *why, struct avs_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (avs_db_exec(db, "BEGIN IMMEDIATE", err))
+        return -1;
+    int rc = delete_old(db, it, err);
+    if (!rc)
+        rc = avs_db_prepare(db, INSERT_VIDEO, &st, err);
+    if (!rc) {
+        bind_item(st, it, sig);
+        if (rows) {
+            bind_rows(st, rows);
+        } else {
+            sqlite3_bind_text(st, 22, "failed", -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 23, why, -1, SQLITE_TRANSIENT);
+        }
+        rc = step_done(db, st, "inserting the video", err);
+        sqlite3_finalize(st);
+    }
+    if (!rc && rows)
+        rc = insert_seconds(db, sqlite3_last_insert_rowid(db), it, rows, err);
+    if (!rc)
+        rc = avs_db_exec(db, "COMMIT", err);
+    if (rc)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int avs_store_commit_ok(sqlite3 *db, const struct avs_ingest_item *it, const struct avs_signature *sig,
+                        const struct avs_video_rows *rows, struct avs_err *err)
+{
+    return commit_video(db, it, sig, rows, NULL, err);
+}
+
+int avs_store_commit_failed(sqlite3 *db, const struct avs_ingest_item *it,
+                            const struct avs_signature *sig, const char *why, struct avs_err *err)
+{
+    return commit_video(db, it, sig, NULL, why, err);
+}

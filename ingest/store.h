@@ -1,0 +1,45 @@
+/* ingest/store.h: the index side of ingest: change detection, uids, and the one transaction
+ * per video. Internal to ingest/ (callers hold the DB mutex). */
+#ifndef AVS_INGEST_STORE_H
+#define AVS_INGEST_STORE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "ingest/ingest.h"
+
+/* What identifies one version of an input. */
+struct avs_signature {
+    int64_t size, mtime_ns;
+    char hash[33];        /* murmur3-128 hex; "" = not computed yet */
+    const char *options;  /* the ingest options that shape the stored files */
+};
+
+/* One video's metadata and files, ready to commit. */
+struct avs_video_rows {
+    double duration, fps;
+    int src_w, src_h, width, height;
+    const char *video_codec, *audio_codec;
+    int audio_rate, audio_channels, has_audio, decode_errors;
+    int n_seconds;
+    const int *flags;       /* [n_seconds] */
+    const int *has_mask;    /* [n_seconds] 1 where masks/<uid>/<k>.png was written */
+};
+
+enum { AVS_STORE_CHANGED = 0, AVS_STORE_UNCHANGED = 1, AVS_STORE_TOUCHED = 2 };
+
+/* Compare with the stored row of `source`. Fills sig->hash when size/mtime differ (hashing
+ * hash_path, or the caller-computed hash when hash_path is NULL). Returns UNCHANGED, TOUCHED
+ * (same content, mtime updated) or CHANGED; -1 on error. */
+int avs_store_check(sqlite3 *db, const char *source, const char *hash_path, struct avs_signature *sig,
+                    int retry_failed, struct avs_err *err);
+int avs_store_hash_file(const char *path, char hex[33], struct avs_err *err);
+/* Give every item without a uid a unique one (file stem, "_2", "_3"... on clashes; a source
+ * already in the index keeps its uid). */
+int avs_store_assign_uids(sqlite3 *db, struct avs_ingest_plan *plan, struct avs_err *err);
+int avs_store_commit_ok(sqlite3 *db, const struct avs_ingest_item *it, const struct avs_signature *sig,
+                        const struct avs_video_rows *rows, struct avs_err *err);
+int avs_store_commit_failed(sqlite3 *db, const struct avs_ingest_item *it,
+                            const struct avs_signature *sig, const char *why, struct avs_err *err);
+
+#endif

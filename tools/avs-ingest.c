@@ -1,0 +1,176 @@
+/* avs-ingest: folders of clips (or AVSBench trees) into the indexed store. See --help. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/cli.h"
+#include "core/common.h"
+#include "ingest/ingest.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: avs-ingest [options] PATH...            clips or folders of clips\n"
+        "       avs-ingest [options] --avsbench DIR ...  AVSBench S4/MS3 trees (repeatable)\n"
+        "\n"
+        "One frame and one 1-second 16 kHz mono WAV per second of every clip, indexed in SQLite.\n"
+        "Frame k is decoded frame floor((k-1)*F + 15*F/16), F = round(fps) (AVSBench's rule).\n"
+        "\n"
+        "options:\n"
+        "  --root DIR          store folder (default ./avsdata); index DIR/avs.db\n"
+        "  --db PATH           index file (default ROOT/avs.db)\n"
+        "  -j, --jobs N        clips decoded in parallel (default: all cores)\n"
+        "  --size WxH          frame size (default 224x224, bilinear as OpenCV INTER_LINEAR)\n"
+        "  --keep-size         keep the source frame size\n"
+        "  --seconds N         at most N seconds per clip\n"
+        "  --frame-at RULE     avsbench (default) or timestamp (first frame at or after\n"
+        "                      (k-1) + 15/16 s; for variable-frame-rate clips)\n"
+        "  --category C        category of every clip (default: its folder's name)\n"
+        "  --split S           split of every clip (train/val/test)\n"
+        "  --avsbench DIR      import an AVSBench tree (s4_meta_data.csv / ms3_meta_data.csv)\n"
+        "  --retry-failed      try again inputs that failed before even if unchanged\n"
+        "  --threads N         decoder threads per clip (default: cores / jobs)\n"
+        "  --shard i/N         do only items i, i+N, ... (for cluster arrays)\n"
+        "  --json              print the summary as JSON on stdout\n"
+        "  -q, --quiet         errors only;  --verbose  more detail\n"
+        "  -h, --help          this text;    --version\n"
+        "\n"
+        "exit status: 0 all ingested or unchanged, 1 usage error, 2 some inputs failed\n"
+        "(each recorded in v_videos with its reason), 3 fatal (e.g. store busy).\n");
+}
+
+enum { OPT_SIZE = AVS_OPT_FIRST_TOOL, OPT_KEEP, OPT_SECONDS, OPT_FRAME_AT, OPT_CATEGORY, OPT_SPLIT,
+       OPT_AVSBENCH, OPT_RETRY, OPT_THREADS, OPT_JSON };
+
+struct args {
+    struct avs_cli cli;
+    struct avs_ingest_opts o;
+    const char *category, *split;
+    const char **avsbench;
+    int n_avsbench, json, threads;
+};
+
+static int parse_size(const char *s, int *w, int *h)
+{
+    return sscanf(s, "%dx%d", w, h) == 2 && *w > 0 && *h > 0 && *w <= 16384 && *h <= 16384 ? 0 : -1;
+}
+
+static int tool_option(struct args *a, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_SIZE:
+        if (parse_size(arg, &a->o.dec.out_w, &a->o.dec.out_h)) {
+            fprintf(stderr, "avs-ingest: --size %s: expected WxH, e.g. --size 224x224\n", arg);
+            return -1;
+        }
+        return 0;
+    case OPT_KEEP: a->o.dec.out_w = a->o.dec.out_h = 0; return 0;
+    case OPT_SECONDS:
+        if ((a->o.dec.max_seconds = atoi(arg)) < 1) {
+            fprintf(stderr, "avs-ingest: --seconds %s: expected a positive number\n", arg);
+            return -1;
+        }
+        return 0;
+    case OPT_FRAME_AT:
+        if (!strcmp(arg, "avsbench"))
+            a->o.dec.frame_rule = AVS_FRAME_AVSBENCH;
+        else if (!strcmp(arg, "timestamp"))
+            a->o.dec.frame_rule = AVS_FRAME_TIMESTAMP;
+        else {
+            fprintf(stderr, "avs-ingest: --frame-at %s: expected avsbench or timestamp\n", arg);
+            return -1;
+        }
+        return 0;
+    case OPT_CATEGORY: a->category = arg; return 0;
+    case OPT_SPLIT: a->split = arg; return 0;
+    case OPT_AVSBENCH:
+        a->avsbench = avs_realloc(a->avsbench, sizeof(char *) * (size_t)(a->n_avsbench + 1));
+        a->avsbench[a->n_avsbench++] = arg;
+        return 0;
+    case OPT_RETRY: a->o.retry_failed = 1; return 0;
+    case OPT_THREADS: a->threads = atoi(arg); return a->threads < 1 ? -1 : 0;
+    case OPT_JSON: a->json = 1; return 0;
+    default: return -1;
+    }
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+    static const struct option opts[] = {
+        AVS_CLI_LONG_OPTIONS,
+        {"size", required_argument, 0, OPT_SIZE}, {"keep-size", no_argument, 0, OPT_KEEP},
+        {"seconds", required_argument, 0, OPT_SECONDS}, {"frame-at", required_argument, 0, OPT_FRAME_AT},
+        {"category", required_argument, 0, OPT_CATEGORY}, {"split", required_argument, 0, OPT_SPLIT},
+        {"avsbench", required_argument, 0, OPT_AVSBENCH}, {"retry-failed", no_argument, 0, OPT_RETRY},
+        {"threads", required_argument, 0, OPT_THREADS}, {"json", no_argument, 0, OPT_JSON},
+        {0, 0, 0, 0}};
+    avs_cli_defaults(&a->cli);
+    a->o.dec.out_w = a->o.dec.out_h = 224;
+    int c;
+    while ((c = getopt_long(argc, argv, "j:hq", opts, NULL)) != -1) {
+        int r = avs_cli_common(&a->cli, c, optarg);
+        if (r < 0 || (r == 0 && (c == '?' || tool_option(a, c, optarg))))
+            return -1;
+    }
+    return 0;
+}
+
+static void print_summary(const struct args *a, const struct avs_ingest_stats *s, int rc)
+{
+    if (a->json) {
+        printf("{\"root\": \"%s\", \"total\": %d, \"ingested\": %d, \"unchanged\": %d, "
+               "\"failed\": %d, \"no_audio\": %d, \"decode_errors\": %d, \"seconds\": %.3f, "
+               "\"status\": %d}\n", a->o.root, s->total, s->ingested, s->unchanged, s->failed,
+               s->no_audio, s->decode_errors, s->seconds, rc);
+        return;
+    }
+    fprintf(stderr, "avs-ingest: %d clips: %d ingested, %d unchanged, %d failed (%d without audio) "
+                    "in %.1f s; store %s\n", s->total, s->ingested, s->unchanged, s->failed,
+            s->no_audio, s->seconds, a->o.root);
+    if (s->failed)
+        fprintf(stderr, "avs-ingest: see why: sqlite3 %s/avs.db \"SELECT uid, error FROM v_videos "
+                        "WHERE status = 'failed'\"\n", a->o.root);
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = {0};
+    if (parse_args(argc, argv, &a)) {
+        fprintf(stderr, "avs-ingest: see avs-ingest --help\n");
+        return AVS_EXIT_USAGE;
+    }
+    if (a.cli.help || a.cli.version) {
+        a.cli.help ? usage(stdout) : avs_cli_print_version("avs-ingest");
+        return AVS_EXIT_OK;
+    }
+    int n_paths = argc - optind;
+    a.o.root = a.cli.root;
+    a.o.db_path = a.cli.db;
+    a.o.jobs = a.cli.jobs;
+    a.o.shard_i = a.cli.shard_i;
+    a.o.shard_n = a.cli.shard_n;
+    a.o.progress = 1;
+    a.o.dec.threads = a.threads ? a.threads : (avs_num_cores() / a.o.jobs > 1 ? avs_num_cores() / a.o.jobs : 1);
+    struct avs_ingest_plan plan = {0};
+    struct avs_err err = {0};
+    int rc = avs_ingest_plan_paths(&plan, argv + optind, n_paths, a.category, a.split, &err);
+    for (int i = 0; rc == 0 && i < a.n_avsbench; i++)
+        rc = avs_ingest_plan_avsbench(&plan, a.avsbench[i], &err);
+    if (rc) {
+        fprintf(stderr, "avs-ingest: %s\n", err.msg);
+        avs_ingest_plan_free(&plan);
+        free(a.avsbench);
+        return AVS_EXIT_USAGE;
+    }
+    struct avs_ingest_stats stats;
+    rc = avs_ingest_run(&a.o, &plan, &stats, &err);
+    if (rc < 0)
+        fprintf(stderr, "avs-ingest: %s\n", err.msg);
+    else
+        print_summary(&a, &stats, rc);
+    avs_ingest_plan_free(&plan);
+    free(a.avsbench);
+    return rc < 0 ? AVS_EXIT_FATAL : rc == 2 ? AVS_EXIT_PARTIAL : AVS_EXIT_OK;
+}
