@@ -64,6 +64,7 @@ struct clip {
     struct SwsContext *sws;
     SwrContext *swr;
     struct avs_image rgb, out;
+    uint8_t *scratch;      /* swscale output, padded rows */
     /* targets */
     int n;                 /* seconds */
     int64_t *target;       /* [n] frame rank (AVSBENCH) or pts (TIMESTAMP) per second */
@@ -131,10 +132,15 @@ static void queue_push(struct clip *c, AVPacket *p)
 
 /* ---- frame delivery ---------------------------------------------------------------------- */
 
+/* swscale's SIMD writes whole vectors: it gets rows padded to 64 bytes plus slack, then the
+ * rows are packed into c->rgb. */
 static int convert_frame(struct clip *c, const AVFrame *f)
 {
+    int stride = (3 * f->width + 63) & ~63;
     if (!c->rgb.data || c->rgb.w != f->width || c->rgb.h != f->height) {
         avs_image_free(&c->rgb);
+        free(c->scratch);
+        c->scratch = avs_malloc((size_t)stride * (size_t)(f->height + 1) + 64);
         if (avs_image_alloc(&c->rgb, f->width, f->height, 3))
             return -1;
     }
@@ -145,9 +151,12 @@ static int convert_frame(struct clip *c, const AVFrame *f)
                                   AV_PIX_FMT_RGB24, SWS_BICUBIC, NULL, NULL, NULL);
     if (!c->sws)
         return -1;
-    uint8_t *dst[4] = {c->rgb.data, NULL, NULL, NULL};
-    int stride[4] = {3 * f->width, 0, 0, 0};
-    sws_scale(c->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst, stride);
+    uint8_t *dst[4] = {c->scratch, NULL, NULL, NULL};
+    int strides[4] = {stride, 0, 0, 0};
+    sws_scale(c->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst, strides);
+    for (int y = 0; y < f->height; y++)
+        memcpy(c->rgb.data + (size_t)y * 3 * (size_t)f->width, c->scratch + (size_t)y * (size_t)stride,
+               3 * (size_t)f->width);
     return 0;
 }
 
@@ -493,6 +502,7 @@ static void close_clip(struct clip *c)
     swr_free(&c->swr);
     avs_image_free(&c->rgb);
     avs_image_free(&c->out);
+    free(c->scratch);
 }
 
 /* ---- the pass ---------------------------------------------------------------------------- */
