@@ -29,7 +29,7 @@ static void av_log_to_buffer(void *avcl, int level, const char *fmt, va_list vl)
     if (level > AV_LOG_ERROR && avs_log_level() < 3)
         return;
     char line[512];
-    int prefix = 1;
+    int prefix = 0; /* no "[demuxer @ 0x...]": addresses would make stored errors differ per run */
     av_log_format_line2(avcl, level, fmt, vl, line, sizeof line, &prefix);
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))

@@ -60,10 +60,12 @@ struct avs_ingest_opts {
 
 struct avs_ingest_stats {
     int total, ingested, unchanged, failed, no_audio, decode_errors;
+    int still_failed;     /* unchanged inputs that failed before (counted in unchanged too) */
     double seconds;
 };
 
-/* 0 when every item is ingested or unchanged, 2 when some failed (each recorded), -1 fatal. */
+/* 0 when every item is ingested or unchanged, 2 when some failed now or before and are
+ * unchanged (each recorded), -1 fatal. */
 int avs_ingest_run(const struct avs_ingest_opts *opts, struct avs_ingest_plan *plan,
                    struct avs_ingest_stats *stats, struct avs_err *err);
 

@@ -321,7 +321,7 @@ static int produce(struct job *j, struct avs_decode_result *res, int **has_mask)
     return 0;
 }
 
-enum { DONE_INGESTED, DONE_UNCHANGED, DONE_FAILED, DONE_FATAL };
+enum { DONE_INGESTED, DONE_UNCHANGED, DONE_FAILED, DONE_STILL_FAILED, DONE_FATAL };
 
 static int record_failure(struct job *j, const struct avs_signature *sig)
 {
@@ -363,6 +363,8 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
     int state = check_unchanged(&j, &sig);
     if (state < 0)
         return DONE_FATAL;
+    if (state == AVS_STORE_STILL_FAILED)
+        return DONE_STILL_FAILED;
     if (state != AVS_STORE_CHANGED)
         return DONE_UNCHANGED;
     name_dirs(&j);
@@ -403,6 +405,9 @@ static void count(struct run *r, int done, const struct avs_decode_result *res)
         s->decode_errors += res->decode_errors;
     } else if (done == DONE_UNCHANGED) {
         s->unchanged++;
+    } else if (done == DONE_STILL_FAILED) {
+        s->unchanged++;
+        s->still_failed++;
     } else if (done == DONE_FAILED) {
         s->failed++;
     } else {
@@ -520,7 +525,7 @@ int avs_ingest_run(const struct avs_ingest_opts *o, struct avs_ingest_plan *plan
             *err = r.fatal_err;
             rc = -1;
         } else {
-            rc = stats->failed ? 2 : 0;
+            rc = stats->failed || stats->still_failed ? 2 : 0;
         }
     }
     stats->seconds = avs_now() - t0;

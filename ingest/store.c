@@ -53,13 +53,14 @@ int avs_store_check(sqlite3 *db, const char *source, const char *hash_path, stru
         int retry = retry_failed && text_eq(st, 4, "failed");
         int same_stat = sqlite3_column_int64(st, 0) == sig->size &&
                         sqlite3_column_int64(st, 1) == sig->mtime_ns;
+        int failed = text_eq(st, 4, "failed");
         if (same_opts && !retry && same_stat) {
-            rc = AVS_STORE_UNCHANGED;
+            rc = failed ? AVS_STORE_STILL_FAILED : AVS_STORE_UNCHANGED;
         } else if (same_opts && !retry && sqlite3_column_int64(st, 0) == sig->size) {
             if (!sig->hash[0] && hash_path && avs_store_hash_file(hash_path, sig->hash, err))
                 rc = -1;
             else if (text_eq(st, 2, sig->hash))
-                rc = AVS_STORE_TOUCHED;
+                rc = failed ? AVS_STORE_STILL_FAILED : AVS_STORE_TOUCHED;
         }
     }
     sqlite3_finalize(st);
@@ -299,6 +300,9 @@ static int commit_video(sqlite3 *db, const struct avs_ingest_item *it, const str
         if (rows) {
             bind_rows(st, rows);
         } else {
+            sqlite3_bind_int(st, 19, 0);
+            sqlite3_bind_int(st, 20, 0);
+            sqlite3_bind_int(st, 21, 0);
             sqlite3_bind_text(st, 22, "failed", -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 23, why, -1, SQLITE_TRANSIENT);
         }

@@ -26,11 +26,11 @@ struct avs_video_rows {
     const int *has_mask;    /* [n_seconds] 1 where masks/<uid>/<k>.png was written */
 };
 
-enum { AVS_STORE_CHANGED = 0, AVS_STORE_UNCHANGED = 1, AVS_STORE_TOUCHED = 2 };
+enum { AVS_STORE_CHANGED = 0, AVS_STORE_UNCHANGED = 1, AVS_STORE_TOUCHED = 2, AVS_STORE_STILL_FAILED = 3 };
 
 /* Compare with the stored row of `source`. Fills sig->hash when size/mtime differ (hashing
  * hash_path, or the caller-computed hash when hash_path is NULL). Returns UNCHANGED, TOUCHED
- * (same content, mtime updated) or CHANGED; -1 on error. */
+ * (same content, mtime updated), STILL_FAILED (unchanged, failed before) or CHANGED; -1 on error. */
 int avs_store_check(sqlite3 *db, const char *source, const char *hash_path, struct avs_signature *sig,
                     int retry_failed, struct avs_err *err);
 int avs_store_hash_file(const char *path, char hex[33], struct avs_err *err);

@@ -121,15 +121,17 @@ static void print_summary(const struct args *a, const struct avs_ingest_stats *s
 {
     if (a->json) {
         printf("{\"root\": \"%s\", \"total\": %d, \"ingested\": %d, \"unchanged\": %d, "
-               "\"failed\": %d, \"no_audio\": %d, \"decode_errors\": %d, \"seconds\": %.3f, "
+               "\"failed\": %d, \"still_failed\": %d, \"no_audio\": %d, \"decode_errors\": %d, \"seconds\": %.3f, "
                "\"status\": %d}\n", a->o.root, s->total, s->ingested, s->unchanged, s->failed,
-               s->no_audio, s->decode_errors, s->seconds, rc);
+               s->still_failed, s->no_audio, s->decode_errors, s->seconds, rc);
         return;
     }
-    fprintf(stderr, "avs-ingest: %d clips: %d ingested, %d unchanged, %d failed (%d without audio) "
-                    "in %.1f s; store %s\n", s->total, s->ingested, s->unchanged, s->failed,
-            s->no_audio, s->seconds, a->o.root);
-    if (s->failed)
+    if (avs_log_level() < 1)
+        return;
+    fprintf(stderr, "avs-ingest: %d clips: %d ingested, %d unchanged, %d failed, %d failed before "
+                    "and unchanged (%d without audio) in %.1f s; store %s\n", s->total, s->ingested,
+            s->unchanged, s->failed, s->still_failed, s->no_audio, s->seconds, a->o.root);
+    if (s->failed || s->still_failed)
         fprintf(stderr, "avs-ingest: see why: sqlite3 %s/avs.db \"SELECT uid, error FROM v_videos "
                         "WHERE status = 'failed'\"\n", a->o.root);
 }
