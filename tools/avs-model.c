@@ -4,6 +4,8 @@
  *                 [--grad-out DOUT.safetensors] [--train]
  *   avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json]
  *   avs-model bench sgemm [--size 2048]
+ *   avs-model run logmel --inputs IN.safetensors --out OUT.safetensors [--policy stream|second]
+ *                 [--examples N]
  *
  * The head's configuration comes from the files: stage channels and sizes from x1..x4, frames
  * and audio width from audio [N,T,A], widths and TPAVI stages from the weights' names/shapes.
@@ -17,18 +19,21 @@
 #include "core/cli.h"
 #include "core/common.h"
 #include "core/safetensors.h"
+#include "features/logmel.h"
 #include "model/c3n_head.h"
 #include "model/ops.h"
 
 void openblas_set_num_threads(int n);
 
 enum { OPT_WEIGHTS = AVS_OPT_FIRST_TOOL, OPT_INPUTS, OPT_OUT, OPT_GRAD_OUT, OPT_TRAIN,
-       OPT_VIDEOS, OPT_STEPS, OPT_SIZE, OPT_SEED };
+       OPT_VIDEOS, OPT_STEPS, OPT_SIZE, OPT_SEED, OPT_POLICY, OPT_EXAMPLES };
 
 struct opts {
     const char *weights, *inputs, *out, *grad_out;
     int train, videos, steps, size, json;
     unsigned long long seed;
+    const char *policy; /* run logmel */
+    int examples;
 };
 
 static void usage(FILE *f)
@@ -38,6 +43,8 @@ static void usage(FILE *f)
             "                  --out OUT.safetensors [--grad-out DOUT.safetensors] [--train]\n"
             "       avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json]\n"
             "       avs-model bench sgemm [--size 2048]\n"
+            "       avs-model run logmel --inputs IN.safetensors --out OUT.safetensors\n"
+            "                  [--policy stream|second] [--examples N]\n"
             "\n"
             "run: the C3N head (ASPP, TPAVI, decoder) on x1..x4 [N*T,C_s,H_s,W_s] and audio\n"
             "  [N,T,A]; writes logits [N*T,1,4H_1,4W_1]. With --grad-out (a tensor named logits,\n"
@@ -47,6 +54,10 @@ static void usage(FILE *f)
             "bench: S full training steps (forward, BCE+Dice, backward, Adam) on random data;\n"
             "  prints step_seconds=<median>, gflops=<effective rate>, peak_rss_mb=.\n"
             "  sgemm: the cblas_sgemm peak of this machine (size^3).\n"
+            "run logmel: VGGish log-mel examples [N,96,64] (tensor \"examples\") of the 16 kHz\n"
+            "  wave [S] (tensor \"wave\", samples in [-1,1]); --policy stream (default: 96-frame\n"
+            "  examples at 0.96 s hop) or second (one per whole second); --examples N pads by\n"
+            "  repeating the last example (or keeps the first N).\n"
             "\n"
             "options: -j N threads (default: all cores), --seed S, --json, --help, --version\n");
 }
@@ -354,6 +365,81 @@ static int cmd_bench_head(const struct opts *o)
     return 0;
 }
 
+/* ---- run logmel / features ---- */
+
+/* Tensor `name` of f as a malloc'd float array of *n elements, its shape in shape[ndim]. */
+static float *read_alloc(const struct avs_st_file *f, const char *name, size_t *n, int *ndim,
+                         int64_t *shape, struct avs_err *err)
+{
+    const struct avs_st_tensor *t = avs_st_find(f, name);
+    if (!t) {
+        avs_err_set(err, "%s: missing tensor \"%s\"", f->path, name);
+        return NULL;
+    }
+    float *p = avs_malloc((t->numel ? t->numel : 1) * sizeof(float));
+    if (avs_st_read_f32(t, p, t->numel, err)) {
+        avs_err_wrap(err, "%s", f->path);
+        free(p);
+        return NULL;
+    }
+    *n = t->numel;
+    if (ndim)
+        *ndim = t->ndim;
+    for (int d = 0; shape && d < t->ndim; d++)
+        shape[d] = t->shape[d];
+    return p;
+}
+
+static int cmd_run_logmel(const struct opts *o, struct avs_err *err)
+{
+    int rc = 3, ndim = 0, have_m = 0;
+    int64_t shape[AVS_ST_MAXDIM];
+    size_t S = 0;
+    struct avs_st_file *in = NULL;
+    struct avs_st_writer *wr = NULL;
+    struct avs_logmel m;
+    float *wave = NULL, *ex = NULL;
+    int pol = o->policy ? avs_logmel_policy_parse(o->policy) : AVS_LOGMEL_STREAM;
+    if (!o->inputs || !o->out || pol < 0 || o->examples < 0) {
+        avs_err_set(err, "run logmel needs --inputs and --out; --policy is stream or second, "
+                    "--examples N >= 1 (see --help)");
+        return 1;
+    }
+    if (avs_st_open(o->inputs, &in, err) || !(wave = read_alloc(in, "wave", &S, &ndim, shape, err)))
+        goto out;
+    if (ndim != 1) {
+        avs_err_set(err, "%s: tensor \"wave\" has %d dims; expected one (mono samples [S] at 16 kHz)",
+                    o->inputs, ndim);
+        goto out;
+    }
+    int64_t n = o->examples ? o->examples : avs_logmel_count((int64_t)S, (enum avs_logmel_policy)pol);
+    if (n < 1)
+        n = 1; /* let avs_logmel_examples say why there is none */
+    if (avs_logmel_init(&m, err))
+        goto out;
+    have_m = 1;
+    ex = avs_malloc((size_t)n * AVS_LOGMEL_EXAMPLE * sizeof(float));
+    if (avs_logmel_examples(&m, ex, n, wave, (int64_t)S, (enum avs_logmel_policy)pol, err)) {
+        avs_err_wrap(err, "%s", o->inputs);
+        goto out;
+    }
+    wr = avs_st_writer_new();
+    int es[3] = {(int)n, AVS_LOGMEL_FRAMES, AVS_LOGMEL_MELS};
+    avs_st_writer_add_f32(wr, "examples", 3, es, ex);
+    avs_st_writer_meta(wr, "policy", avs_logmel_policy_name((enum avs_logmel_policy)pol));
+    if (avs_st_writer_save(wr, o->out, err))
+        goto out;
+    rc = 0;
+out:
+    if (have_m)
+        avs_logmel_free(&m);
+    avs_st_writer_free(&wr);
+    avs_st_close(&in);
+    free(wave);
+    free(ex);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -367,6 +453,8 @@ int main(int argc, char **argv)
         {"steps", required_argument, 0, OPT_STEPS},
         {"size", required_argument, 0, OPT_SIZE},
         {"seed", required_argument, 0, OPT_SEED},
+        {"policy", required_argument, 0, OPT_POLICY},
+        {"examples", required_argument, 0, OPT_EXAMPLES},
         {"json", no_argument, 0, AVS_OPT_JSON},
         {0, 0, 0, 0},
     };
@@ -392,6 +480,8 @@ int main(int argc, char **argv)
         case OPT_STEPS: o.steps = atoi(optarg); break;
         case OPT_SIZE: o.size = atoi(optarg); break;
         case OPT_SEED: o.seed = strtoull(optarg, NULL, 10); break;
+        case OPT_POLICY: o.policy = optarg; break;
+        case OPT_EXAMPLES: o.examples = atoi(optarg); if (o.examples < 1) o.examples = -1; break;
         case AVS_OPT_JSON: o.json = 1; break;
         default: usage(stderr); return AVS_EXIT_USAGE;
         }
@@ -421,11 +511,17 @@ int main(int argc, char **argv)
             fprintf(stderr, "avs-model: %s\n", err.msg);
         return rc;
     }
+    if (!strcmp(cmd, "run") && !strcmp(what, "logmel")) {
+        int rc = cmd_run_logmel(&o, &err);
+        if (rc)
+            fprintf(stderr, "avs-model: %s\n", err.msg);
+        return rc;
+    }
     if (!strcmp(cmd, "bench") && !strcmp(what, "c3n_head"))
         return cmd_bench_head(&o);
     if (!strcmp(cmd, "bench") && !strcmp(what, "sgemm"))
         return cmd_bench_sgemm(&o);
-    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head, bench c3n_head, bench sgemm)\n",
+    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|logmel, bench c3n_head|sgemm)\n",
             cmd, what);
     return AVS_EXIT_USAGE;
 }

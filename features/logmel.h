@@ -1,0 +1,78 @@
+/* features/logmel.h: the VGGish log-mel front end (DESIGN §5).
+ *
+ *   struct avs_logmel m;
+ *   if (avs_logmel_init(&m, &err)) ...;
+ *   int n = avs_logmel_count(S, AVS_LOGMEL_STREAM);          examples the wave holds
+ *   float *ex = malloc(n * AVS_LOGMEL_EXAMPLE * sizeof(float));   [n,96,64]
+ *   avs_logmel_examples(&m, ex, n, wave, S, AVS_LOGMEL_STREAM, &err);
+ *   avs_logmel_free(&m);
+ *
+ * wave: mono 16 kHz samples in [-1,1] (s16 / 32768, as torchvggish's wavfile_to_examples).
+ * Frames: 25 ms periodic Hann window (400), hop 10 ms (160), |rfft| over 512 points (257 bins),
+ * times the 64-band HTK mel matrix over 125..7500 Hz (DC row zeroed), then log(mel + 0.01).
+ * Frame f starts at sample 160 f; a wave of S >= 400 samples has 1 + (S-400)/160 frames.
+ * ref: torchvggish mel_features.log_mel_spectrogram, spectrogram_to_mel_matrix and
+ * vggish_input.waveform_to_examples (the TF VGGish front end, ported to numpy).
+ *
+ * Policies (how a wave is cut into [96 frames x 64 bands] examples):
+ *   STREAM  the official one: examples of 96 frames at hop 96 over the whole wave (example k
+ *           starts at sample 15360 k, 0.96 s); count = floor(frames / 96).
+ *   SECOND  one example per whole second: example k is the first 96 frames of the log-mel of
+ *           samples [16000 k, 16000 k + 16000) alone (what running the official front end on
+ *           each 1-second WAV of the store gives); count = floor(S / 16000).
+ * Asking for n examples when the wave holds fewer repeats the last one (AVSBench's padding);
+ * asking for fewer keeps the first n. A wave too short for one example is an error.
+ * The transform runs in double precision (libavutil's av_tx real FFT), output is float.
+ * Not thread-safe per struct (it owns FFT scratch): one struct per thread.
+ */
+#ifndef AVS_FEATURES_LOGMEL_H
+#define AVS_FEATURES_LOGMEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/common.h"
+
+struct AVTXContext; /* libavutil/tx.h, kept out of this header */
+
+#define AVS_LOGMEL_RATE 16000
+#define AVS_LOGMEL_WIN 400
+#define AVS_LOGMEL_HOP 160
+#define AVS_LOGMEL_FFT 512
+#define AVS_LOGMEL_BINS 257 /* AVS_LOGMEL_FFT / 2 + 1 */
+#define AVS_LOGMEL_MELS 64
+#define AVS_LOGMEL_FRAMES 96                                         /* frames per example */
+#define AVS_LOGMEL_EXAMPLE (AVS_LOGMEL_FRAMES * AVS_LOGMEL_MELS)     /* floats per example */
+#define AVS_LOGMEL_EXAMPLE_HOP (AVS_LOGMEL_FRAMES * AVS_LOGMEL_HOP) /* 15360 samples */
+
+enum avs_logmel_policy { AVS_LOGMEL_STREAM, AVS_LOGMEL_SECOND };
+
+struct avs_logmel {
+    struct AVTXContext *tx; /* double real FFT of 512 points */
+    void (*tx_fn)(struct AVTXContext *s, void *out, void *in, ptrdiff_t stride); /* av_tx_fn */
+    double *in;    /* [512] windowed frame, zero-padded */
+    double *spec;  /* [2 * 257] complex spectrum (re, im pairs) */
+    double window[AVS_LOGMEL_WIN];                     /* periodic Hann */
+    double mel[AVS_LOGMEL_MELS][AVS_LOGMEL_BINS];      /* weights, [band][bin] */
+    int lo[AVS_LOGMEL_MELS], hi[AVS_LOGMEL_MELS];      /* non-zero bins of a band: [lo, hi) */
+};
+
+int avs_logmel_init(struct avs_logmel *m, struct avs_err *err);
+void avs_logmel_free(struct avs_logmel *m);
+
+/* Log-mel frames of a wave of S samples: 1 + (S-400)/160, or 0 when S < 400. */
+int64_t avs_logmel_num_frames(int64_t S);
+/* out [F,64] for the first F frames of wave (needs F <= avs_logmel_num_frames(S)). */
+void avs_logmel_frames(struct avs_logmel *m, float *out, int64_t F, const float *wave, int64_t S);
+
+/* Whole examples a wave of S samples holds under the policy. */
+int64_t avs_logmel_count(int64_t S, enum avs_logmel_policy policy);
+/* out [n,96,64]: n examples (n >= 1), the last repeated when the wave holds fewer.
+ * Fails (message names the sizes) when the wave holds no whole example. */
+int avs_logmel_examples(struct avs_logmel *m, float *out, int64_t n, const float *wave, int64_t S,
+                        enum avs_logmel_policy policy, struct avs_err *err);
+const char *avs_logmel_policy_name(enum avs_logmel_policy p);
+/* "stream" / "second" -> policy; -1 if unknown. */
+int avs_logmel_policy_parse(const char *s);
+
+#endif
