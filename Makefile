@@ -53,6 +53,8 @@ LIB_OBJS += $(CU_OBJS)
 endif
 
 .PHONY: all test check demo deps clean banner bench
+# Keep object files of programs and tests (make would delete them as intermediates).
+.SECONDARY:
 all: banner $(TOOLS) $(TESTS)
 
 banner:

@@ -372,9 +372,8 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
         sig.hash[0] = '\0'; /* unreadable: the decoder will say why */
     if (it->problem) {
         avs_err_set(&j.err, "%s", it->problem);
-        return record_failure(&j, &sig);
-    }
-    if (produce(&j, res, &has_mask) || stage_commit(&j.files, &j.err)) {
+        done = record_failure(&j, &sig);
+    } else if (produce(&j, res, &has_mask) || stage_commit(&j.files, &j.err)) {
         stage_free(&j.files);
         done = record_failure(&j, &sig);
     } else {
