@@ -1,7 +1,9 @@
 #!/bin/bash
 # tests/test_features_tool.sh: the features' `avs-model run` subcommands from the outside:
 # `run logmel` on the committed numpy fixtures (both policies, padding with --examples),
-# and its errors (missing tensor, short wave, bad policy).
+# and its errors (missing tensor, short wave, bad policy); `run c3im` on the PyTorch fixture
+# and on a full-size random case (1000 x 527, when Debian's torch is there); `run labelsim`
+# on the real class lists with random vectors against an independent numpy implementation.
 set -eu
 py=/usr/bin/python3
 $py -c 'import numpy' 2>/dev/null || { echo "SKIP: /usr/bin/python3 has no numpy (apt-get install python3-numpy)"; exit 77; }
@@ -46,4 +48,81 @@ expect() {  # expect RC NEEDLE CMD...
 expect 3 "1000 samples" $M run logmel --inputs "$AVS_TMP/short.safetensors" --out "$AVS_TMP/o.safetensors"
 expect 3 'missing tensor "wave"' $M run logmel --inputs "$AVS_TMP/noname.safetensors" --out "$AVS_TMP/o.safetensors"
 expect 1 "policy" $M run logmel --inputs $F/logmel_real.safetensors --policy hourly --out "$AVS_TMP/o.safetensors"
+
+# c3im: committed fixture, then full size fresh from torch
+$M run c3im --inputs $F/c3im.safetensors --out "$AVS_TMP/c3im.safetensors"
+$py - "$AVS_TMP/c3im.safetensors" $F/c3im.safetensors <<'PY' || fail "c3im fixture"
+import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
+g = model_st.load(sys.argv[1]); r = model_st.load(sys.argv[2])
+assert (g['target'] == r['target']).all() and (g['target_v'] == r['target_v']).all(), (g, r)
+assert np.allclose(g['wmax'], r['wmax'], rtol=1e-5, atol=1e-6)
+PY
+if $py -c 'import torch' 2>/dev/null; then
+  $py - "$AVS_TMP/big.safetensors" <<'PY'
+import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np, features_c3im as c
+rng = np.random.default_rng(11)
+vl = (rng.standard_normal((6, 1000)) * 4).astype(np.float32); al = (rng.standard_normal((6, 527)) * 4).astype(np.float32)
+sim = rng.uniform(-0.2, 0.95, (1000, 527)).astype(np.float32)
+t, tv, wm = c.c3im(vl, al, sim)
+model_st.save(sys.argv[1], {'vlogits': vl, 'alogits': al, 'sim': sim})
+np.save(sys.argv[1] + '.npy', np.stack([t, tv]))
+PY
+  $M run c3im --inputs "$AVS_TMP/big.safetensors" --out "$AVS_TMP/bigout.safetensors"
+  $py -c "
+import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
+g = model_st.load('$AVS_TMP/bigout.safetensors'); r = np.load('$AVS_TMP/big.safetensors.npy')
+assert (g['target'] == r[0]).all() and (g['target_v'] == r[1]).all(), (g, r)
+print('c3im 1000x527: targets', list(r[0]))" || fail "c3im full size"
+else
+  echo "note: no torch in /usr/bin/python3: full-size c3im case not run"
+fi
+$py -c "
+import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
+z = lambda *s: np.zeros(s, np.float32)
+model_st.save('$AVS_TMP/mis.safetensors', {'vlogits': z(2, 5), 'alogits': z(3, 4), 'sim': z(5, 4)})"
+expect 3 "matching N" $M run c3im --inputs "$AVS_TMP/mis.safetensors" --out "$AVS_TMP/o.safetensors"
+expect 3 'missing tensor "vlogits"' $M run c3im --inputs $F/logmel_real.safetensors --out "$AVS_TMP/o.safetensors"
+
+# labelsim: random vectors for most tokens of the real class lists, numpy reference
+$py - "$AVS_TMP" <<'PY'
+import sys, re, numpy as np
+d = sys.argv[1]; rng = np.random.default_rng(5)
+vis = [l.rstrip('\n') for l in open('features/data/imagenet1k_classes.txt', encoding='utf-8') if l.strip()]
+import csv
+aud = [r['display_name'] for r in csv.DictReader(open('features/data/audioset_class_labels_indices.csv', encoding='utf-8'))]
+tok = lambda s: re.findall(rb'[A-Za-z0-9\x80-\xff]+|[^\s]', s.encode())
+vocab = sorted({t.lower() for l in vis + aud for t in tok(l)})
+keep = [w for w in vocab if rng.random() < 0.7] + [b'Dog']
+vec = {w: rng.standard_normal(7) for w in keep}
+with open(d + '/v.txt', 'wb') as f:
+    for w in keep: f.write(w + b' ' + b' '.join(b'%.6f' % x for x in vec[w]) + b'\n')
+vec = {w: np.array([float(b'%.6f' % x) for x in v]) for w, v in vec.items()}
+def lv(l):
+    t = tok(l); s = np.zeros(7)
+    for x in t:
+        v = vec.get(x, vec.get(x.lower()))
+        if v is not None: s += v
+    return s / max(len(t), 1)
+def key(l): return b' '.join(x.lower() for x in tok(l))
+A = np.array([lv(l) for l in vis]); B = np.array([lv(l) for l in aud])
+na = np.linalg.norm(A, axis=1, keepdims=True); nb = np.linalg.norm(B, axis=1, keepdims=True)
+A = np.where(na > 0, A / np.where(na > 0, na, 1), 0); B = np.where(nb > 0, B / np.where(nb > 0, nb, 1), 0)
+S = A @ B.T
+kv = [key(l) for l in vis]; ka = [key(l) for l in aud]
+for i in range(len(vis)):
+    for j in range(len(aud)):
+        if kv[i] and kv[i] == ka[j]: S[i, j] = 1.0
+np.save(d + '/S.npy', S.astype(np.float32))
+PY
+$M run labelsim --vectors "$AVS_TMP/v.txt" --out "$AVS_TMP/S.safetensors" -j 2
+$py - "$AVS_TMP" <<'PY' || fail "labelsim vs numpy"
+import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
+d = sys.argv[1]; g = model_st.load(d + '/S.safetensors')['sim']; r = np.load(d + '/S.npy')
+assert g.shape == (1000, 527), g.shape
+err = float(np.abs(g - r).max()); print('labelsim 1000x527 max abs err', err, 'ones', int((g == 1).sum()))
+assert err < 1e-5 and (g == 1).sum() == (r == 1).sum() and (r == 1).sum() > 0
+assert model_st.metadata(d + '/S.safetensors')['vectors_format'] == 'glove-text'
+PY
+expect 3 "cannot open word vectors" $M run labelsim --vectors "$AVS_TMP/none.txt" --out "$AVS_TMP/o.safetensors"
+expect 1 "needs --vectors" $M run labelsim --out "$AVS_TMP/o.safetensors"
 echo "test_features_tool: ok"

@@ -6,6 +6,8 @@
  *   avs-model bench sgemm [--size 2048]
  *   avs-model run logmel --inputs IN.safetensors --out OUT.safetensors [--policy stream|second]
  *                 [--examples N]
+ *   avs-model run c3im --inputs IN.safetensors --out OUT.safetensors
+ *   avs-model run labelsim --vectors V [--classes-visual F] [--classes-audio F] --out S.safetensors
  *
  * The head's configuration comes from the files: stage channels and sizes from x1..x4, frames
  * and audio width from audio [N,T,A], widths and TPAVI stages from the weights' names/shapes.
@@ -19,6 +21,8 @@
 #include "core/cli.h"
 #include "core/common.h"
 #include "core/safetensors.h"
+#include "features/c3im.h"
+#include "features/labelsim.h"
 #include "features/logmel.h"
 #include "model/c3n_head.h"
 #include "model/ops.h"
@@ -26,13 +30,15 @@
 void openblas_set_num_threads(int n);
 
 enum { OPT_WEIGHTS = AVS_OPT_FIRST_TOOL, OPT_INPUTS, OPT_OUT, OPT_GRAD_OUT, OPT_TRAIN,
-       OPT_VIDEOS, OPT_STEPS, OPT_SIZE, OPT_SEED, OPT_POLICY, OPT_EXAMPLES };
+       OPT_VIDEOS, OPT_STEPS, OPT_SIZE, OPT_SEED, OPT_POLICY, OPT_EXAMPLES,
+       OPT_VECTORS, OPT_CLS_V, OPT_CLS_A };
 
 struct opts {
     const char *weights, *inputs, *out, *grad_out;
     int train, videos, steps, size, json;
     unsigned long long seed;
     const char *policy; /* run logmel */
+    const char *vectors, *cls_v, *cls_a; /* run labelsim */
     int examples;
 };
 
@@ -45,6 +51,9 @@ static void usage(FILE *f)
             "       avs-model bench sgemm [--size 2048]\n"
             "       avs-model run logmel --inputs IN.safetensors --out OUT.safetensors\n"
             "                  [--policy stream|second] [--examples N]\n"
+            "       avs-model run c3im --inputs IN.safetensors --out OUT.safetensors\n"
+            "       avs-model run labelsim --vectors V [--classes-visual F] [--classes-audio F]\n"
+            "                  --out S.safetensors\n"
             "\n"
             "run: the C3N head (ASPP, TPAVI, decoder) on x1..x4 [N*T,C_s,H_s,W_s] and audio\n"
             "  [N,T,A]; writes logits [N*T,1,4H_1,4W_1]. With --grad-out (a tensor named logits,\n"
@@ -58,6 +67,11 @@ static void usage(FILE *f)
             "  wave [S] (tensor \"wave\", samples in [-1,1]); --policy stream (default: 96-frame\n"
             "  examples at 0.96 s hop) or second (one per whole second); --examples N pads by\n"
             "  repeating the last example (or keeps the first N).\n"
+            "run c3im: consensus class per frame from vlogits [N,V], alogits [N,A], sim [V,A]:\n"
+            "  target [N] (CC) and target_v [N] (top visual class, CC-V) as int64, wmax [N].\n"
+            "run labelsim: label similarity sim [V,A] from word vectors (GloVe text or word2vec\n"
+            "  text/binary) over the class lists (default features/data/imagenet1k_classes.txt\n"
+            "  and features/data/audioset_class_labels_indices.csv).\n"
             "\n"
             "options: -j N threads (default: all cores), --seed S, --json, --help, --version\n");
 }
@@ -440,6 +454,101 @@ out:
     return rc;
 }
 
+static int cmd_run_c3im(const struct opts *o, struct avs_err *err)
+{
+    int rc = 3, nd[3];
+    int64_t sh[3][AVS_ST_MAXDIM];
+    size_t n[3];
+    float *x[3] = {0}, *wmax = NULL;
+    int *t = NULL, *tv = NULL;
+    int64_t *t64 = NULL;
+    struct avs_st_file *in = NULL;
+    struct avs_st_writer *wr = NULL;
+    const char *names[3] = {"vlogits", "alogits", "sim"};
+    if (!o->inputs || !o->out) {
+        avs_err_set(err, "run c3im needs --inputs and --out (see --help)");
+        return 1;
+    }
+    if (avs_st_open(o->inputs, &in, err))
+        goto out;
+    for (int i = 0; i < 3; i++)
+        if (!(x[i] = read_alloc(in, names[i], &n[i], &nd[i], sh[i], err)))
+            goto out;
+    if (nd[0] != 2 || nd[1] != 2 || nd[2] != 2 || sh[0][0] != sh[1][0] || sh[2][0] != sh[0][1] ||
+        sh[2][1] != sh[1][1] || sh[0][1] < 1 || sh[1][1] < 1) {
+        avs_err_set(err, "%s: expected vlogits [N,V], alogits [N,A] and sim [V,A] with matching N, "
+                    "V and A", o->inputs);
+        goto out;
+    }
+    int N = (int)sh[0][0], V = (int)sh[0][1], A = (int)sh[1][1];
+    t = avs_malloc((size_t)(N + 1) * sizeof(int));
+    tv = avs_malloc((size_t)(N + 1) * sizeof(int));
+    wmax = avs_malloc((size_t)(N + 1) * sizeof(float));
+    t64 = avs_malloc((size_t)(2 * N + 1) * sizeof(int64_t));
+    avs_c3im(t, tv, wmax, x[0], x[1], x[2], N, V, A);
+    for (int i = 0; i < N; i++)
+        t64[i] = t[i], t64[N + i] = tv[i];
+    wr = avs_st_writer_new();
+    int64_t s1[1] = {N};
+    int s1i[1] = {N};
+    avs_st_writer_add(wr, "target", AVS_ST_I64, 1, s1, t64);
+    avs_st_writer_add(wr, "target_v", AVS_ST_I64, 1, s1, t64 + N);
+    avs_st_writer_add_f32(wr, "wmax", 1, s1i, wmax);
+    if (avs_st_writer_save(wr, o->out, err))
+        goto out;
+    rc = 0;
+out:
+    avs_st_writer_free(&wr);
+    avs_st_close(&in);
+    for (int i = 0; i < 3; i++)
+        free(x[i]);
+    free(t), free(tv), free(wmax), free(t64);
+    return rc;
+}
+
+static int cmd_run_labelsim(const struct opts *o, struct avs_err *err)
+{
+    int rc = 3, nv = 0, na = 0;
+    char **cv = NULL, **ca = NULL;
+    struct avs_wordset ws = {0};
+    struct avs_wordvec *wv = NULL;
+    struct avs_st_writer *wr = NULL;
+    float *S = NULL;
+    const char *fv = o->cls_v ? o->cls_v : "features/data/imagenet1k_classes.txt";
+    const char *fa = o->cls_a ? o->cls_a : "features/data/audioset_class_labels_indices.csv";
+    if (!o->vectors || !o->out) {
+        avs_err_set(err, "run labelsim needs --vectors and --out (see --help)");
+        return 1;
+    }
+    if (avs_labels_read(fv, &cv, &nv, err) || avs_labels_read(fa, &ca, &na, err))
+        goto out;
+    avs_wordset_from_labels(&ws, (const char *const *)cv, nv, (const char *const *)ca, na);
+    if (avs_wordvec_load(&wv, o->vectors, &ws, err))
+        goto out;
+    S = avs_malloc((size_t)nv * na * sizeof(float));
+    avs_labelsim_build(S, wv, (const char *const *)cv, nv, (const char *const *)ca, na);
+    wr = avs_st_writer_new();
+    int shp[2] = {nv, na};
+    avs_st_writer_add_f32(wr, "sim", 2, shp, S);
+    avs_st_writer_meta(wr, "vectors", o->vectors);
+    avs_st_writer_meta(wr, "vectors_format", wv->format);
+    avs_st_writer_meta(wr, "classes_visual", fv);
+    avs_st_writer_meta(wr, "classes_audio", fa);
+    if (avs_st_writer_save(wr, o->out, err))
+        goto out;
+    avs_log_info("labelsim: %lld of %lld words used, dim %d", (long long)wv->n,
+                 (long long)wv->n_file, wv->dim);
+    rc = 0;
+out:
+    avs_st_writer_free(&wr);
+    free(S);
+    avs_wordvec_free(&wv);
+    avs_wordset_free(&ws);
+    avs_labels_free(&cv, nv);
+    avs_labels_free(&ca, na);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -455,6 +564,9 @@ int main(int argc, char **argv)
         {"seed", required_argument, 0, OPT_SEED},
         {"policy", required_argument, 0, OPT_POLICY},
         {"examples", required_argument, 0, OPT_EXAMPLES},
+        {"vectors", required_argument, 0, OPT_VECTORS},
+        {"classes-visual", required_argument, 0, OPT_CLS_V},
+        {"classes-audio", required_argument, 0, OPT_CLS_A},
         {"json", no_argument, 0, AVS_OPT_JSON},
         {0, 0, 0, 0},
     };
@@ -482,6 +594,9 @@ int main(int argc, char **argv)
         case OPT_SEED: o.seed = strtoull(optarg, NULL, 10); break;
         case OPT_POLICY: o.policy = optarg; break;
         case OPT_EXAMPLES: o.examples = atoi(optarg); if (o.examples < 1) o.examples = -1; break;
+        case OPT_VECTORS: o.vectors = optarg; break;
+        case OPT_CLS_V: o.cls_v = optarg; break;
+        case OPT_CLS_A: o.cls_a = optarg; break;
         case AVS_OPT_JSON: o.json = 1; break;
         default: usage(stderr); return AVS_EXIT_USAGE;
         }
@@ -511,8 +626,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "avs-model: %s\n", err.msg);
         return rc;
     }
-    if (!strcmp(cmd, "run") && !strcmp(what, "logmel")) {
-        int rc = cmd_run_logmel(&o, &err);
+    if (!strcmp(cmd, "run") && (!strcmp(what, "logmel") || !strcmp(what, "c3im") ||
+                                !strcmp(what, "labelsim"))) {
+        int rc = !strcmp(what, "logmel") ? cmd_run_logmel(&o, &err)
+                 : !strcmp(what, "c3im") ? cmd_run_c3im(&o, &err)
+                                         : cmd_run_labelsim(&o, &err);
         if (rc)
             fprintf(stderr, "avs-model: %s\n", err.msg);
         return rc;
@@ -521,7 +639,7 @@ int main(int argc, char **argv)
         return cmd_bench_head(&o);
     if (!strcmp(cmd, "bench") && !strcmp(what, "sgemm"))
         return cmd_bench_sgemm(&o);
-    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|logmel, bench c3n_head|sgemm)\n",
+    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|logmel|c3im|labelsim, bench c3n_head|sgemm)\n",
             cmd, what);
     return AVS_EXIT_USAGE;
 }
