@@ -621,6 +621,9 @@ int avs_decode_clip(const char *path, const struct avs_decode_opts *o, avs_frame
     }
     if (rc && !err->msg[0])
         avs_err_set(err, "%s: stopped (status %d)", path, rc);
+    avs_log_debug("%s: %d seconds, %d frames out of the video decoder, %d video packets not "
+                  "needed, %d decode errors", path, res->n_seconds, res->frames_decoded,
+                  res->packets_skipped, res->decode_errors);
     return rc ? -1 : 0;
 }
 
