@@ -3,7 +3,8 @@
 # `run logmel` on the committed numpy fixtures (both policies, padding with --examples),
 # and its errors (missing tensor, short wave, bad policy); `run c3im` on the PyTorch fixture
 # and on a full-size random case (1000 x 527, when Debian's torch is there); `run labelsim`
-# on the real class lists with random vectors against an independent numpy implementation.
+# on the real class lists with random vectors against an independent numpy implementation;
+# `run vggish` on the reduced-width PyTorch fixture, logmel -> vggish chained.
 set -eu
 py=/usr/bin/python3
 $py -c 'import numpy' 2>/dev/null || { echo "SKIP: /usr/bin/python3 has no numpy (apt-get install python3-numpy)"; exit 77; }
@@ -125,4 +126,26 @@ assert model_st.metadata(d + '/S.safetensors')['vectors_format'] == 'glove-text'
 PY
 expect 3 "cannot open word vectors" $M run labelsim --vectors "$AVS_TMP/none.txt" --out "$AVS_TMP/o.safetensors"
 expect 1 "needs --vectors" $M run labelsim --out "$AVS_TMP/o.safetensors"
+
+# vggish: fixture through the tool, with and without the head; chained after run logmel
+V=$F/vggish_small
+$M run vggish --weights $V.weights.safetensors --head $V.head.safetensors --inputs $V.io.safetensors \
+   --out "$AVS_TMP/vg.safetensors" -j 2
+$M run vggish --weights $V.weights.safetensors --inputs $V.io.safetensors --out "$AVS_TMP/vg0.safetensors"
+$M run vggish --weights $V.weights.safetensors --inputs "$AVS_TMP/real.stream.safetensors" --out "$AVS_TMP/vg1.safetensors"
+$py - "$AVS_TMP" $V.io.safetensors <<'PY' || fail "vggish vs PyTorch"
+import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
+d = sys.argv[1]; r = model_st.load(sys.argv[2]); g = model_st.load(d + '/vg.safetensors')
+for k in ('embedding', 'logits'):
+    assert g[k].shape == r[k].shape, (k, g[k].shape)
+    assert np.allclose(g[k], r[k], rtol=1e-4, atol=1e-5), (k, np.abs(g[k] - r[k]).max())
+g0 = model_st.load(d + '/vg0.safetensors'); assert list(g0) == ['embedding'] and (g0['embedding'] == g['embedding']).all()
+g1 = model_st.load(d + '/vg1.safetensors')['embedding']; assert np.allclose(g1[0], r['embedding'][2], rtol=1e-4, atol=1e-5)
+print('vggish ok')
+PY
+$py -c "
+import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
+model_st.save('$AVS_TMP/ex.safetensors', {'examples': np.zeros((2, 96, 32), np.float32)})"
+expect 3 "must be \[N,96,64\]" $M run vggish --weights $V.weights.safetensors --inputs "$AVS_TMP/ex.safetensors" --out "$AVS_TMP/o.safetensors"
+expect 3 'missing tensor "head.weight"' $M run vggish --weights $V.weights.safetensors --head $V.io.safetensors --inputs $V.io.safetensors --out "$AVS_TMP/o.safetensors"
 echo "test_features_tool: ok"

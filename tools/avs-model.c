@@ -7,6 +7,7 @@
  *   avs-model run logmel --inputs IN.safetensors --out OUT.safetensors [--policy stream|second]
  *                 [--examples N]
  *   avs-model run c3im --inputs IN.safetensors --out OUT.safetensors
+ *   avs-model run vggish --weights W.safetensors [--head H.safetensors] --inputs IN --out OUT
  *   avs-model run labelsim --vectors V [--classes-visual F] [--classes-audio F] --out S.safetensors
  *
  * The head's configuration comes from the files: stage channels and sizes from x1..x4, frames
@@ -24,6 +25,7 @@
 #include "features/c3im.h"
 #include "features/labelsim.h"
 #include "features/logmel.h"
+#include "features/vggish.h"
 #include "model/c3n_head.h"
 #include "model/ops.h"
 
@@ -31,7 +33,7 @@ void openblas_set_num_threads(int n);
 
 enum { OPT_WEIGHTS = AVS_OPT_FIRST_TOOL, OPT_INPUTS, OPT_OUT, OPT_GRAD_OUT, OPT_TRAIN,
        OPT_VIDEOS, OPT_STEPS, OPT_SIZE, OPT_SEED, OPT_POLICY, OPT_EXAMPLES,
-       OPT_VECTORS, OPT_CLS_V, OPT_CLS_A };
+       OPT_VECTORS, OPT_CLS_V, OPT_CLS_A, OPT_HEAD };
 
 struct opts {
     const char *weights, *inputs, *out, *grad_out;
@@ -39,6 +41,7 @@ struct opts {
     unsigned long long seed;
     const char *policy; /* run logmel */
     const char *vectors, *cls_v, *cls_a; /* run labelsim */
+    const char *head;                    /* run vggish */
     int examples;
 };
 
@@ -52,6 +55,8 @@ static void usage(FILE *f)
             "       avs-model run logmel --inputs IN.safetensors --out OUT.safetensors\n"
             "                  [--policy stream|second] [--examples N]\n"
             "       avs-model run c3im --inputs IN.safetensors --out OUT.safetensors\n"
+            "       avs-model run vggish --weights W.safetensors [--head H.safetensors]\n"
+            "                  --inputs IN.safetensors --out OUT.safetensors\n"
             "       avs-model run labelsim --vectors V [--classes-visual F] [--classes-audio F]\n"
             "                  --out S.safetensors\n"
             "\n"
@@ -69,6 +74,8 @@ static void usage(FILE *f)
             "  repeating the last example (or keeps the first N).\n"
             "run c3im: consensus class per frame from vlogits [N,V], alogits [N,A], sim [V,A]:\n"
             "  target [N] (CC) and target_v [N] (top visual class, CC-V) as int64, wmax [N].\n"
+            "run vggish: VGGish (torchvggish names) on examples [N,96,64] -> embedding [N,128],\n"
+            "  and logits [N,K] when an AudioSet head (head.weight [K,128], head.bias) is given.\n"
             "run labelsim: label similarity sim [V,A] from word vectors (GloVe text or word2vec\n"
             "  text/binary) over the class lists (default features/data/imagenet1k_classes.txt\n"
             "  and features/data/audioset_class_labels_indices.csv).\n"
@@ -549,6 +556,51 @@ out:
     return rc;
 }
 
+static int cmd_run_vggish(const struct opts *o, struct avs_err *err)
+{
+    int rc = 3, nd = 0, have_m = 0;
+    int64_t sh[AVS_ST_MAXDIM];
+    size_t nx = 0;
+    float *x = NULL, *ws = NULL, *emb = NULL, *lg = NULL;
+    struct avs_st_file *in = NULL;
+    struct avs_st_writer *wr = NULL;
+    struct avs_vggish m;
+    if (!o->weights || !o->inputs || !o->out) {
+        avs_err_set(err, "run vggish needs --weights, --inputs and --out (see --help)");
+        return 1;
+    }
+    if (avs_st_open(o->inputs, &in, err) || !(x = read_alloc(in, "examples", &nx, &nd, sh, err)))
+        goto out;
+    if (nd != 3 || sh[1] != 96 || sh[2] != 64 || sh[0] < 1 || sh[0] > 1 << 20) {
+        avs_err_set(err, "%s: tensor \"examples\" must be [N,96,64] log-mel examples (avs-model run "
+                    "logmel makes them)", o->inputs);
+        goto out;
+    }
+    if (avs_vggish_load(&m, o->weights, o->head, err))
+        goto out;
+    have_m = 1;
+    int N = (int)sh[0], E = m.fc[2], K = m.classes;
+    ws = avs_malloc(avs_vggish_ws(&m, N) * sizeof(float));
+    emb = avs_malloc((size_t)N * E * sizeof(float));
+    lg = K ? avs_malloc((size_t)N * K * sizeof(float)) : NULL;
+    avs_vggish_fwd(&m, emb, lg, x, N, ws);
+    wr = avs_st_writer_new();
+    int es[2] = {N, E}, ls[2] = {N, K};
+    avs_st_writer_add_f32(wr, "embedding", 2, es, emb);
+    if (K)
+        avs_st_writer_add_f32(wr, "logits", 2, ls, lg);
+    if (avs_st_writer_save(wr, o->out, err))
+        goto out;
+    rc = 0;
+out:
+    if (have_m)
+        avs_vggish_free(&m);
+    avs_st_writer_free(&wr);
+    avs_st_close(&in);
+    free(x), free(ws), free(emb), free(lg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -565,6 +617,7 @@ int main(int argc, char **argv)
         {"policy", required_argument, 0, OPT_POLICY},
         {"examples", required_argument, 0, OPT_EXAMPLES},
         {"vectors", required_argument, 0, OPT_VECTORS},
+        {"head", required_argument, 0, OPT_HEAD},
         {"classes-visual", required_argument, 0, OPT_CLS_V},
         {"classes-audio", required_argument, 0, OPT_CLS_A},
         {"json", no_argument, 0, AVS_OPT_JSON},
@@ -595,6 +648,7 @@ int main(int argc, char **argv)
         case OPT_POLICY: o.policy = optarg; break;
         case OPT_EXAMPLES: o.examples = atoi(optarg); if (o.examples < 1) o.examples = -1; break;
         case OPT_VECTORS: o.vectors = optarg; break;
+        case OPT_HEAD: o.head = optarg; break;
         case OPT_CLS_V: o.cls_v = optarg; break;
         case OPT_CLS_A: o.cls_a = optarg; break;
         case AVS_OPT_JSON: o.json = 1; break;
@@ -627,9 +681,10 @@ int main(int argc, char **argv)
         return rc;
     }
     if (!strcmp(cmd, "run") && (!strcmp(what, "logmel") || !strcmp(what, "c3im") ||
-                                !strcmp(what, "labelsim"))) {
+                                !strcmp(what, "labelsim") || !strcmp(what, "vggish"))) {
         int rc = !strcmp(what, "logmel") ? cmd_run_logmel(&o, &err)
                  : !strcmp(what, "c3im") ? cmd_run_c3im(&o, &err)
+                 : !strcmp(what, "vggish") ? cmd_run_vggish(&o, &err)
                                          : cmd_run_labelsim(&o, &err);
         if (rc)
             fprintf(stderr, "avs-model: %s\n", err.msg);
@@ -639,7 +694,7 @@ int main(int argc, char **argv)
         return cmd_bench_head(&o);
     if (!strcmp(cmd, "bench") && !strcmp(what, "sgemm"))
         return cmd_bench_sgemm(&o);
-    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|logmel|c3im|labelsim, bench c3n_head|sgemm)\n",
+    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|logmel|vggish|c3im|labelsim, bench c3n_head|sgemm)\n",
             cmd, what);
     return AVS_EXIT_USAGE;
 }

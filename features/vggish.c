@@ -1,0 +1,236 @@
+/* features/vggish.c: VGGish forward (vggish.h; ref: torchvggish vggish.VGG.forward). */
+#include "features/vggish.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/safetensors.h"
+#include "model/nn.h"
+#include "model/ops.h"
+
+static const char *const conv_names[AVS_VGGISH_NCONV][2] = {
+    {"features.0.weight", "features.0.bias"},   {"features.3.weight", "features.3.bias"},
+    {"features.6.weight", "features.6.bias"},   {"features.8.weight", "features.8.bias"},
+    {"features.11.weight", "features.11.bias"}, {"features.13.weight", "features.13.bias"}};
+static const char *const fc_names[AVS_VGGISH_NFC][2] = {{"embeddings.0.weight", "embeddings.0.bias"},
+                                                        {"embeddings.2.weight", "embeddings.2.bias"},
+                                                        {"embeddings.4.weight", "embeddings.4.bias"}};
+/* a 2x2 max-pool follows these convs */
+static const int pool_after[AVS_VGGISH_NCONV] = {1, 1, 0, 1, 0, 1};
+
+#define IN_H 96
+#define IN_W 64
+
+static const struct avs_st_tensor *find2(const struct avs_st_file *a, const struct avs_st_file *b,
+                                         const char *name, const char **where)
+{
+    const struct avs_st_tensor *t = a ? avs_st_find(a, name) : NULL;
+    *where = a ? a->path : "";
+    if (!t && b) {
+        t = avs_st_find(b, name);
+        *where = b->path;
+    }
+    return t;
+}
+
+static void add_spec(struct avs_vggish *m, const char *name, int ndim, const int *shape)
+{
+    struct avs_tensor_spec *s = &m->spec[m->np++];
+    s->name = name;
+    s->ndim = ndim;
+    for (int d = 0; d < ndim; d++)
+        s->shape[d] = shape[d];
+}
+
+/* Widths from the shapes; fills the spec table. */
+static int plan(struct avs_vggish *m, const struct avs_st_file *f, const struct avs_st_file *hf,
+                struct avs_err *err)
+{
+    int cin = 1, h = IN_H, w = IN_W;
+    const char *where;
+    for (int l = 0; l < AVS_VGGISH_NCONV; l++) {
+        const struct avs_st_tensor *t = avs_st_find(f, conv_names[l][0]);
+        if (!t)
+            return avs_err_set(err, "%s: missing tensor \"%s\" (expected torchvggish names; "
+                               "convert the .pth with tools/convert_checkpoint.py)", f->path,
+                               conv_names[l][0]);
+        if (t->ndim != 4 || t->shape[1] != cin || t->shape[2] != 3 || t->shape[3] != 3 ||
+            t->shape[0] < 1 || t->shape[0] > 65536)
+            return avs_err_set(err, "%s: tensor \"%s\" should be [K,%d,3,3]", f->path,
+                               conv_names[l][0], cin);
+        m->ch[l] = (int)t->shape[0];
+        int ws[4] = {m->ch[l], cin, 3, 3}, bs[1] = {m->ch[l]};
+        add_spec(m, conv_names[l][0], 4, ws);
+        add_spec(m, conv_names[l][1], 1, bs);
+        cin = m->ch[l];
+        if (pool_after[l])
+            h /= 2, w /= 2;
+    }
+    int in = cin * h * w;
+    for (int l = 0; l < AVS_VGGISH_NFC; l++) {
+        const struct avs_st_tensor *t = avs_st_find(f, fc_names[l][0]);
+        if (!t)
+            return avs_err_set(err, "%s: missing tensor \"%s\"", f->path, fc_names[l][0]);
+        if (t->ndim != 2 || t->shape[1] != in || t->shape[0] < 1 || t->shape[0] > 1 << 20)
+            return avs_err_set(err, "%s: tensor \"%s\" should be [O,%d]", f->path, fc_names[l][0], in);
+        m->fc[l] = (int)t->shape[0];
+        int ws[2] = {m->fc[l], in}, bs[1] = {m->fc[l]};
+        add_spec(m, fc_names[l][0], 2, ws);
+        add_spec(m, fc_names[l][1], 1, bs);
+        in = m->fc[l];
+    }
+    const struct avs_st_tensor *t = find2(hf, f, "head.weight", &where);
+    m->classes = 0;
+    if (t) {
+        if (t->ndim != 2 || t->shape[1] != in || t->shape[0] < 1 || t->shape[0] > 1 << 20)
+            return avs_err_set(err, "%s: tensor \"head.weight\" should be [K,%d]", where, in);
+        m->classes = (int)t->shape[0];
+        int ws[2] = {m->classes, in}, bs[1] = {m->classes};
+        add_spec(m, "head.weight", 2, ws);
+        add_spec(m, "head.bias", 1, bs);
+    } else if (hf)
+        return avs_err_set(err, "%s: missing tensor \"head.weight\" (the AudioSet head: "
+                           "head.weight [K,%d], head.bias [K])", hf->path, in);
+    return 0;
+}
+
+int avs_vggish_load(struct avs_vggish *m, const char *path, const char *head_path,
+                    struct avs_err *err)
+{
+    memset(m, 0, sizeof *m);
+    struct avs_st_file *f = NULL, *hf = NULL;
+    int rc = -1;
+    if (avs_st_open(path, &f, err) || (head_path && avs_st_open(head_path, &hf, err)))
+        goto out;
+    if (plan(m, f, hf, err))
+        goto out;
+    avs_tensor_set_init(&m->params, m->spec, m->np);
+    for (int i = 0; i < m->np; i++) {
+        const char *where;
+        const struct avs_st_tensor *t = find2(i >= m->np - 2 && m->classes ? hf : NULL, f,
+                                              m->spec[i].name, &where);
+        if (!t) {
+            avs_err_set(err, "%s: missing tensor \"%s\"", where, m->spec[i].name);
+            goto out;
+        }
+        size_t n = avs_tensor_spec_numel(&m->spec[i]);
+        if (t->numel != n) {
+            avs_err_set(err, "%s: tensor \"%s\" has %zu elements, expected %zu", where,
+                        m->spec[i].name, t->numel, n);
+            goto out;
+        }
+        if (avs_st_read_f32(t, m->params.t[i].data, n, err)) {
+            avs_err_wrap(err, "%s", where);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    avs_st_close(&f);
+    avs_st_close(&hf);
+    if (rc && m->params.t)
+        avs_tensor_set_free(&m->params);
+    return rc;
+}
+
+void avs_vggish_free(struct avs_vggish *m)
+{
+    if (m && m->params.t)
+        avs_tensor_set_free(&m->params);
+}
+
+static void geom(struct avs_conv2d *g, const struct avs_vggish *m, int l, int N, int *h, int *w)
+{
+    int cin = l ? m->ch[l - 1] : 1;
+    *h = IN_H, *w = IN_W;
+    for (int k = 0; k < l; k++)
+        if (pool_after[k])
+            *h /= 2, *w /= 2;
+    avs_conv2d_geom(g, N, cin, *h, *w, m->ch[l], 3, 3, 1, 1, 1, 1);
+}
+
+/* Largest activation [floats] and largest conv scratch of a batch of N. */
+static void sizes(const struct avs_vggish *m, int N, size_t *act, size_t *conv)
+{
+    *act = *conv = 0;
+    for (int l = 0; l < AVS_VGGISH_NCONV; l++) {
+        struct avs_conv2d g;
+        int h, w;
+        geom(&g, m, l, N, &h, &w);
+        size_t a = (size_t)N * m->ch[l] * h * w, c = avs_conv2d_ws(&g);
+        *act = a > *act ? a : *act;
+        *conv = c > *conv ? c : *conv;
+    }
+    for (int l = 0; l < AVS_VGGISH_NFC; l++)
+        *act = (size_t)N * m->fc[l] > *act ? (size_t)N * m->fc[l] : *act;
+    *act = (*act + 15) / 16 * 16;
+}
+
+size_t avs_vggish_ws(const struct avs_vggish *m, int N)
+{
+    size_t act, conv;
+    sizes(m, N, &act, &conv);
+    return 2 * act + conv + 16;
+}
+
+/* 2x2 max-pool, stride 2, of [NC,H,W] (H, W even: always so for 96x64 inputs). */
+static void maxpool2(float *y, const float *x, int NC, int H, int W)
+{
+    int OH = H / 2, OW = W / 2;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < NC; c++)
+        for (int i = 0; i < OH; i++)
+            for (int j = 0; j < OW; j++) {
+                const float *p = x + ((size_t)c * H + 2 * i) * W + 2 * j;
+                float a = p[0] > p[1] ? p[0] : p[1], b = p[W] > p[W + 1] ? p[W] : p[W + 1];
+                y[((size_t)c * OH + i) * OW + j] = a > b ? a : b;
+            }
+}
+
+void avs_vggish_fwd(const struct avs_vggish *m, float *emb, float *logits, const float *x, int N,
+                    float *ws)
+{
+    const struct avs_ops *op = avs_ops();
+    size_t act, conv_ws;
+    sizes(m, N, &act, &conv_ws);
+    float *a = ws, *b = ws + act, *cws = ws + 2 * act;
+    const float *in = x;
+    const struct avs_tensor *p = m->params.t;
+    int C = 1, H = IN_H, W = IN_W;
+    for (int l = 0; l < AVS_VGGISH_NCONV; l++) {
+        struct avs_conv2d g;
+        geom(&g, m, l, N, &H, &W);
+        float *o = in == a ? b : a;
+        op->conv2d_fwd(o, in, p[2 * l].data, p[2 * l + 1].data, &g, cws);
+        C = m->ch[l];
+        op->relu_fwd(o, o, (size_t)N * C * H * W);
+        in = o;
+        if (pool_after[l]) {
+            float *q = o == a ? b : a;
+            maxpool2(q, o, N * C, H, W);
+            H /= 2, W /= 2;
+            in = q;
+        }
+    }
+    /* [N,C,H,W] -> [N,H,W,C]: the TF layout the embeddings were trained on */
+    int HW = H * W;
+    float *u = in == a ? b : a;
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int s = 0; s < HW; s++)
+                u[((size_t)n * HW + s) * C + c] = in[((size_t)n * C + c) * HW + s];
+    int I = C * HW;
+    for (int l = 0; l < AVS_VGGISH_NFC; l++) {
+        float *y = l == AVS_VGGISH_NFC - 1 ? emb : (u == a ? b : a);
+        const struct avs_tensor *pw = &p[2 * (AVS_VGGISH_NCONV + l)];
+        avs_linear_fwd(y, u, pw[0].data, pw[1].data, N, I, m->fc[l]);
+        op->relu_fwd(y, y, (size_t)N * m->fc[l]);
+        I = m->fc[l];
+        u = y;
+    }
+    if (logits && m->classes) {
+        const struct avs_tensor *ph = &p[2 * (AVS_VGGISH_NCONV + AVS_VGGISH_NFC)];
+        avs_linear_fwd(logits, emb, ph[0].data, ph[1].data, N, I, m->classes);
+    }
+}

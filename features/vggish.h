@@ -1,0 +1,52 @@
+/* features/vggish.h: the VGGish audio encoder (128-d embedding) and a linear AudioSet head.
+ *
+ *   struct avs_vggish m;
+ *   if (avs_vggish_load(&m, "vggish.safetensors", "audioset_head.safetensors", &err)) ...;
+ *   float *ws = malloc(avs_vggish_ws(&m, N) * sizeof(float));
+ *   avs_vggish_fwd(&m, emb, logits, examples, N, ws);   examples [N,96,64] (features/logmel.h)
+ *   avs_vggish_free(&m);
+ *
+ * Architecture and parameter names are torchvggish's (harritaylor/torchvggish, the port of the
+ * TF VGGish used by AVSBench), so `vggish-10086976.pth` converts 1:1:
+ *   features.0  conv3x3 1->64, ReLU, maxpool 2     features.3  conv 64->128, ReLU, maxpool 2
+ *   features.6  conv 128->256, ReLU                features.8  conv 256->256, ReLU, maxpool 2
+ *   features.11 conv 256->512, ReLU                features.13 conv 512->512, ReLU, maxpool 2
+ *   -> [N,512,6,4], transposed to [N,6,4,512] (the TF channel-last order) and flattened
+ *   embeddings.0 Linear 12288->4096, ReLU; embeddings.2 4096->4096, ReLU; embeddings.4 4096->128,
+ *   ReLU  => embedding [N,128]        (no PCA/quantisation postprocessing)
+ *   head.weight [K,128], head.bias [K]: logits [N,K] = embedding W^T + b (AudioSet: K = 527),
+ *   from the head file (or the VGGish file); optional.
+ * Widths are read from the weights' shapes (any channel/FC widths, e.g. the reduced test model);
+ * the input is always 96x64 log-mel frames. Inference only (the audio encoder is frozen).
+ */
+#ifndef AVS_FEATURES_VGGISH_H
+#define AVS_FEATURES_VGGISH_H
+
+#include <stddef.h>
+
+#include "core/common.h"
+#include "core/tensor.h"
+
+#define AVS_VGGISH_NCONV 6
+#define AVS_VGGISH_NFC 3
+#define AVS_VGGISH_NPARAM (2 * (AVS_VGGISH_NCONV + AVS_VGGISH_NFC + 1))
+
+struct avs_vggish {
+    int ch[AVS_VGGISH_NCONV]; /* output channels of each conv (official: 64,128,256,256,512,512) */
+    int fc[AVS_VGGISH_NFC];   /* FC widths (official: 4096, 4096, 128); fc[2] = embedding size */
+    int classes;              /* head outputs, 0 without a head */
+    struct avs_tensor_spec spec[AVS_VGGISH_NPARAM];
+    int np;
+    struct avs_tensor_set params;
+};
+
+int avs_vggish_load(struct avs_vggish *m, const char *path, const char *head_path,
+                    struct avs_err *err);
+void avs_vggish_free(struct avs_vggish *m);
+/* Floats of scratch for a batch of N examples. */
+size_t avs_vggish_ws(const struct avs_vggish *m, int N);
+/* emb [N,fc[2]]; logits [N,classes] or NULL; x [N,96,64]; ws [avs_vggish_ws]. */
+void avs_vggish_fwd(const struct avs_vggish *m, float *emb, float *logits, const float *x, int N,
+                    float *ws);
+
+#endif
