@@ -23,7 +23,9 @@
  * Asking for n examples when the wave holds fewer repeats the last one (AVSBench's padding);
  * asking for fewer keeps the first n. A wave too short for one example is an error.
  * The transform runs in double precision (libavutil's av_tx real FFT), output is float.
- * Not thread-safe per struct (it owns FFT scratch): one struct per thread.
+ * avs_logmel_examples spreads examples over OpenMP threads (omp_get_max_threads() at init,
+ * at most AVS_LOGMEL_MAXT), each with its own FFT scratch, so results do not depend on the
+ * thread count. A struct serves one caller at a time.
  */
 #ifndef AVS_FEATURES_LOGMEL_H
 #define AVS_FEATURES_LOGMEL_H
@@ -47,11 +49,19 @@ struct AVTXContext; /* libavutil/tx.h, kept out of this header */
 
 enum avs_logmel_policy { AVS_LOGMEL_STREAM, AVS_LOGMEL_SECOND };
 
-struct avs_logmel {
+#define AVS_LOGMEL_MAXT 64 /* threads with their own FFT scratch */
+
+/* FFT state of one thread. */
+struct avs_logmel_fft {
     struct AVTXContext *tx; /* double real FFT of 512 points */
     void (*tx_fn)(struct AVTXContext *s, void *out, void *in, ptrdiff_t stride); /* av_tx_fn */
     double *in;    /* [512] windowed frame, zero-padded */
     double *spec;  /* [2 * 257] complex spectrum (re, im pairs) */
+};
+
+struct avs_logmel {
+    struct avs_logmel_fft fft[AVS_LOGMEL_MAXT];
+    int nthreads;  /* examples are computed by up to this many OpenMP threads */
     double window[AVS_LOGMEL_WIN];                     /* periodic Hann */
     double mel[AVS_LOGMEL_MELS][AVS_LOGMEL_BINS];      /* weights, [band][bin] */
     int lo[AVS_LOGMEL_MELS], hi[AVS_LOGMEL_MELS];      /* non-zero bins of a band: [lo, hi) */

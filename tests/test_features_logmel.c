@@ -4,6 +4,7 @@
  * error. */
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 
 #include "core/safetensors.h"
 #include "features/logmel.h"
@@ -54,6 +55,14 @@ static void check_case(struct avs_logmel *m, const char *file)
         printf("%s %s: %zu examples, max |C - numpy| = %.3g at %zu (C %.7g numpy %.7g)\n", file,
                pol[p], ns, worst, wi, got[wi], ref[wi]);
         CHECK(worst <= 1e-4, "%s %s: max abs error %.3g > 1e-4 at %zu", file, pol[p], worst, wi);
+        /* one thread gives the same bits as several */
+        float *one = malloc(nx * sizeof(float));
+        int nt = omp_get_max_threads();
+        omp_set_num_threads(1);
+        avs_logmel_examples(m, one, (int64_t)ns, wave, (int64_t)S, (enum avs_logmel_policy)p, &err);
+        omp_set_num_threads(nt);
+        CHECK(memcmp(one, got, nx * sizeof(float)) == 0, "%s %s: 1 thread == %d threads", file, pol[p], nt);
+        free(one);
         free(got);
         free(ref);
     }
