@@ -42,8 +42,15 @@ struct staged {
     size_t n, cap;
 };
 
-static void stage_add(struct staged *s, char *tmp, char *fin)
+/* Takes ownership of both names; returns the temp name to write (an earlier entry's when
+ * `fin` is already staged: a clip decoded twice, see decode.c, rewrites the same files). */
+static const char *stage_add(struct staged *s, char *tmp, char *fin)
 {
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->fin[i], fin)) {
+            free(tmp), free(fin);
+            return s->tmp[i];
+        }
     if (s->n == s->cap) {
         s->cap = s->cap ? 2 * s->cap : 32;
         s->tmp = avs_realloc(s->tmp, s->cap * sizeof *s->tmp);
@@ -51,6 +58,7 @@ static void stage_add(struct staged *s, char *tmp, char *fin)
     }
     s->tmp[s->n] = tmp;
     s->fin[s->n++] = fin;
+    return tmp;
 }
 
 static int stage_commit(struct staged *s, struct avs_err *err)
@@ -91,8 +99,7 @@ static int on_frame(void *ctx, int k, const struct avs_image *img)
 {
     struct job *j = ctx;
     char *fin = store_path(j->r, "frames", j->it->uid, k, "png");
-    char *tmp = avs_fs_tmp_name(fin);
-    stage_add(&j->files, tmp, fin);
+    const char *tmp = stage_add(&j->files, avs_fs_tmp_name(fin), fin);
     j->width = img->w;
     j->height = img->h;
     return avs_png_write(tmp, img, 1, &j->err) ? -1 : 0;
@@ -105,8 +112,7 @@ static int copy_file(struct job *j, const char *src, const char *kind, int k)
     if (avs_fs_read_all(src, &data, &len, &j->err))
         return -1;
     char *fin = store_path(j->r, kind, j->it->uid, k, "png");
-    char *tmp = avs_fs_tmp_name(fin);
-    stage_add(&j->files, tmp, fin);
+    const char *tmp = stage_add(&j->files, avs_fs_tmp_name(fin), fin);
     FILE *f = fopen(tmp, "wb");
     int rc = (!f || fwrite(data, 1, len, f) != len) ? -1 : 0;
     if (f && fclose(f) != 0)
@@ -121,8 +127,7 @@ static int write_audio(struct job *j, const struct avs_decode_result *res)
 {
     for (int k = 1; k <= res->n_seconds; k++) {
         char *fin = store_path(j->r, "audio", j->it->uid, k, "wav");
-        char *tmp = avs_fs_tmp_name(fin);
-        stage_add(&j->files, tmp, fin);
+        const char *tmp = stage_add(&j->files, avs_fs_tmp_name(fin), fin);
         if (avs_wav_write_s16(tmp, AVS_AUDIO_RATE, res->audio + (size_t)(k - 1) * AVS_AUDIO_RATE,
                               AVS_AUDIO_RATE, &j->err))
             return -1;
