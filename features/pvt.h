@@ -1,0 +1,60 @@
+/* features/pvt.h: PVTv2 (b0..b5) forward: the four stage maps and the ImageNet logits.
+ *
+ *   struct avs_pvt m;
+ *   struct avs_pvt_cfg cfg;
+ *   avs_pvt_cfg_variant(&cfg, "pvt_v2_b0");
+ *   if (avs_pvt_load(&m, &cfg, "pvt_v2_b0.safetensors", &err)) ...;
+ *   avs_pvt_fwd(&m, stage, logits, image, N, H, W);   stage[s] [N,C_s,H/2^(s+2),W/2^(s+2)]
+ *   avs_pvt_free(&m);
+ *
+ * Parameter names are the official pvt_v2.py `state_dict` keys (patch_embed1..4.proj/norm,
+ * block1..4.<i>.norm1/attn.q/attn.kv/attn.sr/attn.norm/attn.proj/norm2/mlp.fc1/
+ * mlp.dwconv.dwconv/mlp.fc2, norm1..4, head), so official checkpoints convert 1:1.
+ * Facts that matter (DESIGN §5): LayerNorm eps 1e-6 in blocks and stage norms, 1e-5 in the
+ * patch embeddings and in attention's spatial-reduction norm; exact GELU; scale head_dim^-0.5;
+ * MLP = fc1 -> 3x3 depthwise conv on the token grid -> GELU -> fc2; patch embeddings are convs
+ * (7x7 stride 4, then 3x3 stride 2, padding k/2) + LayerNorm; stage maps are taken after the
+ * stage norm; logits = head(mean of the stage-4 tokens after norm4).
+ * ref: whai362/PVT classification/pvt_v2.py (PyramidVisionTransformerV2.forward_features).
+ * Forward only for now (the Grad-CAM backward is a later piece of issue 6).
+ */
+#ifndef AVS_FEATURES_PVT_H
+#define AVS_FEATURES_PVT_H
+
+#include "core/common.h"
+#include "core/tensor.h"
+
+struct avs_pvt_cfg {
+    int dims[4];   /* embed_dims */
+    int heads[4];  /* num_heads */
+    int mlp[4];    /* mlp_ratios */
+    int depths[4];
+    int sr[4];     /* sr_ratios */
+    int classes;   /* head outputs (ImageNet: 1000), 0 = no head */
+};
+
+/* "pvt_v2_b0".."pvt_v2_b5" (also "b0".."b5"): the official configurations; -1 if unknown. */
+int avs_pvt_cfg_variant(struct avs_pvt_cfg *cfg, const char *name);
+
+struct avs_pvt {
+    struct avs_pvt_cfg cfg;
+    struct avs_tensor_spec *spec; /* [np], names owned */
+    int np;
+    struct avs_tensor_set params;
+};
+
+/* Build the size table for cfg and read every tensor from path (missing, extra or mis-shaped
+ * tensors are errors naming the tensor; a "module." prefix is accepted). cfg->classes is taken
+ * from head.weight when present. */
+int avs_pvt_load(struct avs_pvt *m, const struct avs_pvt_cfg *cfg, const char *path,
+                 struct avs_err *err);
+void avs_pvt_free(struct avs_pvt *m);
+
+/* image [N,3,H,W] (H, W multiples of 32) -> stage[s] [N,dims[s],H_s,W_s] (H_1 = H/4, then
+ * halves), logits [N,classes] (NULL: not wanted). Allocates its scratch per call. */
+void avs_pvt_fwd(const struct avs_pvt *m, float *const stage[4], float *logits, const float *image,
+                 int N, int H, int W);
+/* Side of stage s (0-based) for an input side: 4x, then 2x reductions (conv arithmetic). */
+int avs_pvt_side(int side, int s);
+
+#endif

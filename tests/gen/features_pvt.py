@@ -1,0 +1,172 @@
+"""tests/gen/features_pvt.py: PyTorch reference of PVTv2 (the official pvt_v2.py structure and
+parameter names, re-written here: patch_embed1..4, block1..4.<i>.{norm1,attn.{q,kv,sr,norm,proj},
+norm2,mlp.{fc1,dwconv.dwconv,fc2}}, norm1..4, head) and the fixtures of tests/test_features_pvt.c.
+
+Run from the repository root with Debian's torch:  /usr/bin/python3 tests/gen/features_pvt.py
+Writes tests/fixtures/features/pvt_small.{weights,io}.safetensors: a reduced b0-like config
+(dims 8,16,24,32; heads 1,2,3,4; mlp 2; depths 1,1,2,1; sr 8,4,2,1; 10 classes) on 2 random
+64x64 images: io holds image [2,3,64,64], stage1..4 (after the stage norms, NCHW) and logits,
+computed in float64 from the float32 weights. LayerNorm affine parameters are randomised so that
+they are tested too.
+Also importable: make(cfg) -> model, VARIANTS, and `python3 features_pvt.py b0 W IN EXPECT`
+writes a fresh random full-size case (224x224) for tests/test_features_tool.sh.
+"""
+import os
+import sys
+from functools import partial
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import model_st  # noqa: E402
+
+VARIANTS = {
+    'b0': dict(dims=(32, 64, 160, 256), heads=(1, 2, 5, 8), mlp=(8, 8, 4, 4), depths=(2, 2, 2, 2)),
+    'b1': dict(dims=(64, 128, 320, 512), heads=(1, 2, 5, 8), mlp=(8, 8, 4, 4), depths=(2, 2, 2, 2)),
+    'b2': dict(dims=(64, 128, 320, 512), heads=(1, 2, 5, 8), mlp=(8, 8, 4, 4), depths=(3, 4, 6, 3)),
+}
+SMALL = dict(dims=(8, 16, 24, 32), heads=(1, 2, 3, 4), mlp=(2, 2, 2, 2), depths=(1, 1, 2, 1), classes=10)
+
+
+class DWConv(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, 3, 1, 1, bias=True, groups=dim)
+
+    def forward(self, x, H, W):
+        B, N, C = x.shape
+        return self.dwconv(x.transpose(1, 2).view(B, C, H, W)).flatten(2).transpose(1, 2)
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.dwconv = DWConv(hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x, H, W):
+        return self.fc2(self.act(self.dwconv(self.fc1(x), H, W)))
+
+
+class Attention(nn.Module):
+    def __init__(self, dim, heads, sr):
+        super().__init__()
+        self.heads, self.scale, self.sr_ratio = heads, (dim // heads) ** -0.5, sr
+        self.q = nn.Linear(dim, dim, bias=True)
+        self.kv = nn.Linear(dim, dim * 2, bias=True)
+        self.proj = nn.Linear(dim, dim)
+        if sr > 1:
+            self.sr = nn.Conv2d(dim, dim, kernel_size=sr, stride=sr)
+            self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x, H, W):
+        B, N, C = x.shape
+        q = self.q(x).reshape(B, N, self.heads, C // self.heads).permute(0, 2, 1, 3)
+        if self.sr_ratio > 1:
+            x_ = self.sr(x.permute(0, 2, 1).reshape(B, C, H, W)).reshape(B, C, -1).permute(0, 2, 1)
+            x_ = self.norm(x_)
+        else:
+            x_ = x
+        kv = self.kv(x_).reshape(B, -1, 2, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
+        k, v = kv[0], kv[1]
+        attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
+        return self.proj((attn @ v).transpose(1, 2).reshape(B, N, C))
+
+
+class Block(nn.Module):
+    def __init__(self, dim, heads, mlp_ratio, sr, norm):
+        super().__init__()
+        self.norm1 = norm(dim)
+        self.attn = Attention(dim, heads, sr)
+        self.norm2 = norm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x, H, W):
+        x = x + self.attn(self.norm1(x), H, W)
+        return x + self.mlp(self.norm2(x), H, W)
+
+
+class OverlapPatchEmbed(nn.Module):
+    def __init__(self, patch, stride, cin, dim):
+        super().__init__()
+        self.proj = nn.Conv2d(cin, dim, kernel_size=patch, stride=stride, padding=(patch // 2, patch // 2))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x):
+        x = self.proj(x)
+        _, _, H, W = x.shape
+        return self.norm(x.flatten(2).transpose(1, 2)), H, W
+
+
+class PVTv2(nn.Module):
+    def __init__(self, dims, heads, mlp, depths, sr=(8, 4, 2, 1), classes=1000):
+        super().__init__()
+        norm = partial(nn.LayerNorm, eps=1e-6)
+        for i in range(4):
+            setattr(self, f'patch_embed{i + 1}', OverlapPatchEmbed(7 if i == 0 else 3, 4 if i == 0 else 2,
+                                                                   3 if i == 0 else dims[i - 1], dims[i]))
+            setattr(self, f'block{i + 1}', nn.ModuleList([Block(dims[i], heads[i], mlp[i], sr[i], norm)
+                                                          for _ in range(depths[i])]))
+            setattr(self, f'norm{i + 1}', norm(dims[i]))
+        self.head = nn.Linear(dims[3], classes)
+
+    def forward(self, x):
+        B, maps = x.shape[0], []
+        for i in range(4):
+            x, H, W = getattr(self, f'patch_embed{i + 1}')(x)
+            for blk in getattr(self, f'block{i + 1}'):
+                x = blk(x, H, W)
+            x = getattr(self, f'norm{i + 1}')(x)
+            tokens = x
+            x = x.reshape(B, H, W, -1).permute(0, 3, 1, 2).contiguous()
+            maps.append(x)
+        return maps, self.head(tokens.mean(dim=1))
+
+
+def make(cfg, seed):
+    torch.manual_seed(seed)
+    m = PVTv2(**cfg)
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if 'norm' in name:  # LayerNorm affine: away from the 1/0 default, to test them
+                p.add_(0.1 * torch.randn_like(p))
+    return m.eval()
+
+
+def run(model, x):
+    with torch.no_grad():
+        m64 = model.double()
+        maps, logits = m64(torch.from_numpy(x).double())
+        model.float()
+    out = {f'stage{i + 1}': t.float().numpy() for i, t in enumerate(maps)}
+    out['logits'] = logits.float().numpy()
+    return out
+
+
+def weights(model):
+    return {k: v.float().numpy() for k, v in model.state_dict().items()}
+
+
+def main():
+    if len(sys.argv) == 5:  # fresh full-size case: VARIANT WEIGHTS INPUTS EXPECT
+        m = make(VARIANTS[sys.argv[1]], 3)
+        x = np.random.default_rng(4).standard_normal((1, 3, 224, 224)).astype(np.float32)
+        model_st.save(sys.argv[2], weights(m))
+        model_st.save(sys.argv[3], {'image': x})
+        model_st.save(sys.argv[4], run(m, x))
+        return
+    m = make(SMALL, 9)
+    x = np.random.default_rng(2).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    F = 'tests/fixtures/features/pvt_small.'
+    model_st.save(F + 'weights.safetensors', weights(m), {'generator': 'tests/gen/features_pvt.py'})
+    io = run(m, x)
+    io['image'] = x
+    model_st.save(F + 'io.safetensors', io, {'torch': torch.__version__})
+
+
+if __name__ == '__main__':
+    main()

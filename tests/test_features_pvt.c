@@ -1,0 +1,127 @@
+/* tests/test_features_pvt.c: PVTv2 forward against PyTorch (tests/gen/features_pvt.py: a
+ * reduced b0-like config with the official names, float64 reference): the four stage maps after
+ * the stage norms and the logits; the official variant table; 1- vs 2-thread bit identity; load
+ * errors that name the tensor. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/safetensors.h"
+#include "features/pvt.h"
+#include "model/ops.h"
+#include "tests/check.h"
+
+#define FIX "tests/fixtures/features/pvt_small."
+
+static const struct avs_pvt_cfg small = {
+    {8, 16, 24, 32}, {1, 2, 3, 4}, {2, 2, 2, 2}, {1, 1, 2, 1}, {8, 4, 2, 1}, 10};
+
+static float *get(const struct avs_st_file *f, const char *name, size_t *n)
+{
+    const struct avs_st_tensor *t = avs_st_find(f, name);
+    struct avs_err err;
+    CHECK(t != NULL, "fixture tensor %s", name);
+    if (!t)
+        return NULL;
+    float *p = malloc(t->numel * sizeof(float));
+    CHECK(avs_st_read_f32(t, p, t->numel, &err) == 0, "%s", err.msg);
+    *n = t->numel;
+    return p;
+}
+
+/* relative L2 error and worst element */
+static void compare(const char *name, const float *got, const float *ref, size_t n)
+{
+    double num = 0, den = 0, worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - ref[i];
+        num += d * d, den += (double)ref[i] * ref[i];
+        if (fabs(d) > worst)
+            worst = fabs(d), at = i;
+    }
+    double rel = sqrt(num / (den > 0 ? den : 1));
+    printf("%s: rel L2 %.3g, worst |d| %.3g at %zu (%.7g vs %.7g)\n", name, rel, worst, at, got[at], ref[at]);
+    CHECK(rel <= 1e-5, "%s: rel L2 error %.3g > 1e-5 (worst %.7g vs %.7g at %zu)", name, rel, got[at],
+          ref[at], at);
+}
+
+static void check_fixture(void)
+{
+    struct avs_pvt m;
+    struct avs_err err;
+    if (avs_pvt_load(&m, &small, FIX "weights.safetensors", &err)) {
+        CHECK(0, "%s", err.msg);
+        return;
+    }
+    struct avs_st_file *io = NULL;
+    CHECK(avs_st_open(FIX "io.safetensors", &io, &err) == 0, "%s", err.msg);
+    if (!io) {
+        avs_pvt_free(&m);
+        return;
+    }
+    size_t nx, ns[4], nl;
+    float *x = get(io, "image", &nx), *ref[4], *lref = get(io, "logits", &nl), *st[4], *st1[4];
+    for (int s = 0; s < 4; s++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "stage%d", s + 1);
+        ref[s] = get(io, nm, &ns[s]);
+        st[s] = calloc(ns[s], sizeof(float));
+        st1[s] = calloc(ns[s], sizeof(float));
+    }
+    float *lg = calloc(nl, sizeof(float)), *lg1 = calloc(nl, sizeof(float));
+    int N = 2;
+    CHECK(avs_pvt_side(64, 0) == 16 && avs_pvt_side(64, 3) == 2 && avs_pvt_side(224, 3) == 7, "sides");
+    avs_ops_set_threads(2);
+    avs_pvt_fwd(&m, st, lg, x, N, 64, 64);
+    for (int s = 0; s < 4; s++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "stage%d", s + 1);
+        if (ref[s])
+            compare(nm, st[s], ref[s], ns[s]);
+    }
+    if (lref)
+        compare("logits", lg, lref, nl);
+    avs_ops_set_threads(1);
+    avs_pvt_fwd(&m, st1, lg1, x, N, 64, 64);
+    avs_ops_set_threads(2);
+    int same = memcmp(lg, lg1, nl * sizeof(float)) == 0;
+    for (int s = 0; s < 4; s++)
+        same &= memcmp(st[s], st1[s], ns[s] * sizeof(float)) == 0;
+    CHECK(same, "1 thread gives the same bits as 2");
+    for (int s = 0; s < 4; s++)
+        free(ref[s]), free(st[s]), free(st1[s]);
+    free(x), free(lref), free(lg), free(lg1);
+    avs_st_close(&io);
+    avs_pvt_free(&m);
+}
+
+static void check_cfg_and_errors(void)
+{
+    struct avs_pvt_cfg c;
+    CHECK(avs_pvt_cfg_variant(&c, "pvt_v2_b0") == 0 && c.dims[0] == 32 && c.dims[3] == 256 &&
+              c.heads[2] == 5 && c.mlp[0] == 8 && c.depths[1] == 2, "b0 table");
+    CHECK(avs_pvt_cfg_variant(&c, "b2") == 0 && c.dims[0] == 64 && c.depths[2] == 6, "b2 table");
+    CHECK(avs_pvt_cfg_variant(&c, "pvt_v2_b5") == 0 && c.mlp[0] == 4 && c.depths[2] == 40, "b5 table");
+    CHECK(avs_pvt_cfg_variant(&c, "b6") == -1 && avs_pvt_cfg_variant(&c, "vit") == -1, "unknown");
+    struct avs_pvt m;
+    struct avs_err err;
+    avs_pvt_cfg_variant(&c, "b0");
+    CHECK(avs_pvt_load(&m, &c, FIX "weights.safetensors", &err) == -1 &&
+              strstr(err.msg, "patch_embed1.proj.weight") && strstr(err.msg, "expected [32,3,7,7]"),
+          "wrong variant: %s", err.msg);
+    struct avs_pvt_cfg deeper = small;
+    deeper.depths[0] = 2;
+    CHECK(avs_pvt_load(&m, &deeper, FIX "weights.safetensors", &err) == -1 &&
+              strstr(err.msg, "missing tensor \"block1.1.norm1.weight\""), "missing: %s", err.msg);
+    struct avs_pvt_cfg shallower = small;
+    shallower.depths[2] = 1;
+    CHECK(avs_pvt_load(&m, &shallower, FIX "weights.safetensors", &err) == -1 &&
+              strstr(err.msg, "unknown tensor \"block3.1."), "extra: %s", err.msg);
+}
+
+int main(void)
+{
+    check_fixture();
+    check_cfg_and_errors();
+    return check_summary("test_features_pvt");
+}
