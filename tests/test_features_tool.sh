@@ -4,7 +4,8 @@
 # and its errors (missing tensor, short wave, bad policy); `run c3im` on the PyTorch fixture
 # and on a full-size random case (1000 x 527, when Debian's torch is there); `run labelsim`
 # on the real class lists with random vectors against an independent numpy implementation;
-# `run vggish` on the reduced-width PyTorch fixture, logmel -> vggish chained.
+# `run vggish` on the reduced-width PyTorch fixture, logmel -> vggish chained; `run pvt_v2_b0`
+# on a fresh full-size random b0 at 224x224 against PyTorch (float64), when torch is there.
 set -eu
 py=/usr/bin/python3
 $py -c 'import numpy' 2>/dev/null || { echo "SKIP: /usr/bin/python3 has no numpy (apt-get install python3-numpy)"; exit 77; }
@@ -148,4 +149,20 @@ import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
 model_st.save('$AVS_TMP/ex.safetensors', {'examples': np.zeros((2, 96, 32), np.float32)})"
 expect 3 "must be \[N,96,64\]" $M run vggish --weights $V.weights.safetensors --inputs "$AVS_TMP/ex.safetensors" --out "$AVS_TMP/o.safetensors"
 expect 3 'missing tensor "head.weight"' $M run vggish --weights $V.weights.safetensors --head $V.io.safetensors --inputs $V.io.safetensors --out "$AVS_TMP/o.safetensors"
+
+# pvt: full-size b0, fresh from torch
+if $py -c 'import torch' 2>/dev/null; then
+  $py tests/gen/features_pvt.py b0 "$AVS_TMP/b0.w.safetensors" "$AVS_TMP/b0.in.safetensors" "$AVS_TMP/b0.ref.safetensors"
+  $M run pvt_v2_b0 --weights "$AVS_TMP/b0.w.safetensors" --inputs "$AVS_TMP/b0.in.safetensors" --out "$AVS_TMP/b0.out.safetensors" -j 2
+  $py tests/gen/model_compare.py "$AVS_TMP/b0.out.safetensors" "$AVS_TMP/b0.ref.safetensors" || fail "pvt_v2_b0 differs from PyTorch"
+  expect 3 'patch_embed1.proj.weight" has shape \[32,3,7,7\], expected \[64,3,7,7\]' $M run pvt_v2_b2 --weights "$AVS_TMP/b0.w.safetensors" --inputs "$AVS_TMP/b0.in.safetensors" --out "$AVS_TMP/o.safetensors"
+else
+  echo "note: no torch in /usr/bin/python3: full-size pvt_v2_b0 case not run"
+fi
+expect 1 "variants are pvt_v2_b0" $M run pvt_v2_b9 --weights $F/pvt_small.weights.safetensors --inputs $F/pvt_small.io.safetensors --out "$AVS_TMP/o.safetensors"
+$py -c "
+import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
+model_st.save('$AVS_TMP/img.safetensors', {'image': np.zeros((1, 3, 50, 64), np.float32)})"
+expect 3 'must be \[N,3,H,W\]' $M run pvt_v2_b0 --weights $F/pvt_small.weights.safetensors --inputs "$AVS_TMP/img.safetensors" --out "$AVS_TMP/o.safetensors"
+expect 3 'expected \[32,3,7,7\]' $M run pvt_v2_b0 --weights $F/pvt_small.weights.safetensors --inputs $F/pvt_small.io.safetensors --out "$AVS_TMP/o.safetensors"
 echo "test_features_tool: ok"

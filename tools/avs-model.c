@@ -8,6 +8,7 @@
  *                 [--examples N]
  *   avs-model run c3im --inputs IN.safetensors --out OUT.safetensors
  *   avs-model run vggish --weights W.safetensors [--head H.safetensors] --inputs IN --out OUT
+ *   avs-model run pvt_v2_b0..b5 --weights W.safetensors --inputs IN --out OUT
  *   avs-model run labelsim --vectors V [--classes-visual F] [--classes-audio F] --out S.safetensors
  *
  * The head's configuration comes from the files: stage channels and sizes from x1..x4, frames
@@ -25,6 +26,7 @@
 #include "features/c3im.h"
 #include "features/labelsim.h"
 #include "features/logmel.h"
+#include "features/pvt.h"
 #include "features/vggish.h"
 #include "model/c3n_head.h"
 #include "model/ops.h"
@@ -57,6 +59,8 @@ static void usage(FILE *f)
             "       avs-model run c3im --inputs IN.safetensors --out OUT.safetensors\n"
             "       avs-model run vggish --weights W.safetensors [--head H.safetensors]\n"
             "                  --inputs IN.safetensors --out OUT.safetensors\n"
+            "       avs-model run pvt_v2_b0..b5 --weights W.safetensors --inputs IN.safetensors\n"
+            "                  --out OUT.safetensors\n"
             "       avs-model run labelsim --vectors V [--classes-visual F] [--classes-audio F]\n"
             "                  --out S.safetensors\n"
             "\n"
@@ -76,6 +80,8 @@ static void usage(FILE *f)
             "  target [N] (CC) and target_v [N] (top visual class, CC-V) as int64, wmax [N].\n"
             "run vggish: VGGish (torchvggish names) on examples [N,96,64] -> embedding [N,128],\n"
             "  and logits [N,K] when an AudioSet head (head.weight [K,128], head.bias) is given.\n"
+            "run pvt_v2_bX: PVTv2 (official pvt_v2.py names) on image [N,3,H,W] (H, W multiples\n"
+            "  of 32) -> stage1..4 (after the stage norms) and logits [N,1000].\n"
             "run labelsim: label similarity sim [V,A] from word vectors (GloVe text or word2vec\n"
             "  text/binary) over the class lists (default features/data/imagenet1k_classes.txt\n"
             "  and features/data/audioset_class_labels_indices.csv).\n"
@@ -601,6 +607,61 @@ out:
     return rc;
 }
 
+static int cmd_run_pvt(const struct opts *o, const char *variant, struct avs_err *err)
+{
+    int rc = 3, nd = 0, have_m = 0;
+    int64_t sh[AVS_ST_MAXDIM];
+    size_t nx = 0;
+    float *x = NULL, *st[4] = {0}, *lg = NULL;
+    struct avs_st_file *in = NULL;
+    struct avs_st_writer *wr = NULL;
+    struct avs_pvt m;
+    struct avs_pvt_cfg cfg;
+    if (!o->weights || !o->inputs || !o->out || avs_pvt_cfg_variant(&cfg, variant)) {
+        avs_err_set(err, "run %s needs --weights, --inputs and --out; variants are pvt_v2_b0.."
+                    "pvt_v2_b5 (see --help)", variant);
+        return 1;
+    }
+    if (avs_st_open(o->inputs, &in, err) || !(x = read_alloc(in, "image", &nx, &nd, sh, err)))
+        goto out;
+    if (nd != 4 || sh[1] != 3 || sh[2] < 32 || sh[3] < 32 || sh[2] % 32 || sh[3] % 32 ||
+        sh[2] > 4096 || sh[3] > 4096 || sh[0] < 1 || sh[0] > 4096) {
+        avs_err_set(err, "%s: tensor \"image\" must be [N,3,H,W] with H and W multiples of 32",
+                    o->inputs);
+        goto out;
+    }
+    if (avs_pvt_load(&m, &cfg, o->weights, err))
+        goto out;
+    have_m = 1;
+    int N = (int)sh[0], H = (int)sh[2], W = (int)sh[3];
+    wr = avs_st_writer_new();
+    char *names[4] = {"stage1", "stage2", "stage3", "stage4"};
+    int ss[4][4];
+    for (int s = 0; s < 4; s++) {
+        ss[s][0] = N, ss[s][1] = m.cfg.dims[s], ss[s][2] = avs_pvt_side(H, s), ss[s][3] = avs_pvt_side(W, s);
+        st[s] = avs_malloc((size_t)N * ss[s][1] * ss[s][2] * ss[s][3] * sizeof(float));
+    }
+    lg = m.cfg.classes ? avs_malloc((size_t)N * m.cfg.classes * sizeof(float)) : NULL;
+    avs_pvt_fwd(&m, st, lg, x, N, H, W);
+    for (int s = 0; s < 4; s++)
+        avs_st_writer_add_f32(wr, names[s], 4, ss[s], st[s]);
+    int ls[2] = {N, m.cfg.classes};
+    if (lg)
+        avs_st_writer_add_f32(wr, "logits", 2, ls, lg);
+    if (avs_st_writer_save(wr, o->out, err))
+        goto out;
+    rc = 0;
+out:
+    if (have_m)
+        avs_pvt_free(&m);
+    avs_st_writer_free(&wr);
+    avs_st_close(&in);
+    for (int s = 0; s < 4; s++)
+        free(st[s]);
+    free(x), free(lg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -690,11 +751,17 @@ int main(int argc, char **argv)
             fprintf(stderr, "avs-model: %s\n", err.msg);
         return rc;
     }
+    if (!strcmp(cmd, "run") && !strncmp(what, "pvt_v2_", 7)) {
+        int rc = cmd_run_pvt(&o, what, &err);
+        if (rc)
+            fprintf(stderr, "avs-model: %s\n", err.msg);
+        return rc;
+    }
     if (!strcmp(cmd, "bench") && !strcmp(what, "c3n_head"))
         return cmd_bench_head(&o);
     if (!strcmp(cmd, "bench") && !strcmp(what, "sgemm"))
         return cmd_bench_sgemm(&o);
-    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|logmel|vggish|c3im|labelsim, bench c3n_head|sgemm)\n",
+    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|logmel|vggish|pvt_v2_b0..b5|c3im|labelsim, bench c3n_head|sgemm)\n",
             cmd, what);
     return AVS_EXIT_USAGE;
 }
