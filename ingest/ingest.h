@@ -69,4 +69,10 @@ struct avs_ingest_stats {
 int avs_ingest_run(const struct avs_ingest_opts *opts, struct avs_ingest_plan *plan,
                    struct avs_ingest_stats *stats, struct avs_err *err);
 
+/* Merge stores made by shards (--shard i/N, each with its own --root) into `root`: files
+ * linked or copied, rows copied, one transaction per video; unchanged videos skipped; a uid
+ * already used by another source is a conflict (counted as failed). Same return as run. */
+int avs_ingest_merge(const char *root, const char *db_path, char *const *sources, int n,
+                     struct avs_ingest_stats *stats, struct avs_err *err);
+
 #endif

@@ -152,24 +152,6 @@ static int import_masks(struct job *j, int n, int *has_mask)
     return 0;
 }
 
-/* Remove files of an older version: k not in 1..n (frames, audio) or not written (masks). */
-static void drop_stale(const char *dir, int n, const int *keep)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        int k = atoi(e->d_name);
-        if (e->d_name[0] == '.' || (k >= 1 && k <= n && (!keep || keep[k - 1])))
-            continue;
-        char *p = avs_fs_join(dir, e->d_name);
-        unlink(p);
-        free(p);
-    }
-    closedir(d);
-}
-
 static void name_dirs(struct job *j)
 {
     static const char *const kinds[3] = {"frames", "audio", "masks"};
@@ -387,9 +369,9 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
         pthread_mutex_lock(&r->db_lock);
         int rc = avs_store_commit_ok(r->db, it, &sig, &rows, &r->fatal_err);
         pthread_mutex_unlock(&r->db_lock);
-        drop_stale(j.dirs[0], res->n_seconds, NULL);
-        drop_stale(j.dirs[1], res->n_seconds, NULL);
-        drop_stale(j.dirs[2], res->n_seconds, has_mask);
+        avs_store_drop_stale(j.dirs[0], res->n_seconds, NULL);
+        avs_store_drop_stale(j.dirs[1], res->n_seconds, NULL);
+        avs_store_drop_stale(j.dirs[2], res->n_seconds, has_mask);
         stage_free(&j.files);
         done = rc ? DONE_FATAL : DONE_INGESTED;
     }
@@ -434,7 +416,7 @@ static void *worker(void *arg)
         if (r->o->shard_n > 1 && (int)(i % (size_t)r->o->shard_n) != r->o->shard_i)
             continue;
         struct avs_decode_result res = {0};
-        count(r, ingest_item(r, it, &res), &res);
+        count(r, ingest_item(r, it, &res), &res); /* skipped shards above: not counted */
         avs_decode_result_free(&res);
         avs_progress_add(&r->progress, 1);
     }
@@ -480,14 +462,7 @@ static int open_store(struct run *r, struct avs_fs_lock **lock, struct avs_err *
     free(dbp);
     if (rc)
         return -1;
-    static const char *const kinds[3] = {"frames", "audio", "masks"};
-    for (int i = 0; i < 3; i++) {
-        char *d = avs_fs_join(o->root, kinds[i]);
-        int swept = avs_fs_sweep_tmp(d);
-        if (swept)
-            avs_log_info("removed %d temp files left by an interrupted run in %s", swept, d);
-        free(d);
-    }
+    avs_store_sweep(o->root);
     return 0;
 }
 
@@ -510,10 +485,11 @@ int avs_ingest_run(const struct avs_ingest_opts *o, struct avs_ingest_plan *plan
     dedupe(plan);
     int rc = avs_store_assign_uids(r.db, plan, err);
     if (rc == 0) {
-        stats->total = (int)plan->n;
+        for (size_t i = 0; i < plan->n; i++)
+            stats->total += o->shard_n <= 1 || (int)(i % (size_t)o->shard_n) == o->shard_i;
         pthread_mutex_init(&r.db_lock, NULL);
         pthread_mutex_init(&r.stats_lock, NULL);
-        avs_progress_init(&r.progress, "ingest", "clips", (int64_t)plan->n);
+        avs_progress_init(&r.progress, "ingest", "clips", stats->total);
         r.progress.enabled &= o->progress;
         int nt = o->jobs < 1 ? 1 : o->jobs;
         pthread_t *th = avs_calloc((size_t)nt, sizeof *th);

@@ -1,9 +1,11 @@
 /* ingest/store.c: see store.h. All SQL through prepared statements. */
 #include <libavutil/mem.h>
 #include <libavutil/murmur3.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/db.h"
 #include "core/fs.h"
@@ -328,4 +330,33 @@ int avs_store_commit_failed(sqlite3 *db, const struct avs_ingest_item *it,
                             const struct avs_signature *sig, const char *why, struct avs_err *err)
 {
     return commit_video(db, it, sig, NULL, why, err);
+}
+
+void avs_store_drop_stale(const char *dir, int n, const int *keep)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int k = atoi(e->d_name);
+        if (e->d_name[0] == '.' || (k >= 1 && k <= n && (!keep || keep[k - 1])))
+            continue;
+        char *p = avs_fs_join(dir, e->d_name);
+        unlink(p);
+        free(p);
+    }
+    closedir(d);
+}
+
+void avs_store_sweep(const char *root)
+{
+    static const char *const kinds[3] = {"frames", "audio", "masks"};
+    for (int i = 0; i < 3; i++) {
+        char *d = avs_fs_join(root, kinds[i]);
+        int swept = avs_fs_sweep_tmp(d);
+        if (swept)
+            avs_log_info("removed %d temp files left by an interrupted run in %s", swept, d);
+        free(d);
+    }
 }

@@ -42,4 +42,11 @@ int avs_store_commit_ok(sqlite3 *db, const struct avs_ingest_item *it, const str
 int avs_store_commit_failed(sqlite3 *db, const struct avs_ingest_item *it,
                             const struct avs_signature *sig, const char *why, struct avs_err *err);
 
+/* After a commit: remove files of an older version of a video from one of its folders:
+ * those whose k is not in 1..n, or (keep != NULL) whose keep[k-1] is 0. */
+void avs_store_drop_stale(const char *dir, int n, const int *keep);
+
+/* Remove temp files left by a killed run (call while holding the store lock). */
+void avs_store_sweep(const char *root);
+
 #endif

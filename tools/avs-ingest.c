@@ -14,6 +14,7 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: avs-ingest [options] PATH...            clips or folders of clips\n"
         "       avs-ingest [options] --avsbench DIR ...  AVSBench S4/MS3 trees (repeatable)\n"
+        "       avs-ingest merge --root DEST SHARD_ROOT...  combine stores made with --shard\n"
         "\n"
         "One frame and one 1-second 16 kHz mono WAV per second of every clip, indexed in SQLite.\n"
         "Frame k is decoded frame floor((k-1)*F + 15*F/16), F = round(fps) (AVSBench's rule).\n"
@@ -136,6 +137,30 @@ static void print_summary(const struct args *a, const struct avs_ingest_stats *s
                         "WHERE status = 'failed'\"\n", a->o.root);
 }
 
+static int merge_main(const struct args *a, char *const *roots, int n)
+{
+    if (n < 1) {
+        fprintf(stderr, "avs-ingest merge: give the shard stores to merge: avs-ingest merge --root DEST DIR...\n");
+        return AVS_EXIT_USAGE;
+    }
+    struct avs_ingest_stats stats;
+    struct avs_err err = {0};
+    int rc = avs_ingest_merge(a->o.root, a->o.db_path, roots, n, &stats, &err);
+    if (rc < 0) {
+        fprintf(stderr, "avs-ingest merge: %s\n", err.msg);
+        return AVS_EXIT_FATAL;
+    }
+    if (a->json)
+        printf("{\"root\": \"%s\", \"videos\": %d, \"merged\": %d, \"unchanged\": %d, "
+               "\"failed\": %d, \"seconds\": %.3f}\n", a->o.root, stats.total, stats.ingested,
+               stats.unchanged, stats.failed, stats.seconds);
+    else if (avs_log_level() >= 1)
+        fprintf(stderr, "avs-ingest merge: %d videos from %d stores: %d merged, %d unchanged, %d failed "
+                        "or conflicting, into %s\n", stats.total, n, stats.ingested, stats.unchanged,
+                stats.failed, a->o.root);
+    return rc == 2 ? AVS_EXIT_PARTIAL : AVS_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     struct args a = {0};
@@ -147,6 +172,9 @@ int main(int argc, char **argv)
         a.cli.help ? usage(stdout) : avs_cli_print_version("avs-ingest");
         return AVS_EXIT_OK;
     }
+    int merge = optind < argc && !strcmp(argv[optind], "merge");
+    if (merge)
+        optind++;
     int n_paths = argc - optind;
     a.o.root = a.cli.root;
     a.o.db_path = a.cli.db;
@@ -155,8 +183,10 @@ int main(int argc, char **argv)
     a.o.shard_n = a.cli.shard_n;
     a.o.progress = 1;
     a.o.dec.threads = a.threads ? a.threads : (avs_num_cores() / a.o.jobs > 1 ? avs_num_cores() / a.o.jobs : 1);
-    struct avs_ingest_plan plan = {0};
     struct avs_err err = {0};
+    if (merge)
+        return merge_main(&a, argv + optind, n_paths);
+    struct avs_ingest_plan plan = {0};
     int rc = avs_ingest_plan_paths(&plan, argv + optind, n_paths, a.category, a.split, &err);
     for (int i = 0; rc == 0 && i < a.n_avsbench; i++)
         rc = avs_ingest_plan_avsbench(&plan, a.avsbench[i], &err);

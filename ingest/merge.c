@@ -1,0 +1,270 @@
+/* ingest/merge.c: `avs-ingest merge`: combine stores made by shards (DESIGN §8).
+ *
+ * For each source store (attached to the destination index with SQLite ATTACH), each video:
+ *   unchanged (same uid, source, hash, options) -> skipped;
+ *   same uid from another source               -> recorded as a conflict, not merged;
+ *   otherwise: its files copied into the destination under temp names and renamed, then one
+ *   transaction replaces the video's rows, then stale files of an older version are removed.
+ * Crash safety is the same as ingest: a killed merge, run again, ends in the same store.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/db.h"
+#include "core/fs.h"
+#include "ingest/ingest.h"
+#include "ingest/store.h"
+
+struct merge {
+    const char *dest, *src;
+    sqlite3 *db;
+    char *video_cols; /* "uid, source, ..." : every column of videos but id */
+    struct avs_ingest_stats *stats;
+};
+
+/* Column names come from our own schema (PRAGMA table_info), never from data. */
+static char *video_columns(sqlite3 *db, struct avs_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (avs_db_prepare(db, "SELECT name FROM pragma_table_info('videos') WHERE name <> 'id' ORDER BY cid", &st, err))
+        return NULL;
+    char *cols = avs_strdup("");
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char *next = avs_sprintf("%s%s%s", cols, *cols ? ", " : "", (const char *)sqlite3_column_text(st, 0));
+        free(cols);
+        cols = next;
+    }
+    sqlite3_finalize(st);
+    return cols;
+}
+
+/* Hard link src to a temp name beside dst (copy when linking is impossible), then rename. */
+static int place_file(const char *src, const char *dst, struct avs_err *err)
+{
+    if (avs_fs_mkdirs_parent(dst, err))
+        return -1;
+    char *tmp = avs_fs_tmp_name(dst);
+    int rc = 0;
+    unlink(tmp);
+    if (link(src, tmp) != 0) {
+        char *data;
+        size_t len;
+        rc = avs_fs_read_all(src, &data, &len, err);
+        if (rc == 0) {
+            FILE *f = fopen(tmp, "wb");
+            rc = (!f || fwrite(data, 1, len, f) != len) ? -1 : 0;
+            if ((f && fclose(f) != 0) || rc)
+                rc = avs_err_set(err, "cannot write %s: %s", tmp, strerror(errno));
+            free(data);
+        }
+    }
+    if (rc == 0)
+        rc = avs_fs_commit(tmp, dst, err);
+    if (rc)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+/* Every file of source video `vid`: seconds' frame and audio, masks. */
+static int place_files(struct merge *m, int64_t vid, struct avs_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (avs_db_prepare(m->db, "SELECT frame FROM src.seconds WHERE video_id = ?1 AND frame IS NOT NULL "
+                              "UNION ALL SELECT audio FROM src.seconds WHERE video_id = ?1 AND audio IS NOT NULL "
+                              "UNION ALL SELECT path FROM src.masks WHERE video_id = ?1", &st, err))
+        return -1;
+    sqlite3_bind_int64(st, 1, vid);
+    int rc = 0;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        const char *rel = (const char *)sqlite3_column_text(st, 0);
+        char *from = avs_fs_join(m->src, rel), *to = avs_fs_join(m->dest, rel);
+        rc = place_file(from, to, err);
+        free(from), free(to);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Prepare sql, bind ?1 = a (int) and ?2 = b (int), step to done. */
+static int exec_ids(sqlite3 *db, const char *sql, int64_t a, int64_t b, struct avs_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (avs_db_prepare(db, sql, &st, err))
+        return -1;
+    sqlite3_bind_int64(st, 1, a);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_int64(st, 2, b);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_err_set(err, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* One transaction: the destination's old rows of this uid/source out, the source's rows in. */
+static int copy_rows(struct merge *m, int64_t vid, struct avs_err *err)
+{
+    if (avs_db_exec(m->db, "BEGIN IMMEDIATE", err))
+        return -1;
+    char *ins = avs_sprintf("INSERT INTO main.videos (%s) SELECT %s FROM src.videos WHERE id = ?1",
+                            m->video_cols, m->video_cols);
+    int rc = exec_ids(m->db, "DELETE FROM main.videos WHERE uid = (SELECT uid FROM src.videos WHERE id = ?1) "
+                             "OR source = (SELECT source FROM src.videos WHERE id = ?1)", vid, 0, err);
+    if (!rc)
+        rc = exec_ids(m->db, ins, vid, 0, err);
+    int64_t nid = sqlite3_last_insert_rowid(m->db);
+    if (!rc)
+        rc = exec_ids(m->db, "INSERT INTO main.seconds (video_id, k, frame, audio, flags) "
+                             "SELECT ?2, k, frame, audio, flags FROM src.seconds WHERE video_id = ?1", vid, nid, err);
+    if (!rc)
+        rc = exec_ids(m->db, "INSERT INTO main.masks (video_id, k, path) "
+                             "SELECT ?2, k, path FROM src.masks WHERE video_id = ?1", vid, nid, err);
+    if (!rc)
+        rc = avs_db_exec(m->db, "COMMIT", err);
+    if (rc)
+        sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+    free(ins);
+    return rc;
+}
+
+/* Stale files of an older version in the destination: k beyond n, masks the source lacks. */
+static void drop_stale_merged(struct merge *m, int64_t vid, const char *uid, int n)
+{
+    int *keep = avs_calloc((size_t)n + 1, sizeof(int));
+    sqlite3_stmt *st = NULL;
+    struct avs_err ignore;
+    if (avs_db_prepare(m->db, "SELECT k FROM src.masks WHERE video_id = ?1", &st, &ignore) == 0) {
+        sqlite3_bind_int64(st, 1, vid);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int k = sqlite3_column_int(st, 0);
+            if (k >= 1 && k <= n)
+                keep[k - 1] = 1;
+        }
+        sqlite3_finalize(st);
+    }
+    static const char *const kinds[3] = {"frames", "audio", "masks"};
+    for (int i = 0; i < 3; i++) {
+        char *dir = avs_sprintf("%s/%s/%s", m->dest, kinds[i], uid);
+        avs_store_drop_stale(dir, n, i == 2 ? keep : NULL);
+        free(dir);
+    }
+    free(keep);
+}
+
+enum { MERGED, SAME, CONFLICT };
+
+/* Is source video (uid, source, hash, options) already in the destination, or in the way? */
+static int compare_dest(struct merge *m, sqlite3_stmt *src_row)
+{
+    sqlite3_stmt *st = NULL;
+    struct avs_err ignore;
+    int state = MERGED;
+    if (avs_db_prepare(m->db, "SELECT source IS ?2, hash IS ?3 AND frame_rule IS ?4 AND status IS ?5 "
+                              "FROM main.videos WHERE uid = ?1", &st, &ignore))
+        return MERGED;
+    for (int i = 1; i <= 5; i++)
+        sqlite3_bind_value(st, i, sqlite3_column_value(src_row, i));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        state = !sqlite3_column_int(st, 0) ? CONFLICT : sqlite3_column_int(st, 1) ? SAME : MERGED;
+    sqlite3_finalize(st);
+    return state;
+}
+
+static int merge_video(struct merge *m, sqlite3_stmt *row, struct avs_err *err)
+{
+    int64_t vid = sqlite3_column_int64(row, 0);
+    const char *uid = (const char *)sqlite3_column_text(row, 1);
+    int state = compare_dest(m, row);
+    if (state == SAME) {
+        m->stats->unchanged++;
+        return 0;
+    }
+    if (state == CONFLICT) {
+        avs_log_warn("merge: %s from %s: uid already used for another source in %s: not merged",
+                     uid, m->src, m->dest);
+        m->stats->failed++;
+        return 0;
+    }
+    if (place_files(m, vid, err) || copy_rows(m, vid, err))
+        return avs_err_wrap(err, "merging %s from %s", uid, m->src);
+    drop_stale_merged(m, vid, uid, sqlite3_column_int(row, 6));
+    m->stats->ingested++;
+    m->stats->failed += !strcmp((const char *)sqlite3_column_text(row, 5), "failed");
+    return 0;
+}
+
+static int merge_one(struct merge *m, const char *src_root, struct avs_err *err)
+{
+    char *src_db = avs_db_path_for_root(src_root);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    m->src = src_root;
+    if (!avs_fs_exists(src_db)) {
+        avs_err_set(err, "%s: no index (avs.db) here: is it a store made by avs-ingest --root?", src_root);
+        goto out;
+    }
+    if (avs_db_prepare(m->db, "ATTACH DATABASE ?1 AS src", &st, err))
+        goto out;
+    sqlite3_bind_text(st, 1, src_db, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        avs_err_set(err, "cannot attach %s: %s", src_db, sqlite3_errmsg(m->db));
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    int v = (int)avs_db_scalar_int(m->db, "PRAGMA src.user_version", -1);
+    if (v != avs_db_schema_version()) {
+        avs_err_set(err, "%s has schema version %d, need %d: open it once with this avs-ingest "
+                         "(avs-ingest --root %s) to migrate it", src_db, v, avs_db_schema_version(), src_root);
+        goto detach;
+    }
+    if (avs_db_prepare(m->db, "SELECT id, uid, source, hash, frame_rule, status, n_seconds "
+                              "FROM src.videos ORDER BY uid", &st, err))
+        goto detach;
+    rc = 0;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        m->stats->total++;
+        rc = merge_video(m, st, err);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+detach:
+    sqlite3_exec(m->db, "DETACH DATABASE src", NULL, NULL, NULL);
+out:
+    sqlite3_finalize(st);
+    free(src_db);
+    return rc;
+}
+
+int avs_ingest_merge(const char *root, const char *db_path, char *const *sources, int n,
+                     struct avs_ingest_stats *stats, struct avs_err *err)
+{
+    struct merge m = {.dest = root, .stats = stats};
+    struct avs_fs_lock *lock = NULL;
+    memset(stats, 0, sizeof *stats);
+    double t0 = avs_now();
+    if (avs_fs_mkdirs(root, err))
+        return -1;
+    char *lockp = avs_fs_join(root, ".avs-ingest.lock");
+    int rc = avs_fs_lock_try(lockp, &lock, err);
+    free(lockp);
+    if (rc == 1)
+        avs_err_set(err, "store %s is busy: another avs-ingest is writing to it", root);
+    if (rc)
+        return -1;
+    avs_store_sweep(root);
+    char *dbp = db_path ? avs_strdup(db_path) : avs_db_path_for_root(root);
+    rc = avs_db_open(dbp, &m.db, err);
+    free(dbp);
+    if (rc == 0 && !(m.video_cols = video_columns(m.db, err)))
+        rc = -1;
+    for (int i = 0; rc == 0 && i < n; i++)
+        rc = merge_one(&m, sources[i], err);
+    stats->seconds = avs_now() - t0;
+    free(m.video_cols);
+    avs_db_close(&m.db);
+    avs_fs_unlock(&lock);
+    return rc ? -1 : stats->failed ? 2 : 0;
+}
