@@ -276,6 +276,40 @@ static void attention(const struct avs_pvt *m, int s, int i, float *x, int N, in
     op->axpy(x, 1.0f, w->y, (size_t)M * C);
 }
 
+/* Depthwise 3x3 conv, stride 1, padding 1, on tokens: y, x [N,H,W,C] (channels innermost, so
+ * the token layout needs no transpose and the loop runs along contiguous channels); w [C,1,3,3],
+ * b [C]. Same sum as nn.Conv2d(C, C, 3, 1, 1, groups=C) on the NCHW view (order: bias, then
+ * taps row by row). */
+static void dwconv3_tokens(float *y, const float *x, const float *w, const float *b, int N, int H,
+                           int W, int C)
+{
+    float *wt = avs_malloc((size_t)9 * C * sizeof(float)); /* [9][C]: contiguous per tap */
+    for (int c = 0; c < C; c++)
+        for (int t = 0; t < 9; t++)
+            wt[(size_t)t * C + c] = w[c * 9 + t];
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                float *restrict o = y + (((size_t)n * H + i) * W + j) * C;
+                for (int c = 0; c < C; c++)
+                    o[c] = b[c];
+                for (int di = -1; di <= 1; di++) {
+                    if (i + di < 0 || i + di >= H)
+                        continue;
+                    for (int dj = -1; dj <= 1; dj++) {
+                        if (j + dj < 0 || j + dj >= W)
+                            continue;
+                        const float *restrict p = x + (((size_t)n * H + i + di) * W + j + dj) * C;
+                        const float *restrict wk = wt + (size_t)((di + 1) * 3 + dj + 1) * C;
+                        for (int c = 0; c < C; c++)
+                            o[c] += wk[c] * p[c];
+                    }
+                }
+            }
+    free(wt);
+}
+
 /* x [N,L,C] += fc2(gelu(dwconv(fc1(norm2(x))))) */
 static void mlp(const struct avs_pvt *m, int s, int i, float *x, int N, int H, int W,
                 struct stage_ws *w)
@@ -286,12 +320,8 @@ static void mlp(const struct avs_pvt *m, int s, int i, float *x, int N, int H, i
                       BP("norm2.bias"), M, C, 1, EPS_BLOCK);
     avs_linear_fwd(w->h1, w->y, BP("mlp.fc1.weight"), BP("mlp.fc1.bias"),
                    M, C, hid);
-    tok2map(w->h2, w->h1, N, hid, L);
-    struct avs_conv2d g;
-    avs_conv2d_geom(&g, N, hid, H, W, hid, 3, 3, 1, 1, 1, hid);
-    op->conv2d_fwd(w->h1, w->h2, BP("mlp.dwconv.dwconv.weight"),
-                   BP("mlp.dwconv.dwconv.bias"), &g, w->conv);
-    map2tok(w->h2, w->h1, N, hid, L);
+    dwconv3_tokens(w->h2, w->h1, BP("mlp.dwconv.dwconv.weight"), BP("mlp.dwconv.dwconv.bias"), N,
+                   H, W, hid);
     op->gelu_fwd(w->h2, w->h2, (size_t)M * hid);
     avs_linear_fwd(w->y, w->h2, BP("mlp.fc2.weight"), BP("mlp.fc2.bias"),
                    M, hid, C);
@@ -317,9 +347,8 @@ void avs_pvt_fwd(const struct avs_pvt *m, float *const stage[4], float *logits, 
         avs_conv2d_geom(&pe, N, Ci, h, wd, C, k, k, st, k / 2, 1, 1);
         int Hs = pe.P, Ws = pe.Q, L = Hs * Ws, Lk = sr > 1 ? (Hs / sr) * (Ws / sr) : L;
         size_t NLC = (size_t)N * L * C;
-        struct avs_conv2d g_sr, g_dw;
-        avs_conv2d_geom(&g_dw, N, hid, Hs, Ws, hid, 3, 3, 1, 1, 1, hid);
-        size_t cw = max3(avs_conv2d_ws(&pe), avs_conv2d_ws(&g_dw), 16);
+        struct avs_conv2d g_sr;
+        size_t cw = max3(avs_conv2d_ws(&pe), 16, 16);
         if (sr > 1) {
             avs_conv2d_geom(&g_sr, N, C, Hs, Ws, C, sr, sr, sr, 0, 1, 1);
             size_t c2 = avs_conv2d_ws(&g_sr);
