@@ -214,10 +214,6 @@ static void tok2map(float *x, const float *t, int N, int C, int L)
                 x[((size_t)n * C + c) * L + l] = t[((size_t)n * L + l) * C + c];
 }
 
-struct stage_ws {
-    float *y, *q, *kv, *srmap, *srtok, *att, *p, *o, *h1, *h2, *mean, *rstd, *conv;
-};
-
 static const float *prm(const struct avs_pvt *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static const float *prm(const struct avs_pvt *m, const char *fmt, ...)
@@ -234,47 +230,6 @@ static const float *prm(const struct avs_pvt *m, const char *fmt, ...)
 
 /* parameter "block<s+1>.<i>.<leaf>" */
 #define BP(leaf) prm(m, "block%d.%d.%s", s + 1, i, leaf)
-
-/* x [N,L,C] += attention(norm1(x)) */
-static void attention(const struct avs_pvt *m, int s, int i, float *x, int N, int H, int W,
-                      struct stage_ws *w)
-{
-    const struct avs_ops *op = avs_ops();
-    int C = m->cfg.dims[s], L = H * W, sr = m->cfg.sr[s], nh = m->cfg.heads[s], hd = C / nh;
-    int M = N * L;
-    op->layernorm_fwd(w->y, w->mean, w->rstd, x, BP("norm1.weight"),
-                      BP("norm1.bias"), M, C, 1, EPS_BLOCK);
-    avs_linear_fwd(w->q, w->y, BP("attn.q.weight"), BP("attn.q.bias"),
-                   M, C, C);
-    const float *kvin = w->y;
-    int Lk = L;
-    if (sr > 1) {
-        struct avs_conv2d g;
-        avs_conv2d_geom(&g, N, C, H, W, C, sr, sr, sr, 0, 1, 1);
-        tok2map(w->o, w->y, N, C, L); /* o is free until the attention output */
-        op->conv2d_fwd(w->srmap, w->o, BP("attn.sr.weight"),
-                       BP("attn.sr.bias"), &g, w->conv);
-        Lk = g.P * g.Q;
-        map2tok(w->srtok, w->srmap, N, C, Lk);
-        op->layernorm_fwd(w->srtok, w->mean, w->rstd, w->srtok, BP("attn.norm.weight"),
-                          BP("attn.norm.bias"), N * Lk, C, 1, EPS_EMBED);
-        kvin = w->srtok;
-    }
-    avs_linear_fwd(w->kv, kvin, BP("attn.kv.weight"),
-                   BP("attn.kv.bias"), N * Lk, C, 2 * C);
-    float scale = 1.0f / sqrtf((float)hd);
-    for (int n = 0; n < N; n++)
-        for (int h = 0; h < nh; h++) {
-            const float *q = w->q + (size_t)n * L * C + h * hd;
-            const float *k = w->kv + (size_t)n * Lk * 2 * C + h * hd, *v = k + C;
-            op->gemm(0, 1, L, Lk, hd, scale, q, C, k, 2 * C, 0.0f, w->att, Lk);
-            op->softmax_fwd(w->p, w->att, L, Lk);
-            op->gemm(0, 0, L, hd, Lk, 1.0f, w->p, Lk, v, 2 * C, 0.0f, w->o + (size_t)n * L * C + h * hd, C);
-        }
-    avs_linear_fwd(w->y, w->o, BP("attn.proj.weight"),
-                   BP("attn.proj.bias"), M, C, C);
-    op->axpy(x, 1.0f, w->y, (size_t)M * C);
-}
 
 /* Depthwise 3x3 conv, stride 1, padding 1, on tokens: y, x [N,H,W,C] (channels innermost, so
  * the token layout needs no transpose and the loop runs along contiguous channels); w [C,1,3,3],
@@ -310,94 +265,364 @@ static void dwconv3_tokens(float *y, const float *x, const float *w, const float
     free(wt);
 }
 
-/* x [N,L,C] += fc2(gelu(dwconv(fc1(norm2(x))))) */
-static void mlp(const struct avs_pvt *m, int s, int i, float *x, int N, int H, int W,
-                struct stage_ws *w)
+/* Backward of dwconv3_tokens w.r.t. its input: dx [N,H,W,C] += sum over the taps that read
+ * each input token (the same taps, mirrored). */
+static void dwconv3_tokens_bwd(float *dx, const float *dy, const float *w, int N, int H, int W,
+                               int C)
+{
+    float *wt = avs_malloc((size_t)9 * C * sizeof(float));
+    for (int c = 0; c < C; c++)
+        for (int t = 0; t < 9; t++)
+            wt[(size_t)t * C + c] = w[c * 9 + t];
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                float *restrict o = dx + (((size_t)n * H + i) * W + j) * C;
+                /* output (i-di, j-dj) read this token through tap (di, dj) */
+                for (int di = -1; di <= 1; di++) {
+                    if (i - di < 0 || i - di >= H)
+                        continue;
+                    for (int dj = -1; dj <= 1; dj++) {
+                        if (j - dj < 0 || j - dj >= W)
+                            continue;
+                        const float *restrict g = dy + (((size_t)n * H + i - di) * W + j - dj) * C;
+                        const float *restrict wk = wt + (size_t)((di + 1) * 3 + dj + 1) * C;
+                        for (int c = 0; c < C; c++)
+                            o[c] += wk[c] * g[c];
+                    }
+                }
+            }
+    free(wt);
+}
+
+/* What one block keeps from its forward (for its backward); a plain forward reuses one. */
+struct blk {
+    int N, L, Lk, C, hid, nh;
+    float *xin, *y1, *mean1, *rstd1; /* [M,C] block input, LN1 out; [M] */
+    float *q;                        /* [M,C] */
+    float *srin, *srpre, *srmean, *srrstd, *srtok; /* sr>1: [N,C,L], [N*Lk,C], [N*Lk] x2, [N*Lk,C] */
+    float *kv;                       /* [N*Lk,2C]: k then v per token */
+    float *P;                        /* [N,nh,L,Lk] attention probabilities */
+    float *o;                        /* [M,C] attention output before proj */
+    float *xmid, *y2, *mean2, *rstd2; /* [M,C] after attention, LN2 out; [M] */
+    float *h1, *h2, *h3;             /* [M,hid]: fc1 out, dwconv out, GELU out */
+    float *mem;
+};
+
+static void blk_alloc(struct blk *b, int N, int L, int Lk, int C, int hid, int nh)
+{
+    size_t M = (size_t)N * L, K = (size_t)N * Lk, off = 0;
+    size_t sizes[] = {M * C, M * C, M, M, M * C, (size_t)N * C * L, K * C, K, K, K * C, K * 2 * C,
+                      (size_t)N * nh * L * Lk, M * C, M * C, M * C, M, M, M * hid, M * hid, M * hid};
+    float **dst[] = {&b->xin, &b->y1, &b->mean1, &b->rstd1, &b->q, &b->srin, &b->srpre, &b->srmean,
+                     &b->srrstd, &b->srtok, &b->kv, &b->P, &b->o, &b->xmid, &b->y2, &b->mean2,
+                     &b->rstd2, &b->h1, &b->h2, &b->h3};
+    size_t total = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+        total += (sizes[k] + 15) / 16 * 16;
+    b->mem = avs_malloc(total * sizeof(float));
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        *dst[k] = b->mem + off;
+        off += (sizes[k] + 15) / 16 * 16;
+    }
+    b->N = N, b->L = L, b->Lk = Lk, b->C = C, b->hid = hid, b->nh = nh;
+}
+
+/* Scratch of a stage: [M,C] twice, attention scores [L,Lk], conv workspace, [M,hid]. */
+struct scratch {
+    float *t1, *t2, *att, *conv, *hbuf, *mem;
+};
+
+/* x [N,L,C] += attention(norm1(x)); b keeps what backward needs. */
+static void attention_fwd(const struct avs_pvt *m, int s, int i, float *x, int H, int W,
+                          struct blk *b, struct scratch *w)
 {
     const struct avs_ops *op = avs_ops();
-    int C = m->cfg.dims[s], L = H * W, hid = C * m->cfg.mlp[s], M = N * L;
-    op->layernorm_fwd(w->y, w->mean, w->rstd, x, BP("norm2.weight"),
-                      BP("norm2.bias"), M, C, 1, EPS_BLOCK);
-    avs_linear_fwd(w->h1, w->y, BP("mlp.fc1.weight"), BP("mlp.fc1.bias"),
-                   M, C, hid);
-    dwconv3_tokens(w->h2, w->h1, BP("mlp.dwconv.dwconv.weight"), BP("mlp.dwconv.dwconv.bias"), N,
-                   H, W, hid);
-    op->gelu_fwd(w->h2, w->h2, (size_t)M * hid);
-    avs_linear_fwd(w->y, w->h2, BP("mlp.fc2.weight"), BP("mlp.fc2.bias"),
-                   M, hid, C);
-    op->axpy(x, 1.0f, w->y, (size_t)M * C);
+    int N = b->N, C = b->C, L = H * W, sr = m->cfg.sr[s], nh = b->nh, hd = C / nh, M = N * L;
+    memcpy(b->xin, x, (size_t)M * C * sizeof(float));
+    op->layernorm_fwd(b->y1, b->mean1, b->rstd1, x, BP("norm1.weight"), BP("norm1.bias"), M, C, 1,
+                      EPS_BLOCK);
+    avs_linear_fwd(b->q, b->y1, BP("attn.q.weight"), BP("attn.q.bias"), M, C, C);
+    const float *kvin = b->y1;
+    int Lk = L;
+    if (sr > 1) {
+        struct avs_conv2d g;
+        avs_conv2d_geom(&g, N, C, H, W, C, sr, sr, sr, 0, 1, 1);
+        tok2map(b->srin, b->y1, N, C, L);
+        op->conv2d_fwd(w->t1, b->srin, BP("attn.sr.weight"), BP("attn.sr.bias"), &g, w->conv);
+        Lk = g.P * g.Q;
+        map2tok(b->srpre, w->t1, N, C, Lk);
+        op->layernorm_fwd(b->srtok, b->srmean, b->srrstd, b->srpre, BP("attn.norm.weight"),
+                          BP("attn.norm.bias"), N * Lk, C, 1, EPS_EMBED);
+        kvin = b->srtok;
+    }
+    AVS_ASSERT(Lk == b->Lk);
+    avs_linear_fwd(b->kv, kvin, BP("attn.kv.weight"), BP("attn.kv.bias"), N * Lk, C, 2 * C);
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < nh; h++) {
+            const float *q = b->q + (size_t)n * L * C + h * hd;
+            const float *k = b->kv + (size_t)n * Lk * 2 * C + h * hd, *v = k + C;
+            float *P = b->P + ((size_t)n * nh + h) * L * Lk;
+            op->gemm(0, 1, L, Lk, hd, scale, q, C, k, 2 * C, 0.0f, w->att, Lk);
+            op->softmax_fwd(P, w->att, L, Lk);
+            op->gemm(0, 0, L, hd, Lk, 1.0f, P, Lk, v, 2 * C, 0.0f, b->o + (size_t)n * L * C + h * hd, C);
+        }
+    avs_linear_fwd(w->t2, b->o, BP("attn.proj.weight"), BP("attn.proj.bias"), M, C, C);
+    op->axpy(x, 1.0f, w->t2, (size_t)M * C);
 }
 
-static size_t max3(size_t a, size_t b, size_t c)
+/* x [N,L,C] += fc2(gelu(dwconv(fc1(norm2(x))))) */
+static void mlp_fwd(const struct avs_pvt *m, int s, int i, float *x, int H, int W, struct blk *b,
+                    struct scratch *w)
 {
-    size_t m = a > b ? a : b;
-    return m > c ? m : c;
+    const struct avs_ops *op = avs_ops();
+    int N = b->N, C = b->C, L = H * W, hid = b->hid, M = N * L;
+    memcpy(b->xmid, x, (size_t)M * C * sizeof(float));
+    op->layernorm_fwd(b->y2, b->mean2, b->rstd2, x, BP("norm2.weight"), BP("norm2.bias"), M, C, 1,
+                      EPS_BLOCK);
+    avs_linear_fwd(b->h1, b->y2, BP("mlp.fc1.weight"), BP("mlp.fc1.bias"), M, C, hid);
+    dwconv3_tokens(b->h2, b->h1, BP("mlp.dwconv.dwconv.weight"), BP("mlp.dwconv.dwconv.bias"), N,
+                   H, W, hid);
+    op->gelu_fwd(b->h3, b->h2, (size_t)M * hid);
+    avs_linear_fwd(w->t2, b->h3, BP("mlp.fc2.weight"), BP("mlp.fc2.bias"), M, hid, C);
+    op->axpy(x, 1.0f, w->t2, (size_t)M * C);
 }
 
-void avs_pvt_fwd(const struct avs_pvt *m, float *const stage[4], float *logits, const float *image,
-                 int N, int H, int W)
+/* dx [M,C]: gradient at the block output in, at the block input out. */
+static void block_bwd(const struct avs_pvt *m, int s, int i, float *dx, int H, int W,
+                      const struct blk *b, struct scratch *w)
+{
+    const struct avs_ops *op = avs_ops();
+    int N = b->N, C = b->C, L = H * W, hid = b->hid, M = N * L, Lk = b->Lk, nh = b->nh, hd = C / nh;
+    int sr = m->cfg.sr[s];
+    size_t MC = (size_t)M * C, MH = (size_t)M * hid;
+    /* MLP: x_out = xmid + fc2(gelu(dw(fc1(LN2(xmid))))) */
+    float *dh3 = w->hbuf, *dh2 = w->hbuf + MH;
+    avs_zero(dh3, MH);
+    avs_linear_bwd(dh3, NULL, NULL, dx, b->h3, BP("mlp.fc2.weight"), M, hid, C);
+    avs_zero(dh2, MH);
+    op->gelu_bwd(dh2, dh3, b->h2, MH);
+    avs_zero(dh3, MH); /* now dh1 */
+    dwconv3_tokens_bwd(dh3, dh2, BP("mlp.dwconv.dwconv.weight"), N, H, W, hid);
+    avs_zero(w->t1, MC); /* dy2 */
+    avs_linear_bwd(w->t1, NULL, NULL, dh3, b->y2, BP("mlp.fc1.weight"), M, C, hid);
+    op->layernorm_bwd(dx, NULL, NULL, w->t1, b->xmid, b->mean2, b->rstd2, BP("norm2.weight"), M, C, 1);
+    /* attention: xmid = xin + proj(attn(LN1(xin))) */
+    float *dO = w->t1, *dq = w->t2, *dkv = w->hbuf, *dS = w->hbuf + (size_t)N * Lk * 2 * C,
+          *dP = dS + (size_t)L * Lk;
+    AVS_ASSERT((size_t)N * Lk * 2 * C + 2 * (size_t)L * Lk <= 2 * MH);
+    avs_zero(dO, MC);
+    avs_linear_bwd(dO, NULL, NULL, dx, b->o, BP("attn.proj.weight"), M, C, C);
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < nh; h++) {
+            const float *q = b->q + (size_t)n * L * C + h * hd;
+            const float *k = b->kv + (size_t)n * Lk * 2 * C + h * hd, *v = k + C;
+            const float *P = b->P + ((size_t)n * nh + h) * L * Lk;
+            const float *dOh = dO + (size_t)n * L * C + h * hd;
+            float *dk = dkv + (size_t)n * Lk * 2 * C + h * hd, *dv = dk + C;
+            op->gemm(0, 1, L, Lk, hd, 1.0f, dOh, C, v, 2 * C, 0.0f, dP, Lk);
+            op->gemm(1, 0, Lk, hd, L, 1.0f, P, Lk, dOh, C, 0.0f, dv, 2 * C);
+            avs_zero(dS, (size_t)L * Lk);
+            op->softmax_bwd(dS, dP, P, L, Lk);
+            op->gemm(0, 0, L, hd, Lk, scale, dS, Lk, k, 2 * C, 0.0f, dq + (size_t)n * L * C + h * hd, C);
+            op->gemm(1, 0, Lk, hd, L, scale, dS, Lk, q, C, 0.0f, dk, 2 * C);
+        }
+    float *dy1 = w->t1; /* dO is no longer needed */
+    avs_zero(dy1, MC);
+    avs_linear_bwd(dy1, NULL, NULL, dq, b->y1, BP("attn.q.weight"), M, C, C);
+    if (sr > 1) {
+        float *dsrtok = dq, *dsrpre = dq + (size_t)N * Lk * C; /* dq consumed: reuse */
+        AVS_ASSERT(2 * (size_t)N * Lk * C <= MC);
+        avs_zero(dsrtok, (size_t)N * Lk * C);
+        avs_linear_bwd(dsrtok, NULL, NULL, dkv, b->srtok, BP("attn.kv.weight"), N * Lk, C, 2 * C);
+        avs_zero(dsrpre, (size_t)N * Lk * C);
+        op->layernorm_bwd(dsrpre, NULL, NULL, dsrtok, b->srpre, b->srmean, b->srrstd,
+                          BP("attn.norm.weight"), N * Lk, C, 1);
+        float *dmap = dkv, *din = w->hbuf + MH; /* [N,C,Lk], [N,C,L] */
+        tok2map(dmap, dsrpre, N, C, Lk);
+        avs_zero(din, MC);
+        struct avs_conv2d g;
+        avs_conv2d_geom(&g, N, C, H, W, C, sr, sr, sr, 0, 1, 1);
+        op->conv2d_bwd_data(din, dmap, BP("attn.sr.weight"), &g, w->conv);
+        map2tok(dq, din, N, C, L);
+        op->axpy(dy1, 1.0f, dq, MC);
+    } else
+        avs_linear_bwd(dy1, NULL, NULL, dkv, b->y1, BP("attn.kv.weight"), M, C, 2 * C);
+    op->layernorm_bwd(dx, NULL, NULL, dy1, b->xin, b->mean1, b->rstd1, BP("norm1.weight"), M, C, 1);
+}
+
+/* What a stage keeps for the Grad-CAM backward. */
+struct stage_keep {
+    int H, W, L, C, Lk, hid;
+    float *pe_pre, *pe_mean, *pe_rstd; /* patch-embedding tokens before its LN; [M] x2 */
+    float *last, *n_mean, *n_rstd;     /* last block output (before the stage norm); [M] x2 */
+    struct blk *blk;                   /* [depth] (stages 2..4) or one reused (stage 1) */
+    int nblk;
+};
+
+static void scratch_alloc(struct scratch *w, size_t MC, size_t LLk, size_t conv, size_t MH)
+{
+    size_t t = (MC + 16) * 2 + LLk + 16 + conv + 16 + 2 * MH + 16;
+    w->mem = avs_malloc(t * sizeof(float));
+    w->t1 = w->mem;
+    w->t2 = w->t1 + MC + 16;
+    w->att = w->t2 + MC + 16;
+    w->conv = w->att + LLk + 16;
+    w->hbuf = w->conv + conv + 16;
+}
+
+/* Forward of all stages; keep[s] filled (blocks of stages >= keep_from kept one by one). */
+static void forward(const struct avs_pvt *m, float *const stage[4], float *logits,
+                    const float *image, int N, int H, int W, struct stage_keep keep[4], int keep_from)
 {
     const struct avs_ops *op = avs_ops();
     const struct avs_pvt_cfg *c = &m->cfg;
     const float *in = image;
     int Ci = 3, h = H, wd = W;
     for (int s = 0; s < 4; s++) {
-        int C = c->dims[s], k = s ? 3 : 7, st = s ? 2 : 4, hid = C * c->mlp[s], sr = c->sr[s];
-        struct avs_conv2d pe;
-        avs_conv2d_geom(&pe, N, Ci, h, wd, C, k, k, st, k / 2, 1, 1);
+        struct stage_keep *k = &keep[s];
+        int C = c->dims[s], ks = s ? 3 : 7, st = s ? 2 : 4, hid = C * c->mlp[s], sr = c->sr[s];
+        struct avs_conv2d pe, g_sr;
+        avs_conv2d_geom(&pe, N, Ci, h, wd, C, ks, ks, st, ks / 2, 1, 1);
         int Hs = pe.P, Ws = pe.Q, L = Hs * Ws, Lk = sr > 1 ? (Hs / sr) * (Ws / sr) : L;
-        size_t NLC = (size_t)N * L * C;
-        struct avs_conv2d g_sr;
-        size_t cw = max3(avs_conv2d_ws(&pe), 16, 16);
+        size_t M = (size_t)N * L, cw = avs_conv2d_ws(&pe);
         if (sr > 1) {
             avs_conv2d_geom(&g_sr, N, C, Hs, Ws, C, sr, sr, sr, 0, 1, 1);
-            size_t c2 = avs_conv2d_ws(&g_sr);
-            cw = cw > c2 ? cw : c2;
+            cw = cw > avs_conv2d_ws(&g_sr) ? cw : avs_conv2d_ws(&g_sr);
         }
-        struct stage_ws w;
-        float *xs = avs_malloc(NLC * sizeof(float));
-        w.y = avs_malloc(NLC * sizeof(float));
-        w.q = avs_malloc(NLC * sizeof(float));
-        w.o = avs_malloc(NLC * sizeof(float));
-        w.kv = avs_malloc((size_t)N * Lk * 2 * C * sizeof(float));
-        w.srmap = avs_malloc((size_t)N * Lk * C * sizeof(float));
-        w.srtok = avs_malloc((size_t)N * Lk * C * sizeof(float));
-        w.att = avs_malloc((size_t)L * Lk * sizeof(float));
-        w.p = avs_malloc((size_t)L * Lk * sizeof(float));
-        w.h1 = avs_malloc((size_t)N * L * hid * sizeof(float));
-        w.h2 = avs_malloc((size_t)N * L * hid * sizeof(float));
-        w.mean = avs_malloc((size_t)N * L * sizeof(float));
-        w.rstd = avs_malloc((size_t)N * L * sizeof(float));
-        w.conv = avs_malloc(cw * sizeof(float));
+        k->H = Hs, k->W = Ws, k->L = L, k->C = C, k->Lk = Lk, k->hid = hid;
+        k->nblk = s >= keep_from ? c->depths[s] : 1;
+        k->blk = avs_calloc((size_t)k->nblk, sizeof *k->blk);
+        for (int b = 0; b < k->nblk; b++)
+            blk_alloc(&k->blk[b], N, L, Lk, C, hid, c->heads[s]);
+        k->pe_pre = avs_malloc(M * C * sizeof(float));
+        k->last = avs_malloc(M * C * sizeof(float));
+        k->pe_mean = avs_malloc(4 * M * sizeof(float));
+        k->pe_rstd = k->pe_mean + M, k->n_mean = k->pe_mean + 2 * M, k->n_rstd = k->pe_mean + 3 * M;
+        struct scratch w;
+        scratch_alloc(&w, M * C, (size_t)L * Lk, cw, M * hid);
         /* patch embedding: conv -> tokens -> LayerNorm (eps 1e-5) */
-        op->conv2d_fwd(w.h1, in, prm(m, "patch_embed%d.proj.weight", s + 1),
+        float *xs = k->last;
+        op->conv2d_fwd(w.hbuf, in, prm(m, "patch_embed%d.proj.weight", s + 1),
                        prm(m, "patch_embed%d.proj.bias", s + 1), &pe, w.conv);
-        map2tok(xs, w.h1, N, C, L);
-        op->layernorm_fwd(xs, w.mean, w.rstd, xs, prm(m, "patch_embed%d.norm.weight", s + 1),
-                          prm(m, "patch_embed%d.norm.bias", s + 1), N * L, C, 1, EPS_EMBED);
+        map2tok(k->pe_pre, w.hbuf, N, C, L);
+        op->layernorm_fwd(xs, k->pe_mean, k->pe_rstd, k->pe_pre,
+                          prm(m, "patch_embed%d.norm.weight", s + 1),
+                          prm(m, "patch_embed%d.norm.bias", s + 1), (int)M, C, 1, EPS_EMBED);
         for (int i = 0; i < c->depths[s]; i++) {
-            attention(m, s, i, xs, N, Hs, Ws, &w);
-            mlp(m, s, i, xs, N, Hs, Ws, &w);
+            struct blk *b = &k->blk[k->nblk > 1 ? i : 0];
+            attention_fwd(m, s, i, xs, Hs, Ws, b, &w);
+            mlp_fwd(m, s, i, xs, Hs, Ws, b, &w);
         }
-        op->layernorm_fwd(xs, w.mean, w.rstd, xs, prm(m, "norm%d.weight", s + 1),
-                          prm(m, "norm%d.bias", s + 1), N * L, C, 1, EPS_BLOCK);
-        tok2map(stage[s], xs, N, C, L);
+        op->layernorm_fwd(w.t1, k->n_mean, k->n_rstd, xs, prm(m, "norm%d.weight", s + 1),
+                          prm(m, "norm%d.bias", s + 1), (int)M, C, 1, EPS_BLOCK);
+        tok2map(stage[s], w.t1, N, C, L);
         if (s == 3 && logits && c->classes) {
-            /* mean token -> head */
-            float *mt = w.y;
+            float *mt = w.t2; /* mean token -> head */
             for (int n = 0; n < N; n++)
                 for (int ch = 0; ch < C; ch++) {
                     float acc = 0;
                     for (int l = 0; l < L; l++)
-                        acc += xs[((size_t)n * L + l) * C + ch];
+                        acc += w.t1[((size_t)n * L + l) * C + ch];
                     mt[(size_t)n * C + ch] = acc / (float)L;
                 }
             avs_linear_fwd(logits, mt, prm(m, "head.weight"), prm(m, "head.bias"), N, C, c->classes);
         }
-        free(xs);
-        free(w.y), free(w.q), free(w.o), free(w.kv), free(w.srmap), free(w.srtok), free(w.att);
-        free(w.p), free(w.h1), free(w.h2), free(w.mean), free(w.rstd), free(w.conv);
+        free(w.mem);
         Ci = C, h = Hs, wd = Ws;
         in = stage[s];
     }
+}
+
+static void keep_free(struct stage_keep keep[4])
+{
+    for (int s = 0; s < 4; s++) {
+        for (int b = 0; b < keep[s].nblk; b++)
+            free(keep[s].blk[b].mem);
+        free(keep[s].blk);
+        free(keep[s].pe_pre);
+        free(keep[s].last);
+        free(keep[s].pe_mean);
+    }
+}
+
+void avs_pvt_fwd(const struct avs_pvt *m, float *const stage[4], float *logits, const float *image,
+                 int N, int H, int W)
+{
+    struct stage_keep keep[4];
+    memset(keep, 0, sizeof keep);
+    forward(m, stage, logits, image, N, H, W, keep, 4);
+    keep_free(keep);
+}
+
+void avs_pvt_gradcam(const struct avs_pvt *m, float *const gradcam[4], float *const stage[4],
+                     float *logits, const float *image, const int *target, int N, int H, int W)
+{
+    const struct avs_ops *op = avs_ops();
+    const struct avs_pvt_cfg *c = &m->cfg;
+    AVS_ASSERT(c->classes > 0);
+    struct stage_keep keep[4];
+    memset(keep, 0, sizeof keep);
+    forward(m, stage, logits, image, N, H, W, keep, 1);
+    /* d logit[n, target n] / d (stage-4 tokens after norm4) = head.weight[target] / L */
+    struct stage_keep *k = &keep[3];
+    size_t M = (size_t)N * k->L;
+    float *dtok = avs_calloc(M * k->C, sizeof(float));
+    const float *hw = prm(m, "head.weight");
+    for (int n = 0; n < N; n++) {
+        AVS_ASSERT(target[n] >= 0 && target[n] < c->classes);
+        for (int l = 0; l < k->L; l++)
+            for (int ch = 0; ch < k->C; ch++)
+                dtok[((size_t)n * k->L + l) * k->C + ch] = hw[(size_t)target[n] * k->C + ch] / (float)k->L;
+    }
+    for (int s = 3; s >= 0; s--) {
+        k = &keep[s];
+        M = (size_t)N * k->L;
+        size_t MC = M * k->C;
+        float *dx = avs_calloc(MC, sizeof(float));
+        op->layernorm_bwd(dx, NULL, NULL, dtok, k->last, k->n_mean, k->n_rstd,
+                          prm(m, "norm%d.weight", s + 1), (int)M, k->C, 1);
+        for (int n = 0; n < N; n++) /* Grad-CAM weight: spatial mean of the gradient */
+            for (int ch = 0; ch < k->C; ch++) {
+                double acc = 0;
+                for (int l = 0; l < k->L; l++)
+                    acc += dx[((size_t)n * k->L + l) * k->C + ch];
+                gradcam[s][(size_t)n * k->C + ch] = (float)(acc / k->L);
+            }
+        free(dtok);
+        dtok = NULL;
+        if (s == 0) {
+            free(dx);
+            break;
+        }
+        struct avs_conv2d pe, g_sr;
+        int Cp = c->dims[s - 1], Hp = keep[s - 1].H, Wp = keep[s - 1].W;
+        avs_conv2d_geom(&pe, N, Cp, Hp, Wp, k->C, 3, 3, 2, 1, 1, 1);
+        size_t cw = avs_conv2d_ws(&pe);
+        if (c->sr[s] > 1) {
+            avs_conv2d_geom(&g_sr, N, k->C, k->H, k->W, k->C, c->sr[s], c->sr[s], c->sr[s], 0, 1, 1);
+            cw = cw > avs_conv2d_ws(&g_sr) ? cw : avs_conv2d_ws(&g_sr);
+        }
+        struct scratch w;
+        scratch_alloc(&w, MC, (size_t)k->L * k->Lk, cw, M * k->hid);
+        for (int i = c->depths[s] - 1; i >= 0; i--)
+            block_bwd(m, s, i, dx, k->H, k->W, &k->blk[i], &w);
+        /* patch embedding: LN, tokens -> map, conv (3x3 stride 2) */
+        avs_zero(w.t1, MC);
+        op->layernorm_bwd(w.t1, NULL, NULL, dx, k->pe_pre, k->pe_mean, k->pe_rstd,
+                          prm(m, "patch_embed%d.norm.weight", s + 1), (int)M, k->C, 1);
+        tok2map(w.t2, w.t1, N, k->C, k->L);
+        size_t Mp = (size_t)N * keep[s - 1].L;
+        float *dmap = avs_calloc(Mp * Cp, sizeof(float));
+        op->conv2d_bwd_data(dmap, w.t2, prm(m, "patch_embed%d.proj.weight", s + 1), &pe, w.conv);
+        dtok = avs_malloc(Mp * Cp * sizeof(float));
+        map2tok(dtok, dmap, N, Cp, keep[s - 1].L);
+        free(dmap);
+        free(w.mem);
+        free(dx);
+    }
+    keep_free(keep);
 }

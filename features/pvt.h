@@ -16,7 +16,9 @@
  * (7x7 stride 4, then 3x3 stride 2, padding k/2) + LayerNorm; stage maps are taken after the
  * stage norm; logits = head(mean of the stage-4 tokens after norm4).
  * ref: whai362/PVT classification/pvt_v2.py (PyramidVisionTransformerV2.forward_features).
- * Forward only for now (the Grad-CAM backward is a later piece of issue 6).
+ * Grad-CAM (DESIGN §5, C3N Eq. 5): the logit of the target class is backpropagated to the output
+ * of the last block of each stage (before the stage norm); weight w_c = spatial mean of that
+ * gradient. Parameter gradients (fine-tuning) are not computed yet.
  */
 #ifndef AVS_FEATURES_PVT_H
 #define AVS_FEATURES_PVT_H
@@ -54,6 +56,10 @@ void avs_pvt_free(struct avs_pvt *m);
  * halves), logits [N,classes] (NULL: not wanted). Allocates its scratch per call. */
 void avs_pvt_fwd(const struct avs_pvt *m, float *const stage[4], float *logits, const float *image,
                  int N, int H, int W);
+/* Forward as avs_pvt_fwd, then gradcam[s] [N,dims[s]] for the class target[n] of each image
+ * (needs the head). Keeps the activations of stages 2..4 for the backward. */
+void avs_pvt_gradcam(const struct avs_pvt *m, float *const gradcam[4], float *const stage[4],
+                     float *logits, const float *image, const int *target, int N, int H, int W);
 /* Side of stage s (0-based) for an input side: 4x, then 2x reductions (conv arithmetic). */
 int avs_pvt_side(int side, int s);
 

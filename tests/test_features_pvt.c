@@ -1,6 +1,7 @@
 /* tests/test_features_pvt.c: PVTv2 forward against PyTorch (tests/gen/features_pvt.py: a
  * reduced b0-like config with the official names, float64 reference): the four stage maps after
- * the stage norms and the logits; the official variant table; 1- vs 2-thread bit identity; load
+ * the stage norms, the logits and the Grad-CAM weights of the four stages (PyTorch autograd on
+ * the last block outputs); the official variant table; 1- vs 2-thread bit identity; load
  * errors that name the tensor. */
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,34 @@ static void check_fixture(void)
     for (int s = 0; s < 4; s++)
         same &= memcmp(st[s], st1[s], ns[s] * sizeof(float)) == 0;
     CHECK(same, "1 thread gives the same bits as 2");
+    /* Grad-CAM: forward outputs unchanged, weights vs autograd */
+    const struct avs_st_tensor *tt = avs_st_find(io, "target");
+    CHECK(tt && tt->numel == 2, "fixture target");
+    if (tt && tt->numel == 2) {
+        int64_t t64[2];
+        memcpy(t64, tt->data, sizeof t64);
+        int target[2] = {(int)t64[0], (int)t64[1]};
+        float *gc[4], *gref[4];
+        size_t ng[4];
+        for (int s = 0; s < 4; s++) {
+            char nm[16];
+            snprintf(nm, sizeof nm, "gradcam%d", s + 1);
+            gref[s] = get(io, nm, &ng[s]);
+            gc[s] = calloc(ng[s] ? ng[s] : 1, sizeof(float));
+        }
+        avs_pvt_gradcam(&m, gc, st1, lg1, x, target, N, 64, 64);
+        int fsame = memcmp(lg, lg1, nl * sizeof(float)) == 0;
+        for (int s = 0; s < 4; s++)
+            fsame &= memcmp(st[s], st1[s], ns[s] * sizeof(float)) == 0;
+        CHECK(fsame, "gradcam's forward equals the plain forward");
+        for (int s = 0; s < 4; s++) {
+            char nm[16];
+            snprintf(nm, sizeof nm, "gradcam%d", s + 1);
+            if (gref[s])
+                compare(nm, gc[s], gref[s], ng[s]);
+            free(gc[s]), free(gref[s]);
+        }
+    }
     for (int s = 0; s < 4; s++)
         free(ref[s]), free(st[s]), free(st1[s]);
     free(x), free(lref), free(lg), free(lg1);

@@ -5,7 +5,8 @@
 # and on a full-size random case (1000 x 527, when Debian's torch is there); `run labelsim`
 # on the real class lists with random vectors against an independent numpy implementation;
 # `run vggish` on the reduced-width PyTorch fixture, logmel -> vggish chained; `run pvt_v2_b0`
-# on a fresh full-size random b0 at 224x224 against PyTorch (float64), when torch is there.
+# on a fresh full-size random b0 at 224x224 against PyTorch (float64), stage maps, logits and
+# Grad-CAM weights (--target), when torch is there.
 set -eu
 py=/usr/bin/python3
 $py -c 'import numpy' 2>/dev/null || { echo "SKIP: /usr/bin/python3 has no numpy (apt-get install python3-numpy)"; exit 77; }
@@ -153,9 +154,14 @@ expect 3 'missing tensor "head.weight"' $M run vggish --weights $V.weights.safet
 # pvt: full-size b0, fresh from torch
 if $py -c 'import torch' 2>/dev/null; then
   $py tests/gen/features_pvt.py b0 "$AVS_TMP/b0.w.safetensors" "$AVS_TMP/b0.in.safetensors" "$AVS_TMP/b0.ref.safetensors"
-  $M run pvt_v2_b0 --weights "$AVS_TMP/b0.w.safetensors" --inputs "$AVS_TMP/b0.in.safetensors" --out "$AVS_TMP/b0.out.safetensors" -j 2
+  $M run pvt_v2_b0 --weights "$AVS_TMP/b0.w.safetensors" --inputs "$AVS_TMP/b0.in.safetensors" --out "$AVS_TMP/b0.out.safetensors" -j 2 \
+     --target "$AVS_TMP/b0.in.safetensors.target"
   $py tests/gen/model_compare.py "$AVS_TMP/b0.out.safetensors" "$AVS_TMP/b0.ref.safetensors" || fail "pvt_v2_b0 differs from PyTorch"
   expect 3 'patch_embed1.proj.weight" has shape \[32,3,7,7\], expected \[64,3,7,7\]' $M run pvt_v2_b2 --weights "$AVS_TMP/b0.w.safetensors" --inputs "$AVS_TMP/b0.in.safetensors" --out "$AVS_TMP/o.safetensors"
+  $py -c "
+import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
+model_st.save('$AVS_TMP/badt.safetensors', {'target': np.array([1000], np.int64)})"
+  expect 3 "is not a class index" $M run pvt_v2_b0 --weights "$AVS_TMP/b0.w.safetensors" --inputs "$AVS_TMP/b0.in.safetensors" --target "$AVS_TMP/badt.safetensors" --out "$AVS_TMP/o.safetensors"
 else
   echo "note: no torch in /usr/bin/python3: full-size pvt_v2_b0 case not run"
 fi

@@ -8,7 +8,7 @@
  *                 [--examples N]
  *   avs-model run c3im --inputs IN.safetensors --out OUT.safetensors
  *   avs-model run vggish --weights W.safetensors [--head H.safetensors] --inputs IN --out OUT
- *   avs-model run pvt_v2_b0..b5 --weights W.safetensors --inputs IN --out OUT
+ *   avs-model run pvt_v2_b0..b5 --weights W.safetensors --inputs IN --out OUT [--target T]
  *   avs-model run labelsim --vectors V [--classes-visual F] [--classes-audio F] --out S.safetensors
  *
  * The head's configuration comes from the files: stage channels and sizes from x1..x4, frames
@@ -35,7 +35,7 @@ void openblas_set_num_threads(int n);
 
 enum { OPT_WEIGHTS = AVS_OPT_FIRST_TOOL, OPT_INPUTS, OPT_OUT, OPT_GRAD_OUT, OPT_TRAIN,
        OPT_VIDEOS, OPT_STEPS, OPT_SIZE, OPT_SEED, OPT_POLICY, OPT_EXAMPLES,
-       OPT_VECTORS, OPT_CLS_V, OPT_CLS_A, OPT_HEAD };
+       OPT_VECTORS, OPT_CLS_V, OPT_CLS_A, OPT_HEAD, OPT_TARGET };
 
 struct opts {
     const char *weights, *inputs, *out, *grad_out;
@@ -44,6 +44,7 @@ struct opts {
     const char *policy; /* run logmel */
     const char *vectors, *cls_v, *cls_a; /* run labelsim */
     const char *head;                    /* run vggish */
+    const char *target;                  /* run pvt_v2_*: Grad-CAM targets */
     int examples;
 };
 
@@ -81,7 +82,8 @@ static void usage(FILE *f)
             "run vggish: VGGish (torchvggish names) on examples [N,96,64] -> embedding [N,128],\n"
             "  and logits [N,K] when an AudioSet head (head.weight [K,128], head.bias) is given.\n"
             "run pvt_v2_bX: PVTv2 (official pvt_v2.py names) on image [N,3,H,W] (H, W multiples\n"
-            "  of 32) -> stage1..4 (after the stage norms) and logits [N,1000].\n"
+            "  of 32) -> stage1..4 (after the stage norms) and logits [N,1000]; with --target\n"
+            "  (tensor \"target\" [N], class indices) also gradcam1..4 [N,C_s] (Grad-CAM weights).\n"
             "run labelsim: label similarity sim [V,A] from word vectors (GloVe text or word2vec\n"
             "  text/binary) over the class lists (default features/data/imagenet1k_classes.txt\n"
             "  and features/data/audioset_class_labels_indices.csv).\n"
@@ -612,8 +614,9 @@ static int cmd_run_pvt(const struct opts *o, const char *variant, struct avs_err
     int rc = 3, nd = 0, have_m = 0;
     int64_t sh[AVS_ST_MAXDIM];
     size_t nx = 0;
-    float *x = NULL, *st[4] = {0}, *lg = NULL;
-    struct avs_st_file *in = NULL;
+    float *x = NULL, *st[4] = {0}, *lg = NULL, *gc[4] = {0};
+    int *target = NULL;
+    struct avs_st_file *in = NULL, *tf = NULL;
     struct avs_st_writer *wr = NULL;
     struct avs_pvt m;
     struct avs_pvt_cfg cfg;
@@ -642,9 +645,45 @@ static int cmd_run_pvt(const struct opts *o, const char *variant, struct avs_err
         st[s] = avs_malloc((size_t)N * ss[s][1] * ss[s][2] * ss[s][3] * sizeof(float));
     }
     lg = m.cfg.classes ? avs_malloc((size_t)N * m.cfg.classes * sizeof(float)) : NULL;
-    avs_pvt_fwd(&m, st, lg, x, N, H, W);
-    for (int s = 0; s < 4; s++)
+    if (o->target) {
+        if (avs_st_open(o->target, &tf, err))
+            goto out;
+        const struct avs_st_tensor *t = avs_st_find(tf, "target");
+        if (!t || t->ndim != 1 || t->numel != (size_t)N ||
+            (t->dtype != AVS_ST_I64 && t->dtype != AVS_ST_I32) || !m.cfg.classes) {
+            avs_err_set(err, "%s: expected tensor \"target\" [%d] of int64/int32 class indices "
+                        "(and weights with a head)", o->target, N);
+            goto out;
+        }
+        target = avs_malloc((size_t)N * sizeof(int));
+        for (int n = 0; n < N; n++) {
+            int64_t v;
+            if (t->dtype == AVS_ST_I64)
+                memcpy(&v, (const char *)t->data + 8 * n, 8);
+            else {
+                int32_t v32;
+                memcpy(&v32, (const char *)t->data + 4 * n, 4);
+                v = v32;
+            }
+            if (v < 0 || v >= m.cfg.classes) {
+                avs_err_set(err, "%s: target[%d] = %lld is not a class index (0..%d)", o->target, n,
+                            (long long)v, m.cfg.classes - 1);
+                goto out;
+            }
+            target[n] = (int)v;
+        }
+        for (int s = 0; s < 4; s++)
+            gc[s] = avs_malloc((size_t)N * m.cfg.dims[s] * sizeof(float));
+        avs_pvt_gradcam(&m, gc, st, lg, x, target, N, H, W);
+    } else
+        avs_pvt_fwd(&m, st, lg, x, N, H, W);
+    char *gnames[4] = {"gradcam1", "gradcam2", "gradcam3", "gradcam4"};
+    for (int s = 0; s < 4; s++) {
         avs_st_writer_add_f32(wr, names[s], 4, ss[s], st[s]);
+        int gs[2] = {N, m.cfg.dims[s]};
+        if (gc[s])
+            avs_st_writer_add_f32(wr, gnames[s], 2, gs, gc[s]);
+    }
     int ls[2] = {N, m.cfg.classes};
     if (lg)
         avs_st_writer_add_f32(wr, "logits", 2, ls, lg);
@@ -657,8 +696,9 @@ out:
     avs_st_writer_free(&wr);
     avs_st_close(&in);
     for (int s = 0; s < 4; s++)
-        free(st[s]);
-    free(x), free(lg);
+        free(st[s]), free(gc[s]);
+    free(x), free(lg), free(target);
+    avs_st_close(&tf);
     return rc;
 }
 
@@ -679,6 +719,7 @@ int main(int argc, char **argv)
         {"examples", required_argument, 0, OPT_EXAMPLES},
         {"vectors", required_argument, 0, OPT_VECTORS},
         {"head", required_argument, 0, OPT_HEAD},
+        {"target", required_argument, 0, OPT_TARGET},
         {"classes-visual", required_argument, 0, OPT_CLS_V},
         {"classes-audio", required_argument, 0, OPT_CLS_A},
         {"json", no_argument, 0, AVS_OPT_JSON},
@@ -710,6 +751,7 @@ int main(int argc, char **argv)
         case OPT_EXAMPLES: o.examples = atoi(optarg); if (o.examples < 1) o.examples = -1; break;
         case OPT_VECTORS: o.vectors = optarg; break;
         case OPT_HEAD: o.head = optarg; break;
+        case OPT_TARGET: o.target = optarg; break;
         case OPT_CLS_V: o.cls_v = optarg; break;
         case OPT_CLS_A: o.cls_a = optarg; break;
         case AVS_OPT_JSON: o.json = 1; break;

@@ -6,10 +6,12 @@ Run from the repository root with Debian's torch:  /usr/bin/python3 tests/gen/fe
 Writes tests/fixtures/features/pvt_small.{weights,io}.safetensors: a reduced b0-like config
 (dims 8,16,24,32; heads 1,2,3,4; mlp 2; depths 1,1,2,1; sr 8,4,2,1; 10 classes) on 2 random
 64x64 images: io holds image [2,3,64,64], stage1..4 (after the stage norms, NCHW) and logits,
-computed in float64 from the float32 weights. LayerNorm affine parameters are randomised so that
+computed in float64 from the float32 weights, and gradcam1..4 [2,C_s] for target [3, 7]
+(int64): the spatial mean of d logit / d (last block output of each stage). LayerNorm affine parameters are randomised so that
 they are tested too.
 Also importable: make(cfg) -> model, VARIANTS, and `python3 features_pvt.py b0 W IN EXPECT`
-writes a fresh random full-size case (224x224) for tests/test_features_tool.sh.
+writes a fresh random full-size case (224x224, with IN.target holding target [417] and EXPECT
+holding gradcam1..4 too) for tests/test_features_tool.sh.
 """
 import os
 import sys
@@ -116,10 +118,14 @@ class PVTv2(nn.Module):
 
     def forward(self, x):
         B, maps = x.shape[0], []
+        self.last = []  # output of the last block of each stage (Grad-CAM hook points)
         for i in range(4):
             x, H, W = getattr(self, f'patch_embed{i + 1}')(x)
             for blk in getattr(self, f'block{i + 1}'):
                 x = blk(x, H, W)
+            if x.requires_grad:
+                x.retain_grad()
+            self.last.append(x)
             x = getattr(self, f'norm{i + 1}')(x)
             tokens = x
             x = x.reshape(B, H, W, -1).permute(0, 3, 1, 2).contiguous()
@@ -137,13 +143,20 @@ def make(cfg, seed):
     return m.eval()
 
 
-def run(model, x):
-    with torch.no_grad():
-        m64 = model.double()
-        maps, logits = m64(torch.from_numpy(x).double())
-        model.float()
-    out = {f'stage{i + 1}': t.float().numpy() for i, t in enumerate(maps)}
-    out['logits'] = logits.float().numpy()
+def run(model, x, target=None):
+    """Forward in float64; with target [N]: Grad-CAM weights gradcam1..4 [N,C_s] = spatial mean
+    of d logit[n, target[n]] / d (last block output of stage s)."""
+    m64 = model.double()
+    xin = torch.from_numpy(x).double().requires_grad_(target is not None)
+    maps, logits = m64(xin)
+    out = {f'stage{i + 1}': t.detach().float().numpy() for i, t in enumerate(maps)}
+    out['logits'] = logits.detach().float().numpy()
+    if target is not None:
+        logits[torch.arange(len(target)), torch.as_tensor(target)].sum().backward()
+        for i, t in enumerate(m64.last):
+            out[f'gradcam{i + 1}'] = t.grad.mean(dim=1).float().numpy()
+    model.float()
+    model.zero_grad()
     return out
 
 
@@ -157,14 +170,16 @@ def main():
         x = np.random.default_rng(4).standard_normal((1, 3, 224, 224)).astype(np.float32)
         model_st.save(sys.argv[2], weights(m))
         model_st.save(sys.argv[3], {'image': x})
-        model_st.save(sys.argv[4], run(m, x))
+        model_st.save(sys.argv[3] + '.target', {'target': np.array([417], np.int64)})
+        model_st.save(sys.argv[4], run(m, x, [417]))
         return
     m = make(SMALL, 9)
     x = np.random.default_rng(2).standard_normal((2, 3, 64, 64)).astype(np.float32)
     F = 'tests/fixtures/features/pvt_small.'
     model_st.save(F + 'weights.safetensors', weights(m), {'generator': 'tests/gen/features_pvt.py'})
-    io = run(m, x)
+    io = run(m, x, [3, 7])
     io['image'] = x
+    io['target'] = np.array([3, 7], np.int64)
     model_st.save(F + 'io.safetensors', io, {'torch': torch.__version__})
 
 
