@@ -4,6 +4,7 @@
  *                 [--grad-out DOUT.safetensors] [--train]
  *   avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json]
  *   avs-model bench sgemm [--size 2048]
+ *   avs-model bench pvt_v2_b0..b5 --weights W.safetensors [--size 224] [--steps S] [--json]
  *   avs-model run logmel --inputs IN.safetensors --out OUT.safetensors [--policy stream|second]
  *                 [--examples N]
  *   avs-model run c3im --inputs IN.safetensors --out OUT.safetensors
@@ -55,6 +56,7 @@ static void usage(FILE *f)
             "                  --out OUT.safetensors [--grad-out DOUT.safetensors] [--train]\n"
             "       avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json]\n"
             "       avs-model bench sgemm [--size 2048]\n"
+            "       avs-model bench pvt_v2_b0..b5 --weights W.safetensors [--size 224] [--steps S]\n"
             "       avs-model run logmel --inputs IN.safetensors --out OUT.safetensors\n"
             "                  [--policy stream|second] [--examples N]\n"
             "       avs-model run c3im --inputs IN.safetensors --out OUT.safetensors\n"
@@ -73,6 +75,8 @@ static void usage(FILE *f)
             "bench: S full training steps (forward, BCE+Dice, backward, Adam) on random data;\n"
             "  prints step_seconds=<median>, gflops=<effective rate>, peak_rss_mb=.\n"
             "  sgemm: the cblas_sgemm peak of this machine (size^3).\n"
+            "  pvt_v2_bX: one image, forward alone and forward + Grad-CAM backward; prints the\n"
+            "  fastest of S runs (fwd_seconds=, gradcam_seconds=).\n"
             "run logmel: VGGish log-mel examples [N,96,64] (tensor \"examples\") of the 16 kHz\n"
             "  wave [S] (tensor \"wave\", samples in [-1,1]); --policy stream (default: 96-frame\n"
             "  examples at 0.96 s hop) or second (one per whole second); --examples N pads by\n"
@@ -609,6 +613,54 @@ out:
     return rc;
 }
 
+static int cmd_bench_pvt(const struct opts *o, const char *variant)
+{
+    struct avs_pvt_cfg cfg;
+    struct avs_pvt m;
+    struct avs_err err;
+    if (!o->weights || avs_pvt_cfg_variant(&cfg, variant)) {
+        fprintf(stderr, "avs-model: bench %s needs --weights (variants pvt_v2_b0..b5)\n", variant);
+        return AVS_EXIT_USAGE;
+    }
+    if (avs_pvt_load(&m, &cfg, o->weights, &err)) {
+        fprintf(stderr, "avs-model: %s\n", err.msg);
+        return AVS_EXIT_FATAL;
+    }
+    int S = o->size ? o->size : 224, R = o->steps > 0 ? o->steps : 5, target = 0;
+    unsigned long long seed = o->seed;
+    float *x = avs_malloc((size_t)3 * S * S * sizeof(float)), *st[4], *gc[4];
+    float *lg = avs_malloc((size_t)(m.cfg.classes + 1) * sizeof(float));
+    fill(x, (size_t)3 * S * S, &seed, 1.0f);
+    for (int s = 0; s < 4; s++) {
+        int side = avs_pvt_side(S, s);
+        st[s] = avs_malloc((size_t)m.cfg.dims[s] * side * side * sizeof(float));
+        gc[s] = avs_malloc((size_t)m.cfg.dims[s] * sizeof(float));
+    }
+    double tf = 1e30, tg = 1e30;
+    for (int r = 0; r < R + 1; r++) { /* the first run warms up */
+        double t0 = avs_now();
+        avs_pvt_fwd(&m, st, lg, x, 1, S, S);
+        double t1 = avs_now();
+        avs_pvt_gradcam(&m, gc, st, lg, x, &target, 1, S, S);
+        double t2 = avs_now();
+        if (r && t1 - t0 < tf)
+            tf = t1 - t0;
+        if (r && t2 - t1 < tg)
+            tg = t2 - t1;
+    }
+    if (o->json)
+        printf("{\"fwd_seconds\": %.4f, \"gradcam_seconds\": %.4f, \"size\": %d, \"threads\": %d}\n",
+               tf, tg, S, avs_ops_threads());
+    else
+        printf("fwd_seconds=%.4f gradcam_seconds=%.4f size=%d threads=%d\n", tf, tg, S,
+               avs_ops_threads());
+    for (int s = 0; s < 4; s++)
+        free(st[s]), free(gc[s]);
+    free(x), free(lg);
+    avs_pvt_free(&m);
+    return 0;
+}
+
 static int cmd_run_pvt(const struct opts *o, const char *variant, struct avs_err *err)
 {
     int rc = 3, nd = 0, have_m = 0;
@@ -799,6 +851,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "avs-model: %s\n", err.msg);
         return rc;
     }
+    if (!strcmp(cmd, "bench") && !strncmp(what, "pvt_v2_", 7))
+        return cmd_bench_pvt(&o, what);
     if (!strcmp(cmd, "bench") && !strcmp(what, "c3n_head"))
         return cmd_bench_head(&o);
     if (!strcmp(cmd, "bench") && !strcmp(what, "sgemm"))

@@ -11,7 +11,8 @@ computed in float64 from the float32 weights, and gradcam1..4 [2,C_s] for target
 they are tested too.
 Also importable: make(cfg) -> model, VARIANTS, and `python3 features_pvt.py b0 W IN EXPECT`
 writes a fresh random full-size case (224x224, with IN.target holding target [417] and EXPECT
-holding gradcam1..4 too) for tests/test_features_tool.sh.
+holding gradcam1..4 too) for tests/test_features_tool.sh; `python3 features_pvt.py bench b0 2`
+times the PyTorch peer of `avs-model bench pvt_v2_b0` (see bench()).
 """
 import os
 import sys
@@ -123,6 +124,8 @@ class PVTv2(nn.Module):
             x, H, W = getattr(self, f'patch_embed{i + 1}')(x)
             for blk in getattr(self, f'block{i + 1}'):
                 x = blk(x, H, W)
+            if i == 0 and getattr(self, 'cut', False):  # bench: backward stops at stage 1
+                x = x.detach().requires_grad_()
             if x.requires_grad:
                 x.retain_grad()
             self.last.append(x)
@@ -164,7 +167,38 @@ def weights(model):
     return {k: v.float().numpy() for k, v in model.state_dict().items()}
 
 
+def bench(variant, threads=2, size=224, runs=5):
+    """PyTorch peer of `avs-model bench pvt_v2_X`: one image, forward (no_grad) and forward +
+    Grad-CAM backward (parameters frozen, the graph cut after the stage-1 blocks, so autograd
+    does the same work as the C code: blocks of stages 2-4, norms and patch embeddings)."""
+    import time
+    torch.set_num_threads(threads)
+    m = make(VARIANTS[variant], 3)
+    for p in m.parameters():
+        p.requires_grad_(False)
+    x = torch.randn(1, 3, size, size)
+    tf = tg = 1e30
+    for r in range(runs + 1):
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            m(x)
+        t1 = time.perf_counter()
+        m.cut = True
+        _, logits = m(x)
+        logits[0, 0].backward()
+        g = [t.grad.mean(dim=1) for t in m.last]
+        m.cut = False
+        t2 = time.perf_counter()
+        if r:
+            tf, tg = min(tf, t1 - t0), min(tg, t2 - t1)
+    assert len(g) == 4
+    print(f'torch_fwd_seconds={tf:.4f} torch_gradcam_seconds={tg:.4f} size={size} threads={threads}')
+
+
 def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == 'bench':  # bench VARIANT [THREADS]
+        bench(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 2)
+        return
     if len(sys.argv) == 5:  # fresh full-size case: VARIANT WEIGHTS INPUTS EXPECT
         m = make(VARIANTS[sys.argv[1]], 3)
         x = np.random.default_rng(4).standard_normal((1, 3, 224, 224)).astype(np.float32)
