@@ -72,12 +72,12 @@ expect_eq "$(q "SELECT width || 'x' || height || ',' || has_audio FROM v_videos 
 [ -f "$s/frames/rawC/5.png" ] && [ -f "$s/masks/rawC/5.png" ] || fail "rawC files"
 # Unchanged: nothing redone.
 out=$("$AVS_BIN/avs-ingest" -q --json --root "$s" --avsbench "$R")
-case $out in *'"ingested": 0, "unchanged": 5'*) ;; *) fail "re-run did work: $out" ;; esac
+case $out in *'"ingested":0,"unchanged":5'*) ;; *) fail "re-run did work: $out" ;; esac
 # A changed mask is noticed and re-imported.
 mask_seq "$S4/gt_masks/test/playing_violin/violinB" violinB_ 3 3 monob
 touch -d '+1 min' "$S4/gt_masks/test/playing_violin/violinB/violinB_3.png"
 out=$("$AVS_BIN/avs-ingest" -q --json --root "$s" --avsbench "$R")
-case $out in *'"ingested": 1,'*) ;; *) fail "changed mask not re-imported: $out" ;; esac
+case $out in *'"ingested":1,'*) ;; *) fail "changed mask not re-imported: $out" ;; esac
 cmp -s "$s/masks/violinB/3.png" "$S4/gt_masks/test/playing_violin/violinB/violinB_3.png" || fail "violinB mask 3 not updated"
 # Not an AVSBench folder: usage error that says what is expected.
 "$AVS_BIN/avs-ingest" --root "$s" --avsbench "$AVS_TMP" 2> "$AVS_TMP/e"; expect_eq $? 1 "not AVSBench"

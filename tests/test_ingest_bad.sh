@@ -51,7 +51,7 @@ grep -q "failed" "$AVS_TMP/err" && fail "-q must keep warnings quiet" || true
 # Unchanged inputs: nothing decoded, failed ones not retried; exit stays 2.
 out=$("$AVS_BIN/avs-ingest" -q --json --root "$s" "$d"); rc=$?
 expect_eq "$rc" 2 "re-run exit status"
-case $out in *'"ingested": 0, "unchanged": 8'*) ;; *) fail "re-run did work: $out" ;; esac
+case $out in *'"ingested":0,"unchanged":8'*) ;; *) fail "re-run did work: $out" ;; esac
 
 # A store held by another writer is reported busy (exit 3), and nothing is touched.
 exec 9> "$s/.avs-ingest.lock"; flock -n 9 || fail "cannot take the lock for the test"

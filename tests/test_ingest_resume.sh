@@ -47,22 +47,22 @@ expect_eq "$(find "$s" -name '*.tmp.*' | wc -l)" 0 "no temp files left"
 
 # Unchanged inputs: no decoding.
 t0=$(date +%s.%N); out=$("$AVS_BIN/avs-ingest" -q --json --root "$s" "$d"); t1=$(date +%s.%N)
-case $out in *'"ingested": 0, "unchanged": 6'*) ;; *) fail "re-run did work: $out" ;; esac
+case $out in *'"ingested":0,"unchanged":6'*) ;; *) fail "re-run did work: $out" ;; esac
 awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 2) }' || fail "unchanged re-run took $(echo "$t1 - $t0" | bc) s"
 # Touched (mtime only): hashed, found equal, not redone.
 touch "$d/a/clip1.mp4"
 out=$("$AVS_BIN/avs-ingest" -q --json --root "$s" "$d")
-case $out in *'"ingested": 0, "unchanged": 6'*) ;; *) fail "touched file was redone: $out" ;; esac
+case $out in *'"ingested":0,"unchanged":6'*) ;; *) fail "touched file was redone: $out" ;; esac
 # Replaced by other content (shorter): redone, stale seconds removed.
 before=$(md5sum < "$s/frames/clip2/1.png")
 ffmpeg -v error -nostdin -y -f lavfi -i testsrc2=size=320x240:rate=25 -t 2 -c:v libx264 -pix_fmt yuv420p "$d/a/clip2.mp4"
 out=$("$AVS_BIN/avs-ingest" -q --json --root "$s" "$d")
-case $out in *'"ingested": 1, "unchanged": 5'*) ;; *) fail "replaced file not redone: $out" ;; esac
+case $out in *'"ingested":1,"unchanged":5'*) ;; *) fail "replaced file not redone: $out" ;; esac
 expect_eq "$(sqlite3 "$s/avs.db" "SELECT seconds || ',' || has_audio FROM v_videos WHERE uid='clip2'")" "2,0" "replaced clip2 rows"
 [ "$before" != "$(md5sum < "$s/frames/clip2/1.png")" ] || fail "clip2 frame 1 not rewritten"
 expect_eq "$(ls "$s/frames/clip2" | sort | tr '\n' ' ')" "1.png 2.png " "stale frames of clip2 removed"
 expect_eq "$(ls "$s/audio/clip2" | sort | tr '\n' ' ')" "1.wav 2.wav " "stale audio of clip2 removed"
 # Other options (size) redo everything.
 out=$("$AVS_BIN/avs-ingest" -q --json --size 112x112 --root "$s" "$d")
-case $out in *'"ingested": 6'*) ;; *) fail "--size change not redone: $out" ;; esac
+case $out in *'"ingested":6'*) ;; *) fail "--size change not redone: $out" ;; esac
 finish

@@ -29,7 +29,7 @@ run merge --root "$AVS_TMP/m" "$AVS_TMP/s0" "$AVS_TMP/s1"; expect_eq $? 2 "merge
 expect_eq "$(dump "$AVS_TMP/m")" "$(dump "$AVS_TMP/ref")" "merged index equals a single run"
 expect_eq "$(files "$AVS_TMP/m")" "$(files "$AVS_TMP/ref")" "merged files equal a single run"
 out=$(run --json merge --root "$AVS_TMP/m" "$AVS_TMP/s0" "$AVS_TMP/s1")
-case $out in *'"merged": 0, "unchanged": 6'*) ;; *) fail "second merge did work: $out" ;; esac
+case $out in *'"merged":0,"unchanged":6'*) ;; *) fail "second merge did work: $out" ;; esac
 # Killed merges, then one to the end.
 killed=0
 for delay in 0.005 0.01 0.02 0.04; do

@@ -1,4 +1,5 @@
 /* avs-ingest: folders of clips (or AVSBench trees) into the indexed store. See --help. */
+#include <cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,13 +119,27 @@ static int parse_args(int argc, char **argv, struct args *a)
     return 0;
 }
 
+/* One JSON object on stdout: {"root": ..., <names[i]>: <values[i]>..., "seconds": ...}. */
+static void print_json(const char *root, const char *const *names, const int *values, double seconds)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "root", root);
+    for (int i = 0; names[i]; i++)
+        cJSON_AddNumberToObject(o, names[i], values[i]);
+    cJSON_AddNumberToObject(o, "seconds", seconds);
+    char *txt = cJSON_PrintUnformatted(o);
+    printf("%s\n", txt);
+    cJSON_free(txt);
+    cJSON_Delete(o);
+}
+
 static void print_summary(const struct args *a, const struct avs_ingest_stats *s, int rc)
 {
     if (a->json) {
-        printf("{\"root\": \"%s\", \"total\": %d, \"ingested\": %d, \"unchanged\": %d, "
-               "\"failed\": %d, \"still_failed\": %d, \"no_audio\": %d, \"decode_errors\": %d, \"seconds\": %.3f, "
-               "\"status\": %d}\n", a->o.root, s->total, s->ingested, s->unchanged, s->failed,
-               s->still_failed, s->no_audio, s->decode_errors, s->seconds, rc);
+        print_json(a->o.root, (const char *[]){"total", "ingested", "unchanged", "failed", "still_failed",
+                                               "no_audio", "decode_errors", "status", NULL},
+                   (const int[]){s->total, s->ingested, s->unchanged, s->failed, s->still_failed,
+                                 s->no_audio, s->decode_errors, rc}, s->seconds);
         return;
     }
     if (avs_log_level() < 1)
@@ -151,9 +166,8 @@ static int merge_main(const struct args *a, char *const *roots, int n)
         return AVS_EXIT_FATAL;
     }
     if (a->json)
-        printf("{\"root\": \"%s\", \"videos\": %d, \"merged\": %d, \"unchanged\": %d, "
-               "\"failed\": %d, \"seconds\": %.3f}\n", a->o.root, stats.total, stats.ingested,
-               stats.unchanged, stats.failed, stats.seconds);
+        print_json(a->o.root, (const char *[]){"videos", "merged", "unchanged", "failed", NULL},
+                   (const int[]){stats.total, stats.ingested, stats.unchanged, stats.failed}, stats.seconds);
     else if (avs_log_level() >= 1)
         fprintf(stderr, "avs-ingest merge: %d videos from %d stores: %d merged, %d unchanged, %d failed "
                         "or conflicting, into %s\n", stats.total, n, stats.ingested, stats.unchanged,
