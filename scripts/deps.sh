@@ -7,7 +7,7 @@
 set -euo pipefail
 want=(pkg-config make gcc libavformat-dev libavcodec-dev libswscale-dev libswresample-dev
       libavutil-dev libsndfile1-dev libsqlite3-dev libpng-dev libcjson-dev libopenblas-dev
-      ffmpeg sqlite3 ca-certificates)
+      ffmpeg sqlite3 ca-certificates python3-numpy)  # numpy: reference checks in tests
 for a in "$@"; do
   case $a in
     --bench) want+=(python3-torch python3-numpy python3-opencv time bc) ;;
