@@ -86,6 +86,28 @@ model_st.save('$AVS_TMP/mis.safetensors', {'vlogits': z(2, 5), 'alogits': z(3, 4
 expect 3 "matching N" $M run c3im --inputs "$AVS_TMP/mis.safetensors" --out "$AVS_TMP/o.safetensors"
 expect 3 'missing tensor "vlogits"' $M run c3im --inputs $F/logmel_real.safetensors --out "$AVS_TMP/o.safetensors"
 
+# ccam: numpy formula of DESIGN §6 (normalised weights, channel then spatial sigmoid gates)
+$py - "$AVS_TMP" <<'PY'
+import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
+rng = np.random.default_rng(8); x = rng.standard_normal((2, 5, 3, 4)).astype(np.float32)
+w = rng.standard_normal((2, 5)).astype(np.float32); w[1] = 0  # zero weights: the 1e-12 floor
+model_st.save(sys.argv[1] + '/ccam.safetensors', {'x': x, 'weights': w})
+sg = lambda v: 1 / (1 + np.exp(-v))
+wn = w / np.maximum(np.linalg.norm(w.astype(np.float64), axis=1, keepdims=True), 1e-12)
+x1 = x * sg(wn)[:, :, None, None]; out = x1 * sg(x1.mean(1, keepdims=True))
+np.save(sys.argv[1] + '/ccam.npy', out)
+PY
+$M run ccam --inputs "$AVS_TMP/ccam.safetensors" --out "$AVS_TMP/ccam.out.safetensors"
+$py -c "
+import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
+g = model_st.load('$AVS_TMP/ccam.out.safetensors')['out']; r = np.load('$AVS_TMP/ccam.npy')
+assert g.shape == r.shape and np.allclose(g, r, rtol=1e-5, atol=1e-6), np.abs(g - r).max()" || fail "ccam"
+expect 3 'missing tensor "x"' $M run ccam --inputs $F/c3im.safetensors --out "$AVS_TMP/o.safetensors"
+$py -c "
+import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
+model_st.save('$AVS_TMP/ccbad.safetensors', {'x': np.zeros((2, 5, 3, 4), np.float32), 'weights': np.zeros((2, 4), np.float32)})"
+expect 3 "matching N and C" $M run ccam --inputs "$AVS_TMP/ccbad.safetensors" --out "$AVS_TMP/o.safetensors"
+
 # labelsim: random vectors for most tokens of the real class lists, numpy reference
 $py - "$AVS_TMP" <<'PY'
 import sys, re, numpy as np

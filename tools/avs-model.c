@@ -8,6 +8,7 @@
  *   avs-model run logmel --inputs IN.safetensors --out OUT.safetensors [--policy stream|second]
  *                 [--examples N]
  *   avs-model run c3im --inputs IN.safetensors --out OUT.safetensors
+ *   avs-model run ccam --inputs IN.safetensors --out OUT.safetensors
  *   avs-model run vggish --weights W.safetensors [--head H.safetensors] --inputs IN --out OUT
  *   avs-model run pvt_v2_b0..b5 --weights W.safetensors --inputs IN --out OUT [--target T]
  *   avs-model run labelsim --vectors V [--classes-visual F] [--classes-audio F] --out S.safetensors
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "model/nn.h" /* before cblas.h: its complex.h defines I, a parameter name in nn.h */
 #include <cblas.h>
 
 #include "core/cli.h"
@@ -60,6 +62,7 @@ static void usage(FILE *f)
             "       avs-model run logmel --inputs IN.safetensors --out OUT.safetensors\n"
             "                  [--policy stream|second] [--examples N]\n"
             "       avs-model run c3im --inputs IN.safetensors --out OUT.safetensors\n"
+            "       avs-model run ccam --inputs IN.safetensors --out OUT.safetensors\n"
             "       avs-model run vggish --weights W.safetensors [--head H.safetensors]\n"
             "                  --inputs IN.safetensors --out OUT.safetensors\n"
             "       avs-model run pvt_v2_b0..b5 --weights W.safetensors --inputs IN.safetensors\n"
@@ -83,6 +86,8 @@ static void usage(FILE *f)
             "  repeating the last example (or keeps the first N).\n"
             "run c3im: consensus class per frame from vlogits [N,V], alogits [N,A], sim [V,A]:\n"
             "  target [N] (CC) and target_v [N] (top visual class, CC-V) as int64, wmax [N].\n"
+            "run ccam: CCAM (DESIGN 6) of a stage map x [N,C,H,W] with Grad-CAM weights\n"
+            "  weights [N,C] -> out [N,C,H,W].\n"
             "run vggish: VGGish (torchvggish names) on examples [N,96,64] -> embedding [N,128],\n"
             "  and logits [N,K] when an AudioSet head (head.weight [K,128], head.bias) is given.\n"
             "run pvt_v2_bX: PVTv2 (official pvt_v2.py names) on image [N,3,H,W] (H, W multiples\n"
@@ -525,6 +530,44 @@ out:
     return rc;
 }
 
+static int cmd_run_ccam(const struct opts *o, struct avs_err *err)
+{
+    int rc = 3, nd[2];
+    int64_t sh[2][AVS_ST_MAXDIM];
+    size_t n[2];
+    float *x = NULL, *cw = NULL, *out = NULL, *s = NULL, *x1 = NULL, *sm = NULL;
+    struct avs_st_file *in = NULL;
+    struct avs_st_writer *wr = NULL;
+    if (!o->inputs || !o->out) {
+        avs_err_set(err, "run ccam needs --inputs and --out (see --help)");
+        return 1;
+    }
+    if (avs_st_open(o->inputs, &in, err) || !(x = read_alloc(in, "x", &n[0], &nd[0], sh[0], err)) ||
+        !(cw = read_alloc(in, "weights", &n[1], &nd[1], sh[1], err)))
+        goto out;
+    if (nd[0] != 4 || nd[1] != 2 || sh[1][0] != sh[0][0] || sh[1][1] != sh[0][1] || !n[0]) {
+        avs_err_set(err, "%s: expected x [N,C,H,W] and weights [N,C] with matching N and C", o->inputs);
+        goto out;
+    }
+    int N = (int)sh[0][0], C = (int)sh[0][1], HW = (int)(sh[0][2] * sh[0][3]);
+    out = avs_malloc(n[0] * sizeof(float));
+    x1 = avs_malloc(n[0] * sizeof(float));
+    s = avs_malloc((size_t)N * C * sizeof(float));
+    sm = avs_malloc((size_t)N * HW * sizeof(float));
+    avs_ccam_fwd(out, s, x1, sm, x, cw, N, C, HW);
+    wr = avs_st_writer_new();
+    int os[4] = {N, C, (int)sh[0][2], (int)sh[0][3]};
+    avs_st_writer_add_f32(wr, "out", 4, os, out);
+    if (avs_st_writer_save(wr, o->out, err))
+        goto out;
+    rc = 0;
+out:
+    avs_st_writer_free(&wr);
+    avs_st_close(&in);
+    free(x), free(cw), free(out), free(s), free(x1), free(sm);
+    return rc;
+}
+
 static int cmd_run_labelsim(const struct opts *o, struct avs_err *err)
 {
     int rc = 3, nv = 0, na = 0;
@@ -836,10 +879,12 @@ int main(int argc, char **argv)
         return rc;
     }
     if (!strcmp(cmd, "run") && (!strcmp(what, "logmel") || !strcmp(what, "c3im") ||
-                                !strcmp(what, "labelsim") || !strcmp(what, "vggish"))) {
+                                !strcmp(what, "labelsim") || !strcmp(what, "vggish") ||
+                                !strcmp(what, "ccam"))) {
         int rc = !strcmp(what, "logmel") ? cmd_run_logmel(&o, &err)
                  : !strcmp(what, "c3im") ? cmd_run_c3im(&o, &err)
                  : !strcmp(what, "vggish") ? cmd_run_vggish(&o, &err)
+                 : !strcmp(what, "ccam")   ? cmd_run_ccam(&o, &err)
                                          : cmd_run_labelsim(&o, &err);
         if (rc)
             fprintf(stderr, "avs-model: %s\n", err.msg);
@@ -857,7 +902,7 @@ int main(int argc, char **argv)
         return cmd_bench_head(&o);
     if (!strcmp(cmd, "bench") && !strcmp(what, "sgemm"))
         return cmd_bench_sgemm(&o);
-    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|logmel|vggish|pvt_v2_b0..b5|c3im|labelsim, bench c3n_head|sgemm)\n",
+    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|logmel|vggish|pvt_v2_b0..b5|c3im|ccam|labelsim, bench c3n_head|sgemm)\n",
             cmd, what);
     return AVS_EXIT_USAGE;
 }
