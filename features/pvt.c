@@ -247,6 +247,7 @@ static void dwconv3_tokens(float *y, const float *x, const float *w, const float
         for (int i = 0; i < H; i++)
             for (int j = 0; j < W; j++) {
                 float *restrict o = y + (((size_t)n * H + i) * W + j) * C;
+#pragma omp simd
                 for (int c = 0; c < C; c++)
                     o[c] = b[c];
                 for (int di = -1; di <= 1; di++) {
@@ -257,6 +258,7 @@ static void dwconv3_tokens(float *y, const float *x, const float *w, const float
                             continue;
                         const float *restrict p = x + (((size_t)n * H + i + di) * W + j + dj) * C;
                         const float *restrict wk = wt + (size_t)((di + 1) * 3 + dj + 1) * C;
+#pragma omp simd
                         for (int c = 0; c < C; c++)
                             o[c] += wk[c] * p[c];
                     }
@@ -288,6 +290,7 @@ static void dwconv3_tokens_bwd(float *dx, const float *dy, const float *w, int N
                             continue;
                         const float *restrict g = dy + (((size_t)n * H + i - di) * W + j - dj) * C;
                         const float *restrict wk = wt + (size_t)((di + 1) * 3 + dj + 1) * C;
+#pragma omp simd
                         for (int c = 0; c < C; c++)
                             o[c] += wk[c] * g[c];
                     }
