@@ -52,6 +52,8 @@ expect 3 "1000 samples" $M run logmel --inputs "$AVS_TMP/short.safetensors" --ou
 expect 3 'missing tensor "wave"' $M run logmel --inputs "$AVS_TMP/noname.safetensors" --out "$AVS_TMP/o.safetensors"
 expect 1 "policy" $M run logmel --inputs $F/logmel_real.safetensors --policy hourly --out "$AVS_TMP/o.safetensors"
 
+$M bench logmel --steps 1 | grep -q '^logmel_seconds=' || fail "bench logmel"
+
 # c3im: committed fixture, then full size fresh from torch
 $M run c3im --inputs $F/c3im.safetensors --out "$AVS_TMP/c3im.safetensors"
 $py - "$AVS_TMP/c3im.safetensors" $F/c3im.safetensors <<'PY' || fail "c3im fixture"

@@ -5,6 +5,7 @@
  *   avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json]
  *   avs-model bench sgemm [--size 2048]
  *   avs-model bench pvt_v2_b0..b5 --weights W.safetensors [--size 224] [--steps S] [--json]
+ *   avs-model bench logmel [--steps S] [--json]
  *   avs-model run logmel --inputs IN.safetensors --out OUT.safetensors [--policy stream|second]
  *                 [--examples N]
  *   avs-model run c3im --inputs IN.safetensors --out OUT.safetensors
@@ -59,6 +60,7 @@ static void usage(FILE *f)
             "       avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json]\n"
             "       avs-model bench sgemm [--size 2048]\n"
             "       avs-model bench pvt_v2_b0..b5 --weights W.safetensors [--size 224] [--steps S]\n"
+            "       avs-model bench logmel [--steps S]\n"
             "       avs-model run logmel --inputs IN.safetensors --out OUT.safetensors\n"
             "                  [--policy stream|second] [--examples N]\n"
             "       avs-model run c3im --inputs IN.safetensors --out OUT.safetensors\n"
@@ -80,6 +82,7 @@ static void usage(FILE *f)
             "  sgemm: the cblas_sgemm peak of this machine (size^3).\n"
             "  pvt_v2_bX: one image, forward alone and forward + Grad-CAM backward; prints the\n"
             "  fastest of S runs (fwd_seconds=, gradcam_seconds=).\n"
+            "  logmel: stream examples of 60 s of noise, fastest of S runs (logmel_seconds=).\n"
             "run logmel: VGGish log-mel examples [N,96,64] (tensor \"examples\") of the 16 kHz\n"
             "  wave [S] (tensor \"wave\", samples in [-1,1]); --policy stream (default: 96-frame\n"
             "  examples at 0.96 s hop) or second (one per whole second); --examples N pads by\n"
@@ -656,6 +659,38 @@ out:
     return rc;
 }
 
+static int cmd_bench_logmel(const struct opts *o)
+{
+    int S = 60 * AVS_LOGMEL_RATE, R = o->steps > 0 ? o->steps : 5;
+    unsigned long long seed = o->seed;
+    struct avs_logmel m;
+    struct avs_err err;
+    if (avs_logmel_init(&m, &err)) {
+        fprintf(stderr, "avs-model: %s\n", err.msg);
+        return AVS_EXIT_FATAL;
+    }
+    float *w = avs_malloc((size_t)S * sizeof(float));
+    fill(w, (size_t)S, &seed, 0.3f);
+    int64_t n = avs_logmel_count(S, AVS_LOGMEL_STREAM);
+    float *ex = avs_malloc((size_t)n * AVS_LOGMEL_EXAMPLE * sizeof(float));
+    double best = 1e30;
+    for (int r = 0; r < R + 1; r++) {
+        double t0 = avs_now();
+        avs_logmel_examples(&m, ex, n, w, S, AVS_LOGMEL_STREAM, &err);
+        double t = avs_now() - t0;
+        if (r && t < best)
+            best = t;
+    }
+    if (o->json)
+        printf("{\"logmel_seconds\": %.5f, \"audio_seconds\": 60, \"threads\": %d}\n", best,
+               avs_ops_threads());
+    else
+        printf("logmel_seconds=%.5f audio_seconds=60 threads=%d\n", best, avs_ops_threads());
+    free(w), free(ex);
+    avs_logmel_free(&m);
+    return 0;
+}
+
 static int cmd_bench_pvt(const struct opts *o, const char *variant)
 {
     struct avs_pvt_cfg cfg;
@@ -896,6 +931,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "avs-model: %s\n", err.msg);
         return rc;
     }
+    if (!strcmp(cmd, "bench") && !strcmp(what, "logmel"))
+        return cmd_bench_logmel(&o);
     if (!strcmp(cmd, "bench") && !strncmp(what, "pvt_v2_", 7))
         return cmd_bench_pvt(&o, what);
     if (!strcmp(cmd, "bench") && !strcmp(what, "c3n_head"))

@@ -11,7 +11,8 @@ Cases: 'tones' (two sines, a chirp and a silent gap, 2.1 s) and 'real' (1.1 s of
 recording from ~/.cache/avs/media/sounds/dog/Dog1.wav, s16 22.05 kHz, linearly resampled to
 16 kHz and re-quantised to s16; if that file is missing, a noisy tone stands in and the
 metadata says so).
-Also importable: waveform_to_examples(wave, policy) for bench/ peers.
+Also importable: waveform_to_examples(wave, policy) for bench/ peers; `python3
+features_logmel.py bench` times it on 60 s of noise (the peer of `avs-model bench logmel`).
 """
 import os
 import sys
@@ -100,5 +101,20 @@ def main():
                       {'source': meta, 'generator': 'tests/gen/features_logmel.py'})
 
 
+def bench(runs=5):
+    import time
+    x = (np.random.default_rng(1).uniform(-0.3, 0.3, 60 * RATE)).astype(np.float32)
+    best = 1e30
+    for r in range(runs + 1):
+        t = time.perf_counter()
+        waveform_to_examples(x)
+        if r:
+            best = min(best, time.perf_counter() - t)
+    print(f'numpy_logmel_seconds={best:.5f} audio_seconds=60')
+
+
 if __name__ == '__main__':
-    main()
+    if sys.argv[1:] == ['bench']:
+        bench()
+    else:
+        main()
