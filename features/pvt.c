@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/safetensors.h"
+#include "features/randinit.h"
 #include "model/nn.h"
 #include "model/ops.h"
 
@@ -191,6 +192,31 @@ out:
     if (rc)
         avs_pvt_free(m);
     return rc;
+}
+
+void avs_pvt_init_random(struct avs_pvt *m, const struct avs_pvt_cfg *cfg, uint64_t seed)
+{
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    build_spec(m);
+    avs_tensor_set_init(&m->params, m->spec, m->np);
+    for (int i = 0; i < m->np; i++) {
+        const struct avs_tensor_spec *t = &m->spec[i];
+        float *d = m->params.t[i].data;
+        size_t n = avs_tensor_spec_numel(t);
+        const char *nm = t->name, *leaf = strrchr(nm, '.');
+        int is_norm = strstr(nm, "norm") && !strstr(nm, ".proj.") && !strstr(nm, ".sr.");
+        if (!strcmp(leaf, ".bias"))
+            avs_randinit_const(d, n, 0.0f);
+        else if (is_norm)
+            avs_randinit_const(d, n, 1.0f);
+        else if (t->ndim == 4) { /* conv: fan_out = k*k*out/groups (groups = out for dwconv) */
+            int groups = strstr(nm, "dwconv") ? t->shape[0] : 1;
+            double fan_out = (double)t->shape[2] * t->shape[3] * t->shape[0] / groups;
+            avs_randinit_normal(d, n, (float)sqrt(2.0 / fan_out), seed, (uint64_t)i);
+        } else
+            avs_randinit_normal(d, n, 0.02f, seed, (uint64_t)i);
+    }
 }
 
 /* ---- forward ---- */

@@ -23,6 +23,8 @@
 #ifndef AVS_FEATURES_PVT_H
 #define AVS_FEATURES_PVT_H
 
+#include <stdint.h>
+
 #include "core/common.h"
 #include "core/tensor.h"
 
@@ -51,6 +53,10 @@ struct avs_pvt {
 int avs_pvt_load(struct avs_pvt *m, const struct avs_pvt_cfg *cfg, const char *path,
                  struct avs_err *err);
 void avs_pvt_free(struct avs_pvt *m);
+/* Random parameters instead of a file (`--random-init SEED`), as pvt_v2.py's _init_weights:
+ * Linear weights trunc-normal std 0.02, biases 0; LayerNorm 1 and 0; convs normal with std
+ * sqrt(2 / fan_out), fan_out = k*k*out/groups. cfg->classes (0 = no head) is kept. */
+void avs_pvt_init_random(struct avs_pvt *m, const struct avs_pvt_cfg *cfg, uint64_t seed);
 
 /* image [N,3,H,W] (H, W multiples of 32) -> stage[s] [N,dims[s],H_s,W_s] (H_1 = H/4, then
  * halves), logits [N,classes] (NULL: not wanted). Allocates its scratch per call. */

@@ -1,11 +1,13 @@
 /* features/vggish.c: VGGish forward (vggish.h; ref: torchvggish vggish.VGG.forward). */
 #include "features/vggish.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/safetensors.h"
+#include "features/randinit.h"
 #include "model/nn.h"
 #include "model/ops.h"
 
@@ -132,6 +134,44 @@ out:
     if (rc && m->params.t)
         avs_tensor_set_free(&m->params);
     return rc;
+}
+
+void avs_vggish_init_random(struct avs_vggish *m, int classes, uint64_t seed)
+{
+    static const int ch[AVS_VGGISH_NCONV] = {64, 128, 256, 256, 512, 512}, fc[AVS_VGGISH_NFC] = {4096, 4096, 128};
+    memset(m, 0, sizeof *m);
+    int cin = 1, h = IN_H, w = IN_W;
+    for (int l = 0; l < AVS_VGGISH_NCONV; l++) {
+        m->ch[l] = ch[l];
+        int ws[4] = {ch[l], cin, 3, 3}, bs[1] = {ch[l]};
+        add_spec(m, conv_names[l][0], 4, ws);
+        add_spec(m, conv_names[l][1], 1, bs);
+        cin = ch[l];
+        if (pool_after[l])
+            h /= 2, w /= 2;
+    }
+    int in = cin * h * w;
+    for (int l = 0; l < AVS_VGGISH_NFC; l++) {
+        m->fc[l] = fc[l];
+        int ws[2] = {fc[l], in}, bs[1] = {fc[l]};
+        add_spec(m, fc_names[l][0], 2, ws);
+        add_spec(m, fc_names[l][1], 1, bs);
+        in = fc[l];
+    }
+    m->classes = classes;
+    if (classes) {
+        int ws[2] = {classes, in}, bs[1] = {classes};
+        add_spec(m, "head.weight", 2, ws);
+        add_spec(m, "head.bias", 1, bs);
+    }
+    avs_tensor_set_init(&m->params, m->spec, m->np);
+    for (int i = 0; i < m->np; i += 2) { /* weight, then its bias: both from the weight's fan_in */
+        const struct avs_tensor_spec *t = &m->spec[i];
+        size_t fan_in = avs_tensor_spec_numel(t) / (size_t)t->shape[0];
+        float bound = (float)(1.0 / sqrt((double)fan_in));
+        avs_randinit_uniform(m->params.t[i].data, avs_tensor_spec_numel(t), bound, seed, (uint64_t)i);
+        avs_randinit_uniform(m->params.t[i + 1].data, (size_t)t->shape[0], bound, seed, (uint64_t)i + 1);
+    }
 }
 
 void avs_vggish_free(struct avs_vggish *m)

@@ -23,6 +23,7 @@
 #define AVS_FEATURES_VGGISH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/common.h"
 #include "core/tensor.h"
@@ -43,6 +44,10 @@ struct avs_vggish {
 int avs_vggish_load(struct avs_vggish *m, const char *path, const char *head_path,
                     struct avs_err *err);
 void avs_vggish_free(struct avs_vggish *m);
+/* Random parameters at the official widths (`--random-init SEED`), PyTorch's default init for
+ * Conv2d/Linear (weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))); a head of `classes`
+ * outputs (0 = none). */
+void avs_vggish_init_random(struct avs_vggish *m, int classes, uint64_t seed);
 /* Floats of scratch for a batch of N examples. */
 size_t avs_vggish_ws(const struct avs_vggish *m, int N);
 /* emb [N,fc[2]]; logits [N,classes] or NULL; x [N,96,64]; ws [avs_vggish_ws]. */

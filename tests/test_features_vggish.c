@@ -65,7 +65,8 @@ static void check_fixture(void)
         float *ws1 = malloc(avs_vggish_ws(&m, 1) * sizeof(float)), e1[16];
         for (int n = 0; n < N; n++) {
             avs_vggish_fwd(&m, e1, NULL, x + (size_t)n * 96 * 64, 1, ws1);
-            CHECK(memcmp(e1, emb + n * 16, sizeof e1) == 0, "example %d alone equals batch", n);
+            for (int i = 0; i < 16; i++) /* GEMM kernels may differ by row count: rounding only */
+                CHECK_NEAR(e1[i], emb[n * 16 + i], 1e-6, 1e-5, "example alone equals batch");
         }
         free(ws1), free(ws), free(emb), free(lg);
     }
