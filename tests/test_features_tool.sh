@@ -196,4 +196,18 @@ import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
 model_st.save('$AVS_TMP/img.safetensors', {'image': np.zeros((1, 3, 50, 64), np.float32)})"
 expect 3 'must be \[N,3,H,W\]' $M run pvt_v2_b0 --weights $F/pvt_small.weights.safetensors --inputs "$AVS_TMP/img.safetensors" --out "$AVS_TMP/o.safetensors"
 expect 3 'expected \[32,3,7,7\]' $M run pvt_v2_b0 --weights $F/pvt_small.weights.safetensors --inputs $F/pvt_small.io.safetensors --out "$AVS_TMP/o.safetensors"
+
+# --random-init: deterministic, official shapes
+$M run vggish --random-init 4 --inputs "$AVS_TMP/pad.safetensors" --out "$AVS_TMP/rv1.safetensors"
+$M run vggish --random-init 4 --inputs "$AVS_TMP/pad.safetensors" --out "$AVS_TMP/rv2.safetensors"
+$M run pvt_v2_b0 --random-init 4 --inputs $F/pvt_small.io.safetensors --out "$AVS_TMP/rp.safetensors"
+$M bench pvt_v2_b0 --random-init 1 --size 64 --steps 1 | grep -q '^fwd_seconds=' || fail "bench --random-init"
+$py - "$AVS_TMP" <<'PY' || fail "random init"
+import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
+d = sys.argv[1]; a = model_st.load(d + '/rv1.safetensors'); b = model_st.load(d + '/rv2.safetensors')
+assert a['embedding'].shape == (5, 128) and a['logits'].shape == (5, 527)
+assert (a['embedding'] == b['embedding']).all() and (a['embedding'] >= 0).all() and np.isfinite(a['logits']).all()
+p = model_st.load(d + '/rp.safetensors')
+assert p['stage1'].shape == (2, 32, 16, 16) and p['stage4'].shape == (2, 256, 2, 2) and p['logits'].shape == (2, 1000)
+PY
 echo "test_features_tool: ok"

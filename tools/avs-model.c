@@ -39,7 +39,7 @@ void openblas_set_num_threads(int n);
 
 enum { OPT_WEIGHTS = AVS_OPT_FIRST_TOOL, OPT_INPUTS, OPT_OUT, OPT_GRAD_OUT, OPT_TRAIN,
        OPT_VIDEOS, OPT_STEPS, OPT_SIZE, OPT_SEED, OPT_POLICY, OPT_EXAMPLES,
-       OPT_VECTORS, OPT_CLS_V, OPT_CLS_A, OPT_HEAD, OPT_TARGET };
+       OPT_VECTORS, OPT_CLS_V, OPT_CLS_A, OPT_HEAD, OPT_TARGET, OPT_RANDOM_INIT };
 
 struct opts {
     const char *weights, *inputs, *out, *grad_out;
@@ -49,6 +49,8 @@ struct opts {
     const char *vectors, *cls_v, *cls_a; /* run labelsim */
     const char *head;                    /* run vggish */
     const char *target;                  /* run pvt_v2_*: Grad-CAM targets */
+    int random_init;                     /* pvt/vggish: --random-init SEED instead of --weights */
+    unsigned long long init_seed;
     int examples;
 };
 
@@ -100,6 +102,8 @@ static void usage(FILE *f)
             "  text/binary) over the class lists (default features/data/imagenet1k_classes.txt\n"
             "  and features/data/audioset_class_labels_indices.csv).\n"
             "\n"
+            "pvt_v2_bX, vggish: --random-init SEED instead of --weights: deterministic random\n"
+            "  parameters (tests and demos; vggish then has a 527-way head).\n"
             "options: -j N threads (default: all cores), --seed S, --json, --help, --version\n");
 }
 
@@ -623,8 +627,8 @@ static int cmd_run_vggish(const struct opts *o, struct avs_err *err)
     struct avs_st_file *in = NULL;
     struct avs_st_writer *wr = NULL;
     struct avs_vggish m;
-    if (!o->weights || !o->inputs || !o->out) {
-        avs_err_set(err, "run vggish needs --weights, --inputs and --out (see --help)");
+    if ((!o->weights && !o->random_init) || !o->inputs || !o->out) {
+        avs_err_set(err, "run vggish needs --weights (or --random-init), --inputs and --out (see --help)");
         return 1;
     }
     if (avs_st_open(o->inputs, &in, err) || !(x = read_alloc(in, "examples", &nx, &nd, sh, err)))
@@ -634,7 +638,9 @@ static int cmd_run_vggish(const struct opts *o, struct avs_err *err)
                     "logmel makes them)", o->inputs);
         goto out;
     }
-    if (avs_vggish_load(&m, o->weights, o->head, err))
+    if (o->random_init)
+        avs_vggish_init_random(&m, 527, o->init_seed);
+    else if (avs_vggish_load(&m, o->weights, o->head, err))
         goto out;
     have_m = 1;
     int N = (int)sh[0], E = m.fc[2], K = m.classes;
@@ -696,11 +702,14 @@ static int cmd_bench_pvt(const struct opts *o, const char *variant)
     struct avs_pvt_cfg cfg;
     struct avs_pvt m;
     struct avs_err err;
-    if (!o->weights || avs_pvt_cfg_variant(&cfg, variant)) {
-        fprintf(stderr, "avs-model: bench %s needs --weights (variants pvt_v2_b0..b5)\n", variant);
+    if ((!o->weights && !o->random_init) || avs_pvt_cfg_variant(&cfg, variant)) {
+        fprintf(stderr, "avs-model: bench %s needs --weights or --random-init (variants "
+                "pvt_v2_b0..b5)\n", variant);
         return AVS_EXIT_USAGE;
     }
-    if (avs_pvt_load(&m, &cfg, o->weights, &err)) {
+    if (o->random_init)
+        avs_pvt_init_random(&m, &cfg, o->init_seed);
+    else if (avs_pvt_load(&m, &cfg, o->weights, &err)) {
         fprintf(stderr, "avs-model: %s\n", err.msg);
         return AVS_EXIT_FATAL;
     }
@@ -750,9 +759,9 @@ static int cmd_run_pvt(const struct opts *o, const char *variant, struct avs_err
     struct avs_st_writer *wr = NULL;
     struct avs_pvt m;
     struct avs_pvt_cfg cfg;
-    if (!o->weights || !o->inputs || !o->out || avs_pvt_cfg_variant(&cfg, variant)) {
-        avs_err_set(err, "run %s needs --weights, --inputs and --out; variants are pvt_v2_b0.."
-                    "pvt_v2_b5 (see --help)", variant);
+    if ((!o->weights && !o->random_init) || !o->inputs || !o->out || avs_pvt_cfg_variant(&cfg, variant)) {
+        avs_err_set(err, "run %s needs --weights (or --random-init), --inputs and --out; variants "
+                    "are pvt_v2_b0..pvt_v2_b5 (see --help)", variant);
         return 1;
     }
     if (avs_st_open(o->inputs, &in, err) || !(x = read_alloc(in, "image", &nx, &nd, sh, err)))
@@ -763,7 +772,9 @@ static int cmd_run_pvt(const struct opts *o, const char *variant, struct avs_err
                     o->inputs);
         goto out;
     }
-    if (avs_pvt_load(&m, &cfg, o->weights, err))
+    if (o->random_init)
+        avs_pvt_init_random(&m, &cfg, o->init_seed);
+    else if (avs_pvt_load(&m, &cfg, o->weights, err))
         goto out;
     have_m = 1;
     int N = (int)sh[0], H = (int)sh[2], W = (int)sh[3];
@@ -850,6 +861,7 @@ int main(int argc, char **argv)
         {"vectors", required_argument, 0, OPT_VECTORS},
         {"head", required_argument, 0, OPT_HEAD},
         {"target", required_argument, 0, OPT_TARGET},
+        {"random-init", required_argument, 0, OPT_RANDOM_INIT},
         {"classes-visual", required_argument, 0, OPT_CLS_V},
         {"classes-audio", required_argument, 0, OPT_CLS_A},
         {"json", no_argument, 0, AVS_OPT_JSON},
@@ -882,6 +894,7 @@ int main(int argc, char **argv)
         case OPT_VECTORS: o.vectors = optarg; break;
         case OPT_HEAD: o.head = optarg; break;
         case OPT_TARGET: o.target = optarg; break;
+        case OPT_RANDOM_INIT: o.random_init = 1; o.init_seed = strtoull(optarg, NULL, 10); break;
         case OPT_CLS_V: o.cls_v = optarg; break;
         case OPT_CLS_A: o.cls_a = optarg; break;
         case AVS_OPT_JSON: o.json = 1; break;
