@@ -257,6 +257,24 @@ static const float *prm(const struct avs_pvt *m, const char *fmt, ...)
 /* parameter "block<s+1>.<i>.<leaf>" */
 #define BP(leaf) prm(m, "block%d.%d.%s", s + 1, i, leaf)
 
+/* Gradient tensor of a parameter in g (same table as the parameters), or NULL without g. */
+static float *grd(const struct avs_pvt *m, struct avs_tensor_set *g, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static float *grd(const struct avs_pvt *m, struct avs_tensor_set *g, const char *fmt, ...)
+{
+    if (!g)
+        return NULL;
+    char nm[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(nm, sizeof nm, fmt, ap);
+    va_end(ap);
+    int i = avs_tensor_set_find(&m->params, nm);
+    AVS_ASSERT(i >= 0 && i < g->n);
+    return g->t[i].data;
+}
+#define BG(leaf) grd(m, g, "block%d.%d.%s", s + 1, i, leaf)
+
 /* Depthwise 3x3 conv, stride 1, padding 1, on tokens: y, x [N,H,W,C] (channels innermost, so
  * the token layout needs no transpose and the loop runs along contiguous channels); w [C,1,3,3],
  * b [C]. Same sum as nn.Conv2d(C, C, 3, 1, 1, groups=C) on the NCHW view (order: bias, then
@@ -323,6 +341,33 @@ static void dwconv3_tokens_bwd(float *dx, const float *dy, const float *w, int N
                 }
             }
     free(wt);
+}
+
+/* Filter gradients of dwconv3_tokens: dw [C,1,3,3] += sum dy * shifted x, db [C] += sum dy. */
+static void dwconv3_tokens_bwd_filter(float *dw, float *db, const float *dy, const float *x, int N,
+                                      int H, int W, int C)
+{
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        double acc[9] = {0}, accb = 0;
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < H; i++)
+                for (int j = 0; j < W; j++) {
+                    float gy = dy[(((size_t)n * H + i) * W + j) * C + c];
+                    accb += gy;
+                    for (int di = -1; di <= 1; di++) {
+                        if (i + di < 0 || i + di >= H)
+                            continue;
+                        for (int dj = -1; dj <= 1; dj++)
+                            if (j + dj >= 0 && j + dj < W)
+                                acc[(di + 1) * 3 + dj + 1] +=
+                                    (double)gy * x[(((size_t)n * H + i + di) * W + j + dj) * C + c];
+                    }
+                }
+        for (int t = 0; t < 9; t++)
+            dw[c * 9 + t] += (float)acc[t];
+        db[c] += (float)accb;
+    }
 }
 
 /* What one block keeps from its forward (for its backward); a plain forward reuses one. */
@@ -420,8 +465,8 @@ static void mlp_fwd(const struct avs_pvt *m, int s, int i, float *x, int H, int 
 }
 
 /* dx [M,C]: gradient at the block output in, at the block input out. */
-static void block_bwd(const struct avs_pvt *m, int s, int i, float *dx, int H, int W,
-                      const struct blk *b, struct scratch *w)
+static void block_bwd(const struct avs_pvt *m, struct avs_tensor_set *g, int s, int i, float *dx,
+                      int H, int W, const struct blk *b, struct scratch *w)
 {
     const struct avs_ops *op = avs_ops();
     int N = b->N, C = b->C, L = H * W, hid = b->hid, M = N * L, Lk = b->Lk, nh = b->nh, hd = C / nh;
@@ -430,20 +475,27 @@ static void block_bwd(const struct avs_pvt *m, int s, int i, float *dx, int H, i
     /* MLP: x_out = xmid + fc2(gelu(dw(fc1(LN2(xmid))))) */
     float *dh3 = w->hbuf, *dh2 = w->hbuf + MH;
     avs_zero(dh3, MH);
-    avs_linear_bwd(dh3, NULL, NULL, dx, b->h3, BP("mlp.fc2.weight"), M, hid, C);
+    avs_linear_bwd(dh3, BG("mlp.fc2.weight"), BG("mlp.fc2.bias"), dx, b->h3, BP("mlp.fc2.weight"), M,
+                   hid, C);
     avs_zero(dh2, MH);
     op->gelu_bwd(dh2, dh3, b->h2, MH);
     avs_zero(dh3, MH); /* now dh1 */
     dwconv3_tokens_bwd(dh3, dh2, BP("mlp.dwconv.dwconv.weight"), N, H, W, hid);
+    if (g)
+        dwconv3_tokens_bwd_filter(BG("mlp.dwconv.dwconv.weight"), BG("mlp.dwconv.dwconv.bias"), dh2,
+                                  b->h1, N, H, W, hid);
     avs_zero(w->t1, MC); /* dy2 */
-    avs_linear_bwd(w->t1, NULL, NULL, dh3, b->y2, BP("mlp.fc1.weight"), M, C, hid);
-    op->layernorm_bwd(dx, NULL, NULL, w->t1, b->xmid, b->mean2, b->rstd2, BP("norm2.weight"), M, C, 1);
+    avs_linear_bwd(w->t1, BG("mlp.fc1.weight"), BG("mlp.fc1.bias"), dh3, b->y2, BP("mlp.fc1.weight"),
+                   M, C, hid);
+    op->layernorm_bwd(dx, BG("norm2.weight"), BG("norm2.bias"), w->t1, b->xmid, b->mean2, b->rstd2,
+                      BP("norm2.weight"), M, C, 1);
     /* attention: xmid = xin + proj(attn(LN1(xin))) */
     float *dO = w->t1, *dq = w->t2, *dkv = w->hbuf, *dS = w->hbuf + (size_t)N * Lk * 2 * C,
           *dP = dS + (size_t)L * Lk;
     AVS_ASSERT((size_t)N * Lk * 2 * C + 2 * (size_t)L * Lk <= 2 * MH);
     avs_zero(dO, MC);
-    avs_linear_bwd(dO, NULL, NULL, dx, b->o, BP("attn.proj.weight"), M, C, C);
+    avs_linear_bwd(dO, BG("attn.proj.weight"), BG("attn.proj.bias"), dx, b->o, BP("attn.proj.weight"),
+                   M, C, C);
     float scale = 1.0f / sqrtf((float)hd);
     for (int n = 0; n < N; n++)
         for (int h = 0; h < nh; h++) {
@@ -461,31 +513,37 @@ static void block_bwd(const struct avs_pvt *m, int s, int i, float *dx, int H, i
         }
     float *dy1 = w->t1; /* dO is no longer needed */
     avs_zero(dy1, MC);
-    avs_linear_bwd(dy1, NULL, NULL, dq, b->y1, BP("attn.q.weight"), M, C, C);
+    avs_linear_bwd(dy1, BG("attn.q.weight"), BG("attn.q.bias"), dq, b->y1, BP("attn.q.weight"), M, C, C);
     if (sr > 1) {
         float *dsrtok = dq, *dsrpre = dq + (size_t)N * Lk * C; /* dq consumed: reuse */
         AVS_ASSERT(2 * (size_t)N * Lk * C <= MC);
         avs_zero(dsrtok, (size_t)N * Lk * C);
-        avs_linear_bwd(dsrtok, NULL, NULL, dkv, b->srtok, BP("attn.kv.weight"), N * Lk, C, 2 * C);
+        avs_linear_bwd(dsrtok, BG("attn.kv.weight"), BG("attn.kv.bias"), dkv, b->srtok,
+                       BP("attn.kv.weight"), N * Lk, C, 2 * C);
         avs_zero(dsrpre, (size_t)N * Lk * C);
-        op->layernorm_bwd(dsrpre, NULL, NULL, dsrtok, b->srpre, b->srmean, b->srrstd,
-                          BP("attn.norm.weight"), N * Lk, C, 1);
+        op->layernorm_bwd(dsrpre, BG("attn.norm.weight"), BG("attn.norm.bias"), dsrtok, b->srpre,
+                          b->srmean, b->srrstd, BP("attn.norm.weight"), N * Lk, C, 1);
         float *dmap = dkv, *din = w->hbuf + MH; /* [N,C,Lk], [N,C,L] */
         tok2map(dmap, dsrpre, N, C, Lk);
         avs_zero(din, MC);
-        struct avs_conv2d g;
-        avs_conv2d_geom(&g, N, C, H, W, C, sr, sr, sr, 0, 1, 1);
-        op->conv2d_bwd_data(din, dmap, BP("attn.sr.weight"), &g, w->conv);
+        struct avs_conv2d gs;
+        avs_conv2d_geom(&gs, N, C, H, W, C, sr, sr, sr, 0, 1, 1);
+        op->conv2d_bwd_data(din, dmap, BP("attn.sr.weight"), &gs, w->conv);
+        if (g)
+            op->conv2d_bwd_filter(BG("attn.sr.weight"), BG("attn.sr.bias"), dmap, b->srin, &gs, w->conv);
         map2tok(dq, din, N, C, L);
         op->axpy(dy1, 1.0f, dq, MC);
     } else
-        avs_linear_bwd(dy1, NULL, NULL, dkv, b->y1, BP("attn.kv.weight"), M, C, 2 * C);
-    op->layernorm_bwd(dx, NULL, NULL, dy1, b->xin, b->mean1, b->rstd1, BP("norm1.weight"), M, C, 1);
+        avs_linear_bwd(dy1, BG("attn.kv.weight"), BG("attn.kv.bias"), dkv, b->y1,
+                       BP("attn.kv.weight"), M, C, 2 * C);
+    op->layernorm_bwd(dx, BG("norm1.weight"), BG("norm1.bias"), dy1, b->xin, b->mean1, b->rstd1,
+                      BP("norm1.weight"), M, C, 1);
 }
 
 /* What a stage keeps for the Grad-CAM backward. */
 struct stage_keep {
     int H, W, L, C, Lk, hid;
+    int Hin, Win;                      /* input size of the patch embedding */
     float *pe_pre, *pe_mean, *pe_rstd; /* patch-embedding tokens before its LN; [M] x2 */
     float *last, *n_mean, *n_rstd;     /* last block output (before the stage norm); [M] x2 */
     struct blk *blk;                   /* [depth] (stages 2..4) or one reused (stage 1) */
@@ -522,7 +580,7 @@ static void forward(const struct avs_pvt *m, float *const stage[4], float *logit
             avs_conv2d_geom(&g_sr, N, C, Hs, Ws, C, sr, sr, sr, 0, 1, 1);
             cw = cw > avs_conv2d_ws(&g_sr) ? cw : avs_conv2d_ws(&g_sr);
         }
-        k->H = Hs, k->W = Ws, k->L = L, k->C = C, k->Lk = Lk, k->hid = hid;
+        k->H = Hs, k->W = Ws, k->L = L, k->C = C, k->Lk = Lk, k->hid = hid, k->Hin = h, k->Win = wd;
         k->nblk = s >= keep_from ? c->depths[s] : 1;
         k->blk = avs_calloc((size_t)k->nblk, sizeof *k->blk);
         for (int b = 0; b < k->nblk; b++)
@@ -587,34 +645,52 @@ void avs_pvt_fwd(const struct avs_pvt *m, float *const stage[4], float *logits, 
     keep_free(keep);
 }
 
-void avs_pvt_gradcam(const struct avs_pvt *m, float *const gradcam[4], float *const stage[4],
-                     float *logits, const float *image, const int *target, int N, int H, int W)
+/* Backward from dlogits [N,classes] (may be NULL) and dstage[s] [N,C_s,H_s,W_s] (NULL or NULL
+ * entries: none) through the kept forward. g: parameter gradients (added) or NULL; gradcam[s]
+ * [N,C_s] (NULL: not wanted); full: also stage 1's blocks and patch embedding (for g). */
+static void backward(const struct avs_pvt *m, struct stage_keep keep[4], float *const stage[4],
+                     const float *image, struct avs_tensor_set *g, const float *dlogits,
+                     const float *const *dstage, float *const *gradcam, int full, int N)
 {
     const struct avs_ops *op = avs_ops();
     const struct avs_pvt_cfg *c = &m->cfg;
-    AVS_ASSERT(c->classes > 0);
-    struct stage_keep keep[4];
-    memset(keep, 0, sizeof keep);
-    forward(m, stage, logits, image, N, H, W, keep, 1);
-    /* d logit[n, target n] / d (stage-4 tokens after norm4) = head.weight[target] / L */
     struct stage_keep *k = &keep[3];
     size_t M = (size_t)N * k->L;
     float *dtok = avs_calloc(M * k->C, sizeof(float));
-    const float *hw = prm(m, "head.weight");
-    for (int n = 0; n < N; n++) {
-        AVS_ASSERT(target[n] >= 0 && target[n] < c->classes);
-        for (int l = 0; l < k->L; l++)
-            for (int ch = 0; ch < k->C; ch++)
-                dtok[((size_t)n * k->L + l) * k->C + ch] = hw[(size_t)target[n] * k->C + ch] / (float)k->L;
+    if (dlogits && c->classes) {
+        /* logits = head(mean_l tokens): d tokens[n,l,:] = dlogits[n] W / L; head grads */
+        const float *hw = prm(m, "head.weight");
+        float *mt = avs_malloc((size_t)N * k->C * sizeof(float));
+        for (int n = 0; n < N; n++)
+            for (int ch = 0; ch < k->C; ch++) {
+                double acc = 0, t = 0;
+                for (int j = 0; j < c->classes; j++)
+                    acc += (double)dlogits[(size_t)n * c->classes + j] * hw[(size_t)j * k->C + ch];
+                for (int l = 0; l < k->L; l++) {
+                    dtok[((size_t)n * k->L + l) * k->C + ch] = (float)(acc / k->L);
+                    t += stage[3][((size_t)n * k->C + ch) * k->L + l];
+                }
+                mt[(size_t)n * k->C + ch] = (float)(t / k->L);
+            }
+        if (g)
+            avs_linear_bwd(NULL, grd(m, g, "head.weight"), grd(m, g, "head.bias"), dlogits, mt, hw, N,
+                           k->C, c->classes);
+        free(mt);
     }
     for (int s = 3; s >= 0; s--) {
         k = &keep[s];
         M = (size_t)N * k->L;
         size_t MC = M * k->C;
+        if (dstage && dstage[s]) {
+            float *t = avs_malloc(MC * sizeof(float));
+            map2tok(t, dstage[s], N, k->C, k->L);
+            op->axpy(dtok, 1.0f, t, MC);
+            free(t);
+        }
         float *dx = avs_calloc(MC, sizeof(float));
-        op->layernorm_bwd(dx, NULL, NULL, dtok, k->last, k->n_mean, k->n_rstd,
-                          prm(m, "norm%d.weight", s + 1), (int)M, k->C, 1);
-        for (int n = 0; n < N; n++) /* Grad-CAM weight: spatial mean of the gradient */
+        op->layernorm_bwd(dx, grd(m, g, "norm%d.weight", s + 1), grd(m, g, "norm%d.bias", s + 1), dtok,
+                          k->last, k->n_mean, k->n_rstd, prm(m, "norm%d.weight", s + 1), (int)M, k->C, 1);
+        for (int n = 0; gradcam && n < N; n++) /* Grad-CAM weight: spatial mean of the gradient */
             for (int ch = 0; ch < k->C; ch++) {
                 double acc = 0;
                 for (int l = 0; l < k->L; l++)
@@ -623,13 +699,17 @@ void avs_pvt_gradcam(const struct avs_pvt *m, float *const gradcam[4], float *co
             }
         free(dtok);
         dtok = NULL;
-        if (s == 0) {
+        if (s == 0 && !full) {
             free(dx);
             break;
         }
         struct avs_conv2d pe, g_sr;
-        int Cp = c->dims[s - 1], Hp = keep[s - 1].H, Wp = keep[s - 1].W;
-        avs_conv2d_geom(&pe, N, Cp, Hp, Wp, k->C, 3, 3, 2, 1, 1, 1);
+        int Cp = s ? c->dims[s - 1] : 3, ks = s ? 3 : 7;
+        int Hp = s ? keep[s - 1].H : 0, Wp = s ? keep[s - 1].W : 0;
+        if (!s) { /* the image size back from the stage-1 grid is not unique: recompute it */
+            Hp = keep[0].Hin, Wp = keep[0].Win;
+        }
+        avs_conv2d_geom(&pe, N, Cp, Hp, Wp, k->C, ks, ks, s ? 2 : 4, ks / 2, 1, 1);
         size_t cw = avs_conv2d_ws(&pe);
         if (c->sr[s] > 1) {
             avs_conv2d_geom(&g_sr, N, k->C, k->H, k->W, k->C, c->sr[s], c->sr[s], c->sr[s], 0, 1, 1);
@@ -638,20 +718,56 @@ void avs_pvt_gradcam(const struct avs_pvt *m, float *const gradcam[4], float *co
         struct scratch w;
         scratch_alloc(&w, MC, (size_t)k->L * k->Lk, cw, M * k->hid);
         for (int i = c->depths[s] - 1; i >= 0; i--)
-            block_bwd(m, s, i, dx, k->H, k->W, &k->blk[i], &w);
-        /* patch embedding: LN, tokens -> map, conv (3x3 stride 2) */
+            block_bwd(m, g, s, i, dx, k->H, k->W, &k->blk[i], &w);
+        /* patch embedding: LN, tokens -> map, conv */
         avs_zero(w.t1, MC);
-        op->layernorm_bwd(w.t1, NULL, NULL, dx, k->pe_pre, k->pe_mean, k->pe_rstd,
-                          prm(m, "patch_embed%d.norm.weight", s + 1), (int)M, k->C, 1);
+        op->layernorm_bwd(w.t1, grd(m, g, "patch_embed%d.norm.weight", s + 1),
+                          grd(m, g, "patch_embed%d.norm.bias", s + 1), dx, k->pe_pre, k->pe_mean,
+                          k->pe_rstd, prm(m, "patch_embed%d.norm.weight", s + 1), (int)M, k->C, 1);
         tok2map(w.t2, w.t1, N, k->C, k->L);
-        size_t Mp = (size_t)N * keep[s - 1].L;
-        float *dmap = avs_calloc(Mp * Cp, sizeof(float));
-        op->conv2d_bwd_data(dmap, w.t2, prm(m, "patch_embed%d.proj.weight", s + 1), &pe, w.conv);
-        dtok = avs_malloc(Mp * Cp * sizeof(float));
-        map2tok(dtok, dmap, N, Cp, keep[s - 1].L);
-        free(dmap);
+        if (g)
+            op->conv2d_bwd_filter(grd(m, g, "patch_embed%d.proj.weight", s + 1),
+                                  grd(m, g, "patch_embed%d.proj.bias", s + 1), w.t2,
+                                  s ? stage[s - 1] : image, &pe, w.conv);
+        if (s) {
+            size_t Mp = (size_t)N * keep[s - 1].L;
+            float *dmap = avs_calloc(Mp * Cp, sizeof(float));
+            op->conv2d_bwd_data(dmap, w.t2, prm(m, "patch_embed%d.proj.weight", s + 1), &pe, w.conv);
+            dtok = avs_malloc(Mp * Cp * sizeof(float));
+            map2tok(dtok, dmap, N, Cp, keep[s - 1].L);
+            free(dmap);
+        }
         free(w.mem);
         free(dx);
     }
+    free(dtok);
+}
+
+void avs_pvt_gradcam(const struct avs_pvt *m, float *const gradcam[4], float *const stage[4],
+                     float *logits, const float *image, const int *target, int N, int H, int W)
+{
+    const struct avs_pvt_cfg *c = &m->cfg;
+    AVS_ASSERT(c->classes > 0);
+    struct stage_keep keep[4];
+    memset(keep, 0, sizeof keep);
+    forward(m, stage, logits, image, N, H, W, keep, 1);
+    float *dl = avs_calloc((size_t)N * c->classes, sizeof(float));
+    for (int n = 0; n < N; n++) {
+        AVS_ASSERT(target[n] >= 0 && target[n] < c->classes);
+        dl[(size_t)n * c->classes + target[n]] = 1.0f;
+    }
+    backward(m, keep, stage, image, NULL, dl, NULL, gradcam, 0, N);
+    free(dl);
+    keep_free(keep);
+}
+
+void avs_pvt_bwd(const struct avs_pvt *m, struct avs_tensor_set *grads, float *const stage[4],
+                 float *logits, const float *image, const float *const dstage[4],
+                 const float *dlogits, int N, int H, int W)
+{
+    struct stage_keep keep[4];
+    memset(keep, 0, sizeof keep);
+    forward(m, stage, logits, image, N, H, W, keep, 0);
+    backward(m, keep, stage, image, grads, dlogits, (const float *const *)dstage, NULL, 1, N);
     keep_free(keep);
 }

@@ -18,7 +18,8 @@
  * ref: whai362/PVT classification/pvt_v2.py (PyramidVisionTransformerV2.forward_features).
  * Grad-CAM (DESIGN §5, C3N Eq. 5): the logit of the target class is backpropagated to the output
  * of the last block of each stage (before the stage norm); weight w_c = spatial mean of that
- * gradient. Parameter gradients (fine-tuning) are not computed yet.
+ * gradient. avs_pvt_bwd gives every parameter's gradient (fine-tuning) from upstream gradients
+ * of the stage maps and logits.
  */
 #ifndef AVS_FEATURES_PVT_H
 #define AVS_FEATURES_PVT_H
@@ -66,6 +67,13 @@ void avs_pvt_fwd(const struct avs_pvt *m, float *const stage[4], float *logits, 
  * (needs the head). Keeps the activations of stages 2..4 for the backward. */
 void avs_pvt_gradcam(const struct avs_pvt *m, float *const gradcam[4], float *const stage[4],
                      float *logits, const float *image, const int *target, int N, int H, int W);
+/* Forward (stage, logits written as avs_pvt_fwd), then backward from dstage[s] (gradients of the
+ * stage maps; NULL or NULL entries: zero) and dlogits [N,classes] (NULL: zero): parameter
+ * gradients ADDED into grads (a tensor set over m->spec, e.g. avs_tensor_set_init(&g, m->spec,
+ * m->np), zeroed by the caller). Keeps every stage's activations. */
+void avs_pvt_bwd(const struct avs_pvt *m, struct avs_tensor_set *grads, float *const stage[4],
+                 float *logits, const float *image, const float *const dstage[4],
+                 const float *dlogits, int N, int H, int W);
 /* Side of stage s (0-based) for an input side: 4x, then 2x reductions (conv arithmetic). */
 int avs_pvt_side(int side, int s);
 

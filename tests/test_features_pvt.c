@@ -124,6 +124,63 @@ static void check_fixture(void)
     avs_pvt_free(&m);
 }
 
+/* Parameter gradients from random upstream gradients of the stage maps and logits. */
+static void check_param_grads(void)
+{
+    struct avs_pvt m;
+    struct avs_err err;
+    struct avs_st_file *io = NULL, *gf = NULL;
+    if (avs_pvt_load(&m, &small, FIX "weights.safetensors", &err) ||
+        avs_st_open(FIX "io.safetensors", &io, &err) || avs_st_open(FIX "grads.safetensors", &gf, &err)) {
+        CHECK(0, "%s", err.msg);
+        avs_st_close(&io);
+        return;
+    }
+    size_t nx, nd[4], nl, ns;
+    float *x = get(io, "image", &nx), *ds[4], *dl = get(gf, "dlogits", &nl), *st[4], lg[20];
+    for (int s = 0; s < 4; s++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "dstage%d", s + 1);
+        ds[s] = get(gf, nm, &nd[s]);
+        st[s] = calloc(nd[s] ? nd[s] : 1, sizeof(float));
+    }
+    struct avs_tensor_set g;
+    avs_tensor_set_init(&g, m.spec, m.np);
+    if (x && dl && ds[0] && ds[3])
+        avs_pvt_bwd(&m, &g, st, lg, x, (const float *const *)ds, dl, 2, 64, 64);
+    int compared = 0;
+    double worst = 0;
+    const char *wname = "";
+    for (int i = 0; i < m.np; i++) {
+        char nm[200];
+        snprintf(nm, sizeof nm, "grad.%s", m.spec[i].name);
+        float *ref = get(gf, nm, &ns);
+        if (!ref)
+            continue;
+        CHECK(ns == avs_tensor_spec_numel(&m.spec[i]), "%s size", nm);
+        double num = 0, den = 0;
+        for (size_t k = 0; k < ns; k++) {
+            double d = (double)g.t[i].data[k] - ref[k];
+            num += d * d, den += (double)ref[k] * ref[k];
+        }
+        double rel = sqrt(num / (den > 1e-30 ? den : 1e-30));
+        if (rel > worst)
+            worst = rel, wname = m.spec[i].name;
+        CHECK(rel <= 1e-5, "%s: rel L2 error %.3g", nm, rel);
+        compared++;
+        free(ref);
+    }
+    printf("parameter gradients: %d tensors, worst rel L2 %.3g (%s)\n", compared, worst, wname);
+    CHECK(compared == m.np, "every parameter has a reference gradient (%d of %d)", compared, m.np);
+    for (int s = 0; s < 4; s++)
+        free(ds[s]), free(st[s]);
+    free(x), free(dl);
+    avs_tensor_set_free(&g);
+    avs_st_close(&io);
+    avs_st_close(&gf);
+    avs_pvt_free(&m);
+}
+
 static void check_cfg_and_errors(void)
 {
     struct avs_pvt_cfg c;
@@ -151,6 +208,7 @@ static void check_cfg_and_errors(void)
 int main(void)
 {
     check_fixture();
+    check_param_grads();
     check_cfg_and_errors();
     return check_summary("test_features_pvt");
 }

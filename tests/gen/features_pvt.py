@@ -8,7 +8,8 @@ Writes tests/fixtures/features/pvt_small.{weights,io}.safetensors: a reduced b0-
 64x64 images: io holds image [2,3,64,64], stage1..4 (after the stage norms, NCHW) and logits,
 computed in float64 from the float32 weights, and gradcam1..4 [2,C_s] for target [3, 7]
 (int64): the spatial mean of d logit / d (last block output of each stage). LayerNorm affine parameters are randomised so that
-they are tested too.
+they are tested too. pvt_small.grads.safetensors: random upstream gradients dstage1..4 and dlogits
+and the resulting grad.<name> of every parameter (fine-tuning backward).
 Also importable: make(cfg) -> model, VARIANTS, and `python3 features_pvt.py b0 W IN EXPECT`
 writes a fresh random full-size case (224x224, with IN.target holding target [417] and EXPECT
 holding gradcam1..4 too) for tests/test_features_tool.sh; `python3 features_pvt.py bench b0 2`
@@ -163,6 +164,27 @@ def run(model, x, target=None):
     return out
 
 
+def param_grads(model, x, seed):
+    """Random upstream gradients dstage1..4 / dlogits and every parameter's gradient (float64)."""
+    m64 = model.double()
+    for p in m64.parameters():
+        p.requires_grad_(True)
+        p.grad = None
+    maps, logits = m64(torch.from_numpy(x).double())
+    rng = np.random.default_rng(seed)
+    up = {f'dstage{i + 1}': rng.standard_normal(t.shape).astype(np.float32) for i, t in enumerate(maps)}
+    up['dlogits'] = rng.standard_normal(logits.shape).astype(np.float32)
+    loss = sum((t * torch.from_numpy(up[f'dstage{i + 1}']).double()).sum() for i, t in enumerate(maps))
+    loss = loss + (logits * torch.from_numpy(up['dlogits']).double()).sum()
+    loss.backward()
+    out = dict(up)
+    for k, p in m64.named_parameters():
+        out['grad.' + k] = p.grad.float().numpy()
+    model.float()
+    model.zero_grad()
+    return out
+
+
 def weights(model):
     return {k: v.float().numpy() for k, v in model.state_dict().items()}
 
@@ -215,6 +237,7 @@ def main():
     io['image'] = x
     io['target'] = np.array([3, 7], np.int64)
     model_st.save(F + 'io.safetensors', io, {'torch': torch.__version__})
+    model_st.save(F + 'grads.safetensors', param_grads(m, x, 12), {'torch': torch.__version__})
 
 
 if __name__ == '__main__':
