@@ -181,6 +181,9 @@ if $py -c 'import torch' 2>/dev/null; then
   $M run pvt_v2_b0 --weights "$AVS_TMP/b0.w.safetensors" --inputs "$AVS_TMP/b0.in.safetensors" --out "$AVS_TMP/b0.out.safetensors" -j 2 \
      --target "$AVS_TMP/b0.in.safetensors.target"
   $py tests/gen/model_compare.py "$AVS_TMP/b0.out.safetensors" "$AVS_TMP/b0.ref.safetensors" || fail "pvt_v2_b0 differs from PyTorch"
+  $M run pvt_v2_b0 --weights "$AVS_TMP/b0.w.safetensors" --inputs "$AVS_TMP/b0.in.safetensors" --out "$AVS_TMP/b0.g.safetensors" -j 2 \
+     --grad-out "$AVS_TMP/b0.in.safetensors.dout"
+  $py tests/gen/model_compare.py "$AVS_TMP/b0.g.safetensors" "$AVS_TMP/b0.ref.safetensors.grads" || fail "pvt_v2_b0 parameter gradients differ from PyTorch"
   expect 3 'patch_embed1.proj.weight" has shape \[32,3,7,7\], expected \[64,3,7,7\]' $M run pvt_v2_b2 --weights "$AVS_TMP/b0.w.safetensors" --inputs "$AVS_TMP/b0.in.safetensors" --out "$AVS_TMP/o.safetensors"
   $M bench pvt_v2_b0 --weights "$AVS_TMP/b0.w.safetensors" --size 64 --steps 1 | grep -q '^fwd_seconds=.* gradcam_seconds=' || fail "bench pvt_v2_b0"
   $py -c "

@@ -12,6 +12,7 @@
  *   avs-model run ccam --inputs IN.safetensors --out OUT.safetensors
  *   avs-model run vggish --weights W.safetensors [--head H.safetensors] --inputs IN --out OUT
  *   avs-model run pvt_v2_b0..b5 --weights W.safetensors --inputs IN --out OUT [--target T]
+ *                 [--grad-out DOUT.safetensors]
  *   avs-model run labelsim --vectors V [--classes-visual F] [--classes-audio F] --out S.safetensors
  *
  * The head's configuration comes from the files: stage channels and sizes from x1..x4, frames
@@ -97,7 +98,8 @@ static void usage(FILE *f)
             "  and logits [N,K] when an AudioSet head (head.weight [K,128], head.bias) is given.\n"
             "run pvt_v2_bX: PVTv2 (official pvt_v2.py names) on image [N,3,H,W] (H, W multiples\n"
             "  of 32) -> stage1..4 (after the stage norms) and logits [N,1000]; with --target\n"
-            "  (tensor \"target\" [N], class indices) also gradcam1..4 [N,C_s] (Grad-CAM weights).\n"
+            "  (tensor \"target\" [N], class indices) also gradcam1..4 [N,C_s] (Grad-CAM weights);\n"
+            "  with --grad-out (dstage1..4 and/or dlogits: upstream gradients) also grad.<param>.\n"
             "run labelsim: label similarity sim [V,A] from word vectors (GloVe text or word2vec\n"
             "  text/binary) over the class lists (default features/data/imagenet1k_classes.txt\n"
             "  and features/data/audioset_class_labels_indices.csv).\n"
@@ -753,9 +755,11 @@ static int cmd_run_pvt(const struct opts *o, const char *variant, struct avs_err
     int rc = 3, nd = 0, have_m = 0;
     int64_t sh[AVS_ST_MAXDIM];
     size_t nx = 0;
-    float *x = NULL, *st[4] = {0}, *lg = NULL, *gc[4] = {0};
-    int *target = NULL;
-    struct avs_st_file *in = NULL, *tf = NULL;
+    float *x = NULL, *st[4] = {0}, *lg = NULL, *gc[4] = {0}, *dst[4] = {0}, *dlg = NULL;
+    int *target = NULL, have_g = 0;
+    char **gnm = NULL;
+    struct avs_tensor_set grads;
+    struct avs_st_file *in = NULL, *tf = NULL, *df = NULL;
     struct avs_st_writer *wr = NULL;
     struct avs_pvt m;
     struct avs_pvt_cfg cfg;
@@ -818,6 +822,44 @@ static int cmd_run_pvt(const struct opts *o, const char *variant, struct avs_err
         avs_pvt_gradcam(&m, gc, st, lg, x, target, N, H, W);
     } else
         avs_pvt_fwd(&m, st, lg, x, N, H, W);
+    if (o->grad_out) {
+        if (avs_st_open(o->grad_out, &df, err))
+            goto out;
+        int got = 0;
+        for (int s = 0; s < 5; s++) {
+            char nm[16];
+            snprintf(nm, sizeof nm, s < 4 ? "dstage%d" : "dlogits", s + 1);
+            const struct avs_st_tensor *t = avs_st_find(df, nm);
+            size_t want = s < 4 ? (size_t)N * ss[s][1] * ss[s][2] * ss[s][3] : (size_t)N * m.cfg.classes;
+            if (!t)
+                continue;
+            if (t->numel != want) {
+                avs_err_set(err, "%s: tensor \"%s\" has %zu elements, the output has %zu", o->grad_out,
+                            nm, t->numel, want);
+                goto out;
+            }
+            float *p = avs_malloc(want * sizeof(float));
+            if (s < 4)
+                dst[s] = p;
+            else
+                dlg = p;
+            if (avs_st_read_f32(t, p, want, err))
+                goto out;
+            got++;
+        }
+        if (!got) {
+            avs_err_set(err, "%s: no upstream gradient (tensors dstage1..4, dlogits)", o->grad_out);
+            goto out;
+        }
+        avs_tensor_set_init(&grads, m.spec, m.np);
+        have_g = 1;
+        avs_pvt_bwd(&m, &grads, st, lg, x, (const float *const *)dst, dlg, N, H, W);
+        gnm = avs_calloc((size_t)m.np, sizeof *gnm);
+        for (int i = 0; i < m.np; i++) {
+            gnm[i] = avs_sprintf("grad.%s", m.spec[i].name);
+            avs_st_writer_add_f32(wr, gnm[i], grads.t[i].ndim, grads.t[i].shape, grads.t[i].data);
+        }
+    }
     char *gnames[4] = {"gradcam1", "gradcam2", "gradcam3", "gradcam4"};
     for (int s = 0; s < 4; s++) {
         avs_st_writer_add_f32(wr, names[s], 4, ss[s], st[s]);
@@ -832,14 +874,20 @@ static int cmd_run_pvt(const struct opts *o, const char *variant, struct avs_err
         goto out;
     rc = 0;
 out:
-    if (have_m)
-        avs_pvt_free(&m);
     avs_st_writer_free(&wr);
     avs_st_close(&in);
     for (int s = 0; s < 4; s++)
-        free(st[s]), free(gc[s]);
-    free(x), free(lg), free(target);
+        free(st[s]), free(gc[s]), free(dst[s]);
+    for (int i = 0; gnm && i < m.np; i++)
+        free(gnm[i]);
+    free(gnm);
+    if (have_g)
+        avs_tensor_set_free(&grads);
+    free(x), free(lg), free(target), free(dlg);
     avs_st_close(&tf);
+    avs_st_close(&df);
+    if (have_m)
+        avs_pvt_free(&m);
     return rc;
 }
 

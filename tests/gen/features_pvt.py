@@ -12,7 +12,8 @@ they are tested too. pvt_small.grads.safetensors: random upstream gradients dsta
 and the resulting grad.<name> of every parameter (fine-tuning backward).
 Also importable: make(cfg) -> model, VARIANTS, and `python3 features_pvt.py b0 W IN EXPECT`
 writes a fresh random full-size case (224x224, with IN.target holding target [417] and EXPECT
-holding gradcam1..4 too) for tests/test_features_tool.sh; `python3 features_pvt.py bench b0 2`
+holding gradcam1..4 too; IN.dout with upstream gradients and EXPECT.grads with every
+parameter's gradient) for tests/test_features_tool.sh; `python3 features_pvt.py bench b0 2`
 times the PyTorch peer of `avs-model bench pvt_v2_b0` (see bench()).
 """
 import os
@@ -228,6 +229,9 @@ def main():
         model_st.save(sys.argv[3], {'image': x})
         model_st.save(sys.argv[3] + '.target', {'target': np.array([417], np.int64)})
         model_st.save(sys.argv[4], run(m, x, [417]))
+        g = param_grads(m, x, 5)
+        model_st.save(sys.argv[3] + '.dout', {k: v for k, v in g.items() if not k.startswith('grad.')})
+        model_st.save(sys.argv[4] + '.grads', {k: v for k, v in g.items() if k.startswith('grad.')})
         return
     m = make(SMALL, 9)
     x = np.random.default_rng(2).standard_normal((2, 3, 64, 64)).astype(np.float32)
