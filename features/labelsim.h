@@ -22,6 +22,7 @@
 #ifndef AVS_FEATURES_LABELSIM_H
 #define AVS_FEATURES_LABELSIM_H
 
+#include <sqlite3.h>
 #include <stdint.h>
 
 #include "core/common.h"
@@ -65,6 +66,15 @@ int avs_labelsim_vector(double *out, const struct avs_wordvec *wv, const char *l
 /* S [na, nb] row-major. */
 void avs_labelsim_build(float *S, const struct avs_wordvec *wv, const char *const *a, int na,
                         const char *const *b, int nb);
+
+/* S in the index (table label_similarity): keyed by the vector file's content hash (murmur3-128,
+ * as ingest hashes clips), with its base name; storing again for the same hash replaces the row.
+ * *id (may be NULL) gets the row id. */
+int avs_labelsim_store(sqlite3 *db, const char *vectors_path, const float *S, int rows, int cols,
+                       int64_t *id, struct avs_err *err);
+/* Load S [rows, cols] (malloc'd) for a vector-file hash, or the newest when hash is NULL. */
+int avs_labelsim_load(sqlite3 *db, const char *hash, float **S, int *rows, int *cols,
+                      struct avs_err *err);
 
 /* Class names, one per entry: an AudioSet class_labels_indices.csv (header
  * "index,mid,display_name", quoted names; rows must be in index order) or any other text file

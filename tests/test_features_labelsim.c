@@ -1,12 +1,15 @@
 /* tests/test_features_labelsim.c: tokens, word vector files (GloVe text, word2vec text and
  * binary give the same vectors), the similarity rules on hand-made vectors (identical token
  * strings -> 1, unknown words count as zero in the mean, multi-word means, zero vector -> 0),
- * the keep-filter, errors, and the real class lists in features/data/. */
+ * the keep-filter, errors, the real class lists in features/data/, and S stored in and loaded
+ * from the index (keyed by the vector file's hash). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/db.h"
 #include "features/labelsim.h"
+#include "ingest/store.h"
 #include "tests/check.h"
 
 static const char *words[] = {"dog", "cat", "bark", ",", "Meow"};
@@ -156,10 +159,54 @@ static void check_class_lists(void)
     avs_labels_free(&a, na);
 }
 
+static void check_db(void)
+{
+    char vpath[600], dbp[600];
+    snprintf(vpath, sizeof vpath, "%s/vec.txt", check_tmpdir());
+    snprintf(dbp, sizeof dbp, "%s/avs.db", check_tmpdir());
+    FILE *f = fopen(vpath, "w");
+    fprintf(f, "dog 1 0\ncat 0 1\n");
+    fclose(f);
+    struct avs_err err;
+    struct avs_wordvec *wv = NULL;
+    sqlite3 *db = NULL;
+    if (avs_wordvec_load(&wv, vpath, NULL, &err) || avs_db_open(dbp, &db, &err)) {
+        CHECK(0, "%s", err.msg);
+        avs_wordvec_free(&wv);
+        return;
+    }
+    const char *a[] = {"dog", "cat", "dog cat"}, *b[] = {"Cat", "dog"};
+    float S[6], *L = NULL;
+    avs_labelsim_build(S, wv, a, 3, b, 2);
+    int64_t id1 = 0, id2 = 0;
+    int r = 0, c = 0;
+    CHECK(avs_labelsim_store(db, vpath, S, 3, 2, &id1, &err) == 0, "%s", err.msg);
+    CHECK(avs_labelsim_load(db, NULL, &L, &r, &c, &err) == 0 && r == 3 && c == 2, "%s", err.msg);
+    if (L)
+        CHECK(memcmp(L, S, sizeof S) == 0, "S round trip through the index");
+    free(L);
+    L = NULL;
+    char hex[33];
+    CHECK(avs_store_hash_file(vpath, hex, &err) == 0, "%s", err.msg);
+    CHECK(avs_labelsim_load(db, hex, &L, &r, &c, &err) == 0, "by hash: %s", err.msg);
+    free(L);
+    L = NULL;
+    S[0] = 0.5f;
+    CHECK(avs_labelsim_store(db, vpath, S, 3, 2, &id2, &err) == 0 && id2 == id1, "same vectors: same row");
+    CHECK(avs_db_scalar_int(db, "SELECT count(*) FROM label_similarity", -1) == 1, "one row");
+    CHECK(avs_db_scalar_int(db, "SELECT count(*) FROM label_similarity WHERE vectors = 'vec.txt'", -1) == 1,
+          "base name stored");
+    CHECK(avs_labelsim_load(db, "0123", &L, &r, &c, &err) == -1 && strstr(err.msg, "run `avs-model run labelsim"),
+          "missing hash: %s", err.msg);
+    avs_db_close(&db);
+    avs_wordvec_free(&wv);
+}
+
 int main(void)
 {
     check_tokens();
     check_files();
     check_class_lists();
+    check_db();
     return check_summary("test_features_labelsim");
 }

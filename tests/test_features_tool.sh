@@ -141,7 +141,7 @@ for i in range(len(vis)):
         if kv[i] and kv[i] == ka[j]: S[i, j] = 1.0
 np.save(d + '/S.npy', S.astype(np.float32))
 PY
-$M run labelsim --vectors "$AVS_TMP/v.txt" --out "$AVS_TMP/S.safetensors" -j 2
+$M run labelsim --vectors "$AVS_TMP/v.txt" --out "$AVS_TMP/S.safetensors" -j 2 --db "$AVS_TMP/avs.db"
 $py - "$AVS_TMP" <<'PY' || fail "labelsim vs numpy"
 import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
 d = sys.argv[1]; g = model_st.load(d + '/S.safetensors')['sim']; r = np.load(d + '/S.npy')
@@ -149,6 +149,10 @@ assert g.shape == (1000, 527), g.shape
 err = float(np.abs(g - r).max()); print('labelsim 1000x527 max abs err', err, 'ones', int((g == 1).sum()))
 assert err < 1e-5 and (g == 1).sum() == (r == 1).sum() and (r == 1).sum() > 0
 assert model_st.metadata(d + '/S.safetensors')['vectors_format'] == 'glove-text'
+import sqlite3
+row = sqlite3.connect(d + '/avs.db').execute('SELECT vectors, rows, cols, data FROM label_similarity').fetchall()
+assert len(row) == 1 and row[0][:3] == ('v.txt', 1000, 527), row[0][:3]
+assert (np.frombuffer(row[0][3], '<f4').reshape(1000, 527) == g).all()
 PY
 expect 3 "cannot open word vectors" $M run labelsim --vectors "$AVS_TMP/none.txt" --out "$AVS_TMP/o.safetensors"
 expect 1 "needs --vectors" $M run labelsim --out "$AVS_TMP/o.safetensors"

@@ -27,6 +27,7 @@
 
 #include "core/cli.h"
 #include "core/common.h"
+#include "core/db.h"
 #include "core/safetensors.h"
 #include "features/c3im.h"
 #include "features/labelsim.h"
@@ -48,6 +49,7 @@ struct opts {
     unsigned long long seed;
     const char *policy; /* run logmel */
     const char *vectors, *cls_v, *cls_a; /* run labelsim */
+    const char *db;                      /* run labelsim: also store S in this index */
     const char *head;                    /* run vggish */
     const char *target;                  /* run pvt_v2_*: Grad-CAM targets */
     int random_init;                     /* pvt/vggish: --random-init SEED instead of --weights */
@@ -102,7 +104,8 @@ static void usage(FILE *f)
             "  with --grad-out (dstage1..4 and/or dlogits: upstream gradients) also grad.<param>.\n"
             "run labelsim: label similarity sim [V,A] from word vectors (GloVe text or word2vec\n"
             "  text/binary) over the class lists (default features/data/imagenet1k_classes.txt\n"
-            "  and features/data/audioset_class_labels_indices.csv).\n"
+            "  and features/data/audioset_class_labels_indices.csv); with --db PATH also\n"
+            "  stored in the index's label_similarity table, keyed by the vector file's hash.\n"
             "\n"
             "pvt_v2_bX, vggish: --random-init SEED instead of --weights: deterministic random\n"
             "  parameters (tests and demos; vggish then has a 527-way head).\n"
@@ -607,6 +610,16 @@ static int cmd_run_labelsim(const struct opts *o, struct avs_err *err)
     avs_st_writer_meta(wr, "classes_audio", fa);
     if (avs_st_writer_save(wr, o->out, err))
         goto out;
+    if (o->db) {
+        sqlite3 *db = NULL;
+        int64_t id = 0;
+        if (avs_db_open(o->db, &db, err) || avs_labelsim_store(db, o->vectors, S, nv, na, &id, err)) {
+            avs_db_close(&db);
+            goto out;
+        }
+        avs_db_close(&db);
+        avs_log_info("labelsim: stored in %s (label_similarity id %lld)", o->db, (long long)id);
+    }
     avs_log_info("labelsim: %lld of %lld words used, dim %d", (long long)wv->n,
                  (long long)wv->n_file, wv->dim);
     rc = 0;
@@ -967,6 +980,7 @@ int main(int argc, char **argv)
         return AVS_EXIT_USAGE;
     }
     avs_ops_set_threads(cli.jobs);
+    o.db = cli.db;
     struct avs_err err = {0};
     if (!strcmp(cmd, "run") && !strcmp(what, "c3n_head")) {
         int rc = cmd_run(&o, &err);
