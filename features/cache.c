@@ -1,0 +1,385 @@
+/* features/cache.c: the feature cache file (cache.h). */
+#define _FILE_OFFSET_BITS 64
+#include "features/cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HEADER_BYTES 64
+#define FIELD_BYTES 64
+static const char MAGIC[8] = {'A', 'V', 'S', 'F', 'E', 'A', 'T', 0};
+
+struct avs_cache_writer {
+    char *path;
+    int fd;
+    enum avs_cache_dtype dtype;
+    int n_fields;
+    struct avs_cache_field field[AVS_CACHE_MAXFIELDS];
+    uint64_t record_bytes, data_offset;
+    int64_t n_records;
+    uint8_t *buf; /* [record_bytes] */
+};
+
+/* ---- half precision ---- */
+
+uint16_t avs_f32_to_f16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000, e = (x >> 23) & 0xff, m = x & 0x7fffff;
+    if (e == 0xff) /* inf, nan */
+        return (uint16_t)(sign | 0x7c00 | (m ? 0x200 : 0));
+    int ex = (int)e - 127 + 15;
+    if (ex >= 31)
+        return (uint16_t)(sign | 0x7c00);
+    if (ex <= 0) { /* subnormal half (or zero) */
+        if (ex < -10)
+            return (uint16_t)sign;
+        m |= 0x800000;
+        int shift = 14 - ex;
+        uint32_t h = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1)))
+            h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((uint32_t)ex << 10) | (m >> 13), rem = m & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
+        h++; /* may carry into the exponent: still correct, up to inf */
+    return (uint16_t)(sign | h);
+}
+
+float avs_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, x;
+    if (e == 0) {
+        if (!m)
+            x = sign;
+        else { /* subnormal: normalise */
+            int k = -1;
+            do {
+                k++;
+                m <<= 1;
+            } while (!(m & 0x400));
+            x = sign | ((uint32_t)(127 - 15 - k) << 23) | ((m & 0x3ff) << 13);
+        }
+    } else if (e == 31)
+        x = sign | 0x7f800000 | (m << 13);
+    else
+        x = sign | ((e - 15 + 127) << 23) | (m << 13);
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+/* ---- header ---- */
+
+size_t avs_cache_field_numel(const struct avs_cache_field *f)
+{
+    size_t n = 1;
+    for (int d = 0; d < f->ndim; d++)
+        n *= (size_t)f->shape[d];
+    return n;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static int check_fields(const struct avs_cache_field *f, int n, struct avs_err *err)
+{
+    if (n < 1 || n > AVS_CACHE_MAXFIELDS)
+        return avs_err_set(err, "feature cache: %d fields (1..%d)", n, AVS_CACHE_MAXFIELDS);
+    for (int i = 0; i < n; i++) {
+        if (f[i].ndim < 1 || f[i].ndim > 4 || !memchr(f[i].name, 0, sizeof f[i].name))
+            return avs_err_set(err, "feature cache: field %d has %d dims or an unterminated name", i,
+                               f[i].ndim);
+        for (int d = 0; d < f[i].ndim; d++)
+            if (f[i].shape[d] < 1 || f[i].shape[d] > (1 << 24))
+                return avs_err_set(err, "feature cache: field %s has dim %d = %d", f[i].name, d,
+                                   f[i].shape[d]);
+    }
+    return 0;
+}
+
+static uint64_t layout(const struct avs_cache_field *f, int n, enum avs_cache_dtype dt, size_t *off)
+{
+    uint64_t b = 0;
+    for (int i = 0; i < n; i++) {
+        if (off)
+            off[i] = b;
+        b += avs_cache_field_numel(&f[i]) * (dt == AVS_CACHE_F16 ? 2 : 4);
+    }
+    return b;
+}
+
+static void encode_header(uint8_t *h, const struct avs_cache_field *f, int n,
+                          enum avs_cache_dtype dt)
+{
+    memset(h, 0, HEADER_BYTES + (size_t)n * FIELD_BYTES);
+    memcpy(h, MAGIC, 8);
+    put32(h + 8, AVS_CACHE_VERSION);
+    put32(h + 12, (uint32_t)dt);
+    put32(h + 16, (uint32_t)n);
+    put64(h + 24, layout(f, n, dt, NULL));
+    put64(h + 32, HEADER_BYTES + (uint64_t)n * FIELD_BYTES);
+    for (int i = 0; i < n; i++) {
+        uint8_t *p = h + HEADER_BYTES + (size_t)i * FIELD_BYTES;
+        memcpy(p, f[i].name, strlen(f[i].name));
+        put32(p + 40, (uint32_t)f[i].ndim);
+        for (int d = 0; d < 4; d++)
+            put32(p + 44 + 4 * d, d < f[i].ndim ? (uint32_t)f[i].shape[d] : 0);
+    }
+}
+
+/* Parse and check a header of len bytes; fills c's layout. */
+static int decode_header(struct avs_cache *c, const uint8_t *h, size_t len, const char *path,
+                         struct avs_err *err)
+{
+    if (len < HEADER_BYTES || memcmp(h, MAGIC, 8))
+        return avs_err_set(err, "%s: not a feature cache (bad magic): rebuild it with avs-features", path);
+    uint32_t ver = get32(h + 8), dt = get32(h + 12), n = get32(h + 16);
+    if (ver != AVS_CACHE_VERSION)
+        return avs_err_set(err, "%s: feature cache v%u, need v%d: rebuild it with avs-features", path,
+                           ver, AVS_CACHE_VERSION);
+    if (dt > 1 || n < 1 || n > AVS_CACHE_MAXFIELDS || len < HEADER_BYTES + (size_t)n * FIELD_BYTES)
+        return avs_err_set(err, "%s: damaged feature cache header", path);
+    c->dtype = (enum avs_cache_dtype)dt;
+    c->n_fields = (int)n;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *p = h + HEADER_BYTES + (size_t)i * FIELD_BYTES;
+        struct avs_cache_field *f = &c->field[i];
+        memset(f, 0, sizeof *f);
+        memcpy(f->name, p, 39);
+        f->ndim = (int)get32(p + 40);
+        for (int d = 0; d < 4; d++)
+            f->shape[d] = (int)get32(p + 44 + 4 * d);
+    }
+    if (check_fields(c->field, c->n_fields, err))
+        return avs_err_wrap(err, "%s", path);
+    c->record_bytes = layout(c->field, c->n_fields, c->dtype, c->field_off);
+    c->data_offset = HEADER_BYTES + (uint64_t)n * FIELD_BYTES;
+    if (get64(h + 24) != c->record_bytes || get64(h + 32) != c->data_offset)
+        return avs_err_set(err, "%s: damaged feature cache header (record size)", path);
+    return 0;
+}
+
+/* ---- writer ---- */
+
+static int create_file(const char *path, const struct avs_cache_field *f, int n,
+                       enum avs_cache_dtype dt, struct avs_err *err)
+{
+    size_t hb = HEADER_BYTES + (size_t)n * FIELD_BYTES;
+    uint8_t *h = avs_malloc(hb);
+    encode_header(h, f, n, dt);
+    char *tmp = avs_sprintf("%s.tmp.%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644), rc = -1;
+    if (fd < 0 || write(fd, h, hb) != (ssize_t)hb || fsync(fd) || close(fd)) {
+        avs_err_set(err, "%s: cannot write the feature cache header: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        unlink(tmp);
+    } else if (rename(tmp, path)) {
+        avs_err_set(err, "%s: cannot rename into place: %s", path, strerror(errno));
+        unlink(tmp);
+    } else
+        rc = 0;
+    free(tmp);
+    free(h);
+    return rc;
+}
+
+int avs_cache_open_append(struct avs_cache_writer **out, const char *path,
+                          const struct avs_cache_field *fields, int n, enum avs_cache_dtype dtype,
+                          struct avs_err *err)
+{
+    if (check_fields(fields, n, err))
+        return avs_err_wrap(err, "%s", path);
+    struct stat sb;
+    if (stat(path, &sb) && create_file(path, fields, n, dtype, err))
+        return -1;
+    int fd = open(path, O_RDWR);
+    if (fd < 0)
+        return avs_err_set(err, "%s: cannot open the feature cache: %s", path, strerror(errno));
+    struct avs_cache c;
+    memset(&c, 0, sizeof c);
+    size_t hb = HEADER_BYTES + (size_t)AVS_CACHE_MAXFIELDS * FIELD_BYTES;
+    uint8_t *h = avs_calloc(1, hb);
+    ssize_t got = pread(fd, h, hb, 0);
+    int rc = decode_header(&c, h, got > 0 ? (size_t)got : 0, path, err);
+    free(h);
+    if (!rc && (c.dtype != dtype || c.n_fields != n))
+        rc = avs_err_set(err, "%s: the cache holds %d %s fields, this run writes %d %s fields: use "
+                         "another feature set name or delete the file", path, c.n_fields,
+                         c.dtype ? "fp16" : "fp32", n, dtype ? "fp16" : "fp32");
+    for (int i = 0; !rc && i < n; i++)
+        if (strcmp(c.field[i].name, fields[i].name) || c.field[i].ndim != fields[i].ndim ||
+            memcmp(c.field[i].shape, fields[i].shape, (size_t)fields[i].ndim * sizeof(int)))
+            rc = avs_err_set(err, "%s: field %d is %s in the cache, %s in this run: use another "
+                             "feature set name or delete the file", path, i, c.field[i].name,
+                             fields[i].name);
+    if (rc || fstat(fd, &sb)) {
+        if (!rc)
+            avs_err_set(err, "%s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    int64_t nrec = ((uint64_t)sb.st_size - c.data_offset) / c.record_bytes;
+    off_t keep = (off_t)(c.data_offset + (uint64_t)nrec * c.record_bytes);
+    if (sb.st_size != keep && ftruncate(fd, keep)) { /* drop a record cut by a crash */
+        avs_err_set(err, "%s: cannot drop a partial record: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    struct avs_cache_writer *w = avs_calloc(1, sizeof *w);
+    w->path = avs_strdup(path);
+    w->fd = fd;
+    w->dtype = dtype;
+    w->n_fields = n;
+    memcpy(w->field, fields, (size_t)n * sizeof *fields);
+    w->record_bytes = c.record_bytes;
+    w->data_offset = c.data_offset;
+    w->n_records = nrec;
+    w->buf = avs_malloc(c.record_bytes);
+    *out = w;
+    return 0;
+}
+
+int avs_cache_append(struct avs_cache_writer *w, const float *const *data, int64_t *offset,
+                     struct avs_err *err)
+{
+    uint8_t *p = w->buf;
+    for (int i = 0; i < w->n_fields; i++) {
+        size_t n = avs_cache_field_numel(&w->field[i]);
+        if (w->dtype == AVS_CACHE_F32) {
+            memcpy(p, data[i], n * 4);
+            p += n * 4;
+        } else
+            for (size_t k = 0; k < n; k++, p += 2) {
+                uint16_t h = avs_f32_to_f16(data[i][k]);
+                p[0] = (uint8_t)h, p[1] = (uint8_t)(h >> 8);
+            }
+    }
+    uint64_t off = w->data_offset + (uint64_t)w->n_records * w->record_bytes;
+    size_t done = 0;
+    while (done < w->record_bytes) {
+        ssize_t r = pwrite(w->fd, w->buf + done, w->record_bytes - done, (off_t)(off + done));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return avs_err_set(err, "%s: writing a record: %s (disk full?)", w->path, strerror(errno));
+        done += (size_t)r;
+    }
+    w->n_records++;
+    if (offset)
+        *offset = (int64_t)off;
+    return 0;
+}
+
+int avs_cache_sync(struct avs_cache_writer *w, struct avs_err *err)
+{
+    return fsync(w->fd) ? avs_err_set(err, "%s: fsync: %s", w->path, strerror(errno)) : 0;
+}
+
+int64_t avs_cache_writer_records(const struct avs_cache_writer *w)
+{
+    return w->n_records;
+}
+
+void avs_cache_close_writer(struct avs_cache_writer **pw)
+{
+    struct avs_cache_writer *w = *pw;
+    if (!w)
+        return;
+    close(w->fd);
+    free(w->path);
+    free(w->buf);
+    free(w);
+    *pw = NULL;
+}
+
+/* ---- reader ---- */
+
+int avs_cache_open(struct avs_cache **out, const char *path, struct avs_err *err)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return avs_err_set(err, "%s: cannot open the feature cache: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) || sb.st_size < HEADER_BYTES) {
+        close(fd);
+        return avs_err_set(err, "%s: not a feature cache (too short): rebuild it with avs-features", path);
+    }
+    void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return avs_err_set(err, "%s: mmap: %s", path, strerror(errno));
+    struct avs_cache *c = avs_calloc(1, sizeof *c);
+    c->path = avs_strdup(path);
+    c->map = map;
+    c->len = (size_t)sb.st_size;
+    if (decode_header(c, c->map, c->len, path, err)) {
+        avs_cache_close(&c);
+        return -1;
+    }
+    c->n_records = (int64_t)((c->len - c->data_offset) / c->record_bytes);
+    *out = c;
+    return 0;
+}
+
+int avs_cache_find(const struct avs_cache *c, const char *name)
+{
+    for (int i = 0; i < c->n_fields; i++)
+        if (!strcmp(c->field[i].name, name))
+            return i;
+    return -1;
+}
+
+int avs_cache_read(const struct avs_cache *c, int64_t offset, int f, float *dst, struct avs_err *err)
+{
+    if (f < 0 || f >= c->n_fields || offset < (int64_t)c->data_offset ||
+        ((uint64_t)offset - c->data_offset) % c->record_bytes ||
+        (uint64_t)offset + c->record_bytes > c->len)
+        return avs_err_set(err, "%s: no record at byte offset %lld (field %d): the index and the "
+                           "cache disagree; rebuild with avs-features", c->path, (long long)offset, f);
+    const uint8_t *p = c->map + offset + c->field_off[f];
+    size_t n = avs_cache_field_numel(&c->field[f]);
+    if (c->dtype == AVS_CACHE_F32)
+        memcpy(dst, p, n * 4);
+    else
+        for (size_t k = 0; k < n; k++)
+            dst[k] = avs_f16_to_f32((uint16_t)(p[2 * k] | p[2 * k + 1] << 8));
+    return 0;
+}
+
+void avs_cache_close(struct avs_cache **pc)
+{
+    struct avs_cache *c = *pc;
+    if (!c)
+        return;
+    if (c->map)
+        munmap((void *)c->map, c->len);
+    free(c->path);
+    free(c);
+    *pc = NULL;
+}

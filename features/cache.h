@@ -1,0 +1,80 @@
+/* features/cache.h: the feature cache file (DESIGN §2/§5): fixed-size records of named float
+ * tensors, fp32 or fp16, appended one per (video, second, flip); mmap'd for training.
+ *
+ *   +------------------------------------------------------------------------------------+
+ *   | header, 64 bytes, little-endian:                                                   |
+ *   |   char magic[8] = "AVSFEAT\0"; u32 version (1); u32 dtype (0 f32, 1 f16);          |
+ *   |   u32 n_fields; u32 reserved; u64 record_bytes; u64 data_offset; 16 bytes zero     |
+ *   | field table: n_fields x 64 bytes {char name[40]; u32 ndim; u32 shape[4]; u32 pad}  |
+ *   | records from data_offset: record i at data_offset + i * record_bytes, its fields   |
+ *   |   back to back in table order, each numel x (4 or 2) bytes                         |
+ *   +------------------------------------------------------------------------------------+
+ * The index (feature_entries.offset) holds each record's byte offset. A file whose size is not
+ * data_offset + k * record_bytes ends in a record cut by a crash: opening for append drops it.
+ *
+ *   struct avs_cache_field f[2] = {{"logits", 1, {1000}}, {"stage4", 3, {512, 7, 7}}};
+ *   struct avs_cache_writer *w;
+ *   avs_cache_open_append(&w, path, f, 2, AVS_CACHE_F16, &err);   creates or resumes
+ *   const float *rec[2] = {logits, stage4};
+ *   int64_t off; avs_cache_append(w, rec, &off, &err);  ...  avs_cache_sync(w, &err);
+ *   avs_cache_close_writer(&w);
+ *
+ *   struct avs_cache *c; avs_cache_open(&c, path, &err);
+ *   avs_cache_read(c, off, 1, dst, &err);                 field 1 of the record as float
+ *   avs_cache_close(&c);
+ */
+#ifndef AVS_FEATURES_CACHE_H
+#define AVS_FEATURES_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/common.h"
+
+#define AVS_CACHE_VERSION 1
+#define AVS_CACHE_MAXFIELDS 64
+
+enum avs_cache_dtype { AVS_CACHE_F32 = 0, AVS_CACHE_F16 = 1 };
+
+struct avs_cache_field {
+    char name[40];
+    int ndim;     /* 1..4 */
+    int shape[4];
+};
+
+struct avs_cache_writer;
+struct avs_cache {
+    char *path;
+    const uint8_t *map;
+    size_t len;
+    enum avs_cache_dtype dtype;
+    int n_fields;
+    struct avs_cache_field field[AVS_CACHE_MAXFIELDS];
+    size_t field_off[AVS_CACHE_MAXFIELDS]; /* byte offset of each field inside a record */
+    uint64_t record_bytes, data_offset;
+    int64_t n_records;
+};
+
+int avs_cache_open_append(struct avs_cache_writer **w, const char *path,
+                          const struct avs_cache_field *fields, int n, enum avs_cache_dtype dtype,
+                          struct avs_err *err);
+/* One record from data[f] (numel of field f each); *offset = its byte offset. */
+int avs_cache_append(struct avs_cache_writer *w, const float *const *data, int64_t *offset,
+                     struct avs_err *err);
+/* Records appended so far are on disk (fsync) when this returns 0. */
+int avs_cache_sync(struct avs_cache_writer *w, struct avs_err *err);
+int64_t avs_cache_writer_records(const struct avs_cache_writer *w);
+void avs_cache_close_writer(struct avs_cache_writer **w);
+
+int avs_cache_open(struct avs_cache **c, const char *path, struct avs_err *err);
+/* Field f of the record at byte offset `offset` into dst (numel floats). */
+int avs_cache_read(const struct avs_cache *c, int64_t offset, int f, float *dst, struct avs_err *err);
+int avs_cache_find(const struct avs_cache *c, const char *name);
+size_t avs_cache_field_numel(const struct avs_cache_field *f);
+void avs_cache_close(struct avs_cache **c);
+
+/* IEEE half <-> float, round to nearest even (also used by the tests). */
+uint16_t avs_f32_to_f16(float f);
+float avs_f16_to_f32(uint16_t h);
+
+#endif
