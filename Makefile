@@ -52,7 +52,7 @@ LDLIBS_ALL += -lcudart -lcublas -lcudnn
 LIB_OBJS += $(CU_OBJS)
 endif
 
-.PHONY: all test check demo deps clean banner bench
+.PHONY: all test check demo deps clean banner bench FORCE
 # Keep object files of programs and tests (make would delete them as intermediates).
 .SECONDARY:
 all: banner $(TOOLS) $(TESTS)
@@ -77,9 +77,15 @@ $(B)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 -I. -c $< -o $@
 
-$(LIB): $(LIB_OBJS)
+# The archive is remade when its member list changes (e.g. a narrower MODULES in the same B).
+$(B)/libavs.members: FORCE
+	@mkdir -p $(B); echo '$(LIB_OBJS)' | cmp -s - $@ 2>/dev/null || echo '$(LIB_OBJS)' > $@
+
+$(LIB): $(LIB_OBJS) $(B)/libavs.members
 	@rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $(LIB_OBJS)
+
+FORCE:
 
 $(B)/bin/%: $(B)/obj/tools/%.o $(LIB)
 	@mkdir -p $(dir $@)
