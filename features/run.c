@@ -1,0 +1,382 @@
+/* features/run.c: avs_features_run (features/run.h): the store's seconds through the encoders
+ * into one feature set. The per-video work is in run_video.c. */
+#include <cJSON.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "core/fs.h"
+#include "core/progress.h"
+#include "features/labelsim.h"
+#include "features/randinit.h"
+#include "features/run.h"
+#include "ingest/store.h"
+
+#define SIM_STREAM 0x5351ull /* random S: its own generator stream */
+
+static int set_name_ok(const char *s)
+{
+    if (!*s || strlen(s) >= 100 || s[0] == '.')
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+            return 0;
+    return 1;
+}
+
+/* Frame size of the store (every ok video must have it). */
+static int store_size(sqlite3 *db, int *H, int *W, struct avs_err *err)
+{
+    sqlite3_stmt *st;
+    if (avs_db_prepare(db, "SELECT width, height, uid FROM videos WHERE status = 'ok' AND "
+                           "n_seconds > 0 ORDER BY uid LIMIT 1", &st, err))
+        return -1;
+    int rc = -1;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        avs_err_set(err, "%s: the store has no ok videos: add clips with `avs-ingest --root DIR "
+                    "CLIPS...` first", sqlite3_db_filename(db, "main"));
+        goto out;
+    }
+    *W = sqlite3_column_int(st, 0), *H = sqlite3_column_int(st, 1);
+    if (*W < 32 || *H < 32 || *W % 32 || *H % 32 || *W > 4096 || *H > 4096) {
+        avs_err_set(err, "video %s: frames are %dx%d; PVTv2 needs sides that are multiples of 32: "
+                    "re-ingest with --size 224x224", (const char *)sqlite3_column_text(st, 2), *W, *H);
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int load_encoders(struct avs_feat_enc *e, const struct avs_features_opts *o,
+                         struct avs_err *err)
+{
+    struct avs_pvt_cfg cfg;
+    if (avs_pvt_cfg_variant(&cfg, o->visual))
+        return avs_err_set(err, "--visual %s: unknown encoder (pvt_v2_b0..pvt_v2_b5)", o->visual);
+    cfg.classes = 1000;
+    if (o->visual_weights) {
+        if (avs_pvt_load(&e->pvt, &cfg, o->visual_weights, err))
+            return avs_err_wrap(err, "loading the visual encoder (check --visual %s=FILE)", o->visual);
+    } else
+        avs_pvt_init_random(&e->pvt, &cfg, o->seed);
+    e->have_pvt = 1;
+    if (!e->pvt.cfg.classes)
+        return avs_err_set(err, "%s: no ImageNet head (head.weight/head.bias): C3IM needs the "
+                           "visual logits; convert the full classification checkpoint",
+                           o->visual_weights);
+    if (o->audio_weights) {
+        if (avs_vggish_load(&e->vg, o->audio_weights, o->audio_head, err))
+            return avs_err_wrap(err, "loading the audio encoder (check --audio / --audio-head)");
+    } else
+        avs_vggish_init_random(&e->vg, 527, o->seed);
+    e->have_vg = 1;
+    if (!e->vg.classes)
+        return avs_err_set(err, "%s: no AudioSet head: give the 527-way head with --audio-head "
+                           "H.safetensors (head.weight [527,128], head.bias [527])", o->audio_weights);
+    e->V = e->pvt.cfg.classes, e->A = e->vg.classes, e->E = e->vg.fc[2];
+    return 0;
+}
+
+/* S [V,A] from --vectors (stored in the index) or a deterministic random one. */
+static int load_similarity(struct avs_feat_enc *e, sqlite3 *db, const struct avs_features_opts *o,
+                           char hash[33], struct avs_err *err)
+{
+    e->S = avs_malloc((size_t)e->V * e->A * sizeof(float));
+    if (!o->vectors) {
+        avs_randinit_uniform(e->S, (size_t)e->V * e->A, 1.0f, o->seed, SIM_STREAM);
+        return 0;
+    }
+    const char *fv = o->classes_visual ? o->classes_visual : "features/data/imagenet1k_classes.txt";
+    const char *fa = o->classes_audio ? o->classes_audio : "features/data/audioset_class_labels_indices.csv";
+    char **vis = NULL, **aud = NULL;
+    int nv = 0, na = 0, rc = -1;
+    struct avs_wordset ws = {0};
+    struct avs_wordvec *wv = NULL;
+    if (avs_labels_read(fv, &vis, &nv, err) || avs_labels_read(fa, &aud, &na, err)) {
+        avs_err_wrap(err, "class lists (give them with --classes-visual/--classes-audio)");
+        goto out;
+    }
+    if (nv != e->V || na != e->A) {
+        avs_err_set(err, "wrong shapes: the class lists give S %d x %d (%s, %s) but the encoders "
+                    "give %d visual and %d audio logits", nv, na, fv, fa, e->V, e->A);
+        goto out;
+    }
+    avs_wordset_from_labels(&ws, (const char *const *)vis, nv, (const char *const *)aud, na);
+    if (avs_wordvec_load(&wv, o->vectors, &ws, err))
+        goto out;
+    avs_labelsim_build(e->S, wv, (const char *const *)vis, nv, (const char *const *)aud, na);
+    if (avs_store_hash_file(o->vectors, hash, err) ||
+        avs_labelsim_store(db, o->vectors, e->S, nv, na, NULL, err))
+        goto out;
+    rc = 0;
+out:
+    avs_wordvec_free(&wv);
+    avs_wordset_free(&ws);
+    avs_labels_free(&vis, nv);
+    avs_labels_free(&aud, na);
+    return rc;
+}
+
+static void add_encoder(cJSON *root, const char *key, const char *name, const char *path,
+                        const char *head, const struct avs_features_opts *o, struct avs_err *err)
+{
+    cJSON *j = cJSON_AddObjectToObject(root, key);
+    cJSON_AddStringToObject(j, "name", name);
+    char hex[33];
+    if (!path) {
+        char *s = avs_sprintf("random-init %llu", (unsigned long long)o->seed);
+        cJSON_AddStringToObject(j, "weights", s);
+        free(s);
+        return;
+    }
+    const char *files[2] = {path, head};
+    const char *keys[2][2] = {{"weights", "weights_hash"}, {"head", "head_hash"}};
+    for (int i = 0; i < 2; i++) {
+        if (!files[i])
+            continue;
+        const char *b = strrchr(files[i], '/');
+        cJSON_AddStringToObject(j, keys[i][0], b ? b + 1 : files[i]);
+        if (avs_store_hash_file(files[i], hex, err) == 0)
+            cJSON_AddStringToObject(j, keys[i][1], hex);
+    }
+}
+
+/* The set's configuration as JSON (compared on every later run: a different one is refused). */
+static char *config_json(const struct avs_features_opts *o, const struct avs_feat_enc *e,
+                         const char *sim_hash)
+{
+    struct avs_err err;
+    cJSON *root = cJSON_CreateObject();
+    add_encoder(root, "visual", o->visual, o->visual_weights, NULL, o, &err);
+    add_encoder(root, "audio", "vggish", o->audio_weights, o->audio_head, o, &err);
+    cJSON *s = cJSON_AddObjectToObject(root, "similarity");
+    if (o->vectors) {
+        const char *b = strrchr(o->vectors, '/');
+        cJSON_AddStringToObject(s, "vectors", b ? b + 1 : o->vectors);
+        cJSON_AddStringToObject(s, "vectors_hash", sim_hash);
+    } else {
+        char *r = avs_sprintf("random-init %llu", (unsigned long long)o->seed);
+        cJSON_AddStringToObject(s, "vectors", r);
+        free(r);
+    }
+    cJSON_AddStringToObject(root, "logmel_policy", avs_logmel_policy_name(o->policy));
+    cJSON_AddStringToObject(root, "image_norm", "imagenet mean/std");
+    cJSON *sz = cJSON_AddArrayToObject(root, "image_size");
+    cJSON_AddItemToArray(sz, cJSON_CreateNumber(e->H));
+    cJSON_AddItemToArray(sz, cJSON_CreateNumber(e->W));
+    cJSON_AddBoolToObject(root, "flip", o->flip);
+    cJSON_AddStringToObject(root, "dtype", o->fp16 ? "f16" : "f32");
+    cJSON *f = cJSON_AddArrayToObject(root, "fields");
+    for (int i = 0; i < e->nf; i++)
+        cJSON_AddItemToArray(f, cJSON_CreateString(e->fields[i].name));
+    char *txt = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return txt;
+}
+
+/* Find or create the set's row; an existing row must have the same configuration. */
+static int register_set(sqlite3 *db, const char *name, const char *path, const char *config,
+                        int random_init, int64_t *id, struct avs_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = -1;
+    if (avs_db_prepare(db, "SELECT id, config FROM feature_sets WHERE name = ?1", &st, err))
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        const char *old = (const char *)sqlite3_column_text(st, 1);
+        if (!old || strcmp(old, config))
+            avs_err_set(err, "feature set \"%s\" exists with another configuration (%s); this run "
+                        "asks for %s: choose another --set NAME", name, old ? old : "?", config);
+        else
+            rc = 0;
+        sqlite3_finalize(st);
+        return rc;
+    }
+    sqlite3_finalize(st);
+    if (avs_db_prepare(db, "INSERT INTO feature_sets (name, path, config, version, random_init) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5)", &st, err))
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, config, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 4, AVS_CACHE_VERSION);
+    sqlite3_bind_int(st, 5, random_init);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        avs_err_set(err, "registering feature set %s: %s", name, sqlite3_errmsg(db));
+    else {
+        *id = sqlite3_last_insert_rowid(db);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+struct video { int64_t id; char *uid; int n; };
+
+/* Selected ok videos not yet in the set; *total = all selected. */
+static int pending_videos(sqlite3 *db, int64_t set_id, const struct avs_features_opts *o,
+                          struct video **out, int *n, int *total, struct avs_err *err)
+{
+    sqlite3_stmt *st;
+    if (avs_db_prepare(db, "SELECT v.id, v.uid, v.n_seconds, (SELECT count(*) FROM feature_entries e "
+                           "WHERE e.set_id = ?1 AND e.video_id = v.id) FROM videos v WHERE "
+                           "v.status = 'ok' AND v.n_seconds > 0 AND (?2 IS NULL OR v.split = ?2) "
+                           "ORDER BY v.uid", &st, err))
+        return -1;
+    sqlite3_bind_int64(st, 1, set_id);
+    if (o->split)
+        sqlite3_bind_text(st, 2, o->split, -1, SQLITE_TRANSIENT);
+    int cap = 16, idx = 0;
+    *out = avs_malloc((size_t)cap * sizeof **out);
+    *n = *total = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int i = idx++;
+        if (o->shard_n > 1 && i % o->shard_n != o->shard_i)
+            continue;
+        (*total)++;
+        int nsec = sqlite3_column_int(st, 2), have = sqlite3_column_int(st, 3);
+        if (have == nsec * (o->flip ? 2 : 1))
+            continue;
+        if (*n == cap)
+            *out = avs_realloc(*out, (size_t)(cap *= 2) * sizeof **out);
+        (*out)[*n].id = sqlite3_column_int64(st, 0);
+        (*out)[*n].uid = avs_strdup((const char *)sqlite3_column_text(st, 1));
+        (*out)[(*n)++].n = nsec;
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static void set_status(sqlite3 *db, int64_t set_id)
+{
+    sqlite3_stmt *st;
+    struct avs_err err;
+    if (avs_db_prepare(db, "UPDATE feature_sets SET status = CASE WHEN EXISTS (SELECT 1 FROM videos v "
+                           "WHERE v.status = 'ok' AND v.n_seconds > 0 AND NOT EXISTS (SELECT 1 FROM "
+                           "feature_entries e WHERE e.set_id = ?1 AND e.video_id = v.id)) THEN "
+                           "'building' ELSE 'complete' END WHERE id = ?1", &st, &err))
+        return;
+    sqlite3_bind_int64(st, 1, set_id);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+}
+
+static void enc_free(struct avs_feat_enc *e)
+{
+    if (e->have_pvt)
+        avs_pvt_free(&e->pvt);
+    if (e->have_vg)
+        avs_vggish_free(&e->vg);
+    if (e->have_mel)
+        avs_logmel_free(&e->mel);
+    free(e->S);
+}
+
+static char *default_set_name(const struct avs_features_opts *o)
+{
+    char rnd[48] = "";
+    if (o->random_init)
+        snprintf(rnd, sizeof rnd, "-random%llu", (unsigned long long)o->seed);
+    return avs_sprintf("%s-vggish%s%s%s%s", o->visual, rnd, o->policy == AVS_LOGMEL_SECOND ? "-second" : "",
+                       o->flip ? "-flip" : "", o->fp16 ? "-fp16" : "");
+}
+
+int avs_features_run(const struct avs_features_opts *o, struct avs_features_stats *stats,
+                     struct avs_err *err)
+{
+    int rc = -1, nv = 0;
+    double t0 = avs_now();
+    sqlite3 *db = NULL;
+    struct avs_feat_enc e;
+    memset(&e, 0, sizeof e);
+    memset(stats, 0, sizeof *stats);
+    struct avs_fs_lock *lock = NULL;
+    struct avs_cache_writer *cw = NULL;
+    struct video *vids = NULL;
+    char *dbp = o->db_path ? avs_strdup(o->db_path) : avs_db_path_for_root(o->root);
+    char *name = o->set ? avs_strdup(o->set) : default_set_name(o), *rel = NULL, *bin = NULL;
+    char *lockp = NULL, *config = NULL, sim_hash[33] = "";
+    if (!set_name_ok(name)) {
+        avs_err_set(err, "--set %s: use letters, digits, '-', '_' and '.' (at most 99)", name);
+        goto out;
+    }
+    if (!avs_fs_exists(dbp)) {
+        avs_err_set(err, "%s: no store index here: ingest clips first (avs-ingest --root %s CLIPS...)"
+                    " or give --root/--db", dbp, o->root);
+        goto out;
+    }
+    if (avs_db_open(dbp, &db, err) || store_size(db, &e.H, &e.W, err))
+        goto out;
+    if (load_encoders(&e, o, err) || load_similarity(&e, db, o, sim_hash, err))
+        goto out;
+    if (avs_logmel_init(&e.mel, err))
+        goto out;
+    e.have_mel = 1;
+    avs_feat_fields(&e);
+    config = config_json(o, &e, sim_hash);
+    rel = avs_sprintf("features/%s.bin", name);
+    bin = avs_fs_join(o->root, rel);
+    lockp = avs_sprintf("%s/features/.%s.lock", o->root, name);
+    if (avs_fs_mkdirs_parent(bin, err))
+        goto out;
+    int lr = avs_fs_lock_try(lockp, &lock, err);
+    if (lr) {
+        if (lr > 0)
+            avs_err_set(err, "feature set %s is being written by another avs-features (lock %s): "
+                        "wait for it or use another --set", name, lockp);
+        goto out;
+    }
+    if (register_set(db, name, rel, config, !o->visual_weights || !o->audio_weights || !o->vectors,
+                     &stats->set_id, err))
+        goto out;
+    snprintf(stats->set, sizeof stats->set, "%s", name);
+    if (avs_cache_open_append(&cw, bin, e.fields, e.nf, o->fp16 ? AVS_CACHE_F16 : AVS_CACHE_F32, err))
+        goto out;
+    if (pending_videos(db, stats->set_id, o, &vids, &nv, &stats->videos, err))
+        goto out;
+    stats->unchanged = stats->videos - nv;
+    int64_t todo = 0;
+    for (int i = 0; i < nv; i++)
+        todo += vids[i].n;
+    struct avs_progress pr;
+    avs_progress_init(&pr, "features", "seconds", o->progress ? todo : 0);
+    if (!o->progress)
+        pr.enabled = 0;
+    for (int i = 0; i < nv; i++) {
+        struct avs_err verr = {0};
+        int r = avs_feat_video(&e, o, db, cw, stats->set_id, vids[i].id, vids[i].n, &verr);
+        if (r == 0) {
+            stats->done++;
+            stats->records += (int64_t)vids[i].n * (o->flip ? 2 : 1);
+        } else if (r == 1) {
+            stats->failed++;
+            avs_log_error("video %s: %s", vids[i].uid, verr.msg);
+        } else {
+            avs_progress_end(&pr);
+            avs_err_set(err, "video %s: %s", vids[i].uid, verr.msg);
+            goto out;
+        }
+        avs_progress_add(&pr, vids[i].n);
+    }
+    avs_progress_end(&pr);
+    set_status(db, stats->set_id);
+    rc = stats->failed ? 2 : 0;
+out:
+    stats->seconds = avs_now() - t0;
+    for (int i = 0; i < nv; i++)
+        free(vids[i].uid);
+    free(vids);
+    avs_cache_close_writer(&cw);
+    avs_fs_unlock(&lock);
+    avs_db_close(&db);
+    enc_free(&e);
+    free(dbp), free(name), free(rel), free(bin), free(lockp);
+    cJSON_free(config);
+    return rc;
+}

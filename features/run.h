@@ -1,0 +1,114 @@
+/* features/run.h: the avs-features pipeline: every second of every ok video of the store through
+ * the frozen encoders, C3IM and Grad-CAM, into one feature set (DESIGN §2, §5).
+ *
+ *   struct avs_features_opts o = {.root = "avsdata", .visual = "pvt_v2_b0", .random_init = 1};
+ *   struct avs_features_stats st;
+ *   int rc = avs_features_run(&o, &st, &err);     0 ok, 2 some videos failed, -1 fatal
+ *
+ * Per video (all its seconds in one go):
+ *   audio   the 1-second WAVs joined into one wave, log-mel by the policy (default `stream`, the
+ *           official one: 96-frame examples at 0.96 s hop, the last repeated to n seconds) ->
+ *           VGGish embedding and AudioSet logits
+ *   visual  each frame as float (v/255 - ImageNet mean) / std, NCHW (AVSBench's transform);
+ *           PVTv2 forward -> logits -> C3IM targets CC and CC-V with S -> Grad-CAM pass for CC
+ *           (stage maps, logits, weights) and one for the frames whose CC-V differs
+ *   record  one cache record per (second, flipped), fields in this order:
+ *             logmel [96,64], audio_emb [E], audio_logits [A], stage1..4 [C_s,H_s,W_s],
+ *             vlogits [V], gradcam1..4 [C_s] (CC), gradcam_v1..4 [C_s] (CC-V)
+ *           flipped records (--flip) use the mirrored frame and the same audio.
+ * Crash safety: records are appended to features/<set>.bin and fsync'd, then the video's
+ * feature_entries rows commit in one transaction. A video is done when its rows exist; a run
+ * killed in between leaves at most one video's unreferenced records at the file's end (never
+ * read; the cache drops a record cut mid-write). One writer per set (flock on
+ * features/.<set>.lock).
+ */
+#ifndef AVS_FEATURES_RUN_H
+#define AVS_FEATURES_RUN_H
+
+#include <stdint.h>
+
+#include "core/common.h"
+#include "features/logmel.h"
+
+struct avs_features_opts {
+    const char *root;            /* store root */
+    const char *db_path;         /* NULL: root/avs.db */
+    const char *visual;          /* "pvt_v2_b0".."pvt_v2_b5" */
+    const char *visual_weights;  /* NULL: random (needs random_init) */
+    const char *audio_weights;   /* vggish safetensors; NULL: random (needs random_init) */
+    const char *audio_head;      /* AudioSet head; NULL: from audio_weights */
+    const char *vectors;         /* word vectors for S; NULL: random S (needs random_init) */
+    const char *classes_visual, *classes_audio; /* NULL: features/data/ lists */
+    int random_init;
+    uint64_t seed;
+    const char *set;             /* NULL: a name from the configuration */
+    const char *split;           /* NULL: every split */
+    int flip, fp16;
+    enum avs_logmel_policy policy;
+    int progress;                /* progress bar on a TTY */
+    int shard_i, shard_n;        /* videos with index % shard_n == shard_i (0/1: all) */
+};
+
+struct avs_features_stats {
+    int videos;          /* ok videos selected */
+    int done;            /* computed now */
+    int unchanged;       /* already in the set */
+    int failed;          /* could not be computed (each logged with its reason) */
+    int64_t records;     /* records written now */
+    int64_t set_id;
+    char set[128];
+    double seconds;
+};
+
+int avs_features_run(const struct avs_features_opts *o, struct avs_features_stats *st,
+                     struct avs_err *err);
+
+/* One record of a set as a safetensors file: every cache field, plus "image" [1,3,H,W] (the
+ * network input of that frame), "wave" [n*16000] (the video's joined audio), "target" and
+ * "target_v" [1] (int64), for checking against `avs-model run`. */
+int avs_features_dump(const char *root, const char *db_path, const char *set, const char *uid,
+                      int k, int flipped, const char *out, struct avs_err *err);
+
+/* The set's row (name, path, records, status, random_init, config) as text on stdout. */
+int avs_features_show(const char *root, const char *db_path, const char *set,
+                      struct avs_err *err);
+
+/* ---- internal to features/run*.c ---- */
+#include <sqlite3.h>
+
+#include "features/cache.h"
+#include "features/pvt.h"
+#include "features/vggish.h"
+
+#define AVS_FEAT_NFIELDS 16
+
+struct avs_feat_enc {
+    struct avs_pvt pvt;
+    struct avs_vggish vg;
+    struct avs_logmel mel;
+    int have_pvt, have_vg, have_mel;
+    float *S;                 /* [V,A] label similarity */
+    int V, A, E;              /* visual classes, audio classes, embedding width */
+    int H, W;                 /* frame size of the store */
+    struct avs_cache_field fields[AVS_FEAT_NFIELDS];
+    int nf;
+};
+
+/* The record layout (see the top of this file) from the loaded encoders and H, W. */
+void avs_feat_fields(struct avs_feat_enc *e);
+/* One video: 0 done (records synced, rows committed), 1 this video failed (err says why; the
+ * run goes on), -1 fatal (cache or index write failed). */
+int avs_feat_video(struct avs_feat_enc *e, const struct avs_features_opts *o, sqlite3 *db,
+                   struct avs_cache_writer *cw, int64_t set_id, int64_t video_id, int n,
+                   struct avs_err *err);
+/* frame [3,H,W] normalised network input from a store PNG (mirrored when flip). 0 or -1. */
+int avs_feat_load_frame(float *dst, const char *root, const char *rel, int H, int W, int flip,
+                        struct avs_err *err);
+/* wave [n*16000] from the video's 1-second WAVs (a NULL path is silence). 0 or -1. */
+int avs_feat_load_wave(float *wave, const char *root, char *const *rel, int n, struct avs_err *err);
+/* The video's seconds: frame and audio paths [n] (malloc'd, free with avs_feat_paths_free). */
+int avs_feat_seconds(sqlite3 *db, int64_t video_id, int n, char ***frames, char ***audio,
+                     struct avs_err *err);
+void avs_feat_paths_free(char **p, int n);
+
+#endif

@@ -1,0 +1,314 @@
+/* features/run_video.c: one video's records (features/run.h): inputs from the store, encoders,
+ * C3IM, two Grad-CAM targets, cache append, index rows. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "core/fs.h"
+#include "core/image.h"
+#include "core/wav.h"
+#include "features/c3im.h"
+#include "features/run.h"
+
+#define CHUNK 8 /* frames per encoder batch: bounds memory for long videos and big variants */
+
+/* ref: AVSBench's transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)) after
+ * ToTensor (v / 255). */
+static const float MEAN[3] = {0.485f, 0.456f, 0.406f}, STD[3] = {0.229f, 0.224f, 0.225f};
+
+int avs_feat_load_frame(float *dst, const char *root, const char *rel, int H, int W, int flip,
+                        struct avs_err *err)
+{
+    if (!rel)
+        return avs_err_set(err, "second without a frame in the index: re-ingest the video");
+    char *p = avs_fs_join(root, rel);
+    struct avs_image img = {0};
+    int rc = -1;
+    if (avs_png_read(p, &img, NULL, err))
+        goto out;
+    if (img.w != W || img.h != H) {
+        avs_err_set(err, "%s: frame is %dx%d, the feature set uses %dx%d: re-ingest with --size %dx%d",
+                    p, img.w, img.h, W, H, W, H);
+        goto out;
+    }
+    int c = img.c;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            const uint8_t *px = img.data + ((size_t)y * W + (flip ? W - 1 - x : x)) * c;
+            for (int ch = 0; ch < 3; ch++) {
+                int v = c >= 3 ? px[ch] : px[0];
+                dst[((size_t)ch * H + y) * W + x] = ((float)v / 255.0f - MEAN[ch]) / STD[ch];
+            }
+        }
+    rc = 0;
+out:
+    avs_image_free(&img);
+    free(p);
+    return rc;
+}
+
+int avs_feat_load_wave(float *wave, const char *root, char *const *rel, int n, struct avs_err *err)
+{
+    memset(wave, 0, (size_t)n * AVS_LOGMEL_RATE * sizeof(float));
+    for (int k = 0; k < n; k++) {
+        if (!rel[k])
+            continue;
+        char *p = avs_fs_join(root, rel[k]);
+        float *s = NULL;
+        int64_t ns = 0;
+        int rate = 0;
+        int rc = avs_wav_read_float(p, &s, &ns, &rate, err);
+        if (rc == 0 && rate != AVS_LOGMEL_RATE)
+            rc = avs_err_set(err, "%s: %d Hz, the store's seconds are 16000 Hz: re-ingest the video",
+                             p, rate);
+        if (rc == 0)
+            memcpy(wave + (size_t)k * AVS_LOGMEL_RATE, s,
+                   (size_t)(ns < AVS_LOGMEL_RATE ? ns : AVS_LOGMEL_RATE) * sizeof(float));
+        free(s);
+        free(p);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+void avs_feat_paths_free(char **p, int n)
+{
+    for (int i = 0; p && i < n; i++)
+        free(p[i]);
+    free(p);
+}
+
+int avs_feat_seconds(sqlite3 *db, int64_t video_id, int n, char ***frames, char ***audio,
+                     struct avs_err *err)
+{
+    sqlite3_stmt *st;
+    if (avs_db_prepare(db, "SELECT k, frame, audio FROM seconds WHERE video_id = ?1 ORDER BY k",
+                       &st, err))
+        return -1;
+    sqlite3_bind_int64(st, 1, video_id);
+    char **f = avs_calloc((size_t)n, sizeof *f), **a = avs_calloc((size_t)n, sizeof *a);
+    int got = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int k = sqlite3_column_int(st, 0);
+        if (k < 1 || k > n)
+            continue;
+        const char *fr = (const char *)sqlite3_column_text(st, 1);
+        const char *au = (const char *)sqlite3_column_text(st, 2);
+        f[k - 1] = fr ? avs_strdup(fr) : NULL;
+        a[k - 1] = au ? avs_strdup(au) : NULL;
+        got++;
+    }
+    sqlite3_finalize(st);
+    if (got != n) {
+        avs_feat_paths_free(f, n);
+        avs_feat_paths_free(a, n);
+        return avs_err_set(err, "the index has %d of its %d seconds: re-ingest the video", got, n);
+    }
+    *frames = f, *audio = a;
+    return 0;
+}
+
+static void field(struct avs_cache_field *f, const char *name, int ndim, int a, int b, int c)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->name, sizeof f->name, "%s", name);
+    f->ndim = ndim;
+    f->shape[0] = a, f->shape[1] = b, f->shape[2] = c;
+}
+
+void avs_feat_fields(struct avs_feat_enc *e)
+{
+    int n = 0;
+    field(&e->fields[n++], "logmel", 2, AVS_LOGMEL_FRAMES, AVS_LOGMEL_MELS, 0);
+    field(&e->fields[n++], "audio_emb", 1, e->E, 0, 0);
+    field(&e->fields[n++], "audio_logits", 1, e->A, 0, 0);
+    for (int s = 0; s < 4; s++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "stage%d", s + 1);
+        field(&e->fields[n++], nm, 3, e->pvt.cfg.dims[s], avs_pvt_side(e->H, s), avs_pvt_side(e->W, s));
+    }
+    field(&e->fields[n++], "vlogits", 1, e->V, 0, 0);
+    for (int s = 0; s < 8; s++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, s < 4 ? "gradcam%d" : "gradcam_v%d", s % 4 + 1);
+        field(&e->fields[n++], nm, 1, e->pvt.cfg.dims[s % 4], 0, 0);
+    }
+    AVS_ASSERT(n == AVS_FEAT_NFIELDS);
+    e->nf = n;
+}
+
+/* Per-chunk buffers of the visual side. */
+struct vis {
+    float *img;      /* [CHUNK,3,H,W] */
+    float *img2;     /* [CHUNK,3,H,W] frames whose CC-V differs from CC */
+    float *st[4];    /* [CHUNK,C_s,H_s,W_s] */
+    float *st2[4];   /* scratch stage maps of the CC-V pass */
+    float *lg, *lg2; /* [CHUNK,V] */
+    float *al;       /* [CHUNK,A] audio logits of the chunk's frames */
+    float *gc[4], *gv[4], *gv2[4]; /* [CHUNK,C_s] */
+    int tg[CHUNK], tv[CHUNK], tv2[CHUNK];
+};
+
+static void vis_alloc(struct vis *v, const struct avs_feat_enc *e)
+{
+    size_t img = (size_t)CHUNK * 3 * e->H * e->W;
+    v->img = avs_malloc(img * sizeof(float));
+    v->img2 = avs_malloc(img * sizeof(float));
+    for (int s = 0; s < 4; s++) {
+        size_t n = (size_t)CHUNK * e->pvt.cfg.dims[s] * avs_pvt_side(e->H, s) * avs_pvt_side(e->W, s);
+        v->st[s] = avs_malloc(n * sizeof(float));
+        v->st2[s] = avs_malloc(n * sizeof(float));
+        v->gc[s] = avs_malloc((size_t)CHUNK * e->pvt.cfg.dims[s] * sizeof(float));
+        v->gv[s] = avs_malloc((size_t)CHUNK * e->pvt.cfg.dims[s] * sizeof(float));
+        v->gv2[s] = avs_malloc((size_t)CHUNK * e->pvt.cfg.dims[s] * sizeof(float));
+    }
+    v->lg = avs_malloc((size_t)CHUNK * e->V * sizeof(float));
+    v->lg2 = avs_malloc((size_t)CHUNK * e->V * sizeof(float));
+    v->al = avs_malloc((size_t)CHUNK * e->A * sizeof(float));
+}
+
+static void vis_free(struct vis *v)
+{
+    free(v->img), free(v->img2), free(v->lg), free(v->lg2), free(v->al);
+    for (int s = 0; s < 4; s++)
+        free(v->st[s]), free(v->st2[s]), free(v->gc[s]), free(v->gv[s]), free(v->gv2[s]);
+}
+
+/* Frames [c] already in v->img: targets, Grad-CAM for CC on all, for CC-V where it differs. */
+static void vis_chunk(struct vis *v, const struct avs_feat_enc *e, int c)
+{
+    const struct avs_pvt *m = &e->pvt;
+    avs_pvt_fwd(m, v->st, v->lg, v->img, c, e->H, e->W);
+    avs_c3im(v->tg, v->tv, NULL, v->lg, v->al, e->S, c, e->V, e->A);
+    avs_pvt_gradcam(m, v->gc, v->st, v->lg, v->img, v->tg, c, e->H, e->W);
+    size_t img = (size_t)3 * e->H * e->W;
+    int d = 0, at[CHUNK];
+    for (int i = 0; i < c; i++)
+        if (v->tv[i] != v->tg[i]) {
+            memcpy(v->img2 + d * img, v->img + i * img, img * sizeof(float));
+            v->tv2[d] = v->tv[i];
+            at[d++] = i;
+        }
+    if (d)
+        avs_pvt_gradcam(m, v->gv2, v->st2, v->lg2, v->img2, v->tv2, d, e->H, e->W);
+    for (int s = 0; s < 4; s++) {
+        size_t C = (size_t)m->cfg.dims[s];
+        memcpy(v->gv[s], v->gc[s], (size_t)c * C * sizeof(float));
+        for (int j = 0; j < d; j++)
+            memcpy(v->gv[s] + at[j] * C, v->gv2[s] + j * C, C * sizeof(float));
+    }
+}
+
+static int commit_rows(sqlite3 *db, int64_t set_id, int64_t video_id, int B, int n,
+                       const int64_t *off, const int *tg, const int *tv, struct avs_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (avs_db_exec(db, "BEGIN IMMEDIATE", err))
+        return -1;
+    if (avs_db_prepare(db, "DELETE FROM feature_entries WHERE set_id = ?1 AND video_id = ?2", &st, err))
+        goto fail;
+    sqlite3_bind_int64(st, 1, set_id);
+    sqlite3_bind_int64(st, 2, video_id);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        goto sqlfail;
+    sqlite3_finalize(st);
+    if (avs_db_prepare(db, "INSERT INTO feature_entries (set_id, video_id, k, flipped, offset, "
+                           "target, target_v) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &st, err))
+        goto fail;
+    for (int i = 0; i < B; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, set_id);
+        sqlite3_bind_int64(st, 2, video_id);
+        sqlite3_bind_int(st, 3, i % n + 1);
+        sqlite3_bind_int(st, 4, i / n);
+        sqlite3_bind_int64(st, 5, off[i]);
+        sqlite3_bind_int(st, 6, tg[i]);
+        sqlite3_bind_int(st, 7, tv[i]);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            goto sqlfail;
+    }
+    sqlite3_finalize(st);
+    if (avs_db_exec(db, "COMMIT", err)) {
+        struct avs_err e3;
+        avs_db_exec(db, "ROLLBACK", &e3);
+        return -1;
+    }
+    return 0;
+sqlfail:
+    avs_err_set(err, "writing feature_entries: %s", sqlite3_errmsg(db));
+fail:
+    sqlite3_finalize(st);
+    struct avs_err e2;
+    avs_db_exec(db, "ROLLBACK", &e2);
+    return -1;
+}
+
+int avs_feat_video(struct avs_feat_enc *e, const struct avs_features_opts *o, sqlite3 *db,
+                   struct avs_cache_writer *cw, int64_t set_id, int64_t video_id, int n,
+                   struct avs_err *err)
+{
+    int rc = 1, B = n * (o->flip ? 2 : 1);
+    char **fr = NULL, **au = NULL;
+    float *wave = NULL, *ex = NULL, *emb = NULL, *alg = NULL, *ws = NULL;
+    int64_t *off = avs_malloc((size_t)B * sizeof *off);
+    int *tg = avs_malloc((size_t)B * sizeof *tg), *tv = avs_malloc((size_t)B * sizeof *tv);
+    struct vis v;
+    memset(&v, 0, sizeof v);
+    if (avs_feat_seconds(db, video_id, n, &fr, &au, err))
+        goto out;
+    wave = avs_malloc((size_t)n * AVS_LOGMEL_RATE * sizeof(float));
+    if (avs_feat_load_wave(wave, o->root, au, n, err))
+        goto out;
+    ex = avs_malloc((size_t)n * AVS_LOGMEL_EXAMPLE * sizeof(float));
+    if (avs_logmel_examples(&e->mel, ex, n, wave, (int64_t)n * AVS_LOGMEL_RATE, o->policy, err))
+        goto out;
+    emb = avs_malloc((size_t)n * e->E * sizeof(float));
+    alg = avs_malloc((size_t)n * e->A * sizeof(float));
+    ws = avs_malloc(avs_vggish_ws(&e->vg, n) * sizeof(float));
+    avs_vggish_fwd(&e->vg, emb, alg, ex, n, ws);
+    vis_alloc(&v, e);
+    size_t img = (size_t)3 * e->H * e->W;
+    for (int i0 = 0; i0 < B; i0 += CHUNK) {
+        int c = B - i0 < CHUNK ? B - i0 : CHUNK;
+        for (int j = 0; j < c; j++) {
+            int i = i0 + j, k = i % n;
+            if (avs_feat_load_frame(v.img + j * img, o->root, fr[k], e->H, e->W, i >= n, err))
+                goto out;
+            memcpy(v.al + (size_t)j * e->A, alg + (size_t)k * e->A, (size_t)e->A * sizeof(float));
+        }
+        vis_chunk(&v, e, c);
+        for (int j = 0; j < c; j++) {
+            int i = i0 + j, k = i % n;
+            const float *rec[AVS_FEAT_NFIELDS];
+            int f = 0;
+            rec[f++] = ex + (size_t)k * AVS_LOGMEL_EXAMPLE;
+            rec[f++] = emb + (size_t)k * e->E;
+            rec[f++] = alg + (size_t)k * e->A;
+            for (int s = 0; s < 4; s++)
+                rec[f++] = v.st[s] + j * avs_cache_field_numel(&e->fields[3 + s]);
+            rec[f++] = v.lg + (size_t)j * e->V;
+            for (int s = 0; s < 4; s++)
+                rec[f++] = v.gc[s] + (size_t)j * e->pvt.cfg.dims[s];
+            for (int s = 0; s < 4; s++)
+                rec[f++] = v.gv[s] + (size_t)j * e->pvt.cfg.dims[s];
+            tg[i] = v.tg[j], tv[i] = v.tv[j];
+            if (avs_cache_append(cw, rec, &off[i], err)) {
+                rc = -1;
+                goto out;
+            }
+        }
+    }
+    if (avs_cache_sync(cw, err) || commit_rows(db, set_id, video_id, B, n, off, tg, tv, err)) {
+        rc = -1;
+        goto out;
+    }
+    rc = 0;
+out:
+    vis_free(&v);
+    avs_feat_paths_free(fr, n);
+    avs_feat_paths_free(au, n);
+    free(wave), free(ex), free(emb), free(alg), free(ws), free(off), free(tg), free(tv);
+    return rc;
+}

@@ -1,0 +1,251 @@
+/* avs-features: the store's seconds through the frozen encoders into a feature set. See --help
+ * and features/run.h. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/cli.h"
+#include "core/common.h"
+#include "features/run.h"
+#include "model/ops.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: avs-features [options] --visual pvt_v2_bX=W.safetensors --audio vggish=W.safetensors\n"
+        "                    --audio-head H.safetensors --vectors V\n"
+        "       avs-features [options] --random-init SEED [--visual pvt_v2_bX]   (tests, demos)\n"
+        "       avs-features show [--set NAME]           feature sets in the index\n"
+        "       avs-features dump --set NAME --video UID --k K [--flipped] --out F.safetensors\n"
+        "\n"
+        "For every second of every ok video of the store: log-mel, VGGish embedding and AudioSet\n"
+        "logits, PVTv2 stage maps and ImageNet logits, the C3IM targets CC and CC-V (label\n"
+        "similarity from word vectors), Grad-CAM weights for both; one record per second (and per\n"
+        "flipped copy) in ROOT/features/<set>.bin, indexed in feature_sets / feature_entries.\n"
+        "A killed run, run again, continues; finished videos are not redone.\n"
+        "\n"
+        "options:\n"
+        "  --root DIR            store folder (default ./avsdata); index DIR/avs.db\n"
+        "  --db PATH             index file (default ROOT/avs.db)\n"
+        "  --visual NAME[=FILE]  pvt_v2_b0..b5 with its safetensors weights (ImageNet head needed)\n"
+        "  --audio vggish=FILE   VGGish weights (torchvggish names)\n"
+        "  --audio-head FILE     the 527-way AudioSet head (head.weight, head.bias)\n"
+        "  --vectors FILE        word vectors (GloVe text, word2vec text/binary) for S\n"
+        "  --classes-visual F    ImageNet class list (default features/data/imagenet1k_classes.txt)\n"
+        "  --classes-audio F     AudioSet class list (default features/data/audioset_class_labels_indices.csv)\n"
+        "  --random-init SEED    random encoders (and random S without --vectors) for whatever has\n"
+        "                        no file; the set is marked random_init = 1\n"
+        "  --set NAME            feature set name (default from the encoders and options)\n"
+        "  --flip                also a horizontally flipped copy of every frame\n"
+        "  --fp16                store fp16 (default fp32)\n"
+        "  --policy P            log-mel windows: stream (default, official: 0.96 s examples over\n"
+        "                        the joined seconds) or second (one example per 1-second WAV)\n"
+        "  --split S             only videos of this split\n"
+        "  -j, --jobs N          compute threads (default: all cores)\n"
+        "  --shard i/N           only videos i, i+N, ... (sorted by uid)\n"
+        "  --json                summary as JSON on stdout\n"
+        "  -q, --quiet           errors only;  -h, --help;  --version\n"
+        "\n"
+        "exit status: 0 done, 1 usage error, 2 some videos failed (each named on stderr; run again\n"
+        "after fixing), 3 fatal (nothing more could be done).\n");
+}
+
+enum { OPT_VISUAL = AVS_OPT_FIRST_TOOL, OPT_AUDIO, OPT_HEAD, OPT_VECTORS, OPT_CLS_V, OPT_CLS_A,
+       OPT_RANDOM, OPT_SET, OPT_FLIP, OPT_FP16, OPT_POLICY, OPT_SPLIT, OPT_VIDEO, OPT_K,
+       OPT_FLIPPED, OPT_OUT };
+
+struct args {
+    struct avs_features_opts o;
+    const char *video, *out;
+    int k, flipped, json, quiet;
+};
+
+static int split_encoder(const char *arg, const char **name, const char **file, const char *opt)
+{
+    const char *eq = strchr(arg, '=');
+    static char buf[2][64];
+    int i = !strcmp(opt, "--audio");
+    if (!eq) {
+        *name = arg, *file = NULL;
+        return 0;
+    }
+    if (eq - arg >= (int)sizeof buf[i] || !eq[1]) {
+        fprintf(stderr, "avs-features: %s %s: expected NAME=FILE\n", opt, arg);
+        return -1;
+    }
+    memcpy(buf[i], arg, (size_t)(eq - arg));
+    buf[i][eq - arg] = 0;
+    *name = buf[i], *file = eq + 1;
+    return 0;
+}
+
+static int tool_option(struct args *a, int c, const char *arg)
+{
+    const char *nm;
+    switch (c) {
+    case OPT_VISUAL: return split_encoder(arg, &a->o.visual, &a->o.visual_weights, "--visual");
+    case OPT_AUDIO:
+        if (split_encoder(arg, &nm, &a->o.audio_weights, "--audio"))
+            return -1;
+        if (strcmp(nm, "vggish") || !a->o.audio_weights) {
+            fprintf(stderr, "avs-features: --audio %s: expected vggish=FILE (the only audio encoder)\n", arg);
+            return -1;
+        }
+        return 0;
+    case OPT_HEAD: a->o.audio_head = arg; return 0;
+    case OPT_VECTORS: a->o.vectors = arg; return 0;
+    case OPT_CLS_V: a->o.classes_visual = arg; return 0;
+    case OPT_CLS_A: a->o.classes_audio = arg; return 0;
+    case OPT_RANDOM: {
+        char *end;
+        a->o.seed = strtoull(arg, &end, 10);
+        if (!*arg || *end) {
+            fprintf(stderr, "avs-features: --random-init %s: expected a number\n", arg);
+            return -1;
+        }
+        a->o.random_init = 1;
+        return 0;
+    }
+    case OPT_SET: a->o.set = arg; return 0;
+    case OPT_FLIP: a->o.flip = 1; return 0;
+    case OPT_FP16: a->o.fp16 = 1; return 0;
+    case OPT_POLICY: {
+        int p = avs_logmel_policy_parse(arg);
+        if (p < 0) {
+            fprintf(stderr, "avs-features: --policy %s: expected stream or second\n", arg);
+            return -1;
+        }
+        a->o.policy = (enum avs_logmel_policy)p;
+        return 0;
+    }
+    case OPT_SPLIT: a->o.split = arg; return 0;
+    case OPT_VIDEO: a->video = arg; return 0;
+    case OPT_K: a->k = atoi(arg); return 0;
+    case OPT_FLIPPED: a->flipped = 1; return 0;
+    case OPT_OUT: a->out = arg; return 0;
+    case AVS_OPT_JSON: a->json = 1; return 0;
+    default: usage(stderr); return -1;
+    }
+}
+
+/* What the run needs that only the command line can say. */
+static int check_run(const struct args *a)
+{
+    const struct avs_features_opts *o = &a->o;
+    const char *miss = !o->visual_weights ? "--visual pvt_v2_bX=FILE"
+                       : !o->audio_weights ? "--audio vggish=FILE"
+                       : !o->vectors       ? "--vectors FILE" : NULL;
+    if (miss && !o->random_init) {
+        fprintf(stderr, "avs-features: missing %s (or --random-init SEED for random encoders; see "
+                "--help)\n", miss);
+        return -1;
+    }
+    return 0;
+}
+
+static int run(struct args *a, const struct avs_cli *cli)
+{
+    struct avs_features_stats st;
+    struct avs_err err = {0};
+    a->o.root = cli->root, a->o.db_path = cli->db;
+    a->o.shard_i = cli->shard_i, a->o.shard_n = cli->shard_n;
+    a->o.progress = !a->quiet && isatty(2);
+    int rc = avs_features_run(&a->o, &st, &err);
+    if (rc < 0) {
+        fprintf(stderr, "avs-features: %s\n", err.msg);
+        return AVS_EXIT_FATAL;
+    }
+    if (a->json)
+        printf("{\"set\": \"%s\", \"set_id\": %lld, \"videos\": %d, \"done\": %d, \"unchanged\": %d, "
+               "\"failed\": %d, \"records\": %lld, \"seconds\": %.2f}\n", st.set, (long long)st.set_id,
+               st.videos, st.done, st.unchanged, st.failed, (long long)st.records, st.seconds);
+    else if (!a->quiet)
+        fprintf(stderr, "avs-features: set %s: %d videos: %d computed (%lld records), %d already "
+                "there, %d failed, %.1f s\n", st.set, st.videos, st.done, (long long)st.records,
+                st.unchanged, st.failed, st.seconds);
+    return rc == 2 ? AVS_EXIT_PARTIAL : AVS_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        AVS_CLI_LONG_OPTIONS,
+        {"visual", required_argument, 0, OPT_VISUAL},
+        {"audio", required_argument, 0, OPT_AUDIO},
+        {"audio-head", required_argument, 0, OPT_HEAD},
+        {"vectors", required_argument, 0, OPT_VECTORS},
+        {"classes-visual", required_argument, 0, OPT_CLS_V},
+        {"classes-audio", required_argument, 0, OPT_CLS_A},
+        {"random-init", required_argument, 0, OPT_RANDOM},
+        {"set", required_argument, 0, OPT_SET},
+        {"flip", no_argument, 0, OPT_FLIP},
+        {"fp16", no_argument, 0, OPT_FP16},
+        {"policy", required_argument, 0, OPT_POLICY},
+        {"split", required_argument, 0, OPT_SPLIT},
+        {"video", required_argument, 0, OPT_VIDEO},
+        {"k", required_argument, 0, OPT_K},
+        {"flipped", no_argument, 0, OPT_FLIPPED},
+        {"out", required_argument, 0, OPT_OUT},
+        {"json", no_argument, 0, AVS_OPT_JSON},
+        {0, 0, 0, 0},
+    };
+    avs_ops_tune_process(argv);
+    struct avs_cli cli;
+    struct args a;
+    memset(&a, 0, sizeof a);
+    a.o.visual = "pvt_v2_b0";
+    a.o.policy = AVS_LOGMEL_STREAM;
+    avs_cli_defaults(&cli);
+    int c;
+    while ((c = getopt_long(argc, argv, "j:hq", lo, NULL)) != -1) {
+        int r = avs_cli_common(&cli, c, optarg);
+        if (c == 'q')
+            a.quiet = 1;
+        if (r < 0)
+            return AVS_EXIT_USAGE;
+        if (r == 0 && tool_option(&a, c, optarg))
+            return AVS_EXIT_USAGE;
+    }
+    if (cli.help) {
+        usage(stdout);
+        return AVS_EXIT_OK;
+    }
+    if (cli.version) {
+        avs_cli_print_version("avs-features");
+        return AVS_EXIT_OK;
+    }
+    avs_ops_set_threads(cli.jobs);
+    const char *cmd = optind < argc ? argv[optind] : NULL;
+    if (optind + (cmd ? 1 : 0) != argc) {
+        usage(stderr);
+        return AVS_EXIT_USAGE;
+    }
+    struct avs_err err = {0};
+    if (cmd && !strcmp(cmd, "show")) {
+        if (avs_features_show(cli.root, cli.db, a.o.set, &err)) {
+            fprintf(stderr, "avs-features: %s\n", err.msg);
+            return AVS_EXIT_FATAL;
+        }
+        return AVS_EXIT_OK;
+    }
+    if (cmd && !strcmp(cmd, "dump")) {
+        if (!a.o.set || !a.video || a.k < 1 || !a.out) {
+            fprintf(stderr, "avs-features: dump needs --set NAME --video UID --k K (>= 1) --out F\n");
+            return AVS_EXIT_USAGE;
+        }
+        if (avs_features_dump(cli.root, cli.db, a.o.set, a.video, a.k, a.flipped, a.out, &err)) {
+            fprintf(stderr, "avs-features: %s\n", err.msg);
+            return AVS_EXIT_FATAL;
+        }
+        return AVS_EXIT_OK;
+    }
+    if (cmd) {
+        fprintf(stderr, "avs-features: unknown command \"%s\" (show, dump, or none to compute)\n", cmd);
+        return AVS_EXIT_USAGE;
+    }
+    if (check_run(&a))
+        return AVS_EXIT_USAGE;
+    return run(&a, &cli);
+}
