@@ -69,6 +69,15 @@ sqlite3 "$db" "SELECT 'categories (' || count(DISTINCT category) || '): ' ||
                       WHERE subset = 's4' ORDER BY category);"
 echo "example: sqlite3 $db \"SELECT * FROM v_seconds LIMIT 5\""
 
+echo "== demo 4/5 (cont.): avs-features, random-init PVTv2-b0 + VGGish (no downloaded weights)"
+if [ -x "$bin/avs-features" ]; then
+  # ~35 s on 2 cores for the 300 demo seconds; a re-run finds every video done.
+  "$bin/avs-features" -q --root "$store" --random-init 1 --visual pvt_v2_b0 --fp16 --set demo-b0-random1
+  "$bin/avs-features" --root "$store" show --set demo-b0-random1
+else
+  echo "demo: $bin/avs-features is missing (not built yet): no feature set made"
+fi
+
 echo "== demo 5/5: baselines, avs-eval, avs-report"
 base=$demo/baselines
 rm -rf "$base"; mkdir -p "$base"
