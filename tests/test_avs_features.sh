@@ -6,7 +6,8 @@
 # - a re-run is a no-op; kill -9 at several moments, then runs again: no finished video redone,
 #   the end result equal to an uninterrupted run's; the index never names a record past the end;
 # - --vectors stores S in the index; errors: missing weights, wrong shapes, no index, no ok
-#   videos, usage, another configuration under the same set name.
+#   videos, usage, another configuration under the same set name; a video with a missing frame
+#   fails alone (exit 2).
 set -u
 . "$(dirname "$0")/lib.sh"
 need ffmpeg sqlite3
@@ -26,7 +27,8 @@ q() { sqlite3 "$s/avs.db" "$1"; }
 feat() { "$F" -q -j 2 --root "$s" --random-init 1 "$@"; }
 
 # ---- a full run with flipped copies ----
-feat --flip --set ref; expect_eq $? 0 "first run"
+t0=$(date +%s.%N); feat --flip --set ref; expect_eq $? 0 "first run"
+dur=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')  # kills below land inside a run
 expect_eq "$(q "SELECT count(*) FROM feature_entries e JOIN feature_sets s ON s.id = e.set_id WHERE s.name = 'ref'")" 12 "records: 3 videos x 2 s x 2 flips"
 expect_eq "$(q "SELECT status, random_init FROM feature_sets WHERE name = 'ref'")" "complete|1" "set row"
 q "SELECT config FROM feature_sets WHERE name = 'ref'" | grep -q '"weights":"random-init 1"' ||
@@ -85,7 +87,8 @@ expect_eq "$(q "SELECT * FROM feature_entries ORDER BY 1,2,3,4" | md5sum)" "$row
 
 # ---- kill -9 (each run resumes the one killed before), then resume to the end ----
 kills=0
-for delay in 0.2 0.4 0.6 0.8 1.0; do
+for frac in 0.2 0.4 0.6 0.75 0.9; do
+  delay=$(awk -v d="$dur" -v f="$frac" 'BEGIN { printf "%.2f", d * f }')
   "$F" -q -j 2 --root "$s" --random-init 1 --flip --set killed & pid=$!
   sleep "$delay"; kill -9 "$pid" 2>/dev/null && kills=$((kills + 1)); wait "$pid" 2>/dev/null
   # The index never names a record past the end of the file.
@@ -96,6 +99,7 @@ for delay in 0.2 0.4 0.6 0.8 1.0; do
   before=$(q "SELECT count(DISTINCT video_id) FROM feature_entries e JOIN feature_sets s ON
               s.id = e.set_id WHERE s.name = 'killed'")
   echo "kill at ${delay}s: $before videos done"
+  [ "$before" -ge 1 ] && [ "$before" -lt 3 ] && break  # leave a partly done set for the resume
 done
 [ "$kills" -ge 1 ] || fail "no run was killed (all finished first)"
 out=$("$F" -q -j 2 --root "$s" --random-init 1 --flip --set killed --json); expect_eq $? 0 "resume"
@@ -138,4 +142,9 @@ err 3 "no ok videos" --root "$AVS_TMP/badstore" --random-init 1
 err 1 "missing --visual" --root "$s"
 err 3 "another configuration" --root "$s" --random-init 2 --set ref
 err 1 "expected stream or second" --root "$s" --random-init 1 --policy nope
+# ---- a video that cannot be read fails alone (exit 2, named), the rest is done ----
+rm "$s/frames/clip3/1.png"
+"$F" -j 2 --root "$s" --random-init 1 --set partial 2> "$AVS_TMP/err"; expect_eq $? 2 "exit status with a missing frame"
+grep -q "clip3.*frames/clip3/1.png" "$AVS_TMP/err" || fail "message names the video and the file: $(cat "$AVS_TMP/err")"
+expect_eq "$(q "SELECT count(DISTINCT video_id) || ' ' || s.status FROM feature_entries e JOIN feature_sets s ON s.id = e.set_id WHERE s.name = 'partial'")" "2 building" "other videos done, set not complete"
 finish
