@@ -4,11 +4,12 @@
 #   2. avs-synth: an S4 set (40 clips) and an MS3 set (20 clips) in demo/synth/{s4,ms3}
 #   3. avs-ingest both into the demo store demo/avsdata/ (index demo/avsdata/avs.db)
 #   4. print what the store holds
-#   5. evaluate two trivial baselines (all background, a centre box) on the test split with
+#   5. avs-features: a random-init PVTv2-b0 + VGGish feature set of the store (fp16)
+#   6. evaluate two trivial baselines (all background, a centre box) on the test split with
 #      avs-eval and write the HTML report demo/report.html with avs-report (C3N joins them
 #      once avs-train / avs-predict exist)
 # Re-running is cheap: the media are cached, the sets are only re-made when their options
-# change (demo/synth/*/.params), and ingest skips unchanged clips.
+# change (demo/synth/*/.params), and ingest and avs-features skip finished videos.
 # Environment: AVS_BUILD (build folder, default build), DEMO_DIR (default demo), AVS_MEDIA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ S4_ARGS=(--subset s4 --videos 40 --seconds 5 --seed 1)
 MS3_ARGS=(--subset ms3 --videos 20 --seconds 5 --seed 2)
 t0=$(date +%s)
 
-echo "== demo 1/5: media"
+echo "== demo 1/6: media"
 rc=0
 bash scripts/fetch-media.sh || rc=$?
 if [ $rc -ne 0 ]; then
@@ -28,7 +29,7 @@ if [ $rc -ne 0 ]; then
   exit 1
 fi
 
-echo "== demo 2/5: avs-synth"
+echo "== demo 2/6: avs-synth"
 [ -x "$bin/avs-synth" ] || { echo "demo: $bin/avs-synth missing: run make" >&2; exit 1; }
 synth() { # synth DIR ARGS...: (re)make DIR unless it was made with the same options
   local dir=$1; shift
@@ -44,7 +45,7 @@ synth() { # synth DIR ARGS...: (re)make DIR unless it was made with the same opt
 synth "$demo/synth/s4" "${S4_ARGS[@]}"
 synth "$demo/synth/ms3" "${MS3_ARGS[@]}"
 
-echo "== demo 3/5: avs-ingest"
+echo "== demo 3/6: avs-ingest"
 if [ ! -x "$bin/avs-ingest" ]; then
   echo "demo: $bin/avs-ingest is missing (not built yet): the clips are in $demo/synth, no store made"
   exit 0
@@ -54,7 +55,7 @@ rc=0
 if [ $rc -ne 0 ] && [ $rc -ne 2 ]; then echo "demo: avs-ingest failed (exit $rc)" >&2; exit 1; fi
 [ $rc -eq 2 ] && echo "demo: some clips failed to ingest (listed in the store: v_videos.status = 'failed')"
 
-echo "== demo 4/5: the store"
+echo "== demo 4/6: the store"
 db=$store/avs.db
 echo "store: $(cd "$store" && pwd)  (index: $db)"
 sqlite3 -header -column "$db" \
@@ -69,7 +70,7 @@ sqlite3 "$db" "SELECT 'categories (' || count(DISTINCT category) || '): ' ||
                       WHERE subset = 's4' ORDER BY category);"
 echo "example: sqlite3 $db \"SELECT * FROM v_seconds LIMIT 5\""
 
-echo "== demo 4/5 (cont.): avs-features, random-init PVTv2-b0 + VGGish (no downloaded weights)"
+echo "== demo 5/6: avs-features, random-init PVTv2-b0 + VGGish (no downloaded weights)"
 if [ -x "$bin/avs-features" ]; then
   # ~35 s on 2 cores for the 300 demo seconds; a re-run finds every video done.
   "$bin/avs-features" -q --root "$store" --random-init 1 --visual pvt_v2_b0 --fp16 --set demo-b0-random1
@@ -78,7 +79,7 @@ else
   echo "demo: $bin/avs-features is missing (not built yet): no feature set made"
 fi
 
-echo "== demo 5/5: baselines, avs-eval, avs-report"
+echo "== demo 6/6: baselines, avs-eval, avs-report"
 base=$demo/baselines
 rm -rf "$base"; mkdir -p "$base"
 # Two 224x224 probability maps: all background, and a centred box of half the width/height.
