@@ -8,7 +8,7 @@
                                     with torch ops, in groups of K frames (K=20: the official
                                     test.sh batch of 4 videos x 5 frames); prints JSON
 
-The metric functions follow AVSBench avs_scripts/avs_s4/utils/utility.py (mask_iou,
+The metric functions (tests/gen/eval_golden.py) follow AVSBench avs_scripts/avs_s4/utils/utility.py (mask_iou,
 Eval_Fmeasure, _eval_pr) on the CPU, with the sigmoid left out because the inputs are
 probabilities (v/255), not logits. mIoU is the mean of per-frame IoU (DESIGN §4).
 """
@@ -21,44 +21,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-
-def mask_iou(prob, target, eps=1e-7):
-    N = prob.size(0)
-    num_pixels = prob.size(-1) * prob.size(-2)
-    no_obj_flag = (target.sum(2).sum(1) == 0)
-    pred = (prob > 0.5).int()
-    inter = (pred * target).sum(2).sum(1)
-    union = torch.max(pred, target).sum(2).sum(1)
-    inter_no_obj = ((1 - target) * (1 - pred)).sum(2).sum(1)
-    inter[no_obj_flag] = inter_no_obj[no_obj_flag]
-    union[no_obj_flag] = num_pixels
-    return inter / (union + eps)  # per frame
-
-
-def eval_pr(y_pred, y, num):
-    prec, recall = torch.zeros(num), torch.zeros(num)
-    thlist = torch.linspace(0, 1 - 1e-10, num)
-    for i in range(num):
-        y_temp = (y_pred >= thlist[i]).float()
-        tp = (y_temp * y).sum()
-        prec[i], recall[i] = tp / (y_temp.sum() + 1e-20), tp / (y.sum() + 1e-20)
-    return prec, recall
-
-
-def eval_fmeasure(prob, gt, pr_num=255):
-    beta2 = 0.3
-    avg_f, img_num = 0.0, 0
-    score = torch.zeros(pr_num)
-    for img_id in range(prob.size(0)):
-        if torch.mean(gt[img_id]) == 0.0:
-            continue
-        prec, recall = eval_pr(prob[img_id], gt[img_id], pr_num)
-        f_score = (1 + beta2) * prec * recall / (beta2 * prec + recall)
-        f_score[f_score != f_score] = 0
-        avg_f += f_score
-        img_num += 1
-        score = avg_f / img_num
-    return score.max().item()
+# The official metric functions, one copy shared with the golden-test generator.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "gen"))
+from eval_golden import eval_fmeasure, mask_iou_frames as mask_iou  # noqa: E402
 
 
 def frames(gt_root, pred_root):

@@ -36,9 +36,8 @@ rng = np.random.default_rng(20240611)
 
 
 # ---- the official algorithm (ref: AVSBench utility.py), taking probabilities --------------
-def mask_iou(prob, target, eps=1e-7):
-    """mask_iou with the sigmoid already applied: prob, target [N,H,W] float32."""
-    N = prob.size(0)
+def mask_iou_frames(prob, target, eps=1e-7):
+    """Per-frame IoU of the official mask_iou, sigmoid already applied: prob, target [N,H,W] float32."""
     num_pixels = prob.size(-1) * prob.size(-2)
     no_obj_flag = (target.sum(2).sum(1) == 0)
     pred = (prob > 0.5).int()
@@ -47,7 +46,12 @@ def mask_iou(prob, target, eps=1e-7):
     inter_no_obj = ((1 - target) * (1 - pred)).sum(2).sum(1)
     inter[no_obj_flag] = inter_no_obj[no_obj_flag]
     union[no_obj_flag] = num_pixels
-    return torch.sum(inter / (union + eps)) / N
+    return inter / (union + eps)
+
+
+def mask_iou(prob, target, eps=1e-7):
+    """The official mask_iou (batch mean)."""
+    return torch.sum(mask_iou_frames(prob, target, eps)) / prob.size(0)
 
 
 def eval_pr(y_pred, y, num):
