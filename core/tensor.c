@@ -1,6 +1,7 @@
 /* core/tensor.c: see tensor.h. */
 #include "core/tensor.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,4 +139,17 @@ int avs_tensor_set_find(const struct avs_tensor_set *s, const char *name)
         if (!strcmp(s->spec[i].name, name))
             return i;
     return -1;
+}
+
+int avs_tensor_set_findf(const struct avs_tensor_set *s, const char *fmt, ...)
+{
+    char name[160];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    AVS_ASSERT(n > 0 && (size_t)n < sizeof name);
+    int k = avs_tensor_set_find(s, name);
+    AVS_ASSERT(k >= 0);
+    return k;
 }

@@ -72,5 +72,9 @@ void avs_tensor_set_init(struct avs_tensor_set *s, const struct avs_tensor_spec 
 void avs_tensor_set_free(struct avs_tensor_set *s);
 /* Index of the tensor called name, or -1. */
 int avs_tensor_set_find(const struct avs_tensor_set *s, const char *name);
+/* Index of the tensor named by printf(fmt, ...), which must exist (a missing one is a bug:
+ * AVS_ASSERT). For layers that address their parameters by official name. */
+int avs_tensor_set_findf(const struct avs_tensor_set *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -240,39 +240,15 @@ static void tok2map(float *x, const float *t, int N, int C, int L)
                 x[((size_t)n * C + c) * L + l] = t[((size_t)n * L + l) * C + c];
 }
 
-static const float *prm(const struct avs_pvt *m, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static const float *prm(const struct avs_pvt *m, const char *fmt, ...)
-{
-    char nm[160];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(nm, sizeof nm, fmt, ap);
-    va_end(ap);
-    int i = avs_tensor_set_find(&m->params, nm);
-    AVS_ASSERT(i >= 0);
-    return m->params.t[i].data;
-}
+/* parameter by official name, printf-style */
+#define prm(m, ...) ((const float *)(m)->params.t[avs_tensor_set_findf(&(m)->params, __VA_ARGS__)].data)
 
 /* parameter "block<s+1>.<i>.<leaf>" */
 #define BP(leaf) prm(m, "block%d.%d.%s", s + 1, i, leaf)
 
 /* Gradient tensor of a parameter in g (same table as the parameters), or NULL without g. */
-static float *grd(const struct avs_pvt *m, struct avs_tensor_set *g, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static float *grd(const struct avs_pvt *m, struct avs_tensor_set *g, const char *fmt, ...)
-{
-    if (!g)
-        return NULL;
-    char nm[160];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(nm, sizeof nm, fmt, ap);
-    va_end(ap);
-    int i = avs_tensor_set_find(&m->params, nm);
-    AVS_ASSERT(i >= 0 && i < g->n);
-    return g->t[i].data;
-}
+/* gradient of a parameter by official name (same layout as params); NULL without g */
+#define grd(m, g, ...) ((g) ? (g)->t[avs_tensor_set_findf(&(m)->params, __VA_ARGS__)].data : NULL)
 #define BG(leaf) grd(m, g, "block%d.%d.%s", s + 1, i, leaf)
 
 /* Depthwise 3x3 conv, stride 1, padding 1, on tokens: y, x [N,H,W,C] (channels innermost, so

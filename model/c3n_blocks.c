@@ -16,7 +16,6 @@
  */
 #include "model/c3n_blocks.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,19 +23,7 @@
 
 /* ---- parameter access by name (about a hundred strcmp per lookup, negligible) ---- */
 
-static int pidx(const struct avs_c3n_head *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int pidx(const struct avs_c3n_head *h, const char *fmt, ...)
-{
-    char name[160];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    int k = avs_tensor_set_find(&h->params, name);
-    AVS_ASSERT(k >= 0);
-    return k;
-}
+#define pidx(h, ...) avs_tensor_set_findf(&(h)->params, __VA_ARGS__)
 
 #define PW(k) (h->params.t[(k)].data)
 #define GW(k) (h->grads.t[(k)].data)
