@@ -10,24 +10,12 @@
 #include "features/pvt.h"
 #include "model/ops.h"
 #include "tests/check.h"
+#include "tests/fixture.h"
 
 #define FIX "tests/fixtures/features/pvt_small."
 
 static const struct avs_pvt_cfg small = {
     {8, 16, 24, 32}, {1, 2, 3, 4}, {2, 2, 2, 2}, {1, 1, 2, 1}, {8, 4, 2, 1}, 10};
-
-static float *get(const struct avs_st_file *f, const char *name, size_t *n)
-{
-    const struct avs_st_tensor *t = avs_st_find(f, name);
-    struct avs_err err;
-    CHECK(t != NULL, "fixture tensor %s", name);
-    if (!t)
-        return NULL;
-    float *p = malloc(t->numel * sizeof(float));
-    CHECK(avs_st_read_f32(t, p, t->numel, &err) == 0, "%s", err.msg);
-    *n = t->numel;
-    return p;
-}
 
 /* relative L2 error and worst element */
 static void compare(const char *name, const float *got, const float *ref, size_t n)
@@ -61,11 +49,11 @@ static void check_fixture(void)
         return;
     }
     size_t nx, ns[4], nl;
-    float *x = get(io, "image", &nx), *ref[4], *lref = get(io, "logits", &nl), *st[4], *st1[4];
+    float *x = fixture_f32(io, "image", &nx), *ref[4], *lref = fixture_f32(io, "logits", &nl), *st[4], *st1[4];
     for (int s = 0; s < 4; s++) {
         char nm[16];
         snprintf(nm, sizeof nm, "stage%d", s + 1);
-        ref[s] = get(io, nm, &ns[s]);
+        ref[s] = fixture_f32(io, nm, &ns[s]);
         st[s] = calloc(ns[s], sizeof(float));
         st1[s] = calloc(ns[s], sizeof(float));
     }
@@ -101,7 +89,7 @@ static void check_fixture(void)
         for (int s = 0; s < 4; s++) {
             char nm[16];
             snprintf(nm, sizeof nm, "gradcam%d", s + 1);
-            gref[s] = get(io, nm, &ng[s]);
+            gref[s] = fixture_f32(io, nm, &ng[s]);
             gc[s] = calloc(ng[s] ? ng[s] : 1, sizeof(float));
         }
         avs_pvt_gradcam(&m, gc, st1, lg1, x, target, N, 64, 64);
@@ -137,11 +125,11 @@ static void check_param_grads(void)
         return;
     }
     size_t nx, nd[4], nl, ns;
-    float *x = get(io, "image", &nx), *ds[4], *dl = get(gf, "dlogits", &nl), *st[4], lg[20];
+    float *x = fixture_f32(io, "image", &nx), *ds[4], *dl = fixture_f32(gf, "dlogits", &nl), *st[4], lg[20];
     for (int s = 0; s < 4; s++) {
         char nm[16];
         snprintf(nm, sizeof nm, "dstage%d", s + 1);
-        ds[s] = get(gf, nm, &nd[s]);
+        ds[s] = fixture_f32(gf, nm, &nd[s]);
         st[s] = calloc(nd[s] ? nd[s] : 1, sizeof(float));
     }
     struct avs_tensor_set g;
@@ -154,7 +142,7 @@ static void check_param_grads(void)
     for (int i = 0; i < m.np; i++) {
         char nm[200];
         snprintf(nm, sizeof nm, "grad.%s", m.spec[i].name);
-        float *ref = get(gf, nm, &ns);
+        float *ref = fixture_f32(gf, nm, &ns);
         if (!ref)
             continue;
         CHECK(ns == avs_tensor_spec_numel(&m.spec[i]), "%s size", nm);

@@ -8,21 +8,9 @@
 #include "features/vggish.h"
 #include "model/ops.h"
 #include "tests/check.h"
+#include "tests/fixture.h"
 
 #define FIX "tests/fixtures/features/vggish_small."
-
-static float *get(const struct avs_st_file *f, const char *name, size_t *n)
-{
-    const struct avs_st_tensor *t = avs_st_find(f, name);
-    struct avs_err err;
-    CHECK(t != NULL, "fixture tensor %s", name);
-    if (!t)
-        return NULL;
-    float *p = malloc(t->numel * sizeof(float));
-    CHECK(avs_st_read_f32(t, p, t->numel, &err) == 0, "%s", err.msg);
-    *n = t->numel;
-    return p;
-}
 
 static double worst(const float *a, const float *b, size_t n, size_t *at)
 {
@@ -48,8 +36,8 @@ static void check_fixture(void)
     struct avs_st_file *io = NULL;
     CHECK(avs_st_open(FIX "io.safetensors", &io, &err) == 0, "%s", err.msg);
     size_t nx = 0, ne = 0, nl = 0, at = 0;
-    float *x = io ? get(io, "examples", &nx) : NULL, *e = io ? get(io, "embedding", &ne) : NULL,
-          *l = io ? get(io, "logits", &nl) : NULL;
+    float *x = io ? fixture_f32(io, "examples", &nx) : NULL, *e = io ? fixture_f32(io, "embedding", &ne) : NULL,
+          *l = io ? fixture_f32(io, "logits", &nl) : NULL;
     if (x && e && l) {
         int N = (int)(nx / (96 * 64));
         float *ws = malloc(avs_vggish_ws(&m, N) * sizeof(float));
