@@ -51,45 +51,53 @@ out:
     return rc;
 }
 
-static int load_encoders(struct avs_feat_enc *e, const struct avs_features_opts *o,
-                         struct avs_err *err)
+int avs_feat_enc_load(struct avs_feat_enc *e, const char *visual, const char *visual_file,
+                      const char *audio_file, const char *audio_head, uint64_t seed,
+                      struct avs_err *err)
 {
     struct avs_pvt_cfg cfg;
-    if (avs_pvt_cfg_variant(&cfg, o->visual))
-        return avs_err_set(err, "--visual %s: unknown encoder (pvt_v2_b0..pvt_v2_b5)", o->visual);
+    if (avs_pvt_cfg_variant(&cfg, visual))
+        return avs_err_set(err, "--visual %s: unknown encoder (pvt_v2_b0..pvt_v2_b5)", visual);
     cfg.classes = 1000;
-    if (o->visual_weights) {
-        if (avs_pvt_load(&e->pvt, &cfg, o->visual_weights, err))
-            return avs_err_wrap(err, "loading the visual encoder (check --visual %s=FILE)", o->visual);
+    if (visual_file) {
+        if (avs_pvt_load(&e->pvt, &cfg, visual_file, err))
+            return avs_err_wrap(err, "loading the visual encoder (check --visual %s=FILE)", visual);
     } else
-        avs_pvt_init_random(&e->pvt, &cfg, o->seed);
+        avs_pvt_init_random(&e->pvt, &cfg, seed);
     e->have_pvt = 1;
     if (!e->pvt.cfg.classes)
         return avs_err_set(err, "%s: no ImageNet head (head.weight/head.bias): C3IM needs the "
                            "visual logits; convert the full classification checkpoint",
-                           o->visual_weights);
-    if (o->audio_weights) {
-        if (avs_vggish_load(&e->vg, o->audio_weights, o->audio_head, err))
+                           visual_file);
+    if (audio_file) {
+        if (avs_vggish_load(&e->vg, audio_file, audio_head, err))
             return avs_err_wrap(err, "loading the audio encoder (check --audio / --audio-head)");
     } else
-        avs_vggish_init_random(&e->vg, 527, o->seed);
+        avs_vggish_init_random(&e->vg, 527, seed);
     e->have_vg = 1;
     if (!e->vg.classes)
         return avs_err_set(err, "%s: no AudioSet head: give the 527-way head with --audio-head "
-                           "H.safetensors (head.weight [527,128], head.bias [527])", o->audio_weights);
+                           "H.safetensors (head.weight [527,128], head.bias [527])", audio_file);
     e->V = e->pvt.cfg.classes, e->A = e->vg.classes, e->E = e->vg.fc[2];
     return 0;
+}
+
+void avs_feat_sim_random(struct avs_feat_enc *e, uint64_t seed)
+{
+    free(e->S);
+    e->S = avs_malloc((size_t)e->V * e->A * sizeof(float));
+    avs_randinit_uniform(e->S, (size_t)e->V * e->A, 1.0f, seed, SIM_STREAM);
 }
 
 /* S [V,A] from --vectors (stored in the index) or a deterministic random one. */
 static int load_similarity(struct avs_feat_enc *e, sqlite3 *db, const struct avs_features_opts *o,
                            char hash[33], struct avs_err *err)
 {
-    e->S = avs_malloc((size_t)e->V * e->A * sizeof(float));
     if (!o->vectors) {
-        avs_randinit_uniform(e->S, (size_t)e->V * e->A, 1.0f, o->seed, SIM_STREAM);
+        avs_feat_sim_random(e, o->seed);
         return 0;
     }
+    e->S = avs_malloc((size_t)e->V * e->A * sizeof(float));
     const char *fv = o->classes_visual ? o->classes_visual : "features/data/imagenet1k_classes.txt";
     const char *fa = o->classes_audio ? o->classes_audio : "features/data/audioset_class_labels_indices.csv";
     char **vis = NULL, **aud = NULL;
@@ -267,7 +275,7 @@ static void set_status(sqlite3 *db, int64_t set_id)
     sqlite3_finalize(st);
 }
 
-static void enc_free(struct avs_feat_enc *e)
+void avs_feat_enc_close(struct avs_feat_enc *e)
 {
     if (e->have_pvt)
         avs_pvt_free(&e->pvt);
@@ -276,6 +284,7 @@ static void enc_free(struct avs_feat_enc *e)
     if (e->have_mel)
         avs_logmel_free(&e->mel);
     free(e->S);
+    memset(e, 0, sizeof *e);
 }
 
 static char *default_set_name(const struct avs_features_opts *o)
@@ -313,7 +322,8 @@ int avs_features_run(const struct avs_features_opts *o, struct avs_features_stat
     }
     if (avs_db_open(dbp, &db, err) || store_size(db, &e.H, &e.W, err))
         goto out;
-    if (load_encoders(&e, o, err) || load_similarity(&e, db, o, sim_hash, err))
+    if (avs_feat_enc_load(&e, o->visual, o->visual_weights, o->audio_weights, o->audio_head,
+                          o->seed, err) || load_similarity(&e, db, o, sim_hash, err))
         goto out;
     if (avs_logmel_init(&e.mel, err))
         goto out;
@@ -375,7 +385,7 @@ out:
     avs_cache_close_writer(&cw);
     avs_fs_unlock(&lock);
     avs_db_close(&db);
-    enc_free(&e);
+    avs_feat_enc_close(&e);
     free(dbp), free(name), free(rel), free(bin), free(lockp);
     cJSON_free(config);
     return rc;

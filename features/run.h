@@ -90,10 +90,20 @@ struct avs_feat_enc {
     float *S;                 /* [V,A] label similarity */
     int V, A, E;              /* visual classes, audio classes, embedding width */
     int H, W;                 /* frame size of the store */
+    enum avs_logmel_policy policy; /* the set's (set by avs_feat_enc_open, features/clip.h) */
     struct avs_cache_field fields[AVS_FEAT_NFIELDS];
     int nf;
 };
 
+/* The encoders by name and files (NULL file: random from seed, PyTorch-style init); the visual
+ * ImageNet head and the AudioSet head are required. Sets V, A, E. 0 or -1 (err names the file). */
+int avs_feat_enc_load(struct avs_feat_enc *e, const char *visual, const char *visual_file,
+                      const char *audio_file, const char *audio_head, uint64_t seed,
+                      struct avs_err *err);
+/* The random S [V,A] of `--random-init seed` without --vectors (V, A set). */
+void avs_feat_sim_random(struct avs_feat_enc *e, uint64_t seed);
+/* Free what the struct owns (any state of a zeroed struct) and zero it. */
+void avs_feat_enc_close(struct avs_feat_enc *e);
 /* The record layout (see the top of this file) from the loaded encoders and H, W. */
 void avs_feat_fields(struct avs_feat_enc *e);
 /* One video: 0 done (records synced, rows committed), 1 this video failed (err says why; the
@@ -101,6 +111,22 @@ void avs_feat_fields(struct avs_feat_enc *e);
 int avs_feat_video(struct avs_feat_enc *e, const struct avs_features_opts *o, sqlite3 *db,
                    struct avs_cache_writer *cw, int64_t set_id, int64_t video_id, int n,
                    struct avs_err *err);
+/* The one compute routine of a video's records, shared by the store path (avs_feat_video) and
+ * the in-memory clip path (features/clip.h): wave [n*16000] -> log-mel by `policy`, VGGish;
+ * frames from get_frame(ctx, k 1..n, flip, dst [3,H,W] normalised) in chunks -> PVTv2, C3IM,
+ * Grad-CAM CC and CC-V; put(ctx, i, rec [AVS_FEAT_NFIELDS] in field order, CC, CC-V) for record
+ * i = 0..B-1 (B = n, or 2n with flip: i >= n are the mirrored frames of second i-n+1), in order.
+ * Callbacks return 0, or -1 with err set. Returns 0; 1 when get_frame or the log-mel failed
+ * (an input problem); -1 when put failed. */
+typedef int (*avs_feat_frame_fn)(void *ctx, int k, int flip, float *dst, struct avs_err *err);
+typedef int (*avs_feat_record_fn)(void *ctx, int i, const float *const *rec, int target,
+                                  int target_v, struct avs_err *err);
+int avs_feat_compute(struct avs_feat_enc *e, enum avs_logmel_policy policy, const float *wave,
+                     int n, int flip, avs_feat_frame_fn get_frame, avs_feat_record_fn put,
+                     void *ctx, struct avs_err *err);
+/* dst [3,H,W] = (v/255 - ImageNet mean) / std of px [H,W,c] (c 1..4; gray repeated), mirrored
+ * when flip. */
+void avs_feat_norm_frame(float *dst, const uint8_t *px, int c, int H, int W, int flip);
 /* frame [3,H,W] normalised network input from a store PNG (mirrored when flip). 0 or -1. */
 int avs_feat_load_frame(float *dst, const char *root, const char *rel, int H, int W, int flip,
                         struct avs_err *err);

@@ -17,6 +17,18 @@
  * ToTensor (v / 255). */
 static const float MEAN[3] = {0.485f, 0.456f, 0.406f}, STD[3] = {0.229f, 0.224f, 0.225f};
 
+void avs_feat_norm_frame(float *dst, const uint8_t *px, int c, int H, int W, int flip)
+{
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            const uint8_t *p = px + ((size_t)y * W + (flip ? W - 1 - x : x)) * c;
+            for (int ch = 0; ch < 3; ch++) {
+                int v = c >= 3 ? p[ch] : p[0];
+                dst[((size_t)ch * H + y) * W + x] = ((float)v / 255.0f - MEAN[ch]) / STD[ch];
+            }
+        }
+}
+
 int avs_feat_load_frame(float *dst, const char *root, const char *rel, int H, int W, int flip,
                         struct avs_err *err)
 {
@@ -32,15 +44,7 @@ int avs_feat_load_frame(float *dst, const char *root, const char *rel, int H, in
                     p, img.w, img.h, W, H, W, H);
         goto out;
     }
-    int c = img.c;
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
-            const uint8_t *px = img.data + ((size_t)y * W + (flip ? W - 1 - x : x)) * c;
-            for (int ch = 0; ch < 3; ch++) {
-                int v = c >= 3 ? px[ch] : px[0];
-                dst[((size_t)ch * H + y) * W + x] = ((float)v / 255.0f - MEAN[ch]) / STD[ch];
-            }
-        }
+    avs_feat_norm_frame(dst, img.data, img.c, H, W, flip);
     rc = 0;
 out:
     avs_image_free(&img);
@@ -245,27 +249,19 @@ fail:
     return -1;
 }
 
-int avs_feat_video(struct avs_feat_enc *e, const struct avs_features_opts *o, sqlite3 *db,
-                   struct avs_cache_writer *cw, int64_t set_id, int64_t video_id, int n,
-                   struct avs_err *err)
+int avs_feat_compute(struct avs_feat_enc *e, enum avs_logmel_policy policy, const float *wave,
+                     int n, int flip, avs_feat_frame_fn get_frame, avs_feat_record_fn put,
+                     void *ctx, struct avs_err *err)
 {
-    int rc = 1, B = n * (o->flip ? 2 : 1);
-    char **fr = NULL, **au = NULL;
-    float *wave = NULL, *ex = NULL, *emb = NULL, *alg = NULL, *ws = NULL;
-    int64_t *off = avs_malloc((size_t)B * sizeof *off);
-    int *tg = avs_malloc((size_t)B * sizeof *tg), *tv = avs_malloc((size_t)B * sizeof *tv);
+    int rc = 1, B = n * (flip ? 2 : 1);
+    float *ex = avs_malloc((size_t)n * AVS_LOGMEL_EXAMPLE * sizeof(float));
+    float *emb = avs_malloc((size_t)n * e->E * sizeof(float));
+    float *alg = avs_malloc((size_t)n * e->A * sizeof(float));
+    float *ws = NULL;
     struct vis v;
     memset(&v, 0, sizeof v);
-    if (avs_feat_seconds(db, video_id, n, &fr, &au, err))
+    if (avs_logmel_examples(&e->mel, ex, n, wave, (int64_t)n * AVS_LOGMEL_RATE, policy, err))
         goto out;
-    wave = avs_malloc((size_t)n * AVS_LOGMEL_RATE * sizeof(float));
-    if (avs_feat_load_wave(wave, o->root, au, n, err))
-        goto out;
-    ex = avs_malloc((size_t)n * AVS_LOGMEL_EXAMPLE * sizeof(float));
-    if (avs_logmel_examples(&e->mel, ex, n, wave, (int64_t)n * AVS_LOGMEL_RATE, o->policy, err))
-        goto out;
-    emb = avs_malloc((size_t)n * e->E * sizeof(float));
-    alg = avs_malloc((size_t)n * e->A * sizeof(float));
     ws = avs_malloc(avs_vggish_ws(&e->vg, n) * sizeof(float));
     avs_vggish_fwd(&e->vg, emb, alg, ex, n, ws);
     vis_alloc(&v, e);
@@ -274,7 +270,7 @@ int avs_feat_video(struct avs_feat_enc *e, const struct avs_features_opts *o, sq
         int c = B - i0 < CHUNK ? B - i0 : CHUNK;
         for (int j = 0; j < c; j++) {
             int i = i0 + j, k = i % n;
-            if (avs_feat_load_frame(v.img + j * img, o->root, fr[k], e->H, e->W, i >= n, err))
+            if (get_frame(ctx, k + 1, i >= n, v.img + j * img, err))
                 goto out;
             memcpy(v.al + (size_t)j * e->A, alg + (size_t)k * e->A, (size_t)e->A * sizeof(float));
         }
@@ -293,22 +289,70 @@ int avs_feat_video(struct avs_feat_enc *e, const struct avs_features_opts *o, sq
                 rec[f++] = v.gc[s] + (size_t)j * e->pvt.cfg.dims[s];
             for (int s = 0; s < 4; s++)
                 rec[f++] = v.gv[s] + (size_t)j * e->pvt.cfg.dims[s];
-            tg[i] = v.tg[j], tv[i] = v.tv[j];
-            if (avs_cache_append(cw, rec, &off[i], err)) {
+            if (put(ctx, i, rec, v.tg[j], v.tv[j], err)) {
                 rc = -1;
                 goto out;
             }
         }
     }
-    if (avs_cache_sync(cw, err) || commit_rows(db, set_id, video_id, B, n, off, tg, tv, err)) {
+    rc = 0;
+out:
+    vis_free(&v);
+    free(ex), free(emb), free(alg), free(ws);
+    return rc;
+}
+
+/* avs_feat_video's inputs (store files) and output (cache records). */
+struct store_io {
+    const char *root;
+    char **fr;
+    struct avs_cache_writer *cw;
+    int H, W;
+    int64_t *off;
+    int *tg, *tv;
+};
+
+static int store_frame(void *ctx, int k, int flip, float *dst, struct avs_err *err)
+{
+    struct store_io *io = ctx;
+    return avs_feat_load_frame(dst, io->root, io->fr[k - 1], io->H, io->W, flip, err) ? -1 : 0;
+}
+
+static int store_record(void *ctx, int i, const float *const *rec, int target, int target_v,
+                        struct avs_err *err)
+{
+    struct store_io *io = ctx;
+    io->tg[i] = target, io->tv[i] = target_v;
+    return avs_cache_append(io->cw, rec, &io->off[i], err);
+}
+
+int avs_feat_video(struct avs_feat_enc *e, const struct avs_features_opts *o, sqlite3 *db,
+                   struct avs_cache_writer *cw, int64_t set_id, int64_t video_id, int n,
+                   struct avs_err *err)
+{
+    int rc = 1, B = n * (o->flip ? 2 : 1);
+    char **fr = NULL, **au = NULL;
+    float *wave = NULL;
+    struct store_io io = {.root = o->root, .cw = cw, .H = e->H, .W = e->W};
+    io.off = avs_malloc((size_t)B * sizeof *io.off);
+    io.tg = avs_malloc((size_t)B * sizeof *io.tg), io.tv = avs_malloc((size_t)B * sizeof *io.tv);
+    if (avs_feat_seconds(db, video_id, n, &fr, &au, err))
+        goto out;
+    io.fr = fr;
+    wave = avs_malloc((size_t)n * AVS_LOGMEL_RATE * sizeof(float));
+    if (avs_feat_load_wave(wave, o->root, au, n, err))
+        goto out;
+    rc = avs_feat_compute(e, o->policy, wave, n, o->flip, store_frame, store_record, &io, err);
+    if (rc)
+        goto out;
+    if (avs_cache_sync(cw, err) || commit_rows(db, set_id, video_id, B, n, io.off, io.tg, io.tv, err)) {
         rc = -1;
         goto out;
     }
     rc = 0;
 out:
-    vis_free(&v);
     avs_feat_paths_free(fr, n);
     avs_feat_paths_free(au, n);
-    free(wave), free(ex), free(emb), free(alg), free(ws), free(off), free(tg), free(tv);
+    free(wave), free(io.off), free(io.tg), free(io.tv);
     return rc;
 }

@@ -8,7 +8,12 @@
 
 #include "core/cli.h"
 #include "core/common.h"
+#include "core/db.h"
+#include "core/fs.h"
+#include "core/safetensors.h"
+#include "features/clip.h"
 #include "features/run.h"
+#include "ingest/decode.h"
 #include "model/ops.h"
 
 static void usage(FILE *f)
@@ -19,6 +24,10 @@ static void usage(FILE *f)
         "       avs-features [options] --random-init SEED [--visual pvt_v2_bX]   (tests, demos)\n"
         "       avs-features show [--set NAME]           feature sets in the index\n"
         "       avs-features dump --set NAME --video UID --k K [--flipped] --out F.safetensors\n"
+        "       avs-features clip --set NAME --clip IN.mp4 --out F.safetensors [--visual ...]\n"
+        "                    a set's encoders on any clip, in memory (no store entries): frames,\n"
+        "                    audio_emb, stage1..4, gradcam[_v]1..4, target[_v], each [n,...];\n"
+        "                    sets made with weight files need the same files (hash-checked)\n"
         "\n"
         "For every second of every ok video of the store: log-mel, VGGish embedding and AudioSet\n"
         "logits, PVTv2 stage maps and ImageNet logits, the C3IM targets CC and CC-V (label\n"
@@ -54,11 +63,11 @@ static void usage(FILE *f)
 
 enum { OPT_VISUAL = AVS_OPT_FIRST_TOOL, OPT_AUDIO, OPT_HEAD, OPT_VECTORS, OPT_CLS_V, OPT_CLS_A,
        OPT_RANDOM, OPT_SET, OPT_FLIP, OPT_FP16, OPT_POLICY, OPT_SPLIT, OPT_VIDEO, OPT_K,
-       OPT_FLIPPED, OPT_OUT };
+       OPT_FLIPPED, OPT_OUT, OPT_CLIP };
 
 struct args {
     struct avs_features_opts o;
-    const char *video, *out;
+    const char *video, *out, *clip;
     int k, flipped, json, quiet;
 };
 
@@ -125,6 +134,7 @@ static int tool_option(struct args *a, int c, const char *arg)
     case OPT_K: a->k = atoi(arg); return 0;
     case OPT_FLIPPED: a->flipped = 1; return 0;
     case OPT_OUT: a->out = arg; return 0;
+    case OPT_CLIP: a->clip = arg; return 0;
     case AVS_OPT_JSON: a->json = 1; return 0;
     default: usage(stderr); return -1;
     }
@@ -143,6 +153,74 @@ static int check_run(const struct args *a)
         return -1;
     }
     return 0;
+}
+
+/* `avs-features clip`: the set's encoders on one clip, every output as [n,...] tensors. */
+static int clip_save(const struct avs_clip_feat *f, const char *out, struct avs_err *err)
+{
+    struct avs_st_writer *w = avs_st_writer_new();
+    int64_t *tg = avs_malloc((size_t)f->n * 2 * sizeof *tg);
+    int64_t rs[4] = {f->n, f->H, f->W, 3}, ts[1] = {f->n};
+    avs_st_writer_add(w, "frames", AVS_ST_U8, 4, rs, f->rgb);
+    int es[2] = {f->n, f->E};
+    avs_st_writer_add_f32(w, "audio_emb", 2, es, f->audio_emb);
+    char nm[3][16];
+    for (int s = 0; s < 4; s++) {
+        int ss[4] = {f->n, f->C[s], f->Hs[s], f->Ws[s]}, gs[2] = {f->n, f->C[s]};
+        snprintf(nm[0], sizeof nm[0], "stage%d", s + 1);
+        snprintf(nm[1], sizeof nm[1], "gradcam%d", s + 1);
+        snprintf(nm[2], sizeof nm[2], "gradcam_v%d", s + 1);
+        avs_st_writer_add_f32(w, nm[0], 4, ss, f->stage[s]);
+        avs_st_writer_add_f32(w, nm[1], 2, gs, f->gradcam[s]);
+        avs_st_writer_add_f32(w, nm[2], 2, gs, f->gradcam_v[s]);
+    }
+    for (int i = 0; i < f->n; i++)
+        tg[i] = f->target[i], tg[f->n + i] = f->target_v[i];
+    avs_st_writer_add(w, "target", AVS_ST_I64, 1, ts, tg);
+    avs_st_writer_add(w, "target_v", AVS_ST_I64, 1, ts, tg + f->n);
+    char dur[32], fps[32];
+    snprintf(dur, sizeof dur, "%.6f", f->duration);
+    snprintf(fps, sizeof fps, "%.6f", f->fps);
+    avs_st_writer_meta(w, "duration", dur);
+    avs_st_writer_meta(w, "fps", fps);
+    int rc = avs_st_writer_save(w, out, err);
+    avs_st_writer_free(&w);
+    free(tg);
+    return rc;
+}
+
+static int clip_cmd(const struct args *a, const struct avs_cli *cli)
+{
+    if (!a->o.set || !a->clip || !a->out) {
+        fprintf(stderr, "avs-features: clip needs --set NAME --clip IN --out F.safetensors\n");
+        return AVS_EXIT_USAGE;
+    }
+    struct avs_err err = {0};
+    struct avs_feat_enc e;
+    struct avs_clip_feat f;
+    memset(&e, 0, sizeof e);
+    memset(&f, 0, sizeof f);
+    struct avs_enc_files files = {a->o.visual_weights, a->o.audio_weights, a->o.audio_head};
+    sqlite3 *db = NULL;
+    char *dbp = avs_cli_db_path(cli);
+    int rc = AVS_EXIT_FATAL;
+    avs_decode_init();
+    if (!avs_fs_exists(dbp))
+        avs_err_set(&err, "%s: no store index here (give --root or --db)", dbp);
+    else if (avs_db_open_readonly(dbp, &db, &err) == 0 &&
+             avs_feat_enc_open(&e, db, a->o.set, &files, &err) == 0 &&
+             avs_feat_clip(&e, a->clip, &f, &err) == 0 && clip_save(&f, a->out, &err) == 0)
+        rc = AVS_EXIT_OK;
+    if (rc)
+        fprintf(stderr, "avs-features: %s\n", err.msg);
+    else if (!a->quiet)
+        fprintf(stderr, "avs-features: %s: %d seconds through set %s -> %s\n", a->clip, f.n,
+                a->o.set, a->out);
+    avs_clip_feat_free(&f);
+    avs_feat_enc_close(&e);
+    avs_db_close(&db);
+    free(dbp);
+    return rc;
 }
 
 static int run(struct args *a, const struct avs_cli *cli)
@@ -188,6 +266,7 @@ int main(int argc, char **argv)
         {"k", required_argument, 0, OPT_K},
         {"flipped", no_argument, 0, OPT_FLIPPED},
         {"out", required_argument, 0, OPT_OUT},
+        {"clip", required_argument, 0, OPT_CLIP},
         {"json", no_argument, 0, AVS_OPT_JSON},
         {0, 0, 0, 0},
     };
@@ -241,8 +320,10 @@ int main(int argc, char **argv)
         }
         return AVS_EXIT_OK;
     }
+    if (cmd && !strcmp(cmd, "clip"))
+        return clip_cmd(&a, &cli);
     if (cmd) {
-        fprintf(stderr, "avs-features: unknown command \"%s\" (show, dump, or none to compute)\n", cmd);
+        fprintf(stderr, "avs-features: unknown command \"%s\" (show, dump, clip, or none to compute)\n", cmd);
         return AVS_EXIT_USAGE;
     }
     if (check_run(&a))
