@@ -101,6 +101,21 @@ static int parse_entry(const cJSON *e, struct avs_st_tensor *t, size_t data_len,
     return 0;
 }
 
+/* String entries of "__metadata__" (others are ignored, as the format allows only strings). */
+static void read_meta(struct avs_st_file *f, const cJSON *m)
+{
+    const cJSON *e;
+    int n = 0;
+    cJSON_ArrayForEach(e, m) n++;
+    f->meta_key = avs_calloc((size_t)n + 1, sizeof *f->meta_key);
+    f->meta_val = avs_calloc((size_t)n + 1, sizeof *f->meta_val);
+    cJSON_ArrayForEach(e, m) if (cJSON_IsString(e))
+    {
+        f->meta_key[f->n_meta] = avs_strdup(e->string);
+        f->meta_val[f->n_meta++] = avs_strdup(e->valuestring);
+    }
+}
+
 static int parse_header(struct avs_st_file *f, const char *json, size_t data_len,
                         const unsigned char *data, struct avs_err *err)
 {
@@ -117,8 +132,10 @@ static int parse_header(struct avs_st_file *f, const char *json, size_t data_len
     f->t = avs_calloc((size_t)(n ? n : 1), sizeof *f->t);
     cJSON_ArrayForEach(e, root)
     {
-        if (!strcmp(e->string, "__metadata__"))
+        if (!strcmp(e->string, "__metadata__")) {
+            read_meta(f, e);
             continue;
+        }
         struct avs_st_tensor *t = &f->t[f->n++];
         t->name = avs_strdup(e->string);
         if (!cJSON_IsObject(e)) {
@@ -200,10 +217,21 @@ void avs_st_close(struct avs_st_file **pf)
         munmap(f->map, f->map_len);
     for (int i = 0; i < f->n; i++)
         free(f->t[i].name);
+    for (int i = 0; i < f->n_meta; i++)
+        free(f->meta_key[i]), free(f->meta_val[i]);
+    free(f->meta_key), free(f->meta_val);
     free(f->t);
     free(f->path);
     free(f);
     *pf = NULL;
+}
+
+const char *avs_st_meta(const struct avs_st_file *f, const char *key)
+{
+    for (int i = 0; i < f->n_meta; i++)
+        if (!strcmp(f->meta_key[i], key))
+            return f->meta_val[i];
+    return NULL;
 }
 
 const struct avs_st_tensor *avs_st_find(const struct avs_st_file *f, const char *name)

@@ -56,11 +56,15 @@ struct avs_st_file {
     size_t map_len;
     int n;
     struct avs_st_tensor *t; /* [n], in header order */
+    int n_meta;               /* "__metadata__" string entries */
+    char **meta_key, **meta_val;
 };
 
 int avs_st_open(const char *path, struct avs_st_file **out, struct avs_err *err);
 void avs_st_close(struct avs_st_file **f);
 const struct avs_st_tensor *avs_st_find(const struct avs_st_file *f, const char *name);
+/* Value of a "__metadata__" entry, or NULL. */
+const char *avs_st_meta(const struct avs_st_file *f, const char *key);
 const char *avs_st_dtype_name(enum avs_st_dtype d);
 size_t avs_st_dtype_size(enum avs_st_dtype d);
 /* Convert a float-typed tensor (F32/F16/BF16/F64) into dst[n]; n must equal numel. */

@@ -1,0 +1,180 @@
+/* avs-train: train C3N on a store's feature set. See --help and train/train.h. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/cli.h"
+#include "core/common.h"
+#include "model/ops.h"
+#include "train/train.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: avs-train [options] --run NAME --subset s4|ms3 [--features SET] [--mode frozen]\n"
+        "                 [--switches AF,CC|AF,CC-V|AF|CC|CC-V|none] [--epochs E] [--batch B]\n"
+        "                 [--lr 1e-4] [--seed S] [--width D] [--resume]\n"
+        "\n"
+        "Trains C3N (CCAM + ASPP/TPAVI head + decoder) on the train split of the subset, from the\n"
+        "feature set's cached stage maps, Grad-CAM weights and audio embeddings (mode frozen: the\n"
+        "backbone stays as avs-features ran it). Batches of whole videos (5 seconds); BCE + Dice\n"
+        "(S4: frame 1 only, MS3: every frame); Adam; S4 decays lr linearly to lr/10 over E-5\n"
+        "epochs. After every epoch: val-split mIoU/F with the evaluator's code, a run_epochs row,\n"
+        "ROOT/runs/NAME/best.safetensors when val mIoU improved, last.safetensors always (with\n"
+        "the optimiser state and the position in the epoch).\n"
+        "\n"
+        "options:\n"
+        "  --run NAME          run name (runs.name; folder ROOT/runs/NAME)\n"
+        "  --subset s4|ms3     which annotations to learn (default s4)\n"
+        "  --features SET      feature set (default: the only complete one)\n"
+        "  --mode frozen       backbone frozen, features from the cache (default; finetune: not yet)\n"
+        "  --switches S        ablation switches (paper Table II): AF = audio through TPAVI,\n"
+        "                      CC = CCAM with the consensus class, CC-V = with the top visual\n"
+        "                      class, none (default AF,CC)\n"
+        "  --epochs E          default 15;  --batch B videos per step, default 4\n"
+        "  --lr LR             Adam learning rate, default 1e-4\n"
+        "  --seed S            initialisation, data order and flips (default 1)\n"
+        "  --width D           head width (official 256; smaller for quick runs)\n"
+        "  --resume            continue the run from last.safetensors (bit-identical to an\n"
+        "                      uninterrupted run); recorded options apply, given ones must agree\n"
+        "  --max-steps N       stop after N steps as if interrupted (checkpoint written)\n"
+        "  -j, --jobs N        threads (default: all cores)\n"
+        "  --root DIR, --db PATH, -q, --quiet, -h, --help, --version\n"
+        "\n"
+        "SIGINT/SIGTERM: the current step finishes, last.safetensors is written, exit 130/143;\n"
+        "continue with --resume.\n"
+        "exit status: 0 done (or stopped by --max-steps), 1 usage error, 3 fatal, 130/143 interrupted.\n");
+}
+
+enum { OPT_RUN = AVS_OPT_FIRST_TOOL, OPT_SUBSET, OPT_FEATURES, OPT_MODE, OPT_SWITCHES, OPT_EPOCHS,
+       OPT_BATCH, OPT_LR, OPT_SEED, OPT_WIDTH, OPT_RESUME, OPT_MAX_STEPS };
+
+static void on_signal(int signo)
+{
+    avs_train_request_stop(signo);
+}
+
+static int parse_int(const char *s, int *v, const char *opt)
+{
+    char *end;
+    long x = strtol(s, &end, 10);
+    if (*s == 0 || *end || x < 0 || x > 1000000000) {
+        fprintf(stderr, "avs-train: %s %s: not a number >= 0\n", opt, s);
+        return -1;
+    }
+    *v = (int)x;
+    return 0;
+}
+
+static int tool_option(struct avs_train_opts *o, int c, const char *arg)
+{
+    char *end;
+    switch (c) {
+    case OPT_RUN: o->run = arg; return 0;
+    case OPT_SUBSET: o->subset = arg; o->given |= AVS_TRAIN_GIVEN_SUBSET; return 0;
+    case OPT_FEATURES: o->features = arg; o->given |= AVS_TRAIN_GIVEN_FEATURES; return 0;
+    case OPT_MODE: o->mode = arg; o->given |= AVS_TRAIN_GIVEN_MODE; return 0;
+    case OPT_SWITCHES:
+        o->given |= AVS_TRAIN_GIVEN_SWITCHES;
+        if (avs_switches_parse(&o->sw, arg)) {
+            fprintf(stderr, "avs-train: --switches %s: use AF,CC | AF,CC-V | AF | CC | CC-V | none\n", arg);
+            return -1;
+        }
+        return 0;
+    case OPT_EPOCHS: o->given |= AVS_TRAIN_GIVEN_EPOCHS; return parse_int(arg, &o->epochs, "--epochs");
+    case OPT_BATCH: o->given |= AVS_TRAIN_GIVEN_BATCH; return parse_int(arg, &o->batch, "--batch");
+    case OPT_WIDTH: o->given |= AVS_TRAIN_GIVEN_WIDTH; return parse_int(arg, &o->width, "--width");
+    case OPT_MAX_STEPS: return parse_int(arg, &o->max_steps, "--max-steps");
+    case OPT_LR:
+        o->given |= AVS_TRAIN_GIVEN_LR;
+        o->lr = strtod(arg, &end);
+        if (*end || !(o->lr > 0)) {
+            fprintf(stderr, "avs-train: --lr %s: need a number > 0\n", arg);
+            return -1;
+        }
+        return 0;
+    case OPT_SEED:
+        o->given |= AVS_TRAIN_GIVEN_SEED;
+        o->seed = strtoull(arg, &end, 10);
+        if (*end || !*arg) {
+            fprintf(stderr, "avs-train: --seed %s: need an unsigned integer\n", arg);
+            return -1;
+        }
+        return 0;
+    case OPT_RESUME: o->resume = 1; return 0;
+    default: usage(stderr); return -1;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        AVS_CLI_LONG_OPTIONS,
+        {"run", required_argument, 0, OPT_RUN},
+        {"subset", required_argument, 0, OPT_SUBSET},
+        {"features", required_argument, 0, OPT_FEATURES},
+        {"mode", required_argument, 0, OPT_MODE},
+        {"switches", required_argument, 0, OPT_SWITCHES},
+        {"epochs", required_argument, 0, OPT_EPOCHS},
+        {"batch", required_argument, 0, OPT_BATCH},
+        {"lr", required_argument, 0, OPT_LR},
+        {"seed", required_argument, 0, OPT_SEED},
+        {"width", required_argument, 0, OPT_WIDTH},
+        {"resume", no_argument, 0, OPT_RESUME},
+        {"max-steps", required_argument, 0, OPT_MAX_STEPS},
+        {0, 0, 0, 0},
+    };
+    avs_ops_tune_process(argv);
+    struct avs_cli cli;
+    struct avs_train_opts o;
+    avs_train_opts_default(&o);
+    avs_cli_defaults(&cli);
+    int c;
+    while ((c = getopt_long(argc, argv, "j:hq", lo, NULL)) != -1) {
+        int r = avs_cli_common(&cli, c, optarg);
+        if (r < 0)
+            return AVS_EXIT_USAGE;
+        if (r == 0 && tool_option(&o, c, optarg))
+            return AVS_EXIT_USAGE;
+    }
+    if (cli.help) {
+        usage(stdout);
+        return AVS_EXIT_OK;
+    }
+    if (cli.version) {
+        avs_cli_print_version("avs-train");
+        return AVS_EXIT_OK;
+    }
+    if (optind != argc || !o.run) {
+        if (!o.run)
+            fprintf(stderr, "avs-train: --run NAME is required\n");
+        usage(stderr);
+        return AVS_EXIT_USAGE;
+    }
+    avs_ops_set_threads(cli.jobs);
+    o.root = cli.root;
+    o.db_path = cli.db;
+    o.progress = 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    struct avs_err err = {0};
+    int rc = avs_train_run(&o, &err);
+    if (rc < 0) {
+        fprintf(stderr, "avs-train: %s\n", err.msg);
+        return AVS_EXIT_FATAL;
+    }
+    if (rc == AVS_TRAIN_INTERRUPTED) {
+        int sig = avs_train_stop_signal();
+        fprintf(stderr, "avs-train: %s: checkpoint written; continue with --resume --run %s\n",
+                sig ? "interrupted" : "stopped after --max-steps", o.run);
+        return sig ? 128 + sig : AVS_EXIT_OK;
+    }
+    return AVS_EXIT_OK;
+}

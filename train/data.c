@@ -1,0 +1,292 @@
+/* train/data.c: see data.h. */
+#include "train/data.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "core/fs.h"
+#include "eval/eval.h"
+
+static int find_fields(struct avs_tset *t, struct avs_err *err)
+{
+    const struct avs_cache *c = t->cache;
+    char nm[32];
+    for (int s = 0; s < 4; s++) {
+        snprintf(nm, sizeof nm, "stage%d", s + 1);
+        t->f_stage[s] = avs_cache_find(c, nm);
+        snprintf(nm, sizeof nm, "gradcam%d", s + 1);
+        t->f_gc[s] = avs_cache_find(c, nm);
+        snprintf(nm, sizeof nm, "gradcam_v%d", s + 1);
+        t->f_gcv[s] = avs_cache_find(c, nm);
+        if (t->f_stage[s] < 0 || t->f_gc[s] < 0 || t->f_gcv[s] < 0)
+            return avs_err_set(err, "%s: feature cache without %s: rebuild the set with avs-features",
+                               c->path, nm);
+        const struct avs_cache_field *f = &c->field[t->f_stage[s]];
+        if (f->ndim != 3)
+            return avs_err_set(err, "%s: field stage%d is not [C,H,W]", c->path, s + 1);
+        t->C[s] = f->shape[0], t->Hs[s] = f->shape[1], t->Ws[s] = f->shape[2];
+    }
+    t->f_audio = avs_cache_find(c, "audio_emb");
+    if (t->f_audio < 0)
+        return avs_err_set(err, "%s: feature cache without audio_emb: rebuild the set", c->path);
+    t->A = c->field[t->f_audio].shape[0];
+    for (int s = 0; s < 3; s++)
+        if (t->Hs[s] != 2 * t->Hs[s + 1] || t->Ws[s] != 2 * t->Ws[s + 1])
+            return avs_err_set(err, "%s: stage maps %dx%d then %dx%d: the C3N decoder needs each "
+                               "stage twice the next (frame sides a multiple of 32)", c->path,
+                               t->Hs[s], t->Ws[s], t->Hs[s + 1], t->Ws[s + 1]);
+    t->H = 4 * t->Hs[0], t->W = 4 * t->Ws[0];
+    return 0;
+}
+
+static char *json_str(const char *json, const char *obj, const char *key)
+{
+    cJSON *j = cJSON_Parse(json);
+    cJSON *o = obj ? cJSON_GetObjectItemCaseSensitive(j, obj) : j;
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    char *r = cJSON_IsString(v) ? avs_strdup(v->valuestring) : NULL;
+    cJSON_Delete(j);
+    return r;
+}
+
+int avs_tset_open_cache(struct avs_tset *t, sqlite3 *db, const char *root, const char *set,
+                        struct avs_err *err)
+{
+    memset(t, 0, sizeof *t);
+    sqlite3_stmt *st;
+    int rc = -1;
+    char *path = NULL;
+    const char *sql = set ? "SELECT id, name, path, config, version, random_init, status FROM "
+                            "feature_sets WHERE name = ?1"
+                          : "SELECT id, name, path, config, version, random_init, status FROM "
+                            "feature_sets WHERE status = 'complete' ORDER BY id";
+    if (avs_db_prepare(db, sql, &st, err))
+        return -1;
+    if (set)
+        sqlite3_bind_text(st, 1, set, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        avs_err_set(err, set ? "no feature set \"%s\" in the index: make it with avs-features "
+                               "(list: sqlite3 avs.db 'SELECT name FROM feature_sets')"
+                             : "no complete feature set in the index: run avs-features first%s",
+                    set ? set : "");
+        goto out;
+    }
+    t->set_id = sqlite3_column_int64(st, 0);
+    t->set_name = avs_strdup((const char *)sqlite3_column_text(st, 1));
+    path = avs_strdup((const char *)sqlite3_column_text(st, 2));
+    t->set_config = avs_strdup((const char *)sqlite3_column_text(st, 3));
+    int version = sqlite3_column_int(st, 4);
+    t->random_init = sqlite3_column_int(st, 5);
+    t->visual = json_str(t->set_config, "visual", "name");
+    if (!t->visual)
+        t->visual = avs_strdup("?");
+    if (!set && sqlite3_step(st) == SQLITE_ROW) {
+        avs_err_set(err, "the index has several complete feature sets: choose one with --features NAME");
+        goto out;
+    }
+    if (version != AVS_CACHE_VERSION) {
+        avs_err_set(err, "feature set \"%s\" is cache version %d, this program reads version %d: "
+                    "rebuild it with avs-features (a new --set name)", t->set_name, version,
+                    AVS_CACHE_VERSION);
+        goto out;
+    }
+    char *p = avs_fs_join(root, path);
+    rc = avs_cache_open(&t->cache, p, err);
+    free(p);
+    if (rc == 0)
+        rc = find_fields(t, err);
+out:
+    free(path);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+void avs_tset_cfg(const struct avs_tset *t, int width, struct avs_c3n_cfg *cfg)
+{
+    avs_c3n_cfg_default(cfg, 224);
+    for (int s = 0; s < 4; s++)
+        cfg->C[s] = t->C[s], cfg->H[s] = t->Hs[s], cfg->W[s] = t->Ws[s];
+    cfg->A = t->A;
+    cfg->T = AVS_T;
+    if (width > 0 && width != cfg->D) {
+        cfg->D = width;
+        cfg->Ci = width / 2 > 0 ? width / 2 : 1;
+        cfg->O1 = width / 2 > 0 ? width / 2 : 1;
+        cfg->O2 = cfg->O1 < 32 ? cfg->O1 : 32;
+    }
+}
+
+static int read_mask(uint8_t **dst, const char *path, int W, int H, struct avs_err *err)
+{
+    uint8_t *plane = NULL;
+    int w = 0, h = 0;
+    if (avs_eval_png_read(path, AVS_EVAL_GT, &plane, &w, &h, err))
+        return -1;
+    if (w != W || h != H) {
+        free(plane);
+        return avs_err_set(err, "%s: mask is %dx%d, the model's output is %dx%d (the frame size of "
+                           "the feature set): re-ingest with --size %dx%d", path, w, h, W, H, W, H);
+    }
+    for (size_t i = 0; i < (size_t)W * H; i++)
+        plane[i] = plane[i] >= 128;
+    *dst = plane;
+    return 0;
+}
+
+/* Offsets and masks of video v; 1 if it has no complete features (skipped). */
+static int fill_video(struct avs_tset *t, sqlite3 *db, const char *root, struct avs_tvideo *v,
+                      enum avs_tset_loss loss, struct avs_err *err)
+{
+    sqlite3_stmt *st;
+    for (int f = 0; f < 2; f++)
+        for (int k = 0; k < AVS_T; k++)
+            v->off[f][k] = -1;
+    if (avs_db_prepare(db, "SELECT k, flipped, offset FROM feature_entries WHERE set_id = ?1 AND "
+                           "video_id = ?2 AND k <= ?3", &st, err))
+        return -1;
+    sqlite3_bind_int64(st, 1, t->set_id);
+    sqlite3_bind_int64(st, 2, v->id);
+    sqlite3_bind_int(st, 3, AVS_T);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int k = sqlite3_column_int(st, 0), f = sqlite3_column_int(st, 1) != 0;
+        if (k >= 1)
+            v->off[f][k - 1] = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_finalize(st);
+    v->has_flip = 1;
+    for (int k = 0; k < AVS_T; k++) {
+        if (v->off[0][k] < 0)
+            return 1;
+        if (v->off[1][k] < 0)
+            v->has_flip = 0;
+    }
+    if (avs_db_prepare(db, "SELECT k, path FROM masks WHERE video_id = ?1 AND k <= ?2 ORDER BY k",
+                       &st, err))
+        return -1;
+    sqlite3_bind_int64(st, 1, v->id);
+    sqlite3_bind_int(st, 2, loss == AVS_TSET_LOSS_FIRST ? 1 : AVS_T);
+    int rc = 0;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        int k = sqlite3_column_int(st, 0);
+        char *p = avs_fs_join(root, (const char *)sqlite3_column_text(st, 1));
+        rc = read_mask(&v->mask[k - 1], p, t->W, t->H, err);
+        v->mask_path[k - 1] = p;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int avs_tset_load(struct avs_tset *t, sqlite3 *db, const char *root, const char *subset,
+                  const char *split, enum avs_tset_loss loss, struct avs_err *err)
+{
+    sqlite3_stmt *st;
+    if (avs_db_prepare(db, "SELECT id, uid, category, n_seconds FROM videos WHERE status = 'ok' "
+                           "AND subset = ?1 AND split = ?2 ORDER BY id", &st, err))
+        return -1;
+    sqlite3_bind_text(st, 1, subset, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, split, -1, SQLITE_TRANSIENT);
+    int cap = 0, rc = 0;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        if (sqlite3_column_int(st, 3) < AVS_T) {
+            t->n_short++;
+            continue;
+        }
+        if (t->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            t->v = avs_realloc(t->v, (size_t)cap * sizeof *t->v);
+        }
+        struct avs_tvideo *v = &t->v[t->n];
+        memset(v, 0, sizeof *v);
+        v->id = sqlite3_column_int64(st, 0);
+        v->uid = avs_strdup((const char *)sqlite3_column_text(st, 1));
+        const char *c = (const char *)sqlite3_column_text(st, 2);
+        v->category = c ? avs_strdup(c) : NULL;
+        t->n++;
+        int r = fill_video(t, db, root, v, loss, err);
+        if (r < 0)
+            rc = avs_err_wrap(err, "video %s", v->uid);
+        else if (r == 1) {
+            t->n_nofeat++;
+            t->n--;
+            free(v->uid), free(v->category);
+            for (int k = 0; k < AVS_T; k++)
+                free(v->mask[k]), free(v->mask_path[k]);
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+void avs_tset_free(struct avs_tset *t)
+{
+    for (int i = 0; i < t->n; i++) {
+        free(t->v[i].uid), free(t->v[i].category);
+        for (int k = 0; k < AVS_T; k++)
+            free(t->v[i].mask[k]), free(t->v[i].mask_path[k]);
+    }
+    free(t->v);
+    avs_cache_close(&t->cache);
+    free(t->set_name), free(t->set_config), free(t->visual);
+    memset(t, 0, sizeof *t);
+}
+
+void avs_tbatch_init(struct avs_tbatch *b, const struct avs_tset *t, int nb)
+{
+    memset(b, 0, sizeof *b);
+    size_t B = (size_t)nb * AVS_T;
+    for (int s = 0; s < 4; s++) {
+        b->stage[s] = avs_malloc(B * t->C[s] * t->Hs[s] * t->Ws[s] * sizeof(float));
+        b->gc[s] = avs_malloc(B * t->C[s] * sizeof(float));
+    }
+    b->audio = avs_malloc(B * t->A * sizeof(float));
+    b->mask = avs_malloc(B * t->H * t->W * sizeof(float));
+    b->frame_mask = avs_malloc(B * sizeof(int));
+    b->nb = nb;
+}
+
+void avs_tbatch_free(struct avs_tbatch *b)
+{
+    for (int s = 0; s < 4; s++)
+        free(b->stage[s]), free(b->gc[s]);
+    free(b->audio), free(b->mask), free(b->frame_mask);
+    memset(b, 0, sizeof *b);
+}
+
+static void put_mask(float *dst, const uint8_t *m, int W, int H, int flip)
+{
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            dst[(size_t)y * W + x] = m[(size_t)y * W + (flip ? W - 1 - x : x)];
+}
+
+int avs_tset_batch(const struct avs_tset *t, const int *idx, const int *flip,
+                   struct avs_tbatch *b, int use_ccv, struct avs_err *err)
+{
+    size_t HW = (size_t)t->H * t->W;
+    for (int i = 0; i < b->nb; i++) {
+        const struct avs_tvideo *v = &t->v[idx[i]];
+        int f = flip && flip[i] && v->has_flip;
+        for (int k = 0; k < AVS_T; k++) {
+            size_t j = (size_t)i * AVS_T + k;
+            int64_t off = v->off[f][k];
+            for (int s = 0; s < 4; s++) {
+                size_t ns = (size_t)t->C[s] * t->Hs[s] * t->Ws[s];
+                if (avs_cache_read(t->cache, off, t->f_stage[s], b->stage[s] + j * ns, err) ||
+                    avs_cache_read(t->cache, off, use_ccv ? t->f_gcv[s] : t->f_gc[s],
+                                   b->gc[s] + j * t->C[s], err))
+                    return avs_err_wrap(err, "video %s second %d", v->uid, k + 1);
+            }
+            if (avs_cache_read(t->cache, off, t->f_audio, b->audio + j * t->A, err))
+                return avs_err_wrap(err, "video %s second %d", v->uid, k + 1);
+            b->frame_mask[j] = v->mask[k] != NULL;
+            if (v->mask[k])
+                put_mask(b->mask + j * HW, v->mask[k], t->W, t->H, f);
+            else
+                memset(b->mask + j * HW, 0, HW * sizeof(float));
+        }
+    }
+    return 0;
+}

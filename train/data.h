@@ -1,0 +1,78 @@
+/* train/data.h: the videos of one subset/split with their cached features and masks, and
+ * batch assembly for the C3N model (internal to train/ and predict/).
+ *
+ *   struct avs_tset set;
+ *   avs_tset_open_cache(&set, db, root, "demo-b0-random1", &err);   the set's cache + fields
+ *   avs_tset_load(&set, db, root, "s4", "train", AVS_TSET_LOSS_FIRST, &err);
+ *   avs_tset_batch(&set, idx, flip, nb, &b, use_ccv, &err);         stage maps, weights, audio, masks
+ *   avs_tset_free(&set);
+ *
+ * A video takes its first T = 5 seconds (AVSBench clips are 5 s); shorter videos are skipped
+ * (counted in n_short). Masks are read with the evaluator's reader (foreground = value >= 128)
+ * and must have the model's output size.
+ */
+#ifndef AVS_TRAIN_DATA_H
+#define AVS_TRAIN_DATA_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "core/common.h"
+#include "features/cache.h"
+#include "model/c3n_head.h"
+
+#define AVS_T 5
+
+enum avs_tset_loss {
+    AVS_TSET_LOSS_FIRST, /* S4 training: frame 1 only */
+    AVS_TSET_LOSS_ALL    /* MS3 training and all validation: every frame with a mask */
+};
+
+struct avs_tvideo {
+    int64_t id;
+    char *uid, *category;
+    int64_t off[2][AVS_T];  /* record offsets, [flipped][k-1]; -1 = missing */
+    int has_flip;
+    uint8_t *mask[AVS_T];   /* [H*W] 0/1 at the output size, NULL: no mask used for this frame */
+    char *mask_path[AVS_T]; /* absolute paths (for the evaluator) */
+};
+
+struct avs_tset {
+    int64_t set_id;
+    char *set_name, *set_config, *visual;   /* feature set name, its config JSON, encoder */
+    int random_init;
+    struct avs_cache *cache;
+    int f_stage[4], f_gc[4], f_gcv[4], f_audio; /* cache field indices */
+    int C[4], Hs[4], Ws[4], A;                  /* stage shapes, audio width */
+    int H, W;                                   /* output (mask) size = 4 * stage-1 size */
+    struct avs_tvideo *v;
+    int n, n_short, n_nofeat;
+};
+
+int avs_tset_open_cache(struct avs_tset *t, sqlite3 *db, const char *root, const char *set,
+                        struct avs_err *err);
+/* Videos of subset/split (status ok) that have features in the set. */
+int avs_tset_load(struct avs_tset *t, sqlite3 *db, const char *root, const char *subset,
+                  const char *split, enum avs_tset_loss loss, struct avs_err *err);
+void avs_tset_free(struct avs_tset *t);
+/* The model configuration these features give (official widths scaled by `width`). */
+void avs_tset_cfg(const struct avs_tset *t, int width, struct avs_c3n_cfg *cfg);
+
+/* One batch of nb videos (the model's B = nb * T frames). */
+struct avs_tbatch {
+    float *stage[4];   /* [B,C_s,H_s,W_s] */
+    float *gc[4];      /* [B,C_s] */
+    float *audio;      /* [B,A] */
+    float *mask;       /* [B,H*W] 0/1 (mirrored with the frame when flipped) */
+    int *frame_mask;   /* [B] 1: the frame has a mask used by the loss */
+    int nb;
+};
+
+void avs_tbatch_init(struct avs_tbatch *b, const struct avs_tset *t, int nb);
+void avs_tbatch_free(struct avs_tbatch *b);
+/* Videos idx[0..nb) (flip[i]: use the flipped records; NULL: none); use_ccv: the CC-V weights
+ * instead of CC. */
+int avs_tset_batch(const struct avs_tset *t, const int *idx, const int *flip,
+                   struct avs_tbatch *b, int use_ccv, struct avs_err *err);
+
+#endif

@@ -1,0 +1,402 @@
+/* train/train.c: the avs-train loop (see train.h). */
+#include "train/train.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "core/fs.h"
+#include "core/progress.h"
+#include "eval/eval.h"
+#include "model/ops.h"
+#include "train/c3n.h"
+#include "train/ckpt.h"
+#include "train/data.h"
+#include "train/runs.h"
+
+static volatile sig_atomic_t stop_signal;
+
+void avs_train_request_stop(int signo)
+{
+    stop_signal = signo ? signo : -1;
+}
+
+int avs_train_stop_signal(void)
+{
+    return stop_signal > 0 ? stop_signal : 0;
+}
+
+void avs_train_opts_default(struct avs_train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->root = "avsdata";
+    o->subset = "s4";
+    o->mode = "frozen";
+    o->sw = (struct avs_switches){1, 1, 0};
+    o->epochs = 15;
+    o->batch = 4;
+    o->lr = 1e-4;
+    o->seed = 1;
+    o->width = 256;
+}
+
+int avs_switches_parse(struct avs_switches *s, const char *text)
+{
+    struct avs_switches r = {0, 0, 0};
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *p = buf; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    if (strcmp(buf, "NONE")) {
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ",+ ", &save); t; t = strtok_r(NULL, ",+ ", &save)) {
+            if (!strcmp(t, "AF"))
+                r.af = 1;
+            else if (!strcmp(t, "CC"))
+                r.cc = 1;
+            else if (!strcmp(t, "CC-V") || !strcmp(t, "CCV"))
+                r.ccv = 1;
+            else
+                return -1;
+        }
+    }
+    if (r.cc && r.ccv)
+        return -1;
+    *s = r;
+    return 0;
+}
+
+const char *avs_switches_text(const struct avs_switches *s, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s%s", s->af ? "AF" : "", s->af && (s->cc || s->ccv) ? "," : "",
+             s->cc ? "CC" : s->ccv ? "CC-V" : "", !s->af && !s->cc && !s->ccv ? "none" : "");
+    return buf;
+}
+
+double avs_train_lr(const char *subset, double lr, int e, int E)
+{
+    if (strcmp(subset, "s4") || E <= 5)
+        return lr;
+    int span = E - 5;
+    double f = e < span ? (double)e / span : 1.0;
+    return lr - (lr - lr / 10) * f;
+}
+
+/* ---- randomness: pure functions of (seed, epoch, index) ---- */
+
+static uint64_t mix(uint64_t a, uint64_t b, uint64_t c)
+{
+    uint64_t z = a * 0x9e3779b97f4a7c15ULL ^ (b + 0x632be59bd9b4e019ULL) * 0xbf58476d1ce4e5b9ULL ^
+                 (c + 0x1b873593ULL) * 0x94d049bb133111ebULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void epoch_order(int *order, int n, uint64_t seed, int epoch)
+{
+    for (int i = 0; i < n; i++)
+        order[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(mix(seed, (uint64_t)epoch, (uint64_t)i) % (uint64_t)(i + 1));
+        int t = order[i];
+        order[i] = order[j], order[j] = t;
+    }
+}
+
+/* ---- the trainer ---- */
+
+struct trainer {
+    const struct avs_train_opts *o;
+    sqlite3 *db;
+    int64_t run_id;
+    char *config, *dir, *last, *best;
+    struct avs_tset tr, va;
+    struct avs_c3n m;
+    struct avs_tbatch b;
+    float *dl, *sl, *sm; /* loss buffers */
+    struct avs_train_state st;
+    int steps_per_epoch;
+    struct avs_progress prog;
+};
+
+static int open_data(struct trainer *t, struct avs_err *err)
+{
+    const struct avs_train_opts *o = t->o;
+    if (avs_tset_open_cache(&t->tr, t->db, o->root, o->features, err) ||
+        avs_tset_open_cache(&t->va, t->db, o->root, t->tr.set_name, err))
+        return -1;
+    enum avs_tset_loss l = !strcmp(o->subset, "s4") ? AVS_TSET_LOSS_FIRST : AVS_TSET_LOSS_ALL;
+    if (avs_tset_load(&t->tr, t->db, o->root, o->subset, "train", l, err) ||
+        avs_tset_load(&t->va, t->db, o->root, o->subset, "val", AVS_TSET_LOSS_ALL, err))
+        return -1;
+    int masked = 0;
+    for (int i = 0; i < t->tr.n; i++)
+        for (int k = 0; k < AVS_T; k++)
+            masked += t->tr.v[i].mask[k] != NULL;
+    if (!t->tr.n || !masked)
+        return avs_err_set(err, "no %s training videos with %s and ground-truth masks in feature set "
+                           "\"%s\" (%d without features, %d shorter than %d s): ingest the dataset "
+                           "with its masks (avs-ingest --avsbench) and run avs-features",
+                           o->subset, t->tr.n ? "features" : "5 seconds of features",
+                           t->tr.set_name, t->tr.n_nofeat, t->tr.n_short, AVS_T);
+    if (t->tr.n_nofeat || t->tr.n_short)
+        avs_log_warn("%d train videos skipped (%d without features in \"%s\", %d shorter than %d s)",
+                     t->tr.n_nofeat + t->tr.n_short, t->tr.n_nofeat, t->tr.set_name, t->tr.n_short, AVS_T);
+    return 0;
+}
+
+static void alloc_model(struct trainer *t)
+{
+    struct avs_c3n_cfg cfg;
+    avs_tset_cfg(&t->tr, t->o->width, &cfg);
+    avs_c3n_init(&t->m, &cfg, &t->o->sw, t->o->batch);
+    avs_tbatch_init(&t->b, &t->tr, t->o->batch);
+    size_t nl = (size_t)t->m.head.B * t->tr.H * t->tr.W;
+    t->dl = avs_malloc(nl * sizeof(float));
+    t->sl = avs_malloc(2 * nl * sizeof(float));
+    t->sm = avs_malloc(nl * sizeof(float));
+}
+
+static void free_trainer(struct trainer *t)
+{
+    if (t->m.head.np)
+        avs_c3n_free(&t->m);
+    avs_tbatch_free(&t->b);
+    avs_tset_free(&t->tr);
+    avs_tset_free(&t->va);
+    free(t->dl), free(t->sl), free(t->sm);
+    free(t->config), free(t->dir), free(t->last), free(t->best);
+}
+
+/* One optimisation step over the batch starting at position `step` of the epoch's order. */
+static int train_step(struct trainer *t, const int *order, int epoch, int step, double lr,
+                      double *loss, struct avs_err *err)
+{
+    int nb = t->o->batch, n = t->tr.n, idx[64], flip[64];
+    for (int j = 0; j < nb; j++) {
+        idx[j] = order[(step * nb + j) % n];
+        flip[j] = (int)(mix(t->o->seed ^ 0xf11bULL, (uint64_t)epoch, (uint64_t)idx[j]) & 1);
+    }
+    if (avs_tset_batch(&t->tr, idx, flip, &t->b, t->o->sw.ccv, err))
+        return -1;
+    avs_c3n_head_zero_grad(&t->m.head);
+    avs_c3n_fwd(&t->m, (const float *const *)t->b.stage, (const float *const *)t->b.gc, t->b.audio, 1);
+    *loss = avs_c3n_head_loss(&t->m.head, t->b.mask, t->b.frame_mask, t->dl, t->sl, t->sm);
+    avs_c3n_bwd(&t->m, t->dl, NULL);
+    avs_c3n_head_adam(&t->m.head, lr);
+    return 0;
+}
+
+/* Validation mIoU and F (evaluator's code: per-frame counts, then its aggregation). */
+static int validate(struct trainer *t, double *miou, double *f, struct avs_err *err)
+{
+    const struct avs_tset *va = &t->va;
+    int nb = t->o->batch, nf = 0;
+    size_t HW = (size_t)va->H * va->W;
+    struct avs_eval_set es = {0};
+    es.frames = avs_calloc((size_t)va->n * AVS_T + 1, sizeof *es.frames);
+    struct avs_eval_counts *c = avs_calloc((size_t)va->n * AVS_T + 1, sizeof *c);
+    int *idx = avs_calloc((size_t)va->n * AVS_T + 1, sizeof *idx), rc = -1;
+    for (int v0 = 0; v0 < va->n; v0 += nb) {
+        int vi[64];
+        for (int j = 0; j < nb; j++)
+            vi[j] = v0 + j < va->n ? v0 + j : va->n - 1;
+        if (avs_tset_batch(va, vi, NULL, &t->b, t->o->sw.ccv, err))
+            goto out;
+        avs_c3n_fwd(&t->m, (const float *const *)t->b.stage, (const float *const *)t->b.gc, t->b.audio, 0);
+        for (int j = 0; j < nb && v0 + j < va->n; j++)
+            for (int k = 0; k < AVS_T; k++) {
+                const uint8_t *gt = va->v[v0 + j].mask[k];
+                if (!gt)
+                    continue;
+                avs_eval_score_logits(gt, t->m.head.logits + ((size_t)j * AVS_T + k) * HW,
+                                      (int64_t)HW, &c[nf]);
+                es.frames[nf].video = v0 + j;
+                es.frames[nf].k = k + 1;
+                idx[nf] = nf;
+                nf++;
+            }
+    }
+    es.n_frames = nf;
+    struct avs_eval_summary s;
+    avs_eval_aggregate(&es, c, idx, nf, 0, &s);
+    *miou = nf ? s.miou : -1, *f = s.fscore;
+    rc = 0;
+out:
+    free(es.frames), free(c), free(idx);
+    return rc;
+}
+
+static int save_last(struct trainer *t, struct avs_err *err)
+{
+    return avs_ckpt_save(t->last, &t->m.head, t->config, &t->st, err);
+}
+
+static int end_epoch(struct trainer *t, double t_train, struct avs_err *err)
+{
+    double t0 = avs_now(), miou = -1, f = 0;
+    int e = t->st.epoch;
+    if (t->va.n && validate(t, &miou, &f, err))
+        return -1;
+    double loss = t->st.loss_n ? t->st.loss_sum / t->st.loss_n : 0;
+    double secs = t_train + (avs_now() - t0);
+    double fps = t_train > 0 ? (double)t->steps_per_epoch * t->o->batch * AVS_T / t_train : 0;
+    int best = miou >= 0 && miou > t->st.best_miou;
+    if (avs_run_record_epoch(t->db, t->run_id, e + 1, loss, miou, f, secs, fps, err))
+        return -1;
+    if (best) {
+        t->st.best_miou = miou, t->st.best_epoch = e + 1;
+        if (avs_ckpt_save(t->best, &t->m.head, t->config, NULL, err))
+            return -1;
+    }
+    avs_log_info("epoch %d/%d: loss %.4f  val mIoU %.4f  F %.4f%s  %.1f s  %.1f frames/s", e + 1,
+                 t->o->epochs, loss, miou, f, best ? "  (best)" : "", secs, fps);
+    t->st.epoch++, t->st.step = 0, t->st.loss_sum = 0, t->st.loss_n = 0, t->st.seconds = 0;
+    return save_last(t, err);
+}
+
+static int check_opts(const struct avs_train_opts *o, struct avs_err *err)
+{
+    if (!o->run || !*o->run || strchr(o->run, '/') || o->run[0] == '.')
+        return avs_err_set(err, "--run NAME is required (a plain name: letters, digits, - _ .)");
+    if (strcmp(o->subset, "s4") && strcmp(o->subset, "ms3"))
+        return avs_err_set(err, "--subset %s: use s4 or ms3", o->subset);
+    if (strcmp(o->mode, "frozen") && strcmp(o->mode, "finetune"))
+        return avs_err_set(err, "--mode %s: use frozen or finetune", o->mode);
+    if (!strcmp(o->mode, "finetune"))
+        return avs_err_set(err, "--mode finetune is not available yet in this version: train with "
+                           "--mode frozen (the CPU default)");
+    if (o->epochs < 1 || o->batch < 1 || o->batch > 64 || !(o->lr > 0) || o->width < 2)
+        return avs_err_set(err, "need --epochs >= 1, 1 <= --batch <= 64, --lr > 0, --width >= 2");
+    return 0;
+}
+
+/* Run row and starting state: a new run, or the recorded one with its last checkpoint. */
+static int start_run(struct trainer *t, const struct avs_train_opts *given, struct avs_err *err)
+{
+    if (avs_fs_mkdirs(t->dir, err))
+        return -1;
+    if (!given->resume) {
+        avs_c3n_head_init_random(&t->m.head, t->o->seed);
+        t->st.best_miou = -1;
+        if (avs_run_insert(t->db, t->o->run, t->config, &t->run_id, err))
+            return -1;
+        return save_last(t, err);
+    }
+    if (!avs_fs_exists(t->last)) {
+        /* killed before the first checkpoint: start from the same initial state */
+        avs_c3n_head_init_random(&t->m.head, t->o->seed);
+        t->st.best_miou = -1;
+        return 0;
+    }
+    if (avs_ckpt_load(t->last, &t->m.head, NULL, &t->st, err))
+        return -1;
+    avs_log_info("resuming %s at epoch %d, step %d", t->o->run, t->st.epoch + 1, t->st.step);
+    return 0;
+}
+
+static int epochs_loop(struct trainer *t, struct avs_err *err)
+{
+    const struct avs_train_opts *o = t->o;
+    int *order = avs_malloc((size_t)t->tr.n * sizeof *order), steps_done = 0, rc = -1;
+    char note[96];
+    avs_progress_init(&t->prog, o->run, "steps",
+                      (int64_t)(o->epochs - t->st.epoch) * t->steps_per_epoch - t->st.step);
+    t->prog.enabled = t->prog.enabled && o->progress;
+    while (t->st.epoch < o->epochs) {
+        epoch_order(order, t->tr.n, o->seed, t->st.epoch);
+        double lr = avs_train_lr(o->subset, o->lr, t->st.epoch, o->epochs), t0 = avs_now();
+        while (t->st.step < t->steps_per_epoch) {
+            if (stop_signal) {
+                t->st.seconds += avs_now() - t0;
+                rc = save_last(t, err) ? -1 : AVS_TRAIN_INTERRUPTED;
+                goto out;
+            }
+            double loss;
+            if (train_step(t, order, t->st.epoch, t->st.step, lr, &loss, err))
+                goto out;
+            t->st.loss_sum += loss, t->st.loss_n++, t->st.step++;
+            t->st.adam_step = t->m.head.adam_step;
+            snprintf(note, sizeof note, "epoch %d/%d loss %.4f", t->st.epoch + 1, o->epochs,
+                     t->st.loss_sum / t->st.loss_n);
+            avs_progress_note(&t->prog, note);
+            avs_progress_add(&t->prog, 1);
+            if (o->max_steps && ++steps_done >= o->max_steps && !stop_signal)
+                stop_signal = -1;
+        }
+        t->st.seconds += avs_now() - t0;
+        if (end_epoch(t, t->st.seconds, err))
+            goto out;
+    }
+    rc = 0;
+out:
+    avs_progress_end(&t->prog);
+    free(order);
+    return rc;
+}
+
+int avs_train_run(const struct avs_train_opts *given, struct avs_err *err)
+{
+    struct avs_train_opts o = *given;
+    struct trainer t;
+    memset(&t, 0, sizeof t);
+    t.o = &o;
+    char *dbp = given->db_path ? avs_strdup(given->db_path) : avs_db_path_for_root(given->root);
+    char *rec = NULL, *status = NULL;
+    struct avs_fs_lock *lock = NULL;
+    int rc = -1;
+    stop_signal = 0;
+    if (avs_db_open(dbp, &t.db, err))
+        goto out;
+    int found = avs_run_find(t.db, given->run ? given->run : "", &t.run_id, &rec, &status, err);
+    if (found < 0)
+        goto out;
+    if (found == 0 && !given->resume) {
+        avs_err_set(err, "run \"%s\" exists (status %s): continue it with --resume, or choose "
+                    "another --run name", given->run, status);
+        goto out;
+    }
+    if (found == 1 && given->resume) {
+        avs_err_set(err, "no run \"%s\" to resume in %s (list: sqlite3 %s 'SELECT name FROM runs')",
+                    given->run, dbp, dbp);
+        goto out;
+    }
+    if (found == 0 && avs_run_config_apply(rec, given, &o, err))
+        goto out;
+    if (check_opts(&o, err))
+        goto out;
+    t.dir = avs_run_dir(o.root, o.run);
+    t.last = avs_fs_join(t.dir, "last.safetensors");
+    t.best = avs_fs_join(t.dir, "best.safetensors");
+    char *lockp = avs_fs_join(t.dir, ".lock");
+    int lr = avs_fs_mkdirs(t.dir, err) ? -1 : avs_fs_lock_try(lockp, &lock, err);
+    free(lockp);
+    if (lr) {
+        avs_err_wrap(err, "run %s is being trained by another process", o.run);
+        goto out;
+    }
+    if (open_data(&t, err))
+        goto out;
+    alloc_model(&t);
+    t.config = found == 0 ? avs_strdup(rec) : avs_run_config(&o, &t.tr);
+    t.steps_per_epoch = (t.tr.n + o.batch - 1) / o.batch;
+    if (start_run(&t, given, err) || avs_run_set_status(t.db, t.run_id, "running", err))
+        goto out;
+    rc = epochs_loop(&t, err);
+    struct avs_err e2;
+    avs_run_set_status(t.db, t.run_id, rc == 0 ? "done" : rc > 0 ? "interrupted" : "failed", &e2);
+    if (rc == 0)
+        avs_log_info("run %s done: best val mIoU %.4f at epoch %d; checkpoints in %s", o.run,
+                     t.st.best_miou, t.st.best_epoch, t.dir);
+out:
+    free_trainer(&t);
+    avs_fs_unlock(&lock);
+    avs_db_close(&t.db);
+    free(dbp), free(rec), free(status);
+    return rc;
+}

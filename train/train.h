@@ -1,0 +1,75 @@
+/* train/train.h: C3N training (avs-train) on a store's feature set (DESIGN §6).
+ *
+ *   struct avs_train_opts o;  avs_train_opts_default(&o);
+ *   o.root = "avsdata"; o.run = "s4-b0"; o.subset = "s4"; o.features = "demo-b0-random1";
+ *   int rc = avs_train_run(&o, &err);      0 done, 4 interrupted (checkpoint written), -1 fatal
+ *
+ * One step = a batch of whole videos (T = 5 seconds each): the cached stage maps go through
+ * CCAM with the Grad-CAM weights of the chosen switch (CC: consensus class, CC-V: top visual
+ * class, none: no CCAM), the head (ASPP, TPAVI with the audio embedding unless AF is off,
+ * decoder), BCE + Dice against the masks (S4: frame 1 only; MS3: every frame), backward, Adam.
+ * Every epoch: validation with the evaluator's code (eval/eval.h) on the val split, a
+ * run_epochs row, best.safetensors when val mIoU improved, last.safetensors always.
+ *
+ * Determinism: the data order of epoch e and every random choice (flips) are pure functions
+ * of (seed, e, position), the head's reductions are thread-count independent, and the
+ * checkpoint holds parameters, BatchNorm buffers, Adam moments and step, the position inside
+ * the epoch and the partial loss sum: `--resume` continues bit-identically.
+ */
+#ifndef AVS_TRAIN_TRAIN_H
+#define AVS_TRAIN_TRAIN_H
+
+#include <stdint.h>
+
+#include "core/common.h"
+
+/* Ablation switches (paper Table II). */
+struct avs_switches {
+    int af;  /* audio features through TPAVI */
+    int cc;  /* CCAM with the consensus class's Grad-CAM weights */
+    int ccv; /* CCAM with the top visual class's weights */
+};
+
+/* "AF,CC", "AF,CC-V", "AF", "CC", "CC-V", "none" (any order, case-insensitive). 0 or -1. */
+int avs_switches_parse(struct avs_switches *s, const char *text);
+/* Canonical text ("AF,CC", "none", ...) into buf. */
+const char *avs_switches_text(const struct avs_switches *s, char *buf, size_t len);
+
+struct avs_train_opts {
+    const char *root, *db_path;
+    const char *run;          /* run name (runs.name, folder runs/<run>/) */
+    const char *subset;       /* "s4" or "ms3" */
+    const char *features;     /* feature set; NULL: the only complete set of the store */
+    const char *mode;         /* "frozen" (default) or "finetune" */
+    struct avs_switches sw;   /* default AF,CC */
+    int epochs, batch;        /* default 15, 4 */
+    double lr;                /* default 1e-4 */
+    uint64_t seed;            /* default 1 */
+    int width;                /* head width D (official 256); TPAVI inner = D/2, output_conv D/2 */
+    int resume;
+    int progress;
+    int jobs;                 /* threads, 0 = all cores */
+    int max_steps;            /* stop (as if interrupted) after this many steps; 0 = no limit */
+    unsigned given;           /* AVS_TRAIN_GIVEN_* bits: options given on the command line */
+};
+
+enum {
+    AVS_TRAIN_GIVEN_SUBSET = 1, AVS_TRAIN_GIVEN_FEATURES = 2, AVS_TRAIN_GIVEN_MODE = 4,
+    AVS_TRAIN_GIVEN_SWITCHES = 8, AVS_TRAIN_GIVEN_EPOCHS = 16, AVS_TRAIN_GIVEN_BATCH = 32,
+    AVS_TRAIN_GIVEN_LR = 64, AVS_TRAIN_GIVEN_SEED = 128, AVS_TRAIN_GIVEN_WIDTH = 256
+};
+
+#define AVS_TRAIN_INTERRUPTED 4
+
+void avs_train_opts_default(struct avs_train_opts *o);
+int avs_train_run(const struct avs_train_opts *o, struct avs_err *err);
+/* Ask a running avs_train_run to stop after the current step (async-signal-safe). */
+void avs_train_request_stop(int signo);
+/* The signal that stopped the last run (0: none). */
+int avs_train_stop_signal(void);
+
+/* The learning rate of epoch e (0-based) of E: S4 decays linearly from lr to lr/10 over the
+ * first E-5 epochs, then stays; MS3 keeps lr. */
+double avs_train_lr(const char *subset, double lr, int e, int E);
+
+#endif
