@@ -1,0 +1,370 @@
+/* predict/predict.c: see predict.h. */
+#include "predict/predict.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "core/fs.h"
+#include "core/image.h"
+#include "core/progress.h"
+#include "eval/eval.h"
+#include "predict/overlay.h"
+#include "train/runs.h"
+
+/* Per-second model inputs of one video, [n,...] each. */
+struct seconds {
+    int n;
+    float *stage[4], *gc[4], *audio;
+};
+
+static void seconds_alloc(struct seconds *s, const struct avs_tset *t, int n)
+{
+    memset(s, 0, sizeof *s);
+    s->n = n;
+    for (int i = 0; i < 4; i++) {
+        s->stage[i] = avs_malloc((size_t)n * t->C[i] * t->Hs[i] * t->Ws[i] * sizeof(float));
+        s->gc[i] = avs_malloc((size_t)n * t->C[i] * sizeof(float));
+    }
+    s->audio = avs_malloc((size_t)n * t->A * sizeof(float));
+}
+
+static void seconds_free(struct seconds *s)
+{
+    for (int i = 0; i < 4; i++)
+        free(s->stage[i]), free(s->gc[i]);
+    free(s->audio);
+    memset(s, 0, sizeof *s);
+}
+
+/* logits [n, H*W]: windows of T seconds through the model (N = 1), the last one padded by
+ * repeating its last second. */
+static void infer(struct avs_c3n *m, const struct avs_tset *t, const struct seconds *in,
+                  float *logits)
+{
+    struct avs_tbatch b;
+    avs_tbatch_init(&b, t, 1);
+    size_t HW = (size_t)t->H * t->W;
+    for (int w0 = 0; w0 < in->n; w0 += AVS_T) {
+        for (int j = 0; j < AVS_T; j++) {
+            int k = w0 + j < in->n ? w0 + j : in->n - 1;
+            for (int s = 0; s < 4; s++) {
+                size_t ns = (size_t)t->C[s] * t->Hs[s] * t->Ws[s];
+                memcpy(b.stage[s] + j * ns, in->stage[s] + k * ns, ns * sizeof(float));
+                memcpy(b.gc[s] + (size_t)j * t->C[s], in->gc[s] + (size_t)k * t->C[s],
+                       (size_t)t->C[s] * sizeof(float));
+            }
+            memcpy(b.audio + (size_t)j * t->A, in->audio + (size_t)k * t->A, (size_t)t->A * sizeof(float));
+        }
+        avs_c3n_fwd(m, (const float *const *)b.stage, (const float *const *)b.gc, b.audio, 0);
+        for (int j = 0; j < AVS_T && w0 + j < in->n; j++)
+            memcpy(logits + (size_t)(w0 + j) * HW, m->head.logits + (size_t)j * HW, HW * sizeof(float));
+    }
+    avs_tbatch_free(&b);
+}
+
+/* ---- store mode ---- */
+
+struct pvideo {
+    int64_t id;
+    char *uid, *category;
+};
+
+static int list_videos(sqlite3 *db, const char *subset, const char *split, struct pvideo **out,
+                       int *n, struct avs_err *err)
+{
+    sqlite3_stmt *st;
+    if (avs_db_prepare(db, "SELECT id, uid, category FROM videos WHERE status = 'ok' AND "
+                           "subset = ?1 AND split = ?2 ORDER BY id", &st, err))
+        return -1;
+    sqlite3_bind_text(st, 1, subset, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, split, -1, SQLITE_TRANSIENT);
+    int cap = 0;
+    *out = NULL, *n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            *out = avs_realloc(*out, (size_t)cap * sizeof **out);
+        }
+        struct pvideo *v = &(*out)[(*n)++];
+        v->id = sqlite3_column_int64(st, 0);
+        v->uid = avs_strdup((const char *)sqlite3_column_text(st, 1));
+        const char *c = (const char *)sqlite3_column_text(st, 2);
+        v->category = c ? avs_strdup(c) : NULL;
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* The video's records (flipped = 0), seconds 1..n contiguous; n = 0 when it has none. */
+static int read_video(const struct avs_tset *t, sqlite3 *db, int64_t vid, int ccv,
+                      struct seconds *s, struct avs_err *err)
+{
+    sqlite3_stmt *st;
+    if (avs_db_prepare(db, "SELECT k, offset FROM feature_entries WHERE set_id = ?1 AND "
+                           "video_id = ?2 AND flipped = 0 ORDER BY k", &st, err))
+        return -1;
+    sqlite3_bind_int64(st, 1, t->set_id);
+    sqlite3_bind_int64(st, 2, vid);
+    int64_t *off = NULL;
+    int n = 0, rc = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        off = avs_realloc(off, (size_t)(n + 1) * sizeof *off);
+        if (sqlite3_column_int(st, 0) != n + 1)
+            break;
+        off[n++] = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    memset(s, 0, sizeof *s);
+    if (n)
+        seconds_alloc(s, t, n);
+    for (int k = 0; k < n && rc == 0; k++) {
+        for (int i = 0; i < 4 && rc == 0; i++) {
+            size_t ns = (size_t)t->C[i] * t->Hs[i] * t->Ws[i];
+            rc = avs_cache_read(t->cache, off[k], t->f_stage[i], s->stage[i] + k * ns, err);
+            if (rc == 0)
+                rc = avs_cache_read(t->cache, off[k], ccv ? t->f_gcv[i] : t->f_gc[i],
+                                    s->gc[i] + (size_t)k * t->C[i], err);
+        }
+        if (rc == 0)
+            rc = avs_cache_read(t->cache, off[k], t->f_audio, s->audio + (size_t)k * t->A, err);
+    }
+    free(off);
+    return rc;
+}
+
+/* <out>/<category>/<uid> (S4) or <out>/<uid>. */
+static char *video_dir(const char *out, const char *subset, const struct pvideo *v)
+{
+    if (!strcmp(subset, "s4") && v->category) {
+        char *c = avs_fs_join(out, v->category), *d = avs_fs_join(c, v->uid);
+        free(c);
+        return d;
+    }
+    return avs_fs_join(out, v->uid);
+}
+
+static int write_second(const char *dir, const char *uid, int k, const float *x, int W, int H,
+                        char **png_path, struct avs_err *err)
+{
+    struct avs_image img = {0};
+    avs_image_alloc(&img, W, H, 1);
+    for (size_t i = 0; i < (size_t)W * H; i++)
+        img.data[i] = (uint8_t)lrintf(255.0f * avs_eval_sigmoid(x[i]));
+    char *name = avs_sprintf("%s_%d.png", uid, k), *p = avs_fs_join(dir, name);
+    char *tmp = avs_fs_tmp_name(p);
+    int rc = avs_png_write(tmp, &img, 1, err) || avs_fs_commit(tmp, p, err) ? -1 : 0;
+    free(tmp), free(name);
+    avs_image_free(&img);
+    if (rc == 0) {
+        name = avs_sprintf("%s_%d.logits", uid, k);
+        char *lp = avs_fs_join(dir, name);
+        rc = avs_logits_write(lp, x, W, H, err);
+        free(lp), free(name);
+    }
+    if (rc == 0)
+        *png_path = p;
+    else
+        free(p);
+    return rc;
+}
+
+static int record_rows(sqlite3 *db, int64_t run_id, int64_t vid, char **paths, int n,
+                       const char *root, struct avs_err *err)
+{
+    sqlite3_stmt *st;
+    if (avs_db_exec(db, "BEGIN IMMEDIATE", err))
+        return -1;
+    if (avs_db_prepare(db, "INSERT OR REPLACE INTO predictions (run_id, video_id, k, path) "
+                           "VALUES (?1, ?2, ?3, ?4)", &st, err))
+        goto fail;
+    size_t rl = strlen(root);
+    for (int k = 0; k < n; k++) {
+        const char *p = paths[k];
+        if (!strncmp(p, root, rl) && p[rl] == '/')
+            p += rl + 1;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, run_id);
+        sqlite3_bind_int64(st, 2, vid);
+        sqlite3_bind_int(st, 3, k + 1);
+        sqlite3_bind_text(st, 4, p, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            avs_err_set(err, "predictions: %s", sqlite3_errmsg(db));
+            sqlite3_finalize(st);
+            goto fail;
+        }
+    }
+    sqlite3_finalize(st);
+    return avs_db_exec(db, "COMMIT", err);
+fail:;
+    struct avs_err e2;
+    avs_db_exec(db, "ROLLBACK", &e2);
+    return -1;
+}
+
+static int one_video(struct avs_run_model *rm, sqlite3 *db, int64_t run_id, const char *root,
+                     const char *out, const char *subset, const struct pvideo *v,
+                     struct avs_predict_stats *stats, struct avs_err *err)
+{
+    struct seconds s;
+    const struct avs_tset *t = &rm->set;
+    if (read_video(t, db, v->id, rm->model.sw.ccv, &s, err))
+        return avs_err_wrap(err, "video %s", v->uid);
+    if (!s.n) {
+        stats->skipped++;
+        return 0;
+    }
+    size_t HW = (size_t)t->H * t->W;
+    float *lg = avs_malloc((size_t)s.n * HW * sizeof(float));
+    infer(&rm->model, t, &s, lg);
+    char *dir = video_dir(out, subset, v), **paths = avs_calloc((size_t)s.n, sizeof *paths);
+    int rc = avs_fs_mkdirs(dir, err);
+    for (int k = 0; k < s.n && rc == 0; k++)
+        rc = write_second(dir, v->uid, k + 1, lg + k * HW, t->W, t->H, &paths[k], err);
+    if (rc == 0 && run_id > 0)
+        rc = record_rows(db, run_id, v->id, paths, s.n, root, err);
+    if (rc == 0)
+        stats->videos++, stats->seconds += s.n;
+    for (int k = 0; k < s.n; k++)
+        free(paths[k]);
+    free(paths), free(dir), free(lg);
+    seconds_free(&s);
+    return rc;
+}
+
+static int evaluate(sqlite3 *db, const char *root, const struct avs_predict_opts *o,
+                    const char *subset, const struct avs_run_model *rm, const char *out,
+                    struct avs_predict_stats *stats, struct avs_err *err)
+{
+    struct avs_eval_set set = {0};
+    struct avs_eval_result res = {0};
+    struct avs_eval_options eo = {0, 0, 0};
+    int rc = -1;
+    if (avs_eval_list_db(db, root, o->split, subset, &set, err))
+        goto out;
+    int missing = avs_eval_attach_pred(&set, out);
+    if (missing) {
+        avs_err_set(err, "%d of %d ground-truth frames have no prediction in %s (videos without "
+                    "features in the run's set?): nothing recorded", missing, set.n_frames, out);
+        goto out;
+    }
+    if (avs_eval_run(&set, &eo, &res, err))
+        goto out;
+    cJSON *j = cJSON_Parse(rm->config);
+    const char *sw = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "switches"));
+    const char *bb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "backbone"));
+    struct avs_eval_meta meta = {o->record, out, "store index", sw, bb};
+    rc = avs_eval_record(db, &set, &res, &meta, NULL, err);
+    cJSON_Delete(j);
+    stats->miou = res.all.miou, stats->fscore = res.all.fscore;
+out:
+    avs_eval_result_free(&res);
+    avs_eval_set_free(&set);
+    return rc;
+}
+
+int avs_predict_store(const struct avs_predict_opts *o, struct avs_predict_stats *stats,
+                      struct avs_err *err)
+{
+    memset(stats, 0, sizeof *stats);
+    char *dbp = o->db_path ? avs_strdup(o->db_path) : avs_db_path_for_root(o->root);
+    char *root = NULL, *out = NULL;
+    sqlite3 *db = NULL;
+    struct avs_run_model rm;
+    memset(&rm, 0, sizeof rm);
+    struct pvideo *v = NULL;
+    int nv = 0, rc = -1;
+    int64_t run_id = 0;
+    if (avs_db_open(dbp, &db, err) || !(root = avs_fs_realpath(o->root, err)))
+        goto out;
+    if (avs_run_find(db, o->run, &run_id, NULL, NULL, err) != 0) {
+        avs_err_set(err, "no run \"%s\" in %s: train it with avs-train --run %s", o->run, dbp, o->run);
+        goto out;
+    }
+    if (avs_run_model_open(&rm, db, root, o->run, o->checkpoint ? o->checkpoint : "best", err))
+        goto out;
+    const char *subset = o->subset ? o->subset : rm.subset, *split = o->split ? o->split : "test";
+    if (o->out)
+        out = avs_strdup(o->out);
+    else {
+        char *d = avs_run_dir(root, o->run), *nm = avs_sprintf("pred-%s-%s", subset, split);
+        out = avs_fs_join(d, nm);
+        free(d), free(nm);
+    }
+    if (avs_fs_mkdirs(out, err) || list_videos(db, subset, split, &v, &nv, err))
+        goto out;
+    if (!nv) {
+        avs_err_set(err, "no ok %s videos in split \"%s\" of %s", subset, split, dbp);
+        goto out;
+    }
+    struct avs_progress p;
+    avs_progress_init(&p, "predict", "videos", nv);
+    p.enabled = p.enabled && o->progress;
+    rc = 0;
+    for (int i = 0; i < nv && rc == 0; i++) {
+        rc = one_video(&rm, db, run_id, root, out, subset, &v[i], stats, err);
+        avs_progress_add(&p, 1);
+    }
+    avs_progress_end(&p);
+    struct avs_predict_opts oo = *o;
+    oo.split = split;
+    if (rc == 0 && o->record)
+        rc = evaluate(db, root, &oo, subset, &rm, out, stats, err);
+    snprintf(stats->out, sizeof stats->out, "%s", out);
+out:
+    for (int i = 0; i < nv; i++)
+        free(v[i].uid), free(v[i].category);
+    free(v);
+    avs_run_model_close(&rm);
+    avs_db_close(&db);
+    free(dbp), free(root), free(out);
+    return rc;
+}
+
+/* ---- clip mode ---- */
+
+int avs_predict_clip(const struct avs_predict_opts *o, const char *clip, const char *out_video,
+                     const char *frames_dir, const struct avs_enc_files *files, struct avs_err *err)
+{
+    char *dbp = o->db_path ? avs_strdup(o->db_path) : avs_db_path_for_root(o->root);
+    sqlite3 *db = NULL;
+    struct avs_run_model rm;
+    memset(&rm, 0, sizeof rm);
+    struct avs_feat_enc e;
+    memset(&e, 0, sizeof e);
+    struct avs_clip_feat cf;
+    memset(&cf, 0, sizeof cf);
+    float *lg = NULL;
+    int rc = -1;
+    if (avs_db_open(dbp, &db, err) ||
+        avs_run_model_open(&rm, db, o->root, o->run, o->checkpoint ? o->checkpoint : "best", err))
+        goto out;
+    if (avs_feat_enc_open(&e, db, rm.set.set_name, files, err) || avs_feat_clip(&e, clip, &cf, err))
+        goto out;
+    const struct avs_tset *t = &rm.set;
+    if (cf.H != t->H || cf.W != t->W || cf.E != t->A) {
+        avs_err_set(err, "%s: the encoders give %dx%d frames / %d-d audio, the run expects %dx%d / %d",
+                    clip, cf.W, cf.H, cf.E, t->W, t->H, t->A);
+        goto out;
+    }
+    struct seconds s = {cf.n, {0}, {0}, cf.audio_emb};
+    for (int i = 0; i < 4; i++)
+        s.stage[i] = cf.stage[i], s.gc[i] = rm.model.sw.ccv ? cf.gradcam_v[i] : cf.gradcam[i];
+    size_t HW = (size_t)t->H * t->W;
+    lg = avs_malloc((size_t)cf.n * HW * sizeof(float));
+    infer(&rm.model, t, &s, lg);
+    for (size_t i = 0; i < (size_t)cf.n * HW; i++)
+        lg[i] = avs_eval_sigmoid(lg[i]);
+    rc = avs_overlay_video(clip, out_video, frames_dir, lg, cf.n, t->H, t->W, err);
+out:
+    free(lg);
+    avs_clip_feat_free(&cf);
+    avs_feat_enc_close(&e);
+    avs_run_model_close(&rm);
+    avs_db_close(&db);
+    free(dbp);
+    return rc;
+}

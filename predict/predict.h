@@ -1,0 +1,44 @@
+/* predict/predict.h: avs-predict: a trained C3N run on the store's videos (masks for avs-eval)
+ * or on any clip (an overlay video).
+ *
+ *   struct avs_predict_opts o = {.root = "avsdata", .run = "s4-b0", .split = "test"};
+ *   avs_predict_store(&o, &stats, &err);     PNG + .logits per second, predictions rows
+ *   avs_predict_clip(&o, "in.mp4", "out.mp4", "frames/", &files, &err);
+ *
+ * Videos are cut into windows of T = 5 seconds (1-5, 6-10, ...); a short last window is
+ * filled by repeating its last second (those outputs are dropped), so every second gets a
+ * mask, as for AVSBench's 5-second clips exactly.
+ * Output layout (AVSBench, what avs-eval reads): S4 <out>/<category>/<uid>/<uid>_<k>.png,
+ * other subsets <out>/<uid>/<uid>_<k>.png, k = 1..n; each PNG (8-bit gray, v = round(255 p),
+ * p = sigmoid(logit)) has its float logits next to it (<uid>_<k>.logits, eval/eval.h format),
+ * which avs-eval prefers, so recorded numbers are exact.
+ */
+#ifndef AVS_PREDICT_PREDICT_H
+#define AVS_PREDICT_PREDICT_H
+
+#include "core/common.h"
+#include "features/clip.h"
+
+struct avs_predict_opts {
+    const char *root, *db_path;
+    const char *run;
+    const char *checkpoint; /* "best" (default) or "last" */
+    const char *split;      /* default "test" */
+    const char *subset;     /* default: the run's subset */
+    const char *out;        /* default ROOT/runs/<run>/pred-<split> */
+    const char *record;     /* evaluate and record under this method name (NULL: don't) */
+    int progress;
+};
+
+struct avs_predict_stats {
+    int videos, seconds, skipped; /* skipped: no features in the run's set */
+    double miou, fscore;          /* when recorded */
+    char out[4096];
+};
+
+int avs_predict_store(const struct avs_predict_opts *o, struct avs_predict_stats *st,
+                      struct avs_err *err);
+int avs_predict_clip(const struct avs_predict_opts *o, const char *clip, const char *out_video,
+                     const char *frames_dir, const struct avs_enc_files *files, struct avs_err *err);
+
+#endif

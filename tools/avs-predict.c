@@ -1,0 +1,170 @@
+/* avs-predict: run a trained C3N on the store's videos, or on any clip. See --help and
+ * predict/predict.h. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cli.h"
+#include "core/common.h"
+#include "ingest/decode.h"
+#include "model/ops.h"
+#include "predict/predict.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: avs-predict [options] --run NAME [--checkpoint best|last] [--split test]\n"
+        "                   [--subset s4|ms3] [--out DIR] [--record [METHOD]]\n"
+        "       avs-predict [options] --run NAME --clip IN.mp4 -o OUT.mp4 [--frames DIR]\n"
+        "                   [--visual FILE] [--audio FILE] [--audio-head FILE]\n"
+        "\n"
+        "Store mode: every ok video of the split (default test; subset: the run's) through the\n"
+        "run's model, from the run's feature set: per second an 8-bit probability PNG and its\n"
+        "float logits in the AVSBench layout, DIR/<category>/<uid>/<uid>_<k>.png (S4) or\n"
+        "DIR/<uid>/<uid>_<k>.png (MS3), DIR default ROOT/runs/NAME/pred-<subset>-<split>;\n"
+        "predictions rows in the index. --record evaluates them at once (the .logits, exactly)\n"
+        "and records the metrics under the run's name (or METHOD).\n"
+        "Clip mode: any clip decoded in memory as avs-ingest would, the run's feature-set\n"
+        "encoders (random-init ones are rebuilt from their seed; sets made from weight files need\n"
+        "the same files: --visual/--audio/--audio-head, hash-checked), consensus, CCAM, head; the\n"
+        "clip re-encoded (H.264, same size, rate and frame count, audio kept) with every second's\n"
+        "mask drawn on its frames; --frames DIR also writes DIR/<k>.png overlays.\n"
+        "\n"
+        "options:\n"
+        "  --run NAME           the avs-train run\n"
+        "  --checkpoint W       best (default, by val mIoU) or last\n"
+        "  --split S            store mode: split to predict (default test)\n"
+        "  --subset s4|ms3      store mode: default the run's subset\n"
+        "  --out DIR            store mode: output folder\n"
+        "  --record[=METHOD]    store mode: evaluate and record (method default: the run name)\n"
+        "  --clip IN, -o OUT    clip mode: input clip and output video (.mp4)\n"
+        "  --frames DIR         clip mode: also overlay PNGs per second\n"
+        "  -j N, --root DIR, --db PATH, -q, -h, --help, --version\n"
+        "exit status: 0 done, 1 usage error, 3 fatal.\n");
+}
+
+enum { OPT_RUN = AVS_OPT_FIRST_TOOL, OPT_CKPT, OPT_SPLIT, OPT_SUBSET, OPT_OUT, OPT_RECORD,
+       OPT_CLIP, OPT_FRAMES, OPT_VISUAL, OPT_AUDIO, OPT_HEAD };
+
+struct args {
+    struct avs_predict_opts o;
+    const char *clip, *video_out, *frames;
+    struct avs_enc_files files;
+    int quiet, json;
+};
+
+static int tool_option(struct args *a, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_RUN: a->o.run = arg; return 0;
+    case OPT_CKPT:
+        if (strcmp(arg, "best") && strcmp(arg, "last")) {
+            fprintf(stderr, "avs-predict: --checkpoint %s: use best or last\n", arg);
+            return -1;
+        }
+        a->o.checkpoint = arg;
+        return 0;
+    case OPT_SPLIT: a->o.split = arg; return 0;
+    case OPT_SUBSET: a->o.subset = arg; return 0;
+    case OPT_OUT: a->o.out = arg; return 0;
+    case OPT_RECORD: a->o.record = arg ? arg : ""; return 0;
+    case OPT_CLIP: a->clip = arg; return 0;
+    case 'o': a->video_out = arg; return 0;
+    case OPT_FRAMES: a->frames = arg; return 0;
+    case OPT_VISUAL: a->files.visual = arg; return 0;
+    case OPT_AUDIO: a->files.audio = arg; return 0;
+    case OPT_HEAD: a->files.audio_head = arg; return 0;
+    case AVS_OPT_JSON: a->json = 1; return 0;
+    default: usage(stderr); return -1;
+    }
+}
+
+static int store_mode(struct args *a)
+{
+    struct avs_predict_stats st;
+    struct avs_err err = {0};
+    if (a->o.record && !*a->o.record)
+        a->o.record = a->o.run;
+    if (avs_predict_store(&a->o, &st, &err)) {
+        fprintf(stderr, "avs-predict: %s\n", err.msg);
+        return AVS_EXIT_FATAL;
+    }
+    if (a->json)
+        printf("{\"videos\": %d, \"seconds\": %d, \"skipped\": %d, \"out\": \"%s\"%s", st.videos,
+               st.seconds, st.skipped, st.out, a->o.record ? "" : "}\n");
+    if (a->json && a->o.record)
+        printf(", \"miou\": %.6f, \"fscore\": %.6f}\n", st.miou, st.fscore);
+    if (!a->json && !a->quiet) {
+        printf("predicted %d videos (%d seconds) into %s\n", st.videos, st.seconds, st.out);
+        if (st.skipped)
+            printf("skipped %d videos without features in the run's feature set\n", st.skipped);
+        if (a->o.record)
+            printf("recorded \"%s\": mIoU %.4f  F %.4f\n", a->o.record, st.miou, st.fscore);
+    }
+    return AVS_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        AVS_CLI_LONG_OPTIONS,
+        {"run", required_argument, 0, OPT_RUN},
+        {"checkpoint", required_argument, 0, OPT_CKPT},
+        {"split", required_argument, 0, OPT_SPLIT},
+        {"subset", required_argument, 0, OPT_SUBSET},
+        {"out", required_argument, 0, OPT_OUT},
+        {"record", optional_argument, 0, OPT_RECORD},
+        {"clip", required_argument, 0, OPT_CLIP},
+        {"frames", required_argument, 0, OPT_FRAMES},
+        {"visual", required_argument, 0, OPT_VISUAL},
+        {"audio", required_argument, 0, OPT_AUDIO},
+        {"audio-head", required_argument, 0, OPT_HEAD},
+        {"json", no_argument, 0, AVS_OPT_JSON},
+        {0, 0, 0, 0},
+    };
+    avs_ops_tune_process(argv);
+    struct avs_cli cli;
+    struct args a;
+    memset(&a, 0, sizeof a);
+    avs_cli_defaults(&cli);
+    int c;
+    while ((c = getopt_long(argc, argv, "j:hqo:", lo, NULL)) != -1) {
+        int r = avs_cli_common(&cli, c, optarg);
+        if (c == 'q')
+            a.quiet = 1;
+        if (r < 0)
+            return AVS_EXIT_USAGE;
+        if (r == 0 && tool_option(&a, c, optarg))
+            return AVS_EXIT_USAGE;
+    }
+    if (cli.help) {
+        usage(stdout);
+        return AVS_EXIT_OK;
+    }
+    if (cli.version) {
+        avs_cli_print_version("avs-predict");
+        return AVS_EXIT_OK;
+    }
+    if (optind != argc || !a.o.run || (a.clip && !a.video_out) || (!a.clip && (a.video_out || a.frames))) {
+        fprintf(stderr, "avs-predict: %s\n", !a.o.run ? "--run NAME is required"
+                        : optind != argc ? "unexpected arguments"
+                        : "clip mode needs both --clip IN and -o OUT.mp4 (--frames only with --clip)");
+        return AVS_EXIT_USAGE;
+    }
+    avs_ops_set_threads(cli.jobs);
+    a.o.root = cli.root;
+    a.o.db_path = cli.db;
+    a.o.progress = !a.quiet;
+    if (!a.clip)
+        return store_mode(&a);
+    avs_decode_init();
+    struct avs_err err = {0};
+    if (avs_predict_clip(&a.o, a.clip, a.video_out, a.frames, &a.files, &err)) {
+        fprintf(stderr, "avs-predict: %s\n", err.msg);
+        return AVS_EXIT_FATAL;
+    }
+    if (!a.quiet)
+        printf("wrote %s%s%s\n", a.video_out, a.frames ? " and overlays in " : "", a.frames ? a.frames : "");
+    return AVS_EXIT_OK;
+}
