@@ -26,9 +26,9 @@ static void add_set(struct avs_st_writer *w, const struct avs_tensor_set *s, con
 static char *state_json(const struct avs_train_state *st)
 {
     return avs_sprintf("{\"epoch\": %d, \"step\": %d, \"adam_step\": %ld, \"loss_sum\": \"%.17g\", "
-                       "\"loss_n\": %d, \"best_miou\": \"%.17g\", \"best_epoch\": %d, "
-                       "\"seconds\": \"%.17g\"}", st->epoch, st->step, st->adam_step, st->loss_sum,
-                       st->loss_n, st->best_miou, st->best_epoch, st->seconds);
+                       "\"loss_n\": %d, \"best_miou\": \"%.17g\", \"best_epoch\": %d}", st->epoch,
+                       st->step, st->adam_step, st->loss_sum, st->loss_n, st->best_miou,
+                       st->best_epoch);
 }
 
 int avs_ckpt_save(const char *path, const struct avs_c3n_head *h, const char *config,
@@ -103,7 +103,7 @@ static int parse_state(const char *txt, struct avs_train_state *st, const char *
     st->loss_n = (int)jnum(j, "loss_n");
     st->best_miou = jnum(j, "best_miou");
     st->best_epoch = (int)jnum(j, "best_epoch");
-    st->seconds = jnum(j, "seconds");
+    st->seconds = 0;
     cJSON_Delete(j);
     return 0;
 }

@@ -21,7 +21,8 @@ struct avs_train_state {
     int loss_n;
     double best_miou;   /* best val mIoU so far (-1: none) */
     int best_epoch;     /* 1-based, 0: none */
-    double seconds;     /* training seconds of the epoch so far */
+    double seconds;     /* training seconds of the epoch so far (not saved: a checkpoint's
+                           bytes depend only on the training state, so runs compare with cmp) */
 };
 
 /* st NULL: weights only (best). Atomic (temp + rename). */
