@@ -191,6 +191,26 @@ static void block_head(struct avs_buf *o, enum avs_report_format f, const char *
     }
 }
 
+static void html_table_head(struct avs_buf *o)
+{
+    avs_buf_puts(o, "<p class=note>mIoU in percent, F-score as a fraction, each from the latest "
+                    "recorded row of that backbone and switch combination (switches from the "
+                    "row or its avs-train run); the F grouping of each row is in the "
+                    "leaderboard.</p>\n<table class=ablation><thead><tr><th>AF</th><th>CC-V</th>"
+                    "<th>CC</th><th>S4 mIoU</th><th>S4 F</th><th>MS3 mIoU</th><th>MS3 F</th></tr>"
+                    "</thead><tbody>\n");
+}
+
+static void html_rows(struct avs_buf *o, const struct line *l, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (i == 0 || strcmp(l[i].backbone, l[i - 1].backbone))
+            block_head(o, AVS_REPORT_HTML, l[i].backbone);
+        row(o, AVS_REPORT_HTML, &l[i]);
+    }
+    avs_buf_puts(o, "</tbody></table>\n");
+}
+
 static void render(struct avs_buf *o, enum avs_report_format f, const struct line *l, int n,
                    const char *split)
 {
@@ -203,11 +223,8 @@ static void render(struct avs_buf *o, enum avs_report_format f, const struct lin
                         "padding:4px 12px;text-align:center}tr.block th{text-align:left;"
                         "background:#f3f5fa}</style></head><body>\n<h1>Ablation (");
         avs_buf_esc(o, f, sp);
-        avs_buf_puts(o, ")</h1>\n<p>mIoU in percent, F-score as a fraction, each from the "
-                        "latest recorded row; the F grouping of each row is in the leaderboard."
-                        "</p>\n<table><thead><tr><th>AF</th><th>CC-V</th><th>CC</th>"
-                        "<th>S4 mIoU</th><th>S4 F</th><th>MS3 mIoU</th><th>MS3 F</th></tr>"
-                        "</thead><tbody>\n");
+        avs_buf_puts(o, ")</h1>\n");
+        html_table_head(o);
         break;
     case AVS_REPORT_MARKDOWN:
         avs_buf_puts(o, "Ablation (");
@@ -224,14 +241,16 @@ static void render(struct avs_buf *o, enum avs_report_format f, const struct lin
         avs_buf_puts(o, "backbone,AF,CC-V,CC,s4_miou,s4_fscore,ms3_miou,ms3_fscore\n");
         break;
     }
-    for (int i = 0; i < n; i++) {
-        if (i == 0 || strcmp(l[i].backbone, l[i - 1].backbone))
-            block_head(o, f, l[i].backbone);
-        row(o, f, &l[i]);
-    }
-    if (f == AVS_REPORT_HTML)
-        avs_buf_puts(o, "</tbody></table>\n</body></html>\n");
-    else if (f == AVS_REPORT_LATEX)
+    if (f == AVS_REPORT_HTML) {
+        html_rows(o, l, n);
+        avs_buf_puts(o, "</body></html>\n");
+    } else
+        for (int i = 0; i < n; i++) {
+            if (i == 0 || strcmp(l[i].backbone, l[i - 1].backbone))
+                block_head(o, f, l[i].backbone);
+            row(o, f, &l[i]);
+        }
+    if (f == AVS_REPORT_LATEX)
         avs_buf_puts(o, "\\bottomrule\n\\end{tabular}\n");
     if (n == 0 && f != AVS_REPORT_CSV)
         avs_buf_puts(o, f == AVS_REPORT_HTML ? "" : "\n(no recorded rows with switches)\n");
@@ -260,4 +279,24 @@ done:
     free(lines);
     avs_buf_free(&o);
     return rc;
+}
+
+int avs_report_ablation_section(struct avs_buf *o, sqlite3 *db, const char *split,
+                                struct avs_err *err)
+{
+    struct line *lines = NULL;
+    int n = 0;
+    if (load_lines(db, split, &lines, &n, err))
+        return -1;
+    if (n > 1)
+        qsort(lines, (size_t)n, sizeof *lines, cmp_line);
+    if (n) {
+        avs_buf_puts(o, "<h2 id=ablation>Ablation</h2>\n");
+        html_table_head(o);
+        html_rows(o, lines, n);
+    }
+    for (int i = 0; i < n; i++)
+        free(lines[i].backbone);
+    free(lines);
+    return n;
 }

@@ -436,11 +436,14 @@ int avs_report_leaderboard(sqlite3 *db, const char *root, const char *out, struc
     esc(&o, sqlite3_db_filename(db, "main"));
     avs_buf_printf(&o, "</code>, %d recorded results, generated %s by avs-report %s.</p>\n"
                        "<nav><a href=\"#board\">Leaderboard</a><a href=\"#classes\">Per class</a>"
-                       "<a href=\"#data\">Dataset</a><a href=\"#defs\">Definitions</a>"
+                       "<a href=\"#data\">Dataset</a><a href=\"#ablation\">Ablation</a>"
+                       "<a href=\"#defs\">Definitions</a>"
                        "<a href=\"#gallery\">Examples</a></nav>\n", b.n, when, AVS_VERSION);
     section_board(&o, &b);
     section_classes(&o, &b);
     if (section_dataset(&o, db, err))
+        goto done;
+    if (avs_report_ablation_section(&o, db, "test", err) < 0)
         goto done;
     section_definitions(&o);
     section_gallery(&o, &b, root);

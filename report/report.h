@@ -47,6 +47,11 @@ int avs_report_leaderboard(sqlite3 *db, const char *root, const char *out, struc
 int avs_report_ablation(sqlite3 *db, enum avs_report_format f, const char *split, const char *out,
                         struct avs_err *err);
 
+/* The ablation table as an HTML section (heading + table) appended to o, for the leaderboard;
+ * nothing when no row has switches. Returns the number of lines, or -1. */
+int avs_report_ablation_section(struct avs_buf *o, sqlite3 *db, const char *split,
+                                struct avs_err *err);
+
 /* One gallery thumbnail: frame (or gray), GT overlay, prediction overlay, side by side,
  * each `size` pixels square; PNG bytes in *png (malloc'd). Missing inputs are drawn gray. */
 int avs_report_thumbnail(const char *image, const char *gt, const char *pred, int size,
