@@ -1,0 +1,496 @@
+/* train/finetune.c: the trained backbone of `avs-train --mode finetune` (see finetune.h). */
+#include "train/finetune.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fs.h"
+#include "core/image.h"
+#include "core/safetensors.h"
+#include "features/c3im.h"
+#include "features/run.h"
+#include "model/ops.h"
+
+#define FORMAT "avs-pvt-finetune"
+
+/* ref: AVSBench's transforms.Normalize (the same constants as features/run_video.c). */
+static const float MEAN[3] = {0.485f, 0.456f, 0.406f}, STD[3] = {0.229f, 0.224f, 0.225f};
+
+struct avs_finetune {
+    struct avs_pvt pvt;
+    struct avs_tensor_set g, m, v; /* gradients, Adam moments (same table as pvt.params) */
+    long adam_step;
+    float *S;                      /* [V,A] */
+    int V, A;
+    int H, W;                      /* frame size */
+    sqlite3 *db;                   /* borrowed */
+    char *root;
+    int cap, B;                    /* frames the buffers hold; frames of the last batch */
+    float *img;                    /* [cap,3,H,W] network input of the last batch */
+    float *st[4];                  /* [cap,C_s,H_s,W_s] stage maps of the backward's forward */
+    float *vl, *al;                /* [cap,V] visual logits, [cap,A] audio logits */
+    int *tg, *tv;                  /* [cap] CC and CC-V classes */
+    float *rgb;                    /* [3,H,W] one frame */
+};
+
+/* ---- randomness: pure functions of (seed, video, k) ---- */
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static float uniform(uint64_t *s, float lo, float hi)
+{
+    float u = (float)(splitmix(s) >> 40) * (1.0f / 16777216.0f); /* [0,1), 24 bits */
+    return lo + (hi - lo) * u;
+}
+
+void avs_jitter_params(struct avs_jitter *j, uint64_t seed, int video, int k)
+{
+    uint64_t s = seed ^ 0xc0101e17ULL;
+    s = splitmix(&s) ^ (uint64_t)(uint32_t)video;
+    s = splitmix(&s) ^ ((uint64_t)(uint32_t)k << 32);
+    splitmix(&s);
+    for (int i = 0; i < 4; i++)
+        j->order[i] = i;
+    for (int i = 3; i > 0; i--) { /* torch.randperm(4): a uniform permutation */
+        int r = (int)(splitmix(&s) % (uint64_t)(i + 1)), t = j->order[i];
+        j->order[i] = j->order[r], j->order[r] = t;
+    }
+    /* ColorJitter(0.4, 0.4, 0.4, 0.1): factors in [1-0.4, 1+0.4], hue in [-0.1, 0.1] */
+    j->bright = uniform(&s, 0.6f, 1.4f);
+    j->contrast = uniform(&s, 0.6f, 1.4f);
+    j->sat = uniform(&s, 0.6f, 1.4f);
+    j->hue = uniform(&s, -0.1f, 0.1f);
+}
+
+/* ---- colour jitter: torchvision.transforms.functional (tensor path, 0.14) ---- */
+
+static float clamp01(float x)
+{
+    return x < 0.0f ? 0.0f : x > 1.0f ? 1.0f : x;
+}
+
+/* _blend: (ratio * a + (1 - ratio) * b).clamp(0, 1); the Python scalars become float32. */
+static float blend(float a, float b, float r, float r1)
+{
+    return clamp01(r * a + r1 * b);
+}
+
+/* rgb_to_grayscale: 0.2989 r + 0.587 g + 0.114 b */
+static float gray(float r, float g, float b)
+{
+    return 0.2989f * r + 0.587f * g + 0.114f * b;
+}
+
+static void adjust_hue(float *img, size_t n, float hue)
+{
+    float *R = img, *G = img + n, *B = img + 2 * n;
+    for (size_t i = 0; i < n; i++) {
+        float r = R[i], g = G[i], b = B[i];
+        /* _rgb2hsv */
+        float maxc = fmaxf(r, fmaxf(g, b)), minc = fminf(r, fminf(g, b));
+        int eqc = maxc == minc;
+        float cr = maxc - minc;
+        float s = cr / (eqc ? 1.0f : maxc), crd = eqc ? 1.0f : cr;
+        float rc = (maxc - r) / crd, gc = (maxc - g) / crd, bc = (maxc - b) / crd;
+        float h = (maxc == r ? bc - gc : 0.0f) + (maxc == g && maxc != r ? 2.0f + rc - bc : 0.0f) +
+                  (maxc != g && maxc != r ? 4.0f + gc - rc : 0.0f);
+        h = fmodf(h / 6.0f + 1.0f, 1.0f);
+        /* h = (h + hue) % 1.0 (Python remainder: the sign of the divisor) */
+        h = fmodf(h + hue, 1.0f);
+        if (h < 0.0f)
+            h += 1.0f;
+        /* _hsv2rgb */
+        float v = maxc, fi = floorf(h * 6.0f), f = h * 6.0f - fi;
+        int k = ((int)fi % 6 + 6) % 6;
+        float p = clamp01(v * (1.0f - s)), q = clamp01(v * (1.0f - s * f)),
+              t = clamp01(v * (1.0f - s * (1.0f - f)));
+        static const int sel[6][3] = {{0, 3, 1}, {2, 0, 1}, {1, 0, 3}, {1, 2, 0}, {3, 1, 0}, {0, 1, 2}};
+        float vals[4] = {v, p, q, t}; /* 0 v, 1 p, 2 q, 3 t */
+        R[i] = vals[sel[k][0]], G[i] = vals[sel[k][1]], B[i] = vals[sel[k][2]];
+    }
+}
+
+void avs_jitter_apply(float *img, int H, int W, const struct avs_jitter *j)
+{
+    size_t n = (size_t)H * W;
+    float *R = img, *G = img + n, *B = img + 2 * n;
+    for (int o = 0; o < 4; o++) {
+        int op = j->order[o];
+        if (op < 0)
+            continue;
+        if (op == 0) {
+            float r = j->bright, r1 = (float)(1.0 - (double)j->bright);
+            for (size_t i = 0; i < 3 * n; i++)
+                img[i] = blend(img[i], 0.0f, r, r1);
+        } else if (op == 1) {
+            double acc = 0;
+            for (size_t i = 0; i < n; i++)
+                acc += gray(R[i], G[i], B[i]);
+            float mean = (float)(acc / (double)n);
+            float r = j->contrast, r1 = (float)(1.0 - (double)j->contrast);
+            for (size_t i = 0; i < 3 * n; i++)
+                img[i] = blend(img[i], mean, r, r1);
+        } else if (op == 2) {
+            float r = j->sat, r1 = (float)(1.0 - (double)j->sat);
+            for (size_t i = 0; i < n; i++) {
+                float l = gray(R[i], G[i], B[i]);
+                R[i] = blend(R[i], l, r, r1), G[i] = blend(G[i], l, r, r1);
+                B[i] = blend(B[i], l, r, r1);
+            }
+        } else
+            adjust_hue(img, n, j->hue);
+    }
+}
+
+/* ---- open / close ---- */
+
+static void grow(struct avs_finetune *ft, int B)
+{
+    if (B <= ft->cap)
+        return;
+    const struct avs_pvt_cfg *c = &ft->pvt.cfg;
+    size_t fr = (size_t)3 * ft->H * ft->W;
+    ft->img = avs_realloc(ft->img, (size_t)B * fr * sizeof(float));
+    for (int s = 0; s < 4; s++) {
+        size_t n = (size_t)c->dims[s] * avs_pvt_side(ft->H, s) * avs_pvt_side(ft->W, s);
+        ft->st[s] = avs_realloc(ft->st[s], (size_t)B * n * sizeof(float));
+    }
+    ft->vl = avs_realloc(ft->vl, (size_t)B * ft->V * sizeof(float));
+    ft->al = avs_realloc(ft->al, (size_t)B * ft->A * sizeof(float));
+    ft->tg = avs_realloc(ft->tg, (size_t)B * sizeof(int));
+    ft->tv = avs_realloc(ft->tv, (size_t)B * sizeof(int));
+    ft->cap = B;
+}
+
+int avs_finetune_open_pvt(struct avs_finetune **out, sqlite3 *db, const char *root,
+                          const struct avs_tset *t, struct avs_pvt *pvt, const float *S,
+                          struct avs_err *err)
+{
+    const char *set = t->set_name ? t->set_name : "?";
+    int fa = avs_cache_find(t->cache, "audio_logits");
+    if (fa < 0)
+        return avs_err_set(err, "feature set \"%s\": its cache has no audio_logits (needed for the "
+                           "C3IM target every step): rebuild it with avs-features", set);
+    if (pvt->cfg.classes <= 0)
+        return avs_err_set(err, "feature set \"%s\": the visual encoder has no ImageNet head (C3IM "
+                           "needs its logits)", set);
+    for (int s = 0; s < 4; s++)
+        if (pvt->cfg.dims[s] != t->C[s] || avs_pvt_side(t->H, s) != t->Hs[s] ||
+            avs_pvt_side(t->W, s) != t->Ws[s])
+            return avs_err_set(err, "feature set \"%s\": stage %d of the encoder is %dx%dx%d on "
+                               "%dx%d frames, the cache has %dx%dx%d: the set's config and cache "
+                               "disagree (rebuild the set)", set, s + 1, pvt->cfg.dims[s],
+                               avs_pvt_side(t->H, s), avs_pvt_side(t->W, s), t->W, t->H, t->C[s],
+                               t->Hs[s], t->Ws[s]);
+    struct avs_finetune *ft = avs_calloc(1, sizeof *ft);
+    ft->pvt = *pvt;
+    memset(pvt, 0, sizeof *pvt);
+    ft->V = ft->pvt.cfg.classes;
+    ft->A = t->cache->field[fa].shape[0];
+    ft->S = avs_malloc((size_t)ft->V * ft->A * sizeof(float));
+    memcpy(ft->S, S, (size_t)ft->V * ft->A * sizeof(float));
+    ft->H = t->H, ft->W = t->W;
+    ft->db = db;
+    ft->root = avs_strdup(root);
+    avs_tensor_set_init(&ft->g, ft->pvt.spec, ft->pvt.np);
+    avs_tensor_set_init(&ft->m, ft->pvt.spec, ft->pvt.np);
+    avs_tensor_set_init(&ft->v, ft->pvt.spec, ft->pvt.np);
+    ft->rgb = avs_malloc((size_t)3 * ft->H * ft->W * sizeof(float));
+    *out = ft;
+    return 0;
+}
+
+int avs_finetune_open(struct avs_finetune **ft, sqlite3 *db, const char *root,
+                      const struct avs_tset *t, const struct avs_enc_files *files,
+                      struct avs_err *err)
+{
+    struct avs_feat_enc e;
+    if (avs_feat_enc_open(&e, db, t->set_name, files, err))
+        return -1;
+    int rc = -1;
+    if (e.H != t->H || e.W != t->W) {
+        avs_err_set(err, "feature set \"%s\": frames are %dx%d but the model's output is %dx%d: "
+                    "fine-tuning needs frame sides that are multiples of 32", t->set_name, e.W, e.H,
+                    t->W, t->H);
+        goto out;
+    }
+    int fa = avs_cache_find(t->cache, "audio_logits");
+    if (fa >= 0 && e.A != t->cache->field[fa].shape[0]) {
+        avs_err_set(err, "feature set \"%s\": S is %dx%d but the cache's audio logits are %d wide: "
+                    "rebuild the set", t->set_name, e.V, e.A, t->cache->field[fa].shape[0]);
+        goto out;
+    }
+    rc = avs_finetune_open_pvt(ft, db, root, t, &e.pvt, e.S, err);
+    if (rc == 0)
+        e.have_pvt = 0; /* moved */
+out:
+    avs_feat_enc_close(&e);
+    return rc;
+}
+
+void avs_finetune_close(struct avs_finetune **p)
+{
+    struct avs_finetune *ft = *p;
+    if (!ft)
+        return;
+    avs_pvt_free(&ft->pvt);
+    if (ft->g.t)
+        avs_tensor_set_free(&ft->g), avs_tensor_set_free(&ft->m), avs_tensor_set_free(&ft->v);
+    free(ft->S), free(ft->root), free(ft->img), free(ft->vl), free(ft->al), free(ft->tg);
+    free(ft->tv), free(ft->rgb);
+    for (int s = 0; s < 4; s++)
+        free(ft->st[s]);
+    free(ft);
+    *p = NULL;
+}
+
+struct avs_pvt *avs_finetune_model(struct avs_finetune *ft)
+{
+    return &ft->pvt;
+}
+
+struct avs_tensor_set *avs_finetune_grad_set(struct avs_finetune *ft)
+{
+    return &ft->g;
+}
+
+long avs_finetune_adam_step(const struct avs_finetune *ft)
+{
+    return ft->adam_step;
+}
+
+const float *avs_finetune_input(const struct avs_finetune *ft, int *B)
+{
+    *B = ft->B;
+    return ft->img;
+}
+
+/* ---- batch ---- */
+
+/* dst [3,H,W] network input from px [H,W,c]: v/255, jitter, ImageNet normalisation, flip. */
+static void train_frame(struct avs_finetune *ft, float *dst, const uint8_t *px, int c, int flip,
+                        const struct avs_jitter *j)
+{
+    int H = ft->H, W = ft->W;
+    size_t n = (size_t)H * W;
+    for (size_t i = 0; i < n; i++)
+        for (int ch = 0; ch < 3; ch++)
+            ft->rgb[ch * n + i] = (float)px[i * c + (c >= 3 ? ch : 0)] / 255.0f;
+    avs_jitter_apply(ft->rgb, H, W, j);
+    for (int ch = 0; ch < 3; ch++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                dst[((size_t)ch * H + y) * W + x] =
+                    (ft->rgb[(ch * (size_t)H + y) * W + (flip ? W - 1 - x : x)] - MEAN[ch]) / STD[ch];
+}
+
+static int load_png(struct avs_finetune *ft, const char *rel, struct avs_image *img,
+                    struct avs_err *err)
+{
+    if (!rel)
+        return avs_err_set(err, "second without a frame in the index: re-ingest the video");
+    char *p = avs_fs_join(ft->root, rel);
+    int rc = avs_png_read(p, img, NULL, err);
+    if (rc == 0 && (img->w != ft->W || img->h != ft->H))
+        rc = avs_err_set(err, "%s: frame is %dx%d, the feature set uses %dx%d: re-ingest with "
+                         "--size %dx%d", p, img->w, img->h, ft->W, ft->H, ft->W, ft->H);
+    free(p);
+    return rc;
+}
+
+static void put_mask(float *dst, const uint8_t *m, int W, int H, int flip)
+{
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            dst[(size_t)y * W + x] = m[(size_t)y * W + (flip ? W - 1 - x : x)];
+}
+
+/* Frames, audio, audio logits and masks of video idx (batch slot i). */
+static int load_video(struct avs_finetune *ft, const struct avs_tset *t, int fa, int vi, int i,
+                      int flip, uint64_t aug_seed, int train, struct avs_tbatch *b,
+                      struct avs_err *err)
+{
+    const struct avs_tvideo *v = &t->v[vi];
+    char **frames = NULL, **audio = NULL;
+    size_t fr = (size_t)3 * ft->H * ft->W, HW = (size_t)ft->H * ft->W;
+    if (avs_feat_seconds(ft->db, v->id, AVS_T, &frames, &audio, err))
+        return avs_err_wrap(err, "video %s", v->uid);
+    int rc = 0;
+    for (int k = 0; k < AVS_T && rc == 0; k++) {
+        size_t j = (size_t)i * AVS_T + k;
+        struct avs_image img = {0};
+        rc = load_png(ft, frames[k], &img, err);
+        if (rc == 0) {
+            if (train) {
+                struct avs_jitter jt;
+                avs_jitter_params(&jt, aug_seed, vi, k + 1);
+                train_frame(ft, ft->img + j * fr, img.data, img.c, flip, &jt);
+            } else
+                avs_feat_norm_frame(ft->img + j * fr, img.data, img.c, ft->H, ft->W, 0);
+        }
+        avs_image_free(&img);
+        if (rc == 0)
+            rc = avs_cache_read(t->cache, v->off[0][k], t->f_audio, b->audio + j * t->A, err) ||
+                 avs_cache_read(t->cache, v->off[0][k], fa, ft->al + j * ft->A, err);
+        if (rc) {
+            rc = avs_err_wrap(err, "video %s second %d", v->uid, k + 1);
+            break;
+        }
+        b->frame_mask[j] = v->mask[k] != NULL;
+        if (v->mask[k])
+            put_mask(b->mask + j * HW, v->mask[k], t->W, t->H, flip);
+        else
+            memset(b->mask + j * HW, 0, HW * sizeof(float));
+    }
+    avs_feat_paths_free(frames, AVS_T);
+    avs_feat_paths_free(audio, AVS_T);
+    return rc ? -1 : 0;
+}
+
+int avs_finetune_batch(struct avs_finetune *ft, const struct avs_tset *t, const int *idx,
+                       const int *flip, uint64_t aug_seed, int train, int use_ccv,
+                       struct avs_tbatch *b, struct avs_err *err)
+{
+    AVS_ASSERT(t->H == ft->H && t->W == ft->W);
+    int fa = avs_cache_find(t->cache, "audio_logits"), B = b->nb * AVS_T;
+    AVS_ASSERT(fa >= 0 && t->cache->field[fa].shape[0] == ft->A);
+    grow(ft, B);
+    ft->B = 0;
+    for (int i = 0; i < b->nb; i++)
+        if (load_video(ft, t, fa, idx[i], i, train && flip && flip[i], aug_seed, train, b, err))
+            return -1;
+    const struct avs_pvt *m = &ft->pvt;
+    avs_pvt_fwd(m, b->stage, ft->vl, ft->img, B, ft->H, ft->W);
+    avs_c3im(ft->tg, ft->tv, NULL, ft->vl, ft->al, ft->S, B, ft->V, ft->A);
+    avs_pvt_gradcam(m, b->gc, b->stage, ft->vl, ft->img, use_ccv ? ft->tv : ft->tg, B, ft->H, ft->W);
+    ft->B = B;
+    return 0;
+}
+
+/* ---- step ---- */
+
+void avs_finetune_grads(struct avs_finetune *ft, float *const dstage[4])
+{
+    AVS_ASSERT(ft->B > 0);
+    avs_arena_zero(&ft->g.arena);
+    avs_pvt_bwd(&ft->pvt, &ft->g, ft->st, NULL, ft->img, (const float *const *)dstage, NULL, ft->B,
+                ft->H, ft->W);
+}
+
+void avs_finetune_step(struct avs_finetune *ft, float *const dstage[4], double lr)
+{
+    avs_finetune_grads(ft, dstage);
+    ft->adam_step++;
+    avs_ops()->adam(ft->pvt.params.arena.base, ft->g.arena.base, ft->m.arena.base,
+                    ft->v.arena.base, ft->pvt.params.arena.used, lr, 0.9, 0.999, 1e-8, 0.0,
+                    ft->adam_step);
+}
+
+/* ---- save / load ---- */
+
+int avs_finetune_save(const struct avs_finetune *ft, const char *path, int with_optim,
+                      struct avs_err *err)
+{
+    const struct avs_pvt *p = &ft->pvt;
+    struct avs_st_writer *w = avs_st_writer_new();
+    char **names = avs_calloc((size_t)2 * p->np + 1, sizeof *names), step[32];
+    for (int i = 0; i < p->np; i++)
+        avs_st_writer_add_f32(w, p->spec[i].name, p->params.t[i].ndim, p->params.t[i].shape,
+                              p->params.t[i].data);
+    if (with_optim) {
+        for (int i = 0; i < p->np; i++) {
+            names[2 * i] = avs_sprintf("adam.m.%s", p->spec[i].name);
+            names[2 * i + 1] = avs_sprintf("adam.v.%s", p->spec[i].name);
+            avs_st_writer_add_f32(w, names[2 * i], ft->m.t[i].ndim, ft->m.t[i].shape, ft->m.t[i].data);
+            avs_st_writer_add_f32(w, names[2 * i + 1], ft->v.t[i].ndim, ft->v.t[i].shape,
+                                  ft->v.t[i].data);
+        }
+        snprintf(step, sizeof step, "%ld", ft->adam_step);
+        avs_st_writer_meta(w, "adam_step", step);
+    }
+    avs_st_writer_meta(w, "format", FORMAT);
+    avs_st_writer_meta(w, "version", "1");
+    int rc = avs_st_writer_save(w, path, err);
+    avs_st_writer_free(&w);
+    for (int i = 0; i < 2 * p->np; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+/* Tensor `name` of f into set->t[i] (shape checked). */
+static int read_tensor(const struct avs_st_file *f, const char *name, struct avs_tensor *d,
+                       const char *path, struct avs_err *err)
+{
+    const struct avs_st_tensor *t = avs_st_find(f, name);
+    if (!t)
+        return avs_err_set(err, "%s: missing tensor \"%s\"%s", path, name,
+                           strncmp(name, "adam.", 5) ? " (a checkpoint of another PVTv2 variant?)"
+                                                     : ": not a checkpoint with the optimiser state");
+    int sh[AVS_ST_MAXDIM];
+    for (int i = 0; i < t->ndim && i < AVS_ST_MAXDIM; i++)
+        sh[i] = (int)t->shape[i];
+    if (!avs_tensor_same_shape(t->ndim, sh, d->ndim, d->shape)) {
+        char a[96], b[96];
+        return avs_err_set(err, "%s: tensor \"%s\" has shape %s, the backbone needs %s", path, name,
+                           avs_tensor_shape_str(t->ndim, sh, a, sizeof a),
+                           avs_tensor_shape_str(d->ndim, d->shape, b, sizeof b));
+    }
+    return avs_st_read_f32(t, d->data, avs_tensor_numel(d), err) ? avs_err_wrap(err, "%s", path) : 0;
+}
+
+int avs_finetune_load_pvt(struct avs_pvt *pvt, const char *path, struct avs_err *err)
+{
+    struct avs_st_file *f = NULL;
+    if (avs_st_open(path, &f, err))
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < pvt->np && rc == 0; i++)
+        rc = read_tensor(f, pvt->spec[i].name, &pvt->params.t[i], path, err);
+    for (int i = 0; i < f->n && rc == 0; i++) {
+        const char *n = f->t[i].name;
+        if (strncmp(n, "adam.", 5) && avs_tensor_set_find(&pvt->params, n) < 0)
+            rc = avs_err_set(err, "%s: unknown tensor \"%s\" (not part of this PVTv2 variant)",
+                             path, n);
+    }
+    avs_st_close(&f);
+    return rc ? -1 : 0;
+}
+
+int avs_finetune_load(struct avs_finetune *ft, const char *path, int with_optim,
+                      struct avs_err *err)
+{
+    if (avs_finetune_load_pvt(&ft->pvt, path, err))
+        return -1;
+    if (!with_optim)
+        return 0;
+    struct avs_st_file *f = NULL;
+    if (avs_st_open(path, &f, err))
+        return -1;
+    int rc = 0;
+    const char *fmt = avs_st_meta(f, "format"), *step = avs_st_meta(f, "adam_step");
+    if (!fmt || strcmp(fmt, FORMAT) || !step)
+        rc = avs_err_set(err, "%s: not an avs-train backbone checkpoint with optimiser state "
+                         "(format \"%s\", adam_step): resume needs runs/<run>/backbone_last."
+                         "safetensors", path, FORMAT);
+    for (int i = 0; i < ft->pvt.np && rc == 0; i++) {
+        char *nm = avs_sprintf("adam.m.%s", ft->pvt.spec[i].name);
+        rc = read_tensor(f, nm, &ft->m.t[i], path, err);
+        nm[5] = 'v';
+        if (rc == 0)
+            rc = read_tensor(f, nm, &ft->v.t[i], path, err);
+        free(nm);
+    }
+    if (rc == 0)
+        ft->adam_step = strtol(step, NULL, 10);
+    avs_st_close(&f);
+    return rc ? -1 : 0;
+}
