@@ -10,7 +10,7 @@ want=(pkg-config make gcc libavformat-dev libavcodec-dev libswscale-dev libswres
       ffmpeg sqlite3 ca-certificates python3-numpy)  # numpy: reference checks in tests
 for a in "$@"; do
   case $a in
-    --bench) want+=(python3-torch python3-numpy python3-opencv time bc) ;;
+    --bench) want+=(python3-torch python3-numpy python3-opencv time bc python3-torchvision) ;;
     --browser) want+=(chromium) ;;
     *) echo "deps.sh: unknown option $a (use --bench or --browser)" >&2; exit 1 ;;
   esac
