@@ -305,6 +305,15 @@ static void test_batch(struct avs_finetune *ft, const struct avs_tset *t, struct
     CHECK(avs_finetune_batch(ft, t, idx, flip, 6, 1, 1, b, &err) == 0, "batch: %s", err.msg);
     CHECK(memcmp(x0, avs_finetune_input(ft, &B), (size_t)B * 3 * SIDE * SIDE * sizeof(float)),
           "another aug seed gave the same frames");
+    /* no CCAM: same stage maps, no weights */
+    CHECK(avs_finetune_batch(ft, t, idx, flip, 5, 1, -1, b, &err) == 0, "batch: %s", err.msg);
+    double gsum = 0;
+    for (int s = 0; s < 4; s++)
+        for (size_t i = 0; i < (size_t)B * t->C[s]; i++)
+            gsum += fabs(b->gc[s][i]);
+    CHECK(gsum == 0 && !memcmp(st[3], b->stage[3], stage_n(t, B, 3) * sizeof(float)),
+          "use_ccv -1: gc sum %g, stage maps %s", gsum,
+          memcmp(st[3], b->stage[3], stage_n(t, B, 3) * sizeof(float)) ? "differ" : "equal");
     /* validation: no flip, no jitter: avs-features' input */
     CHECK(avs_finetune_batch(ft, t, idx, flip, 5, 0, 0, b, &err) == 0, "batch: %s", err.msg);
     x = avs_finetune_input(ft, &B);
@@ -482,6 +491,9 @@ int main(void)
         struct avs_pvt pv;
         avs_pvt_init_random(&pv, &c, 5);
         struct avs_finetune *ft = NULL;
+        /* the set-config path: this hand-made set records no encoders */
+        CHECK(avs_finetune_open(&ft, db, root, &t, NULL, &err) != 0 && ft == NULL &&
+              strstr(err.msg, "tiny"), "open from a set without encoder entries: %s", err.msg);
         CHECK(avs_finetune_open_pvt(&ft, db, root, &t, &pv, S, &err) == 0, "open: %s", err.msg);
         struct avs_tbatch b1, b2;
         avs_tbatch_init(&b1, &t, 1);

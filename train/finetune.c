@@ -369,6 +369,12 @@ int avs_finetune_batch(struct avs_finetune *ft, const struct avs_tset *t, const 
             return -1;
     const struct avs_pvt *m = &ft->pvt;
     avs_pvt_fwd(m, b->stage, ft->vl, ft->img, B, ft->H, ft->W);
+    if (use_ccv < 0) { /* no CCAM in this run: no Grad-CAM pass */
+        for (int s = 0; s < 4; s++)
+            memset(b->gc[s], 0, (size_t)B * m->cfg.dims[s] * sizeof(float));
+        ft->B = B;
+        return 0;
+    }
     avs_c3im(ft->tg, ft->tv, NULL, ft->vl, ft->al, ft->S, B, ft->V, ft->A);
     avs_pvt_gradcam(m, b->gc, b->stage, ft->vl, ft->img, use_ccv ? ft->tv : ft->tg, B, ft->H, ft->W);
     ft->B = B;

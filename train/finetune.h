@@ -66,9 +66,10 @@ int avs_finetune_open_pvt(struct avs_finetune **ft, sqlite3 *db, const char *roo
                           struct avs_err *err);
 void avs_finetune_close(struct avs_finetune **ft);
 
-/* b->stage[s], b->gc[s] (CC, or CC-V when use_ccv), b->audio, b->mask, b->frame_mask for videos
- * idx[0..b->nb) of t (flip NULL: none; ignored when train == 0). Keeps the network input for
- * the next avs_finetune_step. 0, or -1 with err naming the video, second and file. */
+/* b->stage[s], b->gc[s] (CC, or CC-V when use_ccv > 0; use_ccv < 0: no Grad-CAM pass, gc
+ * zeroed, for runs without CCAM), b->audio, b->mask, b->frame_mask for videos idx[0..b->nb) of
+ * t (flip NULL: none; ignored when train == 0). Keeps the network input for the next
+ * avs_finetune_step. 0, or -1 with err naming the video, second and file. */
 int avs_finetune_batch(struct avs_finetune *ft, const struct avs_tset *t, const int *idx,
                        const int *flip, uint64_t aug_seed, int train, int use_ccv,
                        struct avs_tbatch *b, struct avs_err *err);
