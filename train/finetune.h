@@ -58,7 +58,8 @@ struct avs_finetune; /* the backbone being trained, its grads + Adam state, S, s
 int avs_finetune_open(struct avs_finetune **ft, sqlite3 *db, const char *root,
                       const struct avs_tset *t, const struct avs_enc_files *files,
                       struct avs_err *err);
-/* Same from a model in hand (tests, other tools): *pvt is moved in (zeroed here), S [V,A] copied
+/* Same from a model in hand (tests, other tools): on success *pvt is moved in (zeroed here; on
+ * failure the caller still owns it), S [V,A] copied
  * (V = pvt->cfg.classes, A = the set's audio_logits width). The stage shapes of pvt on t's frame
  * size must equal the set's. */
 int avs_finetune_open_pvt(struct avs_finetune **ft, sqlite3 *db, const char *root,
