@@ -13,6 +13,8 @@
 #include "core/progress.h"
 #include "eval/eval.h"
 #include "predict/overlay.h"
+#include "train/ckpt.h"
+#include "train/finetune.h"
 #include "train/runs.h"
 
 /* Per-second model inputs of one video, [n,...] each. */
@@ -65,6 +67,42 @@ static void infer(struct avs_c3n *m, const struct avs_tset *t, const struct seco
     }
     avs_tbatch_free(&b);
 }
+
+/* ---- finetuned runs ---- */
+
+static int is_finetuned(const struct avs_run_model *rm)
+{
+    cJSON *j = cJSON_Parse(rm->config);
+    const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "mode"));
+    int r = m && !strcmp(m, "finetune");
+    cJSON_Delete(j);
+    return r;
+}
+
+/* The backbone file of a finetuned run's checkpoint. */
+static char *backbone_file(const char *root, const char *run, const char *which, struct avs_err *err)
+{
+    char *dir = avs_run_dir(root, run), *p = NULL;
+    if (!strcmp(which, "best"))
+        p = avs_fs_join(dir, "backbone_best.safetensors");
+    else {
+        char *last = avs_fs_join(dir, "last.safetensors");
+        struct avs_train_state st;
+        if (avs_ckpt_state(last, &st, err) == 0) {
+            char *nm = avs_sprintf("backbone-%ld.safetensors", st.adam_step);
+            p = avs_fs_join(dir, nm);
+            free(nm);
+        }
+        free(last);
+    }
+    free(dir);
+    return p;
+}
+
+/* Store mode for a finetuned run: each video's first T seconds through its backbone. */
+static int finetuned_videos(struct avs_run_model *rm, sqlite3 *db, int64_t run_id, const char *root,
+                            const struct avs_predict_opts *o, const char *out, const char *subset,
+                            const char *split, struct avs_predict_stats *stats, struct avs_err *err);
 
 /* ---- store mode ---- */
 
@@ -205,6 +243,26 @@ fail:;
     return -1;
 }
 
+/* A video's n seconds of logits [n,H*W] as files and predictions rows. */
+static int write_video(sqlite3 *db, int64_t run_id, const char *root, const char *out,
+                       const char *subset, const struct pvideo *v, const float *lg, int n, int W,
+                       int H, struct avs_predict_stats *stats, struct avs_err *err)
+{
+    size_t HW = (size_t)W * H;
+    char *dir = video_dir(out, subset, v), **paths = avs_calloc((size_t)n, sizeof *paths);
+    int rc = avs_fs_mkdirs(dir, err);
+    for (int k = 0; k < n && rc == 0; k++)
+        rc = write_second(dir, v->uid, k + 1, lg + k * HW, W, H, &paths[k], err);
+    if (rc == 0 && run_id > 0)
+        rc = record_rows(db, run_id, v->id, paths, n, root, err);
+    if (rc == 0)
+        stats->videos++, stats->seconds += n;
+    for (int k = 0; k < n; k++)
+        free(paths[k]);
+    free(paths), free(dir);
+    return rc;
+}
+
 static int one_video(struct avs_run_model *rm, sqlite3 *db, int64_t run_id, const char *root,
                      const char *out, const char *subset, const struct pvideo *v,
                      struct avs_predict_stats *stats, struct avs_err *err)
@@ -220,17 +278,8 @@ static int one_video(struct avs_run_model *rm, sqlite3 *db, int64_t run_id, cons
     size_t HW = (size_t)t->H * t->W;
     float *lg = avs_malloc((size_t)s.n * HW * sizeof(float));
     infer(&rm->model, t, &s, lg);
-    char *dir = video_dir(out, subset, v), **paths = avs_calloc((size_t)s.n, sizeof *paths);
-    int rc = avs_fs_mkdirs(dir, err);
-    for (int k = 0; k < s.n && rc == 0; k++)
-        rc = write_second(dir, v->uid, k + 1, lg + k * HW, t->W, t->H, &paths[k], err);
-    if (rc == 0 && run_id > 0)
-        rc = record_rows(db, run_id, v->id, paths, s.n, root, err);
-    if (rc == 0)
-        stats->videos++, stats->seconds += s.n;
-    for (int k = 0; k < s.n; k++)
-        free(paths[k]);
-    free(paths), free(dir), free(lg);
+    int rc = write_video(db, run_id, root, out, subset, v, lg, s.n, t->W, t->H, stats, err);
+    free(lg);
     seconds_free(&s);
     return rc;
 }
@@ -304,7 +353,9 @@ int avs_predict_store(const struct avs_predict_opts *o, struct avs_predict_stats
     avs_progress_init(&p, "predict", "videos", nv);
     p.enabled = p.enabled && o->progress;
     rc = 0;
-    for (int i = 0; i < nv && rc == 0; i++) {
+    if (is_finetuned(&rm))
+        rc = finetuned_videos(&rm, db, run_id, root, o, out, subset, split, stats, err);
+    for (int i = 0; i < nv && rc == 0 && !is_finetuned(&rm); i++) {
         rc = one_video(&rm, db, run_id, root, out, subset, &v[i], stats, err);
         avs_progress_add(&p, 1);
     }
@@ -327,7 +378,7 @@ out:
 /* ---- clip mode ---- */
 
 int avs_predict_clip(const struct avs_predict_opts *o, const char *clip, const char *out_video,
-                     const char *frames_dir, const struct avs_enc_files *files, struct avs_err *err)
+                     const char *frames_dir, struct avs_err *err)
 {
     char *dbp = o->db_path ? avs_strdup(o->db_path) : avs_db_path_for_root(o->root);
     sqlite3 *db = NULL;
@@ -342,7 +393,16 @@ int avs_predict_clip(const struct avs_predict_opts *o, const char *clip, const c
     if (avs_db_open(dbp, &db, err) ||
         avs_run_model_open(&rm, db, o->root, o->run, o->checkpoint ? o->checkpoint : "best", err))
         goto out;
-    if (avs_feat_enc_open(&e, db, rm.set.set_name, files, err) || avs_feat_clip(&e, clip, &cf, err))
+    if (avs_feat_enc_open(&e, db, rm.set.set_name, &o->files, err))
+        goto out;
+    if (is_finetuned(&rm)) {
+        char *bp = backbone_file(o->root, o->run, o->checkpoint ? o->checkpoint : "best", err);
+        int r = bp ? avs_finetune_load_pvt(&e.pvt, bp, err) : -1;
+        free(bp);
+        if (r)
+            goto out;
+    }
+    if (avs_feat_clip(&e, clip, &cf, err))
         goto out;
     const struct avs_tset *t = &rm.set;
     if (cf.H != t->H || cf.W != t->W || cf.E != t->A) {
@@ -366,5 +426,39 @@ out:
     avs_run_model_close(&rm);
     avs_db_close(&db);
     free(dbp);
+    return rc;
+}
+
+static int finetuned_videos(struct avs_run_model *rm, sqlite3 *db, int64_t run_id, const char *root,
+                            const struct avs_predict_opts *o, const char *out, const char *subset,
+                            const char *split, struct avs_predict_stats *stats, struct avs_err *err)
+{
+    struct avs_tset *t = &rm->set;
+    struct avs_finetune *ft = NULL;
+    struct avs_tbatch b;
+    memset(&b, 0, sizeof b);
+    char *bp = backbone_file(root, o->run, o->checkpoint ? o->checkpoint : "best", err);
+    int rc = -1;
+    if (!bp || avs_tset_load(t, db, root, subset, split, AVS_TSET_LOSS_ALL, err) ||
+        avs_finetune_open(&ft, db, root, t, &o->files, err) || avs_finetune_load(ft, bp, 0, err))
+        goto out;
+    avs_tbatch_init(&b, t, 1);
+    const struct avs_switches *sw = &rm->model.sw;
+    int use_ccv = sw->cc || sw->ccv ? sw->ccv : -1;
+    rc = 0;
+    for (int i = 0; i < t->n && rc == 0; i++) {
+        rc = avs_finetune_batch(ft, t, &i, NULL, 0, 0, use_ccv, &b, err);
+        if (rc)
+            break;
+        avs_c3n_fwd(&rm->model, (const float *const *)b.stage, (const float *const *)b.gc, b.audio, 0);
+        struct pvideo v = {t->v[i].id, t->v[i].uid, t->v[i].category};
+        rc = write_video(db, run_id, root, out, subset, &v, rm->model.head.logits, AVS_T, t->W,
+                         t->H, stats, err);
+    }
+    stats->skipped += t->n_nofeat + t->n_short;
+out:
+    avs_tbatch_free(&b);
+    avs_finetune_close(&ft);
+    free(bp);
     return rc;
 }

@@ -12,6 +12,9 @@
  * other subsets <out>/<uid>/<uid>_<k>.png, k = 1..n; each PNG (8-bit gray, v = round(255 p),
  * p = sigmoid(logit)) has its float logits next to it (<uid>_<k>.logits, eval/eval.h format),
  * which avs-eval prefers, so recorded numbers are exact.
+ * Runs trained with --mode finetune bring their own backbone (runs/<run>/backbone_best or the
+ * `last` step's file): store mode then runs it on the store's frames (first 5 seconds of each
+ * video) instead of reading the cache, clip mode loads it over the set's encoder.
  */
 #ifndef AVS_PREDICT_PREDICT_H
 #define AVS_PREDICT_PREDICT_H
@@ -27,6 +30,8 @@ struct avs_predict_opts {
     const char *subset;     /* default: the run's subset */
     const char *out;        /* default ROOT/runs/<run>/pred-<split> */
     const char *record;     /* evaluate and record under this method name (NULL: don't) */
+    struct avs_enc_files files; /* encoder weight files of sets not made random-init (clip
+                                   mode, and store mode for finetuned runs) */
     int progress;
 };
 
@@ -39,6 +44,6 @@ struct avs_predict_stats {
 int avs_predict_store(const struct avs_predict_opts *o, struct avs_predict_stats *st,
                       struct avs_err *err);
 int avs_predict_clip(const struct avs_predict_opts *o, const char *clip, const char *out_video,
-                     const char *frames_dir, const struct avs_enc_files *files, struct avs_err *err);
+                     const char *frames_dir, struct avs_err *err);
 
 #endif

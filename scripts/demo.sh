@@ -1,26 +1,37 @@
 #!/bin/bash
-# demo.sh: the demo pipeline (called by `make demo` after deps and build).
+# demo.sh: the whole pipeline on the built-in synthetic set (called by `make demo` after deps and
+# build). About 5 minutes on 2 cores, plus a one-time ~210 MB media download.
 #   1. fetch the real media (scripts/fetch-media.sh: Debian packages, sha256-pinned, cached)
-#   2. avs-synth: an S4 set (40 clips) and an MS3 set (20 clips) in demo/synth/{s4,ms3}
+#   2. avs-synth: an S4 set (120 clips) and an MS3 set (40 clips), 5 s each at 128x128
 #   3. avs-ingest both into the demo store demo/avsdata/ (index demo/avsdata/avs.db)
 #   4. print what the store holds
 #   5. avs-features: a random-init PVTv2-b0 + VGGish feature set of the store (fp16)
-#   6. evaluate two trivial baselines (all background, a centre box) on the test split with
-#      avs-eval and write the HTML report demo/report.html with avs-report (C3N joins them
-#      once avs-train / avs-predict exist)
+#   6. avs-train: C3N on S4 (switches AF,CC), then avs-predict --record on the test split
+#   7. the ablation: C3N on MS3 with each switch setting (AF,CC / AF,CC-V / AF / CC / none)
+#   8. two trivial baselines (all background, a centre box) through avs-eval
+#   9. avs-predict --clip: one test clip with its predicted masks drawn on, demo/overlay.mp4
+#  10. avs-report: demo/report.html (leaderboard, per class, ablation, examples)
+# The encoders are random-initialised (no downloaded weights): the numbers show the pipeline
+# working and C3N learning the synthetic task, not the paper's results. With real AVSBench data
+# and official weights, see README "Training and prediction".
 # Re-running is cheap: the media are cached, the sets are only re-made when their options
-# change (demo/synth/*/.params), and ingest and avs-features skip finished videos.
+# change (demo/synth/*/.params), ingest and avs-features skip finished videos, finished runs
+# are resumed (a no-op). A store of an older demo layout is replaced (demo/avsdata/.demo).
 # Environment: AVS_BUILD (build folder, default build), DEMO_DIR (default demo), AVS_MEDIA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${AVS_BUILD:-build}/bin
 demo=${DEMO_DIR:-demo}
 store=$demo/avsdata
-S4_ARGS=(--subset s4 --videos 40 --seconds 5 --seed 1)
-MS3_ARGS=(--subset ms3 --videos 20 --seconds 5 --seed 2)
+SIZE=128
+S4_ARGS=(--subset s4 --videos 120 --seconds 5 --seed 1 --size ${SIZE}x${SIZE})
+MS3_ARGS=(--subset ms3 --videos 40 --seconds 5 --seed 2 --size ${SIZE}x${SIZE})
+SET=demo-b0-random1-$SIZE
+TRAIN=(--width 32 --batch 4 --lr 1e-3)
+DEMO_LAYOUT=2
 t0=$(date +%s)
 
-echo "== demo 1/6: media"
+echo "== demo 1/10: media"
 rc=0
 bash scripts/fetch-media.sh || rc=$?
 if [ $rc -ne 0 ]; then
@@ -29,7 +40,7 @@ if [ $rc -ne 0 ]; then
   exit 1
 fi
 
-echo "== demo 2/6: avs-synth"
+echo "== demo 2/10: avs-synth"
 [ -x "$bin/avs-synth" ] || { echo "demo: $bin/avs-synth missing: run make" >&2; exit 1; }
 synth() { # synth DIR ARGS...: (re)make DIR unless it was made with the same options
   local dir=$1; shift
@@ -45,17 +56,22 @@ synth() { # synth DIR ARGS...: (re)make DIR unless it was made with the same opt
 synth "$demo/synth/s4" "${S4_ARGS[@]}"
 synth "$demo/synth/ms3" "${MS3_ARGS[@]}"
 
-echo "== demo 3/6: avs-ingest"
+echo "== demo 3/10: avs-ingest"
 if [ ! -x "$bin/avs-ingest" ]; then
   echo "demo: $bin/avs-ingest is missing (not built yet): the clips are in $demo/synth, no store made"
   exit 0
 fi
+if [ -d "$store" ] && [ "$(cat "$store/.demo" 2>/dev/null)" != "$DEMO_LAYOUT" ]; then
+  echo "demo: replacing $store (made by an older version of the demo)"
+  rm -rf "$store"
+fi
+mkdir -p "$store" && echo "$DEMO_LAYOUT" > "$store/.demo"
 rc=0
-"$bin/avs-ingest" --root "$store" --avsbench "$demo/synth/s4" --avsbench "$demo/synth/ms3" || rc=$?
+"$bin/avs-ingest" --root "$store" --size ${SIZE}x${SIZE} --avsbench "$demo/synth/s4" --avsbench "$demo/synth/ms3" || rc=$?
 if [ $rc -ne 0 ] && [ $rc -ne 2 ]; then echo "demo: avs-ingest failed (exit $rc)" >&2; exit 1; fi
 [ $rc -eq 2 ] && echo "demo: some clips failed to ingest (listed in the store: v_videos.status = 'failed')"
 
-echo "== demo 4/6: the store"
+echo "== demo 4/10: the store"
 db=$store/avs.db
 echo "store: $(cd "$store" && pwd)  (index: $db)"
 sqlite3 -header -column "$db" \
@@ -70,21 +86,44 @@ sqlite3 "$db" "SELECT 'categories (' || count(DISTINCT category) || '): ' ||
                       WHERE subset = 's4' ORDER BY category);"
 echo "example: sqlite3 $db \"SELECT * FROM v_seconds LIMIT 5\""
 
-echo "== demo 5/6: avs-features, random-init PVTv2-b0 + VGGish (no downloaded weights)"
-if [ -x "$bin/avs-features" ]; then
-  # ~35 s on 2 cores for the 300 demo seconds; a re-run finds every video done.
-  "$bin/avs-features" -q --root "$store" --random-init 1 --visual pvt_v2_b0 --fp16 --set demo-b0-random1
-  "$bin/avs-features" --root "$store" show --set demo-b0-random1
-else
-  echo "demo: $bin/avs-features is missing (not built yet): no feature set made"
-fi
+echo "== demo 5/10: avs-features, random-init PVTv2-b0 + VGGish (no downloaded weights)"
+"$bin/avs-features" -q --root "$store" --random-init 1 --visual pvt_v2_b0 --fp16 --set "$SET"
+"$bin/avs-features" --root "$store" show --set "$SET"
 
-echo "== demo 6/6: baselines, avs-eval, avs-report"
+# train RUN ARGS...: a new run, or the existing one resumed (finished runs: nothing to do)
+train() {
+  local run=$1; shift
+  if [ -n "$(sqlite3 "$db" "SELECT 1 FROM runs WHERE name = '$run'")" ]; then
+    "$bin/avs-train" -q --root "$store" --run "$run" --resume
+  else
+    "$bin/avs-train" --root "$store" --run "$run" --features "$SET" "${TRAIN[@]}" "$@"
+  fi
+  sqlite3 "$db" "DELETE FROM metrics WHERE method = '$run'"
+  "$bin/avs-predict" -q --root "$store" --run "$run" --record
+}
+
+echo "== demo 6/10: avs-train C3N on S4 (frozen random-init b0 features, AF,CC), avs-predict"
+train c3n-s4 --subset s4 --switches AF,CC --epochs 6
+sqlite3 -header -column "$db" "SELECT epoch, printf('%.4f', train_loss) AS loss,
+                                      printf('%.4f', val_miou) AS val_mIoU,
+                                      printf('%.4f', val_fscore) AS val_F,
+                                      printf('%.1f', seconds) AS seconds
+                               FROM run_epochs e JOIN runs r ON r.id = e.run_id
+                               WHERE r.name = 'c3n-s4' ORDER BY epoch"
+
+echo "== demo 7/10: ablation on MS3: AF,CC / AF,CC-V / AF / CC / none"
+for sw in AF,CC AF,CC-V AF CC none; do
+  run=c3n-ms3-$(echo "$sw" | tr 'A-Z,' 'a-z_')
+  train "$run" --subset ms3 --switches "$sw" --epochs 5
+done
+
+echo "== demo 8/10: baselines through avs-eval"
 base=$demo/baselines
 rm -rf "$base"; mkdir -p "$base"
-# Two 224x224 probability maps: all background, and a centred box of half the width/height.
-ffmpeg -v error -nostdin -y -f lavfi -i color=c=black:size=224x224 -frames:v 1 -pix_fmt gray "$base/empty.png"
-ffmpeg -v error -nostdin -y -f lavfi -i "color=c=black:size=224x224,drawbox=x=56:y=56:w=112:h=112:c=white:t=fill" \
+# Two probability maps at the store's size: all background, and a centred box of half the
+# width/height.
+ffmpeg -v error -nostdin -y -f lavfi -i color=c=black:size=${SIZE}x${SIZE} -frames:v 1 -pix_fmt gray "$base/empty.png"
+ffmpeg -v error -nostdin -y -f lavfi -i "color=c=black:size=${SIZE}x${SIZE},drawbox=x=$((SIZE/4)):y=$((SIZE/4)):w=$((SIZE/2)):h=$((SIZE/2)):c=white:t=fill" \
   -frames:v 1 -pix_fmt gray "$base/centre.png"
 sqlite3 -separator ' ' "$db" "SELECT s.uid, s.k FROM v_seconds s JOIN v_videos v ON v.uid = s.uid
                                WHERE v.split = 'test' AND s.mask IS NOT NULL" |
@@ -100,7 +139,16 @@ for subset in s4 ms3; do
 done
 sqlite3 -header -column "$db" "SELECT method, subset, printf('%.4f', miou) AS mIoU,
                                       printf('%.4f', fscore) AS F, frames
-                               FROM metrics ORDER BY subset, method"
+                               FROM metrics ORDER BY subset, miou DESC"
+
+echo "== demo 9/10: avs-predict --clip (any clip, end to end) with the S4 run"
+clip=$(find "$demo/synth/s4/raw_videos/test" -name '*.mp4' | sort | head -n 1)
+rm -rf "$demo/overlay"
+"$bin/avs-predict" -q --root "$store" --run c3n-s4 --clip "$clip" -o "$demo/overlay.mp4" --frames "$demo/overlay"
+echo "overlay video: $demo/overlay.mp4 (from $clip), stills: $demo/overlay/<k>.png"
+
+echo "== demo 10/10: avs-report"
 "$bin/avs-report" -q leaderboard --root "$store" -o "$demo/report.html"
+"$bin/avs-report" ablation --root "$store" --format markdown -o -
 echo "report: $(cd "$demo" && pwd)/report.html (self-contained; open it in any browser)"
 echo "demo: done in $(( $(date +%s) - t0 )) s"

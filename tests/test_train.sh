@@ -71,6 +71,18 @@ fi
 cmp -s "$(ckpt e last)" "$(ckpt f last)"; expect_eq "$?" 0 "SIGINT + resume == uninterrupted (checkpoint bytes)"
 expect_eq "$(epochs f)" "$(epochs e)" "SIGINT + resume == uninterrupted (per-epoch numbers)"
 
+# finetune mode: the backbone trained too; stopped + resumed == uninterrupted, files included
+train --run ft1 --mode finetune --epochs 2; expect_eq "$?" 0 "finetune run"
+train --run ft2 --mode finetune --epochs 2 --max-steps 3; expect_eq "$?" 0 "finetune run stopped"
+"$B/avs-train" -q --root "$T/st" --run ft2 --resume; expect_eq "$?" 0 "finetune resume"
+for f in last best backbone_best backbone-8; do
+  cmp -s "$(ckpt ft1 $f)" "$(ckpt ft2 $f)"; expect_eq "$?" 0 "finetune resumed == uninterrupted: $f.safetensors"
+done
+expect_eq "$(ls "$T/st/runs/ft2" | grep -c '^backbone-')" 1 "older backbone steps removed"
+cmp -s "$(ckpt a last)" "$(ckpt ft1 last)"; [ $? -ne 0 ] || fail "finetune differs from frozen"
+"$B/avs-predict" -q --root "$T/st" --run ft1 --record > /dev/null; expect_eq "$?" 0 "predict a finetuned run"
+expect_eq "$(find "$T/st/runs/ft1/pred-s4-test" -name '*.logits' | wc -l)" "$(q "SELECT count(*) FROM seconds s JOIN videos v ON v.id = s.video_id WHERE v.subset = 's4' AND v.split = 'test'")" "finetuned run: every test second"
+
 # errors
 out=$(train --run a 2>&1); expect_eq "$?" 3 "existing run without --resume: exit 3"
 case "$out" in *"--resume"*) n_checks=$((n_checks + 1));; *) fail "message names --resume: $out";; esac

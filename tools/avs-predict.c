@@ -50,7 +50,6 @@ enum { OPT_RUN = AVS_OPT_FIRST_TOOL, OPT_CKPT, OPT_SPLIT, OPT_SUBSET, OPT_OUT, O
 struct args {
     struct avs_predict_opts o;
     const char *clip, *video_out, *frames;
-    struct avs_enc_files files;
     int quiet, json;
 };
 
@@ -72,9 +71,9 @@ static int tool_option(struct args *a, int c, const char *arg)
     case OPT_CLIP: a->clip = arg; return 0;
     case 'o': a->video_out = arg; return 0;
     case OPT_FRAMES: a->frames = arg; return 0;
-    case OPT_VISUAL: a->files.visual = arg; return 0;
-    case OPT_AUDIO: a->files.audio = arg; return 0;
-    case OPT_HEAD: a->files.audio_head = arg; return 0;
+    case OPT_VISUAL: a->o.files.visual = arg; return 0;
+    case OPT_AUDIO: a->o.files.audio = arg; return 0;
+    case OPT_HEAD: a->o.files.audio_head = arg; return 0;
     case AVS_OPT_JSON: a->json = 1; return 0;
     default: usage(stderr); return -1;
     }
@@ -160,7 +159,7 @@ int main(int argc, char **argv)
         return store_mode(&a);
     avs_decode_init();
     struct avs_err err = {0};
-    if (avs_predict_clip(&a.o, a.clip, a.video_out, a.frames, &a.files, &err)) {
+    if (avs_predict_clip(&a.o, a.clip, a.video_out, a.frames, &err)) {
         fprintf(stderr, "avs-predict: %s\n", err.msg);
         return AVS_EXIT_FATAL;
     }

@@ -203,3 +203,13 @@ out:
     avs_st_close(&f);
     return rc;
 }
+
+int avs_ckpt_state(const char *path, struct avs_train_state *st, struct avs_err *err)
+{
+    struct avs_st_file *f;
+    if (open_ckpt(path, &f, err))
+        return -1;
+    int rc = parse_state(avs_st_meta(f, "state"), st, path, err);
+    avs_st_close(&f);
+    return rc;
+}

@@ -32,6 +32,8 @@ int avs_ckpt_save(const char *path, const struct avs_c3n_head *h, const char *co
  * state when st != NULL, else ignored). *config (may be NULL) gets the recorded config. */
 int avs_ckpt_load(const char *path, struct avs_c3n_head *h, char **config,
                   struct avs_train_state *st, struct avs_err *err);
+/* Only the training state of a `last` file. */
+int avs_ckpt_state(const char *path, struct avs_train_state *st, struct avs_err *err);
 /* Only the recorded config JSON (malloc'd). */
 int avs_ckpt_config(const char *path, char **config, struct avs_err *err);
 

@@ -16,6 +16,7 @@
 #include "train/c3n.h"
 #include "train/ckpt.h"
 #include "train/data.h"
+#include "train/finetune.h"
 #include "train/runs.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -119,6 +120,9 @@ struct trainer {
     struct avs_c3n m;
     struct avs_tbatch b;
     float *dl, *sl, *sm; /* loss buffers */
+    struct avs_finetune *ft; /* finetune mode: the backbone being trained, else NULL */
+    float *dstage[4];        /* finetune: [B,C_s,H_s,W_s] gradients of the stage maps */
+    int use_ccv;             /* avs_finetune_batch's: 1 CC-V, 0 CC, -1 no CCAM */
     struct avs_train_state st;
     int steps_per_epoch;
     struct avs_progress prog;
@@ -144,6 +148,9 @@ static int open_data(struct trainer *t, struct avs_err *err)
                            "with its masks (avs-ingest --avsbench) and run avs-features",
                            o->subset, t->tr.n ? "features" : "5 seconds of features",
                            t->tr.set_name, t->tr.n_nofeat, t->tr.n_short, AVS_T);
+    if (!strcmp(o->mode, "finetune") &&
+        avs_finetune_open(&t->ft, t->db, o->root, &t->tr, &o->files, err))
+        return avs_err_wrap(err, "finetune mode: the backbone of feature set \"%s\"", t->tr.set_name);
     if (t->tr.n_nofeat || t->tr.n_short)
         avs_log_warn("%d train videos skipped (%d without features in \"%s\", %d shorter than %d s)",
                      t->tr.n_nofeat + t->tr.n_short, t->tr.n_nofeat, t->tr.set_name, t->tr.n_short, AVS_T);
@@ -160,6 +167,9 @@ static void alloc_model(struct trainer *t)
     t->dl = avs_malloc(nl * sizeof(float));
     t->sl = avs_malloc(2 * nl * sizeof(float));
     t->sm = avs_malloc(nl * sizeof(float));
+    t->use_ccv = t->o->sw.cc || t->o->sw.ccv ? t->o->sw.ccv : -1;
+    for (int s = 0; t->ft && s < 4; s++)
+        t->dstage[s] = avs_malloc((size_t)t->m.head.B * cfg.C[s] * cfg.H[s] * cfg.W[s] * sizeof(float));
 }
 
 static void free_trainer(struct trainer *t)
@@ -170,6 +180,9 @@ static void free_trainer(struct trainer *t)
     avs_tset_free(&t->tr);
     avs_tset_free(&t->va);
     free(t->dl), free(t->sl), free(t->sm);
+    for (int s = 0; s < 4; s++)
+        free(t->dstage[s]);
+    avs_finetune_close(&t->ft);
     free(t->config), free(t->dir), free(t->last), free(t->best);
 }
 
@@ -182,13 +195,20 @@ static int train_step(struct trainer *t, const int *order, int epoch, int step, 
         idx[j] = order[(step * nb + j) % n];
         flip[j] = (int)(mix(t->o->seed ^ 0xf11bULL, (uint64_t)epoch, (uint64_t)idx[j]) & 1);
     }
-    if (avs_tset_batch(&t->tr, idx, flip, &t->b, t->o->sw.ccv, err))
+    if (t->ft ? avs_finetune_batch(t->ft, &t->tr, idx, flip, mix(t->o->seed ^ 0xc01ULL, (uint64_t)epoch, 0),
+                                   1, t->use_ccv, &t->b, err)
+              : avs_tset_batch(&t->tr, idx, flip, &t->b, t->o->sw.ccv, err))
         return -1;
     avs_c3n_head_zero_grad(&t->m.head);
     avs_c3n_fwd(&t->m, (const float *const *)t->b.stage, (const float *const *)t->b.gc, t->b.audio, 1);
     *loss = avs_c3n_head_loss(&t->m.head, t->b.mask, t->b.frame_mask, t->dl, t->sl, t->sm);
-    avs_c3n_bwd(&t->m, t->dl, NULL);
+    if (t->ft)
+        for (int s = 0; s < 4; s++)
+            memset(t->dstage[s], 0, (size_t)t->m.head.B * t->tr.C[s] * t->tr.Hs[s] * t->tr.Ws[s] * sizeof(float));
+    avs_c3n_bwd(&t->m, t->dl, t->ft ? t->dstage : NULL);
     avs_c3n_head_adam(&t->m.head, lr);
+    if (t->ft)
+        avs_finetune_step(t->ft, t->dstage, lr);
     return 0;
 }
 
@@ -206,7 +226,8 @@ static int validate(struct trainer *t, double *miou, double *f, struct avs_err *
         int vi[64];
         for (int j = 0; j < nb; j++)
             vi[j] = v0 + j < va->n ? v0 + j : va->n - 1;
-        if (avs_tset_batch(va, vi, NULL, &t->b, t->o->sw.ccv, err))
+        if (t->ft ? avs_finetune_batch(t->ft, va, vi, NULL, 0, 0, t->use_ccv, &t->b, err)
+                  : avs_tset_batch(va, vi, NULL, &t->b, t->o->sw.ccv, err))
             goto out;
         avs_c3n_fwd(&t->m, (const float *const *)t->b.stage, (const float *const *)t->b.gc, t->b.audio, 0);
         for (int j = 0; j < nb && v0 + j < va->n; j++)
@@ -232,9 +253,36 @@ out:
     return rc;
 }
 
+static char *backbone_path(const struct trainer *t, long step)
+{
+    char *nm = avs_sprintf("backbone-%ld.safetensors", step), *p = avs_fs_join(t->dir, nm);
+    free(nm);
+    return p;
+}
+
+/* finetune: backbone-<step> first, then last (naming the step), then older backbone files go. */
 static int save_last(struct trainer *t, struct avs_err *err)
 {
-    return avs_ckpt_save(t->last, &t->m.head, t->config, &t->st, err);
+    long step = t->m.head.adam_step, prev = -1;
+    if (t->ft) {
+        struct avs_train_state old;
+        struct avs_err e2;
+        if (avs_fs_exists(t->last) && avs_ckpt_state(t->last, &old, &e2) == 0)
+            prev = old.adam_step;
+        char *p = backbone_path(t, step);
+        int rc = avs_finetune_save(t->ft, p, 1, err);
+        free(p);
+        if (rc)
+            return -1;
+    }
+    if (avs_ckpt_save(t->last, &t->m.head, t->config, &t->st, err))
+        return -1;
+    if (t->ft && prev >= 0 && prev != step) {
+        char *p = backbone_path(t, prev);
+        remove(p);
+        free(p);
+    }
+    return 0;
 }
 
 static int end_epoch(struct trainer *t, double t_train, struct avs_err *err)
@@ -251,7 +299,10 @@ static int end_epoch(struct trainer *t, double t_train, struct avs_err *err)
         return -1;
     if (best) {
         t->st.best_miou = miou, t->st.best_epoch = e + 1;
-        if (avs_ckpt_save(t->best, &t->m.head, t->config, NULL, err))
+        char *bb = avs_fs_join(t->dir, "backbone_best.safetensors");
+        int rc = t->ft ? avs_finetune_save(t->ft, bb, 0, err) : 0;
+        free(bb);
+        if (rc || avs_ckpt_save(t->best, &t->m.head, t->config, NULL, err))
             return -1;
     }
     avs_log_info("epoch %d/%d: loss %.4f  val mIoU %.4f  F %.4f%s  %.1f s  %.1f frames/s", e + 1,
@@ -268,9 +319,6 @@ static int check_opts(const struct avs_train_opts *o, struct avs_err *err)
         return avs_err_set(err, "--subset %s: use s4 or ms3", o->subset);
     if (strcmp(o->mode, "frozen") && strcmp(o->mode, "finetune"))
         return avs_err_set(err, "--mode %s: use frozen or finetune", o->mode);
-    if (!strcmp(o->mode, "finetune"))
-        return avs_err_set(err, "--mode finetune is not available yet in this version: train with "
-                           "--mode frozen (the CPU default)");
     if (o->epochs < 1 || o->batch < 1 || o->batch > 64 || !(o->lr > 0) || o->width < 2)
         return avs_err_set(err, "need --epochs >= 1, 1 <= --batch <= 64, --lr > 0, --width >= 2");
     return 0;
@@ -296,6 +344,17 @@ static int start_run(struct trainer *t, const struct avs_train_opts *given, stru
     }
     if (avs_ckpt_load(t->last, &t->m.head, NULL, &t->st, err))
         return -1;
+    if (t->ft) {
+        char *p = backbone_path(t, t->st.adam_step);
+        int rc = avs_finetune_load(t->ft, p, 1, err);
+        if (rc == 0 && avs_finetune_adam_step(t->ft) != t->st.adam_step)
+            rc = avs_err_set(err, "%s: backbone at step %ld, the head at %ld: the run's files are "
+                             "inconsistent; start a new --run", p, avs_finetune_adam_step(t->ft),
+                             t->st.adam_step);
+        free(p);
+        if (rc)
+            return -1;
+    }
     avs_log_info("resuming %s at epoch %d, step %d", t->o->run, t->st.epoch + 1, t->st.step);
     return 0;
 }

@@ -11,6 +11,15 @@
  * Every epoch: validation with the evaluator's code (eval/eval.h) on the val split, a
  * run_epochs row, best.safetensors when val mIoU improved, last.safetensors always.
  *
+ * finetune mode (the paper's recipe): the visual backbone (PVTv2, rebuilt from the feature
+ * set's recorded encoders) is trained too: per step the store's frames (per-video flip,
+ * per-frame colour jitter) go through the backbone forward, C3IM on the current visual logits
+ * (cached audio logits, S from the index), the Grad-CAM pass, CCAM + head, and the full
+ * backward into the backbone, which gets its own Adam step. Its weights and optimiser state
+ * are in runs/<run>/backbone-<adam step>.safetensors (written before last.safetensors, which
+ * names the step, so a crash between the two leaves a consistent pair) and
+ * backbone_best.safetensors. VGGish stays frozen (AVSBench freezes the audio backbone).
+ *
  * Determinism: the data order of epoch e and every random choice (flips) are pure functions
  * of (seed, e, position), the head's reductions are thread-count independent, and the
  * checkpoint holds parameters, BatchNorm buffers, Adam moments and step, the position inside
@@ -22,6 +31,7 @@
 #include <stdint.h>
 
 #include "core/common.h"
+#include "features/clip.h"
 
 /* Ablation switches (paper Table II). */
 struct avs_switches {
@@ -50,6 +60,7 @@ struct avs_train_opts {
     int progress;
     int jobs;                 /* threads, 0 = all cores */
     int max_steps;            /* stop (as if interrupted) after this many steps; 0 = no limit */
+    struct avs_enc_files files; /* finetune: the set's weight files (sets not made random-init) */
     unsigned given;           /* AVS_TRAIN_GIVEN_* bits: options given on the command line */
 };
 
