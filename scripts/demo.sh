@@ -103,7 +103,7 @@ train() {
 }
 
 echo "== demo 6/10: avs-train C3N on S4 (frozen random-init b0 features, AF,CC), avs-predict"
-train c3n-s4 --subset s4 --switches AF,CC --epochs 6
+train c3n-s4 --subset s4 --switches AF,CC --epochs 5
 sqlite3 -header -column "$db" "SELECT epoch, printf('%.4f', train_loss) AS loss,
                                       printf('%.4f', val_miou) AS val_mIoU,
                                       printf('%.4f', val_fscore) AS val_F,
@@ -114,7 +114,7 @@ sqlite3 -header -column "$db" "SELECT epoch, printf('%.4f', train_loss) AS loss,
 echo "== demo 7/10: ablation on MS3: AF,CC / AF,CC-V / AF / CC / none"
 for sw in AF,CC AF,CC-V AF CC none; do
   run=c3n-ms3-$(echo "$sw" | tr 'A-Z,' 'a-z_')
-  train "$run" --subset ms3 --switches "$sw" --epochs 5
+  train "$run" --subset ms3 --switches "$sw" --epochs 10 --batch 2
 done
 
 echo "== demo 8/10: baselines through avs-eval"

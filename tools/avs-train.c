@@ -145,9 +145,11 @@ int main(int argc, char **argv)
     struct avs_train_opts o;
     avs_train_opts_default(&o);
     avs_cli_defaults(&cli);
-    int c;
+    int c, quiet = 0;
     while ((c = getopt_long(argc, argv, "j:hq", lo, NULL)) != -1) {
         int r = avs_cli_common(&cli, c, optarg);
+        if (c == 'q')
+            quiet = 1;
         if (r < 0)
             return AVS_EXIT_USAGE;
         if (r == 0 && tool_option(&o, c, optarg))
@@ -170,7 +172,8 @@ int main(int argc, char **argv)
     avs_ops_set_threads(cli.jobs);
     o.root = cli.root;
     o.db_path = cli.db;
-    o.progress = 1;
+    o.progress = !quiet;
+    o.verbose = !quiet;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

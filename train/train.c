@@ -305,8 +305,11 @@ static int end_epoch(struct trainer *t, double t_train, struct avs_err *err)
         if (rc || avs_ckpt_save(t->best, &t->m.head, t->config, NULL, err))
             return -1;
     }
-    avs_log_info("epoch %d/%d: loss %.4f  val mIoU %.4f  F %.4f%s  %.1f s  %.1f frames/s", e + 1,
-                 t->o->epochs, loss, miou, f, best ? "  (best)" : "", secs, fps);
+    if (t->o->verbose) {
+        printf("epoch %d/%d: loss %.4f  val mIoU %.4f  F %.4f%s  %.1f s  %.1f frames/s\n", e + 1,
+               t->o->epochs, loss, miou, f, best ? "  (best)" : "", secs, fps);
+        fflush(stdout);
+    }
     t->st.epoch++, t->st.step = 0, t->st.loss_sum = 0, t->st.loss_n = 0, t->st.seconds = 0;
     return save_last(t, err);
 }
@@ -355,7 +358,8 @@ static int start_run(struct trainer *t, const struct avs_train_opts *given, stru
         if (rc)
             return -1;
     }
-    avs_log_info("resuming %s at epoch %d, step %d", t->o->run, t->st.epoch + 1, t->st.step);
+    if (t->o->verbose)
+        printf("resuming %s at epoch %d, step %d\n", t->o->run, t->st.epoch + 1, t->st.step);
     return 0;
 }
 
@@ -449,9 +453,9 @@ int avs_train_run(const struct avs_train_opts *given, struct avs_err *err)
     rc = epochs_loop(&t, err);
     struct avs_err e2;
     avs_run_set_status(t.db, t.run_id, rc == 0 ? "done" : rc > 0 ? "interrupted" : "failed", &e2);
-    if (rc == 0)
-        avs_log_info("run %s done: best val mIoU %.4f at epoch %d; checkpoints in %s", o.run,
-                     t.st.best_miou, t.st.best_epoch, t.dir);
+    if (rc == 0 && o.verbose)
+        printf("run %s done: best val mIoU %.4f at epoch %d; checkpoints in %s\n", o.run,
+               t.st.best_miou, t.st.best_epoch, t.dir);
 out:
     free_trainer(&t);
     avs_fs_unlock(&lock);

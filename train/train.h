@@ -57,7 +57,8 @@ struct avs_train_opts {
     uint64_t seed;            /* default 1 */
     int width;                /* head width D (official 256); TPAVI inner = D/2, output_conv D/2 */
     int resume;
-    int progress;
+    int progress;             /* progress bar on a terminal */
+    int verbose;              /* one line per epoch on stdout */
     int jobs;                 /* threads, 0 = all cores */
     int max_steps;            /* stop (as if interrupted) after this many steps; 0 = no limit */
     struct avs_enc_files files; /* finetune: the set's weight files (sets not made random-init) */
