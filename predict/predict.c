@@ -116,7 +116,7 @@ static int list_videos(sqlite3 *db, const char *subset, const char *split, struc
 {
     sqlite3_stmt *st;
     if (avs_db_prepare(db, "SELECT id, uid, category FROM videos WHERE status = 'ok' AND "
-                           "subset = ?1 AND split = ?2 ORDER BY id", &st, err))
+                           "subset = ?1 AND split = ?2 ORDER BY uid", &st, err))
         return -1;
     sqlite3_bind_text(st, 1, subset, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, split, -1, SQLITE_TRANSIENT);

@@ -184,7 +184,7 @@ int avs_tset_load(struct avs_tset *t, sqlite3 *db, const char *root, const char 
 {
     sqlite3_stmt *st;
     if (avs_db_prepare(db, "SELECT id, uid, category, n_seconds FROM videos WHERE status = 'ok' "
-                           "AND subset = ?1 AND split = ?2 ORDER BY id", &st, err))
+                           "AND subset = ?1 AND split = ?2 ORDER BY uid", &st, err))
         return -1;
     sqlite3_bind_text(st, 1, subset, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, split, -1, SQLITE_TRANSIENT);

@@ -51,7 +51,8 @@ struct avs_tset {
 
 int avs_tset_open_cache(struct avs_tset *t, sqlite3 *db, const char *root, const char *set,
                         struct avs_err *err);
-/* Videos of subset/split (status ok) that have features in the set. */
+/* Videos of subset/split (status ok) that have features in the set, ordered by uid (not by
+ * row id, which follows the order parallel ingest workers finished in). */
 int avs_tset_load(struct avs_tset *t, sqlite3 *db, const char *root, const char *subset,
                   const char *split, enum avs_tset_loss loss, struct avs_err *err);
 void avs_tset_free(struct avs_tset *t);
