@@ -38,6 +38,11 @@ expect_eq "$(q "SELECT status FROM runs WHERE name = 'a'")" done "run a done"
 expect_eq "$(q "SELECT json_extract(config, '$.switches') || ' ' || json_extract(config, '$.backbone') || ' ' || json_extract(config, '$.mode') FROM runs WHERE name = 'a'")" "AF,CC pvt_v2_b0 frozen" "config records switches, backbone, mode"
 expect_eq "$(q "SELECT code_version LIKE 'avs %' FROM runs WHERE name = 'a'")" 1 "code version recorded"
 expect_eq "$(q "SELECT min(frames_per_s > 0 AND seconds > 0 AND train_loss > 0) FROM run_epochs")" 1 "timing and loss recorded"
+# the same data ingested again (one worker: another row order) trains to the same bytes
+"$B/avs-ingest" -q -j 1 --root "$T/st2" --size 64x64 --avsbench "$T/ms3" --avsbench "$T/s4" || fail "ingest 2"
+"$B/avs-features" -q -j 1 --root "$T/st2" --random-init 2 --visual pvt_v2_b0 --flip --set f || fail "features 2"
+"$B/avs-train" -q --root "$T/st2" --subset s4 --width 16 --batch 2 --epochs 3 --lr 1e-3 --seed 7 --run a
+cmp -s "$(ckpt a last)" "$T/st2/runs/a/last.safetensors"; expect_eq "$?" 0 "another store of the same data: identical run"
 train --run c --seed 8 >/dev/null; cmp -s "$(ckpt a last)" "$(ckpt c last)"
 [ $? -ne 0 ] || fail "another seed gives another model"
 n_checks=$((n_checks + 1))
