@@ -35,7 +35,7 @@ LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lpthread -lm $(SAN_FLAGS) $(LDFLAGS)
 # and test one part alone, e.g. make check B=build-eval MODULES="core eval" TOOL_SRCS=tools/avs-eval.c ...
 MODULES ?= core ingest eval report model features synth train predict
 LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
-LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRCS)) $(B)/obj/sql/schema_sql.o
+LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRCS)) $(B)/obj/sql/schema_sql.o $(B)/obj/version.o
 TOOL_SRCS ?= $(wildcard tools/avs-*.c)
 TOOLS := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRCS))
 TEST_SRCS ?= $(wildcard tests/test_*.c)
@@ -71,6 +71,16 @@ $(B)/obj/sql/schema_sql.c: sql/schema.sql scripts/embed.sh
 	@mkdir -p $(dir $@)
 	sh scripts/embed.sh avs_schema_sql $< > $@
 $(B)/obj/sql/schema_sql.o: $(B)/obj/sql/schema_sql.c
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The source revision recorded with every training run (avs_code_rev, core/common.h): git
+# describe, "-dirty" with uncommitted changes; the file is rewritten only when it changes.
+AVS_REV := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+$(B)/obj/version.c: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#include "core/common.h"\nconst char *avs_code_rev(void) { return "%s"; }\n' '$(AVS_REV)' > $@.new
+	@cmp -s $@.new $@ 2>/dev/null && rm -f $@.new || mv -f $@.new $@
+$(B)/obj/version.o: $(B)/obj/version.c
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(B)/obj/%.o: %.cu

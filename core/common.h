@@ -14,6 +14,9 @@
 #include <stdint.h>
 
 #define AVS_VERSION "0.1.0"
+/* The source revision of this build (git describe at build time, "-dirty" with uncommitted
+ * changes, "unknown" outside git); recorded with every training run. */
+const char *avs_code_rev(void);
 
 /* Process exit statuses shared by every program (DESIGN §1). */
 enum avs_exit {

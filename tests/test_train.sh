@@ -103,6 +103,11 @@ sqlite3 "$T/old/avs.db" "UPDATE feature_sets SET version = 1; DELETE FROM masks 
 out=$("$B/avs-train" -q --root "$T/old" --run h --subset ms3 --epochs 1 2>&1); expect_eq "$?" 3 "subset without masks: exit 3"
 case "$out" in *"masks"*) n_checks=$((n_checks + 1));; *) fail "message says masks are missing: $out";; esac
 out=$("$B/avs-train" -q --root "$T/st" --run x --switches AF,XY 2>&1); expect_eq "$?" 1 "bad --switches: exit 1"
+cp -r "$T/st" "$T/re"; sqlite3 "$T/re/avs.db" "UPDATE feature_sets SET config = replace(config, 'random-init 2', 'random-init 3')"
+out=$("$B/avs-train" -q --root "$T/re" --run d --resume 2>&1); expect_eq "$?" 3 "set remade by other encoders: resume refused"
+case "$out" in *"other encoders"*) n_checks=$((n_checks + 1));; *) fail "message says the encoders differ: $out";; esac
+out=$("$B/avs-predict" -q --root "$T/re" --run a 2>&1); expect_eq "$?" 3 "set remade by other encoders: predict refused"
+expect_eq "$(q "SELECT code_version LIKE 'avs % (%)' FROM runs WHERE name = 'a'")" 1 "code version names the source revision"
 
 # other switches and MS3 train
 "$B/avs-train" -q --root "$T/st" --run m1 --subset ms3 --switches none --width 16 --batch 2 --epochs 1; expect_eq "$?" 0 "MS3, switches none"

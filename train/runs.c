@@ -157,7 +157,9 @@ int avs_run_insert(sqlite3 *db, const char *name, const char *config, int64_t *i
         return -1;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, config, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, "avs " AVS_VERSION, -1, SQLITE_STATIC);
+    char *ver = avs_sprintf("avs %s (%s)", AVS_VERSION, avs_code_rev());
+    sqlite3_bind_text(st, 3, ver, -1, SQLITE_TRANSIENT);
+    free(ver);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_err_set(err, "recording run %s: %s", name, sqlite3_errmsg(db));
     *id = sqlite3_last_insert_rowid(db);
     sqlite3_finalize(st);
@@ -198,6 +200,25 @@ int avs_run_record_epoch(sqlite3 *db, int64_t id, int epoch, double loss, double
     return rc;
 }
 
+int avs_run_check_features(const char *config, const struct avs_tset *t, const char *what,
+                           struct avs_err *err)
+{
+    cJSON *j = cJSON_Parse(config), *now = cJSON_Parse(t->set_config);
+    const cJSON *rec = cJSON_GetObjectItemCaseSensitive(j, "feature_config");
+    int rc = 0;
+    if (rec && now && !cJSON_Compare(rec, now, 1)) {
+        char *a = cJSON_PrintUnformatted(rec);
+        rc = avs_err_set(err, "%s was trained on feature set \"%s\" made by other encoders than the "
+                         "set of that name now (then: %s; now: %s): rebuild the old set under its "
+                         "own name, or start a new --run on this one", what, t->set_name, a,
+                         t->set_config);
+        free(a);
+    }
+    cJSON_Delete(j);
+    cJSON_Delete(now);
+    return rc;
+}
+
 char *avs_run_dir(const char *root, const char *name)
 {
     char *r = avs_fs_join(root, "runs"), *d = avs_fs_join(r, name);
@@ -230,7 +251,8 @@ int avs_run_model_open(struct avs_run_model *rm, sqlite3 *db, const char *root, 
         goto out;
     }
     snprintf(rm->subset, sizeof rm->subset, "%s", sub ? sub : "other");
-    if (avs_tset_open_cache(&rm->set, db, root, feat, err))
+    if (avs_tset_open_cache(&rm->set, db, root, feat, err) ||
+        avs_run_check_features(cfgtxt, &rm->set, path, err))
         goto out;
     struct avs_c3n_cfg cfg;
     avs_tset_cfg(&rm->set, (int)jnum(j, "width", 256), &cfg);

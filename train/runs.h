@@ -29,6 +29,10 @@ int avs_run_insert(sqlite3 *db, const char *name, const char *config, int64_t *i
 int avs_run_set_status(sqlite3 *db, int64_t id, const char *status, struct avs_err *err);
 int avs_run_record_epoch(sqlite3 *db, int64_t id, int epoch, double loss, double miou, double f,
                          double seconds, double fps, struct avs_err *err);
+/* The feature set's config must equal the one recorded in the run's config (the set may have
+ * been deleted and remade under the same name with other encoders); `what` names the run. */
+int avs_run_check_features(const char *config, const struct avs_tset *t, const char *what,
+                           struct avs_err *err);
 /* runs/<name> under root (malloc'd). */
 char *avs_run_dir(const char *root, const char *name);
 

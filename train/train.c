@@ -445,6 +445,13 @@ int avs_train_run(const struct avs_train_opts *given, struct avs_err *err)
     }
     if (open_data(&t, err))
         goto out;
+    if (found == 0) {
+        char *what = avs_sprintf("run \"%s\"", o.run);
+        int r = avs_run_check_features(rec, &t.tr, what, err);
+        free(what);
+        if (r)
+            goto out;
+    }
     alloc_model(&t);
     t.config = found == 0 ? avs_strdup(rec) : avs_run_config(&o, &t.tr);
     t.steps_per_epoch = (t.tr.n + o.batch - 1) / o.batch;
