@@ -99,18 +99,11 @@ train() {
     "$bin/avs-train" --root "$store" --run "$run" --features "$SET" "${TRAIN[@]}" "$@"
   fi
   sqlite3 "$db" "DELETE FROM metrics WHERE method = '$run'"
-  "$bin/avs-predict" -q --root "$store" --run "$run" --record
+  "$bin/avs-predict" --root "$store" --run "$run" --record
 }
 
 echo "== demo 6/10: avs-train C3N on S4 (frozen random-init b0 features, AF,CC), avs-predict"
 train c3n-s4 --subset s4 --switches AF,CC --epochs 5
-sqlite3 -header -column "$db" "SELECT epoch, printf('%.4f', train_loss) AS loss,
-                                      printf('%.4f', val_miou) AS val_mIoU,
-                                      printf('%.4f', val_fscore) AS val_F,
-                                      printf('%.1f', seconds) AS seconds
-                               FROM run_epochs e JOIN runs r ON r.id = e.run_id
-                               WHERE r.name = 'c3n-s4' ORDER BY epoch"
-
 echo "== demo 7/10: ablation on MS3: AF,CC / AF,CC-V / AF / CC / none"
 for sw in AF,CC AF,CC-V AF CC none; do
   run=c3n-ms3-$(echo "$sw" | tr 'A-Z,' 'a-z_')

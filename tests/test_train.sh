@@ -109,6 +109,10 @@ case "$out" in *"other encoders"*) n_checks=$((n_checks + 1));; *) fail "message
 out=$("$B/avs-predict" -q --root "$T/re" --run a 2>&1); expect_eq "$?" 3 "set remade by other encoders: predict refused"
 expect_eq "$(q "SELECT code_version LIKE 'avs % (%)' FROM runs WHERE name = 'a'")" 1 "code version names the source revision"
 
+# --json summary
+js=$(train --run js --epochs 1 --json)
+case "$js" in '{"run": "js", "status": "done", "epochs_done": 1, "epochs": 1, "best_epoch": 1'*) n_checks=$((n_checks + 1));; *) fail "--json summary: $js";; esac
+
 # other switches and MS3 train
 "$B/avs-train" -q --root "$T/st" --run m1 --subset ms3 --switches none --width 16 --batch 2 --epochs 1; expect_eq "$?" 0 "MS3, switches none"
 "$B/avs-train" -q --root "$T/st" --run m2 --subset ms3 --switches AF,CC-V --width 16 --batch 2 --epochs 1; expect_eq "$?" 0 "MS3, switches AF,CC-V"

@@ -48,6 +48,7 @@ static void usage(FILE *f)
         "                      uninterrupted run); recorded options apply, given ones must agree\n"
         "  --max-steps N       stop after N steps as if interrupted (checkpoint written)\n"
         "  -j, --jobs N        threads (default: all cores)\n"
+        "  --json              a summary as JSON on stdout (no per-epoch lines)\n"
         "  --root DIR, --db PATH, -q, --quiet, -h, --help, --version\n"
         "\n"
         "SIGINT/SIGTERM: the current step finishes, last.safetensors is written, exit 130/143;\n"
@@ -112,6 +113,7 @@ static int tool_option(struct avs_train_opts *o, int c, const char *arg)
         }
         return 0;
     case OPT_RESUME: o->resume = 1; return 0;
+    case AVS_OPT_JSON: return 0; /* handled in main */
     case OPT_VISUAL: o->files.visual = strchr(arg, '=') ? strchr(arg, '=') + 1 : arg; return 0;
     case OPT_AUDIO: o->files.audio = strchr(arg, '=') ? strchr(arg, '=') + 1 : arg; return 0;
     case OPT_HEAD: o->files.audio_head = arg; return 0;
@@ -138,6 +140,7 @@ int main(int argc, char **argv)
         {"visual", required_argument, 0, OPT_VISUAL},
         {"audio", required_argument, 0, OPT_AUDIO},
         {"audio-head", required_argument, 0, OPT_HEAD},
+        {"json", no_argument, 0, AVS_OPT_JSON},
         {0, 0, 0, 0},
     };
     avs_ops_tune_process(argv);
@@ -145,11 +148,13 @@ int main(int argc, char **argv)
     struct avs_train_opts o;
     avs_train_opts_default(&o);
     avs_cli_defaults(&cli);
-    int c, quiet = 0;
+    int c, quiet = 0, json = 0;
     while ((c = getopt_long(argc, argv, "j:hq", lo, NULL)) != -1) {
         int r = avs_cli_common(&cli, c, optarg);
         if (c == 'q')
             quiet = 1;
+        if (c == AVS_OPT_JSON)
+            json = 1, quiet = 1;
         if (r < 0)
             return AVS_EXIT_USAGE;
         if (r == 0 && tool_option(&o, c, optarg))
@@ -181,7 +186,14 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     struct avs_err err = {0};
-    int rc = avs_train_run(&o, &err);
+    struct avs_train_result res;
+    memset(&res, 0, sizeof res);
+    int rc = avs_train_run(&o, &res, &err);
+    if (rc >= 0 && json)
+        printf("{\"run\": \"%s\", \"status\": \"%s\", \"epochs_done\": %d, \"epochs\": %d, "
+               "\"best_epoch\": %d, \"best_val_miou\": %.6f, \"last_train_loss\": %.6f}\n", o.run,
+               rc == 0 && res.epochs_done >= o.epochs ? "done" : "interrupted", res.epochs_done,
+               o.epochs, res.best_epoch, res.best_miou, res.last_loss);
     if (rc < 0) {
         fprintf(stderr, "avs-train: %s\n", err.msg);
         return AVS_EXIT_FATAL;

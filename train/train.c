@@ -124,6 +124,7 @@ struct trainer {
     float *dstage[4];        /* finetune: [B,C_s,H_s,W_s] gradients of the stage maps */
     int use_ccv;             /* avs_finetune_batch's: 1 CC-V, 0 CC, -1 no CCAM */
     struct avs_train_state st;
+    double last_loss;
     int steps_per_epoch;
     struct avs_progress prog;
 };
@@ -292,6 +293,7 @@ static int end_epoch(struct trainer *t, double t_train, struct avs_err *err)
     if (t->va.n && validate(t, &miou, &f, err))
         return -1;
     double loss = t->st.loss_n ? t->st.loss_sum / t->st.loss_n : 0;
+    t->last_loss = loss;
     double secs = t_train + (avs_now() - t0);
     double fps = t_train > 0 ? (double)t->steps_per_epoch * t->o->batch * AVS_T / t_train : 0;
     int best = miou >= 0 && miou > t->st.best_miou;
@@ -403,7 +405,8 @@ out:
     return rc;
 }
 
-int avs_train_run(const struct avs_train_opts *given, struct avs_err *err)
+int avs_train_run(const struct avs_train_opts *given, struct avs_train_result *res,
+                  struct avs_err *err)
 {
     struct avs_train_opts o = *given;
     struct trainer t;
@@ -463,6 +466,13 @@ int avs_train_run(const struct avs_train_opts *given, struct avs_err *err)
     if (rc == 0 && o.verbose)
         printf("run %s done: best val mIoU %.4f at epoch %d; checkpoints in %s\n", o.run,
                t.st.best_miou, t.st.best_epoch, t.dir);
+    if (res) {
+        res->epochs_done = t.st.epoch;
+        res->best_epoch = t.st.best_epoch;
+        res->best_miou = t.st.best_miou;
+        res->last_loss = t.last_loss;
+        snprintf(res->dir, sizeof res->dir, "%s", t.dir);
+    }
 out:
     free_trainer(&t);
     avs_fs_unlock(&lock);

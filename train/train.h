@@ -73,8 +73,17 @@ enum {
 
 #define AVS_TRAIN_INTERRUPTED 4
 
+struct avs_train_result {
+    int epochs_done;     /* epochs finished (of opts.epochs) */
+    int best_epoch;      /* 1-based, 0: none */
+    double best_miou;    /* best val mIoU (-1: none) */
+    double last_loss;    /* mean train loss of the last finished epoch */
+    char dir[4096];      /* runs/<run> */
+};
+
 void avs_train_opts_default(struct avs_train_opts *o);
-int avs_train_run(const struct avs_train_opts *o, struct avs_err *err);
+/* res may be NULL. */
+int avs_train_run(const struct avs_train_opts *o, struct avs_train_result *res, struct avs_err *err);
 /* Ask a running avs_train_run to stop after the current step (async-signal-safe). */
 void avs_train_request_stop(int signo);
 /* The signal that stopped the last run (0: none). */
