@@ -8,11 +8,12 @@
 #     (tests/gen/features_logmel.py bench).
 # Each side prints the fastest of STEPS runs after a warm-up; both get THREADS threads and the
 # same libgomp spin setting.
-#   bash bench/pvt.sh [STEPS] [THREADS]          (build first: make B=build, or set AVS_BIN)
+#   bash bench/pvt.sh [STEPS] [THREADS] [all|pvt|logmel]   (build first: make B=build, or set AVS_BIN)
 # Targets (issue 6): forward + Grad-CAM >= 1.5x faster than PyTorch for b0 and b2; log-mel
 # >= 20x faster than numpy. Each line says "met" or "NOT met".
 set -eu
-steps=${1:-5}; threads=${2:-2}
+steps=${1:-5}; threads=${2:-2}; what=${3:-all}
+case $what in all|pvt|logmel) ;; *) echo "pvt.sh: third argument is all, pvt or logmel"; exit 1 ;; esac
 bin=${AVS_BIN:-${AVS_BUILD:-build}/bin}
 py=/usr/bin/python3
 export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-30000} OMP_NUM_THREADS=$threads
@@ -22,6 +23,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 get() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 status=0
 for v in b0 b2; do
+  [ "$what" = logmel ] && break
   ours=$("$bin/avs-model" bench pvt_v2_$v --random-init 1 --steps "$steps" -j "$threads")
   theirs=$($py tests/gen/features_pvt.py bench $v "$threads")
   echo "pvt_v2_$v avs:   $ours"
@@ -33,6 +35,7 @@ for v in b0 b2; do
            v, 1e3 * ag, 1e3 * tg, tg / ag, (tg / ag >= 1.5 ? "met" : "NOT met")
     exit !(tg / ag >= 1.5) }' || status=1
 done
+[ "$what" = pvt ] && exit $status
 ours=$("$bin/avs-model" bench logmel --steps "$steps" -j "$threads")
 theirs=$($py tests/gen/features_logmel.py bench)
 echo "logmel avs:   $ours"
