@@ -131,6 +131,14 @@ rec=$(q "SELECT printf('%.6f %.6f', miou, fscore) FROM metrics WHERE method = 'a
 expect_eq "$(q "SELECT printf('%.6f %.6f', miou, fscore) FROM metrics WHERE method = 'check'")" "$rec" "recorded metrics == avs-eval on the folder"
 expect_eq "$(q "SELECT run_id IS NOT NULL FROM metrics WHERE method = 'a'")" 1 "metrics linked to the run"
 
+# --import: a head trained elsewhere (here: run a's best) evaluates like the run itself
+"$B/avs-train" -q --root "$T/st" --run imp --subset s4 --width 16 --import "$(ckpt a best)"; expect_eq "$?" 0 "--import"
+"$B/avs-predict" -q --root "$T/st" --run imp --record > /dev/null; expect_eq "$?" 0 "predict an imported run"
+expect_eq "$(q "SELECT printf('%.9f %.9f', miou, fscore) FROM metrics WHERE method = 'imp'")" "$(q "SELECT printf('%.9f %.9f', miou, fscore) FROM metrics WHERE method = 'a'")" "imported run == the run it came from"
+expect_eq "$(q "SELECT status || ' ' || json_extract(config, '$.mode') || ' ' || json_extract(config, '$.imported.file') FROM runs WHERE name = 'imp'")" "imported imported best.safetensors" "import recorded"
+out=$("$B/avs-train" -q --root "$T/st" --run imp2 --subset s4 --width 32 --import "$(ckpt a best)" 2>&1); expect_eq "$?" 3 "--import with another width: exit 3"
+case "$out" in *"conv1."*"needs"*) n_checks=$((n_checks + 1));; *) fail "message names the tensor and shapes: $out";; esac
+
 # avs-predict, clip mode
 clip=$(find "$T/s4/raw_videos/test" -name '*.mp4' | head -n 1)
 "$B/avs-predict" -q --root "$T/st" --run a --clip "$clip" -o "$T/out.mp4" --frames "$T/ov"; expect_eq "$?" 0 "predict --clip"

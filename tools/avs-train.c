@@ -17,6 +17,8 @@ static void usage(FILE *f)
         "usage: avs-train [options] --run NAME --subset s4|ms3 [--features SET] [--mode frozen|finetune]\n"
         "                 [--switches AF,CC|AF,CC-V|AF|CC|CC-V|none] [--epochs E] [--batch B]\n"
         "                 [--lr 1e-4] [--seed S] [--width D] [--resume]\n"
+        "       avs-train [options] --run NAME --import W.safetensors --subset s4|ms3\n"
+        "                 [--features SET] [--switches S] [--width 256]\n"
         "\n"
         "Trains C3N (CCAM + ASPP/TPAVI head + decoder) on the train split of the subset, from the\n"
         "feature set's cached stage maps, Grad-CAM weights and audio embeddings (mode frozen: the\n"
@@ -49,6 +51,10 @@ static void usage(FILE *f)
         "  --max-steps N       stop after N steps as if interrupted (checkpoint written)\n"
         "  -j, --jobs N        threads (default: all cores)\n"
         "  --json              a summary as JSON on stdout (no per-epoch lines)\n"
+        "  --import W          no training: a run from a head trained elsewhere (official C3N\n"
+        "                      checkpoint via tools/convert_checkpoint.py; official names, other\n"
+        "                      tensors ignored), for avs-predict / avs-eval; the feature set must\n"
+        "                      come from the same backbone weights\n"
         "  --root DIR, --db PATH, -q, --quiet, -h, --help, --version\n"
         "\n"
         "SIGINT/SIGTERM: the current step finishes, last.safetensors is written, exit 130/143;\n"
@@ -58,7 +64,7 @@ static void usage(FILE *f)
 
 enum { OPT_RUN = AVS_OPT_FIRST_TOOL, OPT_SUBSET, OPT_FEATURES, OPT_MODE, OPT_SWITCHES, OPT_EPOCHS,
        OPT_BATCH, OPT_LR, OPT_SEED, OPT_WIDTH, OPT_RESUME, OPT_MAX_STEPS, OPT_VISUAL, OPT_AUDIO,
-       OPT_HEAD };
+       OPT_HEAD, OPT_IMPORT };
 
 static void on_signal(int signo)
 {
@@ -76,6 +82,8 @@ static int parse_int(const char *s, int *v, const char *opt)
     *v = (int)x;
     return 0;
 }
+
+static const char *import_path;
 
 static int tool_option(struct avs_train_opts *o, int c, const char *arg)
 {
@@ -114,6 +122,7 @@ static int tool_option(struct avs_train_opts *o, int c, const char *arg)
         return 0;
     case OPT_RESUME: o->resume = 1; return 0;
     case AVS_OPT_JSON: return 0; /* handled in main */
+    case OPT_IMPORT: import_path = arg; return 0;
     case OPT_VISUAL: o->files.visual = strchr(arg, '=') ? strchr(arg, '=') + 1 : arg; return 0;
     case OPT_AUDIO: o->files.audio = strchr(arg, '=') ? strchr(arg, '=') + 1 : arg; return 0;
     case OPT_HEAD: o->files.audio_head = arg; return 0;
@@ -141,6 +150,7 @@ int main(int argc, char **argv)
         {"audio", required_argument, 0, OPT_AUDIO},
         {"audio-head", required_argument, 0, OPT_HEAD},
         {"json", no_argument, 0, AVS_OPT_JSON},
+        {"import", required_argument, 0, OPT_IMPORT},
         {0, 0, 0, 0},
     };
     avs_ops_tune_process(argv);
@@ -186,6 +196,13 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     struct avs_err err = {0};
+    if (import_path) {
+        if (avs_train_import(&o, import_path, &err)) {
+            fprintf(stderr, "avs-train: %s\n", err.msg);
+            return AVS_EXIT_FATAL;
+        }
+        return AVS_EXIT_OK;
+    }
     struct avs_train_result res;
     memset(&res, 0, sizeof res);
     int rc = avs_train_run(&o, &res, &err);

@@ -84,6 +84,13 @@ struct avs_train_result {
 void avs_train_opts_default(struct avs_train_opts *o);
 /* res may be NULL. */
 int avs_train_run(const struct avs_train_opts *o, struct avs_train_result *res, struct avs_err *err);
+/* A run made from weights trained elsewhere (an official C3N/AVSBench checkpoint converted with
+ * tools/convert_checkpoint.py, or another run's best): the head's tensors by their official
+ * names ("module." stripped; other tensors, e.g. the backbones', ignored and counted) for the
+ * model that o->features, o->width and o->sw describe, written as runs/<run>/best.safetensors
+ * and recorded with status 'imported' and the file's name and hash, so avs-predict evaluates it
+ * like a trained run. The feature set must come from the same backbone weights. */
+int avs_train_import(const struct avs_train_opts *o, const char *weights, struct avs_err *err);
 /* Ask a running avs_train_run to stop after the current step (async-signal-safe). */
 void avs_train_request_stop(int signo);
 /* The signal that stopped the last run (0: none). */
