@@ -12,6 +12,26 @@ void avs_cpu_conv2d_bwd_data(float *din, const float *dout, const float *w,
                              const struct avs_conv2d *g, float *ws);
 void avs_cpu_conv2d_bwd_filter(float *dw, float *db, const float *dout, const float *in,
                                const struct avs_conv2d *g, float *ws);
+/* Winograd F(4x4,3x3) for 3x3 convs with stride 1, dilation 1, groups 1, pad <= 2
+ * (model/ops_cpu_winograd.c); ws: avs_cpu_winograd_ws floats. bwd_data adds into din,
+ * bwd_filter adds into dw (the bias gradient is the caller's). */
+int avs_cpu_winograd_fits(const struct avs_conv2d *g);
+size_t avs_cpu_winograd_ws(const struct avs_conv2d *g);
+void avs_cpu_winograd_fwd(float *out, const float *in, const float *w, const float *b,
+                          const struct avs_conv2d *g, float *ws);
+void avs_cpu_winograd_bwd_data(float *din, const float *dout, const float *w,
+                               const struct avs_conv2d *g, float *ws);
+void avs_cpu_winograd_bwd_filter(float *dw, const float *dout, const float *in,
+                                 const struct avs_conv2d *g, float *ws);
+
+/* Which algorithm the CPU convs use: AUTO picks per geometry (Winograd where it fits and
+ * pays, else the GEMM paths), the others force one (tests, benchmarks). Set it before sizing
+ * scratch with avs_conv2d_ws: the size follows the choice. */
+enum { AVS_CONV_AUTO, AVS_CONV_GEMM, AVS_CONV_WINOGRAD };
+void avs_cpu_conv_set_algo(int algo);
+/* 1 if g runs through Winograd under the current setting. */
+int avs_cpu_conv_uses_winograd(const struct avs_conv2d *g);
+
 /* y [N,C,HW] += b [C] */
 void avs_cpu_add_channel(float *y, const float *b, int N, int C, int HW);
 /* db [C] += sums of dy [N,C,HW] over N and HW (fixed order, double accumulation) */

@@ -1,0 +1,383 @@
+/* model/ops_cpu_winograd.c: 3x3 stride-1 convolutions by Winograd F(4x4, 3x3).
+ *
+ * ref: A. Lavin, S. Gray, "Fast Algorithms for Convolutional Neural Networks" (2016), F(4,3)
+ * with interpolation points 0, +-1, +-2, inf. Each 4x4 output tile is
+ *     Y = A^T [ (G g G^T) . (B^T d B) ] A          (6x6 transformed domain, "." elementwise)
+ * for a 6x6 input tile d and 3x3 filter g: 36 multiplies instead of 144. Over channels the
+ * elementwise products become 36 independent GEMMs (one per transformed position xi):
+ *
+ *     U[xi] [K,C]  = weights transformed once per call (G g G^T)
+ *     V[xi] [C,T]  = input tiles transformed (B^T d B), T tiles of all images in a chunk
+ *     M[xi] [K,T]  = U[xi] V[xi]                      (cblas_sgemm, one thread per xi)
+ *     out          = A^T M A per tile, plus bias
+ *
+ * Backward data is the same correlation on dout with the flipped, transposed filter and
+ * padding 2 - pad. Backward filter is the transpose of the forward in the transformed domain:
+ *     dU[xi] [K,C] = sum over tiles  (A dY A^T)[xi] [K,T]  V[xi]^T [T,C],   dg = G^T dU G.
+ * Tiles are processed in chunks of whole tile rows (the chunking depends only on the geometry,
+ * never on the thread count), so results are bit-identical for any number of threads: the
+ * transforms write disjoint channels, and each GEMM is computed whole by one thread.
+ *
+ * Error: the transforms scale values by up to 8 (A) and 5 (B), so rounding error is ~10x that
+ * of direct convolution in float; measured ~1e-6 relative on the head (tests/test_model_wino.c).
+ */
+#include <cblas.h>
+#include <omp.h>
+#include <string.h>
+
+#include "core/common.h"
+#include "model/ops.h"
+#include "model/ops_cpu.h"
+
+#define TB 32         /* tiles per block in the transforms (bounds the stack buffers) */
+#define RW (4 * TB + 2) /* row buffer width of one block */
+#ifndef TILE_BUDGET
+#define TILE_BUDGET 192 /* target tiles per chunk per 256 channels of C + K (measured: 96..384 alike) */
+#endif
+
+struct wplan {
+    int N, C, H, W; /* correlation input [N,C,H,W] */
+    int K, P, Q;    /* output [N,K,P,Q], P = H + 2 pad - 2 */
+    int pad;        /* top and left padding (bottom/right: zeros past the map) */
+    int TH, TW;     /* tiles per image */
+    int rows;       /* tile rows of all images, N*TH */
+    int chunk;      /* tile rows per chunk */
+    size_t Tc;      /* tiles per (full) chunk, chunk*TW */
+};
+
+static void plan(struct wplan *p, int N, int C, int H, int W, int K, int pad)
+{
+    p->N = N, p->C = C, p->H = H, p->W = W, p->K = K, p->pad = pad;
+    p->P = H + 2 * pad - 2, p->Q = W + 2 * pad - 2;
+    p->TH = (p->P + 3) / 4, p->TW = (p->Q + 3) / 4;
+    p->rows = N * p->TH;
+    long want = (long)TILE_BUDGET * 512 / (C + K);
+    if (want < 64)
+        want = 64;
+    p->chunk = (int)((want + p->TW - 1) / p->TW);
+    if (p->chunk > p->rows)
+        p->chunk = p->rows;
+    p->Tc = (size_t)p->chunk * p->TW;
+}
+
+/* The forward plan of g, and the plan of its backward data (dout correlated into din). */
+static void plan_fwd(struct wplan *p, const struct avs_conv2d *g)
+{
+    plan(p, g->N, g->C, g->H, g->W, g->K, g->pad);
+}
+
+static void plan_bwd(struct wplan *p, const struct avs_conv2d *g)
+{
+    plan(p, g->N, g->K, g->P, g->Q, g->C, 2 - g->pad);
+}
+
+int avs_cpu_winograd_fits(const struct avs_conv2d *g)
+{
+    return g->R == 3 && g->S == 3 && g->stride == 1 && g->dil == 1 && g->groups == 1 &&
+           g->pad >= 0 && g->pad <= 2;
+}
+
+size_t avs_cpu_winograd_ws(const struct avs_conv2d *g)
+{
+    struct wplan a, b;
+    plan_fwd(&a, g);
+    plan_bwd(&b, g);
+    /* U (or dU) + V + M chunks, for the larger of the forward and backward-data plans */
+    size_t fa = (size_t)36 * ((size_t)a.K * a.C + (a.C + a.K) * a.Tc);
+    size_t fb = (size_t)36 * ((size_t)b.K * b.C + (b.C + b.K) * b.Tc);
+    return (fa > fb ? fa : fb) + 64;
+}
+
+/* ---- transforms ---- */
+
+/* G applied to 3 values (stride s) into 6 (stride os); multiplies by rounded constants (a
+ * division per value made the weight transform as slow as a small layer's GEMMs). */
+#define G6(o, os, g, s)                                                                        \
+    do {                                                                                       \
+        float g0 = (g)[0], g1 = (g)[(s)], g2 = (g)[2 * (s)], e = g0 + g2;                      \
+        (o)[0] = g0;                                                                           \
+        (o)[(os)] = (e + g1) * (1.0f / 3);                                                     \
+        (o)[2 * (os)] = (g1 - e) * (1.0f / 3);                                                 \
+        (o)[3 * (os)] = (4 * g0 + 2 * g1 + g2) * (-4.0f / 15);                                 \
+        (o)[4 * (os)] = (g0 - 2 * g1 + 4 * g2) * (1.0f / 15);                                  \
+        (o)[5 * (os)] = g2;                                                                    \
+    } while (0)
+
+/* U[xi][o][i] = G g G^T for every filter of w [K][C][3][3]: (o, i) = (k, c), or with flip
+ * (backward data) (c, k) of the filter rotated by 180 degrees. Stores run along i. */
+static void weight_tf(float *U, const float *w, int K, int C, int flip)
+{
+    size_t KC = (size_t)K * C;
+    int no = flip ? C : K, ni = flip ? K : C;
+#pragma omp parallel for schedule(static) if (KC > 4096)
+    for (int o = 0; o < no; o++)
+        for (int i = 0; i < ni; i++) {
+            const float *g = w + (flip ? (size_t)i * C + o : (size_t)o * C + i) * 9;
+            float f[9], t[18], u[36];
+            for (int j = 0; j < 9; j++)
+                f[j] = flip ? g[8 - j] : g[j];
+            for (int j = 0; j < 3; j++) /* t [6][3] = G f */
+                G6(t + j, 3, f + j, 3);
+            for (int j = 0; j < 6; j++) /* u [6][6] = t G^T */
+                G6(u + 6 * j, 1, t + 3 * j, 1);
+            size_t at = (size_t)o * ni + i;
+            for (int xi = 0; xi < 36; xi++)
+                U[xi * KC + at] = u[xi];
+        }
+}
+
+/* G^T applied to 6 values (stride s) into 3 (stride os). */
+#define GT3(o, os, u, s)                                                                       \
+    do {                                                                                       \
+        float u0 = (u)[0], u1 = (u)[(s)], u2 = (u)[2 * (s)], u3 = (u)[3 * (s)];                \
+        float u4 = (u)[4 * (s)], u5 = (u)[5 * (s)];                                            \
+        float a = (u1 - u2) * (1.0f / 3), b = (u1 + u2) * (1.0f / 3);                          \
+        (o)[0] = u0 + a + (u4 - 16 * u3) * (1.0f / 15);                                        \
+        (o)[(os)] = b - (4 * u3 + u4) * (2.0f / 15);                                           \
+        (o)[2 * (os)] = a + (u4 - u3) * (4.0f / 15) + u5;                                      \
+    } while (0)
+
+/* dw [K][C][3][3] += G^T dU G */
+static void weight_tf_bwd(float *dw, const float *dU, int K, int C)
+{
+    size_t KC = (size_t)K * C;
+#pragma omp parallel for schedule(static) if (KC > 4096)
+    for (int k = 0; k < K; k++)
+        for (int c = 0; c < C; c++) {
+            float u[36], t[18], r[9];
+            for (int xi = 0; xi < 36; xi++)
+                u[xi] = dU[xi * KC + (size_t)k * C + c];
+            for (int j = 0; j < 6; j++) /* t [3][6] = G^T u */
+                GT3(t + j, 6, u + j, 6);
+            for (int j = 0; j < 3; j++) /* r [3][3] = t G */
+                GT3(r + 3 * j, 1, t + 6 * j, 1);
+            float *d = dw + ((size_t)k * C + c) * 9;
+            for (int j = 0; j < 9; j++)
+                d[j] += r[j];
+        }
+}
+
+/* B^T applied to 6 values with stride s: the 6 results to o[0..5] with stride os. */
+#define BT6(o, os, d, s)                                                                       \
+    do {                                                                                       \
+        float d0 = (d)[0], d1 = (d)[(s)], d2 = (d)[2 * (s)], d3 = (d)[3 * (s)];                \
+        float d4 = (d)[4 * (s)], d5 = (d)[5 * (s)];                                            \
+        (o)[0] = d0 + d4 + 1.5f * (d3 - d1) - 2 * d2;                                          \
+        (o)[(os)] = d4 - d1 + 0.5f * d2 + 2.5f * d3;                                           \
+        (o)[2 * (os)] = d4 + d1 - 2.5f * d2 + 0.5f * d3;                                       \
+        (o)[3 * (os)] = d4 - d2 + 2 * (d3 - d1);                                               \
+        (o)[4 * (os)] = d4 - d2 + 0.5f * (d1 - d3);                                            \
+        (o)[5 * (os)] = d5 + d1 + 1.5f * (d4 - d2) - 2 * d3;                                   \
+    } while (0)
+
+/* V[xi][c][t] (row stride ldv) for the tiles of tile rows [r0, r1) of x [N,C,H,W]. */
+static void input_tf(float *V, size_t ldv, const float *x, const struct wplan *p, int r0, int r1)
+{
+    size_t plane = (size_t)p->C * ldv;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < p->C; c++)
+        for (int row = r0; row < r1; row++) {
+            int n = row / p->TH, tr = row % p->TH;
+            const float *xc = x + ((size_t)n * p->C + c) * p->H * p->W;
+            float *vc = V + (size_t)c * ldv + (size_t)(row - r0) * p->TW;
+            for (int t0 = 0; t0 < p->TW; t0 += TB) {
+                int nt = p->TW - t0 < TB ? p->TW - t0 : TB, width = 4 * nt + 2;
+                int w0 = 4 * t0 - p->pad;
+                float d[6 * RW], r[6 * RW]; /* 6 input rows; B^T applied down the columns */
+                for (int i = 0; i < 6; i++) {
+                    int h = 4 * tr - p->pad + i;
+                    float *di = d + i * RW;
+                    if (h < 0 || h >= p->H) {
+                        memset(di, 0, (size_t)width * sizeof(float));
+                        continue;
+                    }
+                    int lo = w0 < 0 ? -w0 : 0, hi = p->W - w0 < width ? p->W - w0 : width;
+                    for (int j = 0; j < lo; j++)
+                        di[j] = 0.0f;
+                    memcpy(di + lo, xc + (size_t)h * p->W + w0 + lo, (size_t)(hi - lo) * sizeof(float));
+                    for (int j = hi; j < width; j++)
+                        di[j] = 0.0f;
+                }
+#pragma omp simd
+                for (int j = 0; j < width; j++)
+                    BT6(r + j, RW, d + j, RW);
+                for (int i = 0; i < 6; i++) {
+                    float *v = vc + (size_t)(i * 6) * plane + t0;
+                    const float *ri = r + i * RW;
+#pragma omp simd
+                    for (int j = 0; j < nt; j++)
+                        BT6(v + j, plane, ri + 4 * j, 1);
+                }
+            }
+        }
+}
+
+/* A y for a 4-vector y (stride s) into 6 values (stride os): the transpose of A^T. */
+#define A6(o, os, y, s)                                                                        \
+    do {                                                                                       \
+        float y0 = (y)[0], y1 = (y)[(s)], y2 = (y)[2 * (s)], y3 = (y)[3 * (s)];                \
+        (o)[0] = y0;                                                                           \
+        (o)[(os)] = y0 + y1 + y2 + y3;                                                         \
+        (o)[2 * (os)] = y0 - y1 + y2 - y3;                                                     \
+        (o)[3 * (os)] = y0 + 0.5f * y1 + 0.25f * y2 + 0.125f * y3;                             \
+        (o)[4 * (os)] = y0 - 2 * y1 + 4 * y2 - 8 * y3;                                         \
+        (o)[5 * (os)] = y3;                                                                    \
+    } while (0)
+
+/* dM[xi][k][t] = (A dY A^T)[xi] for the 4x4 tiles of dy [N,K,P,Q] in tile rows [r0, r1)
+ * (backward filter). */
+static void grad_tf(float *dM, size_t ldm, const float *dy, const struct wplan *p, int r0, int r1)
+{
+    size_t plane = (size_t)p->K * ldm;
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < p->K; k++)
+        for (int row = r0; row < r1; row++) {
+            int n = row / p->TH, tr = row % p->TH;
+            const float *yk = dy + ((size_t)n * p->K + k) * p->P * p->Q;
+            float *mk = dM + (size_t)k * ldm + (size_t)(row - r0) * p->TW;
+            for (int t0 = 0; t0 < p->TW; t0 += TB) {
+                int nt = p->TW - t0 < TB ? p->TW - t0 : TB, width = 4 * nt;
+                float d[4 * RW], r[6 * RW];
+                for (int i = 0; i < 4; i++) {
+                    int h = 4 * tr + i;
+                    float *di = d + i * RW;
+                    if (h >= p->P) {
+                        memset(di, 0, (size_t)width * sizeof(float));
+                        continue;
+                    }
+                    const float *src = yk + (size_t)h * p->Q;
+                    for (int j = 0; j < width; j++) {
+                        int q = 4 * t0 + j;
+                        di[j] = q < p->Q ? src[q] : 0.0f;
+                    }
+                }
+#pragma omp simd
+                for (int j = 0; j < width; j++)
+                    A6(r + j, RW, d + j, RW);
+                for (int i = 0; i < 6; i++) {
+                    float *m = mk + (size_t)(i * 6) * plane + t0;
+                    const float *ri = r + i * RW;
+#pragma omp simd
+                    for (int j = 0; j < nt; j++)
+                        A6(m + j, plane, ri + 4 * j, 1);
+                }
+            }
+        }
+}
+
+/* A^T m for 6 values (stride s) into 4 (stride os). */
+#define AT4(o, os, m, s)                                                                       \
+    do {                                                                                       \
+        float m0 = (m)[0], m1 = (m)[(s)], m2 = (m)[2 * (s)], m3 = (m)[3 * (s)];                \
+        float m4 = (m)[4 * (s)], m5 = (m)[5 * (s)];                                            \
+        float a = m1 + m2, b = m1 - m2;                                                        \
+        (o)[0] = m0 + a + m3 + m4;                                                             \
+        (o)[(os)] = b + 0.5f * m3 - 2 * m4;                                                    \
+        (o)[2 * (os)] = a + 0.25f * m3 + 4 * m4;                                               \
+        (o)[3 * (os)] = b + 0.125f * m3 - 8 * m4 + m5;                                         \
+    } while (0)
+
+/* out [N,K,P,Q] (= or +=) A^T M A (+ bias) for tile rows [r0, r1). */
+static void output_tf(float *out, int add, const float *M, size_t ldm, const float *bias,
+                      const struct wplan *p, int r0, int r1)
+{
+    size_t plane = (size_t)p->K * ldm;
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < p->K; k++) {
+        float bk = bias ? bias[k] : 0.0f;
+        for (int row = r0; row < r1; row++) {
+            int n = row / p->TH, tr = row % p->TH;
+            float *ok = out + ((size_t)n * p->K + k) * p->P * p->Q;
+            const float *mk = M + (size_t)k * ldm + (size_t)(row - r0) * p->TW;
+            for (int t0 = 0; t0 < p->TW; t0 += TB) {
+                int nt = p->TW - t0 < TB ? p->TW - t0 : TB;
+                float s[6 * RW], y[4 * RW]; /* A^T along the rows of each tile, then down */
+                for (int i = 0; i < 6; i++) {
+                    const float *m = mk + (size_t)(i * 6) * plane + t0;
+                    float *si = s + i * RW;
+#pragma omp simd
+                    for (int j = 0; j < nt; j++)
+                        AT4(si + 4 * j, 1, m + j, plane);
+                }
+#pragma omp simd
+                for (int j = 0; j < 4 * nt; j++)
+                    AT4(y + j, RW, s + j, RW);
+                int q0 = 4 * t0, nq = p->Q - q0 < 4 * nt ? p->Q - q0 : 4 * nt;
+                for (int i = 0; i < 4 && 4 * tr + i < p->P; i++) {
+                    float *dst = ok + (size_t)(4 * tr + i) * p->Q + q0;
+                    const float *yi = y + i * RW;
+                    if (add)
+                        for (int j = 0; j < nq; j++)
+                            dst[j] += yi[j] + bk;
+                    else
+                        for (int j = 0; j < nq; j++)
+                            dst[j] = yi[j] + bk;
+                }
+            }
+        }
+    }
+}
+
+/* ---- the three passes ---- */
+
+/* out = (or +=) correlation of x with the transformed filter U, chunk by chunk. */
+static void correlate(float *out, int add, const float *x, const float *U, const float *bias,
+                      const struct wplan *p, float *ws)
+{
+    float *V = ws, *M = V + (size_t)36 * p->C * p->Tc;
+    for (int r0 = 0; r0 < p->rows; r0 += p->chunk) {
+        int r1 = r0 + p->chunk < p->rows ? r0 + p->chunk : p->rows;
+        int T = (r1 - r0) * p->TW;
+        input_tf(V, p->Tc, x, p, r0, r1);
+#pragma omp parallel for schedule(static)
+        for (int xi = 0; xi < 36; xi++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->K, T, p->C, 1.0f,
+                        U + (size_t)xi * p->K * p->C, p->C, V + (size_t)xi * p->C * p->Tc,
+                        (int)p->Tc, 0.0f, M + (size_t)xi * p->K * p->Tc, (int)p->Tc);
+        output_tf(out, add, M, p->Tc, bias, p, r0, r1);
+    }
+}
+
+void avs_cpu_winograd_fwd(float *out, const float *in, const float *w, const float *b,
+                          const struct avs_conv2d *g, float *ws)
+{
+    AVS_ASSERT(avs_cpu_winograd_fits(g));
+    struct wplan p;
+    plan_fwd(&p, g);
+    float *U = ws + 64;
+    weight_tf(U, w, g->K, g->C, 0);
+    correlate(out, 0, in, U, b, &p, U + (size_t)36 * g->K * g->C);
+}
+
+void avs_cpu_winograd_bwd_data(float *din, const float *dout, const float *w,
+                               const struct avs_conv2d *g, float *ws)
+{
+    AVS_ASSERT(avs_cpu_winograd_fits(g));
+    struct wplan p;
+    plan_bwd(&p, g);
+    float *U = ws + 64;
+    weight_tf(U, w, g->K, g->C, 1);
+    correlate(din, 1, dout, U, NULL, &p, U + (size_t)36 * g->K * g->C);
+}
+
+void avs_cpu_winograd_bwd_filter(float *dw, const float *dout, const float *in,
+                                 const struct avs_conv2d *g, float *ws)
+{
+    AVS_ASSERT(avs_cpu_winograd_fits(g));
+    struct wplan p;
+    plan_fwd(&p, g);
+    size_t KC = (size_t)g->K * g->C;
+    float *dU = ws + 64, *V = dU + 36 * KC, *dM = V + (size_t)36 * p.C * p.Tc;
+    for (int r0 = 0; r0 < p.rows; r0 += p.chunk) {
+        int r1 = r0 + p.chunk < p.rows ? r0 + p.chunk : p.rows;
+        int T = (r1 - r0) * p.TW;
+        input_tf(V, p.Tc, in, &p, r0, r1);
+        grad_tf(dM, p.Tc, dout, &p, r0, r1);
+#pragma omp parallel for schedule(static)
+        for (int xi = 0; xi < 36; xi++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p.K, p.C, T, 1.0f,
+                        dM + (size_t)xi * p.K * p.Tc, (int)p.Tc, V + (size_t)xi * p.C * p.Tc,
+                        (int)p.Tc, r0 ? 1.0f : 0.0f, dU + xi * KC, p.C);
+    }
+    weight_tf_bwd(dw, dU, g->K, g->C);
+}

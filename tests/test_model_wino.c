@@ -1,0 +1,221 @@
+/* tests/test_model_wino.c: the Winograd F(4x4,3x3) convolutions of the CPU backend
+ * (model/ops_cpu_winograd.c) against a direct convolution in double precision, forward,
+ * backward data and backward filter, on random geometries (odd sizes, maps smaller than a
+ * tile, padding 0..2, several chunks); the GEMM path on the same cases for scale; bit
+ * identity for 1 and 2 threads; the cost model's choices for the head's geometries.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/common.h"
+#include "model/ops.h"
+#include "model/ops_cpu.h"
+#include "tests/check.h"
+
+static unsigned long long rng_state = 88172645463325252ULL;
+
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) / (double)(1 << 24) * 2.0 - 1.0);
+}
+
+static int irand(int lo, int hi) /* in [lo, hi] */
+{
+    return lo + (int)((frand() + 1.0f) * 0.5f * (hi - lo + 1)) % (hi - lo + 1);
+}
+
+static float *rnd(size_t n)
+{
+    float *p = avs_malloc(n * sizeof(float) + 4);
+    for (size_t i = 0; i < n; i++)
+        p[i] = frand();
+    return p;
+}
+
+/* Direct convolution in double: y = conv(x, w) + b, dx = conv^T(dy, w), dw = corr(dy, x). */
+static void ref_conv(double *y, double *dx, double *dw, const float *x, const float *w,
+                     const float *b, const float *dy, const struct avs_conv2d *g)
+{
+    int C = g->C, K = g->K, H = g->H, W = g->W, P = g->P, Q = g->Q;
+    memset(dx, 0, sizeof(double) * g->N * C * H * W);
+    memset(dw, 0, sizeof(double) * K * C * 9);
+    for (int n = 0; n < g->N; n++)
+        for (int k = 0; k < K; k++)
+            for (int p = 0; p < P; p++)
+                for (int q = 0; q < Q; q++) {
+                    double s = b[k], d = dy[(((size_t)n * K + k) * P + p) * Q + q];
+                    for (int c = 0; c < C; c++)
+                        for (int r = 0; r < 3; r++)
+                            for (int t = 0; t < 3; t++) {
+                                int h = p - g->pad + r, v = q - g->pad + t;
+                                if (h < 0 || h >= H || v < 0 || v >= W)
+                                    continue;
+                                size_t xi = (((size_t)n * C + c) * H + h) * W + v;
+                                size_t wi = ((size_t)k * C + c) * 9 + r * 3 + t;
+                                s += (double)x[xi] * w[wi];
+                                dx[xi] += d * w[wi];
+                                dw[wi] += d * x[xi];
+                            }
+                    y[(((size_t)n * K + k) * P + p) * Q + q] = s;
+                }
+}
+
+/* rel L2 error of got against want */
+static double rel_err(const float *got, const double *want, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = got[i] - want[i];
+        num += d * d, den += want[i] * want[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+struct result {
+    float *y, *dx, *dw;
+};
+
+/* All three passes with the given algorithm; dx and dw start at `base` to check that the
+ * backwards add. */
+static struct result run(int algo, const struct avs_conv2d *g, const float *x, const float *w,
+                         const float *b, const float *dy, float base)
+{
+    size_t nx = (size_t)g->N * g->C * g->H * g->W, ny = (size_t)g->N * g->K * g->P * g->Q;
+    size_t nw = (size_t)g->K * g->C * 9;
+    avs_cpu_conv_set_algo(algo);
+    float *ws = avs_malloc(avs_conv2d_ws(g) * sizeof(float));
+    struct result r = {avs_malloc(ny * 4), avs_malloc(nx * 4), avs_malloc(nw * 4)};
+    for (size_t i = 0; i < nx; i++)
+        r.dx[i] = base;
+    for (size_t i = 0; i < nw; i++)
+        r.dw[i] = base;
+    const struct avs_ops *op = avs_ops();
+    op->conv2d_fwd(r.y, x, w, b, g, ws);
+    op->conv2d_bwd_data(r.dx, dy, w, g, ws);
+    op->conv2d_bwd_filter(r.dw, NULL, dy, x, g, ws);
+    for (size_t i = 0; i < nx; i++)
+        r.dx[i] -= base;
+    for (size_t i = 0; i < nw; i++)
+        r.dw[i] -= base;
+    free(ws);
+    avs_cpu_conv_set_algo(AVS_CONV_AUTO);
+    return r;
+}
+
+static void free_result(struct result *r)
+{
+    free(r->y), free(r->dx), free(r->dw);
+}
+
+/* One geometry: Winograd within tol of the double reference, and within 30x of the GEMM
+ * path's own error (plus a floor at float resolution). Returns the worst Winograd error. */
+static double check_case(int N, int C, int H, int W, int K, int pad, double tol)
+{
+    struct avs_conv2d g;
+    avs_conv2d_geom(&g, N, C, H, W, K, 3, 3, 1, pad, 1, 1);
+    CHECK(avs_cpu_winograd_fits(&g), "geometry should fit Winograd");
+    size_t nx = (size_t)N * C * H * W, ny = (size_t)N * K * g.P * g.Q, nw = (size_t)K * C * 9;
+    float *x = rnd(nx), *w = rnd(nw), *b = rnd(K), *dy = rnd(ny);
+    double *ry = avs_malloc(ny * 8), *rdx = avs_malloc(nx * 8), *rdw = avs_malloc(nw * 8);
+    ref_conv(ry, rdx, rdw, x, w, b, dy, &g);
+    struct result wr = run(AVS_CONV_WINOGRAD, &g, x, w, b, dy, 0.5f);
+    struct result gr = run(AVS_CONV_GEMM, &g, x, w, b, dy, 0.5f);
+    double ew[3] = {rel_err(wr.y, ry, ny), rel_err(wr.dx, rdx, nx), rel_err(wr.dw, rdw, nw)};
+    double eg[3] = {rel_err(gr.y, ry, ny), rel_err(gr.dx, rdx, nx), rel_err(gr.dw, rdw, nw)};
+    static const char *what[3] = {"forward", "backward data", "backward filter"};
+    double worst = 0;
+    for (int i = 0; i < 3; i++) {
+        CHECK(ew[i] <= tol, "N%d C%d %dx%d K%d pad %d %s: Winograd rel L2 %.3g > %.1g (GEMM %.3g)",
+              N, C, H, W, K, pad, what[i], ew[i], tol, eg[i]);
+        CHECK(ew[i] <= 30 * eg[i] + 1e-7,
+              "N%d C%d %dx%d K%d pad %d %s: Winograd rel L2 %.3g vs GEMM path %.3g", N, C, H, W,
+              K, pad, what[i], ew[i], eg[i]);
+        if (ew[i] > worst)
+            worst = ew[i];
+    }
+    free_result(&wr), free_result(&gr);
+    free(x), free(w), free(b), free(dy);
+    free(ry), free(rdx), free(rdw);
+    return worst;
+}
+
+static void test_random(void)
+{
+    double worst = 0;
+    for (int i = 0; i < 40; i++) {
+        int pad = irand(0, 2);
+        int H = irand(pad ? 1 : 3, 23), W = irand(pad ? 1 : 3, 23);
+        if (H + 2 * pad < 3)
+            H = 3 - 2 * pad;
+        if (W + 2 * pad < 3)
+            W = 3 - 2 * pad;
+        double e = check_case(irand(1, 3), irand(1, 24), H, W, irand(1, 24), pad, 5e-6);
+        if (e > worst)
+            worst = e;
+    }
+    printf("random geometries: worst Winograd rel L2 error %.3g\n", worst);
+    /* head-like widths (many chunks, the transforms' tile blocks wrap) */
+    printf("C128 K96 30x37 pad 1: %.3g\n", check_case(2, 128, 30, 37, 96, 1, 5e-6));
+    printf("C64 K160 9x141 pad 1: %.3g\n", check_case(1, 64, 9, 141, 160, 1, 5e-6));
+}
+
+/* 1 and 2 threads give the same bits (the chunking does not depend on the thread count). */
+static void test_threads(void)
+{
+    struct avs_conv2d g;
+    avs_conv2d_geom(&g, 3, 48, 22, 19, 40, 3, 3, 1, 1, 1, 1);
+    size_t nx = (size_t)g.N * g.C * g.H * g.W, ny = (size_t)g.N * g.K * g.P * g.Q;
+    size_t nw = (size_t)g.K * g.C * 9;
+    float *x = rnd(nx), *w = rnd(nw), *b = rnd(g.K), *dy = rnd(ny);
+    struct result r[2];
+    for (int t = 0; t < 2; t++) {
+        avs_ops_set_threads(t + 1);
+        r[t] = run(AVS_CONV_WINOGRAD, &g, x, w, b, dy, 0.25f);
+    }
+    avs_ops_set_threads(0);
+    CHECK(!memcmp(r[0].y, r[1].y, ny * 4), "forward differs between 1 and 2 threads");
+    CHECK(!memcmp(r[0].dx, r[1].dx, nx * 4), "backward data differs between 1 and 2 threads");
+    CHECK(!memcmp(r[0].dw, r[1].dw, nw * 4), "backward filter differs between 1 and 2 threads");
+    free_result(&r[0]), free_result(&r[1]);
+    free(x), free(w), free(b), free(dy);
+}
+
+/* The cost model: the head's 3x3 convs go to Winograd; narrow, strided, dilated, 1x1 don't. */
+static void test_choice(void)
+{
+    static const int yes[][5] = {{5, 256, 56, 56, 256}, {5, 256, 28, 28, 256},
+                                 {5, 256, 112, 112, 128}, {5, 128, 224, 224, 32}};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        struct avs_conv2d g;
+        avs_conv2d_geom(&g, yes[i][0], yes[i][1], yes[i][2], yes[i][3], yes[i][4], 3, 3, 1, 1, 1, 1);
+        CHECK(avs_cpu_conv_uses_winograd(&g), "head conv %d should use Winograd", (int)i);
+    }
+    struct avs_conv2d g;
+    avs_conv2d_geom(&g, 1, 3, 56, 56, 64, 3, 3, 1, 1, 1, 1);
+    CHECK(!avs_cpu_conv_uses_winograd(&g), "3 input channels: GEMM");
+    avs_conv2d_geom(&g, 1, 64, 56, 56, 64, 3, 3, 2, 1, 1, 1);
+    CHECK(!avs_cpu_conv_uses_winograd(&g), "stride 2: GEMM");
+    avs_conv2d_geom(&g, 1, 64, 56, 56, 64, 3, 3, 1, 6, 6, 1);
+    CHECK(!avs_cpu_conv_uses_winograd(&g), "dilation 6: GEMM");
+    avs_conv2d_geom(&g, 1, 64, 56, 56, 64, 1, 1, 1, 0, 1, 1);
+    CHECK(!avs_cpu_conv_uses_winograd(&g), "1x1: GEMM");
+    avs_conv2d_geom(&g, 1, 64, 5, 5, 64, 3, 3, 1, 1, 1, 1);
+    CHECK(!avs_cpu_conv_uses_winograd(&g), "5x5 map (2x2 tiles for 25 outputs): GEMM");
+    avs_conv2d_geom(&g, 5, 256, 7, 7, 256, 3, 3, 1, 1, 1, 1);
+    CHECK(!avs_cpu_conv_uses_winograd(&g), "7x7 maps, 20 tiles: GEMM");
+    avs_cpu_conv_set_algo(AVS_CONV_GEMM);
+    avs_conv2d_geom(&g, 5, 256, 56, 56, 256, 3, 3, 1, 1, 1, 1);
+    CHECK(!avs_cpu_conv_uses_winograd(&g), "forced GEMM");
+    avs_cpu_conv_set_algo(AVS_CONV_AUTO);
+}
+
+int main(void)
+{
+    avs_ops_set_threads(0);
+    test_choice();
+    test_random();
+    test_threads();
+    return check_summary("test_model_wino");
+}
