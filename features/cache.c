@@ -157,11 +157,13 @@ static int decode_header(struct avs_cache *c, const uint8_t *h, size_t len, cons
                          struct avs_err *err)
 {
     if (len < HEADER_BYTES || memcmp(h, MAGIC, 8))
-        return avs_err_set(err, "%s: not a feature cache (bad magic): rebuild it with avs-features", path);
+        return avs_err_set(err, "%s: not a feature cache (bad magic): run avs-features --rebuild "
+                           "--set NAME (the file's name)", path);
     uint32_t ver = get32(h + 8), dt = get32(h + 12), n = get32(h + 16);
     if (ver != AVS_CACHE_VERSION)
-        return avs_err_set(err, "%s: feature cache v%u, need v%d: rebuild it with avs-features", path,
-                           ver, AVS_CACHE_VERSION);
+        return avs_err_set(err, "%s: feature cache v%u, need v%d: run avs-features --rebuild "
+                           "--set NAME (the file's name; with the options that made it)", path, ver,
+                           AVS_CACHE_VERSION);
     if (dt > 1 || n < 1 || n > AVS_CACHE_MAXFIELDS || len < HEADER_BYTES + (size_t)n * FIELD_BYTES)
         return avs_err_set(err, "%s: damaged feature cache header", path);
     c->dtype = (enum avs_cache_dtype)dt;
@@ -328,7 +330,8 @@ int avs_cache_open(struct avs_cache **out, const char *path, struct avs_err *err
     struct stat sb;
     if (fstat(fd, &sb) || sb.st_size < HEADER_BYTES) {
         close(fd);
-        return avs_err_set(err, "%s: not a feature cache (too short): rebuild it with avs-features", path);
+        return avs_err_set(err, "%s: not a feature cache (too short): run avs-features --rebuild "
+                           "--set NAME (the file's name)", path);
     }
     void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
     close(fd);
@@ -361,7 +364,7 @@ int avs_cache_read(const struct avs_cache *c, int64_t offset, int f, float *dst,
         ((uint64_t)offset - c->data_offset) % c->record_bytes ||
         (uint64_t)offset + c->record_bytes > c->len)
         return avs_err_set(err, "%s: no record at byte offset %lld (field %d): the index and the "
-                           "cache disagree; rebuild with avs-features", c->path, (long long)offset, f);
+                           "cache disagree; run avs-features --rebuild --set NAME", c->path, (long long)offset, f);
     const uint8_t *p = c->map + offset + c->field_off[f];
     size_t n = avs_cache_field_numel(&c->field[f]);
     if (c->dtype == AVS_CACHE_F32)

@@ -2,9 +2,11 @@
  * into one feature set. The per-video work is in run_video.c. */
 #include <cJSON.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/db.h"
 #include "core/fs.h"
@@ -16,7 +18,7 @@
 
 #define SIM_STREAM 0x5351ull /* random S: its own generator stream */
 
-static int set_name_ok(const char *s)
+int avs_feat_set_name_ok(const char *s)
 {
     if (!*s || strlen(s) >= 100 || s[0] == '.')
         return 0;
@@ -192,13 +194,18 @@ static int register_set(sqlite3 *db, const char *name, const char *path, const c
 {
     sqlite3_stmt *st;
     int rc = -1;
-    if (avs_db_prepare(db, "SELECT id, config FROM feature_sets WHERE name = ?1", &st, err))
+    if (avs_db_prepare(db, "SELECT id, config, version FROM feature_sets WHERE name = ?1", &st, err))
         return -1;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(st) == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
         const char *old = (const char *)sqlite3_column_text(st, 1);
-        if (!old || strcmp(old, config))
+        int ver = sqlite3_column_int(st, 2);
+        if (ver != AVS_CACHE_VERSION)
+            avs_err_set(err, "feature set \"%s\" is feature cache v%d, need v%d: run avs-features "
+                        "--rebuild --set %s (with the options that made it) to recompute it", name,
+                        ver, AVS_CACHE_VERSION, name);
+        else if (!old || strcmp(old, config))
             avs_err_set(err, "feature set \"%s\" exists with another configuration (%s); this run "
                         "asks for %s: choose another --set NAME", name, old ? old : "?", config);
         else
@@ -223,6 +230,71 @@ static int register_set(sqlite3 *db, const char *name, const char *path, const c
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+/* The configuration without its field list (what the code version decides). */
+static char *config_sans_fields(const char *config)
+{
+    cJSON *j = cJSON_Parse(config);
+    if (!j)
+        return NULL;
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "fields");
+    char *t = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return t;
+}
+
+/* --rebuild: the set's rows go and its row is reset (same id and name; config and version
+ * as this run writes them, which must describe the same encoders and options: only the field
+ * list may differ), then the file goes. Rows first: a rebuild killed in between leaves a set
+ * with no rows (rebuild again) rather than rows naming a missing file. */
+static int rebuild_reset(sqlite3 *db, const char *name, const char *bin, const char *config,
+                         int random_init, struct avs_err *err)
+{
+    sqlite3_stmt *st;
+    if (avs_db_prepare(db, "SELECT id, config FROM feature_sets WHERE name = ?1", &st, err))
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    int rc = 0, found = sqlite3_step(st) == SQLITE_ROW;
+    int64_t id = found ? sqlite3_column_int64(st, 0) : 0;
+    char *a = found ? config_sans_fields((const char *)sqlite3_column_text(st, 1)) : NULL;
+    char *b = config_sans_fields(config);
+    sqlite3_finalize(st);
+    if (found && (!a || !b || strcmp(a, b)))
+        rc = avs_err_set(err, "--rebuild: feature set \"%s\" was made with another configuration "
+                         "(%s) than this run's (%s): give the options that made it (avs-features "
+                         "show --set %s prints them)", name, a ? a : "?", b ? b : "?", name);
+    cJSON_free(a), cJSON_free(b);
+    if (rc || !found)
+        return rc;
+    struct avs_err e2;
+    if (avs_db_exec(db, "BEGIN IMMEDIATE", err))
+        return -1;
+    const char *sql[2] = {"DELETE FROM feature_entries WHERE set_id = ?1",
+                          "UPDATE feature_sets SET config = ?2, version = ?3, random_init = ?4, "
+                          "status = 'building' WHERE id = ?1"};
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        if (avs_db_prepare(db, sql[i], &st, err)) {
+            rc = -1;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, id);
+        if (i == 1) {
+            sqlite3_bind_text(st, 2, config, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int(st, 3, AVS_CACHE_VERSION);
+            sqlite3_bind_int(st, 4, random_init);
+        }
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = avs_err_set(err, "--rebuild %s: %s", name, sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+    }
+    if (rc || avs_db_exec(db, "COMMIT", err)) {
+        avs_db_exec(db, "ROLLBACK", &e2);
+        return -1;
+    }
+    if (unlink(bin) != 0 && errno != ENOENT)
+        return avs_err_set(err, "--rebuild: cannot remove %s: %s", bin, strerror(errno));
+    return 0;
 }
 
 struct video { int64_t id; char *uid; int n; };
@@ -261,7 +333,7 @@ static int pending_videos(sqlite3 *db, int64_t set_id, const struct avs_features
     return 0;
 }
 
-static void set_status(sqlite3 *db, int64_t set_id)
+void avs_feat_set_status(sqlite3 *db, int64_t set_id)
 {
     sqlite3_stmt *st;
     struct avs_err err;
@@ -311,7 +383,7 @@ int avs_features_run(const struct avs_features_opts *o, struct avs_features_stat
     char *dbp = o->db_path ? avs_strdup(o->db_path) : avs_db_path_for_root(o->root);
     char *name = o->set ? avs_strdup(o->set) : default_set_name(o), *rel = NULL, *bin = NULL;
     char *lockp = NULL, *config = NULL, sim_hash[33] = "";
-    if (!set_name_ok(name)) {
+    if (!avs_feat_set_name_ok(name)) {
         avs_err_set(err, "--set %s: use letters, digits, '-', '_' and '.' (at most 99)", name);
         goto out;
     }
@@ -342,8 +414,10 @@ int avs_features_run(const struct avs_features_opts *o, struct avs_features_stat
                         "wait for it or use another --set", name, lockp);
         goto out;
     }
-    if (register_set(db, name, rel, config, !o->visual_weights || !o->audio_weights || !o->vectors,
-                     &stats->set_id, err))
+    int random_init = !o->visual_weights || !o->audio_weights || !o->vectors;
+    if (o->rebuild && rebuild_reset(db, name, bin, config, random_init, err))
+        goto out;
+    if (register_set(db, name, rel, config, random_init, &stats->set_id, err))
         goto out;
     snprintf(stats->set, sizeof stats->set, "%s", name);
     if (avs_cache_open_append(&cw, bin, e.fields, e.nf, o->fp16 ? AVS_CACHE_F16 : AVS_CACHE_F32, err))
@@ -375,7 +449,7 @@ int avs_features_run(const struct avs_features_opts *o, struct avs_features_stat
         avs_progress_add(&pr, vids[i].n);
     }
     avs_progress_end(&pr);
-    set_status(db, stats->set_id);
+    avs_feat_set_status(db, stats->set_id);
     rc = stats->failed ? 2 : 0;
 out:
     stats->seconds = avs_now() - t0;

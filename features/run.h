@@ -47,6 +47,8 @@ struct avs_features_opts {
     enum avs_logmel_policy policy;
     int progress;                /* progress bar on a TTY */
     int shard_i, shard_n;        /* videos with index % shard_n == shard_i (0/1: all) */
+    int rebuild;                 /* recompute the set from scratch: its rows and file go first
+                                    (same name; the options must describe the same set) */
 };
 
 struct avs_features_stats {
@@ -72,6 +74,24 @@ int avs_features_dump(const char *root, const char *db_path, const char *set, co
 /* The set's row (name, path, records, status, random_init, config) as text on stdout. */
 int avs_features_show(const char *root, const char *db_path, const char *set,
                       struct avs_err *err);
+
+/* `avs-features merge` (features/merge.c): the set `set` of each source store srcs[0..nsrc)
+ * (shard roots, each with its avs.db) copied into the store at root (index db_path, NULL:
+ * root/avs.db). Videos are matched by uid and must have the same content; the sets must have
+ * the same configuration, cache version and layout (the destination's is created from the
+ * first source's when missing). Videos the destination set already has are left alone, so a
+ * merge run again (or after a kill) only finishes what is missing. 0 ok, 2 some videos could
+ * not be merged (each logged), -1 fatal (err). */
+struct avs_features_merge_stats {
+    int videos;       /* videos of the sources' sets */
+    int merged;       /* copied now */
+    int unchanged;    /* already in the destination set */
+    int failed;       /* not in the destination store, or other content there */
+    int64_t records;  /* records copied now */
+    double seconds;
+};
+int avs_features_merge(const char *root, const char *db_path, const char *set, char *const *srcs,
+                       int nsrc, struct avs_features_merge_stats *st, struct avs_err *err);
 
 /* ---- internal to features/run*.c ---- */
 #include <sqlite3.h>
@@ -136,5 +156,9 @@ int avs_feat_load_wave(float *wave, const char *root, char *const *rel, int n, s
 int avs_feat_seconds(sqlite3 *db, int64_t video_id, int n, char ***frames, char ***audio,
                      struct avs_err *err);
 void avs_feat_paths_free(char **p, int n);
+/* A usable set name: letters, digits, '-', '_', '.', not starting with '.', < 100 chars. */
+int avs_feat_set_name_ok(const char *s);
+/* feature_sets.status of the set: 'complete' when every ok video of the store has rows. */
+void avs_feat_set_status(sqlite3 *db, int64_t set_id);
 
 #endif

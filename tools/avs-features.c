@@ -23,6 +23,9 @@ static void usage(FILE *f)
         "                    --audio-head H.safetensors --vectors V\n"
         "       avs-features [options] --random-init SEED [--visual pvt_v2_bX]   (tests, demos)\n"
         "       avs-features show [--set NAME]           feature sets in the index\n"
+        "       avs-features merge --set NAME SHARD_ROOT...   copy the set NAME of each shard\n"
+        "                    store into --root's (stores merged first with avs-ingest merge;\n"
+        "                    videos matched by uid; same configuration required)\n"
         "       avs-features dump --set NAME --video UID --k K [--flipped] --out F.safetensors\n"
         "       avs-features clip --set NAME --clip IN.mp4 --out F.safetensors [--visual ...]\n"
         "                    a set's encoders on any clip, in memory (no store entries): frames,\n"
@@ -47,6 +50,9 @@ static void usage(FILE *f)
         "  --random-init SEED    random encoders (and random S without --vectors) for whatever has\n"
         "                        no file; the set is marked random_init = 1\n"
         "  --set NAME            feature set name (default from the encoders and options)\n"
+        "  --rebuild             recompute the set from scratch: its index rows and file are\n"
+        "                        removed first (same name; give the options that made it), e.g.\n"
+        "                        after \"feature cache v1, need v2\"\n"
         "  --flip                also a horizontally flipped copy of every frame\n"
         "  --fp16                store fp16 (default fp32)\n"
         "  --policy P            log-mel windows: stream (default, official: 0.96 s examples over\n"
@@ -63,7 +69,7 @@ static void usage(FILE *f)
 
 enum { OPT_VISUAL = AVS_OPT_FIRST_TOOL, OPT_AUDIO, OPT_HEAD, OPT_VECTORS, OPT_CLS_V, OPT_CLS_A,
        OPT_RANDOM, OPT_SET, OPT_FLIP, OPT_FP16, OPT_POLICY, OPT_SPLIT, OPT_VIDEO, OPT_K,
-       OPT_FLIPPED, OPT_OUT, OPT_CLIP };
+       OPT_FLIPPED, OPT_OUT, OPT_CLIP, OPT_REBUILD };
 
 struct args {
     struct avs_features_opts o;
@@ -135,6 +141,7 @@ static int tool_option(struct args *a, int c, const char *arg)
     case OPT_FLIPPED: a->flipped = 1; return 0;
     case OPT_OUT: a->out = arg; return 0;
     case OPT_CLIP: a->clip = arg; return 0;
+    case OPT_REBUILD: a->o.rebuild = 1; return 0;
     case AVS_OPT_JSON: a->json = 1; return 0;
     default: usage(stderr); return -1;
     }
@@ -223,6 +230,31 @@ static int clip_cmd(const struct args *a, const struct avs_cli *cli)
     return rc;
 }
 
+/* `avs-features merge --set NAME SHARD_ROOT...` */
+static int merge_cmd(const struct args *a, const struct avs_cli *cli, char *const *srcs, int n)
+{
+    if (!a->o.set || n < 1) {
+        fprintf(stderr, "avs-features: merge needs --set NAME and at least one SHARD_ROOT\n");
+        return AVS_EXIT_USAGE;
+    }
+    struct avs_features_merge_stats st;
+    struct avs_err err = {0};
+    int rc = avs_features_merge(cli->root, cli->db, a->o.set, srcs, n, &st, &err);
+    if (rc < 0) {
+        fprintf(stderr, "avs-features: merge: %s\n", err.msg);
+        return AVS_EXIT_FATAL;
+    }
+    if (a->json)
+        printf("{\"set\": \"%s\", \"videos\": %d, \"merged\": %d, \"unchanged\": %d, "
+               "\"failed\": %d, \"records\": %lld, \"seconds\": %.2f}\n", a->o.set, st.videos,
+               st.merged, st.unchanged, st.failed, (long long)st.records, st.seconds);
+    else if (!a->quiet)
+        fprintf(stderr, "avs-features: merge set %s: %d videos: %d merged (%lld records), %d "
+                "already there, %d failed, %.1f s\n", a->o.set, st.videos, st.merged,
+                (long long)st.records, st.unchanged, st.failed, st.seconds);
+    return rc == 2 ? AVS_EXIT_PARTIAL : AVS_EXIT_OK;
+}
+
 static int run(struct args *a, const struct avs_cli *cli)
 {
     struct avs_features_stats st;
@@ -267,6 +299,7 @@ int main(int argc, char **argv)
         {"flipped", no_argument, 0, OPT_FLIPPED},
         {"out", required_argument, 0, OPT_OUT},
         {"clip", required_argument, 0, OPT_CLIP},
+        {"rebuild", no_argument, 0, OPT_REBUILD},
         {"json", no_argument, 0, AVS_OPT_JSON},
         {0, 0, 0, 0},
     };
@@ -297,6 +330,8 @@ int main(int argc, char **argv)
     }
     avs_ops_set_threads(cli.jobs);
     const char *cmd = optind < argc ? argv[optind] : NULL;
+    if (cmd && !strcmp(cmd, "merge"))
+        return merge_cmd(&a, &cli, argv + optind + 1, argc - optind - 1);
     if (optind + (cmd ? 1 : 0) != argc) {
         usage(stderr);
         return AVS_EXIT_USAGE;
@@ -323,7 +358,7 @@ int main(int argc, char **argv)
     if (cmd && !strcmp(cmd, "clip"))
         return clip_cmd(&a, &cli);
     if (cmd) {
-        fprintf(stderr, "avs-features: unknown command \"%s\" (show, dump, clip, or none to compute)\n", cmd);
+        fprintf(stderr, "avs-features: unknown command \"%s\" (show, dump, clip, merge, or none to compute)\n", cmd);
         return AVS_EXIT_USAGE;
     }
     if (check_run(&a))
