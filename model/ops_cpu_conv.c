@@ -42,6 +42,14 @@ static int is_shifted(const struct avs_conv2d *g)
     return g->stride == 1 && g->groups == 1;
 }
 
+/* stride-1 dilated convs go to the live-tap im2col path (below) */
+static int is_dilated(const struct avs_conv2d *g)
+{
+    return g->stride == 1 && g->groups == 1 && g->dil > 1;
+}
+
+static size_t live_ws(const struct avs_conv2d *g);
+
 /* Live taps and the padding they need (shifted path). */
 struct taps {
     int n;           /* live taps */
@@ -142,6 +150,8 @@ size_t avs_conv2d_ws(const struct avs_conv2d *g)
         return avs_cpu_winograd_ws(g);
     if (is_1x1(g))
         return 16;
+    if (is_dilated(g))
+        return live_ws(g);
     if (is_shifted(g)) {
         struct taps t;
         taps_plan(g, &t);
@@ -420,6 +430,134 @@ static void general_bwd_filter(float *dw, const float *dout, const float *in,
         }
 }
 
+/* ---- live-tap im2col path (dilated convs) ----
+ * A dilated conv on a small map (ASPP: dilation 6..18 on 7..56) wastes most of the shifted
+ * GEMM: the zero-padded rows are Wp = W + 2 pad wide, so up to 2.6x of its columns are
+ * garbage, and each tap's GEMM has only C as inner dimension. Here the rows of one im2col
+ * matrix are the live taps only, [C*taps, P*Q], and one GEMM with inner dimension C*taps
+ * does the whole conv. */
+
+/* col [C*n, P*Q] of image x [C,H,W] for the live taps t */
+static void im2col_live(float *col, const float *x, const struct avs_conv2d *g, const struct taps *t)
+{
+    size_t PQ = (size_t)g->P * g->Q;
+#pragma omp parallel for schedule(static) if ((size_t)g->C * t->n * PQ > 32768)
+    for (int row = 0; row < g->C * t->n; row++) {
+        int c = row / t->n, r = t->rs[row % t->n] / g->S, s = t->rs[row % t->n] % g->S;
+        int dq = s * g->dil - g->pad, q0 = dq < 0 ? -dq : 0, q1 = g->W - dq < g->Q ? g->W - dq : g->Q;
+        const float *src = x + (size_t)c * g->H * g->W;
+        float *d = col + row * PQ;
+        for (int p = 0; p < g->P; p++) {
+            int h = p - g->pad + r * g->dil;
+            float *dp = d + (size_t)p * g->Q;
+            if (h < 0 || h >= g->H || q0 >= q1) {
+                memset(dp, 0, (size_t)g->Q * sizeof(float));
+                continue;
+            }
+            memset(dp, 0, (size_t)q0 * sizeof(float));
+            memcpy(dp + q0, src + (size_t)h * g->W + q0 + dq, (size_t)(q1 - q0) * sizeof(float));
+            memset(dp + q1, 0, (size_t)(g->Q - q1) * sizeof(float));
+        }
+    }
+}
+
+/* dx [C,H,W] += col2im(col) for the live taps; parallel over channels (one writer each) */
+static void col2im_live(float *dx, const float *col, const struct avs_conv2d *g, const struct taps *t)
+{
+    size_t PQ = (size_t)g->P * g->Q;
+#pragma omp parallel for schedule(static) if ((size_t)g->C * t->n * PQ > 32768)
+    for (int c = 0; c < g->C; c++)
+        for (int ti = 0; ti < t->n; ti++) {
+            int r = t->rs[ti] / g->S, s = t->rs[ti] % g->S;
+            int dq = s * g->dil - g->pad, q0 = dq < 0 ? -dq : 0, q1 = g->W - dq < g->Q ? g->W - dq : g->Q;
+            const float *src = col + ((size_t)c * t->n + ti) * PQ;
+            float *dst = dx + (size_t)c * g->H * g->W;
+            for (int p = 0; p < g->P; p++) {
+                int h = p - g->pad + r * g->dil;
+                if (h < 0 || h >= g->H)
+                    continue;
+                float *dh = dst + (size_t)h * g->W + dq;
+                const float *sp = src + (size_t)p * g->Q;
+                for (int q = q0; q < q1; q++)
+                    dh[q] += sp[q];
+            }
+        }
+}
+
+/* wpk [K][C*n] = the live taps of w [K][C][R*S] (w itself when every tap is live) */
+static const float *pack_live(float *wpk, const float *w, const struct avs_conv2d *g, const struct taps *t)
+{
+    int RS = g->R * g->S;
+    if (t->n == RS)
+        return w;
+    for (int k = 0; k < g->K; k++)
+        for (int c = 0; c < g->C; c++)
+            for (int ti = 0; ti < t->n; ti++)
+                wpk[((size_t)k * g->C + c) * t->n + ti] = w[((size_t)k * g->C + c) * RS + t->rs[ti]];
+    return wpk;
+}
+
+static size_t live_ws(const struct avs_conv2d *g)
+{
+    struct taps t;
+    taps_plan(g, &t);
+    return (size_t)g->C * t.n * ((size_t)g->P * g->Q + g->K) + 64;
+}
+
+static void live_fwd(float *out, const float *in, const float *w, const float *b,
+                     const struct avs_conv2d *g, float *ws)
+{
+    struct taps t;
+    taps_plan(g, &t);
+    size_t PQ = (size_t)g->P * g->Q, Cn = (size_t)g->C * t.n;
+    float *col = ws, *wpk = col + Cn * PQ;
+    const float *wl = pack_live(wpk, w, g, &t);
+    for (int n = 0; n < g->N; n++) {
+        float *o = out + (size_t)n * g->K * PQ;
+        im2col_live(col, in + (size_t)n * g->C * g->H * g->W, g, &t);
+        gemm(0, 0, g->K, (int)PQ, (int)Cn, 1.0f, wl, (int)Cn, col, (int)PQ, 0.0f, o, (int)PQ);
+        if (b)
+            avs_cpu_add_channel(o, b, 1, g->K, (int)PQ);
+    }
+}
+
+static void live_bwd_data(float *din, const float *dout, const float *w,
+                          const struct avs_conv2d *g, float *ws)
+{
+    struct taps t;
+    taps_plan(g, &t);
+    size_t PQ = (size_t)g->P * g->Q, Cn = (size_t)g->C * t.n;
+    float *col = ws, *wpk = col + Cn * PQ;
+    const float *wl = pack_live(wpk, w, g, &t);
+    for (int n = 0; n < g->N; n++) {
+        gemm(1, 0, (int)Cn, (int)PQ, g->K, 1.0f, wl, (int)Cn, dout + (size_t)n * g->K * PQ,
+             (int)PQ, 0.0f, col, (int)PQ);
+        col2im_live(din + (size_t)n * g->C * g->H * g->W, col, g, &t);
+    }
+}
+
+static void live_bwd_filter(float *dw, const float *dout, const float *in,
+                            const struct avs_conv2d *g, float *ws)
+{
+    struct taps t;
+    taps_plan(g, &t);
+    int RS = g->R * g->S;
+    size_t PQ = (size_t)g->P * g->Q, Cn = (size_t)g->C * t.n;
+    float *col = ws, *dwl = t.n == RS ? dw : col + Cn * PQ;
+    if (dwl != dw)
+        memset(dwl, 0, (size_t)g->K * Cn * sizeof(float));
+    for (int n = 0; n < g->N; n++) {
+        im2col_live(col, in + (size_t)n * g->C * g->H * g->W, g, &t);
+        gemm(0, 1, g->K, (int)Cn, (int)PQ, 1.0f, dout + (size_t)n * g->K * PQ, (int)PQ, col,
+             (int)PQ, 1.0f, dwl, (int)Cn);
+    }
+    if (dwl != dw)
+        for (int k = 0; k < g->K; k++)
+            for (int c = 0; c < g->C; c++)
+                for (int ti = 0; ti < t.n; ti++)
+                    dw[((size_t)k * g->C + c) * RS + t.rs[ti]] += dwl[((size_t)k * g->C + c) * t.n + ti];
+}
+
 /* ---- entry points ---- */
 
 void avs_cpu_conv2d_fwd(float *out, const float *in, const float *w, const float *b,
@@ -437,6 +575,8 @@ void avs_cpu_conv2d_fwd(float *out, const float *in, const float *w, const float
         }
     } else if (avs_cpu_conv_uses_winograd(g))
         avs_cpu_winograd_fwd(out, in, w, b, g, ws);
+    else if (is_dilated(g))
+        live_fwd(out, in, w, b, g, ws);
     else if (is_shifted(g))
         shifted_fwd(out, in, w, b, g, ws);
     else
@@ -454,6 +594,8 @@ void avs_cpu_conv2d_bwd_data(float *din, const float *dout, const float *w,
                  1.0f, din + (size_t)n * g->C * HW, (int)HW);
     } else if (avs_cpu_conv_uses_winograd(g))
         avs_cpu_winograd_bwd_data(din, dout, w, g, ws);
+    else if (is_dilated(g))
+        live_bwd_data(din, dout, w, g, ws);
     else if (is_shifted(g))
         shifted_bwd_data(din, dout, w, g, ws);
     else
@@ -471,6 +613,8 @@ void avs_cpu_conv2d_bwd_filter(float *dw, float *db, const float *dout, const fl
                  in + (size_t)n * g->C * PQ, (int)PQ, 1.0f, dw, g->C);
     } else if (avs_cpu_conv_uses_winograd(g))
         avs_cpu_winograd_bwd_filter(dw, dout, in, g, ws);
+    else if (is_dilated(g))
+        live_bwd_filter(dw, dout, in, g, ws);
     else if (is_shifted(g))
         shifted_bwd_filter(dw, dout, in, g, ws);
     else
