@@ -89,8 +89,9 @@ int avs_tset_open_cache(struct avs_tset *t, sqlite3 *db, const char *root, const
     }
     if (version != AVS_CACHE_VERSION) {
         avs_err_set(err, "feature set \"%s\" is cache version %d, this program reads version %d: "
-                    "rebuild it with avs-features (a new --set name)", t->set_name, version,
-                    AVS_CACHE_VERSION);
+                    "run avs-features --rebuild --set %s with the options that made it "
+                    "(avs-features show --set %s prints them)", t->set_name, version,
+                    AVS_CACHE_VERSION, t->set_name, t->set_name);
         goto out;
     }
     char *p = avs_fs_join(root, path);
