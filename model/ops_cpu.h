@@ -12,11 +12,13 @@ void avs_cpu_conv2d_bwd_data(float *din, const float *dout, const float *w,
                              const struct avs_conv2d *g, float *ws);
 void avs_cpu_conv2d_bwd_filter(float *dw, float *db, const float *dout, const float *in,
                                const struct avs_conv2d *g, float *ws);
-/* Winograd F(4x4,3x3) for 3x3 convs with stride 1, dilation 1, groups 1, pad <= 2
- * (model/ops_cpu_winograd.c); ws: avs_cpu_winograd_ws floats. bwd_data adds into din,
- * bwd_filter adds into dw (the bias gradient is the caller's). */
+/* Winograd F(4x4,3x3) for 3x3 convs with stride 1, groups 1, padding = dilation x (0..2)
+ * (dilated: per phase; model/ops_cpu_winograd.c); ws: avs_cpu_winograd_ws floats. bwd_data
+ * adds into din, bwd_filter adds into dw (the bias gradient is the caller's). */
 int avs_cpu_winograd_fits(const struct avs_conv2d *g);
 size_t avs_cpu_winograd_ws(const struct avs_conv2d *g);
+/* 4x4 output tiles the transformed GEMMs run over (all images and phases). */
+double avs_cpu_winograd_tiles(const struct avs_conv2d *g);
 void avs_cpu_winograd_fwd(float *out, const float *in, const float *w, const float *b,
                           const struct avs_conv2d *g, float *ws);
 void avs_cpu_winograd_bwd_data(float *din, const float *dout, const float *w,

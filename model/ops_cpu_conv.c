@@ -132,16 +132,23 @@ static int algo(void)
  * cost O(C + K) per tile against O(C K) for the GEMMs, so narrow layers stay on GEMM; the
  * transformed filter is 4x the filter and is made on every call, which only pays over enough
  * tiles (measured, 256 -> 256 channels, 5 images, 2 threads: 28x28 (245 tiles) 1.8x faster
- * than GEMM, 14x14 (80 tiles) 10% slower, 7x7 (20 tiles) 2x slower). */
+ * than GEMM, 14x14 (80 tiles) 10% slower, 7x7 (20 tiles) 2x slower). Dilated convs run per
+ * phase (d x d maps of ceil(H/d)), whose tiles round up more: ASPP's d6 and d18 on 56x56 pay
+ * (ratio 0.41), d12 on 56x56 and everything on 28x28 and smaller does not (0.73 and up). */
 int avs_cpu_conv_uses_winograd(const struct avs_conv2d *g)
 {
     if (algo() == AVS_CONV_GEMM || !avs_cpu_winograd_fits(g))
         return 0;
     if (algo() == AVS_CONV_WINOGRAD)
         return 1;
-    double tiles = (double)((g->P + 3) / 4) * ((g->Q + 3) / 4);
-    double ratio = 36.0 * tiles / (9.0 * g->P * g->Q);
-    return g->C >= 16 && g->K >= 16 && ratio <= 0.6 && g->N * tiles >= 128;
+    double tiles = avs_cpu_winograd_tiles(g), taps = 9;
+    if (g->dil > 1) { /* against the live-tap im2col path */
+        struct taps t;
+        taps_plan(g, &t);
+        taps = t.n;
+    }
+    double ratio = 36.0 * tiles / (taps * g->N * g->P * g->Q);
+    return g->C >= 16 && g->K >= 16 && ratio <= 0.6 && tiles >= 128;
 }
 
 size_t avs_conv2d_ws(const struct avs_conv2d *g)

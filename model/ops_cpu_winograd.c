@@ -60,21 +60,62 @@ static void plan(struct wplan *p, int N, int C, int H, int W, int K, int pad)
     p->Tc = (size_t)p->chunk * p->TW;
 }
 
+/* A dilated conv (dilation d, padding d*p1) is d*d ordinary 3x3 convs with padding p1, one
+ * per phase (a, b): output (d*i + a, d*j + b) reads only input (d*(i+r-p1) + a, ...). The
+ * phases of each image are gathered into N*d*d images of Hs x Ws = ceil(H/d) x ceil(W/d)
+ * (zeros past the map) and scattered back after. d = 1 is the plain case, no copies. */
+struct phases {
+    int d, p1;  /* dilation, padding / dilation */
+    int Hs, Ws; /* phase input size */
+    int Ps, Qs; /* phase output size */
+};
+
+static void phases_of(struct phases *ph, const struct avs_conv2d *g)
+{
+    ph->d = g->dil, ph->p1 = g->pad / g->dil;
+    ph->Hs = (g->H + ph->d - 1) / ph->d, ph->Ws = (g->W + ph->d - 1) / ph->d;
+    ph->Ps = ph->Hs + 2 * ph->p1 - 2, ph->Qs = ph->Ws + 2 * ph->p1 - 2;
+}
+
 /* The forward plan of g, and the plan of its backward data (dout correlated into din). */
 static void plan_fwd(struct wplan *p, const struct avs_conv2d *g)
 {
-    plan(p, g->N, g->C, g->H, g->W, g->K, g->pad);
+    struct phases ph;
+    phases_of(&ph, g);
+    plan(p, g->N * ph.d * ph.d, g->C, ph.Hs, ph.Ws, g->K, ph.p1);
 }
 
 static void plan_bwd(struct wplan *p, const struct avs_conv2d *g)
 {
-    plan(p, g->N, g->K, g->P, g->Q, g->C, 2 - g->pad);
+    struct phases ph;
+    phases_of(&ph, g);
+    plan(p, g->N * ph.d * ph.d, g->K, ph.Ps, ph.Qs, g->C, 2 - ph.p1);
 }
 
 int avs_cpu_winograd_fits(const struct avs_conv2d *g)
 {
-    return g->R == 3 && g->S == 3 && g->stride == 1 && g->dil == 1 && g->groups == 1 &&
-           g->pad >= 0 && g->pad <= 2;
+    return g->R == 3 && g->S == 3 && g->stride == 1 && g->groups == 1 && g->dil >= 1 &&
+           g->pad % g->dil == 0 && g->pad / g->dil <= 2 && g->pad >= 0 &&
+           (g->H + g->dil - 1) / g->dil + 2 * (g->pad / g->dil) >= 3 &&
+           (g->W + g->dil - 1) / g->dil + 2 * (g->pad / g->dil) >= 3;
+}
+
+double avs_cpu_winograd_tiles(const struct avs_conv2d *g)
+{
+    struct wplan p;
+    plan_fwd(&p, g);
+    return (double)p.rows * p.TW;
+}
+
+/* floats of phase copies (dilated convs): inputs and outputs of all phases */
+static size_t phase_floats(const struct avs_conv2d *g)
+{
+    if (g->dil == 1)
+        return 0;
+    struct phases ph;
+    phases_of(&ph, g);
+    size_t n = (size_t)g->N * ph.d * ph.d;
+    return n * ((size_t)g->C * ph.Hs * ph.Ws + (size_t)g->K * ph.Ps * ph.Qs);
 }
 
 size_t avs_cpu_winograd_ws(const struct avs_conv2d *g)
@@ -85,7 +126,48 @@ size_t avs_cpu_winograd_ws(const struct avs_conv2d *g)
     /* U (or dU) + V + M chunks, for the larger of the forward and backward-data plans */
     size_t fa = (size_t)36 * ((size_t)a.K * a.C + (a.C + a.K) * a.Tc);
     size_t fb = (size_t)36 * ((size_t)b.K * b.C + (b.C + b.K) * b.Tc);
-    return (fa > fb ? fa : fb) + 64;
+    return phase_floats(g) + (fa > fb ? fa : fb) + 64;
+}
+
+/* dst [N*d*d, Ch, hs, ws] = the phases of src [N, Ch, h, w] (zeros past the map) */
+static void gather(float *dst, const float *src, int N, int Ch, int h, int w, int d, int hs, int ws)
+{
+#pragma omp parallel for schedule(static) if ((size_t)N * Ch * h * w > 32768)
+    for (int nc = 0; nc < N * Ch; nc++) {
+        int n = nc / Ch, c = nc % Ch;
+        const float *s = src + (size_t)nc * h * w;
+        for (int a = 0; a < d; a++)
+            for (int b = 0; b < d; b++) {
+                float *o = dst + ((((size_t)n * d + a) * d + b) * Ch + c) * hs * ws;
+                for (int i = 0; i < hs; i++)
+                    for (int j = 0; j < ws; j++) {
+                        int y = d * i + a, x = d * j + b;
+                        o[(size_t)i * ws + j] = y < h && x < w ? s[(size_t)y * w + x] : 0.0f;
+                    }
+            }
+    }
+}
+
+/* dst [N, Ch, h, w] (= or +=) the phases src [N*d*d, Ch, hs, ws]; each element of dst is in
+ * exactly one phase, and one thread writes each (n, c) plane */
+static void scatter(float *dst, int add, const float *src, int N, int Ch, int h, int w, int d,
+                    int hs, int ws)
+{
+#pragma omp parallel for schedule(static) if ((size_t)N * Ch * h * w > 32768)
+    for (int nc = 0; nc < N * Ch; nc++) {
+        int n = nc / Ch, c = nc % Ch;
+        float *o = dst + (size_t)nc * h * w;
+        for (int a = 0; a < d; a++)
+            for (int b = 0; b < d; b++) {
+                const float *s = src + ((((size_t)n * d + a) * d + b) * Ch + c) * hs * ws;
+                for (int i = 0; d * i + a < h; i++)
+                    for (int j = 0; d * j + b < w; j++) {
+                        float v = s[(size_t)i * ws + j];
+                        float *t = o + (size_t)(d * i + a) * w + d * j + b;
+                        *t = add ? *t + v : v;
+                    }
+            }
+    }
 }
 
 /* ---- transforms ---- */
@@ -343,10 +425,19 @@ void avs_cpu_winograd_fwd(float *out, const float *in, const float *w, const flo
 {
     AVS_ASSERT(avs_cpu_winograd_fits(g));
     struct wplan p;
+    struct phases ph;
     plan_fwd(&p, g);
-    float *U = ws + 64;
+    phases_of(&ph, g);
+    float *xs = ws + 64, *ys = xs + (size_t)p.N * g->C * ph.Hs * ph.Ws;
+    float *U = ws + 64 + phase_floats(g);
     weight_tf(U, w, g->K, g->C, 0);
-    correlate(out, 0, in, U, b, &p, U + (size_t)36 * g->K * g->C);
+    if (ph.d == 1) {
+        correlate(out, 0, in, U, b, &p, U + (size_t)36 * g->K * g->C);
+        return;
+    }
+    gather(xs, in, g->N, g->C, g->H, g->W, ph.d, ph.Hs, ph.Ws);
+    correlate(ys, 0, xs, U, b, &p, U + (size_t)36 * g->K * g->C);
+    scatter(out, 0, ys, g->N, g->K, g->P, g->Q, ph.d, ph.Ps, ph.Qs);
 }
 
 void avs_cpu_winograd_bwd_data(float *din, const float *dout, const float *w,
@@ -354,10 +445,19 @@ void avs_cpu_winograd_bwd_data(float *din, const float *dout, const float *w,
 {
     AVS_ASSERT(avs_cpu_winograd_fits(g));
     struct wplan p;
+    struct phases ph;
     plan_bwd(&p, g);
-    float *U = ws + 64;
+    phases_of(&ph, g);
+    float *xs = ws + 64, *ys = xs + (size_t)p.N * g->C * ph.Hs * ph.Ws;
+    float *U = ws + 64 + phase_floats(g);
     weight_tf(U, w, g->K, g->C, 1);
-    correlate(din, 1, dout, U, NULL, &p, U + (size_t)36 * g->K * g->C);
+    if (ph.d == 1) {
+        correlate(din, 1, dout, U, NULL, &p, U + (size_t)36 * g->K * g->C);
+        return;
+    }
+    gather(ys, dout, g->N, g->K, g->P, g->Q, ph.d, ph.Ps, ph.Qs);
+    correlate(xs, 0, ys, U, NULL, &p, U + (size_t)36 * g->K * g->C);
+    scatter(din, 1, xs, g->N, g->C, g->H, g->W, ph.d, ph.Hs, ph.Ws);
 }
 
 void avs_cpu_winograd_bwd_filter(float *dw, const float *dout, const float *in,
@@ -365,9 +465,17 @@ void avs_cpu_winograd_bwd_filter(float *dw, const float *dout, const float *in,
 {
     AVS_ASSERT(avs_cpu_winograd_fits(g));
     struct wplan p;
+    struct phases ph;
     plan_fwd(&p, g);
+    phases_of(&ph, g);
+    float *xs = ws + 64, *ys = xs + (size_t)p.N * g->C * ph.Hs * ph.Ws;
+    if (ph.d > 1) {
+        gather(xs, in, g->N, g->C, g->H, g->W, ph.d, ph.Hs, ph.Ws);
+        gather(ys, dout, g->N, g->K, g->P, g->Q, ph.d, ph.Ps, ph.Qs);
+        in = xs, dout = ys;
+    }
     size_t KC = (size_t)g->K * g->C;
-    float *dU = ws + 64, *V = dU + 36 * KC, *dM = V + (size_t)36 * p.C * p.Tc;
+    float *dU = ws + 64 + phase_floats(g), *V = dU + 36 * KC, *dM = V + (size_t)36 * p.C * p.Tc;
     for (int r0 = 0; r0 < p.rows; r0 += p.chunk) {
         int r1 = r0 + p.chunk < p.rows ? r0 + p.chunk : p.rows;
         int T = (r1 - r0) * p.TW;

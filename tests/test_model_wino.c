@@ -1,7 +1,8 @@
 /* tests/test_model_wino.c: the Winograd F(4x4,3x3) convolutions of the CPU backend
  * (model/ops_cpu_winograd.c) against a direct convolution in double precision, forward,
  * backward data and backward filter, on random geometries (odd sizes, maps smaller than a
- * tile, padding 0..2, several chunks); the GEMM path on the same cases for scale; bit
+ * tile, padding 0..2, several chunks; dilated convs per phase); the GEMM path on the same
+ * cases for scale; bit
  * identity for 1 and 2 threads; the cost model's choices for the head's geometries.
  */
 #include <math.h>
@@ -49,7 +50,7 @@ static void ref_conv(double *y, double *dx, double *dw, const float *x, const fl
                     for (int c = 0; c < C; c++)
                         for (int r = 0; r < 3; r++)
                             for (int t = 0; t < 3; t++) {
-                                int h = p - g->pad + r, v = q - g->pad + t;
+                                int h = p - g->pad + r * g->dil, v = q - g->pad + t * g->dil;
                                 if (h < 0 || h >= H || v < 0 || v >= W)
                                     continue;
                                 size_t xi = (((size_t)n * C + c) * H + h) * W + v;
@@ -111,10 +112,10 @@ static void free_result(struct result *r)
 
 /* One geometry: Winograd within tol of the double reference, and within 30x of the GEMM
  * path's own error (plus a floor at float resolution). Returns the worst Winograd error. */
-static double check_case(int N, int C, int H, int W, int K, int pad, double tol)
+static double check_case(int N, int C, int H, int W, int K, int pad, int dil, double tol)
 {
     struct avs_conv2d g;
-    avs_conv2d_geom(&g, N, C, H, W, K, 3, 3, 1, pad, 1, 1);
+    avs_conv2d_geom(&g, N, C, H, W, K, 3, 3, 1, pad, dil, 1);
     CHECK(avs_cpu_winograd_fits(&g), "geometry should fit Winograd");
     size_t nx = (size_t)N * C * H * W, ny = (size_t)N * K * g.P * g.Q, nw = (size_t)K * C * 9;
     float *x = rnd(nx), *w = rnd(nw), *b = rnd(K), *dy = rnd(ny);
@@ -127,11 +128,11 @@ static double check_case(int N, int C, int H, int W, int K, int pad, double tol)
     static const char *what[3] = {"forward", "backward data", "backward filter"};
     double worst = 0;
     for (int i = 0; i < 3; i++) {
-        CHECK(ew[i] <= tol, "N%d C%d %dx%d K%d pad %d %s: Winograd rel L2 %.3g > %.1g (GEMM %.3g)",
-              N, C, H, W, K, pad, what[i], ew[i], tol, eg[i]);
+        CHECK(ew[i] <= tol, "N%d C%d %dx%d K%d pad %d dil %d %s: Winograd rel L2 %.3g > %.1g (GEMM %.3g)",
+              N, C, H, W, K, pad, dil, what[i], ew[i], tol, eg[i]);
         CHECK(ew[i] <= 30 * eg[i] + 1e-7,
-              "N%d C%d %dx%d K%d pad %d %s: Winograd rel L2 %.3g vs GEMM path %.3g", N, C, H, W,
-              K, pad, what[i], ew[i], eg[i]);
+              "N%d C%d %dx%d K%d pad %d dil %d %s: Winograd rel L2 %.3g vs GEMM path %.3g", N, C, H,
+              W, K, pad, dil, what[i], ew[i], eg[i]);
         if (ew[i] > worst)
             worst = ew[i];
     }
@@ -151,21 +152,35 @@ static void test_random(void)
             H = 3 - 2 * pad;
         if (W + 2 * pad < 3)
             W = 3 - 2 * pad;
-        double e = check_case(irand(1, 3), irand(1, 24), H, W, irand(1, 24), pad, 5e-6);
+        double e = check_case(irand(1, 3), irand(1, 24), H, W, irand(1, 24), pad, 1, 5e-6);
         if (e > worst)
             worst = e;
     }
     printf("random geometries: worst Winograd rel L2 error %.3g\n", worst);
+    /* dilated (per phase): padding = dilation x 0..2, maps not a multiple of the dilation */
+    worst = 0;
+    for (int i = 0; i < 16; i++) {
+        int dil = irand(2, 7), p1 = irand(0, 2);
+        int H = irand(1, 30), W = irand(1, 30);
+        while ((H + dil - 1) / dil + 2 * p1 < 3)
+            H += dil;
+        while ((W + dil - 1) / dil + 2 * p1 < 3)
+            W += dil;
+        double e = check_case(irand(1, 2), irand(1, 20), H, W, irand(1, 20), p1 * dil, dil, 5e-6);
+        if (e > worst)
+            worst = e;
+    }
+    printf("dilated geometries: worst Winograd rel L2 error %.3g\n", worst);
     /* head-like widths (many chunks, the transforms' tile blocks wrap) */
-    printf("C128 K96 30x37 pad 1: %.3g\n", check_case(2, 128, 30, 37, 96, 1, 5e-6));
-    printf("C64 K160 9x141 pad 1: %.3g\n", check_case(1, 64, 9, 141, 160, 1, 5e-6));
+    printf("C128 K96 30x37 pad 1: %.3g\n", check_case(2, 128, 30, 37, 96, 1, 1, 5e-6));
+    printf("C64 K160 9x141 pad 1: %.3g\n", check_case(1, 64, 9, 141, 160, 1, 1, 5e-6));
 }
 
 /* 1 and 2 threads give the same bits (the chunking does not depend on the thread count). */
-static void test_threads(void)
+static void test_threads_geom(int N, int C, int H, int W, int K, int pad, int dil)
 {
     struct avs_conv2d g;
-    avs_conv2d_geom(&g, 3, 48, 22, 19, 40, 3, 3, 1, 1, 1, 1);
+    avs_conv2d_geom(&g, N, C, H, W, K, 3, 3, 1, pad, dil, 1);
     size_t nx = (size_t)g.N * g.C * g.H * g.W, ny = (size_t)g.N * g.K * g.P * g.Q;
     size_t nw = (size_t)g.K * g.C * 9;
     float *x = rnd(nx), *w = rnd(nw), *b = rnd(g.K), *dy = rnd(ny);
@@ -175,11 +190,17 @@ static void test_threads(void)
         r[t] = run(AVS_CONV_WINOGRAD, &g, x, w, b, dy, 0.25f);
     }
     avs_ops_set_threads(0);
-    CHECK(!memcmp(r[0].y, r[1].y, ny * 4), "forward differs between 1 and 2 threads");
-    CHECK(!memcmp(r[0].dx, r[1].dx, nx * 4), "backward data differs between 1 and 2 threads");
-    CHECK(!memcmp(r[0].dw, r[1].dw, nw * 4), "backward filter differs between 1 and 2 threads");
+    CHECK(!memcmp(r[0].y, r[1].y, ny * 4), "dil %d: forward differs between 1 and 2 threads", dil);
+    CHECK(!memcmp(r[0].dx, r[1].dx, nx * 4), "dil %d: backward data differs between 1 and 2 threads", dil);
+    CHECK(!memcmp(r[0].dw, r[1].dw, nw * 4), "dil %d: backward filter differs between 1 and 2 threads", dil);
     free_result(&r[0]), free_result(&r[1]);
     free(x), free(w), free(b), free(dy);
+}
+
+static void test_threads(void)
+{
+    test_threads_geom(3, 48, 22, 19, 40, 1, 1);
+    test_threads_geom(1, 40, 29, 26, 36, 6, 6);
 }
 
 /* The cost model: the head's 3x3 convs go to Winograd; narrow, strided, dilated, 1x1 don't. */
@@ -197,8 +218,14 @@ static void test_choice(void)
     CHECK(!avs_cpu_conv_uses_winograd(&g), "3 input channels: GEMM");
     avs_conv2d_geom(&g, 1, 64, 56, 56, 64, 3, 3, 2, 1, 1, 1);
     CHECK(!avs_cpu_conv_uses_winograd(&g), "stride 2: GEMM");
-    avs_conv2d_geom(&g, 1, 64, 56, 56, 64, 3, 3, 1, 6, 6, 1);
-    CHECK(!avs_cpu_conv_uses_winograd(&g), "dilation 6: GEMM");
+    avs_conv2d_geom(&g, 1, 64, 56, 56, 256, 3, 3, 1, 6, 6, 1);
+    CHECK(avs_cpu_conv_uses_winograd(&g), "ASPP d6 on 56x56: Winograd per phase");
+    avs_conv2d_geom(&g, 1, 64, 56, 56, 256, 3, 3, 1, 12, 12, 1);
+    CHECK(!avs_cpu_conv_uses_winograd(&g), "ASPP d12 on 56x56 (phases of 5x5): im2col");
+    avs_conv2d_geom(&g, 1, 128, 28, 28, 256, 3, 3, 1, 6, 6, 1);
+    CHECK(!avs_cpu_conv_uses_winograd(&g), "ASPP d6 on 28x28 (phases of 5x5): im2col");
+    avs_conv2d_geom(&g, 1, 64, 56, 56, 64, 3, 3, 1, 3, 6, 1);
+    CHECK(!avs_cpu_conv_uses_winograd(&g) && !avs_cpu_winograd_fits(&g), "pad not a multiple of the dilation");
     avs_conv2d_geom(&g, 1, 64, 56, 56, 64, 1, 1, 1, 0, 1, 1);
     CHECK(!avs_cpu_conv_uses_winograd(&g), "1x1: GEMM");
     avs_conv2d_geom(&g, 1, 64, 5, 5, 64, 3, 3, 1, 1, 1, 1);
