@@ -133,8 +133,10 @@ static int algo(void)
  * transformed filter is 4x the filter and is made on every call, which only pays over enough
  * tiles (measured, 256 -> 256 channels, 5 images, 2 threads: 28x28 (245 tiles) 1.8x faster
  * than GEMM, 14x14 (80 tiles) 10% slower, 7x7 (20 tiles) 2x slower). Dilated convs run per
- * phase (d x d maps of ceil(H/d)), whose tiles round up more: ASPP's d6 and d18 on 56x56 pay
- * (ratio 0.41), d12 on 56x56 and everything on 28x28 and smaller does not (0.73 and up). */
+ * phase (d x d maps of ceil(H/d)), against the live-tap im2col, which is near sgemm peak:
+ * measured (1 thread), ASPP d6 on 56x56 with 64 -> 256 channels: im2col 6.3 ms, Winograd on
+ * phases of 10x10 9.0 ms (d18, 4x4 phases: 13 ms); d6 on 112x112 (phases of 19x19): 28 vs
+ * 23 ms. So phases need >= 16 rows and columns. */
 int avs_cpu_conv_uses_winograd(const struct avs_conv2d *g)
 {
     if (algo() == AVS_CONV_GEMM || !avs_cpu_winograd_fits(g))
@@ -146,6 +148,8 @@ int avs_cpu_conv_uses_winograd(const struct avs_conv2d *g)
         struct taps t;
         taps_plan(g, &t);
         taps = t.n;
+        if ((g->H + g->dil - 1) / g->dil < 16 || (g->W + g->dil - 1) / g->dil < 16)
+            return 0;
     }
     double ratio = 36.0 * tiles / (taps * g->N * g->P * g->Q);
     return g->C >= 16 && g->K >= 16 && ratio <= 0.6 && tiles >= 128;
