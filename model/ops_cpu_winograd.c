@@ -60,6 +60,14 @@ static void plan(struct wplan *p, int N, int C, int H, int W, int K, int pad)
     p->Tc = (size_t)p->chunk * p->TW;
 }
 
+/* Stride between the 36 planes of a transformed stack of n floats: one cache line more than
+ * n. Planes of 256 x (multiple of 4) floats are a multiple of 4 KB apart, so the 36 streams a
+ * transform writes (and the weight transform's) all fell into the same L1 sets. */
+static size_t pstride(size_t n)
+{
+    return n + 16;
+}
+
 /* A dilated conv (dilation d, padding d*p1) is d*d ordinary 3x3 convs with padding p1, one
  * per phase (a, b): output (d*i + a, d*j + b) reads only input (d*(i+r-p1) + a, ...). The
  * phases of each image are gathered into N*d*d images of Hs x Ws = ceil(H/d) x ceil(W/d)
@@ -124,8 +132,8 @@ size_t avs_cpu_winograd_ws(const struct avs_conv2d *g)
     plan_fwd(&a, g);
     plan_bwd(&b, g);
     /* U (or dU) + V + M chunks, for the larger of the forward and backward-data plans */
-    size_t fa = (size_t)36 * ((size_t)a.K * a.C + (a.C + a.K) * a.Tc);
-    size_t fb = (size_t)36 * ((size_t)b.K * b.C + (b.C + b.K) * b.Tc);
+    size_t fa = 36 * (pstride((size_t)a.K * a.C) + pstride(a.C * a.Tc) + pstride(a.K * a.Tc));
+    size_t fb = 36 * (pstride((size_t)b.K * b.C) + pstride(b.C * b.Tc) + pstride(b.K * b.Tc));
     return phase_floats(g) + (fa > fb ? fa : fb) + 64;
 }
 
@@ -189,22 +197,28 @@ static void scatter(float *dst, int add, const float *src, int N, int Ch, int h,
  * (backward data) (c, k) of the filter rotated by 180 degrees. Stores run along i. */
 static void weight_tf(float *U, const float *w, int K, int C, int flip)
 {
-    size_t KC = (size_t)K * C;
+    size_t KC = (size_t)K * C, us = pstride(KC);
     int no = flip ? C : K, ni = flip ? K : C;
 #pragma omp parallel for schedule(static) if (KC > 4096)
     for (int o = 0; o < no; o++)
-        for (int i = 0; i < ni; i++) {
-            const float *g = w + (flip ? (size_t)i * C + o : (size_t)o * C + i) * 9;
-            float f[9], t[18], u[36];
-            for (int j = 0; j < 9; j++)
-                f[j] = flip ? g[8 - j] : g[j];
-            for (int j = 0; j < 3; j++) /* t [6][3] = G f */
-                G6(t + j, 3, f + j, 3);
-            for (int j = 0; j < 6; j++) /* u [6][6] = t G^T */
-                G6(u + 6 * j, 1, t + 3 * j, 1);
-            size_t at = (size_t)o * ni + i;
+        for (int i0 = 0; i0 < ni; i0 += 16) { /* 16 filters, then one line per plane */
+            int nb = ni - i0 < 16 ? ni - i0 : 16;
+            float ub[36][16];
+            for (int bi = 0; bi < nb; bi++) {
+                int i = i0 + bi;
+                const float *g = w + (flip ? (size_t)i * C + o : (size_t)o * C + i) * 9;
+                float f[9], t[18], u[36];
+                for (int j = 0; j < 9; j++)
+                    f[j] = flip ? g[8 - j] : g[j];
+                for (int j = 0; j < 3; j++) /* t [6][3] = G f */
+                    G6(t + j, 3, f + j, 3);
+                for (int j = 0; j < 6; j++) /* u [6][6] = t G^T */
+                    G6(u + 6 * j, 1, t + 3 * j, 1);
+                for (int xi = 0; xi < 36; xi++)
+                    ub[xi][bi] = u[xi];
+            }
             for (int xi = 0; xi < 36; xi++)
-                U[xi * KC + at] = u[xi];
+                memcpy(U + xi * us + (size_t)o * ni + i0, ub[xi], (size_t)nb * sizeof(float));
         }
 }
 
@@ -222,20 +236,26 @@ static void weight_tf(float *U, const float *w, int K, int C, int flip)
 /* dw [K][C][3][3] += G^T dU G */
 static void weight_tf_bwd(float *dw, const float *dU, int K, int C)
 {
-    size_t KC = (size_t)K * C;
+    size_t KC = (size_t)K * C, us = pstride(KC);
 #pragma omp parallel for schedule(static) if (KC > 4096)
     for (int k = 0; k < K; k++)
-        for (int c = 0; c < C; c++) {
-            float u[36], t[18], r[9];
+        for (int c0 = 0; c0 < C; c0 += 16) {
+            int nb = C - c0 < 16 ? C - c0 : 16;
+            float ub[36][16];
             for (int xi = 0; xi < 36; xi++)
-                u[xi] = dU[xi * KC + (size_t)k * C + c];
-            for (int j = 0; j < 6; j++) /* t [3][6] = G^T u */
-                GT3(t + j, 6, u + j, 6);
-            for (int j = 0; j < 3; j++) /* r [3][3] = t G */
-                GT3(r + 3 * j, 1, t + 6 * j, 1);
-            float *d = dw + ((size_t)k * C + c) * 9;
-            for (int j = 0; j < 9; j++)
-                d[j] += r[j];
+                memcpy(ub[xi], dU + xi * us + (size_t)k * C + c0, (size_t)nb * sizeof(float));
+            for (int bi = 0; bi < nb; bi++) {
+                float u[36], t[18], r[9];
+                for (int xi = 0; xi < 36; xi++)
+                    u[xi] = ub[xi][bi];
+                for (int j = 0; j < 6; j++) /* t [3][6] = G^T u */
+                    GT3(t + j, 6, u + j, 6);
+                for (int j = 0; j < 3; j++) /* r [3][3] = t G */
+                    GT3(r + 3 * j, 1, t + 6 * j, 1);
+                float *d = dw + ((size_t)k * C + c0 + bi) * 9;
+                for (int j = 0; j < 9; j++)
+                    d[j] += r[j];
+            }
         }
 }
 
@@ -255,7 +275,7 @@ static void weight_tf_bwd(float *dw, const float *dU, int K, int C)
 /* V[xi][c][t] (row stride ldv) for the tiles of tile rows [r0, r1) of x [N,C,H,W]. */
 static void input_tf(float *V, size_t ldv, const float *x, const struct wplan *p, int r0, int r1)
 {
-    size_t plane = (size_t)p->C * ldv;
+    size_t plane = pstride((size_t)p->C * ldv);
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < p->C; c++)
         for (int row = r0; row < r1; row++) {
@@ -310,7 +330,7 @@ static void input_tf(float *V, size_t ldv, const float *x, const struct wplan *p
  * (backward filter). */
 static void grad_tf(float *dM, size_t ldm, const float *dy, const struct wplan *p, int r0, int r1)
 {
-    size_t plane = (size_t)p->K * ldm;
+    size_t plane = pstride((size_t)p->K * ldm);
 #pragma omp parallel for schedule(static)
     for (int k = 0; k < p->K; k++)
         for (int row = r0; row < r1; row++) {
@@ -363,7 +383,7 @@ static void grad_tf(float *dM, size_t ldm, const float *dy, const struct wplan *
 static void output_tf(float *out, int add, const float *M, size_t ldm, const float *bias,
                       const struct wplan *p, int r0, int r1)
 {
-    size_t plane = (size_t)p->K * ldm;
+    size_t plane = pstride((size_t)p->K * ldm);
 #pragma omp parallel for schedule(static)
     for (int k = 0; k < p->K; k++) {
         float bk = bias ? bias[k] : 0.0f;
@@ -406,7 +426,8 @@ static void output_tf(float *out, int add, const float *M, size_t ldm, const flo
 static void correlate(float *out, int add, const float *x, const float *U, const float *bias,
                       const struct wplan *p, float *ws)
 {
-    float *V = ws, *M = V + (size_t)36 * p->C * p->Tc;
+    size_t vs = pstride(p->C * p->Tc), ms = pstride(p->K * p->Tc), us = pstride((size_t)p->K * p->C);
+    float *V = ws, *M = V + 36 * vs;
     for (int r0 = 0; r0 < p->rows; r0 += p->chunk) {
         int r1 = r0 + p->chunk < p->rows ? r0 + p->chunk : p->rows;
         int T = (r1 - r0) * p->TW;
@@ -414,8 +435,7 @@ static void correlate(float *out, int add, const float *x, const float *U, const
 #pragma omp parallel for schedule(static)
         for (int xi = 0; xi < 36; xi++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->K, T, p->C, 1.0f,
-                        U + (size_t)xi * p->K * p->C, p->C, V + (size_t)xi * p->C * p->Tc,
-                        (int)p->Tc, 0.0f, M + (size_t)xi * p->K * p->Tc, (int)p->Tc);
+                        U + xi * us, p->C, V + xi * vs, (int)p->Tc, 0.0f, M + xi * ms, (int)p->Tc);
         output_tf(out, add, M, p->Tc, bias, p, r0, r1);
     }
 }
@@ -432,11 +452,11 @@ void avs_cpu_winograd_fwd(float *out, const float *in, const float *w, const flo
     float *U = ws + 64 + phase_floats(g);
     weight_tf(U, w, g->K, g->C, 0);
     if (ph.d == 1) {
-        correlate(out, 0, in, U, b, &p, U + (size_t)36 * g->K * g->C);
+        correlate(out, 0, in, U, b, &p, U + 36 * pstride((size_t)g->K * g->C));
         return;
     }
     gather(xs, in, g->N, g->C, g->H, g->W, ph.d, ph.Hs, ph.Ws);
-    correlate(ys, 0, xs, U, b, &p, U + (size_t)36 * g->K * g->C);
+    correlate(ys, 0, xs, U, b, &p, U + 36 * pstride((size_t)g->K * g->C));
     scatter(out, 0, ys, g->N, g->K, g->P, g->Q, ph.d, ph.Ps, ph.Qs);
 }
 
@@ -452,11 +472,11 @@ void avs_cpu_winograd_bwd_data(float *din, const float *dout, const float *w,
     float *U = ws + 64 + phase_floats(g);
     weight_tf(U, w, g->K, g->C, 1);
     if (ph.d == 1) {
-        correlate(din, 1, dout, U, NULL, &p, U + (size_t)36 * g->K * g->C);
+        correlate(din, 1, dout, U, NULL, &p, U + 36 * pstride((size_t)g->K * g->C));
         return;
     }
     gather(ys, dout, g->N, g->K, g->P, g->Q, ph.d, ph.Ps, ph.Qs);
-    correlate(xs, 0, ys, U, NULL, &p, U + (size_t)36 * g->K * g->C);
+    correlate(xs, 0, ys, U, NULL, &p, U + 36 * pstride((size_t)g->K * g->C));
     scatter(din, 1, xs, g->N, g->C, g->H, g->W, ph.d, ph.Hs, ph.Ws);
 }
 
@@ -475,7 +495,8 @@ void avs_cpu_winograd_bwd_filter(float *dw, const float *dout, const float *in,
         in = xs, dout = ys;
     }
     size_t KC = (size_t)g->K * g->C;
-    float *dU = ws + 64 + phase_floats(g), *V = dU + 36 * KC, *dM = V + (size_t)36 * p.C * p.Tc;
+    size_t us = pstride(KC), vs = pstride(p.C * p.Tc), ms = pstride(p.K * p.Tc);
+    float *dU = ws + 64 + phase_floats(g), *V = dU + 36 * us, *dM = V + 36 * vs;
     for (int r0 = 0; r0 < p.rows; r0 += p.chunk) {
         int r1 = r0 + p.chunk < p.rows ? r0 + p.chunk : p.rows;
         int T = (r1 - r0) * p.TW;
@@ -484,8 +505,8 @@ void avs_cpu_winograd_bwd_filter(float *dw, const float *dout, const float *in,
 #pragma omp parallel for schedule(static)
         for (int xi = 0; xi < 36; xi++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p.K, p.C, T, 1.0f,
-                        dM + (size_t)xi * p.K * p.Tc, (int)p.Tc, V + (size_t)xi * p.C * p.Tc,
-                        (int)p.Tc, r0 ? 1.0f : 0.0f, dU + xi * KC, p.C);
+                        dM + xi * ms, (int)p.Tc, V + xi * vs, (int)p.Tc, r0 ? 1.0f : 0.0f,
+                        dU + xi * us, p.C);
     }
     weight_tf_bwd(dw, dU, g->K, g->C);
 }
