@@ -1,8 +1,8 @@
 /* tests/test_model_wino.c: the Winograd F(4x4,3x3) convolutions of the CPU backend
  * (model/ops_cpu_winograd.c) against a direct convolution in double precision, forward,
  * backward data and backward filter, on random geometries (odd sizes, maps smaller than a
- * tile, padding 0..2, several chunks; dilated convs per phase); the GEMM path on the same
- * cases for scale; bit
+ * tile, padding 0..2; dilated convs per phase); the GEMM path on the same cases for scale
+ * and on a layer wide enough to span several chunks of tiles; bit
  * identity for 1 and 2 threads; the cost model's choices for the head's geometries.
  */
 #include <math.h>
@@ -70,6 +70,17 @@ static double rel_err(const float *got, const double *want, size_t n)
     for (size_t i = 0; i < n; i++) {
         double d = got[i] - want[i];
         num += d * d, den += want[i] * want[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* rel L2 difference of two float results */
+static double rel_diff(const float *got, const float *want, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - want[i];
+        num += d * d, den += (double)want[i] * want[i];
     }
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
@@ -190,6 +201,15 @@ static void test_threads_geom(int N, int C, int H, int W, int K, int pad, int di
         r[t] = run(AVS_CONV_WINOGRAD, &g, x, w, b, dy, 0.25f);
     }
     avs_ops_set_threads(0);
+    /* and the same as the GEMM path up to Winograd's rounding (this also covers inputs that
+     * span several chunks of tiles, where a double reference would be too slow) */
+    struct result ref = run(AVS_CONV_GEMM, &g, x, w, b, dy, 0.25f);
+    double e[3] = {rel_diff(r[0].y, ref.y, ny), rel_diff(r[0].dx, ref.dx, nx),
+                   rel_diff(r[0].dw, ref.dw, nw)};
+    for (int i = 0; i < 3; i++)
+        CHECK(e[i] <= 5e-6, "N%d C%d %dx%d K%d dil %d pass %d: Winograd vs GEMM rel L2 %.3g", N, C,
+              H, W, K, dil, i, e[i]);
+    free_result(&ref);
     CHECK(!memcmp(r[0].y, r[1].y, ny * 4), "dil %d: forward differs between 1 and 2 threads", dil);
     CHECK(!memcmp(r[0].dx, r[1].dx, nx * 4), "dil %d: backward data differs between 1 and 2 threads", dil);
     CHECK(!memcmp(r[0].dw, r[1].dw, nw * 4), "dil %d: backward filter differs between 1 and 2 threads", dil);
@@ -201,6 +221,7 @@ static void test_threads(void)
 {
     test_threads_geom(3, 48, 22, 19, 40, 1, 1);
     test_threads_geom(1, 40, 29, 26, 36, 6, 6);
+    test_threads_geom(2, 256, 48, 47, 256, 1, 1); /* 288 tiles: 2 chunks */
 }
 
 /* The cost model: the head's 3x3 convs go to Winograd; narrow, strided, dilated, 1x1 don't. */
