@@ -123,7 +123,7 @@ static void free_result(struct result *r)
 
 /* One geometry: Winograd within tol of the double reference, and within 30x of the GEMM
  * path's own error (plus a floor at float resolution); the GEMM path (for dilated convs the
- * banded im2col) within 1e-6. Returns the worst Winograd error. */
+ * live-tap im2col) within 1e-6. Returns the worst Winograd error. */
 static double check_case(int N, int C, int H, int W, int K, int pad, int dil, double tol)
 {
     struct avs_conv2d g;
