@@ -8,7 +8,11 @@
 #       widths, 224 input, 1 video x 5 frames, train mode) against PyTorch in float64: every
 #       tensor within 1e-5 relative L2 (or within 2x of PyTorch's own float32 error)
 # Targets (issue 5): step >= 2x faster than PyTorch, effective rate >= 60% of the sgemm peak,
-# peak memory <= PyTorch's.
+# peak memory <= PyTorch's. The rate is "effective": the direct convolution's FLOPs (566 GFLOP
+# per step, the work PyTorch does) over our step time; 3x3 convs run as Winograd F(4x4,3x3),
+# which multiplies ~4x less, so it is not a measure of sgemm utilisation. Also printed: our
+# step with Winograd off (AVS_CONV=gemm), for scale. The machine must be otherwise idle: under
+# load both sides slow down 2-3x and the ratio moves (repeat and look at the spread).
 set -eu
 check=0; [ "${1:-}" = --check ] && { check=1; shift; }
 steps=${1:-5}; threads=${2:-2}
@@ -22,14 +26,16 @@ peak=$("$bin/avs-model" bench sgemm -j "$threads")
 echo "sgemm:  $peak"
 ours=$("$bin/avs-model" bench c3n_head --videos 1 --steps "$steps" -j "$threads")
 echo "avs:    $ours"
+gemm=$(AVS_CONV=gemm "$bin/avs-model" bench c3n_head --videos 1 --steps "$steps" -j "$threads")
+echo "avs, Winograd off (AVS_CONV=gemm): $gemm"
 theirs=$($py bench/peers/head_peer.py --videos 1 --steps "$steps" --threads "$threads")
 echo "torch:  $theirs"
 get() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
-awk -v a="$(get "$ours" step_seconds)" -v t="$(get "$theirs" step_seconds)" \
+awk -v a="$(get "$ours" step_seconds)" -v t="$(get "$theirs" step_seconds)" -v gg="$(get "$gemm" step_seconds)" \
     -v g="$(get "$ours" gflops)" -v p="$(get "$peak" sgemm_gflops)" \
     -v ma="$(get "$ours" peak_rss_mb)" -v mt="$(get "$theirs" peak_rss_mb)" 'BEGIN {
-  printf "speedup (torch step / avs step) = %.2fx   target >= 2x   %s\n", t / a, (t / a >= 2 ? "met" : "NOT met")
-  printf "efficiency (avs GFLOP/s / sgemm peak) = %.0f%%   target >= 60%%   %s\n", 100 * g / p, (g / p >= 0.6 ? "met" : "NOT met")
+  printf "speedup (torch step / avs step) = %.2fx   target >= 2x   %s   (Winograd: %.2fx over GEMM-only)\n", t / a, (t / a >= 2 ? "met" : "NOT met"), gg / a
+  printf "efficiency (avs effective GFLOP/s / sgemm peak) = %.0f%%   target >= 60%%   %s\n", 100 * g / p, (g / p >= 0.6 ? "met" : "NOT met")
   printf "peak memory avs %d MB vs torch %d MB   target <=   %s\n", ma, mt, (ma <= mt ? "met" : "NOT met")
 }'
 if [ $check = 1 ]; then
