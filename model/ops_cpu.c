@@ -98,19 +98,21 @@ static void bias_bwd(float *db, const float *dy, int rows, int cols)
     }
 }
 
+/* The elementwise loops say `simd`: -O2's cheap vectoriser skipped them (possible aliasing),
+ * and the scalar ReLU branched on the sign, mispredicting half the time on real data. Each
+ * element's arithmetic is the same as in scalar code. */
 static void relu_fwd(float *y, const float *x, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++)
         y[i] = x[i] > 0 ? x[i] : 0.0f;
 }
 
 static void relu_bwd(float *dx, const float *dy, const float *x, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++)
-        if (x[i] > 0)
-            dx[i] += dy[i];
+        dx[i] += x[i] > 0 ? dy[i] : 0.0f;
 }
 
 static void gelu_fwd(float *y, const float *x, size_t n)
@@ -559,7 +561,7 @@ static void mul_bwd(float *dx, float *ds, const float *dy, const float *x, const
 
 static void axpy(float *y, float alpha, const float *x, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++)
         y[i] += alpha * x[i];
 }
@@ -612,7 +614,7 @@ static void adam(float *p, const float *g, float *m, float *v, size_t n, double 
     float fb1 = (float)b1, fb2 = (float)b2, a1 = (float)(1.0 - b1), a2 = (float)(1.0 - b2);
     float step_size = (float)(lr / bc1), bc2s = (float)sqrt(bc2), feps = (float)eps;
     float fwd = (float)wd;
-#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float gi = fwd != 0 ? g[i] + fwd * p[i] : g[i];
         m[i] = m[i] * fb1 + a1 * gi;
