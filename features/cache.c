@@ -2,6 +2,7 @@
 #define _FILE_OFFSET_BITS 64
 #include "features/cache.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -188,12 +189,35 @@ static int decode_header(struct avs_cache *c, const uint8_t *h, size_t len, cons
 
 /* ---- writer ---- */
 
+/* Header temp files "<path>.tmp.<pid>" of writers killed before their rename. Callers hold
+ * the set's lock, so no live writer owns one. */
+static void sweep_header_tmps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = avs_strdup(slash ? path : ".");
+    if (slash)
+        dir[slash - path] = 0;
+    char *prefix = avs_sprintf("%s.tmp.", slash ? slash + 1 : path);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (!strncmp(e->d_name, prefix, strlen(prefix))) {
+            char *p = avs_sprintf("%s/%s", dir, e->d_name);
+            unlink(p);
+            free(p);
+        }
+    if (d)
+        closedir(d);
+    free(dir), free(prefix);
+}
+
 static int create_file(const char *path, const struct avs_cache_field *f, int n,
                        enum avs_cache_dtype dt, struct avs_err *err)
 {
     size_t hb = HEADER_BYTES + (size_t)n * FIELD_BYTES;
     uint8_t *h = avs_malloc(hb);
     encode_header(h, f, n, dt);
+    sweep_header_tmps(path);
     char *tmp = avs_sprintf("%s.tmp.%d", path, (int)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644), rc = -1;
     if (fd < 0 || write(fd, h, hb) != (ssize_t)hb || fsync(fd) || close(fd)) {

@@ -122,9 +122,28 @@ static void check_file(enum avs_cache_dtype dt)
     CHECK(avs_cache_open(&c, path, &err) == -1 && strstr(err.msg, "not a feature cache"), "magic: %s", err.msg);
 }
 
+/* A header temp file of a writer killed before its rename is removed by the next writer. */
+static void check_stale_tmp(void)
+{
+    char path[600], stale[640];
+    snprintf(path, sizeof path, "%s/stale.bin", check_tmpdir());
+    snprintf(stale, sizeof stale, "%s.tmp.999999", path);
+    int fd = open(stale, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0 && write(fd, "AVSF", 4) == 4, "make a stale temp file");
+    if (fd >= 0)
+        close(fd);
+    struct avs_err err;
+    struct avs_cache_writer *w = NULL;
+    CHECK(avs_cache_open_append(&w, path, F, 2, AVS_CACHE_F32, &err) == 0, "%s", err.msg);
+    avs_cache_close_writer(&w);
+    CHECK(access(stale, F_OK) != 0, "stale header temp file removed");
+    CHECK(access(path, F_OK) == 0, "cache created");
+}
+
 int main(void)
 {
     check_half();
+    check_stale_tmp();
     check_file(AVS_CACHE_F32);
     check_file(AVS_CACHE_F16);
     return check_summary("test_features_cache");
