@@ -1,6 +1,6 @@
 #!/bin/bash
 # demo.sh: the whole pipeline on the built-in synthetic set (called by `make demo` after deps and
-# build). About 5 minutes on 2 cores, plus a one-time ~210 MB media download.
+# build). About 3 minutes on 2 cores (2m40s measured from scratch), plus a one-time ~210 MB media download.
 #   1. fetch the real media (scripts/fetch-media.sh: Debian packages, sha256-pinned, cached)
 #   2. avs-synth: an S4 set (120 clips) and an MS3 set (40 clips), 5 s each at 128x128
 #   3. avs-ingest both into the demo store demo/avsdata/ (index demo/avsdata/avs.db)
