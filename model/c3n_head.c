@@ -222,17 +222,18 @@ static int load_one(struct avs_tensor_set *set, int idx, const struct avs_st_ten
     return 0;
 }
 
-int avs_c3n_head_load(struct avs_c3n_head *h, const char *path, struct avs_err *err)
+int avs_c3n_head_load_from(struct avs_c3n_head *h, const struct avs_st_file *f,
+                           avs_c3n_extra_fn extra, void *ctx, int *ignored, struct avs_err *err)
 {
-    struct avs_st_file *f = NULL;
+    const char *path = f->path;
     int rc = -1;
     char *seen = avs_calloc((size_t)(h->np + h->nb + 1), 1);
-    if (avs_st_open(path, &f, err))
-        goto out;
+    if (ignored)
+        *ignored = 0;
     for (int i = 0; i < f->n; i++) {
         const struct avs_st_tensor *t = &f->t[i];
         const char *name = strip_module(t->name);
-        int k;
+        int k, r;
         if ((k = avs_tensor_set_find(&h->params, name)) >= 0) {
             if (load_one(&h->params, k, t, path, err))
                 goto out;
@@ -246,6 +247,11 @@ int avs_c3n_head_load(struct avs_c3n_head *h, const char *path, struct avs_err *
             int64_t v;
             memcpy(&v, t->data, 8);
             h->bn_batches[name[6] - '1'] = (long)v;
+        } else if (extra && (r = extra(ctx, t, err)) != 0) {
+            if (r < 0)
+                goto out;
+        } else if (ignored) {
+            (*ignored)++;
         } else {
             avs_err_set(err, "%s: unknown tensor \"%s\": not a parameter of the C3N head with "
                         "this configuration (check the TPAVI stages and channel sizes, or strip "
@@ -262,8 +268,21 @@ int avs_c3n_head_load(struct avs_c3n_head *h, const char *path, struct avs_err *
     rc = 0;
 out:
     free(seen);
+    return rc;
+}
+
+int avs_c3n_head_load(struct avs_c3n_head *h, const char *path, struct avs_err *err)
+{
+    struct avs_st_file *f = NULL;
+    int rc = avs_st_open(path, &f, err) ? -1 : avs_c3n_head_load_from(h, f, NULL, NULL, NULL, err);
     avs_st_close(&f);
     return rc;
+}
+
+int avs_c3n_head_load_tensor(struct avs_tensor_set *set, int idx, const struct avs_st_tensor *t,
+                             const char *path, struct avs_err *err)
+{
+    return load_one(set, idx, t, path, err);
 }
 
 /* ---- training helpers ---- */

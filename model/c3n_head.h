@@ -71,6 +71,19 @@ void avs_c3n_head_init_random(struct avs_c3n_head *h, unsigned long long seed);
 /* Load parameters and buffers by name. Missing, unknown and mis-shaped tensors are errors that
  * name the tensor; "module." prefixes (DataParallel) are stripped. */
 int avs_c3n_head_load(struct avs_c3n_head *h, const char *path, struct avs_err *err);
+
+struct avs_st_file;
+struct avs_st_tensor;
+/* For tensors of a file that are not the head's: 1 taken, 0 not ours, -1 error (err set). */
+typedef int (*avs_c3n_extra_fn)(void *ctx, const struct avs_st_tensor *t, struct avs_err *err);
+/* avs_c3n_head_load on an open file (checkpoints with more than the head): a tensor the head
+ * does not have goes to extra (may be NULL), then is counted in *ignored when ignored is
+ * non-NULL, else is an error. Every head tensor must be there. */
+int avs_c3n_head_load_from(struct avs_c3n_head *h, const struct avs_st_file *f,
+                           avs_c3n_extra_fn extra, void *ctx, int *ignored, struct avs_err *err);
+/* One tensor t into set->t[idx], the shape checked (error naming both shapes). */
+int avs_c3n_head_load_tensor(struct avs_tensor_set *set, int idx, const struct avs_st_tensor *t,
+                             const char *path, struct avs_err *err);
 /* Saved forward state needs x and audio alive until the backward. */
 void avs_c3n_head_fwd(struct avs_c3n_head *h, const float *const x[4], const float *audio,
                       int train);

@@ -64,23 +64,6 @@ int avs_ckpt_save(const char *path, const struct avs_c3n_head *h, const char *co
     return rc;
 }
 
-static int load_into(struct avs_tensor_set *set, int k, const struct avs_st_tensor *t,
-                     const char *path, struct avs_err *err)
-{
-    struct avs_tensor *d = &set->t[k];
-    int sh[AVS_ST_MAXDIM];
-    for (int i = 0; i < t->ndim; i++)
-        sh[i] = (int)t->shape[i];
-    if (!avs_tensor_same_shape(t->ndim, sh, d->ndim, d->shape)) {
-        char a[96], b[96];
-        return avs_err_set(err, "%s: tensor \"%s\" has shape %s, the model needs %s: the "
-                           "checkpoint belongs to another configuration", path, t->name,
-                           avs_tensor_shape_str(t->ndim, sh, a, sizeof a),
-                           avs_tensor_shape_str(d->ndim, d->shape, b, sizeof b));
-    }
-    return avs_st_read_f32(t, d->data, avs_tensor_numel(d), err) ? avs_err_wrap(err, "%s", path) : 0;
-}
-
 static double jnum(const cJSON *j, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
@@ -132,59 +115,41 @@ int avs_ckpt_config(const char *path, char **config, struct avs_err *err)
     return 0;
 }
 
-static int load_tensor(struct avs_c3n_head *h, const struct avs_st_tensor *t, int want_optim,
-                       char *seen, const char *path, struct avs_err *err)
+/* Adam moments of a `last` file: adam.m.<name>, adam.v.<name> (ignored unless wanted). */
+struct optim_ctx {
+    struct avs_c3n_head *h;
+    int want;
+    char *seen; /* [2*np]: m then v */
+    const char *path;
+};
+
+static int load_optim(void *ctx, const struct avs_st_tensor *t, struct avs_err *err)
 {
+    struct optim_ctx *c = ctx;
     const char *n = t->name;
-    int k;
-    if (!strncmp(n, "adam.m.", 7) || !strncmp(n, "adam.v.", 7)) {
-        struct avs_tensor_set *s = n[5] == 'm' ? &h->m : &h->v;
-        if (!want_optim)
-            return 0;
-        if ((k = avs_tensor_set_find(s, n + 7)) < 0)
-            return avs_err_set(err, "%s: unknown tensor \"%s\"", path, n);
-        seen[2 * (h->np + h->nb) + (n[5] == 'm' ? 0 : h->np) + k] = 1;
-        return load_into(s, k, t, path, err);
-    }
-    if ((k = avs_tensor_set_find(&h->params, n)) >= 0) {
-        seen[k] = 1;
-        return load_into(&h->params, k, t, path, err);
-    }
-    if ((k = avs_tensor_set_find(&h->bufs, n)) >= 0) {
-        seen[h->np + k] = 1;
-        return load_into(&h->bufs, k, t, path, err);
-    }
-    if (strstr(n, ".W_z.1.num_batches_tracked") && !strncmp(n, "tpavi_", 6) && n[6] >= '1' &&
-        n[6] <= '4' && t->dtype == AVS_ST_I64 && t->numel == 1) {
-        int64_t v;
-        memcpy(&v, t->data, 8);
-        h->bn_batches[n[6] - '1'] = (long)v;
+    if (strncmp(n, "adam.m.", 7) && strncmp(n, "adam.v.", 7))
         return 0;
-    }
-    return avs_err_set(err, "%s: unknown tensor \"%s\": the checkpoint belongs to another "
-                       "configuration (switches, width, backbone)", path, n);
+    if (!c->want)
+        return 1;
+    struct avs_tensor_set *s = n[5] == 'm' ? &c->h->m : &c->h->v;
+    int k = avs_tensor_set_find(s, n + 7);
+    if (k < 0)
+        return 0; /* reported as an unknown tensor */
+    c->seen[(n[5] == 'm' ? 0 : c->h->np) + k] = 1;
+    return avs_c3n_head_load_tensor(s, k, t, c->path, err) ? -1 : 1;
 }
 
 int avs_ckpt_load(const char *path, struct avs_c3n_head *h, char **config,
                   struct avs_train_state *st, struct avs_err *err)
 {
     struct avs_st_file *f = NULL;
-    int n_all = h->np + h->nb, rc = -1;
-    char *seen = avs_calloc((size_t)(2 * n_all + 2 * h->np + 1), 1);
-    if (open_ckpt(path, &f, err))
+    struct optim_ctx oc = {h, st != NULL, avs_calloc((size_t)(2 * h->np + 1), 1), path};
+    int rc = -1;
+    if (open_ckpt(path, &f, err) || avs_c3n_head_load_from(h, f, load_optim, &oc, NULL, err))
         goto out;
-    for (int i = 0; i < f->n; i++)
-        if (load_tensor(h, &f->t[i], st != NULL, seen, path, err))
-            goto out;
-    for (int i = 0; i < n_all; i++)
-        if (!seen[i]) {
-            avs_err_set(err, "%s: missing tensor \"%s\"", path,
-                        i < h->np ? h->pspec[i].name : h->bspec[i - h->np].name);
-            goto out;
-        }
     if (st) {
         for (int i = 0; i < 2 * h->np; i++)
-            if (!seen[2 * n_all + i]) {
+            if (!oc.seen[i]) {
                 avs_err_set(err, "%s: missing optimiser tensor adam.%c.%s: not a `last` checkpoint",
                             path, i < h->np ? 'm' : 'v', h->pspec[i % h->np].name);
                 goto out;
@@ -199,7 +164,7 @@ int avs_ckpt_load(const char *path, struct avs_c3n_head *h, char **config,
     }
     rc = 0;
 out:
-    free(seen);
+    free(oc.seen);
     avs_st_close(&f);
     return rc;
 }

@@ -19,55 +19,11 @@
 static int load_head(struct avs_c3n_head *h, const char *path, int *ignored, struct avs_err *err)
 {
     struct avs_st_file *f = NULL;
-    char *seen = avs_calloc((size_t)(h->np + h->nb + 1), 1);
-    int rc = -1;
-    *ignored = 0;
-    if (avs_st_open(path, &f, err))
-        goto out;
-    for (int i = 0; i < f->n; i++) {
-        const struct avs_st_tensor *t = &f->t[i];
-        const char *n = strncmp(t->name, "module.", 7) ? t->name : t->name + 7;
-        struct avs_tensor_set *set = &h->params;
-        int k = avs_tensor_set_find(set, n), off = 0;
-        if (k < 0)
-            set = &h->bufs, k = avs_tensor_set_find(set, n), off = h->np;
-        if (k < 0) {
-            if (strstr(n, "tpavi_") == n && strstr(n, ".W_z.1.num_batches_tracked") &&
-                t->dtype == AVS_ST_I64 && t->numel == 1 && n[6] >= '1' && n[6] <= '4') {
-                int64_t v;
-                memcpy(&v, t->data, 8);
-                h->bn_batches[n[6] - '1'] = (long)v;
-            } else
-                (*ignored)++;
-            continue;
-        }
-        struct avs_tensor *d = &set->t[k];
-        int sh[AVS_ST_MAXDIM];
-        for (int j = 0; j < t->ndim; j++)
-            sh[j] = (int)t->shape[j];
-        if (!avs_tensor_same_shape(t->ndim, sh, d->ndim, d->shape)) {
-            char a[96], b[96];
-            avs_err_set(err, "%s: \"%s\" is %s, the model for this feature set and --width needs %s "
-                        "(official checkpoints: --width 256 and a set made with the same "
-                        "backbone)", path, t->name, avs_tensor_shape_str(t->ndim, sh, a, sizeof a),
-                        avs_tensor_shape_str(d->ndim, d->shape, b, sizeof b));
-            goto out;
-        }
-        if (avs_st_read_f32(t, d->data, avs_tensor_numel(d), err))
-            goto out;
-        seen[off + k] = 1;
-    }
-    for (int i = 0; i < h->np + h->nb; i++)
-        if (!seen[i]) {
-            avs_err_set(err, "%s: no tensor \"%s\" (the switches decide which TPAVI stages exist: "
-                        "AF needs tpavi_1..4, without AF there are none)", path,
-                        i < h->np ? h->pspec[i].name : h->bspec[i - h->np].name);
-            goto out;
-        }
-    rc = 0;
-out:
-    free(seen);
+    int rc = avs_st_open(path, &f, err) ? -1 : avs_c3n_head_load_from(h, f, NULL, NULL, ignored, err);
     avs_st_close(&f);
+    if (rc)
+        avs_err_wrap(err, "importing (official checkpoints: --width 256, the switches that made "
+                     "them -- AF means tpavi_1..4 -- and a feature set made with the same backbone)");
     return rc;
 }
 
