@@ -352,12 +352,14 @@ int avs_predict_store(const struct avs_predict_opts *o, struct avs_predict_stats
     struct avs_progress p;
     avs_progress_init(&p, "predict", "videos", nv);
     p.enabled = p.enabled && o->progress;
-    rc = 0;
     if (is_finetuned(&rm))
         rc = finetuned_videos(&rm, db, run_id, root, o, out, subset, split, stats, err);
-    for (int i = 0; i < nv && rc == 0 && !is_finetuned(&rm); i++) {
-        rc = one_video(&rm, db, run_id, root, out, subset, &v[i], stats, err);
-        avs_progress_add(&p, 1);
+    else {
+        rc = 0;
+        for (int i = 0; i < nv && rc == 0; i++) {
+            rc = one_video(&rm, db, run_id, root, out, subset, &v[i], stats, err);
+            avs_progress_add(&p, 1);
+        }
     }
     avs_progress_end(&p);
     struct avs_predict_opts oo = *o;

@@ -123,6 +123,7 @@ struct trainer {
     struct avs_finetune *ft; /* finetune mode: the backbone being trained, else NULL */
     float *dstage[4];        /* finetune: [B,C_s,H_s,W_s] gradients of the stage maps */
     int use_ccv;             /* avs_finetune_batch's: 1 CC-V, 0 CC, -1 no CCAM */
+    long saved_step;         /* adam step named by last.safetensors on disk, -1: none yet */
     struct avs_train_state st;
     double last_loss;
     int steps_per_epoch;
@@ -264,12 +265,8 @@ static char *backbone_path(const struct trainer *t, long step)
 /* finetune: backbone-<step> first, then last (naming the step), then older backbone files go. */
 static int save_last(struct trainer *t, struct avs_err *err)
 {
-    long step = t->m.head.adam_step, prev = -1;
+    long step = t->m.head.adam_step, prev = t->saved_step;
     if (t->ft) {
-        struct avs_train_state old;
-        struct avs_err e2;
-        if (avs_fs_exists(t->last) && avs_ckpt_state(t->last, &old, &e2) == 0)
-            prev = old.adam_step;
         char *p = backbone_path(t, step);
         int rc = avs_finetune_save(t->ft, p, 1, err);
         free(p);
@@ -278,6 +275,7 @@ static int save_last(struct trainer *t, struct avs_err *err)
     }
     if (avs_ckpt_save(t->last, &t->m.head, t->config, &t->st, err))
         return -1;
+    t->saved_step = step;
     if (t->ft && prev >= 0 && prev != step) {
         char *p = backbone_path(t, prev);
         remove(p);
@@ -349,6 +347,7 @@ static int start_run(struct trainer *t, const struct avs_train_opts *given, stru
     }
     if (avs_ckpt_load(t->last, &t->m.head, NULL, &t->st, err))
         return -1;
+    t->saved_step = t->st.adam_step;
     if (t->ft) {
         char *p = backbone_path(t, t->st.adam_step);
         int rc = avs_finetune_load(t->ft, p, 1, err);
@@ -412,6 +411,7 @@ int avs_train_run(const struct avs_train_opts *given, struct avs_train_result *r
     struct trainer t;
     memset(&t, 0, sizeof t);
     t.o = &o;
+    t.saved_step = -1;
     char *dbp = given->db_path ? avs_strdup(given->db_path) : avs_db_path_for_root(given->root);
     char *rec = NULL, *status = NULL;
     struct avs_fs_lock *lock = NULL;
