@@ -351,8 +351,9 @@ static void resize_index(int out, int in, int o, int ac, int *i0, int *i1, float
     *l1 = src - (float)a;
 }
 
-/* Column indices and weights computed once per call (on the stack up to 4096 columns). */
-#define RS_MAXW 4096
+/* Column indices and weights computed once per call (on the stack up to 8192 columns: 8K
+ * frames for avs-predict's overlays, AVS_OVERLAY_MAXW). */
+#define RS_MAXW 8192
 
 static void resize_cols(int OW, int W, int ac, int *x0, int *x1, float *lx)
 {

@@ -26,41 +26,20 @@
 
 #include "core/fs.h"
 #include "core/image.h"
+#include "model/ops.h"
 #include "predict/overlay.h"
 
 /* ---- drawing ------------------------------------------------------------------------------ */
 
-/* mask [H,W] = (bilinear resize of map [mh,mw] to H x W) > 0.5; OpenCV INTER_LINEAR centres. */
+/* mask [H,W] = (bilinear resize of map [mh,mw] to H x W) > 0.5, with the model's own resize
+ * (align_corners false: pixel centres as OpenCV INTER_LINEAR). H, W <= AVS_OVERLAY_MAXW. */
 static void map_mask(uint8_t *mask, int H, int W, const float *map, int mh, int mw)
 {
-    for (int y = 0; y < H; y++) {
-        float fy = ((float)y + 0.5f) * (float)mh / (float)H - 0.5f;
-        if (fy < 0)
-            fy = 0;
-        int y0 = (int)fy;
-        if (y0 > mh - 1)
-            y0 = mh - 1;
-        int y1 = y0 + 1 < mh ? y0 + 1 : mh - 1;
-        float wy = fy - (float)y0;
-        if (wy > 1)
-            wy = 1;
-        for (int x = 0; x < W; x++) {
-            float fx = ((float)x + 0.5f) * (float)mw / (float)W - 0.5f;
-            if (fx < 0)
-                fx = 0;
-            int x0 = (int)fx;
-            if (x0 > mw - 1)
-                x0 = mw - 1;
-            int x1 = x0 + 1 < mw ? x0 + 1 : mw - 1;
-            float wx = fx - (float)x0;
-            if (wx > 1)
-                wx = 1;
-            const float *r0 = map + (size_t)y0 * mw, *r1 = map + (size_t)y1 * mw;
-            float top = r0[x0] + (r0[x1] - r0[x0]) * wx, bot = r1[x0] + (r1[x1] - r1[x0]) * wx;
-            float p = top + (bot - top) * wy;
-            mask[(size_t)y * W + x] = p > 0.5f; /* NaN: not in the mask */
-        }
-    }
+    float *p = avs_malloc((size_t)H * W * sizeof(float));
+    avs_ops()->resize_fwd(p, map, 1, mh, mw, H, W, 0);
+    for (size_t i = 0; i < (size_t)H * W; i++)
+        mask[i] = p[i] > 0.5f; /* NaN: not in the mask */
+    free(p);
 }
 
 /* Tint the mask, paint its edge (a pixel with an 8-neighbour of the other kind). */
@@ -166,6 +145,10 @@ static int open_input(struct ov *o, struct avs_err *err)
     o->W = o->vdec->width, o->H = o->vdec->height;
     if (o->W < 1 || o->H < 1)
         return avs_err_set(err, "%s: video stream without a frame size", o->in);
+    if (o->W > AVS_OVERLAY_MAXW)
+        return avs_err_set(err, "%s: %d pixels wide; overlays are drawn up to %d: scale the clip "
+                           "down first (ffmpeg -vf scale=%d:-2)", o->in, o->W, AVS_OVERLAY_MAXW,
+                           AVS_OVERLAY_MAXW);
     AVRational fr = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
     o->F = fr.num > 0 && fr.den > 0 ? (int)lrint(av_q2d(fr)) : 25;
     if (o->F < 1)

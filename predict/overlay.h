@@ -28,12 +28,14 @@
 
 #define AVS_OVERLAY_TINT {255, 0, 64}   /* RGB the mask is blended towards */
 #define AVS_OVERLAY_EDGE {255, 255, 0}  /* RGB of the mask's outline */
+#define AVS_OVERLAY_MAXW 8192            /* widest frame (the model's resize op's limit) */
 
 int avs_overlay_video(const char *in, const char *out, const char *frames_dir,
                       const float *prob /* [n,mh,mw] in [0,1] */, int n, int mh, int mw,
                       struct avs_err *err);
 
-/* The drawing alone, on one RGB frame in place: rgb [H,W,3], map [mh,mw] (e.g. for stills). */
+/* The drawing alone, on one RGB frame in place: rgb [H,W,3] (W <= AVS_OVERLAY_MAXW), map
+ * [mh,mw] (e.g. for stills). */
 void avs_overlay_draw(uint8_t *rgb, int H, int W, const float *map, int mh, int mw);
 
 #endif
