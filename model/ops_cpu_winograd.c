@@ -441,44 +441,49 @@ static void correlate(float *out, int add, const float *x, const float *U, const
     }
 }
 
-void avs_cpu_winograd_fwd(float *out, const float *in, const float *w, const float *b,
-                          const struct avs_conv2d *g, float *ws)
+/* One side of a conv for the phase path: its maps and their phase buffer. */
+struct side {
+    int ch, h, w, hs, ws; /* channels, map size, phase size */
+    float *buf;           /* phases [N, ch, d*d phases of hs x ws] */
+};
+
+/* Forward (bwd 0: dst = conv(src) + b) and backward data (bwd 1: dst += the transposed conv of
+ * src) differ only in the plan, the filter transform and which side is the source. */
+static void conv_tf(float *dst, const float *src, const float *w, const float *b,
+                    const struct avs_conv2d *g, float *ws, int bwd)
 {
     AVS_ASSERT(avs_cpu_winograd_fits(g));
     struct wplan p;
     struct phases ph;
-    plan_fwd(&p, g);
+    if (bwd)
+        plan_bwd(&p, g);
+    else
+        plan_fwd(&p, g);
     phases_of(&ph, g);
     float *xs = ws + 64, *ys = xs + (size_t)p.N * g->C * ph.Hs * ph.Ws;
-    float *U = ws + 64 + phase_floats(g);
-    weight_tf(U, w, g->K, g->C, 0);
+    float *U = ws + 64 + phase_floats(g), *scratch = U + 36 * pstride((size_t)g->K * g->C);
+    weight_tf(U, w, g->K, g->C, bwd);
     if (ph.d == 1) {
-        correlate(out, 0, in, U, b, &p, U + 36 * pstride((size_t)g->K * g->C));
+        correlate(dst, bwd, src, U, b, &p, scratch);
         return;
     }
-    gather(xs, in, g->N, g->C, g->H, g->W, ph.d, ph.Hs, ph.Ws);
-    correlate(ys, 0, xs, U, b, &p, U + 36 * pstride((size_t)g->K * g->C));
-    scatter(out, 0, ys, g->N, g->K, g->P, g->Q, ph.d, ph.Ps, ph.Qs);
+    struct side in = {g->C, g->H, g->W, ph.Hs, ph.Ws, xs}, out = {g->K, g->P, g->Q, ph.Ps, ph.Qs, ys};
+    const struct side *s = bwd ? &out : &in, *d = bwd ? &in : &out;
+    gather(s->buf, src, g->N, s->ch, s->h, s->w, ph.d, s->hs, s->ws);
+    correlate(d->buf, 0, s->buf, U, b, &p, scratch);
+    scatter(dst, bwd, d->buf, g->N, d->ch, d->h, d->w, ph.d, d->hs, d->ws);
+}
+
+void avs_cpu_winograd_fwd(float *out, const float *in, const float *w, const float *b,
+                          const struct avs_conv2d *g, float *ws)
+{
+    conv_tf(out, in, w, b, g, ws, 0);
 }
 
 void avs_cpu_winograd_bwd_data(float *din, const float *dout, const float *w,
                                const struct avs_conv2d *g, float *ws)
 {
-    AVS_ASSERT(avs_cpu_winograd_fits(g));
-    struct wplan p;
-    struct phases ph;
-    plan_bwd(&p, g);
-    phases_of(&ph, g);
-    float *xs = ws + 64, *ys = xs + (size_t)p.N * g->C * ph.Hs * ph.Ws;
-    float *U = ws + 64 + phase_floats(g);
-    weight_tf(U, w, g->K, g->C, 1);
-    if (ph.d == 1) {
-        correlate(din, 1, dout, U, NULL, &p, U + 36 * pstride((size_t)g->K * g->C));
-        return;
-    }
-    gather(ys, dout, g->N, g->K, g->P, g->Q, ph.d, ph.Ps, ph.Qs);
-    correlate(xs, 0, ys, U, NULL, &p, U + 36 * pstride((size_t)g->K * g->C));
-    scatter(din, 1, xs, g->N, g->C, g->H, g->W, ph.d, ph.Hs, ph.Ws);
+    conv_tf(din, dout, w, NULL, g, ws, 1);
 }
 
 void avs_cpu_winograd_bwd_filter(float *dw, const float *dout, const float *in,
