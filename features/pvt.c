@@ -251,6 +251,16 @@ static void tok2map(float *x, const float *t, int N, int C, int L)
 #define grd(m, g, ...) ((g) ? (g)->t[avs_tensor_set_findf(&(m)->params, __VA_ARGS__)].data : NULL)
 #define BG(leaf) grd(m, g, "block%d.%d.%s", s + 1, i, leaf)
 
+/* Depthwise 3x3 weights [C,1,3,3] as [9][C] (contiguous per tap); malloc'd. */
+static float *taps_major(const float *w, int C)
+{
+    float *wt = avs_malloc((size_t)9 * C * sizeof(float));
+    for (int c = 0; c < C; c++)
+        for (int t = 0; t < 9; t++)
+            wt[(size_t)t * C + c] = w[c * 9 + t];
+    return wt;
+}
+
 /* Depthwise 3x3 conv, stride 1, padding 1, on tokens: y, x [N,H,W,C] (channels innermost, so
  * the token layout needs no transpose and the loop runs along contiguous channels); w [C,1,3,3],
  * b [C]. Same sum as nn.Conv2d(C, C, 3, 1, 1, groups=C) on the NCHW view (order: bias, then
@@ -258,10 +268,7 @@ static void tok2map(float *x, const float *t, int N, int C, int L)
 static void dwconv3_tokens(float *y, const float *x, const float *w, const float *b, int N, int H,
                            int W, int C)
 {
-    float *wt = avs_malloc((size_t)9 * C * sizeof(float)); /* [9][C]: contiguous per tap */
-    for (int c = 0; c < C; c++)
-        for (int t = 0; t < 9; t++)
-            wt[(size_t)t * C + c] = w[c * 9 + t];
+    float *wt = taps_major(w, C);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int i = 0; i < H; i++)
@@ -292,10 +299,7 @@ static void dwconv3_tokens(float *y, const float *x, const float *w, const float
 static void dwconv3_tokens_bwd(float *dx, const float *dy, const float *w, int N, int H, int W,
                                int C)
 {
-    float *wt = avs_malloc((size_t)9 * C * sizeof(float));
-    for (int c = 0; c < C; c++)
-        for (int t = 0; t < 9; t++)
-            wt[(size_t)t * C + c] = w[c * 9 + t];
+    float *wt = taps_major(w, C);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int i = 0; i < H; i++)
