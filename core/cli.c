@@ -41,11 +41,32 @@ int avs_cli_common(struct avs_cli *cli, int opt, const char *arg)
         return 1;
     case 'h': cli->help = 1; return 1;
     case AVS_OPT_VERSION: cli->version = 1; return 1;
-    case 'q': avs_log_set_level(0); return 1;
+    case 'q': cli->quiet = 1; avs_log_set_level(0); return 1;
     case AVS_OPT_VERBOSE: avs_log_set_level(avs_log_level() + 1); return 1;
     case AVS_OPT_SHARD: return parse_shard(cli, arg);
     default: return 0;
     }
+}
+
+int avs_cli_parse(struct avs_cli *cli, int argc, char **argv, const char *shortopts,
+                  const struct option *lo, int (*tool)(void *ctx, int opt, const char *arg),
+                  void *ctx, void (*usage)(FILE *f), const char *prog)
+{
+    int c;
+    while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+        int r = avs_cli_common(cli, c, optarg);
+        if (r < 0 || (r == 0 && tool(ctx, c, optarg)))
+            return AVS_EXIT_USAGE;
+    }
+    if (cli->help) {
+        usage(stdout);
+        return AVS_EXIT_OK;
+    }
+    if (cli->version) {
+        avs_cli_print_version(prog);
+        return AVS_EXIT_OK;
+    }
+    return -1;
 }
 
 char *avs_cli_db_path(const struct avs_cli *cli)

@@ -12,6 +12,7 @@
 #define AVS_CORE_CLI_H
 
 #include <getopt.h>
+#include <stdio.h>
 
 enum {
     AVS_OPT_ROOT = 1000,
@@ -35,6 +36,7 @@ struct avs_cli {
     int jobs;          /* workers; default = cores */
     int shard_i, shard_n; /* --shard i/N: this process does items with index % N == i */
     int help, version;
+    int quiet;         /* -q given */
 };
 
 void avs_cli_defaults(struct avs_cli *cli);
@@ -42,6 +44,13 @@ void avs_cli_defaults(struct avs_cli *cli);
 int avs_cli_common(struct avs_cli *cli, int opt, const char *arg);
 /* root/avs.db unless --db was given; free with free(). */
 char *avs_cli_db_path(const struct avs_cli *cli);
+/* The option loop of a program: common options into cli (after avs_cli_defaults), the others
+ * through tool(ctx, opt, arg) (0 ok, non-zero: a usage error it has reported); --help prints
+ * usage(stdout), --version the version. Returns -1 when the program goes on (operands from
+ * optind), else the status main returns (AVS_EXIT_OK after --help/--version, AVS_EXIT_USAGE). */
+int avs_cli_parse(struct avs_cli *cli, int argc, char **argv, const char *shortopts,
+                  const struct option *lo, int (*tool)(void *ctx, int opt, const char *arg),
+                  void *ctx, void (*usage)(FILE *f), const char *prog);
 /* Print "<prog> <version>" to stdout. */
 void avs_cli_print_version(const char *prog);
 

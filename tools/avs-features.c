@@ -96,8 +96,9 @@ static int split_encoder(const char *arg, const char **name, const char **file, 
     return 0;
 }
 
-static int tool_option(struct args *a, int c, const char *arg)
+static int tool_option(void *ctx, int c, const char *arg)
 {
+    struct args *a = ctx;
     const char *nm;
     switch (c) {
     case OPT_VISUAL: return split_encoder(arg, &a->o.visual, &a->o.visual_weights, "--visual");
@@ -310,24 +311,10 @@ int main(int argc, char **argv)
     a.o.visual = "pvt_v2_b0";
     a.o.policy = AVS_LOGMEL_STREAM;
     avs_cli_defaults(&cli);
-    int c;
-    while ((c = getopt_long(argc, argv, "j:hq", lo, NULL)) != -1) {
-        int r = avs_cli_common(&cli, c, optarg);
-        if (c == 'q')
-            a.quiet = 1;
-        if (r < 0)
-            return AVS_EXIT_USAGE;
-        if (r == 0 && tool_option(&a, c, optarg))
-            return AVS_EXIT_USAGE;
-    }
-    if (cli.help) {
-        usage(stdout);
-        return AVS_EXIT_OK;
-    }
-    if (cli.version) {
-        avs_cli_print_version("avs-features");
-        return AVS_EXIT_OK;
-    }
+    int rc = avs_cli_parse(&cli, argc, argv, "j:hq", lo, tool_option, &a, usage, "avs-features");
+    if (rc >= 0)
+        return rc;
+    a.quiet = cli.quiet;
     avs_ops_set_threads(cli.jobs);
     const char *cmd = optind < argc ? argv[optind] : NULL;
     if (cmd && !strcmp(cmd, "merge"))

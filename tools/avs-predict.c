@@ -50,11 +50,12 @@ enum { OPT_RUN = AVS_OPT_FIRST_TOOL, OPT_CKPT, OPT_SPLIT, OPT_SUBSET, OPT_OUT, O
 struct args {
     struct avs_predict_opts o;
     const char *clip, *video_out, *frames;
-    int quiet, json;
+    int json;
 };
 
-static int tool_option(struct args *a, int c, const char *arg)
+static int tool_option(void *ctx, int c, const char *arg)
 {
+    struct args *a = ctx;
     switch (c) {
     case OPT_RUN: a->o.run = arg; return 0;
     case OPT_CKPT:
@@ -79,7 +80,7 @@ static int tool_option(struct args *a, int c, const char *arg)
     }
 }
 
-static int store_mode(struct args *a)
+static int store_mode(struct args *a, int quiet)
 {
     struct avs_predict_stats st;
     struct avs_err err = {0};
@@ -94,7 +95,7 @@ static int store_mode(struct args *a)
                st.seconds, st.skipped, st.out, a->o.record ? "" : "}\n");
     if (a->json && a->o.record)
         printf(", \"miou\": %.6f, \"fscore\": %.6f}\n", st.miou, st.fscore);
-    if (!a->json && !a->quiet) {
+    if (!a->json && !quiet) {
         printf("predicted %d videos (%d seconds) into %s\n", st.videos, st.seconds, st.out);
         if (st.skipped)
             printf("skipped %d videos without features in the run's feature set\n", st.skipped);
@@ -127,24 +128,9 @@ int main(int argc, char **argv)
     struct args a;
     memset(&a, 0, sizeof a);
     avs_cli_defaults(&cli);
-    int c;
-    while ((c = getopt_long(argc, argv, "j:hqo:", lo, NULL)) != -1) {
-        int r = avs_cli_common(&cli, c, optarg);
-        if (c == 'q')
-            a.quiet = 1;
-        if (r < 0)
-            return AVS_EXIT_USAGE;
-        if (r == 0 && tool_option(&a, c, optarg))
-            return AVS_EXIT_USAGE;
-    }
-    if (cli.help) {
-        usage(stdout);
-        return AVS_EXIT_OK;
-    }
-    if (cli.version) {
-        avs_cli_print_version("avs-predict");
-        return AVS_EXIT_OK;
-    }
+    int rc = avs_cli_parse(&cli, argc, argv, "j:hqo:", lo, tool_option, &a, usage, "avs-predict");
+    if (rc >= 0)
+        return rc;
     if (optind != argc || !a.o.run || (a.clip && !a.video_out) || (!a.clip && (a.video_out || a.frames))) {
         fprintf(stderr, "avs-predict: %s\n", !a.o.run ? "--run NAME is required"
                         : optind != argc ? "unexpected arguments"
@@ -154,16 +140,16 @@ int main(int argc, char **argv)
     avs_ops_set_threads(cli.jobs);
     a.o.root = cli.root;
     a.o.db_path = cli.db;
-    a.o.progress = !a.quiet;
+    a.o.progress = !cli.quiet;
     if (!a.clip)
-        return store_mode(&a);
+        return store_mode(&a, cli.quiet);
     avs_decode_init();
     struct avs_err err = {0};
     if (avs_predict_clip(&a.o, a.clip, a.video_out, a.frames, &err)) {
         fprintf(stderr, "avs-predict: %s\n", err.msg);
         return AVS_EXIT_FATAL;
     }
-    if (!a.quiet)
+    if (!cli.quiet)
         printf("wrote %s%s%s\n", a.video_out, a.frames ? " and overlays in " : "", a.frames ? a.frames : "");
     return AVS_EXIT_OK;
 }

@@ -84,9 +84,11 @@ static int parse_int(const char *s, int *v, const char *opt)
 }
 
 static const char *import_path;
+static int json;
 
-static int tool_option(struct avs_train_opts *o, int c, const char *arg)
+static int tool_option(void *ctx, int c, const char *arg)
 {
+    struct avs_train_opts *o = ctx;
     char *end;
     switch (c) {
     case OPT_RUN: o->run = arg; return 0;
@@ -121,7 +123,7 @@ static int tool_option(struct avs_train_opts *o, int c, const char *arg)
         }
         return 0;
     case OPT_RESUME: o->resume = 1; return 0;
-    case AVS_OPT_JSON: return 0; /* handled in main */
+    case AVS_OPT_JSON: json = 1; return 0;
     case OPT_IMPORT: import_path = arg; return 0;
     case OPT_VISUAL: o->files.visual = strchr(arg, '=') ? strchr(arg, '=') + 1 : arg; return 0;
     case OPT_AUDIO: o->files.audio = strchr(arg, '=') ? strchr(arg, '=') + 1 : arg; return 0;
@@ -158,26 +160,10 @@ int main(int argc, char **argv)
     struct avs_train_opts o;
     avs_train_opts_default(&o);
     avs_cli_defaults(&cli);
-    int c, quiet = 0, json = 0;
-    while ((c = getopt_long(argc, argv, "j:hq", lo, NULL)) != -1) {
-        int r = avs_cli_common(&cli, c, optarg);
-        if (c == 'q')
-            quiet = 1;
-        if (c == AVS_OPT_JSON)
-            json = 1, quiet = 1;
-        if (r < 0)
-            return AVS_EXIT_USAGE;
-        if (r == 0 && tool_option(&o, c, optarg))
-            return AVS_EXIT_USAGE;
-    }
-    if (cli.help) {
-        usage(stdout);
-        return AVS_EXIT_OK;
-    }
-    if (cli.version) {
-        avs_cli_print_version("avs-train");
-        return AVS_EXIT_OK;
-    }
+    int rc = avs_cli_parse(&cli, argc, argv, "j:hq", lo, tool_option, &o, usage, "avs-train");
+    if (rc >= 0)
+        return rc;
+    int quiet = cli.quiet || json;
     if (optind != argc || !o.run) {
         if (!o.run)
             fprintf(stderr, "avs-train: --run NAME is required\n");
@@ -205,7 +191,7 @@ int main(int argc, char **argv)
     }
     struct avs_train_result res;
     memset(&res, 0, sizeof res);
-    int rc = avs_train_run(&o, &res, &err);
+    rc = avs_train_run(&o, &res, &err);
     if (rc >= 0 && json)
         printf("{\"run\": \"%s\", \"status\": \"%s\", \"epochs_done\": %d, \"epochs\": %d, "
                "\"best_epoch\": %d, \"best_val_miou\": %.6f, \"last_train_loss\": %.6f}\n", o.run,
