@@ -18,6 +18,7 @@
 #define AVS_MODEL_OPS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Geometry of one conv2d: input [N,C,H,W], weight [K,C/groups,R,S], output [N,K,P,Q].
  * Square stride/pad/dilation (all our models use square ones). */
@@ -145,6 +146,13 @@ int avs_ops_threads(void);
 void avs_ops_tune_process(char **argv);
 /* FLOPs (2 x multiply-adds) done by GEMMs and convs since the last call with reset != 0. */
 double avs_ops_flops(int reset);
+
+/* Profiling (model/ops_prof.c): with avs_ops_profile(1), avs_ops() returns a wrapper table
+ * that times every primitive per geometry; avs_ops_profile_print writes the table (times per
+ * step over `steps` steps). avs_ops_profile(0) returns to the plain table. */
+void avs_ops_profile(int on);
+void avs_ops_profile_print(FILE *f, int steps);
+const struct avs_ops *avs_ops_profiled(const struct avs_ops *base);
 
 /* Linear decay of the learning rate from lr0 at epoch 0 to lr1 at epoch `epochs`, then lr1. */
 double avs_lr_linear(double lr0, double lr1, double epoch, double epochs);

@@ -670,5 +670,5 @@ const struct avs_ops *avs_ops_cpu(void)
 
 const struct avs_ops *avs_ops(void)
 {
-    return &cpu_ops;
+    return avs_ops_profiled(&cpu_ops);
 }

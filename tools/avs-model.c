@@ -2,7 +2,7 @@
  *
  *   avs-model run c3n_head --weights W.safetensors --inputs IN.safetensors --out OUT.safetensors
  *                 [--grad-out DOUT.safetensors] [--train]
- *   avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json]
+ *   avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json] [--profile]
  *   avs-model bench sgemm [--size 2048]
  *   avs-model bench pvt_v2_b0..b5 --weights W.safetensors [--size 224] [--steps S] [--json]
  *   avs-model bench logmel [--steps S] [--json]
@@ -41,11 +41,12 @@ void openblas_set_num_threads(int n);
 
 enum { OPT_WEIGHTS = AVS_OPT_FIRST_TOOL, OPT_INPUTS, OPT_OUT, OPT_GRAD_OUT, OPT_TRAIN,
        OPT_VIDEOS, OPT_STEPS, OPT_SIZE, OPT_SEED, OPT_POLICY, OPT_EXAMPLES,
-       OPT_VECTORS, OPT_CLS_V, OPT_CLS_A, OPT_HEAD, OPT_TARGET, OPT_RANDOM_INIT };
+       OPT_VECTORS, OPT_CLS_V, OPT_CLS_A, OPT_HEAD, OPT_TARGET, OPT_RANDOM_INIT,
+       OPT_PROFILE };
 
 struct opts {
     const char *weights, *inputs, *out, *grad_out;
-    int train, videos, steps, size, json;
+    int train, videos, steps, size, json, profile;
     unsigned long long seed;
     const char *policy; /* run logmel */
     const char *vectors, *cls_v, *cls_a; /* run labelsim */
@@ -62,7 +63,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: avs-model run c3n_head --weights W.safetensors --inputs IN.safetensors\n"
             "                  --out OUT.safetensors [--grad-out DOUT.safetensors] [--train]\n"
-            "       avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json]\n"
+            "       avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json] [--profile]\n"
             "       avs-model bench sgemm [--size 2048]\n"
             "       avs-model bench pvt_v2_b0..b5 --weights W.safetensors [--size 224] [--steps S]\n"
             "       avs-model bench logmel [--steps S]\n"
@@ -83,7 +84,8 @@ static void usage(FILE *f)
             "  grad.audio; with --train BatchNorm uses batch statistics (PyTorch train mode) and\n"
             "  the updated running statistics are written as buf.<name>. Default: eval mode.\n"
             "bench: S full training steps (forward, BCE+Dice, backward, Adam) on random data;\n"
-            "  prints step_seconds=<median>, gflops=<effective rate>, peak_rss_mb=.\n"
+            "  prints step_seconds=<median>, gflops=<effective rate>, peak_rss_mb=; --profile\n"
+            "  also writes the time per primitive and geometry (steps 2..S) to stderr.\n"
             "  sgemm: the cblas_sgemm peak of this machine (size^3).\n"
             "  pvt_v2_bX: one image, forward alone and forward + Grad-CAM backward; prints the\n"
             "  fastest of S runs (fwd_seconds=, gradcam_seconds=).\n"
@@ -389,6 +391,8 @@ static int cmd_bench_head(const struct opts *o)
         mask[i] = (i / 97) % 3 == 0 ? 1.0f : 0.0f;
     double *t = avs_malloc((size_t)S * sizeof(double)), flops = 0, loss = 0;
     for (int k = 0; k < S; k++) {
+        if (o->profile && k == 1) /* the first step (page faults, plans) is not a steady one */
+            avs_ops_profile(1);
         avs_ops_flops(1);
         double t0 = avs_now();
         avs_c3n_head_zero_grad(&h);
@@ -398,6 +402,10 @@ static int cmd_bench_head(const struct opts *o)
         avs_c3n_head_adam(&h, 1e-4);
         t[k] = avs_now() - t0;
         flops = avs_ops_flops(1);
+    }
+    if (o->profile && S > 1) {
+        avs_ops_profile_print(stderr, S - 1);
+        avs_ops_profile(0);
     }
     qsort(t, (size_t)S, sizeof *t, cmp_double);
     double med = t[S / 2], gf = flops / med / 1e9, mb = peak_rss_mb();
@@ -926,6 +934,7 @@ int main(int argc, char **argv)
         {"classes-visual", required_argument, 0, OPT_CLS_V},
         {"classes-audio", required_argument, 0, OPT_CLS_A},
         {"json", no_argument, 0, AVS_OPT_JSON},
+        {"profile", no_argument, 0, OPT_PROFILE},
         {0, 0, 0, 0},
     };
     avs_ops_tune_process(argv);
@@ -959,6 +968,7 @@ int main(int argc, char **argv)
         case OPT_CLS_V: o.cls_v = optarg; break;
         case OPT_CLS_A: o.cls_a = optarg; break;
         case AVS_OPT_JSON: o.json = 1; break;
+        case OPT_PROFILE: o.profile = 1; break;
         default: usage(stderr); return AVS_EXIT_USAGE;
         }
     }

@@ -1,0 +1,203 @@
+/* model/ops_prof.c: a profiling wrapper around the active backend table (model/ops.h).
+ * avs_ops_profile(1) makes avs_ops() return wrappers that time every call of the primitives
+ * the models use, per primitive and (convs, GEMMs) per geometry; the time between two calls
+ * (the blocks' own loops, copies and zeroing) is booked as "glue". avs_ops_profile_print
+ * writes the table, largest first. Off by default: the plain table costs nothing.
+ */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/common.h"
+#include "model/ops.h"
+#include "model/ops_cpu.h"
+
+#define NSLOT 512
+
+struct slot {
+    char key[96];
+    double sec, flop;
+    long calls;
+};
+
+static struct slot slots[NSLOT];
+static int nslots;
+static double last_end;     /* when the previous wrapped call returned (0: none yet) */
+static const struct avs_ops *base;
+static struct avs_ops prof;
+static int enabled;
+
+static struct slot *slot_of(const char *key)
+{
+    for (int i = 0; i < nslots; i++)
+        if (!strcmp(slots[i].key, key))
+            return &slots[i];
+    AVS_ASSERT(nslots < NSLOT);
+    struct slot *s = &slots[nslots++];
+    snprintf(s->key, sizeof s->key, "%s", key);
+    return s;
+}
+
+static double begin(void)
+{
+    double t = omp_get_wtime();
+    if (last_end > 0)
+        slot_of("glue (between primitives)")->sec += t - last_end;
+    return t;
+}
+
+static void end(const char *key, double t0, double flop)
+{
+    double t = omp_get_wtime();
+    struct slot *s = slot_of(key);
+    s->sec += t - t0, s->flop += flop, s->calls++;
+    last_end = t;
+}
+
+static void conv_key(char *key, size_t n, const char *what, const struct avs_conv2d *g)
+{
+    const char *algo = avs_cpu_conv_uses_winograd(g) ? "wino" : g->R == 1 && g->S == 1 ? "1x1" : "gemm";
+    snprintf(key, n, "%s %s N%d %d->%d %dx%d k%d d%d", what, algo, g->N, g->C, g->K, g->H, g->W,
+             g->R, g->dil);
+}
+
+static void p_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc)
+{
+    char key[96];
+    snprintf(key, sizeof key, "gemm %c%c %dx%dx%d", ta ? 't' : 'n', tb ? 't' : 'n', M, N, K);
+    double t0 = begin();
+    base->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    end(key, t0, 2.0 * M * N * K);
+}
+
+static void p_conv_fwd(float *out, const float *in, const float *w, const float *b,
+                       const struct avs_conv2d *g, float *ws)
+{
+    char key[96];
+    conv_key(key, sizeof key, "conv fwd ", g);
+    double t0 = begin();
+    base->conv2d_fwd(out, in, w, b, g, ws);
+    end(key, t0, avs_conv2d_flops(g));
+}
+
+static void p_conv_bwd_data(float *din, const float *dout, const float *w,
+                            const struct avs_conv2d *g, float *ws)
+{
+    char key[96];
+    conv_key(key, sizeof key, "conv bwdd", g);
+    double t0 = begin();
+    base->conv2d_bwd_data(din, dout, w, g, ws);
+    end(key, t0, avs_conv2d_flops(g));
+}
+
+static void p_conv_bwd_filter(float *dw, float *db, const float *dout, const float *in,
+                              const struct avs_conv2d *g, float *ws)
+{
+    char key[96];
+    conv_key(key, sizeof key, "conv bwdf", g);
+    double t0 = begin();
+    base->conv2d_bwd_filter(dw, db, dout, in, g, ws);
+    end(key, t0, avs_conv2d_flops(g));
+}
+
+/* the elementwise and normalisation primitives: timed per primitive */
+#define WRAP(name, params, args)                                                               \
+    static void p_##name params                                                                \
+    {                                                                                          \
+        double t0 = begin();                                                                   \
+        base->name args;                                                                       \
+        end(#name, t0, 0);                                                                     \
+    }
+
+WRAP(relu_fwd, (float *y, const float *x, size_t n), (y, x, n))
+WRAP(relu_bwd, (float *dx, const float *dy, const float *x, size_t n), (dx, dy, x, n))
+WRAP(axpy, (float *y, float alpha, const float *x, size_t n), (y, alpha, x, n))
+WRAP(resize_fwd, (float *y, const float *x, int NC, int H, int W, int OH, int OW, int ac),
+     (y, x, NC, H, W, OH, OW, ac))
+WRAP(resize_bwd, (float *dx, const float *dy, int NC, int H, int W, int OH, int OW, int ac),
+     (dx, dy, NC, H, W, OH, OW, ac))
+WRAP(mean_fwd, (float *y, const float *x, int rows, int n), (y, x, rows, n))
+WRAP(mean_bwd, (float *dx, const float *dy, int rows, int n), (dx, dy, rows, n))
+WRAP(layernorm_fwd,
+     (float *y, float *mean, float *rstd, const float *x, const float *w, const float *b,
+      int outer, int C, int inner, float eps),
+     (y, mean, rstd, x, w, b, outer, C, inner, eps))
+WRAP(layernorm_bwd,
+     (float *dx, float *dw, float *db, const float *dy, const float *x, const float *mean,
+      const float *rstd, const float *w, int outer, int C, int inner),
+     (dx, dw, db, dy, x, mean, rstd, w, outer, C, inner))
+WRAP(batchnorm_fwd,
+     (float *y, float *mean, float *rstd, const float *x, const float *w, const float *b,
+      float *rm, float *rv, int N, int C, int HW, float eps, float momentum, int train),
+     (y, mean, rstd, x, w, b, rm, rv, N, C, HW, eps, momentum, train))
+WRAP(batchnorm_bwd,
+     (float *dx, float *dw, float *db, const float *dy, const float *x, const float *mean,
+      const float *rstd, const float *w, int N, int C, int HW, int train),
+     (dx, dw, db, dy, x, mean, rstd, w, N, C, HW, train))
+WRAP(adam,
+     (float *p, const float *g, float *m, float *v, size_t n, double lr, double b1, double b2,
+      double eps, double wd, long step),
+     (p, g, m, v, n, lr, b1, b2, eps, wd, step))
+
+static double p_bce(float *dx, const float *x, const float *g, int B, int n, float scale)
+{
+    double t0 = begin(), r = base->bce_logits(dx, x, g, B, n, scale);
+    end("bce_logits", t0, 0);
+    return r;
+}
+
+static double p_dice(float *dx, const float *x, const float *g, int B, int n, float scale)
+{
+    double t0 = begin(), r = base->dice(dx, x, g, B, n, scale);
+    end("dice", t0, 0);
+    return r;
+}
+
+const struct avs_ops *avs_ops_profiled(const struct avs_ops *b)
+{
+    if (!enabled)
+        return b;
+    if (base != b) {
+        base = b, prof = *b;
+        prof.gemm = p_gemm, prof.conv2d_fwd = p_conv_fwd, prof.conv2d_bwd_data = p_conv_bwd_data;
+        prof.conv2d_bwd_filter = p_conv_bwd_filter, prof.relu_fwd = p_relu_fwd;
+        prof.relu_bwd = p_relu_bwd, prof.axpy = p_axpy, prof.resize_fwd = p_resize_fwd;
+        prof.resize_bwd = p_resize_bwd, prof.mean_fwd = p_mean_fwd, prof.mean_bwd = p_mean_bwd;
+        prof.layernorm_fwd = p_layernorm_fwd, prof.layernorm_bwd = p_layernorm_bwd;
+        prof.batchnorm_fwd = p_batchnorm_fwd, prof.batchnorm_bwd = p_batchnorm_bwd;
+        prof.adam = p_adam, prof.bce_logits = p_bce, prof.dice = p_dice;
+    }
+    return &prof;
+}
+
+void avs_ops_profile(int on)
+{
+    enabled = on;
+    nslots = 0, last_end = 0;
+}
+
+static int by_time(const void *a, const void *b)
+{
+    double x = ((const struct slot *)a)->sec, y = ((const struct slot *)b)->sec;
+    return (x < y) - (x > y);
+}
+
+void avs_ops_profile_print(FILE *f, int steps)
+{
+    qsort(slots, (size_t)nslots, sizeof *slots, by_time);
+    double total = 0;
+    for (int i = 0; i < nslots; i++)
+        total += slots[i].sec;
+    fprintf(f, "%-44s %9s %6s %7s %8s\n", "primitive (per step)", "ms", "%", "calls", "GFLOP/s");
+    for (int i = 0; i < nslots; i++) {
+        const struct slot *s = &slots[i];
+        fprintf(f, "%-44s %9.2f %6.1f %7.1f", s->key, 1e3 * s->sec / steps, 100 * s->sec / total,
+                (double)s->calls / steps);
+        if (s->flop > 0)
+            fprintf(f, " %8.1f", s->flop / s->sec / 1e9);
+        fputc('\n', f);
+    }
+    fprintf(f, "%-44s %9.2f\n", "total", 1e3 * total / steps);
+}
