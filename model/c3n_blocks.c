@@ -4,7 +4,7 @@
  * the scratch arena (stack discipline) and ADDING into parameter gradients.
  *
  *   ASPP   (ref: DeepLabv3 ASPP as in C3N): pool->1x1->broadcast | 1x1 | 3x3 d6 | d12 | d18
- *          -> concat [5D] -> 1x1 -> D.
+ *          -> concat [5D] -> 1x1 -> D, computed composed (model/c3n_aspp.c).
  *   TPAVI  (ref: AVSBench TPAVI.py, mode "dot"), exact low-rank form (DESIGN §6):
  *          y_t = M^T theta_t / (T*H*W), M = sum_t phi_t G_t^T [Ci,Ci], G_t = sum_HW g_t;
  *          z = BN(W_z y) + x; out = LayerNorm over channels (eps 1e-5).
@@ -20,15 +20,6 @@
 #include <string.h>
 
 #include "model/nn.h"
-
-/* ---- parameter access by name (about a hundred strcmp per lookup, negligible) ---- */
-
-#define pidx(h, ...) avs_tensor_set_findf(&(h)->params, __VA_ARGS__)
-
-#define PW(k) (h->params.t[(k)].data)
-#define GW(k) (h->grads.t[(k)].data)
-#define PB(k) (h->params.t[(k) + 1].data) /* bias follows its weight in the table */
-#define GB(k) (h->grads.t[(k) + 1].data)
 
 static float *bufp(struct avs_c3n_head *h, const char *fmt, int s)
 {
@@ -53,15 +44,6 @@ static struct avs_conv2d geom(int N, int C, int H, int W, int K, int R, int pad,
     return g;
 }
 
-static const int aspp_dil[4] = {1, 6, 12, 18};
-static const char *aspp_name[4] = {"atrous_block1", "atrous_block6", "atrous_block12", "atrous_block18"};
-
-static struct avs_conv2d aspp_geom(const struct avs_c3n_head *h, int s, int a)
-{
-    int d = aspp_dil[a];
-    return geom(1, h->cfg.C[s], h->cfg.H[s], h->cfg.W[s], h->cfg.D, a ? 3 : 1, a ? d : 0, d);
-}
-
 /* ---- carving the activation arena (one function for counting and for taking) ---- */
 
 struct carver {
@@ -82,7 +64,10 @@ static void carve(struct avs_c3n_head *h, struct carver *c)
         struct avs_c3n_stage *st = &h->st[s];
         size_t hw = (size_t)HW(h, s);
         st->pool = take(c, B * h->cfg.C[s]);
-        st->cat = take(c, B * 5 * D * hw);
+        st->ip = take(c, B * D);
+        st->pt = take(c, B * D);
+        st->wc = take(c, D * st->tc.n * h->cfg.C[s]);
+        st->bc = take(c, D);
         st->a = take(c, B * D * hw);
         if (h->cfg.tpavi >> s & 1) {
             st->af = take(c, B * D);
@@ -122,6 +107,8 @@ static void ws_max(struct avs_c3n_head *h, struct avs_conv2d g)
 
 void avs_c3n_blocks_carve(struct avs_c3n_head *h)
 {
+    for (int s = 0; s < 4; s++)
+        avs_c3n_aspp_plan(h, s);
     struct carver c = {0};
     carve(h, &c);
     avs_arena_init_lazy(&h->acts, c.total);
@@ -135,106 +122,35 @@ void avs_c3n_blocks_carve(struct avs_c3n_head *h)
     size_t stage_need = 0;
     for (int s = 0; s < 4; s++) {
         size_t hw = (size_t)HW(h, s);
-        size_t need = B * D * hw * 4 * 2 + B * D * hw * 12 + B * 5 * D * hw + B * (size_t)h->cfg.C[s] * 2 +
-                      B * D * 4 + (size_t)h->N * h->cfg.Ci * h->cfg.Ci + B * h->cfg.Ci * hw * 3 + 4096;
+        size_t need = B * D * hw * 4 * 2 + B * D * hw * 12 + avs_c3n_aspp_scratch(h, s) +
+                      (size_t)h->N * h->cfg.Ci * h->cfg.Ci + B * h->cfg.Ci * hw * 3 + 4096;
         if (need > stage_need)
             stage_need = need;
     }
     avs_arena_init_lazy(&h->scratch, out_need + stage_need + 4 * B * D * n0 * 4);
     /* conv scratch: the largest of all convs */
     for (int s = 0; s < 4; s++) {
-        for (int a = 0; a < 4; a++)
-            ws_max(h, aspp_geom(h, s, a));
+        size_t n = avs_tapconv_ws(&h->st[s].tc);
+        if (n > h->ws_n)
+            h->ws_n = n;
         ws_max(h, geom(h->B, h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 3, 1, 1));
-        ws_max(h, geom(h->B, 5 * h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 1, 0, 1));
     }
     ws_max(h, geom(h->B, h->cfg.D, 2 * h->cfg.H[0], 2 * h->cfg.W[0], h->cfg.O1, 3, 1, 1));
     ws_max(h, geom(h->B, h->cfg.O1, 4 * h->cfg.H[0], 4 * h->cfg.W[0], h->cfg.O2, 3, 1, 1));
     h->ws = avs_malloc(h->ws_n * sizeof(float));
 }
 
-static float *stake(struct avs_c3n_head *h, size_t n)
+float *avs_c3n_stake(struct avs_c3n_head *h, size_t n, int zero)
 {
     float *p = avs_arena_take(&h->scratch, n);
-    avs_zero(p, n);
+    if (zero)
+        avs_zero(p, n);
     return p;
 }
 
-/* ---- ASPP ---- */
-
-static void aspp_fwd(struct avs_c3n_head *h, int s, const float *x)
+static float *stake(struct avs_c3n_head *h, size_t n)
 {
-    const struct avs_ops *op = avs_ops();
-    struct avs_c3n_stage *st = &h->st[s];
-    int B = h->B, C = h->cfg.C[s], D = h->cfg.D, hw = HW(h, s);
-    size_t mark = avs_arena_mark(&h->scratch);
-    op->mean_fwd(st->pool, x, B * C, hw);
-    float *ip = stake(h, (size_t)B * D);
-    struct avs_conv2d gp = geom(B, C, 1, 1, D, 1, 0, 1);
-    int k = pidx(h, "conv%d.conv.weight", s + 1);
-    op->conv2d_fwd(ip, st->pool, PW(k), PB(k), &gp, h->ws);
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < D; c++) {
-            float *d = st->cat + ((size_t)b * 5 * D + c) * hw, v = ip[(size_t)b * D + c];
-            for (int i = 0; i < hw; i++)
-                d[i] = v;
-        }
-    for (int a = 0; a < 4; a++) {
-        struct avs_conv2d g = aspp_geom(h, s, a);
-        k = pidx(h, "conv%d.%s.weight", s + 1, aspp_name[a]);
-        for (int b = 0; b < B; b++) /* per image, straight into its slice of the concat */
-            op->conv2d_fwd(st->cat + ((size_t)b * 5 + a + 1) * D * hw, x + (size_t)b * C * hw,
-                           PW(k), PB(k), &g, h->ws);
-        h->flops_fwd += B * avs_conv2d_flops(&g);
-    }
-    struct avs_conv2d go = geom(B, 5 * D, h->cfg.H[s], h->cfg.W[s], D, 1, 0, 1);
-    k = pidx(h, "conv%d.conv_1x1_output.weight", s + 1);
-    op->conv2d_fwd(st->a, st->cat, PW(k), PB(k), &go, h->ws);
-    h->flops_fwd += avs_conv2d_flops(&go) + avs_conv2d_flops(&gp);
-    avs_arena_rewind(&h->scratch, mark);
-}
-
-static void aspp_bwd(struct avs_c3n_head *h, int s, const float *da, float *dx)
-{
-    const struct avs_ops *op = avs_ops();
-    struct avs_c3n_stage *st = &h->st[s];
-    int B = h->B, C = h->cfg.C[s], D = h->cfg.D, hw = HW(h, s);
-    const float *x = h->x[s];
-    size_t mark = avs_arena_mark(&h->scratch);
-    float *dcat = stake(h, (size_t)B * 5 * D * hw);
-    struct avs_conv2d go = geom(B, 5 * D, h->cfg.H[s], h->cfg.W[s], D, 1, 0, 1);
-    int k = pidx(h, "conv%d.conv_1x1_output.weight", s + 1);
-    op->conv2d_bwd_data(dcat, da, PW(k), &go, h->ws);
-    op->conv2d_bwd_filter(GW(k), GB(k), da, st->cat, &go, h->ws);
-    for (int a = 0; a < 4; a++) {
-        struct avs_conv2d g = aspp_geom(h, s, a);
-        k = pidx(h, "conv%d.%s.weight", s + 1, aspp_name[a]);
-        for (int b = 0; b < B; b++) {
-            const float *dout = dcat + ((size_t)b * 5 + a + 1) * D * hw;
-            op->conv2d_bwd_filter(GW(k), GB(k), dout, x + (size_t)b * C * hw, &g, h->ws);
-            if (dx)
-                op->conv2d_bwd_data(dx + (size_t)b * C * hw, dout, PW(k), &g, h->ws);
-        }
-    }
-    /* image-pool branch: its broadcast collects the spatial sum of its slice */
-    float *dip = stake(h, (size_t)B * D);
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < D; c++) {
-            const float *p = dcat + ((size_t)b * 5 * D + c) * hw;
-            double sum = 0;
-            for (int i = 0; i < hw; i++)
-                sum += p[i];
-            dip[(size_t)b * D + c] = (float)sum;
-        }
-    struct avs_conv2d gp = geom(B, C, 1, 1, D, 1, 0, 1);
-    k = pidx(h, "conv%d.conv.weight", s + 1);
-    op->conv2d_bwd_filter(GW(k), GB(k), dip, st->pool, &gp, h->ws);
-    if (dx) {
-        float *dpool = stake(h, (size_t)B * C);
-        op->conv2d_bwd_data(dpool, dip, PW(k), &gp, h->ws);
-        op->mean_bwd(dx, dpool, B * C, hw);
-    }
-    avs_arena_rewind(&h->scratch, mark);
+    return avs_c3n_stake(h, n, 1);
 }
 
 /* ---- TPAVI ---- */
@@ -426,7 +342,7 @@ void avs_c3n_head_fwd(struct avs_c3n_head *h, const float *const x[4], const flo
     h->flops_fwd = 0;
     for (int s = 0; s < 4; s++) {
         h->x[s] = x[s];
-        aspp_fwd(h, s, x[s]);
+        avs_c3n_aspp_fwd(h, s, x[s]);
         if (h->cfg.tpavi >> s & 1)
             tpavi_fwd(h, s, audio);
     }
@@ -489,7 +405,7 @@ void avs_c3n_head_bwd(struct avs_c3n_head *h, const float *dlogits, float *const
             da = stake(h, map);
             tpavi_bwd(h, s, dt, da, daudio);
         }
-        aspp_bwd(h, s, da, dx ? dx[s] : NULL);
+        avs_c3n_aspp_bwd(h, s, da, dx ? dx[s] : NULL);
         avs_arena_rewind(&h->scratch, mark);
         float *tmp = dup;
         dup = dprev, dprev = tmp;

@@ -7,4 +7,21 @@
 
 void avs_c3n_blocks_carve(struct avs_c3n_head *h);
 
+/* n floats from the scratch arena (stack discipline: mark/rewind), zeroed if zero != 0. */
+float *avs_c3n_stake(struct avs_c3n_head *h, size_t n, int zero);
+
+/* ASPP (model/c3n_aspp.c): plan the taps of stage s (before carving), scratch it needs,
+ * forward (into st->a) and backward (parameter gradients added; dx added into when not NULL). */
+void avs_c3n_aspp_plan(struct avs_c3n_head *h, int s);
+size_t avs_c3n_aspp_scratch(const struct avs_c3n_head *h, int s);
+void avs_c3n_aspp_fwd(struct avs_c3n_head *h, int s, const float *x);
+void avs_c3n_aspp_bwd(struct avs_c3n_head *h, int s, const float *da, float *dx);
+
+/* parameter access by name (about a hundred strcmp per lookup, negligible) */
+#define pidx(h, ...) avs_tensor_set_findf(&(h)->params, __VA_ARGS__)
+#define PW(k) (h->params.t[(k)].data)
+#define GW(k) (h->grads.t[(k)].data)
+#define PB(k) (h->params.t[(k) + 1].data) /* bias follows its weight in the table */
+#define GB(k) (h->grads.t[(k) + 1].data)
+
 #endif

@@ -38,7 +38,10 @@ void avs_c3n_cfg_default(struct avs_c3n_cfg *cfg, int image_size);
 
 /* Saved activations of one stage (pointers into the activation arena). */
 struct avs_c3n_stage {
-    float *pool, *cat, *a;                     /* ASPP: [B,C], [B,5D,HW], [B,D,HW] */
+    float *pool, *ip, *pt, *a;                 /* ASPP: [B,C] [B,D] [B,D] [B,D,HW] */
+    float *wc, *bc;                            /* ASPP composed: [D,taps,C] [D] (c3n_aspp.c) */
+    struct avs_tapconv tc;                     /* ASPP's taps on this stage */
+    signed char tap_of[4][9];                  /* branch tap -> tap of tc (-1: never live) */
     float *af, *phi, *th, *G, *M, *y, *wz;     /* TPAVI: [B,D] [B,Ci] [B,Ci,HW] [B,Ci] [N,Ci,Ci] [B,Ci,HW] [B,D,HW] */
     float *bnm, *bnr, *z, *lnm, *lnr, *t;      /* [D] [D] [B,D,HW] [B,HW] [B,HW] [B,D,HW] */
     float *r0a, *r1a, *sum, *r0b, *r1b, *up;   /* path: RCU1 relus, sum, RCU2 relus, out [B,D,4HW] */

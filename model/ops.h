@@ -36,6 +36,21 @@ size_t avs_conv2d_ws(const struct avs_conv2d *g);
 /* Multiply-adds of one forward (only the taps that touch the input, as computed). */
 double avs_conv2d_flops(const struct avs_conv2d *g);
 
+/* A tap conv: stride 1, taps at arbitrary offsets (zeros outside the map), input [N,C,H,W],
+ * output [N,K,P,Q]: out[n,k,p,q] = b[k] + sum_{i,c} w[k,i,c] in[n,c,p+dy_i,q+dx_i], with w
+ * [K,taps,C] (tap-major). A dilated conv is one (its live taps); so is ASPP's set of parallel branches
+ * composed with its 1x1 output conv (model/c3n_blocks.c). */
+#define AVS_TAPS_MAX 64
+struct avs_tapconv {
+    int N, C, H, W, K, P, Q;
+    int n; /* taps */
+    int dy[AVS_TAPS_MAX], dx[AVS_TAPS_MAX];
+};
+
+/* Floats of scratch a tap conv fwd/bwd call needs; multiply-adds x 2 of one pass. */
+size_t avs_tapconv_ws(const struct avs_tapconv *g);
+double avs_tapconv_flops(const struct avs_tapconv *g);
+
 /* How a broadcast operand s relates to x [N,C,HW]: which of the 3 axes s has (others are 1). */
 struct avs_bcast {
     int N, C, HW;
@@ -56,6 +71,14 @@ struct avs_ops {
                             const struct avs_conv2d *g, float *ws);
     void (*conv2d_bwd_filter)(float *dw, float *db, const float *dout, const float *in,
                               const struct avs_conv2d *g, float *ws);
+
+    /* tap convs, the same contract as conv2d (bwd_data adds into din, bwd_filter into dw, db) */
+    void (*tapconv_fwd)(float *out, const float *in, const float *w, const float *b,
+                        const struct avs_tapconv *g, float *ws);
+    void (*tapconv_bwd_data)(float *din, const float *dout, const float *w,
+                             const struct avs_tapconv *g, float *ws);
+    void (*tapconv_bwd_filter)(float *dw, float *db, const float *dout, const float *in,
+                               const struct avs_tapconv *g, float *ws);
 
     /* y [rows,cols] += bias [cols]; db [cols] += column sums of dy. */
     void (*bias_fwd)(float *y, const float *b, int rows, int cols);

@@ -34,9 +34,34 @@ void avs_cpu_conv_set_algo(int algo);
 /* 1 if g runs through Winograd under the current setting. */
 int avs_cpu_conv_uses_winograd(const struct avs_conv2d *g);
 
+/* The GEMM of every CPU path, uncounted (avs_cpu_gemm counts): OpenMP threads each take a
+ * slice of C (ops_cpu_conv.c). avs_cpu_flops_add books work done by a primitive. */
+void avs_cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc);
+void avs_cpu_flops_add(double flops);
+
+/* Tap convs (model/ops_cpu_tapconv.c), ws: avs_tapconv_ws floats. The avs_cpu_op_* variants
+ * are the table's entries (counted in avs_ops_flops); the others serve the conv paths. */
+void avs_cpu_tapconv_fwd(float *out, const float *in, const float *w, const float *b,
+                         const struct avs_tapconv *g, float *ws);
+void avs_cpu_tapconv_bwd_data(float *din, const float *dout, const float *w,
+                              const struct avs_tapconv *g, float *ws);
+void avs_cpu_tapconv_bwd_filter(float *dw, float *db, const float *dout, const float *in,
+                                const struct avs_tapconv *g, float *ws);
+void avs_cpu_op_tapconv_fwd(float *out, const float *in, const float *w, const float *b,
+                            const struct avs_tapconv *g, float *ws);
+void avs_cpu_op_tapconv_bwd_data(float *din, const float *dout, const float *w,
+                                 const struct avs_tapconv *g, float *ws);
+void avs_cpu_op_tapconv_bwd_filter(float *dw, float *db, const float *dout, const float *in,
+                                   const struct avs_tapconv *g, float *ws);
+
 /* y [N,C,HW] += b [C] */
 void avs_cpu_add_channel(float *y, const float *b, int N, int C, int HW);
 /* db [C] += sums of dy [N,C,HW] over N and HW (fixed order, double accumulation) */
 void avs_cpu_sum_channel(float *db, const float *dy, int N, int C, int HW);
+
+/* Tests: 1 makes resize_bwd take its general path (scatter per output row) at every size,
+ * to check the transposed fast path against it; 0 (default): fast path where it fits. */
+void avs_cpu_resize_force_general(int on);
 
 #endif

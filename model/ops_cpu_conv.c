@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/common.h"
+#include "core/tensor.h"
 #include "model/ops.h"
 #include "model/ops_cpu.h"
 
@@ -188,8 +189,8 @@ double avs_conv2d_flops(const struct avs_conv2d *g)
  * larger), with the whole K reduction. OpenBLAS's own threads plus OpenMP's would spin against
  * each other on the same cores; slicing also keeps every element's summation order the same
  * for any thread count. */
-static void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
-                 const float *B, int ldb, float beta, float *C, int ldc)
+void avs_cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc)
 {
     int nt = avs_ops_threads();
     if (nt <= 1 || (double)M * N * K < 2e6 || (M < 32 && N < 32)) {
@@ -218,6 +219,11 @@ static void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *
 
 static double flop_count;
 
+void avs_cpu_flops_add(double flops)
+{
+    flop_count += flops;
+}
+
 double avs_ops_flops(int reset)
 {
     double v = flop_count;
@@ -230,7 +236,7 @@ void avs_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float 
                   const float *B, int ldb, float beta, float *C, int ldc)
 {
     flop_count += 2.0 * M * N * K;
-    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    avs_cpu_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 /* ---- shifted path ---- */
@@ -271,7 +277,7 @@ static void shifted_fwd(float *out, const float *in, const float *w, const float
     for (int n = 0; n < g->N; n++) {
         pad_input(ip, in + (size_t)n * g->C * g->H * g->W, g, &t);
         for (int ti = 0; ti < t.n; ti++)
-            gemm(0, 0, g->K, t.L, g->C, 1.0f, wpk + (size_t)ti * g->K * g->C, g->C,
+            avs_cpu_sgemm(0, 0, g->K, t.L, g->C, 1.0f, wpk + (size_t)ti * g->K * g->C, g->C,
                  ip + tap_offset(g, &t, t.rs[ti]), (int)plane, ti ? 1.0f : 0.0f, ow, t.Wp * g->P);
         float *o = out + (size_t)n * g->K * PQ;
 #pragma omp parallel for schedule(static) if (g->K * PQ > 32768)
@@ -311,7 +317,7 @@ static void shifted_bwd_data(float *din, const float *dout, const float *w,
         widen(ow, dout + (size_t)n * g->K * g->P * g->Q, g, &t);
         memset(ip, 0, (size_t)g->C * plane * sizeof(float));
         for (int ti = 0; ti < t.n; ti++)
-            gemm(1, 0, g->C, t.L, g->K, 1.0f, wpk + (size_t)ti * g->K * g->C, g->C, ow,
+            avs_cpu_sgemm(1, 0, g->C, t.L, g->K, 1.0f, wpk + (size_t)ti * g->K * g->C, g->C, ow,
                  t.Wp * g->P, 1.0f, ip + tap_offset(g, &t, t.rs[ti]), (int)plane);
         float *d = din + (size_t)n * g->C * HW;
 #pragma omp parallel for schedule(static) if (g->C * HW > 32768)
@@ -338,7 +344,7 @@ static void shifted_bwd_filter(float *dw, const float *dout, const float *in,
         widen(ow, dout + (size_t)n * g->K * g->P * g->Q, g, &t);
         pad_input(ip, in + (size_t)n * g->C * g->H * g->W, g, &t);
         for (int ti = 0; ti < t.n; ti++)
-            gemm(0, 1, g->K, g->C, t.L, 1.0f, ow, t.Wp * g->P, ip + tap_offset(g, &t, t.rs[ti]),
+            avs_cpu_sgemm(0, 1, g->K, g->C, t.L, 1.0f, ow, t.Wp * g->P, ip + tap_offset(g, &t, t.rs[ti]),
                  (int)plane, 1.0f, wpk + (size_t)ti * g->K * g->C, g->C);
     }
 #pragma omp parallel for schedule(static) if ((size_t)g->K * g->C > 4096)
@@ -405,7 +411,7 @@ static void general_fwd(float *out, const float *in, const float *w, const float
         float *o = out + (size_t)n * g->K * PQ;
         for (int gi = 0; gi < g->groups; gi++) {
             im2col(col, x, gi * Cg, Cg, g);
-            gemm(0, 0, Kg, (int)PQ, CRS, 1.0f, w + (size_t)gi * Kg * CRS, CRS, col, (int)PQ, 0.0f,
+            avs_cpu_sgemm(0, 0, Kg, (int)PQ, CRS, 1.0f, w + (size_t)gi * Kg * CRS, CRS, col, (int)PQ, 0.0f,
                  o + (size_t)gi * Kg * PQ, (int)PQ);
         }
         if (b)
@@ -422,7 +428,7 @@ static void general_bwd_data(float *din, const float *dout, const float *w,
     size_t PQ = (size_t)g->P * g->Q;
     for (int n = 0; n < g->N; n++)
         for (int gi = 0; gi < g->groups; gi++) {
-            gemm(1, 0, CRS, (int)PQ, Kg, 1.0f, w + (size_t)gi * Kg * CRS, CRS,
+            avs_cpu_sgemm(1, 0, CRS, (int)PQ, Kg, 1.0f, w + (size_t)gi * Kg * CRS, CRS,
                  dout + ((size_t)n * g->K + (size_t)gi * Kg) * PQ, (int)PQ, 0.0f, col, (int)PQ);
             col2im(din + (size_t)n * g->C * g->H * g->W, col, gi * Cg, Cg, g);
         }
@@ -436,137 +442,87 @@ static void general_bwd_filter(float *dw, const float *dout, const float *in,
     for (int n = 0; n < g->N; n++)
         for (int gi = 0; gi < g->groups; gi++) {
             im2col(col, in + (size_t)n * g->C * g->H * g->W, gi * Cg, Cg, g);
-            gemm(0, 1, Kg, CRS, (int)PQ, 1.0f, dout + ((size_t)n * g->K + (size_t)gi * Kg) * PQ,
+            avs_cpu_sgemm(0, 1, Kg, CRS, (int)PQ, 1.0f, dout + ((size_t)n * g->K + (size_t)gi * Kg) * PQ,
                  (int)PQ, col, (int)PQ, 1.0f, dw + (size_t)gi * Kg * CRS, CRS);
         }
 }
 
-/* ---- live-tap im2col path (dilated convs) ----
+/* ---- dilated convs: a tap conv over the live taps (model/ops_cpu_tapconv.c) ----
  * A dilated conv on a small map (ASPP: dilation 6..18 on 7..56) wastes most of the shifted
  * GEMM: the zero-padded rows are Wp = W + 2 pad wide, so up to 2.6x of its columns are
- * garbage, and each tap's GEMM has only C as inner dimension. Here the rows of one im2col
- * matrix are the live taps only, [C*taps, P*Q], and one GEMM with inner dimension C*taps
- * does the whole conv. */
+ * garbage, and each tap's GEMM has only C as inner dimension. As a tap conv, the rows of one
+ * im2col matrix are the live taps only and one GEMM with inner dimension C*taps does it all. */
 
-/* col [C*n, P*Q] of image x [C,H,W] for the live taps t */
-static void im2col_live(float *col, const float *x, const struct avs_conv2d *g, const struct taps *t)
+static void tapconv_of(struct avs_tapconv *tc, const struct avs_conv2d *g, const struct taps *t)
 {
-    size_t PQ = (size_t)g->P * g->Q;
-#pragma omp parallel for schedule(static) if ((size_t)g->C * t->n * PQ > 32768)
-    for (int row = 0; row < g->C * t->n; row++) {
-        int c = row / t->n, r = t->rs[row % t->n] / g->S, s = t->rs[row % t->n] % g->S;
-        int dq = s * g->dil - g->pad, q0 = dq < 0 ? -dq : 0, q1 = g->W - dq < g->Q ? g->W - dq : g->Q;
-        const float *src = x + (size_t)c * g->H * g->W;
-        float *d = col + row * PQ;
-        for (int p = 0; p < g->P; p++) {
-            int h = p - g->pad + r * g->dil;
-            float *dp = d + (size_t)p * g->Q;
-            if (h < 0 || h >= g->H || q0 >= q1) {
-                memset(dp, 0, (size_t)g->Q * sizeof(float));
-                continue;
-            }
-            memset(dp, 0, (size_t)q0 * sizeof(float));
-            memcpy(dp + q0, src + (size_t)h * g->W + q0 + dq, (size_t)(q1 - q0) * sizeof(float));
-            memset(dp + q1, 0, (size_t)(g->Q - q1) * sizeof(float));
-        }
+    tc->N = g->N, tc->C = g->C, tc->H = g->H, tc->W = g->W, tc->K = g->K, tc->n = t->n;
+    tc->P = g->P, tc->Q = g->Q;
+    AVS_ASSERT(t->n <= AVS_TAPS_MAX);
+    for (int i = 0; i < t->n; i++) {
+        tc->dy[i] = t->rs[i] / g->S * g->dil - g->pad;
+        tc->dx[i] = t->rs[i] % g->S * g->dil - g->pad;
     }
 }
 
-/* dx [C,H,W] += col2im(col) for the live taps; parallel over channels (one writer each) */
-static void col2im_live(float *dx, const float *col, const struct avs_conv2d *g, const struct taps *t)
-{
-    size_t PQ = (size_t)g->P * g->Q;
-#pragma omp parallel for schedule(static) if ((size_t)g->C * t->n * PQ > 32768)
-    for (int c = 0; c < g->C; c++)
-        for (int ti = 0; ti < t->n; ti++) {
-            int r = t->rs[ti] / g->S, s = t->rs[ti] % g->S;
-            int dq = s * g->dil - g->pad, q0 = dq < 0 ? -dq : 0, q1 = g->W - dq < g->Q ? g->W - dq : g->Q;
-            const float *src = col + ((size_t)c * t->n + ti) * PQ;
-            float *dst = dx + (size_t)c * g->H * g->W;
-            for (int p = 0; p < g->P; p++) {
-                int h = p - g->pad + r * g->dil;
-                if (h < 0 || h >= g->H)
-                    continue;
-                float *dh = dst + (size_t)h * g->W + dq;
-                const float *sp = src + (size_t)p * g->Q;
-                for (int q = q0; q < q1; q++)
-                    dh[q] += sp[q];
-            }
-        }
-}
-
-/* wpk [K][C*n] = the live taps of w [K][C][R*S] (w itself when every tap is live) */
-static const float *pack_live(float *wpk, const float *w, const struct avs_conv2d *g, const struct taps *t)
+/* wt [K][taps][C] = the live taps of w [K][C][R*S] */
+static void pack_live(float *wt, const float *w, const struct avs_conv2d *g, const struct taps *t)
 {
     int RS = g->R * g->S;
-    if (t->n == RS)
-        return w;
+#pragma omp parallel for schedule(static) if ((size_t)g->K * g->C * t->n > 32768)
     for (int k = 0; k < g->K; k++)
-        for (int c = 0; c < g->C; c++)
-            for (int ti = 0; ti < t->n; ti++)
-                wpk[((size_t)k * g->C + c) * t->n + ti] = w[((size_t)k * g->C + c) * RS + t->rs[ti]];
-    return wpk;
+        for (int i = 0; i < t->n; i++)
+            for (int c = 0; c < g->C; c++)
+                wt[((size_t)k * t->n + i) * g->C + c] = w[((size_t)k * g->C + c) * RS + t->rs[i]];
 }
 
 static size_t live_ws(const struct avs_conv2d *g)
 {
     struct taps t;
+    struct avs_tapconv tc;
     taps_plan(g, &t);
-    return (size_t)g->C * t.n * ((size_t)g->P * g->Q + g->K) + 64;
+    tapconv_of(&tc, g, &t);
+    return avs_arena_round((size_t)g->K * g->C * t.n) + avs_tapconv_ws(&tc);
 }
 
 static void live_fwd(float *out, const float *in, const float *w, const float *b,
                      const struct avs_conv2d *g, float *ws)
 {
     struct taps t;
+    struct avs_tapconv tc;
     taps_plan(g, &t);
-    size_t PQ = (size_t)g->P * g->Q, Cn = (size_t)g->C * t.n;
-    float *col = ws, *wpk = col + Cn * PQ;
-    const float *wl = pack_live(wpk, w, g, &t);
-    for (int n = 0; n < g->N; n++) {
-        float *o = out + (size_t)n * g->K * PQ;
-        im2col_live(col, in + (size_t)n * g->C * g->H * g->W, g, &t);
-        gemm(0, 0, g->K, (int)PQ, (int)Cn, 1.0f, wl, (int)Cn, col, (int)PQ, 0.0f, o, (int)PQ);
-        if (b)
-            avs_cpu_add_channel(o, b, 1, g->K, (int)PQ);
-    }
+    tapconv_of(&tc, g, &t);
+    float *wt = ws, *rest = ws + avs_arena_round((size_t)g->K * g->C * t.n);
+    pack_live(wt, w, g, &t);
+    avs_cpu_tapconv_fwd(out, in, wt, b, &tc, rest);
 }
 
 static void live_bwd_data(float *din, const float *dout, const float *w,
                           const struct avs_conv2d *g, float *ws)
 {
     struct taps t;
+    struct avs_tapconv tc;
     taps_plan(g, &t);
-    size_t PQ = (size_t)g->P * g->Q, Cn = (size_t)g->C * t.n;
-    float *col = ws, *wpk = col + Cn * PQ;
-    const float *wl = pack_live(wpk, w, g, &t);
-    for (int n = 0; n < g->N; n++) {
-        gemm(1, 0, (int)Cn, (int)PQ, g->K, 1.0f, wl, (int)Cn, dout + (size_t)n * g->K * PQ,
-             (int)PQ, 0.0f, col, (int)PQ);
-        col2im_live(din + (size_t)n * g->C * g->H * g->W, col, g, &t);
-    }
+    tapconv_of(&tc, g, &t);
+    float *wt = ws, *rest = ws + avs_arena_round((size_t)g->K * g->C * t.n);
+    pack_live(wt, w, g, &t);
+    avs_cpu_tapconv_bwd_data(din, dout, wt, &tc, rest);
 }
 
 static void live_bwd_filter(float *dw, const float *dout, const float *in,
                             const struct avs_conv2d *g, float *ws)
 {
     struct taps t;
+    struct avs_tapconv tc;
     taps_plan(g, &t);
+    tapconv_of(&tc, g, &t);
     int RS = g->R * g->S;
-    size_t PQ = (size_t)g->P * g->Q, Cn = (size_t)g->C * t.n;
-    float *col = ws, *dwl = t.n == RS ? dw : col + Cn * PQ;
-    if (dwl != dw)
-        memset(dwl, 0, (size_t)g->K * Cn * sizeof(float));
-    for (int n = 0; n < g->N; n++) {
-        im2col_live(col, in + (size_t)n * g->C * g->H * g->W, g, &t);
-        gemm(0, 1, g->K, (int)Cn, (int)PQ, 1.0f, dout + (size_t)n * g->K * PQ, (int)PQ, col,
-             (int)PQ, 1.0f, dwl, (int)Cn);
-    }
-    if (dwl != dw)
-        for (int k = 0; k < g->K; k++)
+    float *dwt = ws, *rest = ws + avs_arena_round((size_t)g->K * g->C * t.n);
+    memset(dwt, 0, (size_t)g->K * g->C * t.n * sizeof(float));
+    avs_cpu_tapconv_bwd_filter(dwt, NULL, dout, in, &tc, rest);
+    for (int k = 0; k < g->K; k++)
+        for (int i = 0; i < t.n; i++)
             for (int c = 0; c < g->C; c++)
-                for (int ti = 0; ti < t.n; ti++)
-                    dw[((size_t)k * g->C + c) * RS + t.rs[ti]] += dwl[((size_t)k * g->C + c) * t.n + ti];
+                dw[((size_t)k * g->C + c) * RS + t.rs[i]] += dwt[((size_t)k * t.n + i) * g->C + c];
 }
 
 /* ---- entry points ---- */
@@ -579,7 +535,7 @@ void avs_cpu_conv2d_fwd(float *out, const float *in, const float *w, const float
         size_t HW = (size_t)g->H * g->W;
         for (int n = 0; n < g->N; n++) {
             float *o = out + (size_t)n * g->K * HW;
-            gemm(0, 0, g->K, (int)HW, g->C, 1.0f, w, g->C, in + (size_t)n * g->C * HW, (int)HW,
+            avs_cpu_sgemm(0, 0, g->K, (int)HW, g->C, 1.0f, w, g->C, in + (size_t)n * g->C * HW, (int)HW,
                  0.0f, o, (int)HW);
             if (b)
                 avs_cpu_add_channel(o, b, 1, g->K, (int)HW);
@@ -601,7 +557,7 @@ void avs_cpu_conv2d_bwd_data(float *din, const float *dout, const float *w,
     if (is_1x1(g)) {
         size_t HW = (size_t)g->H * g->W;
         for (int n = 0; n < g->N; n++)
-            gemm(1, 0, g->C, (int)HW, g->K, 1.0f, w, g->C, dout + (size_t)n * g->K * HW, (int)HW,
+            avs_cpu_sgemm(1, 0, g->C, (int)HW, g->K, 1.0f, w, g->C, dout + (size_t)n * g->K * HW, (int)HW,
                  1.0f, din + (size_t)n * g->C * HW, (int)HW);
     } else if (avs_cpu_conv_uses_winograd(g))
         avs_cpu_winograd_bwd_data(din, dout, w, g, ws);
@@ -620,7 +576,7 @@ void avs_cpu_conv2d_bwd_filter(float *dw, float *db, const float *dout, const fl
     size_t PQ = (size_t)g->P * g->Q;
     if (is_1x1(g)) {
         for (int n = 0; n < g->N; n++)
-            gemm(0, 1, g->K, g->C, (int)PQ, 1.0f, dout + (size_t)n * g->K * PQ, (int)PQ,
+            avs_cpu_sgemm(0, 1, g->K, g->C, (int)PQ, 1.0f, dout + (size_t)n * g->K * PQ, (int)PQ,
                  in + (size_t)n * g->C * PQ, (int)PQ, 1.0f, dw, g->C);
     } else if (avs_cpu_conv_uses_winograd(g))
         avs_cpu_winograd_bwd_filter(dw, dout, in, g, ws);

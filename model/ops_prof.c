@@ -102,6 +102,41 @@ static void p_conv_bwd_filter(float *dw, float *db, const float *dout, const flo
     end(key, t0, avs_conv2d_flops(g));
 }
 
+static void tap_key(char *key, size_t n, const char *what, const struct avs_tapconv *g)
+{
+    snprintf(key, n, "%s N%d %d->%d %dx%d taps %d", what, g->N, g->C, g->K, g->H, g->W, g->n);
+}
+
+static void p_tap_fwd(float *out, const float *in, const float *w, const float *b,
+                      const struct avs_tapconv *g, float *ws)
+{
+    char key[96];
+    tap_key(key, sizeof key, "tapconv fwd ", g);
+    double t0 = begin();
+    base->tapconv_fwd(out, in, w, b, g, ws);
+    end(key, t0, avs_tapconv_flops(g));
+}
+
+static void p_tap_bwd_data(float *din, const float *dout, const float *w,
+                           const struct avs_tapconv *g, float *ws)
+{
+    char key[96];
+    tap_key(key, sizeof key, "tapconv bwdd", g);
+    double t0 = begin();
+    base->tapconv_bwd_data(din, dout, w, g, ws);
+    end(key, t0, avs_tapconv_flops(g));
+}
+
+static void p_tap_bwd_filter(float *dw, float *db, const float *dout, const float *in,
+                             const struct avs_tapconv *g, float *ws)
+{
+    char key[96];
+    tap_key(key, sizeof key, "tapconv bwdf", g);
+    double t0 = begin();
+    base->tapconv_bwd_filter(dw, db, dout, in, g, ws);
+    end(key, t0, avs_tapconv_flops(g));
+}
+
 /* the elementwise and normalisation primitives: timed per primitive */
 #define WRAP(name, params, args)                                                               \
     static void p_##name params                                                                \
@@ -118,6 +153,10 @@ WRAP(resize_fwd, (float *y, const float *x, int NC, int H, int W, int OH, int OW
      (y, x, NC, H, W, OH, OW, ac))
 WRAP(resize_bwd, (float *dx, const float *dy, int NC, int H, int W, int OH, int OW, int ac),
      (dx, dy, NC, H, W, OH, OW, ac))
+WRAP(add_fwd, (float *y, const float *x, const float *s, const struct avs_bcast *bc), (y, x, s, bc))
+WRAP(add_bwd, (float *ds, const float *dy, const struct avs_bcast *bc), (ds, dy, bc))
+WRAP(bias_fwd, (float *y, const float *b, int rows, int cols), (y, b, rows, cols))
+WRAP(bias_bwd, (float *db, const float *dy, int rows, int cols), (db, dy, rows, cols))
 WRAP(mean_fwd, (float *y, const float *x, int rows, int n), (y, x, rows, n))
 WRAP(mean_bwd, (float *dx, const float *dy, int rows, int n), (dx, dy, rows, n))
 WRAP(layernorm_fwd,
@@ -163,6 +202,9 @@ const struct avs_ops *avs_ops_profiled(const struct avs_ops *b)
         base = b, prof = *b;
         prof.gemm = p_gemm, prof.conv2d_fwd = p_conv_fwd, prof.conv2d_bwd_data = p_conv_bwd_data;
         prof.conv2d_bwd_filter = p_conv_bwd_filter, prof.relu_fwd = p_relu_fwd;
+        prof.tapconv_fwd = p_tap_fwd, prof.tapconv_bwd_data = p_tap_bwd_data;
+        prof.tapconv_bwd_filter = p_tap_bwd_filter, prof.add_fwd = p_add_fwd;
+        prof.add_bwd = p_add_bwd, prof.bias_fwd = p_bias_fwd, prof.bias_bwd = p_bias_bwd;
         prof.relu_bwd = p_relu_bwd, prof.axpy = p_axpy, prof.resize_fwd = p_resize_fwd;
         prof.resize_bwd = p_resize_bwd, prof.mean_fwd = p_mean_fwd, prof.mean_bwd = p_mean_bwd;
         prof.layernorm_fwd = p_layernorm_fwd, prof.layernorm_bwd = p_layernorm_bwd;
