@@ -43,10 +43,13 @@ static int is_shifted(const struct avs_conv2d *g)
     return g->stride == 1 && g->groups == 1;
 }
 
-/* stride-1 dilated convs go to the live-tap im2col path (below) */
+/* Stride-1 dilated convs, and stride-1 convs on small maps, run as tap convs (below): the
+ * shifted GEMM's garbage columns are 2 pad / W of the work, and on a small map its GEMMs are
+ * narrow, while the tap conv batches images (measured, 256 -> 256 channels, 5 images of 14x14:
+ * 1.3x faster). */
 static int is_dilated(const struct avs_conv2d *g)
 {
-    return g->stride == 1 && g->groups == 1 && g->dil > 1;
+    return g->stride == 1 && g->groups == 1 && (g->dil > 1 || g->P * g->Q < 1024);
 }
 
 static size_t live_ws(const struct avs_conv2d *g);
