@@ -17,7 +17,6 @@
 #include "model/c3n_blocks.h"
 
 #include <stdio.h>
-#include <string.h>
 
 #include "model/nn.h"
 
@@ -297,13 +296,12 @@ static void path_fwd(struct avs_c3n_head *h, int s, const float *prev, const flo
     const struct avs_ops *op = avs_ops();
     struct avs_c3n_stage *st = &h->st[s];
     size_t map = (size_t)h->B * h->cfg.D * HW(h, s), mark = avs_arena_mark(&h->scratch);
-    float *sum = stake(h, map), *u = stake(h, map);
+    float *sum = avs_c3n_stake(h, map, 0), *u = avs_c3n_stake(h, map, 0);
     if (prev) {
         rcu_fwd(h, s, 1, sum, st->r0a, st->r1a, skip);
         op->axpy(sum, 1.0f, prev, map);
-    } else
-        memcpy(sum, skip, map * sizeof(float));
-    rcu_fwd(h, s, 2, u, st->r0b, st->r1b, sum);
+    }
+    rcu_fwd(h, s, 2, u, st->r0b, st->r1b, prev ? sum : skip);
     op->resize_fwd(st->up, u, h->B * h->cfg.D, h->cfg.H[s], h->cfg.W[s], 2 * h->cfg.H[s],
                    2 * h->cfg.W[s], 1);
     avs_arena_rewind(&h->scratch, mark);
@@ -351,7 +349,7 @@ void avs_c3n_head_fwd(struct avs_c3n_head *h, const float *const x[4], const flo
         path_fwd(h, s, h->st[s + 1].up, stage_out(h, s));
     int B = h->B, H2 = 2 * h->cfg.H[0], W2 = 2 * h->cfg.W[0], O1 = h->cfg.O1, O2 = h->cfg.O2;
     size_t mark = avs_arena_mark(&h->scratch);
-    float *h0 = stake(h, (size_t)B * O1 * H2 * W2);
+    float *h0 = avs_c3n_stake(h, (size_t)B * O1 * H2 * W2, 0);
     struct avs_conv2d g0 = geom(B, h->cfg.D, H2, W2, O1, 3, 1, 1);
     struct avs_conv2d g2 = geom(B, O1, 2 * H2, 2 * W2, O2, 3, 1, 1);
     struct avs_conv2d g4 = geom(B, O2, 2 * H2, 2 * W2, 1, 1, 0, 1);
