@@ -179,7 +179,12 @@ static void scatter(float *dst, int add, const float *src, int N, int Ch, int h,
     }
 }
 
-/* ---- transforms ---- */
+/* ---- transforms ----
+ * Each works on a block of up to TB tiles of one tile row and one channel. Tile columns are
+ * 4 pixels apart, so a tile's pixels are the 4 "phases" x mod 4 of its columns: blocks are held
+ * phase-major (b[row][phase][tile]) so that every transform step is a loop over tiles of
+ * contiguous values, which the compiler vectorises (the stride-4 gathers of a pixel-major
+ * layout did not). The arithmetic per value is the same whatever the layout. */
 
 /* G applied to 3 values (stride s) into 6 (stride os); multiplies by rounded constants (a
  * division per value made the weight transform as slow as a small layer's GEMMs). */
@@ -194,32 +199,36 @@ static void scatter(float *dst, int add, const float *src, int N, int Ch, int h,
         (o)[5 * (os)] = g2;                                                                    \
     } while (0)
 
+#define FB 16 /* filters per block in the weight transforms */
+
 /* U[xi][o][i] = G g G^T for every filter of w [K][C][3][3]: (o, i) = (k, c), or with flip
- * (backward data) (c, k) of the filter rotated by 180 degrees. Stores run along i. */
+ * (backward data) (c, k) of the filter rotated by 180 degrees. FB filters at a time, each
+ * step a loop over the filters. */
 static void weight_tf(float *U, const float *w, int K, int C, int flip)
 {
     size_t KC = (size_t)K * C, us = pstride(KC);
     int no = flip ? C : K, ni = flip ? K : C;
 #pragma omp parallel for schedule(static) if (KC > 4096)
     for (int o = 0; o < no; o++)
-        for (int i0 = 0; i0 < ni; i0 += 16) { /* 16 filters, then one line per plane */
-            int nb = ni - i0 < 16 ? ni - i0 : 16;
-            float ub[36][16];
+        for (int i0 = 0; i0 < ni; i0 += FB) {
+            int nb = ni - i0 < FB ? ni - i0 : FB;
+            float f[9][FB], t[18][FB], u[36][FB];
             for (int bi = 0; bi < nb; bi++) {
                 int i = i0 + bi;
                 const float *g = w + (flip ? (size_t)i * C + o : (size_t)o * C + i) * 9;
-                float f[9], t[18], u[36];
                 for (int j = 0; j < 9; j++)
-                    f[j] = flip ? g[8 - j] : g[j];
-                for (int j = 0; j < 3; j++) /* t [6][3] = G f */
-                    G6(t + j, 3, f + j, 3);
-                for (int j = 0; j < 6; j++) /* u [6][6] = t G^T */
-                    G6(u + 6 * j, 1, t + 3 * j, 1);
-                for (int xi = 0; xi < 36; xi++)
-                    ub[xi][bi] = u[xi];
+                    f[j][bi] = flip ? g[8 - j] : g[j];
             }
+            for (int j = 0; j < 3; j++) /* t [6][3] = G f */
+#pragma omp simd
+                for (int bi = 0; bi < FB; bi++)
+                    G6(&t[j][bi], 3 * FB, &f[j][bi], 3 * FB);
+            for (int j = 0; j < 6; j++) /* u [6][6] = t G^T */
+#pragma omp simd
+                for (int bi = 0; bi < FB; bi++)
+                    G6(&u[6 * j][bi], FB, &t[3 * j][bi], FB);
             for (int xi = 0; xi < 36; xi++)
-                memcpy(U + xi * us + (size_t)o * ni + i0, ub[xi], (size_t)nb * sizeof(float));
+                memcpy(U + xi * us + (size_t)o * ni + i0, u[xi], (size_t)nb * sizeof(float));
         }
 }
 
@@ -240,22 +249,26 @@ static void weight_tf_bwd(float *dw, const float *dU, int K, int C)
     size_t KC = (size_t)K * C, us = pstride(KC);
 #pragma omp parallel for schedule(static) if (KC > 4096)
     for (int k = 0; k < K; k++)
-        for (int c0 = 0; c0 < C; c0 += 16) {
-            int nb = C - c0 < 16 ? C - c0 : 16;
-            float ub[36][16];
-            for (int xi = 0; xi < 36; xi++)
-                memcpy(ub[xi], dU + xi * us + (size_t)k * C + c0, (size_t)nb * sizeof(float));
+        for (int c0 = 0; c0 < C; c0 += FB) {
+            int nb = C - c0 < FB ? C - c0 : FB;
+            float u[36][FB], t[18][FB], r[9][FB];
+            for (int xi = 0; xi < 36; xi++) {
+                memcpy(u[xi], dU + xi * us + (size_t)k * C + c0, (size_t)nb * sizeof(float));
+                for (int bi = nb; bi < FB; bi++)
+                    u[xi][bi] = 0.0f;
+            }
+            for (int j = 0; j < 6; j++) /* t [3][6] = G^T u */
+#pragma omp simd
+                for (int bi = 0; bi < FB; bi++)
+                    GT3(&t[j][bi], 6 * FB, &u[j][bi], 6 * FB);
+            for (int j = 0; j < 3; j++) /* r [3][3] = t G */
+#pragma omp simd
+                for (int bi = 0; bi < FB; bi++)
+                    GT3(&r[3 * j][bi], FB, &t[6 * j][bi], FB);
             for (int bi = 0; bi < nb; bi++) {
-                float u[36], t[18], r[9];
-                for (int xi = 0; xi < 36; xi++)
-                    u[xi] = ub[xi][bi];
-                for (int j = 0; j < 6; j++) /* t [3][6] = G^T u */
-                    GT3(t + j, 6, u + j, 6);
-                for (int j = 0; j < 3; j++) /* r [3][3] = t G */
-                    GT3(r + 3 * j, 1, t + 6 * j, 1);
                 float *d = dw + ((size_t)k * C + c0 + bi) * 9;
                 for (int j = 0; j < 9; j++)
-                    d[j] += r[j];
+                    d[j] += r[j][bi];
             }
         }
 }
@@ -368,17 +381,63 @@ static void grad_tf(float *dM, size_t ldm, const float *dy, const struct wplan *
         }
 }
 
-/* A^T m for 6 values (stride s) into 4 (stride os). */
-#define AT4(o, os, m, s)                                                                       \
+/* A^T m for 6 values m0..m5 into 4 (stride os). */
+#define AT4V(o, os, m0, m1, m2, m3, m4, m5)                                                    \
     do {                                                                                       \
-        float m0 = (m)[0], m1 = (m)[(s)], m2 = (m)[2 * (s)], m3 = (m)[3 * (s)];                \
-        float m4 = (m)[4 * (s)], m5 = (m)[5 * (s)];                                            \
-        float a = m1 + m2, b = m1 - m2;                                                        \
-        (o)[0] = m0 + a + m3 + m4;                                                             \
-        (o)[(os)] = b + 0.5f * m3 - 2 * m4;                                                    \
-        (o)[2 * (os)] = a + 0.25f * m3 + 4 * m4;                                               \
-        (o)[3 * (os)] = b + 0.125f * m3 - 8 * m4 + m5;                                         \
+        float a_ = (m1) + (m2), b_ = (m1) - (m2);                                              \
+        (o)[0] = (m0) + a_ + (m3) + (m4);                                                      \
+        (o)[(os)] = b_ + 0.5f * (m3) - 2 * (m4);                                               \
+        (o)[2 * (os)] = a_ + 0.25f * (m3) + 4 * (m4);                                          \
+        (o)[3 * (os)] = b_ + 0.125f * (m3) - 8 * (m4) + (m5);                                  \
     } while (0)
+
+/* dst[q] (= or +=) ph[q mod 4][q / 4] + bk for q < nq: phases back into a row. */
+static void store_phases(float *restrict dst, int add, const float (*restrict ph)[TB], float bk, int nq)
+{
+    const float *restrict p0 = ph[0], *restrict p1 = ph[1], *restrict p2 = ph[2], *restrict p3 = ph[3];
+    int full = nq / 4, q;
+    if (add)
+#pragma omp simd
+        for (int j = 0; j < full; j++) {
+            dst[4 * j] += p0[j] + bk;
+            dst[4 * j + 1] += p1[j] + bk;
+            dst[4 * j + 2] += p2[j] + bk;
+            dst[4 * j + 3] += p3[j] + bk;
+        }
+    else
+#pragma omp simd
+        for (int j = 0; j < full; j++) {
+            dst[4 * j] = p0[j] + bk;
+            dst[4 * j + 1] = p1[j] + bk;
+            dst[4 * j + 2] = p2[j] + bk;
+            dst[4 * j + 3] = p3[j] + bk;
+        }
+    for (q = 4 * full; q < nq; q++)
+        dst[q] = (add ? dst[q] : 0.0f) + (ph[q & 3][q >> 2] + bk);
+}
+
+/* Output rows 4 tr .. 4 tr + 3 of plane ok (P x Q) (= or +=) A^T M A + bk for nt tiles of
+ * tile row tr from mk (value xi at mk[xi * plane + tile]). */
+static void output_block(float *ok, int add, const float *mk, size_t plane, float bk,
+                         const struct wplan *p, int tr, int t0, int nt)
+{
+    float s[6][4][TB], y[4][4][TB];
+    const int rs = 4 * TB;
+    for (int i = 0; i < 6; i++) { /* A^T along the rows of each tile: s[i][phase][tile] */
+        const float *m = mk + (size_t)(6 * i) * plane;
+#pragma omp simd
+        for (int j = 0; j < nt; j++)
+            AT4V(&s[i][0][j], TB, m[j], m[plane + j], m[2 * plane + j], m[3 * plane + j],
+                 m[4 * plane + j], m[5 * plane + j]);
+    }
+    for (int n = 0; n < 4; n++) /* then down */
+#pragma omp simd
+        for (int j = 0; j < nt; j++)
+            AT4V(&y[0][n][j], rs, s[0][n][j], s[1][n][j], s[2][n][j], s[3][n][j], s[4][n][j], s[5][n][j]);
+    int q0 = 4 * t0, nq = p->Q - q0 < 4 * nt ? p->Q - q0 : 4 * nt;
+    for (int i = 0; i < 4 && 4 * tr + i < p->P; i++)
+        store_phases(ok + (size_t)(4 * tr + i) * p->Q + q0, add, y[i], bk, nq);
+}
 
 /* out [N,K,P,Q] (= or +=) A^T M A (+ bias) for tile rows [r0, r1). */
 static void output_tf(float *out, int add, const float *M, size_t ldm, const float *bias,
@@ -392,31 +451,8 @@ static void output_tf(float *out, int add, const float *M, size_t ldm, const flo
             int n = row / p->TH, tr = row % p->TH;
             float *ok = out + ((size_t)n * p->K + k) * p->P * p->Q;
             const float *mk = M + (size_t)k * ldm + (size_t)(row - r0) * p->TW;
-            for (int t0 = 0; t0 < p->TW; t0 += TB) {
-                int nt = p->TW - t0 < TB ? p->TW - t0 : TB;
-                float s[6 * RW], y[4 * RW]; /* A^T along the rows of each tile, then down */
-                for (int i = 0; i < 6; i++) {
-                    const float *m = mk + (size_t)(i * 6) * plane + t0;
-                    float *si = s + i * RW;
-#pragma omp simd
-                    for (int j = 0; j < nt; j++)
-                        AT4(si + 4 * j, 1, m + j, plane);
-                }
-#pragma omp simd
-                for (int j = 0; j < 4 * nt; j++)
-                    AT4(y + j, RW, s + j, RW);
-                int q0 = 4 * t0, nq = p->Q - q0 < 4 * nt ? p->Q - q0 : 4 * nt;
-                for (int i = 0; i < 4 && 4 * tr + i < p->P; i++) {
-                    float *dst = ok + (size_t)(4 * tr + i) * p->Q + q0;
-                    const float *yi = y + i * RW;
-                    if (add)
-                        for (int j = 0; j < nq; j++)
-                            dst[j] += yi[j] + bk;
-                    else
-                        for (int j = 0; j < nq; j++)
-                            dst[j] = yi[j] + bk;
-                }
-            }
+            for (int t0 = 0; t0 < p->TW; t0 += TB)
+                output_block(ok, add, mk + t0, plane, bk, p, tr, t0, p->TW - t0 < TB ? p->TW - t0 : TB);
         }
     }
 }
