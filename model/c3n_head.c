@@ -287,17 +287,23 @@ int avs_c3n_head_load_tensor(struct avs_tensor_set *set, int idx, const struct a
 
 /* ---- training helpers ---- */
 
+/* grads_zero: set by avs_c3n_head_adam (its pass zeroed the gradients), used up here */
 void avs_c3n_head_zero_grad(struct avs_c3n_head *h)
 {
-    avs_arena_zero(&h->grads.arena);
+    if (!h->grads_zero)
+        avs_arena_zero(&h->grads.arena);
+    h->grads_zero = 0;
 }
 
 void avs_c3n_head_adam(struct avs_c3n_head *h, double lr)
 {
     h->adam_step++;
-    /* one loop over the whole arena: params, grads and moments share one layout */
-    avs_ops()->adam(h->params.arena.base, h->grads.arena.base, h->m.arena.base, h->v.arena.base,
-                    h->params.arena.used, lr, 0.9, 0.999, 1e-8, 0.0, h->adam_step);
+    /* one loop over the whole arena: params, grads and moments share one layout; the
+     * gradients are zeroed in the same pass */
+    avs_ops()->adam_zero(h->params.arena.base, h->grads.arena.base, h->m.arena.base,
+                         h->v.arena.base, h->params.arena.used, lr, 0.9, 0.999, 1e-8, 0.0,
+                         h->adam_step);
+    h->grads_zero = 1;
 }
 
 double avs_c3n_head_loss(const struct avs_c3n_head *h, const float *mask, const int *frame_mask,

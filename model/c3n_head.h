@@ -54,6 +54,7 @@ struct avs_c3n_head {
     int np, nb;
     struct avs_tensor_set params, grads, m, v, bufs;
     long adam_step;
+    int grads_zero; /* 1: avs_c3n_head_adam left the grads zero, the next zero_grad skips */
     long bn_batches[4]; /* W_z.1.num_batches_tracked per stage */
     struct avs_arena acts;    /* saved activations, carved once */
     struct avs_arena scratch; /* backward temporaries (lazy: only touched pages count) */
@@ -95,6 +96,9 @@ void avs_c3n_head_fwd(struct avs_c3n_head *h, const float *const x[4], const flo
 void avs_c3n_head_bwd(struct avs_c3n_head *h, const float *dlogits, float *const dx[4],
                       float *daudio);
 void avs_c3n_head_zero_grad(struct avs_c3n_head *h);
+/* One Adam step over all parameters; leaves the gradients zeroed (one pass over memory for
+ * both), so the next avs_c3n_head_zero_grad costs nothing. Gradients added between the two
+ * (a backward) must clear h->grads_zero first. */
 void avs_c3n_head_adam(struct avs_c3n_head *h, double lr);
 /* BCE + Dice (DESIGN §6) of the logits against masks [B,1,4H0,4W0] in [0,1], over the frames
  * with frame_mask[b] != 0 (NULL: all); writes dlogits (all frames). Returns the loss. */

@@ -153,6 +153,9 @@ struct avs_ops {
      * + eps), with L2 weight decay added to g first when wd != 0. step counts from 1. */
     void (*adam)(float *p, const float *g, float *m, float *v, size_t n, double lr, double b1,
                  double b2, double eps, double wd, long step);
+    /* adam, and g set to 0 in the same pass (saves zero_grad's pass over the gradients). */
+    void (*adam_zero)(float *p, float *g, float *m, float *v, size_t n, double lr, double b1,
+                      double b2, double eps, double wd, long step);
 };
 
 const struct avs_ops *avs_ops(void);

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "core/common.h"
 #include "model/ops.h"
@@ -111,8 +114,10 @@ static void relu_fwd(float *y, const float *x, size_t n)
 static void relu_bwd(float *dx, const float *dy, const float *x, size_t n)
 {
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        dx[i] += x[i] > 0 ? dy[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        float g = dy[i]; /* loaded whatever the sign: a select, not a branch */
+        dx[i] += x[i] > 0 ? g : 0.0f;
+    }
 }
 
 static void gelu_fwd(float *y, const float *x, size_t n)
@@ -179,70 +184,190 @@ static void softmax_bwd(float *dx, const float *dy, const float *y, int rows, in
     }
 }
 
+/* LayerNorm over C of [outer, C, inner] in blocks of up to LN_IB positions (o, i0..i0+n): the
+ * loops over C run outside, the positions inside (contiguous when inner > 1, vectorised), each
+ * position's sums in C order as one position at a time would: the same bits, a fraction of
+ * the passes' latency. x, y, mean, rstd point at the block's first position. */
+#define LN_IB 32
+
+static void ln_fwd_block(float *y, float *mean, float *rstd, const float *x, const float *w,
+                         const float *b, int C, int inner, int n, float eps)
+{
+    double s[LN_IB] = {0}, s2[LN_IB] = {0}, m[LN_IB];
+    float mf[LN_IB], r[LN_IB];
+    for (int c = 0; c < C; c++) {
+        const float *a = x + (size_t)c * inner;
+#pragma omp simd
+        for (int j = 0; j < n; j++)
+            s[j] += a[j];
+    }
+#pragma omp simd
+    for (int j = 0; j < n; j++)
+        m[j] = s[j] / C;
+    for (int c = 0; c < C; c++) {
+        const float *a = x + (size_t)c * inner;
+#pragma omp simd
+        for (int j = 0; j < n; j++) {
+            double d = a[j] - m[j];
+            s2[j] += d * d;
+        }
+    }
+#pragma omp simd
+    for (int j = 0; j < n; j++) {
+        mf[j] = (float)m[j], r[j] = (float)(1.0 / sqrt(s2[j] / C + eps));
+        mean[j] = mf[j], rstd[j] = r[j];
+    }
+    for (int c = 0; c < C; c++) {
+        const float *a = x + (size_t)c * inner;
+        float *z = y + (size_t)c * inner, wc = w ? w[c] : 1.0f, bc = w ? b[c] : 0.0f;
+#pragma omp simd
+        for (int j = 0; j < n; j++) {
+            float v = (a[j] - mf[j]) * r[j];
+            z[j] = w ? v * wc + bc : v;
+        }
+    }
+}
+
+/* blocks of LN_IB positions along inner (one position per row when inner = 1) */
+static int ln_blocks(int inner)
+{
+    return (inner + LN_IB - 1) / LN_IB;
+}
+
 static void layernorm_fwd(float *y, float *mean, float *rstd, const float *x, const float *w,
                           const float *b, int outer, int C, int inner, float eps)
 {
+    int nb = ln_blocks(inner);
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)outer * C * inner > PAR_MIN)
     for (int o = 0; o < outer; o++)
-        for (int i = 0; i < inner; i++) {
-            const float *a = x + (size_t)o * C * inner + i;
-            float *z = y + (size_t)o * C * inner + i;
-            double s = 0, s2 = 0;
-            for (int c = 0; c < C; c++)
-                s += a[(size_t)c * inner];
-            double m = s / C;
-            for (int c = 0; c < C; c++) {
-                double d = a[(size_t)c * inner] - m;
-                s2 += d * d;
-            }
-            float mf = (float)m, r = (float)(1.0 / sqrt(s2 / C + eps));
-            for (int c = 0; c < C; c++) {
-                float v = (a[(size_t)c * inner] - mf) * r;
-                z[(size_t)c * inner] = w ? v * w[c] + b[c] : v;
-            }
-            mean[(size_t)o * inner + i] = mf;
-            rstd[(size_t)o * inner + i] = r;
+        for (int k = 0; k < nb; k++) {
+            int i0 = k * LN_IB, n = inner - i0 < LN_IB ? inner - i0 : LN_IB;
+            size_t at = (size_t)o * C * inner + i0, st = (size_t)o * inner + i0;
+            ln_fwd_block(y + at, mean + st, rstd + st, x + at, w, b, C, inner, n, eps);
         }
+}
+
+/* dx of one block: dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w */
+static void ln_bwd_block(float *dx, const float *dy, const float *x, const float *mean,
+                         const float *rstd, const float *w, int C, int inner, int n)
+{
+    double s1[LN_IB] = {0}, s2[LN_IB] = {0};
+    float a1[LN_IB], a2[LN_IB];
+    for (int c = 0; c < C; c++) {
+        const float *p = dy + (size_t)c * inner, *q = x + (size_t)c * inner;
+        float wc = w ? w[c] : 1.0f;
+#pragma omp simd
+        for (int j = 0; j < n; j++) {
+            float g = p[j] * wc, xh = (q[j] - mean[j]) * rstd[j];
+            s1[j] += g;
+            s2[j] += (double)g * xh;
+        }
+    }
+#pragma omp simd
+    for (int j = 0; j < n; j++)
+        a1[j] = (float)(s1[j] / C), a2[j] = (float)(s2[j] / C);
+    for (int c = 0; c < C; c++) {
+        const float *p = dy + (size_t)c * inner, *q = x + (size_t)c * inner;
+        float *d = dx + (size_t)c * inner, wc = w ? w[c] : 1.0f;
+#pragma omp simd
+        for (int j = 0; j < n; j++) {
+            float g = p[j] * wc, xh = (q[j] - mean[j]) * rstd[j];
+            d[j] += rstd[j] * (g - a1[j] - xh * a2[j]);
+        }
+    }
+}
+
+/* 8 fixed lanes of a long double-precision sum, reduced in a fixed tree: one dependent add
+ * per element was latency-bound; the order never depends on threads */
+static double lanes_total(const double s[8])
+{
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* dw [C] += sum dy xhat, db [C] += sum dy over outer and inner; parallel over C */
+static void ln_bwd_params(float *dw, float *db, const float *dy, const float *x, const float *mean,
+                          const float *rstd, int outer, int C, int inner)
+{
+#pragma omp parallel for schedule(static) if ((size_t)outer * C * inner > PAR_MIN)
+    for (int c = 0; c < C; c++) {
+        double sw[8] = {0}, sb[8] = {0};
+        for (int o = 0; o < outer; o++) {
+            const float *p = dy + ((size_t)o * C + c) * inner, *q = x + ((size_t)o * C + c) * inner;
+            const float *mo = mean + (size_t)o * inner, *ro = rstd + (size_t)o * inner;
+            for (int i0 = 0; i0 < inner; i0 += 8) {
+                int e = inner - i0 < 8 ? inner - i0 : 8;
+#pragma omp simd
+                for (int l = 0; l < e; l++) {
+                    float xh = (q[i0 + l] - mo[i0 + l]) * ro[i0 + l];
+                    sw[l] += (double)p[i0 + l] * xh;
+                    sb[l] += p[i0 + l];
+                }
+            }
+        }
+        dw[c] += (float)lanes_total(sw);
+        db[c] += (float)lanes_total(sb);
+    }
 }
 
 static void layernorm_bwd(float *dx, float *dw, float *db, const float *dy, const float *x,
                           const float *mean, const float *rstd, const float *w, int outer, int C,
                           int inner)
 {
+    int nb = ln_blocks(inner);
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)outer * C * inner > PAR_MIN)
     for (int o = 0; o < outer; o++)
-        for (int i = 0; i < inner; i++) {
-            size_t base = (size_t)o * C * inner + i;
-            float m = mean[(size_t)o * inner + i], r = rstd[(size_t)o * inner + i];
-            double s1 = 0, s2 = 0; /* mean of g and of g*xhat, g = dy*w */
-            for (int c = 0; c < C; c++) {
-                size_t k = base + (size_t)c * inner;
-                float g = dy[k] * (w ? w[c] : 1.0f), xh = (x[k] - m) * r;
-                s1 += g;
-                s2 += (double)g * xh;
-            }
-            float a1 = (float)(s1 / C), a2 = (float)(s2 / C);
-            for (int c = 0; c < C; c++) {
-                size_t k = base + (size_t)c * inner;
-                float g = dy[k] * (w ? w[c] : 1.0f), xh = (x[k] - m) * r;
-                dx[k] += r * (g - a1 - xh * a2);
+        for (int k = 0; k < nb; k++) {
+            int i0 = k * LN_IB, n = inner - i0 < LN_IB ? inner - i0 : LN_IB;
+            size_t at = (size_t)o * C * inner + i0, st = (size_t)o * inner + i0;
+            ln_bwd_block(dx + at, dy + at, x + at, mean + st, rstd + st, w, C, inner, n);
+        }
+    if (dw)
+        ln_bwd_params(dw, db, dy, x, mean, rstd, outer, C, inner);
+}
+
+/* BatchNorm sums run over the N spans [HW] of channel c in 8 fixed lanes (lanes_total) */
+static double bn_sum(const float *x, int N, int C, int HW, int c)
+{
+    double s[8] = {0};
+    for (int n = 0; n < N; n++) {
+        const float *p = x + ((size_t)n * C + c) * HW;
+        for (int i0 = 0; i0 < HW; i0 += 8) {
+            int e = HW - i0 < 8 ? HW - i0 : 8;
+#pragma omp simd
+            for (int l = 0; l < e; l++)
+                s[l] += p[i0 + l];
+        }
+    }
+    return lanes_total(s);
+}
+
+static double bn_sumsq(const float *x, int N, int C, int HW, int c, double m)
+{
+    double s[8] = {0};
+    for (int n = 0; n < N; n++) {
+        const float *p = x + ((size_t)n * C + c) * HW;
+        for (int i0 = 0; i0 < HW; i0 += 8) {
+            int e = HW - i0 < 8 ? HW - i0 : 8;
+#pragma omp simd
+            for (int l = 0; l < e; l++) {
+                double d = p[i0 + l] - m;
+                s[l] += d * d;
             }
         }
-    if (!dw)
-        return;
-    /* parameter gradients: parallel over C, each channel summed in one fixed order */
-#pragma omp parallel for schedule(static) if ((size_t)outer * C * inner > PAR_MIN)
-    for (int c = 0; c < C; c++) {
-        double sw = 0, sb = 0;
-        for (int o = 0; o < outer; o++)
-            for (int i = 0; i < inner; i++) {
-                size_t k = (size_t)o * C * inner + (size_t)c * inner + i;
-                float xh = (x[k] - mean[(size_t)o * inner + i]) * rstd[(size_t)o * inner + i];
-                sw += (double)dy[k] * xh;
-                sb += dy[k];
-            }
-        dw[c] += (float)sw;
-        db[c] += (float)sb;
+    }
+    return lanes_total(s);
+}
+
+/* y = x sc + sh over channel c */
+static void bn_affine(float *y, const float *x, int N, int C, int HW, int c, float sc, float sh)
+{
+    for (int n = 0; n < N; n++) {
+        size_t at = ((size_t)n * C + c) * HW;
+        const float *p = x + at;
+        float *q = y + at;
+#pragma omp simd
+        for (int i = 0; i < HW; i++)
+            q[i] = p[i] * sc + sh;
     }
 }
 
@@ -255,16 +380,7 @@ static void batchnorm_fwd(float *y, float *mean, float *rstd, const float *x, co
     for (int c = 0; c < C; c++) {
         float m, r;
         if (train) {
-            double s = 0, s2 = 0;
-            for (int n = 0; n < N; n++)
-                for (int i = 0; i < HW; i++)
-                    s += x[((size_t)n * C + c) * HW + i];
-            double md = s / (double)cnt;
-            for (int n = 0; n < N; n++)
-                for (int i = 0; i < HW; i++) {
-                    double d = x[((size_t)n * C + c) * HW + i] - md;
-                    s2 += d * d;
-                }
+            double md = bn_sum(x, N, C, HW, c) / (double)cnt, s2 = bn_sumsq(x, N, C, HW, c, md);
             double var = s2 / (double)cnt;
             m = (float)md;
             r = (float)(1.0 / sqrt(var + eps));
@@ -279,12 +395,65 @@ static void batchnorm_fwd(float *y, float *mean, float *rstd, const float *x, co
         }
         mean[c] = m;
         rstd[c] = r;
-        float sc = r * (w ? w[c] : 1.0f), sh = (b ? b[c] : 0.0f) - m * sc;
-        for (int n = 0; n < N; n++)
-            for (int i = 0; i < HW; i++) {
-                size_t k = ((size_t)n * C + c) * HW + i;
-                y[k] = x[k] * sc + sh;
+        float sc = r * (w ? w[c] : 1.0f);
+        bn_affine(y, x, N, C, HW, c, sc, (b ? b[c] : 0.0f) - m * sc);
+    }
+}
+
+/* sums of dy and dy*xhat over channel c */
+static void bn_bwd_sums(double *sg, double *sgx, const float *dy, const float *x, int N, int C,
+                        int HW, int c, float m, float r)
+{
+    double a[8] = {0}, b[8] = {0};
+    for (int n = 0; n < N; n++) {
+        size_t at = ((size_t)n * C + c) * HW;
+        const float *p = dy + at, *q = x + at;
+        for (int i0 = 0; i0 < HW; i0 += 8) {
+            int e = HW - i0 < 8 ? HW - i0 : 8;
+#pragma omp simd
+            for (int l = 0; l < e; l++) {
+                a[l] += p[i0 + l];
+                b[l] += (double)p[i0 + l] * ((q[i0 + l] - m) * r);
             }
+        }
+    }
+    *sg = lanes_total(a), *sgx = lanes_total(b);
+}
+
+/* dx (+)= k dy - a1' - xhat a2' - corr over channel c (the batch-statistics form when
+ * train, else k dy); the sum of the train form is removed first (corr) */
+static void bn_bwd_dx(float *dx, const float *dy, const float *x, int N, int C, int HW, int c,
+                      float m, float r, float k, float a1, float a2, int train)
+{
+    size_t cnt = (size_t)N * HW;
+    float corr = 0;
+    if (train) {
+        double s[8] = {0};
+        for (int n = 0; n < N; n++) {
+            size_t at = ((size_t)n * C + c) * HW;
+            const float *p = dy + at, *q = x + at;
+            for (int i0 = 0; i0 < HW; i0 += 8) {
+                int e = HW - i0 < 8 ? HW - i0 : 8;
+#pragma omp simd
+                for (int l = 0; l < e; l++)
+                    s[l] += k * (p[i0 + l] - a1 - (q[i0 + l] - m) * r * a2);
+            }
+        }
+        corr = (float)(lanes_total(s) / (double)cnt);
+    }
+    for (int n = 0; n < N; n++) {
+        size_t at = ((size_t)n * C + c) * HW;
+        const float *p = dy + at, *q = x + at;
+        float *d = dx + at;
+        if (train) {
+#pragma omp simd
+            for (int i = 0; i < HW; i++)
+                d[i] += k * (p[i] - a1 - (q[i] - m) * r * a2) - corr;
+        } else {
+#pragma omp simd
+            for (int i = 0; i < HW; i++)
+                d[i] += k * p[i];
+        }
     }
 }
 
@@ -296,127 +465,18 @@ static void batchnorm_bwd(float *dx, float *dw, float *db, const float *dy, cons
 #pragma omp parallel for schedule(static) if ((size_t)N * C * HW > PAR_MIN)
     for (int c = 0; c < C; c++) {
         float m = mean[c], r = rstd[c], wc = w ? w[c] : 1.0f;
-        double sg = 0, sgx = 0;
-        for (int n = 0; n < N; n++)
-            for (int i = 0; i < HW; i++) {
-                size_t k = ((size_t)n * C + c) * HW + i;
-                sg += dy[k];
-                sgx += (double)dy[k] * ((x[k] - m) * r);
-            }
+        double sg, sgx;
+        bn_bwd_sums(&sg, &sgx, dy, x, N, C, HW, c, m, r);
         if (dw)
             dw[c] += (float)sgx;
         if (db)
             db[c] += (float)sg;
-        if (!dx)
-            continue;
-        if (!train) {
-            for (int n = 0; n < N; n++)
-                for (int i = 0; i < HW; i++) {
-                    size_t k = ((size_t)n * C + c) * HW + i;
-                    dx[k] += wc * r * dy[k];
-                }
-            continue;
-        }
         /* batch statistics: dx = w*rstd*(dy - mean(dy) - xhat*mean(dy*xhat)). Its sum over
          * the channel is exactly 0; float rounding leaves a residue that would show up as a
          * spurious gradient of a bias before the norm, so the residue is removed (two passes). */
-        float a1 = (float)(sg / (double)cnt), a2 = (float)(sgx / (double)cnt);
-        double res = 0;
-        for (int n = 0; n < N; n++)
-            for (int i = 0; i < HW; i++) {
-                size_t k = ((size_t)n * C + c) * HW + i;
-                res += wc * r * (dy[k] - a1 - (x[k] - m) * r * a2);
-            }
-        float corr = (float)(res / (double)cnt);
-        for (int n = 0; n < N; n++)
-            for (int i = 0; i < HW; i++) {
-                size_t k = ((size_t)n * C + c) * HW + i;
-                dx[k] += wc * r * (dy[k] - a1 - (x[k] - m) * r * a2) - corr;
-            }
-    }
-}
-
-/* PyTorch's source index for bilinear resize (area_pixel_compute_source_index), in float. */
-static void resize_index(int out, int in, int o, int ac, int *i0, int *i1, float *l1)
-{
-    float scale = ac ? (out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f) : (float)in / (float)out;
-    float src = ac ? scale * (float)o : scale * ((float)o + 0.5f) - 0.5f;
-    if (src < 0)
-        src = 0;
-    int a = (int)src;
-    if (a > in - 1)
-        a = in - 1;
-    *i0 = a;
-    *i1 = a < in - 1 ? a + 1 : a;
-    *l1 = src - (float)a;
-}
-
-/* Column indices and weights computed once per call (on the stack up to 8192 columns: 8K
- * frames for avs-predict's overlays, AVS_OVERLAY_MAXW). */
-#define RS_MAXW 8192
-
-static void resize_cols(int OW, int W, int ac, int *x0, int *x1, float *lx)
-{
-    for (int ox = 0; ox < OW; ox++)
-        resize_index(OW, W, ox, ac, &x0[ox], &x1[ox], &lx[ox]);
-}
-
-static void resize_fwd(float *y, const float *x, int NC, int H, int W, int OH, int OW, int ac)
-{
-    AVS_ASSERT(OW <= RS_MAXW);
-    int cx0[RS_MAXW], cx1[RS_MAXW];
-    float clx[RS_MAXW];
-    resize_cols(OW, W, ac, cx0, cx1, clx);
-#pragma omp parallel for schedule(static) if ((size_t)NC * OH * OW > PAR_MIN)
-    for (int p = 0; p < NC; p++) {
-        const float *a = x + (size_t)p * H * W;
-        float *b = y + (size_t)p * OH * OW;
-        for (int oy = 0; oy < OH; oy++) {
-            int y0, y1;
-            float ly;
-            resize_index(OH, H, oy, ac, &y0, &y1, &ly);
-            const float *r0 = a + (size_t)y0 * W, *r1 = a + (size_t)y1 * W;
-            float *d = b + (size_t)oy * OW;
-            for (int ox = 0; ox < OW; ox++) {
-                float lx = clx[ox];
-                d[ox] = (1 - ly) * ((1 - lx) * r0[cx0[ox]] + lx * r0[cx1[ox]]) +
-                        ly * ((1 - lx) * r1[cx0[ox]] + lx * r1[cx1[ox]]);
-            }
-        }
-    }
-}
-
-static void resize_bwd(float *dx, const float *dy, int NC, int H, int W, int OH, int OW, int ac)
-{
-    AVS_ASSERT(OW <= RS_MAXW);
-    int cx0[RS_MAXW], cx1[RS_MAXW];
-    float clx[RS_MAXW];
-    resize_cols(OW, W, ac, cx0, cx1, clx);
-#pragma omp parallel for schedule(static) if ((size_t)NC * OH * OW > PAR_MIN)
-    for (int p = 0; p < NC; p++) {
-        float *a = dx + (size_t)p * H * W;
-        const float *b = dy + (size_t)p * OH * OW;
-        float t[RS_MAXW]; /* one output row folded onto the input columns, then spread on
-                           * two input rows: 2 scattered adds per value instead of 4 */
-        AVS_ASSERT(W <= RS_MAXW);
-        for (int oy = 0; oy < OH; oy++) {
-            int y0, y1;
-            float ly;
-            resize_index(OH, H, oy, ac, &y0, &y1, &ly);
-            float *r0 = a + (size_t)y0 * W, *r1 = a + (size_t)y1 * W;
-            const float *g = b + (size_t)oy * OW;
-            memset(t, 0, (size_t)W * sizeof(float));
-            for (int ox = 0; ox < OW; ox++) {
-                float lx = clx[ox];
-                t[cx0[ox]] += (1 - lx) * g[ox];
-                t[cx1[ox]] += lx * g[ox];
-            }
-            float l0 = 1 - ly;
-            for (int x = 0; x < W; x++) {
-                r0[x] += l0 * t[x];
-                r1[x] += ly * t[x];
-            }
-        }
+        if (dx)
+            bn_bwd_dx(dx, dy, x, N, C, HW, c, m, r, wc * r, (float)(sg / (double)cnt),
+                      (float)(sgx / (double)cnt), train);
     }
 }
 
@@ -608,21 +668,84 @@ static double dice(float *dx, const float *x, const float *g, int B, int n, floa
 
 /* torch 1.13 _single_tensor_adam: scalars are Python doubles, rounded to float where they
  * meet a tensor; the update order below is PyTorch's. */
+struct adam_k {
+    float b1, b2, a1, a2, step_size, bc2s, eps, wd;
+};
+
+static struct adam_k adam_consts(double lr, double b1, double b2, double eps, double wd, long step)
+{
+    double bc1 = 1.0 - pow(b1, (double)step), bc2 = 1.0 - pow(b2, (double)step);
+    return (struct adam_k){.b1 = (float)b1, .b2 = (float)b2, .a1 = (float)(1.0 - b1),
+                           .a2 = (float)(1.0 - b2), .step_size = (float)(lr / bc1),
+                           .bc2s = (float)sqrt(bc2), .eps = (float)eps, .wd = (float)wd};
+}
+
+static void adam_scalar(float *p, float *g, float *m, float *v, size_t i0, size_t i1,
+                        const struct adam_k *k, int zero)
+{
+    for (size_t i = i0; i < i1; i++) {
+        float gi = k->wd != 0 ? g[i] + k->wd * p[i] : g[i];
+        m[i] = m[i] * k->b1 + k->a1 * gi;
+        v[i] = v[i] * k->b2 + k->a2 * gi * gi;
+        float denom = sqrtf(v[i]) / k->bc2s + k->eps;
+        p[i] += -k->step_size * (m[i] / denom);
+        if (zero)
+            g[i] = 0;
+    }
+}
+
+/* [i0, i1): 4 lanes at a time with the scalar code's operations in its order (sqrtf is
+ * exactly rounded, as sqrtps: same bits); the compiler would not vectorise sqrtf (errno). */
+static void adam_span(float *p, float *g, float *m, float *v, size_t i0, size_t i1,
+                      const struct adam_k *k, int zero)
+{
+    size_t i = i0;
+#ifdef __SSE2__
+    __m128 b1 = _mm_set1_ps(k->b1), b2 = _mm_set1_ps(k->b2), a1 = _mm_set1_ps(k->a1);
+    __m128 a2 = _mm_set1_ps(k->a2), bc2s = _mm_set1_ps(k->bc2s), eps = _mm_set1_ps(k->eps);
+    __m128 nss = _mm_set1_ps(-k->step_size), wd = _mm_set1_ps(k->wd), z = _mm_setzero_ps();
+    for (; i + 4 <= i1; i += 4) {
+        __m128 gi = _mm_loadu_ps(g + i), pi = _mm_loadu_ps(p + i);
+        if (k->wd != 0)
+            gi = _mm_add_ps(gi, _mm_mul_ps(wd, pi));
+        __m128 mi = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(m + i), b1), _mm_mul_ps(a1, gi));
+        __m128 vi = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(v + i), b2), _mm_mul_ps(_mm_mul_ps(a2, gi), gi));
+        __m128 den = _mm_add_ps(_mm_div_ps(_mm_sqrt_ps(vi), bc2s), eps);
+        _mm_storeu_ps(m + i, mi);
+        _mm_storeu_ps(v + i, vi);
+        _mm_storeu_ps(p + i, _mm_add_ps(pi, _mm_mul_ps(nss, _mm_div_ps(mi, den))));
+        if (zero)
+            _mm_storeu_ps(g + i, z);
+    }
+#endif
+    adam_scalar(p, g, m, v, i, i1, k, zero);
+}
+
+#define ADAM_BLOCK 16384
+
+static void adam_run(float *p, float *g, float *m, float *v, size_t n, double lr, double b1,
+                     double b2, double eps, double wd, long step, int zero)
+{
+    struct adam_k k = adam_consts(lr, b1, b2, eps, wd, step);
+    size_t nb = (n + ADAM_BLOCK - 1) / ADAM_BLOCK;
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (size_t b = 0; b < nb; b++) {
+        size_t i0 = b * ADAM_BLOCK, i1 = i0 + ADAM_BLOCK < n ? i0 + ADAM_BLOCK : n;
+        adam_span(p, g, m, v, i0, i1, &k, zero);
+    }
+}
+
 static void adam(float *p, const float *g, float *m, float *v, size_t n, double lr, double b1,
                  double b2, double eps, double wd, long step)
 {
-    double bc1 = 1.0 - pow(b1, (double)step), bc2 = 1.0 - pow(b2, (double)step);
-    float fb1 = (float)b1, fb2 = (float)b2, a1 = (float)(1.0 - b1), a2 = (float)(1.0 - b2);
-    float step_size = (float)(lr / bc1), bc2s = (float)sqrt(bc2), feps = (float)eps;
-    float fwd = (float)wd;
-#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float gi = fwd != 0 ? g[i] + fwd * p[i] : g[i];
-        m[i] = m[i] * fb1 + a1 * gi;
-        v[i] = v[i] * fb2 + a2 * gi * gi;
-        float denom = sqrtf(v[i]) / bc2s + feps;
-        p[i] += -step_size * (m[i] / denom);
-    }
+    adam_run(p, (float *)g, m, v, n, lr, b1, b2, eps, wd, step, 0); /* g only read */
+}
+
+/* adam, then g = 0: the next step's zero_grad in the same pass over memory */
+static void adam_zero(float *p, float *g, float *m, float *v, size_t n, double lr, double b1,
+                      double b2, double eps, double wd, long step)
+{
+    adam_run(p, g, m, v, n, lr, b1, b2, eps, wd, step, 1);
 }
 
 static const struct avs_ops cpu_ops = {
@@ -648,8 +771,8 @@ static const struct avs_ops cpu_ops = {
     .layernorm_bwd = layernorm_bwd,
     .batchnorm_fwd = batchnorm_fwd,
     .batchnorm_bwd = batchnorm_bwd,
-    .resize_fwd = resize_fwd,
-    .resize_bwd = resize_bwd,
+    .resize_fwd = avs_cpu_resize_fwd,
+    .resize_bwd = avs_cpu_resize_bwd,
     .mean_fwd = mean_fwd,
     .mean_bwd = mean_bwd,
     .chmean_fwd = chmean_fwd,
@@ -664,6 +787,7 @@ static const struct avs_ops cpu_ops = {
     .bce_logits = bce_logits,
     .dice = dice,
     .adam = adam,
+    .adam_zero = adam_zero,
 };
 
 const struct avs_ops *avs_ops_cpu(void)

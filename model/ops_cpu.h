@@ -60,6 +60,9 @@ void avs_cpu_add_channel(float *y, const float *b, int N, int C, int HW);
 /* db [C] += sums of dy [N,C,HW] over N and HW (fixed order, double accumulation) */
 void avs_cpu_sum_channel(float *db, const float *dy, int N, int C, int HW);
 
+/* Bilinear resize, the table's resize_fwd / resize_bwd (model/ops_cpu_resize.c). */
+void avs_cpu_resize_fwd(float *y, const float *x, int NC, int H, int W, int OH, int OW, int ac);
+void avs_cpu_resize_bwd(float *dx, const float *dy, int NC, int H, int W, int OH, int OW, int ac);
 /* Tests: 1 makes resize_bwd take its general path (scatter per output row) at every size,
  * to check the transposed fast path against it; 0 (default): fast path where it fits. */
 void avs_cpu_resize_force_general(int on);

@@ -179,6 +179,10 @@ WRAP(adam,
      (float *p, const float *g, float *m, float *v, size_t n, double lr, double b1, double b2,
       double eps, double wd, long step),
      (p, g, m, v, n, lr, b1, b2, eps, wd, step))
+WRAP(adam_zero,
+     (float *p, float *g, float *m, float *v, size_t n, double lr, double b1, double b2,
+      double eps, double wd, long step),
+     (p, g, m, v, n, lr, b1, b2, eps, wd, step))
 
 static double p_bce(float *dx, const float *x, const float *g, int B, int n, float scale)
 {
@@ -209,7 +213,8 @@ const struct avs_ops *avs_ops_profiled(const struct avs_ops *b)
         prof.resize_bwd = p_resize_bwd, prof.mean_fwd = p_mean_fwd, prof.mean_bwd = p_mean_bwd;
         prof.layernorm_fwd = p_layernorm_fwd, prof.layernorm_bwd = p_layernorm_bwd;
         prof.batchnorm_fwd = p_batchnorm_fwd, prof.batchnorm_bwd = p_batchnorm_bwd;
-        prof.adam = p_adam, prof.bce_logits = p_bce, prof.dice = p_dice;
+        prof.adam = p_adam, prof.adam_zero = p_adam_zero, prof.bce_logits = p_bce;
+        prof.dice = p_dice;
     }
     return &prof;
 }
