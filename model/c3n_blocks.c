@@ -73,6 +73,7 @@ static void carve(struct avs_c3n_head *h, struct carver *c)
             st->phi = take(c, B * Ci);
             st->th = take(c, B * Ci * hw);
             st->G = take(c, B * Ci);
+            st->am = take(c, B * D);
             st->M = take(c, (size_t)h->N * Ci * Ci);
             st->y = take(c, B * Ci * hw);
             st->wz = take(c, B * D * hw);
@@ -169,14 +170,11 @@ static void tpavi_fwd(struct avs_c3n_head *h, int s, const float *audio)
     struct avs_conv2d gin = geom(B, D, h->cfg.H[s], h->cfg.W[s], Ci, 1, 0, 1);
     struct avs_conv2d gout = geom(B, Ci, h->cfg.H[s], h->cfg.W[s], D, 1, 0, 1);
     op->conv2d_fwd(st->th, st->a, PW(kth), PB(kth), &gin, h->ws);
-    float *gg = stake(h, (size_t)B * Ci * hw);
-    op->conv2d_fwd(gg, st->a, PW(kg), PB(kg), &gin, h->ws);
-    for (int r = 0; r < B * Ci; r++) {
-        double sum = 0;
-        for (int p = 0; p < hw; p++)
-            sum += gg[(size_t)r * hw + p];
-        st->G[r] = (float)sum;
-    }
+    /* only the spatial sums of g's 1x1 conv are used: G = sum_HW (Wg a + bg) = HW (Wg mean(a) + bg) */
+    op->mean_fwd(st->am, st->a, B * D, hw);
+    avs_linear_fwd(st->G, st->am, PW(kg), PB(kg), B, D, Ci);
+    for (int r = 0; r < B * Ci; r++)
+        st->G[r] *= (float)hw;
     float alpha = 1.0f / (float)(T * hw);
     for (int n = 0; n < h->N; n++) {
         float *M = st->M + (size_t)n * Ci * Ci;
@@ -237,13 +235,12 @@ static void tpavi_bwd(struct avs_c3n_head *h, int s, const float *dt, float *da,
         op->gemm(0, 0, T, Ci, Ci, 1.0f, st->phi + (size_t)n * T * Ci, Ci, dMn, Ci, 0.0f,
                  dG + (size_t)n * T * Ci, Ci);
     }
-    /* g's gradient is dG broadcast over the frame's positions */
-    float *dgg = stake(h, imap);
+    /* g (through G = HW (Wg mean(a) + bg)): its input gradient is the same at every position */
+    float *dam = stake(h, (size_t)B * D);
     for (int r = 0; r < B * Ci; r++)
-        for (int p = 0; p < hw; p++)
-            dgg[(size_t)r * hw + p] = dG[r];
-    op->conv2d_bwd_data(da, dgg, PW(kg), &gin, h->ws);
-    op->conv2d_bwd_filter(GW(kg), GB(kg), dgg, st->a, &gin, h->ws);
+        dG[r] *= (float)hw;
+    avs_linear_bwd(dam, GW(kg), GB(kg), dG, st->am, PW(kg), B, D, Ci);
+    op->mean_bwd(da, dam, B * D, hw);
     op->conv2d_bwd_data(da, dth, PW(kth), &gin, h->ws);
     op->conv2d_bwd_filter(GW(kth), GB(kth), dth, st->a, &gin, h->ws);
     float *daf = stake(h, (size_t)B * D);
