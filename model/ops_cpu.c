@@ -219,11 +219,16 @@ static void ln_fwd_block(float *y, float *mean, float *rstd, const float *x, con
     }
     for (int c = 0; c < C; c++) {
         const float *a = x + (size_t)c * inner;
-        float *z = y + (size_t)c * inner, wc = w ? w[c] : 1.0f, bc = w ? b[c] : 0.0f;
+        float *z = y + (size_t)c * inner;
+        if (w) {
+            float wc = w[c], bc = b[c];
 #pragma omp simd
-        for (int j = 0; j < n; j++) {
-            float v = (a[j] - mf[j]) * r[j];
-            z[j] = w ? v * wc + bc : v;
+            for (int j = 0; j < n; j++)
+                z[j] = (a[j] - mf[j]) * r[j] * wc + bc;
+        } else {
+#pragma omp simd
+            for (int j = 0; j < n; j++)
+                z[j] = (a[j] - mf[j]) * r[j];
         }
     }
 }
