@@ -367,6 +367,7 @@ void avs_c3n_head_bwd(struct avs_c3n_head *h, const float *dlogits, float *const
     const struct avs_ops *op = avs_ops();
     int B = h->B, D = h->cfg.D, H2 = 2 * h->cfg.H[0], W2 = 2 * h->cfg.W[0];
     int O1 = h->cfg.O1, O2 = h->cfg.O2;
+    h->grads_zero = 0; /* the gradients are no longer all zero */
     size_t big = (size_t)B * 4 * H2 * W2, mark0 = avs_arena_mark(&h->scratch);
     /* two ping-pong buffers for the gradients flowing down the decoder */
     float *dup = stake(h, (size_t)B * D * H2 * W2), *dprev = stake(h, (size_t)B * D * H2 * W2);
