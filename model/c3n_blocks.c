@@ -216,8 +216,8 @@ static void tpavi_bwd(struct avs_c3n_head *h, int s, const float *dt, float *da,
     op->batchnorm_bwd(dwz, GW(kbn), GB(kbn), dz, st->wz, st->bnm, st->bnr, PW(kbn), B, D, hw, h->train);
     struct avs_conv2d gin = geom(B, D, h->cfg.H[s], h->cfg.W[s], Ci, 1, 0, 1);
     struct avs_conv2d gout = geom(B, Ci, h->cfg.H[s], h->cfg.W[s], D, 1, 0, 1);
-    float *dy = stake(h, imap);
-    op->conv2d_bwd_data(dy, dwz, PW(kwz), &gout, h->ws);
+    float *dy = avs_c3n_stake(h, imap, 0);
+    op->conv2d_bwd_data_set(dy, dwz, PW(kwz), &gout, h->ws);
     op->conv2d_bwd_filter(GW(kwz), GB(kwz), dwz, st->y, &gout, h->ws);
     float *dth = stake(h, imap), *dM = stake(h, (size_t)h->N * Ci * Ci);
     float *dphi = stake(h, (size_t)B * Ci), *dG = stake(h, (size_t)B * Ci);
@@ -276,11 +276,11 @@ static void rcu_bwd(struct avs_c3n_head *h, int s, int u, float *dx, const float
     struct avs_conv2d g = geom(h->B, h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 3, 1, 1);
     int k1 = pidx(h, "path%d.resConfUnit%d.conv1.weight", s + 1, u);
     int k2 = pidx(h, "path%d.resConfUnit%d.conv2.weight", s + 1, u);
-    float *dr1 = stake(h, map), *dc1 = stake(h, map), *dr0 = stake(h, map);
-    op->conv2d_bwd_data(dr1, dout, PW(k2), &g, h->ws);
+    float *dr1 = avs_c3n_stake(h, map, 0), *dc1 = stake(h, map), *dr0 = avs_c3n_stake(h, map, 0);
+    op->conv2d_bwd_data_set(dr1, dout, PW(k2), &g, h->ws);
     op->conv2d_bwd_filter(GW(k2), GB(k2), dout, r1, &g, h->ws);
     op->relu_bwd(dc1, dr1, r1, map);
-    op->conv2d_bwd_data(dr0, dc1, PW(k1), &g, h->ws);
+    op->conv2d_bwd_data_set(dr0, dc1, PW(k1), &g, h->ws);
     op->conv2d_bwd_filter(GW(k1), GB(k1), dc1, r0, &g, h->ws);
     op->axpy(dr0, 1.0f, dout, map);
     op->relu_bwd(dx, dr0, r0, map); /* relu(x) > 0 exactly where x > 0 */
@@ -370,23 +370,24 @@ void avs_c3n_head_bwd(struct avs_c3n_head *h, const float *dlogits, float *const
     h->grads_zero = 0; /* the gradients are no longer all zero */
     size_t big = (size_t)B * 4 * H2 * W2, mark0 = avs_arena_mark(&h->scratch);
     /* two ping-pong buffers for the gradients flowing down the decoder */
-    float *dup = stake(h, (size_t)B * D * H2 * W2), *dprev = stake(h, (size_t)B * D * H2 * W2);
+    float *dup = avs_c3n_stake(h, (size_t)B * D * H2 * W2, 0);
+    float *dprev = avs_c3n_stake(h, (size_t)B * D * H2 * W2, 0); /* cleared per stage */
     {
         size_t mark = avs_arena_mark(&h->scratch);
-        float *dh0 = stake(h, (size_t)B * O1 * H2 * W2), *dh3 = stake(h, big * O2);
-        float *dh2 = stake(h, big * O2), *dh1 = stake(h, big * O1);
+        float *dh0 = stake(h, (size_t)B * O1 * H2 * W2), *dh3 = avs_c3n_stake(h, big * O2, 0);
+        float *dh2 = stake(h, big * O2), *dh1 = avs_c3n_stake(h, big * O1, 0);
         struct avs_conv2d g0 = geom(B, D, H2, W2, O1, 3, 1, 1);
         struct avs_conv2d g2 = geom(B, O1, 2 * H2, 2 * W2, O2, 3, 1, 1);
         struct avs_conv2d g4 = geom(B, O2, 2 * H2, 2 * W2, 1, 1, 0, 1);
         int k0 = pidx(h, "output_conv.0.weight"), k2 = pidx(h, "output_conv.2.weight");
         int k4 = pidx(h, "output_conv.4.weight");
-        op->conv2d_bwd_data(dh3, dlogits, PW(k4), &g4, h->ws);
+        op->conv2d_bwd_data_set(dh3, dlogits, PW(k4), &g4, h->ws);
         op->conv2d_bwd_filter(GW(k4), GB(k4), dlogits, h->h3, &g4, h->ws);
         op->relu_bwd(dh2, dh3, h->h3, big * O2);
-        op->conv2d_bwd_data(dh1, dh2, PW(k2), &g2, h->ws);
+        op->conv2d_bwd_data_set(dh1, dh2, PW(k2), &g2, h->ws);
         op->conv2d_bwd_filter(GW(k2), GB(k2), dh2, h->h1, &g2, h->ws);
         op->resize_bwd(dh0, dh1, B * O1, H2, W2, 2 * H2, 2 * W2, 0);
-        op->conv2d_bwd_data(dup, dh0, PW(k0), &g0, h->ws);
+        op->conv2d_bwd_data_set(dup, dh0, PW(k0), &g0, h->ws);
         op->conv2d_bwd_filter(GW(k0), GB(k0), dh0, h->st[0].up, &g0, h->ws);
         avs_arena_rewind(&h->scratch, mark);
     }

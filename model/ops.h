@@ -71,6 +71,10 @@ struct avs_ops {
                             const struct avs_conv2d *g, float *ws);
     void (*conv2d_bwd_filter)(float *dw, float *db, const float *dout, const float *in,
                               const struct avs_conv2d *g, float *ws);
+    /* conv2d_bwd_data into a fresh buffer: din is overwritten, not added into (saves clearing
+     * it first and reading the zeros back). */
+    void (*conv2d_bwd_data_set)(float *din, const float *dout, const float *w,
+                                const struct avs_conv2d *g, float *ws);
 
     /* tap convs, the same contract as conv2d (bwd_data adds into din, bwd_filter into dw, db) */
     void (*tapconv_fwd)(float *out, const float *in, const float *w, const float *b,

@@ -759,6 +759,7 @@ static const struct avs_ops cpu_ops = {
     .conv2d_fwd = avs_cpu_conv2d_fwd,
     .conv2d_bwd_data = avs_cpu_conv2d_bwd_data,
     .conv2d_bwd_filter = avs_cpu_conv2d_bwd_filter,
+    .conv2d_bwd_data_set = avs_cpu_conv2d_bwd_data_set,
     .tapconv_fwd = avs_cpu_op_tapconv_fwd,
     .tapconv_bwd_data = avs_cpu_op_tapconv_bwd_data,
     .tapconv_bwd_filter = avs_cpu_op_tapconv_bwd_filter,

@@ -10,6 +10,8 @@ void avs_cpu_conv2d_fwd(float *out, const float *in, const float *w, const float
                         const struct avs_conv2d *g, float *ws);
 void avs_cpu_conv2d_bwd_data(float *din, const float *dout, const float *w,
                              const struct avs_conv2d *g, float *ws);
+void avs_cpu_conv2d_bwd_data_set(float *din, const float *dout, const float *w,
+                                 const struct avs_conv2d *g, float *ws);
 void avs_cpu_conv2d_bwd_filter(float *dw, float *db, const float *dout, const float *in,
                                const struct avs_conv2d *g, float *ws);
 /* Winograd F(4x4,3x3) for 3x3 convs with stride 1, groups 1, padding = dilation x (0..2)
@@ -21,7 +23,7 @@ size_t avs_cpu_winograd_ws(const struct avs_conv2d *g);
 double avs_cpu_winograd_tiles(const struct avs_conv2d *g);
 void avs_cpu_winograd_fwd(float *out, const float *in, const float *w, const float *b,
                           const struct avs_conv2d *g, float *ws);
-void avs_cpu_winograd_bwd_data(float *din, const float *dout, const float *w,
+void avs_cpu_winograd_bwd_data(float *din, int add, const float *dout, const float *w,
                                const struct avs_conv2d *g, float *ws);
 void avs_cpu_winograd_bwd_filter(float *dw, const float *dout, const float *in,
                                  const struct avs_conv2d *g, float *ws);

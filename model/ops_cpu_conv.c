@@ -563,13 +563,37 @@ void avs_cpu_conv2d_bwd_data(float *din, const float *dout, const float *w,
             avs_cpu_sgemm(1, 0, g->C, (int)HW, g->K, 1.0f, w, g->C, dout + (size_t)n * g->K * HW, (int)HW,
                  1.0f, din + (size_t)n * g->C * HW, (int)HW);
     } else if (avs_cpu_conv_uses_winograd(g))
-        avs_cpu_winograd_bwd_data(din, dout, w, g, ws);
+        avs_cpu_winograd_bwd_data(din, 1, dout, w, g, ws);
     else if (is_dilated(g))
         live_bwd_data(din, dout, w, g, ws);
     else if (is_shifted(g))
         shifted_bwd_data(din, dout, w, g, ws);
     else
         general_bwd_data(din, dout, w, g, ws);
+}
+
+/* The same into a fresh buffer (overwritten): Winograd and 1x1 write it directly, saving
+ * the clearing and the read of the zeros; the other paths clear it first. */
+void avs_cpu_conv2d_bwd_data_set(float *din, const float *dout, const float *w,
+                                 const struct avs_conv2d *g, float *ws)
+{
+    if (avs_cpu_conv_uses_winograd(g) || is_1x1(g)) {
+        flop_count += avs_conv2d_flops(g);
+        if (!is_1x1(g)) {
+            avs_cpu_winograd_bwd_data(din, 0, dout, w, g, ws);
+            return;
+        }
+        size_t HW = (size_t)g->H * g->W;
+        for (int n = 0; n < g->N; n++)
+            avs_cpu_sgemm(1, 0, g->C, (int)HW, g->K, 1.0f, w, g->C, dout + (size_t)n * g->K * HW,
+                          (int)HW, 0.0f, din + (size_t)n * g->C * HW, (int)HW);
+        return;
+    }
+    size_t n = (size_t)g->N * g->C * g->H * g->W;
+#pragma omp parallel for schedule(static) if (n > (1 << 20))
+    for (size_t i = 0; i < n; i += 1 << 16)
+        memset(din + i, 0, (n - i < (1 << 16) ? n - i : (1 << 16)) * sizeof(float));
+    avs_cpu_conv2d_bwd_data(din, dout, w, g, ws);
 }
 
 void avs_cpu_conv2d_bwd_filter(float *dw, float *db, const float *dout, const float *in,

@@ -483,10 +483,11 @@ struct side {
     float *buf;           /* phases [N, ch, d*d phases of hs x ws] */
 };
 
-/* Forward (bwd 0: dst = conv(src) + b) and backward data (bwd 1: dst += the transposed conv of
- * src) differ only in the plan, the filter transform and which side is the source. */
+/* Forward (bwd 0: dst = conv(src) + b) and backward data (bwd 1: dst (= or +=, by add) the
+ * transposed conv of src) differ only in the plan, the filter transform and which side is the
+ * source. */
 static void conv_tf(float *dst, const float *src, const float *w, const float *b,
-                    const struct avs_conv2d *g, float *ws, int bwd)
+                    const struct avs_conv2d *g, float *ws, int bwd, int add)
 {
     AVS_ASSERT(avs_cpu_winograd_fits(g));
     struct wplan p;
@@ -500,26 +501,26 @@ static void conv_tf(float *dst, const float *src, const float *w, const float *b
     float *U = ws + 64 + phase_floats(g), *scratch = U + 36 * pstride((size_t)g->K * g->C);
     weight_tf(U, w, g->K, g->C, bwd);
     if (ph.d == 1) {
-        correlate(dst, bwd, src, U, b, &p, scratch);
+        correlate(dst, add, src, U, b, &p, scratch);
         return;
     }
     struct side in = {g->C, g->H, g->W, ph.Hs, ph.Ws, xs}, out = {g->K, g->P, g->Q, ph.Ps, ph.Qs, ys};
     const struct side *s = bwd ? &out : &in, *d = bwd ? &in : &out;
     gather(s->buf, src, g->N, s->ch, s->h, s->w, ph.d, s->hs, s->ws);
     correlate(d->buf, 0, s->buf, U, b, &p, scratch);
-    scatter(dst, bwd, d->buf, g->N, d->ch, d->h, d->w, ph.d, d->hs, d->ws);
+    scatter(dst, add, d->buf, g->N, d->ch, d->h, d->w, ph.d, d->hs, d->ws);
 }
 
 void avs_cpu_winograd_fwd(float *out, const float *in, const float *w, const float *b,
                           const struct avs_conv2d *g, float *ws)
 {
-    conv_tf(out, in, w, b, g, ws, 0);
+    conv_tf(out, in, w, b, g, ws, 0, 0);
 }
 
-void avs_cpu_winograd_bwd_data(float *din, const float *dout, const float *w,
+void avs_cpu_winograd_bwd_data(float *din, int add, const float *dout, const float *w,
                                const struct avs_conv2d *g, float *ws)
 {
-    conv_tf(din, dout, w, NULL, g, ws, 1);
+    conv_tf(din, dout, w, NULL, g, ws, 1, add);
 }
 
 void avs_cpu_winograd_bwd_filter(float *dw, const float *dout, const float *in,

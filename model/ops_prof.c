@@ -92,6 +92,16 @@ static void p_conv_bwd_data(float *din, const float *dout, const float *w,
     end(key, t0, avs_conv2d_flops(g));
 }
 
+static void p_conv_bwd_data_set(float *din, const float *dout, const float *w,
+                                const struct avs_conv2d *g, float *ws)
+{
+    char key[96];
+    conv_key(key, sizeof key, "conv bwdd", g);
+    double t0 = begin();
+    base->conv2d_bwd_data_set(din, dout, w, g, ws);
+    end(key, t0, avs_conv2d_flops(g));
+}
+
 static void p_conv_bwd_filter(float *dw, float *db, const float *dout, const float *in,
                               const struct avs_conv2d *g, float *ws)
 {
@@ -206,6 +216,7 @@ const struct avs_ops *avs_ops_profiled(const struct avs_ops *b)
         base = b, prof = *b;
         prof.gemm = p_gemm, prof.conv2d_fwd = p_conv_fwd, prof.conv2d_bwd_data = p_conv_bwd_data;
         prof.conv2d_bwd_filter = p_conv_bwd_filter, prof.relu_fwd = p_relu_fwd;
+        prof.conv2d_bwd_data_set = p_conv_bwd_data_set;
         prof.tapconv_fwd = p_tap_fwd, prof.tapconv_bwd_data = p_tap_bwd_data;
         prof.tapconv_bwd_filter = p_tap_bwd_filter, prof.add_fwd = p_add_fwd;
         prof.add_bwd = p_add_bwd, prof.bias_fwd = p_bias_fwd, prof.bias_bwd = p_bias_bwd;

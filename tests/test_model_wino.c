@@ -3,7 +3,8 @@
  * backward data and backward filter, on random geometries (odd sizes, maps smaller than a
  * tile, padding 0..2; dilated convs per phase); the GEMM path on the same cases for scale
  * and on a layer wide enough to span several chunks of tiles; bit
- * identity for 1 and 2 threads; the cost model's choices for the head's geometries.
+ * identity for 1 and 2 threads; the cost model's choices for the head's geometries;
+ * conv2d_bwd_data_set (overwrite) equal to conv2d_bwd_data into zeros on every path.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -262,11 +263,37 @@ static void test_choice(void)
     avs_cpu_conv_set_algo(AVS_CONV_AUTO);
 }
 
+/* bwd_data_set into a buffer of garbage == bwd_data into zeros, on Winograd (plain and
+ * dilated), 1x1, GEMM and strided geometries. */
+static void test_set(void)
+{
+    static const int geo[][8] = {/* N C H W K R pad dil, stride 1 unless noted below */
+                                 {2, 32, 20, 20, 24, 3, 1, 1}, {1, 16, 40, 36, 16, 3, 2, 2},
+                                 {2, 24, 9, 11, 8, 1, 0, 1},   {1, 8, 12, 10, 6, 3, 1, 1},
+                                 {2, 6, 13, 13, 5, 3, 1, 1}};
+    for (int k = 0; k < 10; k++) { /* each case on Winograd (where it fits), then on GEMM */
+        int i = k / 2;
+        const int *q = geo[i];
+        avs_cpu_conv_set_algo(k % 2 ? AVS_CONV_GEMM : AVS_CONV_WINOGRAD);
+        struct avs_conv2d g;
+        avs_conv2d_geom(&g, q[0], q[1], q[2], q[3], q[4], q[5], q[5], i == 4 ? 2 : 1, q[6], q[7], 1);
+        size_t nx = (size_t)g.N * g.C * g.H * g.W, ny = (size_t)g.N * g.K * g.P * g.Q;
+        float *w = rnd((size_t)g.K * g.C * g.R * g.S), *dy = rnd(ny), *a = rnd(nx);
+        float *b = avs_calloc(nx, sizeof(float)), *ws = avs_malloc(avs_conv2d_ws(&g) * sizeof(float));
+        avs_ops()->conv2d_bwd_data(b, dy, w, &g, ws);
+        avs_ops()->conv2d_bwd_data_set(a, dy, w, &g, ws);
+        CHECK(rel_diff(a, b, nx) == 0.0, "bwd_data_set case %d differs by %g", i, rel_diff(a, b, nx));
+        free(w), free(dy), free(a), free(b), free(ws);
+    }
+    avs_cpu_conv_set_algo(AVS_CONV_AUTO);
+}
+
 int main(void)
 {
     avs_ops_set_threads(0);
     test_choice();
     test_random();
     test_threads();
+    test_set();
     return check_summary("test_model_wino");
 }
