@@ -192,13 +192,28 @@ double avs_conv2d_flops(const struct avs_conv2d *g)
  * larger), with the whole K reduction. OpenBLAS's own threads plus OpenMP's would spin against
  * each other on the same cores; slicing also keeps every element's summation order the same
  * for any thread count. */
+/* One BLAS call; a product with one row or one column is a GEMV (OpenBLAS's GEMM does a
+ * 1-row product, e.g. a conv to one channel, at a few GFLOP/s). */
+static void blas(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M == 1) /* c = op(B)^T a */
+        cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, tb ? N : K, tb ? K : N, alpha,
+                    B, ldb, A, ta ? lda : 1, beta, C, 1);
+    else if (N == 1) /* c = op(A) b */
+        cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, ta ? K : M, ta ? M : K, alpha,
+                    A, lda, B, tb ? 1 : ldb, beta, C, ldc);
+    else
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 void avs_cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                    const float *B, int ldb, float beta, float *C, int ldc)
 {
     int nt = avs_ops_threads();
     if (nt <= 1 || (double)M * N * K < 2e6 || (M < 32 && N < 32)) {
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                    M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     int split_m = M > N, len = split_m ? M : N;
@@ -209,13 +224,11 @@ void avs_cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float
         int a = id * chunk, b = a + chunk < len ? a + chunk : len;
         if (a < b) {
             if (split_m)
-                cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-                            tb ? CblasTrans : CblasNoTrans, b - a, N, K, alpha,
-                            ta ? A + a : A + (size_t)a * lda, lda, B, ldb, beta, C + (size_t)a * ldc, ldc);
+                blas(ta, tb, b - a, N, K, alpha, ta ? A + a : A + (size_t)a * lda, lda, B, ldb, beta,
+                     C + (size_t)a * ldc, ldc);
             else
-                cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-                            tb ? CblasTrans : CblasNoTrans, M, b - a, K, alpha, A, lda,
-                            tb ? B + (size_t)a * ldb : B + a, ldb, beta, C + a, ldc);
+                blas(ta, tb, M, b - a, K, alpha, A, lda, tb ? B + (size_t)a * ldb : B + a, ldb, beta,
+                     C + a, ldc);
         }
     }
 }
