@@ -121,6 +121,17 @@ static void batch(float *wide, const float *maps, int m, int K, size_t HW)
             memcpy(wide + ((size_t)k * m + j) * HW, maps + ((size_t)j * K + k) * HW, HW * sizeof(float));
 }
 
+/* The gradient of images n0..n0+m-1 in the GEMM's layout [K, m*PQ] (batched into wide). */
+static const float *dout_chunk(float *wide, const float *dout, int n0, int m, const struct avs_tapconv *g)
+{
+    size_t PQ = (size_t)g->P * g->Q;
+    const float *d = dout + (size_t)n0 * g->K * PQ;
+    if (m == 1)
+        return d;
+    batch(wide, d, m, g->K, PQ);
+    return wide;
+}
+
 void avs_cpu_tapconv_fwd(float *out, const float *in, const float *w, const float *b,
                          const struct avs_tapconv *g, float *ws)
 {
@@ -153,11 +164,7 @@ void avs_cpu_tapconv_bwd_data(float *din, const float *dout, const float *w,
     float *col = ws, *wide = col + nC * mc * PQ;
     for (int n0 = 0; n0 < g->N; n0 += mc) {
         int m = g->N - n0 < mc ? g->N - n0 : mc;
-        const float *d = dout + (size_t)n0 * g->K * PQ;
-        if (m > 1) {
-            batch(wide, d, m, g->K, PQ);
-            d = wide;
-        }
+        const float *d = dout_chunk(wide, dout, n0, m, g);
         avs_cpu_sgemm(1, 0, (int)nC, (int)(m * PQ), g->K, 1.0f, w, (int)nC, d, (int)(m * PQ), 0.0f,
                      col, (int)(m * PQ));
         col2im(din + (size_t)n0 * g->C * HW, col, m, g);
@@ -173,11 +180,7 @@ void avs_cpu_tapconv_bwd_filter(float *dw, float *db, const float *dout, const f
     float *col = ws, *wide = col + nC * mc * PQ;
     for (int n0 = 0; n0 < g->N; n0 += mc) {
         int m = g->N - n0 < mc ? g->N - n0 : mc;
-        const float *d = dout + (size_t)n0 * g->K * PQ;
-        if (m > 1) {
-            batch(wide, d, m, g->K, PQ);
-            d = wide;
-        }
+        const float *d = dout_chunk(wide, dout, n0, m, g);
         im2col(col, in + (size_t)n0 * g->C * HW, m, g);
         avs_cpu_sgemm(0, 1, g->K, (int)nC, (int)(m * PQ), 1.0f, d, (int)(m * PQ), col, (int)(m * PQ),
                      1.0f, dw, (int)nC);
