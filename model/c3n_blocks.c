@@ -93,7 +93,10 @@ static void carve(struct avs_c3n_head *h, struct carver *c)
         st->up = take(c, B * D * hw * 4);
     }
     size_t n0 = (size_t)HW(h, 0);
-    h->h1 = take(c, B * h->cfg.O1 * n0 * 16);
+    size_t H2 = 2 * (size_t)h->cfg.H[0], W2 = 2 * (size_t)h->cfg.W[0];
+    h->hp = take(c, B * h->cfg.O1 * (H2 + 2) * (W2 + 2));
+    h->kc = take(c, (size_t)h->cfg.O2 * 4 * h->cfg.O1 * 9);
+    h->kcb = take(c, (size_t)h->cfg.O2 * 4);
     h->h3 = take(c, B * h->cfg.O2 * n0 * 16);
     h->logits = take(c, B * n0 * 16);
 }
@@ -117,8 +120,7 @@ void avs_c3n_blocks_carve(struct avs_c3n_head *h)
     carve(h, &c);
     /* scratch: the largest backward stack (output head) bounds all others, plus stage temps */
     size_t B = (size_t)h->B, D = (size_t)h->cfg.D, n0 = (size_t)HW(h, 0);
-    size_t O1 = (size_t)h->cfg.O1, O2 = (size_t)h->cfg.O2;
-    size_t out_need = B * n0 * (16 * (O2 + O2 + O1) + 4 * O1 + 16 * 3) + B * D * n0 * 4 * 2;
+    size_t out_need = avs_c3n_output_scratch(h) + B * D * n0 * 4 * 2;
     size_t stage_need = 0;
     for (int s = 0; s < 4; s++) {
         size_t hw = (size_t)HW(h, s);
@@ -136,7 +138,7 @@ void avs_c3n_blocks_carve(struct avs_c3n_head *h)
         ws_max(h, geom(h->B, h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 3, 1, 1));
     }
     ws_max(h, geom(h->B, h->cfg.D, 2 * h->cfg.H[0], 2 * h->cfg.W[0], h->cfg.O1, 3, 1, 1));
-    ws_max(h, geom(h->B, h->cfg.O1, 4 * h->cfg.H[0], 4 * h->cfg.W[0], h->cfg.O2, 3, 1, 1));
+    ws_max(h, geom(h->B, h->cfg.O1, 2 * h->cfg.H[0] + 2, 2 * h->cfg.W[0] + 2, 4 * h->cfg.O2, 3, 0, 1));
     h->ws = avs_malloc(h->ws_n * sizeof(float));
 }
 
@@ -331,7 +333,6 @@ static const float *stage_out(const struct avs_c3n_head *h, int s)
 void avs_c3n_head_fwd(struct avs_c3n_head *h, const float *const x[4], const float *audio,
                       int train)
 {
-    const struct avs_ops *op = avs_ops();
     h->train = train;
     h->audio = audio;
     h->flops_fwd = 0;
@@ -344,53 +345,19 @@ void avs_c3n_head_fwd(struct avs_c3n_head *h, const float *const x[4], const flo
     path_fwd(h, 3, NULL, stage_out(h, 3));
     for (int s = 2; s >= 0; s--)
         path_fwd(h, s, h->st[s + 1].up, stage_out(h, s));
-    int B = h->B, H2 = 2 * h->cfg.H[0], W2 = 2 * h->cfg.W[0], O1 = h->cfg.O1, O2 = h->cfg.O2;
-    size_t mark = avs_arena_mark(&h->scratch);
-    float *h0 = avs_c3n_stake(h, (size_t)B * O1 * H2 * W2, 0);
-    struct avs_conv2d g0 = geom(B, h->cfg.D, H2, W2, O1, 3, 1, 1);
-    struct avs_conv2d g2 = geom(B, O1, 2 * H2, 2 * W2, O2, 3, 1, 1);
-    struct avs_conv2d g4 = geom(B, O2, 2 * H2, 2 * W2, 1, 1, 0, 1);
-    int k0 = pidx(h, "output_conv.0.weight"), k2 = pidx(h, "output_conv.2.weight");
-    int k4 = pidx(h, "output_conv.4.weight");
-    op->conv2d_fwd(h0, h->st[0].up, PW(k0), PB(k0), &g0, h->ws);
-    op->resize_fwd(h->h1, h0, B * O1, H2, W2, 2 * H2, 2 * W2, 0);
-    op->conv2d_fwd(h->h3, h->h1, PW(k2), PB(k2), &g2, h->ws);
-    op->relu_fwd(h->h3, h->h3, (size_t)B * O2 * 4 * H2 * W2);
-    op->conv2d_fwd(h->logits, h->h3, PW(k4), PB(k4), &g4, h->ws);
-    h->flops_fwd += avs_conv2d_flops(&g0) + avs_conv2d_flops(&g2) + avs_conv2d_flops(&g4);
-    avs_arena_rewind(&h->scratch, mark);
+    avs_c3n_output_fwd(h);
 }
 
 void avs_c3n_head_bwd(struct avs_c3n_head *h, const float *dlogits, float *const dx[4],
                       float *daudio)
 {
-    const struct avs_ops *op = avs_ops();
     int B = h->B, D = h->cfg.D, H2 = 2 * h->cfg.H[0], W2 = 2 * h->cfg.W[0];
-    int O1 = h->cfg.O1, O2 = h->cfg.O2;
     h->grads_zero = 0; /* the gradients are no longer all zero */
-    size_t big = (size_t)B * 4 * H2 * W2, mark0 = avs_arena_mark(&h->scratch);
+    size_t mark0 = avs_arena_mark(&h->scratch);
     /* two ping-pong buffers for the gradients flowing down the decoder */
     float *dup = avs_c3n_stake(h, (size_t)B * D * H2 * W2, 0);
     float *dprev = avs_c3n_stake(h, (size_t)B * D * H2 * W2, 0); /* cleared per stage */
-    {
-        size_t mark = avs_arena_mark(&h->scratch);
-        float *dh0 = stake(h, (size_t)B * O1 * H2 * W2), *dh3 = avs_c3n_stake(h, big * O2, 0);
-        float *dh2 = stake(h, big * O2), *dh1 = avs_c3n_stake(h, big * O1, 0);
-        struct avs_conv2d g0 = geom(B, D, H2, W2, O1, 3, 1, 1);
-        struct avs_conv2d g2 = geom(B, O1, 2 * H2, 2 * W2, O2, 3, 1, 1);
-        struct avs_conv2d g4 = geom(B, O2, 2 * H2, 2 * W2, 1, 1, 0, 1);
-        int k0 = pidx(h, "output_conv.0.weight"), k2 = pidx(h, "output_conv.2.weight");
-        int k4 = pidx(h, "output_conv.4.weight");
-        op->conv2d_bwd_data_set(dh3, dlogits, PW(k4), &g4, h->ws);
-        op->conv2d_bwd_filter(GW(k4), GB(k4), dlogits, h->h3, &g4, h->ws);
-        op->relu_bwd(dh2, dh3, h->h3, big * O2);
-        op->conv2d_bwd_data_set(dh1, dh2, PW(k2), &g2, h->ws);
-        op->conv2d_bwd_filter(GW(k2), GB(k2), dh2, h->h1, &g2, h->ws);
-        op->resize_bwd(dh0, dh1, B * O1, H2, W2, 2 * H2, 2 * W2, 0);
-        op->conv2d_bwd_data_set(dup, dh0, PW(k0), &g0, h->ws);
-        op->conv2d_bwd_filter(GW(k0), GB(k0), dh0, h->st[0].up, &g0, h->ws);
-        avs_arena_rewind(&h->scratch, mark);
-    }
+    avs_c3n_output_bwd(h, dlogits, dup);
     for (int s = 0; s < 4; s++) {
         size_t map = (size_t)B * D * HW(h, s), mark = avs_arena_mark(&h->scratch);
         float *dt = stake(h, map);

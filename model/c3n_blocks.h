@@ -17,6 +17,12 @@ size_t avs_c3n_aspp_scratch(const struct avs_c3n_head *h, int s);
 void avs_c3n_aspp_fwd(struct avs_c3n_head *h, int s, const float *x);
 void avs_c3n_aspp_bwd(struct avs_c3n_head *h, int s, const float *da, float *dx);
 
+/* output_conv (model/c3n_output.c): scratch it needs, forward (from path1's output), backward
+ * (parameter gradients added; dup, path1's output gradient, overwritten). */
+size_t avs_c3n_output_scratch(const struct avs_c3n_head *h);
+void avs_c3n_output_fwd(struct avs_c3n_head *h);
+void avs_c3n_output_bwd(struct avs_c3n_head *h, const float *dlogits, float *dup);
+
 /* parameter access by name (about a hundred strcmp per lookup, negligible) */
 #define pidx(h, ...) avs_tensor_set_findf(&(h)->params, __VA_ARGS__)
 #define PW(k) (h->params.t[(k)].data)

@@ -62,7 +62,8 @@ struct avs_c3n_head {
     float *ws;                /* conv scratch */
     size_t ws_n;
     struct avs_c3n_stage st[4];
-    float *h1, *h3, *logits; /* output_conv: [B,O1,4H0,4W0] [B,O2,..] [B,1,..] */
+    float *hp, *h3, *logits; /* output_conv: [B,O1,2H0+2,2W0+2] [B,O2,4H0,4W0] [B,1,..] */
+    float *kc, *kcb;         /* output_conv.2 composed with the x2 upsampling (c3n_output.c) */
     const float *x[4];            /* inputs of the last forward (borrowed) */
     const float *audio;
     int train;
