@@ -135,8 +135,8 @@ static int algo(void)
  * multiple of 4 (less on ragged edges: 7x7 maps are 2x2 tiles, 8x8 computed). The transforms
  * cost O(C + K) per tile against O(C K) for the GEMMs, so narrow layers stay on GEMM; the
  * transformed filter is 4x the filter and is made on every call, which only pays over enough
- * tiles (measured, 256 -> 256 channels, 5 images, 2 threads: 28x28 (245 tiles) 1.8x faster
- * than GEMM, 14x14 (80 tiles) 10% slower, 7x7 (20 tiles) 2x slower). Dilated convs run per
+ * tiles (measured, 256 -> 256 channels, 5 images, 2 threads, against the tap conv: 14x14 (80
+ * tiles) 1.5x faster, 7x7 (20 tiles) 1.2x slower). Dilated convs run per
  * phase (d x d maps of ceil(H/d)), against the live-tap im2col, which is near sgemm peak:
  * measured (1 thread), ASPP d6 on 56x56 with 64 -> 256 channels: im2col 6.3 ms, Winograd on
  * phases of 10x10 9.0 ms (d18, 4x4 phases: 13 ms); d6 on 112x112 (phases of 19x19): 28 vs
@@ -156,7 +156,7 @@ int avs_cpu_conv_uses_winograd(const struct avs_conv2d *g)
             return 0;
     }
     double ratio = 36.0 * tiles / (taps * g->N * g->P * g->Q);
-    return g->C >= 16 && g->K >= 16 && ratio <= 0.6 && tiles >= 128;
+    return g->C >= 16 && g->K >= 16 && ratio <= 0.6 && tiles >= 64;
 }
 
 size_t avs_conv2d_ws(const struct avs_conv2d *g)

@@ -232,7 +232,8 @@ static void test_threads(void)
 static void test_choice(void)
 {
     static const int yes[][5] = {{5, 256, 56, 56, 256}, {5, 256, 28, 28, 256},
-                                 {5, 256, 112, 112, 128}, {5, 128, 224, 224, 32}};
+                                 {5, 256, 14, 14, 256}, {5, 256, 112, 112, 128},
+                                 {5, 128, 224, 224, 32}};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
         struct avs_conv2d g;
         avs_conv2d_geom(&g, yes[i][0], yes[i][1], yes[i][2], yes[i][3], yes[i][4], 3, 3, 1, 1, 1, 1);
