@@ -192,8 +192,9 @@ double avs_conv2d_flops(const struct avs_conv2d *g)
  * larger), with the whole K reduction. OpenBLAS's own threads plus OpenMP's would spin against
  * each other on the same cores; slicing also keeps every element's summation order the same
  * for any thread count. */
-/* One BLAS call; a product with one row or one column is a GEMV (OpenBLAS's GEMM does a
- * 1-row product, e.g. a conv to one channel, at a few GFLOP/s). */
+/* One BLAS call; a product with one row or one column is a GEMV, one with inner dimension 1
+ * an outer product (OpenBLAS's GEMM does those, e.g. a conv to one channel and its backward,
+ * at a few GFLOP/s). */
 static void blas(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc)
 {
@@ -203,7 +204,12 @@ static void blas(int ta, int tb, int M, int N, int K, float alpha, const float *
     else if (N == 1) /* c = op(A) b */
         cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, ta ? K : M, ta ? M : K, alpha,
                     A, lda, B, tb ? 1 : ldb, beta, C, ldc);
-    else
+    else if (K == 1 && (beta == 0.0f || beta == 1.0f)) { /* C = (or +=) alpha a b^T */
+        if (beta == 0.0f)
+            for (int i = 0; i < M; i++)
+                memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof(float));
+        cblas_sger(CblasRowMajor, M, N, alpha, A, ta ? 1 : lda, B, tb ? ldb : 1, C, ldc);
+    } else
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
