@@ -8,9 +8,10 @@
 #       widths, 224 input, 1 video x 5 frames, train mode) against PyTorch in float64: every
 #       tensor within 1e-5 relative L2 (or within 2x of PyTorch's own float32 error)
 # Targets (issue 5): step >= 2x faster than PyTorch, effective rate >= 60% of the sgemm peak,
-# peak memory <= PyTorch's. The rate is "effective": the direct convolution's FLOPs (566 GFLOP
-# per step, the work PyTorch does) over our step time; 3x3 convs run as Winograd F(4x4,3x3),
-# which multiplies ~4x less, so it is not a measure of sgemm utilisation. Also printed: our
+# peak memory <= PyTorch's. The rate is "effective": each conv counted at its direct cost (523
+# GFLOP per step; ASPP, computed composed, at its own smaller cost) over our step time; 3x3
+# convs run as Winograd F(4x4,3x3), which multiplies ~4x less, so it is not a measure of sgemm
+# utilisation. `avs-model bench c3n_head --profile` shows where the time goes. Also printed: our
 # step with Winograd off (AVS_CONV=gemm), for scale. The machine must be otherwise idle: under
 # load both sides slow down 2-3x and the ratio moves (repeat and look at the spread).
 set -eu
