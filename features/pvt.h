@@ -77,4 +77,16 @@ void avs_pvt_bwd(const struct avs_pvt *m, struct avs_tensor_set *grads, float *c
 /* Side of stage s (0-based) for an input side: 4x, then 2x reductions (conv arithmetic). */
 int avs_pvt_side(int side, int s);
 
+/* PVTv2 on safetensors files (avs-model run pvt_v2_bX, features/pvt_files.c): image [N,3,H,W]
+ * (H, W multiples of 32) from `inputs` -> stage1..4 and logits in `out`; with `target` (tensor
+ * target [N], class indices) also gradcam1..4 [N,C_s]; with `grad_out` (any of dstage1..4,
+ * dlogits: upstream gradients) also grad.<param>. Weights from `weights`, or random from
+ * init_seed when random_init. -1 with err naming the file on any error. */
+struct avs_pvt_files {
+    const char *variant, *weights, *inputs, *target, *grad_out, *out;
+    int random_init;
+    uint64_t init_seed;
+};
+int avs_pvt_run_files(const struct avs_pvt_files *f, struct avs_err *err);
+
 #endif

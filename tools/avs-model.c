@@ -773,143 +773,15 @@ static int cmd_bench_pvt(const struct opts *o, const char *variant)
 
 static int cmd_run_pvt(const struct opts *o, const char *variant, struct avs_err *err)
 {
-    int rc = 3, nd = 0, have_m = 0;
-    int64_t sh[AVS_ST_MAXDIM];
-    size_t nx = 0;
-    float *x = NULL, *st[4] = {0}, *lg = NULL, *gc[4] = {0}, *dst[4] = {0}, *dlg = NULL;
-    int *target = NULL, have_g = 0;
-    char **gnm = NULL;
-    struct avs_tensor_set grads;
-    struct avs_st_file *in = NULL, *tf = NULL, *df = NULL;
-    struct avs_st_writer *wr = NULL;
-    struct avs_pvt m;
     struct avs_pvt_cfg cfg;
     if ((!o->weights && !o->random_init) || !o->inputs || !o->out || avs_pvt_cfg_variant(&cfg, variant)) {
         avs_err_set(err, "run %s needs --weights (or --random-init), --inputs and --out; variants "
                     "are pvt_v2_b0..pvt_v2_b5 (see --help)", variant);
         return 1;
     }
-    if (avs_st_open(o->inputs, &in, err) || !(x = read_alloc(in, "image", &nx, &nd, sh, err)))
-        goto out;
-    if (nd != 4 || sh[1] != 3 || sh[2] < 32 || sh[3] < 32 || sh[2] % 32 || sh[3] % 32 ||
-        sh[2] > 4096 || sh[3] > 4096 || sh[0] < 1 || sh[0] > 4096) {
-        avs_err_set(err, "%s: tensor \"image\" must be [N,3,H,W] with H and W multiples of 32",
-                    o->inputs);
-        goto out;
-    }
-    if (o->random_init)
-        avs_pvt_init_random(&m, &cfg, o->init_seed);
-    else if (avs_pvt_load(&m, &cfg, o->weights, err))
-        goto out;
-    have_m = 1;
-    int N = (int)sh[0], H = (int)sh[2], W = (int)sh[3];
-    wr = avs_st_writer_new();
-    char *names[4] = {"stage1", "stage2", "stage3", "stage4"};
-    int ss[4][4];
-    for (int s = 0; s < 4; s++) {
-        ss[s][0] = N, ss[s][1] = m.cfg.dims[s], ss[s][2] = avs_pvt_side(H, s), ss[s][3] = avs_pvt_side(W, s);
-        st[s] = avs_malloc((size_t)N * ss[s][1] * ss[s][2] * ss[s][3] * sizeof(float));
-    }
-    lg = m.cfg.classes ? avs_malloc((size_t)N * m.cfg.classes * sizeof(float)) : NULL;
-    if (o->target) {
-        if (avs_st_open(o->target, &tf, err))
-            goto out;
-        const struct avs_st_tensor *t = avs_st_find(tf, "target");
-        if (!t || t->ndim != 1 || t->numel != (size_t)N ||
-            (t->dtype != AVS_ST_I64 && t->dtype != AVS_ST_I32) || !m.cfg.classes) {
-            avs_err_set(err, "%s: expected tensor \"target\" [%d] of int64/int32 class indices "
-                        "(and weights with a head)", o->target, N);
-            goto out;
-        }
-        target = avs_malloc((size_t)N * sizeof(int));
-        for (int n = 0; n < N; n++) {
-            int64_t v;
-            if (t->dtype == AVS_ST_I64)
-                memcpy(&v, (const char *)t->data + 8 * n, 8);
-            else {
-                int32_t v32;
-                memcpy(&v32, (const char *)t->data + 4 * n, 4);
-                v = v32;
-            }
-            if (v < 0 || v >= m.cfg.classes) {
-                avs_err_set(err, "%s: target[%d] = %lld is not a class index (0..%d)", o->target, n,
-                            (long long)v, m.cfg.classes - 1);
-                goto out;
-            }
-            target[n] = (int)v;
-        }
-        for (int s = 0; s < 4; s++)
-            gc[s] = avs_malloc((size_t)N * m.cfg.dims[s] * sizeof(float));
-        avs_pvt_gradcam(&m, gc, st, lg, x, target, N, H, W);
-    } else
-        avs_pvt_fwd(&m, st, lg, x, N, H, W);
-    if (o->grad_out) {
-        if (avs_st_open(o->grad_out, &df, err))
-            goto out;
-        int got = 0;
-        for (int s = 0; s < 5; s++) {
-            char nm[16];
-            snprintf(nm, sizeof nm, s < 4 ? "dstage%d" : "dlogits", s + 1);
-            const struct avs_st_tensor *t = avs_st_find(df, nm);
-            size_t want = s < 4 ? (size_t)N * ss[s][1] * ss[s][2] * ss[s][3] : (size_t)N * m.cfg.classes;
-            if (!t)
-                continue;
-            if (t->numel != want) {
-                avs_err_set(err, "%s: tensor \"%s\" has %zu elements, the output has %zu", o->grad_out,
-                            nm, t->numel, want);
-                goto out;
-            }
-            float *p = avs_malloc(want * sizeof(float));
-            if (s < 4)
-                dst[s] = p;
-            else
-                dlg = p;
-            if (avs_st_read_f32(t, p, want, err))
-                goto out;
-            got++;
-        }
-        if (!got) {
-            avs_err_set(err, "%s: no upstream gradient (tensors dstage1..4, dlogits)", o->grad_out);
-            goto out;
-        }
-        avs_tensor_set_init(&grads, m.spec, m.np);
-        have_g = 1;
-        avs_pvt_bwd(&m, &grads, st, lg, x, (const float *const *)dst, dlg, N, H, W);
-        gnm = avs_calloc((size_t)m.np, sizeof *gnm);
-        for (int i = 0; i < m.np; i++) {
-            gnm[i] = avs_sprintf("grad.%s", m.spec[i].name);
-            avs_st_writer_add_f32(wr, gnm[i], grads.t[i].ndim, grads.t[i].shape, grads.t[i].data);
-        }
-    }
-    char *gnames[4] = {"gradcam1", "gradcam2", "gradcam3", "gradcam4"};
-    for (int s = 0; s < 4; s++) {
-        avs_st_writer_add_f32(wr, names[s], 4, ss[s], st[s]);
-        int gs[2] = {N, m.cfg.dims[s]};
-        if (gc[s])
-            avs_st_writer_add_f32(wr, gnames[s], 2, gs, gc[s]);
-    }
-    int ls[2] = {N, m.cfg.classes};
-    if (lg)
-        avs_st_writer_add_f32(wr, "logits", 2, ls, lg);
-    if (avs_st_writer_save(wr, o->out, err))
-        goto out;
-    rc = 0;
-out:
-    avs_st_writer_free(&wr);
-    avs_st_close(&in);
-    for (int s = 0; s < 4; s++)
-        free(st[s]), free(gc[s]), free(dst[s]);
-    for (int i = 0; gnm && i < m.np; i++)
-        free(gnm[i]);
-    free(gnm);
-    if (have_g)
-        avs_tensor_set_free(&grads);
-    free(x), free(lg), free(target), free(dlg);
-    avs_st_close(&tf);
-    avs_st_close(&df);
-    if (have_m)
-        avs_pvt_free(&m);
-    return rc;
+    struct avs_pvt_files f = {variant, o->weights, o->inputs, o->target, o->grad_out, o->out,
+                              o->random_init, o->init_seed};
+    return avs_pvt_run_files(&f, err) ? 3 : 0;
 }
 
 int main(int argc, char **argv)

@@ -1,0 +1,198 @@
+/* features/pvt_files.c: PVTv2 on safetensors files (avs-model run pvt_v2_bX; tests and
+ * reference comparisons): images in, stage maps and logits out, with Grad-CAM weights for
+ * given targets and parameter gradients for given upstream gradients. See features/pvt.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/safetensors.h"
+#include "features/pvt.h"
+
+/* What one run holds (freed by run_free). */
+struct run {
+    struct avs_pvt m;
+    int have_m, N, H, W;
+    int ss[4][4];                            /* stage shapes */
+    float *x, *st[4], *lg, *gc[4], *dst[4], *dlg;
+    int *target;
+    struct avs_tensor_set grads;
+    int have_g;
+    char **gnm;
+};
+
+/* image [N,3,H,W] (H, W multiples of 32) from the inputs file, and the model */
+static int load(struct run *r, const struct avs_pvt_files *f, struct avs_err *err)
+{
+    struct avs_pvt_cfg cfg;
+    struct avs_st_file *in = NULL;
+    const struct avs_st_tensor *t;
+    if ((!f->weights && !f->random_init) || !f->inputs || !f->out || avs_pvt_cfg_variant(&cfg, f->variant))
+        return avs_err_set(err, "run %s needs --weights (or --random-init), --inputs and --out; "
+                           "variants are pvt_v2_b0..pvt_v2_b5 (see --help)", f->variant);
+    if (avs_st_open(f->inputs, &in, err))
+        return -1;
+    int rc = -1;
+    if (!(t = avs_st_find(in, "image")) || t->ndim != 4 || t->shape[1] != 3 || t->shape[2] < 32 ||
+        t->shape[3] < 32 || t->shape[2] % 32 || t->shape[3] % 32 || t->shape[2] > 4096 ||
+        t->shape[3] > 4096 || t->shape[0] < 1 || t->shape[0] > 4096) {
+        avs_err_set(err, "%s: tensor \"image\" must be [N,3,H,W] with H and W multiples of 32", f->inputs);
+        goto out;
+    }
+    r->N = (int)t->shape[0], r->H = (int)t->shape[2], r->W = (int)t->shape[3];
+    r->x = avs_malloc(t->numel * sizeof(float));
+    if (avs_st_read_f32(t, r->x, t->numel, err)) {
+        avs_err_wrap(err, "%s", f->inputs);
+        goto out;
+    }
+    if (f->random_init)
+        avs_pvt_init_random(&r->m, &cfg, f->init_seed);
+    else if (avs_pvt_load(&r->m, &cfg, f->weights, err))
+        goto out;
+    r->have_m = 1;
+    rc = 0;
+out:
+    avs_st_close(&in);
+    return rc;
+}
+
+/* target [N] (int64 or int32 class indices) from the targets file */
+static int read_targets(struct run *r, const char *path, struct avs_err *err)
+{
+    struct avs_st_file *tf = NULL;
+    if (avs_st_open(path, &tf, err))
+        return -1;
+    int rc = -1, classes = r->m.cfg.classes;
+    const struct avs_st_tensor *t = avs_st_find(tf, "target");
+    if (!t || t->ndim != 1 || t->numel != (size_t)r->N || (t->dtype != AVS_ST_I64 && t->dtype != AVS_ST_I32) ||
+        !classes) {
+        avs_err_set(err, "%s: expected tensor \"target\" [%d] of int64/int32 class indices (and "
+                    "weights with a head)", path, r->N);
+        goto out;
+    }
+    r->target = avs_malloc((size_t)r->N * sizeof(int));
+    for (int n = 0; n < r->N; n++) {
+        int64_t v;
+        int32_t v32;
+        if (t->dtype == AVS_ST_I64)
+            memcpy(&v, (const char *)t->data + 8 * n, 8);
+        else
+            memcpy(&v32, (const char *)t->data + 4 * n, 4), v = v32;
+        if (v < 0 || v >= classes) {
+            avs_err_set(err, "%s: target[%d] = %lld is not a class index (0..%d)", path, n, (long long)v,
+                        classes - 1);
+            goto out;
+        }
+        r->target[n] = (int)v;
+    }
+    rc = 0;
+out:
+    avs_st_close(&tf);
+    return rc;
+}
+
+/* upstream gradients dstage1..4 / dlogits (any of them) from the file, then the backward */
+static int backward(struct run *r, const char *path, struct avs_err *err)
+{
+    struct avs_st_file *df = NULL;
+    if (avs_st_open(path, &df, err))
+        return -1;
+    int rc = -1, got = 0;
+    for (int s = 0; s < 5; s++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, s < 4 ? "dstage%d" : "dlogits", s + 1);
+        const struct avs_st_tensor *t = avs_st_find(df, nm);
+        size_t want = s < 4 ? (size_t)r->N * r->ss[s][1] * r->ss[s][2] * r->ss[s][3]
+                            : (size_t)r->N * r->m.cfg.classes;
+        if (!t)
+            continue;
+        if (t->numel != want) {
+            avs_err_set(err, "%s: tensor \"%s\" has %zu elements, the output has %zu", path, nm, t->numel, want);
+            goto out;
+        }
+        float *p = avs_malloc(want * sizeof(float));
+        *(s < 4 ? &r->dst[s] : &r->dlg) = p;
+        if (avs_st_read_f32(t, p, want, err))
+            goto out;
+        got++;
+    }
+    if (!got) {
+        avs_err_set(err, "%s: no upstream gradient (tensors dstage1..4, dlogits)", path);
+        goto out;
+    }
+    avs_tensor_set_init(&r->grads, r->m.spec, r->m.np);
+    r->have_g = 1;
+    avs_pvt_bwd(&r->m, &r->grads, r->st, r->lg, r->x, (const float *const *)r->dst, r->dlg, r->N, r->H, r->W);
+    rc = 0;
+out:
+    avs_st_close(&df);
+    return rc;
+}
+
+static int save(struct run *r, const char *path, struct avs_err *err)
+{
+    static const char *names[4] = {"stage1", "stage2", "stage3", "stage4"};
+    static const char *gnames[4] = {"gradcam1", "gradcam2", "gradcam3", "gradcam4"};
+    struct avs_st_writer *wr = avs_st_writer_new();
+    if (r->have_g) {
+        r->gnm = avs_calloc((size_t)r->m.np, sizeof *r->gnm);
+        for (int i = 0; i < r->m.np; i++) {
+            const struct avs_tensor *g = &r->grads.t[i];
+            r->gnm[i] = avs_sprintf("grad.%s", r->m.spec[i].name);
+            avs_st_writer_add_f32(wr, r->gnm[i], g->ndim, g->shape, g->data);
+        }
+    }
+    for (int s = 0; s < 4; s++) {
+        int gs[2] = {r->N, r->m.cfg.dims[s]};
+        avs_st_writer_add_f32(wr, names[s], 4, r->ss[s], r->st[s]);
+        if (r->gc[s])
+            avs_st_writer_add_f32(wr, gnames[s], 2, gs, r->gc[s]);
+    }
+    int ls[2] = {r->N, r->m.cfg.classes};
+    if (r->lg)
+        avs_st_writer_add_f32(wr, "logits", 2, ls, r->lg);
+    int rc = avs_st_writer_save(wr, path, err);
+    avs_st_writer_free(&wr);
+    return rc;
+}
+
+static void run_free(struct run *r)
+{
+    for (int s = 0; s < 4; s++)
+        free(r->st[s]), free(r->gc[s]), free(r->dst[s]);
+    for (int i = 0; r->gnm && i < r->m.np; i++)
+        free(r->gnm[i]);
+    free(r->gnm), free(r->x), free(r->lg), free(r->target), free(r->dlg);
+    if (r->have_g)
+        avs_tensor_set_free(&r->grads);
+    if (r->have_m)
+        avs_pvt_free(&r->m);
+}
+
+int avs_pvt_run_files(const struct avs_pvt_files *f, struct avs_err *err)
+{
+    struct run r;
+    memset(&r, 0, sizeof r);
+    int rc = -1;
+    if (load(&r, f, err))
+        goto out;
+    for (int s = 0; s < 4; s++) {
+        int *ss = r.ss[s];
+        ss[0] = r.N, ss[1] = r.m.cfg.dims[s], ss[2] = avs_pvt_side(r.H, s), ss[3] = avs_pvt_side(r.W, s);
+        r.st[s] = avs_malloc((size_t)r.N * ss[1] * ss[2] * ss[3] * sizeof(float));
+    }
+    r.lg = r.m.cfg.classes ? avs_malloc((size_t)r.N * r.m.cfg.classes * sizeof(float)) : NULL;
+    if (f->target) {
+        if (read_targets(&r, f->target, err))
+            goto out;
+        for (int s = 0; s < 4; s++)
+            r.gc[s] = avs_malloc((size_t)r.N * r.m.cfg.dims[s] * sizeof(float));
+        avs_pvt_gradcam(&r.m, r.gc, r.st, r.lg, r.x, r.target, r.N, r.H, r.W);
+    } else
+        avs_pvt_fwd(&r.m, r.st, r.lg, r.x, r.N, r.H, r.W);
+    if (f->grad_out && backward(&r, f->grad_out, err))
+        goto out;
+    rc = save(&r, f->out, err);
+out:
+    run_free(&r);
+    return rc;
+}
