@@ -784,6 +784,35 @@ static int cmd_run_pvt(const struct opts *o, const char *variant, struct avs_err
     return avs_pvt_run_files(&f, err) ? 3 : 0;
 }
 
+/* One tool option into the struct opts at ctx (avs_cli_parse). */
+static int tool_option(void *ctx, int c, const char *arg)
+{
+    struct opts *o = ctx;
+    switch (c) {
+    case OPT_WEIGHTS: o->weights = arg; break;
+    case OPT_INPUTS: o->inputs = arg; break;
+    case OPT_OUT: o->out = arg; break;
+    case OPT_GRAD_OUT: o->grad_out = arg; break;
+    case OPT_TRAIN: o->train = 1; break;
+    case OPT_VIDEOS: o->videos = atoi(arg); break;
+    case OPT_STEPS: o->steps = atoi(arg); break;
+    case OPT_SIZE: o->size = atoi(arg); break;
+    case OPT_SEED: o->seed = strtoull(arg, NULL, 10); break;
+    case OPT_POLICY: o->policy = arg; break;
+    case OPT_EXAMPLES: o->examples = atoi(arg); if (o->examples < 1) o->examples = -1; break;
+    case OPT_VECTORS: o->vectors = arg; break;
+    case OPT_HEAD: o->head = arg; break;
+    case OPT_TARGET: o->target = arg; break;
+    case OPT_RANDOM_INIT: o->random_init = 1; o->init_seed = strtoull(arg, NULL, 10); break;
+    case OPT_CLS_V: o->cls_v = arg; break;
+    case OPT_CLS_A: o->cls_a = arg; break;
+    case AVS_OPT_JSON: o->json = 1; break;
+    case OPT_PROFILE: o->profile = 1; break;
+    default: usage(stderr); return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -814,44 +843,9 @@ int main(int argc, char **argv)
     struct opts o = {0};
     o.seed = 1;
     avs_cli_defaults(&cli);
-    int c;
-    while ((c = getopt_long(argc, argv, "j:hq", lo, NULL)) != -1) {
-        int r = avs_cli_common(&cli, c, optarg);
-        if (r < 0)
-            return AVS_EXIT_USAGE;
-        if (r > 0)
-            continue;
-        switch (c) {
-        case OPT_WEIGHTS: o.weights = optarg; break;
-        case OPT_INPUTS: o.inputs = optarg; break;
-        case OPT_OUT: o.out = optarg; break;
-        case OPT_GRAD_OUT: o.grad_out = optarg; break;
-        case OPT_TRAIN: o.train = 1; break;
-        case OPT_VIDEOS: o.videos = atoi(optarg); break;
-        case OPT_STEPS: o.steps = atoi(optarg); break;
-        case OPT_SIZE: o.size = atoi(optarg); break;
-        case OPT_SEED: o.seed = strtoull(optarg, NULL, 10); break;
-        case OPT_POLICY: o.policy = optarg; break;
-        case OPT_EXAMPLES: o.examples = atoi(optarg); if (o.examples < 1) o.examples = -1; break;
-        case OPT_VECTORS: o.vectors = optarg; break;
-        case OPT_HEAD: o.head = optarg; break;
-        case OPT_TARGET: o.target = optarg; break;
-        case OPT_RANDOM_INIT: o.random_init = 1; o.init_seed = strtoull(optarg, NULL, 10); break;
-        case OPT_CLS_V: o.cls_v = optarg; break;
-        case OPT_CLS_A: o.cls_a = optarg; break;
-        case AVS_OPT_JSON: o.json = 1; break;
-        case OPT_PROFILE: o.profile = 1; break;
-        default: usage(stderr); return AVS_EXIT_USAGE;
-        }
-    }
-    if (cli.help) {
-        usage(stdout);
-        return AVS_EXIT_OK;
-    }
-    if (cli.version) {
-        avs_cli_print_version("avs-model");
-        return AVS_EXIT_OK;
-    }
+    int parsed = avs_cli_parse(&cli, argc, argv, "j:hq", lo, tool_option, &o, usage, "avs-model");
+    if (parsed >= 0)
+        return parsed;
     if (optind + 2 != argc) {
         usage(stderr);
         return AVS_EXIT_USAGE;
