@@ -42,6 +42,23 @@ static int parse_format(const char *s, enum avs_report_format *f)
     return -1;
 }
 
+struct args {
+    const char *out, *format, *split; /* split NULL: all */
+};
+
+/* One tool option into the struct args at ctx (avs_cli_parse). */
+static int tool_option(void *ctx, int c, const char *arg)
+{
+    struct args *a = ctx;
+    switch (c) {
+    case 'o': a->out = arg; break;
+    case OPT_FORMAT: a->format = arg; break;
+    case OPT_SPLIT: a->split = strcmp(arg, "all") ? arg : NULL; break;
+    default: usage(stderr); return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -49,32 +66,12 @@ int main(int argc, char **argv)
         {"split", required_argument, 0, OPT_SPLIT}, {"output", required_argument, 0, 'o'},
         {0, 0, 0, 0}};
     struct avs_cli cli;
+    struct args a = {NULL, NULL, "test"};
     avs_cli_defaults(&cli);
-    const char *out = NULL, *format = NULL, *split = "test";
-    int c;
-    while ((c = getopt_long(argc, argv, "j:hqo:", opts, NULL)) != -1) {
-        int r = avs_cli_common(&cli, c, optarg);
-        if (r < 0) {
-            usage(stderr);
-            return AVS_EXIT_USAGE;
-        }
-        if (r > 0)
-            continue;
-        switch (c) {
-        case 'o': out = optarg; break;
-        case OPT_FORMAT: format = optarg; break;
-        case OPT_SPLIT: split = strcmp(optarg, "all") ? optarg : NULL; break;
-        default: usage(stderr); return AVS_EXIT_USAGE;
-        }
-    }
-    if (cli.help) {
-        usage(stdout);
-        return AVS_EXIT_OK;
-    }
-    if (cli.version) {
-        avs_cli_print_version("avs-report");
-        return AVS_EXIT_OK;
-    }
+    int parsed = avs_cli_parse(&cli, argc, argv, "j:hqo:", opts, tool_option, &a, usage, "avs-report");
+    if (parsed >= 0)
+        return parsed;
+    const char *out = a.out, *format = a.format, *split = a.split;
     const char *cmd = optind < argc ? argv[optind] : NULL;
     int lb = cmd && !strcmp(cmd, "leaderboard"), ab = cmd && !strcmp(cmd, "ablation");
     if ((!lb && !ab) || optind + 1 != argc || !out) {
