@@ -63,6 +63,49 @@ static int check_switches(const char *list)
     return ok;
 }
 
+/* One tool option into the struct args at ctx (avs_cli_parse); -1 after a message. */
+static int tool_option(void *ctx, int c, const char *arg)
+{
+    struct args *a = ctx;
+    switch (c) {
+    case OPT_PRED: a->pred = arg; break;
+    case OPT_GT: a->gt = arg; break;
+    case OPT_SPLIT: a->split = strcmp(arg, "all") ? arg : NULL; break;
+    case OPT_SUBSET:
+        if (strcmp(arg, "s4") && strcmp(arg, "ms3")) {
+            fprintf(stderr, "--subset %s: expected s4 or ms3\n", arg);
+            return -1;
+        }
+        a->subset = arg;
+        break;
+    case OPT_GROUP: {
+        char *end;
+        long k = strtol(arg, &end, 10);
+        if (*end || k < 0 || k > 1000000) {
+            fprintf(stderr, "--group-frames %s: expected a number of frames (0 = per video)\n",
+                    arg);
+            return -1;
+        }
+        a->group_frames = (int)k;
+        break;
+    }
+    case OPT_JSONOUT: a->json = arg; break;
+    case OPT_RECORD: a->record = arg; break;
+    case OPT_SWITCHES:
+        if (!check_switches(arg))
+            return -1;
+        a->switches = arg;
+        break;
+    case OPT_BACKBONE: a->backbone = arg; break;
+    case OPT_ALLOW: a->allow_missing = 1; break;
+    case OPT_META: a->meta = arg; break;
+    case OPT_FRAMES: a->frames = arg; break;
+    default: usage(stderr); return -1;
+    }
+    return 0;
+}
+
+/* The options: -1 to go on, else the status main returns (help, version, usage errors). */
 static int parse(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
@@ -78,73 +121,31 @@ static int parse(int argc, char **argv, struct args *a)
     memset(a, 0, sizeof *a);
     avs_cli_defaults(&a->cli);
     a->split = "test";
-    int c;
-    while ((c = getopt_long(argc, argv, "j:hq", opts, NULL)) != -1) {
-        int r = avs_cli_common(&a->cli, c, optarg);
-        if (r < 0)
-            return -1;
-        if (r > 0)
-            continue;
-        switch (c) {
-        case OPT_PRED: a->pred = optarg; break;
-        case OPT_GT: a->gt = optarg; break;
-        case OPT_SPLIT: a->split = strcmp(optarg, "all") ? optarg : NULL; break;
-        case OPT_SUBSET:
-            if (strcmp(optarg, "s4") && strcmp(optarg, "ms3")) {
-                fprintf(stderr, "--subset %s: expected s4 or ms3\n", optarg);
-                return -1;
-            }
-            a->subset = optarg;
-            break;
-        case OPT_GROUP: {
-            char *end;
-            long k = strtol(optarg, &end, 10);
-            if (*end || k < 0 || k > 1000000) {
-                fprintf(stderr, "--group-frames %s: expected a number of frames (0 = per video)\n",
-                        optarg);
-                return -1;
-            }
-            a->group_frames = (int)k;
-            break;
-        }
-        case OPT_JSONOUT: a->json = optarg; break;
-        case OPT_RECORD: a->record = optarg; break;
-        case OPT_SWITCHES:
-            if (!check_switches(optarg))
-                return -1;
-            a->switches = optarg;
-            break;
-        case OPT_BACKBONE: a->backbone = optarg; break;
-        case OPT_ALLOW: a->allow_missing = 1; break;
-        case OPT_META: a->meta = optarg; break;
-        case OPT_FRAMES: a->frames = optarg; break;
-        default: return -1;
-        }
-    }
-    if (a->cli.help || a->cli.version)
-        return 0;
+    int r = avs_cli_parse(&a->cli, argc, argv, "j:hq", opts, tool_option, a, usage, "avs-eval");
+    if (r >= 0)
+        return r;
     if (optind < argc) {
         fprintf(stderr, "avs-eval: unexpected argument '%s'\n", argv[optind]);
-        return -1;
+        return AVS_EXIT_USAGE;
     }
     if (!a->pred) {
         fprintf(stderr, "avs-eval: --pred DIR is required (the folder of predicted masks)\n");
-        return -1;
+        return AVS_EXIT_USAGE;
     }
     if (a->cli.shard_n > 1) {
         fprintf(stderr, "avs-eval: --shard is not supported: the metrics need every frame "
                         "(evaluation is fast; use -j)\n");
-        return -1;
+        return AVS_EXIT_USAGE;
     }
     if (a->frames && !a->gt) {
         fprintf(stderr, "avs-eval: --frames is for folder mode (--gt); the store knows its frames\n");
-        return -1;
+        return AVS_EXIT_USAGE;
     }
     if ((a->switches || a->backbone) && !a->record) {
         fprintf(stderr, "avs-eval: --switches/--backbone describe a recorded row: add --record NAME\n");
-        return -1;
+        return AVS_EXIT_USAGE;
     }
-    return 0;
+    return -1;
 }
 
 /* The ground truth: folder tree or store index. */
@@ -199,18 +200,9 @@ static int record(const struct args *a, const char *db_path, const struct avs_ev
 int main(int argc, char **argv)
 {
     struct args a;
-    if (parse(argc, argv, &a)) {
-        usage(stderr);
-        return AVS_EXIT_USAGE;
-    }
-    if (a.cli.help) {
-        usage(stdout);
-        return AVS_EXIT_OK;
-    }
-    if (a.cli.version) {
-        avs_cli_print_version("avs-eval");
-        return AVS_EXIT_OK;
-    }
+    int parsed = parse(argc, argv, &a);
+    if (parsed >= 0)
+        return parsed;
     struct avs_err err = {{0}};
     struct avs_eval_set set = {0};
     struct avs_eval_result res = {0};
