@@ -62,6 +62,50 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 enum { OPT_OUT = AVS_OPT_FIRST_TOOL, OPT_SUBSET, OPT_VIDEOS, OPT_SECONDS, OPT_SEED, OPT_SIZE,
        OPT_FPS, OPT_ALL_MASKS, OPT_CRF, OPT_MEDIA };
 
+struct args {
+    struct avs_synth_opts o;
+    const char *out, *media;
+    int subset; /* -1: not given */
+};
+
+/* The value of one tool option into the struct args at ctx (avs_cli_parse); 1 if bad. */
+static int option_value(struct args *a, int c, const char *arg)
+{
+    struct avs_synth_opts *o = &a->o;
+    switch (c) {
+    case OPT_OUT: a->out = arg; return 0;
+    case OPT_SUBSET:
+        a->subset = !strcmp(arg, "s4") ? AVS_SYNTH_S4 : !strcmp(arg, "ms3") ? AVS_SYNTH_MS3 : -2;
+        return a->subset == -2;
+    case OPT_VIDEOS: return parse_int(arg, 1, 1000000, &o->videos);
+    case OPT_SECONDS: return parse_int(arg, 1, AVS_SYNTH_MAX_SECONDS, &o->seconds);
+    case OPT_SEED: {
+        char *end;
+        o->seed = strtoull(arg, &end, 10);
+        return *arg == 0 || *end != 0;
+    }
+    case OPT_SIZE:
+        return sscanf(arg, "%dx%d", &o->width, &o->height) != 2 || o->width < 16 || o->height < 16 ||
+               o->width > 4096 || o->height > 4096 || o->width % 2 || o->height % 2;
+    case OPT_FPS: return parse_int(arg, 1, 120, &o->fps);
+    case OPT_ALL_MASKS: o->all_masks = 1; return 0;
+    case OPT_CRF: return parse_int(arg, 0, 51, &o->crf);
+    case OPT_MEDIA: a->media = arg; return 0;
+    default: return -1;
+    }
+}
+
+static int tool_option(void *ctx, int c, const char *arg)
+{
+    int bad = option_value(ctx, c, arg);
+    if (bad < 0)
+        usage(stderr);
+    else if (bad)
+        fprintf(stderr, "avs-synth: bad option value '%s' (see --help; --size takes an even WxH "
+                ">= 16)\n", arg);
+    return bad != 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -78,50 +122,15 @@ int main(int argc, char **argv)
         {"media", required_argument, 0, OPT_MEDIA},
         {0, 0, 0, 0}};
     struct avs_cli cli;
-    struct avs_synth_opts o;
+    struct args a = {.subset = -1};
     avs_cli_defaults(&cli);
-    avs_synth_opts_default(&o);
-    o.jobs = cli.jobs;
-    const char *out = NULL, *media_arg = NULL;
-    int subset = -1, quiet = 0, c;
-    while ((c = getopt_long(argc, argv, "j:hq", opts, NULL)) != -1) {
-        int r = avs_cli_common(&cli, c, optarg);
-        if (r < 0) return AVS_EXIT_USAGE;
-        if (c == 'q') quiet = 1;
-        if (r > 0) continue;
-        int bad = 0;
-        switch (c) {
-        case OPT_OUT: out = optarg; break;
-        case OPT_SUBSET:
-            subset = !strcmp(optarg, "s4") ? AVS_SYNTH_S4 : !strcmp(optarg, "ms3") ? AVS_SYNTH_MS3 : -2;
-            bad = subset == -2;
-            break;
-        case OPT_VIDEOS: bad = parse_int(optarg, 1, 1000000, &o.videos); break;
-        case OPT_SECONDS: bad = parse_int(optarg, 1, AVS_SYNTH_MAX_SECONDS, &o.seconds); break;
-        case OPT_SEED: {
-            char *end;
-            o.seed = strtoull(optarg, &end, 10);
-            bad = *optarg == 0 || *end != 0;
-            break;
-        }
-        case OPT_SIZE:
-            bad = sscanf(optarg, "%dx%d", &o.width, &o.height) != 2 || o.width < 16 ||
-                  o.height < 16 || o.width > 4096 || o.height > 4096 || o.width % 2 || o.height % 2;
-            break;
-        case OPT_FPS: bad = parse_int(optarg, 1, 120, &o.fps); break;
-        case OPT_ALL_MASKS: o.all_masks = 1; break;
-        case OPT_CRF: bad = parse_int(optarg, 0, 51, &o.crf); break;
-        case OPT_MEDIA: media_arg = optarg; break;
-        default: usage(stderr); return AVS_EXIT_USAGE;
-        }
-        if (bad) {
-            fprintf(stderr, "avs-synth: bad option value '%s' (see --help; --size takes an "
-                    "even WxH >= 16)\n", optarg);
-            return AVS_EXIT_USAGE;
-        }
-    }
-    if (cli.help) { usage(stdout); return AVS_EXIT_OK; }
-    if (cli.version) { avs_cli_print_version("avs-synth"); return AVS_EXIT_OK; }
+    avs_synth_opts_default(&a.o);
+    int parsed = avs_cli_parse(&cli, argc, argv, "j:hq", opts, tool_option, &a, usage, "avs-synth");
+    if (parsed >= 0)
+        return parsed;
+    struct avs_synth_opts o = a.o;
+    const char *out = a.out, *media_arg = a.media;
+    int subset = a.subset, quiet = cli.quiet;
     if (optind < argc) {
         fprintf(stderr, "avs-synth: unexpected argument '%s' (see --help)\n", argv[optind]);
         return AVS_EXIT_USAGE;
