@@ -98,6 +98,16 @@ static int tool_option(struct args *a, int c, const char *arg)
     }
 }
 
+/* avs_cli_parse's callback: a bad or unknown option gets the pointer to --help */
+static int option_cb(void *ctx, int c, const char *arg)
+{
+    if (c != '?' && !tool_option(ctx, c, arg))
+        return 0;
+    fprintf(stderr, "avs-ingest: see avs-ingest --help\n");
+    return 1;
+}
+
+/* -1 to go on, else the status main returns (help, version, usage errors) */
 static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
@@ -110,13 +120,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         {0, 0, 0, 0}};
     avs_cli_defaults(&a->cli);
     a->o.dec.out_w = a->o.dec.out_h = 224;
-    int c;
-    while ((c = getopt_long(argc, argv, "j:hq", opts, NULL)) != -1) {
-        int r = avs_cli_common(&a->cli, c, optarg);
-        if (r < 0 || (r == 0 && (c == '?' || tool_option(a, c, optarg))))
-            return -1;
-    }
-    return 0;
+    return avs_cli_parse(&a->cli, argc, argv, "j:hq", opts, option_cb, a, usage, "avs-ingest");
 }
 
 /* One JSON object on stdout: {"root": ..., <names[i]>: <values[i]>..., "seconds": ...}. */
@@ -178,14 +182,9 @@ static int merge_main(const struct args *a, char *const *roots, int n)
 int main(int argc, char **argv)
 {
     struct args a = {0};
-    if (parse_args(argc, argv, &a)) {
-        fprintf(stderr, "avs-ingest: see avs-ingest --help\n");
-        return AVS_EXIT_USAGE;
-    }
-    if (a.cli.help || a.cli.version) {
-        a.cli.help ? usage(stdout) : avs_cli_print_version("avs-ingest");
-        return AVS_EXIT_OK;
-    }
+    int parsed = parse_args(argc, argv, &a);
+    if (parsed >= 0)
+        return parsed;
     int merge = optind < argc && !strcmp(argv[optind], "merge");
     if (merge)
         optind++;
