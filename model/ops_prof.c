@@ -72,80 +72,46 @@ static void p_gemm(int ta, int tb, int M, int N, int K, float alpha, const float
     end(key, t0, 2.0 * M * N * K);
 }
 
-static void p_conv_fwd(float *out, const float *in, const float *w, const float *b,
-                       const struct avs_conv2d *g, float *ws)
-{
-    char key[96];
-    conv_key(key, sizeof key, "conv fwd ", g);
-    double t0 = begin();
-    base->conv2d_fwd(out, in, w, b, g, ws);
-    end(key, t0, avs_conv2d_flops(g));
-}
-
-static void p_conv_bwd_data(float *din, const float *dout, const float *w,
-                            const struct avs_conv2d *g, float *ws)
-{
-    char key[96];
-    conv_key(key, sizeof key, "conv bwdd", g);
-    double t0 = begin();
-    base->conv2d_bwd_data(din, dout, w, g, ws);
-    end(key, t0, avs_conv2d_flops(g));
-}
-
-static void p_conv_bwd_data_set(float *din, const float *dout, const float *w,
-                                const struct avs_conv2d *g, float *ws)
-{
-    char key[96];
-    conv_key(key, sizeof key, "conv bwdd", g);
-    double t0 = begin();
-    base->conv2d_bwd_data_set(din, dout, w, g, ws);
-    end(key, t0, avs_conv2d_flops(g));
-}
-
-static void p_conv_bwd_filter(float *dw, float *db, const float *dout, const float *in,
-                              const struct avs_conv2d *g, float *ws)
-{
-    char key[96];
-    conv_key(key, sizeof key, "conv bwdf", g);
-    double t0 = begin();
-    base->conv2d_bwd_filter(dw, db, dout, in, g, ws);
-    end(key, t0, avs_conv2d_flops(g));
-}
-
 static void tap_key(char *key, size_t n, const char *what, const struct avs_tapconv *g)
 {
     snprintf(key, n, "%s N%d %d->%d %dx%d taps %d", what, g->N, g->C, g->K, g->H, g->W, g->n);
 }
 
-static void p_tap_fwd(float *out, const float *in, const float *w, const float *b,
-                      const struct avs_tapconv *g, float *ws)
-{
-    char key[96];
-    tap_key(key, sizeof key, "tapconv fwd ", g);
-    double t0 = begin();
-    base->tapconv_fwd(out, in, w, b, g, ws);
-    end(key, t0, avs_tapconv_flops(g));
-}
+/* the convolutions: timed per geometry (keyfn names it), their FLOPs from flopfn */
+#define WRAP_GEOM(name, label, keyfn, flopfn, params, args)                                    \
+    static void p_##name params                                                                \
+    {                                                                                          \
+        char key[96];                                                                          \
+        keyfn(key, sizeof key, label, g);                                                      \
+        double t0 = begin();                                                                   \
+        base->name args;                                                                       \
+        end(key, t0, flopfn(g));                                                               \
+    }
 
-static void p_tap_bwd_data(float *din, const float *dout, const float *w,
-                           const struct avs_tapconv *g, float *ws)
-{
-    char key[96];
-    tap_key(key, sizeof key, "tapconv bwdd", g);
-    double t0 = begin();
-    base->tapconv_bwd_data(din, dout, w, g, ws);
-    end(key, t0, avs_tapconv_flops(g));
-}
+#define CONV_FWD_P                                                                             \
+    (float *out, const float *in, const float *w, const float *b, const struct avs_conv2d *g, float *ws)
+#define CONV_BWDD_P                                                                            \
+    (float *din, const float *dout, const float *w, const struct avs_conv2d *g, float *ws)
+#define CONV_BWDF_P                                                                            \
+    (float *dw, float *db, const float *dout, const float *in, const struct avs_conv2d *g, float *ws)
+#define TAP_FWD_P                                                                              \
+    (float *out, const float *in, const float *w, const float *b, const struct avs_tapconv *g, float *ws)
+#define TAP_BWDD_P                                                                             \
+    (float *din, const float *dout, const float *w, const struct avs_tapconv *g, float *ws)
+#define TAP_BWDF_P                                                                             \
+    (float *dw, float *db, const float *dout, const float *in, const struct avs_tapconv *g, float *ws)
 
-static void p_tap_bwd_filter(float *dw, float *db, const float *dout, const float *in,
-                             const struct avs_tapconv *g, float *ws)
-{
-    char key[96];
-    tap_key(key, sizeof key, "tapconv bwdf", g);
-    double t0 = begin();
-    base->tapconv_bwd_filter(dw, db, dout, in, g, ws);
-    end(key, t0, avs_tapconv_flops(g));
-}
+WRAP_GEOM(conv2d_fwd, "conv fwd ", conv_key, avs_conv2d_flops, CONV_FWD_P, (out, in, w, b, g, ws))
+WRAP_GEOM(conv2d_bwd_data, "conv bwdd", conv_key, avs_conv2d_flops, CONV_BWDD_P, (din, dout, w, g, ws))
+WRAP_GEOM(conv2d_bwd_data_set, "conv bwdd", conv_key, avs_conv2d_flops, CONV_BWDD_P,
+          (din, dout, w, g, ws))
+WRAP_GEOM(conv2d_bwd_filter, "conv bwdf", conv_key, avs_conv2d_flops, CONV_BWDF_P,
+          (dw, db, dout, in, g, ws))
+WRAP_GEOM(tapconv_fwd, "tapconv fwd ", tap_key, avs_tapconv_flops, TAP_FWD_P, (out, in, w, b, g, ws))
+WRAP_GEOM(tapconv_bwd_data, "tapconv bwdd", tap_key, avs_tapconv_flops, TAP_BWDD_P,
+          (din, dout, w, g, ws))
+WRAP_GEOM(tapconv_bwd_filter, "tapconv bwdf", tap_key, avs_tapconv_flops, TAP_BWDF_P,
+          (dw, db, dout, in, g, ws))
 
 /* the elementwise and normalisation primitives: timed per primitive */
 #define WRAP(name, params, args)                                                               \
@@ -214,11 +180,11 @@ const struct avs_ops *avs_ops_profiled(const struct avs_ops *b)
         return b;
     if (base != b) {
         base = b, prof = *b;
-        prof.gemm = p_gemm, prof.conv2d_fwd = p_conv_fwd, prof.conv2d_bwd_data = p_conv_bwd_data;
-        prof.conv2d_bwd_filter = p_conv_bwd_filter, prof.relu_fwd = p_relu_fwd;
-        prof.conv2d_bwd_data_set = p_conv_bwd_data_set;
-        prof.tapconv_fwd = p_tap_fwd, prof.tapconv_bwd_data = p_tap_bwd_data;
-        prof.tapconv_bwd_filter = p_tap_bwd_filter, prof.add_fwd = p_add_fwd;
+        prof.gemm = p_gemm, prof.conv2d_fwd = p_conv2d_fwd, prof.conv2d_bwd_data = p_conv2d_bwd_data;
+        prof.conv2d_bwd_filter = p_conv2d_bwd_filter, prof.relu_fwd = p_relu_fwd;
+        prof.conv2d_bwd_data_set = p_conv2d_bwd_data_set;
+        prof.tapconv_fwd = p_tapconv_fwd, prof.tapconv_bwd_data = p_tapconv_bwd_data;
+        prof.tapconv_bwd_filter = p_tapconv_bwd_filter, prof.add_fwd = p_add_fwd;
         prof.add_bwd = p_add_bwd, prof.bias_fwd = p_bias_fwd, prof.bias_bwd = p_bias_bwd;
         prof.relu_bwd = p_relu_bwd, prof.axpy = p_axpy, prof.resize_fwd = p_resize_fwd;
         prof.resize_bwd = p_resize_bwd, prof.mean_fwd = p_mean_fwd, prof.mean_bwd = p_mean_bwd;

@@ -49,6 +49,13 @@ check_err $F/head_eval.weights.safetensors "$AVS_TMP/extrain.safetensors" 'unkno
 set +e; $M run c3n_head --weights x >/dev/null 2>&1; rc=$?; $M frobnicate c3n_head >/dev/null 2>&1; rc2=$?; set -e
 [ $rc -ne 0 ] && [ $rc2 -eq 1 ] || fail "usage errors: exit $rc / $rc2"
 $M --help | grep -q 'avs-model run c3n_head' || fail "--help"
+# bench with --profile: the step on stdout, the time per primitive on stderr (the table ends
+# with the total, every conv geometry of the head has a row)
+$M bench c3n_head --size 32 --steps 2 --profile -j 2 >"$AVS_TMP/bench.out" 2>"$AVS_TMP/prof.txt"
+grep -q '^step_seconds=' "$AVS_TMP/bench.out" || fail "bench: no step_seconds"
+grep -q '^total ' "$AVS_TMP/prof.txt" && grep -q '^tapconv fwd ' "$AVS_TMP/prof.txt" &&
+  grep -q '^conv bwdf ' "$AVS_TMP/prof.txt" && grep -q '^adam' "$AVS_TMP/prof.txt" ||
+  fail "bench --profile: table incomplete: $(head -c 400 "$AVS_TMP/prof.txt")"
 $M --version | grep -q '^avs-model ' || fail "--version"
 
 # a random case generated now (other sizes, 3 frames) built the same way. The seed is fixed so
