@@ -62,6 +62,7 @@ static const float *taps_major(float *wt, const float *w, int D, int C, int a)
 {
     if (a == 0)
         return w;
+#pragma omp parallel for schedule(static) if ((size_t)D * C > 8192)
     for (int k = 0; k < D; k++)
         for (int c = 0; c < C; c++)
             for (int t = 0; t < 9; t++)
@@ -73,6 +74,7 @@ static const float *taps_major(float *wt, const float *w, int D, int C, int a)
 static void add_taps_back(float *dw, const float *dwt, int D, int C, int a)
 {
     int nt = a ? 9 : 1;
+#pragma omp parallel for schedule(static) if ((size_t)D * C > 8192)
     for (int k = 0; k < D; k++)
         for (int c = 0; c < C; c++)
             for (int t = 0; t < nt; t++)

@@ -97,6 +97,7 @@ static void carve(struct avs_c3n_head *h, struct carver *c)
     h->hp = take(c, B * h->cfg.O1 * (H2 + 2) * (W2 + 2));
     h->kc = take(c, (size_t)h->cfg.O2 * 4 * h->cfg.O1 * 9);
     h->kcb = take(c, (size_t)h->cfg.O2 * 4);
+    h->ringcol = take(c, avs_c3n_output_ring_floats(h));
     h->h3 = take(c, B * h->cfg.O2 * n0 * 16);
     h->logits = take(c, B * n0 * 16);
 }

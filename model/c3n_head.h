@@ -64,6 +64,7 @@ struct avs_c3n_head {
     struct avs_c3n_stage st[4];
     float *hp, *h3, *logits; /* output_conv: [B,O1,2H0+2,2W0+2] [B,O2,4H0,4W0] [B,1,..] */
     float *kc, *kcb;         /* output_conv.2 composed with the x2 upsampling (c3n_output.c) */
+    float *ringcol;          /* and its ring of border outputs: their im2col columns */
     const float *x[4];            /* inputs of the last forward (borrowed) */
     const float *audio;
     int train;

@@ -247,12 +247,20 @@ static void ring_free(struct ring *rg)
     free(rg->pq), free(rg->nt), free(rg->off), free(rg->wt);
 }
 
+/* Floats of the ring's im2col columns (kept from the forward for the backward). */
+size_t avs_c3n_output_ring_floats(const struct avs_c3n_head *h)
+{
+    size_t H2 = 4 * (size_t)h->cfg.H[0], W2 = 4 * (size_t)h->cfg.W[0];
+    size_t n = H2 * W2 - (H2 > 2 ? H2 - 2 : 0) * (W2 > 2 ? W2 - 2 : 0); /* the ring's pixels */
+    return (size_t)h->cfg.O1 * 9 * h->B * n;
+}
+
 size_t avs_c3n_output_scratch(const struct avs_c3n_head *h)
 {
     size_t B = (size_t)h->B, H = 2 * (size_t)h->cfg.H[0], W = 2 * (size_t)h->cfg.W[0];
     size_t O1 = (size_t)h->cfg.O1, O2 = (size_t)h->cfg.O2, ring = 8 * (H + W);
     size_t big = B * O2 * 4 * H * W; /* one [B, O2, 2H, 2W] map */
-    size_t fwd = B * O1 * H * W + big + O1 * 9 * B * ring + O2 * B * ring;
+    size_t fwd = B * O1 * H * W + big + O2 * B * ring;
     size_t bwd = 3 * big + B * O1 * (H + 2) * (W + 2) + B * O1 * H * W + 2 * O1 * 9 * B * ring +
                  O2 * B * ring + O2 * 4 * O1 * 9 + O2 * 4;
     return (fwd > bwd ? fwd : bwd) + 64 * 16;
@@ -279,7 +287,8 @@ void avs_c3n_output_fwd(struct avs_c3n_head *h)
     struct ring rg;
     ring_init(&rg, h);
     size_t nr = (size_t)B * rg.n;
-    float *col = avs_c3n_stake(h, (size_t)O1 * 9 * nr, 0), *yr = avs_c3n_stake(h, (size_t)O2 * nr, 0);
+    AVS_ASSERT((size_t)O1 * 9 * nr == avs_c3n_output_ring_floats(h));
+    float *col = h->ringcol, *yr = avs_c3n_stake(h, (size_t)O2 * nr, 0); /* col: kept for the backward */
     ring_cols(col, h->hp, &rg, B, O1, 0);
     op->gemm(0, 0, O2, (int)nr, O1 * 9, 1.0f, PW(k2), O1 * 9, col, (int)nr, 0.0f, yr, (int)nr);
     for (int k = 0; k < O2; k++)
@@ -320,8 +329,7 @@ void avs_c3n_output_bwd(struct avs_c3n_head *h, const float *dlogits, float *dup
     ring_values(dh2, dr, &rg, B, O2, 0);
     float *zero = avs_c3n_stake(h, (size_t)O2 * nr, 1);
     ring_values(dh2, zero, &rg, B, O2, 1);
-    ring_cols(col, h->hp, &rg, B, O1, 0);
-    op->gemm(0, 1, O2, O1 * 9, (int)nr, 1.0f, dr, (int)nr, col, (int)nr, 1.0f, GW(k2), O1 * 9);
+    op->gemm(0, 1, O2, O1 * 9, (int)nr, 1.0f, dr, (int)nr, h->ringcol, (int)nr, 1.0f, GW(k2), O1 * 9);
     for (int k = 0; k < O2; k++) {
         double s = 0;
         for (size_t t = 0; t < nr; t++)
