@@ -723,22 +723,51 @@ static void backward(const struct avs_pvt *m, struct stage_keep keep[4], float *
     free(dtok);
 }
 
-void avs_pvt_gradcam(const struct avs_pvt *m, float *const gradcam[4], float *const stage[4],
-                     float *logits, const float *image, const int *target, int N, int H, int W)
+struct avs_pvt_kept {
+    struct stage_keep keep[4];
+    float *stage[4];
+    const float *image;
+    int N;
+};
+
+struct avs_pvt_kept *avs_pvt_fwd_kept(const struct avs_pvt *m, float *const stage[4], float *logits,
+                                      const float *image, int N, int H, int W)
+{
+    AVS_ASSERT(m->cfg.classes > 0 && logits);
+    struct avs_pvt_kept *k = avs_calloc(1, sizeof *k);
+    forward(m, stage, logits, image, N, H, W, k->keep, 1);
+    for (int s = 0; s < 4; s++)
+        k->stage[s] = stage[s];
+    k->image = image, k->N = N;
+    return k;
+}
+
+void avs_pvt_kept_free(struct avs_pvt_kept *k)
+{
+    if (!k)
+        return;
+    keep_free(k->keep);
+    free(k);
+}
+
+void avs_pvt_gradcam_kept(const struct avs_pvt *m, struct avs_pvt_kept *k, float *const gradcam[4],
+                          const int *target)
 {
     const struct avs_pvt_cfg *c = &m->cfg;
-    AVS_ASSERT(c->classes > 0);
-    struct stage_keep keep[4];
-    memset(keep, 0, sizeof keep);
-    forward(m, stage, logits, image, N, H, W, keep, 1);
-    float *dl = avs_calloc((size_t)N * c->classes, sizeof(float));
-    for (int n = 0; n < N; n++) {
+    float *dl = avs_calloc((size_t)k->N * c->classes, sizeof(float));
+    for (int n = 0; n < k->N; n++) {
         AVS_ASSERT(target[n] >= 0 && target[n] < c->classes);
         dl[(size_t)n * c->classes + target[n]] = 1.0f;
     }
-    backward(m, keep, stage, image, NULL, dl, NULL, gradcam, 0, N);
+    backward(m, k->keep, k->stage, k->image, NULL, dl, NULL, gradcam, 0, k->N);
     free(dl);
-    keep_free(keep);
+    avs_pvt_kept_free(k);
+}
+
+void avs_pvt_gradcam(const struct avs_pvt *m, float *const gradcam[4], float *const stage[4],
+                     float *logits, const float *image, const int *target, int N, int H, int W)
+{
+    avs_pvt_gradcam_kept(m, avs_pvt_fwd_kept(m, stage, logits, image, N, H, W), gradcam, target);
 }
 
 void avs_pvt_bwd(const struct avs_pvt *m, struct avs_tensor_set *grads, float *const stage[4],

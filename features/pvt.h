@@ -67,6 +67,16 @@ void avs_pvt_fwd(const struct avs_pvt *m, float *const stage[4], float *logits, 
  * (needs the head). Keeps the activations of stages 2..4 for the backward. */
 void avs_pvt_gradcam(const struct avs_pvt *m, float *const gradcam[4], float *const stage[4],
                      float *logits, const float *image, const int *target, int N, int H, int W);
+/* The same in two calls, for targets that depend on the logits (C3IM): the forward (stage,
+ * logits as avs_pvt_fwd; logits required), its activations kept; then the Grad-CAM backward
+ * from it, which frees what was kept (avs_pvt_kept_free when no backward follows). stage and
+ * image must stay unchanged in between. */
+struct avs_pvt_kept;
+struct avs_pvt_kept *avs_pvt_fwd_kept(const struct avs_pvt *m, float *const stage[4], float *logits,
+                                      const float *image, int N, int H, int W);
+void avs_pvt_gradcam_kept(const struct avs_pvt *m, struct avs_pvt_kept *k, float *const gradcam[4],
+                          const int *target);
+void avs_pvt_kept_free(struct avs_pvt_kept *k);
 /* Forward (stage, logits written as avs_pvt_fwd), then backward from dstage[s] (gradients of the
  * stage maps; NULL or NULL entries: zero) and dlogits [N,classes] (NULL: zero): parameter
  * gradients ADDED into grads (a tensor set over m->spec, e.g. avs_tensor_set_init(&g, m->spec,

@@ -184,9 +184,9 @@ static void vis_free(struct vis *v)
 static void vis_chunk(struct vis *v, const struct avs_feat_enc *e, int c)
 {
     const struct avs_pvt *m = &e->pvt;
-    avs_pvt_fwd(m, v->st, v->lg, v->img, c, e->H, e->W);
+    struct avs_pvt_kept *k = avs_pvt_fwd_kept(m, v->st, v->lg, v->img, c, e->H, e->W);
     avs_c3im(v->tg, v->tv, NULL, v->lg, v->al, e->S, c, e->V, e->A);
-    avs_pvt_gradcam(m, v->gc, v->st, v->lg, v->img, v->tg, c, e->H, e->W);
+    avs_pvt_gradcam_kept(m, k, v->gc, v->tg);
     size_t img = (size_t)3 * e->H * e->W;
     int d = 0, at[CHUNK];
     for (int i = 0; i < c; i++)

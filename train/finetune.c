@@ -368,15 +368,17 @@ int avs_finetune_batch(struct avs_finetune *ft, const struct avs_tset *t, const 
         if (load_video(ft, t, fa, idx[i], i, train && flip && flip[i], aug_seed, train, b, err))
             return -1;
     const struct avs_pvt *m = &ft->pvt;
-    avs_pvt_fwd(m, b->stage, ft->vl, ft->img, B, ft->H, ft->W);
     if (use_ccv < 0) { /* no CCAM in this run: no Grad-CAM pass */
+        avs_pvt_fwd(m, b->stage, ft->vl, ft->img, B, ft->H, ft->W);
         for (int s = 0; s < 4; s++)
             memset(b->gc[s], 0, (size_t)B * m->cfg.dims[s] * sizeof(float));
         ft->B = B;
         return 0;
     }
+    /* one forward serves the targets (C3IM on its logits) and the Grad-CAM backward */
+    struct avs_pvt_kept *k = avs_pvt_fwd_kept(m, b->stage, ft->vl, ft->img, B, ft->H, ft->W);
     avs_c3im(ft->tg, ft->tv, NULL, ft->vl, ft->al, ft->S, B, ft->V, ft->A);
-    avs_pvt_gradcam(m, b->gc, b->stage, ft->vl, ft->img, use_ccv ? ft->tv : ft->tg, B, ft->H, ft->W);
+    avs_pvt_gradcam_kept(m, k, b->gc, use_ccv ? ft->tv : ft->tg);
     ft->B = B;
     return 0;
 }
