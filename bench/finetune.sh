@@ -4,7 +4,9 @@
 #   batch  frames + jitter, backbone forward, C3IM, Grad-CAM pass   (train/finetune.c)
 #   head   CCAM + head forward, loss, backward to the stage maps, head Adam
 #   back   backbone forward + full backward from dstage, backbone Adam
-# (median of STEPS steps after a warm-up). No PyTorch peer yet.
+# (median of STEPS steps after a warm-up), against bench/peers/finetune_peer.py: the same step as
+# PyTorch code would do it (one forward serving C3IM, Grad-CAM by autograd and the backward),
+# same threads, same run.
 #   bash bench/finetune.sh [STEPS] [THREADS]      (build the library first: make B=build)
 set -eu
 steps=${1:-3}; threads=${2:-2}
@@ -15,7 +17,17 @@ pkgs="libavformat libavcodec libswscale libswresample libavutil sndfile sqlite3 
 cc -std=c11 -D_GNU_SOURCE -O2 -fopenmp -I. $(pkg-config --cflags $pkgs) bench/finetune_step.c \
    "$B/libavs.a" $(pkg-config --libs $pkgs) -fopenmp -lpthread -lm -o "$tmp/finetune_step"
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+py=/usr/bin/python3
+peer=0; $py -c 'import torch, torchvision' 2>/dev/null && peer=1 ||
+  echo "finetune.sh: no PyTorch peer (needs Debian's torch and torchvision: bash scripts/deps.sh --bench)"
 for side in 128 224; do
   mkdir -p "$tmp/s$side"
-  "$tmp/finetune_step" "$tmp/s$side" "$side" "$steps" "$threads"
+  ours=$("$tmp/finetune_step" "$tmp/s$side" "$side" "$steps" "$threads")
+  echo "avs:   $ours"
+  [ $peer = 1 ] || continue
+  theirs=$(GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-30000} $py bench/peers/finetune_peer.py --size "$side" --steps "$steps" --threads "$threads")
+  echo "torch: $theirs"
+  awk -v a="$(echo "$ours" | tr ' ' '\n' | sed -n 's/^step_s=//p')" \
+      -v t="$(echo "$theirs" | tr ' ' '\n' | sed -n 's/^torch_step_s=//p')" -v s="$side" \
+      'BEGIN { printf "side %d: speedup (torch step / avs step) = %.2fx (no target)\n", s, t / a }'
 done

@@ -323,31 +323,52 @@ static void dwconv3_tokens_bwd(float *dx, const float *dy, const float *w, int N
     free(wt);
 }
 
-/* Filter gradients of dwconv3_tokens: dw [C,1,3,3] += sum dy * shifted x, db [C] += sum dy. */
+/* Filter gradients of dwconv3_tokens: dw [C,1,3,3] += sum dy * shifted x, db [C] += sum dy.
+ * Each token row (n, i) sums its 10 products per channel in double along the contiguous
+ * channels (one pass over dy and x, vectorised); the rows' partial sums are then added in row
+ * order, so the result does not depend on the thread count. (A loop per channel strided
+ * through the whole map, one cache line per product: 7% of a fine-tuning step.) */
 static void dwconv3_tokens_bwd_filter(float *dw, float *db, const float *dy, const float *x, int N,
                                       int H, int W, int C)
 {
+    int rows = N * H;
+    double *part = avs_calloc((size_t)rows * 10 * C, sizeof(double));
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        int n = r / H, i = r % H;
+        double *acc = part + (size_t)r * 10 * C; /* [10][C]: the 9 taps, then the bias */
+        for (int j = 0; j < W; j++) {
+            const float *restrict gy = dy + (((size_t)n * H + i) * W + j) * C;
+            double *restrict ab = acc + (size_t)9 * C;
+#pragma omp simd
+            for (int c = 0; c < C; c++)
+                ab[c] += gy[c];
+            for (int di = -1; di <= 1; di++) {
+                if (i + di < 0 || i + di >= H)
+                    continue;
+                for (int dj = -1; dj <= 1; dj++) {
+                    if (j + dj < 0 || j + dj >= W)
+                        continue;
+                    const float *restrict xp = x + (((size_t)n * H + i + di) * W + j + dj) * C;
+                    double *restrict at = acc + (size_t)((di + 1) * 3 + dj + 1) * C;
+#pragma omp simd
+                    for (int c = 0; c < C; c++)
+                        at[c] += (double)gy[c] * xp[c];
+                }
+            }
+        }
+    }
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
-        double acc[9] = {0}, accb = 0;
-        for (int n = 0; n < N; n++)
-            for (int i = 0; i < H; i++)
-                for (int j = 0; j < W; j++) {
-                    float gy = dy[(((size_t)n * H + i) * W + j) * C + c];
-                    accb += gy;
-                    for (int di = -1; di <= 1; di++) {
-                        if (i + di < 0 || i + di >= H)
-                            continue;
-                        for (int dj = -1; dj <= 1; dj++)
-                            if (j + dj >= 0 && j + dj < W)
-                                acc[(di + 1) * 3 + dj + 1] +=
-                                    (double)gy * x[(((size_t)n * H + i + di) * W + j + dj) * C + c];
-                    }
-                }
+        double acc[10] = {0};
+        for (int r = 0; r < rows; r++)
+            for (int t = 0; t < 10; t++)
+                acc[t] += part[((size_t)r * 10 + t) * C + c];
         for (int t = 0; t < 9; t++)
             dw[c * 9 + t] += (float)acc[t];
-        db[c] += (float)accb;
+        db[c] += (float)acc[9];
     }
+    free(part);
 }
 
 /* What one block keeps from its forward (for its backward); a plain forward reuses one. */

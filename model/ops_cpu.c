@@ -86,18 +86,31 @@ void avs_cpu_sum_channel(float *db, const float *dy, int N, int C, int HW)
 
 static void bias_fwd(float *y, const float *b, int rows, int cols)
 {
-    for (int r = 0; r < rows; r++)
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols > PAR_MIN)
+    for (int r = 0; r < rows; r++) {
+        float *restrict yr = y + (size_t)r * cols;
+#pragma omp simd
         for (int c = 0; c < cols; c++)
-            y[(size_t)r * cols + c] += b[c];
+            yr[c] += b[c];
+    }
 }
 
+/* Column sums, 64 columns at a time along the rows (a column at a time strided through the
+ * whole matrix, a cache line per element); each column still sums its rows in order. */
 static void bias_bwd(float *db, const float *dy, int rows, int cols)
 {
-    for (int c = 0; c < cols; c++) {
-        double s = 0;
-        for (int r = 0; r < rows; r++)
-            s += dy[(size_t)r * cols + c];
-        db[c] += (float)s;
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols > PAR_MIN)
+    for (int c0 = 0; c0 < cols; c0 += 64) {
+        int nc = cols - c0 < 64 ? cols - c0 : 64;
+        double acc[64] = {0};
+        for (int r = 0; r < rows; r++) {
+            const float *restrict p = dy + (size_t)r * cols + c0;
+#pragma omp simd
+            for (int c = 0; c < nc; c++)
+                acc[c] += p[c];
+        }
+        for (int c = 0; c < nc; c++)
+            db[c0 + c] += (float)acc[c];
     }
 }
 

@@ -34,9 +34,9 @@
  * CCAM). The Grad-CAM's own backward (target logit) is not added to the parameters: AVSBench's
  * loop zeroes the gradients after the forward (where C3N's Grad-CAM backward runs), before
  * loss.backward().
- * Cost per step: three backbone forwards (logits for C3IM; Grad-CAM pass; the forward inside the
- * full backward) + a Grad-CAM backward (stages 4..2) + a full backward: features/pvt.h offers
- * no "keep the forward" entry, so the forward is recomputed (same bits).
+ * Cost per step: two backbone forwards (one kept for C3IM's logits and the Grad-CAM backward,
+ * stages 4..2; one inside the full backward, recomputed rather than kept through the head's
+ * step, whose memory would grow with the backbone) + the two backwards.
  */
 #ifndef AVS_TRAIN_FINETUNE_H
 #define AVS_TRAIN_FINETUNE_H
