@@ -59,8 +59,9 @@ grep -q '^total ' "$AVS_TMP/prof.txt" && grep -q '^tapconv fwd ' "$AVS_TMP/prof.
 $M --version | grep -q '^avs-model ' || fail "--version"
 
 # a random case generated now (other sizes, 3 frames) built the same way. The seed is fixed so
-# that the suite is repeatable; AVS_FRESH_SEED=clock (or a number) tries others. Known: seed
-# 86869 puts 5 TPAVI-4 gradients at 1.2e-5..2.2e-5 (issue 5, open).
+# that the suite is repeatable; AVS_FRESH_SEED=clock (or a number) tries others. Seed 86869,
+# which once put 5 TPAVI-4 gradients at 1.2e-5..2.2e-5, passes since ASPP is computed composed;
+# 57 more seeds (sizes 8 and 16, train and eval) were all within 1e-5 when that changed.
 if $py -c 'import torch' 2>/dev/null; then
   seed=${AVS_FRESH_SEED:-1}
   [ "$seed" = clock ] && seed=$(( $(date +%s) % 100000 ))
