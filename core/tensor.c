@@ -98,10 +98,25 @@ void avs_arena_rewind(struct avs_arena *a, size_t mark)
     a->used = mark;
 }
 
+void avs_zero(float *p, size_t n)
+{
+    const size_t block = (size_t)1 << 18;
+    if (n < 4 * block) {
+        memset(p, 0, n * sizeof(float));
+        return;
+    }
+    long nb = (long)((n + block - 1) / block);
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < nb; i++) {
+        size_t a = (size_t)i * block, len = n - a < block ? n - a : block;
+        memset(p + a, 0, len * sizeof(float));
+    }
+}
+
 void avs_arena_zero(struct avs_arena *a)
 {
     if (a->base)
-        memset(a->base, 0, a->cap * sizeof(float));
+        avs_zero(a->base, a->cap);
 }
 
 void avs_arena_free(struct avs_arena *a)

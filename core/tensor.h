@@ -55,6 +55,9 @@ float *avs_arena_take(struct avs_arena *a, size_t n);
 size_t avs_arena_mark(const struct avs_arena *a);
 void avs_arena_rewind(struct avs_arena *a, size_t mark);
 void avs_arena_zero(struct avs_arena *a);
+/* p[0..n) = 0; large blocks are cleared by all OpenMP threads (one core's stores do not fill
+ * the memory bus). */
+void avs_zero(float *p, size_t n);
 void avs_arena_free(struct avs_arena *a);
 /* Floats an arena needs for n requests of the given sizes (each rounded up to 16). */
 size_t avs_arena_round(size_t n);

@@ -113,6 +113,7 @@ void avs_c3n_blocks_carve(struct avs_c3n_head *h)
 {
     for (int s = 0; s < 4; s++)
         avs_c3n_aspp_plan(h, s);
+    avs_c3n_output_init(h);
     struct carver c = {0};
     carve(h, &c);
     avs_arena_init_lazy(&h->acts, c.total);

@@ -17,8 +17,10 @@ size_t avs_c3n_aspp_scratch(const struct avs_c3n_head *h, int s);
 void avs_c3n_aspp_fwd(struct avs_c3n_head *h, int s, const float *x);
 void avs_c3n_aspp_bwd(struct avs_c3n_head *h, int s, const float *da, float *dx);
 
-/* output_conv (model/c3n_output.c): scratch it needs, forward (from path1's output), backward
+/* output_conv (model/c3n_output.c): its fixed geometry made (before carving) and freed, scratch it needs, forward (from path1's output), backward
  * (parameter gradients added; dup, path1's output gradient, overwritten). */
+void avs_c3n_output_init(struct avs_c3n_head *h);
+void avs_c3n_output_free(struct avs_c3n_head *h);
 size_t avs_c3n_output_scratch(const struct avs_c3n_head *h);
 size_t avs_c3n_output_ring_floats(const struct avs_c3n_head *h);
 void avs_c3n_output_fwd(struct avs_c3n_head *h);

@@ -161,6 +161,7 @@ void avs_c3n_head_free(struct avs_c3n_head *h)
     avs_arena_free(&h->acts);
     avs_arena_free(&h->scratch);
     free(h->ws);
+    avs_c3n_output_free(h);
     memset(h, 0, sizeof *h);
 }
 

@@ -48,6 +48,8 @@ struct avs_c3n_stage {
     float *r0a, *r1a, *sum, *r0b, *r1b, *up;   /* path: RCU1 relus, sum, RCU2 relus, out [B,D,4HW] */
 };
 
+struct avs_c3n_ring;
+
 struct avs_c3n_head {
     struct avs_c3n_cfg cfg;
     int N, B; /* videos, frames = N*T */
@@ -65,6 +67,7 @@ struct avs_c3n_head {
     float *hp, *h3, *logits; /* output_conv: [B,O1,2H0+2,2W0+2] [B,O2,4H0,4W0] [B,1,..] */
     float *kc, *kcb;         /* output_conv.2 composed with the x2 upsampling (c3n_output.c) */
     float *ringcol;          /* and its ring of border outputs: their im2col columns */
+    struct avs_c3n_ring *ring; /* the ring's pixels and taps (c3n_output.c) */
     const float *x[4];            /* inputs of the last forward (borrowed) */
     const float *audio;
     int train;

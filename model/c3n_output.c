@@ -166,7 +166,7 @@ static int u_taps(int m, int l, int Wp, int *off, float *wt)
     return n;
 }
 
-struct ring {
+struct avs_c3n_ring {
     int n;      /* ring pixels per image */
     int *pq;    /* their P*2W + Q */
     int H, W;   /* the low-resolution map (output 2H x 2W) */
@@ -177,7 +177,7 @@ struct ring {
 
 /* col [O1*9][B*n]: the 3x3 patches of U (zero outside) at the ring pixels, from hp
  * [B, O1, H+2, W+2] (back == 0); or (back == 1) the transpose: dhp += the patches in col. */
-static void ring_cols(float *col, float *hp, const struct ring *rg, int B, int O1, int back)
+static void ring_cols(float *col, float *hp, const struct avs_c3n_ring *rg, int B, int O1, int back)
 {
     size_t ld = (size_t)B * rg->n, plane = (size_t)(rg->H + 2) * (rg->W + 2);
 #pragma omp parallel for schedule(static) if ((size_t)B * O1 * rg->n > 4096)
@@ -205,17 +205,18 @@ static void ring_cols(float *col, float *hp, const struct ring *rg, int B, int O
         }
 }
 
-/* y [B, O2, 2H, 2W] at the ring pixels <-> yr [O2][B*n] */
-static void ring_values(float *y, float *yr, const struct ring *rg, int B, int O2, int back)
+/* y [B, O2, 2H, 2W] at the ring pixels -> yr [O2][B*n] (back == 0), or back (back == 1; yr
+ * NULL: zeros) */
+static void ring_values(float *y, float *yr, const struct avs_c3n_ring *rg, int B, int O2, int back)
 {
     size_t HW4 = (size_t)4 * rg->H * rg->W, ld = (size_t)B * rg->n;
     for (int k = 0; k < O2; k++)
         for (int bi = 0; bi < B; bi++)
             for (int t = 0; t < rg->n; t++) {
                 float *v = y + ((size_t)bi * O2 + k) * HW4 + rg->pq[t];
-                float *r = yr + (size_t)k * ld + (size_t)bi * rg->n + t;
+                float *r = yr ? yr + (size_t)k * ld + (size_t)bi * rg->n + t : NULL;
                 if (back)
-                    *v = *r;
+                    *v = r ? *r : 0.0f;
                 else
                     *r = *v;
             }
@@ -223,8 +224,10 @@ static void ring_values(float *y, float *yr, const struct ring *rg, int B, int O
 
 /* ---- forward and backward ---- */
 
-static void ring_init(struct ring *rg, const struct avs_c3n_head *h)
+/* The ring's pixels and their U taps: geometry only, made once with the head. */
+void avs_c3n_output_init(struct avs_c3n_head *h)
 {
+    struct avs_c3n_ring *rg = h->ring = avs_calloc(1, sizeof *rg);
     rg->H = 2 * h->cfg.H[0], rg->W = 2 * h->cfg.W[0];
     int H2 = 2 * rg->H, W2 = 2 * rg->W, cap = 4 * (H2 + W2);
     rg->pq = avs_malloc((size_t)cap * sizeof(int));
@@ -242,23 +245,24 @@ static void ring_init(struct ring *rg, const struct avs_c3n_head *h)
         }
 }
 
-static void ring_free(struct ring *rg)
+void avs_c3n_output_free(struct avs_c3n_head *h)
 {
-    free(rg->pq), free(rg->nt), free(rg->off), free(rg->wt);
+    struct avs_c3n_ring *rg = h->ring;
+    if (rg)
+        free(rg->pq), free(rg->nt), free(rg->off), free(rg->wt), free(rg);
+    h->ring = NULL;
 }
 
 /* Floats of the ring's im2col columns (kept from the forward for the backward). */
 size_t avs_c3n_output_ring_floats(const struct avs_c3n_head *h)
 {
-    size_t H2 = 4 * (size_t)h->cfg.H[0], W2 = 4 * (size_t)h->cfg.W[0];
-    size_t n = H2 * W2 - (H2 > 2 ? H2 - 2 : 0) * (W2 > 2 ? W2 - 2 : 0); /* the ring's pixels */
-    return (size_t)h->cfg.O1 * 9 * h->B * n;
+    return (size_t)h->cfg.O1 * 9 * h->B * h->ring->n;
 }
 
 size_t avs_c3n_output_scratch(const struct avs_c3n_head *h)
 {
     size_t B = (size_t)h->B, H = 2 * (size_t)h->cfg.H[0], W = 2 * (size_t)h->cfg.W[0];
-    size_t O1 = (size_t)h->cfg.O1, O2 = (size_t)h->cfg.O2, ring = 8 * (H + W);
+    size_t O1 = (size_t)h->cfg.O1, O2 = (size_t)h->cfg.O2, ring = (size_t)h->ring->n;
     size_t big = B * O2 * 4 * H * W; /* one [B, O2, 2H, 2W] map */
     size_t fwd = B * O1 * H * W + big + O2 * B * ring;
     size_t bwd = 3 * big + B * O1 * (H + 2) * (W + 2) + B * O1 * H * W + 2 * O1 * 9 * B * ring +
@@ -284,18 +288,15 @@ void avs_c3n_output_fwd(struct avs_c3n_head *h)
     float *z = avs_c3n_stake(h, (size_t)B * O2 * 4 * H * W, 0);
     op->conv2d_fwd(z, h->hp, h->kc, h->kcb, &gz, h->ws);
     shuffle(h->h3, z, B * O2, H, W, 0);
-    struct ring rg;
-    ring_init(&rg, h);
-    size_t nr = (size_t)B * rg.n;
-    AVS_ASSERT((size_t)O1 * 9 * nr == avs_c3n_output_ring_floats(h));
+    const struct avs_c3n_ring *rg = h->ring;
+    size_t nr = (size_t)B * rg->n;
     float *col = h->ringcol, *yr = avs_c3n_stake(h, (size_t)O2 * nr, 0); /* col: kept for the backward */
-    ring_cols(col, h->hp, &rg, B, O1, 0);
+    ring_cols(col, h->hp, rg, B, O1, 0);
     op->gemm(0, 0, O2, (int)nr, O1 * 9, 1.0f, PW(k2), O1 * 9, col, (int)nr, 0.0f, yr, (int)nr);
     for (int k = 0; k < O2; k++)
         for (size_t t = 0; t < nr; t++)
             yr[k * nr + t] += PB(k2)[k];
-    ring_values(h->h3, yr, &rg, B, O2, 1);
-    ring_free(&rg);
+    ring_values(h->h3, yr, rg, B, O2, 1);
     op->relu_fwd(h->h3, h->h3, (size_t)B * O2 * 4 * H * W);
     op->conv2d_fwd(h->logits, h->h3, PW(k4), PB(k4), &g4, h->ws);
     struct avs_conv2d g2;
@@ -322,13 +323,11 @@ void avs_c3n_output_bwd(struct avs_c3n_head *h, const float *dlogits, float *dup
     op->conv2d_bwd_filter(GW(k4), GB(k4), dlogits, h->h3, &g4, h->ws);
     op->relu_bwd(dh2, dh3, h->h3, big);
     /* the ring: its gradients taken out of dh2 (zeroed there: the main conv did not make them) */
-    struct ring rg;
-    ring_init(&rg, h);
-    size_t nr = (size_t)B * rg.n;
+    const struct avs_c3n_ring *rg = h->ring;
+    size_t nr = (size_t)B * rg->n;
     float *col = avs_c3n_stake(h, (size_t)O1 * 9 * nr, 0), *dr = avs_c3n_stake(h, (size_t)O2 * nr, 0);
-    ring_values(dh2, dr, &rg, B, O2, 0);
-    float *zero = avs_c3n_stake(h, (size_t)O2 * nr, 1);
-    ring_values(dh2, zero, &rg, B, O2, 1);
+    ring_values(dh2, dr, rg, B, O2, 0);
+    ring_values(dh2, NULL, rg, B, O2, 1);
     op->gemm(0, 1, O2, O1 * 9, (int)nr, 1.0f, dr, (int)nr, h->ringcol, (int)nr, 1.0f, GW(k2), O1 * 9);
     for (int k = 0; k < O2; k++) {
         double s = 0;
@@ -345,8 +344,7 @@ void avs_c3n_output_bwd(struct avs_c3n_head *h, const float *dlogits, float *dup
     decompose(GW(k2), GB(k2), dkc, dkb, O2, O1);
     float *dhp = avs_c3n_stake(h, (size_t)B * O1 * (H + 2) * (W + 2), 0);
     op->conv2d_bwd_data_set(dhp, dz, h->kc, &gz, h->ws);
-    ring_cols(col, dhp, &rg, B, O1, 1);
-    ring_free(&rg);
+    ring_cols(col, dhp, rg, B, O1, 1);
     float *dh0 = avs_c3n_stake(h, (size_t)B * O1 * H * W, 1);
     fold_replicate(dh0, dhp, B * O1, H, W);
     op->conv2d_bwd_data_set(dup, dh0, PW(k0), &g0, h->ws);

@@ -4,22 +4,6 @@
 #include <math.h>
 #include <string.h>
 
-/* Large blocks are cleared by all threads (one core's stores do not fill the memory bus). */
-void avs_zero(float *p, size_t n)
-{
-    const size_t block = (size_t)1 << 18;
-    if (n < 4 * block) {
-        memset(p, 0, n * sizeof(float));
-        return;
-    }
-    long nb = (long)((n + block - 1) / block);
-#pragma omp parallel for schedule(static)
-    for (long i = 0; i < nb; i++) {
-        size_t a = (size_t)i * block, len = n - a < block ? n - a : block;
-        memset(p + a, 0, len * sizeof(float));
-    }
-}
-
 void avs_linear_fwd(float *y, const float *x, const float *w, const float *b, int M, int I, int O)
 {
     const struct avs_ops *op = avs_ops();

@@ -7,6 +7,7 @@
 #ifndef AVS_MODEL_NN_H
 #define AVS_MODEL_NN_H
 
+#include "core/tensor.h" /* avs_zero */
 #include "model/ops.h"
 
 /* y [M,O] = x [M,I] * W^T [I,O] + b [O] (b may be NULL). */
@@ -22,8 +23,5 @@ void avs_ccam_fwd(float *out, float *s, float *x1, float *sm, const float *x, co
                   int N, int C, int HW);
 void avs_ccam_bwd(float *dx, const float *dout, const float *s, const float *x1, const float *sm,
                   int N, int C, int HW, float *scratch /* [N*HW] */);
-
-/* Fill n floats with zeros. */
-void avs_zero(float *p, size_t n);
 
 #endif

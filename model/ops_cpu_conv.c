@@ -608,10 +608,7 @@ void avs_cpu_conv2d_bwd_data_set(float *din, const float *dout, const float *w,
                           (int)HW, 0.0f, din + (size_t)n * g->C * HW, (int)HW);
         return;
     }
-    size_t n = (size_t)g->N * g->C * g->H * g->W;
-#pragma omp parallel for schedule(static) if (n > (1 << 20))
-    for (size_t i = 0; i < n; i += 1 << 16)
-        memset(din + i, 0, (n - i < (1 << 16) ? n - i : (1 << 16)) * sizeof(float));
+    avs_zero(din, (size_t)g->N * g->C * g->H * g->W);
     avs_cpu_conv2d_bwd_data(din, dout, w, g, ws);
 }
 
