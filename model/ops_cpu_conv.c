@@ -506,15 +506,25 @@ static size_t live_ws(const struct avs_conv2d *g)
     return avs_arena_round((size_t)g->K * g->C * t.n) + avs_tapconv_ws(&tc);
 }
 
+/* The tap conv of g's live taps, and w's live taps packed at the head of ws; *rest: the tap
+ * conv's own scratch. */
+static float *live_setup(struct avs_tapconv *tc, struct taps *t, const float *w,
+                         const struct avs_conv2d *g, float *ws, float **rest)
+{
+    taps_plan(g, t);
+    tapconv_of(tc, g, t);
+    *rest = ws + avs_arena_round((size_t)g->K * g->C * t->n);
+    if (w)
+        pack_live(ws, w, g, t);
+    return ws;
+}
+
 static void live_fwd(float *out, const float *in, const float *w, const float *b,
                      const struct avs_conv2d *g, float *ws)
 {
     struct taps t;
     struct avs_tapconv tc;
-    taps_plan(g, &t);
-    tapconv_of(&tc, g, &t);
-    float *wt = ws, *rest = ws + avs_arena_round((size_t)g->K * g->C * t.n);
-    pack_live(wt, w, g, &t);
+    float *rest, *wt = live_setup(&tc, &t, w, g, ws, &rest);
     avs_cpu_tapconv_fwd(out, in, wt, b, &tc, rest);
 }
 
@@ -523,10 +533,7 @@ static void live_bwd_data(float *din, const float *dout, const float *w,
 {
     struct taps t;
     struct avs_tapconv tc;
-    taps_plan(g, &t);
-    tapconv_of(&tc, g, &t);
-    float *wt = ws, *rest = ws + avs_arena_round((size_t)g->K * g->C * t.n);
-    pack_live(wt, w, g, &t);
+    float *rest, *wt = live_setup(&tc, &t, w, g, ws, &rest);
     avs_cpu_tapconv_bwd_data(din, dout, wt, &tc, rest);
 }
 
@@ -535,10 +542,8 @@ static void live_bwd_filter(float *dw, const float *dout, const float *in,
 {
     struct taps t;
     struct avs_tapconv tc;
-    taps_plan(g, &t);
-    tapconv_of(&tc, g, &t);
     int RS = g->R * g->S;
-    float *dwt = ws, *rest = ws + avs_arena_round((size_t)g->K * g->C * t.n);
+    float *rest, *dwt = live_setup(&tc, &t, NULL, g, ws, &rest);
     memset(dwt, 0, (size_t)g->K * g->C * t.n * sizeof(float));
     avs_cpu_tapconv_bwd_filter(dwt, NULL, dout, in, &tc, rest);
     for (int k = 0; k < g->K; k++)
