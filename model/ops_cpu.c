@@ -64,24 +64,34 @@ void avs_cpu_add_channel(float *y, const float *b, int N, int C, int HW)
         }
 }
 
+/* 8 fixed lanes of a long double-precision sum, reduced in a fixed tree: one dependent add
+ * per element was latency-bound; the order never depends on threads */
+static double lanes_total(const double s[8])
+{
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* The sum of channel c of x [N,C,HW] in 8 fixed lanes (lanes_total): bias gradients, BatchNorm */
+static double chan_sum(const float *x, int N, int C, int HW, int c)
+{
+    double s[8] = {0};
+    for (int n = 0; n < N; n++) {
+        const float *p = x + ((size_t)n * C + c) * HW;
+        for (int i0 = 0; i0 < HW; i0 += 8) {
+            int e = HW - i0 < 8 ? HW - i0 : 8;
+#pragma omp simd
+            for (int l = 0; l < e; l++)
+                s[l] += p[i0 + l];
+        }
+    }
+    return lanes_total(s);
+}
+
 void avs_cpu_sum_channel(float *db, const float *dy, int N, int C, int HW)
 {
 #pragma omp parallel for schedule(static) if ((size_t)N * C * HW > PAR_MIN)
-    for (int c = 0; c < C; c++) {
-        /* 8 partial sums (fixed lanes, so the order never depends on threads): one dependent
-         * double add per element was latency-bound, ~50 ms per head training step */
-        double s[8] = {0};
-        for (int n = 0; n < N; n++) {
-            const float *p = dy + ((size_t)n * C + c) * HW;
-            int i = 0;
-            for (; i + 8 <= HW; i += 8)
-                for (int l = 0; l < 8; l++)
-                    s[l] += p[i + l];
-            for (; i < HW; i++)
-                s[i & 7] += p[i];
-        }
-        db[c] += (float)(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
-    }
+    for (int c = 0; c < C; c++)
+        db[c] += (float)chan_sum(dy, N, C, HW, c);
 }
 
 static void bias_fwd(float *y, const float *b, int rows, int cols)
@@ -295,12 +305,6 @@ static void ln_bwd_block(float *dx, const float *dy, const float *x, const float
     }
 }
 
-/* 8 fixed lanes of a long double-precision sum, reduced in a fixed tree: one dependent add
- * per element was latency-bound; the order never depends on threads */
-static double lanes_total(const double s[8])
-{
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
 
 /* dw [C] += sum dy xhat, db [C] += sum dy over outer and inner; parallel over C */
 static void ln_bwd_params(float *dw, float *db, const float *dy, const float *x, const float *mean,
@@ -343,22 +347,6 @@ static void layernorm_bwd(float *dx, float *dw, float *db, const float *dy, cons
         ln_bwd_params(dw, db, dy, x, mean, rstd, outer, C, inner);
 }
 
-/* BatchNorm sums run over the N spans [HW] of channel c in 8 fixed lanes (lanes_total) */
-static double bn_sum(const float *x, int N, int C, int HW, int c)
-{
-    double s[8] = {0};
-    for (int n = 0; n < N; n++) {
-        const float *p = x + ((size_t)n * C + c) * HW;
-        for (int i0 = 0; i0 < HW; i0 += 8) {
-            int e = HW - i0 < 8 ? HW - i0 : 8;
-#pragma omp simd
-            for (int l = 0; l < e; l++)
-                s[l] += p[i0 + l];
-        }
-    }
-    return lanes_total(s);
-}
-
 static double bn_sumsq(const float *x, int N, int C, int HW, int c, double m)
 {
     double s[8] = {0};
@@ -398,7 +386,7 @@ static void batchnorm_fwd(float *y, float *mean, float *rstd, const float *x, co
     for (int c = 0; c < C; c++) {
         float m, r;
         if (train) {
-            double md = bn_sum(x, N, C, HW, c) / (double)cnt, s2 = bn_sumsq(x, N, C, HW, c, md);
+            double md = chan_sum(x, N, C, HW, c) / (double)cnt, s2 = bn_sumsq(x, N, C, HW, c, md);
             double var = s2 / (double)cnt;
             m = (float)md;
             r = (float)(1.0 / sqrt(var + eps));
