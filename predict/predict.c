@@ -14,6 +14,7 @@
 #include "eval/eval.h"
 #include "predict/overlay.h"
 #include "train/ckpt.h"
+#include "train/data.h"
 #include "train/finetune.h"
 #include "train/runs.h"
 
@@ -115,11 +116,8 @@ static int list_videos(sqlite3 *db, const char *subset, const char *split, struc
                        int *n, struct avs_err *err)
 {
     sqlite3_stmt *st;
-    if (avs_db_prepare(db, "SELECT id, uid, category FROM videos WHERE status = 'ok' AND "
-                           "subset = ?1 AND split = ?2 ORDER BY uid", &st, err))
+    if (avs_tset_videos(db, subset, split, &st, err))
         return -1;
-    sqlite3_bind_text(st, 1, subset, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, split, -1, SQLITE_TRANSIENT);
     int cap = 0;
     *out = NULL, *n = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {

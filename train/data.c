@@ -180,15 +180,23 @@ static int fill_video(struct avs_tset *t, sqlite3 *db, const char *root, struct 
     return rc;
 }
 
+int avs_tset_videos(sqlite3 *db, const char *subset, const char *split, sqlite3_stmt **st,
+                    struct avs_err *err)
+{
+    if (avs_db_prepare(db, "SELECT id, uid, category, n_seconds FROM videos WHERE status = 'ok' "
+                           "AND subset = ?1 AND split = ?2 ORDER BY uid", st, err))
+        return -1;
+    sqlite3_bind_text(*st, 1, subset, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(*st, 2, split, -1, SQLITE_TRANSIENT);
+    return 0;
+}
+
 int avs_tset_load(struct avs_tset *t, sqlite3 *db, const char *root, const char *subset,
                   const char *split, enum avs_tset_loss loss, struct avs_err *err)
 {
     sqlite3_stmt *st;
-    if (avs_db_prepare(db, "SELECT id, uid, category, n_seconds FROM videos WHERE status = 'ok' "
-                           "AND subset = ?1 AND split = ?2 ORDER BY uid", &st, err))
+    if (avs_tset_videos(db, subset, split, &st, err))
         return -1;
-    sqlite3_bind_text(st, 1, subset, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, split, -1, SQLITE_TRANSIENT);
     int cap = 0, rc = 0;
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
         if (sqlite3_column_int(st, 3) < AVS_T) {

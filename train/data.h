@@ -49,6 +49,11 @@ struct avs_tset {
     int n, n_short, n_nofeat;
 };
 
+/* The videos of a subset and split that training and prediction use, in the one order they
+ * are taken (uid: row ids follow ingest's finishing order): a statement yielding id, uid,
+ * category, n_seconds. */
+int avs_tset_videos(sqlite3 *db, const char *subset, const char *split, sqlite3_stmt **st,
+                    struct avs_err *err);
 int avs_tset_open_cache(struct avs_tset *t, sqlite3 *db, const char *root, const char *set,
                         struct avs_err *err);
 /* Videos of subset/split (status ok) that have features in the set, ordered by uid (not by
