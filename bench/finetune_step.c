@@ -15,7 +15,7 @@
 #include "core/fs.h"
 #include "core/image.h"
 #include "features/cache.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 #include "train/c3n.h"
 #include "train/finetune.h"
 

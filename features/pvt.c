@@ -11,7 +11,7 @@
 #include "core/safetensors.h"
 #include "features/randinit.h"
 #include "model/nn.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 
 #define EPS_BLOCK 1e-6f /* blocks and stage norms: partial(nn.LayerNorm, eps=1e-6) */
 #define EPS_EMBED 1e-5f /* patch-embedding norm and attention's sr norm: nn.LayerNorm default */
@@ -475,17 +475,17 @@ static void block_bwd(const struct avs_pvt *m, struct avs_tensor_set *g, int s, 
     size_t MC = (size_t)M * C, MH = (size_t)M * hid;
     /* MLP: x_out = xmid + fc2(gelu(dw(fc1(LN2(xmid))))) */
     float *dh3 = w->hbuf, *dh2 = w->hbuf + MH;
-    avs_zero(dh3, MH);
+    avs_ops()->zero(dh3, MH);
     avs_linear_bwd(dh3, BG("mlp.fc2.weight"), BG("mlp.fc2.bias"), dx, b->h3, BP("mlp.fc2.weight"), M,
                    hid, C);
-    avs_zero(dh2, MH);
+    avs_ops()->zero(dh2, MH);
     op->gelu_bwd(dh2, dh3, b->h2, MH);
-    avs_zero(dh3, MH); /* now dh1 */
+    avs_ops()->zero(dh3, MH); /* now dh1 */
     dwconv3_tokens_bwd(dh3, dh2, BP("mlp.dwconv.dwconv.weight"), N, H, W, hid);
     if (g)
         dwconv3_tokens_bwd_filter(BG("mlp.dwconv.dwconv.weight"), BG("mlp.dwconv.dwconv.bias"), dh2,
                                   b->h1, N, H, W, hid);
-    avs_zero(w->t1, MC); /* dy2 */
+    avs_ops()->zero(w->t1, MC); /* dy2 */
     avs_linear_bwd(w->t1, BG("mlp.fc1.weight"), BG("mlp.fc1.bias"), dh3, b->y2, BP("mlp.fc1.weight"),
                    M, C, hid);
     op->layernorm_bwd(dx, BG("norm2.weight"), BG("norm2.bias"), w->t1, b->xmid, b->mean2, b->rstd2,
@@ -494,7 +494,7 @@ static void block_bwd(const struct avs_pvt *m, struct avs_tensor_set *g, int s, 
     float *dO = w->t1, *dq = w->t2, *dkv = w->hbuf, *dS = w->hbuf + (size_t)N * Lk * 2 * C,
           *dP = dS + (size_t)L * Lk;
     AVS_ASSERT((size_t)N * Lk * 2 * C + 2 * (size_t)L * Lk <= 2 * MH);
-    avs_zero(dO, MC);
+    avs_ops()->zero(dO, MC);
     avs_linear_bwd(dO, BG("attn.proj.weight"), BG("attn.proj.bias"), dx, b->o, BP("attn.proj.weight"),
                    M, C, C);
     float scale = 1.0f / sqrtf((float)hd);
@@ -507,26 +507,26 @@ static void block_bwd(const struct avs_pvt *m, struct avs_tensor_set *g, int s, 
             float *dk = dkv + (size_t)n * Lk * 2 * C + h * hd, *dv = dk + C;
             op->gemm(0, 1, L, Lk, hd, 1.0f, dOh, C, v, 2 * C, 0.0f, dP, Lk);
             op->gemm(1, 0, Lk, hd, L, 1.0f, P, Lk, dOh, C, 0.0f, dv, 2 * C);
-            avs_zero(dS, (size_t)L * Lk);
+            avs_ops()->zero(dS, (size_t)L * Lk);
             op->softmax_bwd(dS, dP, P, L, Lk);
             op->gemm(0, 0, L, hd, Lk, scale, dS, Lk, k, 2 * C, 0.0f, dq + (size_t)n * L * C + h * hd, C);
             op->gemm(1, 0, Lk, hd, L, scale, dS, Lk, q, C, 0.0f, dk, 2 * C);
         }
     float *dy1 = w->t1; /* dO is no longer needed */
-    avs_zero(dy1, MC);
+    avs_ops()->zero(dy1, MC);
     avs_linear_bwd(dy1, BG("attn.q.weight"), BG("attn.q.bias"), dq, b->y1, BP("attn.q.weight"), M, C, C);
     if (sr > 1) {
         float *dsrtok = dq, *dsrpre = dq + (size_t)N * Lk * C; /* dq consumed: reuse */
         AVS_ASSERT(2 * (size_t)N * Lk * C <= MC);
-        avs_zero(dsrtok, (size_t)N * Lk * C);
+        avs_ops()->zero(dsrtok, (size_t)N * Lk * C);
         avs_linear_bwd(dsrtok, BG("attn.kv.weight"), BG("attn.kv.bias"), dkv, b->srtok,
                        BP("attn.kv.weight"), N * Lk, C, 2 * C);
-        avs_zero(dsrpre, (size_t)N * Lk * C);
+        avs_ops()->zero(dsrpre, (size_t)N * Lk * C);
         op->layernorm_bwd(dsrpre, BG("attn.norm.weight"), BG("attn.norm.bias"), dsrtok, b->srpre,
                           b->srmean, b->srrstd, BP("attn.norm.weight"), N * Lk, C, 1);
         float *dmap = dkv, *din = w->hbuf + MH; /* [N,C,Lk], [N,C,L] */
         tok2map(dmap, dsrpre, N, C, Lk);
-        avs_zero(din, MC);
+        avs_ops()->zero(din, MC);
         struct avs_conv2d gs;
         avs_conv2d_geom(&gs, N, C, H, W, C, sr, sr, sr, 0, 1, 1);
         op->conv2d_bwd_data(din, dmap, BP("attn.sr.weight"), &gs, w->conv);
@@ -721,7 +721,7 @@ static void backward(const struct avs_pvt *m, struct stage_keep keep[4], float *
         for (int i = c->depths[s] - 1; i >= 0; i--)
             block_bwd(m, g, s, i, dx, k->H, k->W, &k->blk[i], &w);
         /* patch embedding: LN, tokens -> map, conv */
-        avs_zero(w.t1, MC);
+        avs_ops()->zero(w.t1, MC);
         op->layernorm_bwd(w.t1, grd(m, g, "patch_embed%d.norm.weight", s + 1),
                           grd(m, g, "patch_embed%d.norm.bias", s + 1), dx, k->pe_pre, k->pe_mean,
                           k->pe_rstd, prm(m, "patch_embed%d.norm.weight", s + 1), (int)M, k->C, 1);

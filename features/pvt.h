@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "core/common.h"
+#include "backend/backend.h"
 #include "core/tensor.h"
 
 struct avs_pvt_cfg {

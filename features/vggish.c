@@ -9,7 +9,7 @@
 #include "core/safetensors.h"
 #include "features/randinit.h"
 #include "model/nn.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 
 static const char *const conv_names[AVS_VGGISH_NCONV][2] = {
     {"features.0.weight", "features.0.bias"},   {"features.3.weight", "features.3.bias"},

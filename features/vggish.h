@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "core/common.h"
+#include "backend/backend.h"
 #include "core/tensor.h"
 
 #define AVS_VGGISH_NCONV 6

@@ -148,7 +148,7 @@ float *avs_c3n_stake(struct avs_c3n_head *h, size_t n, int zero)
 {
     float *p = avs_arena_take(&h->scratch, n);
     if (zero)
-        avs_zero(p, n);
+        avs_ops()->zero(p, n);
     return p;
 }
 
@@ -364,7 +364,7 @@ void avs_c3n_head_bwd(struct avs_c3n_head *h, const float *dlogits, float *const
         size_t map = (size_t)B * D * HW(h, s), mark = avs_arena_mark(&h->scratch);
         float *dt = stake(h, map);
         if (s < 3)
-            avs_zero(dprev, map);
+            avs_ops()->zero(dprev, map);
         path_bwd(h, s, dup, s < 3 ? dprev : NULL, dt);
         float *da = dt;
         if (h->cfg.tpavi >> s & 1) {

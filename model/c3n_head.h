@@ -20,8 +20,9 @@
 #define AVS_MODEL_C3N_HEAD_H
 
 #include "core/common.h"
+#include "backend/backend.h"
 #include "core/tensor.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 
 struct avs_c3n_cfg {
     int T;          /* frames per clip (5) */

@@ -54,7 +54,7 @@ void avs_ccam_bwd(float *dx, const float *dout, const float *s, const float *x1,
     /* out = x1 * sm, sm = sigmoid(m), m = mean_c x1: dx1 = dout*sm + dm/C, dm = sum_c(dout*x1)
      * * sm(1-sm); then dx = dx1 * s. Done per element without a [N,C,HW] temporary. */
     struct avs_bcast bs = {N, C, HW, 1, 0, 1};
-    avs_zero(scratch, (size_t)N * HW);
+    avs_ops()->zero(scratch, (size_t)N * HW);
     op->mul_bwd(NULL, scratch, dout, x1, sm, &bs); /* scratch = sum_c dout*x1 */
     for (size_t i = 0; i < (size_t)N * HW; i++)
         scratch[i] *= sm[i] * (1.0f - sm[i]) / (float)C;

@@ -7,8 +7,9 @@
 #ifndef AVS_MODEL_NN_H
 #define AVS_MODEL_NN_H
 
-#include "core/tensor.h" /* avs_zero */
-#include "model/ops.h"
+#include "backend/backend.h"
+#include "core/tensor.h"
+#include "backend/ops.h"
 
 /* y [M,O] = x [M,I] * W^T [I,O] + b [O] (b may be NULL). */
 void avs_linear_fwd(float *y, const float *x, const float *w, const float *b, int M, int I, int O);

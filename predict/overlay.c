@@ -26,7 +26,7 @@
 
 #include "core/fs.h"
 #include "core/image.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 #include "predict/overlay.h"
 
 /* ---- drawing ------------------------------------------------------------------------------ */

@@ -8,7 +8,7 @@
 
 #include "core/safetensors.h"
 #include "features/pvt.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 #include "tests/check.h"
 #include "tests/fixture.h"
 

@@ -8,7 +8,7 @@
 #include "features/pvt.h"
 #include "features/randinit.h"
 #include "features/vggish.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 #include "tests/check.h"
 
 static void check_generator(void)

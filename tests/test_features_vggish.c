@@ -6,7 +6,7 @@
 
 #include "core/safetensors.h"
 #include "features/vggish.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 #include "tests/check.h"
 #include "tests/fixture.h"
 

@@ -21,7 +21,7 @@
 #include "features/c3im.h"
 #include "features/cache.h"
 #include "features/run.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 #include "tests/check.h"
 #include "tests/fixture.h"
 #include "train/finetune.h"

@@ -10,7 +10,7 @@
 #include "core/common.h"
 #include "core/safetensors.h"
 #include "model/c3n_head.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 #include "tests/check.h"
 
 #define FIX "tests/fixtures/model/"

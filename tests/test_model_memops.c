@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "core/common.h"
-#include "model/ops.h"
-#include "model/ops_cpu.h"
+#include "backend/backend.h"
+#include "backend/cpu/cpu.h"
 #include "tests/check.h"
 
 static unsigned long long seed = 12345;
@@ -101,7 +101,7 @@ static void ref_resize_bwd(double *dx, const float *dy, int NC, int H, int W, in
 
 static void resize_case(int NC, int H, int W, int OH, int OW, int ac)
 {
-    const struct avs_ops *op = avs_ops_cpu();
+    const struct avs_ops *op = avs_backend_cpu();
     size_t ni = (size_t)NC * H * W, no = (size_t)NC * OH * OW;
     float *x = rnd(ni), *y = rnd(no), *want = rnd(no), *dy = rnd(no);
     char what[96];
@@ -151,7 +151,7 @@ static void test_resize_streamed(void)
     for (int t = 1; t <= 2; t++) {
         avs_ops_set_threads(t);
         memset(y, 0, no * sizeof(float));
-        avs_ops_cpu()->resize_fwd(y, x, NC, H, W, OH, OW, 1);
+        avs_backend_cpu()->resize_fwd(y, x, NC, H, W, OH, OW, 1);
         if (t == 1)
             ref_resize_fwd(want, x, NC, H, W, OH, OW, 1);
         CHECK(!memcmp(y, want, no * sizeof(float)), "streamed resize_fwd, %d threads: not the formula", t);
@@ -211,7 +211,7 @@ static void ref_ln_bwd(float *dx, double *dw, double *db, const float *dy, const
 
 static void ln_case(int outer, int C, int inner)
 {
-    const struct avs_ops *op = avs_ops_cpu();
+    const struct avs_ops *op = avs_backend_cpu();
     size_t n = (size_t)outer * C * inner, np = (size_t)outer * inner;
     float *x = rnd(n), *w = rnd((size_t)C), *b = rnd((size_t)C), *dy = rnd(n);
     float *y = rnd(n), *y2 = rnd(n), *m = rnd(np), *r = rnd(np), *m2 = rnd(np), *r2 = rnd(np);
@@ -245,7 +245,7 @@ static void test_layernorm(void)
 /* batchnorm (train) against double sums: mean/rstd, y, dx, dw, db */
 static void test_batchnorm(void)
 {
-    const struct avs_ops *op = avs_ops_cpu();
+    const struct avs_ops *op = avs_backend_cpu();
     int N = 3, C = 4, HW = 203;
     size_t n = (size_t)N * C * HW;
     float *x = rnd(n), *w = rnd(4), *b = rnd(4), *dy = rnd(n), *y = rnd(n), m[4], r[4];
@@ -296,7 +296,7 @@ static void test_relu_bwd(void)
     size_t n = 100003;
     float *x = rnd(n), *dy = rnd(n), *dx = rnd(n), *want = copy(dx, n);
     x[0] = 0.0f, x[1] = -0.0f, x[2] = 1e-40f, x[3] = -1e-40f;
-    avs_ops_cpu()->relu_bwd(dx, dy, x, n);
+    avs_backend_cpu()->relu_bwd(dx, dy, x, n);
     for (size_t i = 0; i < n; i++)
         want[i] += x[i] > 0 ? dy[i] : 0.0f;
     CHECK(!memcmp(dx, want, n * 4), "relu_bwd: not the scalar select");
@@ -320,7 +320,7 @@ static void ref_adam(float *p, const float *g, float *m, float *v, size_t n, dou
 
 static void test_adam(void)
 {
-    const struct avs_ops *op = avs_ops_cpu();
+    const struct avs_ops *op = avs_backend_cpu();
     size_t n = 70001; /* parallel, several blocks, a tail of 1 */
     for (int t = 1; t <= 2; t++)
         for (int k = 0; k < 2; k++) {
@@ -353,7 +353,7 @@ static void test_adam(void)
 
 static void test_threads(void)
 {
-    const struct avs_ops *op = avs_ops_cpu();
+    const struct avs_ops *op = avs_backend_cpu();
     int NC = 40, H = 28, W = 28, B = 2, C = 64, HW = 300;
     size_t ni = (size_t)NC * H * W, no = (size_t)NC * 4 * H * W, n = (size_t)B * C * HW;
     float *x = rnd(ni), *dy = rnd(no), *lx = rnd(n), *ldy = rnd(n), *w = rnd((size_t)C), *b = rnd((size_t)C);

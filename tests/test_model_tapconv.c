@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "core/common.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 #include "tests/check.h"
 
 static unsigned long long rng = 0x9E3779B97F4A7C15ULL;

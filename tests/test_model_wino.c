@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "core/common.h"
-#include "model/ops.h"
-#include "model/ops_cpu.h"
+#include "backend/ops.h"
+#include "backend/cpu/cpu.h"
 #include "tests/check.h"
 
 static unsigned long long rng_state = 88172645463325252ULL;

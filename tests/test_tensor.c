@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "core/tensor.h"
 #include "tests/check.h"
 

@@ -14,7 +14,7 @@
 #include "features/clip.h"
 #include "features/run.h"
 #include "ingest/decode.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 
 static void usage(FILE *f)
 {

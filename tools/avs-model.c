@@ -35,7 +35,7 @@
 #include "features/pvt.h"
 #include "features/vggish.h"
 #include "model/c3n_head.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 
 void openblas_set_num_threads(int n);
 

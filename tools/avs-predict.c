@@ -8,7 +8,7 @@
 #include "core/cli.h"
 #include "core/common.h"
 #include "ingest/decode.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 #include "predict/predict.h"
 
 static void usage(FILE *f)

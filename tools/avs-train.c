@@ -8,7 +8,7 @@
 
 #include "core/cli.h"
 #include "core/common.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 #include "train/train.h"
 
 static void usage(FILE *f)

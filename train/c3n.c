@@ -72,7 +72,7 @@ void avs_c3n_bwd(struct avs_c3n *m, const float *dlogits, float *const dstage[4]
     for (int s = 0; s < 4; s++) {
         dx[s] = m->ccam ? m->dx[s] : dstage[s];
         if (m->ccam)
-            avs_zero(m->dx[s], map_numel(c, B, s));
+            avs_ops()->zero(m->dx[s], map_numel(c, B, s));
     }
     avs_c3n_head_bwd(&m->head, dlogits, dx, NULL);
     if (!m->ccam)

@@ -11,7 +11,7 @@
 #include "core/safetensors.h"
 #include "features/c3im.h"
 #include "features/run.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 
 #define FORMAT "avs-pvt-finetune"
 

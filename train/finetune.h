@@ -45,6 +45,7 @@
 #include <stdint.h>
 
 #include "core/common.h"
+#include "backend/backend.h"
 #include "core/tensor.h"
 #include "features/clip.h"
 #include "features/pvt.h"

@@ -12,7 +12,7 @@
 #include "core/fs.h"
 #include "core/progress.h"
 #include "eval/eval.h"
-#include "model/ops.h"
+#include "backend/ops.h"
 #include "train/c3n.h"
 #include "train/ckpt.h"
 #include "train/data.h"

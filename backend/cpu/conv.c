@@ -1,4 +1,4 @@
-/* model/ops_cpu_conv.c: conv2d forward, backward-data and backward-filter on the CPU.
+/* backend/cpu/conv.c: conv2d forward, backward-data and backward-filter on the CPU.
  *
  * 3x3 stride-1 convs run as Winograd F(4x4,3x3) where the cost model below says it pays
  * (model/ops_cpu_winograd.c). The other paths all end in cblas_sgemm:
@@ -16,11 +16,12 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/common.h"
 #include "core/tensor.h"
-#include "model/ops.h"
-#include "model/ops_cpu.h"
+#include "backend/ops.h"
+#include "backend/cpu/cpu.h"
 
 void avs_conv2d_geom(struct avs_conv2d *g, int N, int C, int H, int W, int K, int R, int S,
                      int stride, int pad, int dil, int groups)
@@ -159,7 +160,7 @@ int avs_cpu_conv_uses_winograd(const struct avs_conv2d *g)
     return g->C >= 16 && g->K >= 16 && ratio <= 0.6 && tiles >= 64;
 }
 
-size_t avs_conv2d_ws(const struct avs_conv2d *g)
+size_t avs_cpu_conv2d_ws(const struct avs_conv2d *g)
 {
     if (avs_cpu_conv_uses_winograd(g))
         return avs_cpu_winograd_ws(g);
@@ -187,11 +188,6 @@ double avs_conv2d_flops(const struct avs_conv2d *g)
     return 2.0 * g->N * g->K * (double)g->P * g->Q * (g->C / g->groups) * taps;
 }
 
-/* One threading layer: OpenBLAS runs single-threaded (set in avs_ops_set_threads) and each
- * OpenMP thread multiplies its own slice of rows or columns of C (whichever dimension is
- * larger), with the whole K reduction. OpenBLAS's own threads plus OpenMP's would spin against
- * each other on the same cores; slicing also keeps every element's summation order the same
- * for any thread count. */
 /* One BLAS call; a product with one row or one column is a GEMV, one with inner dimension 1
  * an outer product (OpenBLAS's GEMM does those, e.g. a conv to one channel and its backward,
  * at a few GFLOP/s). */
@@ -214,28 +210,46 @@ static void blas(int ta, int tb, int M, int N, int K, float alpha, const float *
                     M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* Tiles of a GEMM: the larger of C's dimensions is cut into at most `cpus` slices (multiples of
+ * 16, at least 64), cpus = the processors the machine has (configured, not the ones this process may use),
+ * so the cut depends on the problem and the machine, never on the thread count. */
+static int gemm_tiles(void)
+{
+    static int tiles;
+    if (!tiles) {
+        long n = sysconf(_SC_NPROCESSORS_CONF);
+        tiles = n < 1 ? 1 : n > 64 ? 64 : (int)n;
+    }
+    return tiles;
+}
+
+/* One threading layer, and the same bits for any thread count: OpenBLAS runs single-threaded
+ * (set in avs_ops_set_threads: its own threads and OpenMP's would spin against each other on
+ * the same cores) and C is cut into fixed tiles (gemm_tiles), each multiplied whole by one
+ * call with the whole K reduction; threads only choose which tiles they take. (OpenBLAS's own
+ * threading cuts by thread count, and its kernels round a slice's edges differently: measured
+ * on Zen and Haswell kernels, 1 vs 2 threads give other bits for 48x360x576 and 1000^3.) */
 void avs_cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                    const float *B, int ldb, float beta, float *C, int ldc)
 {
-    int nt = avs_ops_threads();
-    if (nt <= 1 || (double)M * N * K < 2e6 || (M < 32 && N < 32)) {
+    int split_m = M > N, len = split_m ? M : N;
+    int chunk = ((len + gemm_tiles() - 1) / gemm_tiles() + 15) & ~15;
+    if (chunk < 64)
+        chunk = 64; /* narrower slices lose more to packing than threads win */
+    int tiles = (len + chunk - 1) / chunk;
+    if ((double)M * N * K < 2e6 || (M < 32 && N < 32) || tiles < 2) {
         blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    int split_m = M > N, len = split_m ? M : N;
-#pragma omp parallel num_threads(nt)
-    {
-        int id = omp_get_thread_num(), n = omp_get_num_threads();
-        int chunk = ((len + n - 1) / n + 15) & ~15;
-        int a = id * chunk, b = a + chunk < len ? a + chunk : len;
-        if (a < b) {
-            if (split_m)
-                blas(ta, tb, b - a, N, K, alpha, ta ? A + a : A + (size_t)a * lda, lda, B, ldb, beta,
-                     C + (size_t)a * ldc, ldc);
-            else
-                blas(ta, tb, M, b - a, K, alpha, A, lda, tb ? B + (size_t)a * ldb : B + a, ldb, beta,
-                     C + a, ldc);
-        }
+#pragma omp parallel for schedule(static) num_threads(avs_ops_threads() < tiles ? avs_ops_threads() : tiles)
+    for (int i = 0; i < tiles; i++) {
+        int a = i * chunk, b = a + chunk < len ? a + chunk : len;
+        if (split_m)
+            blas(ta, tb, b - a, N, K, alpha, ta ? A + a : A + (size_t)a * lda, lda, B, ldb, beta,
+                 C + (size_t)a * ldc, ldc);
+        else
+            blas(ta, tb, M, b - a, K, alpha, A, lda, tb ? B + (size_t)a * ldb : B + a, ldb, beta,
+                 C + a, ldc);
     }
 }
 
@@ -503,7 +517,7 @@ static size_t live_ws(const struct avs_conv2d *g)
     struct avs_tapconv tc;
     taps_plan(g, &t);
     tapconv_of(&tc, g, &t);
-    return avs_arena_round((size_t)g->K * g->C * t.n) + avs_tapconv_ws(&tc);
+    return (((size_t)g->K * g->C * t.n + 15) & ~(size_t)15) + avs_cpu_tapconv_ws(&tc);
 }
 
 /* The tap conv of g's live taps, and w's live taps packed at the head of ws; *rest: the tap
@@ -513,7 +527,7 @@ static float *live_setup(struct avs_tapconv *tc, struct taps *t, const float *w,
 {
     taps_plan(g, t);
     tapconv_of(tc, g, t);
-    *rest = ws + avs_arena_round((size_t)g->K * g->C * t->n);
+    *rest = ws + (((size_t)g->K * g->C * t->n + 15) & ~(size_t)15);
     if (w)
         pack_live(ws, w, g, t);
     return ws;
@@ -613,7 +627,7 @@ void avs_cpu_conv2d_bwd_data_set(float *din, const float *dout, const float *w,
                           (int)HW, 0.0f, din + (size_t)n * g->C * HW, (int)HW);
         return;
     }
-    avs_zero(din, (size_t)g->N * g->C * g->H * g->W);
+    avs_cpu_zero(din, (size_t)g->N * g->C * g->H * g->W);
     avs_cpu_conv2d_bwd_data(din, dout, w, g, ws);
 }
 

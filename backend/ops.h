@@ -1,21 +1,27 @@
-/* model/ops.h: the backend table of primitives. Layers (model/nn.h) and blocks (model/c3n_*.h)
- * call only these, so a CUDA table can be registered later without touching any layer.
+/* backend/ops.h: the backend table: memory operations and the primitives every network is
+ * made of. Networks (model/) call only these, so a backend (cpu, guard, later cuda) can be
+ * registered without touching any layer; layer code never dereferences a tensor.
  *
- *   const struct avs_ops *op = avs_ops();      the active table (CPU unless CUDA registered)
- *   op->conv2d_fwd(out, in, w, b, &geom, ws);  ws: avs_conv2d_ws(&geom) floats of scratch
+ *   const struct avs_ops *op = avs_ops();        the active backend (backend/backend.h selects)
+ *   float *x = op->alloc(n * sizeof(float), 1);  device memory (zeroed); op->free(x)
+ *   op->upload(x, host, bytes); ...; op->download(host, x, bytes);
+ *   op->conv2d_fwd(out, in, w, b, &geom, ws);    ws: op->conv2d_ws(&geom) floats of scratch
+ *
+ * Memory: every float * of a primitive is device memory of the same backend (its alloc, or an
+ * arena carved from it: backend/backend.h); host memory reaches it only through upload, and
+ * comes back through download. Geometry structs (struct avs_conv2d ...) are host values.
+ * The guard backend (tests) enforces this: its memory is inaccessible outside its own ops.
  *
  * Conventions (llm.c's contract): outputs first; every *_bwd ADDS into its gradients (so a
  * tensor used twice collects both); nothing allocates inside (scratch is passed in); all
- * pointers are contiguous float32 (NCHW for maps, row-major otherwise).
- * Reductions run in a fixed order whatever the thread count, so results are bit-identical
- * for 1..n threads (tested).
+ * pointers are contiguous float32 (NCHW for maps, row-major otherwise). Ops run in the order
+ * they are called (one stream); results are final once sync (or a download) returns.
  *
- * Threading (CPU): one layer, OpenMP, with n threads from avs_ops_set_threads(n). OpenBLAS is
- * set single-threaded and each OpenMP thread multiplies its own slice of a GEMM (two thread
- * pools spinning against each other on the same cores cost more than they gave).
+ * Determinism (every backend): the same inputs give the same bits on the same machine, whatever
+ * the thread count (CPU: fixed tiles and fixed reduction orders, backend/cpu/).
  */
-#ifndef AVS_MODEL_OPS_H
-#define AVS_MODEL_OPS_H
+#ifndef AVS_BACKEND_OPS_H
+#define AVS_BACKEND_OPS_H
 
 #include <stddef.h>
 #include <stdio.h>
@@ -31,7 +37,8 @@ struct avs_conv2d {
 
 void avs_conv2d_geom(struct avs_conv2d *g, int N, int C, int H, int W, int K, int R, int S,
                      int stride, int pad, int dil, int groups);
-/* Floats of scratch a conv2d fwd/bwd call needs (the same size serves all three). */
+/* Floats of scratch a conv2d fwd/bwd call needs on the active backend (its conv2d_ws: the
+ * same size serves all three passes). */
 size_t avs_conv2d_ws(const struct avs_conv2d *g);
 /* Multiply-adds of one forward (only the taps that touch the input, as computed). */
 double avs_conv2d_flops(const struct avs_conv2d *g);
@@ -47,7 +54,8 @@ struct avs_tapconv {
     int dy[AVS_TAPS_MAX], dx[AVS_TAPS_MAX];
 };
 
-/* Floats of scratch a tap conv fwd/bwd call needs; multiply-adds x 2 of one pass. */
+/* Floats of scratch a tap conv fwd/bwd call needs on the active backend; multiply-adds x 2
+ * of one pass. */
 size_t avs_tapconv_ws(const struct avs_tapconv *g);
 double avs_tapconv_flops(const struct avs_tapconv *g);
 
@@ -59,6 +67,27 @@ struct avs_bcast {
 
 struct avs_ops {
     const char *name;
+    const char *about; /* one line for --help */
+
+    /* ---- memory ---- */
+    /* bytes of device memory, 64-byte aligned; zero: cleared (else contents undefined, and
+     * untouched pages may cost nothing: for generous scratch bounds). NULL when out of memory. */
+    void *(*alloc)(size_t bytes, int zero);
+    void (*free)(void *p); /* NULL-safe */
+    void (*zero)(float *p, size_t n);
+    /* host <-> device and device -> device copies (bytes; may overlap only for copy) */
+    void (*upload)(void *dev, const void *host, size_t bytes);
+    void (*download)(void *host, const void *dev, size_t bytes);
+    void (*copy)(void *dst, const void *src, size_t bytes);
+    /* y[i] = v for n floats */
+    void (*fill)(float *y, float v, size_t n);
+    /* wait until every op called so far is done */
+    void (*sync)(void);
+    /* floats of scratch of a conv2d / tap conv call on this backend */
+    size_t (*conv2d_ws)(const struct avs_conv2d *g);
+    size_t (*tapconv_ws)(const struct avs_tapconv *g);
+
+    /* ---- primitives ---- */
     /* C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C; row-major; ta/tb: transpose. */
     void (*gemm)(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc);
@@ -162,10 +191,9 @@ struct avs_ops {
                       double b2, double eps, double wd, long step);
 };
 
+/* The active backend (backend/backend.h chooses it; cpu by default). */
 const struct avs_ops *avs_ops(void);
-/* The CPU reference table. */
-const struct avs_ops *avs_ops_cpu(void);
-/* Threads for GEMM (OpenBLAS) and the other loops (OpenMP); n <= 0: all cores. */
+/* Threads for the CPU backends' loops and GEMM tiles; n <= 0: all cores. */
 void avs_ops_set_threads(int n);
 int avs_ops_threads(void);
 /* Call first thing in main() of a program that computes: unless OMP_WAIT_POLICY or
@@ -177,14 +205,11 @@ void avs_ops_tune_process(char **argv);
 /* FLOPs (2 x multiply-adds) done by GEMMs and convs since the last call with reset != 0. */
 double avs_ops_flops(int reset);
 
-/* Profiling (model/ops_prof.c): with avs_ops_profile(1), avs_ops() returns a wrapper table
- * that times every primitive per geometry; avs_ops_profile_print writes the table (times per
- * step over `steps` steps). avs_ops_profile(0) returns to the plain table. */
+/* Profiling (backend/prof.c): with avs_ops_profile(1), avs_ops() returns a wrapper table
+ * that times every primitive (convs and GEMMs per geometry); avs_ops_profile_print writes the
+ * table (times per step over `steps` steps). avs_ops_profile(0) returns to the plain table. */
 void avs_ops_profile(int on);
 void avs_ops_profile_print(FILE *f, int steps);
 const struct avs_ops *avs_ops_profiled(const struct avs_ops *base);
-
-/* Linear decay of the learning rate from lr0 at epoch 0 to lr1 at epoch `epochs`, then lr1. */
-double avs_lr_linear(double lr0, double lr1, double epoch, double epochs);
 
 #endif

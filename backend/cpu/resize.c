@@ -1,4 +1,4 @@
-/* model/ops_cpu_resize.c: bilinear resize of the CPU backend (PyTorch's F.interpolate,
+/* backend/cpu/resize.c: bilinear resize of the CPU backend (PyTorch's F.interpolate,
  * align_corners true or false, any sizes). The head upsamples 2x (7->14 .. 112->224) on
  * 640-1280 planes per call, so the loops are built around that case:
  *   fwd: each input row is interpolated along x once (a 2-row cache), output rows are a
@@ -15,7 +15,7 @@
 #endif
 
 #include "core/common.h"
-#include "model/ops_cpu.h"
+#include "backend/cpu/cpu.h"
 
 #define PAR_MIN 32768 /* as model/ops_cpu.c */
 

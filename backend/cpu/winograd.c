@@ -1,4 +1,4 @@
-/* model/ops_cpu_winograd.c: 3x3 stride-1 convolutions by Winograd F(4x4, 3x3).
+/* backend/cpu/winograd.c: 3x3 stride-1 convolutions by Winograd F(4x4, 3x3).
  *
  * ref: A. Lavin, S. Gray, "Fast Algorithms for Convolutional Neural Networks" (2016), F(4,3),
  * here with interpolation points 0, 1, -1, 1/2, -2, inf instead of Lavin's 0, +-1, +-2, inf
@@ -29,8 +29,8 @@
 #include <string.h>
 
 #include "core/common.h"
-#include "model/ops.h"
-#include "model/ops_cpu.h"
+#include "backend/ops.h"
+#include "backend/cpu/cpu.h"
 
 #define TB 32         /* tiles per block in the transforms (bounds the stack buffers) */
 #define RW (4 * TB + 2) /* row buffer width of one block */

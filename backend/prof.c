@@ -1,7 +1,7 @@
-/* model/ops_prof.c: a profiling wrapper around the active backend table (model/ops.h).
- * avs_ops_profile(1) makes avs_ops() return wrappers that time every call of the primitives
- * the models use, per primitive and (convs, GEMMs) per geometry; the time between two calls
- * (the blocks' own loops, copies and zeroing) is booked as "glue". avs_ops_profile_print
+/* backend/prof.c: a profiling wrapper around the active backend table (backend/ops.h).
+ * avs_ops_profile(1) makes avs_ops() return wrappers that time every call of every primitive
+ * (backend/ops_list.h), per primitive and (convs, GEMMs) per geometry; memory operations and
+ * the time between two calls (host work between primitives) are booked as "glue". avs_ops_profile_print
  * writes the table, largest first. Off by default: the plain table costs nothing.
  */
 #include <omp.h>
@@ -10,8 +10,9 @@
 #include <string.h>
 
 #include "core/common.h"
-#include "model/ops.h"
-#include "model/ops_cpu.h"
+#include "backend/cpu/cpu.h"
+#include "backend/ops.h"
+#include "backend/ops_list.h"
 
 #define NSLOT 512
 
@@ -113,66 +114,24 @@ WRAP_GEOM(tapconv_bwd_data, "tapconv bwdd", tap_key, avs_tapconv_flops, TAP_BWDD
 WRAP_GEOM(tapconv_bwd_filter, "tapconv bwdf", tap_key, avs_tapconv_flops, TAP_BWDF_P,
           (dw, db, dout, in, g, ws))
 
-/* the elementwise and normalisation primitives: timed per primitive */
-#define WRAP(name, params, args)                                                               \
-    static void p_##name params                                                                \
+/* every primitive: timed per primitive (gemm and the convs then get the geometry wrappers) */
+#define WRAP_VOID(name, params, args, ptrs)                                                    \
+    static void q_##name params                                                                \
     {                                                                                          \
         double t0 = begin();                                                                   \
         base->name args;                                                                       \
         end(#name, t0, 0);                                                                     \
     }
-
-WRAP(relu_fwd, (float *y, const float *x, size_t n), (y, x, n))
-WRAP(relu_bwd, (float *dx, const float *dy, const float *x, size_t n), (dx, dy, x, n))
-WRAP(axpy, (float *y, float alpha, const float *x, size_t n), (y, alpha, x, n))
-WRAP(resize_fwd, (float *y, const float *x, int NC, int H, int W, int OH, int OW, int ac),
-     (y, x, NC, H, W, OH, OW, ac))
-WRAP(resize_bwd, (float *dx, const float *dy, int NC, int H, int W, int OH, int OW, int ac),
-     (dx, dy, NC, H, W, OH, OW, ac))
-WRAP(add_fwd, (float *y, const float *x, const float *s, const struct avs_bcast *bc), (y, x, s, bc))
-WRAP(add_bwd, (float *ds, const float *dy, const struct avs_bcast *bc), (ds, dy, bc))
-WRAP(bias_fwd, (float *y, const float *b, int rows, int cols), (y, b, rows, cols))
-WRAP(bias_bwd, (float *db, const float *dy, int rows, int cols), (db, dy, rows, cols))
-WRAP(mean_fwd, (float *y, const float *x, int rows, int n), (y, x, rows, n))
-WRAP(mean_bwd, (float *dx, const float *dy, int rows, int n), (dx, dy, rows, n))
-WRAP(layernorm_fwd,
-     (float *y, float *mean, float *rstd, const float *x, const float *w, const float *b,
-      int outer, int C, int inner, float eps),
-     (y, mean, rstd, x, w, b, outer, C, inner, eps))
-WRAP(layernorm_bwd,
-     (float *dx, float *dw, float *db, const float *dy, const float *x, const float *mean,
-      const float *rstd, const float *w, int outer, int C, int inner),
-     (dx, dw, db, dy, x, mean, rstd, w, outer, C, inner))
-WRAP(batchnorm_fwd,
-     (float *y, float *mean, float *rstd, const float *x, const float *w, const float *b,
-      float *rm, float *rv, int N, int C, int HW, float eps, float momentum, int train),
-     (y, mean, rstd, x, w, b, rm, rv, N, C, HW, eps, momentum, train))
-WRAP(batchnorm_bwd,
-     (float *dx, float *dw, float *db, const float *dy, const float *x, const float *mean,
-      const float *rstd, const float *w, int N, int C, int HW, int train),
-     (dx, dw, db, dy, x, mean, rstd, w, N, C, HW, train))
-WRAP(adam,
-     (float *p, const float *g, float *m, float *v, size_t n, double lr, double b1, double b2,
-      double eps, double wd, long step),
-     (p, g, m, v, n, lr, b1, b2, eps, wd, step))
-WRAP(adam_zero,
-     (float *p, float *g, float *m, float *v, size_t n, double lr, double b1, double b2,
-      double eps, double wd, long step),
-     (p, g, m, v, n, lr, b1, b2, eps, wd, step))
-
-static double p_bce(float *dx, const float *x, const float *g, int B, int n, float scale)
-{
-    double t0 = begin(), r = base->bce_logits(dx, x, g, B, n, scale);
-    end("bce_logits", t0, 0);
-    return r;
-}
-
-static double p_dice(float *dx, const float *x, const float *g, int B, int n, float scale)
-{
-    double t0 = begin(), r = base->dice(dx, x, g, B, n, scale);
-    end("dice", t0, 0);
-    return r;
-}
+#define WRAP_DOUBLE(name, params, args, ptrs)                                                  \
+    static double q_##name params                                                              \
+    {                                                                                          \
+        double t0 = begin(), r_ = base->name args;                                             \
+        end(#name, t0, 0);                                                                     \
+        return r_;                                                                             \
+    }
+AVS_OPS_VOID(WRAP_VOID)
+AVS_OPS_DOUBLE(WRAP_DOUBLE)
+#define SET(name, params, args, ptrs) prof.name = q_##name;
 
 const struct avs_ops *avs_ops_profiled(const struct avs_ops *b)
 {
@@ -180,18 +139,13 @@ const struct avs_ops *avs_ops_profiled(const struct avs_ops *b)
         return b;
     if (base != b) {
         base = b, prof = *b;
+        AVS_OPS_VOID(SET)
+        AVS_OPS_DOUBLE(SET)
         prof.gemm = p_gemm, prof.conv2d_fwd = p_conv2d_fwd, prof.conv2d_bwd_data = p_conv2d_bwd_data;
-        prof.conv2d_bwd_filter = p_conv2d_bwd_filter, prof.relu_fwd = p_relu_fwd;
+        prof.conv2d_bwd_filter = p_conv2d_bwd_filter;
         prof.conv2d_bwd_data_set = p_conv2d_bwd_data_set;
         prof.tapconv_fwd = p_tapconv_fwd, prof.tapconv_bwd_data = p_tapconv_bwd_data;
-        prof.tapconv_bwd_filter = p_tapconv_bwd_filter, prof.add_fwd = p_add_fwd;
-        prof.add_bwd = p_add_bwd, prof.bias_fwd = p_bias_fwd, prof.bias_bwd = p_bias_bwd;
-        prof.relu_bwd = p_relu_bwd, prof.axpy = p_axpy, prof.resize_fwd = p_resize_fwd;
-        prof.resize_bwd = p_resize_bwd, prof.mean_fwd = p_mean_fwd, prof.mean_bwd = p_mean_bwd;
-        prof.layernorm_fwd = p_layernorm_fwd, prof.layernorm_bwd = p_layernorm_bwd;
-        prof.batchnorm_fwd = p_batchnorm_fwd, prof.batchnorm_bwd = p_batchnorm_bwd;
-        prof.adam = p_adam, prof.adam_zero = p_adam_zero, prof.bce_logits = p_bce;
-        prof.dice = p_dice;
+        prof.tapconv_bwd_filter = p_tapconv_bwd_filter;
     }
     return &prof;
 }

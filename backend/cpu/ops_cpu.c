@@ -1,4 +1,5 @@
-/* model/ops_cpu.c: the CPU backend table: everything but conv2d (ops_cpu_conv.c).
+/* backend/cpu/ops_cpu.c: the CPU backend table: memory, and every primitive but the convs
+ * (conv.c, tapconv.c, winograd.c) and resize (resize.c).
  * Loops are OpenMP-parallel over an axis that is never reduced, so every output element has
  * one writer and one summation order: bit-identical results for any thread count.
  * Sums over many elements (norm statistics, bias gradients, losses) accumulate in double. */
@@ -13,8 +14,8 @@
 #endif
 
 #include "core/common.h"
-#include "model/ops.h"
-#include "model/ops_cpu.h"
+#include "backend/backend.h"
+#include "backend/cpu/cpu.h"
 
 /* OpenMP only pays off above a few tens of thousands of elements. */
 #define PAR_MIN 32768
@@ -46,11 +47,51 @@ void avs_ops_tune_process(char **argv)
     /* exec failed: carry on with the default */
 }
 
-double avs_lr_linear(double lr0, double lr1, double epoch, double epochs)
+/* ---- memory: host memory, 64-byte aligned ---- */
+
+void avs_cpu_zero(float *p, size_t n)
 {
-    if (epochs <= 0 || epoch >= epochs)
-        return epoch <= 0 ? lr0 : lr1;
-    return lr0 + (lr1 - lr0) * epoch / epochs;
+    const size_t block = (size_t)1 << 18;
+    if (n < 4 * block) {
+        memset(p, 0, n * sizeof(float));
+        return;
+    }
+    long nb = (long)((n + block - 1) / block);
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < nb; i++) {
+        size_t a = (size_t)i * block, len = n - a < block ? n - a : block;
+        memset(p + a, 0, len * sizeof(float));
+    }
+}
+
+static void *cpu_alloc(size_t bytes, int zero)
+{
+    bytes = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (p && zero)
+        avs_cpu_zero(p, bytes / sizeof(float));
+    return p;
+}
+
+static void cpu_free(void *p)
+{
+    free(p);
+}
+
+static void cpu_copy(void *dst, const void *src, size_t bytes)
+{
+    memmove(dst, src, bytes);
+}
+
+static void cpu_fill(float *y, float v, size_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        y[i] = v;
+}
+
+static void cpu_sync(void)
+{
 }
 
 void avs_cpu_add_channel(float *y, const float *b, int N, int C, int HW)
@@ -756,6 +797,17 @@ static void adam_zero(float *p, float *g, float *m, float *v, size_t n, double l
 
 static const struct avs_ops cpu_ops = {
     .name = "cpu",
+    .about = "the reference: OpenBLAS GEMMs and OpenMP loops on this machine's cores",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .zero = avs_cpu_zero,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .copy = cpu_copy,
+    .fill = cpu_fill,
+    .sync = cpu_sync,
+    .conv2d_ws = avs_cpu_conv2d_ws,
+    .tapconv_ws = avs_cpu_tapconv_ws,
     .gemm = avs_cpu_gemm,
     .conv2d_fwd = avs_cpu_conv2d_fwd,
     .conv2d_bwd_data = avs_cpu_conv2d_bwd_data,
@@ -797,12 +849,7 @@ static const struct avs_ops cpu_ops = {
     .adam_zero = adam_zero,
 };
 
-const struct avs_ops *avs_ops_cpu(void)
+const struct avs_ops *avs_backend_cpu(void)
 {
     return &cpu_ops;
-}
-
-const struct avs_ops *avs_ops(void)
-{
-    return avs_ops_profiled(&cpu_ops);
 }

@@ -1,8 +1,16 @@
-/* model/ops_cpu.h: internal to the CPU backend (model/ops_cpu*.c); layers use model/ops.h. */
-#ifndef AVS_MODEL_OPS_CPU_H
-#define AVS_MODEL_OPS_CPU_H
+/* backend/cpu/cpu.h: internal to the CPU backend (backend/cpu/ *.c) and its guard wrapper;
+ * networks use backend/ops.h. */
+#ifndef AVS_BACKEND_CPU_CPU_H
+#define AVS_BACKEND_CPU_CPU_H
 
-#include "model/ops.h"
+#include "backend/ops.h"
+
+/* p[0..n) = 0 on host memory; large blocks are cleared by all OpenMP threads (one core's
+ * stores do not fill the memory bus). The table's zero. */
+void avs_cpu_zero(float *p, size_t n);
+/* Scratch sizes of the CPU paths (the table's conv2d_ws, tapconv_ws). */
+size_t avs_cpu_conv2d_ws(const struct avs_conv2d *g);
+size_t avs_cpu_tapconv_ws(const struct avs_tapconv *g);
 
 void avs_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc);

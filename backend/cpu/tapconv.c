@@ -1,4 +1,4 @@
-/* model/ops_cpu_tapconv.c: the tap conv on the CPU: a stride-1 conv over an arbitrary set of
+/* backend/cpu/tapconv.c: the tap conv on the CPU: a stride-1 conv over an arbitrary set of
  * offsets (model/ops.h, struct avs_tapconv), as one im2col over those taps and one GEMM with
  * inner dimension taps*C. Dilated convs (ops_cpu_conv.c) run here with their live taps, and
  * ASPP's branches composed with its output conv (model/c3n_blocks.c) are one tap conv.
@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "core/common.h"
-#include "model/ops.h"
-#include "model/ops_cpu.h"
+#include "backend/ops.h"
+#include "backend/cpu/cpu.h"
 
 #define CHUNK_COLS 2048
 
@@ -25,7 +25,7 @@ static int chunk_of(const struct avs_tapconv *g)
     return m < 1 ? 1 : m > g->N ? g->N : m;
 }
 
-size_t avs_tapconv_ws(const struct avs_tapconv *g)
+size_t avs_cpu_tapconv_ws(const struct avs_tapconv *g)
 {
     size_t cols = (size_t)chunk_of(g) * g->P * g->Q;
     return (size_t)g->n * g->C * cols + (size_t)g->K * cols + 64;
