@@ -16,7 +16,7 @@
 #include "core/image.h"
 #include "features/cache.h"
 #include "backend/ops.h"
-#include "train/c3n.h"
+#include "model/c3n.h"
 #include "train/finetune.h"
 
 static void die(const char *what, const struct avs_err *err)

@@ -12,7 +12,7 @@
 #include "core/fs.h"
 #include "core/progress.h"
 #include "features/labelsim.h"
-#include "features/randinit.h"
+#include "model/randinit.h"
 #include "features/run.h"
 #include "ingest/store.h"
 

@@ -97,8 +97,8 @@ int avs_features_merge(const char *root, const char *db_path, const char *set, c
 #include <sqlite3.h>
 
 #include "features/cache.h"
-#include "features/pvt.h"
-#include "features/vggish.h"
+#include "model/pvt.h"
+#include "model/vggish.h"
 
 #define AVS_FEAT_NFIELDS 16
 

@@ -8,7 +8,7 @@
 #include "core/fs.h"
 #include "core/image.h"
 #include "core/wav.h"
-#include "features/c3im.h"
+#include "model/c3im.h"
 #include "features/run.h"
 
 #define CHUNK 8 /* frames per encoder batch: bounds memory for long videos and big variants */

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "features/cache.h"
-#include "features/randinit.h"
+#include "model/randinit.h"
 #include "tests/check.h"
 
 static const struct avs_cache_field F[2] = {{"logits", 1, {10, 0, 0, 0}}, {"stage", 3, {3, 4, 5, 0}}};

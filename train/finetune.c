@@ -9,7 +9,7 @@
 #include "core/fs.h"
 #include "core/image.h"
 #include "core/safetensors.h"
-#include "features/c3im.h"
+#include "model/c3im.h"
 #include "features/run.h"
 #include "backend/ops.h"
 

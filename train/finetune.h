@@ -48,7 +48,7 @@
 #include "backend/backend.h"
 #include "core/tensor.h"
 #include "features/clip.h"
-#include "features/pvt.h"
+#include "model/pvt.h"
 #include "train/data.h"
 
 struct avs_finetune; /* the backbone being trained, its grads + Adam state, S, step state */

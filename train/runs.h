@@ -11,7 +11,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-#include "train/c3n.h"
+#include "model/c3n.h"
 #include "train/data.h"
 #include "train/train.h"
 

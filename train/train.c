@@ -13,7 +13,7 @@
 #include "core/progress.h"
 #include "eval/eval.h"
 #include "backend/ops.h"
-#include "train/c3n.h"
+#include "model/c3n.h"
 #include "train/ckpt.h"
 #include "train/data.h"
 #include "train/finetune.h"
@@ -43,39 +43,6 @@ void avs_train_opts_default(struct avs_train_opts *o)
     o->lr = 1e-4;
     o->seed = 1;
     o->width = 256;
-}
-
-int avs_switches_parse(struct avs_switches *s, const char *text)
-{
-    struct avs_switches r = {0, 0, 0};
-    char buf[64];
-    snprintf(buf, sizeof buf, "%s", text);
-    for (char *p = buf; *p; p++)
-        *p = (char)toupper((unsigned char)*p);
-    if (strcmp(buf, "NONE")) {
-        char *save = NULL;
-        for (char *t = strtok_r(buf, ",+ ", &save); t; t = strtok_r(NULL, ",+ ", &save)) {
-            if (!strcmp(t, "AF"))
-                r.af = 1;
-            else if (!strcmp(t, "CC"))
-                r.cc = 1;
-            else if (!strcmp(t, "CC-V") || !strcmp(t, "CCV"))
-                r.ccv = 1;
-            else
-                return -1;
-        }
-    }
-    if (r.cc && r.ccv)
-        return -1;
-    *s = r;
-    return 0;
-}
-
-const char *avs_switches_text(const struct avs_switches *s, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s%s%s%s", s->af ? "AF" : "", s->af && (s->cc || s->ccv) ? "," : "",
-             s->cc ? "CC" : s->ccv ? "CC-V" : "", !s->af && !s->cc && !s->ccv ? "none" : "");
-    return buf;
 }
 
 double avs_train_lr(const char *subset, double lr, int e, int E)

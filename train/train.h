@@ -32,18 +32,7 @@
 
 #include "core/common.h"
 #include "features/clip.h"
-
-/* Ablation switches (paper Table II). */
-struct avs_switches {
-    int af;  /* audio features through TPAVI */
-    int cc;  /* CCAM with the consensus class's Grad-CAM weights */
-    int ccv; /* CCAM with the top visual class's weights */
-};
-
-/* "AF,CC", "AF,CC-V", "AF", "CC", "CC-V", "none" (any order, case-insensitive). 0 or -1. */
-int avs_switches_parse(struct avs_switches *s, const char *text);
-/* Canonical text ("AF,CC", "none", ...) into buf. */
-const char *avs_switches_text(const struct avs_switches *s, char *buf, size_t len);
+#include "model/c3n.h"
 
 struct avs_train_opts {
     const char *root, *db_path;

@@ -1,4 +1,4 @@
-/* features/pvt.h: PVTv2 (b0..b5) forward: the four stage maps and the ImageNet logits.
+/* model/pvt.h: PVTv2 (b0..b5) forward: the four stage maps and the ImageNet logits.
  *
  *   struct avs_pvt m;
  *   struct avs_pvt_cfg cfg;
@@ -21,8 +21,8 @@
  * gradient. avs_pvt_bwd gives every parameter's gradient (fine-tuning) from upstream gradients
  * of the stage maps and logits.
  */
-#ifndef AVS_FEATURES_PVT_H
-#define AVS_FEATURES_PVT_H
+#ifndef AVS_MODEL_PVT_H
+#define AVS_MODEL_PVT_H
 
 #include <stdint.h>
 

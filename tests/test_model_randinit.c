@@ -1,13 +1,13 @@
-/* tests/test_features_randinit.c: `--random-init` parameters: the generator's statistics and
+/* tests/test_model_randinit.c: `--random-init` parameters: the generator's statistics and
  * determinism, PVTv2-b0 and full-size VGGish initialised at random (the official widths' code
  * path, which the reduced fixtures do not take): finite outputs, same seed = same bits. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "features/pvt.h"
-#include "features/randinit.h"
-#include "features/vggish.h"
+#include "model/pvt.h"
+#include "model/randinit.h"
+#include "model/vggish.h"
 #include "backend/ops.h"
 #include "tests/check.h"
 
@@ -114,5 +114,5 @@ int main(void)
     check_generator();
     check_pvt();
     check_vggish();
-    return check_summary("test_features_randinit");
+    return check_summary("test_model_randinit");
 }

@@ -1,5 +1,5 @@
-/* features/c3im.c: consensus class per frame (c3im.h, DESIGN §6). */
-#include "features/c3im.h"
+/* model/c3im.c: consensus class per frame (c3im.h, DESIGN §6). */
+#include "model/c3im.h"
 
 #include <math.h>
 #include <stdlib.h>

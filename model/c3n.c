@@ -1,7 +1,9 @@
-/* train/c3n.c: CCAM + C3N head (see c3n.h). ref: C3N (Eq. 6-7) for CCAM; the head is
+/* model/c3n.c: CCAM + C3N head (see c3n.h). ref: C3N (Eq. 6-7) for CCAM; the head is
  * model/c3n_head.c. */
-#include "train/c3n.h"
+#include "model/c3n.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,4 +82,37 @@ void avs_c3n_bwd(struct avs_c3n *m, const float *dlogits, float *const dstage[4]
     for (int s = 0; s < 4; s++)
         avs_ccam_bwd(dstage[s], m->dx[s], m->s[s], m->x1[s], m->sm[s], B, c->C[s],
                      c->H[s] * c->W[s], m->scratch);
+}
+
+int avs_switches_parse(struct avs_switches *s, const char *text)
+{
+    struct avs_switches r = {0, 0, 0};
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *p = buf; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    if (strcmp(buf, "NONE")) {
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ",+ ", &save); t; t = strtok_r(NULL, ",+ ", &save)) {
+            if (!strcmp(t, "AF"))
+                r.af = 1;
+            else if (!strcmp(t, "CC"))
+                r.cc = 1;
+            else if (!strcmp(t, "CC-V") || !strcmp(t, "CCV"))
+                r.ccv = 1;
+            else
+                return -1;
+        }
+    }
+    if (r.cc && r.ccv)
+        return -1;
+    *s = r;
+    return 0;
+}
+
+const char *avs_switches_text(const struct avs_switches *s, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s%s", s->af ? "AF" : "", s->af && (s->cc || s->ccv) ? "," : "",
+             s->cc ? "CC" : s->ccv ? "CC-V" : "", !s->af && !s->cc && !s->ccv ? "none" : "");
+    return buf;
 }

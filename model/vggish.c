@@ -1,5 +1,5 @@
-/* features/vggish.c: VGGish forward (vggish.h; ref: torchvggish vggish.VGG.forward). */
-#include "features/vggish.h"
+/* model/vggish.c: VGGish forward (vggish.h; ref: torchvggish vggish.VGG.forward). */
+#include "model/vggish.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/safetensors.h"
-#include "features/randinit.h"
+#include "model/randinit.h"
 #include "model/nn.h"
 #include "backend/ops.h"
 

@@ -1,11 +1,11 @@
-/* tests/test_features_vggish.c: VGGish (reduced widths, torchvggish names and layout) plus the
+/* tests/test_model_vggish.c: VGGish (reduced widths, torchvggish names and layout) plus the
  * linear head against PyTorch (tests/gen/features_vggish.py), batch-size independence, and
  * load errors that name the tensor. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/safetensors.h"
-#include "features/vggish.h"
+#include "model/vggish.h"
 #include "backend/ops.h"
 #include "tests/check.h"
 #include "tests/fixture.h"
@@ -83,5 +83,5 @@ int main(void)
     avs_ops_set_threads(2);
     check_fixture();
     check_errors();
-    return check_summary("test_features_vggish");
+    return check_summary("test_model_vggish");
 }

@@ -1,4 +1,4 @@
-/* tests/test_features_pvt.c: PVTv2 forward against PyTorch (tests/gen/features_pvt.py: a
+/* tests/test_model_pvt.c: PVTv2 forward against PyTorch (tests/gen/features_pvt.py: a
  * reduced b0-like config with the official names, float64 reference): the four stage maps after
  * the stage norms, the logits and the Grad-CAM weights of the four stages (PyTorch autograd on
  * the last block outputs); the official variant table; 1- vs 2-thread bit identity; load
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/safetensors.h"
-#include "features/pvt.h"
+#include "model/pvt.h"
 #include "backend/ops.h"
 #include "tests/check.h"
 #include "tests/fixture.h"
@@ -198,5 +198,5 @@ int main(void)
     check_fixture();
     check_param_grads();
     check_cfg_and_errors();
-    return check_summary("test_features_pvt");
+    return check_summary("test_model_pvt");
 }

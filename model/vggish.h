@@ -1,4 +1,4 @@
-/* features/vggish.h: the VGGish audio encoder (128-d embedding) and a linear AudioSet head.
+/* model/vggish.h: the VGGish audio encoder (128-d embedding) and a linear AudioSet head.
  *
  *   struct avs_vggish m;
  *   if (avs_vggish_load(&m, "vggish.safetensors", "audioset_head.safetensors", &err)) ...;
@@ -19,8 +19,8 @@
  * Widths are read from the weights' shapes (any channel/FC widths, e.g. the reduced test model);
  * the input is always 96x64 log-mel frames. Inference only (the audio encoder is frozen).
  */
-#ifndef AVS_FEATURES_VGGISH_H
-#define AVS_FEATURES_VGGISH_H
+#ifndef AVS_MODEL_VGGISH_H
+#define AVS_MODEL_VGGISH_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,11 +1,11 @@
-/* tests/test_features_c3im.c: C3IM against the PyTorch fixture (tests/gen/features_c3im.py:
+/* tests/test_model_c3im.c: C3IM against the PyTorch fixture (tests/gen/features_c3im.py:
  * random frames, constant logits where the first of two equal maxima of S wins, a tie at the
  * visual maximum) and hand-made cases. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/safetensors.h"
-#include "features/c3im.h"
+#include "model/c3im.h"
 #include "tests/check.h"
 
 static void check_fixture(void)
@@ -71,5 +71,5 @@ int main(void)
 {
     check_fixture();
     check_hand_made();
-    return check_summary("test_features_c3im");
+    return check_summary("test_model_c3im");
 }

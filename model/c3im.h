@@ -1,4 +1,4 @@
-/* features/c3im.h: C3IM, the cross-modal consensus class of C3N (DESIGN §6).
+/* model/c3im.h: C3IM, the cross-modal consensus class of C3N (DESIGN §6).
  *
  *   int target[N], target_v[N];
  *   avs_c3im(target, target_v, vlogits, alogits, S, N, V, A);
@@ -10,8 +10,8 @@
  * All in float32, in PyTorch's order ((Pv * S) * Pa, softmax with the max subtracted), so that
  * near-ties resolve as the official code does. ref: C3N paper Eq. 3-4, DESIGN §6.
  */
-#ifndef AVS_FEATURES_C3IM_H
-#define AVS_FEATURES_C3IM_H
+#ifndef AVS_MODEL_C3IM_H
+#define AVS_MODEL_C3IM_H
 
 /* target [N], target_v [N]; vlogits [N,V], alogits [N,A], S [V,A]; wmax [N] (may be NULL):
  * the maximum of W. Scratch-free (two small stack-sized buffers are malloc'd once per call). */

@@ -1,4 +1,4 @@
-/* train/c3n.h: the trained C3N model = CCAM on the backbone's stage maps + the C3N head,
+/* model/c3n.h: the trained C3N model = CCAM on the backbone's stage maps + the C3N head,
  * shared by avs-train and avs-predict.
  *
  *   struct avs_c3n m;
@@ -12,11 +12,24 @@
  *   audio [B,A]               VGGish embeddings (ignored with AF off: no TPAVI at all, the
  *                             official visual-only model)
  */
-#ifndef AVS_TRAIN_C3N_H
-#define AVS_TRAIN_C3N_H
+#ifndef AVS_MODEL_C3N_H
+#define AVS_MODEL_C3N_H
+
+#include <stddef.h>
 
 #include "model/c3n_head.h"
-#include "train/train.h"
+
+/* Ablation switches (paper Table II). */
+struct avs_switches {
+    int af;  /* audio features through TPAVI */
+    int cc;  /* CCAM with the consensus class's Grad-CAM weights */
+    int ccv; /* CCAM with the top visual class's weights */
+};
+
+/* "AF,CC", "AF,CC-V", "AF", "CC", "CC-V", "none" (any order, case-insensitive). 0 or -1. */
+int avs_switches_parse(struct avs_switches *s, const char *text);
+/* Canonical text ("AF,CC", "none", ...) into buf. */
+const char *avs_switches_text(const struct avs_switches *s, char *buf, size_t len);
 
 struct avs_c3n {
     struct avs_c3n_head head;

@@ -1,5 +1,5 @@
-/* features/randinit.c: counter-based random fills (randinit.h). */
-#include "features/randinit.h"
+/* model/randinit.c: counter-based random fills (randinit.h). */
+#include "model/randinit.h"
 
 #include <math.h>
 

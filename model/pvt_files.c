@@ -1,12 +1,12 @@
-/* features/pvt_files.c: PVTv2 on safetensors files (avs-model run pvt_v2_bX; tests and
+/* model/pvt_files.c: PVTv2 on safetensors files (avs-model run pvt_v2_bX; tests and
  * reference comparisons): images in, stage maps and logits out, with Grad-CAM weights for
- * given targets and parameter gradients for given upstream gradients. See features/pvt.h. */
+ * given targets and parameter gradients for given upstream gradients. See model/pvt.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/safetensors.h"
-#include "features/pvt.h"
+#include "model/pvt.h"
 
 /* What one run holds (freed by run_free). */
 struct run {

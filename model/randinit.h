@@ -1,4 +1,4 @@
-/* features/randinit.h: deterministic random parameters for `--random-init SEED` (tests and
+/* model/randinit.h: deterministic random parameters for `--random-init SEED` (tests and
  * demos without downloaded weights). A counter-based generator (splitmix64 of seed and a
  * per-tensor stream id), so a tensor's values do not depend on thread count or on the other
  * tensors, and the same seed gives the same bits everywhere.
@@ -6,8 +6,8 @@
  *   avs_randinit_normal(w, n, 0.02f, seed, stream);   N(0, std^2) truncated at 2 std
  *   avs_randinit_uniform(w, n, bound, seed, stream);  U(-bound, bound)
  */
-#ifndef AVS_FEATURES_RANDINIT_H
-#define AVS_FEATURES_RANDINIT_H
+#ifndef AVS_MODEL_RANDINIT_H
+#define AVS_MODEL_RANDINIT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
-/* features/pvt.c: PVTv2 forward (pvt.h; ref: pvt_v2.py). Tokens are [N,L,C] row-major
+/* model/pvt.c: PVTv2 forward (pvt.h; ref: pvt_v2.py). Tokens are [N,L,C] row-major
  * (L = H*W of the stage grid), maps NCHW; every step is a backend primitive (model/ops.h). */
-#include "features/pvt.h"
+#include "model/pvt.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "core/safetensors.h"
-#include "features/randinit.h"
+#include "model/randinit.h"
 #include "model/nn.h"
 #include "backend/ops.h"
 
