@@ -41,7 +41,9 @@ static char *video_columns(sqlite3 *db, struct avs_err *err)
     return cols;
 }
 
-/* Hard link src to a temp name beside dst (copy when linking is impossible), then rename. */
+/* Hard link src to a temp name beside dst (copy when linking is impossible), then rename.
+ * The temp name is unlinked afterwards in every case: when a killed merge already linked dst to
+ * src, tmp and dst are the same file, and rename(2) then does nothing and leaves tmp behind. */
 static int place_file(const char *src, const char *dst, struct avs_err *err)
 {
     if (avs_fs_mkdirs_parent(dst, err))
@@ -63,8 +65,7 @@ static int place_file(const char *src, const char *dst, struct avs_err *err)
     }
     if (rc == 0)
         rc = avs_fs_commit(tmp, dst, err);
-    if (rc)
-        unlink(tmp);
+    unlink(tmp);
     free(tmp);
     return rc;
 }
