@@ -58,6 +58,14 @@ int avs_backend_use(const char *name, struct avs_err *err)
     return 0;
 }
 
+int avs_backend_setup(const char *device, int threads, struct avs_err *err)
+{
+    if (avs_backend_use(device ? device : "cpu", err))
+        return -1;
+    avs_ops_set_threads(threads);
+    return 0;
+}
+
 void avs_backend_set(const struct avs_ops *be)
 {
     AVS_ASSERT(be);

@@ -35,6 +35,8 @@ const struct avs_ops *avs_backend_find(const char *name);
 /* Make `name` active ("cpu", "guard", "cuda", "cuda:N"). -1 with err naming the choices. */
 int avs_backend_use(const char *name, struct avs_err *err);
 void avs_backend_set(const struct avs_ops *be);
+/* A program's compute set-up: the backend (--device) and its threads (-j). -1 with err. */
+int avs_backend_setup(const char *device, int threads, struct avs_err *err);
 /* "cpu, guard" into buf (for --help and errors); returns buf. */
 const char *avs_backend_names(char *buf, size_t len);
 

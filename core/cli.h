@@ -21,6 +21,7 @@ enum {
     AVS_OPT_JSON,
     AVS_OPT_SHARD,
     AVS_OPT_VERBOSE,
+    AVS_OPT_DEVICE,
     AVS_OPT_FIRST_TOOL /* tools number their own long options from here */
 };
 
@@ -30,6 +31,13 @@ enum {
         {"version", no_argument, 0, AVS_OPT_VERSION}, {"quiet", no_argument, 0, 'q'},            \
         {"verbose", no_argument, 0, AVS_OPT_VERBOSE}, {"shard", required_argument, 0, AVS_OPT_SHARD}
 
+/* --device, for the programs that compute (avs-model, avs-features, avs-train, avs-predict):
+ * put it in their option array; they pass cli.device to avs_backend_setup (backend/backend.h). */
+#define AVS_CLI_DEVICE_OPTION {"device", required_argument, 0, AVS_OPT_DEVICE}
+#define AVS_CLI_DEVICE_USAGE                                                                   \
+    "  --device NAME   compute backend: cpu (default) or guard (tests only: the CPU's arithmetic\n" \
+    "                  on memory the host cannot touch, which checks the backend boundary)\n"
+
 struct avs_cli {
     const char *root;  /* store root, default ./avsdata */
     const char *db;    /* index path; NULL = root/avs.db */
@@ -37,6 +45,7 @@ struct avs_cli {
     int shard_i, shard_n; /* --shard i/N: this process does items with index % N == i */
     int help, version;
     int quiet;         /* -q given */
+    const char *device; /* --device, default "cpu" */
 };
 
 void avs_cli_defaults(struct avs_cli *cli);

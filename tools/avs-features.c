@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "core/cli.h"
 #include "core/common.h"
 #include "core/db.h"
@@ -59,6 +60,7 @@ static void usage(FILE *f)
         "                        the joined seconds) or second (one example per 1-second WAV)\n"
         "  --split S             only videos of this split\n"
         "  -j, --jobs N          compute threads (default: all cores)\n"
+        AVS_CLI_DEVICE_USAGE
         "  --shard i/N           only videos i, i+N, ... (sorted by uid)\n"
         "  --json                summary as JSON on stdout\n"
         "  -q, --quiet           errors only;  -h, --help;  --version\n"
@@ -283,6 +285,7 @@ int main(int argc, char **argv)
 {
     static const struct option lo[] = {
         AVS_CLI_LONG_OPTIONS,
+        AVS_CLI_DEVICE_OPTION,
         {"visual", required_argument, 0, OPT_VISUAL},
         {"audio", required_argument, 0, OPT_AUDIO},
         {"audio-head", required_argument, 0, OPT_HEAD},
@@ -315,7 +318,13 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     a.quiet = cli.quiet;
-    avs_ops_set_threads(cli.jobs);
+    {
+        struct avs_err derr;
+        if (avs_backend_setup(cli.device, cli.jobs, &derr)) {
+            fprintf(stderr, "avs-features: %s\n", derr.msg);
+            return AVS_EXIT_USAGE;
+        }
+    }
     const char *cmd = optind < argc ? argv[optind] : NULL;
     if (cmd && !strcmp(cmd, "merge"))
         return merge_cmd(&a, &cli, argv + optind + 1, argc - optind - 1);

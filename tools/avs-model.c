@@ -25,6 +25,7 @@
 #include "model/nn.h" /* before cblas.h: its complex.h defines I, a parameter name in nn.h */
 #include <cblas.h>
 
+#include "backend/backend.h"
 #include "core/cli.h"
 #include "core/common.h"
 #include "core/db.h"
@@ -111,7 +112,8 @@ static void usage(FILE *f)
             "\n"
             "pvt_v2_bX, vggish: --random-init SEED instead of --weights: deterministic random\n"
             "  parameters (tests and demos; vggish then has a 527-way head).\n"
-            "options: -j N threads (default: all cores), --seed S, --json, --help, --version\n");
+            "options: -j N threads (default: all cores), --seed S, --json, --help, --version\n"
+            AVS_CLI_DEVICE_USAGE);
 }
 
 /* ---- run ---- */
@@ -817,6 +819,7 @@ int main(int argc, char **argv)
 {
     static const struct option lo[] = {
         AVS_CLI_LONG_OPTIONS,
+        AVS_CLI_DEVICE_OPTION,
         {"weights", required_argument, 0, OPT_WEIGHTS},
         {"inputs", required_argument, 0, OPT_INPUTS},
         {"out", required_argument, 0, OPT_OUT},
@@ -855,7 +858,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "avs-model: --size %d: expected a multiple of 32 from 32 to 4096\n", o.size);
         return AVS_EXIT_USAGE;
     }
-    avs_ops_set_threads(cli.jobs);
+    {
+        struct avs_err derr;
+        if (avs_backend_setup(cli.device, cli.jobs, &derr)) {
+            fprintf(stderr, "avs-model: %s\n", derr.msg);
+            return AVS_EXIT_USAGE;
+        }
+    }
     o.db = cli.db;
     struct avs_err err = {0};
     if (!strcmp(cmd, "run") && !strcmp(what, "c3n_head")) {

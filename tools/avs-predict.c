@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "core/cli.h"
 #include "core/common.h"
 #include "ingest/decode.h"
@@ -41,6 +42,7 @@ static void usage(FILE *f)
         "  --clip IN, -o OUT    clip mode: input clip and output video (.mp4)\n"
         "  --frames DIR         clip mode: also overlay PNGs per second\n"
         "  -j N, --root DIR, --db PATH, -q, -h, --help, --version\n"
+        AVS_CLI_DEVICE_USAGE
         "exit status: 0 done, 1 usage error, 3 fatal.\n");
 }
 
@@ -109,6 +111,7 @@ int main(int argc, char **argv)
 {
     static const struct option lo[] = {
         AVS_CLI_LONG_OPTIONS,
+        AVS_CLI_DEVICE_OPTION,
         {"run", required_argument, 0, OPT_RUN},
         {"checkpoint", required_argument, 0, OPT_CKPT},
         {"split", required_argument, 0, OPT_SPLIT},
@@ -137,7 +140,13 @@ int main(int argc, char **argv)
                         : "clip mode needs both --clip IN and -o OUT.mp4 (--frames only with --clip)");
         return AVS_EXIT_USAGE;
     }
-    avs_ops_set_threads(cli.jobs);
+    {
+        struct avs_err derr;
+        if (avs_backend_setup(cli.device, cli.jobs, &derr)) {
+            fprintf(stderr, "avs-predict: %s\n", derr.msg);
+            return AVS_EXIT_USAGE;
+        }
+    }
     a.o.root = cli.root;
     a.o.db_path = cli.db;
     a.o.progress = !cli.quiet;

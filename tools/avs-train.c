@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "core/cli.h"
 #include "core/common.h"
 #include "backend/ops.h"
@@ -50,6 +51,7 @@ static void usage(FILE *f)
         "                      uninterrupted run); recorded options apply, given ones must agree\n"
         "  --max-steps N       stop after N steps as if interrupted (checkpoint written)\n"
         "  -j, --jobs N        threads (default: all cores)\n"
+        AVS_CLI_DEVICE_USAGE
         "  --json              a summary as JSON on stdout (no per-epoch lines)\n"
         "  --import W          no training: a run from a head trained elsewhere (official C3N\n"
         "                      checkpoint via tools/convert_checkpoint.py; official names, other\n"
@@ -136,6 +138,7 @@ int main(int argc, char **argv)
 {
     static const struct option lo[] = {
         AVS_CLI_LONG_OPTIONS,
+        AVS_CLI_DEVICE_OPTION,
         {"run", required_argument, 0, OPT_RUN},
         {"subset", required_argument, 0, OPT_SUBSET},
         {"features", required_argument, 0, OPT_FEATURES},
@@ -170,7 +173,13 @@ int main(int argc, char **argv)
         usage(stderr);
         return AVS_EXIT_USAGE;
     }
-    avs_ops_set_threads(cli.jobs);
+    {
+        struct avs_err derr;
+        if (avs_backend_setup(cli.device, cli.jobs, &derr)) {
+            fprintf(stderr, "avs-train: %s\n", derr.msg);
+            return AVS_EXIT_USAGE;
+        }
+    }
     o.root = cli.root;
     o.db_path = cli.db;
     o.progress = !quiet;
