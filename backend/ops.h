@@ -189,7 +189,43 @@ struct avs_ops {
     /* adam, and g set to 0 in the same pass (saves zero_grad's pass over the gradients). */
     void (*adam_zero)(float *p, float *g, float *m, float *v, size_t n, double lr, double b1,
                       double b2, double eps, double wd, long step);
+
+    /* ---- PVT/VGGish: token layouts (backend/cpu/tokens.c) ----
+     * Transformer tokens are [N,L,C] row-major (L = H*W positions of a map, channels
+     * innermost); maps are NCHW. */
+
+    /* y [N,C,R] = x [N,R,C] transposed per n (overwrite; y must not alias x). Tokens <-> map:
+     * map2tok is (y, x, N, C, L), tok2map is (y, x, N, L, C); VGGish's NCHW -> NHWC is
+     * (y, x, N, C, H*W). Its own backward (the transpose back). */
+    void (*transpose)(float *y, const float *x, int N, int R, int C);
+    /* Depthwise 3x3 conv, stride 1, padding 1, on tokens: x, y [N,H,W,C]; w [C,1,3,3] (the
+     * nn.Conv2d(C, C, 3, 1, 1, groups=C) weight), b [C]. fwd overwrites y (per element: bias,
+     * then the taps row by row); bwd_data ADDS into dx; bwd_filter ADDS into dw [C,1,3,3] and
+     * db [C] (sums in double, per token row, rows reduced in order). ws: avs_dwconv3_ws(N, H, C)
+     * floats of scratch (all three). ref: PVTv2's DWConv (pvt_v2.py). */
+    void (*dwconv3_fwd)(float *y, const float *x, const float *w, const float *b, int N, int H,
+                        int W, int C, float *ws);
+    void (*dwconv3_bwd_data)(float *dx, const float *dy, const float *w, int N, int H, int W,
+                             int C, float *ws);
+    void (*dwconv3_bwd_filter)(float *dw, float *db, const float *dy, const float *x, int N,
+                               int H, int W, int C, float *ws);
+    /* Mean over the positions of tokens: y [N,C] = mean_l x [N,L,C] (overwrite; summed in double
+     * in l order). bwd: dx [N,L,C] += dy [N,C] / L. PVTv2's head input (x.mean(dim=1)) and the
+     * Grad-CAM weights (spatial mean of a gradient). */
+    void (*tokmean_fwd)(float *y, const float *x, int N, int L, int C);
+    void (*tokmean_bwd)(float *dx, const float *dy, int N, int L, int C);
+    /* 2x2 max-pool, stride 2, of [NC,H,W] (H, W even) -> y [NC,H/2,W/2] (overwrite). VGGish
+     * (inference only: no backward). */
+    void (*maxpool2_fwd)(float *y, const float *x, int NC, int H, int W);
 };
+
+/* Floats of scratch of the dwconv3 primitives for N images of H token rows of C channels
+ * (every backend takes this size: the CPU's filter gradient keeps 10 double partials per
+ * channel and token row; its data passes use the first 9*C floats). */
+static inline size_t avs_dwconv3_ws(int N, int H, int C)
+{
+    return (size_t)20 * N * H * C + (size_t)9 * C;
+}
 
 /* The active backend (backend/backend.h chooses it; cpu by default). */
 const struct avs_ops *avs_ops(void);

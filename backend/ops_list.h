@@ -102,7 +102,24 @@
       (p, g, m, v, n, lr, b1, b2, eps, wd, step), (p, g, m, v))                                  \
     X(adam_zero, (float *p, float *g, float *m, float *v, size_t n, double lr, double b1,        \
           double b2, double eps, double wd, long step),                                          \
-      (p, g, m, v, n, lr, b1, b2, eps, wd, step), (p, g, m, v))
+      (p, g, m, v, n, lr, b1, b2, eps, wd, step), (p, g, m, v))                                \
+    X(transpose, (float *y, const float *x, int N, int R, int C),                                \
+      (y, x, N, R, C), (y, x))                                                                   \
+    X(dwconv3_fwd, (float *y, const float *x, const float *w, const float *b, int N, int H,      \
+          int W, int C, float *ws),                                                              \
+      (y, x, w, b, N, H, W, C, ws), (y, x, w, b, ws))                                            \
+    X(dwconv3_bwd_data, (float *dx, const float *dy, const float *w, int N, int H, int W, int C, \
+          float *ws),                                                                            \
+      (dx, dy, w, N, H, W, C, ws), (dx, dy, w, ws))                                              \
+    X(dwconv3_bwd_filter, (float *dw, float *db, const float *dy, const float *x, int N, int H,  \
+          int W, int C, float *ws),                                                              \
+      (dw, db, dy, x, N, H, W, C, ws), (dw, db, dy, x, ws))                                      \
+    X(tokmean_fwd, (float *y, const float *x, int N, int L, int C),                              \
+      (y, x, N, L, C), (y, x))                                                                   \
+    X(tokmean_bwd, (float *dx, const float *dy, int N, int L, int C),                            \
+      (dx, dy, N, L, C), (dx, dy))                                                               \
+    X(maxpool2_fwd, (float *y, const float *x, int NC, int H, int W),                            \
+      (y, x, NC, H, W), (y, x))
 
 #define AVS_OPS_DOUBLE(X)                                                                        \
     X(bce_logits, (float *dx, const float *x, const float *g, int B, int n, float scale),        \

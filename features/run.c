@@ -349,6 +349,7 @@ void avs_feat_set_status(sqlite3 *db, int64_t set_id)
 
 void avs_feat_enc_close(struct avs_feat_enc *e)
 {
+    avs_feat_bufs_free(&e->bufs);
     if (e->have_pvt)
         avs_pvt_free(&e->pvt);
     if (e->have_vg)

@@ -102,11 +102,14 @@ int avs_features_merge(const char *root, const char *db_path, const char *set, c
 
 #define AVS_FEAT_NFIELDS 16
 
+struct avs_feat_bufs; /* compute buffers of avs_feat_compute (features/run_video.c) */
+
 struct avs_feat_enc {
     struct avs_pvt pvt;
     struct avs_vggish vg;
     struct avs_logmel mel;
     int have_pvt, have_vg, have_mel;
+    struct avs_feat_bufs *bufs; /* made by the first avs_feat_compute, NULL before */
     float *S;                 /* [V,A] label similarity */
     int V, A, E;              /* visual classes, audio classes, embedding width */
     int H, W;                 /* frame size of the store */
@@ -120,6 +123,9 @@ struct avs_feat_enc {
 int avs_feat_enc_load(struct avs_feat_enc *e, const char *visual, const char *visual_file,
                       const char *audio_file, const char *audio_head, uint64_t seed,
                       struct avs_err *err);
+/* Free avs_feat_compute's buffers (device memory, the PVTv2 workspace); NULL-safe
+ * (avs_feat_enc_close calls it). */
+void avs_feat_bufs_free(struct avs_feat_bufs **b);
 /* The random S [V,A] of `--random-init seed` without --vectors (V, A set). */
 void avs_feat_sim_random(struct avs_feat_enc *e, uint64_t seed);
 /* Free what the struct owns (any state of a zeroed struct) and zero it. */
@@ -136,6 +142,8 @@ int avs_feat_video(struct avs_feat_enc *e, const struct avs_features_opts *o, sq
  * frames from get_frame(ctx, k 1..n, flip, dst [3,H,W] normalised) in chunks -> PVTv2, C3IM,
  * Grad-CAM CC and CC-V; put(ctx, i, rec [AVS_FEAT_NFIELDS] in field order, CC, CC-V) for record
  * i = 0..B-1 (B = n, or 2n with flip: i >= n are the mirrored frames of second i-n+1), in order.
+ * wave, dst and rec are host memory: the encoders run on the active backend in buffers made
+ * once per encoder (e->bufs), and what the records need is downloaded per chunk.
  * Callbacks return 0, or -1 with err set. Returns 0; 1 when get_frame or the log-mel failed
  * (an input problem); -1 when put failed. */
 typedef int (*avs_feat_frame_fn)(void *ctx, int k, int flip, float *dst, struct avs_err *err);

@@ -143,65 +143,148 @@ void avs_feat_fields(struct avs_feat_enc *e)
     e->nf = n;
 }
 
+/* ---- compute buffers (made at the first video, kept until avs_feat_enc_close) ----
+ * Device memory for the encoders' inputs and outputs and the PVTv2 workspace; host copies of
+ * what C3IM and the record callback read. */
+
 /* Per-chunk buffers of the visual side. */
 struct vis {
-    float *img;      /* [CHUNK,3,H,W] */
-    float *img2;     /* [CHUNK,3,H,W] frames whose CC-V differs from CC */
-    float *st[4];    /* [CHUNK,C_s,H_s,W_s] */
-    float *st2[4];   /* scratch stage maps of the CC-V pass */
-    float *lg, *lg2; /* [CHUNK,V] */
-    float *al;       /* [CHUNK,A] audio logits of the chunk's frames */
-    float *gc[4], *gv[4], *gv2[4]; /* [CHUNK,C_s] */
+    struct avs_pvt_ws ws;  /* GRADCAM workspace for CHUNK frames */
+    float *img;      /* [CHUNK,3,H,W] device: the chunk's frames */
+    float *img2;     /* [CHUNK,3,H,W] device: frames whose CC-V differs from CC */
+    float *st[4];    /* [CHUNK,C_s,H_s,W_s] device */
+    float *st2[4];   /* device: scratch stage maps of the CC-V pass */
+    float *lg, *lg2; /* [CHUNK,V] device */
+    float *gc[4], *gv2[4]; /* [CHUNK,C_s] device: CC weights, CC-V weights of the img2 frames */
+    float *img_h;    /* [CHUNK,3,H,W] host: frames as get_frame makes them */
+    float *st_h[4], *lg_h, *gc_h[4], *gv_h[4], *gv2_h[4]; /* host copies (records, C3IM) */
+    float *al;       /* [CHUNK,A] host: audio logits of the chunk's frames */
     int tg[CHUNK], tv[CHUNK], tv2[CHUNK];
 };
+
+/* The audio side of one video, grown to the longest video seen. */
+struct aud {
+    int cap;                       /* seconds the buffers hold */
+    float *ex;                     /* [cap,96,64] host: log-mel examples */
+    float *ex_d, *emb_d, *alg_d;   /* device: examples, embeddings [cap,E], logits [cap,A] */
+    float *ws;                     /* device: VGGish scratch for cap examples */
+    float *emb, *alg;              /* host copies */
+};
+
+struct avs_feat_bufs {
+    struct vis v;
+    struct aud a;
+};
+
+static float *dev(size_t n, const char *what)
+{
+    return avs_dev_alloc(n ? n : 1, what);
+}
 
 static void vis_alloc(struct vis *v, const struct avs_feat_enc *e)
 {
     size_t img = (size_t)CHUNK * 3 * e->H * e->W;
-    v->img = avs_malloc(img * sizeof(float));
-    v->img2 = avs_malloc(img * sizeof(float));
+    avs_pvt_ws_init(&v->ws, &e->pvt, CHUNK, e->H, e->W, AVS_PVT_GRADCAM);
+    v->img = dev(img, "frames"), v->img2 = dev(img, "frames");
+    v->img_h = avs_malloc(img * sizeof(float));
     for (int s = 0; s < 4; s++) {
         size_t n = (size_t)CHUNK * e->pvt.cfg.dims[s] * avs_pvt_side(e->H, s) * avs_pvt_side(e->W, s);
-        v->st[s] = avs_malloc(n * sizeof(float));
-        v->st2[s] = avs_malloc(n * sizeof(float));
-        v->gc[s] = avs_malloc((size_t)CHUNK * e->pvt.cfg.dims[s] * sizeof(float));
-        v->gv[s] = avs_malloc((size_t)CHUNK * e->pvt.cfg.dims[s] * sizeof(float));
-        v->gv2[s] = avs_malloc((size_t)CHUNK * e->pvt.cfg.dims[s] * sizeof(float));
+        size_t g = (size_t)CHUNK * e->pvt.cfg.dims[s];
+        v->st[s] = dev(n, "stage maps"), v->st2[s] = dev(n, "stage maps");
+        v->gc[s] = dev(g, "Grad-CAM weights"), v->gv2[s] = dev(g, "Grad-CAM weights");
+        v->st_h[s] = avs_malloc(n * sizeof(float));
+        v->gc_h[s] = avs_malloc(g * sizeof(float)), v->gv_h[s] = avs_malloc(g * sizeof(float));
+        v->gv2_h[s] = avs_malloc(g * sizeof(float));
     }
-    v->lg = avs_malloc((size_t)CHUNK * e->V * sizeof(float));
-    v->lg2 = avs_malloc((size_t)CHUNK * e->V * sizeof(float));
+    v->lg = dev((size_t)CHUNK * e->V, "logits"), v->lg2 = dev((size_t)CHUNK * e->V, "logits");
+    v->lg_h = avs_malloc((size_t)CHUNK * e->V * sizeof(float));
     v->al = avs_malloc((size_t)CHUNK * e->A * sizeof(float));
 }
 
 static void vis_free(struct vis *v)
 {
-    free(v->img), free(v->img2), free(v->lg), free(v->lg2), free(v->al);
-    for (int s = 0; s < 4; s++)
-        free(v->st[s]), free(v->st2[s]), free(v->gc[s]), free(v->gv[s]), free(v->gv2[s]);
+    avs_pvt_ws_free(&v->ws);
+    avs_dev_free(&v->img), avs_dev_free(&v->img2), avs_dev_free(&v->lg), avs_dev_free(&v->lg2);
+    free(v->img_h), free(v->lg_h), free(v->al);
+    for (int s = 0; s < 4; s++) {
+        avs_dev_free(&v->st[s]), avs_dev_free(&v->st2[s]), avs_dev_free(&v->gc[s]);
+        avs_dev_free(&v->gv2[s]);
+        free(v->st_h[s]), free(v->gc_h[s]), free(v->gv_h[s]), free(v->gv2_h[s]);
+    }
 }
 
-/* Frames [c] already in v->img: targets, Grad-CAM for CC on all, for CC-V where it differs. */
+static void aud_free(struct aud *a)
+{
+    avs_dev_free(&a->ex_d), avs_dev_free(&a->emb_d), avs_dev_free(&a->alg_d), avs_dev_free(&a->ws);
+    free(a->ex), free(a->emb), free(a->alg);
+    memset(a, 0, sizeof *a);
+}
+
+/* Room for n seconds (between videos: the passes themselves allocate nothing). */
+static void aud_grow(struct aud *a, const struct avs_feat_enc *e, int n)
+{
+    if (n <= a->cap)
+        return;
+    aud_free(a);
+    a->cap = n;
+    a->ex = avs_malloc((size_t)n * AVS_LOGMEL_EXAMPLE * sizeof(float));
+    a->emb = avs_malloc((size_t)n * e->E * sizeof(float));
+    a->alg = avs_malloc((size_t)n * e->A * sizeof(float));
+    a->ex_d = dev((size_t)n * AVS_LOGMEL_EXAMPLE, "log-mel examples");
+    a->emb_d = dev((size_t)n * e->E, "audio embeddings");
+    a->alg_d = dev((size_t)n * e->A, "audio logits");
+    a->ws = dev(avs_vggish_ws(&e->vg, n), "VGGish scratch");
+}
+
+static struct avs_feat_bufs *bufs_of(struct avs_feat_enc *e)
+{
+    if (!e->bufs) {
+        e->bufs = avs_calloc(1, sizeof *e->bufs);
+        vis_alloc(&e->bufs->v, e);
+    }
+    return e->bufs;
+}
+
+void avs_feat_bufs_free(struct avs_feat_bufs **b)
+{
+    if (!*b)
+        return;
+    vis_free(&(*b)->v);
+    aud_free(&(*b)->a);
+    free(*b);
+    *b = NULL;
+}
+
+/* Frames [c] already in v->img: targets, Grad-CAM for CC on all, for CC-V where it differs;
+ * the host copies (st_h, lg_h, gc_h, gv_h) filled for the records. */
 static void vis_chunk(struct vis *v, const struct avs_feat_enc *e, int c)
 {
+    const struct avs_ops *op = avs_ops();
     const struct avs_pvt *m = &e->pvt;
-    struct avs_pvt_kept *k = avs_pvt_fwd_kept(m, v->st, v->lg, v->img, c, e->H, e->W);
-    avs_c3im(v->tg, v->tv, NULL, v->lg, v->al, e->S, c, e->V, e->A);
-    avs_pvt_gradcam_kept(m, k, v->gc, v->tg);
+    avs_pvt_fwd_kept(m, &v->ws, v->st, v->lg, v->img, c);
+    avs_dev_download(v->lg_h, v->lg, (size_t)c * e->V);
+    avs_c3im(v->tg, v->tv, NULL, v->lg_h, v->al, e->S, c, e->V, e->A);
+    avs_pvt_gradcam_kept(m, &v->ws, v->gc, v->tg);
     size_t img = (size_t)3 * e->H * e->W;
     int d = 0, at[CHUNK];
     for (int i = 0; i < c; i++)
         if (v->tv[i] != v->tg[i]) {
-            memcpy(v->img2 + d * img, v->img + i * img, img * sizeof(float));
+            op->copy(v->img2 + d * img, v->img + i * img, img * sizeof(float));
             v->tv2[d] = v->tv[i];
             at[d++] = i;
         }
     if (d)
-        avs_pvt_gradcam(m, v->gv2, v->st2, v->lg2, v->img2, v->tv2, d, e->H, e->W);
+        avs_pvt_gradcam(m, &v->ws, v->gv2, v->st2, v->lg2, v->img2, v->tv2, d);
     for (int s = 0; s < 4; s++) {
-        size_t C = (size_t)m->cfg.dims[s];
-        memcpy(v->gv[s], v->gc[s], (size_t)c * C * sizeof(float));
+        size_t C = (size_t)m->cfg.dims[s], n = C * avs_pvt_side(e->H, s) * avs_pvt_side(e->W, s);
+        avs_dev_download(v->st_h[s], v->st[s], (size_t)c * n);
+        avs_dev_download(v->gc_h[s], v->gc[s], (size_t)c * C);
+        memcpy(v->gv_h[s], v->gc_h[s], (size_t)c * C * sizeof(float));
+        if (!d)
+            continue;
+        avs_dev_download(v->gv2_h[s], v->gv2[s], (size_t)d * C);
         for (int j = 0; j < d; j++)
-            memcpy(v->gv[s] + at[j] * C, v->gv2[s] + j * C, C * sizeof(float));
+            memcpy(v->gv_h[s] + at[j] * C, v->gv2_h[s] + j * C, C * sizeof(float));
     }
 }
 
@@ -249,57 +332,60 @@ fail:
     return -1;
 }
 
+/* The video's audio: log-mel examples (host), VGGish on the backend; a->emb, a->alg filled. */
+static int audio_side(struct avs_feat_enc *e, struct aud *a, enum avs_logmel_policy policy,
+                      const float *wave, int n, struct avs_err *err)
+{
+    aud_grow(a, e, n);
+    if (avs_logmel_examples(&e->mel, a->ex, n, wave, (int64_t)n * AVS_LOGMEL_RATE, policy, err))
+        return -1;
+    avs_dev_upload(a->ex_d, a->ex, (size_t)n * AVS_LOGMEL_EXAMPLE);
+    avs_vggish_fwd(&e->vg, a->emb_d, a->alg_d, a->ex_d, n, a->ws);
+    avs_dev_download(a->emb, a->emb_d, (size_t)n * e->E);
+    avs_dev_download(a->alg, a->alg_d, (size_t)n * e->A);
+    return 0;
+}
+
 int avs_feat_compute(struct avs_feat_enc *e, enum avs_logmel_policy policy, const float *wave,
                      int n, int flip, avs_feat_frame_fn get_frame, avs_feat_record_fn put,
                      void *ctx, struct avs_err *err)
 {
-    int rc = 1, B = n * (flip ? 2 : 1);
-    float *ex = avs_malloc((size_t)n * AVS_LOGMEL_EXAMPLE * sizeof(float));
-    float *emb = avs_malloc((size_t)n * e->E * sizeof(float));
-    float *alg = avs_malloc((size_t)n * e->A * sizeof(float));
-    float *ws = NULL;
-    struct vis v;
-    memset(&v, 0, sizeof v);
-    if (avs_logmel_examples(&e->mel, ex, n, wave, (int64_t)n * AVS_LOGMEL_RATE, policy, err))
-        goto out;
-    ws = avs_malloc(avs_vggish_ws(&e->vg, n) * sizeof(float));
-    avs_vggish_fwd(&e->vg, emb, alg, ex, n, ws);
-    vis_alloc(&v, e);
+    int B = n * (flip ? 2 : 1);
+    struct avs_feat_bufs *bf = bufs_of(e);
+    struct vis *v = &bf->v;
+    struct aud *a = &bf->a;
+    if (audio_side(e, a, policy, wave, n, err))
+        return 1;
     size_t img = (size_t)3 * e->H * e->W;
     for (int i0 = 0; i0 < B; i0 += CHUNK) {
         int c = B - i0 < CHUNK ? B - i0 : CHUNK;
         for (int j = 0; j < c; j++) {
             int i = i0 + j, k = i % n;
-            if (get_frame(ctx, k + 1, i >= n, v.img + j * img, err))
-                goto out;
-            memcpy(v.al + (size_t)j * e->A, alg + (size_t)k * e->A, (size_t)e->A * sizeof(float));
+            if (get_frame(ctx, k + 1, i >= n, v->img_h + j * img, err))
+                return 1;
+            memcpy(v->al + (size_t)j * e->A, a->alg + (size_t)k * e->A, (size_t)e->A * sizeof(float));
         }
-        vis_chunk(&v, e, c);
+        avs_dev_upload(v->img, v->img_h, (size_t)c * img);
+        vis_chunk(v, e, c);
         for (int j = 0; j < c; j++) {
             int i = i0 + j, k = i % n;
             const float *rec[AVS_FEAT_NFIELDS];
             int f = 0;
-            rec[f++] = ex + (size_t)k * AVS_LOGMEL_EXAMPLE;
-            rec[f++] = emb + (size_t)k * e->E;
-            rec[f++] = alg + (size_t)k * e->A;
+            rec[f++] = a->ex + (size_t)k * AVS_LOGMEL_EXAMPLE;
+            rec[f++] = a->emb + (size_t)k * e->E;
+            rec[f++] = a->alg + (size_t)k * e->A;
             for (int s = 0; s < 4; s++)
-                rec[f++] = v.st[s] + j * avs_cache_field_numel(&e->fields[3 + s]);
-            rec[f++] = v.lg + (size_t)j * e->V;
+                rec[f++] = v->st_h[s] + j * avs_cache_field_numel(&e->fields[3 + s]);
+            rec[f++] = v->lg_h + (size_t)j * e->V;
             for (int s = 0; s < 4; s++)
-                rec[f++] = v.gc[s] + (size_t)j * e->pvt.cfg.dims[s];
+                rec[f++] = v->gc_h[s] + (size_t)j * e->pvt.cfg.dims[s];
             for (int s = 0; s < 4; s++)
-                rec[f++] = v.gv[s] + (size_t)j * e->pvt.cfg.dims[s];
-            if (put(ctx, i, rec, v.tg[j], v.tv[j], err)) {
-                rc = -1;
-                goto out;
-            }
+                rec[f++] = v->gv_h[s] + (size_t)j * e->pvt.cfg.dims[s];
+            if (put(ctx, i, rec, v->tg[j], v->tv[j], err))
+                return -1;
         }
     }
-    rc = 0;
-out:
-    vis_free(&v);
-    free(ex), free(emb), free(alg), free(ws);
-    return rc;
+    return 0;
 }
 
 /* avs_feat_video's inputs (store files) and output (cache records). */

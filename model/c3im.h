@@ -9,6 +9,9 @@
  *   target_v = index of the first maximum of vlogits (the top visual class, CC-V).
  * All in float32, in PyTorch's order ((Pv * S) * Pa, softmax with the max subtracted), so that
  * near-ties resolve as the official code does. ref: C3N paper Eq. 3-4, DESIGN §6.
+ * Host code on host arrays (a few thousand values per frame, and the targets are ints that
+ * steer the next pass): callers download the logits from the backend first
+ * (features/run_video.c, train/finetune.c), and hand the targets to avs_pvt_gradcam_kept.
  */
 #ifndef AVS_MODEL_C3IM_H
 #define AVS_MODEL_C3IM_H

@@ -1,23 +1,25 @@
 /* model/pvt_files.c: PVTv2 on safetensors files (avs-model run pvt_v2_bX; tests and
  * reference comparisons): images in, stage maps and logits out, with Grad-CAM weights for
- * given targets and parameter gradients for given upstream gradients. See model/pvt.h. */
+ * given targets and parameter gradients for given upstream gradients. See model/pvt.h.
+ * Files are read into host memory and uploaded; results are downloaded to be written. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/safetensors.h"
+#include "model/params.h"
 #include "model/pvt.h"
 
-/* What one run holds (freed by run_free). */
+/* What one run holds (freed by run_free). Tensors are device memory, xh the host image. */
 struct run {
     struct avs_pvt m;
     int have_m, N, H, W;
     int ss[4][4];                            /* stage shapes */
-    float *x, *st[4], *lg, *gc[4], *dst[4], *dlg;
+    float *xh, *x, *st[4], *lg, *gc[4], *dst[4], *dlg;
     int *target;
+    struct avs_pvt_ws ws;
     struct avs_tensor_set grads;
     int have_g;
-    char **gnm;
 };
 
 /* image [N,3,H,W] (H, W multiples of 32) from the inputs file, and the model */
@@ -39,8 +41,8 @@ static int load(struct run *r, const struct avs_pvt_files *f, struct avs_err *er
         goto out;
     }
     r->N = (int)t->shape[0], r->H = (int)t->shape[2], r->W = (int)t->shape[3];
-    r->x = avs_malloc(t->numel * sizeof(float));
-    if (avs_st_read_f32(t, r->x, t->numel, err)) {
+    r->xh = avs_malloc(t->numel * sizeof(float));
+    if (avs_st_read_f32(t, r->xh, t->numel, err)) {
         avs_err_wrap(err, "%s", f->inputs);
         goto out;
     }
@@ -110,8 +112,11 @@ static int backward(struct run *r, const char *path, struct avs_err *err)
             goto out;
         }
         float *p = avs_malloc(want * sizeof(float));
-        *(s < 4 ? &r->dst[s] : &r->dlg) = p;
-        if (avs_st_read_f32(t, p, want, err))
+        int bad = avs_st_read_f32(t, p, want, err);
+        if (!bad)
+            *(s < 4 ? &r->dst[s] : &r->dlg) = avs_dev_from_host(p, want);
+        free(p);
+        if (bad)
             goto out;
         got++;
     }
@@ -121,11 +126,18 @@ static int backward(struct run *r, const char *path, struct avs_err *err)
     }
     avs_tensor_set_init(&r->grads, r->m.spec, r->m.np);
     r->have_g = 1;
-    avs_pvt_bwd(&r->m, &r->grads, r->st, r->lg, r->x, (const float *const *)r->dst, r->dlg, r->N, r->H, r->W);
+    avs_pvt_bwd(&r->m, &r->ws, &r->grads, r->st, r->lg, r->x, (const float *const *)r->dst, r->dlg,
+                r->N);
     rc = 0;
 out:
     avs_st_close(&df);
     return rc;
+}
+
+/* A host copy of device tensor d [n] (freed by the caller). */
+static float *host(const float *d, size_t n)
+{
+    return avs_host_from_dev(d, n);
 }
 
 static int save(struct run *r, const char *path, struct avs_err *err)
@@ -133,35 +145,39 @@ static int save(struct run *r, const char *path, struct avs_err *err)
     static const char *names[4] = {"stage1", "stage2", "stage3", "stage4"};
     static const char *gnames[4] = {"gradcam1", "gradcam2", "gradcam3", "gradcam4"};
     struct avs_st_writer *wr = avs_st_writer_new();
-    if (r->have_g) {
-        r->gnm = avs_calloc((size_t)r->m.np, sizeof *r->gnm);
-        for (int i = 0; i < r->m.np; i++) {
-            const struct avs_tensor *g = &r->grads.t[i];
-            r->gnm[i] = avs_sprintf("grad.%s", r->m.spec[i].name);
-            avs_st_writer_add_f32(wr, r->gnm[i], g->ndim, g->shape, g->data);
-        }
-    }
+    struct avs_params_stage stg = {0};
+    float *h[9] = {0};
+    if (r->have_g)
+        avs_params_stage_add(&stg, wr, &r->grads, "grad.");
     for (int s = 0; s < 4; s++) {
         int gs[2] = {r->N, r->m.cfg.dims[s]};
-        avs_st_writer_add_f32(wr, names[s], 4, r->ss[s], r->st[s]);
-        if (r->gc[s])
-            avs_st_writer_add_f32(wr, gnames[s], 2, gs, r->gc[s]);
+        h[s] = host(r->st[s], (size_t)r->N * r->ss[s][1] * r->ss[s][2] * r->ss[s][3]);
+        avs_st_writer_add_f32(wr, names[s], 4, r->ss[s], h[s]);
+        if (r->gc[s]) {
+            h[4 + s] = host(r->gc[s], (size_t)gs[0] * gs[1]);
+            avs_st_writer_add_f32(wr, gnames[s], 2, gs, h[4 + s]);
+        }
     }
     int ls[2] = {r->N, r->m.cfg.classes};
-    if (r->lg)
-        avs_st_writer_add_f32(wr, "logits", 2, ls, r->lg);
+    if (r->lg) {
+        h[8] = host(r->lg, (size_t)ls[0] * ls[1]);
+        avs_st_writer_add_f32(wr, "logits", 2, ls, h[8]);
+    }
     int rc = avs_st_writer_save(wr, path, err);
     avs_st_writer_free(&wr);
+    avs_params_stage_free(&stg);
+    for (int i = 0; i < 9; i++)
+        free(h[i]);
     return rc;
 }
 
 static void run_free(struct run *r)
 {
     for (int s = 0; s < 4; s++)
-        free(r->st[s]), free(r->gc[s]), free(r->dst[s]);
-    for (int i = 0; r->gnm && i < r->m.np; i++)
-        free(r->gnm[i]);
-    free(r->gnm), free(r->x), free(r->lg), free(r->target), free(r->dlg);
+        avs_dev_free(&r->st[s]), avs_dev_free(&r->gc[s]), avs_dev_free(&r->dst[s]);
+    avs_dev_free(&r->x), avs_dev_free(&r->lg), avs_dev_free(&r->dlg);
+    free(r->xh), free(r->target);
+    avs_pvt_ws_free(&r->ws);
     if (r->have_g)
         avs_tensor_set_free(&r->grads);
     if (r->have_m)
@@ -178,17 +194,20 @@ int avs_pvt_run_files(const struct avs_pvt_files *f, struct avs_err *err)
     for (int s = 0; s < 4; s++) {
         int *ss = r.ss[s];
         ss[0] = r.N, ss[1] = r.m.cfg.dims[s], ss[2] = avs_pvt_side(r.H, s), ss[3] = avs_pvt_side(r.W, s);
-        r.st[s] = avs_malloc((size_t)r.N * ss[1] * ss[2] * ss[3] * sizeof(float));
+        r.st[s] = avs_dev_alloc((size_t)r.N * ss[1] * ss[2] * ss[3], "PVTv2 stage map");
     }
-    r.lg = r.m.cfg.classes ? avs_malloc((size_t)r.N * r.m.cfg.classes * sizeof(float)) : NULL;
+    r.x = avs_dev_from_host(r.xh, (size_t)r.N * 3 * r.H * r.W);
+    r.lg = r.m.cfg.classes ? avs_dev_alloc((size_t)r.N * r.m.cfg.classes, "PVTv2 logits") : NULL;
+    avs_pvt_ws_init(&r.ws, &r.m, r.N, r.H, r.W,
+                    f->grad_out ? AVS_PVT_TRAIN : f->target ? AVS_PVT_GRADCAM : AVS_PVT_FWD);
     if (f->target) {
         if (read_targets(&r, f->target, err))
             goto out;
         for (int s = 0; s < 4; s++)
-            r.gc[s] = avs_malloc((size_t)r.N * r.m.cfg.dims[s] * sizeof(float));
-        avs_pvt_gradcam(&r.m, r.gc, r.st, r.lg, r.x, r.target, r.N, r.H, r.W);
+            r.gc[s] = avs_dev_alloc((size_t)r.N * r.m.cfg.dims[s], "Grad-CAM weights");
+        avs_pvt_gradcam(&r.m, &r.ws, r.gc, r.st, r.lg, r.x, r.target, r.N);
     } else
-        avs_pvt_fwd(&r.m, r.st, r.lg, r.x, r.N, r.H, r.W);
+        avs_pvt_fwd(&r.m, &r.ws, r.st, r.lg, r.x, r.N);
     if (f->grad_out && backward(&r, f->grad_out, err))
         goto out;
     rc = save(&r, f->out, err);

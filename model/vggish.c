@@ -6,10 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/safetensors.h"
-#include "model/randinit.h"
-#include "model/nn.h"
 #include "backend/ops.h"
+#include "core/safetensors.h"
+#include "model/nn.h"
+#include "model/params.h"
+#include "model/randinit.h"
 
 static const char *const conv_names[AVS_VGGISH_NCONV][2] = {
     {"features.0.weight", "features.0.bias"},   {"features.3.weight", "features.3.bias"},
@@ -38,11 +39,7 @@ static const struct avs_st_tensor *find2(const struct avs_st_file *a, const stru
 
 static void add_spec(struct avs_vggish *m, const char *name, int ndim, const int *shape)
 {
-    struct avs_tensor_spec *s = &m->spec[m->np++];
-    s->name = name;
-    s->ndim = ndim;
-    for (int d = 0; d < ndim; d++)
-        s->shape[d] = shape[d];
+    avs_spec_add(&m->specs, ndim, shape, "%s", name);
 }
 
 /* Widths from the shapes; fills the spec table. */
@@ -97,6 +94,23 @@ static int plan(struct avs_vggish *m, const struct avs_st_file *f, const struct 
     return 0;
 }
 
+/* The tensors of f (and hf: the head, loaded last so that it wins) into m->params. */
+static int load_params(struct avs_vggish *m, const struct avs_st_file *f,
+                       const struct avs_st_file *hf, struct avs_err *err)
+{
+    int ignored = 0, set = 0;
+    char *seen = avs_calloc((size_t)m->specs.n + 1, 1);
+    struct avs_params_io io = {.sets = {&m->params}, .nsets = 1, .ignored = &ignored,
+                               .seen = seen, .what = "VGGish"};
+    int rc = avs_params_load(f, &io, err) || (hf && avs_params_load(hf, &io, err)) ? -1 : 0;
+    const char *miss = rc ? NULL : avs_params_missing(&io, seen, &set);
+    if (miss)
+        rc = avs_err_set(err, "%s: missing tensor \"%s\"", hf && !strncmp(miss, "head.", 5) ?
+                         hf->path : f->path, miss);
+    free(seen);
+    return rc;
+}
+
 int avs_vggish_load(struct avs_vggish *m, const char *path, const char *head_path,
                     struct avs_err *err)
 {
@@ -107,32 +121,13 @@ int avs_vggish_load(struct avs_vggish *m, const char *path, const char *head_pat
         goto out;
     if (plan(m, f, hf, err))
         goto out;
-    avs_tensor_set_init(&m->params, m->spec, m->np);
-    for (int i = 0; i < m->np; i++) {
-        const char *where;
-        const struct avs_st_tensor *t = find2(i >= m->np - 2 && m->classes ? hf : NULL, f,
-                                              m->spec[i].name, &where);
-        if (!t) {
-            avs_err_set(err, "%s: missing tensor \"%s\"", where, m->spec[i].name);
-            goto out;
-        }
-        size_t n = avs_tensor_spec_numel(&m->spec[i]);
-        if (t->numel != n) {
-            avs_err_set(err, "%s: tensor \"%s\" has %zu elements, expected %zu", where,
-                        m->spec[i].name, t->numel, n);
-            goto out;
-        }
-        if (avs_st_read_f32(t, m->params.t[i].data, n, err)) {
-            avs_err_wrap(err, "%s", where);
-            goto out;
-        }
-    }
-    rc = 0;
+    avs_tensor_set_init(&m->params, m->specs.v, m->specs.n);
+    rc = load_params(m, f, hf, err);
 out:
     avs_st_close(&f);
     avs_st_close(&hf);
-    if (rc && m->params.t)
-        avs_tensor_set_free(&m->params);
+    if (rc)
+        avs_vggish_free(m);
     return rc;
 }
 
@@ -164,20 +159,29 @@ void avs_vggish_init_random(struct avs_vggish *m, int classes, uint64_t seed)
         add_spec(m, "head.weight", 2, ws);
         add_spec(m, "head.bias", 1, bs);
     }
-    avs_tensor_set_init(&m->params, m->spec, m->np);
-    for (int i = 0; i < m->np; i += 2) { /* weight, then its bias: both from the weight's fan_in */
-        const struct avs_tensor_spec *t = &m->spec[i];
+    avs_tensor_set_init(&m->params, m->specs.v, m->specs.n);
+    /* made on the host in the arena's layout, then one upload */
+    float *host = avs_calloc(m->params.arena.used + 1, sizeof(float));
+    for (int i = 0; i < m->specs.n; i += 2) { /* weight, then its bias: both from its fan_in */
+        const struct avs_tensor_spec *t = &m->specs.v[i];
         size_t fan_in = avs_tensor_spec_numel(t) / (size_t)t->shape[0];
         float bound = (float)(1.0 / sqrt((double)fan_in));
-        avs_randinit_uniform(m->params.t[i].data, avs_tensor_spec_numel(t), bound, seed, (uint64_t)i);
-        avs_randinit_uniform(m->params.t[i + 1].data, (size_t)t->shape[0], bound, seed, (uint64_t)i + 1);
+        float *wt = host + (m->params.t[i].data - m->params.arena.base);
+        float *bs = host + (m->params.t[i + 1].data - m->params.arena.base);
+        avs_randinit_uniform(wt, avs_tensor_spec_numel(t), bound, seed, (uint64_t)i);
+        avs_randinit_uniform(bs, (size_t)t->shape[0], bound, seed, (uint64_t)i + 1);
     }
+    avs_tensor_set_from_host(&m->params, host);
+    free(host);
 }
 
 void avs_vggish_free(struct avs_vggish *m)
 {
-    if (m && m->params.t)
+    if (!m)
+        return;
+    if (m->params.t)
         avs_tensor_set_free(&m->params);
+    avs_spec_list_free(&m->specs);
 }
 
 static void geom(struct avs_conv2d *g, const struct avs_vggish *m, int l, int N, int *h, int *w)
@@ -214,20 +218,6 @@ size_t avs_vggish_ws(const struct avs_vggish *m, int N)
     return 2 * act + conv + 16;
 }
 
-/* 2x2 max-pool, stride 2, of [NC,H,W] (H, W even: always so for 96x64 inputs). */
-static void maxpool2(float *y, const float *x, int NC, int H, int W)
-{
-    int OH = H / 2, OW = W / 2;
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < NC; c++)
-        for (int i = 0; i < OH; i++)
-            for (int j = 0; j < OW; j++) {
-                const float *p = x + ((size_t)c * H + 2 * i) * W + 2 * j;
-                float a = p[0] > p[1] ? p[0] : p[1], b = p[W] > p[W + 1] ? p[W] : p[W + 1];
-                y[((size_t)c * OH + i) * OW + j] = a > b ? a : b;
-            }
-}
-
 void avs_vggish_fwd(const struct avs_vggish *m, float *emb, float *logits, const float *x, int N,
                     float *ws)
 {
@@ -248,7 +238,7 @@ void avs_vggish_fwd(const struct avs_vggish *m, float *emb, float *logits, const
         in = o;
         if (pool_after[l]) {
             float *q = o == a ? b : a;
-            maxpool2(q, o, N * C, H, W);
+            op->maxpool2_fwd(q, o, N * C, H, W);
             H /= 2, W /= 2;
             in = q;
         }
@@ -256,10 +246,7 @@ void avs_vggish_fwd(const struct avs_vggish *m, float *emb, float *logits, const
     /* [N,C,H,W] -> [N,H,W,C]: the TF layout the embeddings were trained on */
     int HW = H * W;
     float *u = in == a ? b : a;
-    for (int n = 0; n < N; n++)
-        for (int c = 0; c < C; c++)
-            for (int s = 0; s < HW; s++)
-                u[((size_t)n * HW + s) * C + c] = in[((size_t)n * C + c) * HW + s];
+    op->transpose(u, in, N, C, HW);
     int I = C * HW;
     for (int l = 0; l < AVS_VGGISH_NFC; l++) {
         float *y = l == AVS_VGGISH_NFC - 1 ? emb : (u == a ? b : a);

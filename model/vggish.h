@@ -2,9 +2,12 @@
  *
  *   struct avs_vggish m;
  *   if (avs_vggish_load(&m, "vggish.safetensors", "audioset_head.safetensors", &err)) ...;
- *   float *ws = malloc(avs_vggish_ws(&m, N) * sizeof(float));
+ *   float *ws = avs_dev_alloc(avs_vggish_ws(&m, N), "VGGish scratch");
  *   avs_vggish_fwd(&m, emb, logits, examples, N, ws);   examples [N,96,64] (features/logmel.h)
  *   avs_vggish_free(&m);
+ *
+ * Tensors (examples, embeddings, logits, scratch) are device memory of the active backend
+ * (backend/backend.h): callers upload the log-mel examples and download what they keep.
  *
  * Architecture and parameter names are torchvggish's (harritaylor/torchvggish, the port of the
  * TF VGGish used by AVSBench), so `vggish-10086976.pth` converts 1:1:
@@ -31,17 +34,18 @@
 
 #define AVS_VGGISH_NCONV 6
 #define AVS_VGGISH_NFC 3
-#define AVS_VGGISH_NPARAM (2 * (AVS_VGGISH_NCONV + AVS_VGGISH_NFC + 1))
 
 struct avs_vggish {
     int ch[AVS_VGGISH_NCONV]; /* output channels of each conv (official: 64,128,256,256,512,512) */
     int fc[AVS_VGGISH_NFC];   /* FC widths (official: 4096, 4096, 128); fc[2] = embedding size */
     int classes;              /* head outputs, 0 without a head */
-    struct avs_tensor_spec spec[AVS_VGGISH_NPARAM];
-    int np;
+    struct avs_spec_list specs; /* the size table: conv l at 2l, 2l+1; FC l at 2(6+l), ...; head */
     struct avs_tensor_set params;
 };
 
+/* The weights from path (torchvggish names; other tensors, e.g. the PCA parameters, are
+ * ignored) and the head from head_path (NULL: from path when it has one). Widths are read
+ * from the shapes. -1 with err naming the file and the tensor. */
 int avs_vggish_load(struct avs_vggish *m, const char *path, const char *head_path,
                     struct avs_err *err);
 void avs_vggish_free(struct avs_vggish *m);
@@ -49,9 +53,10 @@ void avs_vggish_free(struct avs_vggish *m);
  * Conv2d/Linear (weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))); a head of `classes`
  * outputs (0 = none). */
 void avs_vggish_init_random(struct avs_vggish *m, int classes, uint64_t seed);
-/* Floats of scratch for a batch of N examples. */
+/* Floats of scratch (device memory) for a batch of N examples. */
 size_t avs_vggish_ws(const struct avs_vggish *m, int N);
-/* emb [N,fc[2]]; logits [N,classes] or NULL; x [N,96,64]; ws [avs_vggish_ws]. */
+/* emb [N,fc[2]]; logits [N,classes] or NULL; x [N,96,64]; ws [avs_vggish_ws]: all device
+ * memory. Allocates nothing. */
 void avs_vggish_fwd(const struct avs_vggish *m, float *emb, float *logits, const float *x, int N,
                     float *ws);
 

@@ -8,7 +8,8 @@
  *     train == 0 input = avs-features' normalisation; the same batch twice is bit-identical;
  *     another aug seed changes it;
  *   - colour jitter against torchvision (tests/gen/train_jitter.py) to 1e-5;
- *   - Adam step determinism and save/load round trip (bytes), load errors name file + tensor.
+ *   - Adam step determinism and save/load round trip (bytes), load errors name file + tensor;
+ *   - all of it on every backend: guard gives the cpu's gradients and checkpoints, bit for bit.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "model/c3im.h"
 #include "features/cache.h"
 #include "features/run.h"
+#include "backend/backend.h"
 #include "backend/ops.h"
 #include "tests/check.h"
 #include "tests/fixture.h"
@@ -163,35 +165,83 @@ static size_t stage_n(const struct avs_tset *t, int B, int s)
     return (size_t)B * t->C[s] * t->Hs[s] * t->Ws[s];
 }
 
+/* Device buffers of a recomputation here: the input, stage maps, logits, Grad-CAM weights. */
+struct recomp {
+    struct avs_pvt_ws ws;
+    float *x, *st[4], *vl, *gc[4];
+};
+
+static void recomp_init(struct recomp *r, const struct avs_pvt *m, const struct avs_tset *t,
+                        const float *x, int B)
+{
+    avs_pvt_ws_init(&r->ws, m, B, SIDE, SIDE, AVS_PVT_GRADCAM);
+    r->x = avs_dev_from_host(x, (size_t)B * 3 * SIDE * SIDE);
+    for (int s = 0; s < 4; s++) {
+        r->st[s] = avs_dev_alloc(stage_n(t, B, s), "stage");
+        r->gc[s] = avs_dev_alloc((size_t)B * t->C[s], "gradcam");
+    }
+    r->vl = avs_dev_alloc((size_t)B * NCLS, "logits");
+}
+
+static void recomp_free(struct recomp *r)
+{
+    avs_pvt_ws_free(&r->ws);
+    avs_dev_free(&r->x), avs_dev_free(&r->vl);
+    for (int s = 0; s < 4; s++)
+        avs_dev_free(&r->st[s]), avs_dev_free(&r->gc[s]);
+}
+
+/* one float of device memory */
+static float get1(const float *d)
+{
+    float v;
+    avs_dev_download(&v, d, 1);
+    return v;
+}
+
+static void set1(float *d, float v)
+{
+    avs_dev_upload(d, &v, 1);
+}
+
 /* sum over s of dstage[s] . stage_s(x), in double */
 static double fd_loss(const struct avs_pvt *m, const struct avs_tset *t, float *const *dst,
-                      float *const *st, const float *x, int B)
+                      struct recomp *r, int B)
 {
-    avs_pvt_fwd(m, st, NULL, x, B, SIDE, SIDE);
+    avs_pvt_fwd(m, &r->ws, r->st, NULL, r->x, B);
     double acc = 0;
-    for (int s = 0; s < 4; s++)
+    for (int s = 0; s < 4; s++) {
+        float *st = avs_host_from_dev(r->st[s], stage_n(t, B, s));
         for (size_t i = 0; i < stage_n(t, B, s); i++)
-            acc += (double)dst[s][i] * st[s][i];
+            acc += (double)dst[s][i] * st[i];
+        free(st);
+    }
     return acc;
 }
 
-static void test_gradients(struct avs_finetune *ft, const struct avs_tset *t, struct avs_tbatch *b)
+/* Backbone gradients against finite differences; gsum: a checksum of the gradient set (for
+ * the backends' comparison). */
+static void test_gradients(struct avs_finetune *ft, const struct avs_tset *t, struct avs_tbatch *b,
+                           float **grads, size_t *ngrads)
 {
     struct avs_err err;
     int idx[1] = {1}, flip[1] = {1}, B = 0;
     CHECK(avs_finetune_batch(ft, t, idx, flip, 99, 1, 0, b, &err) == 0, "batch: %s", err.msg);
     const float *x = avs_finetune_input(ft, &B);
     CHECK(B == AVS_T, "B %d", B);
-    float *dst[4], *st[4];
+    float *dst[4];
     for (int s = 0; s < 4; s++) {
         size_t n = stage_n(t, B, s);
-        dst[s] = malloc(n * sizeof(float)), st[s] = malloc(n * sizeof(float));
+        dst[s] = malloc(n * sizeof(float));
         for (size_t i = 0; i < n; i++)
             dst[s][i] = frand() - 0.5f;
     }
     avs_finetune_grads(ft, dst);
     struct avs_pvt *m = avs_finetune_model(ft);
     struct avs_tensor_set *g = avs_finetune_grad_set(ft);
+    *grads = avs_tensor_set_to_host(g), *ngrads = g->arena.used;
+    struct recomp r;
+    recomp_init(&r, m, t, x, B);
     static const struct { const char *name; int i; } probe[] = {
         {"patch_embed1.proj.weight", 17}, {"patch_embed1.norm.bias", 3},
         {"block1.0.attn.sr.weight", 40},  {"block1.0.mlp.dwconv.dwconv.weight", 7},
@@ -211,14 +261,14 @@ static void test_gradients(struct avs_finetune *ft, const struct avs_tset *t, st
         CHECK(k >= 0, "no parameter %s", probe[q].name);
         if (k < 0)
             continue;
-        float *p = m->params.t[k].data + probe[q].i, p0 = *p;
+        float *p = m->params.t[k].data + probe[q].i, p0 = get1(p); /* device pointer */
         float h = 3e-2f * (fabsf(p0) > 0.1f ? fabsf(p0) : 0.1f);
-        *p = p0 + h;
-        double lp = fd_loss(m, t, dst, st, x, B);
-        *p = p0 - h;
-        double lm = fd_loss(m, t, dst, st, x, B);
-        *p = p0;
-        double fd = (lp - lm) / (2.0 * h), an = g->t[k].data[probe[q].i];
+        set1(p, p0 + h);
+        double lp = fd_loss(m, t, dst, &r, B);
+        set1(p, p0 - h);
+        double lm = fd_loss(m, t, dst, &r, B);
+        set1(p, p0);
+        double fd = (lp - lm) / (2.0 * h), an = get1(g->t[k].data + probe[q].i);
         double e = fabs(fd - an) / (1e-2 + fabs(fd));
         if (e > worst)
             worst = e, wname = probe[q].name;
@@ -231,13 +281,18 @@ static void test_gradients(struct avs_finetune *ft, const struct avs_tset *t, st
     printf("gradients: %zu parameters, worst relative error %.3g (%s)\n",
            sizeof probe / sizeof probe[0], worst, wname);
     /* the ImageNet head gets no gradient from the stage maps */
-    int kh = avs_tensor_set_find(&g[0], "head.weight");
+    int kh = avs_tensor_set_find(g, "head.weight");
+    size_t nh = avs_tensor_numel(&g->t[kh]);
+    float *hg = malloc(nh * sizeof(float));
+    avs_tensor_set_download(g, kh, hg);
     double hs = 0;
-    for (size_t i = 0; i < avs_tensor_numel(&g->t[kh]); i++)
-        hs += fabs(g->t[kh].data[i]);
+    for (size_t i = 0; i < nh; i++)
+        hs += fabs(hg[i]);
     CHECK(hs == 0, "head gradient %g", hs);
+    free(hg);
+    recomp_free(&r);
     for (int s = 0; s < 4; s++)
-        free(dst[s]), free(st[s]);
+        free(dst[s]);
 }
 
 /* Grad-CAM, audio, masks of a batch against a recomputation here. */
@@ -252,17 +307,21 @@ static void test_batch(struct avs_finetune *ft, const struct avs_tset *t, struct
     const struct avs_pvt *m = avs_finetune_model(ft);
     float *st[4], *gc[4], *gv[4], *vl = malloc((size_t)B * NCLS * sizeof(float)), al[2 * AVS_T * NA];
     int tg[2 * AVS_T], tv[2 * AVS_T];
-    for (int s = 0; s < 4; s++) {
-        st[s] = malloc(stage_n(t, B, s) * sizeof(float));
-        gc[s] = malloc((size_t)B * t->C[s] * sizeof(float));
-        gv[s] = malloc((size_t)B * t->C[s] * sizeof(float));
-    }
     for (int i = 0; i < 2; i++)
         memcpy(al + i * AVS_T * NA, alog + idx[i] * AVS_T * NA, AVS_T * NA * sizeof(float));
-    avs_pvt_fwd(m, st, vl, x, B, SIDE, SIDE);
+    struct recomp r;
+    recomp_init(&r, m, t, x, B);
+    avs_pvt_fwd(m, &r.ws, r.st, r.vl, r.x, B);
+    avs_dev_download(vl, r.vl, (size_t)B * NCLS);
     avs_c3im(tg, tv, NULL, vl, al, S, B, NCLS, NA);
-    avs_pvt_gradcam(m, gc, st, vl, x, tg, B, SIDE, SIDE);
-    avs_pvt_gradcam(m, gv, st, vl, x, tv, B, SIDE, SIDE);
+    avs_pvt_gradcam(m, &r.ws, r.gc, r.st, r.vl, r.x, tg, B);
+    for (int s = 0; s < 4; s++)
+        st[s] = avs_host_from_dev(r.st[s], stage_n(t, B, s)),
+        gc[s] = avs_host_from_dev(r.gc[s], (size_t)B * t->C[s]);
+    avs_pvt_gradcam(m, &r.ws, r.gc, r.st, r.vl, r.x, tv, B);
+    for (int s = 0; s < 4; s++)
+        gv[s] = avs_host_from_dev(r.gc[s], (size_t)B * t->C[s]);
+    recomp_free(&r);
     int same = 1, ndiff = 0;
     for (int s = 0; s < 4; s++) {
         same &= !memcmp(st[s], b->stage[s], stage_n(t, B, s) * sizeof(float));
@@ -403,13 +462,15 @@ static int file_eq(const char *a, const char *b)
     return eq;
 }
 
+/* Steps, save and load; *after = the checkpoint after two steps (tag: the backend's name, in
+ * the file names). */
 static void test_step_and_io(struct avs_finetune *ft, const struct avs_tset *t, struct avs_tbatch *b,
-                             sqlite3 *db, const float *S)
+                             sqlite3 *db, const float *S, const char *tag, char **after)
 {
     struct avs_err err;
     const char *tmp = check_tmpdir();
-    char *p0 = avs_fs_join(tmp, "ft0.safetensors"), *p1 = avs_fs_join(tmp, "ft1.safetensors"),
-         *p2 = avs_fs_join(tmp, "ft2.safetensors"), *p3 = avs_fs_join(tmp, "ft3.safetensors");
+    char *p0 = avs_sprintf("%s/ft0-%s.safetensors", tmp, tag), *p1 = avs_sprintf("%s/ft1-%s.safetensors", tmp, tag),
+         *p2 = avs_sprintf("%s/ft2-%s.safetensors", tmp, tag), *p3 = avs_sprintf("%s/ft3-%s.safetensors", tmp, tag);
     int idx[2] = {0, 1}, flip[2] = {0, 1}, B = 0;
     float *dst[4];
     CHECK(avs_finetune_save(ft, p0, 1, &err) == 0, "save: %s", err.msg);
@@ -453,17 +514,73 @@ static void test_step_and_io(struct avs_finetune *ft, const struct avs_tset *t, 
               "resume from a weights-only file: %s", err.msg);
         struct avs_pvt *m = avs_finetune_model(f2);
         struct avs_st_writer *w = avs_st_writer_new();
+        float *hp = avs_tensor_set_to_host(&m->params); /* the arena's layout */
         for (int i = 0; i < m->np; i++)
             if (strcmp(m->spec[i].name, "block2.0.attn.q.weight"))
                 avs_st_writer_add_f32(w, m->spec[i].name, m->params.t[i].ndim, m->params.t[i].shape,
-                                      m->params.t[i].data);
+                                      hp + (m->params.t[i].data - m->params.arena.base));
         CHECK(avs_st_writer_save(w, p3, &err) == 0, "%s", err.msg);
         avs_st_writer_free(&w);
+        free(hp);
         CHECK(avs_finetune_load(f2, p3, 0, &err) != 0 && strstr(err.msg, p3) &&
               strstr(err.msg, "block2.0.attn.q.weight"), "missing tensor message: %s", err.msg);
         avs_finetune_close(&f2);
     }
-    free(p0), free(p1), free(p2), free(p3);
+    *after = p1;
+    free(p0), free(p2), free(p3);
+}
+
+/* Every part on the active backend; grads: the gradient set of test_gradients (host copy),
+ * after: the checkpoint after two steps. */
+static void run_backend(sqlite3 *db, const struct avs_tset *t, const float *audio, const float *alog,
+                        const float *S, float **grads, size_t *ng, char **after)
+{
+    struct avs_err err;
+    const char *root = check_tmpdir();
+    struct avs_pvt_cfg c;
+    tiny_cfg(&c);
+    struct avs_pvt pv;
+    avs_pvt_init_random(&pv, &c, 5);
+    struct avs_finetune *ft = NULL;
+    /* the set-config path: this hand-made set records no encoders */
+    CHECK(avs_finetune_open(&ft, db, root, t, NULL, &err) != 0 && ft == NULL &&
+          strstr(err.msg, "tiny"), "open from a set without encoder entries: %s", err.msg);
+    CHECK(avs_finetune_open_pvt(&ft, db, root, t, &pv, S, &err) == 0, "open: %s", err.msg);
+    struct avs_tbatch b1, b2;
+    avs_tbatch_init(&b1, t, 1);
+    avs_tbatch_init(&b2, t, 2);
+    if (ft) {
+        test_gradients(ft, t, &b1, grads, ng);
+        test_batch(ft, t, &b2, audio, alog, S);
+        test_step_and_io(ft, t, &b2, db, S, avs_ops()->name, after);
+    }
+    avs_tbatch_free(&b1);
+    avs_tbatch_free(&b2);
+    avs_finetune_close(&ft);
+    avs_finetune_close(&ft);
+}
+
+/* A missing frame names the file (the store loses a frame: last). */
+static void test_missing_frame(sqlite3 *db, const struct avs_tset *t, const float *S)
+{
+    struct avs_err err;
+    const char *root = check_tmpdir();
+    struct avs_pvt_cfg c;
+    tiny_cfg(&c);
+    struct avs_pvt pv;
+    avs_pvt_init_random(&pv, &c, 5);
+    struct avs_finetune *ft = NULL;
+    CHECK(avs_finetune_open_pvt(&ft, db, root, t, &pv, S, &err) == 0, "open: %s", err.msg);
+    struct avs_tbatch b1;
+    avs_tbatch_init(&b1, t, 1);
+    char *p = avs_fs_join(root, "frames/v0/3.png");
+    remove(p);
+    int idx[1] = {0};
+    CHECK(ft && avs_finetune_batch(ft, t, idx, NULL, 1, 1, 0, &b1, &err) != 0 &&
+          strstr(err.msg, "v0") && strstr(err.msg, "3.png"), "missing frame: %s", err.msg);
+    free(p);
+    avs_tbatch_free(&b1);
+    avs_finetune_close(&ft);
 }
 
 int main(void)
@@ -486,34 +603,24 @@ int main(void)
               "load: %s", err.msg);
     CHECK(rc || t.n == NV, "videos %d", t.n);
     if (rc == 0 && t.n == NV) {
-        struct avs_pvt_cfg c;
-        tiny_cfg(&c);
-        struct avs_pvt pv;
-        avs_pvt_init_random(&pv, &c, 5);
-        struct avs_finetune *ft = NULL;
-        /* the set-config path: this hand-made set records no encoders */
-        CHECK(avs_finetune_open(&ft, db, root, &t, NULL, &err) != 0 && ft == NULL &&
-              strstr(err.msg, "tiny"), "open from a set without encoder entries: %s", err.msg);
-        CHECK(avs_finetune_open_pvt(&ft, db, root, &t, &pv, S, &err) == 0, "open: %s", err.msg);
-        struct avs_tbatch b1, b2;
-        avs_tbatch_init(&b1, &t, 1);
-        avs_tbatch_init(&b2, &t, 2);
-        if (ft) {
-            test_gradients(ft, &t, &b1);
-            test_batch(ft, &t, &b2, audio, alog, S);
-            test_step_and_io(ft, &t, &b2, db, S);
-            /* a missing frame names the file */
-            char *p = avs_fs_join(root, "frames/v0/3.png");
-            remove(p);
-            int idx[1] = {0};
-            CHECK(avs_finetune_batch(ft, &t, idx, NULL, 1, 1, 0, &b1, &err) != 0 &&
-                  strstr(err.msg, "v0") && strstr(err.msg, "3.png"), "missing frame: %s", err.msg);
-            free(p);
+        uint64_t rng0 = rng_state;
+        float *grads[2] = {0};
+        size_t ng[2] = {0};
+        char *after[2] = {0};
+        for (int k = 0; k < 2 && avs_backend_at(k); k++) { /* cpu, then guard: the same bits */
+            avs_backend_set(avs_backend_at(k));
+            printf("backend %s:\n", avs_ops()->name);
+            rng_state = rng0;
+            run_backend(db, &t, audio, alog, S, &grads[k], &ng[k], &after[k]);
         }
-        avs_tbatch_free(&b1);
-        avs_tbatch_free(&b2);
-        avs_finetune_close(&ft);
-        avs_finetune_close(&ft);
+        avs_backend_set(avs_backend_cpu());
+        CHECK(grads[0] && grads[1] && ng[0] == ng[1] && !memcmp(grads[0], grads[1], ng[0] * sizeof(float)),
+              "guard gives the cpu's backbone gradients");
+        CHECK(after[0] && after[1] && file_eq(after[0], after[1]),
+              "guard gives the cpu's checkpoint after two Adam steps (byte for byte)");
+        test_missing_frame(db, &t, S);
+        for (int k = 0; k < 2; k++)
+            free(grads[k]), free(after[k]);
     }
     if (rc == 0)
         avs_tset_free(&t);

@@ -648,7 +648,8 @@ static int cmd_run_vggish(const struct opts *o, struct avs_err *err)
     int rc = 3, nd = 0, have_m = 0;
     int64_t sh[AVS_ST_MAXDIM];
     size_t nx = 0;
-    float *x = NULL, *ws = NULL, *emb = NULL, *lg = NULL;
+    float *x = NULL, *emb = NULL, *lg = NULL;            /* host */
+    float *xd = NULL, *ws = NULL, *embd = NULL, *lgd = NULL; /* device */
     struct avs_st_file *in = NULL;
     struct avs_st_writer *wr = NULL;
     struct avs_vggish m;
@@ -669,10 +670,14 @@ static int cmd_run_vggish(const struct opts *o, struct avs_err *err)
         goto out;
     have_m = 1;
     int N = (int)sh[0], E = m.fc[2], K = m.classes;
-    ws = avs_malloc(avs_vggish_ws(&m, N) * sizeof(float));
-    emb = avs_malloc((size_t)N * E * sizeof(float));
-    lg = K ? avs_malloc((size_t)N * K * sizeof(float)) : NULL;
-    avs_vggish_fwd(&m, emb, lg, x, N, ws);
+    /* on the backend: the examples up, the embeddings and logits back */
+    xd = avs_dev_from_host(x, nx);
+    ws = avs_dev_alloc(avs_vggish_ws(&m, N), "VGGish scratch");
+    embd = avs_dev_alloc((size_t)N * E, "VGGish embeddings");
+    lgd = K ? avs_dev_alloc((size_t)N * K, "VGGish logits") : NULL;
+    avs_vggish_fwd(&m, embd, lgd, xd, N, ws);
+    emb = avs_host_from_dev(embd, (size_t)N * E);
+    lg = K ? avs_host_from_dev(lgd, (size_t)N * K) : NULL;
     wr = avs_st_writer_new();
     int es[2] = {N, E}, ls[2] = {N, K};
     avs_st_writer_add_f32(wr, "embedding", 2, es, emb);
@@ -686,7 +691,8 @@ out:
         avs_vggish_free(&m);
     avs_st_writer_free(&wr);
     avs_st_close(&in);
-    free(x), free(ws), free(emb), free(lg);
+    free(x), free(emb), free(lg);
+    avs_dev_free(&xd), avs_dev_free(&ws), avs_dev_free(&embd), avs_dev_free(&lgd);
     return rc;
 }
 
@@ -740,20 +746,26 @@ static int cmd_bench_pvt(const struct opts *o, const char *variant)
     }
     int S = o->size ? o->size : 224, R = o->steps > 0 ? o->steps : 5, target = 0;
     unsigned long long seed = o->seed;
-    float *x = avs_malloc((size_t)3 * S * S * sizeof(float)), *st[4], *gc[4];
-    float *lg = avs_malloc((size_t)(m.cfg.classes + 1) * sizeof(float));
-    fill(x, (size_t)3 * S * S, &seed, 1.0f);
+    /* device buffers and the workspace, made once: the timed passes allocate nothing */
+    float *xh = avs_malloc((size_t)3 * S * S * sizeof(float)), *st[4], *gc[4];
+    fill(xh, (size_t)3 * S * S, &seed, 1.0f);
+    float *x = avs_dev_from_host(xh, (size_t)3 * S * S);
+    float *lg = avs_dev_alloc((size_t)m.cfg.classes + 1, "logits");
     for (int s = 0; s < 4; s++) {
         int side = avs_pvt_side(S, s);
-        st[s] = avs_malloc((size_t)m.cfg.dims[s] * side * side * sizeof(float));
-        gc[s] = avs_malloc((size_t)m.cfg.dims[s] * sizeof(float));
+        st[s] = avs_dev_alloc((size_t)m.cfg.dims[s] * side * side, "stage maps");
+        gc[s] = avs_dev_alloc((size_t)m.cfg.dims[s], "Grad-CAM weights");
     }
+    struct avs_pvt_ws ws;
+    avs_pvt_ws_init(&ws, &m, 1, S, S, AVS_PVT_GRADCAM);
     double tf = 1e30, tg = 1e30;
     for (int r = 0; r < R + 1; r++) { /* the first run warms up */
         double t0 = avs_now();
-        avs_pvt_fwd(&m, st, lg, x, 1, S, S);
+        avs_pvt_fwd(&m, &ws, st, lg, x, 1);
+        avs_ops()->sync();
         double t1 = avs_now();
-        avs_pvt_gradcam(&m, gc, st, lg, x, &target, 1, S, S);
+        avs_pvt_gradcam(&m, &ws, gc, st, lg, x, &target, 1);
+        avs_ops()->sync();
         double t2 = avs_now();
         if (r && t1 - t0 < tf)
             tf = t1 - t0;
@@ -767,8 +779,10 @@ static int cmd_bench_pvt(const struct opts *o, const char *variant)
         printf("fwd_seconds=%.4f gradcam_seconds=%.4f size=%d threads=%d\n", tf, tg, S,
                avs_ops_threads());
     for (int s = 0; s < 4; s++)
-        free(st[s]), free(gc[s]);
-    free(x), free(lg);
+        avs_dev_free(&st[s]), avs_dev_free(&gc[s]);
+    avs_dev_free(&x), avs_dev_free(&lg);
+    free(xh);
+    avs_pvt_ws_free(&ws);
     avs_pvt_free(&m);
     return 0;
 }

@@ -6,12 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/ops.h"
 #include "core/fs.h"
 #include "core/image.h"
 #include "core/safetensors.h"
-#include "model/c3im.h"
 #include "features/run.h"
-#include "backend/ops.h"
+#include "model/c3im.h"
+#include "model/params.h"
 
 #define FORMAT "avs-pvt-finetune"
 
@@ -20,19 +21,26 @@ static const float MEAN[3] = {0.485f, 0.456f, 0.406f}, STD[3] = {0.229f, 0.224f,
 
 struct avs_finetune {
     struct avs_pvt pvt;
+    struct avs_pvt_ws ws;          /* TRAIN workspace for cap frames */
     struct avs_tensor_set g, m, v; /* gradients, Adam moments (same table as pvt.params) */
     long adam_step;
-    float *S;                      /* [V,A] */
+    float *S;                      /* [V,A] host (C3IM) */
     int V, A;
     int H, W;                      /* frame size */
     sqlite3 *db;                   /* borrowed */
     char *root;
     int cap, B;                    /* frames the buffers hold; frames of the last batch */
+    /* host */
     float *img;                    /* [cap,3,H,W] network input of the last batch */
-    float *st[4];                  /* [cap,C_s,H_s,W_s] stage maps of the backward's forward */
-    float *vl, *al;                /* [cap,V] visual logits, [cap,A] audio logits */
+    float *vl, *al;                /* [cap,V] visual logits (downloaded), [cap,A] audio logits */
     int *tg, *tv;                  /* [cap] CC and CC-V classes */
     float *rgb;                    /* [3,H,W] one frame */
+    /* device */
+    float *img_d;                  /* [cap,3,H,W] img uploaded */
+    float *vl_d;                   /* [cap,V] */
+    float *bst[4], *bgc[4];        /* [cap,C_s,H_s,W_s], [cap,C_s] the batch's outputs */
+    float *st[4];                  /* [cap,C_s,H_s,W_s] stage maps of the backward's forward */
+    float *dst[4];                 /* [cap,C_s,H_s,W_s] dstage of the step, uploaded */
 };
 
 /* ---- randomness: pure functions of (seed, video, k) ---- */
@@ -152,21 +160,43 @@ void avs_jitter_apply(float *img, int H, int W, const struct avs_jitter *j)
 
 /* ---- open / close ---- */
 
+static void bufs_free(struct avs_finetune *ft)
+{
+    avs_pvt_ws_free(&ft->ws);
+    avs_dev_free(&ft->img_d), avs_dev_free(&ft->vl_d);
+    for (int s = 0; s < 4; s++) {
+        avs_dev_free(&ft->bst[s]), avs_dev_free(&ft->bgc[s]), avs_dev_free(&ft->st[s]);
+        avs_dev_free(&ft->dst[s]);
+    }
+    free(ft->img), free(ft->vl), free(ft->al), free(ft->tg), free(ft->tv);
+    ft->img = ft->vl = ft->al = NULL, ft->tg = ft->tv = NULL;
+    ft->cap = 0;
+}
+
+/* Buffers and the workspace for B frames (made again when a batch is larger: between batches,
+ * so that the passes allocate nothing). */
 static void grow(struct avs_finetune *ft, int B)
 {
     if (B <= ft->cap)
         return;
+    bufs_free(ft);
     const struct avs_pvt_cfg *c = &ft->pvt.cfg;
     size_t fr = (size_t)3 * ft->H * ft->W;
-    ft->img = avs_realloc(ft->img, (size_t)B * fr * sizeof(float));
+    avs_pvt_ws_init(&ft->ws, &ft->pvt, B, ft->H, ft->W, AVS_PVT_TRAIN);
+    ft->img = avs_malloc((size_t)B * fr * sizeof(float));
+    ft->img_d = avs_dev_alloc((size_t)B * fr, "fine-tuning frames");
     for (int s = 0; s < 4; s++) {
-        size_t n = (size_t)c->dims[s] * avs_pvt_side(ft->H, s) * avs_pvt_side(ft->W, s);
-        ft->st[s] = avs_realloc(ft->st[s], (size_t)B * n * sizeof(float));
+        size_t n = (size_t)B * c->dims[s] * avs_pvt_side(ft->H, s) * avs_pvt_side(ft->W, s);
+        ft->bst[s] = avs_dev_alloc(n, "stage maps");
+        ft->st[s] = avs_dev_alloc(n, "stage maps");
+        ft->dst[s] = avs_dev_alloc(n, "stage map gradients");
+        ft->bgc[s] = avs_dev_alloc((size_t)B * c->dims[s], "Grad-CAM weights");
     }
-    ft->vl = avs_realloc(ft->vl, (size_t)B * ft->V * sizeof(float));
-    ft->al = avs_realloc(ft->al, (size_t)B * ft->A * sizeof(float));
-    ft->tg = avs_realloc(ft->tg, (size_t)B * sizeof(int));
-    ft->tv = avs_realloc(ft->tv, (size_t)B * sizeof(int));
+    ft->vl = avs_malloc((size_t)B * ft->V * sizeof(float));
+    ft->vl_d = avs_dev_alloc((size_t)B * ft->V, "visual logits");
+    ft->al = avs_malloc((size_t)B * ft->A * sizeof(float));
+    ft->tg = avs_malloc((size_t)B * sizeof(int));
+    ft->tv = avs_malloc((size_t)B * sizeof(int));
     ft->cap = B;
 }
 
@@ -244,10 +274,8 @@ void avs_finetune_close(struct avs_finetune **p)
     avs_pvt_free(&ft->pvt);
     if (ft->g.t)
         avs_tensor_set_free(&ft->g), avs_tensor_set_free(&ft->m), avs_tensor_set_free(&ft->v);
-    free(ft->S), free(ft->root), free(ft->img), free(ft->vl), free(ft->al), free(ft->tg);
-    free(ft->tv), free(ft->rgb);
-    for (int s = 0; s < 4; s++)
-        free(ft->st[s]);
+    bufs_free(ft);
+    free(ft->S), free(ft->root), free(ft->rgb);
     free(ft);
     *p = NULL;
 }
@@ -355,6 +383,19 @@ static int load_video(struct avs_finetune *ft, const struct avs_tset *t, int fa,
     return rc ? -1 : 0;
 }
 
+/* The batch's stage maps and Grad-CAM weights into b: struct avs_tbatch is host memory today
+ * (train/data.c mallocs it), so they are downloaded; once it is device memory this becomes
+ * op->copy (or the passes write into b directly). */
+static void put_batch(const struct avs_finetune *ft, struct avs_tbatch *b, int B)
+{
+    const struct avs_pvt_cfg *c = &ft->pvt.cfg;
+    for (int s = 0; s < 4; s++) {
+        size_t n = (size_t)B * c->dims[s] * avs_pvt_side(ft->H, s) * avs_pvt_side(ft->W, s);
+        avs_dev_download(b->stage[s], ft->bst[s], n);
+        avs_dev_download(b->gc[s], ft->bgc[s], (size_t)B * c->dims[s]);
+    }
+}
+
 int avs_finetune_batch(struct avs_finetune *ft, const struct avs_tset *t, const int *idx,
                        const int *flip, uint64_t aug_seed, int train, int use_ccv,
                        struct avs_tbatch *b, struct avs_err *err)
@@ -368,17 +409,19 @@ int avs_finetune_batch(struct avs_finetune *ft, const struct avs_tset *t, const 
         if (load_video(ft, t, fa, idx[i], i, train && flip && flip[i], aug_seed, train, b, err))
             return -1;
     const struct avs_pvt *m = &ft->pvt;
+    avs_dev_upload(ft->img_d, ft->img, (size_t)B * 3 * ft->H * ft->W);
     if (use_ccv < 0) { /* no CCAM in this run: no Grad-CAM pass */
-        avs_pvt_fwd(m, b->stage, ft->vl, ft->img, B, ft->H, ft->W);
+        avs_pvt_fwd(m, &ft->ws, ft->bst, ft->vl_d, ft->img_d, B);
         for (int s = 0; s < 4; s++)
-            memset(b->gc[s], 0, (size_t)B * m->cfg.dims[s] * sizeof(float));
-        ft->B = B;
-        return 0;
+            avs_ops()->zero(ft->bgc[s], (size_t)B * m->cfg.dims[s]);
+    } else {
+        /* one forward serves the targets (C3IM on its logits) and the Grad-CAM backward */
+        avs_pvt_fwd_kept(m, &ft->ws, ft->bst, ft->vl_d, ft->img_d, B);
+        avs_dev_download(ft->vl, ft->vl_d, (size_t)B * ft->V);
+        avs_c3im(ft->tg, ft->tv, NULL, ft->vl, ft->al, ft->S, B, ft->V, ft->A);
+        avs_pvt_gradcam_kept(m, &ft->ws, ft->bgc, use_ccv ? ft->tv : ft->tg);
     }
-    /* one forward serves the targets (C3IM on its logits) and the Grad-CAM backward */
-    struct avs_pvt_kept *k = avs_pvt_fwd_kept(m, b->stage, ft->vl, ft->img, B, ft->H, ft->W);
-    avs_c3im(ft->tg, ft->tv, NULL, ft->vl, ft->al, ft->S, B, ft->V, ft->A);
-    avs_pvt_gradcam_kept(m, k, b->gc, use_ccv ? ft->tv : ft->tg);
+    put_batch(ft, b, B);
     ft->B = B;
     return 0;
 }
@@ -388,9 +431,13 @@ int avs_finetune_batch(struct avs_finetune *ft, const struct avs_tset *t, const 
 void avs_finetune_grads(struct avs_finetune *ft, float *const dstage[4])
 {
     AVS_ASSERT(ft->B > 0);
+    const struct avs_pvt_cfg *c = &ft->pvt.cfg;
+    for (int s = 0; s < 4; s++) /* dstage: host memory (see finetune.h) */
+        avs_dev_upload(ft->dst[s], dstage[s],
+                       (size_t)ft->B * c->dims[s] * avs_pvt_side(ft->H, s) * avs_pvt_side(ft->W, s));
     avs_arena_zero(&ft->g.arena);
-    avs_pvt_bwd(&ft->pvt, &ft->g, ft->st, NULL, ft->img, (const float *const *)dstage, NULL, ft->B,
-                ft->H, ft->W);
+    avs_pvt_bwd(&ft->pvt, &ft->ws, &ft->g, ft->st, NULL, ft->img_d, (const float *const *)ft->dst,
+                NULL, ft->B);
 }
 
 void avs_finetune_step(struct avs_finetune *ft, float *const dstage[4], double lr)
@@ -407,20 +454,13 @@ void avs_finetune_step(struct avs_finetune *ft, float *const dstage[4], double l
 int avs_finetune_save(const struct avs_finetune *ft, const char *path, int with_optim,
                       struct avs_err *err)
 {
-    const struct avs_pvt *p = &ft->pvt;
     struct avs_st_writer *w = avs_st_writer_new();
-    char **names = avs_calloc((size_t)2 * p->np + 1, sizeof *names), step[32];
-    for (int i = 0; i < p->np; i++)
-        avs_st_writer_add_f32(w, p->spec[i].name, p->params.t[i].ndim, p->params.t[i].shape,
-                              p->params.t[i].data);
+    struct avs_params_stage st = {0};
+    char step[32];
+    avs_params_stage_add(&st, w, &ft->pvt.params, NULL);
     if (with_optim) {
-        for (int i = 0; i < p->np; i++) {
-            names[2 * i] = avs_sprintf("adam.m.%s", p->spec[i].name);
-            names[2 * i + 1] = avs_sprintf("adam.v.%s", p->spec[i].name);
-            avs_st_writer_add_f32(w, names[2 * i], ft->m.t[i].ndim, ft->m.t[i].shape, ft->m.t[i].data);
-            avs_st_writer_add_f32(w, names[2 * i + 1], ft->v.t[i].ndim, ft->v.t[i].shape,
-                                  ft->v.t[i].data);
-        }
+        avs_params_stage_add(&st, w, &ft->m, "adam.m.");
+        avs_params_stage_add(&st, w, &ft->v, "adam.v.");
         snprintf(step, sizeof step, "%ld", ft->adam_step);
         avs_st_writer_meta(w, "adam_step", step);
     }
@@ -428,31 +468,22 @@ int avs_finetune_save(const struct avs_finetune *ft, const char *path, int with_
     avs_st_writer_meta(w, "version", "1");
     int rc = avs_st_writer_save(w, path, err);
     avs_st_writer_free(&w);
-    for (int i = 0; i < 2 * p->np; i++)
-        free(names[i]);
-    free(names);
+    avs_params_stage_free(&st);
     return rc;
 }
 
-/* Tensor `name` of f into set->t[i] (shape checked). */
-static int read_tensor(const struct avs_st_file *f, const char *name, struct avs_tensor *d,
-                       const char *path, struct avs_err *err)
+/* The optimiser's tensors of a checkpoint are not the backbone's: skipped when loading it. */
+static int skip_adam(void *ctx, const struct avs_st_tensor *t, struct avs_err *err)
 {
-    const struct avs_st_tensor *t = avs_st_find(f, name);
-    if (!t)
-        return avs_err_set(err, "%s: missing tensor \"%s\"%s", path, name,
-                           strncmp(name, "adam.", 5) ? " (a checkpoint of another PVTv2 variant?)"
-                                                     : ": not a checkpoint with the optimiser state");
-    int sh[AVS_ST_MAXDIM];
-    for (int i = 0; i < t->ndim && i < AVS_ST_MAXDIM; i++)
-        sh[i] = (int)t->shape[i];
-    if (!avs_tensor_same_shape(t->ndim, sh, d->ndim, d->shape)) {
-        char a[96], b[96];
-        return avs_err_set(err, "%s: tensor \"%s\" has shape %s, the backbone needs %s", path, name,
-                           avs_tensor_shape_str(t->ndim, sh, a, sizeof a),
-                           avs_tensor_shape_str(d->ndim, d->shape, b, sizeof b));
-    }
-    return avs_st_read_f32(t, d->data, avs_tensor_numel(d), err) ? avs_err_wrap(err, "%s", path) : 0;
+    (void)ctx, (void)err;
+    return strncmp(t->name, "adam.", 5) == 0;
+}
+
+static int load_weights(struct avs_pvt *pvt, const struct avs_st_file *f, struct avs_err *err)
+{
+    struct avs_params_io io = {.sets = {&pvt->params}, .nsets = 1, .extra = skip_adam,
+                               .what = "this PVTv2 variant"};
+    return avs_params_load(f, &io, err);
 }
 
 int avs_finetune_load_pvt(struct avs_pvt *pvt, const char *path, struct avs_err *err)
@@ -460,45 +491,38 @@ int avs_finetune_load_pvt(struct avs_pvt *pvt, const char *path, struct avs_err 
     struct avs_st_file *f = NULL;
     if (avs_st_open(path, &f, err))
         return -1;
-    int rc = 0;
-    for (int i = 0; i < pvt->np && rc == 0; i++)
-        rc = read_tensor(f, pvt->spec[i].name, &pvt->params.t[i], path, err);
-    for (int i = 0; i < f->n && rc == 0; i++) {
-        const char *n = f->t[i].name;
-        if (strncmp(n, "adam.", 5) && avs_tensor_set_find(&pvt->params, n) < 0)
-            rc = avs_err_set(err, "%s: unknown tensor \"%s\" (not part of this PVTv2 variant)",
-                             path, n);
-    }
+    int rc = load_weights(pvt, f, err);
     avs_st_close(&f);
     return rc ? -1 : 0;
+}
+
+/* The Adam moments (adam.m.<name>, adam.v.<name>) and step of f. */
+static int load_optim(struct avs_finetune *ft, const struct avs_st_file *f, struct avs_err *err)
+{
+    const char *fmt = avs_st_meta(f, "format"), *step = avs_st_meta(f, "adam_step");
+    if (!fmt || strcmp(fmt, FORMAT) || !step)
+        return avs_err_set(err, "%s: not an avs-train backbone checkpoint with optimiser state "
+                           "(format \"%s\", adam_step): resume needs runs/<run>/backbone_last."
+                           "safetensors", f->path, FORMAT);
+    struct avs_params_io m = {.sets = {&ft->m}, .nsets = 1, .prefix = "adam.m.",
+                              .what = "the backbone's Adam state"};
+    struct avs_params_io v = m;
+    v.sets[0] = &ft->v, v.prefix = "adam.v.";
+    if (avs_params_load(f, &m, err) || avs_params_load(f, &v, err))
+        return -1;
+    ft->adam_step = strtol(step, NULL, 10);
+    return 0;
 }
 
 int avs_finetune_load(struct avs_finetune *ft, const char *path, int with_optim,
                       struct avs_err *err)
 {
-    if (avs_finetune_load_pvt(&ft->pvt, path, err))
-        return -1;
-    if (!with_optim)
-        return 0;
     struct avs_st_file *f = NULL;
     if (avs_st_open(path, &f, err))
         return -1;
-    int rc = 0;
-    const char *fmt = avs_st_meta(f, "format"), *step = avs_st_meta(f, "adam_step");
-    if (!fmt || strcmp(fmt, FORMAT) || !step)
-        rc = avs_err_set(err, "%s: not an avs-train backbone checkpoint with optimiser state "
-                         "(format \"%s\", adam_step): resume needs runs/<run>/backbone_last."
-                         "safetensors", path, FORMAT);
-    for (int i = 0; i < ft->pvt.np && rc == 0; i++) {
-        char *nm = avs_sprintf("adam.m.%s", ft->pvt.spec[i].name);
-        rc = read_tensor(f, nm, &ft->m.t[i], path, err);
-        nm[5] = 'v';
-        if (rc == 0)
-            rc = read_tensor(f, nm, &ft->v.t[i], path, err);
-        free(nm);
-    }
-    if (rc == 0)
-        ft->adam_step = strtol(step, NULL, 10);
+    int rc = load_weights(&ft->pvt, f, err);
+    if (rc == 0 && with_optim)
+        rc = load_optim(ft, f, err);
     avs_st_close(&f);
     return rc ? -1 : 0;
 }

@@ -77,4 +77,17 @@ void avs_cpu_resize_bwd(float *dx, const float *dy, int NC, int H, int W, int OH
  * to check the transposed fast path against it; 0 (default): fast path where it fits. */
 void avs_cpu_resize_force_general(int on);
 
+/* PVT/VGGish token primitives (backend/cpu/tokens.c): the table's transpose, dwconv3_*,
+ * tokmean_*, maxpool2_fwd. */
+void avs_cpu_transpose(float *y, const float *x, int N, int R, int C);
+void avs_cpu_dwconv3_fwd(float *y, const float *x, const float *w, const float *b, int N, int H,
+                         int W, int C, float *ws);
+void avs_cpu_dwconv3_bwd_data(float *dx, const float *dy, const float *w, int N, int H, int W,
+                              int C, float *ws);
+void avs_cpu_dwconv3_bwd_filter(float *dw, float *db, const float *dy, const float *x, int N,
+                                int H, int W, int C, float *ws);
+void avs_cpu_tokmean_fwd(float *y, const float *x, int N, int L, int C);
+void avs_cpu_tokmean_bwd(float *dx, const float *dy, int N, int L, int C);
+void avs_cpu_maxpool2_fwd(float *y, const float *x, int NC, int H, int W);
+
 #endif

@@ -847,6 +847,14 @@ static const struct avs_ops cpu_ops = {
     .dice = dice,
     .adam = adam,
     .adam_zero = adam_zero,
+    /* PVT/VGGish token primitives (tokens.c) */
+    .transpose = avs_cpu_transpose,
+    .dwconv3_fwd = avs_cpu_dwconv3_fwd,
+    .dwconv3_bwd_data = avs_cpu_dwconv3_bwd_data,
+    .dwconv3_bwd_filter = avs_cpu_dwconv3_bwd_filter,
+    .tokmean_fwd = avs_cpu_tokmean_fwd,
+    .tokmean_bwd = avs_cpu_tokmean_bwd,
+    .maxpool2_fwd = avs_cpu_maxpool2_fwd,
 };
 
 const struct avs_ops *avs_backend_cpu(void)
