@@ -134,12 +134,6 @@ out:
     return rc;
 }
 
-/* A host copy of device tensor d [n] (freed by the caller). */
-static float *host(const float *d, size_t n)
-{
-    return avs_host_from_dev(d, n);
-}
-
 static int save(struct run *r, const char *path, struct avs_err *err)
 {
     static const char *names[4] = {"stage1", "stage2", "stage3", "stage4"};
@@ -151,16 +145,16 @@ static int save(struct run *r, const char *path, struct avs_err *err)
         avs_params_stage_add(&stg, wr, &r->grads, "grad.");
     for (int s = 0; s < 4; s++) {
         int gs[2] = {r->N, r->m.cfg.dims[s]};
-        h[s] = host(r->st[s], (size_t)r->N * r->ss[s][1] * r->ss[s][2] * r->ss[s][3]);
+        h[s] = avs_host_from_dev(r->st[s], (size_t)r->N * r->ss[s][1] * r->ss[s][2] * r->ss[s][3]);
         avs_st_writer_add_f32(wr, names[s], 4, r->ss[s], h[s]);
         if (r->gc[s]) {
-            h[4 + s] = host(r->gc[s], (size_t)gs[0] * gs[1]);
+            h[4 + s] = avs_host_from_dev(r->gc[s], (size_t)gs[0] * gs[1]);
             avs_st_writer_add_f32(wr, gnames[s], 2, gs, h[4 + s]);
         }
     }
     int ls[2] = {r->N, r->m.cfg.classes};
     if (r->lg) {
-        h[8] = host(r->lg, (size_t)ls[0] * ls[1]);
+        h[8] = avs_host_from_dev(r->lg, (size_t)ls[0] * ls[1]);
         avs_st_writer_add_f32(wr, "logits", 2, ls, h[8]);
     }
     int rc = avs_st_writer_save(wr, path, err);

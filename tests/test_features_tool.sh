@@ -188,7 +188,7 @@ if $py -c 'import torch' 2>/dev/null; then
   $M run pvt_v2_b0 --weights "$AVS_TMP/b0.w.safetensors" --inputs "$AVS_TMP/b0.in.safetensors" --out "$AVS_TMP/b0.g.safetensors" -j 2 \
      --grad-out "$AVS_TMP/b0.in.safetensors.dout"
   $py tests/gen/model_compare.py "$AVS_TMP/b0.g.safetensors" "$AVS_TMP/b0.ref.safetensors.grads" || fail "pvt_v2_b0 parameter gradients differ from PyTorch"
-  expect 3 'patch_embed1.proj.weight" has shape \[32,3,7,7\], expected \[64,3,7,7\]' $M run pvt_v2_b2 --weights "$AVS_TMP/b0.w.safetensors" --inputs "$AVS_TMP/b0.in.safetensors" --out "$AVS_TMP/o.safetensors"
+  expect 3 'patch_embed1.proj.weight" has shape \[32,3,7,7\], the model needs \[64,3,7,7\]' $M run pvt_v2_b2 --weights "$AVS_TMP/b0.w.safetensors" --inputs "$AVS_TMP/b0.in.safetensors" --out "$AVS_TMP/o.safetensors"
   $M bench pvt_v2_b0 --weights "$AVS_TMP/b0.w.safetensors" --size 64 --steps 1 | grep -q '^fwd_seconds=.* gradcam_seconds=' || fail "bench pvt_v2_b0"
   $py -c "
 import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
@@ -202,7 +202,7 @@ $py -c "
 import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
 model_st.save('$AVS_TMP/img.safetensors', {'image': np.zeros((1, 3, 50, 64), np.float32)})"
 expect 3 'must be \[N,3,H,W\]' $M run pvt_v2_b0 --weights $F/pvt_small.weights.safetensors --inputs "$AVS_TMP/img.safetensors" --out "$AVS_TMP/o.safetensors"
-expect 3 'expected \[32,3,7,7\]' $M run pvt_v2_b0 --weights $F/pvt_small.weights.safetensors --inputs $F/pvt_small.io.safetensors --out "$AVS_TMP/o.safetensors"
+expect 3 'the model needs \[32,3,7,7\]' $M run pvt_v2_b0 --weights $F/pvt_small.weights.safetensors --inputs $F/pvt_small.io.safetensors --out "$AVS_TMP/o.safetensors"
 
 # --random-init: deterministic, official shapes
 $M run vggish --random-init 4 --inputs "$AVS_TMP/pad.safetensors" --out "$AVS_TMP/rv1.safetensors"

@@ -1,9 +1,11 @@
 /* tests/test_model_c3im.c: C3IM against the PyTorch fixture (tests/gen/features_c3im.py:
  * random frames, constant logits where the first of two equal maxima of S wins, a tie at the
- * visual maximum) and hand-made cases. */
+ * visual maximum), on logits that went through each backend's memory (C3IM itself is host
+ * code: callers download the logits), and hand-made cases. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "core/safetensors.h"
 #include "model/c3im.h"
 #include "tests/check.h"
@@ -36,13 +38,24 @@ static void check_fixture(void)
     memcpy(t, tt->data, (size_t)N * 8);
     memcpy(t_v, ttv->data, (size_t)N * 8);
     int *got = malloc((size_t)N * sizeof(int)), *got_v = malloc((size_t)N * sizeof(int));
-    avs_c3im(got, got_v, wm, vl, al, S, N, V, A);
-    for (int n = 0; n < N; n++) {
-        CHECK(got[n] == t[n], "frame %d: target %d, PyTorch %lld", n, got[n], (long long)t[n]);
-        CHECK(got_v[n] == t_v[n], "frame %d: target_v %d, PyTorch %lld", n, got_v[n], (long long)t_v[n]);
-        CHECK_NEAR(wm[n], wref[n], 1e-6, 1e-5, "max of W");
+    for (int b = 0; avs_backend_at(b); b++) {
+        /* as the callers do: logits from the backend's memory, downloaded, C3IM on the host */
+        avs_backend_set(avs_backend_at(b));
+        float *dv = avs_dev_from_host(vl, tv->numel), *da = avs_dev_from_host(al, ta->numel);
+        float *hv = avs_host_from_dev(dv, tv->numel), *ha = avs_host_from_dev(da, ta->numel);
+        avs_c3im(got, got_v, wm, hv, ha, S, N, V, A);
+        for (int n = 0; n < N; n++) {
+            CHECK(got[n] == t[n], "%s frame %d: target %d, PyTorch %lld", avs_ops()->name, n, got[n],
+                  (long long)t[n]);
+            CHECK(got_v[n] == t_v[n], "frame %d: target_v %d, PyTorch %lld", n, got_v[n],
+                  (long long)t_v[n]);
+            CHECK_NEAR(wm[n], wref[n], 1e-6, 1e-5, "max of W");
+        }
+        CHECK(got[6] == 3 && got_v[7] == 11, "first maxima: %d %d", got[6], got_v[7]);
+        avs_dev_free(&dv), avs_dev_free(&da);
+        free(hv), free(ha);
     }
-    CHECK(got[6] == 3 && got_v[7] == 11, "first maxima: %d %d", got[6], got_v[7]);
+    avs_backend_set(avs_backend_cpu());
     free(vl), free(al), free(S), free(wm), free(wref), free(t), free(t_v), free(got), free(got_v);
     avs_st_close(&f);
 }
