@@ -150,6 +150,7 @@ void avs_feat_fields(struct avs_feat_enc *e)
 /* Per-chunk buffers of the visual side. */
 struct vis {
     struct avs_pvt_ws ws;  /* GRADCAM workspace for CHUNK frames */
+    struct avs_arena mem;  /* the device buffers below */
     float *img;      /* [CHUNK,3,H,W] device: the chunk's frames */
     float *img2;     /* [CHUNK,3,H,W] device: frames whose CC-V differs from CC */
     float *st[4];    /* [CHUNK,C_s,H_s,W_s] device */
@@ -165,6 +166,7 @@ struct vis {
 /* The audio side of one video, grown to the longest video seen. */
 struct aud {
     int cap;                       /* seconds the buffers hold */
+    struct avs_arena mem;          /* the device buffers below */
     float *ex;                     /* [cap,96,64] host: log-mel examples */
     float *ex_d, *emb_d, *alg_d;   /* device: examples, embeddings [cap,E], logits [cap,A] */
     float *ws;                     /* device: VGGish scratch for cap examples */
@@ -176,27 +178,43 @@ struct avs_feat_bufs {
     struct aud a;
 };
 
-static float *dev(size_t n, const char *what)
+/* n floats of arena a; or, before a is made (no base yet), only their size added to *need:
+ * the same carving code sizes the arena, then carves it */
+static float *take(struct avs_arena *a, size_t *need, size_t n)
 {
-    return avs_dev_alloc(n ? n : 1, what);
+    *need += avs_arena_round(n);
+    return a->base ? avs_arena_take(a, n) : NULL;
+}
+
+static void vis_carve(struct vis *v, const struct avs_feat_enc *e, size_t *need)
+{
+    struct avs_arena *a = &v->mem;
+    size_t img = (size_t)CHUNK * 3 * e->H * e->W;
+    v->img = take(a, need, img), v->img2 = take(a, need, img);
+    for (int s = 0; s < 4; s++) {
+        size_t n = (size_t)CHUNK * e->pvt.cfg.dims[s] * avs_pvt_side(e->H, s) * avs_pvt_side(e->W, s);
+        size_t g = (size_t)CHUNK * e->pvt.cfg.dims[s];
+        v->st[s] = take(a, need, n), v->st2[s] = take(a, need, n);
+        v->gc[s] = take(a, need, g), v->gv2[s] = take(a, need, g);
+    }
+    v->lg = take(a, need, (size_t)CHUNK * e->V), v->lg2 = take(a, need, (size_t)CHUNK * e->V);
 }
 
 static void vis_alloc(struct vis *v, const struct avs_feat_enc *e)
 {
-    size_t img = (size_t)CHUNK * 3 * e->H * e->W;
+    size_t img = (size_t)CHUNK * 3 * e->H * e->W, need = 0;
     avs_pvt_ws_init(&v->ws, &e->pvt, CHUNK, e->H, e->W, AVS_PVT_GRADCAM);
-    v->img = dev(img, "frames"), v->img2 = dev(img, "frames");
+    memset(&v->mem, 0, sizeof v->mem);
+    vis_carve(v, e, &need);
+    avs_arena_init_lazy(&v->mem, need); /* every buffer is written before it is read */
+    vis_carve(v, e, &need);
     v->img_h = avs_malloc(img * sizeof(float));
     for (int s = 0; s < 4; s++) {
         size_t n = (size_t)CHUNK * e->pvt.cfg.dims[s] * avs_pvt_side(e->H, s) * avs_pvt_side(e->W, s);
-        size_t g = (size_t)CHUNK * e->pvt.cfg.dims[s];
-        v->st[s] = dev(n, "stage maps"), v->st2[s] = dev(n, "stage maps");
-        v->gc[s] = dev(g, "Grad-CAM weights"), v->gv2[s] = dev(g, "Grad-CAM weights");
+        size_t g = (size_t)CHUNK * e->pvt.cfg.dims[s] * sizeof(float);
         v->st_h[s] = avs_malloc(n * sizeof(float));
-        v->gc_h[s] = avs_malloc(g * sizeof(float)), v->gv_h[s] = avs_malloc(g * sizeof(float));
-        v->gv2_h[s] = avs_malloc(g * sizeof(float));
+        v->gc_h[s] = avs_malloc(g), v->gv_h[s] = avs_malloc(g), v->gv2_h[s] = avs_malloc(g);
     }
-    v->lg = dev((size_t)CHUNK * e->V, "logits"), v->lg2 = dev((size_t)CHUNK * e->V, "logits");
     v->lg_h = avs_malloc((size_t)CHUNK * e->V * sizeof(float));
     v->al = avs_malloc((size_t)CHUNK * e->A * sizeof(float));
 }
@@ -204,20 +222,28 @@ static void vis_alloc(struct vis *v, const struct avs_feat_enc *e)
 static void vis_free(struct vis *v)
 {
     avs_pvt_ws_free(&v->ws);
-    avs_dev_free(&v->img), avs_dev_free(&v->img2), avs_dev_free(&v->lg), avs_dev_free(&v->lg2);
+    if (v->mem.base)
+        avs_arena_free(&v->mem);
     free(v->img_h), free(v->lg_h), free(v->al);
-    for (int s = 0; s < 4; s++) {
-        avs_dev_free(&v->st[s]), avs_dev_free(&v->st2[s]), avs_dev_free(&v->gc[s]);
-        avs_dev_free(&v->gv2[s]);
+    for (int s = 0; s < 4; s++)
         free(v->st_h[s]), free(v->gc_h[s]), free(v->gv_h[s]), free(v->gv2_h[s]);
-    }
 }
 
 static void aud_free(struct aud *a)
 {
-    avs_dev_free(&a->ex_d), avs_dev_free(&a->emb_d), avs_dev_free(&a->alg_d), avs_dev_free(&a->ws);
+    if (a->mem.base)
+        avs_arena_free(&a->mem);
     free(a->ex), free(a->emb), free(a->alg);
     memset(a, 0, sizeof *a);
+}
+
+static void aud_carve(struct aud *a, const struct avs_feat_enc *e, int n, size_t *need)
+{
+    struct avs_arena *m = &a->mem;
+    a->ex_d = take(m, need, (size_t)n * AVS_LOGMEL_EXAMPLE);
+    a->emb_d = take(m, need, (size_t)n * e->E);
+    a->alg_d = take(m, need, (size_t)n * e->A);
+    a->ws = take(m, need, avs_vggish_ws(&e->vg, n));
 }
 
 /* Room for n seconds (between videos: the passes themselves allocate nothing). */
@@ -230,10 +256,10 @@ static void aud_grow(struct aud *a, const struct avs_feat_enc *e, int n)
     a->ex = avs_malloc((size_t)n * AVS_LOGMEL_EXAMPLE * sizeof(float));
     a->emb = avs_malloc((size_t)n * e->E * sizeof(float));
     a->alg = avs_malloc((size_t)n * e->A * sizeof(float));
-    a->ex_d = dev((size_t)n * AVS_LOGMEL_EXAMPLE, "log-mel examples");
-    a->emb_d = dev((size_t)n * e->E, "audio embeddings");
-    a->alg_d = dev((size_t)n * e->A, "audio logits");
-    a->ws = dev(avs_vggish_ws(&e->vg, n), "VGGish scratch");
+    size_t need = 0;
+    aud_carve(a, e, n, &need);
+    avs_arena_init_lazy(&a->mem, need); /* every buffer is written before it is read */
+    aud_carve(a, e, n, &need);
 }
 
 static struct avs_feat_bufs *bufs_of(struct avs_feat_enc *e)

@@ -35,7 +35,8 @@ struct avs_finetune {
     float *vl, *al;                /* [cap,V] visual logits (downloaded), [cap,A] audio logits */
     int *tg, *tv;                  /* [cap] CC and CC-V classes */
     float *rgb;                    /* [3,H,W] one frame */
-    /* device */
+    /* device: one arena */
+    struct avs_arena mem;
     float *img_d;                  /* [cap,3,H,W] img uploaded */
     float *vl_d;                   /* [cap,V] */
     float *bst[4], *bgc[4];        /* [cap,C_s,H_s,W_s], [cap,C_s] the batch's outputs */
@@ -163,14 +164,31 @@ void avs_jitter_apply(float *img, int H, int W, const struct avs_jitter *j)
 static void bufs_free(struct avs_finetune *ft)
 {
     avs_pvt_ws_free(&ft->ws);
-    avs_dev_free(&ft->img_d), avs_dev_free(&ft->vl_d);
-    for (int s = 0; s < 4; s++) {
-        avs_dev_free(&ft->bst[s]), avs_dev_free(&ft->bgc[s]), avs_dev_free(&ft->st[s]);
-        avs_dev_free(&ft->dst[s]);
-    }
+    if (ft->mem.base)
+        avs_arena_free(&ft->mem);
     free(ft->img), free(ft->vl), free(ft->al), free(ft->tg), free(ft->tv);
     ft->img = ft->vl = ft->al = NULL, ft->tg = ft->tv = NULL;
     ft->cap = 0;
+}
+
+/* n floats of ft->mem; before it is made (no base yet), only their size added to *need */
+static float *take(struct avs_finetune *ft, size_t *need, size_t n)
+{
+    *need += avs_arena_round(n);
+    return ft->mem.base ? avs_arena_take(&ft->mem, n) : NULL;
+}
+
+/* The device buffers of B frames (sized, then carved, by the same code). */
+static void carve(struct avs_finetune *ft, int B, size_t *need)
+{
+    const struct avs_pvt_cfg *c = &ft->pvt.cfg;
+    ft->img_d = take(ft, need, (size_t)B * 3 * ft->H * ft->W);
+    for (int s = 0; s < 4; s++) {
+        size_t n = (size_t)B * c->dims[s] * avs_pvt_side(ft->H, s) * avs_pvt_side(ft->W, s);
+        ft->bst[s] = take(ft, need, n), ft->st[s] = take(ft, need, n);
+        ft->dst[s] = take(ft, need, n), ft->bgc[s] = take(ft, need, (size_t)B * c->dims[s]);
+    }
+    ft->vl_d = take(ft, need, (size_t)B * ft->V);
 }
 
 /* Buffers and the workspace for B frames (made again when a batch is larger: between batches,
@@ -180,20 +198,13 @@ static void grow(struct avs_finetune *ft, int B)
     if (B <= ft->cap)
         return;
     bufs_free(ft);
-    const struct avs_pvt_cfg *c = &ft->pvt.cfg;
-    size_t fr = (size_t)3 * ft->H * ft->W;
+    size_t need = 0;
     avs_pvt_ws_init(&ft->ws, &ft->pvt, B, ft->H, ft->W, AVS_PVT_TRAIN);
-    ft->img = avs_malloc((size_t)B * fr * sizeof(float));
-    ft->img_d = avs_dev_alloc((size_t)B * fr, "fine-tuning frames");
-    for (int s = 0; s < 4; s++) {
-        size_t n = (size_t)B * c->dims[s] * avs_pvt_side(ft->H, s) * avs_pvt_side(ft->W, s);
-        ft->bst[s] = avs_dev_alloc(n, "stage maps");
-        ft->st[s] = avs_dev_alloc(n, "stage maps");
-        ft->dst[s] = avs_dev_alloc(n, "stage map gradients");
-        ft->bgc[s] = avs_dev_alloc((size_t)B * c->dims[s], "Grad-CAM weights");
-    }
+    carve(ft, B, &need);
+    avs_arena_init_lazy(&ft->mem, need); /* every buffer is written before it is read */
+    carve(ft, B, &need);
+    ft->img = avs_malloc((size_t)B * 3 * ft->H * ft->W * sizeof(float));
     ft->vl = avs_malloc((size_t)B * ft->V * sizeof(float));
-    ft->vl_d = avs_dev_alloc((size_t)B * ft->V, "visual logits");
     ft->al = avs_malloc((size_t)B * ft->A * sizeof(float));
     ft->tg = avs_malloc((size_t)B * sizeof(int));
     ft->tv = avs_malloc((size_t)B * sizeof(int));
