@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "core/db.h"
 #include "core/fs.h"
 #include "core/progress.h"
@@ -417,7 +418,9 @@ int avs_features_run(const struct avs_features_opts *o, struct avs_features_stat
     int random_init = !o->visual_weights || !o->audio_weights || !o->vectors;
     if (o->rebuild && rebuild_reset(db, name, bin, config, random_init, err))
         goto out;
-    if (register_set(db, name, rel, config, random_init, &stats->set_id, err))
+    if (register_set(db, name, rel, config, random_init, &stats->set_id, err) ||
+        avs_db_record_session(db, "avs-features", 0, stats->set_id, avs_ops()->name,
+                              avs_ops_threads(), err))
         goto out;
     snprintf(stats->set, sizeof stats->set, "%s", name);
     if (avs_cache_open_append(&cw, bin, e.fields, e.nf, o->fp16 ? AVS_CACHE_F16 : AVS_CACHE_F32, err))
