@@ -1,16 +1,17 @@
-/* tests/test_model_tapconv.c: the tap conv primitive (model/ops.h tapconv_*, CPU backend in
- * model/ops_cpu_tapconv.c) against a direct computation in double: forward (with bias),
+/* tests/test_backend_tapconv.c: the tap conv primitive (backend/ops.h tapconv_*, CPU backend
+ * in backend/cpu/tapconv.c) against a direct computation in double: forward (with bias),
  * backward data and backward filter (with bias gradient), on random tap sets (offsets past the
  * map, repeated offsets, output larger or smaller than the input), on maps small enough that
  * images are batched into one GEMM and large enough that they are not; and bit identity of
- * 1 and 2 threads.
+ * 1 and 2 threads. On every registered backend (tests/backends.h), bits equal to cpu's.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "core/common.h"
-#include "backend/ops.h"
+#include "tests/backends.h"
 #include "tests/check.h"
 
 static unsigned long long rng = 0x9E3779B97F4A7C15ULL;
@@ -68,6 +69,50 @@ static void reference(double *y, double *dx, double *dw, double *db, const float
                 }
 }
 
+/* the three passes on the backend: y = fwd, dx (from 0) += bwd_data, dw, db (from 0) +=
+ * bwd_filter; returned on the host */
+struct tap_result {
+    float *y, *dx, *dw, *db;
+};
+
+static struct tap_result run(const float *x, const float *w, const float *b, const float *dy,
+                             const struct avs_tapconv *g)
+{
+    size_t nx = (size_t)g->N * g->C * g->H * g->W, ny = (size_t)g->N * g->K * g->P * g->Q;
+    size_t nw = (size_t)g->K * g->n * g->C;
+    const struct avs_ops *op = avs_ops();
+    float *xd = avs_dev_from_host(x, nx), *wd = avs_dev_from_host(w, nw);
+    float *bd = avs_dev_from_host(b, (size_t)g->K), *dyd = avs_dev_from_host(dy, ny);
+    float *y = avs_dev_alloc(ny, "y"), *dx = avs_dev_alloc(nx, "dx"), *dw = avs_dev_alloc(nw, "dw");
+    float *db = avs_dev_alloc((size_t)g->K, "db"), *ws = avs_dev_alloc(avs_tapconv_ws(g), "scratch");
+    op->tapconv_fwd(y, xd, wd, bd, g, ws);
+    op->tapconv_bwd_data(dx, dyd, wd, g, ws);
+    op->tapconv_bwd_filter(dw, db, dyd, xd, g, ws);
+    struct tap_result r = {avs_host_from_dev(y, ny), avs_host_from_dev(dx, nx),
+                           avs_host_from_dev(dw, nw), avs_host_from_dev(db, (size_t)g->K)};
+    avs_dev_free(&xd), avs_dev_free(&wd), avs_dev_free(&bd), avs_dev_free(&dyd);
+    avs_dev_free(&y), avs_dev_free(&dx), avs_dev_free(&dw), avs_dev_free(&db), avs_dev_free(&ws);
+    return r;
+}
+
+/* fwd and bwd_filter without a bias gradient, the active thread count: y, dw on the host */
+static void run_fwd_filter(float **y, float **dw, const float *x, const float *w, const float *b,
+                           const float *dy, const struct avs_tapconv *g)
+{
+    size_t nx = (size_t)g->N * g->C * g->H * g->W, ny = (size_t)g->N * g->K * g->P * g->Q;
+    size_t nw = (size_t)g->K * g->n * g->C;
+    const struct avs_ops *op = avs_ops();
+    float *xd = avs_dev_from_host(x, nx), *wd = avs_dev_from_host(w, nw);
+    float *bd = avs_dev_from_host(b, (size_t)g->K), *dyd = avs_dev_from_host(dy, ny);
+    float *yd = avs_dev_alloc(ny, "y"), *dwd = avs_dev_alloc(nw, "dw");
+    float *ws = avs_dev_alloc(avs_tapconv_ws(g), "scratch");
+    op->tapconv_fwd(yd, xd, wd, bd, g, ws);
+    op->tapconv_bwd_filter(dwd, NULL, dyd, xd, g, ws);
+    *y = avs_host_from_dev(yd, ny), *dw = avs_host_from_dev(dwd, nw);
+    avs_dev_free(&xd), avs_dev_free(&wd), avs_dev_free(&bd), avs_dev_free(&dyd);
+    avs_dev_free(&yd), avs_dev_free(&dwd), avs_dev_free(&ws);
+}
+
 static void check_case(int N, int C, int H, int W, int K, int P, int Q, int taps, int span)
 {
     struct avs_tapconv g = {N, C, H, W, K, P, Q, taps, {0}, {0}};
@@ -77,36 +122,35 @@ static void check_case(int N, int C, int H, int W, int K, int P, int Q, int taps
     }
     size_t nx = (size_t)N * C * H * W, ny = (size_t)N * K * P * Q, nw = (size_t)K * taps * C;
     float *x = rnd(nx), *w = rnd(nw), *b = rnd(K), *dy = rnd(ny);
-    float *y = avs_malloc(ny * sizeof(float)), *dx = avs_calloc(nx, sizeof(float));
-    float *dw = avs_calloc(nw, sizeof(float)), *db = avs_calloc(K, sizeof(float));
-    float *ws = avs_malloc(avs_tapconv_ws(&g) * sizeof(float));
     double *ry = avs_calloc(ny, sizeof(double)), *rdx = avs_calloc(nx, sizeof(double));
     double *rdw = avs_calloc(nw, sizeof(double)), *rdb = avs_calloc(K, sizeof(double));
     reference(ry, rdx, rdw, rdb, x, w, b, dy, &g);
-    const struct avs_ops *op = avs_ops();
-    op->tapconv_fwd(y, x, w, b, &g, ws);
-    op->tapconv_bwd_data(dx, dy, w, &g, ws);
-    op->tapconv_bwd_filter(dw, db, dy, x, &g, ws);
-    double e[4] = {rel_err(y, ry, ny), rel_err(dx, rdx, nx), rel_err(dw, rdw, nw), rel_err(db, rdb, K)};
+    struct tap_result r = run(x, w, b, dy, &g);
+    double e[4] = {rel_err(r.y, ry, ny), rel_err(r.dx, rdx, nx), rel_err(r.dw, rdw, nw), rel_err(r.db, rdb, K)};
     const char *what[4] = {"forward", "backward data", "backward filter", "bias gradient"};
-    for (int i = 0; i < 4; i++)
-        CHECK(e[i] < 1e-5, "N%d C%d %dx%d K%d -> %dx%d, %d taps: %s rel. L2 error %.2e", N, C, H, W, K,
-              P, Q, taps, what[i], e[i]);
+    const float *got[4] = {r.y, r.dx, r.dw, r.db};
+    size_t n[4] = {ny, nx, nw, (size_t)K};
+    for (int i = 0; i < 4; i++) {
+        CHECK(e[i] < 1e-5, "N%d C%d %dx%d K%d -> %dx%d, %d taps on %s: %s rel. L2 error %.2e", N, C, H,
+              W, K, P, Q, taps, backend_now()->name, what[i], e[i]);
+        char name[96];
+        snprintf(name, sizeof name, "N%d C%d %dx%d K%d, %d taps: %s", N, C, H, W, K, taps, what[i]);
+        same_bits(name, got[i], n[i]);
+    }
     /* bit identity for 1 and 2 threads */
-    float *y1 = avs_malloc(ny * sizeof(float)), *dw1 = avs_calloc(nw, sizeof(float));
+    float *y1, *dw1, *y2, *dw2;
     avs_ops_set_threads(1);
-    op->tapconv_fwd(y1, x, w, b, &g, ws);
-    op->tapconv_bwd_filter(dw1, NULL, dy, x, &g, ws);
+    run_fwd_filter(&y1, &dw1, x, w, b, dy, &g);
     avs_ops_set_threads(2);
-    float *dw2 = avs_calloc(nw, sizeof(float));
-    op->tapconv_bwd_filter(dw2, NULL, dy, x, &g, ws);
-    CHECK(!memcmp(y1, y, ny * sizeof(float)) && !memcmp(dw1, dw2, nw * sizeof(float)),
-          "N%d %dx%d: 1 and 2 threads differ", N, H, W);
-    free(x), free(w), free(b), free(dy), free(y), free(dx), free(dw), free(db), free(ws);
-    free(ry), free(rdx), free(rdw), free(rdb), free(y1), free(dw1), free(dw2);
+    run_fwd_filter(&y2, &dw2, x, w, b, dy, &g);
+    CHECK(!memcmp(y1, r.y, ny * sizeof(float)) && !memcmp(y1, y2, ny * sizeof(float)) &&
+              !memcmp(dw1, dw2, nw * sizeof(float)),
+          "N%d %dx%d on %s: 1 and 2 threads differ", N, H, W, backend_now()->name);
+    free(x), free(w), free(b), free(dy), free(r.y), free(r.dx), free(r.dw), free(r.db);
+    free(ry), free(rdx), free(rdw), free(rdb), free(y1), free(dw1), free(y2), free(dw2);
 }
 
-int main(void)
+static void test_cases(void)
 {
     avs_ops_set_threads(2);
     check_case(3, 5, 7, 6, 4, 7, 6, 9, 8);       /* small map: the 3 images in one GEMM */
@@ -115,5 +159,11 @@ int main(void)
     check_case(2, 6, 9, 8, 5, 11, 5, 7, 3);      /* output larger in rows, smaller in columns */
     check_case(1, 3, 4, 4, 2, 4, 4, 1, 0);       /* a single centre tap: a 1x1 conv */
     check_case(4, 2, 1, 1, 3, 1, 1, 3, 1);       /* 1x1 maps */
-    return check_summary("test_model_tapconv");
+}
+
+int main(void)
+{
+    backends_keep(&rng, sizeof rng);
+    on_every_backend("tap convs", test_cases);
+    return check_summary("test_backend_tapconv");
 }
