@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "core/db.h"
+#include "core/hash.h"
 #include "features/clip.h"
 #include "features/labelsim.h"
 #include "ingest/decode.h"
-#include "ingest/store.h"
 
 #define RANDOM_PREFIX "random-init "
 
@@ -71,7 +71,7 @@ static int check_file(const char *set, const char *what, const char *opt, const 
         return avs_err_set(err, "feature set \"%s\": its config has no hash for %s %s: remake "
                            "the set with avs-features", set, what, recorded);
     char hex[33];
-    if (avs_store_hash_file(given, hex, err))
+    if (avs_hash_file(given, hex, err))
         return avs_err_wrap(err, "%s (%s)", what, opt);
     if (strcmp(hex, hash))
         return avs_err_set(err, "%s: not the %s feature set \"%s\" was made with (%s, murmur3 %s; "

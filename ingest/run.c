@@ -14,11 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libavutil/mem.h>
-#include <libavutil/murmur3.h>
 
 #include "core/db.h"
 #include "core/fs.h"
+#include "core/hash.h"
 #include "core/progress.h"
 #include "core/wav.h"
 #include "ingest/store.h"
@@ -204,8 +203,8 @@ static int import_frames(struct job *j, int *n_out)
  * mtime) of the released frames, masks and audio. */
 static int listing_signature(const struct avs_ingest_item *it, struct avs_signature *sig, struct avs_err *err)
 {
-    struct AVMurMur3 *m = av_murmur3_alloc();
-    av_murmur3_init(m);
+    struct avs_hash h;
+    avs_hash_init(&h);
     sig->size = 0, sig->mtime_ns = 0;
     const char *pats[3] = {it->frame_pattern, it->mask_pattern, it->audio_file};
     int rc = 0;
@@ -217,7 +216,7 @@ static int listing_signature(const struct avs_ingest_item *it, struct avs_signat
             if (have && (rc = avs_fs_stat(f, &sz, &mt, err)) == 0) {
                 char line[96];
                 int n = snprintf(line, sizeof line, "%d:%d:%lld:%lld;", p, k, (long long)sz, (long long)mt);
-                av_murmur3_update(m, (const uint8_t *)line, (size_t)n);
+                avs_hash_update(&h, line, (size_t)n);
                 sig->size += sz;
                 sig->mtime_ns = mt > sig->mtime_ns ? mt : sig->mtime_ns;
             }
@@ -225,11 +224,7 @@ static int listing_signature(const struct avs_ingest_item *it, struct avs_signat
             if (!have || rc || p == 2)
                 break;
         }
-    uint8_t d[16];
-    av_murmur3_final(m, d);
-    av_free(m);
-    for (int i = 0; i < 16; i++)
-        snprintf(sig->hash + 2 * i, 3, "%02x", d[i]);
+    avs_hash_final(&h, sig->hash);
     return rc;
 }
 
@@ -355,7 +350,7 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
     if (state != AVS_STORE_CHANGED)
         return DONE_UNCHANGED;
     name_dirs(&j);
-    if (it->video && !sig.hash[0] && avs_store_hash_file(it->video, sig.hash, &j.err))
+    if (it->video && !sig.hash[0] && avs_hash_file(it->video, sig.hash, &j.err))
         sig.hash[0] = '\0'; /* unreadable: the decoder will say why */
     if (it->problem) {
         avs_err_set(&j.err, "%s", it->problem);

@@ -1,6 +1,4 @@
 /* ingest/store.c: see store.h. All SQL through prepared statements. */
-#include <libavutil/mem.h>
-#include <libavutil/murmur3.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,31 +7,8 @@
 
 #include "core/db.h"
 #include "core/fs.h"
+#include "core/hash.h"
 #include "ingest/store.h"
-
-int avs_store_hash_file(const char *path, char hex[33], struct avs_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return avs_err_set(err, "cannot read %s to hash it", path);
-    struct AVMurMur3 *m = av_murmur3_alloc();
-    av_murmur3_init(m);
-    size_t cap = 1 << 20, got;
-    uint8_t *buf = avs_malloc(cap);
-    while ((got = fread(buf, 1, cap, f)) > 0)
-        av_murmur3_update(m, buf, got);
-    int bad = ferror(f);
-    fclose(f);
-    uint8_t d[16];
-    av_murmur3_final(m, d);
-    av_free(m);
-    free(buf);
-    if (bad)
-        return avs_err_set(err, "error reading %s", path);
-    for (int i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", d[i]);
-    return 0;
-}
 
 static int text_eq(sqlite3_stmt *st, int col, const char *s)
 {
@@ -59,7 +34,7 @@ int avs_store_check(sqlite3 *db, const char *source, const char *hash_path, stru
         if (same_opts && !retry && same_stat) {
             rc = failed ? AVS_STORE_STILL_FAILED : AVS_STORE_UNCHANGED;
         } else if (same_opts && !retry && sqlite3_column_int64(st, 0) == sig->size) {
-            if (!sig->hash[0] && hash_path && avs_store_hash_file(hash_path, sig->hash, err))
+            if (!sig->hash[0] && hash_path && avs_hash_file(hash_path, sig->hash, err))
                 rc = -1;
             else if (text_eq(st, 2, sig->hash))
                 rc = failed ? AVS_STORE_STILL_FAILED : AVS_STORE_TOUCHED;

@@ -33,7 +33,6 @@ enum { AVS_STORE_CHANGED = 0, AVS_STORE_UNCHANGED = 1, AVS_STORE_TOUCHED = 2, AV
  * (same content, mtime updated), STILL_FAILED (unchanged, failed before) or CHANGED; -1 on error. */
 int avs_store_check(sqlite3 *db, const char *source, const char *hash_path, struct avs_signature *sig,
                     int retry_failed, struct avs_err *err);
-int avs_store_hash_file(const char *path, char hex[33], struct avs_err *err);
 /* Give every item without a uid a unique one (file stem, "_2", "_3"... on clashes; a source
  * already in the index keeps its uid). */
 int avs_store_assign_uids(sqlite3 *db, struct avs_ingest_plan *plan, struct avs_err *err);
