@@ -1,8 +1,9 @@
 /* core/hash.h: the content hash of the suite: murmur3-128 as libavutil computes it
- * (MurmurHash3_x64_128 with libavutil's default seed 0x725acc55daddca55) as 32 hex digits. It identifies inputs in the index (videos.hash, the listing of imported AVSBench
- * frames), weight and vector files in feature-set and run configs, and label similarities
- * (label_similarity.vectors_hash). Stored hashes must keep their value: the byte order is
- * libavutil's (h1 then h2, each little-endian), pinned by tests/test_core_hash.c.
+ * (MurmurHash3_x64_128 with libavutil's default seed 0x725acc55daddca55), as 32 hex digits.
+ * It identifies inputs in the index (videos.hash, the listing of imported AVSBench frames),
+ * weight and vector files in feature-set and run configs, and label similarities
+ * (label_similarity.vectors_hash). Stored hashes must keep their value: the seed and byte
+ * order (h1 then h2, each little-endian) are pinned by tests/test_core_hash.c.
  *
  *   char hex[33];
  *   if (avs_hash_file("w.safetensors", hex, &err)) ...;       one file
