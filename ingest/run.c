@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 
+#include "core/av.h"
 #include "core/db.h"
 #include "core/fs.h"
 #include "core/hash.h"
@@ -471,7 +472,7 @@ int avs_ingest_run(const struct avs_ingest_opts *o, struct avs_ingest_plan *plan
     snprintf(r.options, sizeof r.options, "rule=%s size=%dx%d max=%d",
              o->dec.frame_rule == AVS_FRAME_TIMESTAMP ? "timestamp" : "avsbench", o->dec.out_w,
              o->dec.out_h, o->dec.max_seconds);
-    avs_decode_init();
+    avs_av_log_init();
     if (open_store(&r, &lock, err)) {
         avs_db_close(&r.db);
         avs_fs_unlock(&lock);

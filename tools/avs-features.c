@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/av.h"
 #include "core/cli.h"
 #include "core/common.h"
 #include "core/db.h"
@@ -13,7 +14,6 @@
 #include "core/safetensors.h"
 #include "features/clip.h"
 #include "features/run.h"
-#include "ingest/decode.h"
 #include "backend/ops.h"
 
 static void usage(FILE *f)
@@ -212,7 +212,7 @@ static int clip_cmd(const struct args *a, const struct avs_cli *cli)
     sqlite3 *db = NULL;
     char *dbp = avs_cli_db_path(cli);
     int rc = AVS_EXIT_FATAL;
-    avs_decode_init();
+    avs_av_log_init();
     if (!avs_fs_exists(dbp))
         avs_err_set(&err, "%s: no store index here (give --root or --db)", dbp);
     else if (avs_db_open_readonly(dbp, &db, &err) == 0 &&
