@@ -1,5 +1,5 @@
 /* features/clip.c: a feature set's encoders rebuilt from its recorded config, run on one clip
- * decoded in memory (features/clip.h). */
+ * decoded in memory (avs_feat_enc_open, avs_feat_clip: features/features.h). */
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,9 +7,9 @@
 
 #include "core/db.h"
 #include "core/hash.h"
-#include "features/clip.h"
-#include "features/labelsim.h"
+#include "features/run.h"
 #include "ingest/decode.h"
+#include "store/store.h"
 
 #define RANDOM_PREFIX "random-init "
 
@@ -235,7 +235,7 @@ static int clip_frame(void *ctx, int k, int flip, float *dst, struct avs_err *er
     (void)err;
     struct clip_ctx *c = ctx;
     AVS_ASSERT(k >= 1 && k <= c->got);
-    avs_feat_norm_frame(dst, c->rgb + (size_t)(k - 1) * c->H * c->W * 3, 3, c->H, c->W, flip);
+    avs_store_norm_u8(dst, c->rgb + (size_t)(k - 1) * c->H * c->W * 3, 3, c->H, c->W, flip);
     return 0;
 }
 

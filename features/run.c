@@ -1,4 +1,4 @@
-/* features/run.c: avs_features_run (features/run.h): the store's seconds through the encoders
+/* features/run.c: avs_features_run (features/features.h): the store's seconds through the encoders
  * into one feature set. The per-video work is in run_video.c. */
 #include <cJSON.h>
 #include <ctype.h>

@@ -1,5 +1,5 @@
 /* avs-features: the store's seconds through the frozen encoders into a feature set. See --help
- * and features/run.h. */
+ * and features/features.h. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +12,7 @@
 #include "core/db.h"
 #include "core/fs.h"
 #include "core/safetensors.h"
-#include "features/clip.h"
-#include "features/run.h"
+#include "features/features.h"
 #include "backend/ops.h"
 
 static void usage(FILE *f)
