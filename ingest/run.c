@@ -21,7 +21,7 @@
 #include "core/hash.h"
 #include "core/progress.h"
 #include "core/wav.h"
-#include "ingest/store.h"
+#include "ingest/index.h"
 
 struct run {
     const struct avs_ingest_opts *o;
@@ -311,7 +311,7 @@ static int record_failure(struct job *j, const struct avs_signature *sig)
     struct run *r = j->r;
     struct avs_err err = {0};
     pthread_mutex_lock(&r->db_lock);
-    int rc = avs_store_commit_failed(r->db, j->it, sig, j->err.msg, &err);
+    int rc = avs_ingest_commit_failed(r->db, j->it, sig, j->err.msg, &err);
     pthread_mutex_unlock(&r->db_lock);
     for (int i = 0; i < 3; i++)
         avs_fs_rm_rf(j->dirs[i], NULL); /* files of an older version of this video */
@@ -331,7 +331,7 @@ static int check_unchanged(struct job *j, struct avs_signature *sig)
         return -1;
     const char *hash_path = j->it->frame_pattern ? NULL : j->it->video;
     pthread_mutex_lock(&r->db_lock);
-    int rc = avs_store_check(r->db, j->it->source, hash_path, sig, r->o->retry_failed, &err);
+    int rc = avs_ingest_check(r->db, j->it->source, hash_path, sig, r->o->retry_failed, &err);
     pthread_mutex_unlock(&r->db_lock);
     if (rc < 0)
         r->fatal_err = err;
@@ -346,9 +346,9 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
     int state = check_unchanged(&j, &sig);
     if (state < 0)
         return DONE_FATAL;
-    if (state == AVS_STORE_STILL_FAILED)
+    if (state == AVS_INGEST_STILL_FAILED)
         return DONE_STILL_FAILED;
-    if (state != AVS_STORE_CHANGED)
+    if (state != AVS_INGEST_CHANGED)
         return DONE_UNCHANGED;
     name_dirs(&j);
     if (it->video && !sig.hash[0] && avs_hash_file(it->video, sig.hash, &j.err))
@@ -363,11 +363,11 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
         struct avs_video_rows rows;
         fill_rows(&j, res, has_mask, &rows);
         pthread_mutex_lock(&r->db_lock);
-        int rc = avs_store_commit_ok(r->db, it, &sig, &rows, &r->fatal_err);
+        int rc = avs_ingest_commit_ok(r->db, it, &sig, &rows, &r->fatal_err);
         pthread_mutex_unlock(&r->db_lock);
-        avs_store_drop_stale(j.dirs[0], res->n_seconds, NULL);
-        avs_store_drop_stale(j.dirs[1], res->n_seconds, NULL);
-        avs_store_drop_stale(j.dirs[2], res->n_seconds, has_mask);
+        avs_ingest_drop_stale(j.dirs[0], res->n_seconds, NULL);
+        avs_ingest_drop_stale(j.dirs[1], res->n_seconds, NULL);
+        avs_ingest_drop_stale(j.dirs[2], res->n_seconds, has_mask);
         stage_free(&j.files);
         done = rc ? DONE_FATAL : DONE_INGESTED;
     }
@@ -458,7 +458,7 @@ static int open_store(struct run *r, struct avs_fs_lock **lock, struct avs_err *
     free(dbp);
     if (rc)
         return -1;
-    avs_store_sweep(o->root);
+    avs_ingest_sweep(o->root);
     return 0;
 }
 
@@ -479,7 +479,7 @@ int avs_ingest_run(const struct avs_ingest_opts *o, struct avs_ingest_plan *plan
         return -1;
     }
     dedupe(plan);
-    int rc = avs_store_assign_uids(r.db, plan, err);
+    int rc = avs_ingest_assign_uids(r.db, plan, err);
     if (rc == 0) {
         for (size_t i = 0; i < plan->n; i++)
             stats->total += o->shard_n <= 1 || (int)(i % (size_t)o->shard_n) == o->shard_i;
