@@ -9,8 +9,9 @@
  *   int rc = avs_features_run(&o, &st, &err);     0 ok, 2 some videos failed, -1 fatal
  *
  *   struct avs_feat_enc e;
- *   struct avs_enc_files files = {.visual = "pvt_v2_b0.safetensors", .audio = "vggish.safetensors",
- *                                 .audio_head = "audioset_head.safetensors"};  (NULL: random-init set)
+ *   struct avs_enc_files files = {.visual = "pvt_v2_b0.safetensors",     (NULL: random-init set)
+ *                                 .audio = "vggish.safetensors",
+ *                                 .audio_head = "audioset_head.safetensors"};
  *   if (avs_feat_enc_open(&e, db, "my-set", &files, &err)) ...;
  *   struct avs_clip_feat f;
  *   if (avs_feat_clip(&e, "in.mp4", &f, &err)) ...;     f.stage[s] [f.n, C_s, H_s, W_s] ...
@@ -155,8 +156,8 @@ struct avs_enc_files {
  * "random-init N" encoders are re-created from seed N; otherwise the file in `files` is loaded
  * and its hash must equal the recorded one. S: from label_similarity by the recorded
  * vectors_hash, or the random-init seed. Also the set's log-mel policy (e->policy) and image
- * size (e->H, e->W). db: the store index (read only is enough). 0, or -1 with err naming the set, the
- * file and the fix; e is left zeroed/closable either way. */
+ * size (e->H, e->W). db: the store index (read only is enough). 0, or -1 with err naming the
+ * set, the file and the fix; e is left zeroed/closable either way. */
 int avs_feat_enc_open(struct avs_feat_enc *e, sqlite3 *db, const char *set,
                       const struct avs_enc_files *files, struct avs_err *err);
 

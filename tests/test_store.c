@@ -52,7 +52,8 @@ static void old_norm_frame(float *dst, const uint8_t *px, int c, int h, int w, i
 }
 
 /* train/finetune.c train_frame without the jitter */
-static void old_train_frame(float *dst, float *rgb, const uint8_t *px, int c, int h, int w, int flip)
+static void old_train_frame(float *dst, float *rgb, const uint8_t *px, int c, int h, int w,
+                            int flip)
 {
     size_t n = (size_t)h * w;
     for (size_t i = 0; i < n; i++)
@@ -123,13 +124,15 @@ static void check_frame(const char *root, const char *rel)
         float *dst = flip ? xf : x;
         CHECK(avs_store_frame(dst, root, rel, H, W, flip, &err) == 0, "%s", err.msg);
         old_norm_frame(ref, img.data, img.c, H, W, flip);
-        CHECK(!memcmp(dst, ref, n * sizeof(float)), "%s flip %d: not avs_feat_norm_frame's bits", rel,
-              flip);
+        CHECK(!memcmp(dst, ref, n * sizeof(float)), "%s flip %d: not avs_feat_norm_frame's bits",
+              rel, flip);
         old_train_frame(ref, rgb, img.data, img.c, H, W, flip);
-        CHECK(!memcmp(dst, ref, n * sizeof(float)), "%s flip %d: not train_frame's bits", rel, flip);
+        CHECK(!memcmp(dst, ref, n * sizeof(float)), "%s flip %d: not train_frame's bits", rel,
+              flip);
         CHECK(avs_store_frame_rgb(rgb, root, rel, H, W, &err) == 0, "%s", err.msg);
         avs_store_norm(y, rgb, H, W, flip);
-        CHECK(!memcmp(dst, y, n * sizeof(float)), "%s flip %d: frame_rgb + norm differs", rel, flip);
+        CHECK(!memcmp(dst, y, n * sizeof(float)), "%s flip %d: frame_rgb + norm differs", rel,
+              flip);
     }
     int bad = 0, mirror = 0;
     for (int c = 0; c < 3; c++)
@@ -221,7 +224,8 @@ static void check_wave(const char *root, const struct avs_store_seconds *s)
         float *x = NULL;
         int64_t m = 0;
         int rate = 0;
-        CHECK(avs_wav_read_float(p, &x, &m, &rate, &err) == 0 && m == AVS_STORE_RATE, "%s", err.msg);
+        CHECK(avs_wav_read_float(p, &x, &m, &rate, &err) == 0 && m == AVS_STORE_RATE, "%s",
+              err.msg);
         if (x)
             bad += memcmp(w + (size_t)k * AVS_STORE_RATE, x, AVS_STORE_RATE * sizeof(float)) != 0;
         free(x), free(p);
@@ -232,16 +236,19 @@ static void check_wave(const char *root, const struct avs_store_seconds *s)
     for (int i = 0; i < AVS_STORE_RATE / 2; i++)
         half[i] = (int16_t)(i % 200 * 100 - 10000);
     char *sp = avs_fs_join(scratch, "short.wav"), *rp = avs_fs_join(scratch, "r8k.wav");
-    CHECK(avs_wav_write_s16(sp, AVS_STORE_RATE, half, AVS_STORE_RATE / 2, &err) == 0, "%s", err.msg);
+    CHECK(avs_wav_write_s16(sp, AVS_STORE_RATE, half, AVS_STORE_RATE / 2, &err) == 0, "%s",
+          err.msg);
     CHECK(avs_wav_write_s16(rp, 8000, half, 8000, &err) == 0, "%s", err.msg);
     float *w0 = malloc(AVS_STORE_RATE * sizeof(float));
     memcpy(w0, w, AVS_STORE_RATE * sizeof(float)); /* second 1 of the store's wave */
     char *rel[3] = {"first.wav", NULL, "short.wav"};
     CHECK(avs_store_wave(w, scratch, rel, 1, &err) == -1 && strstr(err.msg, "first.wav"),
           "missing file: %s", err.msg);
-    char *src = avs_fs_join(root, s->audio[0]), *dst = avs_fs_join(scratch, "first.wav"), *data = NULL;
+    char *src = avs_fs_join(root, s->audio[0]), *dst = avs_fs_join(scratch, "first.wav");
+    char *data = NULL;
     size_t len = 0;
-    CHECK(avs_fs_read_all(src, &data, &len, &err) == 0 && avs_fs_write_atomic(dst, data, len, &err) == 0,
+    CHECK(avs_fs_read_all(src, &data, &len, &err) == 0 &&
+              avs_fs_write_atomic(dst, data, len, &err) == 0,
           "%s", err.msg);
     CHECK(avs_store_wave(w, scratch, rel, 3, &err) == 0, "%s", err.msg);
     CHECK(!memcmp(w, w0, AVS_STORE_RATE * sizeof(float)), "second 1 from a copy of its file");
