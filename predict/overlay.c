@@ -27,20 +27,25 @@
 #include "core/av.h"
 #include "core/fs.h"
 #include "core/image.h"
-#include "backend/ops.h"
+#include "backend/backend.h"
 #include "predict/overlay.h"
 
 /* ---- drawing ------------------------------------------------------------------------------ */
 
 /* mask [H,W] = (bilinear resize of map [mh,mw] to H x W) > 0.5, with the model's own resize
- * (align_corners false: pixel centres as OpenCV INTER_LINEAR). H, W <= AVS_OVERLAY_MAXW. */
+ * (align_corners false: pixel centres as OpenCV INTER_LINEAR) on the active backend: the map
+ * (host memory) goes up, the resized one comes back. H, W <= AVS_OVERLAY_MAXW. */
 static void map_mask(uint8_t *mask, int H, int W, const float *map, int mh, int mw)
 {
-    float *p = avs_malloc((size_t)H * W * sizeof(float));
-    avs_ops()->resize_fwd(p, map, 1, mh, mw, H, W, 0);
-    for (size_t i = 0; i < (size_t)H * W; i++)
+    size_t n = (size_t)H * W;
+    float *dmap = avs_dev_from_host(map, (size_t)mh * mw), *dp = avs_dev_alloc(n, "an overlay mask");
+    avs_ops()->resize_fwd(dp, dmap, 1, mh, mw, H, W, 0);
+    float *p = avs_host_from_dev(dp, n);
+    for (size_t i = 0; i < n; i++)
         mask[i] = p[i] > 0.5f; /* NaN: not in the mask */
     free(p);
+    avs_dev_free(&dmap);
+    avs_dev_free(&dp);
 }
 
 /* Tint the mask, paint its edge (a pixel with an 8-neighbour of the other kind). */
