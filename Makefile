@@ -1,22 +1,23 @@
 # AVS suite: one non-recursive Makefile.
-#   make                 build every program into build/bin (or build-san/bin with SANITIZE)
+#   make                 build every program into build/bin (build-san/bin with SANITIZE)
 #   make test            build and run every test; ends with "N passed, M failed"
 #   make demo            install deps, build, run the demo pipeline (scripts/demo.sh)
 #   make WERROR=1        warnings are errors (CI)
 #   make SANITIZE=address,undefined
-#   make CUDA=1          also build the CUDA backend (needs nvcc)
+#   make CUDA=1          also build the CUDA backend, backend/cuda/, into build-cuda (needs nvcc; below)
 #
-# Layout: every core/ backend/ backend/cpu/ ingest/ eval/ report/ model/ features/ synth/ train/ predict/ *.c goes into one static
+# Layout: every core/ backend/ backend/cpu/ ingest/ eval/ store/ report/ model/ features/ synth/ train/ predict/ *.c goes into one static
 # library; every tools/avs-*.c is a program; every tests/test_*.c is a test binary and every
 # tests/test_*.sh a test script. New files need no Makefile edit.
 
 PKGS := libavformat libavcodec libswscale libswresample libavutil sndfile sqlite3 libpng libcjson openblas fftw3
 
+# CUDA=1 builds into its own folder (its objects are compiled with other flags).
 ifneq ($(SANITIZE),)
-B ?= build-san
+B ?= build-san$(if $(filter 1,$(CUDA)),-cuda)
 SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 else
-B ?= build
+B ?= build$(if $(filter 1,$(CUDA)),-cuda)
 SAN_FLAGS :=
 endif
 
@@ -33,7 +34,7 @@ LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lpthread -lm $(SAN_FLAGS) $(LDFLAGS)
 
 # MODULES, TOOL_SRCS, TEST_SRCS and TEST_SCRIPTS may be narrowed on the command line to build
 # and test one part alone, e.g. make check B=build-eval MODULES="core eval" TOOL_SRCS=tools/avs-eval.c ...
-MODULES ?= core backend backend/cpu ingest eval report model features synth train predict
+MODULES ?= core backend backend/cpu ingest eval store report model features synth train predict
 LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRCS)) $(B)/obj/sql/schema_sql.o $(B)/obj/version.o
 TOOL_SRCS ?= $(wildcard tools/avs-*.c)
@@ -43,13 +44,42 @@ TEST_SCRIPTS ?= $(wildcard tests/test_*.sh)
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
 LIB := $(B)/libavs.a
 
+# CUDA=1: the CUDA backend, backend/cuda/ (*.cu through nvcc; *.c, plain C host code that
+# calls cuBLAS/cuDNN, through $(CC) with the toolkit's headers). The toolkit is the nvcc on
+# PATH, else /usr/local/cuda (CUDA_HOME=... to choose). Device code for CUDA_ARCHS (SASS for
+# each; sm_80's also runs on sm_86/89) plus PTX of the newest, which newer GPUs JIT-compile.
+# AVS_USE_CUDA (backend/backend.c registers the CUDA table under it) is defined only when
+# backend/cuda has sources; each CUDA library is linked only when a source includes its
+# header; the CUDA runtime is linked statically (as nvcc does), so a binary needs only the
+# driver plus cuBLAS/cuDNN where used. Sanitizer flags are not given to nvcc.
 ifeq ($(CUDA),1)
-NVCC ?= nvcc
-CU_SRCS := $(wildcard model/cuda/*.cu)
-CU_OBJS := $(patsubst %.cu,$(B)/obj/%.o,$(CU_SRCS))
-ALL_CFLAGS += -DAVS_USE_CUDA
-LDLIBS_ALL += -lcudart -lcublas -lcudnn
-LIB_OBJS += $(CU_OBJS)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(or $(shell command -v nvcc 2>/dev/null),/usr/local/cuda/bin/nvcc))
+NVCC ?= $(CUDA_HOME)/bin/nvcc
+CUDA_ARCHS ?= 80 90
+CUDA_PTX ?= $(lastword $(CUDA_ARCHS))
+CU_SRCS := $(wildcard backend/cuda/*.cu)
+CUDA_C_SRCS := $(wildcard backend/cuda/*.c)
+CUDA_ALL := $(CU_SRCS) $(CUDA_C_SRCS) $(wildcard backend/cuda/*.h backend/cuda/*.cuh)
+CUDA_NSRC := $(words $(CU_SRCS) $(CUDA_C_SRCS))
+NVCC_FLAGS := -O2 -g -std=c++17 -I. -I$(CUDA_HOME)/include \
+              $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+              -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX) \
+              -Xcompiler -Wall,-Wextra,-Wshadow,-fopenmp
+ifeq ($(WERROR),1)
+NVCC_FLAGS += -Werror all-warnings -Xcompiler -Werror
+endif
+cuda_uses = $(if $(CUDA_ALL),$(shell grep -l -e '$(1)' $(CUDA_ALL) 2>/dev/null))
+ifneq ($(CUDA_NSRC),0)
+LIB_OBJS += $(patsubst %.cu,$(B)/obj/%.o,$(CU_SRCS)) $(patsubst %.c,$(B)/obj/%.o,$(CUDA_C_SRCS))
+ALL_CFLAGS += -DAVS_USE_CUDA -I$(CUDA_HOME)/include
+NVCC_FLAGS += -DAVS_USE_CUDA
+CUDA_LIBS := $(if $(call cuda_uses,<cudnn),-lcudnn) $(if $(call cuda_uses,<cublasLt.h>),-lcublasLt) \
+             $(if $(call cuda_uses,<cublas_v2.h>),-lcublas) -lcudart_static -ldl -lrt -lstdc++
+LDLIBS_ALL += -L$(CUDA_HOME)/lib64 $(CUDA_LIBS)
+CUDA_BANNER = $(CUDA_NSRC) sources in backend/cuda for $(addprefix sm_,$(CUDA_ARCHS)) + PTX compute_$(CUDA_PTX), libs:$(filter -lcu%,$(CUDA_LIBS))
+else
+CUDA_BANNER = 0 kernels: no CUDA backend yet, backend/cuda has no sources
+endif
 endif
 
 .PHONY: all test check demo deps clean banner bench FORCE
@@ -60,7 +90,8 @@ all: banner $(TOOLS) $(TESTS)
 banner:
 	@missing=""; for p in $(PKGS); do pkg-config --exists $$p || missing="$$missing $$p"; done; \
 	 if [ -n "$$missing" ]; then echo "missing libraries:$$missing -- run: bash scripts/deps.sh"; exit 1; fi; \
-	 echo "avs build: $(B)  sanitize=$(if $(SANITIZE),$(SANITIZE),off)  werror=$(if $(filter 1,$(WERROR)),on,off)  cuda=$(if $(filter 1,$(CUDA)),on,off)"
+	 if [ "$(CUDA)" = 1 ] && ! command -v "$(NVCC)" >/dev/null; then echo "CUDA=1: no nvcc at $(NVCC): install the CUDA toolkit (found on PATH or in /usr/local/cuda), or give CUDA_HOME=DIR or NVCC=PATH"; exit 1; fi; \
+	 echo "avs build: $(B)  sanitize=$(if $(SANITIZE),$(SANITIZE),off)  werror=$(if $(filter 1,$(WERROR)),on,off)  cuda=$(if $(filter 1,$(CUDA)),on (nvcc $$($(NVCC) --version | sed -n 's/.*release \([0-9.]*\),.*/\1/p'); $(CUDA_BANNER)),off)"
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -85,7 +116,7 @@ $(B)/obj/version.o: $(B)/obj/version.c
 
 $(B)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) -O2 -I. -c $< -o $@
+	$(NVCC) $(NVCC_FLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
 # The archive is remade when its member list changes (e.g. a narrower MODULES in the same B).
 $(B)/libavs.members: FORCE
@@ -126,6 +157,6 @@ bench: all
 	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-cuda build-san-cuda
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -161,3 +161,25 @@ void avs_db_close(sqlite3 **db)
 }
 
 char *avs_db_path_for_root(const char *root) { return avs_fs_join(root, "avs.db"); }
+
+int avs_db_record_session(sqlite3 *db, const char *program, int64_t run_id, int64_t set_id,
+                          const char *device, int threads, struct avs_err *err)
+{
+    sqlite3_stmt *st;
+    if (avs_db_prepare(db, "INSERT INTO sessions (program, run_id, set_id, device, threads, "
+                           "code_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st, err))
+        return -1;
+    char *ver = avs_sprintf("avs %s (%s)", AVS_VERSION, avs_code_rev());
+    sqlite3_bind_text(st, 1, program, -1, SQLITE_TRANSIENT);
+    if (run_id > 0)
+        sqlite3_bind_int64(st, 2, run_id);
+    if (set_id > 0)
+        sqlite3_bind_int64(st, 3, set_id);
+    sqlite3_bind_text(st, 4, device, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 5, threads);
+    sqlite3_bind_text(st, 6, ver, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_err_set(err, "recording the session: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    free(ver);
+    return rc;
+}

@@ -31,5 +31,9 @@ int avs_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct avs_e
 char *avs_db_path_for_root(const char *root);
 /* Run SELECT returning one integer; returns `fallback` when there is no row. */
 int64_t avs_db_scalar_int(sqlite3 *db, const char *sql, int64_t fallback);
+/* A sessions row (sql/schema.sql): program computed into run_id or set_id (<= 0: none) on
+ * backend `device` with `threads` threads, with this build's code version. */
+int avs_db_record_session(sqlite3 *db, const char *program, int64_t run_id, int64_t set_id,
+                          const char *device, int threads, struct avs_err *err);
 
 #endif

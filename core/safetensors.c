@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/f16.h"
 #include "core/fs.h"
 
 static const struct {
@@ -242,27 +243,6 @@ const struct avs_st_tensor *avs_st_find(const struct avs_st_file *f, const char 
     return NULL;
 }
 
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
-    if (exp == 0 && man == 0)
-        bits = sign;
-    else if (exp == 0) { /* subnormal */
-        int e = -1;
-        do {
-            e++;
-            man <<= 1;
-        } while (!(man & 1024));
-        bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 1023) << 13);
-    } else if (exp == 31)
-        bits = sign | 0x7f800000u | (man << 13);
-    else
-        bits = sign | ((exp - 15 + 127) << 23) | (man << 13);
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 int avs_st_read_f32(const struct avs_st_tensor *t, float *dst, size_t n, struct avs_err *err)
 {
     if (n != t->numel)
@@ -284,12 +264,7 @@ int avs_st_read_f32(const struct avs_st_tensor *t, float *dst, size_t n, struct 
         for (size_t i = 0; i < n; i++) {
             uint16_t h;
             memcpy(&h, p + 2 * i, 2);
-            if (t->dtype == AVS_ST_F16)
-                dst[i] = half_to_float(h);
-            else {
-                uint32_t bits = (uint32_t)h << 16;
-                memcpy(&dst[i], &bits, 4);
-            }
+            dst[i] = t->dtype == AVS_ST_F16 ? avs_f16_to_f32(h) : avs_bf16_to_f32(h);
         }
         return 0;
     default:

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/f16.h"
+
 #define HEADER_BYTES 64
 #define FIELD_BYTES 64
 static const char MAGIC[8] = {'A', 'V', 'S', 'F', 'E', 'A', 'T', 0};
@@ -26,57 +28,6 @@ struct avs_cache_writer {
     int64_t n_records;
     uint8_t *buf; /* [record_bytes] */
 };
-
-/* ---- half precision ---- */
-
-uint16_t avs_f32_to_f16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000, e = (x >> 23) & 0xff, m = x & 0x7fffff;
-    if (e == 0xff) /* inf, nan */
-        return (uint16_t)(sign | 0x7c00 | (m ? 0x200 : 0));
-    int ex = (int)e - 127 + 15;
-    if (ex >= 31)
-        return (uint16_t)(sign | 0x7c00);
-    if (ex <= 0) { /* subnormal half (or zero) */
-        if (ex < -10)
-            return (uint16_t)sign;
-        m |= 0x800000;
-        int shift = 14 - ex;
-        uint32_t h = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (h & 1)))
-            h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = ((uint32_t)ex << 10) | (m >> 13), rem = m & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
-        h++; /* may carry into the exponent: still correct, up to inf */
-    return (uint16_t)(sign | h);
-}
-
-float avs_f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, x;
-    if (e == 0) {
-        if (!m)
-            x = sign;
-        else { /* subnormal: normalise */
-            int k = -1;
-            do {
-                k++;
-                m <<= 1;
-            } while (!(m & 0x400));
-            x = sign | ((uint32_t)(127 - 15 - k) << 23) | ((m & 0x3ff) << 13);
-        }
-    } else if (e == 31)
-        x = sign | 0x7f800000 | (m << 13);
-    else
-        x = sign | ((e - 15 + 127) << 23) | (m << 13);
-    float f;
-    memcpy(&f, &x, 4);
-    return f;
-}
 
 /* ---- header ---- */
 

@@ -73,8 +73,4 @@ int avs_cache_find(const struct avs_cache *c, const char *name);
 size_t avs_cache_field_numel(const struct avs_cache_field *f);
 void avs_cache_close(struct avs_cache **c);
 
-/* IEEE half <-> float, round to nearest even (also used by the tests). */
-uint16_t avs_f32_to_f16(float f);
-float avs_f16_to_f32(uint16_t h);
-
 #endif

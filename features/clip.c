@@ -1,15 +1,15 @@
 /* features/clip.c: a feature set's encoders rebuilt from its recorded config, run on one clip
- * decoded in memory (features/clip.h). */
+ * decoded in memory (avs_feat_enc_open, avs_feat_clip: features/features.h). */
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/db.h"
-#include "features/clip.h"
-#include "features/labelsim.h"
+#include "core/hash.h"
+#include "features/run.h"
 #include "ingest/decode.h"
-#include "ingest/store.h"
+#include "store/store.h"
 
 #define RANDOM_PREFIX "random-init "
 
@@ -71,7 +71,7 @@ static int check_file(const char *set, const char *what, const char *opt, const 
         return avs_err_set(err, "feature set \"%s\": its config has no hash for %s %s: remake "
                            "the set with avs-features", set, what, recorded);
     char hex[33];
-    if (avs_store_hash_file(given, hex, err))
+    if (avs_hash_file(given, hex, err))
         return avs_err_wrap(err, "%s (%s)", what, opt);
     if (strcmp(hex, hash))
         return avs_err_set(err, "%s: not the %s feature set \"%s\" was made with (%s, murmur3 %s; "
@@ -235,7 +235,7 @@ static int clip_frame(void *ctx, int k, int flip, float *dst, struct avs_err *er
     (void)err;
     struct clip_ctx *c = ctx;
     AVS_ASSERT(k >= 1 && k <= c->got);
-    avs_feat_norm_frame(dst, c->rgb + (size_t)(k - 1) * c->H * c->W * 3, 3, c->H, c->W, flip);
+    avs_store_norm_u8(dst, c->rgb + (size_t)(k - 1) * c->H * c->W * 3, 3, c->H, c->W, flip);
     return 0;
 }
 

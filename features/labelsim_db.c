@@ -5,13 +5,13 @@
 
 #include "core/db.h"
 #include "features/labelsim.h"
-#include "ingest/store.h"
+#include "core/hash.h"
 
 int avs_labelsim_store(sqlite3 *db, const char *vectors_path, const float *S, int rows, int cols,
                        int64_t *id, struct avs_err *err)
 {
     char hex[33];
-    if (avs_store_hash_file(vectors_path, hex, err))
+    if (avs_hash_file(vectors_path, hex, err))
         return -1;
     const char *base = strrchr(vectors_path, '/');
     base = base ? base + 1 : vectors_path;

@@ -1,4 +1,4 @@
-/* features/run.c: avs_features_run (features/run.h): the store's seconds through the encoders
+/* features/run.c: avs_features_run (features/features.h): the store's seconds through the encoders
  * into one feature set. The per-video work is in run_video.c. */
 #include <cJSON.h>
 #include <ctype.h>
@@ -8,13 +8,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "core/db.h"
 #include "core/fs.h"
+#include "core/hash.h"
 #include "core/progress.h"
 #include "features/labelsim.h"
 #include "model/randinit.h"
 #include "features/run.h"
-#include "ingest/store.h"
 
 #define SIM_STREAM 0x5351ull /* random S: its own generator stream */
 
@@ -119,7 +120,7 @@ static int load_similarity(struct avs_feat_enc *e, sqlite3 *db, const struct avs
     if (avs_wordvec_load(&wv, o->vectors, &ws, err))
         goto out;
     avs_labelsim_build(e->S, wv, (const char *const *)vis, nv, (const char *const *)aud, na);
-    if (avs_store_hash_file(o->vectors, hash, err) ||
+    if (avs_hash_file(o->vectors, hash, err) ||
         avs_labelsim_store(db, o->vectors, e->S, nv, na, NULL, err))
         goto out;
     rc = 0;
@@ -150,7 +151,7 @@ static void add_encoder(cJSON *root, const char *key, const char *name, const ch
             continue;
         const char *b = strrchr(files[i], '/');
         cJSON_AddStringToObject(j, keys[i][0], b ? b + 1 : files[i]);
-        if (avs_store_hash_file(files[i], hex, err) == 0)
+        if (avs_hash_file(files[i], hex, err) == 0)
             cJSON_AddStringToObject(j, keys[i][1], hex);
     }
 }
@@ -418,7 +419,9 @@ int avs_features_run(const struct avs_features_opts *o, struct avs_features_stat
     int random_init = !o->visual_weights || !o->audio_weights || !o->vectors;
     if (o->rebuild && rebuild_reset(db, name, bin, config, random_init, err))
         goto out;
-    if (register_set(db, name, rel, config, random_init, &stats->set_id, err))
+    if (register_set(db, name, rel, config, random_init, &stats->set_id, err) ||
+        avs_db_record_session(db, "avs-features", 0, stats->set_id, avs_ops()->name,
+                              avs_ops_threads(), err))
         goto out;
     snprintf(stats->set, sizeof stats->set, "%s", name);
     if (avs_cache_open_append(&cw, bin, e.fields, e.nf, o->fp16 ? AVS_CACHE_F16 : AVS_CACHE_F32, err))

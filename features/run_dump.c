@@ -1,4 +1,4 @@
-/* features/run_dump.c: looking at a feature set from outside (features/run.h): `avs-features
+/* features/run_dump.c: looking at a feature set from outside (features/features.h): `avs-features
  * show` (the set's row) and `avs-features dump` (one record with its network inputs). */
 #include <cJSON.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include "core/fs.h"
 #include "core/safetensors.h"
 #include "features/run.h"
+#include "store/store.h"
 
 static int open_ro(const char *root, const char *db_path, sqlite3 **db, struct avs_err *err)
 {
@@ -93,7 +94,8 @@ int avs_features_dump(const char *root, const char *db_path, const char *set, co
     struct avs_cache *c = NULL;
     struct avs_st_writer *w = NULL;
     float *data[AVS_CACHE_MAXFIELDS] = {0}, *img = NULL, *wave = NULL;
-    char **fr = NULL, **au = NULL, *bin = NULL;
+    struct avs_store_seconds sec = {0};
+    char *bin = NULL;
     cJSON *cfg = NULL;
     int rc = -1;
     if (open_ro(root, db_path, &db, err) || find_entry(db, set, uid, k, flipped, &en, err))
@@ -115,14 +117,14 @@ int avs_features_dump(const char *root, const char *db_path, const char *set, co
         goto out;
     }
     int H = cJSON_GetArrayItem(sz, 0)->valueint, W = cJSON_GetArrayItem(sz, 1)->valueint;
-    if (avs_feat_seconds(db, en.video_id, en.n, &fr, &au, err))
+    if (avs_store_seconds(&sec, db, en.video_id, en.n, err))
         goto out;
     img = avs_malloc((size_t)3 * H * W * sizeof(float));
-    wave = avs_malloc((size_t)en.n * 16000 * sizeof(float));
-    if (avs_feat_load_frame(img, root, fr[k - 1], H, W, flipped, err) ||
-        avs_feat_load_wave(wave, root, au, en.n, err))
+    wave = avs_malloc((size_t)en.n * AVS_STORE_RATE * sizeof(float));
+    if (avs_store_frame(img, root, sec.frame[k - 1], H, W, flipped, err) ||
+        avs_store_wave(wave, root, sec.audio, en.n, err))
         goto out;
-    int is[4] = {1, 3, H, W}, wsh[1] = {en.n * 16000};
+    int is[4] = {1, 3, H, W}, wsh[1] = {en.n * AVS_STORE_RATE};
     int64_t ts[1] = {1};
     avs_st_writer_add_f32(w, "image", 4, is, img);
     avs_st_writer_add_f32(w, "wave", 1, wsh, wave);
@@ -133,8 +135,7 @@ out:
     avs_st_writer_free(&w);
     for (int f = 0; f < AVS_CACHE_MAXFIELDS; f++)
         free(data[f]);
-    avs_feat_paths_free(fr, en.n);
-    avs_feat_paths_free(au, en.n);
+    avs_store_seconds_free(&sec);
     free(img), free(wave), free(bin), free(en.path), free(en.config);
     cJSON_Delete(cfg);
     avs_cache_close(&c);

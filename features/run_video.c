@@ -1,118 +1,15 @@
-/* features/run_video.c: one video's records (features/run.h): inputs from the store, encoders,
- * C3IM, two Grad-CAM targets, cache append, index rows. */
+/* features/run_video.c: one video's records (features/run.h): inputs from the store
+ * (store/store.h), encoders, C3IM, two Grad-CAM targets, cache append, index rows. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/db.h"
-#include "core/fs.h"
-#include "core/image.h"
-#include "core/wav.h"
 #include "model/c3im.h"
 #include "features/run.h"
+#include "store/store.h"
 
 #define CHUNK 8 /* frames per encoder batch: bounds memory for long videos and big variants */
-
-/* ref: AVSBench's transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)) after
- * ToTensor (v / 255). */
-static const float MEAN[3] = {0.485f, 0.456f, 0.406f}, STD[3] = {0.229f, 0.224f, 0.225f};
-
-void avs_feat_norm_frame(float *dst, const uint8_t *px, int c, int H, int W, int flip)
-{
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
-            const uint8_t *p = px + ((size_t)y * W + (flip ? W - 1 - x : x)) * c;
-            for (int ch = 0; ch < 3; ch++) {
-                int v = c >= 3 ? p[ch] : p[0];
-                dst[((size_t)ch * H + y) * W + x] = ((float)v / 255.0f - MEAN[ch]) / STD[ch];
-            }
-        }
-}
-
-int avs_feat_load_frame(float *dst, const char *root, const char *rel, int H, int W, int flip,
-                        struct avs_err *err)
-{
-    if (!rel)
-        return avs_err_set(err, "second without a frame in the index: re-ingest the video");
-    char *p = avs_fs_join(root, rel);
-    struct avs_image img = {0};
-    int rc = -1;
-    if (avs_png_read(p, &img, NULL, err))
-        goto out;
-    if (img.w != W || img.h != H) {
-        avs_err_set(err, "%s: frame is %dx%d, the feature set uses %dx%d: re-ingest with --size %dx%d",
-                    p, img.w, img.h, W, H, W, H);
-        goto out;
-    }
-    avs_feat_norm_frame(dst, img.data, img.c, H, W, flip);
-    rc = 0;
-out:
-    avs_image_free(&img);
-    free(p);
-    return rc;
-}
-
-int avs_feat_load_wave(float *wave, const char *root, char *const *rel, int n, struct avs_err *err)
-{
-    memset(wave, 0, (size_t)n * AVS_LOGMEL_RATE * sizeof(float));
-    for (int k = 0; k < n; k++) {
-        if (!rel[k])
-            continue;
-        char *p = avs_fs_join(root, rel[k]);
-        float *s = NULL;
-        int64_t ns = 0;
-        int rate = 0;
-        int rc = avs_wav_read_float(p, &s, &ns, &rate, err);
-        if (rc == 0 && rate != AVS_LOGMEL_RATE)
-            rc = avs_err_set(err, "%s: %d Hz, the store's seconds are 16000 Hz: re-ingest the video",
-                             p, rate);
-        if (rc == 0)
-            memcpy(wave + (size_t)k * AVS_LOGMEL_RATE, s,
-                   (size_t)(ns < AVS_LOGMEL_RATE ? ns : AVS_LOGMEL_RATE) * sizeof(float));
-        free(s);
-        free(p);
-        if (rc)
-            return -1;
-    }
-    return 0;
-}
-
-void avs_feat_paths_free(char **p, int n)
-{
-    for (int i = 0; p && i < n; i++)
-        free(p[i]);
-    free(p);
-}
-
-int avs_feat_seconds(sqlite3 *db, int64_t video_id, int n, char ***frames, char ***audio,
-                     struct avs_err *err)
-{
-    sqlite3_stmt *st;
-    if (avs_db_prepare(db, "SELECT k, frame, audio FROM seconds WHERE video_id = ?1 ORDER BY k",
-                       &st, err))
-        return -1;
-    sqlite3_bind_int64(st, 1, video_id);
-    char **f = avs_calloc((size_t)n, sizeof *f), **a = avs_calloc((size_t)n, sizeof *a);
-    int got = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        int k = sqlite3_column_int(st, 0);
-        if (k < 1 || k > n)
-            continue;
-        const char *fr = (const char *)sqlite3_column_text(st, 1);
-        const char *au = (const char *)sqlite3_column_text(st, 2);
-        f[k - 1] = fr ? avs_strdup(fr) : NULL;
-        a[k - 1] = au ? avs_strdup(au) : NULL;
-        got++;
-    }
-    sqlite3_finalize(st);
-    if (got != n) {
-        avs_feat_paths_free(f, n);
-        avs_feat_paths_free(a, n);
-        return avs_err_set(err, "the index has %d of its %d seconds: re-ingest the video", got, n);
-    }
-    *frames = f, *audio = a;
-    return 0;
-}
 
 static void field(struct avs_cache_field *f, const char *name, int ndim, int a, int b, int c)
 {
@@ -427,7 +324,7 @@ struct store_io {
 static int store_frame(void *ctx, int k, int flip, float *dst, struct avs_err *err)
 {
     struct store_io *io = ctx;
-    return avs_feat_load_frame(dst, io->root, io->fr[k - 1], io->H, io->W, flip, err) ? -1 : 0;
+    return avs_store_frame(dst, io->root, io->fr[k - 1], io->H, io->W, flip, err) ? -1 : 0;
 }
 
 static int store_record(void *ctx, int i, const float *const *rec, int target, int target_v,
@@ -443,16 +340,16 @@ int avs_feat_video(struct avs_feat_enc *e, const struct avs_features_opts *o, sq
                    struct avs_err *err)
 {
     int rc = 1, B = n * (o->flip ? 2 : 1);
-    char **fr = NULL, **au = NULL;
+    struct avs_store_seconds sec = {0};
     float *wave = NULL;
     struct store_io io = {.root = o->root, .cw = cw, .H = e->H, .W = e->W};
     io.off = avs_malloc((size_t)B * sizeof *io.off);
     io.tg = avs_malloc((size_t)B * sizeof *io.tg), io.tv = avs_malloc((size_t)B * sizeof *io.tv);
-    if (avs_feat_seconds(db, video_id, n, &fr, &au, err))
+    if (avs_store_seconds(&sec, db, video_id, n, err))
         goto out;
-    io.fr = fr;
+    io.fr = sec.frame;
     wave = avs_malloc((size_t)n * AVS_LOGMEL_RATE * sizeof(float));
-    if (avs_feat_load_wave(wave, o->root, au, n, err))
+    if (avs_store_wave(wave, o->root, sec.audio, n, err))
         goto out;
     rc = avs_feat_compute(e, o->policy, wave, n, o->flip, store_frame, store_record, &io, err);
     if (rc)
@@ -463,8 +360,7 @@ int avs_feat_video(struct avs_feat_enc *e, const struct avs_features_opts *o, sq
     }
     rc = 0;
 out:
-    avs_feat_paths_free(fr, n);
-    avs_feat_paths_free(au, n);
+    avs_store_seconds_free(&sec);
     free(wave), free(io.off), free(io.tg), free(io.tv);
     return rc;
 }

@@ -18,39 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/av.h"
 #include "ingest/decode.h"
 
 #define RESTART_COUNTING 9 /* internal: rank mode cannot continue, decode again counting frames */
-
-static __thread char last_av_msg[512];
-
-static void av_log_to_buffer(void *avcl, int level, const char *fmt, va_list vl)
-{
-    if (level > AV_LOG_ERROR && avs_log_level() < 3)
-        return;
-    char line[512];
-    int prefix = 0; /* no "[demuxer @ 0x...]": addresses would make stored errors differ per run */
-    av_log_format_line2(avcl, level, fmt, vl, line, sizeof line, &prefix);
-    size_t n = strlen(line);
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    if (level <= AV_LOG_ERROR && n)
-        snprintf(last_av_msg, sizeof last_av_msg, "%s", line);
-    if (avs_log_level() >= 3)
-        fprintf(stderr, "libav: %s\n", line);
-}
-
-void avs_decode_init(void) { av_log_set_callback(av_log_to_buffer); }
-
-/* "<path>: <what>: <libav error> [<libav's last logged error>]" */
-static int av_fail(struct avs_err *err, const char *path, const char *what, int ret)
-{
-    char buf[AV_ERROR_MAX_STRING_SIZE] = "";
-    av_strerror(ret, buf, sizeof buf);
-    if (last_av_msg[0])
-        return avs_err_set(err, "%s: %s: %s [%s]", path, what, buf, last_av_msg);
-    return avs_err_set(err, "%s: %s: %s", path, what, buf);
-}
 
 struct clip {
     const char *path;
@@ -382,38 +353,6 @@ static void on_audio_packet(struct clip *c, const AVPacket *pkt)
 
 /* ---- setup ------------------------------------------------------------------------------- */
 
-static int open_decoder(struct clip *c, int idx, AVCodecContext **out, int threads, struct avs_err *err)
-{
-    AVStream *st = c->fmt->streams[idx];
-    const AVCodec *dec = avcodec_find_decoder(st->codecpar->codec_id);
-    if (!dec)
-        return avs_err_set(err, "%s: no decoder for codec %s in this libavcodec build", c->path,
-                           avcodec_get_name(st->codecpar->codec_id));
-    AVCodecContext *d = avcodec_alloc_context3(dec);
-    int ret = avcodec_parameters_to_context(d, st->codecpar);
-    d->pkt_timebase = st->time_base;
-    d->thread_count = threads > 0 ? threads : 1;
-    if (ret >= 0)
-        ret = avcodec_open2(d, dec, NULL);
-    if (ret < 0) {
-        avcodec_free_context(&d);
-        return av_fail(err, c->path, "cannot open the decoder", ret);
-    }
-    *out = d;
-    return 0;
-}
-
-static int open_input(struct clip *c, struct avs_err *err)
-{
-    last_av_msg[0] = '\0';
-    int ret = avformat_open_input(&c->fmt, c->path, NULL, NULL);
-    if (ret < 0)
-        return av_fail(err, c->path, "cannot open as a media file", ret);
-    if ((ret = avformat_find_stream_info(c->fmt, NULL)) < 0)
-        return av_fail(err, c->path, "cannot read stream information", ret);
-    return 0;
-}
-
 static int find_video(struct clip *c, struct avs_err *err)
 {
     c->vi = av_find_best_stream(c->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
@@ -424,14 +363,14 @@ static int find_video(struct clip *c, struct avs_err *err)
     AVStream *st = c->fmt->streams[c->vi];
     if (st->codecpar->width <= 0 || st->codecpar->height <= 0)
         return avs_err_set(err, "%s: video stream has no frame size (corrupt header?)", c->path);
-    return open_decoder(c, c->vi, &c->vdec, c->o->threads, err);
+    return avs_av_open_decoder(&c->vdec, c->fmt, c->vi, c->o->threads, c->path, err);
 }
 
 static void find_audio(struct clip *c)
 {
     struct avs_err ignore;
     c->ai = av_find_best_stream(c->fmt, AVMEDIA_TYPE_AUDIO, -1, c->vi, NULL, 0);
-    if (c->ai >= 0 && open_decoder(c, c->ai, &c->adec, 1, &ignore) == 0) {
+    if (c->ai >= 0 && avs_av_open_decoder(&c->adec, c->fmt, c->ai, 1, c->path, &ignore) == 0) {
         AVCodecParameters *p = c->fmt->streams[c->ai]->codecpar;
         c->res->has_audio = 1;
         c->res->audio_rate = p->sample_rate;
@@ -455,8 +394,7 @@ static double clip_duration(const struct clip *c)
 static int plan_targets(struct clip *c, struct avs_err *err)
 {
     AVStream *st = c->fmt->streams[c->vi];
-    AVRational fr = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
-    c->res->fps = fr.num > 0 && fr.den > 0 ? av_q2d(fr) : 25.0;
+    c->res->fps = avs_av_fps(st);
     int F = (int)lrint(c->res->fps);
     if (F < 1)
         F = 1;
@@ -519,7 +457,7 @@ static int finish_video(struct clip *c, struct avs_err *err)
     if (c->filled == c->n)
         return 0;
     if (c->frames_out == 0)
-        return av_fail(err, c->path, "no video frame could be decoded", AVERROR_INVALIDDATA);
+        return avs_av_fail(err, c->path, "no video frame could be decoded", AVERROR_INVALIDDATA);
     /* Targets past the end take the last frame, if it really is the last one. */
     if (!c->counting && c->last_rank != (int64_t)c->n_pts - 1)
         return RESTART_COUNTING;
@@ -580,7 +518,7 @@ static int decode_once(const char *path, const struct avs_decode_opts *o, int co
     c.pkt = av_packet_alloc();
     c.frame = av_frame_alloc();
     c.last = av_frame_alloc();
-    int rc = open_input(&c, err);
+    int rc = avs_av_open_input(&c.fmt, path, err);
     if (!rc)
         rc = find_video(&c, err);
     if (!rc) {
@@ -636,7 +574,7 @@ int avs_decode_audio_file(const char *path, int n_seconds, struct avs_decode_res
     c.pkt = av_packet_alloc();
     c.frame = av_frame_alloc();
     c.last = av_frame_alloc();
-    int rc = open_input(&c, err);
+    int rc = avs_av_open_input(&c.fmt, path, err);
     if (!rc) {
         find_audio(&c);
         if (c.ai < 0)

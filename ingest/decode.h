@@ -73,8 +73,4 @@ int avs_decode_audio_file(const char *path, int n_seconds, struct avs_decode_res
                           struct avs_err *err);
 void avs_decode_result_free(struct avs_decode_result *res);
 
-/* Route libav's log through a per-thread buffer so failures can quote the decoder's own
- * message. Call once at start-up. */
-void avs_decode_init(void);
-
 #endif

@@ -16,7 +16,7 @@
 #include "core/db.h"
 #include "core/fs.h"
 #include "ingest/ingest.h"
-#include "ingest/store.h"
+#include "ingest/index.h"
 
 struct merge {
     const char *dest, *src;
@@ -148,7 +148,7 @@ static void drop_stale_merged(struct merge *m, int64_t vid, const char *uid, int
     static const char *const kinds[3] = {"frames", "audio", "masks"};
     for (int i = 0; i < 3; i++) {
         char *dir = avs_sprintf("%s/%s/%s", m->dest, kinds[i], uid);
-        avs_store_drop_stale(dir, n, i == 2 ? keep : NULL);
+        avs_ingest_drop_stale(dir, n, i == 2 ? keep : NULL);
         free(dir);
     }
     free(keep);
@@ -255,7 +255,7 @@ int avs_ingest_merge(const char *root, const char *db_path, char *const *sources
         avs_err_set(err, "store %s is busy: another avs-ingest is writing to it", root);
     if (rc)
         return -1;
-    avs_store_sweep(root);
+    avs_ingest_sweep(root);
     char *dbp = db_path ? avs_strdup(db_path) : avs_db_path_for_root(root);
     rc = avs_db_open(dbp, &m.db, err);
     free(dbp);

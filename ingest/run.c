@@ -14,14 +14,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libavutil/mem.h>
-#include <libavutil/murmur3.h>
 
+#include "core/av.h"
 #include "core/db.h"
 #include "core/fs.h"
+#include "core/hash.h"
 #include "core/progress.h"
 #include "core/wav.h"
-#include "ingest/store.h"
+#include "ingest/index.h"
 
 struct run {
     const struct avs_ingest_opts *o;
@@ -204,8 +204,8 @@ static int import_frames(struct job *j, int *n_out)
  * mtime) of the released frames, masks and audio. */
 static int listing_signature(const struct avs_ingest_item *it, struct avs_signature *sig, struct avs_err *err)
 {
-    struct AVMurMur3 *m = av_murmur3_alloc();
-    av_murmur3_init(m);
+    struct avs_hash h;
+    avs_hash_init(&h);
     sig->size = 0, sig->mtime_ns = 0;
     const char *pats[3] = {it->frame_pattern, it->mask_pattern, it->audio_file};
     int rc = 0;
@@ -217,7 +217,7 @@ static int listing_signature(const struct avs_ingest_item *it, struct avs_signat
             if (have && (rc = avs_fs_stat(f, &sz, &mt, err)) == 0) {
                 char line[96];
                 int n = snprintf(line, sizeof line, "%d:%d:%lld:%lld;", p, k, (long long)sz, (long long)mt);
-                av_murmur3_update(m, (const uint8_t *)line, (size_t)n);
+                avs_hash_update(&h, line, (size_t)n);
                 sig->size += sz;
                 sig->mtime_ns = mt > sig->mtime_ns ? mt : sig->mtime_ns;
             }
@@ -225,11 +225,7 @@ static int listing_signature(const struct avs_ingest_item *it, struct avs_signat
             if (!have || rc || p == 2)
                 break;
         }
-    uint8_t d[16];
-    av_murmur3_final(m, d);
-    av_free(m);
-    for (int i = 0; i < 16; i++)
-        snprintf(sig->hash + 2 * i, 3, "%02x", d[i]);
+    avs_hash_final(&h, sig->hash);
     return rc;
 }
 
@@ -315,7 +311,7 @@ static int record_failure(struct job *j, const struct avs_signature *sig)
     struct run *r = j->r;
     struct avs_err err = {0};
     pthread_mutex_lock(&r->db_lock);
-    int rc = avs_store_commit_failed(r->db, j->it, sig, j->err.msg, &err);
+    int rc = avs_ingest_commit_failed(r->db, j->it, sig, j->err.msg, &err);
     pthread_mutex_unlock(&r->db_lock);
     for (int i = 0; i < 3; i++)
         avs_fs_rm_rf(j->dirs[i], NULL); /* files of an older version of this video */
@@ -335,7 +331,7 @@ static int check_unchanged(struct job *j, struct avs_signature *sig)
         return -1;
     const char *hash_path = j->it->frame_pattern ? NULL : j->it->video;
     pthread_mutex_lock(&r->db_lock);
-    int rc = avs_store_check(r->db, j->it->source, hash_path, sig, r->o->retry_failed, &err);
+    int rc = avs_ingest_check(r->db, j->it->source, hash_path, sig, r->o->retry_failed, &err);
     pthread_mutex_unlock(&r->db_lock);
     if (rc < 0)
         r->fatal_err = err;
@@ -350,12 +346,12 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
     int state = check_unchanged(&j, &sig);
     if (state < 0)
         return DONE_FATAL;
-    if (state == AVS_STORE_STILL_FAILED)
+    if (state == AVS_INGEST_STILL_FAILED)
         return DONE_STILL_FAILED;
-    if (state != AVS_STORE_CHANGED)
+    if (state != AVS_INGEST_CHANGED)
         return DONE_UNCHANGED;
     name_dirs(&j);
-    if (it->video && !sig.hash[0] && avs_store_hash_file(it->video, sig.hash, &j.err))
+    if (it->video && !sig.hash[0] && avs_hash_file(it->video, sig.hash, &j.err))
         sig.hash[0] = '\0'; /* unreadable: the decoder will say why */
     if (it->problem) {
         avs_err_set(&j.err, "%s", it->problem);
@@ -367,11 +363,11 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
         struct avs_video_rows rows;
         fill_rows(&j, res, has_mask, &rows);
         pthread_mutex_lock(&r->db_lock);
-        int rc = avs_store_commit_ok(r->db, it, &sig, &rows, &r->fatal_err);
+        int rc = avs_ingest_commit_ok(r->db, it, &sig, &rows, &r->fatal_err);
         pthread_mutex_unlock(&r->db_lock);
-        avs_store_drop_stale(j.dirs[0], res->n_seconds, NULL);
-        avs_store_drop_stale(j.dirs[1], res->n_seconds, NULL);
-        avs_store_drop_stale(j.dirs[2], res->n_seconds, has_mask);
+        avs_ingest_drop_stale(j.dirs[0], res->n_seconds, NULL);
+        avs_ingest_drop_stale(j.dirs[1], res->n_seconds, NULL);
+        avs_ingest_drop_stale(j.dirs[2], res->n_seconds, has_mask);
         stage_free(&j.files);
         done = rc ? DONE_FATAL : DONE_INGESTED;
     }
@@ -462,7 +458,7 @@ static int open_store(struct run *r, struct avs_fs_lock **lock, struct avs_err *
     free(dbp);
     if (rc)
         return -1;
-    avs_store_sweep(o->root);
+    avs_ingest_sweep(o->root);
     return 0;
 }
 
@@ -476,14 +472,14 @@ int avs_ingest_run(const struct avs_ingest_opts *o, struct avs_ingest_plan *plan
     snprintf(r.options, sizeof r.options, "rule=%s size=%dx%d max=%d",
              o->dec.frame_rule == AVS_FRAME_TIMESTAMP ? "timestamp" : "avsbench", o->dec.out_w,
              o->dec.out_h, o->dec.max_seconds);
-    avs_decode_init();
+    avs_av_log_init();
     if (open_store(&r, &lock, err)) {
         avs_db_close(&r.db);
         avs_fs_unlock(&lock);
         return -1;
     }
     dedupe(plan);
-    int rc = avs_store_assign_uids(r.db, plan, err);
+    int rc = avs_ingest_assign_uids(r.db, plan, err);
     if (rc == 0) {
         for (size_t i = 0; i < plan->n; i++)
             stats->total += o->shard_n <= 1 || (int)(i % (size_t)o->shard_n) == o->shard_i;

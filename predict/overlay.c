@@ -24,22 +24,28 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/av.h"
 #include "core/fs.h"
 #include "core/image.h"
-#include "backend/ops.h"
+#include "backend/backend.h"
 #include "predict/overlay.h"
 
 /* ---- drawing ------------------------------------------------------------------------------ */
 
 /* mask [H,W] = (bilinear resize of map [mh,mw] to H x W) > 0.5, with the model's own resize
- * (align_corners false: pixel centres as OpenCV INTER_LINEAR). H, W <= AVS_OVERLAY_MAXW. */
+ * (align_corners false: pixel centres as OpenCV INTER_LINEAR) on the active backend: the map
+ * (host memory) goes up, the resized one comes back. H, W <= AVS_OVERLAY_MAXW. */
 static void map_mask(uint8_t *mask, int H, int W, const float *map, int mh, int mw)
 {
-    float *p = avs_malloc((size_t)H * W * sizeof(float));
-    avs_ops()->resize_fwd(p, map, 1, mh, mw, H, W, 0);
-    for (size_t i = 0; i < (size_t)H * W; i++)
+    size_t n = (size_t)H * W;
+    float *dmap = avs_dev_from_host(map, (size_t)mh * mw), *dp = avs_dev_alloc(n, "an overlay mask");
+    avs_ops()->resize_fwd(dp, dmap, 1, mh, mw, H, W, 0);
+    float *p = avs_host_from_dev(dp, n);
+    for (size_t i = 0; i < n; i++)
         mask[i] = p[i] > 0.5f; /* NaN: not in the mask */
     free(p);
+    avs_dev_free(&dmap);
+    avs_dev_free(&dp);
 }
 
 /* Tint the mask, paint its edge (a pixel with an 8-neighbour of the other kind). */
@@ -101,38 +107,10 @@ struct ov {
     int *png_done;                /* [n] */
 };
 
-/* "<file>: <what>: <libav message>" */
-static int av_fail(struct avs_err *err, const char *file, const char *what, int ret)
-{
-    char buf[AV_ERROR_MAX_STRING_SIZE] = "";
-    av_strerror(ret, buf, sizeof buf);
-    return avs_err_set(err, "%s: %s: %s", file, what, buf);
-}
-
-static int open_decoder(AVCodecContext **dec, AVStream *st, const char *path, struct avs_err *err)
-{
-    const AVCodec *codec = avcodec_find_decoder(st->codecpar->codec_id);
-    if (!codec)
-        return avs_err_set(err, "%s: no decoder for %s", path, avcodec_get_name(st->codecpar->codec_id));
-    *dec = avcodec_alloc_context3(codec);
-    if (!*dec)
-        return avs_err_set(err, "%s: out of memory for the decoder", path);
-    int ret = avcodec_parameters_to_context(*dec, st->codecpar);
-    if (ret < 0)
-        return av_fail(err, path, "decoder parameters", ret);
-    (*dec)->pkt_timebase = st->time_base;
-    if ((ret = avcodec_open2(*dec, codec, NULL)) < 0)
-        return av_fail(err, path, "opening the decoder", ret);
-    return 0;
-}
-
 static int open_input(struct ov *o, struct avs_err *err)
 {
-    int ret = avformat_open_input(&o->ifmt, o->in, NULL, NULL);
-    if (ret < 0)
-        return av_fail(err, o->in, "cannot open the clip (check the path)", ret);
-    if ((ret = avformat_find_stream_info(o->ifmt, NULL)) < 0)
-        return av_fail(err, o->in, "reading stream information", ret);
+    if (avs_av_open_input(&o->ifmt, o->in, err))
+        return -1;
     o->vi = av_find_best_stream(o->ifmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
     if (o->vi < 0)
         return avs_err_set(err, "%s: no video stream to draw on", o->in);
@@ -140,7 +118,7 @@ static int open_input(struct ov *o, struct avs_err *err)
     if (o->ai < 0)
         o->ai = -1;
     AVStream *st = o->ifmt->streams[o->vi];
-    if (open_decoder(&o->vdec, st, o->in, err))
+    if (avs_av_open_decoder(&o->vdec, o->ifmt, o->vi, 1, o->in, err))
         return -1;
     o->W = o->vdec->width, o->H = o->vdec->height;
     if (o->W < 1 || o->H < 1)
@@ -149,8 +127,7 @@ static int open_input(struct ov *o, struct avs_err *err)
         return avs_err_set(err, "%s: %d pixels wide; overlays are drawn up to %d: scale the clip "
                            "down first (ffmpeg -vf scale=%d:-2)", o->in, o->W, AVS_OVERLAY_MAXW,
                            AVS_OVERLAY_MAXW);
-    AVRational fr = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
-    o->F = fr.num > 0 && fr.den > 0 ? (int)lrint(av_q2d(fr)) : 25;
+    o->F = (int)lrint(avs_av_fps(st));
     if (o->F < 1)
         o->F = 1;
     return 0;
@@ -180,15 +157,11 @@ static int open_video_encoder(struct ov *o, struct avs_err *err)
     int ret;
     if ((ret = av_opt_set(e->priv_data, "preset", "veryfast", 0)) < 0 ||
         (ret = av_opt_set(e->priv_data, "crf", "18", 0)) < 0)
-        return av_fail(err, o->out, "libx264 options", ret);
+        return avs_av_fail(err, o->out, "libx264 options", ret);
     if ((ret = avcodec_open2(e, codec, NULL)) < 0)
-        return av_fail(err, o->out, "opening the libx264 encoder", ret);
-    o->vst = avformat_new_stream(o->ofmt, NULL);
-    if (!o->vst)
-        return avs_err_set(err, "%s: out of memory for a stream", o->out);
-    if ((ret = avcodec_parameters_from_context(o->vst->codecpar, e)) < 0)
-        return av_fail(err, o->out, "video stream parameters", ret);
-    o->vst->time_base = e->time_base;
+        return avs_av_fail(err, o->out, "opening the libx264 encoder", ret);
+    if (avs_av_new_stream(&o->vst, o->ofmt, e, o->out, err))
+        return -1;
     o->vst->avg_frame_rate = ist->avg_frame_rate;
     o->vst->r_frame_rate = ist->r_frame_rate;
     o->vst->sample_aspect_ratio = e->sample_aspect_ratio;
@@ -208,8 +181,7 @@ static int aac_rate(const AVCodec *c, int want)
 /* The AAC encoder and its converter for an audio stream the container cannot take as it is. */
 static int open_audio_encoder(struct ov *o, struct avs_err *err)
 {
-    AVStream *ist = o->ifmt->streams[o->ai];
-    if (open_decoder(&o->adec, ist, o->in, err))
+    if (avs_av_open_decoder(&o->adec, o->ifmt, o->ai, 1, o->in, err))
         return -1;
     if (o->adec->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC) {
         int nc = o->adec->ch_layout.nb_channels;
@@ -225,7 +197,7 @@ static int open_audio_encoder(struct ov *o, struct avs_err *err)
     AVCodecContext *e = o->aenc;
     int ret = av_channel_layout_copy(&e->ch_layout, &o->adec->ch_layout);
     if (ret < 0)
-        return av_fail(err, o->out, "audio channel layout", ret);
+        return avs_av_fail(err, o->out, "audio channel layout", ret);
     e->sample_rate = aac_rate(codec, o->adec->sample_rate);
     e->sample_fmt = AV_SAMPLE_FMT_FLTP;
     e->bit_rate = 64000 * (int64_t)e->ch_layout.nb_channels;
@@ -233,23 +205,17 @@ static int open_audio_encoder(struct ov *o, struct avs_err *err)
     if (o->ofmt->oformat->flags & AVFMT_GLOBALHEADER)
         e->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     if ((ret = avcodec_open2(e, codec, NULL)) < 0)
-        return av_fail(err, o->out, "opening the AAC encoder", ret);
+        return avs_av_fail(err, o->out, "opening the AAC encoder", ret);
     if ((ret = swr_alloc_set_opts2(&o->swr, &e->ch_layout, e->sample_fmt, e->sample_rate,
                                    &o->adec->ch_layout, o->adec->sample_fmt,
                                    o->adec->sample_rate, 0, NULL)) < 0 ||
         (ret = swr_init(o->swr)) < 0)
-        return av_fail(err, o->in, "audio resampler", ret);
+        return avs_av_fail(err, o->in, "audio resampler", ret);
     o->fifo = av_audio_fifo_alloc(e->sample_fmt, e->ch_layout.nb_channels, 4 * e->frame_size);
     if (!o->fifo)
         return avs_err_set(err, "%s: out of memory for the audio FIFO", o->out);
     o->a_next = AV_NOPTS_VALUE;
-    o->ast = avformat_new_stream(o->ofmt, NULL);
-    if (!o->ast)
-        return avs_err_set(err, "%s: out of memory for a stream", o->out);
-    if ((ret = avcodec_parameters_from_context(o->ast->codecpar, e)) < 0)
-        return av_fail(err, o->out, "audio stream parameters", ret);
-    o->ast->time_base = e->time_base;
-    return 0;
+    return avs_av_new_stream(&o->ast, o->ofmt, e, o->out, err);
 }
 
 static int open_audio(struct ov *o, struct avs_err *err)
@@ -265,7 +231,7 @@ static int open_audio(struct ov *o, struct avs_err *err)
         return avs_err_set(err, "%s: out of memory for a stream", o->out);
     int ret = avcodec_parameters_copy(o->ast->codecpar, ist->codecpar);
     if (ret < 0)
-        return av_fail(err, o->out, "audio stream parameters", ret);
+        return avs_av_fail(err, o->out, "audio stream parameters", ret);
     o->ast->codecpar->codec_tag = 0;
     o->ast->time_base = ist->time_base;
     return 0;
@@ -281,13 +247,13 @@ static int open_output(struct ov *o, struct avs_err *err)
     o->tmp = avs_fs_tmp_name(o->out);
     int ret = avformat_alloc_output_context2(&o->ofmt, fmt, NULL, o->tmp);
     if (ret < 0)
-        return av_fail(err, o->out, "output container", ret);
+        return avs_av_fail(err, o->out, "output container", ret);
     if (open_video_encoder(o, err) || open_audio(o, err))
         return -1;
     if ((ret = avio_open(&o->ofmt->pb, o->tmp, AVIO_FLAG_WRITE)) < 0)
-        return av_fail(err, o->tmp, "cannot create the output (is the folder writable?)", ret);
+        return avs_av_fail(err, o->tmp, "cannot create the output (is the folder writable?)", ret);
     if ((ret = avformat_write_header(o->ofmt, NULL)) < 0)
-        return av_fail(err, o->out, "writing the container header", ret);
+        return avs_av_fail(err, o->out, "writing the container header", ret);
     return 0;
 }
 
@@ -296,20 +262,7 @@ static int open_output(struct ov *o, struct avs_err *err)
 /* Send f (NULL: flush) and write every packet the encoder has. */
 static int encode(struct ov *o, AVCodecContext *enc, AVStream *st, AVFrame *f, struct avs_err *err)
 {
-    int ret = avcodec_send_frame(enc, f);
-    if (ret < 0)
-        return av_fail(err, o->out, "encoding", ret);
-    for (;;) {
-        ret = avcodec_receive_packet(enc, o->opkt);
-        if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
-            return 0;
-        if (ret < 0)
-            return av_fail(err, o->out, "encoding", ret);
-        av_packet_rescale_ts(o->opkt, enc->time_base, st->time_base);
-        o->opkt->stream_index = st->index;
-        if ((ret = av_interleaved_write_frame(o->ofmt, o->opkt)) < 0)
-            return av_fail(err, o->out, "writing a packet", ret);
-    }
+    return avs_av_encode(o->ofmt, enc, st, f, o->opkt, o->out, err);
 }
 
 static int write_png(struct ov *o, int k, const uint8_t *frame_rgb, struct avs_err *err)
@@ -369,7 +322,7 @@ static int video_frame(struct ov *o, AVFrame *f, struct avs_err *err)
     draw_mask(o->rgb, o->H, o->W, o->mask);
     int ret = av_frame_make_writable(o->yuv);
     if (ret < 0)
-        return av_fail(err, o->out, "frame buffer", ret);
+        return avs_av_fail(err, o->out, "frame buffer", ret);
     const uint8_t *src[4] = {o->rgb, NULL, NULL, NULL};
     sws_scale(o->to_yuv, src, ls, 0, o->H, o->yuv->data, o->yuv->linesize);
     o->yuv->pts = pts;
@@ -392,7 +345,7 @@ static int audio_drain(struct ov *o, int flush, struct avs_err *err)
         if (ret >= 0)
             ret = av_frame_get_buffer(o->aout, 0);
         if (ret < 0)
-            return av_fail(err, o->out, "audio frame", ret);
+            return avs_av_fail(err, o->out, "audio frame", ret);
         if (av_audio_fifo_read(o->fifo, (void **)o->aout->data, ns) < ns)
             return avs_err_set(err, "%s: audio FIFO read short", o->out);
         o->aout->pts = o->a_next;
@@ -419,7 +372,7 @@ static int audio_frame(struct ov *o, AVFrame *f, struct avs_err *err)
     if (ret >= 0)
         ret = swr_convert_frame(o->swr, o->afr, f);
     if (ret < 0)
-        return av_fail(err, o->in, "resampling audio", ret);
+        return avs_av_fail(err, o->in, "resampling audio", ret);
     if (o->afr->nb_samples > 0 &&
         av_audio_fifo_write(o->fifo, (void **)o->afr->data, o->afr->nb_samples) < o->afr->nb_samples)
         return avs_err_set(err, "%s: out of memory in the audio FIFO", o->out);
@@ -432,13 +385,13 @@ static int decode(struct ov *o, AVCodecContext *dec, const AVPacket *pkt, int vi
 {
     int ret = avcodec_send_packet(dec, pkt);
     if (ret < 0 && ret != AVERROR_INVALIDDATA)
-        return av_fail(err, o->in, video ? "decoding video" : "decoding audio", ret);
+        return avs_av_fail(err, o->in, video ? "decoding video" : "decoding audio", ret);
     for (;;) {
         ret = avcodec_receive_frame(dec, o->frame);
         if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
             return 0;
         if (ret < 0)
-            return av_fail(err, o->in, video ? "decoding video" : "decoding audio", ret);
+            return avs_av_fail(err, o->in, video ? "decoding video" : "decoding audio", ret);
         int rc = video ? video_frame(o, o->frame, err) : audio_frame(o, o->frame, err);
         av_frame_unref(o->frame);
         if (rc)
@@ -452,7 +405,7 @@ static int copy_packet(struct ov *o, AVPacket *p, struct avs_err *err)
     p->stream_index = o->ast->index;
     p->pos = -1;
     int ret = av_interleaved_write_frame(o->ofmt, p);
-    return ret < 0 ? av_fail(err, o->out, "writing an audio packet", ret) : 0;
+    return ret < 0 ? avs_av_fail(err, o->out, "writing an audio packet", ret) : 0;
 }
 
 static int run(struct ov *o, struct avs_err *err)
@@ -469,7 +422,7 @@ static int run(struct ov *o, struct avs_err *err)
             return -1;
     }
     if (ret != AVERROR_EOF)
-        return av_fail(err, o->in, "reading", ret);
+        return avs_av_fail(err, o->in, "reading", ret);
     if (decode(o, o->vdec, NULL, 1, err) || encode(o, o->venc, o->vst, NULL, err))
         return -1;
     if (o->aenc && o->a_next != AV_NOPTS_VALUE &&
@@ -482,7 +435,7 @@ static int run(struct ov *o, struct avs_err *err)
         if (!o->png_done[k - 1] && write_png(o, k, o->last, err))
             return -1;
     if ((ret = av_write_trailer(o->ofmt)) < 0)
-        return av_fail(err, o->out, "finishing the container", ret);
+        return avs_av_fail(err, o->out, "finishing the container", ret);
     return 0;
 }
 
@@ -496,7 +449,7 @@ static int alloc_buffers(struct ov *o, struct avs_err *err)
     o->yuv->format = o->venc->pix_fmt, o->yuv->width = o->W, o->yuv->height = o->H;
     int ret = av_frame_get_buffer(o->yuv, 0);
     if (ret < 0)
-        return av_fail(err, o->out, "frame buffer", ret);
+        return avs_av_fail(err, o->out, "frame buffer", ret);
     o->to_yuv = sws_getContext(o->W, o->H, AV_PIX_FMT_RGB24, o->W, o->H, o->venc->pix_fmt,
                                SWS_BICUBIC | SWS_ACCURATE_RND, NULL, NULL, NULL);
     if (!o->to_yuv)
@@ -517,11 +470,7 @@ static void close_all(struct ov *o)
     avcodec_free_context(&o->adec);
     avcodec_free_context(&o->aenc);
     avformat_close_input(&o->ifmt);
-    if (o->ofmt) {
-        if (o->ofmt->pb)
-            avio_closep(&o->ofmt->pb);
-        avformat_free_context(o->ofmt);
-    }
+    avs_av_close_output(&o->ofmt);
     sws_freeContext(o->to_rgb);
     sws_freeContext(o->to_yuv);
     swr_free(&o->swr);

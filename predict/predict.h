@@ -20,7 +20,7 @@
 #define AVS_PREDICT_PREDICT_H
 
 #include "core/common.h"
-#include "features/clip.h"
+#include "features/features.h"
 
 struct avs_predict_opts {
     const char *root, *db_path;

@@ -148,3 +148,20 @@ CREATE VIEW IF NOT EXISTS v_seconds AS
     FROM seconds s
     JOIN videos v ON v.id = s.video_id
     LEFT JOIN masks m ON m.video_id = s.video_id AND m.k = s.k;
+
+-- migration 2: sessions: every time a program computed into a run or a feature set, on which
+-- backend. Provenance kept apart from the configurations (runs.config, feature_sets.config) and
+-- from checkpoints, so that the same computation on two backends gives the same files.
+CREATE TABLE IF NOT EXISTS sessions (
+    id           INTEGER PRIMARY KEY,
+    program      TEXT NOT NULL,              -- avs-train, avs-features, avs-predict
+    run_id       INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+    set_id       INTEGER REFERENCES feature_sets(id) ON DELETE CASCADE,
+    device       TEXT NOT NULL,              -- compute backend: cpu, guard (tests), later cuda:N
+    precision    TEXT NOT NULL DEFAULT 'fp32',
+    threads      INTEGER NOT NULL,
+    code_version TEXT NOT NULL,
+    started_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS sessions_run ON sessions(run_id);
+CREATE INDEX IF NOT EXISTS sessions_set ON sessions(set_id);

@@ -14,6 +14,7 @@
 #include <libswresample/swresample.h>
 #include <libswscale/swscale.h>
 
+#include "core/av.h"
 #include "core/fs.h"
 #include "synth/synth.h"
 
@@ -67,24 +68,14 @@ static void free_names(char **v, int n)
 static int open_stream(const char *path, enum AVMediaType type, AVFormatContext **fmt,
                        AVCodecContext **dec, int *stream, struct avs_err *err)
 {
-    char msg[256];
-    int rc = avformat_open_input(fmt, path, NULL, NULL);
-    if (rc < 0) goto fail;
-    if ((rc = avformat_find_stream_info(*fmt, NULL)) < 0) goto fail;
-    const AVCodec *codec = NULL;
-    rc = av_find_best_stream(*fmt, type, -1, -1, &codec, 0);
-    if (rc < 0) goto fail;
+    if (avs_av_open_input(fmt, path, err))
+        return -1;
+    int rc = av_find_best_stream(*fmt, type, -1, -1, NULL, 0);
+    if (rc < 0)
+        return avs_av_fail(err, path, type == AVMEDIA_TYPE_VIDEO ? "no image in the file"
+                                                               : "no audio stream in the file", rc);
     *stream = rc;
-    *dec = avcodec_alloc_context3(codec);
-    if (!*dec) return avs_err_set(err, "%s: out of memory", path);
-    if ((rc = avcodec_parameters_to_context(*dec, (*fmt)->streams[*stream]->codecpar)) < 0)
-        goto fail;
-    if ((rc = avcodec_open2(*dec, codec, NULL)) < 0) goto fail;
-    return 0;
-fail:
-    av_strerror(rc, msg, sizeof(msg));
-    return avs_err_set(err, "%s: cannot decode %s: %s", path,
-                       type == AVMEDIA_TYPE_VIDEO ? "image" : "audio", msg);
+    return avs_av_open_decoder(dec, *fmt, *stream, 1, path, err);
 }
 
 /* Send packets of `stream` (then a flush) and call on_frame for every decoded frame. */
@@ -109,9 +100,7 @@ static int decode_all(AVFormatContext *fmt, AVCodecContext *dec, int stream,
             av_packet_unref(pkt);
         }
         if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_EOF) {
-            char msg[256];
-            av_strerror(r, msg, sizeof(msg));
-            rc = avs_err_set(err, "%s: decoding failed: %s", path, msg);
+            rc = avs_av_fail(err, path, "decoding", r);
             goto out;
         }
         while ((r = avcodec_receive_frame(dec, frm)) >= 0) {

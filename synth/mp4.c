@@ -13,6 +13,7 @@
 #include <libavutil/cpu.h>
 #include <libavutil/opt.h>
 
+#include "core/av.h"
 #include "synth/synth.h"
 
 struct avs_mp4 {
@@ -27,28 +28,11 @@ struct avs_mp4 {
     char *path;
 };
 
-static int av_fail(struct avs_err *err, const char *path, const char *what, int rc)
-{
-    char msg[256];
-    av_strerror(rc, msg, sizeof(msg));
-    return avs_err_set(err, "%s: %s failed: %s", path, what, msg);
-}
-
 /* Send one frame (or NULL to flush) and write every packet it yields. */
 static int encode(struct avs_mp4 *m, AVCodecContext *enc, AVStream *st, AVFrame *frame,
                   struct avs_err *err)
 {
-    int rc = avcodec_send_frame(enc, frame);
-    if (rc < 0) return av_fail(err, m->path, "encoding", rc);
-    for (;;) {
-        rc = avcodec_receive_packet(enc, m->pkt);
-        if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return 0;
-        if (rc < 0) return av_fail(err, m->path, "encoding", rc);
-        av_packet_rescale_ts(m->pkt, enc->time_base, st->time_base);
-        m->pkt->stream_index = st->index;
-        rc = av_interleaved_write_frame(m->fmt, m->pkt);
-        if (rc < 0) return av_fail(err, m->path, "writing", rc);
-    }
+    return avs_av_encode(m->fmt, enc, st, frame, m->pkt, m->path, err);
 }
 
 static int open_video(struct avs_mp4 *m, int fps, int crf, struct avs_err *err)
@@ -79,18 +63,14 @@ static int open_video(struct avs_mp4 *m, int fps, int crf, struct avs_err *err)
     if (av_get_cpu_flags() & AV_CPU_FLAG_AVX512)
         av_opt_set(c->priv_data, "x264-params", "asm=avx2,fma3,bmi2,lzcnt", 0);
     int rc = avcodec_open2(c, codec, NULL);
-    if (rc < 0) return av_fail(err, m->path, "opening libx264", rc);
-    m->vst = avformat_new_stream(m->fmt, NULL);
-    AVS_ASSERT(m->vst);
-    m->vst->time_base = c->time_base;
+    if (rc < 0) return avs_av_fail(err, m->path, "opening libx264", rc);
+    if (avs_av_new_stream(&m->vst, m->fmt, c, m->path, err)) return -1;
     m->vst->avg_frame_rate = c->framerate;
-    if ((rc = avcodec_parameters_from_context(m->vst->codecpar, c)) < 0)
-        return av_fail(err, m->path, "video parameters", rc);
     m->vframe = av_frame_alloc();
     m->vframe->format = c->pix_fmt;
     m->vframe->width = c->width;
     m->vframe->height = c->height;
-    if ((rc = av_frame_get_buffer(m->vframe, 0)) < 0) return av_fail(err, m->path, "frame", rc);
+    if ((rc = av_frame_get_buffer(m->vframe, 0)) < 0) return avs_av_fail(err, m->path, "frame", rc);
     return 0;
 }
 
@@ -109,25 +89,20 @@ static int open_audio(struct avs_mp4 *m, int rate, struct avs_err *err)
     c->flags |= AV_CODEC_FLAG_BITEXACT;
     if (m->fmt->oformat->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     int rc = avcodec_open2(c, codec, NULL);
-    if (rc < 0) return av_fail(err, m->path, "opening the AAC encoder", rc);
-    m->ast = avformat_new_stream(m->fmt, NULL);
-    AVS_ASSERT(m->ast);
-    m->ast->time_base = c->time_base;
-    if ((rc = avcodec_parameters_from_context(m->ast->codecpar, c)) < 0)
-        return av_fail(err, m->path, "audio parameters", rc);
+    if (rc < 0) return avs_av_fail(err, m->path, "opening the AAC encoder", rc);
+    if (avs_av_new_stream(&m->ast, m->fmt, c, m->path, err)) return -1;
     m->aframe = av_frame_alloc();
     m->aframe->format = c->sample_fmt;
     m->aframe->nb_samples = c->frame_size;
     m->aframe->sample_rate = rate;
     av_channel_layout_copy(&m->aframe->ch_layout, &c->ch_layout);
-    if ((rc = av_frame_get_buffer(m->aframe, 0)) < 0) return av_fail(err, m->path, "frame", rc);
+    if ((rc = av_frame_get_buffer(m->aframe, 0)) < 0) return avs_av_fail(err, m->path, "frame", rc);
     return 0;
 }
 
 static void mp4_free(struct avs_mp4 *m)
 {
-    if (m->fmt && !(m->fmt->oformat->flags & AVFMT_NOFILE)) avio_closep(&m->fmt->pb);
-    avformat_free_context(m->fmt);
+    avs_av_close_output(&m->fmt);
     avcodec_free_context(&m->venc);
     avcodec_free_context(&m->aenc);
     av_frame_free(&m->vframe);
@@ -147,15 +122,15 @@ int avs_mp4_open(const char *path, int w, int h, int fps, int rate, int crf,
     m->h = h;
     m->pkt = av_packet_alloc();
     int rc = avformat_alloc_output_context2(&m->fmt, NULL, "mp4", path);
-    if (rc < 0 || !m->fmt) { av_fail(err, path, "creating the mp4 muxer", rc); goto fail; }
+    if (rc < 0 || !m->fmt) { avs_av_fail(err, path, "creating the mp4 muxer", rc); goto fail; }
     m->fmt->flags |= AVFMT_FLAG_BITEXACT;
     if (open_video(m, fps, crf, err) || open_audio(m, rate, err)) goto fail;
     if ((rc = avio_open(&m->fmt->pb, path, AVIO_FLAG_WRITE)) < 0) {
-        av_fail(err, path, "opening for writing", rc);
+        avs_av_fail(err, path, "opening for writing", rc);
         goto fail;
     }
     if ((rc = avformat_write_header(m->fmt, NULL)) < 0) {
-        av_fail(err, path, "writing the mp4 header", rc);
+        avs_av_fail(err, path, "writing the mp4 header", rc);
         goto fail;
     }
     *mp4 = m;
@@ -212,7 +187,7 @@ static void rgb_to_yuv420(const uint8_t *rgb, int w, int h, AVFrame *f)
 int avs_mp4_video(struct avs_mp4 *m, const uint8_t *rgb, struct avs_err *err)
 {
     int rc = av_frame_make_writable(m->vframe);
-    if (rc < 0) return av_fail(err, m->path, "frame", rc);
+    if (rc < 0) return avs_av_fail(err, m->path, "frame", rc);
     rgb_to_yuv420(rgb, m->w, m->h, m->vframe);
     m->vframe->pts = m->next_vpts++;
     if (encode(m, m->venc, m->vst, m->vframe, err)) { m->failed = 1; return -1; }
@@ -224,7 +199,7 @@ int avs_mp4_audio(struct avs_mp4 *m, const float *pcm, int64_t n, struct avs_err
     int fs = m->aenc->frame_size;
     for (int64_t pos = 0; pos < n; pos += fs) {
         int rc = av_frame_make_writable(m->aframe);
-        if (rc < 0) return av_fail(err, m->path, "frame", rc);
+        if (rc < 0) return avs_av_fail(err, m->path, "frame", rc);
         int cnt = n - pos < fs ? (int)(n - pos) : fs;
         float *l = (float *)m->aframe->data[0], *r = (float *)m->aframe->data[1];
         for (int i = 0; i < fs; i++) {
@@ -248,7 +223,7 @@ int avs_mp4_close(struct avs_mp4 **mp4, struct avs_err *err)
     if (!m->failed) {
         if (encode(m, m->venc, m->vst, NULL, err) || encode(m, m->aenc, m->ast, NULL, err)) rc = -1;
         int r = av_write_trailer(m->fmt);
-        if (rc == 0 && r < 0) rc = av_fail(err, m->path, "writing the mp4 trailer", r);
+        if (rc == 0 && r < 0) rc = avs_av_fail(err, m->path, "writing the mp4 trailer", r);
     }
     mp4_free(m);
     *mp4 = NULL;

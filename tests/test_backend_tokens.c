@@ -1,8 +1,8 @@
 /* tests/test_backend_tokens.c: the PVT/VGGish primitives of the backend table (backend/ops.h:
  * transpose, dwconv3_fwd/bwd_data/bwd_filter, tokmean_fwd/bwd, maxpool2_fwd) against
  * double-precision references written here from their contracts (including "adds into" on
- * outputs that start non-zero), on every registered backend: guard gives the cpu's bits, and
- * 1 thread gives the bits of 2. Shapes are odd (tiles cut) and large enough for the parallel
+ * outputs that start non-zero), on every registered backend (tests/backends.h): each gives the
+ * cpu's bits, and 1 thread gives the bits of 2. Shapes are odd (tiles cut) and large enough for the parallel
  * paths. */
 #include <math.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 
 #include "backend/backend.h"
 #include "backend/ops.h"
+#include "tests/backends.h"
 #include "tests/check.h"
 
 enum { N = 2, H = 19, W = 21, C = 97, R = 37, CT = 45, NC = 6, PH = 30, PW = 26 };
@@ -164,11 +165,28 @@ static void res_free(struct res *r)
         free(r->o[k]);
 }
 
-static void same_bits(const struct res *r1, const struct res *r2, const char *what)
+/* the same bits in r1 and r2 (1 thread vs 2) */
+static void same_threads(const struct res *r1, const struct res *r2)
 {
     for (int k = 0; k < NOUT; k++)
         CHECK(r1->n[k] == r2->n[k] && !memcmp(r1->o[k], r2->o[k], r1->n[k] * sizeof(float)),
-              "%s: %s differs in bits", what, names[k]);
+              "%s on %s: 1 thread differs from 2 in bits", names[k], backend_now()->name);
+}
+
+/* One pass on the active backend: against the references, bits against cpu's, 1 vs 2 threads. */
+static void test_tokens(void)
+{
+    struct res r = {0}, r1 = {0};
+    avs_ops_set_threads(2);
+    run_all(&r);
+    check_refs(&r);
+    for (int k = 0; k < NOUT; k++)
+        same_bits(names[k], r.o[k], r.n[k]);
+    avs_ops_set_threads(1);
+    run_all(&r1);
+    avs_ops_set_threads(2);
+    same_threads(&r, &r1);
+    res_free(&r), res_free(&r1);
 }
 
 int main(void)
@@ -176,29 +194,7 @@ int main(void)
     tx = rnd((size_t)N * R * CT), x = rnd(ntok), w = rnd((size_t)C * 9), b = rnd(C);
     dy = rnd(ntok), dx0 = rnd(ntok), dw0 = rnd((size_t)C * 9), db0 = rnd(C), my = rnd((size_t)N * C);
     px = rnd((size_t)NC * PH * PW);
-    struct res cpu2 = {0};
-    for (int k = 0; avs_backend_at(k); k++) {
-        avs_backend_set(avs_backend_at(k));
-        avs_ops_set_threads(2);
-        struct res r = {0};
-        run_all(&r);
-        if (k == 0) {
-            check_refs(&r);
-            struct res r1 = {0};
-            avs_ops_set_threads(1);
-            run_all(&r1);
-            same_bits(&r, &r1, "1 thread vs 2");
-            res_free(&r1);
-            cpu2 = r;
-            continue;
-        }
-        char what[64];
-        snprintf(what, sizeof what, "%s vs cpu", avs_ops()->name);
-        same_bits(&r, &cpu2, what);
-        res_free(&r);
-    }
-    avs_backend_set(avs_backend_cpu());
-    res_free(&cpu2);
+    on_every_backend("PVT/VGGish token primitives", test_tokens);
     free(tx), free(x), free(w), free(b), free(dy), free(dx0), free(dw0), free(db0), free(my), free(px);
     return check_summary("test_backend_tokens");
 }

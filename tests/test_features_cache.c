@@ -1,5 +1,5 @@
 /* tests/test_features_cache.c: the feature cache file: fp32 round trip (bits), fp16 error bound
- * and IEEE conversions, appending after reopen (resume), a record cut by a crash dropped on
+ * (the conversions themselves: tests/test_core_f16.c), appending after reopen (resume), a record cut by a crash dropped on
  * reopen, mismatched layouts refused, bad offsets/magic/version named. */
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,34 +8,9 @@
 #include <unistd.h>
 
 #include "features/cache.h"
-#include "model/randinit.h"
 #include "tests/check.h"
 
 static const struct avs_cache_field F[2] = {{"logits", 1, {10, 0, 0, 0}}, {"stage", 3, {3, 4, 5, 0}}};
-
-static void check_half(void)
-{
-    float exact[] = {0.0f, 1.0f, -2.0f, 0.5f, 65504.0f, 6.103515625e-05f, 5.960464477539063e-08f, -1023.5f};
-    for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
-        CHECK(avs_f16_to_f32(avs_f32_to_f16(exact[i])) == exact[i], "exact in half: %g", exact[i]);
-    CHECK(avs_f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00, "tie rounds to even (down)");
-    CHECK(avs_f32_to_f16(1.0f + 3.0f / 2048) == 0x3c02, "tie rounds to even (up)");
-    CHECK(avs_f32_to_f16(1e6f) == 0x7c00 && avs_f32_to_f16(-1e6f) == 0xfc00, "overflow to inf");
-    CHECK(avs_f16_to_f32(avs_f32_to_f16(NAN)) != avs_f16_to_f32(avs_f32_to_f16(NAN)), "nan stays nan");
-    CHECK(avs_f32_to_f16(1e-9f) == 0, "underflow to zero");
-    size_t n = 100000;
-    float *x = malloc(n * sizeof(float));
-    avs_randinit_normal(x, n, 10.0f, 1, 1);
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (fabsf(x[i]) < 6.2e-5f)
-            continue;
-        double e = fabs((double)avs_f16_to_f32(avs_f32_to_f16(x[i])) - x[i]) / fabs(x[i]);
-        worst = e > worst ? e : worst;
-    }
-    CHECK(worst <= 1.0 / 2048 + 1e-12, "fp16 relative error %g <= 2^-11", worst);
-    free(x);
-}
 
 static void fill_record(float *a, float *b, int r)
 {
@@ -142,7 +117,6 @@ static void check_stale_tmp(void)
 
 int main(void)
 {
-    check_half();
     check_stale_tmp();
     check_file(AVS_CACHE_F32);
     check_file(AVS_CACHE_F16);

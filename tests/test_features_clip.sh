@@ -1,5 +1,5 @@
 #!/bin/bash
-# features/clip.h through `avs-features clip`: a feature set's encoders on a clip in memory give
+# avs_feat_clip (features/features.h) through `avs-features clip`: a feature set's encoders on a clip in memory give
 # BIT-IDENTICAL values to the set's cache records (fp32, random-init b0) for every second:
 # audio_emb, stage1..4, gradcam1..4, gradcam_v1..4, targets, and the frames (normalised, equal
 # to the record's network input). Two clips: 25 fps with AAC audio (3.4 s), 29.97 fps without

@@ -9,7 +9,7 @@
 
 #include "core/db.h"
 #include "features/labelsim.h"
-#include "ingest/store.h"
+#include "core/hash.h"
 #include "tests/check.h"
 
 static const char *words[] = {"dog", "cat", "bark", ",", "Meow"};
@@ -187,7 +187,7 @@ static void check_db(void)
     free(L);
     L = NULL;
     char hex[33];
-    CHECK(avs_store_hash_file(vpath, hex, &err) == 0, "%s", err.msg);
+    CHECK(avs_hash_file(vpath, hex, &err) == 0, "%s", err.msg);
     CHECK(avs_labelsim_load(db, hex, &L, &r, &c, &err) == 0, "by hash: %s", err.msg);
     free(L);
     L = NULL;

@@ -21,8 +21,8 @@
 #include "core/safetensors.h"
 #include "model/c3im.h"
 #include "features/cache.h"
-#include "features/run.h"
 #include "backend/backend.h"
+#include "store/store.h"
 #include "backend/ops.h"
 #include "tests/check.h"
 #include "tests/fixture.h"
@@ -381,12 +381,12 @@ static void test_batch(struct avs_finetune *ft, const struct avs_tset *t, struct
         for (int k = 0; k < AVS_T && ok; k++) {
             char rel[64];
             snprintf(rel, sizeof rel, "frames/v%d/%d.png", idx[i], k + 1);
-            CHECK(avs_feat_load_frame(x0, check_tmpdir(), rel, SIDE, SIDE, 0, &err) == 0, "%s",
+            CHECK(avs_store_frame(x0, check_tmpdir(), rel, SIDE, SIDE, 0, &err) == 0, "%s",
                   err.msg);
             ok = !memcmp(x0, x + (size_t)(i * AVS_T + k) * 3 * SIDE * SIDE,
                          (size_t)3 * SIDE * SIDE * sizeof(float));
         }
-    CHECK(ok, "train == 0 input differs from avs_feat_load_frame");
+    CHECK(ok, "train == 0 input differs from avs_store_frame");
     for (int s = 0; s < 4; s++)
         free(st[s]), free(gc[s]), free(gv[s]);
     free(vl), free(s0), free(g3), free(x0);

@@ -19,9 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/av.h"
 #include "core/fs.h"
 #include "core/image.h"
-#include "ingest/decode.h"
 #include "predict/overlay.h"
 #include "tests/check.h"
 
@@ -261,7 +261,7 @@ int main(void)
     if (sh("ffmpeg -version >/dev/null 2>&1") || sh("ffprobe -version >/dev/null 2>&1"))
         SKIP("needs the ffmpeg and ffprobe programs (bash scripts/deps.sh)");
     avs_log_set_level(0);
-    avs_decode_init(); /* libav's messages into a buffer (x264's statistics otherwise) */
+    avs_av_log_init(); /* libav's messages into a buffer (x264's statistics otherwise) */
     run_case("a25", "-f lavfi -i testsrc2=size=320x240:rate=25 -f lavfi -i sine=frequency=440:"
              "sample_rate=44100 -t 3.5 -c:v libx264 -pix_fmt yuv420p -c:a aac -shortest",
              "mp4", 320, 240, 25, 1, 3, "aac");

@@ -1,5 +1,5 @@
 /* avs-features: the store's seconds through the frozen encoders into a feature set. See --help
- * and features/run.h. */
+ * and features/features.h. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,14 +7,13 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "core/av.h"
 #include "core/cli.h"
 #include "core/common.h"
 #include "core/db.h"
 #include "core/fs.h"
 #include "core/safetensors.h"
-#include "features/clip.h"
-#include "features/run.h"
-#include "ingest/decode.h"
+#include "features/features.h"
 #include "backend/ops.h"
 
 static void usage(FILE *f)
@@ -214,7 +213,7 @@ static int clip_cmd(const struct args *a, const struct avs_cli *cli)
     sqlite3 *db = NULL;
     char *dbp = avs_cli_db_path(cli);
     int rc = AVS_EXIT_FATAL;
-    avs_decode_init();
+    avs_av_log_init();
     if (!avs_fs_exists(dbp))
         avs_err_set(&err, "%s: no store index here (give --root or --db)", dbp);
     else if (avs_db_open_readonly(dbp, &db, &err) == 0 &&

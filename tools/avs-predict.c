@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "core/av.h"
 #include "core/cli.h"
 #include "core/common.h"
-#include "ingest/decode.h"
 #include "backend/ops.h"
 #include "predict/predict.h"
 
@@ -152,7 +152,7 @@ int main(int argc, char **argv)
     a.o.progress = !cli.quiet;
     if (!a.clip)
         return store_mode(&a, cli.quiet);
-    avs_decode_init();
+    avs_av_log_init();
     struct avs_err err = {0};
     if (avs_predict_clip(&a.o, a.clip, a.video_out, a.frames, &err)) {
         fprintf(stderr, "avs-predict: %s\n", err.msg);

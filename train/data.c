@@ -8,7 +8,7 @@
 
 #include "core/db.h"
 #include "core/fs.h"
-#include "eval/eval.h"
+#include "store/store.h"
 
 static int find_fields(struct avs_tset *t, struct avs_err *err)
 {
@@ -120,23 +120,6 @@ void avs_tset_cfg(const struct avs_tset *t, int width, struct avs_c3n_cfg *cfg)
     }
 }
 
-static int read_mask(uint8_t **dst, const char *path, int W, int H, struct avs_err *err)
-{
-    uint8_t *plane = NULL;
-    int w = 0, h = 0;
-    if (avs_eval_png_read(path, AVS_EVAL_GT, &plane, &w, &h, err))
-        return -1;
-    if (w != W || h != H) {
-        free(plane);
-        return avs_err_set(err, "%s: mask is %dx%d, the model's output is %dx%d (the frame size of "
-                           "the feature set): re-ingest with --size %dx%d", path, w, h, W, H, W, H);
-    }
-    for (size_t i = 0; i < (size_t)W * H; i++)
-        plane[i] = plane[i] >= 128;
-    *dst = plane;
-    return 0;
-}
-
 /* Offsets and masks of video v; 1 if it has no complete features (skipped). */
 static int fill_video(struct avs_tset *t, sqlite3 *db, const char *root, struct avs_tvideo *v,
                       enum avs_tset_loss loss, struct avs_err *err)
@@ -164,19 +147,15 @@ static int fill_video(struct avs_tset *t, sqlite3 *db, const char *root, struct 
         if (v->off[1][k] < 0)
             v->has_flip = 0;
     }
-    if (avs_db_prepare(db, "SELECT k, path FROM masks WHERE video_id = ?1 AND k <= ?2 ORDER BY k",
-                       &st, err))
-        return -1;
-    sqlite3_bind_int64(st, 1, v->id);
-    sqlite3_bind_int(st, 2, loss == AVS_TSET_LOSS_FIRST ? 1 : AVS_T);
-    int rc = 0;
-    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-        int k = sqlite3_column_int(st, 0);
-        char *p = avs_fs_join(root, (const char *)sqlite3_column_text(st, 1));
-        rc = read_mask(&v->mask[k - 1], p, t->W, t->H, err);
-        v->mask_path[k - 1] = p;
+    char *rel[AVS_T];
+    int n = loss == AVS_TSET_LOSS_FIRST ? 1 : AVS_T, rc = avs_store_masks(rel, db, v->id, n, err);
+    for (int k = 0; k < n; k++) {
+        if (rc == 0 && rel[k]) {
+            v->mask_path[k] = avs_fs_join(root, rel[k]);
+            rc = avs_store_mask_read(&v->mask[k], v->mask_path[k], t->H, t->W, err);
+        }
+        free(rel[k]);
     }
-    sqlite3_finalize(st);
     return rc;
 }
 
@@ -264,13 +243,6 @@ void avs_tbatch_free(struct avs_tbatch *b)
     memset(b, 0, sizeof *b);
 }
 
-static void put_mask(float *dst, const uint8_t *m, int W, int H, int flip)
-{
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++)
-            dst[(size_t)y * W + x] = m[(size_t)y * W + (flip ? W - 1 - x : x)];
-}
-
 int avs_tset_batch(const struct avs_tset *t, const int *idx, const int *flip,
                    struct avs_tbatch *b, int use_ccv, struct avs_err *err)
 {
@@ -291,10 +263,7 @@ int avs_tset_batch(const struct avs_tset *t, const int *idx, const int *flip,
             if (avs_cache_read(t->cache, off, t->f_audio, b->audio + j * t->A, err))
                 return avs_err_wrap(err, "video %s second %d", v->uid, k + 1);
             b->frame_mask[j] = v->mask[k] != NULL;
-            if (v->mask[k])
-                put_mask(b->mask + j * HW, v->mask[k], t->W, t->H, f);
-            else
-                memset(b->mask + j * HW, 0, HW * sizeof(float));
+            avs_store_mask_place(b->mask + j * HW, v->mask[k], t->H, t->W, f);
         }
     }
     return 0;

@@ -8,8 +8,8 @@
  *   avs_tset_free(&set);
  *
  * A video takes its first T = 5 seconds (AVSBench clips are 5 s); shorter videos are skipped
- * (counted in n_short). Masks are read with the evaluator's reader (foreground = value >= 128)
- * and must have the model's output size.
+ * (counted in n_short). Masks are read through store/store.h (the evaluator's reader,
+ * foreground = value >= 128) and must have the model's output size.
  */
 #ifndef AVS_TRAIN_DATA_H
 #define AVS_TRAIN_DATA_H

@@ -7,17 +7,13 @@
 #include <string.h>
 
 #include "backend/ops.h"
-#include "core/fs.h"
-#include "core/image.h"
 #include "core/safetensors.h"
-#include "features/run.h"
+#include "features/features.h"
 #include "model/c3im.h"
 #include "model/params.h"
+#include "store/store.h"
 
 #define FORMAT "avs-pvt-finetune"
-
-/* ref: AVSBench's transforms.Normalize (the same constants as features/run_video.c). */
-static const float MEAN[3] = {0.485f, 0.456f, 0.406f}, STD[3] = {0.229f, 0.224f, 0.225f};
 
 struct avs_finetune {
     struct avs_pvt pvt;
@@ -314,42 +310,18 @@ const float *avs_finetune_input(const struct avs_finetune *ft, int *B)
 
 /* ---- batch ---- */
 
-/* dst [3,H,W] network input from px [H,W,c]: v/255, jitter, ImageNet normalisation, flip. */
-static void train_frame(struct avs_finetune *ft, float *dst, const uint8_t *px, int c, int flip,
-                        const struct avs_jitter *j)
+/* dst [3,H,W] network input of frame rel: train: v/255, jitter, ImageNet normalisation, flip;
+ * else avs-features' input (store/store.h). */
+static int load_frame(struct avs_finetune *ft, float *dst, const char *rel, int train, int flip,
+                      const struct avs_jitter *j, struct avs_err *err)
 {
-    int H = ft->H, W = ft->W;
-    size_t n = (size_t)H * W;
-    for (size_t i = 0; i < n; i++)
-        for (int ch = 0; ch < 3; ch++)
-            ft->rgb[ch * n + i] = (float)px[i * c + (c >= 3 ? ch : 0)] / 255.0f;
-    avs_jitter_apply(ft->rgb, H, W, j);
-    for (int ch = 0; ch < 3; ch++)
-        for (int y = 0; y < H; y++)
-            for (int x = 0; x < W; x++)
-                dst[((size_t)ch * H + y) * W + x] =
-                    (ft->rgb[(ch * (size_t)H + y) * W + (flip ? W - 1 - x : x)] - MEAN[ch]) / STD[ch];
-}
-
-static int load_png(struct avs_finetune *ft, const char *rel, struct avs_image *img,
-                    struct avs_err *err)
-{
-    if (!rel)
-        return avs_err_set(err, "second without a frame in the index: re-ingest the video");
-    char *p = avs_fs_join(ft->root, rel);
-    int rc = avs_png_read(p, img, NULL, err);
-    if (rc == 0 && (img->w != ft->W || img->h != ft->H))
-        rc = avs_err_set(err, "%s: frame is %dx%d, the feature set uses %dx%d: re-ingest with "
-                         "--size %dx%d", p, img->w, img->h, ft->W, ft->H, ft->W, ft->H);
-    free(p);
-    return rc;
-}
-
-static void put_mask(float *dst, const uint8_t *m, int W, int H, int flip)
-{
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++)
-            dst[(size_t)y * W + x] = m[(size_t)y * W + (flip ? W - 1 - x : x)];
+    if (!train)
+        return avs_store_frame(dst, ft->root, rel, ft->H, ft->W, 0, err);
+    if (avs_store_frame_rgb(ft->rgb, ft->root, rel, ft->H, ft->W, err))
+        return -1;
+    avs_jitter_apply(ft->rgb, ft->H, ft->W, j);
+    avs_store_norm(dst, ft->rgb, ft->H, ft->W, flip);
+    return 0;
 }
 
 /* Frames, audio, audio logits and masks of video idx (batch slot i). */
@@ -358,24 +330,17 @@ static int load_video(struct avs_finetune *ft, const struct avs_tset *t, int fa,
                       struct avs_err *err)
 {
     const struct avs_tvideo *v = &t->v[vi];
-    char **frames = NULL, **audio = NULL;
+    struct avs_store_seconds sec;
     size_t fr = (size_t)3 * ft->H * ft->W, HW = (size_t)ft->H * ft->W;
-    if (avs_feat_seconds(ft->db, v->id, AVS_T, &frames, &audio, err))
+    if (avs_store_seconds(&sec, ft->db, v->id, AVS_T, err))
         return avs_err_wrap(err, "video %s", v->uid);
     int rc = 0;
     for (int k = 0; k < AVS_T && rc == 0; k++) {
         size_t j = (size_t)i * AVS_T + k;
-        struct avs_image img = {0};
-        rc = load_png(ft, frames[k], &img, err);
-        if (rc == 0) {
-            if (train) {
-                struct avs_jitter jt;
-                avs_jitter_params(&jt, aug_seed, vi, k + 1);
-                train_frame(ft, ft->img + j * fr, img.data, img.c, flip, &jt);
-            } else
-                avs_feat_norm_frame(ft->img + j * fr, img.data, img.c, ft->H, ft->W, 0);
-        }
-        avs_image_free(&img);
+        struct avs_jitter jt;
+        if (train)
+            avs_jitter_params(&jt, aug_seed, vi, k + 1);
+        rc = load_frame(ft, ft->img + j * fr, sec.frame[k], train, flip, &jt, err);
         if (rc == 0)
             rc = avs_cache_read(t->cache, v->off[0][k], t->f_audio, b->audio + j * t->A, err) ||
                  avs_cache_read(t->cache, v->off[0][k], fa, ft->al + j * ft->A, err);
@@ -384,13 +349,9 @@ static int load_video(struct avs_finetune *ft, const struct avs_tset *t, int fa,
             break;
         }
         b->frame_mask[j] = v->mask[k] != NULL;
-        if (v->mask[k])
-            put_mask(b->mask + j * HW, v->mask[k], t->W, t->H, flip);
-        else
-            memset(b->mask + j * HW, 0, HW * sizeof(float));
+        avs_store_mask_place(b->mask + j * HW, v->mask[k], t->H, t->W, flip);
     }
-    avs_feat_paths_free(frames, AVS_T);
-    avs_feat_paths_free(audio, AVS_T);
+    avs_store_seconds_free(&sec);
     return rc ? -1 : 0;
 }
 

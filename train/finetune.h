@@ -15,9 +15,10 @@
  *   avs_finetune_save(ft, "runs/x/backbone_last.safetensors", 1, &err); ... _load
  *   avs_finetune_close(&ft);
  *
- * Data: frame k of a video is the store PNG frames/<uid>/<k>.png (the `seconds` table), as
- * avs-features reads it; audio embeddings and AudioSet logits come from the set's cache
- * (unflipped records: the flipped ones carry the same audio); masks from the struct avs_tset.
+ * Data: frame k of a video is the store PNG frames/<uid>/<k>.png (the `seconds` table), read
+ * through store/store.h as avs-features reads it; audio embeddings and AudioSet logits come
+ * from the set's cache (unflipped records: the flipped ones carry the same audio); masks from
+ * the struct avs_tset.
  * Augmentation (train != 0): per-video horizontal flip flip[i] (mask mirrored too) and per-frame
  * colour jitter as torchvision ColorJitter(0.4, 0.4, 0.4, 0.1) on the float RGB in [0,1]
  * (tensor formulas of torchvision.transforms.functional 0.14: brightness = blend with 0, contrast
@@ -26,7 +27,7 @@
  * ImageNet normalisation. Every random number is a pure function of (aug_seed, video index in
  * the set, k): no global RNG state, so a resumed run repeats its augmentation bit-exactly;
  * callers vary aug_seed per epoch. train == 0: no jitter, no flip: the network input is then
- * bit-identical to avs-features' (avs_feat_norm_frame).
+ * bit-identical to avs-features' (avs_store_frame, store/store.h).
  *
  * Gradients: the Grad-CAM weights are constants of the step (the official C3N code turns them
  * into numpy arrays and back: torch.tensor(weight_per_layer[i])), so the backbone gradient is
@@ -47,7 +48,7 @@
 #include "core/common.h"
 #include "backend/backend.h"
 #include "core/tensor.h"
-#include "features/clip.h"
+#include "features/features.h"
 #include "model/pvt.h"
 #include "train/data.h"
 

@@ -10,7 +10,7 @@
 #include "core/db.h"
 #include "core/fs.h"
 #include "core/safetensors.h"
-#include "ingest/store.h"
+#include "core/hash.h"
 #include "train/ckpt.h"
 #include "train/runs.h"
 
@@ -32,7 +32,7 @@ static char *import_config(const struct avs_train_opts *o, const struct avs_tset
                            const char *path, int ignored, struct avs_err *err)
 {
     char hex[33];
-    if (avs_store_hash_file(path, hex, err))
+    if (avs_hash_file(path, hex, err))
         return NULL;
     char *base = avs_run_config(o, t);
     cJSON *j = cJSON_Parse(base);

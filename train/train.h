@@ -31,7 +31,7 @@
 #include <stdint.h>
 
 #include "core/common.h"
-#include "features/clip.h"
+#include "features/features.h"
 #include "model/c3n.h"
 
 struct avs_train_opts {

@@ -22,7 +22,7 @@
  *
  * Error: the transforms scale values by up to 8 (A) and 2.5 (B), so the rounding error is
  * ~7x that of the GEMM path: <= 1.7e-6 relative L2 per conv on 64..256 channels against a
- * double reference (tests/test_model_wino.c). Dilated convs run per phase (below).
+ * double reference (tests/test_backend_wino.c). Dilated convs run per phase (below).
  */
 #include <cblas.h>
 #include <omp.h>

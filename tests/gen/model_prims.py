@@ -1,5 +1,5 @@
-"""tests/gen/model_prims.py: PyTorch reference values for every primitive of model/ops.h,
-written to tests/fixtures/model/prims.safetensors (read by tests/test_model_ops.c).
+"""tests/gen/model_prims.py: PyTorch reference values for every primitive of backend/ops.h,
+written to tests/fixtures/model/prims.safetensors (read by tests/test_backend_ops.c).
 
   /usr/bin/python3 tests/gen/model_prims.py [--out tests/fixtures/model/prims.safetensors]
 
@@ -50,7 +50,7 @@ def main():
     ap.add_argument('--out', default=os.path.join(here, '..', 'fixtures', 'model', 'prims.safetensors'))
     a = ap.parse_args()
     torch.manual_seed(5)
-    # conv2d: name N C H W K R stride pad dil groups (same table in test_model_ops.c)
+    # conv2d: name N C H W K R stride pad dil groups (same table in test_backend_ops.c)
     conv('conv_3x3', 2, 3, 6, 5, 4, 3, 1, 1, 1, 1)
     conv('conv_1x1', 2, 5, 4, 3, 3, 1, 1, 0, 1, 1)
     conv('conv_dil2', 1, 3, 7, 7, 2, 3, 1, 2, 2, 1)

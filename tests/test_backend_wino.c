@@ -1,18 +1,23 @@
-/* tests/test_model_wino.c: the Winograd F(4x4,3x3) convolutions of the CPU backend
- * (model/ops_cpu_winograd.c) against a direct convolution in double precision, forward,
+/* tests/test_backend_wino.c: the Winograd F(4x4,3x3) convolutions of the CPU backend
+ * (backend/cpu/winograd.c) against a direct convolution in double precision, forward,
  * backward data and backward filter, on random geometries (odd sizes, maps smaller than a
  * tile, padding 0..2; dilated convs per phase); the GEMM path on the same cases for scale
  * and on a layer wide enough to span several chunks of tiles; bit
  * identity for 1 and 2 threads; the cost model's choices for the head's geometries;
  * conv2d_bwd_data_set (overwrite) equal to conv2d_bwd_data into zeros on every path.
+ * On every registered backend (tests/backends.h: inputs uploaded, results downloaded, bits
+ * equal to cpu's). The Winograd/GEMM switch (avs_cpu_conv_set_algo) is the CPU's: the cpu and
+ * guard backends run both paths; another backend runs its own convs against the same
+ * references.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/common.h"
-#include "backend/ops.h"
+#include "backend/backend.h"
 #include "backend/cpu/cpu.h"
+#include "core/common.h"
+#include "tests/backends.h"
 #include "tests/check.h"
 
 static unsigned long long rng_state = 88172645463325252ULL;
@@ -90,31 +95,58 @@ struct result {
     float *y, *dx, *dw;
 };
 
-/* All three passes with the given algorithm; dx and dw start at `base` to check that the
- * backwards add. */
+/* the CPU's conv algorithm, on the backends that have the switch */
+static void set_algo(int algo)
+{
+    if (backend_cpu_based())
+        avs_cpu_conv_set_algo(algo);
+}
+
+/* All three passes with the given algorithm (on the CPU-based backends; another backend
+ * uses its own), on the backend; dx and dw start at `base` to check that the backwards add.
+ * Results on the host. */
 static struct result run(int algo, const struct avs_conv2d *g, const float *x, const float *w,
                          const float *b, const float *dy, float base)
 {
     size_t nx = (size_t)g->N * g->C * g->H * g->W, ny = (size_t)g->N * g->K * g->P * g->Q;
     size_t nw = (size_t)g->K * g->C * 9;
-    avs_cpu_conv_set_algo(algo);
-    float *ws = avs_malloc(avs_conv2d_ws(g) * sizeof(float));
-    struct result r = {avs_malloc(ny * 4), avs_malloc(nx * 4), avs_malloc(nw * 4)};
-    for (size_t i = 0; i < nx; i++)
-        r.dx[i] = base;
-    for (size_t i = 0; i < nw; i++)
-        r.dw[i] = base;
+    set_algo(algo);
+    float *ws = avs_dev_alloc(avs_conv2d_ws(g), "conv scratch");
+    float *xd = avs_dev_from_host(x, nx), *wd = avs_dev_from_host(w, nw);
+    float *bd = avs_dev_from_host(b, (size_t)g->K), *dyd = avs_dev_from_host(dy, ny);
+    float *y = avs_dev_alloc(ny, "y"), *dx = avs_dev_alloc(nx, "dx"), *dw = avs_dev_alloc(nw, "dw");
     const struct avs_ops *op = avs_ops();
-    op->conv2d_fwd(r.y, x, w, b, g, ws);
-    op->conv2d_bwd_data(r.dx, dy, w, g, ws);
-    op->conv2d_bwd_filter(r.dw, NULL, dy, x, g, ws);
+    op->fill(dx, base, nx);
+    op->fill(dw, base, nw);
+    op->conv2d_fwd(y, xd, wd, bd, g, ws);
+    op->conv2d_bwd_data(dx, dyd, wd, g, ws);
+    op->conv2d_bwd_filter(dw, NULL, dyd, xd, g, ws);
+    struct result r = {avs_host_from_dev(y, ny), avs_host_from_dev(dx, nx), avs_host_from_dev(dw, nw)};
     for (size_t i = 0; i < nx; i++)
         r.dx[i] -= base;
     for (size_t i = 0; i < nw; i++)
         r.dw[i] -= base;
-    free(ws);
-    avs_cpu_conv_set_algo(AVS_CONV_AUTO);
+    avs_dev_free(&ws), avs_dev_free(&xd), avs_dev_free(&wd), avs_dev_free(&bd), avs_dev_free(&dyd);
+    avs_dev_free(&y), avs_dev_free(&dx), avs_dev_free(&dw);
+    set_algo(AVS_CONV_AUTO);
     return r;
+}
+
+/* r's three results must be the cpu backend's bits */
+static void result_same_bits(const char *what, const struct result *r, const struct avs_conv2d *g)
+{
+    size_t nx = (size_t)g->N * g->C * g->H * g->W, ny = (size_t)g->N * g->K * g->P * g->Q;
+    size_t nw = (size_t)g->K * g->C * 9;
+    char name[160];
+    snprintf(name, sizeof name, "N%d C%d %dx%d K%d pad %d dil %d %s: forward", g->N, g->C, g->H,
+             g->W, g->K, g->pad, g->dil, what);
+    same_bits(name, r->y, ny);
+    snprintf(name, sizeof name, "N%d C%d %dx%d K%d pad %d dil %d %s: backward data", g->N, g->C,
+             g->H, g->W, g->K, g->pad, g->dil, what);
+    same_bits(name, r->dx, nx);
+    snprintf(name, sizeof name, "N%d C%d %dx%d K%d pad %d dil %d %s: backward filter", g->N, g->C,
+             g->H, g->W, g->K, g->pad, g->dil, what);
+    same_bits(name, r->dw, nw);
 }
 
 static void free_result(struct result *r)
@@ -124,7 +156,8 @@ static void free_result(struct result *r)
 
 /* One geometry: Winograd within tol of the double reference, and within 30x of the GEMM
  * path's own error (plus a floor at float resolution); the GEMM path (for dilated convs the
- * live-tap im2col) within 1e-6. Returns the worst Winograd error. */
+ * live-tap im2col) within 1e-6. On a backend without the CPU's paths: its own convs within
+ * tol. Returns the worst Winograd (own) error. */
 static double check_case(int N, int C, int H, int W, int K, int pad, int dil, double tol)
 {
     struct avs_conv2d g;
@@ -134,20 +167,34 @@ static double check_case(int N, int C, int H, int W, int K, int pad, int dil, do
     float *x = rnd(nx), *w = rnd(nw), *b = rnd(K), *dy = rnd(ny);
     double *ry = avs_malloc(ny * 8), *rdx = avs_malloc(nx * 8), *rdw = avs_malloc(nw * 8);
     ref_conv(ry, rdx, rdw, x, w, b, dy, &g);
+    const char *be = backend_now()->name;
+    int cpu = backend_cpu_based();
     struct result wr = run(AVS_CONV_WINOGRAD, &g, x, w, b, dy, 0.5f);
-    struct result gr = run(AVS_CONV_GEMM, &g, x, w, b, dy, 0.5f);
+    result_same_bits("Winograd", &wr, &g);
     double ew[3] = {rel_err(wr.y, ry, ny), rel_err(wr.dx, rdx, nx), rel_err(wr.dw, rdw, nw)};
-    double eg[3] = {rel_err(gr.y, ry, ny), rel_err(gr.dx, rdx, nx), rel_err(gr.dw, rdw, nw)};
     static const char *what[3] = {"forward", "backward data", "backward filter"};
     double worst = 0;
+    if (!cpu) {
+        for (int i = 0; i < 3; i++) {
+            CHECK(ew[i] <= tol, "N%d C%d %dx%d K%d pad %d dil %d %s on %s: rel L2 %.3g > %.1g", N, C,
+                  H, W, K, pad, dil, what[i], be, ew[i], tol);
+            worst = fmax(worst, ew[i]);
+        }
+        free_result(&wr);
+        free(x), free(w), free(b), free(dy), free(ry), free(rdx), free(rdw);
+        return worst;
+    }
+    struct result gr = run(AVS_CONV_GEMM, &g, x, w, b, dy, 0.5f);
+    result_same_bits("GEMM", &gr, &g);
+    double eg[3] = {rel_err(gr.y, ry, ny), rel_err(gr.dx, rdx, nx), rel_err(gr.dw, rdw, nw)};
     for (int i = 0; i < 3; i++) {
-        CHECK(ew[i] <= tol, "N%d C%d %dx%d K%d pad %d dil %d %s: Winograd rel L2 %.3g > %.1g (GEMM %.3g)",
-              N, C, H, W, K, pad, dil, what[i], ew[i], tol, eg[i]);
+        CHECK(ew[i] <= tol, "N%d C%d %dx%d K%d pad %d dil %d %s on %s: Winograd rel L2 %.3g > %.1g (GEMM %.3g)",
+              N, C, H, W, K, pad, dil, what[i], be, ew[i], tol, eg[i]);
         CHECK(ew[i] <= 30 * eg[i] + 1e-7,
-              "N%d C%d %dx%d K%d pad %d dil %d %s: Winograd rel L2 %.3g vs GEMM path %.3g", N, C, H,
-              W, K, pad, dil, what[i], ew[i], eg[i]);
-        CHECK(eg[i] <= 1e-6, "N%d C%d %dx%d K%d pad %d dil %d %s: GEMM path rel L2 %.3g", N, C, H, W,
-              K, pad, dil, what[i], eg[i]);
+              "N%d C%d %dx%d K%d pad %d dil %d %s on %s: Winograd rel L2 %.3g vs GEMM path %.3g", N, C,
+              H, W, K, pad, dil, what[i], be, ew[i], eg[i]);
+        CHECK(eg[i] <= 1e-6, "N%d C%d %dx%d K%d pad %d dil %d %s on %s: GEMM path rel L2 %.3g", N, C,
+              H, W, K, pad, dil, what[i], be, eg[i]);
         if (ew[i] > worst)
             worst = ew[i];
     }
@@ -171,7 +218,7 @@ static void test_random(void)
         if (e > worst)
             worst = e;
     }
-    printf("random geometries: worst Winograd rel L2 error %.3g\n", worst);
+    printf("random geometries on %s: worst Winograd rel L2 error %.3g\n", backend_now()->name, worst);
     /* dilated (per phase): padding = dilation x 0..2, maps not a multiple of the dilation */
     worst = 0;
     for (int i = 0; i < 16; i++) {
@@ -185,7 +232,7 @@ static void test_random(void)
         if (e > worst)
             worst = e;
     }
-    printf("dilated geometries: worst Winograd rel L2 error %.3g\n", worst);
+    printf("dilated geometries on %s: worst Winograd rel L2 error %.3g\n", backend_now()->name, worst);
     /* head-like widths (many chunks, the transforms' tile blocks wrap) */
     printf("C128 K96 30x37 pad 1: %.3g\n", check_case(2, 128, 30, 37, 96, 1, 1, 5e-6));
     printf("C64 K160 9x141 pad 1: %.3g\n", check_case(1, 64, 9, 141, 160, 1, 1, 5e-6));
@@ -199,24 +246,30 @@ static void test_threads_geom(int N, int C, int H, int W, int K, int pad, int di
     size_t nx = (size_t)g.N * g.C * g.H * g.W, ny = (size_t)g.N * g.K * g.P * g.Q;
     size_t nw = (size_t)g.K * g.C * 9;
     float *x = rnd(nx), *w = rnd(nw), *b = rnd(g.K), *dy = rnd(ny);
+    const char *be = backend_now()->name;
     struct result r[2];
     for (int t = 0; t < 2; t++) {
         avs_ops_set_threads(t + 1);
         r[t] = run(AVS_CONV_WINOGRAD, &g, x, w, b, dy, 0.25f);
     }
     avs_ops_set_threads(0);
+    result_same_bits("Winograd (threads)", &r[0], &g);
     /* and the same as the GEMM path up to Winograd's rounding (this also covers inputs that
      * span several chunks of tiles, where a double reference would be too slow) */
-    struct result ref = run(AVS_CONV_GEMM, &g, x, w, b, dy, 0.25f);
-    double e[3] = {rel_diff(r[0].y, ref.y, ny), rel_diff(r[0].dx, ref.dx, nx),
-                   rel_diff(r[0].dw, ref.dw, nw)};
-    for (int i = 0; i < 3; i++)
-        CHECK(e[i] <= 5e-6, "N%d C%d %dx%d K%d dil %d pass %d: Winograd vs GEMM rel L2 %.3g", N, C,
-              H, W, K, dil, i, e[i]);
-    free_result(&ref);
-    CHECK(!memcmp(r[0].y, r[1].y, ny * 4), "dil %d: forward differs between 1 and 2 threads", dil);
-    CHECK(!memcmp(r[0].dx, r[1].dx, nx * 4), "dil %d: backward data differs between 1 and 2 threads", dil);
-    CHECK(!memcmp(r[0].dw, r[1].dw, nw * 4), "dil %d: backward filter differs between 1 and 2 threads", dil);
+    if (backend_cpu_based()) {
+        struct result ref = run(AVS_CONV_GEMM, &g, x, w, b, dy, 0.25f);
+        double e[3] = {rel_diff(r[0].y, ref.y, ny), rel_diff(r[0].dx, ref.dx, nx),
+                       rel_diff(r[0].dw, ref.dw, nw)};
+        for (int i = 0; i < 3; i++)
+            CHECK(e[i] <= 5e-6, "N%d C%d %dx%d K%d dil %d pass %d on %s: Winograd vs GEMM rel L2 %.3g",
+                  N, C, H, W, K, dil, i, be, e[i]);
+        free_result(&ref);
+    }
+    CHECK(!memcmp(r[0].y, r[1].y, ny * 4), "dil %d on %s: forward differs between 1 and 2 threads", dil, be);
+    CHECK(!memcmp(r[0].dx, r[1].dx, nx * 4), "dil %d on %s: backward data differs between 1 and 2 threads",
+          dil, be);
+    CHECK(!memcmp(r[0].dw, r[1].dw, nw * 4), "dil %d on %s: backward filter differs between 1 and 2 threads",
+          dil, be);
     free_result(&r[0]), free_result(&r[1]);
     free(x), free(w), free(b), free(dy);
 }
@@ -265,7 +318,8 @@ static void test_choice(void)
 }
 
 /* bwd_data_set into a buffer of garbage == bwd_data into zeros, on Winograd (plain and
- * dilated), 1x1, GEMM and strided geometries. */
+ * dilated), 1x1, GEMM and strided geometries (on a backend without the CPU's switch: its own
+ * paths, each case once). */
 static void test_set(void)
 {
     static const int geo[][8] = {/* N C H W K R pad dil, stride 1 unless noted below */
@@ -275,26 +329,39 @@ static void test_set(void)
     for (int k = 0; k < 10; k++) { /* each case on Winograd (where it fits), then on GEMM */
         int i = k / 2;
         const int *q = geo[i];
-        avs_cpu_conv_set_algo(k % 2 ? AVS_CONV_GEMM : AVS_CONV_WINOGRAD);
+        if (k % 2 && !backend_cpu_based())
+            continue;
+        set_algo(k % 2 ? AVS_CONV_GEMM : AVS_CONV_WINOGRAD);
         struct avs_conv2d g;
         avs_conv2d_geom(&g, q[0], q[1], q[2], q[3], q[4], q[5], q[5], i == 4 ? 2 : 1, q[6], q[7], 1);
         size_t nx = (size_t)g.N * g.C * g.H * g.W, ny = (size_t)g.N * g.K * g.P * g.Q;
-        float *w = rnd((size_t)g.K * g.C * g.R * g.S), *dy = rnd(ny), *a = rnd(nx);
-        float *b = avs_calloc(nx, sizeof(float)), *ws = avs_malloc(avs_conv2d_ws(&g) * sizeof(float));
-        avs_ops()->conv2d_bwd_data(b, dy, w, &g, ws);
-        avs_ops()->conv2d_bwd_data_set(a, dy, w, &g, ws);
-        CHECK(rel_diff(a, b, nx) == 0.0, "bwd_data_set case %d differs by %g", i, rel_diff(a, b, nx));
-        free(w), free(dy), free(a), free(b), free(ws);
+        size_t nw = (size_t)g.K * g.C * g.R * g.S;
+        float *w = rnd(nw), *dy = rnd(ny), *a = rnd(nx), *b;
+        float *wd = avs_dev_from_host(w, nw), *dyd = avs_dev_from_host(dy, ny);
+        float *ad = avs_dev_from_host(a, nx), *bd = avs_dev_alloc(nx, "dx");
+        float *ws = avs_dev_alloc(avs_conv2d_ws(&g), "conv scratch");
+        avs_ops()->conv2d_bwd_data(bd, dyd, wd, &g, ws);
+        avs_ops()->conv2d_bwd_data_set(ad, dyd, wd, &g, ws);
+        avs_dev_download(a, ad, nx);
+        b = avs_host_from_dev(bd, nx);
+        CHECK(rel_diff(a, b, nx) == 0.0, "bwd_data_set case %d on %s differs by %g", i,
+              backend_now()->name, rel_diff(a, b, nx));
+        char name[64];
+        snprintf(name, sizeof name, "bwd_data_set case %d %s", i, k % 2 ? "GEMM" : "Winograd");
+        same_bits(name, a, nx);
+        avs_dev_free(&wd), avs_dev_free(&dyd), avs_dev_free(&ad), avs_dev_free(&bd), avs_dev_free(&ws);
+        free(w), free(dy), free(a), free(b);
     }
-    avs_cpu_conv_set_algo(AVS_CONV_AUTO);
+    set_algo(AVS_CONV_AUTO);
 }
 
 int main(void)
 {
     avs_ops_set_threads(0);
-    test_choice();
-    test_random();
-    test_threads();
-    test_set();
-    return check_summary("test_model_wino");
+    test_choice(); /* the CPU's cost model: no tensor memory, no backend */
+    backends_keep(&rng_state, sizeof rng_state);
+    on_every_backend("random geometries", test_random);
+    on_every_backend("threads", test_threads);
+    on_every_backend("bwd_data_set", test_set);
+    return check_summary("test_backend_wino");
 }

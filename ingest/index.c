@@ -1,6 +1,4 @@
-/* ingest/store.c: see store.h. All SQL through prepared statements. */
-#include <libavutil/mem.h>
-#include <libavutil/murmur3.h>
+/* ingest/index.c: see index.h. All SQL through prepared statements. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,31 +7,8 @@
 
 #include "core/db.h"
 #include "core/fs.h"
-#include "ingest/store.h"
-
-int avs_store_hash_file(const char *path, char hex[33], struct avs_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return avs_err_set(err, "cannot read %s to hash it", path);
-    struct AVMurMur3 *m = av_murmur3_alloc();
-    av_murmur3_init(m);
-    size_t cap = 1 << 20, got;
-    uint8_t *buf = avs_malloc(cap);
-    while ((got = fread(buf, 1, cap, f)) > 0)
-        av_murmur3_update(m, buf, got);
-    int bad = ferror(f);
-    fclose(f);
-    uint8_t d[16];
-    av_murmur3_final(m, d);
-    av_free(m);
-    free(buf);
-    if (bad)
-        return avs_err_set(err, "error reading %s", path);
-    for (int i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", d[i]);
-    return 0;
-}
+#include "core/hash.h"
+#include "ingest/index.h"
 
 static int text_eq(sqlite3_stmt *st, int col, const char *s)
 {
@@ -41,11 +16,11 @@ static int text_eq(sqlite3_stmt *st, int col, const char *s)
     return v && s && !strcmp(v, s);
 }
 
-int avs_store_check(sqlite3 *db, const char *source, const char *hash_path, struct avs_signature *sig,
+int avs_ingest_check(sqlite3 *db, const char *source, const char *hash_path, struct avs_signature *sig,
                     int retry_failed, struct avs_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = AVS_STORE_CHANGED;
+    int rc = AVS_INGEST_CHANGED;
     if (avs_db_prepare(db, "SELECT size, mtime_ns, hash, frame_rule, status FROM videos "
                            "WHERE source = ?1", &st, err))
         return -1;
@@ -57,16 +32,16 @@ int avs_store_check(sqlite3 *db, const char *source, const char *hash_path, stru
                         sqlite3_column_int64(st, 1) == sig->mtime_ns;
         int failed = text_eq(st, 4, "failed");
         if (same_opts && !retry && same_stat) {
-            rc = failed ? AVS_STORE_STILL_FAILED : AVS_STORE_UNCHANGED;
+            rc = failed ? AVS_INGEST_STILL_FAILED : AVS_INGEST_UNCHANGED;
         } else if (same_opts && !retry && sqlite3_column_int64(st, 0) == sig->size) {
-            if (!sig->hash[0] && hash_path && avs_store_hash_file(hash_path, sig->hash, err))
+            if (!sig->hash[0] && hash_path && avs_hash_file(hash_path, sig->hash, err))
                 rc = -1;
             else if (text_eq(st, 2, sig->hash))
-                rc = failed ? AVS_STORE_STILL_FAILED : AVS_STORE_TOUCHED;
+                rc = failed ? AVS_INGEST_STILL_FAILED : AVS_INGEST_TOUCHED;
         }
     }
     sqlite3_finalize(st);
-    if (rc == AVS_STORE_TOUCHED) {
+    if (rc == AVS_INGEST_TOUCHED) {
         if (avs_db_prepare(db, "UPDATE videos SET mtime_ns = ?1 WHERE source = ?2", &st, err))
             return -1;
         sqlite3_bind_int64(st, 1, sig->mtime_ns);
@@ -141,7 +116,7 @@ static int uid_taken(sqlite3_stmt *by_uid, const struct strset *used, const char
     return sqlite3_step(by_uid) == SQLITE_ROW;
 }
 
-int avs_store_assign_uids(sqlite3 *db, struct avs_ingest_plan *plan, struct avs_err *err)
+int avs_ingest_assign_uids(sqlite3 *db, struct avs_ingest_plan *plan, struct avs_err *err)
 {
     sqlite3_stmt *by_source = NULL, *by_uid = NULL;
     struct strset used = {0};
@@ -320,19 +295,19 @@ static int commit_video(sqlite3 *db, const struct avs_ingest_item *it, const str
     return rc;
 }
 
-int avs_store_commit_ok(sqlite3 *db, const struct avs_ingest_item *it, const struct avs_signature *sig,
+int avs_ingest_commit_ok(sqlite3 *db, const struct avs_ingest_item *it, const struct avs_signature *sig,
                         const struct avs_video_rows *rows, struct avs_err *err)
 {
     return commit_video(db, it, sig, rows, NULL, err);
 }
 
-int avs_store_commit_failed(sqlite3 *db, const struct avs_ingest_item *it,
+int avs_ingest_commit_failed(sqlite3 *db, const struct avs_ingest_item *it,
                             const struct avs_signature *sig, const char *why, struct avs_err *err)
 {
     return commit_video(db, it, sig, NULL, why, err);
 }
 
-void avs_store_drop_stale(const char *dir, int n, const int *keep)
+void avs_ingest_drop_stale(const char *dir, int n, const int *keep)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -349,7 +324,7 @@ void avs_store_drop_stale(const char *dir, int n, const int *keep)
     closedir(d);
 }
 
-void avs_store_sweep(const char *root)
+void avs_ingest_sweep(const char *root)
 {
     static const char *const kinds[3] = {"frames", "audio", "masks"};
     for (int i = 0; i < 3; i++) {

@@ -1,22 +1,26 @@
-/* tests/test_model_memops.c: the fast paths of the memory-bound CPU primitives
- * (model/ops_cpu.c) against plain one-element-at-a-time references written here:
+/* tests/test_backend_memops.c: the fast paths of the memory-bound CPU primitives
+ * (backend/cpu/ops_cpu.c, resize.c) against plain one-element-at-a-time references written
+ * here, on every registered backend (tests/backends.h: inputs uploaded, results downloaded,
+ * every backend's bits equal to the cpu backend's):
  *  - resize_fwd: bit-identical to the inline bilinear formula at every size (2x, odd sizes,
  *    downscaling, 1-pixel maps, big upscales), incl. the non-temporal store path (> 32 MB);
- *  - resize_bwd: the transposed fast path against the general scatter path and a double
- *    reference, at sizes that take the fast path and ones that fall back;
+ *  - resize_bwd: the transposed fast path against the general scatter path (on the CPU-based
+ *    backends, which share the switch) and a double reference, at sizes that take the fast
+ *    path and ones that fall back;
  *  - layernorm (blocked over positions): fwd and dx bit-identical to the per-position loops;
  *    batchnorm and the parameter gradients (8-lane sums) within float rounding;
  *  - relu_bwd, adam, adam_zero: bit-identical to the scalar formulas; adam_zero zeroes g;
  *  - 1 vs 2 threads bit-identical at sizes where the loops run in parallel.
- * (The PyTorch comparisons of the same primitives are in test_model_ops.c.)
+ * (The PyTorch comparisons of the same primitives are in test_backend_ops.c.)
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/common.h"
 #include "backend/backend.h"
 #include "backend/cpu/cpu.h"
+#include "core/common.h"
+#include "tests/backends.h"
 #include "tests/check.h"
 
 static unsigned long long seed = 12345;
@@ -48,9 +52,26 @@ static double rel_l2(const float *a, const float *b, size_t n)
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+/* a copy of host[n] on the backend, and back into host[n] */
+static float *up(const float *host, size_t n)
+{
+    return avs_dev_from_host(host, n);
+}
+
+static void down(float *host, float **dev, size_t n)
+{
+    avs_dev_download(host, *dev, n);
+    avs_dev_free(dev);
+}
+
+static const char *be(void)
+{
+    return backend_now()->name;
+}
+
 /* ---- resize ---- */
 
-/* PyTorch's area_pixel_compute_source_index, as model/ops_cpu.c computes it */
+/* PyTorch's area_pixel_compute_source_index, as backend/cpu/resize.c computes it */
 static void src_index(int out, int in, int o, int ac, int *i0, int *i1, float *l1)
 {
     float scale = ac ? (out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f) : (float)in / (float)out;
@@ -99,32 +120,50 @@ static void ref_resize_bwd(double *dx, const float *dy, int NC, int H, int W, in
             }
 }
 
+/* fwd against the formula; bwd (fast path, and the general path where the backend has the
+ * CPU's switch) against the adjoint in double */
 static void resize_case(int NC, int H, int W, int OH, int OW, int ac)
 {
-    const struct avs_ops *op = avs_backend_cpu();
+    const struct avs_ops *op = avs_ops();
     size_t ni = (size_t)NC * H * W, no = (size_t)NC * OH * OW;
     float *x = rnd(ni), *y = rnd(no), *want = rnd(no), *dy = rnd(no);
-    char what[96];
+    float *xd = up(x, ni), *yd = up(y, no), *dyd = up(dy, no);
+    char what[96], name[128];
     snprintf(what, sizeof what, "resize %d: %dx%d -> %dx%d ac=%d", NC, H, W, OH, OW, ac);
-    op->resize_fwd(y, x, NC, H, W, OH, OW, ac);
+    op->resize_fwd(yd, xd, NC, H, W, OH, OW, ac);
+    down(y, &yd, no);
     ref_resize_fwd(want, x, NC, H, W, OH, OW, ac);
-    CHECK(!memcmp(y, want, no * sizeof(float)), "%s: fwd not bit-identical to the formula", what);
+    CHECK(!memcmp(y, want, no * sizeof(float)), "%s on %s: fwd not bit-identical to the formula", what, be());
+    snprintf(name, sizeof name, "%s fwd", what);
+    same_bits(name, y, no);
 
     /* bwd adds into dx: start from the same non-zero values on every path */
     float *dx0 = rnd(ni), *fast = copy(dx0, ni), *gen = copy(dx0, ni), *d = avs_malloc(ni * sizeof(float));
     double *ref = avs_malloc(ni * sizeof(double));
     for (size_t i = 0; i < ni; i++)
         ref[i] = dx0[i];
-    op->resize_bwd(fast, dy, NC, H, W, OH, OW, ac);
-    avs_cpu_resize_force_general(1);
-    op->resize_bwd(gen, dy, NC, H, W, OH, OW, ac);
-    avs_cpu_resize_force_general(0);
+    float *fd = up(dx0, ni);
+    op->resize_bwd(fd, dyd, NC, H, W, OH, OW, ac);
+    down(fast, &fd, ni);
     ref_resize_bwd(ref, dy, NC, H, W, OH, OW, ac);
     for (size_t i = 0; i < ni; i++)
         d[i] = (float)ref[i];
-    double ef = rel_l2(fast, d, ni), eg = rel_l2(gen, d, ni);
-    CHECK(ef <= 1e-6, "%s: bwd fast path rel L2 %.3g vs double reference", what, ef);
-    CHECK(eg <= 1e-6, "%s: bwd general path rel L2 %.3g vs double reference", what, eg);
+    double ef = rel_l2(fast, d, ni);
+    CHECK(ef <= 1e-6, "%s on %s: bwd fast path rel L2 %.3g vs double reference", what, be(), ef);
+    snprintf(name, sizeof name, "%s bwd", what);
+    same_bits(name, fast, ni);
+    if (backend_cpu_based()) {
+        float *gd = up(dx0, ni);
+        avs_cpu_resize_force_general(1);
+        op->resize_bwd(gd, dyd, NC, H, W, OH, OW, ac);
+        avs_cpu_resize_force_general(0);
+        down(gen, &gd, ni);
+        double eg = rel_l2(gen, d, ni);
+        CHECK(eg <= 1e-6, "%s on %s: bwd general path rel L2 %.3g vs double reference", what, be(), eg);
+        snprintf(name, sizeof name, "%s bwd general path", what);
+        same_bits(name, gen, ni);
+    }
+    avs_dev_free(&xd), avs_dev_free(&dyd);
     free(x), free(y), free(want), free(dy), free(dx0), free(fast), free(gen), free(d), free(ref);
 }
 
@@ -148,15 +187,20 @@ static void test_resize_streamed(void)
     int NC = 170, H = 112, W = 111, OH = 223, OW = 223;
     size_t ni = (size_t)NC * H * W, no = (size_t)NC * OH * OW;
     float *x = rnd(ni), *y = avs_malloc(no * sizeof(float)), *want = avs_malloc(no * sizeof(float));
+    float *xd = up(x, ni), *yd = avs_dev_alloc(no, "resize output");
     for (int t = 1; t <= 2; t++) {
         avs_ops_set_threads(t);
-        memset(y, 0, no * sizeof(float));
-        avs_backend_cpu()->resize_fwd(y, x, NC, H, W, OH, OW, 1);
+        avs_ops()->zero(yd, no);
+        avs_ops()->resize_fwd(yd, xd, NC, H, W, OH, OW, 1);
+        avs_dev_download(y, yd, no);
         if (t == 1)
             ref_resize_fwd(want, x, NC, H, W, OH, OW, 1);
-        CHECK(!memcmp(y, want, no * sizeof(float)), "streamed resize_fwd, %d threads: not the formula", t);
+        CHECK(!memcmp(y, want, no * sizeof(float)), "streamed resize_fwd on %s, %d threads: not the formula",
+              be(), t);
     }
+    same_bits("streamed resize_fwd", y, no);
     avs_ops_set_threads(1);
+    avs_dev_free(&xd), avs_dev_free(&yd);
     free(x), free(y), free(want);
 }
 
@@ -211,25 +255,38 @@ static void ref_ln_bwd(float *dx, double *dw, double *db, const float *dy, const
 
 static void ln_case(int outer, int C, int inner)
 {
-    const struct avs_ops *op = avs_backend_cpu();
+    const struct avs_ops *op = avs_ops();
     size_t n = (size_t)outer * C * inner, np = (size_t)outer * inner;
     float *x = rnd(n), *w = rnd((size_t)C), *b = rnd((size_t)C), *dy = rnd(n);
     float *y = rnd(n), *y2 = rnd(n), *m = rnd(np), *r = rnd(np), *m2 = rnd(np), *r2 = rnd(np);
-    char what[64];
+    float *xd = up(x, n), *wd = up(w, (size_t)C), *bd = up(b, (size_t)C), *dyd = up(dy, n);
+    float *yd = up(y, n), *md = up(m, np), *rd = up(r, np);
+    char what[64], name[96];
     snprintf(what, sizeof what, "layernorm [%d,%d,%d]", outer, C, inner);
-    op->layernorm_fwd(y, m, r, x, w, b, outer, C, inner, 1e-5f);
+    op->layernorm_fwd(yd, md, rd, xd, wd, bd, outer, C, inner, 1e-5f);
+    down(y, &yd, n), avs_dev_download(m, md, np), avs_dev_download(r, rd, np);
     ref_ln_fwd(y2, m2, r2, x, w, b, outer, C, inner, 1e-5f);
     CHECK(!memcmp(y, y2, n * 4) && !memcmp(m, m2, np * 4) && !memcmp(r, r2, np * 4),
-          "%s: fwd not bit-identical to the per-position loops", what);
+          "%s on %s: fwd not bit-identical to the per-position loops", what, be());
+    snprintf(name, sizeof name, "%s y", what), same_bits(name, y, n);
+    snprintf(name, sizeof name, "%s mean", what), same_bits(name, m, np);
+    snprintf(name, sizeof name, "%s rstd", what), same_bits(name, r, np);
     float *dx = rnd(n), *dx2 = copy(dx, n), *dw = avs_calloc((size_t)C, 4), *db = avs_calloc((size_t)C, 4);
     double *dw2 = avs_calloc((size_t)C, 8), *db2 = avs_calloc((size_t)C, 8);
-    op->layernorm_bwd(dx, dw, db, dy, x, m, r, w, outer, C, inner);
+    float *dxd = up(dx, n), *dwd = up(dw, (size_t)C), *dbd = up(db, (size_t)C);
+    op->layernorm_bwd(dxd, dwd, dbd, dyd, xd, md, rd, wd, outer, C, inner);
+    down(dx, &dxd, n), down(dw, &dwd, (size_t)C), down(db, &dbd, (size_t)C);
     ref_ln_bwd(dx2, dw2, db2, dy, x, m, r, w, outer, C, inner);
-    CHECK(!memcmp(dx, dx2, n * 4), "%s: dx not bit-identical to the per-position loops", what);
+    CHECK(!memcmp(dx, dx2, n * 4), "%s on %s: dx not bit-identical to the per-position loops", what, be());
     for (int c = 0; c < C; c++) {
         CHECK_NEAR(dw[c], dw2[c], 1e-5, 1e-6, what);
         CHECK_NEAR(db[c], db2[c], 1e-5, 1e-6, what);
     }
+    snprintf(name, sizeof name, "%s dx", what), same_bits(name, dx, n);
+    snprintf(name, sizeof name, "%s dw", what), same_bits(name, dw, (size_t)C);
+    snprintf(name, sizeof name, "%s db", what), same_bits(name, db, (size_t)C);
+    avs_dev_free(&xd), avs_dev_free(&wd), avs_dev_free(&bd), avs_dev_free(&dyd);
+    avs_dev_free(&md), avs_dev_free(&rd);
     free(x), free(w), free(b), free(dy), free(y), free(y2), free(m), free(r), free(m2), free(r2);
     free(dx), free(dx2), free(dw), free(db), free(dw2), free(db2);
 }
@@ -245,14 +302,23 @@ static void test_layernorm(void)
 /* batchnorm (train) against double sums: mean/rstd, y, dx, dw, db */
 static void test_batchnorm(void)
 {
-    const struct avs_ops *op = avs_backend_cpu();
+    const struct avs_ops *op = avs_ops();
     int N = 3, C = 4, HW = 203;
     size_t n = (size_t)N * C * HW;
     float *x = rnd(n), *w = rnd(4), *b = rnd(4), *dy = rnd(n), *y = rnd(n), m[4], r[4];
     float rm[4] = {0}, rv[4] = {1, 1, 1, 1}, dw[4] = {0}, db[4] = {0};
     float *dx = avs_calloc(n, 4);
-    op->batchnorm_fwd(y, m, r, x, w, b, rm, rv, N, C, HW, 1e-5f, 0.1f, 1);
-    op->batchnorm_bwd(dx, dw, db, dy, x, m, r, w, N, C, HW, 1);
+    float *xd = up(x, n), *wd = up(w, 4), *bd = up(b, 4), *dyd = up(dy, n), *yd = up(y, n);
+    float *mdev = avs_dev_alloc(4, "mean"), *rdev = avs_dev_alloc(4, "rstd"), *rmd = up(rm, 4), *rvd = up(rv, 4);
+    float *dwd = up(dw, 4), *dbd = up(db, 4), *dxd = up(dx, n);
+    op->batchnorm_fwd(yd, mdev, rdev, xd, wd, bd, rmd, rvd, N, C, HW, 1e-5f, 0.1f, 1);
+    op->batchnorm_bwd(dxd, dwd, dbd, dyd, xd, mdev, rdev, wd, N, C, HW, 1);
+    down(y, &yd, n), down(m, &mdev, 4), down(r, &rdev, 4), down(rm, &rmd, 4), down(rv, &rvd, 4);
+    down(dw, &dwd, 4), down(db, &dbd, 4), down(dx, &dxd, n);
+    avs_dev_free(&xd), avs_dev_free(&wd), avs_dev_free(&bd), avs_dev_free(&dyd);
+    same_bits("batchnorm y", y, n), same_bits("batchnorm mean", m, 4), same_bits("batchnorm rstd", r, 4);
+    same_bits("batchnorm running mean", rm, 4), same_bits("batchnorm running var", rv, 4);
+    same_bits("batchnorm dw", dw, 4), same_bits("batchnorm db", db, 4), same_bits("batchnorm dx", dx, n);
     size_t cnt = (size_t)N * HW;
     for (int c = 0; c < C; c++) {
         double s = 0, s2 = 0, sg = 0, sgx = 0;
@@ -284,7 +350,7 @@ static void test_batchnorm(void)
                 double xh = (x[j] - md) * rd, want = w[c] * rd * (dy[j] - sg / cnt - xh * sgx / cnt);
                 worst = fmax(worst, fabs(dx[j] - want));
             }
-        CHECK(worst <= 1e-5, "batchnorm dx: channel %d off by %.3g", c, worst);
+        CHECK(worst <= 1e-5, "batchnorm dx on %s: channel %d off by %.3g", be(), c, worst);
     }
     free(x), free(w), free(b), free(dy), free(y), free(dx);
 }
@@ -296,10 +362,14 @@ static void test_relu_bwd(void)
     size_t n = 100003;
     float *x = rnd(n), *dy = rnd(n), *dx = rnd(n), *want = copy(dx, n);
     x[0] = 0.0f, x[1] = -0.0f, x[2] = 1e-40f, x[3] = -1e-40f;
-    avs_backend_cpu()->relu_bwd(dx, dy, x, n);
+    float *xd = up(x, n), *dyd = up(dy, n), *dxd = up(dx, n);
+    avs_ops()->relu_bwd(dxd, dyd, xd, n);
+    down(dx, &dxd, n);
     for (size_t i = 0; i < n; i++)
         want[i] += x[i] > 0 ? dy[i] : 0.0f;
-    CHECK(!memcmp(dx, want, n * 4), "relu_bwd: not the scalar select");
+    CHECK(!memcmp(dx, want, n * 4), "relu_bwd on %s: not the scalar select", be());
+    same_bits("relu_bwd", dx, n);
+    avs_dev_free(&xd), avs_dev_free(&dyd);
     free(x), free(dy), free(dx), free(want);
 }
 
@@ -318,9 +388,19 @@ static void ref_adam(float *p, const float *g, float *m, float *v, size_t n, dou
     }
 }
 
+/* adam (or adam_zero) on the backend, on copies of p, g, m, v uploaded; results back in them */
+static void adam_on_backend(int zero, float *p, float *g, float *m, float *v, size_t n, double wd)
+{
+    float *pd = up(p, n), *gd = up(g, n), *md = up(m, n), *vd = up(v, n);
+    if (zero)
+        avs_ops()->adam_zero(pd, gd, md, vd, n, 1e-3, 0.9, 0.999, 1e-8, wd, 3);
+    else
+        avs_ops()->adam(pd, gd, md, vd, n, 1e-3, 0.9, 0.999, 1e-8, wd, 3);
+    down(p, &pd, n), down(g, &gd, n), down(m, &md, n), down(v, &vd, n);
+}
+
 static void test_adam(void)
 {
-    const struct avs_ops *op = avs_backend_cpu();
     size_t n = 70001; /* parallel, several blocks, a tail of 1 */
     for (int t = 1; t <= 2; t++)
         for (int k = 0; k < 2; k++) {
@@ -331,18 +411,19 @@ static void test_adam(void)
                 v[i] = fabsf(v[i]);
             float *p2 = copy(p, n), *m2 = copy(m, n), *v2 = copy(v, n), *g2 = copy(g, n);
             float *p3 = copy(p, n), *m3 = copy(m, n), *v3 = copy(v, n), *g3 = copy(g, n);
-            op->adam(p, g, m, v, n, 1e-3, 0.9, 0.999, 1e-8, wd, 3);
+            adam_on_backend(0, p, g, m, v, n, wd);
             ref_adam(p2, g2, m2, v2, n, 1e-3, 0.9, 0.999, 1e-8, wd, 3);
-            op->adam_zero(p3, g3, m3, v3, n, 1e-3, 0.9, 0.999, 1e-8, wd, 3);
+            adam_on_backend(1, p3, g3, m3, v3, n, wd);
             CHECK(!memcmp(p, p2, n * 4) && !memcmp(m, m2, n * 4) && !memcmp(v, v2, n * 4),
-                  "adam (%d threads, wd %g): not the scalar update", t, wd);
-            CHECK(!memcmp(g, g2, n * 4), "adam changed g");
+                  "adam on %s (%d threads, wd %g): not the scalar update", be(), t, wd);
+            CHECK(!memcmp(g, g2, n * 4), "adam on %s changed g", be());
             CHECK(!memcmp(p, p3, n * 4) && !memcmp(m, m3, n * 4) && !memcmp(v, v3, n * 4),
-                  "adam_zero (%d threads, wd %g): differs from adam", t, wd);
+                  "adam_zero on %s (%d threads, wd %g): differs from adam", be(), t, wd);
             size_t nz = 0;
             for (size_t i = 0; i < n; i++)
                 nz += g3[i] != 0;
-            CHECK(nz == 0, "adam_zero left %zu gradients non-zero", nz);
+            CHECK(nz == 0, "adam_zero on %s left %zu gradients non-zero", be(), nz);
+            same_bits("adam p", p, n), same_bits("adam m", m, n), same_bits("adam v", v, n);
             free(p), free(g), free(m), free(v), free(p2), free(m2), free(v2), free(g2);
             free(p3), free(m3), free(v3), free(g3);
         }
@@ -353,47 +434,57 @@ static void test_adam(void)
 
 static void test_threads(void)
 {
-    const struct avs_ops *op = avs_backend_cpu();
+    const struct avs_ops *op = avs_ops();
     int NC = 40, H = 28, W = 28, B = 2, C = 64, HW = 300;
     size_t ni = (size_t)NC * H * W, no = (size_t)NC * 4 * H * W, n = (size_t)B * C * HW;
     float *x = rnd(ni), *dy = rnd(no), *lx = rnd(n), *ldy = rnd(n), *w = rnd((size_t)C), *b = rnd((size_t)C);
+    float *xd = up(x, ni), *dyd = up(dy, no), *lxd = up(lx, n), *ldyd = up(ldy, n);
+    float *wd = up(w, (size_t)C), *bd = up(b, (size_t)C);
+    size_t sz[6] = {no, ni, n, n, (size_t)2 * B * HW + 4 * C, n};
     float *out[2][6];
     for (int t = 0; t < 2; t++) {
         avs_ops_set_threads(t + 1);
-        float *y = avs_calloc(no, 4), *dx = avs_calloc(ni, 4), *ly = avs_calloc(n, 4), *ldx = avs_calloc(n, 4);
-        float *st = avs_calloc((size_t)2 * B * HW + 4 * C, 4), rm[64] = {0}, rv[64] = {0};
-        op->resize_fwd(y, x, NC, H, W, 2 * H, 2 * W, 1);
-        op->resize_bwd(dx, dy, NC, H, W, 2 * H, 2 * W, 1);
-        op->layernorm_fwd(ly, st, st + B * HW, lx, w, b, B, C, HW, 1e-5f);
-        op->layernorm_bwd(ldx, st + 2 * B * HW, st + 2 * B * HW + C, ldy, lx, st, st + B * HW, w, B, C, HW);
-        float *bdx = avs_calloc(n, 4), *bst = avs_calloc((size_t)4 * C, 4);
-        op->batchnorm_fwd(ly, bst, bst + C, lx, w, b, rm, rv, B, C, HW, 1e-5f, 0.1f, 1);
-        op->batchnorm_bwd(bdx, bst + 2 * C, bst + 3 * C, ldy, lx, bst, bst + C, w, B, C, HW, 1);
-        out[t][0] = y, out[t][1] = dx, out[t][2] = ly, out[t][3] = ldx, out[t][4] = st;
-        out[t][5] = bdx;
+        float *d[6];
+        for (int k = 0; k < 6; k++)
+            d[k] = avs_dev_alloc(sz[k], "a result");
+        float *y = d[0], *dx = d[1], *ly = d[2], *ldx = d[3], *st = d[4], *bdx = d[5];
+        float *rm = avs_dev_alloc(64, "running mean"), *rv = avs_dev_alloc(64, "running var");
+        op->resize_fwd(y, xd, NC, H, W, 2 * H, 2 * W, 1);
+        op->resize_bwd(dx, dyd, NC, H, W, 2 * H, 2 * W, 1);
+        op->layernorm_fwd(ly, st, st + B * HW, lxd, wd, bd, B, C, HW, 1e-5f);
+        op->layernorm_bwd(ldx, st + 2 * B * HW, st + 2 * B * HW + C, ldyd, lxd, st, st + B * HW, wd, B, C, HW);
+        float *bst = avs_dev_alloc((size_t)4 * C, "batchnorm state"), hb[4 * 64];
+        op->batchnorm_fwd(ly, bst, bst + C, lxd, wd, bd, rm, rv, B, C, HW, 1e-5f, 0.1f, 1);
+        op->batchnorm_bwd(bdx, bst + 2 * C, bst + 3 * C, ldyd, lxd, bst, bst + C, wd, B, C, HW, 1);
+        for (int k = 0; k < 6; k++)
+            out[t][k] = avs_host_from_dev(d[k], sz[k]), avs_dev_free(&d[k]);
+        down(hb, &bst, (size_t)4 * C);
         for (int i = 0; i < 4 * C; i++)
-            st[2 * B * HW + i] += bst[i]; /* compared with the layernorm state below */
-        free(bst);
+            out[t][4][2 * B * HW + i] += hb[i]; /* compared with the layernorm state below */
+        avs_dev_free(&rm), avs_dev_free(&rv);
     }
-    size_t sz[6] = {no, ni, n, n, (size_t)2 * B * HW + 4 * C, n};
     const char *nm[6] = {"resize_fwd", "resize_bwd", "norm fwd", "layernorm dx", "norm stats+grads", "batchnorm dx"};
     for (int k = 0; k < 6; k++) {
-        CHECK(!memcmp(out[0][k], out[1][k], sz[k] * 4), "%s: 1 vs 2 threads differ", nm[k]);
+        CHECK(!memcmp(out[0][k], out[1][k], sz[k] * 4), "%s on %s: 1 vs 2 threads differ", nm[k], be());
+        same_bits(nm[k], out[0][k], sz[k]);
         free(out[0][k]), free(out[1][k]);
     }
     avs_ops_set_threads(1);
+    avs_dev_free(&xd), avs_dev_free(&dyd), avs_dev_free(&lxd), avs_dev_free(&ldyd);
+    avs_dev_free(&wd), avs_dev_free(&bd);
     free(x), free(dy), free(lx), free(ldy), free(w), free(b);
 }
 
 int main(void)
 {
     avs_ops_set_threads(1);
-    test_resize();
-    test_resize_streamed();
-    test_layernorm();
-    test_batchnorm();
-    test_relu_bwd();
-    test_adam();
-    test_threads();
-    return check_summary("test_model_memops");
+    backends_keep(&seed, sizeof seed);
+    on_every_backend("resize", test_resize);
+    on_every_backend("streamed resize", test_resize_streamed);
+    on_every_backend("layernorm", test_layernorm);
+    on_every_backend("batchnorm", test_batchnorm);
+    on_every_backend("relu_bwd", test_relu_bwd);
+    on_every_backend("adam", test_adam);
+    on_every_backend("threads", test_threads);
+    return check_summary("test_backend_memops");
 }

@@ -1,7 +1,8 @@
-/* ingest/store.h: the index side of ingest: change detection, uids, and the one transaction
- * per video. Internal to ingest/ (callers hold the DB mutex). */
-#ifndef AVS_INGEST_STORE_H
-#define AVS_INGEST_STORE_H
+/* ingest/index.h: the index side of ingest: change detection, uids, and the one transaction
+ * per video. Internal to ingest/ (callers hold the DB mutex). Readers of the store use
+ * store/store.h; the content hash is core/hash.h. */
+#ifndef AVS_INGEST_INDEX_H
+#define AVS_INGEST_INDEX_H
 
 #include <sqlite3.h>
 #include <stdint.h>
@@ -26,27 +27,31 @@ struct avs_video_rows {
     const int *has_mask;    /* [n_seconds] 1 where masks/<uid>/<k>.png was written */
 };
 
-enum { AVS_STORE_CHANGED = 0, AVS_STORE_UNCHANGED = 1, AVS_STORE_TOUCHED = 2, AVS_STORE_STILL_FAILED = 3 };
+enum {
+    AVS_INGEST_CHANGED = 0,
+    AVS_INGEST_UNCHANGED = 1,
+    AVS_INGEST_TOUCHED = 2,
+    AVS_INGEST_STILL_FAILED = 3
+};
 
 /* Compare with the stored row of `source`. Fills sig->hash when size/mtime differ (hashing
  * hash_path, or the caller-computed hash when hash_path is NULL). Returns UNCHANGED, TOUCHED
  * (same content, mtime updated), STILL_FAILED (unchanged, failed before) or CHANGED; -1 on error. */
-int avs_store_check(sqlite3 *db, const char *source, const char *hash_path, struct avs_signature *sig,
+int avs_ingest_check(sqlite3 *db, const char *source, const char *hash_path, struct avs_signature *sig,
                     int retry_failed, struct avs_err *err);
-int avs_store_hash_file(const char *path, char hex[33], struct avs_err *err);
 /* Give every item without a uid a unique one (file stem, "_2", "_3"... on clashes; a source
  * already in the index keeps its uid). */
-int avs_store_assign_uids(sqlite3 *db, struct avs_ingest_plan *plan, struct avs_err *err);
-int avs_store_commit_ok(sqlite3 *db, const struct avs_ingest_item *it, const struct avs_signature *sig,
+int avs_ingest_assign_uids(sqlite3 *db, struct avs_ingest_plan *plan, struct avs_err *err);
+int avs_ingest_commit_ok(sqlite3 *db, const struct avs_ingest_item *it, const struct avs_signature *sig,
                         const struct avs_video_rows *rows, struct avs_err *err);
-int avs_store_commit_failed(sqlite3 *db, const struct avs_ingest_item *it,
+int avs_ingest_commit_failed(sqlite3 *db, const struct avs_ingest_item *it,
                             const struct avs_signature *sig, const char *why, struct avs_err *err);
 
 /* After a commit: remove files of an older version of a video from one of its folders:
  * those whose k is not in 1..n, or (keep != NULL) whose keep[k-1] is 0. */
-void avs_store_drop_stale(const char *dir, int n, const int *keep);
+void avs_ingest_drop_stale(const char *dir, int n, const int *keep);
 
 /* Remove temp files left by a killed run (call while holding the store lock). */
-void avs_store_sweep(const char *root);
+void avs_ingest_sweep(const char *root);
 
 #endif

@@ -1,0 +1,77 @@
+/* store/store.h: one video of the store read the way every program takes it (DESIGN §2): the
+ * files of its seconds from the index, a frame as the network's input (or as float RGB for
+ * augmentation), the joined audio wave, ground-truth masks. avs-ingest (ingest/) writes the
+ * store; avs-features (features/), avs-train (train/) and avs-predict (predict/, through
+ * train/) read it only through here, so they see the same numbers.
+ *
+ *   struct avs_store_seconds s;
+ *   if (avs_store_seconds(&s, db, video_id, n, &err)) ...;       paths of seconds 1..n
+ *   avs_store_frame(x, root, s.frame[k - 1], H, W, flip, &err);  x [3,H,W] network input
+ *   avs_store_wave(wave, root, s.audio, n, &err);                 wave [n * AVS_STORE_RATE]
+ *   avs_store_mask_read(&m, path, H, W, &err);                   m [H,W] 0/1
+ *   avs_store_mask_place(y, m, H, W, flip);                      y [H,W] float 0/1
+ *   avs_store_seconds_free(&s);
+ * Augmenting callers (fine-tuning's colour jitter) take avs_store_frame_rgb (float RGB in
+ * [0,1]), change it, then avs_store_norm: without a change that is avs_store_frame's input to
+ * the bit.
+ *
+ * Network input (ref: AVSBench's transforms.ToTensor() then Normalize((0.485, 0.456, 0.406),
+ * (0.229, 0.224, 0.225))): x[c,y,x] = (v/255 - mean[c]) / std[c] in float, v the byte of
+ * channel c of pixel (y, x) (of pixel (y, W-1-x) when flipped); a gray PNG (1 or 2 channels)
+ * repeats its gray value in all three, an RGBA one drops alpha.
+ * Masks (the evaluator's reader, eval/eval.h): foreground = value >= 128.
+ * Sizes are checked against the caller's H, W (the feature set's frame size): a store ingested
+ * at another size is an error naming the file and the fix (re-ingest with --size).
+ * All of this is host memory: callers upload what they read to the backend (backend/backend.h).
+ */
+#ifndef AVS_STORE_STORE_H
+#define AVS_STORE_STORE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "core/common.h"
+
+#define AVS_STORE_RATE 16000 /* audio samples per stored second (mono, 16 kHz) */
+
+/* The files of a video's seconds 1..n, paths relative to the store root (rows of the index's
+ * `seconds` and `masks` tables). */
+struct avs_store_seconds {
+    int n;
+    char **frame; /* [n] frames/<uid>/<k>.png */
+    char **audio; /* [n] audio/<uid>/<k>.wav, NULL: silence */
+    char **mask;  /* [n] masks/<uid>/<k>.png, NULL: no ground truth for that second */
+};
+
+/* Seconds 1..n of the video with row id video_id; every one must be in the index. 0, or -1
+ * (err says to re-ingest); s is untouched on failure. */
+int avs_store_seconds(struct avs_store_seconds *s, sqlite3 *db, int64_t video_id, int n,
+                      struct avs_err *err);
+/* Free the paths and zero s (NULL-safe, twice-safe). */
+void avs_store_seconds_free(struct avs_store_seconds *s);
+/* Only the masks: rel[k-1] = the mask path of second k (malloc'd), NULL where none, k = 1..n
+ * (all NULL first, so rel can be freed after a failure too). */
+int avs_store_masks(char **rel, sqlite3 *db, int64_t video_id, int n, struct avs_err *err);
+
+/* dst [3,H,W] = (rgb - mean) / std of rgb [3,H,W] (float RGB in [0,1]), mirrored when flip. */
+void avs_store_norm(float *dst, const float *rgb, int H, int W, int flip);
+/* dst [3,H,W] = the network input of the bytes px [H,W,c] (c 1..4), mirrored when flip. */
+void avs_store_norm_u8(float *dst, const uint8_t *px, int c, int H, int W, int flip);
+/* dst [3,H,W]: the network input of frame PNG root/rel (which must be H x W). 0 or -1. */
+int avs_store_frame(float *dst, const char *root, const char *rel, int H, int W, int flip,
+                    struct avs_err *err);
+/* rgb [3,H,W] = v/255 of frame PNG root/rel (H x W; gray repeated), for augmentation. 0 or -1. */
+int avs_store_frame_rgb(float *rgb, const char *root, const char *rel, int H, int W,
+                        struct avs_err *err);
+
+/* wave [n * AVS_STORE_RATE]: the seconds' WAVs rel[0..n) joined (a NULL path, or a short file's
+ * tail, is silence), as libsndfile reads s16 (v / 32768). 0 or -1 (err names the file). */
+int avs_store_wave(float *wave, const char *root, char *const *rel, int n, struct avs_err *err);
+
+/* *mask [H*W] (malloc'd) = 1 where the ground-truth PNG at path has value >= 128, else 0; the
+ * file must be H x W. 0, or -1 with err naming the file; *mask untouched on failure. */
+int avs_store_mask_read(uint8_t **mask, const char *path, int H, int W, struct avs_err *err);
+/* dst [H,W] = mask [H,W] as float 0/1, mirrored when flip; mask NULL: zeros. */
+void avs_store_mask_place(float *dst, const uint8_t *mask, int H, int W, int flip);
+
+#endif
