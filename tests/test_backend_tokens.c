@@ -1,9 +1,9 @@
 /* tests/test_backend_tokens.c: the PVT/VGGish primitives of the backend table (backend/ops.h:
  * transpose, dwconv3_fwd/bwd_data/bwd_filter, tokmean_fwd/bwd, maxpool2_fwd) against
  * double-precision references written here from their contracts (including "adds into" on
- * outputs that start non-zero), on every registered backend (tests/backends.h): each gives the
- * cpu's bits, and 1 thread gives the bits of 2. Shapes are odd (tiles cut) and large enough for the parallel
- * paths. */
+ * outputs that start non-zero), on every registered backend (tests/backends.h): each gives
+ * the cpu's bits, and 1 thread gives the bits of 2. Shapes are odd (tiles cut) and large
+ * enough for the parallel paths. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

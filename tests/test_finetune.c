@@ -469,8 +469,10 @@ static void test_step_and_io(struct avs_finetune *ft, const struct avs_tset *t, 
 {
     struct avs_err err;
     const char *tmp = check_tmpdir();
-    char *p0 = avs_sprintf("%s/ft0-%s.safetensors", tmp, tag), *p1 = avs_sprintf("%s/ft1-%s.safetensors", tmp, tag),
-         *p2 = avs_sprintf("%s/ft2-%s.safetensors", tmp, tag), *p3 = avs_sprintf("%s/ft3-%s.safetensors", tmp, tag);
+    char *p0 = avs_sprintf("%s/ft0-%s.safetensors", tmp, tag);
+    char *p1 = avs_sprintf("%s/ft1-%s.safetensors", tmp, tag);
+    char *p2 = avs_sprintf("%s/ft2-%s.safetensors", tmp, tag);
+    char *p3 = avs_sprintf("%s/ft3-%s.safetensors", tmp, tag);
     int idx[2] = {0, 1}, flip[2] = {0, 1}, B = 0;
     float *dst[4];
     CHECK(avs_finetune_save(ft, p0, 1, &err) == 0, "save: %s", err.msg);

@@ -38,6 +38,13 @@
  * Cost per step: two backbone forwards (one kept for C3IM's logits and the Grad-CAM backward,
  * stages 4..2; one inside the full backward, recomputed rather than kept through the head's
  * step, whose memory would grow with the backbone) + the two backwards.
+ * Memory: the backbone, its gradients and Adam moments are tensor sets of the active backend;
+ * the passes run in one PVTv2 workspace (TRAIN mode) and one arena of device buffers, made for
+ * the batch size at the first batch (made again only for a larger one). Frames are made on the
+ * host and uploaded; C3IM runs on downloaded logits. struct avs_tbatch is host memory today
+ * (train/data.c): b->stage and b->gc are downloaded into it, and dstage is uploaded from host
+ * memory; when the batch becomes device memory these become device copies (put_batch,
+ * avs_finetune_grads in train/finetune.c).
  */
 #ifndef AVS_TRAIN_FINETUNE_H
 #define AVS_TRAIN_FINETUNE_H
@@ -76,9 +83,9 @@ void avs_finetune_close(struct avs_finetune **ft);
 int avs_finetune_batch(struct avs_finetune *ft, const struct avs_tset *t, const int *idx,
                        const int *flip, uint64_t aug_seed, int train, int use_ccv,
                        struct avs_tbatch *b, struct avs_err *err);
-/* Parameter gradients (zeroed, then filled) from dstage[s] [B,C_s,H_s,W_s] of the last batch
- * (the gradient of the loss w.r.t. b->stage), then one PyTorch Adam step (betas 0.9/0.999,
- * eps 1e-8, no weight decay) with learning rate lr. */
+/* Parameter gradients (zeroed, then filled) from dstage[s] [B,C_s,H_s,W_s] (host memory) of the
+ * last batch (the gradient of the loss w.r.t. b->stage), then one PyTorch Adam step (betas
+ * 0.9/0.999, eps 1e-8, no weight decay) with learning rate lr. */
 void avs_finetune_step(struct avs_finetune *ft, float *const dstage[4], double lr);
 /* Only the gradients (as the step computes them; for tests). */
 void avs_finetune_grads(struct avs_finetune *ft, float *const dstage[4]);
@@ -96,11 +103,12 @@ int avs_finetune_load(struct avs_finetune *ft, const char *path, int with_optim,
  * finetuned run: avs_feat_enc_open, then this on e.pvt). Also takes plain official checkpoints. */
 int avs_finetune_load_pvt(struct avs_pvt *pvt, const char *path, struct avs_err *err);
 
-/* The backbone, its gradients (for tests, reports) and the Adam step count. */
+/* The backbone, its gradients (device memory: for tests, reports) and the Adam step count. */
 struct avs_pvt *avs_finetune_model(struct avs_finetune *ft);
 struct avs_tensor_set *avs_finetune_grad_set(struct avs_finetune *ft);
 long avs_finetune_adam_step(const struct avs_finetune *ft);
-/* The network input of the last batch [*B,3,H,W] (normalised, augmented; *B = 0: none). */
+/* The network input of the last batch [*B,3,H,W] (host memory; normalised, augmented; *B = 0:
+ * none). */
 const float *avs_finetune_input(const struct avs_finetune *ft, int *B);
 
 /* ColorJitter(0.4, 0.4, 0.4, 0.1) parameters of one frame. */
