@@ -20,15 +20,6 @@
 
 #include "model/nn.h"
 
-static float *bufp(struct avs_c3n_head *h, const char *fmt, int s)
-{
-    char name[160];
-    snprintf(name, sizeof name, fmt, s);
-    int k = avs_tensor_set_find(&h->bufs, name);
-    AVS_ASSERT(k >= 0);
-    return h->bufs.t[k].data;
-}
-
 /* ---- geometry ---- */
 
 static int HW(const struct avs_c3n_head *h, int s)
@@ -100,6 +91,7 @@ static void carve(struct avs_c3n_head *h, struct carver *c)
     h->ringcol = take(c, avs_c3n_output_ring_floats(h));
     h->h3 = take(c, B * h->cfg.O2 * n0 * 16);
     h->logits = take(c, B * n0 * 16);
+    h->ws = take(c, h->ws_n);
 }
 
 static void ws_max(struct avs_c3n_head *h, struct avs_conv2d g)
@@ -109,11 +101,24 @@ static void ws_max(struct avs_c3n_head *h, struct avs_conv2d g)
         h->ws_n = n;
 }
 
+/* conv scratch: the largest of all convs (h->ws_n floats) */
+static void size_ws(struct avs_c3n_head *h)
+{
+    for (int s = 0; s < 4; s++) {
+        size_t n = avs_tapconv_ws(&h->st[s].tc);
+        if (n > h->ws_n)
+            h->ws_n = n;
+        ws_max(h, geom(h->B, h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 3, 1, 1));
+    }
+    ws_max(h, geom(h->B, h->cfg.D, 2 * h->cfg.H[0], 2 * h->cfg.W[0], h->cfg.O1, 3, 1, 1));
+    ws_max(h, geom(h->B, h->cfg.O1, 2 * h->cfg.H[0] + 2, 2 * h->cfg.W[0] + 2, 4 * h->cfg.O2, 3, 0, 1));
+}
+
 void avs_c3n_blocks_carve(struct avs_c3n_head *h)
 {
     for (int s = 0; s < 4; s++)
         avs_c3n_aspp_plan(h, s);
-    avs_c3n_output_init(h);
+    size_ws(h);
     struct carver c = {0};
     carve(h, &c);
     avs_arena_init_lazy(&h->acts, c.total);
@@ -132,16 +137,6 @@ void avs_c3n_blocks_carve(struct avs_c3n_head *h)
             stage_need = need;
     }
     avs_arena_init_lazy(&h->scratch, out_need + stage_need + 4 * B * D * n0 * 4);
-    /* conv scratch: the largest of all convs */
-    for (int s = 0; s < 4; s++) {
-        size_t n = avs_tapconv_ws(&h->st[s].tc);
-        if (n > h->ws_n)
-            h->ws_n = n;
-        ws_max(h, geom(h->B, h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 3, 1, 1));
-    }
-    ws_max(h, geom(h->B, h->cfg.D, 2 * h->cfg.H[0], 2 * h->cfg.W[0], h->cfg.O1, 3, 1, 1));
-    ws_max(h, geom(h->B, h->cfg.O1, 2 * h->cfg.H[0] + 2, 2 * h->cfg.W[0] + 2, 4 * h->cfg.O2, 3, 0, 1));
-    h->ws = avs_malloc(h->ws_n * sizeof(float));
 }
 
 float *avs_c3n_stake(struct avs_c3n_head *h, size_t n, int zero)
@@ -163,12 +158,10 @@ static void tpavi_fwd(struct avs_c3n_head *h, int s, const float *audio)
 {
     const struct avs_ops *op = avs_ops();
     struct avs_c3n_stage *st = &h->st[s];
-    int B = h->B, T = h->cfg.T, D = h->cfg.D, Ci = h->cfg.Ci, hw = HW(h, s), i = s + 1;
+    int B = h->B, T = h->cfg.T, D = h->cfg.D, Ci = h->cfg.Ci, hw = HW(h, s);
     size_t mark = avs_arena_mark(&h->scratch);
-    int kal = pidx(h, "tpavi_%d.align_channel.weight", i), kphi = pidx(h, "tpavi_%d.phi.weight", i);
-    int kth = pidx(h, "tpavi_%d.theta.weight", i), kg = pidx(h, "tpavi_%d.g.weight", i);
-    int kwz = pidx(h, "tpavi_%d.W_z.0.weight", i), kbn = pidx(h, "tpavi_%d.W_z.1.weight", i);
-    int kln = pidx(h, "tpavi_%d.norm_layer.weight", i);
+    const struct avs_c3n_idx *k = &st->k;
+    int kal = k->al, kphi = k->phi, kth = k->th, kg = k->g, kwz = k->wz, kbn = k->bn, kln = k->ln;
     avs_linear_fwd(st->af, audio, PW(kal), PB(kal), B, h->cfg.A, D);
     avs_linear_fwd(st->phi, st->af, PW(kphi), PB(kphi), B, D, Ci);
     struct avs_conv2d gin = geom(B, D, h->cfg.H[s], h->cfg.W[s], Ci, 1, 0, 1);
@@ -192,7 +185,7 @@ static void tpavi_fwd(struct avs_c3n_head *h, int s, const float *audio)
     }
     op->conv2d_fwd(st->wz, st->y, PW(kwz), PB(kwz), &gout, h->ws);
     op->batchnorm_fwd(st->z, st->bnm, st->bnr, st->wz, PW(kbn), PB(kbn),
-                      bufp(h, "tpavi_%d.W_z.1.running_mean", i), bufp(h, "tpavi_%d.W_z.1.running_var", i),
+                      h->bufs.t[k->rmean].data, h->bufs.t[k->rvar].data,
                       B, D, hw, 1e-5f, 0.1f, h->train);
     if (h->train)
         h->bn_batches[s]++;
@@ -206,12 +199,10 @@ static void tpavi_bwd(struct avs_c3n_head *h, int s, const float *dt, float *da,
 {
     const struct avs_ops *op = avs_ops();
     struct avs_c3n_stage *st = &h->st[s];
-    int B = h->B, T = h->cfg.T, D = h->cfg.D, Ci = h->cfg.Ci, hw = HW(h, s), i = s + 1;
+    int B = h->B, T = h->cfg.T, D = h->cfg.D, Ci = h->cfg.Ci, hw = HW(h, s);
     size_t mark = avs_arena_mark(&h->scratch);
-    int kal = pidx(h, "tpavi_%d.align_channel.weight", i), kphi = pidx(h, "tpavi_%d.phi.weight", i);
-    int kth = pidx(h, "tpavi_%d.theta.weight", i), kg = pidx(h, "tpavi_%d.g.weight", i);
-    int kwz = pidx(h, "tpavi_%d.W_z.0.weight", i), kbn = pidx(h, "tpavi_%d.W_z.1.weight", i);
-    int kln = pidx(h, "tpavi_%d.norm_layer.weight", i);
+    const struct avs_c3n_idx *k = &st->k;
+    int kal = k->al, kphi = k->phi, kth = k->th, kg = k->g, kwz = k->wz, kbn = k->bn, kln = k->ln;
     size_t map = (size_t)B * D * hw, imap = (size_t)B * Ci * hw;
     float *dz = stake(h, map);
     op->layernorm_bwd(dz, GW(kln), GB(kln), dt, st->z, st->lnm, st->lnr, PW(kln), B, D, hw);
@@ -262,8 +253,7 @@ static void rcu_fwd(struct avs_c3n_head *h, int s, int u, float *out, float *r0,
     const struct avs_ops *op = avs_ops();
     size_t map = (size_t)h->B * h->cfg.D * HW(h, s);
     struct avs_conv2d g = geom(h->B, h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 3, 1, 1);
-    int k1 = pidx(h, "path%d.resConfUnit%d.conv1.weight", s + 1, u);
-    int k2 = pidx(h, "path%d.resConfUnit%d.conv2.weight", s + 1, u);
+    int k1 = h->st[s].k.rcu[u - 1][0], k2 = h->st[s].k.rcu[u - 1][1];
     op->relu_fwd(r0, x, map);
     op->conv2d_fwd(r1, r0, PW(k1), PB(k1), &g, h->ws);
     op->relu_fwd(r1, r1, map);
@@ -278,8 +268,7 @@ static void rcu_bwd(struct avs_c3n_head *h, int s, int u, float *dx, const float
     const struct avs_ops *op = avs_ops();
     size_t map = (size_t)h->B * h->cfg.D * HW(h, s), mark = avs_arena_mark(&h->scratch);
     struct avs_conv2d g = geom(h->B, h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 3, 1, 1);
-    int k1 = pidx(h, "path%d.resConfUnit%d.conv1.weight", s + 1, u);
-    int k2 = pidx(h, "path%d.resConfUnit%d.conv2.weight", s + 1, u);
+    int k1 = h->st[s].k.rcu[u - 1][0], k2 = h->st[s].k.rcu[u - 1][1];
     float *dr1 = avs_c3n_stake(h, map, 0), *dc1 = stake(h, map), *dr0 = avs_c3n_stake(h, map, 0);
     op->conv2d_bwd_data_set(dr1, dout, PW(k2), &g, h->ws);
     op->conv2d_bwd_filter(GW(k2), GB(k2), dout, r1, &g, h->ws);
