@@ -6,7 +6,8 @@
  *   ASPP   (ref: DeepLabv3 ASPP as in C3N): pool->1x1->broadcast | 1x1 | 3x3 d6 | d12 | d18
  *          -> concat [5D] -> 1x1 -> D, computed composed (model/c3n_aspp.c).
  *   TPAVI  (ref: AVSBench TPAVI.py, mode "dot"), exact low-rank form (DESIGN §6):
- *          y_t = M^T theta_t / (T*H*W), M = sum_t phi_t G_t^T [Ci,Ci], G_t = sum_HW g_t;
+ *          y_t = M^T theta_t / T, M = sum_t phi_t G_t^T [Ci,Ci], G_t = mean_HW g_t (the sum
+ *          of g over frame t's positions, divided by the H*W of the official 1/(T*H*W));
  *          z = BN(W_z y) + x; out = LayerNorm over channels (eps 1e-5).
  *   fusion (ref: AVSBench FeatureFusionBlock/ResidualConvUnit with in-place ReLU):
  *          RCU(x) = conv2(relu(conv1(relu(x)))) + relu(x); path(p, s) = up2(RCU2(p + RCU1(s))),
@@ -167,12 +168,11 @@ static void tpavi_fwd(struct avs_c3n_head *h, int s, const float *audio)
     struct avs_conv2d gin = geom(B, D, h->cfg.H[s], h->cfg.W[s], Ci, 1, 0, 1);
     struct avs_conv2d gout = geom(B, Ci, h->cfg.H[s], h->cfg.W[s], D, 1, 0, 1);
     op->conv2d_fwd(st->th, st->a, PW(kth), PB(kth), &gin, h->ws);
-    /* only the spatial sums of g's 1x1 conv are used: G = sum_HW (Wg a + bg) = HW (Wg mean(a) + bg) */
+    /* only the spatial means of g's 1x1 conv are used: G = mean_HW (Wg a + bg) = Wg mean(a) + bg;
+     * the sums of the exact form are HW G, and HW/(T*HW) = 1/T is folded into alpha */
     op->mean_fwd(st->am, st->a, B * D, hw);
     avs_linear_fwd(st->G, st->am, PW(kg), PB(kg), B, D, Ci);
-    for (int r = 0; r < B * Ci; r++)
-        st->G[r] *= (float)hw;
-    float alpha = 1.0f / (float)(T * hw);
+    float alpha = 1.0f / (float)T;
     for (int n = 0; n < h->N; n++) {
         float *M = st->M + (size_t)n * Ci * Ci;
         op->gemm(1, 0, Ci, Ci, T, 1.0f, st->phi + (size_t)n * T * Ci, Ci, st->G + (size_t)n * T * Ci,
@@ -216,7 +216,7 @@ static void tpavi_bwd(struct avs_c3n_head *h, int s, const float *dt, float *da,
     op->conv2d_bwd_filter(GW(kwz), GB(kwz), dwz, st->y, &gout, h->ws);
     float *dth = stake(h, imap), *dM = stake(h, (size_t)h->N * Ci * Ci);
     float *dphi = stake(h, (size_t)B * Ci), *dG = stake(h, (size_t)B * Ci);
-    float alpha = 1.0f / (float)(T * hw);
+    float alpha = 1.0f / (float)T; /* as in the forward (G there is a mean, not a sum) */
     for (int n = 0; n < h->N; n++) {
         const float *M = st->M + (size_t)n * Ci * Ci;
         float *dMn = dM + (size_t)n * Ci * Ci;
@@ -230,10 +230,8 @@ static void tpavi_bwd(struct avs_c3n_head *h, int s, const float *dt, float *da,
         op->gemm(0, 0, T, Ci, Ci, 1.0f, st->phi + (size_t)n * T * Ci, Ci, dMn, Ci, 0.0f,
                  dG + (size_t)n * T * Ci, Ci);
     }
-    /* g (through G = HW (Wg mean(a) + bg)): its input gradient is the same at every position */
+    /* g (through G = Wg mean(a) + bg): its input gradient is the same at every position */
     float *dam = stake(h, (size_t)B * D);
-    for (int r = 0; r < B * Ci; r++)
-        dG[r] *= (float)hw;
     avs_linear_bwd(dam, GW(kg), GB(kg), dG, st->am, PW(kg), B, D, Ci);
     op->mean_bwd(da, dam, B * D, hw);
     op->conv2d_bwd_data(da, dth, PW(kth), &gin, h->ws);
