@@ -3,11 +3,11 @@
  * inputs), eval and train mode, on every registered backend (cpu and guard: the guard backend
  * makes any host access to tensor memory crash), with bit-identical results between them:
  *  - logits, every parameter gradient, input gradients and updated BN running stats: relative
- *    L2 error <= 1e-5 per tensor, and within 8x of float32's own spread (the larger of
- *    PyTorch's float32 errors in the official and the low-rank TPAVI form, stored with the
- *    fixture). At these tiny widths (4-8 channels) the float32 errors of the sums that cancel
- *    are noise of a few elements, and PyTorch's two forms differ by up to 9x on fresh cases; the
- *    2x criterion holds at wider heads (D 64, exact convs: tests/test_model_tool.sh);
+ *    L2 error <= 1e-5 per tensor; and against float32's own spread (the larger of PyTorch's
+ *    float32 errors in the official and the low-rank TPAVI form, stored with the fixture): at
+ *    most 5% of the tensors over 2x of it, none over 5x (tests/gen/model_compare.py --strict:
+ *    the float32 error of a sum that cancels is the noise of a few terms, and PyTorch's two
+ *    forms themselves differ by 2-4x on a few tensors of every fresh case);
  *  - loading errors name the tensor; checkpoints round-trip (saved from guard memory, loaded on
  *    cpu) with their Adam moments;
  *  - training steps repeat exactly, for 1 and 2 threads and on both backends; the loss goes down;
@@ -180,7 +180,8 @@ static double meta_num(const struct avs_st_file *f, const char *prefix, const ch
 
 /* Every expected tensor against r: rel L2 <= 1e-5 (a reference that is zero up to rounding,
  * an analytically zero gradient, is held to 1e-5 of the largest reference norm instead: see
- * tests/gen/model_compare.py), and <= 8x float32's spread where the fixture has it. */
+ * tests/gen/model_compare.py); and float32's spread where the fixture has it: at most 5% of
+ * those tensors over 2x of it, none over 5x. */
 static void fixture_judge(const char *nm, const struct results *r)
 {
     char p[256];
@@ -196,7 +197,7 @@ static void fixture_judge(const char *nm, const struct results *r)
         big = fmax(big, l2(w, n));
         free(w);
     }
-    int checked = 0, spread_n = 0;
+    int checked = 0, spread_n = 0, over2 = 0;
     for (int i = 0; i < exp->n; i++) {
         const char *name = exp->t[i].name;
         int k = res_find(r, name);
@@ -210,8 +211,10 @@ static void fixture_judge(const char *nm, const struct results *r)
             CHECK(e <= 1e-5, "%s %s: rel L2 error %.3g", nm, name, e);
             double y = fmax(meta_num(exp, "f32err.", name), meta_num(exp, "f32lr.", name));
             if (y > 0) {
-                CHECK(e <= 8 * y, "%s %s: error %.3g is %.1fx float32's spread %.3g", nm, name, e,
+                CHECK(e <= 5 * y, "%s %s: error %.3g is %.1fx float32's spread %.3g", nm, name, e,
                       e / y, y);
+                if (e > 2 * y && over2++ < 8)
+                    printf("%s %s: %.1fx float32's spread\n", nm, name, e / y);
                 if (e / y > worst)
                     worst = e / y, worst_name = name;
                 spread_n++;
@@ -223,7 +226,10 @@ static void fixture_judge(const char *nm, const struct results *r)
     }
     CHECK(checked == exp->n && checked > 100 && spread_n > 100, "%s: compared %d tensors (%d with "
           "float32's spread)", nm, checked, spread_n);
-    printf("%s: %d tensors; worst against float32's spread: %s %.2fx\n", nm, checked, worst_name, worst);
+    CHECK(over2 <= 0.05 * spread_n, "%s: %d of %d tensors over 2x of float32's spread", nm, over2,
+          spread_n);
+    printf("%s: %d tensors, %d of %d over 2x of float32's spread, worst %s %.2fx\n", nm, checked,
+           over2, spread_n, worst_name, worst);
     avs_st_close(&exp);
 }
 

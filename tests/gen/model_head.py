@@ -43,6 +43,10 @@ def run_f32(a, chans, sd, xs, audio, dout, lowrank):
     for s in range(4):
         got[f'grad.x{s + 1}'] = x32[s].grad
     got['grad.audio'] = a32.grad
+    if a.train:
+        for name, b in m32.named_buffers():
+            if 'running' in name:
+                got['buf.' + name] = b
     return got
 
 
