@@ -20,22 +20,29 @@
 
 /* ---- tap-major weights ---- */
 
+/* k, t, c order: the writes are contiguous, the reads stride 9 within one row w[k] (cached) */
 void avs_cpu_taps_split(float *wt, const float *w, int K, int C, int T)
 {
 #pragma omp parallel for schedule(static) if ((size_t)K * C > 8192)
     for (int k = 0; k < K; k++)
-        for (int c = 0; c < C; c++)
-            for (int t = 0; t < T; t++)
-                wt[((size_t)t * K + k) * C + c] = w[((size_t)k * C + c) * T + t];
+        for (int t = 0; t < T; t++) {
+            const float *src = w + (size_t)k * C * T + t;
+            float *dst = wt + ((size_t)t * K + k) * C;
+            for (int c = 0; c < C; c++)
+                dst[c] = src[(size_t)c * T];
+        }
 }
 
 void avs_cpu_taps_merge(float *dw, const float *dwt, int K, int C, int T)
 {
 #pragma omp parallel for schedule(static) if ((size_t)K * C > 8192)
     for (int k = 0; k < K; k++)
-        for (int c = 0; c < C; c++)
-            for (int t = 0; t < T; t++)
-                dw[((size_t)k * C + c) * T + t] += dwt[((size_t)t * K + k) * C + c];
+        for (int t = 0; t < T; t++) {
+            float *dst = dw + (size_t)k * C * T + t;
+            const float *src = dwt + ((size_t)t * K + k) * C;
+            for (int c = 0; c < C; c++)
+                dst[(size_t)c * T] += src[c];
+        }
 }
 
 /* ---- output_conv.2 composed with the x2 upsampling ---- */
@@ -173,58 +180,72 @@ void avs_cpu_pixel_unshuffle2(float *y, const float *x, int NC, int H, int W)
 
 /* ---- the border ring ---- */
 
-/* Row-major ring pixel t of a P x Q map (P, Q >= 3; smaller maps are all ring): P*Q index. */
-static int ring_pixel(int t, int P, int Q)
+/* Row-major ring pixel t of a P x Q map (P, Q >= 3; smaller maps are all ring): (p, q). */
+static void ring_pixel(int t, int P, int Q, int *p, int *q)
 {
-    if (P < 3 || Q < 3 || t < Q)
-        return t;
+    if (P < 3 || Q < 3 || t < Q) {
+        *p = t / Q, *q = t % Q;
+        return;
+    }
     t -= Q;
-    if (t < 2 * (P - 2))
-        return (1 + t / 2) * Q + (t & 1 ? Q - 1 : 0);
-    return (P - 1) * Q + t - 2 * (P - 2);
+    if (t < 2 * (P - 2)) {
+        *p = 1 + t / 2, *q = t & 1 ? Q - 1 : 0;
+        return;
+    }
+    *p = P - 1, *q = t - 2 * (P - 2);
 }
 
-/* The (up to 4) taps of U[m][l] into a padded plane [H+2][W+2] (Wp = W + 2): offsets and
- * weights, in the order the sums take them. */
-static int u_taps(int m, int l, int Wp, int *off, float *wt)
+/* The two padded rows (or columns) U row m of a map of n rows reads, and their weights, in
+ * the order of increasing offset: U[2i] = .25 h[i-1] + .75 h[i] = .25 hp[i] + .75 hp[i+1],
+ * U[2i+1] = .75 hp[i+1] + .25 hp[i+2]. */
+static void up2_pair(int m, int *i0, float *w0, float *w1)
 {
-    int i = m >> 1, a = m & 1, j = l >> 1, b = l & 1, n = 0;
-    for (int u = -1; u <= 1; u++)
-        for (int v = -1; v <= 1; v++) {
-            float cw = up_c[a][u + 1] * up_c[b][v + 1];
-            if (cw != 0.0f)
-                off[n] = (i + u + 1) * Wp + (j + v + 1), wt[n++] = cw;
-        }
-    return n;
+    int i = m >> 1;
+    if (m & 1)
+        *i0 = i + 1, *w0 = 0.75f, *w1 = 0.25f;
+    else
+        *i0 = i, *w0 = 0.25f, *w1 = 0.75f;
 }
 
-/* The taps of U (2H x 2W) at ring pixel t offset by tap rs (3r+s): 0 outside U. */
+/* The taps of U (2H x 2W, zero outside) at ring pixel t offset by tap rs (3r+s), into a padded
+ * plane [H+2][W+2]: 0 (outside U) or 4 offsets and weights, in the order the sums take them. */
 static int ring_taps(int t, int rs, int H, int W, int *off, float *wt)
 {
-    int H2 = 2 * H, W2 = 2 * W, pq = ring_pixel(t, H2, W2);
-    int m = pq / W2 + rs / 3 - 1, l = pq % W2 + rs % 3 - 1;
-    if (m < 0 || m >= H2 || l < 0 || l >= W2)
+    int p, q;
+    ring_pixel(t, 2 * H, 2 * W, &p, &q);
+    int m = p + rs / 3 - 1, l = q + rs % 3 - 1, i0, j0, Wp = W + 2;
+    if (m < 0 || m >= 2 * H || l < 0 || l >= 2 * W)
         return 0;
-    return u_taps(m, l, W + 2, off, wt);
+    float a0, a1, b0, b1;
+    up2_pair(m, &i0, &a0, &a1);
+    up2_pair(l, &j0, &b0, &b1);
+    off[0] = i0 * Wp + j0, wt[0] = a0 * b0;
+    off[1] = off[0] + 1, wt[1] = a0 * b1;
+    off[2] = off[0] + Wp, wt[2] = a1 * b0;
+    off[3] = off[2] + 1, wt[3] = a1 * b1;
+    return 4;
 }
 
+/* Each ring tap's geometry is worked out once and applied to the B images' planes (loop b
+ * innermost): the writes are B contiguous streams, each plane's updates keep their order. */
 void avs_cpu_up2_ring_cols(float *col, const float *hp, int B, int C, int H, int W)
 {
     int n = avs_ring_n(2 * H, 2 * W);
     size_t ld = (size_t)B * n, plane = (size_t)(H + 2) * (W + 2);
 #pragma omp parallel for schedule(static) if ((size_t)B * C * n > 4096)
     for (int c = 0; c < C; c++)
-        for (int bi = 0; bi < B; bi++) {
-            const float *pc = hp + ((size_t)bi * C + c) * plane;
-            for (int rs = 0; rs < 9; rs++) {
-                float *cv = col + ((size_t)c * 9 + rs) * ld + (size_t)bi * n;
-                for (int t = 0; t < n; t++) {
-                    int off[4], nt;
-                    float wt[4], v = 0.0f;
-                    nt = ring_taps(t, rs, H, W, off, wt);
+        for (int rs = 0; rs < 9; rs++) {
+            float *cv = col + ((size_t)c * 9 + rs) * ld;
+            for (int t = 0; t < n; t++) {
+                int off[4];
+                float wt[4];
+                int nt = ring_taps(t, rs, H, W, off, wt);
+                for (int bi = 0; bi < B; bi++) {
+                    const float *pc = hp + ((size_t)bi * C + c) * plane;
+                    float v = 0.0f;
                     for (int e = 0; e < nt; e++)
                         v += wt[e] * pc[off[e]];
-                    cv[t] = v;
+                    cv[(size_t)bi * n + t] = v;
                 }
             }
         }
@@ -236,16 +257,16 @@ void avs_cpu_up2_ring_cols_bwd(float *dhp, const float *col, int B, int C, int H
     size_t ld = (size_t)B * n, plane = (size_t)(H + 2) * (W + 2);
 #pragma omp parallel for schedule(static) if ((size_t)B * C * n > 4096)
     for (int c = 0; c < C; c++)
-        for (int bi = 0; bi < B; bi++) {
-            float *pc = dhp + ((size_t)bi * C + c) * plane;
-            for (int rs = 0; rs < 9; rs++) {
-                const float *cv = col + ((size_t)c * 9 + rs) * ld + (size_t)bi * n;
-                for (int t = 0; t < n; t++) {
-                    int off[4], nt;
-                    float wt[4];
-                    nt = ring_taps(t, rs, H, W, off, wt);
+        for (int rs = 0; rs < 9; rs++) {
+            const float *cv = col + ((size_t)c * 9 + rs) * ld;
+            for (int t = 0; t < n; t++) {
+                int off[4];
+                float wt[4];
+                int nt = ring_taps(t, rs, H, W, off, wt);
+                for (int bi = 0; bi < B; bi++) {
+                    float *pc = dhp + ((size_t)bi * C + c) * plane, g = cv[(size_t)bi * n + t];
                     for (int e = 0; e < nt; e++)
-                        pc[off[e]] += wt[e] * cv[t];
+                        pc[off[e]] += wt[e] * g;
                 }
             }
         }
@@ -260,8 +281,11 @@ void avs_cpu_ring_set(float *y, const float *yr, const float *b, int B, int K, i
         for (int bi = 0; bi < B; bi++) {
             float *yk = y + ((size_t)bi * K + k) * PQ, bk = b ? b[k] : 0.0f;
             const float *r = yr + (size_t)k * ld + (size_t)bi * n;
-            for (int t = 0; t < n; t++)
-                yk[ring_pixel(t, P, Q)] = r[t] + bk;
+            for (int t = 0; t < n; t++) {
+                int p, q;
+                ring_pixel(t, P, Q, &p, &q);
+                yk[(size_t)p * Q + q] = r[t] + bk;
+            }
         }
 }
 
@@ -275,9 +299,10 @@ void avs_cpu_ring_take(float *yr, float *y, int B, int K, int P, int Q)
             float *yk = y + ((size_t)bi * K + k) * PQ;
             float *r = yr + (size_t)k * ld + (size_t)bi * n;
             for (int t = 0; t < n; t++) {
-                int pq = ring_pixel(t, P, Q);
-                r[t] = yk[pq];
-                yk[pq] = 0.0f;
+                int p, q;
+                ring_pixel(t, P, Q, &p, &q);
+                r[t] = yk[(size_t)p * Q + q];
+                yk[(size_t)p * Q + q] = 0.0f;
             }
         }
 }
