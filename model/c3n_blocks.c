@@ -9,6 +9,14 @@
  *          y_t = M^T theta_t / T, M = sum_t phi_t G_t^T [Ci,Ci], G_t = mean_HW g_t (the sum
  *          of g over frame t's positions, divided by the H*W of the official 1/(T*H*W));
  *          z = BN(W_z y) + x; out = LayerNorm over channels (eps 1e-5).
+ *          Numerics: the sums over positions (dM = sum theta dy^T, the theta/g/phi bias
+ *          gradients) stay float32 GEMMs and the library's double-lane bias sums. Measured
+ *          (issue 12) against float64: at D 64 and the official widths, with exact convs, every
+ *          gradient is within float32's own spread (PyTorch's official and low-rank float32
+ *          runs differ from each other by 2-4x on a few of these cancelling sums on every fresh
+ *          case, and so do we); recomputing dM, theta's weight or bias gradient in double, or
+ *          M in double-float, moved nothing beyond that noise. The gradients 5-10x over it came
+ *          from Winograd's backward-data path (backend/cpu/winograd.c) upstream, not from here.
  *   fusion (ref: AVSBench FeatureFusionBlock/ResidualConvUnit with in-place ReLU):
  *          RCU(x) = conv2(relu(conv1(relu(x)))) + relu(x); path(p, s) = up2(RCU2(p + RCU1(s))),
  *          up2 = bilinear x2, align_corners=True.
