@@ -217,6 +217,49 @@ struct avs_ops {
     /* 2x2 max-pool, stride 2, of [NC,H,W] (H, W even) -> y [NC,H/2,W/2] (overwrite). VGGish
      * (inference only: no backward). */
     void (*maxpool2_fwd)(float *y, const float *x, int NC, int H, int W);
+
+    /* ---- head: the C3N head's rearrangements (model/c3n_*.c, CPU: backend/cpu/head.c) ---- */
+    /* A conv weight w [K,C,T] (T taps) tap-major: wt [T,K,C] (overwritten); and back: dw
+     * [K,C,T] += dwt [T,K,C] (the gradient of taps_split). */
+    void (*taps_split)(float *wt, const float *w, int K, int C, int T);
+    void (*taps_merge)(float *dw, const float *dwt, int K, int C, int T);
+    /* A 3x3 conv (w [K,C,3,3], b [K], padding 1) of U = the x2 bilinear upsampling
+     * (align_corners false) of h [C,H,W], as a 3x3 conv of h replicated one pixel past its
+     * edges (pad_replicate) with 4K outputs, one per output parity (a,b), channel 4k + 2a+b
+     * (pixel_shuffle2 puts them in place): kc [4K,C,3,3], kcb [4K], overwritten. Exact except
+     * on the border ring of the output (U's zero padding: up2_ring_cols). decompose: the chain
+     * rule back, dw [K,C,3,3] += and db [K] += from dkc [4K,C,3,3] and dkcb [4K]. */
+    void (*up2conv_compose)(float *kc, float *kcb, const float *w, const float *b, int K, int C);
+    void (*up2conv_decompose)(float *dw, float *db, const float *dkc, const float *dkcb, int K,
+                              int C);
+    /* y [NC,H+2,W+2] = x [NC,H,W] replicated one pixel past each edge (overwritten); bwd:
+     * dx [NC,H,W] += dy [NC,H+2,W+2] folded back onto the pixels it copied. */
+    void (*pad_replicate)(float *y, const float *x, int NC, int H, int W);
+    void (*pad_replicate_bwd)(float *dx, const float *dy, int NC, int H, int W);
+    /* Pixel shuffle by 2: y [NC,2H,2W] from x [4NC,H,W], y[c][2i+a][2j+b] = x[4c+2a+b][i][j];
+     * unshuffle: the inverse, y [4NC,H,W] from x [NC,2H,2W]. Both overwrite y. */
+    void (*pixel_shuffle2)(float *y, const float *x, int NC, int H, int W);
+    void (*pixel_unshuffle2)(float *y, const float *x, int NC, int H, int W);
+    /* The border ring of a 2H x 2W output map: its n = avs_ring_n(2H, 2W) pixels in row-major
+     * order. up2_ring_cols: col [C*9, B*n] (row c*9 + 3r+s, column b*n + t) = U[b,c] at ring
+     * pixel t offset by (r-1, s-1), zero outside U, with U the x2 bilinear upsampling
+     * (align_corners false) read from hp [B,C,H+2,W+2] (pad_replicate of the low-resolution
+     * map): the im2col columns of a 3x3 padding-1 conv of U at the ring (overwritten). bwd:
+     * dhp [B,C,H+2,W+2] += the transpose. Indices come from the geometry alone. */
+    void (*up2_ring_cols)(float *col, const float *hp, int B, int C, int H, int W);
+    void (*up2_ring_cols_bwd)(float *dhp, const float *col, int B, int C, int H, int W);
+    /* y [B,K,P,Q]: its ring pixels (avs_ring_n(P, Q) per map, row-major) set to yr [K, B*n]
+     * (column b*n + t) plus b[k] (b may be NULL); take: yr = those pixels (overwritten), and
+     * they are set to 0 in y. */
+    void (*ring_set)(float *y, const float *yr, const float *b, int B, int K, int P, int Q);
+    void (*ring_take)(float *yr, float *y, int B, int K, int P, int Q);
+    /* y [rows,cols] = x / max(||x_row||_2, eps) per row (the L2 norm summed in double). */
+    void (*l2norm_rows)(float *y, const float *x, int rows, int cols, float eps);
+    /* CCAM's backward w.r.t. its input (model/nn.h): out = x1 * sm, x1 = x * s, sm =
+     * sigmoid(mean over C of x1), with s [N,C], x1 [N,C,HW], sm [N,HW] saved by the forward:
+     * dx [N,C,HW] += (dout sm + sm(1-sm)/C sum_c(dout x1)) s. ws: N*HW floats of scratch. */
+    void (*ccam_bwd)(float *dx, const float *dout, const float *s, const float *x1,
+                     const float *sm, int N, int C, int HW, float *ws);
 };
 
 /* Floats of scratch of the dwconv3 primitives for N images of H token rows of C channels
@@ -225,6 +268,12 @@ struct avs_ops {
 static inline size_t avs_dwconv3_ws(int N, int H, int C)
 {
     return (size_t)20 * N * H * C + (size_t)9 * C;
+}
+
+/* Pixels on the border ring of a P x Q map (all of them when P or Q < 3). */
+static inline int avs_ring_n(int P, int Q)
+{
+    return P < 3 || Q < 3 ? P * Q : 2 * (P + Q) - 4;
 }
 
 /* The active backend (backend/backend.h chooses it; cpu by default). */

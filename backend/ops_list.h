@@ -102,7 +102,7 @@
       (p, g, m, v, n, lr, b1, b2, eps, wd, step), (p, g, m, v))                                  \
     X(adam_zero, (float *p, float *g, float *m, float *v, size_t n, double lr, double b1,        \
           double b2, double eps, double wd, long step),                                          \
-      (p, g, m, v, n, lr, b1, b2, eps, wd, step), (p, g, m, v))                                \
+      (p, g, m, v, n, lr, b1, b2, eps, wd, step), (p, g, m, v))                                  \
     X(transpose, (float *y, const float *x, int N, int R, int C),                                \
       (y, x, N, R, C), (y, x))                                                                   \
     X(dwconv3_fwd, (float *y, const float *x, const float *w, const float *b, int N, int H,      \
@@ -119,7 +119,37 @@
     X(tokmean_bwd, (float *dx, const float *dy, int N, int L, int C),                            \
       (dx, dy, N, L, C), (dx, dy))                                                               \
     X(maxpool2_fwd, (float *y, const float *x, int NC, int H, int W),                            \
-      (y, x, NC, H, W), (y, x))
+      (y, x, NC, H, W), (y, x))                                                                  \
+    X(taps_split, (float *wt, const float *w, int K, int C, int T),                              \
+      (wt, w, K, C, T), (wt, w))                                                                 \
+    X(taps_merge, (float *dw, const float *dwt, int K, int C, int T),                            \
+      (dw, dwt, K, C, T), (dw, dwt))                                                             \
+    X(up2conv_compose, (float *kc, float *kcb, const float *w, const float *b, int K, int C),    \
+      (kc, kcb, w, b, K, C), (kc, kcb, w, b))                                                    \
+    X(up2conv_decompose, (float *dw, float *db, const float *dkc, const float *dkcb, int K,      \
+          int C),                                                                                \
+      (dw, db, dkc, dkcb, K, C), (dw, db, dkc, dkcb))                                            \
+    X(pad_replicate, (float *y, const float *x, int NC, int H, int W),                           \
+      (y, x, NC, H, W), (y, x))                                                                  \
+    X(pad_replicate_bwd, (float *dx, const float *dy, int NC, int H, int W),                     \
+      (dx, dy, NC, H, W), (dx, dy))                                                              \
+    X(pixel_shuffle2, (float *y, const float *x, int NC, int H, int W),                          \
+      (y, x, NC, H, W), (y, x))                                                                  \
+    X(pixel_unshuffle2, (float *y, const float *x, int NC, int H, int W),                        \
+      (y, x, NC, H, W), (y, x))                                                                  \
+    X(up2_ring_cols, (float *col, const float *hp, int B, int C, int H, int W),                  \
+      (col, hp, B, C, H, W), (col, hp))                                                          \
+    X(up2_ring_cols_bwd, (float *dhp, const float *col, int B, int C, int H, int W),             \
+      (dhp, col, B, C, H, W), (dhp, col))                                                        \
+    X(ring_set, (float *y, const float *yr, const float *b, int B, int K, int P, int Q),         \
+      (y, yr, b, B, K, P, Q), (y, yr, b))                                                        \
+    X(ring_take, (float *yr, float *y, int B, int K, int P, int Q),                              \
+      (yr, y, B, K, P, Q), (yr, y))                                                              \
+    X(l2norm_rows, (float *y, const float *x, int rows, int cols, float eps),                    \
+      (y, x, rows, cols, eps), (y, x))                                                           \
+    X(ccam_bwd, (float *dx, const float *dout, const float *s, const float *x1, const float *sm, \
+          int N, int C, int HW, float *ws),                                                      \
+      (dx, dout, s, x1, sm, N, C, HW, ws), (dx, dout, s, x1, sm, ws))
 
 #define AVS_OPS_DOUBLE(X)                                                                        \
     X(bce_logits, (float *dx, const float *x, const float *g, int B, int n, float scale),        \

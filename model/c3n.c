@@ -4,7 +4,6 @@
 
 #include <ctype.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "model/nn.h"
@@ -12,6 +11,26 @@
 static size_t map_numel(const struct avs_c3n_cfg *c, int B, int s)
 {
     return (size_t)B * c->C[s] * c->H[s] * c->W[s];
+}
+
+/* CCAM's tensors, in one arena of the active backend: counted (a == NULL), then taken. */
+static size_t carve(struct avs_c3n *m, struct avs_arena *a)
+{
+    const struct avs_c3n_cfg *c = &m->head.cfg;
+    int B = m->head.B;
+    size_t total = 0;
+#define TAKE(p, n) (total += avs_arena_round(n), p = a ? avs_arena_take(a, n) : NULL)
+    for (int s = 0; s < 4; s++) {
+        size_t n = map_numel(c, B, s);
+        TAKE(m->x[s], n);
+        TAKE(m->x1[s], n);
+        TAKE(m->dx[s], n);
+        TAKE(m->s[s], (size_t)B * c->C[s]);
+        TAKE(m->sm[s], (size_t)B * c->H[s] * c->W[s]);
+    }
+    TAKE(m->scratch, (size_t)B * c->H[0] * c->W[0]);
+#undef TAKE
+    return total;
 }
 
 void avs_c3n_init(struct avs_c3n *m, const struct avs_c3n_cfg *cfg, const struct avs_switches *sw,
@@ -23,24 +42,14 @@ void avs_c3n_init(struct avs_c3n *m, const struct avs_c3n_cfg *cfg, const struct
     m->sw = *sw;
     m->ccam = sw->cc || sw->ccv;
     avs_c3n_head_init(&m->head, &c, n_videos);
-    int B = m->head.B;
-    for (int s = 0; s < 4; s++) {
-        size_t n = map_numel(&c, B, s);
-        m->x[s] = avs_calloc(n, sizeof(float));
-        m->x1[s] = avs_calloc(n, sizeof(float));
-        m->dx[s] = avs_calloc(n, sizeof(float));
-        m->s[s] = avs_calloc((size_t)B * c.C[s], sizeof(float));
-        m->sm[s] = avs_calloc((size_t)B * c.H[s] * c.W[s], sizeof(float));
-    }
-    m->scratch = avs_calloc((size_t)B * c.H[0] * c.W[0], sizeof(float));
+    avs_arena_init(&m->mem, carve(m, NULL));
+    carve(m, &m->mem);
 }
 
 void avs_c3n_free(struct avs_c3n *m)
 {
     avs_c3n_head_free(&m->head);
-    for (int s = 0; s < 4; s++)
-        free(m->x[s]), free(m->x1[s]), free(m->dx[s]), free(m->s[s]), free(m->sm[s]);
-    free(m->scratch);
+    avs_arena_free(&m->mem);
     memset(m, 0, sizeof *m);
 }
 

@@ -7,6 +7,9 @@
  *   avs_c3n_bwd(&m, dlogits, dstage);               dstage NULL in frozen mode
  *   avs_c3n_free(&m);
  *
+ * Every tensor pointer given or returned is device memory of the backend active at init
+ * (model/c3n_head.h).
+ *
  *   stage[s] [B,C_s,H_s,W_s]  (B = n_videos * T, a video's T frames adjacent)
  *   gradcam[s] [B,C_s]        Grad-CAM weights of the switch's class (ignored without CCAM)
  *   audio [B,A]               VGGish embeddings (ignored with AF off: no TPAVI at all, the
@@ -35,6 +38,7 @@ struct avs_c3n {
     struct avs_c3n_head head;
     struct avs_switches sw;
     int ccam;               /* CC or CC-V */
+    struct avs_arena mem;   /* CCAM's tensors below (device memory, carved at init) */
     float *x[4];            /* [B,C_s,H_s,W_s] CCAM outputs (the head's inputs) */
     float *s[4], *x1[4], *sm[4]; /* CCAM saved state */
     float *dx[4];           /* [B,C_s,H_s,W_s] gradient of the head's inputs (finetune) */

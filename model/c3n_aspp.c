@@ -16,12 +16,9 @@
  * A tap that only ever reads padding (d12, d18 on small maps) is left out, as its gradient
  * in PyTorch is zero too.
  */
-#include <string.h>
-
 #include "model/c3n_blocks.h"
 
 static const int aspp_dil[4] = {1, 6, 12, 18};
-static const char *aspp_name[4] = {"atrous_block1", "atrous_block6", "atrous_block12", "atrous_block18"};
 
 /* The union of the live taps of stage s (st->tc) and where each branch tap went (tap_of). */
 void avs_c3n_aspp_plan(struct avs_c3n_head *h, int s)
@@ -62,28 +59,17 @@ static const float *taps_major(float *wt, const float *w, int D, int C, int a)
 {
     if (a == 0)
         return w;
-#pragma omp parallel for schedule(static) if ((size_t)D * C > 8192)
-    for (int k = 0; k < D; k++)
-        for (int c = 0; c < C; c++)
-            for (int t = 0; t < 9; t++)
-                wt[((size_t)t * D + k) * C + c] = w[((size_t)k * C + c) * 9 + t];
+    avs_ops()->taps_split(wt, w, D, C, 9);
     return wt;
 }
 
 /* dw [D][C][9] += dwt [9][D][C] (a 1x1 branch: dwt is [1][D][C]) */
 static void add_taps_back(float *dw, const float *dwt, int D, int C, int a)
 {
-    int nt = a ? 9 : 1;
-#pragma omp parallel for schedule(static) if ((size_t)D * C > 8192)
-    for (int k = 0; k < D; k++)
-        for (int c = 0; c < C; c++)
-            for (int t = 0; t < nt; t++)
-                dw[((size_t)k * C + c) * nt + t] += dwt[((size_t)t * D + k) * C + c];
-}
-
-static int branch_weight(struct avs_c3n_head *h, int s, int a)
-{
-    return pidx(h, "conv%d.%s.weight", s + 1, aspp_name[a]);
+    if (a == 0)
+        avs_ops()->axpy(dw, 1.0f, dwt, (size_t)D * C);
+    else
+        avs_ops()->taps_merge(dw, dwt, D, C, 9);
 }
 
 /* st->wc [D][n][C] and st->bc [D] from the parameters */
@@ -91,13 +77,13 @@ static void compose(struct avs_c3n_head *h, int s)
 {
     const struct avs_ops *op = avs_ops();
     struct avs_c3n_stage *st = &h->st[s];
-    int D = h->cfg.D, C = h->cfg.C[s], n = st->tc.n, ko = pidx(h, "conv%d.conv_1x1_output.weight", s + 1);
+    int D = h->cfg.D, C = h->cfg.C[s], n = st->tc.n, ko = st->k.out;
     size_t mark = avs_arena_mark(&h->scratch);
     float *wt = avs_c3n_stake(h, (size_t)9 * D * C, 0);
-    memset(st->wc, 0, (size_t)D * n * C * sizeof(float));
-    memcpy(st->bc, PB(ko), (size_t)D * sizeof(float));
+    op->zero(st->wc, (size_t)D * n * C);
+    op->copy(st->bc, PB(ko), (size_t)D * sizeof(float));
     for (int a = 0; a < 4; a++) {
-        int k = branch_weight(h, s, a);
+        int k = st->k.br[a];
         const float *wo = PW(ko) + (size_t)(a + 1) * D, *w = taps_major(wt, PW(k), D, C, a);
         for (int t = 0; t < 9; t++) {
             int u = st->tap_of[a][t];
@@ -115,7 +101,7 @@ void avs_c3n_aspp_fwd(struct avs_c3n_head *h, int s, const float *x)
     const struct avs_ops *op = avs_ops();
     struct avs_c3n_stage *st = &h->st[s];
     int B = h->B, C = h->cfg.C[s], D = h->cfg.D, hw = h->cfg.H[s] * h->cfg.W[s];
-    int kp = pidx(h, "conv%d.conv.weight", s + 1), ko = pidx(h, "conv%d.conv_1x1_output.weight", s + 1);
+    int kp = st->k.pool, ko = st->k.out;
     /* pooled branch: ip = Wp mean(x) + bp, pt = Wo_0 ip */
     op->mean_fwd(st->pool, x, B * C, hw);
     op->gemm(0, 1, B, D, C, 1.0f, st->pool, C, PW(kp), C, 0.0f, st->ip, D);
@@ -136,7 +122,7 @@ static void branch_bwd(struct avs_c3n_head *h, int s, int a, const float *dwc, c
     const struct avs_ops *op = avs_ops();
     struct avs_c3n_stage *st = &h->st[s];
     int D = h->cfg.D, C = h->cfg.C[s], n = st->tc.n, nt = a ? 9 : 1;
-    int k = branch_weight(h, s, a), ko = pidx(h, "conv%d.conv_1x1_output.weight", s + 1);
+    int k = st->k.br[a], ko = st->k.out;
     size_t mark = avs_arena_mark(&h->scratch);
     float *wt = avs_c3n_stake(h, (size_t)9 * D * C, 0), *dwt = avs_c3n_stake(h, (size_t)nt * D * C, 1);
     const float *wo = PW(ko) + (size_t)(a + 1) * D, *w = taps_major(wt, PW(k), D, C, a);
@@ -163,7 +149,7 @@ static void pool_bwd(struct avs_c3n_head *h, int s, const float *dpt, float *dx)
     const struct avs_ops *op = avs_ops();
     struct avs_c3n_stage *st = &h->st[s];
     int B = h->B, C = h->cfg.C[s], D = h->cfg.D, hw = h->cfg.H[s] * h->cfg.W[s];
-    int kp = pidx(h, "conv%d.conv.weight", s + 1), ko = pidx(h, "conv%d.conv_1x1_output.weight", s + 1);
+    int kp = st->k.pool, ko = st->k.out;
     size_t mark = avs_arena_mark(&h->scratch);
     float *dip = avs_c3n_stake(h, (size_t)B * D, 0);
     op->gemm(1, 0, D, D, B, 1.0f, dpt, D, st->ip, D, 1.0f, GW(ko), 5 * D); /* dWo_0 */
@@ -183,7 +169,7 @@ void avs_c3n_aspp_bwd(struct avs_c3n_head *h, int s, const float *da, float *dx)
     const struct avs_ops *op = avs_ops();
     struct avs_c3n_stage *st = &h->st[s];
     int B = h->B, C = h->cfg.C[s], D = h->cfg.D, hw = h->cfg.H[s] * h->cfg.W[s], n = st->tc.n;
-    int ko = pidx(h, "conv%d.conv_1x1_output.weight", s + 1);
+    int ko = st->k.out;
     size_t mark = avs_arena_mark(&h->scratch);
     float *dpt = avs_c3n_stake(h, (size_t)B * D, 1), *dbc = avs_c3n_stake(h, (size_t)D, 1);
     float *dwc = avs_c3n_stake(h, (size_t)D * n * C, 1);

@@ -6,8 +6,17 @@
  *   ASPP   (ref: DeepLabv3 ASPP as in C3N): pool->1x1->broadcast | 1x1 | 3x3 d6 | d12 | d18
  *          -> concat [5D] -> 1x1 -> D, computed composed (model/c3n_aspp.c).
  *   TPAVI  (ref: AVSBench TPAVI.py, mode "dot"), exact low-rank form (DESIGN §6):
- *          y_t = M^T theta_t / (T*H*W), M = sum_t phi_t G_t^T [Ci,Ci], G_t = sum_HW g_t;
+ *          y_t = M^T theta_t / T, M = sum_t phi_t G_t^T [Ci,Ci], G_t = mean_HW g_t (the sum
+ *          of g over frame t's positions, divided by the H*W of the official 1/(T*H*W));
  *          z = BN(W_z y) + x; out = LayerNorm over channels (eps 1e-5).
+ *          Numerics: the sums over positions (dM = sum theta dy^T, the theta/g/phi bias
+ *          gradients) stay float32 GEMMs and the library's double-lane bias sums. Measured
+ *          (issue 12) against float64: at D 64 and the official widths, with exact convs, every
+ *          gradient is within float32's own spread (PyTorch's official and low-rank float32
+ *          runs differ from each other by 2-4x on a few of these cancelling sums on every fresh
+ *          case, and so do we); recomputing dM, theta's weight or bias gradient in double, or
+ *          M in double-float, moved nothing beyond that noise. The gradients 5-10x over it came
+ *          from Winograd's backward-data path (backend/cpu/winograd.c) upstream, not from here.
  *   fusion (ref: AVSBench FeatureFusionBlock/ResidualConvUnit with in-place ReLU):
  *          RCU(x) = conv2(relu(conv1(relu(x)))) + relu(x); path(p, s) = up2(RCU2(p + RCU1(s))),
  *          up2 = bilinear x2, align_corners=True.
@@ -19,15 +28,6 @@
 #include <stdio.h>
 
 #include "model/nn.h"
-
-static float *bufp(struct avs_c3n_head *h, const char *fmt, int s)
-{
-    char name[160];
-    snprintf(name, sizeof name, fmt, s);
-    int k = avs_tensor_set_find(&h->bufs, name);
-    AVS_ASSERT(k >= 0);
-    return h->bufs.t[k].data;
-}
 
 /* ---- geometry ---- */
 
@@ -100,6 +100,7 @@ static void carve(struct avs_c3n_head *h, struct carver *c)
     h->ringcol = take(c, avs_c3n_output_ring_floats(h));
     h->h3 = take(c, B * h->cfg.O2 * n0 * 16);
     h->logits = take(c, B * n0 * 16);
+    h->ws = take(c, h->ws_n);
 }
 
 static void ws_max(struct avs_c3n_head *h, struct avs_conv2d g)
@@ -109,11 +110,24 @@ static void ws_max(struct avs_c3n_head *h, struct avs_conv2d g)
         h->ws_n = n;
 }
 
+/* conv scratch: the largest of all convs (h->ws_n floats) */
+static void size_ws(struct avs_c3n_head *h)
+{
+    for (int s = 0; s < 4; s++) {
+        size_t n = avs_tapconv_ws(&h->st[s].tc);
+        if (n > h->ws_n)
+            h->ws_n = n;
+        ws_max(h, geom(h->B, h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 3, 1, 1));
+    }
+    ws_max(h, geom(h->B, h->cfg.D, 2 * h->cfg.H[0], 2 * h->cfg.W[0], h->cfg.O1, 3, 1, 1));
+    ws_max(h, geom(h->B, h->cfg.O1, 2 * h->cfg.H[0] + 2, 2 * h->cfg.W[0] + 2, 4 * h->cfg.O2, 3, 0, 1));
+}
+
 void avs_c3n_blocks_carve(struct avs_c3n_head *h)
 {
     for (int s = 0; s < 4; s++)
         avs_c3n_aspp_plan(h, s);
-    avs_c3n_output_init(h);
+    size_ws(h);
     struct carver c = {0};
     carve(h, &c);
     avs_arena_init_lazy(&h->acts, c.total);
@@ -132,16 +146,6 @@ void avs_c3n_blocks_carve(struct avs_c3n_head *h)
             stage_need = need;
     }
     avs_arena_init_lazy(&h->scratch, out_need + stage_need + 4 * B * D * n0 * 4);
-    /* conv scratch: the largest of all convs */
-    for (int s = 0; s < 4; s++) {
-        size_t n = avs_tapconv_ws(&h->st[s].tc);
-        if (n > h->ws_n)
-            h->ws_n = n;
-        ws_max(h, geom(h->B, h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 3, 1, 1));
-    }
-    ws_max(h, geom(h->B, h->cfg.D, 2 * h->cfg.H[0], 2 * h->cfg.W[0], h->cfg.O1, 3, 1, 1));
-    ws_max(h, geom(h->B, h->cfg.O1, 2 * h->cfg.H[0] + 2, 2 * h->cfg.W[0] + 2, 4 * h->cfg.O2, 3, 0, 1));
-    h->ws = avs_malloc(h->ws_n * sizeof(float));
 }
 
 float *avs_c3n_stake(struct avs_c3n_head *h, size_t n, int zero)
@@ -163,23 +167,20 @@ static void tpavi_fwd(struct avs_c3n_head *h, int s, const float *audio)
 {
     const struct avs_ops *op = avs_ops();
     struct avs_c3n_stage *st = &h->st[s];
-    int B = h->B, T = h->cfg.T, D = h->cfg.D, Ci = h->cfg.Ci, hw = HW(h, s), i = s + 1;
+    int B = h->B, T = h->cfg.T, D = h->cfg.D, Ci = h->cfg.Ci, hw = HW(h, s);
     size_t mark = avs_arena_mark(&h->scratch);
-    int kal = pidx(h, "tpavi_%d.align_channel.weight", i), kphi = pidx(h, "tpavi_%d.phi.weight", i);
-    int kth = pidx(h, "tpavi_%d.theta.weight", i), kg = pidx(h, "tpavi_%d.g.weight", i);
-    int kwz = pidx(h, "tpavi_%d.W_z.0.weight", i), kbn = pidx(h, "tpavi_%d.W_z.1.weight", i);
-    int kln = pidx(h, "tpavi_%d.norm_layer.weight", i);
+    const struct avs_c3n_idx *k = &st->k;
+    int kal = k->al, kphi = k->phi, kth = k->th, kg = k->g, kwz = k->wz, kbn = k->bn, kln = k->ln;
     avs_linear_fwd(st->af, audio, PW(kal), PB(kal), B, h->cfg.A, D);
     avs_linear_fwd(st->phi, st->af, PW(kphi), PB(kphi), B, D, Ci);
     struct avs_conv2d gin = geom(B, D, h->cfg.H[s], h->cfg.W[s], Ci, 1, 0, 1);
     struct avs_conv2d gout = geom(B, Ci, h->cfg.H[s], h->cfg.W[s], D, 1, 0, 1);
     op->conv2d_fwd(st->th, st->a, PW(kth), PB(kth), &gin, h->ws);
-    /* only the spatial sums of g's 1x1 conv are used: G = sum_HW (Wg a + bg) = HW (Wg mean(a) + bg) */
+    /* only the spatial means of g's 1x1 conv are used: G = mean_HW (Wg a + bg) = Wg mean(a) + bg;
+     * the sums of the exact form are HW G, and HW/(T*HW) = 1/T is folded into alpha */
     op->mean_fwd(st->am, st->a, B * D, hw);
     avs_linear_fwd(st->G, st->am, PW(kg), PB(kg), B, D, Ci);
-    for (int r = 0; r < B * Ci; r++)
-        st->G[r] *= (float)hw;
-    float alpha = 1.0f / (float)(T * hw);
+    float alpha = 1.0f / (float)T;
     for (int n = 0; n < h->N; n++) {
         float *M = st->M + (size_t)n * Ci * Ci;
         op->gemm(1, 0, Ci, Ci, T, 1.0f, st->phi + (size_t)n * T * Ci, Ci, st->G + (size_t)n * T * Ci,
@@ -192,7 +193,7 @@ static void tpavi_fwd(struct avs_c3n_head *h, int s, const float *audio)
     }
     op->conv2d_fwd(st->wz, st->y, PW(kwz), PB(kwz), &gout, h->ws);
     op->batchnorm_fwd(st->z, st->bnm, st->bnr, st->wz, PW(kbn), PB(kbn),
-                      bufp(h, "tpavi_%d.W_z.1.running_mean", i), bufp(h, "tpavi_%d.W_z.1.running_var", i),
+                      h->bufs.t[k->rmean].data, h->bufs.t[k->rvar].data,
                       B, D, hw, 1e-5f, 0.1f, h->train);
     if (h->train)
         h->bn_batches[s]++;
@@ -206,12 +207,10 @@ static void tpavi_bwd(struct avs_c3n_head *h, int s, const float *dt, float *da,
 {
     const struct avs_ops *op = avs_ops();
     struct avs_c3n_stage *st = &h->st[s];
-    int B = h->B, T = h->cfg.T, D = h->cfg.D, Ci = h->cfg.Ci, hw = HW(h, s), i = s + 1;
+    int B = h->B, T = h->cfg.T, D = h->cfg.D, Ci = h->cfg.Ci, hw = HW(h, s);
     size_t mark = avs_arena_mark(&h->scratch);
-    int kal = pidx(h, "tpavi_%d.align_channel.weight", i), kphi = pidx(h, "tpavi_%d.phi.weight", i);
-    int kth = pidx(h, "tpavi_%d.theta.weight", i), kg = pidx(h, "tpavi_%d.g.weight", i);
-    int kwz = pidx(h, "tpavi_%d.W_z.0.weight", i), kbn = pidx(h, "tpavi_%d.W_z.1.weight", i);
-    int kln = pidx(h, "tpavi_%d.norm_layer.weight", i);
+    const struct avs_c3n_idx *k = &st->k;
+    int kal = k->al, kphi = k->phi, kth = k->th, kg = k->g, kwz = k->wz, kbn = k->bn, kln = k->ln;
     size_t map = (size_t)B * D * hw, imap = (size_t)B * Ci * hw;
     float *dz = stake(h, map);
     op->layernorm_bwd(dz, GW(kln), GB(kln), dt, st->z, st->lnm, st->lnr, PW(kln), B, D, hw);
@@ -225,7 +224,7 @@ static void tpavi_bwd(struct avs_c3n_head *h, int s, const float *dt, float *da,
     op->conv2d_bwd_filter(GW(kwz), GB(kwz), dwz, st->y, &gout, h->ws);
     float *dth = stake(h, imap), *dM = stake(h, (size_t)h->N * Ci * Ci);
     float *dphi = stake(h, (size_t)B * Ci), *dG = stake(h, (size_t)B * Ci);
-    float alpha = 1.0f / (float)(T * hw);
+    float alpha = 1.0f / (float)T; /* as in the forward (G there is a mean, not a sum) */
     for (int n = 0; n < h->N; n++) {
         const float *M = st->M + (size_t)n * Ci * Ci;
         float *dMn = dM + (size_t)n * Ci * Ci;
@@ -239,10 +238,8 @@ static void tpavi_bwd(struct avs_c3n_head *h, int s, const float *dt, float *da,
         op->gemm(0, 0, T, Ci, Ci, 1.0f, st->phi + (size_t)n * T * Ci, Ci, dMn, Ci, 0.0f,
                  dG + (size_t)n * T * Ci, Ci);
     }
-    /* g (through G = HW (Wg mean(a) + bg)): its input gradient is the same at every position */
+    /* g (through G = Wg mean(a) + bg): its input gradient is the same at every position */
     float *dam = stake(h, (size_t)B * D);
-    for (int r = 0; r < B * Ci; r++)
-        dG[r] *= (float)hw;
     avs_linear_bwd(dam, GW(kg), GB(kg), dG, st->am, PW(kg), B, D, Ci);
     op->mean_bwd(da, dam, B * D, hw);
     op->conv2d_bwd_data(da, dth, PW(kth), &gin, h->ws);
@@ -262,8 +259,7 @@ static void rcu_fwd(struct avs_c3n_head *h, int s, int u, float *out, float *r0,
     const struct avs_ops *op = avs_ops();
     size_t map = (size_t)h->B * h->cfg.D * HW(h, s);
     struct avs_conv2d g = geom(h->B, h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 3, 1, 1);
-    int k1 = pidx(h, "path%d.resConfUnit%d.conv1.weight", s + 1, u);
-    int k2 = pidx(h, "path%d.resConfUnit%d.conv2.weight", s + 1, u);
+    int k1 = h->st[s].k.rcu[u - 1][0], k2 = h->st[s].k.rcu[u - 1][1];
     op->relu_fwd(r0, x, map);
     op->conv2d_fwd(r1, r0, PW(k1), PB(k1), &g, h->ws);
     op->relu_fwd(r1, r1, map);
@@ -278,8 +274,7 @@ static void rcu_bwd(struct avs_c3n_head *h, int s, int u, float *dx, const float
     const struct avs_ops *op = avs_ops();
     size_t map = (size_t)h->B * h->cfg.D * HW(h, s), mark = avs_arena_mark(&h->scratch);
     struct avs_conv2d g = geom(h->B, h->cfg.D, h->cfg.H[s], h->cfg.W[s], h->cfg.D, 3, 1, 1);
-    int k1 = pidx(h, "path%d.resConfUnit%d.conv1.weight", s + 1, u);
-    int k2 = pidx(h, "path%d.resConfUnit%d.conv2.weight", s + 1, u);
+    int k1 = h->st[s].k.rcu[u - 1][0], k2 = h->st[s].k.rcu[u - 1][1];
     float *dr1 = avs_c3n_stake(h, map, 0), *dc1 = stake(h, map), *dr0 = avs_c3n_stake(h, map, 0);
     op->conv2d_bwd_data_set(dr1, dout, PW(k2), &g, h->ws);
     op->conv2d_bwd_filter(GW(k2), GB(k2), dout, r1, &g, h->ws);

@@ -17,17 +17,15 @@ size_t avs_c3n_aspp_scratch(const struct avs_c3n_head *h, int s);
 void avs_c3n_aspp_fwd(struct avs_c3n_head *h, int s, const float *x);
 void avs_c3n_aspp_bwd(struct avs_c3n_head *h, int s, const float *da, float *dx);
 
-/* output_conv (model/c3n_output.c): its fixed geometry made (before carving) and freed, scratch it needs, forward (from path1's output), backward
- * (parameter gradients added; dup, path1's output gradient, overwritten). */
-void avs_c3n_output_init(struct avs_c3n_head *h);
-void avs_c3n_output_free(struct avs_c3n_head *h);
+/* output_conv (model/c3n_output.c): scratch it needs, floats of the ring's columns kept from
+ * the forward, forward (from path1's output), backward (parameter gradients added; dup,
+ * path1's output gradient, overwritten). */
 size_t avs_c3n_output_scratch(const struct avs_c3n_head *h);
 size_t avs_c3n_output_ring_floats(const struct avs_c3n_head *h);
 void avs_c3n_output_fwd(struct avs_c3n_head *h);
 void avs_c3n_output_bwd(struct avs_c3n_head *h, const float *dlogits, float *dup);
 
-/* parameter access by name (about a hundred strcmp per lookup, negligible) */
-#define pidx(h, ...) avs_tensor_set_findf(&(h)->params, __VA_ARGS__)
+/* parameter k (an index resolved at init: struct avs_c3n_idx, h->kout) and its bias */
 #define PW(k) (h->params.t[(k)].data)
 #define GW(k) (h->grads.t[(k)].data)
 #define PB(k) (h->params.t[(k) + 1].data) /* bias follows its weight in the table */

@@ -1,19 +1,19 @@
 /* model/c3n_head.c: the C3N head, forward and backward (see c3n_head.h).
  * ref: official AVSBench avs_s4/model/PVT_AVSModel.py (FeatureFusionBlock, ResidualConvUnit,
  * output_conv), TPAVI.py (TPAVIModule, mode "dot"), and the C3N head's ASPP (DeepLabv3).
- * Parameters and buffers are tables (avs_tensor_spec) built here; blocks are in
- * c3n_blocks.c. */
+ * Parameters and buffers are tables (avs_tensor_spec) built here, their indices resolved
+ * once (struct avs_c3n_idx); loading goes through model/params.h; blocks are in
+ * c3n_blocks.c, c3n_aspp.c and c3n_output.c. */
 #include "model/c3n_head.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/safetensors.h"
 #include "model/c3n_blocks.h"
-#include "model/nn.h"
+#include "model/params.h"
 
 void avs_c3n_cfg_default(struct avs_c3n_cfg *cfg, int image_size)
 {
@@ -34,40 +34,14 @@ void avs_c3n_cfg_default(struct avs_c3n_cfg *cfg, int image_size)
 
 /* ---- the size tables ---- */
 
-struct spec_list {
-    struct avs_tensor_spec *v;
-    int n, cap;
-};
-
-static void spec_add(struct spec_list *l, int ndim, const int *shape, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void spec_add(struct spec_list *l, int ndim, const int *shape, const char *fmt, ...)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 128;
-        l->v = avs_realloc(l->v, (size_t)l->cap * sizeof *l->v);
-    }
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    struct avs_tensor_spec *s = &l->v[l->n++];
-    memset(s, 0, sizeof *s);
-    s->name = avs_strdup(buf);
-    s->ndim = ndim;
-    memcpy(s->shape, shape, (size_t)ndim * sizeof(int));
-}
-
 /* name.weight [shape] and name.bias [shape[0]] */
-static void conv_spec(struct spec_list *l, int ndim, const int *shape, const char *name)
+static void conv_spec(struct avs_spec_list *l, int ndim, const int *shape, const char *name)
 {
-    spec_add(l, ndim, shape, "%s.weight", name);
-    spec_add(l, 1, shape, "%s.bias", name);
+    avs_spec_add(l, ndim, shape, "%s.weight", name);
+    avs_spec_add(l, 1, shape, "%s.bias", name);
 }
 
-static void build_specs(struct avs_c3n_head *h, struct spec_list *p, struct spec_list *b)
+static void build_specs(struct avs_c3n_head *h, struct avs_spec_list *p, struct avs_spec_list *b)
 {
     const struct avs_c3n_cfg *c = &h->cfg;
     int D = c->D, Ci = c->Ci;
@@ -102,8 +76,8 @@ static void build_specs(struct avs_c3n_head *h, struct spec_list *p, struct spec
         conv_spec(p, 5, in3, nm);
         snprintf(nm, sizeof nm, "tpavi_%d.phi", i);
         conv_spec(p, 5, in3, nm);
-        spec_add(b, 1, dn, "tpavi_%d.W_z.1.running_mean", i);
-        spec_add(b, 1, dn, "tpavi_%d.W_z.1.running_var", i);
+        avs_spec_add(b, 1, dn, "tpavi_%d.W_z.1.running_mean", i);
+        avs_spec_add(b, 1, dn, "tpavi_%d.W_z.1.running_var", i);
     }
     int k[4] = {D, D, 3, 3};
     /* path4 has a resConfUnit1 too (the official FeatureFusionBlock always builds both); it is
@@ -122,6 +96,41 @@ static void build_specs(struct avs_c3n_head *h, struct spec_list *p, struct spec
 
 /* ---- init / free ---- */
 
+static const char *aspp_branch[4] = {"atrous_block1", "atrous_block6", "atrous_block12",
+                                     "atrous_block18"};
+
+/* Every parameter index the blocks use, looked up by name once (struct avs_c3n_idx). */
+static void resolve(struct avs_c3n_head *h)
+{
+    const struct avs_tensor_set *p = &h->params, *b = &h->bufs;
+    for (int s = 0; s < 4; s++) {
+        struct avs_c3n_idx *k = &h->st[s].k;
+        int i = s + 1;
+        k->pool = avs_tensor_set_findf(p, "conv%d.conv.weight", i);
+        for (int a = 0; a < 4; a++)
+            k->br[a] = avs_tensor_set_findf(p, "conv%d.%s.weight", i, aspp_branch[a]);
+        k->out = avs_tensor_set_findf(p, "conv%d.conv_1x1_output.weight", i);
+        k->al = k->phi = k->th = k->g = k->wz = k->bn = k->ln = k->rmean = k->rvar = -1;
+        if (h->cfg.tpavi >> s & 1) {
+            k->al = avs_tensor_set_findf(p, "tpavi_%d.align_channel.weight", i);
+            k->phi = avs_tensor_set_findf(p, "tpavi_%d.phi.weight", i);
+            k->th = avs_tensor_set_findf(p, "tpavi_%d.theta.weight", i);
+            k->g = avs_tensor_set_findf(p, "tpavi_%d.g.weight", i);
+            k->wz = avs_tensor_set_findf(p, "tpavi_%d.W_z.0.weight", i);
+            k->bn = avs_tensor_set_findf(p, "tpavi_%d.W_z.1.weight", i);
+            k->ln = avs_tensor_set_findf(p, "tpavi_%d.norm_layer.weight", i);
+            k->rmean = avs_tensor_set_findf(b, "tpavi_%d.W_z.1.running_mean", i);
+            k->rvar = avs_tensor_set_findf(b, "tpavi_%d.W_z.1.running_var", i);
+        }
+        for (int u = 0; u < 2; u++)
+            for (int c = 0; c < 2; c++)
+                k->rcu[u][c] = avs_tensor_set_findf(p, "path%d.resConfUnit%d.conv%d.weight", i,
+                                                    u + 1, c + 1);
+    }
+    for (int o = 0; o < 3; o++)
+        h->kout[o] = avs_tensor_set_findf(p, "output_conv.%d.weight", 2 * o);
+}
+
 void avs_c3n_head_init(struct avs_c3n_head *h, const struct avs_c3n_cfg *cfg, int n_videos)
 {
     memset(h, 0, sizeof *h);
@@ -130,7 +139,7 @@ void avs_c3n_head_init(struct avs_c3n_head *h, const struct avs_c3n_cfg *cfg, in
     h->B = n_videos * cfg->T;
     for (int s = 0; s < 3; s++)
         AVS_ASSERT(cfg->H[s] == 2 * cfg->H[s + 1] && cfg->W[s] == 2 * cfg->W[s + 1]);
-    struct spec_list p = {0}, b = {0};
+    struct avs_spec_list p = {0}, b = {0};
     build_specs(h, &p, &b);
     h->pspec = p.v, h->np = p.n, h->bspec = b.v, h->nb = b.n;
     avs_tensor_set_init(&h->params, h->pspec, h->np);
@@ -138,10 +147,10 @@ void avs_c3n_head_init(struct avs_c3n_head *h, const struct avs_c3n_cfg *cfg, in
     avs_tensor_set_init(&h->m, h->pspec, h->np);
     avs_tensor_set_init(&h->v, h->pspec, h->np);
     avs_tensor_set_init(&h->bufs, h->bspec, h->nb);
-    for (int i = 0; i < h->nb; i++)
-        if (strstr(h->bspec[i].name, "running_var"))
-            for (size_t k = 0; k < avs_tensor_spec_numel(&h->bspec[i]); k++)
-                h->bufs.t[i].data[k] = 1.0f;
+    resolve(h);
+    for (int s = 0; s < 4; s++) /* BatchNorm's running variance starts at 1 (PyTorch) */
+        if (h->st[s].k.rvar >= 0)
+            avs_ops()->fill(h->bufs.t[h->st[s].k.rvar].data, 1.0f, (size_t)cfg->D);
     avs_c3n_blocks_carve(h);
 }
 
@@ -152,16 +161,11 @@ void avs_c3n_head_free(struct avs_c3n_head *h)
     avs_tensor_set_free(&h->m);
     avs_tensor_set_free(&h->v);
     avs_tensor_set_free(&h->bufs);
-    for (int i = 0; i < h->np; i++)
-        free((char *)h->pspec[i].name);
-    for (int i = 0; i < h->nb; i++)
-        free((char *)h->bspec[i].name);
-    free(h->pspec);
-    free(h->bspec);
+    struct avs_spec_list p = {h->pspec, h->np, h->np}, b = {h->bspec, h->nb, h->nb};
+    avs_spec_list_free(&p);
+    avs_spec_list_free(&b);
     avs_arena_free(&h->acts);
     avs_arena_free(&h->scratch);
-    free(h->ws);
-    avs_c3n_output_free(h);
     memset(h, 0, sizeof *h);
 }
 
@@ -175,101 +179,66 @@ static double rnd(unsigned long long *s)
     return (double)(z >> 11) / 4503599627370496.0 - 1.0;
 }
 
+/* The values are made on the host, in table order, and uploaded tensor by tensor. */
 void avs_c3n_head_init_random(struct avs_c3n_head *h, unsigned long long seed)
 {
     for (int i = 0; i < h->np; i++) {
         const struct avs_tensor_spec *s = &h->pspec[i];
-        float *d = h->params.t[i].data;
         size_t n = avs_tensor_spec_numel(s);
+        float *d = avs_malloc((n ? n : 1) * sizeof(float));
         int is_norm = strstr(s->name, "norm_layer") || strstr(s->name, "W_z.1");
         if (is_norm) {
             /* LayerNorm: weight 1, bias 0; TPAVI's W_z BatchNorm: 0 and 0 (official init) */
             float v = strstr(s->name, "norm_layer") && strstr(s->name, ".weight") ? 1.0f : 0.0f;
             for (size_t k = 0; k < n; k++)
                 d[k] = v;
-            continue;
+        } else {
+            /* fan_in of the weight of this layer (bias: of its weight, the previous entry) */
+            const struct avs_tensor_spec *w = strstr(s->name, ".bias") ? &h->pspec[i - 1] : s;
+            size_t fan_in = avs_tensor_spec_numel(w) / (size_t)w->shape[0];
+            double bound = 1.0 / sqrt((double)fan_in);
+            for (size_t k = 0; k < n; k++)
+                d[k] = (float)(bound * rnd(&seed));
         }
-        /* fan_in of the weight of this layer (bias: of its weight, the previous entry) */
-        const struct avs_tensor_spec *w = strstr(s->name, ".bias") ? &h->pspec[i - 1] : s;
-        size_t fan_in = avs_tensor_spec_numel(w) / (size_t)w->shape[0];
-        double bound = 1.0 / sqrt((double)fan_in);
-        for (size_t k = 0; k < n; k++)
-            d[k] = (float)(bound * rnd(&seed));
+        avs_tensor_set_upload(&h->params, i, d);
+        free(d);
     }
 }
 
 /* ---- load ---- */
 
-static const char *strip_module(const char *name)
-{
-    return strncmp(name, "module.", 7) ? name : name + 7;
-}
+struct load_ctx {
+    struct avs_c3n_head *h;
+    avs_c3n_extra_fn extra; /* the caller's */
+    void *ctx;
+};
 
-static int load_one(struct avs_tensor_set *set, int idx, const struct avs_st_tensor *t,
-                    const char *path, struct avs_err *err)
+/* Tensors of the file outside params and bufs: tpavi_<s>.W_z.1.num_batches_tracked (I64, a
+ * host counter), else the caller's extra. */
+static int load_extra(void *ctx, const struct avs_st_tensor *t, struct avs_err *err)
 {
-    struct avs_tensor *dst = &set->t[idx];
-    int sh[AVS_ST_MAXDIM];
-    for (int d = 0; d < t->ndim; d++)
-        sh[d] = (int)t->shape[d];
-    if (!avs_tensor_same_shape(t->ndim, sh, dst->ndim, dst->shape)) {
-        char a[96], b[96];
-        return avs_err_set(err, "%s: tensor \"%s\" has shape %s, the model needs %s", path,
-                           t->name, avs_tensor_shape_str(t->ndim, sh, a, sizeof a),
-                           avs_tensor_shape_str(dst->ndim, dst->shape, b, sizeof b));
+    struct load_ctx *c = ctx;
+    const char *name = strncmp(t->name, "module.", 7) ? t->name : t->name + 7;
+    for (int s = 0; s < 4; s++) {
+        char nbt[64];
+        snprintf(nbt, sizeof nbt, "tpavi_%d.W_z.1.num_batches_tracked", s + 1);
+        if (!strcmp(name, nbt) && t->dtype == AVS_ST_I64 && t->numel == 1) {
+            int64_t v;
+            memcpy(&v, t->data, 8);
+            c->h->bn_batches[s] = (long)v;
+            return 1;
+        }
     }
-    if (avs_st_read_f32(t, dst->data, avs_tensor_numel(dst), err))
-        return avs_err_wrap(err, "%s", path);
-    return 0;
+    return c->extra ? c->extra(c->ctx, t, err) : 0;
 }
 
 int avs_c3n_head_load_from(struct avs_c3n_head *h, const struct avs_st_file *f,
                            avs_c3n_extra_fn extra, void *ctx, int *ignored, struct avs_err *err)
 {
-    const char *path = f->path;
-    int rc = -1;
-    char *seen = avs_calloc((size_t)(h->np + h->nb + 1), 1);
-    if (ignored)
-        *ignored = 0;
-    for (int i = 0; i < f->n; i++) {
-        const struct avs_st_tensor *t = &f->t[i];
-        const char *name = strip_module(t->name);
-        int k, r;
-        if ((k = avs_tensor_set_find(&h->params, name)) >= 0) {
-            if (load_one(&h->params, k, t, path, err))
-                goto out;
-            seen[k] = 1;
-        } else if ((k = avs_tensor_set_find(&h->bufs, name)) >= 0) {
-            if (load_one(&h->bufs, k, t, path, err))
-                goto out;
-            seen[h->np + k] = 1;
-        } else if (strstr(name, ".W_z.1.num_batches_tracked") && !strncmp(name, "tpavi_", 6) &&
-                   t->dtype == AVS_ST_I64 && t->numel == 1 && name[6] >= '1' && name[6] <= '4') {
-            int64_t v;
-            memcpy(&v, t->data, 8);
-            h->bn_batches[name[6] - '1'] = (long)v;
-        } else if (extra && (r = extra(ctx, t, err)) != 0) {
-            if (r < 0)
-                goto out;
-        } else if (ignored) {
-            (*ignored)++;
-        } else {
-            avs_err_set(err, "%s: unknown tensor \"%s\": not a parameter of the C3N head with "
-                        "this configuration (check the TPAVI stages and channel sizes, or strip "
-                        "the backbone's tensors)", path, t->name);
-            goto out;
-        }
-    }
-    for (int i = 0; i < h->np + h->nb; i++)
-        if (!seen[i]) {
-            avs_err_set(err, "%s: missing tensor \"%s\"", path,
-                        i < h->np ? h->pspec[i].name : h->bspec[i - h->np].name);
-            goto out;
-        }
-    rc = 0;
-out:
-    free(seen);
-    return rc;
+    struct load_ctx c = {h, extra, ctx};
+    struct avs_params_io io = {.sets = {&h->params, &h->bufs}, .nsets = 2, .extra = load_extra,
+                               .ctx = &c, .ignored = ignored, .what = "the C3N head"};
+    return avs_params_load(f, &io, err);
 }
 
 int avs_c3n_head_load(struct avs_c3n_head *h, const char *path, struct avs_err *err)
@@ -278,12 +247,6 @@ int avs_c3n_head_load(struct avs_c3n_head *h, const char *path, struct avs_err *
     int rc = avs_st_open(path, &f, err) ? -1 : avs_c3n_head_load_from(h, f, NULL, NULL, NULL, err);
     avs_st_close(&f);
     return rc;
-}
-
-int avs_c3n_head_load_tensor(struct avs_tensor_set *set, int idx, const struct avs_st_tensor *t,
-                             const char *path, struct avs_err *err)
-{
-    return load_one(set, idx, t, path, err);
 }
 
 /* ---- training helpers ---- */
@@ -311,12 +274,12 @@ double avs_c3n_head_loss(const struct avs_c3n_head *h, const float *mask, const 
                          float *dlogits, float *sl, float *sm)
 {
     const struct avs_ops *op = avs_ops();
-    size_t n = (size_t)16 * h->cfg.H[0] * h->cfg.W[0];
+    size_t n = (size_t)16 * h->cfg.H[0] * h->cfg.W[0], bytes = n * sizeof(float);
     int nb = 0;
     for (int b = 0; b < h->B; b++)
         if (!frame_mask || frame_mask[b]) {
-            memcpy(sl + nb * n, h->logits + b * n, n * sizeof(float));
-            memcpy(sm + nb * n, mask + b * n, n * sizeof(float));
+            op->copy(sl + nb * n, h->logits + b * n, bytes);
+            op->copy(sm + nb * n, mask + b * n, bytes);
             nb++;
         }
     if (!nb)
@@ -331,15 +294,15 @@ double avs_c3n_head_loss(const struct avs_c3n_head *h, const float *mask, const 
     for (int b = h->B - 1; b >= 0; b--) {
         if (!frame_mask || frame_mask[b]) {
             k--;
-            memmove(dlogits + b * n, d1 + k * n, n * sizeof(float));
+            if (k != b)
+                op->copy(dlogits + b * n, d1 + k * n, bytes);
         } else
-            memset(dlogits + b * n, 0, n * sizeof(float));
+            op->zero(dlogits + b * n, n);
     }
     return loss;
 }
 
 size_t avs_c3n_head_bytes(const struct avs_c3n_head *h)
 {
-    return 4 * (h->params.arena.cap * 4 + h->bufs.arena.cap + h->acts.cap + h->scratch.peak +
-                h->ws_n);
+    return 4 * (h->params.arena.cap * 4 + h->bufs.arena.cap + h->acts.cap + h->scratch.peak);
 }

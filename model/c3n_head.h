@@ -13,6 +13,12 @@
  *   x[s] [N*T, C_s, H_s, W_s] (frames of a video adjacent), audio [N, T, 128],
  *   logits [N*T, 1, 4*H_0, 4*W_0].
  *
+ * Memory: every tensor (parameters, gradients, activations, h.logits, and the x, audio,
+ * dlogits, dx, daudio, mask pointers given to these functions) is device memory of the backend
+ * active at avs_c3n_head_init (backend/backend.h): host data goes in with avs_dev_upload and
+ * results come back with avs_dev_download / avs_tensor_set_download. Keep that backend active
+ * while the head lives. Nothing allocates inside a forward or backward.
+ *
  *        x1..x4 ── conv1..4 (ASPP) ── tpavi_1..4 ──┐
  *   path4(t4) ─▶ path3(·, t3) ─▶ path2(·, t2) ─▶ path1(·, t1) ─▶ output_conv ─▶ logits
  */
@@ -37,19 +43,28 @@ struct avs_c3n_cfg {
 
 void avs_c3n_cfg_default(struct avs_c3n_cfg *cfg, int image_size);
 
+/* Indices of one stage's parameters in h->params (a bias is its weight's index + 1) and of
+ * its buffers in h->bufs, resolved once at init (-1: not in this configuration). */
+struct avs_c3n_idx {
+    int pool, br[4], out;            /* ASPP: conv, atrous_block1/6/12/18, conv_1x1_output */
+    int al, phi, th, g, wz, bn, ln;  /* TPAVI: align_channel, phi, theta, g, W_z.0, W_z.1, norm */
+    int rmean, rvar;                 /* TPAVI: W_z.1.running_mean / running_var (h->bufs) */
+    int rcu[2][2];                   /* path: resConfUnit1/2 . conv1/2 */
+};
+
 /* Saved activations of one stage (pointers into the activation arena). */
 struct avs_c3n_stage {
+    struct avs_c3n_idx k;                      /* its parameters */
     float *pool, *ip, *pt, *a;                 /* ASPP: [B,C] [B,D] [B,D] [B,D,HW] */
     float *wc, *bc;                            /* ASPP composed: [D,taps,C] [D] (c3n_aspp.c) */
     struct avs_tapconv tc;                     /* ASPP's taps on this stage */
     signed char tap_of[4][9];                  /* branch tap -> tap of tc (-1: never live) */
-    float *af, *phi, *th, *G, *M, *y, *wz;     /* TPAVI: [B,D] [B,Ci] [B,Ci,HW] [B,Ci] [N,Ci,Ci] [B,Ci,HW] [B,D,HW] */
+    float *af, *phi, *th, *G, *M, *y, *wz;     /* TPAVI: [B,D] [B,Ci] [B,Ci,HW] [B,Ci] [N,Ci,Ci] [B,Ci,HW] [B,D,HW]
+                                                  (G: g's spatial mean, M = phi^T G per video) */
     float *am;                                 /* TPAVI: mean of a over HW [B,D] */
     float *bnm, *bnr, *z, *lnm, *lnr, *t;      /* [D] [D] [B,D,HW] [B,HW] [B,HW] [B,D,HW] */
     float *r0a, *r1a, *sum, *r0b, *r1b, *up;   /* path: RCU1 relus, sum, RCU2 relus, out [B,D,4HW] */
 };
-
-struct avs_c3n_ring;
 
 struct avs_c3n_head {
     struct avs_c3n_cfg cfg;
@@ -60,15 +75,15 @@ struct avs_c3n_head {
     long adam_step;
     int grads_zero; /* 1: avs_c3n_head_adam left the grads zero, the next zero_grad skips */
     long bn_batches[4]; /* W_z.1.num_batches_tracked per stage */
-    struct avs_arena acts;    /* saved activations, carved once */
+    struct avs_arena acts;    /* saved activations and the conv scratch, carved once */
     struct avs_arena scratch; /* backward temporaries (lazy: only touched pages count) */
-    float *ws;                /* conv scratch */
+    float *ws;                /* conv scratch [ws_n] (in acts) */
     size_t ws_n;
     struct avs_c3n_stage st[4];
+    int kout[3];             /* indices of output_conv.0/.2/.4 weights in params */
     float *hp, *h3, *logits; /* output_conv: [B,O1,2H0+2,2W0+2] [B,O2,4H0,4W0] [B,1,..] */
     float *kc, *kcb;         /* output_conv.2 composed with the x2 upsampling (c3n_output.c) */
     float *ringcol;          /* and its ring of border outputs: their im2col columns */
-    struct avs_c3n_ring *ring; /* the ring's pixels and taps (c3n_output.c) */
     const float *x[4];            /* inputs of the last forward (borrowed) */
     const float *audio;
     int train;
@@ -79,8 +94,9 @@ void avs_c3n_head_init(struct avs_c3n_head *h, const struct avs_c3n_cfg *cfg, in
 void avs_c3n_head_free(struct avs_c3n_head *h);
 /* PyTorch-like default initialisation from a seed (kaiming-uniform convs, BN weight 1). */
 void avs_c3n_head_init_random(struct avs_c3n_head *h, unsigned long long seed);
-/* Load parameters and buffers by name. Missing, unknown and mis-shaped tensors are errors that
- * name the tensor; "module." prefixes (DataParallel) are stripped. */
+/* Load parameters and buffers by name (model/params.h: read on the host, uploaded). Missing,
+ * unknown and mis-shaped tensors are errors that name the tensor; "module." prefixes
+ * (DataParallel) are stripped. */
 int avs_c3n_head_load(struct avs_c3n_head *h, const char *path, struct avs_err *err);
 
 struct avs_st_file;
@@ -92,9 +108,6 @@ typedef int (*avs_c3n_extra_fn)(void *ctx, const struct avs_st_tensor *t, struct
  * non-NULL, else is an error. Every head tensor must be there. */
 int avs_c3n_head_load_from(struct avs_c3n_head *h, const struct avs_st_file *f,
                            avs_c3n_extra_fn extra, void *ctx, int *ignored, struct avs_err *err);
-/* One tensor t into set->t[idx], the shape checked (error naming both shapes). */
-int avs_c3n_head_load_tensor(struct avs_tensor_set *set, int idx, const struct avs_st_tensor *t,
-                             const char *path, struct avs_err *err);
 /* Saved forward state needs x and audio alive until the backward. */
 void avs_c3n_head_fwd(struct avs_c3n_head *h, const float *const x[4], const float *audio,
                       int train);
@@ -108,7 +121,8 @@ void avs_c3n_head_zero_grad(struct avs_c3n_head *h);
  * (a backward) must clear h->grads_zero first. */
 void avs_c3n_head_adam(struct avs_c3n_head *h, double lr);
 /* BCE + Dice (DESIGN §6) of the logits against masks [B,1,4H0,4W0] in [0,1], over the frames
- * with frame_mask[b] != 0 (NULL: all); writes dlogits (all frames). Returns the loss. */
+ * with frame_mask[b] != 0 (host memory; NULL: all); writes dlogits (all frames). Returns the
+ * loss. mask, dlogits and the two scratch buffers are device memory. */
 double avs_c3n_head_loss(const struct avs_c3n_head *h, const float *mask, const int *frame_mask,
                          float *dlogits, float *scratch_logits /* [2*B*n] */,
                          float *scratch_mask /* [B*n] */);

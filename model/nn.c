@@ -1,9 +1,6 @@
 /* model/nn.c: see nn.h. */
 #include "model/nn.h"
 
-#include <math.h>
-#include <string.h>
-
 void avs_linear_fwd(float *y, const float *x, const float *w, const float *b, int M, int I, int O)
 {
     const struct avs_ops *op = avs_ops();
@@ -28,16 +25,7 @@ void avs_ccam_fwd(float *out, float *s, float *x1, float *sm, const float *x, co
                   int N, int C, int HW)
 {
     const struct avs_ops *op = avs_ops();
-    for (int n = 0; n < N; n++) {
-        double ss = 0;
-        for (int c = 0; c < C; c++)
-            ss += (double)cw[(size_t)n * C + c] * cw[(size_t)n * C + c];
-        float nrm = (float)sqrt(ss);
-        if (nrm < 1e-12f)
-            nrm = 1e-12f;
-        for (int c = 0; c < C; c++)
-            s[(size_t)n * C + c] = cw[(size_t)n * C + c] / nrm;
-    }
+    op->l2norm_rows(s, cw, N, C, 1e-12f);
     op->sigmoid_fwd(s, s, (size_t)N * C);
     struct avs_bcast bc = {N, C, HW, 1, 1, 0};
     op->mul_fwd(x1, x, s, &bc);
@@ -47,24 +35,10 @@ void avs_ccam_fwd(float *out, float *s, float *x1, float *sm, const float *x, co
     op->mul_fwd(out, x1, sm, &bs);
 }
 
+/* out = x1 * sm, sm = sigmoid(m), m = mean_c x1: dx1 = dout*sm + dm/C, dm = sum_c(dout*x1)
+ * * sm(1-sm); then dx = dx1 * s: one primitive, without a [N,C,HW] temporary. */
 void avs_ccam_bwd(float *dx, const float *dout, const float *s, const float *x1, const float *sm,
                   int N, int C, int HW, float *scratch)
 {
-    const struct avs_ops *op = avs_ops();
-    /* out = x1 * sm, sm = sigmoid(m), m = mean_c x1: dx1 = dout*sm + dm/C, dm = sum_c(dout*x1)
-     * * sm(1-sm); then dx = dx1 * s. Done per element without a [N,C,HW] temporary. */
-    struct avs_bcast bs = {N, C, HW, 1, 0, 1};
-    avs_ops()->zero(scratch, (size_t)N * HW);
-    op->mul_bwd(NULL, scratch, dout, x1, sm, &bs); /* scratch = sum_c dout*x1 */
-    for (size_t i = 0; i < (size_t)N * HW; i++)
-        scratch[i] *= sm[i] * (1.0f - sm[i]) / (float)C;
-    for (int n = 0; n < N; n++)
-        for (int c = 0; c < C; c++) {
-            float sc = s[(size_t)n * C + c];
-            const float *g = dout + ((size_t)n * C + c) * HW, *q = sm + (size_t)n * HW;
-            const float *dm = scratch + (size_t)n * HW;
-            float *d = dx + ((size_t)n * C + c) * HW;
-            for (int i = 0; i < HW; i++)
-                d[i] += (g[i] * q[i] + dm[i]) * sc;
-        }
+    avs_ops()->ccam_bwd(dx, dout, s, x1, sm, N, C, HW, scratch);
 }

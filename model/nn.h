@@ -19,7 +19,7 @@ void avs_linear_bwd(float *dx, float *dw, float *db, const float *dy, const floa
 /* CCAM (DESIGN §6) for one stage map x [N,C,H,W] with Grad-CAM weights cw [N,C]:
  *   s = sigmoid(cw / max(||cw||_2, 1e-12)); x1 = x*s; out = x1 * sigmoid(mean_c x1).
  * Saves s [N*C], x1 [N*C*HW], sm [N*HW] for backward (w.r.t. x only: the weights come from a
- * Grad-CAM pass and are constants of the step). */
+ * Grad-CAM pass and are constants of the step). All pointers are device memory (scratch too). */
 void avs_ccam_fwd(float *out, float *s, float *x1, float *sm, const float *x, const float *cw,
                   int N, int C, int HW);
 void avs_ccam_bwd(float *dx, const float *dout, const float *s, const float *x1, const float *sm,

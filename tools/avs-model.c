@@ -205,14 +205,89 @@ static int read_into(const struct avs_st_file *f, const char *name, float *dst, 
     return avs_st_read_f32(t, dst, n, err) ? avs_err_wrap(err, "%s", f->path) : 0;
 }
 
+/* Host copies of a tensor set's tensors: one block (avs_tensor_set_to_host), added to the
+ * writer as prefix + name (names kept in *names until the save). */
+static float *add_set_host(struct avs_st_writer *wr, const struct avs_tensor_set *set,
+                           const char *prefix, char **names, int *n_names)
+{
+    float *host = avs_tensor_set_to_host(set);
+    for (int i = 0; i < set->n; i++) {
+        names[*n_names] = avs_sprintf("%s%s", prefix, set->spec[i].name);
+        avs_st_writer_add_f32(wr, names[(*n_names)++], set->t[i].ndim, set->t[i].shape,
+                              host + (set->t[i].data - set->arena.base));
+    }
+    return host;
+}
+
+/* The head's inputs: host copies read from the file, then uploaded to the active backend. */
+struct run_io {
+    float *x[4], *audio, *dl;         /* host */
+    float *dx_[4], *audio_, *dl_;     /* device */
+    float *gdx[4], *gaudio;           /* device gradients */
+    float *out[8];                    /* host copies of results, freed after the save */
+    int nout;
+};
+
+static void run_io_free(struct run_io *r)
+{
+    for (int s = 0; s < 4; s++) {
+        free(r->x[s]);
+        avs_dev_free(&r->dx_[s]);
+        avs_dev_free(&r->gdx[s]);
+    }
+    free(r->audio), free(r->dl);
+    avs_dev_free(&r->audio_), avs_dev_free(&r->dl_), avs_dev_free(&r->gaudio);
+    for (int i = 0; i < r->nout; i++)
+        free(r->out[i]);
+}
+
+/* A host copy of device tensor d [n] that lives until run_io_free. */
+static float *run_host(struct run_io *r, const float *d, size_t n)
+{
+    AVS_ASSERT(r->nout < 8);
+    return r->out[r->nout++] = avs_host_from_dev(d, n);
+}
+
+/* dlogits from --grad-out, checked against the output's shape; uploaded. */
+static int read_grad_out(const struct opts *o, const int *ls, size_t nl, struct run_io *r,
+                         struct avs_err *err)
+{
+    struct avs_st_file *df = NULL;
+    int rc = -1;
+    if (avs_st_open(o->grad_out, &df, err))
+        return -1;
+    const struct avs_st_tensor *t = avs_st_find(df, "logits");
+    if (!t) {
+        avs_err_set(err, "%s: missing tensor \"logits\" (the gradient of the output)", o->grad_out);
+        goto out;
+    }
+    int sh[AVS_ST_MAXDIM];
+    for (int d = 0; d < t->ndim; d++)
+        sh[d] = (int)t->shape[d];
+    if (!avs_tensor_same_shape(t->ndim, sh, 4, ls)) {
+        char a[64], b[64];
+        avs_err_set(err, "%s: tensor \"logits\" has shape %s, the output is %s", o->grad_out,
+                    avs_tensor_shape_str(t->ndim, sh, a, sizeof a), avs_tensor_shape_str(4, ls, b, sizeof b));
+        goto out;
+    }
+    r->dl = avs_malloc(nl * sizeof(float));
+    if (avs_st_read_f32(t, r->dl, nl, err))
+        goto out;
+    r->dl_ = avs_dev_from_host(r->dl, nl);
+    rc = 0;
+out:
+    avs_st_close(&df);
+    return rc;
+}
+
 static int cmd_run(const struct opts *o, struct avs_err *err)
 {
     int rc = -1, N = 0;
-    struct avs_st_file *in = NULL, *wf = NULL, *df = NULL;
+    struct avs_st_file *in = NULL, *wf = NULL;
     struct avs_st_writer *wr = NULL;
     struct avs_c3n_head h;
     int have_head = 0;
-    float *x[4] = {0}, *dx[4] = {0}, *audio = NULL, *daudio = NULL, *dl = NULL;
+    struct run_io r = {0};
     char **names = NULL;
     int n_names = 0;
     if (!o->weights || !o->inputs || !o->out) {
@@ -230,70 +305,44 @@ static int cmd_run(const struct opts *o, struct avs_err *err)
     if (avs_c3n_head_load(&h, o->weights, err))
         goto out;
     int B = h.B;
-    size_t xn[4];
+    size_t xn[4], nl = (size_t)B * 16 * cfg.H[0] * cfg.W[0], na = (size_t)B * cfg.A;
     for (int s = 0; s < 4; s++) {
         char nm[8];
         snprintf(nm, sizeof nm, "x%d", s + 1);
         xn[s] = (size_t)B * cfg.C[s] * cfg.H[s] * cfg.W[s];
-        x[s] = avs_malloc(xn[s] * sizeof(float));
-        if (read_into(in, nm, x[s], xn[s], err))
+        r.x[s] = avs_malloc(xn[s] * sizeof(float));
+        if (read_into(in, nm, r.x[s], xn[s], err))
             goto out;
+        r.dx_[s] = avs_dev_from_host(r.x[s], xn[s]);
     }
-    audio = avs_malloc((size_t)B * cfg.A * sizeof(float));
-    if (read_into(in, "audio", audio, (size_t)B * cfg.A, err))
+    r.audio = avs_malloc(na * sizeof(float));
+    if (read_into(in, "audio", r.audio, na, err))
         goto out;
-    avs_c3n_head_fwd(&h, (const float *const *)x, audio, o->train);
+    r.audio_ = avs_dev_from_host(r.audio, na);
+    avs_c3n_head_fwd(&h, (const float *const *)r.dx_, r.audio_, o->train);
     wr = avs_st_writer_new();
     int ls[4] = {B, 1, 4 * cfg.H[0], 4 * cfg.W[0]};
-    avs_st_writer_add_f32(wr, "logits", 4, ls, h.logits);
+    avs_st_writer_add_f32(wr, "logits", 4, ls, run_host(&r, h.logits, nl));
+    names = avs_calloc((size_t)(h.np + h.nb + 8), sizeof *names);
     if (o->grad_out) {
-        size_t nl = (size_t)B * 16 * cfg.H[0] * cfg.W[0];
-        if (avs_st_open(o->grad_out, &df, err))
-            goto out;
-        const struct avs_st_tensor *t = avs_st_find(df, "logits");
-        if (!t) {
-            avs_err_set(err, "%s: missing tensor \"logits\" (the gradient of the output)", o->grad_out);
-            goto out;
-        }
-        int sh[AVS_ST_MAXDIM];
-        for (int d = 0; d < t->ndim; d++)
-            sh[d] = (int)t->shape[d];
-        if (!avs_tensor_same_shape(t->ndim, sh, 4, ls)) {
-            char a[64], b[64];
-            avs_err_set(err, "%s: tensor \"logits\" has shape %s, the output is %s", o->grad_out,
-                        avs_tensor_shape_str(t->ndim, sh, a, sizeof a), avs_tensor_shape_str(4, ls, b, sizeof b));
-            goto out;
-        }
-        dl = avs_malloc(nl * sizeof(float));
-        if (avs_st_read_f32(t, dl, nl, err))
+        if (read_grad_out(o, ls, nl, &r, err))
             goto out;
         for (int s = 0; s < 4; s++)
-            dx[s] = avs_calloc(xn[s], sizeof(float));
-        daudio = avs_calloc((size_t)B * cfg.A, sizeof(float));
+            r.gdx[s] = avs_dev_alloc(xn[s], "the input gradients");
+        r.gaudio = avs_dev_alloc(na, "the audio gradient");
         avs_c3n_head_zero_grad(&h);
-        avs_c3n_head_bwd(&h, dl, dx, daudio);
-        names = avs_calloc((size_t)(h.np + h.nb + 8), sizeof *names);
-        for (int i = 0; i < h.np; i++) {
-            names[n_names] = avs_sprintf("grad.%s", h.pspec[i].name);
-            avs_st_writer_add_f32(wr, names[n_names++], h.grads.t[i].ndim, h.grads.t[i].shape,
-                                  h.grads.t[i].data);
-        }
+        avs_c3n_head_bwd(&h, r.dl_, r.gdx, r.gaudio);
+        r.out[r.nout++] = add_set_host(wr, &h.grads, "grad.", names, &n_names);
         for (int s = 0; s < 4; s++) {
             int xs[4] = {B, cfg.C[s], cfg.H[s], cfg.W[s]};
             names[n_names] = avs_sprintf("grad.x%d", s + 1);
-            avs_st_writer_add_f32(wr, names[n_names++], 4, xs, dx[s]);
+            avs_st_writer_add_f32(wr, names[n_names++], 4, xs, run_host(&r, r.gdx[s], xn[s]));
         }
         int as[3] = {N, cfg.T, cfg.A};
-        avs_st_writer_add_f32(wr, "grad.audio", 3, as, daudio);
+        avs_st_writer_add_f32(wr, "grad.audio", 3, as, run_host(&r, r.gaudio, na));
     }
     if (o->train)
-        for (int i = 0; i < h.nb; i++) {
-            if (!names)
-                names = avs_calloc((size_t)(h.nb + 1), sizeof *names);
-            names[n_names] = avs_sprintf("buf.%s", h.bspec[i].name);
-            avs_st_writer_add_f32(wr, names[n_names++], h.bufs.t[i].ndim, h.bufs.t[i].shape,
-                                  h.bufs.t[i].data);
-        }
+        r.out[r.nout++] = add_set_host(wr, &h.bufs, "buf.", names, &n_names);
     if (avs_st_writer_save(wr, o->out, err))
         goto out;
     rc = 0;
@@ -302,16 +351,9 @@ out:
         free(names[i]);
     free(names);
     avs_st_writer_free(&wr);
-    for (int s = 0; s < 4; s++) {
-        free(x[s]);
-        free(dx[s]);
-    }
-    free(audio);
-    free(daudio);
-    free(dl);
+    run_io_free(&r);
     avs_st_close(&in);
     avs_st_close(&wf);
-    avs_st_close(&df);
     if (have_head)
         avs_c3n_head_free(&h);
     return rc ? 3 : 0;
@@ -379,18 +421,23 @@ static int cmd_bench_head(const struct opts *o)
     avs_c3n_head_init(&h, &cfg, N);
     avs_c3n_head_init_random(&h, o->seed);
     unsigned long long s = o->seed + 7;
-    float *x[4];
+    float *x[4]; /* inputs made on the host, uploaded; all else is device memory */
     for (int i = 0; i < 4; i++) {
         size_t n = (size_t)h.B * cfg.C[i] * cfg.H[i] * cfg.W[i];
-        x[i] = avs_malloc(n * sizeof(float));
-        fill(x[i], n, &s, 1.0f);
+        float *hx = avs_malloc(n * sizeof(float));
+        fill(hx, n, &s, 1.0f);
+        x[i] = avs_dev_from_host(hx, n);
+        free(hx);
     }
-    size_t nl = (size_t)h.B * 16 * cfg.H[0] * cfg.W[0];
-    float *audio = avs_malloc((size_t)h.B * cfg.A * sizeof(float)), *mask = avs_malloc(nl * 4);
-    float *dl = avs_malloc(nl * 4), *sl = avs_malloc(2 * nl * 4), *sm = avs_malloc(nl * 4);
-    fill(audio, (size_t)h.B * cfg.A, &s, 1.0f);
+    size_t nl = (size_t)h.B * 16 * cfg.H[0] * cfg.W[0], na = (size_t)h.B * cfg.A;
+    float *ha = avs_malloc(na * sizeof(float)), *hm = avs_malloc(nl * 4);
+    fill(ha, na, &s, 1.0f);
     for (size_t i = 0; i < nl; i++)
-        mask[i] = (i / 97) % 3 == 0 ? 1.0f : 0.0f;
+        hm[i] = (i / 97) % 3 == 0 ? 1.0f : 0.0f;
+    float *audio = avs_dev_from_host(ha, na), *mask = avs_dev_from_host(hm, nl);
+    free(ha), free(hm);
+    float *dl = avs_dev_alloc(nl, "dlogits"), *sl = avs_dev_alloc(2 * nl, "loss scratch");
+    float *sm = avs_dev_alloc(nl, "loss scratch");
     double *t = avs_malloc((size_t)S * sizeof(double)), flops = 0, loss = 0;
     for (int k = 0; k < S; k++) {
         if (o->profile && k == 1) /* the first step (page faults, plans) is not a steady one */
@@ -419,8 +466,9 @@ static int cmd_bench_head(const struct opts *o)
         printf("step_seconds=%.4f gflops=%.1f step_gflop=%.1f peak_rss_mb=%.0f loss=%.6f videos=%d "
                "threads=%d\n", med, gf, flops / 1e9, mb, loss, N, avs_ops_threads());
     for (int i = 0; i < 4; i++)
-        free(x[i]);
-    free(audio), free(mask), free(dl), free(sl), free(sm), free(t);
+        avs_dev_free(&x[i]);
+    avs_dev_free(&audio), avs_dev_free(&mask), avs_dev_free(&dl), avs_dev_free(&sl);
+    avs_dev_free(&sm), free(t);
     avs_c3n_head_free(&h);
     return 0;
 }
@@ -557,7 +605,7 @@ static int cmd_run_ccam(const struct opts *o, struct avs_err *err)
     int rc = 3, nd[2];
     int64_t sh[2][AVS_ST_MAXDIM];
     size_t n[2];
-    float *x = NULL, *cw = NULL, *out = NULL, *s = NULL, *x1 = NULL, *sm = NULL;
+    float *x = NULL, *cw = NULL, *out = NULL;
     struct avs_st_file *in = NULL;
     struct avs_st_writer *wr = NULL;
     if (!o->inputs || !o->out) {
@@ -572,11 +620,14 @@ static int cmd_run_ccam(const struct opts *o, struct avs_err *err)
         goto out;
     }
     int N = (int)sh[0][0], C = (int)sh[0][1], HW = (int)(sh[0][2] * sh[0][3]);
-    out = avs_malloc(n[0] * sizeof(float));
-    x1 = avs_malloc(n[0] * sizeof(float));
-    s = avs_malloc((size_t)N * C * sizeof(float));
-    sm = avs_malloc((size_t)N * HW * sizeof(float));
-    avs_ccam_fwd(out, s, x1, sm, x, cw, N, C, HW);
+    /* device: the inputs uploaded, the outputs and saved state; out comes back to the host */
+    float *dxx = avs_dev_from_host(x, n[0]), *dcw = avs_dev_from_host(cw, n[1]);
+    float *dout = avs_dev_alloc(n[0], "ccam out"), *dx1 = avs_dev_alloc(n[0], "ccam x1");
+    float *ds = avs_dev_alloc((size_t)N * C, "ccam s"), *dsm = avs_dev_alloc((size_t)N * HW, "ccam sm");
+    avs_ccam_fwd(dout, ds, dx1, dsm, dxx, dcw, N, C, HW);
+    out = avs_host_from_dev(dout, n[0]);
+    avs_dev_free(&dxx), avs_dev_free(&dcw), avs_dev_free(&dout), avs_dev_free(&dx1);
+    avs_dev_free(&ds), avs_dev_free(&dsm);
     wr = avs_st_writer_new();
     int os[4] = {N, C, (int)sh[0][2], (int)sh[0][3]};
     avs_st_writer_add_f32(wr, "out", 4, os, out);
@@ -586,7 +637,7 @@ static int cmd_run_ccam(const struct opts *o, struct avs_err *err)
 out:
     avs_st_writer_free(&wr);
     avs_st_close(&in);
-    free(x), free(cw), free(out), free(s), free(x1), free(sm);
+    free(x), free(cw), free(out);
     return rc;
 }
 

@@ -7,21 +7,9 @@
 #include <string.h>
 
 #include "core/safetensors.h"
+#include "model/params.h"
 
 #define FORMAT "avs-c3n"
-
-static void add_set(struct avs_st_writer *w, const struct avs_tensor_set *s, const char *prefix,
-                    char **names)
-{
-    for (int i = 0; i < s->n; i++) {
-        const char *n = s->spec[i].name;
-        if (prefix) {
-            names[i] = avs_sprintf("%s%s", prefix, n);
-            n = names[i];
-        }
-        avs_st_writer_add_f32(w, n, s->t[i].ndim, s->t[i].shape, s->t[i].data);
-    }
-}
 
 static char *state_json(const struct avs_train_state *st)
 {
@@ -31,15 +19,17 @@ static char *state_json(const struct avs_train_state *st)
                        st->best_epoch);
 }
 
+/* Tensors in the order of version 1 files: parameters, buffers, num_batches_tracked, then
+ * (last) the Adam moments; each set through host copies (model/params.h). */
 int avs_ckpt_save(const char *path, const struct avs_c3n_head *h, const char *config,
                   const struct avs_train_state *st, struct avs_err *err)
 {
     struct avs_st_writer *w = avs_st_writer_new();
-    char **mn = avs_calloc((size_t)h->np + 1, sizeof *mn), **vn = avs_calloc((size_t)h->np + 1, sizeof *vn);
+    struct avs_params_stage ps = {0};
     char nbt[4][64];
     int64_t nb[4], one = 1;
-    add_set(w, &h->params, NULL, NULL);
-    add_set(w, &h->bufs, NULL, NULL);
+    avs_params_stage_add(&ps, w, &h->params, NULL);
+    avs_params_stage_add(&ps, w, &h->bufs, NULL);
     for (int s = 0; s < 4; s++)
         if (h->cfg.tpavi >> s & 1) {
             snprintf(nbt[s], sizeof nbt[s], "tpavi_%d.W_z.1.num_batches_tracked", s + 1);
@@ -48,8 +38,8 @@ int avs_ckpt_save(const char *path, const struct avs_c3n_head *h, const char *co
         }
     char *sj = NULL;
     if (st) {
-        add_set(w, &h->m, "adam.m.", mn);
-        add_set(w, &h->v, "adam.v.", vn);
+        avs_params_stage_add(&ps, w, &h->m, "adam.m.");
+        avs_params_stage_add(&ps, w, &h->v, "adam.v.");
         sj = state_json(st);
         avs_st_writer_meta(w, "state", sj);
     }
@@ -58,9 +48,8 @@ int avs_ckpt_save(const char *path, const struct avs_c3n_head *h, const char *co
     avs_st_writer_meta(w, "config", config);
     int rc = avs_st_writer_save(w, path, err);
     avs_st_writer_free(&w);
-    for (int i = 0; i < h->np; i++)
-        free(mn[i]), free(vn[i]);
-    free(mn), free(vn), free(sj);
+    avs_params_stage_free(&ps);
+    free(sj);
     return rc;
 }
 
@@ -115,46 +104,40 @@ int avs_ckpt_config(const char *path, char **config, struct avs_err *err)
     return 0;
 }
 
-/* Adam moments of a `last` file: adam.m.<name>, adam.v.<name> (ignored unless wanted). */
-struct optim_ctx {
-    struct avs_c3n_head *h;
-    int want;
-    char *seen; /* [2*np]: m then v */
-    const char *path;
-};
-
-static int load_optim(void *ctx, const struct avs_st_tensor *t, struct avs_err *err)
+/* The head's loader meets the Adam moments (adam.m.<name>, adam.v.<name>): they are loaded
+ * in their own passes (load_moments) or, for weights only, skipped. */
+static int skip_moments(void *ctx, const struct avs_st_tensor *t, struct avs_err *err)
 {
-    struct optim_ctx *c = ctx;
-    const char *n = t->name;
-    if (strncmp(n, "adam.m.", 7) && strncmp(n, "adam.v.", 7))
-        return 0;
-    if (!c->want)
-        return 1;
-    struct avs_tensor_set *s = n[5] == 'm' ? &c->h->m : &c->h->v;
-    int k = avs_tensor_set_find(s, n + 7);
-    if (k < 0)
-        return 0; /* reported as an unknown tensor */
-    c->seen[(n[5] == 'm' ? 0 : c->h->np) + k] = 1;
-    return avs_c3n_head_load_tensor(s, k, t, c->path, err) ? -1 : 1;
+    (void)ctx, (void)err;
+    return !strncmp(t->name, "adam.m.", 7) || !strncmp(t->name, "adam.v.", 7);
+}
+
+/* set <- the tensors named prefix + name (every one must be there) */
+static int load_moments(const struct avs_st_file *f, struct avs_tensor_set *set, const char *prefix,
+                        struct avs_err *err)
+{
+    char *seen = avs_calloc((size_t)set->n + 1, 1);
+    struct avs_params_io io = {.sets = {set}, .nsets = 1, .prefix = prefix, .seen = seen,
+                               .what = "the optimiser state"};
+    int rc = avs_params_load(f, &io, err);
+    const char *miss = rc ? NULL : avs_params_missing(&io, seen, NULL);
+    if (miss)
+        rc = avs_err_set(err, "%s: missing optimiser tensor %s%s: not a `last` checkpoint", f->path,
+                         prefix, miss);
+    free(seen);
+    return rc ? -1 : 0;
 }
 
 int avs_ckpt_load(const char *path, struct avs_c3n_head *h, char **config,
                   struct avs_train_state *st, struct avs_err *err)
 {
     struct avs_st_file *f = NULL;
-    struct optim_ctx oc = {h, st != NULL, avs_calloc((size_t)(2 * h->np + 1), 1), path};
     int rc = -1;
-    if (open_ckpt(path, &f, err) || avs_c3n_head_load_from(h, f, load_optim, &oc, NULL, err))
+    if (open_ckpt(path, &f, err) || avs_c3n_head_load_from(h, f, skip_moments, NULL, NULL, err))
         goto out;
     if (st) {
-        for (int i = 0; i < 2 * h->np; i++)
-            if (!oc.seen[i]) {
-                avs_err_set(err, "%s: missing optimiser tensor adam.%c.%s: not a `last` checkpoint",
-                            path, i < h->np ? 'm' : 'v', h->pspec[i % h->np].name);
-                goto out;
-            }
-        if (parse_state(avs_st_meta(f, "state"), st, path, err))
+        if (load_moments(f, &h->m, "adam.m.", err) || load_moments(f, &h->v, "adam.v.", err) ||
+            parse_state(avs_st_meta(f, "state"), st, path, err))
             goto out;
         h->adam_step = st->adam_step;
     }
@@ -164,7 +147,6 @@ int avs_ckpt_load(const char *path, struct avs_c3n_head *h, char **config,
     }
     rc = 0;
 out:
-    free(oc.seen);
     avs_st_close(&f);
     return rc;
 }

@@ -89,5 +89,22 @@ void avs_cpu_dwconv3_bwd_filter(float *dw, float *db, const float *dy, const flo
 void avs_cpu_tokmean_fwd(float *y, const float *x, int N, int L, int C);
 void avs_cpu_tokmean_bwd(float *dx, const float *dy, int N, int L, int C);
 void avs_cpu_maxpool2_fwd(float *y, const float *x, int NC, int H, int W);
+/* The C3N head's primitives (backend/cpu/head.c; contracts in backend/ops.h, "head"). */
+void avs_cpu_taps_split(float *wt, const float *w, int K, int C, int T);
+void avs_cpu_taps_merge(float *dw, const float *dwt, int K, int C, int T);
+void avs_cpu_up2conv_compose(float *kc, float *kcb, const float *w, const float *b, int K, int C);
+void avs_cpu_up2conv_decompose(float *dw, float *db, const float *dkc, const float *dkcb, int K,
+                               int C);
+void avs_cpu_pad_replicate(float *y, const float *x, int NC, int H, int W);
+void avs_cpu_pad_replicate_bwd(float *dx, const float *dy, int NC, int H, int W);
+void avs_cpu_pixel_shuffle2(float *y, const float *x, int NC, int H, int W);
+void avs_cpu_pixel_unshuffle2(float *y, const float *x, int NC, int H, int W);
+void avs_cpu_up2_ring_cols(float *col, const float *hp, int B, int C, int H, int W);
+void avs_cpu_up2_ring_cols_bwd(float *dhp, const float *col, int B, int C, int H, int W);
+void avs_cpu_ring_set(float *y, const float *yr, const float *b, int B, int K, int P, int Q);
+void avs_cpu_ring_take(float *yr, float *y, int B, int K, int P, int Q);
+void avs_cpu_l2norm_rows(float *y, const float *x, int rows, int cols, float eps);
+void avs_cpu_ccam_bwd(float *dx, const float *dout, const float *s, const float *x1,
+                      const float *sm, int N, int C, int HW, float *ws);
 
 #endif

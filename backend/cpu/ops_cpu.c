@@ -855,6 +855,21 @@ static const struct avs_ops cpu_ops = {
     .tokmean_fwd = avs_cpu_tokmean_fwd,
     .tokmean_bwd = avs_cpu_tokmean_bwd,
     .maxpool2_fwd = avs_cpu_maxpool2_fwd,
+    /* head (backend/cpu/head.c) */
+    .taps_split = avs_cpu_taps_split,
+    .taps_merge = avs_cpu_taps_merge,
+    .up2conv_compose = avs_cpu_up2conv_compose,
+    .up2conv_decompose = avs_cpu_up2conv_decompose,
+    .pad_replicate = avs_cpu_pad_replicate,
+    .pad_replicate_bwd = avs_cpu_pad_replicate_bwd,
+    .pixel_shuffle2 = avs_cpu_pixel_shuffle2,
+    .pixel_unshuffle2 = avs_cpu_pixel_unshuffle2,
+    .up2_ring_cols = avs_cpu_up2_ring_cols,
+    .up2_ring_cols_bwd = avs_cpu_up2_ring_cols_bwd,
+    .ring_set = avs_cpu_ring_set,
+    .ring_take = avs_cpu_ring_take,
+    .l2norm_rows = avs_cpu_l2norm_rows,
+    .ccam_bwd = avs_cpu_ccam_bwd,
 };
 
 const struct avs_ops *avs_backend_cpu(void)
