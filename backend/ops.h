@@ -189,6 +189,12 @@ struct avs_ops {
     /* adam, and g set to 0 in the same pass (saves zero_grad's pass over the gradients). */
     void (*adam_zero)(float *p, float *g, float *m, float *v, size_t n, double lr, double b1,
                       double b2, double eps, double wd, long step);
+
+    /* ---- reference C3N (model/c3n_ref.c; CPU: backend/cpu/ref.c) ---- */
+    /* y [rows,cols] = x / max(||x_row||_2, eps) per row (F.normalize(x, p=2, dim=-1, eps));
+     * overwrites y, which may alias x. The sum of squares in double, in a fixed order. No
+     * backward: its user, CCAM, normalises Grad-CAM weights, constants of the step. */
+    void (*l2norm_fwd)(float *y, const float *x, int rows, int cols, float eps);
 };
 
 /* The active backend (backend/backend.h chooses it; cpu by default). */

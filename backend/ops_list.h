@@ -102,7 +102,9 @@
       (p, g, m, v, n, lr, b1, b2, eps, wd, step), (p, g, m, v))                                  \
     X(adam_zero, (float *p, float *g, float *m, float *v, size_t n, double lr, double b1,        \
           double b2, double eps, double wd, long step),                                          \
-      (p, g, m, v, n, lr, b1, b2, eps, wd, step), (p, g, m, v))
+      (p, g, m, v, n, lr, b1, b2, eps, wd, step), (p, g, m, v))                                  \
+    X(l2norm_fwd, (float *y, const float *x, int rows, int cols, float eps),                     \
+      (y, x, rows, cols, eps), (y, x))
 
 #define AVS_OPS_DOUBLE(X)                                                                        \
     X(bce_logits, (float *dx, const float *x, const float *g, int B, int n, float scale),        \

@@ -77,4 +77,7 @@ void avs_cpu_resize_bwd(float *dx, const float *dy, int NC, int H, int W, int OH
  * to check the transposed fast path against it; 0 (default): fast path where it fits. */
 void avs_cpu_resize_force_general(int on);
 
+/* The reference C3N's primitives (backend/cpu/ref.c), the table's entries of the same name. */
+void avs_cpu_l2norm_fwd(float *y, const float *x, int rows, int cols, float eps);
+
 #endif

@@ -847,6 +847,8 @@ static const struct avs_ops cpu_ops = {
     .dice = dice,
     .adam = adam,
     .adam_zero = adam_zero,
+    /* the reference C3N's (backend/cpu/ref.c) */
+    .l2norm_fwd = avs_cpu_l2norm_fwd,
 };
 
 const struct avs_ops *avs_backend_cpu(void)
