@@ -11,14 +11,19 @@
  *     on all, some or no stages; CCAM on and off): the fused fast path (avs_c3n_head_fwd/bwd,
  *     avs_c3n_fwd/bwd with CCAM) and the reference agree within a relative L2 of TOL_FAST per
  *     tensor; the reference gives the same bits on cpu and guard, and for 1 and 2 threads.
+ *     AVS_TEST_REF_CASES=n runs n small cases instead of 12 (soak runs).
  *
  * TOL_FAST: both are float32 with different summation orders (the fast path composes ASPP into
- * one tap conv, computes TPAVI's g and phi in reduced form, the output conv through a composed
- * upsampling). Each side is within ~1e-6 of the exact function on these sizes (the fixtures:
- * float64 vs the fast path and vs this reference both pass at 1e-5); BatchNorm on batch
- * statistics of a few values (B*HW = 2 on the 1x1 stage) amplifies rounding by 1/spread, so the
- * bound is 1e-4: two orders above what is measured on most tensors (the worst is printed),
- * two orders below what a wrong term gives. A ReLU input within rounding of 0 can take
+ * one tap conv, computes TPAVI's g and phi in reduced form, and the output conv through a
+ * composed upsampling). Most tensors agree to ~1e-6 (the worst is printed), but gradients that
+ * are sums of nearly cancelling terms (TPAVI's behind a train-mode BatchNorm of few values,
+ * small widths) are ill-conditioned: moving this reference's inputs by one ulp moves them by
+ * up to 1.1e-4 (measured), and over 250 random configurations the fast path's worst was 8e-5.
+ * So the bound is 2e-4; a wrong term (an eps, a scale, a corner convention) gives 1e-3 and more.
+ * BatchNorm of 2 values per channel has a zero input gradient (its output is +-1 whatever the
+ * input): configurations keep 4 or more, and gradients that are zero in exact arithmetic are
+ * held to their norm over the largest gradient norm (analytically_zero). A ReLU input within
+ * rounding of 0 can take
  * different sides in the two paths and move a gradient by a whole term, so inputs are redrawn
  * until every ReLU input of the reference is at least RELU_MARGIN (relative to its tensor's
  * RMS) away from 0, as tests/gen/model_head.py does for the fixtures. */
@@ -41,7 +46,7 @@
 
 #define FIX "tests/fixtures/model/"
 #define TOL_FIX 1e-5
-#define TOL_FAST 1e-4
+#define TOL_FAST 2e-4
 #define RELU_MARGIN 1e-6
 
 /* ---- host data ---- */
@@ -335,11 +340,26 @@ static void run_fast(const struct setup *su, const struct avs_ops *be, struct re
 
 /* ---- comparing two results ---- */
 
-struct cmp {
-    const char *what;  /* the case */
-    double tol, worst; /* bound; worst error seen */
-    char worst_name[200];
-};
+/* tensor j of a result: 0 logits, then the parameter gradients, dx1..4, daudio, the buffers;
+ * NULL past the last. Its name into name, its size into *n. */
+static const float *tensor_at(const struct setup *su, const struct result *r, int j, char *name,
+                              size_t len, size_t *n)
+{
+    int np = su->spec.np, nb = su->spec.nb;
+    if (j == 0)
+        return snprintf(name, len, "logits"), *n = su->nl, r->logits;
+    if ((j -= 1) < np)
+        return snprintf(name, len, "grad.%s", su->spec.pspec[j].name),
+               *n = spec_numel(&su->spec.pspec[j]), r->grad[j];
+    if ((j -= np) < 4)
+        return snprintf(name, len, "grad.x%d", j + 1), *n = su->nx[j], r->dx[j];
+    if ((j -= 4) == 0)
+        return snprintf(name, len, "grad.audio"), *n = su->na, r->daudio;
+    if ((j -= 1) < nb)
+        return snprintf(name, len, "buf.%s", su->spec.bspec[j].name),
+               *n = spec_numel(&su->spec.bspec[j]), r->buf[j];
+    return NULL;
+}
 
 /* Gradients that are zero in exact arithmetic, so both sides hold rounding noise only:
  * path4's resConfUnit1 (built, never used, as in the official FeatureFusionBlock); in train
@@ -353,64 +373,48 @@ static int analytically_zero(const char *name, const struct setup *su)
            (su->train && su->N == 1 && strstr(name, ".theta.bias"));
 }
 
-/* got vs want, error into c; an analytically zero gradient is measured against big (the
- * case's largest gradient norm): max(|got|, |want|) / big */
-static void cmp_one(struct cmp *c, const char *name, const float *got, const float *want, size_t n,
-                    double big, const struct setup *su)
-{
-    int zero = analytically_zero(name, su);
-    double e = zero ? fmax(norm2(got, n), norm2(want, n)) / big : rel_l2(got, want, n);
-    CHECK(e <= c->tol, "%s: %s %s error %.3g > %.0e", c->what, name,
-          zero ? "(zero up to rounding) norm / largest gradient norm" : "rel L2", e, c->tol);
-    if (e > c->worst || !c->worst_name[0]) {
-        c->worst = e;
-        snprintf(c->worst_name, sizeof c->worst_name, "%s", name);
-    }
-}
+struct cmp {
+    const char *what;  /* the case */
+    double tol, worst; /* bound on the relative L2 error; the worst error seen */
+    char worst_name[200];
+};
 
+/* every tensor of got against want (daudio only if with_daudio and TPAVI runs); an
+ * analytically zero gradient is measured as max(|got|, |want|) / the largest gradient norm */
 static void compare(struct cmp *c, const struct setup *su, const struct result *got,
                     const struct result *want, int with_daudio)
 {
-    double big = 0;
-    for (int i = 0; i < su->spec.np; i++)
-        big = fmax(big, norm2(want->grad[i], spec_numel(&su->spec.pspec[i])));
-    for (int s = 0; s < 4; s++)
-        big = fmax(big, norm2(want->dx[s], su->nx[s]));
-    cmp_one(c, "logits", got->logits, want->logits, su->nl, big, su);
     char nm[200];
-    for (int i = 0; i < su->spec.np; i++) {
-        snprintf(nm, sizeof nm, "grad.%s", su->spec.pspec[i].name);
-        cmp_one(c, nm, got->grad[i], want->grad[i], spec_numel(&su->spec.pspec[i]), big, su);
-    }
-    for (int s = 0; s < 4; s++) {
-        snprintf(nm, sizeof nm, "grad.x%d", s + 1);
-        cmp_one(c, nm, got->dx[s], want->dx[s], su->nx[s], big, su);
-    }
-    if (with_daudio && su->cfg.tpavi)
-        cmp_one(c, "grad.audio", got->daudio, want->daudio, su->na, big, su);
-    for (int i = 0; i < su->spec.nb; i++) {
-        snprintf(nm, sizeof nm, "buf.%s", su->spec.bspec[i].name);
-        cmp_one(c, nm, got->buf[i], want->buf[i], spec_numel(&su->spec.bspec[i]), big, su);
+    size_t n;
+    double big = 0;
+    for (int j = 1; tensor_at(su, want, j, nm, sizeof nm, &n); j++)
+        if (!strncmp(nm, "grad.", 5))
+            big = fmax(big, norm2(tensor_at(su, want, j, nm, sizeof nm, &n), n));
+    for (int j = 0; tensor_at(su, want, j, nm, sizeof nm, &n); j++) {
+        const float *w = tensor_at(su, want, j, nm, sizeof nm, &n), *g = tensor_at(su, got, j, nm, sizeof nm, &n);
+        if (!strcmp(nm, "grad.audio") && (!with_daudio || !su->cfg.tpavi))
+            continue;
+        int zero = analytically_zero(nm, su);
+        double e = zero ? fmax(norm2(g, n), norm2(w, n)) / big : rel_l2(g, w, n);
+        CHECK(e <= c->tol, "%s: %s %s %.3g > %.0e", c->what, nm,
+              zero ? "(zero up to rounding) norm / largest gradient norm" : "rel L2 error", e, c->tol);
+        if (e > c->worst || !c->worst_name[0]) {
+            c->worst = e;
+            snprintf(c->worst_name, sizeof c->worst_name, "%s", nm);
+        }
     }
     CHECK(!memcmp(got->bnb, want->bnb, sizeof got->bnb), "%s: num_batches_tracked differ", c->what);
-}
-
-static int same_bits(const float *a, const float *b, size_t n)
-{
-    return !memcmp(a, b, n * sizeof(float));
 }
 
 static void check_same_bits(const char *what, const struct setup *su, const struct result *a,
                             const struct result *b)
 {
-    int ok = same_bits(a->logits, b->logits, su->nl) && same_bits(a->daudio, b->daudio, su->na);
-    for (int i = 0; i < su->spec.np; i++)
-        ok = ok && same_bits(a->grad[i], b->grad[i], spec_numel(&su->spec.pspec[i]));
-    for (int i = 0; i < su->spec.nb; i++)
-        ok = ok && same_bits(a->buf[i], b->buf[i], spec_numel(&su->spec.bspec[i]));
-    for (int s = 0; s < 4; s++)
-        ok = ok && same_bits(a->dx[s], b->dx[s], su->nx[s]);
-    CHECK(ok, "%s: results are not bit-identical", what);
+    char nm[200];
+    size_t n;
+    for (int j = 0; tensor_at(su, a, j, nm, sizeof nm, &n); j++)
+        CHECK(!memcmp(tensor_at(su, a, j, nm, sizeof nm, &n), tensor_at(su, b, j, nm, sizeof nm, &n),
+                      n * sizeof(float)), "%s: %s is not bit-identical", what, nm);
+    CHECK(!memcmp(a->bnb, b->bnb, sizeof a->bnb), "%s: num_batches_tracked differ", what);
 }
 
 /* ---- 2. the PyTorch fixtures ---- */
@@ -577,7 +581,11 @@ static void draw_cfg(struct setup *su, unsigned long long *seed, int official)
     int kind = irand(seed, 0, 2); /* TPAVI on all, some, no stages; CCAM runs take all or none */
     c->tpavi = kind == 0 ? 15 : kind == 2 ? 0 : (su->ccam ? 15 : irand(seed, 1, 14));
     if (official) /* one train run of the head with TPAVI on 3 stages, one eval run of the model */
-        su->train = official == 1, su->ccam = official == 2, c->tpavi = official == 1 ? 11 : 15;
+        su->train = official == 1, su->ccam = official == 2, c->tpavi = official == 1 ? 7 : 15;
+    /* BatchNorm on batch statistics of 2 values per channel outputs +-1 whatever its input: its
+     * input gradient is zero, everything before it rounding noise. At least 4 values. */
+    if (su->train && (c->tpavi & 8) && su->N * c->T * c->H[3] * c->W[3] < 4)
+        c->T = 4, su->B = su->N * c->T;
 }
 
 static void draw_inputs(struct setup *su, unsigned long long *seed)
@@ -617,8 +625,13 @@ static void case_name(char *buf, size_t len, const struct setup *su, int k)
              c->A, c->O1, c->O2, su->N, c->T, su->train ? "train" : "eval", c->tpavi, su->ccam);
 }
 
+struct summary {
+    double err; /* the worst error over all cases */
+    char where[400];
+};
+
 /* case k; official: 0 small random widths, 1 or 2 the official widths (see draw_cfg) */
-static double random_case(int k, int official, double *worst_all)
+static void random_case(int k, int official, struct summary *sum)
 {
     struct setup su;
     random_setup(&su, 1000003ULL * (unsigned long long)(k + 1), official);
@@ -655,7 +668,6 @@ static double random_case(int k, int official, double *worst_all)
     }
     /* the fast path, on cpu (and guard once FAST_PATH_ON_GUARD) */
     struct result fast0 = {0};
-    double worst = 0;
     for (int i = 0; avs_backend_at(i); i++) {
         const struct avs_ops *be = avs_backend_at(i);
         if (i > 0 && (!FAST_PATH_ON_GUARD || be != avs_backend_guard()))
@@ -666,8 +678,12 @@ static double random_case(int k, int official, double *worst_all)
         snprintf(w2, sizeof w2, "%s: fast path on %s vs reference", what, be->name);
         struct cmp c = {w2, TOL_FAST, 0, ""};
         compare(&c, &su, &fast, &ref, !su.ccam);
-        printf("%s (ReLU margin %.1e): worst %s %.2g\n", w2, ref.relu_margin, c.worst_name, c.worst);
-        worst = fmax(worst, c.worst);
+        printf("%s (ReLU margin %.1e): worst %s %.2g\n", w2, ref.relu_margin, c.worst_name,
+               c.worst);
+        if (c.worst > sum->err) {
+            sum->err = c.worst;
+            snprintf(sum->where, sizeof sum->where, "case %d %s", k, c.worst_name);
+        }
         if (i == 0)
             fast0 = fast;
         else {
@@ -679,8 +695,6 @@ static double random_case(int k, int official, double *worst_all)
     result_free(&fast0, &su);
     result_free(&ref, &su);
     setup_free(&su);
-    *worst_all = fmax(*worst_all, worst);
-    return worst;
 }
 
 int main(void)
@@ -691,12 +705,14 @@ int main(void)
     test_l2norm();
     fixture_case("head_eval", 0);
     fixture_case("head_train", 1);
-    double worst = 0;
-    for (int k = 0; k < 12; k++)
-        random_case(k, 0, &worst);
-    random_case(12, 1, &worst);
-    random_case(13, 2, &worst);
-    printf("fast path vs reference: worst relative L2 error over all cases %.2g (bound %.0e)\n",
-           worst, TOL_FAST);
+    struct summary sum = {0, ""};
+    const char *env = getenv("AVS_TEST_REF_CASES"); /* more small cases (soak runs) */
+    int n = env && atoi(env) > 0 ? atoi(env) : 12;
+    for (int k = 0; k < n; k++)
+        random_case(k < 12 ? k : k + 2, 0, &sum);
+    random_case(12, 1, &sum);
+    random_case(13, 2, &sum);
+    printf("fast path vs reference: worst %s rel L2 %.2g (bound %.0e)\n", sum.where, sum.err,
+           TOL_FAST);
     return check_summary("test_model_ref");
 }
