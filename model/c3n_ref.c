@@ -88,52 +88,61 @@ static void carve_all(struct avs_c3n_ref *r)
 
 /* ---- parameters: indices by name once; shapes checked against the configuration ---- */
 
-static int param(const struct avs_c3n_ref *r, size_t numel, const char *fmt, int i, const char *sub)
+/* the index of <layer>.weight, a weight of K*C*R*R floats whose bias [K] follows it (a
+ * Linear: R = 1; a norm's affine: C = R = 1) */
+static int layer(const struct avs_c3n_ref *r, const char *name, int K, int C, int R)
 {
-    char name[160];
-    snprintf(name, sizeof name, fmt, i, sub);
-    int k = avs_tensor_set_findf(r->params, "%s", name);
-    AVS_ASSERT(avs_tensor_numel(&r->params->t[k]) == numel);
+    int k = avs_tensor_set_findf(r->params, "%s.weight", name);
+    AVS_ASSERT(avs_tensor_numel(&r->params->t[k]) == (size_t)K * C * R * R);
+    AVS_ASSERT(k + 1 < r->params->n && avs_tensor_numel(&r->params->t[k + 1]) == (size_t)K);
     return k;
 }
 
-/* a conv's weight [K,C,R,R] (its bias [K] follows) */
-static int conv_param(const struct avs_c3n_ref *r, int K, int C, int R, const char *fmt, int i,
-                      const char *sub)
+static int tpavi_layer(const struct avs_c3n_ref *r, int s, const char *sub, int K, int C)
 {
-    int k = param(r, (size_t)K * C * R * R, fmt, i, sub);
-    AVS_ASSERT(k + 1 < r->params->n && avs_tensor_numel(&r->params->t[k + 1]) == (size_t)K);
-    return k;
+    char nm[64];
+    snprintf(nm, sizeof nm, "tpavi_%d.%s", s + 1, sub);
+    return layer(r, nm, K, C, 1);
+}
+
+static void resolve_tpavi(struct avs_c3n_ref *r, int s)
+{
+    struct avs_c3n_ref_idx *k = &r->k;
+    int D = r->cfg.D, Ci = r->cfg.Ci;
+    k->align[s] = tpavi_layer(r, s, "align_channel", D, r->cfg.A);
+    k->theta[s] = tpavi_layer(r, s, "theta", Ci, D);
+    k->phi[s] = tpavi_layer(r, s, "phi", Ci, D);
+    k->g[s] = tpavi_layer(r, s, "g", Ci, D);
+    k->wz[s] = tpavi_layer(r, s, "W_z.0", D, Ci);
+    k->bn[s] = tpavi_layer(r, s, "W_z.1", D, 1);
+    k->ln[s] = tpavi_layer(r, s, "norm_layer", D, 1);
+    k->rmean[s] = avs_tensor_set_findf(r->bufs, "tpavi_%d.W_z.1.running_mean", s + 1);
+    k->rvar[s] = avs_tensor_set_findf(r->bufs, "tpavi_%d.W_z.1.running_var", s + 1);
+    AVS_ASSERT(avs_tensor_numel(&r->bufs->t[k->rmean[s]]) == (size_t)D &&
+               avs_tensor_numel(&r->bufs->t[k->rvar[s]]) == (size_t)D);
 }
 
 static void resolve_stage(struct avs_c3n_ref *r, int s)
 {
     struct avs_c3n_ref_idx *k = &r->k;
-    int C = r->cfg.C[s], D = r->cfg.D, Ci = r->cfg.Ci, i = s + 1;
-    k->pool[s] = conv_param(r, D, C, 1, "conv%d.%s.weight", i, "conv");
-    for (int a = 0; a < 4; a++)
-        k->br[s][a] = conv_param(r, D, C, a ? 3 : 1, "conv%d.%s.weight", i, aspp_name[a]);
-    k->out[s] = conv_param(r, D, 5 * D, 1, "conv%d.%s.weight", i, "conv_1x1_output");
+    int C = r->cfg.C[s], D = r->cfg.D, i = s + 1;
+    char nm[64];
+    snprintf(nm, sizeof nm, "conv%d.conv", i);
+    k->pool[s] = layer(r, nm, D, C, 1);
+    for (int a = 0; a < 4; a++) {
+        snprintf(nm, sizeof nm, "conv%d.%s", i, aspp_name[a]);
+        k->br[s][a] = layer(r, nm, D, C, a ? 3 : 1);
+    }
+    snprintf(nm, sizeof nm, "conv%d.conv_1x1_output", i);
+    k->out[s] = layer(r, nm, D, 5 * D, 1);
     k->align[s] = k->theta[s] = k->phi[s] = k->g[s] = k->wz[s] = k->bn[s] = k->ln[s] = -1;
     k->rmean[s] = k->rvar[s] = -1;
-    if (has_tpavi(r, s)) {
-        k->align[s] = conv_param(r, D, r->cfg.A, 1, "tpavi_%d.%s.weight", i, "align_channel");
-        k->theta[s] = conv_param(r, Ci, D, 1, "tpavi_%d.%s.weight", i, "theta");
-        k->phi[s] = conv_param(r, Ci, D, 1, "tpavi_%d.%s.weight", i, "phi");
-        k->g[s] = conv_param(r, Ci, D, 1, "tpavi_%d.%s.weight", i, "g");
-        k->wz[s] = conv_param(r, D, Ci, 1, "tpavi_%d.%s.weight", i, "W_z.0");
-        k->bn[s] = conv_param(r, D, 1, 1, "tpavi_%d.%s.weight", i, "W_z.1");
-        k->ln[s] = conv_param(r, D, 1, 1, "tpavi_%d.%s.weight", i, "norm_layer");
-        k->rmean[s] = avs_tensor_set_findf(r->bufs, "tpavi_%d.W_z.1.running_mean", i);
-        k->rvar[s] = avs_tensor_set_findf(r->bufs, "tpavi_%d.W_z.1.running_var", i);
-        AVS_ASSERT(avs_tensor_numel(&r->bufs->t[k->rmean[s]]) == (size_t)D &&
-                   avs_tensor_numel(&r->bufs->t[k->rvar[s]]) == (size_t)D);
-    }
+    if (has_tpavi(r, s))
+        resolve_tpavi(r, s);
     for (int u = 0; u < 2; u++)
         for (int c = 0; c < 2; c++) {
-            char sub[40];
-            snprintf(sub, sizeof sub, "resConfUnit%d.conv%d", u + 1, c + 1);
-            k->rcu[s][u][c] = conv_param(r, D, D, 3, "path%d.%s.weight", i, sub);
+            snprintf(nm, sizeof nm, "path%d.resConfUnit%d.conv%d", i, u + 1, c + 1);
+            k->rcu[s][u][c] = layer(r, nm, D, D, 3);
         }
 }
 
@@ -141,9 +150,9 @@ static void resolve(struct avs_c3n_ref *r)
 {
     for (int s = 0; s < 4; s++)
         resolve_stage(r, s);
-    r->k.oc[0] = conv_param(r, r->cfg.O1, r->cfg.D, 3, "output_conv.%d%s.weight", 0, "");
-    r->k.oc[1] = conv_param(r, r->cfg.O2, r->cfg.O1, 3, "output_conv.%d%s.weight", 2, "");
-    r->k.oc[2] = conv_param(r, 1, r->cfg.O2, 1, "output_conv.%d%s.weight", 4, "");
+    r->k.oc[0] = layer(r, "output_conv.0", r->cfg.O1, r->cfg.D, 3);
+    r->k.oc[1] = layer(r, "output_conv.2", r->cfg.O2, r->cfg.O1, 3);
+    r->k.oc[2] = layer(r, "output_conv.4", 1, r->cfg.O2, 1);
 }
 
 /* ---- geometry ---- */
