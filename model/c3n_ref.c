@@ -8,7 +8,8 @@
 #include <string.h>
 
 static const int aspp_dil[4] = {1, 6, 12, 18};
-static const char *aspp_name[4] = {"atrous_block1", "atrous_block6", "atrous_block12", "atrous_block18"};
+static const char *aspp_name[4] = {"atrous_block1", "atrous_block6", "atrous_block12",
+                                   "atrous_block18"};
 
 static int has_tpavi(const struct avs_c3n_ref *r, int s)
 {
@@ -369,7 +370,8 @@ static void tpavi_fwd(struct avs_c3n_ref *r, int s)
     if (r->train)
         r->bn_batches[s]++;
     add_fwd(A->z, A->bn, A->a, map);
-    op->layernorm_fwd(A->t, A->lnm, A->lnr, A->z, P(r, k->ln[s]), P(r, k->ln[s] + 1), B, D, hw, 1e-5f);
+    op->layernorm_fwd(A->t, A->lnm, A->lnr, A->z, P(r, k->ln[s]), P(r, k->ln[s] + 1), B, D, hw,
+                      1e-5f);
 }
 
 static void tpavi_bwd(struct avs_c3n_ref *r, int s, float *daudio)

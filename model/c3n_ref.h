@@ -67,11 +67,11 @@ struct avs_c3n_ref_acts {
 /* Indices of the parameters in the tensor sets (a weight's bias is the entry after it),
  * resolved once at init. -1: the configuration has no such layer. */
 struct avs_c3n_ref_idx {
-    int pool[4], br[4][4], out[4];                         /* conv1..4: .conv, atrous, 1x1_output */
-    int align[4], theta[4], phi[4], g[4], wz[4], bn[4], ln[4]; /* tpavi_1..4 */
-    int rmean[4], rvar[4];                                 /* in bufs: W_z.1 running stats */
-    int rcu[4][2][2];                                      /* path<s+1>.resConfUnit<u+1>.conv<c+1> */
-    int oc[3];                                             /* output_conv.0, .2, .4 */
+    int pool[4], br[4][4], out[4]; /* conv<s+1>: .conv, .atrous_block1..18, .conv_1x1_output */
+    int align[4], theta[4], phi[4], g[4], wz[4], bn[4], ln[4]; /* tpavi_<s+1> */
+    int rmean[4], rvar[4];         /* in bufs: tpavi_<s+1>.W_z.1 running stats */
+    int rcu[4][2][2];              /* path<s+1>.resConfUnit<u+1>.conv<c+1> */
+    int oc[3];                     /* output_conv.0, .2, .4 */
 };
 
 /* Geometries of every conv, made once at init. */
@@ -110,6 +110,7 @@ void avs_c3n_ref_fwd(struct avs_c3n_ref *r, const float *const x[4], const float
                      const float *audio, int train);
 /* dlogits [B,1,4H0,4W0]. dx (or dx[s]) and daudio may be NULL (not wanted); what is given is
  * ADDED into, and so are the parameter gradients (r->grads). */
-void avs_c3n_ref_bwd(struct avs_c3n_ref *r, const float *dlogits, float *const dx[4], float *daudio);
+void avs_c3n_ref_bwd(struct avs_c3n_ref *r, const float *dlogits, float *const dx[4],
+                     float *daudio);
 
 #endif

@@ -391,13 +391,15 @@ static void compare(struct cmp *c, const struct setup *su, const struct result *
         if (!strncmp(nm, "grad.", 5))
             big = fmax(big, norm2(tensor_at(su, want, j, nm, sizeof nm, &n), n));
     for (int j = 0; tensor_at(su, want, j, nm, sizeof nm, &n); j++) {
-        const float *w = tensor_at(su, want, j, nm, sizeof nm, &n), *g = tensor_at(su, got, j, nm, sizeof nm, &n);
+        const float *w = tensor_at(su, want, j, nm, sizeof nm, &n);
+        const float *g = tensor_at(su, got, j, nm, sizeof nm, &n);
         if (!strcmp(nm, "grad.audio") && (!with_daudio || !su->cfg.tpavi))
             continue;
         int zero = analytically_zero(nm, su);
         double e = zero ? fmax(norm2(g, n), norm2(w, n)) / big : rel_l2(g, w, n);
         CHECK(e <= c->tol, "%s: %s %s %.3g > %.0e", c->what, nm,
-              zero ? "(zero up to rounding) norm / largest gradient norm" : "rel L2 error", e, c->tol);
+              zero ? "(zero up to rounding) norm / largest gradient norm" : "rel L2 error", e,
+              c->tol);
         if (e > c->worst || !c->worst_name[0]) {
             c->worst = e;
             snprintf(c->worst_name, sizeof c->worst_name, "%s", nm);
@@ -412,8 +414,9 @@ static void check_same_bits(const char *what, const struct setup *su, const stru
     char nm[200];
     size_t n;
     for (int j = 0; tensor_at(su, a, j, nm, sizeof nm, &n); j++)
-        CHECK(!memcmp(tensor_at(su, a, j, nm, sizeof nm, &n), tensor_at(su, b, j, nm, sizeof nm, &n),
-                      n * sizeof(float)), "%s: %s is not bit-identical", what, nm);
+        CHECK(!memcmp(tensor_at(su, a, j, nm, sizeof nm, &n),
+                      tensor_at(su, b, j, nm, sizeof nm, &n), n * sizeof(float)),
+              "%s: %s is not bit-identical", what, nm);
     CHECK(!memcmp(a->bnb, b->bnb, sizeof a->bnb), "%s: num_batches_tracked differ", what);
 }
 
@@ -661,7 +664,8 @@ static void random_case(int k, int official, struct summary *sum)
             run_ref(&su, be, &got);
             avs_ops_set_threads(0);
             char w2[400];
-            snprintf(w2, sizeof w2, "%s: reference on %s%s vs cpu", what, be->name, i ? "" : " -j 1");
+            snprintf(w2, sizeof w2, "%s: reference on %s%s vs cpu", what, be->name,
+                     i ? "" : " -j 1");
             check_same_bits(w2, &su, &got, &ref);
             result_free(&got, &su);
         }
