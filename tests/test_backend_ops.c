@@ -588,7 +588,7 @@ int main(void)
     /* model/nn.c's CCAM still reads its tensors on the host (the per-frame norm of the
      * weights, the backward's loops): on the guard backend that crashes, as it should. Until
      * it is made of primitives, it runs on cpu only. */
-    on_cpu_only("ccam", test_ccam, "model/nn.c's CCAM reads tensor memory on the host");
+    on_every_backend("ccam", test_ccam);
     on_every_backend("adam", test_adam);
     on_every_backend("threads", test_threads);
     avs_st_close(&fx);

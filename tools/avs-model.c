@@ -2,6 +2,7 @@
  *
  *   avs-model run c3n_head --weights W.safetensors --inputs IN.safetensors --out OUT.safetensors
  *                 [--grad-out DOUT.safetensors] [--train]
+ *   avs-model run c3n_ref  (the same files, through the reference C3N, model/c3n_ref.h)
  *   avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json] [--profile]
  *   avs-model bench sgemm [--size 2048]
  *   avs-model bench pvt_v2_b0..b5 --weights W.safetensors [--size 224] [--steps S] [--json]
@@ -36,6 +37,7 @@
 #include "model/pvt.h"
 #include "model/vggish.h"
 #include "model/c3n_head.h"
+#include "model/c3n_ref.h"
 #include "backend/ops.h"
 
 void openblas_set_num_threads(int n);
@@ -64,6 +66,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: avs-model run c3n_head --weights W.safetensors --inputs IN.safetensors\n"
             "                  --out OUT.safetensors [--grad-out DOUT.safetensors] [--train]\n"
+            "       avs-model run c3n_ref (the options of run c3n_head)\n"
             "       avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json] [--profile]\n"
             "       avs-model bench sgemm [--size 2048]\n"
             "       avs-model bench pvt_v2_b0..b5 --weights W.safetensors [--size 224] [--steps S]\n"
@@ -84,6 +87,8 @@ static void usage(FILE *f)
             "  the upstream gradient) also grad.<param> for every parameter, grad.x1..x4 and\n"
             "  grad.audio; with --train BatchNorm uses batch statistics (PyTorch train mode) and\n"
             "  the updated running statistics are written as buf.<name>. Default: eval mode.\n"
+            "  c3n_ref: the same through the reference C3N (plain official structure on basic\n"
+            "  primitives, the oracle of the fast path; slower, more memory).\n"
             "bench: S full training steps (forward, BCE+Dice, backward, Adam) on random data;\n"
             "  prints step_seconds=<median>, gflops=<effective rate>, peak_rss_mb=; --profile\n"
             "  also writes the time per primitive and geometry (steps 2..S) to stderr.\n"
@@ -356,6 +361,106 @@ out:
     avs_st_close(&wf);
     if (have_head)
         avs_c3n_head_free(&h);
+    return rc ? 3 : 0;
+}
+
+/* run c3n_ref: cmd_run's files through the reference C3N (model/c3n_ref.h) on the active
+ * backend; the head is made for its tables and its loader only. */
+static int run_ref_save(const struct opts *o, struct avs_c3n_head *h, const struct avs_st_file *in,
+                        struct avs_err *err)
+{
+    const struct avs_c3n_cfg *c = &h->cfg;
+    int rc = -1, B = h->B, ls[4] = {B, 1, 4 * c->H[0], 4 * c->W[0]}, as[3] = {h->N, c->T, c->A};
+    size_t nl = (size_t)B * 16 * c->H[0] * c->W[0], na = (size_t)B * c->A, xn[4];
+    float *x[4] = {0}, *dx[4] = {0}, *hx[4] = {0}, *audio = NULL, *daudio = NULL, *dl = NULL;
+    float *hl = NULL, *hg = NULL, *hb = NULL, *hda = NULL, *tmp = NULL;
+    char nm[256];
+    struct avs_st_file *df = NULL;
+    struct avs_st_writer *wr = avs_st_writer_new();
+    struct avs_tensor_set grads;
+    avs_tensor_set_init(&grads, h->pspec, h->np);
+    struct avs_c3n_ref r;
+    avs_c3n_ref_init(&r, c, h->N, 0, &h->params, &grads, &h->bufs);
+    for (int s = 0; s < 4; s++) {
+        snprintf(nm, sizeof nm, "x%d", s + 1);
+        xn[s] = (size_t)B * c->C[s] * c->H[s] * c->W[s];
+        tmp = avs_malloc(xn[s] * sizeof(float));
+        if (read_into(in, nm, tmp, xn[s], err))
+            goto out;
+        x[s] = avs_dev_from_host(tmp, xn[s]);
+        free(tmp), tmp = NULL;
+    }
+    tmp = avs_malloc(na * sizeof(float));
+    if (read_into(in, "audio", tmp, na, err))
+        goto out;
+    audio = avs_dev_from_host(tmp, na);
+    avs_c3n_ref_fwd(&r, (const float *const *)x, NULL, c->tpavi ? audio : NULL, o->train);
+    hl = avs_host_from_dev(r.act.logits, nl);
+    avs_st_writer_add_f32(wr, "logits", 4, ls, hl);
+    if (o->grad_out) {
+        tmp = avs_realloc(tmp, nl * sizeof(float));
+        if (avs_st_open(o->grad_out, &df, err) || read_into(df, "logits", tmp, nl, err))
+            goto out;
+        dl = avs_dev_from_host(tmp, nl);
+        for (int s = 0; s < 4; s++)
+            dx[s] = avs_dev_alloc(xn[s], "dx");
+        daudio = avs_dev_alloc(na, "daudio");
+        avs_c3n_ref_bwd(&r, dl, dx, daudio);
+        hg = avs_tensor_set_to_host(&grads); /* arena order: offsets as on the device */
+        for (int i = 0; i < h->np; i++) {
+            snprintf(nm, sizeof nm, "grad.%s", h->pspec[i].name);
+            avs_st_writer_add_f32(wr, nm, grads.t[i].ndim, grads.t[i].shape,
+                                  hg + (grads.t[i].data - grads.arena.base));
+        }
+        for (int s = 0; s < 4; s++) {
+            int sh[4] = {B, c->C[s], c->H[s], c->W[s]};
+            hx[s] = avs_host_from_dev(dx[s], xn[s]);
+            snprintf(nm, sizeof nm, "grad.x%d", s + 1);
+            avs_st_writer_add_f32(wr, nm, 4, sh, hx[s]);
+        }
+        hda = avs_host_from_dev(daudio, na);
+        avs_st_writer_add_f32(wr, "grad.audio", 3, as, hda);
+    }
+    hb = avs_tensor_set_to_host(&h->bufs);
+    for (int i = 0; o->train && i < h->nb; i++) {
+        snprintf(nm, sizeof nm, "buf.%s", h->bspec[i].name);
+        avs_st_writer_add_f32(wr, nm, h->bufs.t[i].ndim, h->bufs.t[i].shape,
+                              hb + (h->bufs.t[i].data - h->bufs.arena.base));
+    }
+    rc = avs_st_writer_save(wr, o->out, err);
+out:
+    avs_st_writer_free(&wr);
+    for (int s = 0; s < 4; s++)
+        avs_dev_free(&x[s]), avs_dev_free(&dx[s]), free(hx[s]);
+    avs_dev_free(&audio), avs_dev_free(&daudio), avs_dev_free(&dl);
+    free(tmp), free(hl), free(hg), free(hb), free(hda);
+    avs_st_close(&df);
+    avs_c3n_ref_free(&r);
+    avs_tensor_set_free(&grads);
+    return rc;
+}
+
+static int cmd_run_ref(const struct opts *o, struct avs_err *err)
+{
+    if (!o->weights || !o->inputs || !o->out) {
+        avs_err_set(err, "run c3n_ref needs --weights, --inputs and --out (see --help)");
+        return 1;
+    }
+    int rc = -1, N = 0;
+    struct avs_st_file *in = NULL, *wf = NULL;
+    struct avs_c3n_cfg cfg;
+    struct avs_c3n_head h;
+    if (avs_st_open(o->inputs, &in, err) || avs_st_open(o->weights, &wf, err) ||
+        cfg_from_files(&cfg, &N, in, wf, err)) {
+        avs_st_close(&in), avs_st_close(&wf);
+        return 3;
+    }
+    avs_st_close(&wf);
+    avs_c3n_head_init(&h, &cfg, N);
+    if (avs_c3n_head_load(&h, o->weights, err) == 0)
+        rc = run_ref_save(o, &h, in, err);
+    avs_c3n_head_free(&h);
+    avs_st_close(&in);
     return rc ? 3 : 0;
 }
 
@@ -932,8 +1037,8 @@ int main(int argc, char **argv)
     }
     o.db = cli.db;
     struct avs_err err = {0};
-    if (!strcmp(cmd, "run") && !strcmp(what, "c3n_head")) {
-        int rc = cmd_run(&o, &err);
+    if (!strcmp(cmd, "run") && (!strcmp(what, "c3n_head") || !strcmp(what, "c3n_ref"))) {
+        int rc = !strcmp(what, "c3n_head") ? cmd_run(&o, &err) : cmd_run_ref(&o, &err);
         if (rc)
             fprintf(stderr, "avs-model: %s\n", err.msg);
         return rc;
@@ -964,7 +1069,7 @@ int main(int argc, char **argv)
         return cmd_bench_head(&o);
     if (!strcmp(cmd, "bench") && !strcmp(what, "sgemm"))
         return cmd_bench_sgemm(&o);
-    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|logmel|vggish|pvt_v2_b0..b5|c3im|ccam|labelsim, bench c3n_head|sgemm)\n",
+    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|c3n_ref|logmel|vggish|pvt_v2_b0..b5|c3im|ccam|labelsim, bench c3n_head|sgemm)\n",
             cmd, what);
     return AVS_EXIT_USAGE;
 }
