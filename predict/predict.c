@@ -54,17 +54,16 @@ static void infer(struct avs_c3n *m, const struct avs_tset *t, const struct seco
     for (int w0 = 0; w0 < in->n; w0 += AVS_T) {
         for (int j = 0; j < AVS_T; j++) {
             int k = w0 + j < in->n ? w0 + j : in->n - 1;
+            const float *st[4], *gc[4];
             for (int s = 0; s < 4; s++) {
-                size_t ns = (size_t)t->C[s] * t->Hs[s] * t->Ws[s];
-                memcpy(b.stage[s] + j * ns, in->stage[s] + k * ns, ns * sizeof(float));
-                memcpy(b.gc[s] + (size_t)j * t->C[s], in->gc[s] + (size_t)k * t->C[s],
-                       (size_t)t->C[s] * sizeof(float));
+                st[s] = in->stage[s] + (size_t)k * t->C[s] * t->Hs[s] * t->Ws[s];
+                gc[s] = in->gc[s] + (size_t)k * t->C[s];
             }
-            memcpy(b.audio + (size_t)j * t->A, in->audio + (size_t)k * t->A, (size_t)t->A * sizeof(float));
+            avs_tbatch_put(&b, t, j, st, gc, in->audio + (size_t)k * t->A);
         }
         avs_c3n_fwd(m, (const float *const *)b.stage, (const float *const *)b.gc, b.audio, 0);
-        for (int j = 0; j < AVS_T && w0 + j < in->n; j++)
-            memcpy(logits + (size_t)(w0 + j) * HW, m->head.logits + (size_t)j * HW, HW * sizeof(float));
+        int nk = in->n - w0 < AVS_T ? in->n - w0 : AVS_T;
+        avs_dev_download(logits + (size_t)w0 * HW, m->head.logits, (size_t)nk * HW);
     }
     avs_tbatch_free(&b);
 }
@@ -443,6 +442,7 @@ static int finetuned_videos(struct avs_run_model *rm, sqlite3 *db, int64_t run_i
         avs_finetune_open(&ft, db, root, t, &o->files, err) || avs_finetune_load(ft, bp, 0, err))
         goto out;
     avs_tbatch_init(&b, t, 1);
+    float *lg = avs_malloc((size_t)AVS_T * t->H * t->W * sizeof(float));
     const struct avs_switches *sw = &rm->model.sw;
     int use_ccv = sw->cc || sw->ccv ? sw->ccv : -1;
     rc = 0;
@@ -451,11 +451,12 @@ static int finetuned_videos(struct avs_run_model *rm, sqlite3 *db, int64_t run_i
         if (rc)
             break;
         avs_c3n_fwd(&rm->model, (const float *const *)b.stage, (const float *const *)b.gc, b.audio, 0);
+        avs_dev_download(lg, rm->model.head.logits, (size_t)AVS_T * t->H * t->W);
         struct pvideo v = {t->v[i].id, t->v[i].uid, t->v[i].category};
-        rc = write_video(db, run_id, root, out, subset, &v, rm->model.head.logits, AVS_T, t->W,
-                         t->H, stats, err);
+        rc = write_video(db, run_id, root, out, subset, &v, lg, AVS_T, t->W, t->H, stats, err);
     }
     stats->skipped += t->n_nofeat + t->n_short;
+    free(lg);
 out:
     avs_tbatch_free(&b);
     avs_finetune_close(&ft);

@@ -160,6 +160,15 @@ static float *copy_of(const float *x, size_t n)
     return y;
 }
 
+/* host == the device buffer dev (n floats) */
+static int dev_same(const float *host, const float *dev, size_t n)
+{
+    float *y = avs_host_from_dev(dev, n);
+    int eq = !memcmp(host, y, n * sizeof(float));
+    free(y);
+    return eq;
+}
+
 static size_t stage_n(const struct avs_tset *t, int B, int s)
 {
     return (size_t)B * t->C[s] * t->Hs[s] * t->Ws[s];
@@ -236,7 +245,12 @@ static void test_gradients(struct avs_finetune *ft, const struct avs_tset *t, st
         for (size_t i = 0; i < n; i++)
             dst[s][i] = frand() - 0.5f;
     }
-    avs_finetune_grads(ft, dst);
+    float *ddst[4];
+    for (int s = 0; s < 4; s++)
+        ddst[s] = avs_dev_from_host(dst[s], stage_n(t, B, s));
+    avs_finetune_grads(ft, ddst);
+    for (int s = 0; s < 4; s++)
+        avs_dev_free(&ddst[s]);
     struct avs_pvt *m = avs_finetune_model(ft);
     struct avs_tensor_set *g = avs_finetune_grad_set(ft);
     *grads = avs_tensor_set_to_host(g), *ngrads = g->arena.used;
@@ -324,18 +338,19 @@ static void test_batch(struct avs_finetune *ft, const struct avs_tset *t, struct
     recomp_free(&r);
     int same = 1, ndiff = 0;
     for (int s = 0; s < 4; s++) {
-        same &= !memcmp(st[s], b->stage[s], stage_n(t, B, s) * sizeof(float));
-        same &= !memcmp(gc[s], b->gc[s], (size_t)B * t->C[s] * sizeof(float));
+        same &= dev_same(st[s], b->stage[s], stage_n(t, B, s));
+        same &= dev_same(gc[s], b->gc[s], (size_t)B * t->C[s]);
     }
     for (int j = 0; j < B; j++)
         ndiff += tg[j] != tv[j];
     CHECK(same, "stage maps / CC Grad-CAM weights differ from PVT forward + C3IM + Grad-CAM here");
     printf("batch: %d of %d frames have CC != CC-V\n", ndiff, B);
     for (int i = 0; i < 2; i++)
-        CHECK(!memcmp(b->audio + i * AVS_T * NE, audio + idx[i] * AVS_T * NE,
-                      AVS_T * NE * sizeof(float)), "audio of slot %d", i);
+        CHECK(dev_same(audio + idx[i] * AVS_T * NE, b->audio + i * AVS_T * NE, AVS_T * NE),
+              "audio of slot %d", i);
     /* masks: frame 1 only (S4 loss), mirrored in the flipped slot */
     int bad = 0;
+    float *hm = avs_host_from_dev(b->mask, (size_t)B * SIDE * SIDE);
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < AVS_T; k++) {
             int j = i * AVS_T + k;
@@ -343,22 +358,23 @@ static void test_batch(struct avs_finetune *ft, const struct avs_tset *t, struct
             const uint8_t *gt = t->v[idx[i]].mask[k];
             for (int y = 0; gt && y < SIDE; y++)
                 for (int xx = 0; xx < SIDE; xx++)
-                    bad += b->mask[(size_t)j * SIDE * SIDE + y * SIDE + xx] !=
+                    bad += hm[(size_t)j * SIDE * SIDE + y * SIDE + xx] !=
                            gt[y * SIDE + (flip[i] ? SIDE - 1 - xx : xx)];
         }
+    free(hm);
     CHECK(bad == 0, "%d mask pixels wrong", bad);
     /* CC-V */
     CHECK(avs_finetune_batch(ft, t, idx, flip, 5, 1, 1, b, &err) == 0, "batch: %s", err.msg);
     same = 1;
     for (int s = 0; s < 4; s++)
-        same &= !memcmp(gv[s], b->gc[s], (size_t)B * t->C[s] * sizeof(float));
+        same &= dev_same(gv[s], b->gc[s], (size_t)B * t->C[s]);
     CHECK(same, "CC-V Grad-CAM weights differ");
     /* the same batch twice: identical bits; another seed: other frames */
-    float *s0 = copy_of(b->stage[0], stage_n(t, B, 0)), *g3 = copy_of(b->gc[3], (size_t)B * t->C[3]);
+    float *s0 = avs_host_from_dev(b->stage[0], stage_n(t, B, 0));
+    float *g3 = avs_host_from_dev(b->gc[3], (size_t)B * t->C[3]);
     float *x0 = copy_of(x, (size_t)B * 3 * SIDE * SIDE);
     CHECK(avs_finetune_batch(ft, t, idx, flip, 5, 1, 1, b, &err) == 0, "batch: %s", err.msg);
-    CHECK(!memcmp(s0, b->stage[0], stage_n(t, B, 0) * sizeof(float)) &&
-          !memcmp(g3, b->gc[3], (size_t)B * t->C[3] * sizeof(float)) &&
+    CHECK(dev_same(s0, b->stage[0], stage_n(t, B, 0)) && dev_same(g3, b->gc[3], (size_t)B * t->C[3]) &&
           !memcmp(x0, avs_finetune_input(ft, &B), (size_t)B * 3 * SIDE * SIDE * sizeof(float)),
           "the same batch twice differs");
     CHECK(avs_finetune_batch(ft, t, idx, flip, 6, 1, 1, b, &err) == 0, "batch: %s", err.msg);
@@ -367,12 +383,14 @@ static void test_batch(struct avs_finetune *ft, const struct avs_tset *t, struct
     /* no CCAM: same stage maps, no weights */
     CHECK(avs_finetune_batch(ft, t, idx, flip, 5, 1, -1, b, &err) == 0, "batch: %s", err.msg);
     double gsum = 0;
-    for (int s = 0; s < 4; s++)
+    for (int s = 0; s < 4; s++) {
+        float *hg = avs_host_from_dev(b->gc[s], (size_t)B * t->C[s]);
         for (size_t i = 0; i < (size_t)B * t->C[s]; i++)
-            gsum += fabs(b->gc[s][i]);
-    CHECK(gsum == 0 && !memcmp(st[3], b->stage[3], stage_n(t, B, 3) * sizeof(float)),
-          "use_ccv -1: gc sum %g, stage maps %s", gsum,
-          memcmp(st[3], b->stage[3], stage_n(t, B, 3) * sizeof(float)) ? "differ" : "equal");
+            gsum += fabs(hg[i]);
+        free(hg);
+    }
+    int st3 = dev_same(st[3], b->stage[3], stage_n(t, B, 3));
+    CHECK(gsum == 0 && st3, "use_ccv -1: gc sum %g, stage maps %s", gsum, st3 ? "equal" : "differ");
     /* validation: no flip, no jitter: avs-features' input */
     CHECK(avs_finetune_batch(ft, t, idx, flip, 5, 0, 0, b, &err) == 0, "batch: %s", err.msg);
     x = avs_finetune_input(ft, &B);
@@ -482,15 +500,17 @@ static void test_step_and_io(struct avs_finetune *ft, const struct avs_tset *t, 
         for (int step = 0; step < 2; step++) {
             CHECK(avs_finetune_batch(ft, t, idx, flip, 11 + step, 1, 0, b, &err) == 0, "%s", err.msg);
             avs_finetune_input(ft, &B);
-            for (int s = 0; s < 4; s++) {
+            for (int s = 0; s < 4; s++) { /* a fixed function of the batch */
                 size_t n = stage_n(t, B, s);
-                dst[s] = malloc(n * sizeof(float));
+                float *h = avs_host_from_dev(b->stage[s], n);
                 for (size_t i = 0; i < n; i++)
-                    dst[s][i] = 1e-3f * b->stage[s][i]; /* a fixed function of the batch */
+                    h[i] *= 1e-3f;
+                dst[s] = avs_dev_from_host(h, n);
+                free(h);
             }
             avs_finetune_step(ft, dst, 1e-3);
             for (int s = 0; s < 4; s++)
-                free(dst[s]);
+                avs_dev_free(&dst[s]);
         }
         CHECK(avs_finetune_save(ft, r ? p2 : p1, 1, &err) == 0, "save: %s", err.msg);
     }

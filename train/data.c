@@ -221,49 +221,91 @@ void avs_tset_free(struct avs_tset *t)
     memset(t, 0, sizeof *t);
 }
 
+static size_t stage_numel(const struct avs_tset *t, int s)
+{
+    return (size_t)t->C[s] * t->Hs[s] * t->Ws[s];
+}
+
 void avs_tbatch_init(struct avs_tbatch *b, const struct avs_tset *t, int nb)
 {
     memset(b, 0, sizeof *b);
-    size_t B = (size_t)nb * AVS_T;
+    size_t B = (size_t)nb * AVS_T, HW = (size_t)t->H * t->W, total = 0, frame = HW;
     for (int s = 0; s < 4; s++) {
-        b->stage[s] = avs_malloc(B * t->C[s] * t->Hs[s] * t->Ws[s] * sizeof(float));
-        b->gc[s] = avs_malloc(B * t->C[s] * sizeof(float));
+        total += avs_arena_round(B * stage_numel(t, s)) + avs_arena_round(B * t->C[s]);
+        frame = stage_numel(t, s) > frame ? stage_numel(t, s) : frame;
     }
-    b->audio = avs_malloc(B * t->A * sizeof(float));
-    b->mask = avs_malloc(B * t->H * t->W * sizeof(float));
-    b->frame_mask = avs_malloc(B * sizeof(int));
+    total += avs_arena_round(B * t->A) + avs_arena_round(B * HW);
+    frame = (size_t)t->A > frame ? (size_t)t->A : frame;
+    avs_arena_init(&b->mem, total);
+    for (int s = 0; s < 4; s++) {
+        b->stage[s] = avs_arena_take(&b->mem, B * stage_numel(t, s));
+        b->gc[s] = avs_arena_take(&b->mem, B * t->C[s]);
+    }
+    b->audio = avs_arena_take(&b->mem, B * t->A);
+    b->mask = avs_arena_take(&b->mem, B * HW);
+    b->frame_mask = avs_calloc(B, sizeof(int));
+    b->staging = avs_malloc(frame * sizeof(float));
     b->nb = nb;
 }
 
 void avs_tbatch_free(struct avs_tbatch *b)
 {
-    for (int s = 0; s < 4; s++)
-        free(b->stage[s]), free(b->gc[s]);
-    free(b->audio), free(b->mask), free(b->frame_mask);
+    avs_arena_free(&b->mem);
+    free(b->frame_mask), free(b->staging);
     memset(b, 0, sizeof *b);
+}
+
+void avs_tbatch_put(struct avs_tbatch *b, const struct avs_tset *t, int j,
+                    const float *const stage[4], const float *const gc[4], const float *audio)
+{
+    for (int s = 0; s < 4; s++) {
+        if (stage && stage[s])
+            avs_dev_upload(b->stage[s] + (size_t)j * stage_numel(t, s), stage[s], stage_numel(t, s));
+        if (gc && gc[s])
+            avs_dev_upload(b->gc[s] + (size_t)j * t->C[s], gc[s], (size_t)t->C[s]);
+    }
+    if (audio)
+        avs_dev_upload(b->audio + (size_t)j * t->A, audio, (size_t)t->A);
+}
+
+void avs_tbatch_put_mask(struct avs_tbatch *b, const struct avs_tset *t, int j,
+                         const uint8_t *mask, int flip)
+{
+    size_t HW = (size_t)t->H * t->W;
+    b->frame_mask[j] = mask != NULL;
+    avs_store_mask_place(b->staging, mask, t->H, t->W, flip);
+    avs_dev_upload(b->mask + (size_t)j * HW, b->staging, HW);
+}
+
+/* One field of the record at off into the staging buffer, then into the batch. */
+static int put_field(struct avs_tbatch *b, const struct avs_tset *t, int64_t off, int field,
+                     float *dst, size_t n, struct avs_err *err)
+{
+    if (avs_cache_read(t->cache, off, field, b->staging, err))
+        return -1;
+    avs_dev_upload(dst, b->staging, n);
+    return 0;
 }
 
 int avs_tset_batch(const struct avs_tset *t, const int *idx, const int *flip,
                    struct avs_tbatch *b, int use_ccv, struct avs_err *err)
 {
-    size_t HW = (size_t)t->H * t->W;
     for (int i = 0; i < b->nb; i++) {
         const struct avs_tvideo *v = &t->v[idx[i]];
         int f = flip && flip[i] && v->has_flip;
         for (int k = 0; k < AVS_T; k++) {
             size_t j = (size_t)i * AVS_T + k;
             int64_t off = v->off[f][k];
-            for (int s = 0; s < 4; s++) {
-                size_t ns = (size_t)t->C[s] * t->Hs[s] * t->Ws[s];
-                if (avs_cache_read(t->cache, off, t->f_stage[s], b->stage[s] + j * ns, err) ||
-                    avs_cache_read(t->cache, off, use_ccv ? t->f_gcv[s] : t->f_gc[s],
-                                   b->gc[s] + j * t->C[s], err))
-                    return avs_err_wrap(err, "video %s second %d", v->uid, k + 1);
+            int rc = 0;
+            for (int s = 0; s < 4 && rc == 0; s++) {
+                size_t ns = stage_numel(t, s);
+                rc = put_field(b, t, off, t->f_stage[s], b->stage[s] + j * ns, ns, err) ||
+                     put_field(b, t, off, use_ccv ? t->f_gcv[s] : t->f_gc[s],
+                               b->gc[s] + j * t->C[s], (size_t)t->C[s], err);
             }
-            if (avs_cache_read(t->cache, off, t->f_audio, b->audio + j * t->A, err))
+            if (rc || put_field(b, t, off, t->f_audio, b->audio + j * t->A, (size_t)t->A, err))
                 return avs_err_wrap(err, "video %s second %d", v->uid, k + 1);
-            b->frame_mask[j] = v->mask[k] != NULL;
-            avs_store_mask_place(b->mask + j * HW, v->mask[k], t->H, t->W, f);
+            avs_tbatch_put_mask(b, t, (int)j, v->mask[k], f);
         }
     }
     return 0;

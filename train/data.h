@@ -64,18 +64,30 @@ void avs_tset_free(struct avs_tset *t);
 /* The model configuration these features give (official widths scaled by `width`). */
 void avs_tset_cfg(const struct avs_tset *t, int width, struct avs_c3n_cfg *cfg);
 
-/* One batch of nb videos (the model's B = nb * T frames). */
+/* One batch of nb videos (the model's B = nb * T frames). The tensors are device memory of the
+ * backend active at init (one arena), filled a frame at a time from host memory (the mmap'd
+ * cache, the store's files) through the staging buffer; frame_mask stays on the host (the loss
+ * picks frames by it). */
 struct avs_tbatch {
-    float *stage[4];   /* [B,C_s,H_s,W_s] */
-    float *gc[4];      /* [B,C_s] */
-    float *audio;      /* [B,A] */
-    float *mask;       /* [B,H*W] 0/1 (mirrored with the frame when flipped) */
-    int *frame_mask;   /* [B] 1: the frame has a mask used by the loss */
+    float *stage[4];   /* device [B,C_s,H_s,W_s] */
+    float *gc[4];      /* device [B,C_s] */
+    float *audio;      /* device [B,A] */
+    float *mask;       /* device [B,H*W] 0/1 (mirrored with the frame when flipped) */
+    int *frame_mask;   /* host [B] 1: the frame has a mask used by the loss */
+    float *staging;    /* host: the largest of one frame's fields */
+    struct avs_arena mem;
     int nb;
 };
 
 void avs_tbatch_init(struct avs_tbatch *b, const struct avs_tset *t, int nb);
 void avs_tbatch_free(struct avs_tbatch *b);
+/* Frame j of the batch (0 <= j < B): its stage maps, Grad-CAM weights and audio embedding
+ * from host arrays (any may be NULL: left as they are). */
+void avs_tbatch_put(struct avs_tbatch *b, const struct avs_tset *t, int j,
+                    const float *const stage[4], const float *const gc[4], const float *audio);
+/* Frame j's mask (host, 0/1 [H*W], NULL: none: zeros), mirrored when flip; sets frame_mask. */
+void avs_tbatch_put_mask(struct avs_tbatch *b, const struct avs_tset *t, int j,
+                         const uint8_t *mask, int flip);
 /* Videos idx[0..nb) (flip[i]: use the flipped records; NULL: none); use_ccv: the CC-V weights
  * instead of CC. */
 int avs_tset_batch(const struct avs_tset *t, const int *idx, const int *flip,

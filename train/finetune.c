@@ -37,7 +37,6 @@ struct avs_finetune {
     float *vl_d;                   /* [cap,V] */
     float *bst[4], *bgc[4];        /* [cap,C_s,H_s,W_s], [cap,C_s] the batch's outputs */
     float *st[4];                  /* [cap,C_s,H_s,W_s] stage maps of the backward's forward */
-    float *dst[4];                 /* [cap,C_s,H_s,W_s] dstage of the step, uploaded */
 };
 
 /* ---- randomness: pure functions of (seed, video, k) ---- */
@@ -182,7 +181,7 @@ static void carve(struct avs_finetune *ft, int B, size_t *need)
     for (int s = 0; s < 4; s++) {
         size_t n = (size_t)B * c->dims[s] * avs_pvt_side(ft->H, s) * avs_pvt_side(ft->W, s);
         ft->bst[s] = take(ft, need, n), ft->st[s] = take(ft, need, n);
-        ft->dst[s] = take(ft, need, n), ft->bgc[s] = take(ft, need, (size_t)B * c->dims[s]);
+        ft->bgc[s] = take(ft, need, (size_t)B * c->dims[s]);
     }
     ft->vl_d = take(ft, need, (size_t)B * ft->V);
 }
@@ -331,7 +330,7 @@ static int load_video(struct avs_finetune *ft, const struct avs_tset *t, int fa,
 {
     const struct avs_tvideo *v = &t->v[vi];
     struct avs_store_seconds sec;
-    size_t fr = (size_t)3 * ft->H * ft->W, HW = (size_t)ft->H * ft->W;
+    size_t fr = (size_t)3 * ft->H * ft->W;
     if (avs_store_seconds(&sec, ft->db, v->id, AVS_T, err))
         return avs_err_wrap(err, "video %s", v->uid);
     int rc = 0;
@@ -342,29 +341,28 @@ static int load_video(struct avs_finetune *ft, const struct avs_tset *t, int fa,
             avs_jitter_params(&jt, aug_seed, vi, k + 1);
         rc = load_frame(ft, ft->img + j * fr, sec.frame[k], train, flip, &jt, err);
         if (rc == 0)
-            rc = avs_cache_read(t->cache, v->off[0][k], t->f_audio, b->audio + j * t->A, err) ||
+            rc = avs_cache_read(t->cache, v->off[0][k], t->f_audio, b->staging, err) ||
                  avs_cache_read(t->cache, v->off[0][k], fa, ft->al + j * ft->A, err);
         if (rc) {
             rc = avs_err_wrap(err, "video %s second %d", v->uid, k + 1);
             break;
         }
-        b->frame_mask[j] = v->mask[k] != NULL;
-        avs_store_mask_place(b->mask + j * HW, v->mask[k], t->H, t->W, flip);
+        avs_tbatch_put(b, t, (int)j, NULL, NULL, b->staging);
+        avs_tbatch_put_mask(b, t, (int)j, v->mask[k], flip);
     }
     avs_store_seconds_free(&sec);
     return rc ? -1 : 0;
 }
 
-/* The batch's stage maps and Grad-CAM weights into b: struct avs_tbatch is host memory today
- * (train/data.c mallocs it), so they are downloaded; once it is device memory this becomes
- * op->copy (or the passes write into b directly). */
+/* The batch's stage maps and Grad-CAM weights into b (device to device). */
 static void put_batch(const struct avs_finetune *ft, struct avs_tbatch *b, int B)
 {
     const struct avs_pvt_cfg *c = &ft->pvt.cfg;
+    const struct avs_ops *op = avs_ops();
     for (int s = 0; s < 4; s++) {
         size_t n = (size_t)B * c->dims[s] * avs_pvt_side(ft->H, s) * avs_pvt_side(ft->W, s);
-        avs_dev_download(b->stage[s], ft->bst[s], n);
-        avs_dev_download(b->gc[s], ft->bgc[s], (size_t)B * c->dims[s]);
+        op->copy(b->stage[s], ft->bst[s], n * sizeof(float));
+        op->copy(b->gc[s], ft->bgc[s], (size_t)B * c->dims[s] * sizeof(float));
     }
 }
 
@@ -403,12 +401,8 @@ int avs_finetune_batch(struct avs_finetune *ft, const struct avs_tset *t, const 
 void avs_finetune_grads(struct avs_finetune *ft, float *const dstage[4])
 {
     AVS_ASSERT(ft->B > 0);
-    const struct avs_pvt_cfg *c = &ft->pvt.cfg;
-    for (int s = 0; s < 4; s++) /* dstage: host memory (see finetune.h) */
-        avs_dev_upload(ft->dst[s], dstage[s],
-                       (size_t)ft->B * c->dims[s] * avs_pvt_side(ft->H, s) * avs_pvt_side(ft->W, s));
     avs_arena_zero(&ft->g.arena);
-    avs_pvt_bwd(&ft->pvt, &ft->ws, &ft->g, ft->st, NULL, ft->img_d, (const float *const *)ft->dst,
+    avs_pvt_bwd(&ft->pvt, &ft->ws, &ft->g, ft->st, NULL, ft->img_d, (const float *const *)dstage,
                 NULL, ft->B);
 }
 

@@ -41,10 +41,8 @@
  * Memory: the backbone, its gradients and Adam moments are tensor sets of the active backend;
  * the passes run in one PVTv2 workspace (TRAIN mode) and one arena of device buffers, made for
  * the batch size at the first batch (made again only for a larger one). Frames are made on the
- * host and uploaded; C3IM runs on downloaded logits. struct avs_tbatch is host memory today
- * (train/data.c): b->stage and b->gc are downloaded into it, and dstage is uploaded from host
- * memory; when the batch becomes device memory these become device copies (put_batch,
- * avs_finetune_grads in train/finetune.c).
+ * host and uploaded; C3IM runs on downloaded logits. The batch (struct avs_tbatch) and dstage
+ * are device memory: the batch's stage maps and Grad-CAM weights are device copies.
  */
 #ifndef AVS_TRAIN_FINETUNE_H
 #define AVS_TRAIN_FINETUNE_H
@@ -83,7 +81,7 @@ void avs_finetune_close(struct avs_finetune **ft);
 int avs_finetune_batch(struct avs_finetune *ft, const struct avs_tset *t, const int *idx,
                        const int *flip, uint64_t aug_seed, int train, int use_ccv,
                        struct avs_tbatch *b, struct avs_err *err);
-/* Parameter gradients (zeroed, then filled) from dstage[s] [B,C_s,H_s,W_s] (host memory) of the
+/* Parameter gradients (zeroed, then filled) from dstage[s] [B,C_s,H_s,W_s] (device memory) of the
  * last batch (the gradient of the loss w.r.t. b->stage), then one PyTorch Adam step (betas
  * 0.9/0.999, eps 1e-8, no weight decay) with learning rate lr. */
 void avs_finetune_step(struct avs_finetune *ft, float *const dstage[4], double lr);

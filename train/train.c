@@ -86,7 +86,8 @@ struct trainer {
     struct avs_tset tr, va;
     struct avs_c3n m;
     struct avs_tbatch b;
-    float *dl, *sl, *sm; /* loss buffers */
+    float *dl, *sl, *sm; /* loss buffers (device) */
+    float *vlog;         /* host: one batch's logits, for validation */
     struct avs_finetune *ft; /* finetune mode: the backbone being trained, else NULL */
     float *dstage[4];        /* finetune: [B,C_s,H_s,W_s] gradients of the stage maps */
     int use_ccv;             /* avs_finetune_batch's: 1 CC-V, 0 CC, -1 no CCAM */
@@ -133,12 +134,13 @@ static void alloc_model(struct trainer *t)
     avs_c3n_init(&t->m, &cfg, &t->o->sw, t->o->batch);
     avs_tbatch_init(&t->b, &t->tr, t->o->batch);
     size_t nl = (size_t)t->m.head.B * t->tr.H * t->tr.W;
-    t->dl = avs_malloc(nl * sizeof(float));
-    t->sl = avs_malloc(2 * nl * sizeof(float));
-    t->sm = avs_malloc(nl * sizeof(float));
+    t->dl = avs_dev_alloc(nl, "the loss gradient");
+    t->sl = avs_dev_alloc(2 * nl, "the loss scratch");
+    t->sm = avs_dev_alloc(nl, "the loss scratch");
+    t->vlog = avs_malloc(nl * sizeof(float));
     t->use_ccv = t->o->sw.cc || t->o->sw.ccv ? t->o->sw.ccv : -1;
     for (int s = 0; t->ft && s < 4; s++)
-        t->dstage[s] = avs_malloc((size_t)t->m.head.B * cfg.C[s] * cfg.H[s] * cfg.W[s] * sizeof(float));
+        t->dstage[s] = avs_dev_alloc((size_t)t->m.head.B * cfg.C[s] * cfg.H[s] * cfg.W[s], "dstage");
 }
 
 static void free_trainer(struct trainer *t)
@@ -148,9 +150,10 @@ static void free_trainer(struct trainer *t)
     avs_tbatch_free(&t->b);
     avs_tset_free(&t->tr);
     avs_tset_free(&t->va);
-    free(t->dl), free(t->sl), free(t->sm);
+    avs_dev_free(&t->dl), avs_dev_free(&t->sl), avs_dev_free(&t->sm);
+    free(t->vlog);
     for (int s = 0; s < 4; s++)
-        free(t->dstage[s]);
+        avs_dev_free(&t->dstage[s]);
     avs_finetune_close(&t->ft);
     free(t->config), free(t->dir), free(t->last), free(t->best);
 }
@@ -173,7 +176,7 @@ static int train_step(struct trainer *t, const int *order, int epoch, int step, 
     *loss = avs_c3n_head_loss(&t->m.head, t->b.mask, t->b.frame_mask, t->dl, t->sl, t->sm);
     if (t->ft)
         for (int s = 0; s < 4; s++)
-            memset(t->dstage[s], 0, (size_t)t->m.head.B * t->tr.C[s] * t->tr.Hs[s] * t->tr.Ws[s] * sizeof(float));
+            avs_ops()->zero(t->dstage[s], (size_t)t->m.head.B * t->tr.C[s] * t->tr.Hs[s] * t->tr.Ws[s]);
     avs_c3n_bwd(&t->m, t->dl, t->ft ? t->dstage : NULL);
     avs_c3n_head_adam(&t->m.head, lr);
     if (t->ft)
@@ -199,12 +202,13 @@ static int validate(struct trainer *t, double *miou, double *f, struct avs_err *
                   : avs_tset_batch(va, vi, NULL, &t->b, t->o->sw.ccv, err))
             goto out;
         avs_c3n_fwd(&t->m, (const float *const *)t->b.stage, (const float *const *)t->b.gc, t->b.audio, 0);
+        avs_dev_download(t->vlog, t->m.head.logits, (size_t)t->m.head.B * HW);
         for (int j = 0; j < nb && v0 + j < va->n; j++)
             for (int k = 0; k < AVS_T; k++) {
                 const uint8_t *gt = va->v[v0 + j].mask[k];
                 if (!gt)
                     continue;
-                avs_eval_score_logits(gt, t->m.head.logits + ((size_t)j * AVS_T + k) * HW,
+                avs_eval_score_logits(gt, t->vlog + ((size_t)j * AVS_T + k) * HW,
                                       (int64_t)HW, &c[nf]);
                 es.frames[nf].video = v0 + j;
                 es.frames[nf].k = k + 1;
