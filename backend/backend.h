@@ -42,6 +42,9 @@ const char *avs_backend_names(char *buf, size_t len);
 
 /* The guard backend's table (backend/guard.c) and the CPU table (backend/cpu/). */
 const struct avs_ops *avs_backend_guard(void);
+/* f() as if it were a guard op given the tensor p: p's region open, every other closed (for
+ * tests of the guard itself). */
+void avs_backend_guard_run(const void *p, void (*f)(void));
 const struct avs_ops *avs_backend_cpu(void);
 
 /* ---- device memory of the active backend ---- */

@@ -100,6 +100,34 @@ static void host_reads_arena(void)
     sink = x[50];
 }
 
+/* a large (huge-page) arena, read from the host after an op on it */
+static void host_reads_big_arena(void)
+{
+    avs_backend_set(avs_backend_guard());
+    struct avs_arena a;
+    avs_arena_init(&a, 3 << 20);
+    float *x = avs_arena_take(&a, 3 << 20);
+    avs_ops()->fill(x, 1.0f, 3 << 20);
+    sink = x[(3 << 20) - 1];
+}
+
+/* an op opens only the memory it is given: another region stays closed during it (the
+ * callback of this test runs inside an op on a, and reads b) */
+static float *other_region;
+static void reads_other(void)
+{
+    sink = other_region[0];
+}
+
+static void op_reads_other_region(void)
+{
+    avs_backend_set(avs_backend_guard());
+    float *a = avs_dev_alloc(16, "a");
+    other_region = avs_dev_alloc(16, "b");
+    avs_ops()->fill(a, 1.0f, 16);
+    avs_backend_guard_run(a, reads_other);
+}
+
 static void legal_use(void)
 {
     avs_backend_set(avs_backend_guard());
@@ -123,6 +151,10 @@ int main(void)
     CHECK(r == SIGSEGV || r == segv, "a host read of guard memory crashes (%d)", r);
     r = child_signal(host_reads_arena);
     CHECK(r == SIGSEGV || r == segv, "a host read of a guard arena crashes (%d)", r);
+    r = child_signal(host_reads_big_arena);
+    CHECK(r == SIGSEGV || r == segv, "a host read of a large (huge-page) guard arena crashes (%d)", r);
+    r = child_signal(op_reads_other_region);
+    CHECK(r == SIGSEGV || r == segv, "an op reading memory it was not given crashes (%d)", r);
     CHECK(child_signal(host_memory_to_op) == SIGABRT, "host memory given to a primitive aborts");
     return check_summary("test_backend_guard");
 }

@@ -3,7 +3,8 @@
 # random-init PVTv2-b0 features with flipped copies, head width 16):
 #   - same seed, same data: byte-identical checkpoints and identical per-epoch numbers, also
 #     with another thread count;
-#   - stopped mid-epoch (--max-steps) and resumed == uninterrupted (checkpoint bytes, losses);
+#   - stopped mid-epoch (--max-steps) and resumed with another thread count == uninterrupted
+#     (checkpoint bytes, losses), frozen and finetune;
 #   - SIGINT at an arbitrary moment: exit 130, status 'interrupted', resume == uninterrupted;
 #   - the recorded run (config, switches, code version, run_epochs), best/last files;
 #   - errors: existing run without --resume, unknown run, unknown set, old cache version,
@@ -51,7 +52,7 @@ n_checks=$((n_checks + 1))
 train --run d --max-steps 5; expect_eq "$?" 0 "--max-steps exits 0"
 expect_eq "$(q "SELECT status FROM runs WHERE name = 'd'")" interrupted "status interrupted"
 expect_eq "$(q "SELECT count(*) FROM run_epochs e JOIN runs r ON r.id = e.run_id WHERE r.name = 'd'")" 1 "1 epoch done before the stop"
-"$B/avs-train" -q --root "$T/st" --run d --resume; expect_eq "$?" 0 "resume d"
+"$B/avs-train" -q --root "$T/st" --run d --resume -j 1; expect_eq "$?" 0 "resume d with another thread count (-j 1)"
 cmp -s "$(ckpt a last)" "$(ckpt d last)"; expect_eq "$?" 0 "resumed mid-epoch == uninterrupted (last checkpoint bytes)"
 cmp -s "$(ckpt a best)" "$(ckpt d best)"; expect_eq "$?" 0 "resumed == uninterrupted (best checkpoint bytes)"
 expect_eq "$(epochs d)" "$(epochs a)" "resumed == uninterrupted (per-epoch numbers)"
@@ -79,7 +80,7 @@ expect_eq "$(epochs f)" "$(epochs e)" "SIGINT + resume == uninterrupted (per-epo
 # finetune mode: the backbone trained too; stopped + resumed == uninterrupted, files included
 train --run ft1 --mode finetune --epochs 2; expect_eq "$?" 0 "finetune run"
 train --run ft2 --mode finetune --epochs 2 --max-steps 3; expect_eq "$?" 0 "finetune run stopped"
-"$B/avs-train" -q --root "$T/st" --run ft2 --resume; expect_eq "$?" 0 "finetune resume"
+"$B/avs-train" -q --root "$T/st" --run ft2 --resume -j 1; expect_eq "$?" 0 "finetune resume with -j 1"
 for f in last best backbone_best backbone-8; do
   cmp -s "$(ckpt ft1 $f)" "$(ckpt ft2 $f)"; expect_eq "$?" 0 "finetune resumed == uninterrupted: $f.safetensors"
 done
