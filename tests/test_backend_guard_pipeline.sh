@@ -3,7 +3,8 @@
 # memory the host cannot touch outside the backend's ops) give the same bytes as on the CPU
 # backend, on a tiny synthetic store (64x64 frames, random-init PVTv2-b0, head width 16):
 #   - avs-features on the store's clips: the feature cache and its index rows;
-#   - avs-train --mode frozen and --mode finetune, a few steps: checkpoint files;
+#   - avs-train --mode frozen (switches AF,CC, none, AF,CC-V) and --mode finetune, a few steps:
+#     checkpoint files;
 #   - avs-predict store mode: every PNG and .logits file; clip mode: the overlay frames.
 # A layer that read or wrote tensor memory on the host, or gave a primitive a host buffer,
 # crashes under the guard instead.
@@ -32,6 +33,11 @@ for d in cpu guard; do
 done
 for f in last best; do
   cmp -s "$(ckpt fz-cpu $f)" "$(ckpt fz-guard $f)"; expect_eq "$?" 0 "frozen: identical $f checkpoint"
+done
+# the other layer paths: no audio/consensus at all, and CC-V weights
+for sw in none AF,CC-V; do
+  for d in cpu guard; do train --device $d --run "sw-$sw-$d" --switches "$sw" --epochs 1 || fail "--switches $sw --device $d"; done
+  cmp -s "$(ckpt "sw-$sw-cpu" last)" "$(ckpt "sw-$sw-guard" last)"; expect_eq "$?" 0 "frozen --switches $sw: identical checkpoint"
 done
 cmp -s "$(ckpt ft-cpu last)" "$(ckpt ft-guard last)"; expect_eq "$?" 0 "finetune: identical head checkpoint"
 for f in "$T/cpu/runs/ft-cpu"/backbone-*.safetensors; do
