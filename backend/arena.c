@@ -143,3 +143,9 @@ void avs_tensor_set_from_host(struct avs_tensor_set *s, const float *host)
     if (s->arena.used)
         s->arena.be->upload(s->arena.base, host, s->arena.used * sizeof(float));
 }
+
+float *avs_carve(struct avs_carver *c, size_t n)
+{
+    c->total += avs_arena_round(n);
+    return c->a ? avs_arena_take(c->a, n) : NULL;
+}

@@ -84,6 +84,14 @@ void avs_arena_free(struct avs_arena *a);
 /* Floats an arena needs for a request of n (rounded up to 16). */
 size_t avs_arena_round(size_t n);
 
+/* One function for counting and for carving an arena's layout: with a == NULL avs_carve only
+ * adds n (rounded as the arena rounds) to total and returns NULL; else it takes from a. */
+struct avs_carver {
+    struct avs_arena *a;
+    size_t total;
+};
+float *avs_carve(struct avs_carver *c, size_t n);
+
 /* ---- tensor sets: named tensors carved from one arena in table order ---- */
 
 struct avs_tensor_set {

@@ -43,20 +43,16 @@ static struct avs_conv2d geom(int N, int C, int H, int W, int K, int R, int pad,
     return g;
 }
 
-/* ---- carving the activation arena (one function for counting and for taking) ---- */
-
-struct carver {
-    struct avs_arena *a; /* NULL: count only */
-    size_t total;
-};
-
-static float *take(struct carver *c, size_t n)
+/* Layouts are counted and carved by one function (backend/backend.h). */
+static float *take(struct avs_carver *c, size_t n)
 {
-    c->total += avs_arena_round(n);
-    return c->a ? avs_arena_take(c->a, n) : NULL;
+    return avs_carve(c, n);
 }
 
-static void carve(struct avs_c3n_head *h, struct carver *c)
+/* ---- carving the activation arena (one function for counting and for taking) ---- */
+
+
+static void carve(struct avs_c3n_head *h, struct avs_carver *c)
 {
     size_t B = (size_t)h->B, D = (size_t)h->cfg.D, Ci = (size_t)h->cfg.Ci;
     for (int s = 0; s < 4; s++) {
@@ -128,7 +124,7 @@ void avs_c3n_blocks_carve(struct avs_c3n_head *h)
     for (int s = 0; s < 4; s++)
         avs_c3n_aspp_plan(h, s);
     size_ws(h);
-    struct carver c = {0};
+    struct avs_carver c = {0};
     carve(h, &c);
     avs_arena_init_lazy(&h->acts, c.total);
     c.a = &h->acts;

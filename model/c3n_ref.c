@@ -21,21 +21,17 @@ static int HW(const struct avs_c3n_ref *r, int s)
     return r->cfg.H[s] * r->cfg.W[s];
 }
 
-/* ---- the size table: one function for counting and for carving ---- */
-
-struct carver {
-    struct avs_arena *a; /* NULL: count only */
-    size_t total;
-};
-
-static float *take(struct carver *c, size_t n)
+/* Layouts are counted and carved by one function (backend/backend.h). */
+static float *take(struct avs_carver *c, size_t n)
 {
-    c->total += avs_arena_round(n);
-    return c->a ? avs_arena_take(c->a, n) : NULL;
+    return avs_carve(c, n);
 }
 
+/* ---- the size table: one function for counting and for carving ---- */
+
+
 static void carve_stage(const struct avs_c3n_ref *r, int s, struct avs_c3n_ref_stage *st,
-                        struct carver *c)
+                        struct avs_carver *c)
 {
     size_t B = (size_t)r->B, C = (size_t)r->cfg.C[s], D = (size_t)r->cfg.D;
     size_t Ci = (size_t)r->cfg.Ci, hw = (size_t)HW(r, s), map = B * D * hw, imap = B * Ci * hw;
@@ -63,7 +59,7 @@ static void carve_stage(const struct avs_c3n_ref *r, int s, struct avs_c3n_ref_s
     st->up = take(c, 4 * map);
 }
 
-static void carve(const struct avs_c3n_ref *r, struct avs_c3n_ref_acts *a, struct carver *c)
+static void carve(const struct avs_c3n_ref *r, struct avs_c3n_ref_acts *a, struct avs_carver *c)
 {
     memset(a, 0, sizeof *a);
     for (int s = 0; s < 4; s++)
@@ -77,7 +73,7 @@ static void carve(const struct avs_c3n_ref *r, struct avs_c3n_ref_acts *a, struc
 /* both arenas from the same table: dact[i] is the gradient of act[i] */
 static void carve_all(struct avs_c3n_ref *r)
 {
-    struct carver c = {0};
+    struct avs_carver c = {0};
     carve(r, &r->act, &c);
     avs_arena_init(&r->acts, c.total);
     avs_arena_init(&r->dacts, c.total);
