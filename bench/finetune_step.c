@@ -151,10 +151,11 @@ int main(int argc, char **argv)
     struct avs_tbatch b;
     avs_tbatch_init(&b, &t, 1);
     size_t nl = (size_t)m.head.B * t.H * t.W;
-    float *dl = malloc(nl * sizeof(float)), *sl = malloc(2 * nl * sizeof(float)),
-          *sm = malloc(nl * sizeof(float)), *ds[4];
+    /* the loss's buffers and dstage: device memory, as avs-train has them */
+    float *dl = avs_dev_alloc(nl, "dlogits"), *sl = avs_dev_alloc(2 * nl, "loss scratch"),
+          *sm = avs_dev_alloc(nl, "sigmoid"), *ds[4];
     for (int s = 0; s < 4; s++)
-        ds[s] = malloc((size_t)m.head.B * t.C[s] * t.Hs[s] * t.Ws[s] * sizeof(float));
+        ds[s] = avs_dev_alloc((size_t)m.head.B * t.C[s] * t.Hs[s] * t.Ws[s], "dstage");
     double *tb = calloc((size_t)steps + 1, sizeof(double)), *th = calloc((size_t)steps + 1, sizeof(double)),
            *tk = calloc((size_t)steps + 1, sizeof(double));
     int idx[1] = {0}, flip[1] = {1};
@@ -168,7 +169,7 @@ int main(int argc, char **argv)
         avs_c3n_fwd(&m, (const float *const *)b.stage, (const float *const *)b.gc, b.audio, 1);
         loss = avs_c3n_head_loss(&m.head, b.mask, b.frame_mask, dl, sl, sm);
         for (int s = 0; s < 4; s++)
-            memset(ds[s], 0, (size_t)m.head.B * t.C[s] * t.Hs[s] * t.Ws[s] * sizeof(float));
+            avs_ops()->zero(ds[s], (size_t)m.head.B * t.C[s] * t.Hs[s] * t.Ws[s]);
         avs_c3n_bwd(&m, dl, ds);
         avs_c3n_head_adam(&m.head, 1e-4);
         double t2 = avs_now();
@@ -188,7 +189,8 @@ int main(int argc, char **argv)
     avs_tset_free(&t);
     avs_db_close(&db);
     for (int s = 0; s < 4; s++)
-        free(ds[s]);
-    free(S), free(dl), free(sl), free(sm), free(tb), free(th), free(tk);
+        avs_dev_free(&ds[s]);
+    avs_dev_free(&dl), avs_dev_free(&sl), avs_dev_free(&sm);
+    free(S), free(tb), free(th), free(tk);
     return 0;
 }
