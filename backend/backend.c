@@ -87,6 +87,14 @@ size_t avs_tapconv_ws(const struct avs_tapconv *g)
     return avs_ops()->tapconv_ws(g);
 }
 
+const char *avs_ops_device(void)
+{
+    static char buf[160];
+    const char *s = avs_ops()->settings ? avs_ops()->settings() : "";
+    snprintf(buf, sizeof buf, "%s%s%s", avs_ops()->name, *s ? " " : "", s);
+    return buf;
+}
+
 /* ---- device memory ---- */
 
 float *avs_dev_alloc(size_t n, const char *what)

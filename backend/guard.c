@@ -242,7 +242,7 @@ void avs_backend_guard_run(const void *p, void (*f)(void))
 #define COUNT(name, params, args, ptrs) +1
 
 /* The table must be the memory members plus the two lists, nothing left out. */
-enum { N_MEMORY = 10, N_PRIMS = 0 AVS_OPS_VOID(COUNT) AVS_OPS_DOUBLE(COUNT) };
+enum { N_MEMORY = 11, N_PRIMS = 0 AVS_OPS_VOID(COUNT) AVS_OPS_DOUBLE(COUNT) };
 _Static_assert(sizeof(struct avs_ops) == 2 * sizeof(const char *) +
                                              (N_MEMORY + N_PRIMS) * sizeof(void (*)(void)),
                "backend/ops_list.h does not list every primitive of struct avs_ops");
@@ -255,6 +255,7 @@ const struct avs_ops *avs_backend_guard(void)
         t.about = "tests only: the CPU ops on memory the host cannot touch outside them";
         t.alloc = g_alloc, t.free = g_free, t.zero = g_zero, t.upload = g_upload;
         t.download = g_download, t.copy = g_copy, t.fill = g_fill, t.sync = g_sync;
+        t.settings = avs_backend_cpu()->settings;
         t.conv2d_ws = avs_backend_cpu()->conv2d_ws, t.tapconv_ws = avs_backend_cpu()->tapconv_ws;
         AVS_OPS_VOID(SET)
         AVS_OPS_DOUBLE(SET)

@@ -83,6 +83,9 @@ struct avs_ops {
     void (*fill)(float *y, float v, size_t n);
     /* wait until every op called so far is done */
     void (*sync)(void);
+    /* the settings in force that change results' bits ("" for the defaults), e.g. the CPU's
+     * conv algorithm from AVS_CONV; recorded with every run and feature set */
+    const char *(*settings)(void);
     /* floats of scratch of a conv2d / tap conv call on this backend */
     size_t (*conv2d_ws)(const struct avs_conv2d *g);
     size_t (*tapconv_ws)(const struct avs_tapconv *g);
@@ -278,6 +281,8 @@ static inline int avs_ring_n(int P, int Q)
 
 /* The active backend (backend/backend.h chooses it; cpu by default). */
 const struct avs_ops *avs_ops(void);
+/* Its name and settings, as runs and feature sets record them: "cpu", "cpu conv=exact-bwd". */
+const char *avs_ops_device(void);
 /* Threads for the CPU backends' loops and GEMM tiles; n <= 0: all cores. */
 void avs_ops_set_threads(int n);
 int avs_ops_threads(void);

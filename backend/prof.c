@@ -58,7 +58,9 @@ static void end(const char *key, double t0, double flop)
 
 static void conv_key(char *key, size_t n, const char *what, const struct avs_conv2d *g)
 {
-    const char *algo = avs_cpu_conv_uses_winograd(g) ? "wino" : g->R == 1 && g->S == 1 ? "1x1" : "gemm";
+    int wino = strncmp(what, "conv bwdd", 9) ? avs_cpu_conv_uses_winograd(g)
+                                             : avs_cpu_conv_uses_winograd_bwd_data(g);
+    const char *algo = wino ? "wino" : g->R == 1 && g->S == 1 ? "1x1" : "gemm";
     snprintf(key, n, "%s %s N%d %d->%d %dx%d k%d d%d", what, algo, g->N, g->C, g->K, g->H, g->W,
              g->R, g->dil);
 }

@@ -420,7 +420,7 @@ int avs_features_run(const struct avs_features_opts *o, struct avs_features_stat
     if (o->rebuild && rebuild_reset(db, name, bin, config, random_init, err))
         goto out;
     if (register_set(db, name, rel, config, random_init, &stats->set_id, err) ||
-        avs_db_record_session(db, "avs-features", 0, stats->set_id, avs_ops()->name,
+        avs_db_record_session(db, "avs-features", 0, stats->set_id, avs_ops_device(),
                               avs_ops_threads(), err))
         goto out;
     snprintf(stats->set, sizeof stats->set, "%s", name);

@@ -4,7 +4,7 @@
 # backend, on a tiny synthetic store (64x64 frames, random-init PVTv2-b0, head width 16):
 #   - avs-features on the store's clips: the feature cache and its index rows;
 #   - avs-train --mode frozen (switches AF,CC, none, AF,CC-V) and --mode finetune, a few steps:
-#     checkpoint files;
+#     checkpoint files; a run's session records the device and its settings;
 #   - avs-predict store mode: every PNG and .logits file; clip mode: the overlay frames.
 # A layer that read or wrote tensor memory on the host, or gave a primitive a host buffer,
 # crashes under the guard instead.
@@ -39,6 +39,10 @@ for sw in none AF,CC-V; do
   for d in cpu guard; do train --device $d --run "sw-$sw-$d" --switches "$sw" --epochs 1 || fail "--switches $sw --device $d"; done
   cmp -s "$(ckpt "sw-$sw-cpu" last)" "$(ckpt "sw-$sw-guard" last)"; expect_eq "$?" 0 "frozen --switches $sw: identical checkpoint"
 done
+# a setting that changes the bits is recorded with the run (docs/backend.md, Numerics)
+AVS_CONV=exact-bwd train --device guard --run xb --epochs 1 || fail "AVS_CONV=exact-bwd"
+expect_eq "$(sqlite3 "$T/cpu/avs.db" "SELECT s.device FROM sessions s JOIN runs r ON r.id = s.run_id WHERE r.name = 'xb'")" \
+  "guard conv=exact-bwd" "the session records the conv setting"
 cmp -s "$(ckpt ft-cpu last)" "$(ckpt ft-guard last)"; expect_eq "$?" 0 "finetune: identical head checkpoint"
 for f in "$T/cpu/runs/ft-cpu"/backbone-*.safetensors; do
   cmp -s "$f" "$T/cpu/runs/ft-guard/$(basename "$f")"; expect_eq "$?" 0 "finetune: identical $(basename "$f")"

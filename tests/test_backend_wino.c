@@ -198,7 +198,17 @@ static double check_case(int N, int C, int H, int W, int K, int pad, int dil, do
         if (ew[i] > worst)
             worst = ew[i];
     }
-    free_result(&wr), free_result(&gr);
+    /* exact-bwd: forward and backward filter as AUTO picks them, backward data the GEMM path */
+    int auto_wino = avs_cpu_conv_uses_winograd(&g);
+    struct result er = run(AVS_CONV_EXACT_BWD, &g, x, w, b, dy, 0.5f);
+    const struct result *fw = auto_wino ? &wr : &gr;
+    CHECK(!memcmp(er.y, fw->y, ny * sizeof(float)) && !memcmp(er.dw, fw->dw, nw * sizeof(float)),
+          "N%d C%d %dx%d K%d pad %d dil %d exact-bwd on %s: forward or backward filter not the %s bits",
+          N, C, H, W, K, pad, dil, be, auto_wino ? "Winograd" : "GEMM");
+    CHECK(!memcmp(er.dx, gr.dx, nx * sizeof(float)),
+          "N%d C%d %dx%d K%d pad %d dil %d exact-bwd on %s: backward data not the GEMM path's bits", N, C,
+          H, W, K, pad, dil, be);
+    free_result(&wr), free_result(&gr), free_result(&er);
     free(x), free(w), free(b), free(dy);
     free(ry), free(rdx), free(rdw);
     return worst;

@@ -430,7 +430,7 @@ int avs_train_run(const struct avs_train_opts *given, struct avs_train_result *r
     t.config = found == 0 ? avs_strdup(rec) : avs_run_config(&o, &t.tr);
     t.steps_per_epoch = (t.tr.n + o.batch - 1) / o.batch;
     if (start_run(&t, given, err) || avs_run_set_status(t.db, t.run_id, "running", err) ||
-        avs_db_record_session(t.db, "avs-train", t.run_id, 0, avs_ops()->name, avs_ops_threads(), err))
+        avs_db_record_session(t.db, "avs-train", t.run_id, 0, avs_ops_device(), avs_ops_threads(), err))
         goto out;
     rc = epochs_loop(&t, err);
     struct avs_err e2;

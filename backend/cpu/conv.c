@@ -115,18 +115,20 @@ static int conv_algo = -1; /* -1: not yet read from the environment */
 
 void avs_cpu_conv_set_algo(int algo)
 {
-    AVS_ASSERT(algo == AVS_CONV_AUTO || algo == AVS_CONV_GEMM || algo == AVS_CONV_WINOGRAD);
+    AVS_ASSERT(algo == AVS_CONV_AUTO || algo == AVS_CONV_GEMM || algo == AVS_CONV_WINOGRAD ||
+               algo == AVS_CONV_EXACT_BWD);
     conv_algo = algo;
 }
 
-/* AVS_CONV=gemm|winograd|auto in the environment sets the default (benchmarks compare). */
+/* AVS_CONV=gemm|winograd|exact-bwd|auto in the environment sets the default. */
 static int algo(void)
 {
     if (conv_algo < 0) {
         const char *e = getenv("AVS_CONV");
         conv_algo = e && !strcmp(e, "gemm")       ? AVS_CONV_GEMM
-                    : e && !strcmp(e, "winograd") ? AVS_CONV_WINOGRAD
-                                                  : AVS_CONV_AUTO;
+                    : e && !strcmp(e, "winograd")  ? AVS_CONV_WINOGRAD
+                    : e && !strcmp(e, "exact-bwd") ? AVS_CONV_EXACT_BWD
+                                                   : AVS_CONV_AUTO;
     }
     return conv_algo;
 }
@@ -160,10 +162,20 @@ int avs_cpu_conv_uses_winograd(const struct avs_conv2d *g)
     return g->C >= 16 && g->K >= 16 && ratio <= 0.6 && tiles >= 64;
 }
 
-size_t avs_cpu_conv2d_ws(const struct avs_conv2d *g)
+const char *avs_cpu_conv_settings(void)
 {
-    if (avs_cpu_conv_uses_winograd(g))
-        return avs_cpu_winograd_ws(g);
+    static const char *const names[] = {"", "conv=gemm", "conv=winograd", "conv=exact-bwd"};
+    return names[algo()];
+}
+
+int avs_cpu_conv_uses_winograd_bwd_data(const struct avs_conv2d *g)
+{
+    return algo() != AVS_CONV_EXACT_BWD && avs_cpu_conv_uses_winograd(g);
+}
+
+/* scratch of the GEMM paths */
+static size_t gemm_ws(const struct avs_conv2d *g)
+{
     if (is_1x1(g))
         return 16;
     if (is_dilated(g))
@@ -175,6 +187,14 @@ size_t avs_cpu_conv2d_ws(const struct avs_conv2d *g)
                (size_t)g->K * g->P * t.Wp + 64;
     }
     return (size_t)(g->C / g->groups) * g->R * g->S * g->P * g->Q + 16;
+}
+
+size_t avs_cpu_conv2d_ws(const struct avs_conv2d *g)
+{
+    if (!avs_cpu_conv_uses_winograd(g))
+        return gemm_ws(g);
+    size_t w = avs_cpu_winograd_ws(g), e = gemm_ws(g);
+    return avs_cpu_conv_uses_winograd_bwd_data(g) || w > e ? w : e;
 }
 
 double avs_conv2d_flops(const struct avs_conv2d *g)
@@ -600,7 +620,7 @@ void avs_cpu_conv2d_bwd_data(float *din, const float *dout, const float *w,
         for (int n = 0; n < g->N; n++)
             avs_cpu_sgemm(1, 0, g->C, (int)HW, g->K, 1.0f, w, g->C, dout + (size_t)n * g->K * HW, (int)HW,
                  1.0f, din + (size_t)n * g->C * HW, (int)HW);
-    } else if (avs_cpu_conv_uses_winograd(g))
+    } else if (avs_cpu_conv_uses_winograd_bwd_data(g))
         avs_cpu_winograd_bwd_data(din, 1, dout, w, g, ws);
     else if (is_dilated(g))
         live_bwd_data(din, dout, w, g, ws);
@@ -615,7 +635,7 @@ void avs_cpu_conv2d_bwd_data(float *din, const float *dout, const float *w,
 void avs_cpu_conv2d_bwd_data_set(float *din, const float *dout, const float *w,
                                  const struct avs_conv2d *g, float *ws)
 {
-    if (avs_cpu_conv_uses_winograd(g) || is_1x1(g)) {
+    if (avs_cpu_conv_uses_winograd_bwd_data(g) || is_1x1(g)) {
         flop_count += avs_conv2d_flops(g);
         if (!is_1x1(g)) {
             avs_cpu_winograd_bwd_data(din, 0, dout, w, g, ws);

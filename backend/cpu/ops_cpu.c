@@ -806,6 +806,7 @@ static const struct avs_ops cpu_ops = {
     .copy = cpu_copy,
     .fill = cpu_fill,
     .sync = cpu_sync,
+    .settings = avs_cpu_conv_settings,
     .conv2d_ws = avs_cpu_conv2d_ws,
     .tapconv_ws = avs_cpu_tapconv_ws,
     .gemm = avs_cpu_gemm,
