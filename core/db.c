@@ -67,19 +67,27 @@ int64_t avs_db_scalar_int(sqlite3 *db, const char *sql, int64_t fallback)
     return v;
 }
 
+/* One block in one transaction. Foreign keys are off while it runs (SQLite's procedure for
+ * rebuilding a table that others reference: with them on, dropping the old table would
+ * cascade) and checked before the commit. */
 static int apply_migration(sqlite3 *db, int n, struct avs_err *err)
 {
     const char *start;
     size_t len;
     AVS_ASSERT(find_migration(n, &start, &len) == 0);
-    char *sql = avs_sprintf("BEGIN IMMEDIATE;\n%.*s\nPRAGMA user_version = %d;\nCOMMIT;", (int)len,
-                            start, n);
-    int rc = avs_db_exec(db, sql, err);
+    char *sql = avs_sprintf("BEGIN IMMEDIATE;\n%.*s", (int)len, start);
+    char *end = avs_sprintf("PRAGMA user_version = %d; COMMIT;", n);
+    int rc = avs_db_exec(db, "PRAGMA foreign_keys = OFF", err) || avs_db_exec(db, sql, err);
+    if (!rc && avs_db_scalar_int(db, "SELECT count(*) FROM pragma_foreign_key_check", 0) != 0)
+        rc = avs_err_set(err, "rows that break a foreign key after the migration");
+    rc = rc || avs_db_exec(db, end, err);
     if (rc) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         avs_err_wrap(err, "applying schema migration %d", n);
     }
-    free(sql);
+    if (avs_db_exec(db, "PRAGMA foreign_keys = ON", rc ? NULL : err))
+        rc = -1;
+    free(sql), free(end);
     return rc;
 }
 

@@ -165,3 +165,84 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_run ON sessions(run_id);
 CREATE INDEX IF NOT EXISTS sessions_set ON sessions(set_id);
+
+-- migration 3: AVSBench-semantic (docs/avss.md): subset 'avss' and its release set; class
+-- tables; class-index masks and the released-size copies; the protocol of every metrics row.
+-- The videos table is rebuilt to widen its CHECK (SQLite's documented procedure; the runner
+-- applies this block with foreign keys off and checks them before it commits).
+DROP VIEW IF EXISTS v_videos;
+DROP VIEW IF EXISTS v_seconds;
+CREATE TABLE videos_v3 (
+    id            INTEGER PRIMARY KEY,
+    uid           TEXT NOT NULL UNIQUE,
+    source        TEXT NOT NULL UNIQUE,
+    size          INTEGER,
+    mtime_ns      INTEGER,
+    hash          TEXT,
+    category      TEXT,
+    subset        TEXT NOT NULL DEFAULT 'other' CHECK (subset IN ('s4', 'ms3', 'avss', 'other')),
+    split         TEXT,
+    duration      REAL,
+    fps           REAL,
+    src_width     INTEGER,
+    src_height    INTEGER,
+    width         INTEGER,
+    height        INTEGER,
+    video_codec   TEXT,
+    audio_codec   TEXT,
+    audio_rate    INTEGER,
+    audio_channels INTEGER,
+    has_audio     INTEGER NOT NULL DEFAULT 0,
+    n_seconds     INTEGER NOT NULL DEFAULT 0,
+    decode_errors INTEGER NOT NULL DEFAULT 0,
+    status        TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    error         TEXT,
+    frame_rule    TEXT,
+    ingested_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    avss_set      TEXT CHECK (avss_set IN ('v1s', 'v1m', 'v2'))  -- AVSS release set, else NULL
+);
+INSERT INTO videos_v3 (id, uid, source, size, mtime_ns, hash, category, subset, split, duration,
+                       fps, src_width, src_height, width, height, video_codec, audio_codec,
+                       audio_rate, audio_channels, has_audio, n_seconds, decode_errors, status,
+                       error, frame_rule, ingested_at)
+    SELECT id, uid, source, size, mtime_ns, hash, category, subset, split, duration, fps,
+           src_width, src_height, width, height, video_codec, audio_codec, audio_rate,
+           audio_channels, has_audio, n_seconds, decode_errors, status, error, frame_rule,
+           ingested_at
+    FROM videos;
+DROP TABLE videos;
+ALTER TABLE videos_v3 RENAME TO videos;
+CREATE INDEX IF NOT EXISTS videos_category ON videos(category);
+CREATE INDEX IF NOT EXISTS videos_subset_split ON videos(subset, split);
+
+-- a dataset's classes in its own index order (AVSS: label2idx.json; 0 = background)
+CREATE TABLE IF NOT EXISTS classes (
+    dataset   TEXT NOT NULL,
+    idx       INTEGER NOT NULL CHECK (idx >= 0 AND idx < 255),
+    name      TEXT NOT NULL,
+    PRIMARY KEY (dataset, idx),
+    UNIQUE (dataset, name)
+) WITHOUT ROWID;
+
+-- masks.kind: 'binary' (foreground = value >= 128) or 'class' (8-bit class indices, 255 = a
+-- colour not in the palette); unknown_pixels: how many such pixels the released label had;
+-- released: the class-index mask at the released size (released/<uid>/masks/<k>.png).
+ALTER TABLE masks ADD COLUMN kind TEXT NOT NULL DEFAULT 'binary' CHECK (kind IN ('binary', 'class'));
+ALTER TABLE masks ADD COLUMN unknown_pixels INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE masks ADD COLUMN released TEXT;
+-- seconds.released: the frame as released, bytes unchanged (released/<uid>/frames/<k>.jpg)
+ALTER TABLE seconds ADD COLUMN released TEXT;
+-- metrics.protocol: official | per-frame | pooled | avss-official | avss-official-real-frames
+ALTER TABLE metrics ADD COLUMN protocol TEXT NOT NULL DEFAULT 'official';
+
+CREATE VIEW IF NOT EXISTS v_videos AS
+    SELECT uid, source, category, subset, split, status, error,
+           n_seconds AS seconds, fps, width, height, has_audio, avss_set
+    FROM videos;
+
+CREATE VIEW IF NOT EXISTS v_seconds AS
+    SELECT v.uid AS uid, s.k AS k, s.frame AS frame, s.audio AS audio, m.path AS mask,
+           m.kind AS mask_kind
+    FROM seconds s
+    JOIN videos v ON v.id = s.video_id
+    LEFT JOIN masks m ON m.video_id = s.video_id AND m.k = s.k;

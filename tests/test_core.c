@@ -102,6 +102,56 @@ static void test_db(const char *tmp)
     free(p);
 }
 
+extern const char avs_schema_sql[];
+
+/* A store made at schema 2 (its two blocks run as they were released), with a video and rows
+ * in every table that references videos, migrates to the current schema with nothing lost:
+ * migration 3 rebuilds the videos table, which must not cascade. */
+static void test_db_migrate_from_2(const char *tmp)
+{
+    struct avs_err err = {0};
+    char *p = avs_fs_join(tmp, "old/avs.db");
+    CHECK(avs_fs_mkdirs_parent(p, &err) == 0, "mkdir: %s", err.msg);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(p, &db) == SQLITE_OK, "sqlite open");
+    const char *m3 = strstr(avs_schema_sql, "-- migration 3:");
+    CHECK(m3 != NULL, "schema has migration 3");
+    char *v2 = avs_sprintf("PRAGMA foreign_keys = ON; BEGIN; %.*s PRAGMA user_version = 2; COMMIT;",
+                           (int)(m3 - avs_schema_sql), avs_schema_sql);
+    CHECK(avs_db_exec(db, v2, &err) == 0, "schema 2: %s", err.msg);
+    CHECK(avs_db_exec(db,
+                      "INSERT INTO videos (id, uid, source, subset, status, n_seconds) "
+                      "VALUES (7, 'a', '/x/a.mp4', 's4', 'ok', 1);"
+                      "INSERT INTO seconds (video_id, k, frame) VALUES (7, 1, 'frames/a/1.png');"
+                      "INSERT INTO masks (video_id, k, path) VALUES (7, 1, 'masks/a/1.png');"
+                      "INSERT INTO runs (id, name, config, code_version) VALUES (1, 'r', '{}', 'v');"
+                      "INSERT INTO predictions VALUES (1, 7, 1, 'runs/r/a/1.png');"
+                      "INSERT INTO metrics (method, miou, fscore, frames) VALUES ('m', 0.5, 0.6, 1);",
+                      &err) == 0,
+          "schema 2 rows: %s", err.msg);
+    sqlite3_close(db);
+    free(v2);
+    CHECK(avs_db_open(p, &db, &err) == 0, "migrate 2 -> %d: %s", avs_db_schema_version(), err.msg);
+    CHECK(avs_db_scalar_int(db, "PRAGMA user_version", -1) == avs_db_schema_version(), "migrated");
+    CHECK(avs_db_scalar_int(db, "SELECT count(*) FROM seconds WHERE video_id = 7", -1) == 1 &&
+              avs_db_scalar_int(db, "SELECT count(*) FROM masks WHERE video_id = 7 AND kind = 'binary'", -1) == 1 &&
+              avs_db_scalar_int(db, "SELECT count(*) FROM predictions WHERE video_id = 7", -1) == 1,
+          "rows that reference the rebuilt videos table survive");
+    CHECK(avs_db_scalar_int(db, "SELECT count(*) FROM v_videos WHERE uid = 'a' AND avss_set IS NULL", -1) == 1,
+          "views rebuilt");
+    CHECK(avs_db_scalar_int(db, "SELECT count(*) FROM metrics WHERE protocol = 'official'", -1) == 1,
+          "old metrics rows are the official protocol");
+    CHECK(avs_db_scalar_int(db, "PRAGMA foreign_keys", -1) == 1, "foreign keys back on");
+    CHECK(avs_db_exec(db, "DELETE FROM videos WHERE id = 7", &err) == 0 &&
+              avs_db_scalar_int(db, "SELECT count(*) FROM seconds", -1) == 0,
+          "the rebuilt table still cascades: %s", err.msg);
+    CHECK(avs_db_exec(db, "INSERT INTO videos (uid, source, subset, status, avss_set) "
+                          "VALUES ('b', '/x/b', 'avss', 'ok', 'v1s')", &err) == 0,
+          "subset avss accepted: %s", err.msg);
+    avs_db_close(&db);
+    free(p);
+}
+
 int main(void)
 {
     const char *tmp = check_tmpdir();
@@ -110,5 +160,6 @@ int main(void)
     test_png(tmp);
     test_wav(tmp);
     test_db(tmp);
+    test_db_migrate_from_2(tmp);
     return check_summary("test_core");
 }

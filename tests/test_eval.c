@@ -202,7 +202,7 @@ static void test_db_mode(const char *tmp)
     /* a failed video and a train video must be ignored */
     avs_db_exec(db, "INSERT INTO videos (uid, source, category, subset, split, status) VALUES "
                     "('bad', 'bad', 'dog', 's4', 'test', 'failed'), ('tr', 'tr', 'dog', 's4', 'train', 'ok');"
-                    "INSERT INTO masks VALUES ((SELECT id FROM videos WHERE uid='bad'), 1, 'x.png'),"
+                    "INSERT INTO masks (video_id, k, path) VALUES ((SELECT id FROM videos WHERE uid='bad'), 1, 'x.png'),"
                     "((SELECT id FROM videos WHERE uid='tr'), 1, 'y.png')", &err);
     sqlite3_finalize(sv);
     sqlite3_finalize(sm);

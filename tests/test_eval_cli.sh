@@ -83,7 +83,7 @@ for v in -0Ab_cd zz9; do
   for k in 1 2 3 4 5; do
     cp -- "$FIX/ms3/gt/test/$v/${v}_$k.png" "$S/masks/$v/$k.png"
     cp -- "$FIX/ms3/pred/$v/${v}_$((k-1)).png" "$T/dbpred/$v/$k.png"
-    sqlite3 "$S/avs.db" "INSERT INTO masks VALUES ((SELECT id FROM videos WHERE uid = '$v'), $k, 'masks/$v/$k.png')"
+    sqlite3 "$S/avs.db" "INSERT INTO masks (video_id, k, path) VALUES ((SELECT id FROM videos WHERE uid = '$v'), $k, 'masks/$v/$k.png')"
   done
 done
 $E -q --root "$S" --pred "$T/dbpred" --subset ms3 --json "$T/db.json" > /dev/null || bad "db mode run"
