@@ -31,6 +31,11 @@ int avs_png_write(const char *path, const struct avs_image *img, int fast, struc
 /* Same, to memory (for data URIs); *out is malloc'd. */
 int avs_png_write_mem(const struct avs_image *img, uint8_t **out, size_t *len, struct avs_err *err);
 
+/* JPEG stills through libav* (core/jpeg.c). Reading: any image libav decodes, as RGB (c = 3).
+ * Writing: img c = 3, quantiser 1 (best) .. 31, atomically (temp name + rename). */
+int avs_jpeg_read(const char *path, struct avs_image *img, struct avs_err *err);
+int avs_jpeg_write(const char *path, const struct avs_image *img, int quality, struct avs_err *err);
+
 /* Bilinear resize with OpenCV INTER_LINEAR conventions (see core/resize.c). dst must be
  * allocated with the target size and the same channel count. */
 void avs_image_resize_bilinear(const struct avs_image *src, struct avs_image *dst);

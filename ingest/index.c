@@ -187,9 +187,9 @@ static int delete_old(sqlite3 *db, const struct avs_ingest_item *it, struct avs_
 static const char *INSERT_VIDEO =
     "INSERT INTO videos (uid, source, size, mtime_ns, hash, category, subset, split, duration, "
     "fps, src_width, src_height, width, height, video_codec, audio_codec, audio_rate, "
-    "audio_channels, has_audio, n_seconds, decode_errors, status, error, frame_rule) VALUES "
-    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
-    "?21, ?22, ?23, ?24)";
+    "audio_channels, has_audio, n_seconds, decode_errors, status, error, frame_rule, avss_set) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+    "?20, ?21, ?22, ?23, ?24, ?25)";
 
 static void bind_item(sqlite3_stmt *st, const struct avs_ingest_item *it, const struct avs_signature *sig)
 {
@@ -202,6 +202,7 @@ static void bind_item(sqlite3_stmt *st, const struct avs_ingest_item *it, const 
     sqlite3_bind_text(st, 7, it->subset, -1, SQLITE_STATIC);
     bind_opt_text(st, 8, it->split);
     bind_opt_text(st, 24, sig->options);
+    bind_opt_text(st, 25, it->avss_set);
 }
 
 static void bind_rows(sqlite3_stmt *st, const struct avs_video_rows *r)
@@ -225,38 +226,58 @@ static void bind_rows(sqlite3_stmt *st, const struct avs_video_rows *r)
     sqlite3_bind_text(st, 22, "ok", -1, SQLITE_STATIC);
 }
 
+/* Store paths of second k: frame, audio, mask, and (AVSS) the released frame and mask. */
+static void second_paths(const char *uid, int k, int avss, char *p[5])
+{
+    p[0] = avs_sprintf("frames/%s/%d.png", uid, k);
+    p[1] = avs_sprintf("audio/%s/%d.wav", uid, k);
+    p[2] = avs_sprintf("masks/%s/%d.png", uid, k);
+    p[3] = avss ? avs_sprintf("released/%s/frames/%d.jpg", uid, k) : NULL;
+    p[4] = avss ? avs_sprintf("released/%s/masks/%d.png", uid, k) : NULL;
+}
+
+static int insert_second(sqlite3 *db, sqlite3_stmt *s, sqlite3_stmt *m, int64_t vid, int k,
+                         const struct avs_video_rows *r, char *const p[5], struct avs_err *err)
+{
+    sqlite3_reset(s);
+    sqlite3_bind_int64(s, 1, vid);
+    sqlite3_bind_int(s, 2, k);
+    sqlite3_bind_text(s, 3, p[0], -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, p[1], -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 5, r->flags[k - 1]);
+    bind_opt_text(s, 6, p[3]);
+    if (step_done(db, s, "inserting a second", err))
+        return -1;
+    if (!r->has_mask || !r->has_mask[k - 1])
+        return 0;
+    sqlite3_reset(m);
+    sqlite3_bind_int64(m, 1, vid);
+    sqlite3_bind_int(m, 2, k);
+    sqlite3_bind_text(m, 3, p[2], -1, SQLITE_STATIC);
+    sqlite3_bind_text(m, 4, r->avss ? "class" : "binary", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(m, 5, r->unknown ? r->unknown[k - 1] : 0);
+    bind_opt_text(m, 6, p[4]);
+    return step_done(db, m, "inserting a mask", err);
+}
+
 static int insert_seconds(sqlite3 *db, int64_t vid, const struct avs_ingest_item *it,
                           const struct avs_video_rows *r, struct avs_err *err)
 {
     sqlite3_stmt *s = NULL, *m = NULL;
     int rc = -1;
-    if (avs_db_prepare(db, "INSERT INTO seconds (video_id, k, frame, audio, flags) VALUES (?1, ?2, ?3, ?4, ?5)", &s, err) ||
-        avs_db_prepare(db, "INSERT INTO masks (video_id, k, path) VALUES (?1, ?2, ?3)", &m, err))
+    if (avs_db_prepare(db, "INSERT INTO seconds (video_id, k, frame, audio, flags, released) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &s, err) ||
+        avs_db_prepare(db, "INSERT INTO masks (video_id, k, path, kind, unknown_pixels, released) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &m, err))
         goto out;
-    for (int k = 1; k <= r->n_seconds; k++) {
-        char *fp = avs_sprintf("frames/%s/%d.png", it->uid, k);
-        char *ap = avs_sprintf("audio/%s/%d.wav", it->uid, k);
-        sqlite3_reset(s);
-        sqlite3_bind_int64(s, 1, vid);
-        sqlite3_bind_int(s, 2, k);
-        sqlite3_bind_text(s, 3, fp, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(s, 4, ap, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(s, 5, r->flags[k - 1]);
-        free(fp), free(ap);
-        if (step_done(db, s, "inserting a second", err))
-            goto out;
-        if (!r->has_mask || !r->has_mask[k - 1])
-            continue;
-        char *mp = avs_sprintf("masks/%s/%d.png", it->uid, k);
-        sqlite3_reset(m);
-        sqlite3_bind_int64(m, 1, vid);
-        sqlite3_bind_int(m, 2, k);
-        sqlite3_bind_text(m, 3, mp, -1, SQLITE_TRANSIENT);
-        free(mp);
-        if (step_done(db, m, "inserting a mask", err))
-            goto out;
-    }
     rc = 0;
+    for (int k = 1; rc == 0 && k <= r->n_seconds; k++) {
+        char *p[5];
+        second_paths(it->uid, k, r->avss, p);
+        rc = insert_second(db, s, m, vid, k, r, p, err);
+        for (int i = 0; i < 5; i++)
+            free(p[i]);
+    }
 out:
     sqlite3_finalize(s);
     sqlite3_finalize(m);
@@ -307,6 +328,53 @@ int avs_ingest_commit_failed(sqlite3 *db, const struct avs_ingest_item *it,
     return commit_video(db, it, sig, NULL, why, err);
 }
 
+/* 1 when the stored table of `dataset` is exactly names[0..n-1]. */
+static int classes_same(sqlite3 *db, const char *dataset, char *const *names, int n)
+{
+    sqlite3_stmt *st = NULL;
+    struct avs_err ignore;
+    if (avs_db_prepare(db, "SELECT idx, name FROM classes WHERE dataset = ?1 ORDER BY idx", &st, &ignore))
+        return 0;
+    sqlite3_bind_text(st, 1, dataset, -1, SQLITE_STATIC);
+    int i = 0, same = 1;
+    for (; same && sqlite3_step(st) == SQLITE_ROW; i++)
+        same = i < n && sqlite3_column_int(st, 0) == i && text_eq(st, 1, names[i]);
+    sqlite3_finalize(st);
+    return same && i == n;
+}
+
+int avs_ingest_commit_classes(sqlite3 *db, const char *dataset, char *const *names, int n,
+                              struct avs_err *err)
+{
+    if (classes_same(db, dataset, names, n))
+        return 0;
+    sqlite3_stmt *del = NULL, *ins = NULL;
+    int rc = avs_db_exec(db, "BEGIN IMMEDIATE", err);
+    if (rc)
+        return -1;
+    rc = avs_db_prepare(db, "DELETE FROM classes WHERE dataset = ?1", &del, err);
+    if (!rc) {
+        sqlite3_bind_text(del, 1, dataset, -1, SQLITE_STATIC);
+        rc = step_done(db, del, "replacing the class table", err);
+    }
+    if (!rc)
+        rc = avs_db_prepare(db, "INSERT INTO classes (dataset, idx, name) VALUES (?1, ?2, ?3)", &ins, err);
+    for (int i = 0; !rc && i < n; i++) {
+        sqlite3_reset(ins);
+        sqlite3_bind_text(ins, 1, dataset, -1, SQLITE_STATIC);
+        sqlite3_bind_int(ins, 2, i);
+        sqlite3_bind_text(ins, 3, names[i], -1, SQLITE_STATIC);
+        rc = step_done(db, ins, "inserting a class", err);
+    }
+    sqlite3_finalize(del);
+    sqlite3_finalize(ins);
+    if (!rc)
+        rc = avs_db_exec(db, "COMMIT", err);
+    if (rc)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 void avs_ingest_drop_stale(const char *dir, int n, const int *keep)
 {
     DIR *d = opendir(dir);
@@ -326,8 +394,8 @@ void avs_ingest_drop_stale(const char *dir, int n, const int *keep)
 
 void avs_ingest_sweep(const char *root)
 {
-    static const char *const kinds[3] = {"frames", "audio", "masks"};
-    for (int i = 0; i < 3; i++) {
+    static const char *const kinds[4] = {"frames", "audio", "masks", "released"};
+    for (int i = 0; i < 4; i++) {
         char *d = avs_fs_join(root, kinds[i]);
         int swept = avs_fs_sweep_tmp(d);
         if (swept)

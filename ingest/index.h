@@ -25,6 +25,9 @@ struct avs_video_rows {
     int n_seconds;
     const int *flags;       /* [n_seconds] */
     const int *has_mask;    /* [n_seconds] 1 where masks/<uid>/<k>.png was written */
+    /* AVSS (class-index masks, released copies; docs/avss.md) */
+    int avss;               /* 1: masks.kind 'class', seconds.released and masks.released set */
+    const int64_t *unknown; /* [n_seconds] masks.unknown_pixels (NULL: 0) */
 };
 
 enum {
@@ -46,6 +49,11 @@ int avs_ingest_commit_ok(sqlite3 *db, const struct avs_ingest_item *it, const st
                         const struct avs_video_rows *rows, struct avs_err *err);
 int avs_ingest_commit_failed(sqlite3 *db, const struct avs_ingest_item *it,
                             const struct avs_signature *sig, const char *why, struct avs_err *err);
+
+/* The class table of `dataset` (classes rows idx = 0..n-1), replaced in one transaction
+ * when it differs from the stored one (unchanged: nothing written). */
+int avs_ingest_commit_classes(sqlite3 *db, const char *dataset, char *const *names, int n,
+                              struct avs_err *err);
 
 /* After a commit: remove files of an older version of a video from one of its folders:
  * those whose k is not in 1..n, or (keep != NULL) whose keep[k-1] is 0. */

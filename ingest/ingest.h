@@ -2,11 +2,12 @@
  *
  *   struct avs_ingest_plan plan = {0};
  *   avs_ingest_plan_paths(&plan, paths, n, category, split, &err);   folders/files of clips
- *   avs_ingest_plan_avsbench(&plan, "AVSBench/", &err);              s4/ms3 CSV trees
+ *   avs_ingest_plan_avsbench(&plan, "AVSBench/", &err);              s4/ms3/avss trees
  *   avs_ingest_run(&opts, &plan, &stats, &err);                      decode, write, index
  *   avs_ingest_plan_free(&plan);
  *
- * Store: frames/<uid>/<k>.png, audio/<uid>/<k>.wav, masks/<uid>/<k>.png, index avs.db.
+ * Store: frames/<uid>/<k>.png, audio/<uid>/<k>.wav, masks/<uid>/<k>.png, index avs.db; AVSS
+ * videos also released/<uid>/frames/<k>.jpg and released/<uid>/masks/<k>.png (docs/avss.md).
  * Crash safety: every file is written under a temp name in its final folder and renamed; a
  * video's rows commit in one transaction after all its files exist; the store is locked
  * (flock on <root>/.avs-ingest.lock) so a second writer is told the store is busy; stale temp
@@ -26,22 +27,38 @@ struct avs_ingest_item {
     char *uid;         /* store name (assigned by avs_ingest_run if NULL) */
     char *category;    /* may be NULL */
     char *split;       /* may be NULL */
-    const char *subset;/* "s4", "ms3" or "other" */
+    const char *subset;/* "s4", "ms3", "avss" or "other" */
     char *video;       /* clip to decode; NULL when frames are imported */
     char *frame_pattern; /* AVSBench released frames: printf pattern with one %d for k */
     char *mask_pattern;  /* AVSBench masks: printf pattern with one %d for k; NULL = none */
     char *audio_file;    /* AVSBench audio_wav file; NULL = from the video */
     char *problem;       /* set when planning already knows the item cannot be ingested */
+    /* AVSS (subset "avss"): source is the release folder <set>/<uid> (frames/<i>.jpg,
+     * labels_rgb/<i>.png, audio.wav; i = k - 1) */
+    const char *avss_set;  /* "v1s", "v1m" or "v2"; NULL for other subsets */
+    int n_classes;         /* classes of label2idx.json: other colours are unknown */
+    char *classes_file;    /* that label2idx.json (its stat is part of the signature) */
 };
 
 struct avs_ingest_plan {
     struct avs_ingest_item *items;
     size_t n, cap;
+    char **classes;        /* AVSS class names in label2idx.json's index order, NULL if none */
+    int n_classes;
+    char *classes_file;
 };
 
 int avs_ingest_plan_paths(struct avs_ingest_plan *plan, char *const *paths, int n,
                           const char *category, const char *split, struct avs_err *err);
+/* S4/MS3 (s4_meta_data.csv, ms3_meta_data.csv) and AVSS (metadata.csv + label2idx.json) trees
+ * in root, root/Single-source, root/Multi-sources, root/AVSBench-semantic... */
 int avs_ingest_plan_avsbench(struct avs_ingest_plan *plan, const char *root, struct avs_err *err);
+/* The AVSS release in dir, if dir has a metadata.csv (*found incremented). A label2idx.json
+ * that is not a name -> index object with indices 0..n-1 (n <= 255) makes every row of the
+ * tree fail with the reason; a row without its folder fails alone. -1 only for an unreadable
+ * metadata.csv, or a second tree whose label2idx.json differs from the first's. */
+int avs_ingest_plan_avss(struct avs_ingest_plan *plan, const char *dir, int *found,
+                         struct avs_err *err);
 void avs_ingest_plan_free(struct avs_ingest_plan *plan);
 void avs_ingest_item_free(struct avs_ingest_item *it);
 /* Add one item (copies strings). Used by the planners. */

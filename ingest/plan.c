@@ -41,6 +41,7 @@ void avs_ingest_item_free(struct avs_ingest_item *it)
 {
     free(it->source), free(it->uid), free(it->category), free(it->split), free(it->video);
     free(it->frame_pattern), free(it->mask_pattern), free(it->audio_file), free(it->problem);
+    free(it->classes_file);
     memset(it, 0, sizeof *it);
 }
 
@@ -48,7 +49,10 @@ void avs_ingest_plan_free(struct avs_ingest_plan *plan)
 {
     for (size_t i = 0; plan && i < plan->n; i++)
         avs_ingest_item_free(&plan->items[i]);
+    for (int i = 0; plan && i < plan->n_classes; i++)
+        free(plan->classes[i]);
     if (plan) {
+        free(plan->classes), free(plan->classes_file);
         free(plan->items);
         memset(plan, 0, sizeof *plan);
     }
@@ -307,18 +311,22 @@ int avs_ingest_plan_avsbench(struct avs_ingest_plan *plan, const char *root, str
     char *abs = avs_fs_realpath(root, err);
     if (!abs)
         return avs_err_wrap(err, "--avsbench folder not found");
-    static const char *const subdirs[] = {"", "Single-source", "Multi-sources", "s4", "ms3", NULL};
+    static const char *const subdirs[] = {"", "Single-source", "Multi-sources", "s4", "ms3",
+                                          "AVSBench-semantic", "avss", NULL};
     int found = 0, rc = 0;
     for (int i = 0; subdirs[i] && rc == 0; i++) {
         char *dir = *subdirs[i] ? avs_fs_join(abs, subdirs[i]) : avs_strdup(abs);
         rc = plan_subset(plan, dir, "s4", &found, err);
         if (rc == 0)
             rc = plan_subset(plan, dir, "ms3", &found, err);
+        if (rc == 0)
+            rc = avs_ingest_plan_avss(plan, dir, &found, err);
         free(dir);
     }
     if (rc == 0 && found == 0)
-        rc = avs_err_set(err, "%s: no s4_meta_data.csv or ms3_meta_data.csv here or in "
-                              "Single-source/ or Multi-sources/: is this an AVSBench folder?", abs);
+        rc = avs_err_set(err, "%s: no s4_meta_data.csv, ms3_meta_data.csv or (AVSS) metadata.csv "
+                              "here or in Single-source/, Multi-sources/ or AVSBench-semantic/: "
+                              "is this an AVSBench folder?", abs);
     free(abs);
     return rc;
 }

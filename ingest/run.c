@@ -21,6 +21,7 @@
 #include "core/hash.h"
 #include "core/progress.h"
 #include "core/wav.h"
+#include "ingest/avss.h"
 #include "ingest/index.h"
 
 struct run {
@@ -84,8 +85,11 @@ struct job {
     struct run *r;
     const struct avs_ingest_item *it;
     struct staged files;
-    char *dirs[3]; /* frames/<uid>, audio/<uid>, masks/<uid> */
+    char *dirs[4]; /* frames/<uid>, audio/<uid>, masks/<uid>, released/<uid> */
     int width, height;
+    /* AVSS */
+    int64_t *unknown;    /* [n] masks.unknown_pixels */
+    uint8_t present[256];/* class indices seen in the labels */
     struct avs_err err;
 };
 
@@ -105,13 +109,21 @@ static int on_frame(void *ctx, int k, const struct avs_image *img)
     return avs_png_write(tmp, img, 1, &j->err) ? -1 : 0;
 }
 
-static int copy_file(struct job *j, const char *src, const char *kind, int k)
+/* released/<uid>/<what>/<k>.<ext> */
+static char *released_path(const struct job *j, const char *what, int k, const char *ext)
+{
+    return avs_sprintf("%s/%s/%d.%s", j->dirs[3], what, k, ext);
+}
+
+/* src copied byte for byte to `fin` (taken), through a staged temp file. */
+static int copy_to(struct job *j, const char *src, char *fin)
 {
     char *data;
     size_t len;
-    if (avs_fs_read_all(src, &data, &len, &j->err))
+    if (avs_fs_read_all(src, &data, &len, &j->err)) {
+        free(fin);
         return -1;
-    char *fin = store_path(j->r, kind, j->it->uid, k, "png");
+    }
     const char *tmp = stage_add(&j->files, avs_fs_tmp_name(fin), fin);
     FILE *f = fopen(tmp, "wb");
     int rc = (!f || fwrite(data, 1, len, f) != len) ? -1 : 0;
@@ -121,6 +133,18 @@ static int copy_file(struct job *j, const char *src, const char *kind, int k)
     if (rc)
         return avs_err_set(&j->err, "cannot write %s (disk full?)", tmp);
     return 0;
+}
+
+static int copy_file(struct job *j, const char *src, const char *kind, int k)
+{
+    return copy_to(j, src, store_path(j->r, kind, j->it->uid, k, "png"));
+}
+
+/* img as PNG at `fin` (taken), through a staged temp file. */
+static int stage_png(struct job *j, char *fin, const struct avs_image *img)
+{
+    const char *tmp = stage_add(&j->files, avs_fs_tmp_name(fin), fin);
+    return avs_png_write(tmp, img, 1, &j->err) ? -1 : 0;
 }
 
 static int write_audio(struct job *j, const struct avs_decode_result *res)
@@ -154,8 +178,8 @@ static int import_masks(struct job *j, int n, int *has_mask)
 
 static void name_dirs(struct job *j)
 {
-    static const char *const kinds[3] = {"frames", "audio", "masks"};
-    for (int i = 0; i < 3; i++)
+    static const char *const kinds[4] = {"frames", "audio", "masks", "released"};
+    for (int i = 0; i < 4; i++)
         j->dirs[i] = store_path(j->r, kinds[i], j->it->uid, 0, NULL);
 }
 
@@ -233,6 +257,8 @@ static int signature(const struct job *j, struct avs_signature *sig, struct avs_
 {
     memset(sig, 0, sizeof *sig);
     sig->options = j->r->options;
+    if (j->it->avss_set)
+        return avs_ingest_avss_signature(j->it, sig, err);
     if (j->it->frame_pattern)
         return listing_signature(j->it, sig, err);
     if (j->it->video)
@@ -261,15 +287,13 @@ static void fill_rows(const struct job *j, const struct avs_decode_result *res, 
     rows->n_seconds = res->n_seconds;
     rows->flags = res->flags;
     rows->has_mask = has_mask;
+    rows->avss = j->it->avss_set != NULL;
+    rows->unknown = j->unknown;
 }
 
-/* Frames imported as released; audio from the dataset's wav, else from the video, else silence. */
-static int import_item(struct job *j, struct avs_decode_result *res)
+/* n seconds of audio from `audio` (a wav or a video; NULL: none): else silence, flagged. */
+static void import_audio(struct job *j, const char *audio, int n, struct avs_decode_result *res)
 {
-    int n = 0;
-    if (import_frames(j, &n))
-        return -1;
-    const char *audio = j->it->audio_file ? j->it->audio_file : j->it->video;
     struct avs_err aerr = {0};
     if (!audio || avs_decode_audio_file(audio, n, res, &aerr)) {
         if (audio)
@@ -285,13 +309,96 @@ static int import_item(struct job *j, struct avs_decode_result *res)
     }
     for (int k = 0; k < n; k++)
         res->flags[k] |= AVS_SEC_IMPORTED;
+}
+
+/* Frames imported as released; audio from the dataset's wav, else from the video, else silence. */
+static int import_item(struct job *j, struct avs_decode_result *res)
+{
+    int n = 0;
+    if (import_frames(j, &n))
+        return -1;
+    import_audio(j, j->it->audio_file ? j->it->audio_file : j->it->video, n, res);
     return 0;
+}
+
+/* AVSS second k = i + 1 (docs/avss.md): release frame i -> frames/<uid>/<k>.png (model copy)
+ * and released/<uid>/frames/<k>.jpg (bytes unchanged); its colour label, if any ->
+ * masks/<uid>/<k>.png (class indices, NEAREST to the model size) and
+ * released/<uid>/masks/<k>.png (class indices at the released size). */
+static int avss_second(struct job *j, int k, int *has_mask, struct avs_decode_result *res)
+{
+    const struct avs_decode_opts *d = &j->r->o->dec;
+    char *fsrc = avs_ingest_avss_frame_path(j->it, k - 1), *lsrc = avs_ingest_avss_label_path(j->it, k - 1);
+    struct avs_image rel = {0}, model = {0}, lrel = {0}, lmodel = {0};
+    int rc = avs_ingest_avss_frame(fsrc, d->out_w, d->out_h, &rel, &model, &j->err);
+    if (!rc && k == 1)
+        res->src_w = rel.w, res->src_h = rel.h, j->width = model.w, j->height = model.h;
+    if (!rc)
+        rc = stage_png(j, store_path(j->r, "frames", j->it->uid, k, "png"), &model);
+    if (!rc)
+        rc = copy_to(j, fsrc, released_path(j, "frames", k, "jpg"));
+    if (!rc && avs_fs_exists(lsrc)) {
+        rc = avs_ingest_avss_label(lsrc, j->it->n_classes, rel.w, rel.h, d->out_w, d->out_h, &lrel,
+                                   &lmodel, &j->unknown[k - 1], j->present, &j->err);
+        if (!rc && j->unknown[k - 1])
+            avs_log_warn("%s: %lld pixels of colours not in the palette of %d classes: stored as "
+                         "255 (the official loader reads them as background)", lsrc,
+                         (long long)j->unknown[k - 1], j->it->n_classes);
+        if (!rc)
+            rc = stage_png(j, store_path(j->r, "masks", j->it->uid, k, "png"), &lmodel);
+        if (!rc)
+            rc = stage_png(j, released_path(j, "masks", k, "png"), &lrel);
+        has_mask[k - 1] = rc == 0;
+    }
+    avs_image_free(&rel), avs_image_free(&model), avs_image_free(&lrel), avs_image_free(&lmodel);
+    free(fsrc), free(lsrc);
+    return rc;
+}
+
+static int produce_avss(struct job *j, struct avs_decode_result *res, int **has_mask)
+{
+    int n = avs_ingest_avss_count_frames(j->it, j->r->o->dec.max_seconds);
+    if (n == 0)
+        return avs_err_set(&j->err, "%s/frames/0.jpg: no frames in this AVSS folder: re-extract "
+                                    "the release", j->it->source);
+    char *rf = avs_fs_join(j->dirs[3], "frames"), *rm = avs_fs_join(j->dirs[3], "masks");
+    int rc = avs_fs_mkdirs(rf, &j->err) || avs_fs_mkdirs(rm, &j->err) ? -1 : 0;
+    free(rf), free(rm);
+    if (rc)
+        return -1;
+    char *audio = avs_ingest_avss_audio_path(j->it);
+    import_audio(j, avs_fs_exists(audio) ? audio : NULL, n, res);
+    free(audio);
+    *has_mask = avs_calloc((size_t)n + 1, sizeof(int));
+    j->unknown = avs_calloc((size_t)n + 1, sizeof(int64_t));
+    for (int k = 1; k <= n; k++)
+        if (avss_second(j, k, *has_mask, res))
+            return -1;
+    return write_audio(j, res);
+}
+
+/* AVSS category: the names of the non-background classes in the labels, in index order,
+ * joined by '+' (NULL when none). */
+static char *avss_category(const struct job *j)
+{
+    const struct avs_ingest_plan *p = j->r->plan;
+    char *cat = NULL;
+    for (int c = 1; c < p->n_classes; c++) {
+        if (!j->present[c])
+            continue;
+        char *next = cat ? avs_sprintf("%s+%s", cat, p->classes[c]) : avs_strdup(p->classes[c]);
+        free(cat);
+        cat = next;
+    }
+    return cat;
 }
 
 static int produce(struct job *j, struct avs_decode_result *res, int **has_mask)
 {
     if (make_dirs(j))
         return -1;
+    if (j->it->avss_set)
+        return produce_avss(j, res, has_mask);
     if (j->it->frame_pattern) {
         if (import_item(j, res))
             return -1;
@@ -313,7 +420,7 @@ static int record_failure(struct job *j, const struct avs_signature *sig)
     pthread_mutex_lock(&r->db_lock);
     int rc = avs_ingest_commit_failed(r->db, j->it, sig, j->err.msg, &err);
     pthread_mutex_unlock(&r->db_lock);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         avs_fs_rm_rf(j->dirs[i], NULL); /* files of an older version of this video */
     if (rc) {
         r->fatal_err = err;
@@ -321,6 +428,22 @@ static int record_failure(struct job *j, const struct avs_signature *sig)
     }
     avs_log_warn("failed: %s", j->err.msg);
     return DONE_FAILED;
+}
+
+/* After a commit: files of an older version of this video that the new one lacks. */
+static void drop_stale(struct job *j, int n, const int *has_mask)
+{
+    avs_ingest_drop_stale(j->dirs[0], n, NULL);
+    avs_ingest_drop_stale(j->dirs[1], n, NULL);
+    avs_ingest_drop_stale(j->dirs[2], n, has_mask);
+    if (!j->it->avss_set) {
+        avs_fs_rm_rf(j->dirs[3], NULL);
+        return;
+    }
+    char *rf = avs_fs_join(j->dirs[3], "frames"), *rm = avs_fs_join(j->dirs[3], "masks");
+    avs_ingest_drop_stale(rf, n, NULL);
+    avs_ingest_drop_stale(rm, n, has_mask);
+    free(rf), free(rm);
 }
 
 static int check_unchanged(struct job *j, struct avs_signature *sig)
@@ -361,19 +484,23 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
         done = record_failure(&j, &sig);
     } else {
         struct avs_video_rows rows;
+        struct avs_ingest_item view = *it;
         fill_rows(&j, res, has_mask, &rows);
+        if (it->avss_set)
+            view.category = avss_category(&j);
         pthread_mutex_lock(&r->db_lock);
-        int rc = avs_ingest_commit_ok(r->db, it, &sig, &rows, &r->fatal_err);
+        int rc = avs_ingest_commit_ok(r->db, &view, &sig, &rows, &r->fatal_err);
         pthread_mutex_unlock(&r->db_lock);
-        avs_ingest_drop_stale(j.dirs[0], res->n_seconds, NULL);
-        avs_ingest_drop_stale(j.dirs[1], res->n_seconds, NULL);
-        avs_ingest_drop_stale(j.dirs[2], res->n_seconds, has_mask);
+        if (it->avss_set)
+            free(view.category);
+        drop_stale(&j, res->n_seconds, has_mask);
         stage_free(&j.files);
         done = rc ? DONE_FATAL : DONE_INGESTED;
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         free(j.dirs[i]);
     free(has_mask);
+    free(j.unknown);
     return done;
 }
 
@@ -480,6 +607,8 @@ int avs_ingest_run(const struct avs_ingest_opts *o, struct avs_ingest_plan *plan
     }
     dedupe(plan);
     int rc = avs_ingest_assign_uids(r.db, plan, err);
+    if (rc == 0 && plan->classes)
+        rc = avs_ingest_commit_classes(r.db, "avss", plan->classes, plan->n_classes, err);
     if (rc == 0) {
         for (size_t i = 0; i < plan->n; i++)
             stats->total += o->shard_n <= 1 || (int)(i % (size_t)o->shard_n) == o->shard_i;
