@@ -1,4 +1,5 @@
 /* core/avss.c: see avss.h. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/avss.h"
@@ -55,21 +56,33 @@ int avs_avss_colourise(const struct avs_image *idx, struct avs_image *rgb)
     return 0;
 }
 
-/* Source index for each destination index: floor((d + 0.5) * s / n) = floor((2d+1) s / 2n). */
-static int nearest_src(int d, int src, int dst)
+/* Source index of each destination index along one axis, as Pillow's ImagingScaleAffine
+ * (Geometry.c; Image.resize with NEAREST goes there): xo = 0.5 * s/n, then xo += s/n per
+ * index in double, index = (int)xo. Mathematically floor((d + 0.5) * s / n), but the running
+ * sum can land just below an exact integer (e.g. 64 -> 224, d = 3: 0.99999...), and Pillow
+ * then takes the pixel before; so do we. tab [n] out. */
+static void nearest_table(int src, int dst, int *tab)
 {
-    int64_t v = ((int64_t)2 * d + 1) * src / ((int64_t)2 * dst);
-    return v < src ? (int)v : src - 1;
+    double scale = (double)src / (double)dst, xo = scale * 0.5;
+    for (int d = 0; d < dst; d++, xo += scale) {
+        int v = xo < 0.0 ? 0 : (int)xo;
+        tab[d] = v < src ? v : src - 1;
+    }
 }
 
 void avs_avss_resize_nearest(const struct avs_image *src, struct avs_image *dst)
 {
     AVS_ASSERT(src->c == dst->c);
     size_t c = (size_t)src->c;
+    int *xs = avs_malloc(sizeof(int) * (size_t)dst->w), *ys = avs_malloc(sizeof(int) * (size_t)dst->h);
+    nearest_table(src->w, dst->w, xs);
+    nearest_table(src->h, dst->h, ys);
     for (int y = 0; y < dst->h; y++) {
-        const uint8_t *row = src->data + (size_t)nearest_src(y, src->h, dst->h) * (size_t)src->w * c;
+        const uint8_t *row = src->data + (size_t)ys[y] * (size_t)src->w * c;
         uint8_t *o = dst->data + (size_t)y * (size_t)dst->w * c;
         for (int x = 0; x < dst->w; x++)
-            memcpy(o + (size_t)x * c, row + (size_t)nearest_src(x, src->w, dst->w) * c, c);
+            memcpy(o + (size_t)x * c, row + (size_t)xs[x] * c, c);
     }
+    free(xs);
+    free(ys);
 }

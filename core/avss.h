@@ -40,8 +40,9 @@ int avs_avss_map_colours(const struct avs_image *label, int n_classes, struct av
 int avs_avss_colourise(const struct avs_image *idx, struct avs_image *rgb);
 
 /* Nearest-neighbour resize with PIL's Image.NEAREST rule: destination x takes source
- * floor((x + 0.5) * src / dst) per axis (exact integer arithmetic). dst is allocated by the
- * caller with the target size and src's channel count. */
+ * floor((x + 0.5) * src / dst) per axis, computed as Pillow does (a running double sum, so
+ * at exact ties it can take the pixel before; see avss.c). dst is allocated by the caller
+ * with the target size and src's channel count. */
 void avs_avss_resize_nearest(const struct avs_image *src, struct avs_image *dst);
 
 #endif

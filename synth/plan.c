@@ -192,6 +192,12 @@ static void plan_clip(struct avs_synth_clip *c, int i, int s4_cat,
     make_uid(c->uid, &r);
     c->fps = o->fps > 0 ? o->fps : (rng_int(&r, 2) ? 30 : 25);
     c->seconds = o->seconds;
+    int single = o->subset == AVS_SYNTH_S4;
+    if (o->subset == AVS_SYNTH_AVSS) {
+        c->avss_set = i % 3;
+        c->seconds = c->avss_set == AVS_SYNTH_V2 ? 10 : 5;
+        single = c->avss_set == AVS_SYNTH_V1S;
+    }
     c->width = o->width;
     c->height = o->height;
     c->background = rng_int(&r, m->n_backgrounds);
@@ -203,7 +209,7 @@ static void plan_clip(struct avs_synth_clip *c, int i, int s4_cat,
     c->bg_cy1 = rng_range(&r, 0.3, 0.7);
     c->noise = rng_range(&r, 0.002, 0.006);
     int cats[AVS_SYNTH_MAX_LAYERS] = {s4_cat};
-    if (o->subset == AVS_SYNTH_S4) {
+    if (single) {
         c->n_layers = 1;
     } else {
         c->n_layers = m->n_categories >= 3 && rng_unit(&r) < 0.5 ? 3 : 2;
@@ -220,7 +226,7 @@ static void plan_clip(struct avs_synth_clip *c, int i, int s4_cat,
         L->seed = rng_next(&r);
         place_layer(L, &cat->objects[L->object], c, l, c->n_layers, &r);
     }
-    if (o->subset == AVS_SYNTH_S4) {
+    if (single) {
         memset(c->sounding, 1, (size_t)c->seconds);
         snprintf(c->label, sizeof(c->label), "%s", m->categories[cats[0]].name);
     } else {
@@ -237,9 +243,12 @@ int avs_synth_plan(const struct avs_synth_media *m, const struct avs_synth_opts 
         return avs_err_set(err, "--seconds must be 1..%d", AVS_SYNTH_MAX_SECONDS);
     if (o->width < 16 || o->height < 16 || o->width % 2 || o->height % 2)
         return avs_err_set(err, "--size %dx%d: need even sizes of at least 16", o->width, o->height);
-    if (o->subset == AVS_SYNTH_MS3 && m->n_categories < 2)
-        return avs_err_set(err, "%s: MS3 needs at least two categories, found %d", m->dir,
-                           m->n_categories);
+    if (o->subset != AVS_SYNTH_S4 && m->n_categories < 2)
+        return avs_err_set(err, "%s: %s needs at least two categories, found %d", m->dir,
+                           o->subset == AVS_SYNTH_MS3 ? "MS3" : "AVSS", m->n_categories);
+    if (o->subset == AVS_SYNTH_AVSS && m->n_categories + 1 > 255)
+        return avs_err_set(err, "%s: %d categories: AVSS class masks hold at most 254 besides the "
+                           "background", m->dir, m->n_categories);
     int n = o->videos, nc = m->n_categories;
     struct avs_synth_clip *cs = avs_calloc((size_t)n, sizeof(*cs));
     plan_splits(cs, n, o);

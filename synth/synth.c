@@ -92,6 +92,8 @@ int avs_synth_write_clip(const char *out_dir, const struct avs_synth_media *m,
                          const struct avs_synth_clip *c, const struct avs_synth_opts *o,
                          struct avs_err *err)
 {
+    if (o->subset == AVS_SYNTH_AVSS)
+        return avs_synth_avss_write_clip(out_dir, m, c, o, err);
     char *video = clip_video_path(out_dir, c);
     int rc = write_video(video, m, c, o, err);
     if (rc == 0) rc = write_masks(out_dir, m, c, o, err);
@@ -242,8 +244,8 @@ int avs_synth_run(const char *out_dir, const struct avs_synth_media *m,
     int mine = o->videos;
     if (o->shard_n > 1)
         mine = o->videos / o->shard_n + (o->shard_i < o->videos % o->shard_n ? 1 : 0);
-    avs_progress_init(&j.progress, o->subset == AVS_SYNTH_S4 ? "synth s4" : "synth ms3",
-                      "clips", mine);
+    static const char *const names[3] = {"synth s4", "synth ms3", "synth avss"};
+    avs_progress_init(&j.progress, names[o->subset], "clips", mine);
     if (!o->progress) j.progress.enabled = 0;
     int nt = o->jobs < 1 ? 1 : o->jobs > o->videos ? o->videos : o->jobs;
     pthread_t th[64];
@@ -260,7 +262,12 @@ int avs_synth_run(const char *out_dir, const struct avs_synth_media *m,
     avs_progress_end(&j.progress);
     pthread_mutex_destroy(&j.lock);
     struct csv_ctx x = {m, clips, o};
-    if (rc == 0) {
+    if (rc == 0 && o->subset == AVS_SYNTH_AVSS) {
+        char *cats = avs_fs_join(out_dir, "categories.csv");
+        rc = avs_synth_avss_write_meta(out_dir, m, clips, o, err);
+        if (rc == 0) rc = write_text(cats, fill_categories, &x, err);
+        free(cats);
+    } else if (rc == 0) {
         char *meta = avs_sprintf("%s/%s_meta_data.csv", out_dir,
                                  o->subset == AVS_SYNTH_S4 ? "s4" : "ms3");
         char *secs = avs_sprintf("%s/%s_synth_seconds.csv", out_dir,

@@ -28,6 +28,17 @@
  *                                               objects are heard; frame = decoded frame index)
  * Masks are the composited alpha (>= 0.5) of the objects heard in second k at the frame that
  * DESIGN §3 picks for second k, 8-bit gray 0/255 at the video size.
+ *
+ * AVSS subset (AVSBench-semantic layout, docs/avss.md; what `avs-ingest --avsbench DIR` reads):
+ *   metadata.csv          vid,uid,s_min,s_sec,a_obj,split,label (the release's header)
+ *   label2idx.json        {"background": 0, <category>: 1, ...}: the media's categories in
+ *                         name order (as media_load sorts them), class c = category c - 1
+ *   <set>/<uid>/frames/<i>.jpg       i = 0..n-1, the frame of second i + 1 (JPEG, 4:2:0)
+ *   <set>/<uid>/labels_rgb/<i>.png   class of each sounding object's visible alpha (>= 0.5),
+ *                                    in palette colours (core/avss.h); v1s train: 0.png only
+ *   <set>/<uid>/audio.wav            the soundtrack, mono s16 at AVS_SYNTH_RATE
+ * Sets by clip index: i % 3 = 0 v1s (one object heard all along, 5 frames), 1 v1m (2-3
+ * objects, MS3-like schedule, 5 frames), 2 v2 (as v1m, 10 frames); --seconds is ignored.
  */
 #ifndef AVS_SYNTH_SYNTH_H
 #define AVS_SYNTH_SYNTH_H
@@ -41,7 +52,8 @@
 #define AVS_SYNTH_MAX_LAYERS 3   /* objects visible in one clip */
 #define AVS_SYNTH_MAX_SECONDS 60
 
-enum avs_synth_subset { AVS_SYNTH_S4 = 0, AVS_SYNTH_MS3 = 1 };
+enum avs_synth_subset { AVS_SYNTH_S4 = 0, AVS_SYNTH_MS3 = 1, AVS_SYNTH_AVSS = 2 };
+enum avs_synth_avss_set { AVS_SYNTH_V1S = 0, AVS_SYNTH_V1M = 1, AVS_SYNTH_V2 = 2 };
 enum avs_synth_split { AVS_SYNTH_TRAIN = 0, AVS_SYNTH_VAL = 1, AVS_SYNTH_TEST = 2 };
 
 struct avs_synth_sound {
@@ -84,6 +96,8 @@ struct avs_synth_opts {
     int shard_i, shard_n; /* write only clips with index % shard_n == shard_i (n = 0 or 1: all);
                              every shard writes the same complete CSV files */
     int progress;    /* 1: progress bar on a TTY */
+    int avss_unknown;/* AVSS, for testing importers: this many pixels of the first label of clip 0
+                        get a colour outside the palette (1, 2, 3) */
 };
 
 void avs_synth_opts_default(struct avs_synth_opts *o);
@@ -105,6 +119,7 @@ struct avs_synth_clip {
     char uid[16];
     char label[128];           /* CSV category: S4 the object's, MS3 sounding ones "a+b" */
     int index, split, fps, seconds, width, height;
+    int avss_set;              /* AVSS: enum avs_synth_avss_set */
     int background;
     float bg_zoom0, bg_zoom1, bg_cx0, bg_cy0, bg_cx1, bg_cy1; /* Ken Burns pan of the photo */
     int n_layers;              /* back to front */
@@ -143,6 +158,16 @@ int avs_synth_run(const char *out_dir, const struct avs_synth_media *m,
                   const struct avs_synth_opts *o, struct avs_err *err);
 
 const char *avs_synth_split_name(int split);
+
+/* AVSS (synth/avss.c): one clip's folder <set>/<uid>/ (frames, labels, audio.wav), and the
+ * tree's metadata.csv, label2idx.json. */
+int avs_synth_avss_write_clip(const char *out_dir, const struct avs_synth_media *m,
+                              const struct avs_synth_clip *c, const struct avs_synth_opts *o,
+                              struct avs_err *err);
+int avs_synth_avss_write_meta(const char *out_dir, const struct avs_synth_media *m,
+                              const struct avs_synth_clip *clips, const struct avs_synth_opts *o,
+                              struct avs_err *err);
+const char *avs_synth_avss_set_name(int set);
 
 /* mp4 writer (synth/mp4.c): H.264 (libx264) + AAC (native), bit-exact flags set. */
 struct avs_mp4;

@@ -12,7 +12,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: avs-synth --out DIR --subset s4|ms3 [options]\n"
+            "usage: avs-synth --out DIR --subset s4|ms3|avss [options]\n"
             "Compose clips from real media (photo cut-outs with their alpha masks, their\n"
             "recorded sounds, background photos) and write them as an AVSBench-style folder:\n"
             "  DIR/raw_videos/<split>/<category>/<uid>.mp4   H.264 + AAC, 25 or 30 fps\n"
@@ -22,8 +22,14 @@ static void usage(FILE *f)
             "  --out DIR          output folder (created)\n"
             "  --subset s4|ms3    s4: one sounding object; ms3: 2-3 objects, which one is\n"
             "                     heard changes over the clip (masks follow the sound)\n"
+            "  --subset avss      AVSBench-semantic layout: metadata.csv, label2idx.json,\n"
+            "                     {v1s,v1m,v2}/<uid>/{frames/<i>.jpg, labels_rgb/<i>.png (class\n"
+            "                     colours of the sounding objects), audio.wav}; clips cycle\n"
+            "                     v1s (1 object, 5 frames), v1m (2-3, 5), v2 (2-3, 10)\n"
+            "  --avss-unknown N   AVSS: N pixels of clip 0's first label get a colour outside\n"
+            "                     the palette (to test importers)\n"
             "  --videos N         clips to write (default 10)\n"
-            "  --seconds S        clip length in seconds (default 5)\n"
+            "  --seconds S        clip length in seconds (default 5; AVSS: fixed by the set)\n"
             "  --seed S           random seed (default 1); same seed = same masks, CSVs, clips\n"
             "  --size WxH         frame and mask size (default 224x224)\n"
             "  --fps N            frame rate of every clip (default: 25 or 30 per clip)\n"
@@ -60,7 +66,7 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 }
 
 enum { OPT_OUT = AVS_OPT_FIRST_TOOL, OPT_SUBSET, OPT_VIDEOS, OPT_SECONDS, OPT_SEED, OPT_SIZE,
-       OPT_FPS, OPT_ALL_MASKS, OPT_CRF, OPT_MEDIA };
+       OPT_FPS, OPT_ALL_MASKS, OPT_CRF, OPT_MEDIA, OPT_AVSS_UNKNOWN };
 
 struct args {
     struct avs_synth_opts o;
@@ -75,7 +81,8 @@ static int option_value(struct args *a, int c, const char *arg)
     switch (c) {
     case OPT_OUT: a->out = arg; return 0;
     case OPT_SUBSET:
-        a->subset = !strcmp(arg, "s4") ? AVS_SYNTH_S4 : !strcmp(arg, "ms3") ? AVS_SYNTH_MS3 : -2;
+        a->subset = !strcmp(arg, "s4") ? AVS_SYNTH_S4 : !strcmp(arg, "ms3") ? AVS_SYNTH_MS3
+                  : !strcmp(arg, "avss") ? AVS_SYNTH_AVSS : -2;
         return a->subset == -2;
     case OPT_VIDEOS: return parse_int(arg, 1, 1000000, &o->videos);
     case OPT_SECONDS: return parse_int(arg, 1, AVS_SYNTH_MAX_SECONDS, &o->seconds);
@@ -91,6 +98,7 @@ static int option_value(struct args *a, int c, const char *arg)
     case OPT_ALL_MASKS: o->all_masks = 1; return 0;
     case OPT_CRF: return parse_int(arg, 0, 51, &o->crf);
     case OPT_MEDIA: a->media = arg; return 0;
+    case OPT_AVSS_UNKNOWN: return parse_int(arg, 0, 1 << 24, &o->avss_unknown);
     default: return -1;
     }
 }
@@ -120,6 +128,7 @@ int main(int argc, char **argv)
         {"all-masks", no_argument, 0, OPT_ALL_MASKS},
         {"crf", required_argument, 0, OPT_CRF},
         {"media", required_argument, 0, OPT_MEDIA},
+        {"avss-unknown", required_argument, 0, OPT_AVSS_UNKNOWN},
         {0, 0, 0, 0}};
     struct avs_cli cli;
     struct args a = {.subset = -1};
@@ -136,7 +145,7 @@ int main(int argc, char **argv)
         return AVS_EXIT_USAGE;
     }
     if (!out || subset < 0) {
-        fprintf(stderr, "avs-synth: --out DIR and --subset s4|ms3 are required (see --help)\n");
+        fprintf(stderr, "avs-synth: --out DIR and --subset s4|ms3|avss are required (see --help)\n");
         return AVS_EXIT_USAGE;
     }
     o.subset = subset;
@@ -156,9 +165,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "avs-synth: %s\n", err.msg);
         rc = AVS_EXIT_FATAL;
     } else if (!quiet) {
-        printf("avs-synth: wrote %d %s clips of %d s (%dx%d) to %s in %.1f s (media: %s, %d "
-               "categories)\n", o.videos, subset == AVS_SYNTH_S4 ? "S4" : "MS3", o.seconds,
-               o.width, o.height, out, avs_now() - t0, media_dir, m->n_categories);
+        static const char *const names[3] = {"S4", "MS3", "AVSS"};
+        if (subset == AVS_SYNTH_AVSS)
+            printf("avs-synth: wrote %d AVSS clips (v1s/v1m: 5 frames, v2: 10; %dx%d) to %s in "
+                   "%.1f s (media: %s, %d categories + background)\n", o.videos, o.width,
+                   o.height, out, avs_now() - t0, media_dir, m->n_categories);
+        else
+            printf("avs-synth: wrote %d %s clips of %d s (%dx%d) to %s in %.1f s (media: %s, %d "
+                   "categories)\n", o.videos, names[subset], o.seconds, o.width, o.height, out,
+                   avs_now() - t0, media_dir, m->n_categories);
     }
     avs_synth_media_free(&m);
     free(media_dir);
