@@ -70,13 +70,17 @@ static int place_file(const char *src, const char *dst, struct avs_err *err)
     return rc;
 }
 
-/* Every file of source video `vid`: seconds' frame and audio, masks. */
+/* Every file of source video `vid`: seconds' frame and audio, masks, and (AVSS) the released
+ * frames and masks. */
 static int place_files(struct merge *m, int64_t vid, struct avs_err *err)
 {
     sqlite3_stmt *st = NULL;
     if (avs_db_prepare(m->db, "SELECT frame FROM src.seconds WHERE video_id = ?1 AND frame IS NOT NULL "
                               "UNION ALL SELECT audio FROM src.seconds WHERE video_id = ?1 AND audio IS NOT NULL "
-                              "UNION ALL SELECT path FROM src.masks WHERE video_id = ?1", &st, err))
+                              "UNION ALL SELECT path FROM src.masks WHERE video_id = ?1 "
+                              "UNION ALL SELECT released FROM src.seconds WHERE video_id = ?1 AND released IS NOT NULL "
+                              "UNION ALL SELECT released FROM src.masks WHERE video_id = ?1 AND released IS NOT NULL",
+                       &st, err))
         return -1;
     sqlite3_bind_int64(st, 1, vid);
     int rc = 0;
@@ -117,11 +121,13 @@ static int copy_rows(struct merge *m, int64_t vid, struct avs_err *err)
         rc = exec_ids(m->db, ins, vid, 0, err);
     int64_t nid = sqlite3_last_insert_rowid(m->db);
     if (!rc)
-        rc = exec_ids(m->db, "INSERT INTO main.seconds (video_id, k, frame, audio, flags) "
-                             "SELECT ?2, k, frame, audio, flags FROM src.seconds WHERE video_id = ?1", vid, nid, err);
+        rc = exec_ids(m->db, "INSERT INTO main.seconds (video_id, k, frame, audio, flags, released) "
+                             "SELECT ?2, k, frame, audio, flags, released FROM src.seconds WHERE video_id = ?1",
+                      vid, nid, err);
     if (!rc)
-        rc = exec_ids(m->db, "INSERT INTO main.masks (video_id, k, path) "
-                             "SELECT ?2, k, path FROM src.masks WHERE video_id = ?1", vid, nid, err);
+        rc = exec_ids(m->db, "INSERT INTO main.masks (video_id, k, path, kind, unknown_pixels, released) "
+                             "SELECT ?2, k, path, kind, unknown_pixels, released FROM src.masks "
+                             "WHERE video_id = ?1", vid, nid, err);
     if (!rc)
         rc = avs_db_exec(m->db, "COMMIT", err);
     if (rc)
@@ -145,13 +151,29 @@ static void drop_stale_merged(struct merge *m, int64_t vid, const char *uid, int
         }
         sqlite3_finalize(st);
     }
-    static const char *const kinds[3] = {"frames", "audio", "masks"};
-    for (int i = 0; i < 3; i++) {
-        char *dir = avs_sprintf("%s/%s/%s", m->dest, kinds[i], uid);
-        avs_ingest_drop_stale(dir, n, i == 2 ? keep : NULL);
-        free(dir);
+    /* frames, audio, masks, and the AVSS released copies (absent otherwise: no-ops) */
+    static const char *const kinds[5] = {"frames/%s", "audio/%s", "masks/%s",
+                                         "released/%s/frames", "released/%s/masks"};
+    for (int i = 0; i < 5; i++) {
+        char *rel = avs_sprintf(kinds[i], uid), *dir = avs_fs_join(m->dest, rel);
+        avs_ingest_drop_stale(dir, n, i == 2 || i == 4 ? keep : NULL);
+        free(rel), free(dir);
     }
     free(keep);
+}
+
+/* The source's class tables (AVSS): added where the destination has none; a table that
+ * differs from the destination's is an error (shards of one tree share theirs). */
+static int merge_classes(struct merge *m, struct avs_err *err)
+{
+    int64_t differ = avs_db_scalar_int(m->db, "SELECT count(*) FROM src.classes s WHERE EXISTS "
+        "(SELECT 1 FROM main.classes d WHERE d.dataset = s.dataset) AND NOT EXISTS (SELECT 1 FROM "
+        "main.classes d WHERE d.dataset = s.dataset AND d.idx = s.idx AND d.name = s.name)", -1);
+    if (differ != 0)
+        return avs_err_set(err, "%s: its class table (classes) differs from the one in %s: merge "
+                                "only stores made from the same tree", m->src, m->dest);
+    return avs_db_exec(m->db, "INSERT OR IGNORE INTO main.classes (dataset, idx, name) "
+                              "SELECT dataset, idx, name FROM src.classes", err);
 }
 
 enum { MERGED, SAME, CONFLICT };
@@ -221,6 +243,8 @@ static int merge_one(struct merge *m, const char *src_root, struct avs_err *err)
                          "(avs-ingest --root %s) to migrate it", src_db, v, avs_db_schema_version(), src_root);
         goto detach;
     }
+    if (merge_classes(m, err))
+        goto detach;
     if (avs_db_prepare(m->db, "SELECT id, uid, source, hash, frame_rule, status, n_seconds "
                               "FROM src.videos ORDER BY uid", &st, err))
         goto detach;

@@ -3,7 +3,7 @@
 # the fixture media, avs-ingest --avsbench imports it; rows checked (classes in label2idx
 # order, class masks only for labelled frames, paths, released copies byte-identical,
 # unknown_pixels of a planted off-palette colour), audio seconds exact in length, re-ingest a
-# no-op, a changed label redone, and the masks cross-checked with PIL (tests/gen/avss_check.py).
+# no-op, a changed label redone, --shard + merge, and the masks cross-checked with PIL (tests/gen/avss_check.py).
 set -u
 . "$(dirname "$0")/lib.sh"
 need sqlite3 cmp
@@ -55,6 +55,13 @@ touch -d '+1 min' "$T/v2/$v2/labels_rgb/4.png"
 out=$("$AVS_BIN/avs-ingest" -q --json --root "$s" --avsbench "$T" 2>/dev/null)
 case $out in *'"ingested":1,'*) ;; *) fail "changed label not redone: $out" ;; esac
 expect_eq "$(q "SELECT unknown_pixels FROM masks m JOIN videos v ON v.id = m.video_id WHERE uid='$v2' AND k=5")" 3 "changed label re-imported"
+# --shard + merge keeps the class table, the class masks and the released copies.
+for i in 0 1; do "$AVS_BIN/avs-ingest" -q --root "$AVS_TMP/sh$i" --shard $i/2 --avsbench "$T" 2>/dev/null; done
+"$AVS_BIN/avs-ingest" -q merge --root "$AVS_TMP/merged" "$AVS_TMP/sh0" "$AVS_TMP/sh1"
+mq() { sqlite3 "$AVS_TMP/merged/avs.db" "$1"; }
+expect_eq "$(mq "SELECT count(*) FROM classes") $(mq "SELECT count(*) || ',' || count(released) || ',' || sum(kind = 'class') FROM masks")" \
+  "$(q "SELECT count(*) FROM classes") $(q "SELECT count(*) || ',' || count(released) || ',' || sum(kind = 'class') FROM masks")" "merged shards: classes and masks"
+diff -r "$s/released" "$AVS_TMP/merged/released" > /dev/null || fail "merged shards: released copies differ"
 # PIL cross-check at the default size and at an odd one (downscaled, other aspect).
 if /usr/bin/python3 tests/gen/avss_check.py "$s" "$T" > "$AVS_TMP/pil" 2>&1; then
   expect_eq ok ok "PIL cross-check 224x224"
