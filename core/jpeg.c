@@ -96,10 +96,17 @@ static int fill_yuv(AVFrame *f, const struct avs_image *img)
                                             SWS_BITEXACT, NULL, NULL, NULL);
     if (!sws)
         return -1;
-    const uint8_t *src[4] = {img->data, NULL, NULL, NULL};
-    int stride[4] = {3 * img->w, 0, 0, 0};
-    sws_scale(sws, src, stride, 0, img->h, f->data, f->linesize);
+    /* swscale's SIMD reads whole vectors past a packed row: give it padded rows. */
+    int stride = (3 * img->w + 63) & ~63;
+    uint8_t *pad = avs_calloc((size_t)stride * (size_t)(img->h + 1) + 64, 1);
+    for (int y = 0; y < img->h; y++)
+        memcpy(pad + (size_t)y * (size_t)stride, img->data + (size_t)y * 3 * (size_t)img->w,
+               3 * (size_t)img->w);
+    const uint8_t *src[4] = {pad, NULL, NULL, NULL};
+    int strides[4] = {stride, 0, 0, 0};
+    sws_scale(sws, src, strides, 0, img->h, f->data, f->linesize);
     sws_freeContext(sws);
+    free(pad);
     return 0;
 }
 
