@@ -26,6 +26,17 @@ static void usage(FILE *f)
         "  --subset s4|ms3     layout / subset (default: detected in folder mode, all in DB mode)\n"
         "  --group-frames K    F-score over groups of K consecutive frames (20 = official test.sh,\n"
         "                      batch 4 x 5 frames); default one group per video\n"
+        "  --protocol P        S4/MS3 headline protocol: official (default), per-frame (F = mean\n"
+        "                      of each non-empty frame's best F), pooled (IoU and F from counts\n"
+        "                      summed over all frames); see README\n"
+        "  --all-protocols     report every protocol side by side (one metrics row each)\n"
+        "  --semantic          AVSBench-semantic (AVSS, 71 classes): --gt is the release folder\n"
+        "                      (metadata.csv, label2idx.json, v1s|v1m|v2/<uid>/labels_rgb), or the\n"
+        "                      store's avss videos; chosen automatically for either. Predictions:\n"
+        "                      <uid>/<uid>_<i>.png (palette colours or class indices, any size)\n"
+        "                      or .logits with 71 channels; store layout <uid>/<k>.* also read\n"
+        "  --padded skip       AVSS: leave out the 5 padded frames of v1s/v1m videos (protocol\n"
+        "                      avss-official-real-frames); default: in, as officially\n"
         "  --meta CSV          order (and restrict) videos as the rows of this metadata CSV\n"
         "                      (s4_meta_data.csv), as the official data loader does\n"
         "  --frames DIR        folder mode: AVSBench visual_frames tree, for the report gallery\n"
@@ -41,13 +52,14 @@ static void usage(FILE *f)
 
 enum {
     OPT_PRED = AVS_OPT_FIRST_TOOL, OPT_GT, OPT_SPLIT, OPT_SUBSET, OPT_GROUP, OPT_JSONOUT,
-    OPT_RECORD, OPT_SWITCHES, OPT_BACKBONE, OPT_ALLOW, OPT_META, OPT_FRAMES
+    OPT_RECORD, OPT_SWITCHES, OPT_BACKBONE, OPT_ALLOW, OPT_META, OPT_FRAMES, OPT_PROTOCOL,
+    OPT_ALLPROT, OPT_SEMANTIC, OPT_PADDED
 };
 
 struct args {
     struct avs_cli cli;
     const char *pred, *gt, *split, *subset, *json, *record, *switches, *backbone, *meta, *frames;
-    int group_frames, allow_missing;
+    int group_frames, allow_missing, protocol, all_protocols, semantic, padded_skip;
 };
 
 static int check_switches(const char *list)
@@ -100,6 +112,21 @@ static int tool_option(void *ctx, int c, const char *arg)
     case OPT_ALLOW: a->allow_missing = 1; break;
     case OPT_META: a->meta = arg; break;
     case OPT_FRAMES: a->frames = arg; break;
+    case OPT_PROTOCOL:
+        if ((a->protocol = avs_eval_protocol_parse(arg)) < 0) {
+            fprintf(stderr, "--protocol %s: expected official, per-frame or pooled\n", arg);
+            return -1;
+        }
+        break;
+    case OPT_ALLPROT: a->all_protocols = 1; break;
+    case OPT_SEMANTIC: a->semantic = 1; break;
+    case OPT_PADDED:
+        if (strcmp(arg, "skip") && strcmp(arg, "official")) {
+            fprintf(stderr, "--padded %s: expected official (the default) or skip\n", arg);
+            return -1;
+        }
+        a->padded_skip = !strcmp(arg, "skip");
+        break;
     default: usage(stderr); return -1;
     }
     return 0;
@@ -117,7 +144,10 @@ static int parse(int argc, char **argv, struct args *a)
         {"switches", required_argument, 0, OPT_SWITCHES},
         {"backbone", required_argument, 0, OPT_BACKBONE},
         {"allow-missing", no_argument, 0, OPT_ALLOW}, {"meta", required_argument, 0, OPT_META},
-        {"frames", required_argument, 0, OPT_FRAMES}, {0, 0, 0, 0}};
+        {"frames", required_argument, 0, OPT_FRAMES},
+        {"protocol", required_argument, 0, OPT_PROTOCOL},
+        {"all-protocols", no_argument, 0, OPT_ALLPROT}, {"semantic", no_argument, 0, OPT_SEMANTIC},
+        {"padded", required_argument, 0, OPT_PADDED}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     avs_cli_defaults(&a->cli);
     a->split = "test";
@@ -242,7 +272,10 @@ int main(int argc, char **argv)
         goto out;
     }
     struct avs_eval_options opt = {a.group_frames, a.allow_missing, a.cli.jobs};
-    if (avs_eval_run(&set, &opt, &res, &err)) {
+    int run_rc = avs_eval_run(&set, &opt, &res, &err);
+    res.protocol = (enum avs_eval_protocol)a.protocol;
+    res.all_protocols = a.all_protocols;
+    if (run_rc) {
         for (int f = 0; f < set.n_frames; f++)
             if (res.errors[f])
                 avs_log_error("%s", res.errors[f]);
