@@ -257,8 +257,9 @@ int avs_avss_list_db(sqlite3 *db, const char *root, const char *split, struct av
                           (const char *)sqlite3_column_text(st, 2));
             last = sqlite3_column_int64(st, 0);
         }
+        const char *rel = (const char *)sqlite3_column_text(st, 4);
         db_frame(&s, v, sqlite3_column_int(st, 3),
-                 avs_fs_join(root, (const char *)sqlite3_column_text(st, 4)),
+                 rel[0] == '/' ? avs_strdup(rel) : avs_fs_join(root, rel),
                  sqlite3_column_int(st, 5), sqlite3_column_int(st, 6));
     }
     if (v >= 0)
