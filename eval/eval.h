@@ -54,14 +54,18 @@ int avs_eval_png_read(const char *path, enum avs_eval_role role, uint8_t **plane
  *   16     4     width W  (uint32 LE)
  *   20     4     height H (uint32 LE)
  *   24     4     dtype (uint32 LE) = 1: float32 little-endian
- *   28     4     reserved, 0
- *   32     4*W*H logits, row-major [H][W]; p = sigmoid(logit)
- * The file size must be exactly 32 + 4*W*H. */
+ *   28     4     channels C (uint32 LE): 0 or 1 = one binary logit map (files written before
+ *                AVSS have 0 here), 71 = AVSS class logits (docs/avss.md)
+ *   32     4*C*W*H logits, [C][H][W] row-major; binary: p = sigmoid(logit); classes: argmax
+ * The file size must be exactly 32 + 4*C*W*H (C = 1 for 0). */
 #define AVS_LOGITS_MAGIC "AVSLOGIT"
 #define AVS_LOGITS_VERSION 1
 #define AVS_LOGITS_HEADER 32
 int avs_logits_write(const char *path, const float *x, int w, int h, struct avs_err *err);
 int avs_logits_read(const char *path, float **x, int *w, int *h, struct avs_err *err);
+/* The same with C channels ([C][H][W]); avs_logits_read accepts only one-channel files. */
+int avs_logits_write_c(const char *path, const float *x, int c, int w, int h, struct avs_err *err);
+int avs_logits_read_c(const char *path, float **x, int *c, int *w, int *h, struct avs_err *err);
 
 /* ---- which frames ---------------------------------------------------------------------- */
 
@@ -133,6 +137,7 @@ struct avs_eval_counts {
     int64_t pixels, gt, pred, inter, uni; /* H*W, |G|, |P|, |P&G|, |P|G| */
     float iou;                            /* the official per-frame IoU (float32) */
     float f[AVS_EVAL_NTH];                /* F curve; valid when gt > 0 */
+    int64_t tp[AVS_EVAL_NTH], ps[AVS_EVAL_NTH]; /* per threshold: |Y&G|, |Y| (pooled F) */
 };
 
 /* fg: GT foreground 0/1 per pixel. v: 8-bit probability values. x: logits. */
@@ -140,10 +145,28 @@ void avs_eval_score_u8(const uint8_t *fg, const uint8_t *v, int64_t n, struct av
 void avs_eval_score_logits(const uint8_t *fg, const float *x, int64_t n,
                            struct avs_eval_counts *c);
 
+/* The S4/MS3 protocols (docs/avss.md). Every number printed or stored names its protocol. */
+enum avs_eval_protocol {
+    AVS_EVAL_OFFICIAL,  /* per-frame IoU mean; F = mean over groups of max of the mean curve */
+    AVS_EVAL_PER_FRAME, /* per-frame IoU mean; F = mean over non-empty frames of each max */
+    AVS_EVAL_POOLED,    /* IoU and F from counts summed over all frames */
+    AVS_EVAL_NPROTOCOLS
+};
+const char *avs_eval_protocol_name(enum avs_eval_protocol p);
+/* -1 when the name is none of "official", "per-frame", "pooled". */
+int avs_eval_protocol_parse(const char *name);
+
 struct avs_eval_summary {
-    double miou, fscore, dataset_iou;
+    double miou, fscore, dataset_iou; /* official mIoU and F; dataset_iou = pooled IoU */
+    double f_per_frame, f_pooled;     /* the other protocols' F */
     int frames, videos, groups, empty_gt;
 };
+/* The (mIoU, F) pair of a summary under a protocol. */
+void avs_eval_protocol_numbers(const struct avs_eval_summary *s, enum avs_eval_protocol p,
+                               double *miou, double *fscore);
+/* Per-frame and pooled F over frames idx[0..n) (eval/protocols.c). */
+void avs_eval_protocol_f(const struct avs_eval_counts *c, const int *idx, int n,
+                         double *f_per_frame, double *f_pooled);
 
 /* Aggregate the frames idx[0..n) (in this order). group_frames 0: one group per video. */
 void avs_eval_aggregate(const struct avs_eval_set *set, const struct avs_eval_counts *c,
@@ -172,6 +195,8 @@ struct avs_eval_result {
     char **errors;                   /* [set->n_frames] message of failed frames, else NULL */
     int n_frames, n_missing, n_failed;
     int group_frames;
+    enum avs_eval_protocol protocol; /* the headline numbers (every protocol is computed; */
+    int all_protocols;               /* set these after avs_eval_run: official, one) */
 };
 
 /* Score every frame (failed frames are excluded from all numbers and listed in errors;
@@ -199,7 +224,8 @@ char *avs_eval_json(const struct avs_eval_set *set, const struct avs_eval_result
                     const struct avs_eval_meta *meta, int with_videos);
 /* The human-readable report. */
 void avs_eval_print(FILE *f, const struct avs_eval_set *set, const struct avs_eval_result *res);
-/* Insert one row into metrics (and link runs.name == method when such a run exists). */
+/* Insert one row into metrics per protocol reported (the headline one, or all three with
+ * all_protocols), linking runs.name == method when such a run exists; *row_id: the last. */
 int avs_eval_record(sqlite3 *db, const struct avs_eval_set *set, const struct avs_eval_result *res,
                     const struct avs_eval_meta *meta, int64_t *row_id, struct avs_err *err);
 

@@ -17,10 +17,10 @@ static uint32_t get_u32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-int avs_logits_write(const char *path, const float *x, int w, int h, struct avs_err *err)
+int avs_logits_write_c(const char *path, const float *x, int c, int w, int h, struct avs_err *err)
 {
-    AVS_ASSERT(w > 0 && h > 0);
-    size_t n = (size_t)w * (size_t)h, len = AVS_LOGITS_HEADER + 4 * n;
+    AVS_ASSERT(w > 0 && h > 0 && c > 0);
+    size_t n = (size_t)c * (size_t)w * (size_t)h, len = AVS_LOGITS_HEADER + 4 * n;
     uint8_t *buf = avs_calloc(len, 1);
     memcpy(buf, AVS_LOGITS_MAGIC, 8);
     put_u32(buf + 8, AVS_LOGITS_VERSION);
@@ -28,6 +28,7 @@ int avs_logits_write(const char *path, const float *x, int w, int h, struct avs_
     put_u32(buf + 16, (uint32_t)w);
     put_u32(buf + 20, (uint32_t)h);
     put_u32(buf + 24, 1);
+    put_u32(buf + 28, c == 1 ? 0 : (uint32_t)c); /* 0: the binary format as it always was */
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &x[i], 4);
@@ -38,7 +39,13 @@ int avs_logits_write(const char *path, const float *x, int w, int h, struct avs_
     return rc;
 }
 
-int avs_logits_read(const char *path, float **out, int *w_out, int *h_out, struct avs_err *err)
+int avs_logits_write(const char *path, const float *x, int w, int h, struct avs_err *err)
+{
+    return avs_logits_write_c(path, x, 1, w, h, err);
+}
+
+int avs_logits_read_c(const char *path, float **out, int *c_out, int *w_out, int *h_out,
+                      struct avs_err *err)
 {
     char *data = NULL;
     size_t len = 0;
@@ -51,17 +58,19 @@ int avs_logits_read(const char *path, float **out, int *w_out, int *h_out, struc
         goto out;
     }
     uint32_t ver = get_u32(p + 8), hdr = get_u32(p + 12), w = get_u32(p + 16),
-             h = get_u32(p + 20), dtype = get_u32(p + 24);
+             h = get_u32(p + 20), dtype = get_u32(p + 24), c = get_u32(p + 28);
     if (ver != AVS_LOGITS_VERSION || hdr != AVS_LOGITS_HEADER || dtype != 1) {
         avs_err_set(err, "%s: logits file version %u (header %u, dtype %u), this program reads "
                          "version %d float32: re-run avs-predict or use a newer avs-eval",
                     path, ver, hdr, dtype, AVS_LOGITS_VERSION);
         goto out;
     }
-    size_t n = (size_t)w * (size_t)h;
-    if (w == 0 || h == 0 || w > 65535 || h > 65535 || len != AVS_LOGITS_HEADER + 4 * n) {
-        avs_err_set(err, "%s: %ux%u logits need %zu bytes, file has %zu (truncated?)", path, w,
-                    h, (size_t)AVS_LOGITS_HEADER + 4 * n, len);
+    c = c == 0 ? 1 : c;
+    size_t n = (size_t)w * (size_t)h * (c <= 256 ? c : 1);
+    if (c > 256 || w == 0 || h == 0 || w > 65535 || h > 65535 ||
+        len != AVS_LOGITS_HEADER + 4 * n) {
+        avs_err_set(err, "%s: %u channels of %ux%u logits need %zu bytes, file has %zu "
+                         "(truncated?)", path, c, w, h, (size_t)AVS_LOGITS_HEADER + 4 * n, len);
         goto out;
     }
     float *x = avs_malloc(4 * n);
@@ -70,15 +79,33 @@ int avs_logits_read(const char *path, float **out, int *w_out, int *h_out, struc
         memcpy(&x[i], &u, 4);
         if (x[i] != x[i]) {
             free(x);
-            avs_err_set(err, "%s: NaN logit at pixel %zu (the model diverged?)", path, i);
+            avs_err_set(err, "%s: NaN logit at value %zu (the model diverged?)", path, i);
             goto out;
         }
     }
     *out = x;
+    *c_out = (int)c;
     *w_out = (int)w;
     *h_out = (int)h;
     rc = 0;
 out:
     free(data);
     return rc;
+}
+
+int avs_logits_read(const char *path, float **out, int *w_out, int *h_out, struct avs_err *err)
+{
+    float *x = NULL;
+    int c = 0, w = 0, h = 0;
+    if (avs_logits_read_c(path, &x, &c, &w, &h, err))
+        return -1;
+    if (c != 1) {
+        free(x);
+        return avs_err_set(err, "%s has %d channels (class logits): binary evaluation needs one "
+                                "(for AVSS use avs-eval --semantic)", path, c);
+    }
+    *out = x;
+    *w_out = w;
+    *h_out = h;
+    return 0;
 }

@@ -121,6 +121,11 @@ static void finish(const int64_t bins[2][AVS_EVAL_NTH + 1], int64_t n, int64_t g
     if (gt == 0) {
         /* ref mask_iou: no object -> inter = #(P==0 & G==0), union = H*W */
         c->iou = (float)(n - pred) / ((float)n + 1e-7f);
+        int64_t ps = 0;
+        for (int i = AVS_EVAL_NTH - 1; i >= 0; i--) {
+            ps += bins[0][i + 1];
+            c->ps[i] = ps; /* false positives only: the pooled F counts them */
+        }
         return;
     }
     c->iou = (float)inter / ((float)c->uni + 1e-7f);
@@ -129,6 +134,8 @@ static void finish(const int64_t bins[2][AVS_EVAL_NTH + 1], int64_t n, int64_t g
     for (int i = AVS_EVAL_NTH - 1; i >= 0; i--) {
         ps += bins[0][i + 1]; /* pixels with j > i, i.e. p >= t_i */
         tp += bins[1][i + 1];
+        c->ps[i] = ps;
+        c->tp[i] = tp;
         float prec = (float)tp / ((float)ps + 1e-20f), rec = (float)tp / gs;
         float f = 1.3f * prec * rec / (0.3f * prec + rec);
         c->f[i] = f != f ? 0.0f : f;
@@ -227,6 +234,7 @@ void avs_eval_aggregate(const struct avs_eval_set *set, const struct avs_eval_co
         out->groups++;
         a = b;
     }
+    avs_eval_protocol_f(c, idx, n, &out->f_per_frame, &out->f_pooled);
     out->frames = n;
     out->miou = n ? iou / n : 0.0;
     out->fscore = out->groups ? fsum / out->groups : 0.0;

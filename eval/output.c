@@ -16,16 +16,60 @@ const char *avs_eval_grouping_text(int group_frames, char *buf, size_t len)
     return buf;
 }
 
-static cJSON *summary_json(const struct avs_eval_summary *s)
+/* The protocols a result reports: the headline one first, then (all_protocols) the rest. */
+static int protocols_of(const struct avs_eval_result *res, enum avs_eval_protocol out[])
+{
+    int n = 0;
+    out[n++] = res->protocol;
+    for (int p = 0; res->all_protocols && p < AVS_EVAL_NPROTOCOLS; p++)
+        if (p != (int)res->protocol)
+            out[n++] = (enum avs_eval_protocol)p;
+    return n;
+}
+
+static cJSON *summary_json(const struct avs_eval_summary *s, const struct avs_eval_result *res)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "miou", s->miou);
-    cJSON_AddNumberToObject(o, "fscore", s->fscore);
+    double miou, f;
+    avs_eval_protocol_numbers(s, res->protocol, &miou, &f);
+    cJSON_AddStringToObject(o, "protocol", avs_eval_protocol_name(res->protocol));
+    cJSON_AddNumberToObject(o, "miou", miou);
+    cJSON_AddNumberToObject(o, "fscore", f);
     cJSON_AddNumberToObject(o, "dataset_iou", s->dataset_iou);
     cJSON_AddNumberToObject(o, "frames", s->frames);
     cJSON_AddNumberToObject(o, "videos", s->videos);
     cJSON_AddNumberToObject(o, "empty_gt_frames", s->empty_gt);
+    if (res->all_protocols) {
+        enum avs_eval_protocol ps[AVS_EVAL_NPROTOCOLS];
+        int n = protocols_of(res, ps);
+        cJSON *bp = cJSON_AddObjectToObject(o, "by_protocol");
+        for (int i = 0; i < n; i++) {
+            cJSON *r = cJSON_AddObjectToObject(bp, avs_eval_protocol_name(ps[i]));
+            avs_eval_protocol_numbers(s, ps[i], &miou, &f);
+            cJSON_AddNumberToObject(r, "miou", miou);
+            cJSON_AddNumberToObject(r, "fscore", f);
+        }
+    }
     return o;
+}
+
+/* "numbers": every headline number with its protocol next to it. */
+static void numbers_json(cJSON *o, const struct avs_eval_result *res)
+{
+    enum avs_eval_protocol ps[AVS_EVAL_NPROTOCOLS];
+    int n = protocols_of(res, ps);
+    cJSON *arr = cJSON_AddArrayToObject(o, "numbers");
+    for (int i = 0; i < n; i++) {
+        double v[2];
+        avs_eval_protocol_numbers(&res->all, ps[i], &v[0], &v[1]);
+        for (int k = 0; k < 2; k++) {
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddStringToObject(r, "name", k ? "F" : "mIoU");
+            cJSON_AddStringToObject(r, "protocol", avs_eval_protocol_name(ps[i]));
+            cJSON_AddNumberToObject(r, "value", v[k]);
+            cJSON_AddItemToArray(arr, r);
+        }
+    }
 }
 
 static void add_str(cJSON *o, const char *k, const char *v)
@@ -70,9 +114,13 @@ char *avs_eval_json(const struct avs_eval_set *set, const struct avs_eval_result
         cJSON_AddNumberToObject(o, "group_frames", res->group_frames);
     else
         cJSON_AddNullToObject(o, "group_frames");
-    cJSON_AddNumberToObject(o, "miou", res->all.miou);
-    cJSON_AddNumberToObject(o, "fscore", res->all.fscore);
+    double miou, fscore;
+    avs_eval_protocol_numbers(&res->all, res->protocol, &miou, &fscore);
+    cJSON_AddStringToObject(o, "protocol", avs_eval_protocol_name(res->protocol));
+    cJSON_AddNumberToObject(o, "miou", miou);
+    cJSON_AddNumberToObject(o, "fscore", fscore);
     cJSON_AddNumberToObject(o, "dataset_iou", res->all.dataset_iou);
+    numbers_json(o, res);
     cJSON_AddNumberToObject(o, "frames", res->all.frames);
     cJSON_AddNumberToObject(o, "videos", res->all.videos);
     cJSON_AddNumberToObject(o, "groups", res->all.groups);
@@ -85,13 +133,13 @@ char *avs_eval_json(const struct avs_eval_set *set, const struct avs_eval_result
         cJSON_AddStringToObject(o, "backbone", meta->backbone);
     cJSON *pc = cJSON_AddObjectToObject(o, "per_class");
     for (int c = 0; c < res->n_classes; c++)
-        cJSON_AddItemToObject(pc, res->classes[c].name, summary_json(&res->classes[c].s));
+        cJSON_AddItemToObject(pc, res->classes[c].name, summary_json(&res->classes[c].s, res));
     if (with_videos) {
         cJSON *pv = cJSON_AddArrayToObject(o, "per_video");
         for (int v = 0; v < set->n_videos; v++) {
             const struct avs_eval_video *vd = &set->videos[v];
             const struct avs_eval_frame *f0 = &set->frames[vd->first];
-            cJSON *r = summary_json(&res->videos[v]);
+            cJSON *r = summary_json(&res->videos[v], res);
             cJSON_AddStringToObject(r, "video", vd->name);
             add_str(r, "category", vd->category);
             cJSON_AddNumberToObject(r, "k", f0->k);
@@ -107,66 +155,100 @@ char *avs_eval_json(const struct avs_eval_set *set, const struct avs_eval_result
     return s;
 }
 
+/* The headline block: one protocol, or all side by side. */
+static void print_headline(FILE *f, const struct avs_eval_result *res)
+{
+    const struct avs_eval_summary *a = &res->all;
+    char g[64];
+    enum avs_eval_protocol ps[AVS_EVAL_NPROTOCOLS];
+    int n = protocols_of(res, ps);
+    fprintf(f, "  %-12s", "protocol");
+    for (int i = 0; i < n; i++)
+        fprintf(f, " %12s", avs_eval_protocol_name(ps[i]));
+    for (int k = 0; k < 2; k++) {
+        fprintf(f, "\n  %-12s", k ? "F-score" : "mIoU");
+        for (int i = 0; i < n; i++) {
+            double v[2];
+            avs_eval_protocol_numbers(a, ps[i], &v[0], &v[1]);
+            fprintf(f, " %12.4f", v[k]);
+        }
+    }
+    fprintf(f, "\n  official: F grouped %s (%d groups); per-frame: F per non-empty frame;\n"
+               "  pooled: IoU and F from counts summed over all frames (docs/avss.md)\n",
+            avs_eval_grouping_text(res->group_frames, g, sizeof g), a->groups);
+    fprintf(f, "  dataset IoU  %.4f   (= pooled IoU: sum of intersections / sum of unions)\n",
+            a->dataset_iou);
+}
+
 void avs_eval_print(FILE *f, const struct avs_eval_set *set, const struct avs_eval_result *res)
 {
     char g[64];
     const struct avs_eval_summary *a = &res->all;
+    const char *pname = avs_eval_protocol_name(res->protocol);
     fprintf(f, "avs-eval: %d frames of %d videos (subset %s, split %s); grouping: %s\n",
             a->frames, a->videos, set->subset ? set->subset : "?",
             set->split ? set->split : "all", avs_eval_grouping_text(res->group_frames, g, sizeof g));
-    fprintf(f, "  mIoU         %.4f\n", a->miou);
-    fprintf(f, "  F-score      %.4f   (beta^2 = 0.3, max over 255 thresholds, %d groups)\n",
-            a->fscore, a->groups);
-    fprintf(f, "  dataset IoU  %.4f   (secondary: sum of intersections / sum of unions)\n",
-            a->dataset_iou);
+    print_headline(f, res);
     fprintf(f, "  empty-GT frames %d", a->empty_gt);
     if (res->n_missing)
         fprintf(f, "; MISSING predictions counted as empty: %d", res->n_missing);
     if (res->n_failed)
         fprintf(f, "; FAILED frames excluded: %d", res->n_failed);
-    fprintf(f, "\n\nper class (our addition: the same metrics over each category's frames)\n");
+    fprintf(f, "\n\nper class (our addition: the same metrics over each category's frames; "
+               "protocol %s)\n", pname);
     fprintf(f, "  %-28s %6s %6s %8s %8s %8s\n", "category", "videos", "frames", "mIoU", "F",
             "dsIoU");
     for (int c = 0; c < res->n_classes; c++) {
         const struct avs_eval_summary *s = &res->classes[c].s;
+        double miou, fs;
+        avs_eval_protocol_numbers(s, res->protocol, &miou, &fs);
         fprintf(f, "  %-28s %6d %6d %8.4f %8.4f %8.4f\n", res->classes[c].name, s->videos,
-                s->frames, s->miou, s->fscore, s->dataset_iou);
+                s->frames, miou, fs, s->dataset_iou);
     }
-    fprintf(f, "\nper video (F: one group per video)\n");
+    fprintf(f, "\nper video (protocol %s; official F: one group per video)\n", pname);
     fprintf(f, "  %-28s %-20s %6s %8s %8s\n", "video", "category", "frames", "mIoU", "F");
     for (int v = 0; v < set->n_videos; v++) {
         const struct avs_eval_summary *s = &res->videos[v];
         const char *cat = set->videos[v].category;
+        double miou, fs;
+        avs_eval_protocol_numbers(s, res->protocol, &miou, &fs);
         fprintf(f, "  %-28s %-20s %6d %8.4f %8.4f\n", set->videos[v].name, cat ? cat : "-",
-                s->frames, s->miou, s->fscore);
+                s->frames, miou, fs);
     }
 }
 
-int avs_eval_record(sqlite3 *db, const struct avs_eval_set *set, const struct avs_eval_result *res,
-                    const struct avs_eval_meta *meta, int64_t *row_id, struct avs_err *err)
+static int record_one(sqlite3 *db, const struct avs_eval_set *set,
+                      const struct avs_eval_result *res, const struct avs_eval_meta *meta,
+                      enum avs_eval_protocol p, int64_t *row_id, struct avs_err *err)
 {
     static const char *SQL =
         "INSERT INTO metrics (method, subset, split, group_frames, miou, fscore, dataset_iou, "
-        "frames, source, run_id, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-        "(SELECT id FROM runs WHERE name = ?1), ?10)";
+        "frames, source, run_id, details, protocol) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+        "(SELECT id FROM runs WHERE name = ?1), ?10, ?11)";
     sqlite3_stmt *st = NULL;
-    AVS_ASSERT(meta->method);
     if (avs_db_prepare(db, SQL, &st, err))
         return -1;
-    char *details = avs_eval_json(set, res, meta, 1);
+    /* the row's details are the JSON of the row's own protocol */
+    struct avs_eval_result one = *res;
+    one.protocol = p;
+    one.all_protocols = 0;
+    char *details = avs_eval_json(set, &one, meta, 1);
+    double miou, fscore;
+    avs_eval_protocol_numbers(&res->all, p, &miou, &fscore);
     sqlite3_bind_text(st, 1, meta->method, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, set->subset, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, set->split, -1, SQLITE_STATIC);
-    if (res->group_frames > 0)
+    if (res->group_frames > 0 && p == AVS_EVAL_OFFICIAL)
         sqlite3_bind_int(st, 4, res->group_frames);
     else
         sqlite3_bind_null(st, 4);
-    sqlite3_bind_double(st, 5, res->all.miou);
-    sqlite3_bind_double(st, 6, res->all.fscore);
+    sqlite3_bind_double(st, 5, miou);
+    sqlite3_bind_double(st, 6, fscore);
     sqlite3_bind_double(st, 7, res->all.dataset_iou);
     sqlite3_bind_int(st, 8, res->all.frames);
     sqlite3_bind_text(st, 9, meta->source, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 10, details, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, avs_eval_protocol_name(p), -1, SQLITE_STATIC);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
     if (rc)
         avs_err_set(err, "recording metrics in %s: %s", sqlite3_db_filename(db, "main"),
@@ -176,4 +258,21 @@ int avs_eval_record(sqlite3 *db, const struct avs_eval_set *set, const struct av
     sqlite3_finalize(st);
     free(details);
     return rc;
+}
+
+int avs_eval_record(sqlite3 *db, const struct avs_eval_set *set, const struct avs_eval_result *res,
+                    const struct avs_eval_meta *meta, int64_t *row_id, struct avs_err *err)
+{
+    AVS_ASSERT(meta->method);
+    enum avs_eval_protocol ps[AVS_EVAL_NPROTOCOLS];
+    int n = protocols_of(res, ps);
+    if (avs_db_exec(db, "BEGIN IMMEDIATE", err))
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (record_one(db, set, res, meta, ps[i], row_id, err)) {
+            struct avs_err ignored;
+            avs_db_exec(db, "ROLLBACK", &ignored);
+            return -1;
+        }
+    return avs_db_exec(db, "COMMIT", err);
 }

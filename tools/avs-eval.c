@@ -8,6 +8,7 @@
 #include "core/common.h"
 #include "core/db.h"
 #include "core/fs.h"
+#include "eval/avss.h"
 #include "eval/eval.h"
 
 static void usage(FILE *f)
@@ -23,9 +24,20 @@ static void usage(FILE *f)
         "  --gt DIR            ground truth as an AVSBench gt_masks tree (folder mode); without it\n"
         "                      the ground truth comes from the store index (--db / --root)\n"
         "  --split S           split to evaluate (default test; 'all' = every split)\n"
-        "  --subset s4|ms3     layout / subset (default: detected in folder mode, all in DB mode)\n"
+        "  --subset S          s4, ms3 or avss: layout / subset (default: detected in folder mode, all in DB mode)\n"
         "  --group-frames K    F-score over groups of K consecutive frames (20 = official test.sh,\n"
         "                      batch 4 x 5 frames); default one group per video\n"
+        "  --protocol P        S4/MS3 headline protocol: official (default), per-frame (F = mean\n"
+        "                      of each non-empty frame's best F), pooled (IoU and F from counts\n"
+        "                      summed over all frames); see README\n"
+        "  --all-protocols     report every protocol side by side (one metrics row each)\n"
+        "  --semantic          AVSBench-semantic (AVSS, 71 classes): --gt is the release folder\n"
+        "                      (metadata.csv, label2idx.json, v1s|v1m|v2/<uid>/labels_rgb), or the\n"
+        "                      store's avss videos; chosen automatically for either. Predictions:\n"
+        "                      <uid>/<uid>_<i>.png (palette colours or class indices, any size)\n"
+        "                      or .logits with 71 channels; store layout <uid>/<k>.* also read\n"
+        "  --padded skip       AVSS: leave out the 5 padded frames of v1s/v1m videos (protocol\n"
+        "                      avss-official-real-frames); default: in, as officially\n"
         "  --meta CSV          order (and restrict) videos as the rows of this metadata CSV\n"
         "                      (s4_meta_data.csv), as the official data loader does\n"
         "  --frames DIR        folder mode: AVSBench visual_frames tree, for the report gallery\n"
@@ -41,13 +53,14 @@ static void usage(FILE *f)
 
 enum {
     OPT_PRED = AVS_OPT_FIRST_TOOL, OPT_GT, OPT_SPLIT, OPT_SUBSET, OPT_GROUP, OPT_JSONOUT,
-    OPT_RECORD, OPT_SWITCHES, OPT_BACKBONE, OPT_ALLOW, OPT_META, OPT_FRAMES
+    OPT_RECORD, OPT_SWITCHES, OPT_BACKBONE, OPT_ALLOW, OPT_META, OPT_FRAMES, OPT_PROTOCOL,
+    OPT_ALLPROT, OPT_SEMANTIC, OPT_PADDED
 };
 
 struct args {
     struct avs_cli cli;
     const char *pred, *gt, *split, *subset, *json, *record, *switches, *backbone, *meta, *frames;
-    int group_frames, allow_missing;
+    int group_frames, allow_missing, protocol, all_protocols, semantic, padded_skip;
 };
 
 static int check_switches(const char *list)
@@ -72,8 +85,8 @@ static int tool_option(void *ctx, int c, const char *arg)
     case OPT_GT: a->gt = arg; break;
     case OPT_SPLIT: a->split = strcmp(arg, "all") ? arg : NULL; break;
     case OPT_SUBSET:
-        if (strcmp(arg, "s4") && strcmp(arg, "ms3")) {
-            fprintf(stderr, "--subset %s: expected s4 or ms3\n", arg);
+        if (strcmp(arg, "s4") && strcmp(arg, "ms3") && strcmp(arg, "avss")) {
+            fprintf(stderr, "--subset %s: expected s4, ms3 or avss\n", arg);
             return -1;
         }
         a->subset = arg;
@@ -100,6 +113,21 @@ static int tool_option(void *ctx, int c, const char *arg)
     case OPT_ALLOW: a->allow_missing = 1; break;
     case OPT_META: a->meta = arg; break;
     case OPT_FRAMES: a->frames = arg; break;
+    case OPT_PROTOCOL:
+        if ((a->protocol = avs_eval_protocol_parse(arg)) < 0) {
+            fprintf(stderr, "--protocol %s: expected official, per-frame or pooled\n", arg);
+            return -1;
+        }
+        break;
+    case OPT_ALLPROT: a->all_protocols = 1; break;
+    case OPT_SEMANTIC: a->semantic = 1; break;
+    case OPT_PADDED:
+        if (strcmp(arg, "skip") && strcmp(arg, "official")) {
+            fprintf(stderr, "--padded %s: expected official (the default) or skip\n", arg);
+            return -1;
+        }
+        a->padded_skip = !strcmp(arg, "skip");
+        break;
     default: usage(stderr); return -1;
     }
     return 0;
@@ -117,7 +145,10 @@ static int parse(int argc, char **argv, struct args *a)
         {"switches", required_argument, 0, OPT_SWITCHES},
         {"backbone", required_argument, 0, OPT_BACKBONE},
         {"allow-missing", no_argument, 0, OPT_ALLOW}, {"meta", required_argument, 0, OPT_META},
-        {"frames", required_argument, 0, OPT_FRAMES}, {0, 0, 0, 0}};
+        {"frames", required_argument, 0, OPT_FRAMES},
+        {"protocol", required_argument, 0, OPT_PROTOCOL},
+        {"all-protocols", no_argument, 0, OPT_ALLPROT}, {"semantic", no_argument, 0, OPT_SEMANTIC},
+        {"padded", required_argument, 0, OPT_PADDED}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     avs_cli_defaults(&a->cli);
     a->split = "test";
@@ -197,6 +228,120 @@ static int record(const struct args *a, const char *db_path, const struct avs_ev
     return rc;
 }
 
+/* AVSS: 1 when the ground truth is an AVSS release or the store's avss videos. */
+static int want_semantic(const struct args *a, const char *db_path)
+{
+    if (a->semantic || (a->subset && !strcmp(a->subset, "avss")))
+        return 1;
+    if (a->gt)
+        return avs_avss_is_release(a->gt);
+    if (a->subset)
+        return 0;
+    sqlite3 *db = NULL;
+    struct avs_err e;
+    if (avs_db_open_readonly(db_path, &db, &e))
+        return 0;
+    int yes = avs_avss_db_count(db) > 0 &&
+              avs_db_scalar_int(db, "SELECT count(*) FROM videos WHERE subset IN ('s4', 'ms3')", 0) == 0;
+    avs_db_close(&db);
+    return yes;
+}
+
+static int load_avss(const struct args *a, const char *db_path, struct avs_avss_set *set,
+                     struct avs_err *err)
+{
+    if (a->gt)
+        return avs_avss_list_release(a->gt, a->split, set, err);
+    sqlite3 *db = NULL;
+    if (avs_db_open_readonly(db_path, &db, err))
+        return -1;
+    char *abs = avs_fs_realpath(db_path, err);
+    int rc = -1;
+    if (abs) {
+        *strrchr(abs, '/') = '\0';
+        rc = avs_avss_list_db(db, *abs ? abs : "/", a->split, set, err);
+    }
+    free(abs);
+    avs_db_close(&db);
+    return rc;
+}
+
+static int write_json(const char *out, const char *text, struct avs_err *err);
+
+/* Report, JSON and record of an AVSS result; the exit status. */
+static int finish_semantic(const struct args *a, const char *db_path,
+                           const struct avs_avss_set *set, const struct avs_avss_result *res,
+                           struct avs_err *err)
+{
+    struct avs_eval_meta meta = {a->record, a->pred, a->gt ? a->gt : db_path, a->switches,
+                                 a->backbone};
+    if (!a->json || strcmp(a->json, "-"))
+        avs_avss_print(stdout, set, res);
+    if (a->json) {
+        char *j = avs_avss_json(set, res, &meta);
+        int rc = write_json(a->json, j, err);
+        free(j);
+        if (rc)
+            return -1;
+    }
+    if (res->n_failed) {
+        avs_log_error("%d frames failed (listed above) and are excluded%s", res->n_failed,
+                      a->record ? "; nothing recorded" : "");
+        return AVS_EXIT_PARTIAL;
+    }
+    if (a->record) {
+        sqlite3 *db = NULL;
+        int64_t id = 0;
+        if (avs_db_open(db_path, &db, err))
+            return -1;
+        int rc = avs_avss_record(db, set, res, &meta, &id, err);
+        avs_db_close(&db);
+        if (rc)
+            return -1;
+        avs_log_info("recorded as metrics row %lld of %s (method %s)", (long long)id, db_path,
+                     a->record);
+    }
+    return AVS_EXIT_OK;
+}
+
+/* avs-eval --semantic: the AVSS path (docs/avss.md). */
+static int run_semantic(const struct args *a, const char *db_path)
+{
+    struct avs_err err = {{0}};
+    struct avs_avss_set set = {0};
+    struct avs_avss_result res = {0};
+    int status = AVS_EXIT_FATAL;
+    if (a->protocol != AVS_EVAL_OFFICIAL || a->all_protocols || a->group_frames || a->meta ||
+        a->frames) {
+        fprintf(stderr, "avs-eval: --protocol, --all-protocols, --group-frames, --meta and "
+                        "--frames are for S4/MS3; AVSS reports its protocol and variants\n");
+        return AVS_EXIT_USAGE;
+    }
+    if (load_avss(a, db_path, &set, &err))
+        goto fail;
+    int missing = avs_avss_attach_pred(&set, a->pred);
+    if (missing)
+        avs_log_warn("%d of %d real frames have no prediction under %s%s", missing,
+                     set.n_frames, a->pred, a->allow_missing ? " (evaluated as background)" : "");
+    struct avs_avss_options opt = {a->padded_skip, a->allow_missing, a->cli.jobs};
+    int rc = avs_avss_run(&set, &opt, &res, &err);
+    for (int f = 0; f < set.n_frames; f++)
+        if (res.errors[f])
+            avs_log_error("%s", res.errors[f]);
+    if (rc)
+        goto fail;
+    status = finish_semantic(a, db_path, &set, &res, &err);
+    if (status >= 0)
+        goto out;
+fail:
+    avs_log_error("%s", err.msg);
+    status = AVS_EXIT_FATAL;
+out:
+    avs_avss_result_free(&res);
+    avs_avss_set_free(&set);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     struct args a;
@@ -219,6 +364,15 @@ int main(int argc, char **argv)
     a.pred = pred_abs;
     if (a.gt)
         a.gt = gt_abs;
+    if (want_semantic(&a, db_path)) {
+        status = run_semantic(&a, db_path);
+        goto out;
+    }
+    if (a.padded_skip) {
+        avs_log_error("--padded is for AVSS (--semantic)");
+        status = AVS_EXIT_USAGE;
+        goto out;
+    }
     if (load_set(&a, db_path, &set, &err))
         goto fail;
     if (a.meta) {
@@ -242,7 +396,10 @@ int main(int argc, char **argv)
         goto out;
     }
     struct avs_eval_options opt = {a.group_frames, a.allow_missing, a.cli.jobs};
-    if (avs_eval_run(&set, &opt, &res, &err)) {
+    int run_rc = avs_eval_run(&set, &opt, &res, &err);
+    res.protocol = (enum avs_eval_protocol)a.protocol;
+    res.all_protocols = a.all_protocols;
+    if (run_rc) {
         for (int f = 0; f < set.n_frames; f++)
             if (res.errors[f])
                 avs_log_error("%s", res.errors[f]);
