@@ -37,14 +37,18 @@ static void parse_details(struct avs_report_result *r, const char *text)
     const char *end = NULL;
     r->details = cJSON_ParseWithOpts(text, &end, 1);
     if (!r->details) {
-        size_t at = end && end >= text ? (size_t)(end - text) : 0;
+        size_t at = end && end >= text ? (size_t)(end - text) : 0, len = strlen(text);
+        char where[96];
+        if (at >= len)
+            snprintf(where, sizeof where, "it ends early, at byte %zu", len);
+        else
+            snprintf(where, sizeof where, "error at byte %zu of %zu, near \"%.16s\"", at, len,
+                     text + at);
         r->problem = avs_sprintf("metrics row %lld (method \"%s\"): its details JSON does not "
-                                 "parse (error at byte %zu of %zu, near \"%.24s\"); the row's "
-                                 "mIoU and F are shown, its per-class and per-video numbers "
-                                 "are not. Re-record it with avs-eval --record, or delete it: "
-                                 "DELETE FROM metrics WHERE id = %lld",
-                                 (long long)r->id, r->method, at, strlen(text), text + at,
-                                 (long long)r->id);
+                                 "parse (%s); the row's mIoU and F are shown, its per-class "
+                                 "and per-video numbers are not. Re-record it with avs-eval "
+                                 "--record, or delete it: DELETE FROM metrics WHERE id = %lld",
+                                 (long long)r->id, r->method, where, (long long)r->id);
         return;
     }
     if (avs_report_is_avss(r)) {
