@@ -48,6 +48,7 @@ static const char *CSS =
     ".problems{border:1px solid #e0a800;background:#fff8e1;padding:4px 14px;margin:12px 0}"
     ".problems h2{margin-top:8px;border:0}a.warn{color:#b35c00;text-decoration:none}"
     ".wide{overflow-x:auto}td.proto{white-space:nowrap;font-family:monospace}"
+    "table.avss th,table.avss td{padding:4px 6px}"
     "table.heat td.h{text-align:center;vertical-align:middle;padding:2px 4px;min-width:44px;font-size:12px;"
     "border:1px solid #fff}table.heat td.absent{background:#eef0f4;color:#8a93a5}"
     "table.heat th.m{writing-mode:vertical-rl;transform:rotate(180deg);max-height:220px;"
