@@ -6,7 +6,9 @@
  * `avs-eval --record NAME --switches AF,CC`), else the linked run's config.switches; the
  * backbone likewise from details.backbone, else config.backbone. Switches may be an object
  * {"AF": true, "CC-V": false, "CC": true}, an array ["AF", "CC"] or a string "AF,CC".
- * For each (backbone, switches) the latest S4 row and the latest MS3 row are shown.
+ * For each (backbone, switches) the latest S4 row and the latest MS3 row of the chosen protocol
+ * (metrics.protocol, default 'official') are shown: numbers of different protocols never
+ * share a table, and every format names the protocol.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -71,16 +73,18 @@ static int find_line(struct line **lines, int *n, const char *backbone, int bits
     return (*n)++;
 }
 
-static int load_lines(sqlite3 *db, const char *split, struct line **lines, int *n,
-                      struct avs_err *err)
+static int load_lines(sqlite3 *db, const char *split, const char *protocol, struct line **lines,
+                      int *n, struct avs_err *err)
 {
     static const char *SQL =
         "SELECT m.subset, m.miou, m.fscore, m.details, r.config, m.group_frames FROM metrics m "
-        "LEFT JOIN runs r ON r.id = m.run_id WHERE (?1 IS NULL OR m.split = ?1) ORDER BY m.id";
+        "LEFT JOIN runs r ON r.id = m.run_id WHERE (?1 IS NULL OR m.split = ?1) "
+        "AND m.protocol = ?2 ORDER BY m.id";
     sqlite3_stmt *st;
     if (avs_db_prepare(db, SQL, &st, err))
         return -1;
     sqlite3_bind_text(st, 1, split, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, protocol, -1, SQLITE_STATIC);
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *subset = (const char *)sqlite3_column_text(st, 0);
         const char *dt = (const char *)sqlite3_column_text(st, 3);
@@ -145,7 +149,8 @@ static void number(struct avs_buf *o, enum avs_report_format f, const struct cel
 /* Cell separators and line ends per format. */
 static const char *SEP[] = {"</td><td>", " | ", " & ", ","};
 
-static void row(struct avs_buf *o, enum avs_report_format f, const struct line *l)
+static void row(struct avs_buf *o, enum avs_report_format f, const struct line *l,
+                const char *protocol)
 {
     static const char *START[] = {"<tr><td>", "| ", "", ""};
     static const char *END[] = {"</td></tr>\n", " |\n", " \\\\\n", "\n"};
@@ -165,6 +170,10 @@ static void row(struct avs_buf *o, enum avs_report_format f, const struct line *
     number(o, f, &l->ms3, 1);
     avs_buf_puts(o, SEP[f]);
     number(o, f, &l->ms3, 0);
+    if (f == AVS_REPORT_CSV) {
+        avs_buf_puts(o, ",");
+        avs_buf_esc(o, f, protocol);
+    }
     avs_buf_puts(o, END[f]);
 }
 
@@ -191,9 +200,11 @@ static void block_head(struct avs_buf *o, enum avs_report_format f, const char *
     }
 }
 
-static void html_table_head(struct avs_buf *o)
+static void html_table_head(struct avs_buf *o, const char *protocol)
 {
-    avs_buf_puts(o, "<p class=note>mIoU in percent, F-score as a fraction, each from the latest "
+    avs_buf_puts(o, "<p class=note>Protocol <code>");
+    avs_buf_esc(o, AVS_REPORT_HTML, protocol);
+    avs_buf_puts(o, "</code> only. mIoU in percent, F-score as a fraction, each from the latest "
                     "recorded row of that backbone and switch combination (switches from the "
                     "row or its avs-train run); the F grouping of each row is in the "
                     "leaderboard.</p>\n<table class=ablation><thead><tr><th>AF</th><th>CC-V</th>"
@@ -206,13 +217,13 @@ static void html_rows(struct avs_buf *o, const struct line *l, int n)
     for (int i = 0; i < n; i++) {
         if (i == 0 || strcmp(l[i].backbone, l[i - 1].backbone))
             block_head(o, AVS_REPORT_HTML, l[i].backbone);
-        row(o, AVS_REPORT_HTML, &l[i]);
+        row(o, AVS_REPORT_HTML, &l[i], NULL);
     }
     avs_buf_puts(o, "</tbody></table>\n");
 }
 
 static void render(struct avs_buf *o, enum avs_report_format f, const struct line *l, int n,
-                   const char *split)
+                   const char *split, const char *protocol)
 {
     const char *sp = split ? split : "all splits";
     switch (f) {
@@ -223,22 +234,28 @@ static void render(struct avs_buf *o, enum avs_report_format f, const struct lin
                         "padding:4px 12px;text-align:center}tr.block th{text-align:left;"
                         "background:#f3f5fa}</style></head><body>\n<h1>Ablation (");
         avs_buf_esc(o, f, sp);
+        avs_buf_puts(o, ", protocol ");
+        avs_buf_esc(o, f, protocol);
         avs_buf_puts(o, ")</h1>\n");
-        html_table_head(o);
+        html_table_head(o, protocol);
         break;
     case AVS_REPORT_MARKDOWN:
         avs_buf_puts(o, "Ablation (");
         avs_buf_esc(o, f, sp);
+        avs_buf_puts(o, ", protocol ");
+        avs_buf_esc(o, f, protocol);
         avs_buf_puts(o, "): mIoU in percent, F-score as a fraction.\n");
         break;
     case AVS_REPORT_LATEX:
-        avs_buf_puts(o, "% avs-report ablation: mIoU in percent, F as a fraction; needs "
+        avs_buf_puts(o, "% avs-report ablation, protocol ");
+        avs_buf_esc(o, f, protocol);
+        avs_buf_puts(o, ": mIoU in percent, F as a fraction; needs "
                         "\\usepackage{booktabs,amssymb}\n\\begin{tabular}{ccc|cc|cc}\n\\toprule\n"
                         "AF & CC-V & CC & \\multicolumn{2}{c|}{S4} & \\multicolumn{2}{c}{MS3} \\\\\n"
                         " & & & mIoU & F & mIoU & F \\\\\n");
         break;
     case AVS_REPORT_CSV:
-        avs_buf_puts(o, "backbone,AF,CC-V,CC,s4_miou,s4_fscore,ms3_miou,ms3_fscore\n");
+        avs_buf_puts(o, "backbone,AF,CC-V,CC,s4_miou,s4_fscore,ms3_miou,ms3_fscore,protocol\n");
         break;
     }
     if (f == AVS_REPORT_HTML) {
@@ -248,7 +265,7 @@ static void render(struct avs_buf *o, enum avs_report_format f, const struct lin
         for (int i = 0; i < n; i++) {
             if (i == 0 || strcmp(l[i].backbone, l[i - 1].backbone))
                 block_head(o, f, l[i].backbone);
-            row(o, f, &l[i]);
+            row(o, f, &l[i], protocol);
         }
     if (f == AVS_REPORT_LATEX)
         avs_buf_puts(o, "\\bottomrule\n\\end{tabular}\n");
@@ -256,17 +273,18 @@ static void render(struct avs_buf *o, enum avs_report_format f, const struct lin
         avs_buf_puts(o, f == AVS_REPORT_HTML ? "" : "\n(no recorded rows with switches)\n");
 }
 
-int avs_report_ablation(sqlite3 *db, enum avs_report_format f, const char *split, const char *out,
-                        struct avs_err *err)
+int avs_report_ablation(sqlite3 *db, enum avs_report_format f, const char *split,
+                        const char *protocol, const char *out, struct avs_err *err)
 {
     struct line *lines = NULL;
     int n = 0, rc = -1;
     struct avs_buf o = {0};
-    if (load_lines(db, split, &lines, &n, err))
+    protocol = protocol ? protocol : "official";
+    if (load_lines(db, split, protocol, &lines, &n, err))
         goto done;
     if (n > 1)
         qsort(lines, (size_t)n, sizeof *lines, cmp_line);
-    render(&o, f, lines, n, split);
+    render(&o, f, lines, n, split, protocol);
     if (!strcmp(out, "-")) {
         fwrite(o.p, 1, o.len, stdout);
         rc = 0;
@@ -282,17 +300,18 @@ done:
 }
 
 int avs_report_ablation_section(struct avs_buf *o, sqlite3 *db, const char *split,
-                                struct avs_err *err)
+                                const char *protocol, struct avs_err *err)
 {
     struct line *lines = NULL;
     int n = 0;
-    if (load_lines(db, split, &lines, &n, err))
+    protocol = protocol ? protocol : "official";
+    if (load_lines(db, split, protocol, &lines, &n, err))
         return -1;
     if (n > 1)
         qsort(lines, (size_t)n, sizeof *lines, cmp_line);
     if (n) {
         avs_buf_puts(o, "<h2 id=ablation>Ablation</h2>\n");
-        html_table_head(o);
+        html_table_head(o, protocol);
         html_rows(o, lines, n);
     }
     for (int i = 0; i < n; i++)

@@ -12,80 +12,21 @@
 
 #include "core/db.h"
 #include "core/fs.h"
-#include "report/report.h"
+#include "report/board.h"
 
 #define MAX_CLASS_RESULTS 8 /* results shown side by side in the per-class table and chart */
 #define GALLERY_N 3         /* best and worst videos per result */
 #define THUMB 96
 
-struct result {
-    int64_t id;
-    char *method, *subset, *split, *source, *created, *label;
-    int group_frames, frames;
-    double miou, fscore, dataset_iou;
-    cJSON *details; /* may be NULL */
-};
-
+/* The S4/MS3 (non-AVSS) rows, best mIoU first: the per-class table and the gallery. */
 struct board {
-    struct result *r;
+    struct avs_report_result **r;
     int n;
 };
 
-static char *col_text(sqlite3_stmt *st, int i)
-{
-    const char *s = (const char *)sqlite3_column_text(st, i);
-    return s ? avs_strdup(s) : NULL;
-}
+void avs_report_esc(struct avs_buf *o, const char *s) { avs_buf_esc(o, AVS_REPORT_HTML, s); }
 
-static int load_results(sqlite3 *db, struct board *b, struct avs_err *err)
-{
-    static const char *SQL =
-        "SELECT id, method, subset, split, group_frames, miou, fscore, dataset_iou, frames, "
-        "source, created_at, details FROM metrics ORDER BY miou DESC, id";
-    sqlite3_stmt *st;
-    if (avs_db_prepare(db, SQL, &st, err))
-        return -1;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        b->r = avs_realloc(b->r, sizeof *b->r * (size_t)(b->n + 1));
-        struct result *r = &b->r[b->n++];
-        memset(r, 0, sizeof *r);
-        r->id = sqlite3_column_int64(st, 0);
-        r->method = col_text(st, 1);
-        r->subset = col_text(st, 2);
-        r->split = col_text(st, 3);
-        r->group_frames = sqlite3_column_int(st, 4);
-        r->miou = sqlite3_column_double(st, 5);
-        r->fscore = sqlite3_column_double(st, 6);
-        r->dataset_iou = sqlite3_column_type(st, 7) == SQLITE_NULL ? -1 : sqlite3_column_double(st, 7);
-        r->frames = sqlite3_column_int(st, 8);
-        r->source = col_text(st, 9);
-        r->created = col_text(st, 10);
-        const char *d = (const char *)sqlite3_column_text(st, 11);
-        r->details = d ? cJSON_Parse(d) : NULL;
-        char g[32];
-        if (r->group_frames > 0)
-            snprintf(g, sizeof g, "F groups of %d", r->group_frames);
-        else
-            snprintf(g, sizeof g, "F per video");
-        r->label = avs_sprintf("%s [%s %s, %s]", r->method, r->subset ? r->subset : "?",
-                               r->split ? r->split : "all", g);
-    }
-    sqlite3_finalize(st);
-    return 0;
-}
-
-static void board_free(struct board *b)
-{
-    for (int i = 0; i < b->n; i++) {
-        struct result *r = &b->r[i];
-        free(r->method), free(r->subset), free(r->split), free(r->source), free(r->created);
-        free(r->label);
-        cJSON_Delete(r->details);
-    }
-    free(b->r);
-}
-
-static void esc(struct avs_buf *o, const char *s) { avs_buf_esc(o, AVS_REPORT_HTML, s); }
+static void esc(struct avs_buf *o, const char *s) { avs_report_esc(o, s); }
 
 static const char *CSS =
     "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;"
@@ -103,7 +44,17 @@ static const char *CSS =
     "td.src{word-break:break-all;max-width:260px;font-size:12px}td.t{white-space:nowrap}"
     "code{background:#f3f5fa;padding:1px 4px;border-radius:3px}"
     ".legend span{display:inline-block;margin-right:14px}.sw{display:inline-block;width:10px;"
-    "height:10px;margin-right:4px;vertical-align:middle}";
+    "height:10px;margin-right:4px;vertical-align:middle}"
+    ".problems{border:1px solid #e0a800;background:#fff8e1;padding:4px 14px;margin:12px 0}"
+    ".problems h2{margin-top:8px;border:0}a.warn{color:#b35c00;text-decoration:none}"
+    ".wide{overflow-x:auto}td.proto{white-space:nowrap;font-family:monospace}"
+    "table.avss th,table.avss td{padding:4px 6px}"
+    "table.heat td.h{text-align:center;vertical-align:middle;padding:2px 4px;min-width:44px;font-size:12px;"
+    "border:1px solid #fff}table.heat td.absent{background:#eef0f4;color:#8a93a5}"
+    "table.heat th.m{writing-mode:vertical-rl;transform:rotate(180deg);max-height:220px;"
+    "font-size:12px;font-weight:600;white-space:nowrap}"
+    ".scale{display:flex;align-items:center;gap:0;margin:6px 0 12px}.scale span{display:inline-block;"
+    "width:42px;padding:2px 0;text-align:center;font-size:11px}";
 
 static const char *SORT_JS =
     "document.querySelectorAll('table.sortable thead th').forEach(function(th){"
@@ -118,7 +69,7 @@ static const char *SORT_JS =
 static const char *PALETTE[] = {"#2456c9", "#e07a1f", "#1f9d55", "#c0392b", "#8e44ad",
                                 "#16a2b8", "#b8860b", "#6c757d"};
 
-static void num_cell(struct avs_buf *o, double v, int best)
+void avs_report_num_cell(struct avs_buf *o, double v, int best)
 {
     if (v < 0)
         avs_buf_puts(o, "<td class=n data-v=\"-1\">&ndash;</td>");
@@ -127,52 +78,131 @@ static void num_cell(struct avs_buf *o, double v, int best)
                        100 * v);
 }
 
-static void section_board(struct avs_buf *o, const struct board *b)
+void avs_report_group_title(struct avs_buf *o, const struct avs_report_group *g)
 {
-    avs_buf_puts(o, "<h2 id=board>Leaderboard</h2>\n<p class=note>Click a column to sort. "
-                    "mIoU, F and dataset IoU in percent. Rows are recorded results "
-                    "(<code>avs-eval --record NAME</code>).</p>\n");
-    if (b->n == 0) {
-        avs_buf_puts(o, "<p>No results recorded yet.</p>\n");
-        return;
-    }
-    avs_buf_puts(o, "<table class=sortable id=leaderboard><thead><tr><th>#</th><th>Method</th>"
-                    "<th>Subset</th><th>Split</th><th>F grouping</th><th>mIoU</th><th>F-score</th>"
-                    "<th>Dataset IoU</th><th>Frames</th><th>Recorded</th><th>Source</th></tr>"
-                    "</thead><tbody>\n");
-    double best_m = -1, best_f = -1;
-    for (int i = 0; i < b->n; i++) {
-        best_m = b->r[i].miou > best_m ? b->r[i].miou : best_m;
-        best_f = b->r[i].fscore > best_f ? b->r[i].fscore : best_f;
-    }
-    for (int i = 0; i < b->n; i++) {
-        const struct result *r = &b->r[i];
-        avs_buf_printf(o, "<tr><td class=n data-v=\"%d\">%d</td><td>", i + 1, i + 1);
-        esc(o, r->method);
-        avs_buf_puts(o, "</td><td>");
-        esc(o, r->subset ? r->subset : "?");
-        avs_buf_puts(o, "</td><td>");
-        esc(o, r->split ? r->split : "all");
-        if (r->group_frames > 0)
-            avs_buf_printf(o, "</td><td data-v=\"%d\">%d frames", r->group_frames, r->group_frames);
+    avs_buf_puts(o, g->subset && !strcmp(g->subset, "s4") ? "S4" :
+                    g->subset && !strcmp(g->subset, "ms3") ? "MS3" :
+                    g->subset && !strcmp(g->subset, "avss") ? "AVSS" : "");
+    if (g->subset && strcmp(g->subset, "s4") && strcmp(g->subset, "ms3") && strcmp(g->subset, "avss"))
+        esc(o, g->subset);
+    else if (!g->subset)
+        avs_buf_puts(o, "subset not recorded");
+    avs_buf_puts(o, " &middot; protocol <code>");
+    esc(o, g->protocol);
+    avs_buf_puts(o, "</code>");
+    if (!strcmp(g->protocol, "official")) {
+        if (g->group_frames > 0)
+            avs_buf_printf(o, " &middot; F groups of %d frames", g->group_frames);
         else
-            avs_buf_puts(o, "</td><td data-v=\"0\">one video");
-        avs_buf_puts(o, "</td>");
-        num_cell(o, r->miou, r->miou == best_m);
-        num_cell(o, r->fscore, r->fscore == best_f);
-        num_cell(o, r->dataset_iou, 0);
-        avs_buf_printf(o, "<td class=n>%d</td><td class=t>", r->frames);
-        char when[32] = "";
-        snprintf(when, sizeof when, "%.16s", r->created ? r->created : "");
-        char *tee = strchr(when, 'T');
-        if (tee)
-            *tee = ' ';
-        esc(o, when);
-        avs_buf_puts(o, "</td><td class=\"note src\">");
-        esc(o, r->source);
-        avs_buf_puts(o, "</td></tr>\n");
+            avs_buf_puts(o, " &middot; F one group per video");
     }
+}
+
+static void when_cell(struct avs_buf *o, const char *created)
+{
+    char when[32] = "";
+    snprintf(when, sizeof when, "%.16s", created ? created : "");
+    char *tee = strchr(when, 'T');
+    if (tee)
+        *tee = ' ';
+    avs_buf_puts(o, "<td class=t>");
+    esc(o, when);
+    avs_buf_puts(o, "</td>");
+}
+
+static void board_row(struct avs_buf *o, const struct avs_report_result *r, int rank,
+                      double best_m, double best_f)
+{
+    avs_buf_printf(o, "<tr><td class=n data-v=\"%d\">%d</td><td>", rank, rank);
+    esc(o, r->method);
+    if (r->problem)
+        avs_buf_printf(o, " <a class=warn href=\"#problem-%lld\" title=\"details unusable\">"
+                          "&#9888;</a>", (long long)r->id);
+    avs_buf_puts(o, "</td><td>");
+    esc(o, r->subset ? r->subset : "?");
+    avs_buf_puts(o, "</td><td>");
+    esc(o, r->split ? r->split : "all");
+    avs_buf_puts(o, "</td><td class=proto>");
+    esc(o, r->protocol);
+    if (strcmp(r->protocol, "official"))
+        avs_buf_puts(o, "</td><td data-v=\"0\">n/a");
+    else if (r->group_frames > 0)
+        avs_buf_printf(o, "</td><td data-v=\"%d\">%d frames", r->group_frames, r->group_frames);
+    else
+        avs_buf_puts(o, "</td><td data-v=\"0\">one video");
+    avs_buf_puts(o, "</td>");
+    avs_report_num_cell(o, r->miou, r->miou == best_m);
+    avs_report_num_cell(o, r->fscore, r->fscore == best_f);
+    avs_report_num_cell(o, r->dataset_iou, 0);
+    avs_buf_printf(o, "<td class=n>%d</td>", r->frames);
+    when_cell(o, r->created);
+    avs_buf_puts(o, "<td class=\"note src\">");
+    esc(o, r->source);
+    avs_buf_puts(o, "</td></tr>\n");
+}
+
+/* One ranking: the rows of one subset + protocol (+ F grouping for official). */
+static void board_table(struct avs_buf *o, const struct avs_report_board *b,
+                        const struct avs_report_group *g, int k)
+{
+    avs_buf_puts(o, "<h3>");
+    avs_report_group_title(o, g);
+    avs_buf_printf(o, "</h3>\n<p class=note>%s</p>\n<table class=\"sortable board\" "
+                      "id=board-%d><thead><tr><th>#</th><th>Method</th><th>Subset</th>"
+                      "<th>Split</th><th>Protocol</th><th>F grouping</th><th>mIoU</th>"
+                      "<th>F-score</th><th>Dataset IoU</th><th>Frames</th><th>Recorded</th>"
+                      "<th>Source</th></tr></thead><tbody>\n",
+                   avs_report_protocol_short(g->protocol), k);
+    double best_m = -1, best_f = -1;
+    for (int i = 0; i < g->n; i++) {
+        const struct avs_report_result *r = &b->r[g->idx[i]];
+        best_m = r->miou > best_m ? r->miou : best_m;
+        best_f = r->fscore > best_f ? r->fscore : best_f;
+    }
+    for (int i = 0; i < g->n; i++)
+        board_row(o, &b->r[g->idx[i]], i + 1, best_m, best_f);
     avs_buf_puts(o, "</tbody></table>\n");
+}
+
+static void section_board(struct avs_buf *o, const struct avs_report_board *b)
+{
+    avs_buf_puts(o, "<h2 id=board>Leaderboard</h2>\n<p class=note>One ranking per subset and "
+                    "protocol (and F grouping for <i>official</i>): rows of different protocols "
+                    "are never ranked against each other (see <a href=\"#protocols\">How these "
+                    "numbers were computed</a>). Click a column to sort. mIoU, F and dataset IoU "
+                    "in percent. Rows are recorded results (<code>avs-eval --record NAME</code>)."
+                    "</p>\n<div id=leaderboard>\n");
+    int avss = 0;
+    for (int g = 0; g < b->n_groups; g++) {
+        if (avs_report_is_avss(&b->r[b->groups[g].idx[0]])) {
+            avss += b->groups[g].n;
+            continue;
+        }
+        board_table(o, b, &b->groups[g], g + 1);
+    }
+    if (b->n == 0)
+        avs_buf_puts(o, "<p>No results recorded yet.</p>\n");
+    else if (avss)
+        avs_buf_printf(o, "<p>%d AVSS result%s: see the <a href=\"#avss\">AVSS leaderboard</a>."
+                          "</p>\n", avss, avss == 1 ? "" : "s");
+    avs_buf_puts(o, "</div>\n");
+}
+
+static void section_problems(struct avs_buf *o, const struct avs_report_board *b)
+{
+    if (!b->n_problems)
+        return;
+    avs_buf_printf(o, "<div class=problems id=problems><h2>Problems</h2>\n<p>%d recorded "
+                      "row%s could not be shown in full; the rest of the page is complete."
+                      "</p>\n<ul>\n", b->n_problems, b->n_problems == 1 ? "" : "s");
+    for (int i = 0; i < b->n; i++) {
+        if (!b->r[i].problem)
+            continue;
+        avs_buf_printf(o, "<li id=\"problem-%lld\">", (long long)b->r[i].id);
+        esc(o, b->r[i].problem);
+        avs_buf_puts(o, "</li>\n");
+    }
+    avs_buf_puts(o, "</ul></div>\n");
 }
 
 /* Class names over the first `n` results' details.per_class (sorted, unique). */
@@ -181,7 +211,7 @@ static int class_names(const struct board *b, int n, char ***out)
     char **names = NULL;
     int k = 0;
     for (int i = 0; i < n; i++) {
-        cJSON *pc = cJSON_GetObjectItemCaseSensitive(b->r[i].details, "per_class"), *c;
+        cJSON *pc = cJSON_GetObjectItemCaseSensitive(b->r[i]->details, "per_class"), *c;
         cJSON_ArrayForEach(c, pc) {
             int seen = 0;
             for (int j = 0; j < k && !seen; j++)
@@ -202,7 +232,7 @@ static int class_names(const struct board *b, int n, char ***out)
     return k;
 }
 
-static double class_value(const struct result *r, const char *cls, const char *key)
+static double class_value(const struct avs_report_result *r, const char *cls, const char *key)
 {
     cJSON *pc = cJSON_GetObjectItemCaseSensitive(r->details, "per_class");
     cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pc, cls), key);
@@ -229,20 +259,20 @@ static void chart(struct avs_buf *o, const struct board *b, int n, char **names,
         esc(o, names[c]);
         avs_buf_puts(o, "</text>\n");
         for (int i = 0; i < n; i++) {
-            double v = class_value(&b->r[i], names[c], "miou");
+            double v = class_value(b->r[i], names[c], "miou");
             if (v < 0)
                 continue;
             avs_buf_printf(o, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\">"
                               "<title>", label_w, y0 + i * bar_h, plot * v, bar_h - 1,
                            PALETTE[i % 8]);
-            esc(o, b->r[i].label);
+            esc(o, b->r[i]->label);
             avs_buf_printf(o, ": %.2f</title></rect>\n", 100 * v);
         }
     }
     avs_buf_puts(o, "</svg>\n<p class=legend>");
     for (int i = 0; i < n; i++) {
         avs_buf_printf(o, "<span><i class=sw style=\"background:%s\"></i>", PALETTE[i % 8]);
-        esc(o, b->r[i].label);
+        esc(o, b->r[i]->label);
         avs_buf_puts(o, "</span>");
     }
     avs_buf_puts(o, "</p>\n");
@@ -253,10 +283,12 @@ static void section_classes(struct avs_buf *o, const struct board *b)
     int n = b->n < MAX_CLASS_RESULTS ? b->n : MAX_CLASS_RESULTS;
     char **names = NULL;
     int k = class_names(b, n, &names);
-    avs_buf_printf(o, "<h2 id=classes>Per class</h2>\n<p class=note>Our addition (not in "
-                      "AVSBench): mIoU and F over the frames of each category's videos, in "
-                      "percent, for the top %d results. F uses each result's own grouping "
-                      "within the class.</p>\n", n);
+    avs_buf_printf(o, "<h2 id=classes>Per class (S4/MS3)</h2>\n<p class=note>Our addition "
+                      "(not in AVSBench): mIoU and F over the frames of each category's videos, "
+                      "in percent, for the top %d S4/MS3 results by mIoU. Each column is under "
+                      "its row's protocol (in its header; F with that protocol's grouping "
+                      "within the class), so columns of different protocols are not "
+                      "comparable. AVSS per-class numbers are in the AVSS section.</p>\n", n);
     if (k == 0) {
         avs_buf_puts(o, "<p>No per-class numbers recorded.</p>\n");
         free(names);
@@ -265,7 +297,7 @@ static void section_classes(struct avs_buf *o, const struct board *b)
     avs_buf_puts(o, "<table class=sortable id=per-class><thead><tr><th>Category</th>");
     for (int i = 0; i < n; i++) {
         avs_buf_puts(o, "<th>");
-        esc(o, b->r[i].label);
+        esc(o, b->r[i]->label);
         avs_buf_puts(o, " mIoU</th><th>F</th>");
     }
     avs_buf_puts(o, "</tr></thead><tbody>\n");
@@ -274,8 +306,8 @@ static void section_classes(struct avs_buf *o, const struct board *b)
         esc(o, names[c]);
         avs_buf_puts(o, "</td>");
         for (int i = 0; i < n; i++) {
-            num_cell(o, class_value(&b->r[i], names[c], "miou"), 0);
-            num_cell(o, class_value(&b->r[i], names[c], "fscore"), 0);
+            avs_report_num_cell(o, class_value(b->r[i], names[c], "miou"), 0);
+            avs_report_num_cell(o, class_value(b->r[i], names[c], "fscore"), 0);
         }
         avs_buf_puts(o, "</tr>\n");
     }
@@ -392,7 +424,7 @@ static void section_gallery(struct avs_buf *o, const struct board *b, const char
                     "(green) | prediction p &gt; 0.5 (red). Gray where the frame is not in the "
                     "store.</p>\n");
     for (int i = 0; i < b->n && i < MAX_CLASS_RESULTS; i++) {
-        cJSON *pv = cJSON_GetObjectItem(b->r[i].details, "per_video");
+        cJSON *pv = cJSON_GetObjectItem(b->r[i]->details, "per_video");
         int n = cJSON_GetArraySize(pv);
         if (n == 0)
             continue;
@@ -407,7 +439,7 @@ static void section_gallery(struct avs_buf *o, const struct board *b, const char
         if (k > 1)
             qsort(v, (size_t)k, sizeof *v, cmp_video_miou);
         avs_buf_puts(o, "<h3>");
-        esc(o, b->r[i].label);
+        esc(o, b->r[i]->label);
         avs_buf_puts(o, "</h3>\n<div class=gal>\n");
         for (int j = 0; j < k && j < GALLERY_N; j++)
             figure(o, root, v[j], "best");
@@ -418,39 +450,69 @@ static void section_gallery(struct avs_buf *o, const struct board *b, const char
     }
 }
 
-int avs_report_leaderboard(sqlite3 *db, const char *root, const char *out, struct avs_err *err)
+static void page_head(struct avs_buf *o, sqlite3 *db, const struct avs_report_board *b)
 {
-    struct board b = {0};
-    struct avs_buf o = {0};
-    int rc = -1;
-    if (load_results(db, &b, err))
-        goto done;
     char when[64];
     time_t now = time(NULL);
     struct tm tmv;
     strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime_r(&now, &tmv));
-    avs_buf_printf(&o, "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>\n"
-                       "<meta name=viewport content=\"width=device-width,initial-scale=1\">\n"
-                       "<title>AVS leaderboard</title>\n<style>%s</style></head><body>\n"
-                       "<h1>AVS leaderboard</h1>\n<p class=meta>Index <code>", CSS);
-    esc(&o, sqlite3_db_filename(db, "main"));
-    avs_buf_printf(&o, "</code>, %d recorded results, generated %s by avs-report %s.</p>\n"
-                       "<nav><a href=\"#board\">Leaderboard</a><a href=\"#classes\">Per class</a>"
-                       "<a href=\"#data\">Dataset</a><a href=\"#ablation\">Ablation</a>"
-                       "<a href=\"#defs\">Definitions</a>"
-                       "<a href=\"#gallery\">Examples</a></nav>\n", b.n, when, AVS_VERSION);
-    section_board(&o, &b);
+    avs_buf_printf(o, "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>\n"
+                      "<meta name=viewport content=\"width=device-width,initial-scale=1\">\n"
+                      "<title>AVS leaderboard</title>\n<style>%s</style></head><body>\n"
+                      "<h1>AVS leaderboard</h1>\n<p class=meta>Index <code>", CSS);
+    esc(o, sqlite3_db_filename(db, "main"));
+    avs_buf_printf(o, "</code>, %d recorded results, generated %s by avs-report %s.</p>\n"
+                      "<nav><a href=\"#board\">Leaderboard</a>", b->n, when, AVS_VERSION);
+    int avss = 0;
+    for (int i = 0; i < b->n && !avss; i++)
+        avss = avs_report_is_avss(&b->r[i]);
+    if (avss)
+        avs_buf_puts(o, "<a href=\"#avss\">AVSS</a>");
+    avs_buf_puts(o, "<a href=\"#classes\">Per class</a><a href=\"#data\">Dataset</a>"
+                    "<a href=\"#ablation\">Ablation</a><a href=\"#defs\">Definitions</a>"
+                    "<a href=\"#protocols\">How computed</a><a href=\"#gallery\">Examples</a>"
+                    "</nav>\n");
+}
+
+/* The S4/MS3 rows (everything but AVSS), best mIoU first. */
+static void binary_rows(const struct avs_report_board *all, struct board *b)
+{
+    b->r = avs_malloc(sizeof *b->r * (size_t)(all->n ? all->n : 1));
+    b->n = 0;
+    for (int i = 0; i < all->n; i++)
+        if (!avs_report_is_avss(&all->r[i]))
+            b->r[b->n++] = &all->r[i];
+}
+
+int avs_report_leaderboard(sqlite3 *db, const char *root, const char *out, struct avs_err *err)
+{
+    struct avs_report_board all = {0};
+    struct board b = {0};
+    struct avs_buf o = {0};
+    int rc = -1;
+    if (avs_report_board_load(db, &all, err))
+        goto done;
+    binary_rows(&all, &b);
+    page_head(&o, db, &all);
+    section_problems(&o, &all);
+    section_board(&o, &all);
+    avs_report_avss_section(&o, &all);
     section_classes(&o, &b);
     if (section_dataset(&o, db, err))
         goto done;
-    if (avs_report_ablation_section(&o, db, "test", err) < 0)
+    if (avs_report_ablation_section(&o, db, "test", "official", err) < 0)
         goto done;
     section_definitions(&o);
+    avs_report_protocols_section(&o, &all);
     section_gallery(&o, &b, root);
     avs_buf_printf(&o, "<script>%s</script>\n</body></html>\n", SORT_JS);
-    rc = avs_fs_write_atomic(out, o.p, o.len, err);
+    for (int i = 0; i < all.n; i++)
+        if (all.r[i].problem)
+            avs_log_warn("%s", all.r[i].problem);
+    rc = avs_fs_write_atomic(out, o.p, o.len, err) ? -1 : all.n_problems;
 done:
-    board_free(&b);
+    free(b.r);
+    avs_report_board_free(&all);
     avs_buf_free(&o);
     return rc;
 }

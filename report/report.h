@@ -3,7 +3,7 @@
  *
  *   sqlite3 *db; avs_db_open_readonly("avsdata/avs.db", &db, &err);
  *   avs_report_leaderboard(db, "avsdata", "board.html", &err);
- *   avs_report_ablation(db, AVS_REPORT_MARKDOWN, "test", "table.md", &err);
+ *   avs_report_ablation(db, AVS_REPORT_MARKDOWN, "test", "official", "table.md", &err);
  *
  * Every string that comes from data (methods, categories, uids, paths) goes through the
  * escaper of the output format (avs_buf_esc); nothing from the data is ever emitted raw.
@@ -41,16 +41,22 @@ void avs_buf_esc(struct avs_buf *b, enum avs_report_format f, const char *s);
 void avs_buf_base64(struct avs_buf *b, const uint8_t *data, size_t n);
 void avs_buf_free(struct avs_buf *b);
 
-/* The HTML leaderboard; `root` resolves relative paths (store root). */
+/* The HTML leaderboard; `root` resolves relative paths (store root). One ranking per subset +
+ * protocol (metrics.protocol; + F grouping for 'official'), an AVSS section (variants,
+ * per-class table, heat map) when AVSS rows exist, and "How these numbers were computed" for
+ * the protocols present. Returns -1 on error (err set), else the number of rows whose details
+ * could not be used in full (each named on the page's Problems list and logged as a warning;
+ * the page is complete otherwise). */
 int avs_report_leaderboard(sqlite3 *db, const char *root, const char *out, struct avs_err *err);
-/* The ablation table for one split (NULL = any split). */
-int avs_report_ablation(sqlite3 *db, enum avs_report_format f, const char *split, const char *out,
-                        struct avs_err *err);
+/* The ablation table for one split (NULL = any split) from rows of one protocol (NULL =
+ * 'official'); every format names the protocol (CSV: a protocol column). */
+int avs_report_ablation(sqlite3 *db, enum avs_report_format f, const char *split,
+                        const char *protocol, const char *out, struct avs_err *err);
 
 /* The ablation table as an HTML section (heading + table) appended to o, for the leaderboard;
  * nothing when no row has switches. Returns the number of lines, or -1. */
 int avs_report_ablation_section(struct avs_buf *o, sqlite3 *db, const char *split,
-                                struct avs_err *err);
+                                const char *protocol, struct avs_err *err);
 
 /* One gallery thumbnail: frame (or gray), GT overlay, prediction overlay, side by side,
  * each `size` pixels square; PNG bytes in *png (malloc'd). Missing inputs are drawn gray. */

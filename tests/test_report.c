@@ -114,15 +114,15 @@ static void test_reports(const char *tmp)
         {AVS_REPORT_HTML, "html"}};
     for (int i = 0; i < 4; i++) {
         char *p = avs_sprintf("%s/ablation.%s", tmp, fm[i].ext);
-        CHECK(avs_report_ablation(db, fm[i].f, "test", p, &err) == 0, "ablation: %s", err.msg);
+        CHECK(avs_report_ablation(db, fm[i].f, "test", "official", p, &err) == 0, "ablation: %s", err.msg);
         t = read_text(p);
         CHECK(!strstr(t, "no switches"), "%s: rows without switches left out", fm[i].ext);
         if (fm[i].f == AVS_REPORT_CSV) {
-            CHECK(strstr(t, "backbone,AF,CC-V,CC,s4_miou,s4_fscore,ms3_miou,ms3_fscore\n"), "csv head");
-            CHECK(strstr(t, "\"pvt_v2_b5+vggish\",1,1,1,0.560654,0.566024,0.540382,0.886245\n"),
+            CHECK(strstr(t, "backbone,AF,CC-V,CC,s4_miou,s4_fscore,ms3_miou,ms3_fscore,protocol\n"), "csv head");
+            CHECK(strstr(t, "\"pvt_v2_b5+vggish\",1,1,1,0.560654,0.566024,0.540382,0.886245,\"official\"\n"),
                   "csv full-switch row:\n%s", t);
-            CHECK(strstr(t, "\"resnet50+vggish\",0,0,1,0.500000,0.600000,,\n"), "run config row");
-            CHECK(strstr(t, "\"resnet50+vggish\",0,0,0,,,0.540382,0.886245\n"), "baseline row");
+            CHECK(strstr(t, "\"resnet50+vggish\",0,0,1,0.500000,0.600000,,,\"official\"\n"), "run config row");
+            CHECK(strstr(t, "\"resnet50+vggish\",0,0,0,,,0.540382,0.886245,\"official\"\n"), "baseline row");
             /* block order: backbones sorted; within, fewer switches first */
             char *a = strstr(t, "\"pvt_v2_b5+vggish\",1,0,0"), *b = strstr(t, "\"pvt_v2_b5+vggish\",1,1,1");
             CHECK(a && b && a < b, "row order");

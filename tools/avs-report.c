@@ -15,21 +15,28 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: avs-report leaderboard [--db DB | --root DIR] -o FILE.html\n"
         "       avs-report ablation [--db DB | --root DIR] [--format html|markdown|latex|csv]\n"
-        "                           [--split S] -o FILE\n"
+        "                           [--split S] [--protocol P] -o FILE\n"
         "Reports from the results recorded by `avs-eval --record`.\n\n"
         "  leaderboard   one self-contained HTML file (inline CSS, SVG, PNG thumbnails; no\n"
-        "                external URL): sortable leaderboard, per-class table and chart,\n"
-        "                dataset summary, metric definitions, best/worst examples per result\n"
+        "                external URL): one sortable ranking per subset + protocol (protocol\n"
+        "                column; rows of different protocols never ranked together), per-class\n"
+        "                table and chart, the AVSS leaderboard (official mIoU/F, variants\n"
+        "                no-bg / official-no-bg / present / pooled, padded frames), AVSS\n"
+        "                per-class table and class x method heat map, dataset summary, how\n"
+        "                each protocol's numbers were computed, best/worst examples per result\n"
         "  ablation      the C3N paper's Table II layout (AF / CC-V / CC, then mIoU and F for S4\n"
         "                and MS3), one block per backbone, from rows with recorded switches\n"
         "  -o FILE       output ('-' = stdout, ablation only)\n"
         "  --format F    ablation format (default: from the extension of -o, else markdown)\n"
         "  --split S     ablation: rows of this split (default test; 'all' = any)\n"
+        "  --protocol P  ablation: rows of this protocol (default official; also per-frame,\n"
+        "                pooled); the output names it\n"
         "  --root DIR --db PATH --quiet --help --version\n"
-        "Exit: 0 ok, 1 usage, 3 fatal.\n");
+        "Exit: 0 ok, 1 usage, 2 page written but some rows' details unusable (listed on the\n"
+        "page and on stderr), 3 fatal.\n");
 }
 
-enum { OPT_FORMAT = AVS_OPT_FIRST_TOOL, OPT_SPLIT };
+enum { OPT_FORMAT = AVS_OPT_FIRST_TOOL, OPT_SPLIT, OPT_PROTOCOL };
 
 static int parse_format(const char *s, enum avs_report_format *f)
 {
@@ -43,7 +50,7 @@ static int parse_format(const char *s, enum avs_report_format *f)
 }
 
 struct args {
-    const char *out, *format, *split; /* split NULL: all */
+    const char *out, *format, *split, *protocol; /* split NULL: all */
 };
 
 /* One tool option into the struct args at ctx (avs_cli_parse). */
@@ -54,6 +61,7 @@ static int tool_option(void *ctx, int c, const char *arg)
     case 'o': a->out = arg; break;
     case OPT_FORMAT: a->format = arg; break;
     case OPT_SPLIT: a->split = strcmp(arg, "all") ? arg : NULL; break;
+    case OPT_PROTOCOL: a->protocol = arg; break;
     default: usage(stderr); return 1;
     }
     return 0;
@@ -64,9 +72,10 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         AVS_CLI_LONG_OPTIONS, {"format", required_argument, 0, OPT_FORMAT},
         {"split", required_argument, 0, OPT_SPLIT}, {"output", required_argument, 0, 'o'},
+        {"protocol", required_argument, 0, OPT_PROTOCOL},
         {0, 0, 0, 0}};
     struct avs_cli cli;
-    struct args a = {NULL, NULL, "test"};
+    struct args a = {NULL, NULL, "test", "official"};
     avs_cli_defaults(&cli);
     int parsed = avs_cli_parse(&cli, argc, argv, "j:hqo:", opts, tool_option, &a, usage, "avs-report");
     if (parsed >= 0)
@@ -108,13 +117,13 @@ int main(int argc, char **argv)
     else
         strcpy(root, ".");
     int rc = lb ? avs_report_leaderboard(db, root, out, &err)
-                : avs_report_ablation(db, f, split, out, &err);
+                : avs_report_ablation(db, f, split, a.protocol, out, &err);
     free(root);
-    if (rc)
+    if (rc < 0)
         goto fail;
     if (strcmp(out, "-"))
-        avs_log_info("wrote %s", out);
-    status = AVS_EXIT_OK;
+        avs_log_info("wrote %s%s", out, rc > 0 ? " (some rows incomplete: see above)" : "");
+    status = rc > 0 ? AVS_EXIT_PARTIAL : AVS_EXIT_OK;
     goto done;
 fail:
     avs_log_error("%s", err.msg);
