@@ -349,16 +349,15 @@ static int put_field(struct avs_tbatch *b, const struct avs_tset *t, int64_t off
     return 0;
 }
 
-/* Frame j of the batch: zero maps, weights and audio, no mask (AVSS's padded frames). */
-static void put_zeros(struct avs_tbatch *b, const struct avs_tset *t, size_t j)
+void avs_tbatch_put_zeros(struct avs_tbatch *b, const struct avs_tset *t, int j)
 {
     const struct avs_ops *op = avs_ops();
     for (int s = 0; s < 4; s++) {
-        op->zero(b->stage[s] + j * stage_numel(t, s), stage_numel(t, s));
-        op->zero(b->gc[s] + j * t->C[s], (size_t)t->C[s]);
+        op->zero(b->stage[s] + (size_t)j * stage_numel(t, s), stage_numel(t, s));
+        op->zero(b->gc[s] + (size_t)j * t->C[s], (size_t)t->C[s]);
     }
-    op->zero(b->audio + j * t->A, (size_t)t->A);
-    avs_tbatch_put_mask(b, t, (int)j, NULL, 0);
+    op->zero(b->audio + (size_t)j * t->A, (size_t)t->A);
+    avs_tbatch_put_mask(b, t, j, NULL, 0);
 }
 
 int avs_tset_batch(const struct avs_tset *t, const int *idx, const int *flip,
@@ -372,7 +371,7 @@ int avs_tset_batch(const struct avs_tset *t, const int *idx, const int *flip,
             int64_t off = v->off[f][k];
             int rc = 0;
             if (k >= v->n) { /* AVSS padding */
-                put_zeros(b, t, j);
+                avs_tbatch_put_zeros(b, t, (int)j);
                 continue;
             }
             for (int s = 0; s < 4 && rc == 0; s++) {

@@ -105,6 +105,8 @@ void avs_tbatch_free(struct avs_tbatch *b);
  * from host arrays (any may be NULL: left as they are). */
 void avs_tbatch_put(struct avs_tbatch *b, const struct avs_tset *t, int j,
                     const float *const stage[4], const float *const gc[4], const float *audio);
+/* Frame j as a padded frame: zero maps, weights and audio, no mask (AVSS). */
+void avs_tbatch_put_zeros(struct avs_tbatch *b, const struct avs_tset *t, int j);
 /* Frame j's mask (host [H*W] 0/1 or class indices, NULL: none: zeros), mirrored when flip;
  * sets frame_mask. */
 void avs_tbatch_put_mask(struct avs_tbatch *b, const struct avs_tset *t, int j,
