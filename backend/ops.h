@@ -184,6 +184,14 @@ struct avs_ops {
      * Dice (DESIGN §6): 1 - mean_b 2(sum p*g + 1)/(sum p + sum g + 1), p = sigmoid(x). */
     double (*bce_logits)(float *dx, const float *x, const float *g, int B, int n, float scale);
     double (*dice)(float *dx, const float *x, const float *g, int B, int n, float scale);
+    /* Pixel-wise cross-entropy over C classes (AVSS; ref: AVSBench avss/loss.py
+     * F10_IoU_BCELoss, nn.CrossEntropyLoss per pixel): logits x [B,C,n], class indices lab
+     * [B,n] (integers stored as floats; an index outside 0..C-1, e.g. AVSS's unknown 255,
+     * counts as class 0, as the official loader maps it). Returns the mean over the B*n
+     * pixels of logsumexp_c x - x[lab] (per pixel in double, summed in a fixed order);
+     * dx [B,C,n] = scale * (softmax(x) - onehot(lab)) / (B*n) (overwrite; may be NULL). */
+    double (*softmax_ce)(float *dx, const float *x, const float *lab, int B, int C, int n,
+                         float scale);
 
     /* torch.optim.Adam (no amsgrad): m, v updated in place, p -= lr/bc1 * m/(sqrt(v)/sqrt(bc2)
      * + eps), with L2 weight decay added to g first when wd != 0. step counts from 1. */

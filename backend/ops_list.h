@@ -155,6 +155,9 @@
     X(bce_logits, (float *dx, const float *x, const float *g, int B, int n, float scale),        \
       (dx, x, g, B, n, scale), (dx, x, g))                                                       \
     X(dice, (float *dx, const float *x, const float *g, int B, int n, float scale),              \
-      (dx, x, g, B, n, scale), (dx, x, g))
+      (dx, x, g, B, n, scale), (dx, x, g))                                                       \
+    X(softmax_ce, (float *dx, const float *x, const float *lab, int B, int C, int n,             \
+          float scale),                                                                          \
+      (dx, x, lab, B, C, n, scale), (dx, x, lab))
 
 #endif

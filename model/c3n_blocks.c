@@ -95,7 +95,7 @@ static void carve(struct avs_c3n_head *h, struct avs_carver *c)
     h->kcb = take(c, (size_t)h->cfg.O2 * 4);
     h->ringcol = take(c, avs_c3n_output_ring_floats(h));
     h->h3 = take(c, B * h->cfg.O2 * n0 * 16);
-    h->logits = take(c, B * n0 * 16);
+    h->logits = take(c, B * h->cfg.K * n0 * 16);
     h->ws = take(c, h->ws_n);
 }
 

@@ -30,6 +30,7 @@ void avs_c3n_cfg_default(struct avs_c3n_cfg *cfg, int image_size)
     cfg->O1 = 128;
     cfg->O2 = 32;
     cfg->tpavi = 15;
+    cfg->K = 1;
 }
 
 /* ---- the size tables ---- */
@@ -88,7 +89,7 @@ static void build_specs(struct avs_c3n_head *h, struct avs_spec_list *p, struct 
                 snprintf(nm, sizeof nm, "path%d.resConfUnit%d.conv%d", s + 1, u, cv);
                 conv_spec(p, 4, k, nm);
             }
-    int o0[4] = {c->O1, D, 3, 3}, o2[4] = {c->O2, c->O1, 3, 3}, o4[4] = {1, c->O2, 1, 1};
+    int o0[4] = {c->O1, D, 3, 3}, o2[4] = {c->O2, c->O1, 3, 3}, o4[4] = {c->K, c->O2, 1, 1};
     conv_spec(p, 4, o0, "output_conv.0");
     conv_spec(p, 4, o2, "output_conv.2");
     conv_spec(p, 4, o4, "output_conv.4");
@@ -276,6 +277,7 @@ double avs_c3n_head_loss(const struct avs_c3n_head *h, const float *mask, const 
     const struct avs_ops *op = avs_ops();
     size_t n = (size_t)16 * h->cfg.H[0] * h->cfg.W[0], bytes = n * sizeof(float);
     int nb = 0;
+    AVS_ASSERT(h->cfg.K == 1);
     for (int b = 0; b < h->B; b++)
         if (!frame_mask || frame_mask[b]) {
             op->copy(sl + nb * n, h->logits + b * n, bytes);
@@ -298,6 +300,36 @@ double avs_c3n_head_loss(const struct avs_c3n_head *h, const float *mask, const 
                 op->copy(dlogits + b * n, d1 + k * n, bytes);
         } else
             op->zero(dlogits + b * n, n);
+    }
+    return loss;
+}
+
+double avs_c3n_head_loss_ce(const struct avs_c3n_head *h, const float *labels,
+                            const int *frame_mask, float *dlogits, float *sl, float *sm)
+{
+    const struct avs_ops *op = avs_ops();
+    int K = h->cfg.K;
+    size_t n = (size_t)16 * h->cfg.H[0] * h->cfg.W[0], fr = (size_t)K * n;
+    int nb = 0;
+    /* the counted frames, packed: the loss is a mean over their pixels only */
+    for (int b = 0; b < h->B; b++)
+        if (!frame_mask || frame_mask[b]) {
+            op->copy(sl + nb * fr, h->logits + b * fr, fr * sizeof(float));
+            op->copy(sm + nb * n, labels + b * n, n * sizeof(float));
+            nb++;
+        }
+    if (!nb) {
+        op->zero(dlogits, (size_t)h->B * fr);
+        return 0;
+    }
+    float *d = sl + (size_t)nb * fr;
+    double loss = op->softmax_ce(d, sl, sm, nb, K, (int)n, 1.0f);
+    int k = nb;
+    for (int b = h->B - 1; b >= 0; b--) {
+        if (!frame_mask || frame_mask[b])
+            op->copy(dlogits + b * fr, d + --k * fr, fr * sizeof(float));
+        else
+            op->zero(dlogits + b * fr, fr);
     }
     return loss;
 }

@@ -11,7 +11,7 @@
  *   avs_c3n_head_free(&h);
  *
  *   x[s] [N*T, C_s, H_s, W_s] (frames of a video adjacent), audio [N, T, 128],
- *   logits [N*T, 1, 4*H_0, 4*W_0].
+ *   logits [N*T, K, 4*H_0, 4*W_0] (K = cfg.K: 1, or one map per class).
  *
  * Memory: every tensor (parameters, gradients, activations, h.logits, and the x, audio,
  * dlogits, dx, daudio, mask pointers given to these functions) is device memory of the backend
@@ -39,6 +39,8 @@ struct avs_c3n_cfg {
     int A;          /* audio feature width (128) */
     int O1, O2;     /* output_conv widths (128, 32) */
     int tpavi;      /* bit s set: stage s+1 goes through TPAVI (default all 4) */
+    int K;          /* output maps: 1 (S4/MS3: one binary logit map, default) or the number
+                       of classes (AVSS: 71, background 0): output_conv.4 is O2 -> K */
 };
 
 void avs_c3n_cfg_default(struct avs_c3n_cfg *cfg, int image_size);
@@ -81,7 +83,7 @@ struct avs_c3n_head {
     size_t ws_n;
     struct avs_c3n_stage st[4];
     int kout[3];             /* indices of output_conv.0/.2/.4 weights in params */
-    float *hp, *h3, *logits; /* output_conv: [B,O1,2H0+2,2W0+2] [B,O2,4H0,4W0] [B,1,..] */
+    float *hp, *h3, *logits; /* output_conv: [B,O1,2H0+2,2W0+2] [B,O2,4H0,4W0] [B,K,..] */
     float *kc, *kcb;         /* output_conv.2 composed with the x2 upsampling (c3n_output.c) */
     float *ringcol;          /* and its ring of border outputs: their im2col columns */
     const float *x[4];            /* inputs of the last forward (borrowed) */
@@ -111,7 +113,7 @@ int avs_c3n_head_load_from(struct avs_c3n_head *h, const struct avs_st_file *f,
 /* Saved forward state needs x and audio alive until the backward. */
 void avs_c3n_head_fwd(struct avs_c3n_head *h, const float *const x[4], const float *audio,
                       int train);
-/* dlogits [B,1,4H0,4W0]; dx[s] and daudio may be NULL (not wanted: skips that work) and are
+/* dlogits [B,K,4H0,4W0]; dx[s] and daudio may be NULL (not wanted: skips that work) and are
  * ADDED into. Parameter gradients are added into h->grads. */
 void avs_c3n_head_bwd(struct avs_c3n_head *h, const float *dlogits, float *const dx[4],
                       float *daudio);
@@ -126,6 +128,14 @@ void avs_c3n_head_adam(struct avs_c3n_head *h, double lr);
 double avs_c3n_head_loss(const struct avs_c3n_head *h, const float *mask, const int *frame_mask,
                          float *dlogits, float *scratch_logits /* [2*B*n] */,
                          float *scratch_mask /* [B*n] */);
+/* Pixel-wise cross-entropy over the K classes (AVSS; backend softmax_ce) of the logits
+ * against class indices labels [B,4H0*4W0] (floats; outside 0..K-1 counts as 0), mean over
+ * the pixels of the frames with frame_mask[b] != 0 (host; NULL: all); writes dlogits [B,K,..]
+ * (zero for the other frames). Returns the loss (0 when no frame counts). scratch_logits
+ * [2*B*K*n] and scratch_labels [B*n] are device memory, as are labels and dlogits. */
+double avs_c3n_head_loss_ce(const struct avs_c3n_head *h, const float *labels,
+                            const int *frame_mask, float *dlogits, float *scratch_logits,
+                            float *scratch_labels);
 /* Bytes held by the model (parameters, optimiser, activations, peak scratch). */
 size_t avs_c3n_head_bytes(const struct avs_c3n_head *h);
 

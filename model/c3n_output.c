@@ -1,5 +1,6 @@
 /* model/c3n_output.c: the C3N head's output_conv (ref: AVSBench/C3N output_conv: conv 3x3
- * D->O1, bilinear x2 with align_corners=False, conv 3x3 O1->O2, ReLU, conv 1x1 O2->1), forward
+ * D->O1, bilinear x2 with align_corners=False, conv 3x3 O1->O2, ReLU, conv 1x1 O2->K: K = 1, or
+ * one map per class for AVSS), forward
  * and backward, with the upsampling composed into the second conv.
  *
  * x2 bilinear upsampling (align_corners=False) of a row h [n] is
@@ -50,7 +51,7 @@ void avs_c3n_output_fwd(struct avs_c3n_head *h)
     struct avs_conv2d g0, gz, g4;
     avs_conv2d_geom(&g0, B, h->cfg.D, H, W, O1, 3, 3, 1, 1, 1, 1);
     avs_conv2d_geom(&gz, B, O1, H + 2, W + 2, 4 * O2, 3, 3, 1, 0, 1, 1);
-    avs_conv2d_geom(&g4, B, O2, 2 * H, 2 * W, 1, 1, 1, 1, 0, 1, 1);
+    avs_conv2d_geom(&g4, B, O2, 2 * H, 2 * W, h->cfg.K, 1, 1, 1, 0, 1, 1);
     float *h0 = avs_c3n_stake(h, (size_t)B * O1 * H * W, 0);
     op->conv2d_fwd(h0, h->st[0].up, PW(k0), PB(k0), &g0, h->ws);
     op->pad_replicate(h->hp, h0, B * O1, H, W);
@@ -83,7 +84,7 @@ void avs_c3n_output_bwd(struct avs_c3n_head *h, const float *dlogits, float *dup
     struct avs_conv2d g0, gz, g4;
     avs_conv2d_geom(&g0, B, h->cfg.D, H, W, O1, 3, 3, 1, 1, 1, 1);
     avs_conv2d_geom(&gz, B, O1, H + 2, W + 2, 4 * O2, 3, 3, 1, 0, 1, 1);
-    avs_conv2d_geom(&g4, B, O2, 2 * H, 2 * W, 1, 1, 1, 1, 0, 1, 1);
+    avs_conv2d_geom(&g4, B, O2, 2 * H, 2 * W, h->cfg.K, 1, 1, 1, 0, 1, 1);
     float *dh3 = avs_c3n_stake(h, big, 0), *dh2 = avs_c3n_stake(h, big, 1);
     op->conv2d_bwd_data_set(dh3, dlogits, PW(k4), &g4, h->ws);
     op->conv2d_bwd_filter(GW(k4), GB(k4), dlogits, h->h3, &g4, h->ws);

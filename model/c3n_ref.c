@@ -67,7 +67,7 @@ static void carve(const struct avs_c3n_ref *r, struct avs_c3n_ref_acts *a, struc
     size_t B = (size_t)r->B, n2 = 4 * (size_t)HW(r, 0), n4 = 4 * n2;
     a->h1 = take(c, B * r->cfg.O1 * n2), a->hu = take(c, B * r->cfg.O1 * n4);
     a->h2 = take(c, B * r->cfg.O2 * n4), a->h3 = take(c, B * r->cfg.O2 * n4);
-    a->logits = take(c, B * n4);
+    a->logits = take(c, B * r->cfg.K * n4);
 }
 
 /* both arenas from the same table: dact[i] is the gradient of act[i] */
@@ -149,7 +149,7 @@ static void resolve(struct avs_c3n_ref *r)
         resolve_stage(r, s);
     r->k.oc[0] = layer(r, "output_conv.0", r->cfg.O1, r->cfg.D, 3);
     r->k.oc[1] = layer(r, "output_conv.2", r->cfg.O2, r->cfg.O1, 3);
-    r->k.oc[2] = layer(r, "output_conv.4", 1, r->cfg.O2, 1);
+    r->k.oc[2] = layer(r, "output_conv.4", r->cfg.K, r->cfg.O2, 1);
 }
 
 /* ---- geometry ---- */
@@ -179,7 +179,7 @@ static void plan(struct avs_c3n_ref *r)
     int H2 = 2 * c->H[0], W2 = 2 * c->W[0];
     g->oc[0] = geom(B, D, H2, W2, c->O1, 3, 1);
     g->oc[1] = geom(B, c->O1, 2 * H2, 2 * W2, c->O2, 3, 1);
-    g->oc[2] = geom(B, c->O2, 2 * H2, 2 * W2, 1, 1, 1);
+    g->oc[2] = geom(B, c->O2, 2 * H2, 2 * W2, c->K, 1, 1);
     /* the convs' workspace: the largest any of them needs (the struct holds only geometries) */
     const struct avs_conv2d *all = &g->pool[0];
     size_t n = 1;
@@ -475,7 +475,7 @@ static void path_bwd(struct avs_c3n_ref *r, int s)
     rcu_bwd(r, s, 0, stage_out(r, &r->act, s), dskip);
 }
 
-/* ---- output_conv: up (path1) [B,D,2H0,2W0] -> logits [B,1,4H0,4W0] ---- */
+/* ---- output_conv: up (path1) [B,D,2H0,2W0] -> logits [B,K,4H0,4W0] ---- */
 
 static void output_fwd(struct avs_c3n_ref *r)
 {

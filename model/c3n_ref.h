@@ -12,7 +12,7 @@
  *   avs_c3n_ref_free(&r);                                     into grads
  *
  *   x[s] [B,C_s,H_s,W_s] (B = N*T, a video's T frames adjacent), gradcam[s] [B,C_s] (CCAM
- *   only), audio [B,A] (TPAVI stages only), logits [B,1,4H_0,4W_0]; all device memory of the
+ *   only), audio [B,A] (TPAVI stages only), logits [B,K,4H_0,4W_0] (K = cfg->K); all device memory of the
  *   active backend.
  *
  * In llm.c's form: every intermediate is an activation carved at init from one arena by a
@@ -30,7 +30,7 @@
  *                                    (f = theta^T phi never made); z = BN(W_z y) + x; LN over C
  *   fusion (AVSBench PVT_AVSModel.py) RCU(x) = conv2(relu(conv1(relu(x)))) + relu(x);
  *                                    path = up2_ac(RCU2(prev + RCU1(skip))), path4: RCU2(skip)
- *   output (output_conv)             conv3x3 D->O1, bilinear x2, conv3x3 O1->O2, ReLU, 1x1 ->1
+ *   output (output_conv)             conv3x3 D->O1, bilinear x2, conv3x3 O1->O2, ReLU, 1x1 ->K
  */
 #ifndef AVS_MODEL_C3N_REF_H
 #define AVS_MODEL_C3N_REF_H
@@ -60,7 +60,7 @@ struct avs_c3n_ref_stage {
 struct avs_c3n_ref_acts {
     struct avs_c3n_ref_stage st[4];
     /* output_conv: conv 3x3 [B,O1,2H0,2W0]; x2 [B,O1,4H0,4W0]; conv 3x3 and its ReLU
-     * [B,O2,4H0,4W0]; logits [B,1,4H0,4W0] */
+     * [B,O2,4H0,4W0]; logits [B,K,4H0,4W0] */
     float *h1, *hu, *h2, *h3, *logits;
 };
 
@@ -108,7 +108,7 @@ void avs_c3n_ref_free(struct avs_c3n_ref *r);
  * the backward. train: BatchNorm on batch statistics, running stats updated. */
 void avs_c3n_ref_fwd(struct avs_c3n_ref *r, const float *const x[4], const float *const gradcam[4],
                      const float *audio, int train);
-/* dlogits [B,1,4H0,4W0]. dx (or dx[s]) and daudio may be NULL (not wanted); what is given is
+/* dlogits [B,K,4H0,4W0]. dx (or dx[s]) and daudio may be NULL (not wanted); what is given is
  * ADDED into, and so are the parameter gradients (r->grads). */
 void avs_c3n_ref_bwd(struct avs_c3n_ref *r, const float *dlogits, float *const dx[4],
                      float *daudio);

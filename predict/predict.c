@@ -12,6 +12,7 @@
 #include "core/image.h"
 #include "core/progress.h"
 #include "eval/eval.h"
+#include "predict/classes.h"
 #include "predict/overlay.h"
 #include "train/ckpt.h"
 #include "train/data.h"
@@ -43,16 +44,20 @@ static void seconds_free(struct seconds *s)
     memset(s, 0, sizeof *s);
 }
 
-/* logits [n, H*W]: windows of T seconds through the model (N = 1), the last one padded by
- * repeating its last second. */
+/* logits [n, K, H*W]: windows of T seconds through the model (N = 1), the last one padded
+ * by repeating its last second (S4/MS3) or with zero frames (AVSS, as in training). */
 static void infer(struct avs_c3n *m, const struct avs_tset *t, const struct seconds *in,
                   float *logits)
 {
     struct avs_tbatch b;
     avs_tbatch_init(&b, t, 1);
-    size_t HW = (size_t)t->H * t->W;
-    for (int w0 = 0; w0 < in->n; w0 += AVS_T) {
-        for (int j = 0; j < AVS_T; j++) {
+    size_t fr = (size_t)t->K * t->H * t->W;
+    for (int w0 = 0; w0 < in->n; w0 += t->T) {
+        for (int j = 0; j < t->T; j++) {
+            if (t->avss && w0 + j >= in->n) {
+                avs_tbatch_put_zeros(&b, t, j);
+                continue;
+            }
             int k = w0 + j < in->n ? w0 + j : in->n - 1;
             const float *st[4], *gc[4];
             for (int s = 0; s < 4; s++) {
@@ -62,8 +67,8 @@ static void infer(struct avs_c3n *m, const struct avs_tset *t, const struct seco
             avs_tbatch_put(&b, t, j, st, gc, in->audio + (size_t)k * t->A);
         }
         avs_c3n_fwd(m, (const float *const *)b.stage, (const float *const *)b.gc, b.audio, 0);
-        int nk = in->n - w0 < AVS_T ? in->n - w0 : AVS_T;
-        avs_dev_download(logits + (size_t)w0 * HW, m->head.logits, (size_t)nk * HW);
+        int nk = in->n - w0 < t->T ? in->n - w0 : t->T;
+        avs_dev_download(logits + (size_t)w0 * fr, m->head.logits, (size_t)nk * fr);
     }
     avs_tbatch_free(&b);
 }
@@ -240,16 +245,24 @@ fail:;
     return -1;
 }
 
-/* A video's n seconds of logits [n,H*W] as files and predictions rows. */
+/* How a video's frames are written: K maps per frame (1: binary), AVSS colour PNGs. */
+struct out_form {
+    int K, color;
+};
+
+/* A video's n seconds of logits [n,K,H*W] as files and predictions rows. */
 static int write_video(sqlite3 *db, int64_t run_id, const char *root, const char *out,
                        const char *subset, const struct pvideo *v, const float *lg, int n, int W,
-                       int H, struct avs_predict_stats *stats, struct avs_err *err)
+                       int H, const struct out_form *form, struct avs_predict_stats *stats,
+                       struct avs_err *err)
 {
-    size_t HW = (size_t)W * H;
+    size_t fr = (size_t)form->K * W * H;
     char *dir = video_dir(out, subset, v), **paths = avs_calloc((size_t)n, sizeof *paths);
     int rc = avs_fs_mkdirs(dir, err);
     for (int k = 0; k < n && rc == 0; k++)
-        rc = write_second(dir, v->uid, k + 1, lg + k * HW, W, H, &paths[k], err);
+        rc = form->K > 1 ? avs_predict_write_classes(dir, v->uid, k + 1, lg + k * fr, form->K, W,
+                                                      H, form->color, &paths[k], err)
+                         : write_second(dir, v->uid, k + 1, lg + k * fr, W, H, &paths[k], err);
     if (rc == 0 && run_id > 0)
         rc = record_rows(db, run_id, v->id, paths, n, root, err);
     if (rc == 0)
@@ -261,7 +274,7 @@ static int write_video(sqlite3 *db, int64_t run_id, const char *root, const char
 }
 
 static int one_video(struct avs_run_model *rm, sqlite3 *db, int64_t run_id, const char *root,
-                     const char *out, const char *subset, const struct pvideo *v,
+                     const char *out, const char *subset, const struct pvideo *v, int color,
                      struct avs_predict_stats *stats, struct avs_err *err)
 {
     struct seconds s;
@@ -272,10 +285,11 @@ static int one_video(struct avs_run_model *rm, sqlite3 *db, int64_t run_id, cons
         stats->skipped++;
         return 0;
     }
-    size_t HW = (size_t)t->H * t->W;
-    float *lg = avs_malloc((size_t)s.n * HW * sizeof(float));
+    size_t fr = (size_t)t->K * t->H * t->W;
+    float *lg = avs_malloc((size_t)s.n * fr * sizeof(float));
     infer(&rm->model, t, &s, lg);
-    int rc = write_video(db, run_id, root, out, subset, v, lg, s.n, t->W, t->H, stats, err);
+    struct out_form form = {t->K, color};
+    int rc = write_video(db, run_id, root, out, subset, v, lg, s.n, t->W, t->H, &form, stats, err);
     free(lg);
     seconds_free(&s);
     return rc;
@@ -340,6 +354,19 @@ int avs_predict_store(const struct avs_predict_opts *o, struct avs_predict_stats
         out = avs_fs_join(d, nm);
         free(d), free(nm);
     }
+    if (rm.set.avss != !strcmp(subset, "avss")) {
+        avs_err_set(err, "run \"%s\" was trained on %s: it predicts %s videos only (--subset)",
+                    o->run, rm.subset, rm.set.avss ? "avss" : "s4/ms3");
+        goto out;
+    }
+    if (rm.set.avss && o->record) {
+        avs_err_set(err, "--record: AVSS predictions are evaluated with avs-eval --semantic --pred DIR");
+        goto out;
+    }
+    if (o->color && !rm.set.avss) {
+        avs_err_set(err, "--color: for AVSS runs only (binary runs write probability PNGs)");
+        goto out;
+    }
     if (avs_fs_mkdirs(out, err) || list_videos(db, subset, split, &v, &nv, err))
         goto out;
     if (!nv) {
@@ -354,7 +381,7 @@ int avs_predict_store(const struct avs_predict_opts *o, struct avs_predict_stats
     else {
         rc = 0;
         for (int i = 0; i < nv && rc == 0; i++) {
-            rc = one_video(&rm, db, run_id, root, out, subset, &v[i], stats, err);
+            rc = one_video(&rm, db, run_id, root, out, subset, &v[i], o->color, stats, err);
             avs_progress_add(&p, 1);
         }
     }
@@ -392,6 +419,11 @@ int avs_predict_clip(const struct avs_predict_opts *o, const char *clip, const c
     if (avs_db_open(dbp, &db, err) ||
         avs_run_model_open(&rm, db, o->root, o->run, o->checkpoint ? o->checkpoint : "best", err))
         goto out;
+    if (rm.set.avss) {
+        avs_err_set(err, "--clip draws binary masks; run \"%s\" is an AVSS (class) run: predict "
+                    "its store videos instead", o->run);
+        goto out;
+    }
     if (avs_feat_enc_open(&e, db, rm.set.set_name, &o->files, err))
         goto out;
     if (is_finetuned(&rm)) {
@@ -453,7 +485,8 @@ static int finetuned_videos(struct avs_run_model *rm, sqlite3 *db, int64_t run_i
         avs_c3n_fwd(&rm->model, (const float *const *)b.stage, (const float *const *)b.gc, b.audio, 0);
         avs_dev_download(lg, rm->model.head.logits, (size_t)AVS_T * t->H * t->W);
         struct pvideo v = {t->v[i].id, t->v[i].uid, t->v[i].category};
-        rc = write_video(db, run_id, root, out, subset, &v, lg, AVS_T, t->W, t->H, stats, err);
+        struct out_form form = {1, 0};
+        rc = write_video(db, run_id, root, out, subset, &v, lg, AVS_T, t->W, t->H, &form, stats, err);
     }
     stats->skipped += t->n_nofeat + t->n_short;
     free(lg);

@@ -12,6 +12,10 @@
  * other subsets <out>/<uid>/<uid>_<k>.png, k = 1..n; each PNG (8-bit gray, v = round(255 p),
  * p = sigmoid(logit)) has its float logits next to it (<uid>_<k>.logits, eval/eval.h format),
  * which avs-eval prefers, so recorded numbers are exact.
+ * AVSS runs (K classes): windows of T = 10 (a short video padded with zero frames, whose
+ * outputs are dropped), <out>/<uid>/<uid>_<i>.png with i = k - 1 (the official naming): 8-bit
+ * class indices (argmax), or RGB in the official palette with color; <uid>_<i>.logits holds
+ * the K maps ([K][H][W], header byte 28 = K). Predictions rows as for binary runs (k = i + 1).
  * Runs trained with --mode finetune bring their own backbone (runs/<run>/backbone_best or the
  * `last` step's file): store mode then runs it on the store's frames (first 5 seconds of each
  * video) instead of reading the cache, clip mode loads it over the set's encoder.
@@ -30,6 +34,7 @@ struct avs_predict_opts {
     const char *subset;     /* default: the run's subset */
     const char *out;        /* default ROOT/runs/<run>/pred-<split> */
     const char *record;     /* evaluate and record under this method name (NULL: don't) */
+    int color;              /* AVSS runs: RGB PNGs in the official palette instead of indices */
     struct avs_enc_files files; /* encoder weight files of sets not made random-init (clip
                                    mode, and store mode for finetuned runs) */
     int progress;

@@ -588,6 +588,8 @@ static void draw_cfg(struct setup *su, unsigned long long *seed, int official)
      * input gradient is zero, everything before it rounding noise. At least 4 values. */
     if (su->train && (c->tpavi & 8) && su->N * c->T * c->H[3] * c->W[3] < 4)
         c->T = 4, su->B = su->N * c->T;
+    /* a third of the small cases: class maps (AVSS's K-class output_conv.4) */
+    c->K = !official && irand(seed, 0, 2) == 0 ? irand(seed, 2, 5) : 1;
 }
 
 static void draw_inputs(struct setup *su, unsigned long long *seed)
@@ -602,7 +604,7 @@ static void draw_inputs(struct setup *su, unsigned long long *seed)
     }
     free(su->audio), free(su->dl);
     su->na = (size_t)su->B * c->A;
-    su->nl = (size_t)su->B * 16 * c->H[0] * c->W[0];
+    su->nl = (size_t)su->B * c->K * 16 * c->H[0] * c->W[0];
     su->audio = host_rand(su->na, seed, -1.0f, 1.0f);
     su->dl = host_rand(su->nl, seed, -1.0f, 1.0f);
 }
@@ -623,8 +625,9 @@ static void case_name(char *buf, size_t len, const struct setup *su, int k)
 {
     const struct avs_c3n_cfg *c = &su->cfg;
     snprintf(buf, len, "case %d: %dx%d C %d,%d,%d,%d D %d Ci %d A %d O %d,%d N %d T %d %s tpavi "
-             "0x%x ccam %d", k, c->H[0], c->W[0], c->C[0], c->C[1], c->C[2], c->C[3], c->D, c->Ci,
-             c->A, c->O1, c->O2, su->N, c->T, su->train ? "train" : "eval", c->tpavi, su->ccam);
+             "0x%x ccam %d K %d", k, c->H[0], c->W[0], c->C[0], c->C[1], c->C[2], c->C[3], c->D,
+             c->Ci, c->A, c->O1, c->O2, su->N, c->T, su->train ? "train" : "eval", c->tpavi, su->ccam,
+             c->K);
 }
 
 struct summary {

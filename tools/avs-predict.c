@@ -16,7 +16,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: avs-predict [options] --run NAME [--checkpoint best|last] [--split test]\n"
-        "                   [--subset s4|ms3] [--out DIR] [--record [METHOD]]\n"
+        "                   [--subset s4|ms3|avss] [--out DIR] [--record [METHOD]] [--color]\n"
         "       avs-predict [options] --run NAME --clip IN.mp4 -o OUT.mp4 [--frames DIR]\n"
         "                   [--visual FILE] [--audio FILE] [--audio-head FILE]\n"
         "\n"
@@ -25,7 +25,9 @@ static void usage(FILE *f)
         "float logits in the AVSBench layout, DIR/<category>/<uid>/<uid>_<k>.png (S4) or\n"
         "DIR/<uid>/<uid>_<k>.png (MS3), DIR default ROOT/runs/NAME/pred-<subset>-<split>;\n"
         "predictions rows in the index. --record evaluates them at once (the .logits, exactly)\n"
-        "and records the metrics under the run's name (or METHOD).\n"
+        "and records the metrics under the run's name (or METHOD). AVSS runs (K classes, clips of\n"
+        "10 seconds, short videos padded): DIR/<uid>/<uid>_<i>.png, i = k-1 (official naming), the\n"
+        "class index (argmax) per pixel, and <uid>_<i>.logits with the K class maps.\n"
         "Clip mode: any clip decoded in memory as avs-ingest would, the run's feature-set\n"
         "encoders (random-init ones are rebuilt from their seed; sets made from weight files need\n"
         "the same files: --visual/--audio/--audio-head, hash-checked), consensus, CCAM, head; the\n"
@@ -36,9 +38,12 @@ static void usage(FILE *f)
         "  --run NAME           the avs-train run\n"
         "  --checkpoint W       best (default, by val mIoU) or last\n"
         "  --split S            store mode: split to predict (default test)\n"
-        "  --subset s4|ms3      store mode: default the run's subset\n"
+        "  --subset S           store mode: s4, ms3 or avss (default the run's subset)\n"
         "  --out DIR            store mode: output folder\n"
-        "  --record[=METHOD]    store mode: evaluate and record (method default: the run name)\n"
+        "  --record[=METHOD]    store mode: evaluate and record (method default: the run name;\n"
+        "                       binary runs: AVSS runs are evaluated with avs-eval --semantic)\n"
+        "  --color              AVSS runs: RGB PNGs in the official palette instead of 8-bit\n"
+        "                       class indices\n"
         "  --clip IN, -o OUT    clip mode: input clip and output video (.mp4)\n"
         "  --frames DIR         clip mode: also overlay PNGs per second\n"
         "  -j N, --root DIR, --db PATH, -q, -h, --help, --version\n"
@@ -47,7 +52,7 @@ static void usage(FILE *f)
 }
 
 enum { OPT_RUN = AVS_OPT_FIRST_TOOL, OPT_CKPT, OPT_SPLIT, OPT_SUBSET, OPT_OUT, OPT_RECORD,
-       OPT_CLIP, OPT_FRAMES, OPT_VISUAL, OPT_AUDIO, OPT_HEAD };
+       OPT_CLIP, OPT_FRAMES, OPT_VISUAL, OPT_AUDIO, OPT_HEAD, OPT_COLOR };
 
 struct args {
     struct avs_predict_opts o;
@@ -71,6 +76,7 @@ static int tool_option(void *ctx, int c, const char *arg)
     case OPT_SUBSET: a->o.subset = arg; return 0;
     case OPT_OUT: a->o.out = arg; return 0;
     case OPT_RECORD: a->o.record = arg ? arg : ""; return 0;
+    case OPT_COLOR: a->o.color = 1; return 0;
     case OPT_CLIP: a->clip = arg; return 0;
     case 'o': a->video_out = arg; return 0;
     case OPT_FRAMES: a->frames = arg; return 0;
@@ -118,6 +124,7 @@ int main(int argc, char **argv)
         {"subset", required_argument, 0, OPT_SUBSET},
         {"out", required_argument, 0, OPT_OUT},
         {"record", optional_argument, 0, OPT_RECORD},
+        {"color", no_argument, 0, OPT_COLOR},
         {"clip", required_argument, 0, OPT_CLIP},
         {"frames", required_argument, 0, OPT_FRAMES},
         {"visual", required_argument, 0, OPT_VISUAL},

@@ -15,10 +15,10 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: avs-train [options] --run NAME --subset s4|ms3 [--features SET] [--mode frozen|finetune]\n"
+        "usage: avs-train [options] --run NAME --subset s4|ms3|avss [--features SET] [--mode frozen|finetune]\n"
         "                 [--switches AF,CC|AF,CC-V|AF|CC|CC-V|none] [--epochs E] [--batch B]\n"
         "                 [--lr 1e-4] [--seed S] [--width D] [--resume]\n"
-        "       avs-train [options] --run NAME --import W.safetensors --subset s4|ms3\n"
+        "       avs-train [options] --run NAME --import W.safetensors --subset s4|ms3|avss\n"
         "                 [--features SET] [--switches S] [--width 256]\n"
         "\n"
         "Trains C3N (CCAM + ASPP/TPAVI head + decoder) on the train split of the subset, from the\n"
@@ -33,7 +33,10 @@ static void usage(FILE *f)
         "\n"
         "options:\n"
         "  --run NAME          run name (runs.name; folder ROOT/runs/NAME)\n"
-        "  --subset s4|ms3     which annotations to learn (default s4)\n"
+        "  --subset S          s4, ms3 or avss: which annotations to learn (default s4);\n"
+        "                      avss: 10 frames per clip (v1 videos padded with zero features),\n"
+        "                      K-class output (K = the store's AVSS classes), pixel-wise\n"
+        "                      cross-entropy, validation by the official AVSS mIoU (frozen only)\n"
         "  --features SET      feature set (default: the only complete one)\n"
         "  --mode M            frozen (default: backbone frozen, features from the cache) or\n"
         "                      finetune (backbone trained; ~35%% more time per step at b0)\n"

@@ -8,6 +8,8 @@
 
 #include "core/db.h"
 #include "core/fs.h"
+#include "backend/ops.h"
+#include "eval/eval.h"
 #include "store/store.h"
 
 static int find_fields(struct avs_tset *t, struct avs_err *err)
@@ -74,6 +76,7 @@ int avs_tset_open_cache(struct avs_tset *t, sqlite3 *db, const char *root, const
                     set ? set : "");
         goto out;
     }
+    t->T = AVS_T, t->K = 1;
     t->set_id = sqlite3_column_int64(st, 0);
     t->set_name = avs_strdup((const char *)sqlite3_column_text(st, 1));
     path = avs_strdup((const char *)sqlite3_column_text(st, 2));
@@ -111,7 +114,8 @@ void avs_tset_cfg(const struct avs_tset *t, int width, struct avs_c3n_cfg *cfg)
     for (int s = 0; s < 4; s++)
         cfg->C[s] = t->C[s], cfg->H[s] = t->Hs[s], cfg->W[s] = t->Ws[s];
     cfg->A = t->A;
-    cfg->T = AVS_T;
+    cfg->T = t->T;
+    cfg->K = t->K;
     if (width > 0 && width != cfg->D) {
         cfg->D = width;
         cfg->Ci = width / 2 > 0 ? width / 2 : 1;
@@ -120,39 +124,90 @@ void avs_tset_cfg(const struct avs_tset *t, int width, struct avs_c3n_cfg *cfg)
     }
 }
 
+/* *mask [H*W] (malloc'd) = the class indices of the class-index PNG at path (8-bit gray, or a
+ * palette's indices), an index >= K (255: unknown colour) read as 0, background. */
+static int class_mask_read(uint8_t **mask, const char *path, int H, int W, int K,
+                           struct avs_err *err)
+{
+    uint8_t *plane = NULL;
+    int w = 0, h = 0;
+    if (avs_eval_png_read(path, AVS_EVAL_GT, &plane, &w, &h, err))
+        return -1;
+    if (w != W || h != H) {
+        free(plane);
+        return avs_err_set(err, "%s: class mask is %dx%d, the model's output is %dx%d (the frame "
+                           "size of the feature set): re-ingest with --size %dx%d", path, w, h, W,
+                           H, W, H);
+    }
+    for (size_t i = 0; i < (size_t)W * H; i++)
+        plane[i] = plane[i] < K ? plane[i] : 0;
+    *mask = plane;
+    return 0;
+}
+
+int avs_tset_avss_classes(sqlite3 *db, int *K, struct avs_err *err)
+{
+    sqlite3_stmt *st;
+    if (avs_db_prepare(db, "SELECT count(*), coalesce(max(idx), -1) FROM classes WHERE dataset = 'avss'",
+                       &st, err))
+        return -1;
+    int rc = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *K = sqlite3_column_int(st, 0);
+        if (*K && sqlite3_column_int(st, 1) != *K - 1)
+            rc = avs_err_set(err, "the classes table (dataset avss) has %d rows but indices up to "
+                             "%d: re-ingest the AVSS release", *K, sqlite3_column_int(st, 1));
+        if (*K > 255)
+            rc = avs_err_set(err, "%d AVSS classes: class-index masks hold at most 255", *K);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+void avs_tset_set_subset(struct avs_tset *t, const char *subset, int K)
+{
+    t->avss = !strcmp(subset, "avss");
+    t->T = t->avss ? AVS_T_AVSS : AVS_T;
+    t->K = t->avss ? K : 1;
+}
+
 /* Offsets and masks of video v; 1 if it has no complete features (skipped). */
 static int fill_video(struct avs_tset *t, sqlite3 *db, const char *root, struct avs_tvideo *v,
                       enum avs_tset_loss loss, struct avs_err *err)
 {
     sqlite3_stmt *st;
     for (int f = 0; f < 2; f++)
-        for (int k = 0; k < AVS_T; k++)
+        for (int k = 0; k < AVS_T_MAX; k++)
             v->off[f][k] = -1;
     if (avs_db_prepare(db, "SELECT k, flipped, offset FROM feature_entries WHERE set_id = ?1 AND "
                            "video_id = ?2 AND k <= ?3", &st, err))
         return -1;
     sqlite3_bind_int64(st, 1, t->set_id);
     sqlite3_bind_int64(st, 2, v->id);
-    sqlite3_bind_int(st, 3, AVS_T);
+    sqlite3_bind_int(st, 3, t->T);
     while (sqlite3_step(st) == SQLITE_ROW) {
         int k = sqlite3_column_int(st, 0), f = sqlite3_column_int(st, 1) != 0;
         if (k >= 1)
             v->off[f][k - 1] = sqlite3_column_int64(st, 2);
     }
     sqlite3_finalize(st);
+    /* S4/MS3: all T seconds; AVSS: seconds 1..n contiguous, the rest padded */
+    v->n = 0;
+    while (v->n < t->T && v->off[0][v->n] >= 0)
+        v->n++;
+    if (v->n < (t->avss ? 1 : t->T))
+        return 1;
     v->has_flip = 1;
-    for (int k = 0; k < AVS_T; k++) {
-        if (v->off[0][k] < 0)
-            return 1;
+    for (int k = 0; k < v->n; k++)
         if (v->off[1][k] < 0)
             v->has_flip = 0;
-    }
-    char *rel[AVS_T];
-    int n = loss == AVS_TSET_LOSS_FIRST ? 1 : AVS_T, rc = avs_store_masks(rel, db, v->id, n, err);
+    char *rel[AVS_T_MAX];
+    int n = loss == AVS_TSET_LOSS_FIRST ? 1 : v->n, rc = avs_store_masks(rel, db, v->id, n, err);
     for (int k = 0; k < n; k++) {
         if (rc == 0 && rel[k]) {
             v->mask_path[k] = avs_fs_join(root, rel[k]);
-            rc = avs_store_mask_read(&v->mask[k], v->mask_path[k], t->H, t->W, err);
+            rc = t->avss ? class_mask_read(&v->mask[k], v->mask_path[k], t->H, t->W, t->K, err)
+                         : avs_store_mask_read(&v->mask[k], v->mask_path[k], t->H, t->W, err);
         }
         free(rel[k]);
     }
@@ -174,11 +229,18 @@ int avs_tset_load(struct avs_tset *t, sqlite3 *db, const char *root, const char 
                   const char *split, enum avs_tset_loss loss, struct avs_err *err)
 {
     sqlite3_stmt *st;
+    int K = 1;
+    if (!strcmp(subset, "avss") && avs_tset_avss_classes(db, &K, err))
+        return -1;
+    if (!strcmp(subset, "avss") && K < 2)
+        return avs_err_set(err, "no AVSS class table in the store (classes, dataset 'avss'): ingest "
+                           "the AVSBench-semantic release with avs-ingest --avsbench");
+    avs_tset_set_subset(t, subset, K);
     if (avs_tset_videos(db, subset, split, &st, err))
         return -1;
     int cap = 0, rc = 0;
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-        if (sqlite3_column_int(st, 3) < AVS_T) {
+        if (!t->avss && sqlite3_column_int(st, 3) < AVS_T) {
             t->n_short++;
             continue;
         }
@@ -200,7 +262,7 @@ int avs_tset_load(struct avs_tset *t, sqlite3 *db, const char *root, const char 
             t->n_nofeat++;
             t->n--;
             free(v->uid), free(v->category);
-            for (int k = 0; k < AVS_T; k++)
+            for (int k = 0; k < AVS_T_MAX; k++)
                 free(v->mask[k]), free(v->mask_path[k]);
         }
     }
@@ -212,7 +274,7 @@ void avs_tset_free(struct avs_tset *t)
 {
     for (int i = 0; i < t->n; i++) {
         free(t->v[i].uid), free(t->v[i].category);
-        for (int k = 0; k < AVS_T; k++)
+        for (int k = 0; k < AVS_T_MAX; k++)
             free(t->v[i].mask[k]), free(t->v[i].mask_path[k]);
     }
     free(t->v);
@@ -229,7 +291,7 @@ static size_t stage_numel(const struct avs_tset *t, int s)
 void avs_tbatch_init(struct avs_tbatch *b, const struct avs_tset *t, int nb)
 {
     memset(b, 0, sizeof *b);
-    size_t B = (size_t)nb * AVS_T, HW = (size_t)t->H * t->W, total = 0, frame = HW;
+    size_t B = (size_t)nb * t->T, HW = (size_t)t->H * t->W, total = 0, frame = HW;
     for (int s = 0; s < 4; s++) {
         total += avs_arena_round(B * stage_numel(t, s)) + avs_arena_round(B * t->C[s]);
         frame = stage_numel(t, s) > frame ? stage_numel(t, s) : frame;
@@ -287,16 +349,31 @@ static int put_field(struct avs_tbatch *b, const struct avs_tset *t, int64_t off
     return 0;
 }
 
+void avs_tbatch_put_zeros(struct avs_tbatch *b, const struct avs_tset *t, int j)
+{
+    const struct avs_ops *op = avs_ops();
+    for (int s = 0; s < 4; s++) {
+        op->zero(b->stage[s] + (size_t)j * stage_numel(t, s), stage_numel(t, s));
+        op->zero(b->gc[s] + (size_t)j * t->C[s], (size_t)t->C[s]);
+    }
+    op->zero(b->audio + (size_t)j * t->A, (size_t)t->A);
+    avs_tbatch_put_mask(b, t, j, NULL, 0);
+}
+
 int avs_tset_batch(const struct avs_tset *t, const int *idx, const int *flip,
                    struct avs_tbatch *b, int use_ccv, struct avs_err *err)
 {
     for (int i = 0; i < b->nb; i++) {
         const struct avs_tvideo *v = &t->v[idx[i]];
         int f = flip && flip[i] && v->has_flip;
-        for (int k = 0; k < AVS_T; k++) {
-            size_t j = (size_t)i * AVS_T + k;
+        for (int k = 0; k < t->T; k++) {
+            size_t j = (size_t)i * t->T + k;
             int64_t off = v->off[f][k];
             int rc = 0;
+            if (k >= v->n) { /* AVSS padding */
+                avs_tbatch_put_zeros(b, t, (int)j);
+                continue;
+            }
             for (int s = 0; s < 4 && rc == 0; s++) {
                 size_t ns = stage_numel(t, s);
                 rc = put_field(b, t, off, t->f_stage[s], b->stage[s] + j * ns, ns, err) ||

@@ -7,9 +7,15 @@
  *   avs_tset_batch(&set, idx, flip, nb, &b, use_ccv, &err);         stage maps, weights, audio, masks
  *   avs_tset_free(&set);
  *
- * A video takes its first T = 5 seconds (AVSBench clips are 5 s); shorter videos are skipped
- * (counted in n_short). Masks are read through store/store.h (the evaluator's reader,
+ * S4/MS3: a video takes its first T = 5 seconds (AVSBench clips are 5 s); shorter videos are
+ * skipped (counted in n_short). Masks are read through store/store.h (the evaluator's reader,
  * foreground = value >= 128) and must have the model's output size.
+ * AVSS (subset "avss"): T = 10, as the official AVSS loader: a video's seconds 1..n (n <= 10:
+ * v1s/v1m have 5, v2 10) are followed by padded frames (zero stage maps, Grad-CAM weights and
+ * audio; no labels), which never enter the loss, the metric or the predictions. Masks are
+ * class-index PNGs (masks.kind 'class'); an index outside 0..K-1 (255: unknown colour) reads
+ * as 0, as the official loader has it. Only frames with a mask row have labels (v1s train:
+ * frame 1 only). K = the rows of the store's classes table for dataset 'avss'.
  */
 #ifndef AVS_TRAIN_DATA_H
 #define AVS_TRAIN_DATA_H
@@ -21,7 +27,9 @@
 #include "features/cache.h"
 #include "model/c3n_head.h"
 
-#define AVS_T 5
+#define AVS_T 5       /* S4/MS3 frames per clip */
+#define AVS_T_AVSS 10 /* AVSS frames per clip (official) */
+#define AVS_T_MAX 10
 
 enum avs_tset_loss {
     AVS_TSET_LOSS_FIRST, /* S4 training: frame 1 only */
@@ -31,10 +39,12 @@ enum avs_tset_loss {
 struct avs_tvideo {
     int64_t id;
     char *uid, *category;
-    int64_t off[2][AVS_T];  /* record offsets, [flipped][k-1]; -1 = missing */
+    int64_t off[2][AVS_T_MAX];  /* record offsets, [flipped][k-1]; -1 = missing (AVSS: padded) */
     int has_flip;
-    uint8_t *mask[AVS_T];   /* [H*W] 0/1 at the output size, NULL: no mask used for this frame */
-    char *mask_path[AVS_T]; /* absolute paths (for the evaluator) */
+    int n;                      /* real seconds (T for S4/MS3; AVSS: 1..T, the rest padded) */
+    uint8_t *mask[AVS_T_MAX];   /* [H*W] at the output size: 0/1, or AVSS class indices;
+                                   NULL: no mask used for this frame */
+    char *mask_path[AVS_T_MAX]; /* absolute paths (for the evaluator) */
 };
 
 struct avs_tset {
@@ -45,9 +55,18 @@ struct avs_tset {
     int f_stage[4], f_gc[4], f_gcv[4], f_audio; /* cache field indices */
     int C[4], Hs[4], Ws[4], A;                  /* stage shapes, audio width */
     int H, W;                                   /* output (mask) size = 4 * stage-1 size */
+    int T;                                      /* frames per clip: AVS_T, AVSS AVS_T_AVSS */
+    int K;                                      /* output maps: 1, AVSS the classes */
+    int avss;                                   /* class-index masks, padded clips */
     struct avs_tvideo *v;
     int n, n_short, n_nofeat;
 };
+
+/* AVSS: the number of classes of the store's classes table (dataset 'avss'); 0 when none. */
+int avs_tset_avss_classes(sqlite3 *db, int *K, struct avs_err *err);
+/* Set the clip form of a subset: T, K and the mask kind (s4/ms3: T 5, K 1; avss: T 10, K).
+ * avs_tset_load does it; a model made from a recorded run calls it before avs_tset_cfg. */
+void avs_tset_set_subset(struct avs_tset *t, const char *subset, int K);
 
 /* The videos of a subset and split that training and prediction use, in the one order they
  * are taken (uid: row ids follow ingest's finishing order): a statement yielding id, uid,
@@ -72,7 +91,8 @@ struct avs_tbatch {
     float *stage[4];   /* device [B,C_s,H_s,W_s] */
     float *gc[4];      /* device [B,C_s] */
     float *audio;      /* device [B,A] */
-    float *mask;       /* device [B,H*W] 0/1 (mirrored with the frame when flipped) */
+    float *mask;       /* device [B,H*W] 0/1, or AVSS class indices (mirrored with the frame
+                          when flipped) */
     int *frame_mask;   /* host [B] 1: the frame has a mask used by the loss */
     float *staging;    /* host: the largest of one frame's fields */
     struct avs_arena mem;
@@ -85,11 +105,14 @@ void avs_tbatch_free(struct avs_tbatch *b);
  * from host arrays (any may be NULL: left as they are). */
 void avs_tbatch_put(struct avs_tbatch *b, const struct avs_tset *t, int j,
                     const float *const stage[4], const float *const gc[4], const float *audio);
-/* Frame j's mask (host, 0/1 [H*W], NULL: none: zeros), mirrored when flip; sets frame_mask. */
+/* Frame j as a padded frame: zero maps, weights and audio, no mask (AVSS). */
+void avs_tbatch_put_zeros(struct avs_tbatch *b, const struct avs_tset *t, int j);
+/* Frame j's mask (host [H*W] 0/1 or class indices, NULL: none: zeros), mirrored when flip;
+ * sets frame_mask. */
 void avs_tbatch_put_mask(struct avs_tbatch *b, const struct avs_tset *t, int j,
                          const uint8_t *mask, int flip);
 /* Videos idx[0..nb) (flip[i]: use the flipped records; NULL: none); use_ccv: the CC-V weights
- * instead of CC. */
+ * instead of CC. AVSS padded frames are zeros without a mask. */
 int avs_tset_batch(const struct avs_tset *t, const int *idx, const int *flip,
                    struct avs_tbatch *b, int use_ccv, struct avs_err *err);
 

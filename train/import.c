@@ -75,8 +75,11 @@ int avs_train_import(const struct avs_train_opts *o, const char *weights, struct
             avs_err_set(err, "run \"%s\" exists: import under another --run name", o->run);
         goto out;
     }
-    if (avs_tset_open_cache(&t, db, o->root, o->features, err))
+    int K = 1;
+    if (avs_tset_open_cache(&t, db, o->root, o->features, err) ||
+        (!strcmp(o->subset, "avss") && avs_tset_avss_classes(db, &K, err)))
         goto out;
+    avs_tset_set_subset(&t, o->subset, K);
     struct avs_c3n_cfg cfg;
     avs_tset_cfg(&t, o->width, &cfg);
     avs_c3n_init(&m, &cfg, &o->sw, 1);

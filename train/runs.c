@@ -35,12 +35,17 @@ char *avs_run_config(const struct avs_train_opts *o, const struct avs_tset *t)
                                                   : "constant");
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     cJSON_AddNumberToObject(j, "width", o->width);
-    cJSON_AddNumberToObject(j, "T", AVS_T);
+    cJSON_AddNumberToObject(j, "T", t->T);
+    if (t->avss)
+        cJSON_AddNumberToObject(j, "classes", t->K);
     cJSON *sz = cJSON_AddArrayToObject(j, "image_size");
     cJSON_AddItemToArray(sz, cJSON_CreateNumber(t->H));
     cJSON_AddItemToArray(sz, cJSON_CreateNumber(t->W));
-    cJSON_AddStringToObject(j, "loss", !strcmp(o->subset, "s4") ? "bce+dice on frame 1"
-                                                                : "bce+dice on every frame");
+    cJSON_AddStringToObject(j, "loss", t->avss ? "pixel-wise cross-entropy over the classes on the "
+                                                 "labelled frames (unknown = background; padded "
+                                                 "frames excluded)"
+                                       : !strcmp(o->subset, "s4") ? "bce+dice on frame 1"
+                                                                  : "bce+dice on every frame");
     cJSON_AddStringToObject(j, "optimizer", "adam(0.9, 0.999, 1e-8)");
     cJSON_AddStringToObject(j, "augmentation", !strcmp(o->mode, "frozen")
                                                    ? "per-video horizontal flip when the cache has flipped copies"
@@ -254,6 +259,7 @@ int avs_run_model_open(struct avs_run_model *rm, sqlite3 *db, const char *root, 
     if (avs_tset_open_cache(&rm->set, db, root, feat, err) ||
         avs_run_check_features(cfgtxt, &rm->set, path, err))
         goto out;
+    avs_tset_set_subset(&rm->set, rm->subset, (int)jnum(j, "classes", 1));
     struct avs_c3n_cfg cfg;
     avs_tset_cfg(&rm->set, (int)jnum(j, "width", 256), &cfg);
     avs_c3n_init(&rm->model, &cfg, &sw, 1);

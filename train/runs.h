@@ -3,7 +3,8 @@
  *
  * runs.config (JSON): subset, features (set name), feature_config (the set's config, so the
  * encoders that made the features are part of the run), backbone, mode, switches, epochs,
- * batch, lr, lr_schedule, seed, width, T, image_size [H,W], loss, optimizer, augmentation.
+ * batch, lr, lr_schedule, seed, width, T, classes (AVSS only: K), image_size [H,W], loss,
+ * optimizer, augmentation.
  */
 #ifndef AVS_TRAIN_RUNS_H
 #define AVS_TRAIN_RUNS_H

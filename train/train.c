@@ -18,6 +18,7 @@
 #include "train/data.h"
 #include "train/finetune.h"
 #include "train/runs.h"
+#include "train/semantic.h"
 
 static volatile sig_atomic_t stop_signal;
 
@@ -104,26 +105,27 @@ static int open_data(struct trainer *t, struct avs_err *err)
     if (avs_tset_open_cache(&t->tr, t->db, o->root, o->features, err) ||
         avs_tset_open_cache(&t->va, t->db, o->root, t->tr.set_name, err))
         return -1;
+    /* S4: frame 1 only; MS3 and AVSS: every frame with a mask row (AVSS v1s train: frame 1) */
     enum avs_tset_loss l = !strcmp(o->subset, "s4") ? AVS_TSET_LOSS_FIRST : AVS_TSET_LOSS_ALL;
     if (avs_tset_load(&t->tr, t->db, o->root, o->subset, "train", l, err) ||
         avs_tset_load(&t->va, t->db, o->root, o->subset, "val", AVS_TSET_LOSS_ALL, err))
         return -1;
     int masked = 0;
     for (int i = 0; i < t->tr.n; i++)
-        for (int k = 0; k < AVS_T; k++)
+        for (int k = 0; k < t->tr.T; k++)
             masked += t->tr.v[i].mask[k] != NULL;
     if (!t->tr.n || !masked)
         return avs_err_set(err, "no %s training videos with %s and ground-truth masks in feature set "
                            "\"%s\" (%d without features, %d shorter than %d s): ingest the dataset "
                            "with its masks (avs-ingest --avsbench) and run avs-features",
                            o->subset, t->tr.n ? "features" : "5 seconds of features",
-                           t->tr.set_name, t->tr.n_nofeat, t->tr.n_short, AVS_T);
+                           t->tr.set_name, t->tr.n_nofeat, t->tr.n_short, t->tr.T);
     if (!strcmp(o->mode, "finetune") &&
         avs_finetune_open(&t->ft, t->db, o->root, &t->tr, &o->files, err))
         return avs_err_wrap(err, "finetune mode: the backbone of feature set \"%s\"", t->tr.set_name);
     if (t->tr.n_nofeat || t->tr.n_short)
         avs_log_warn("%d train videos skipped (%d without features in \"%s\", %d shorter than %d s)",
-                     t->tr.n_nofeat + t->tr.n_short, t->tr.n_nofeat, t->tr.set_name, t->tr.n_short, AVS_T);
+                     t->tr.n_nofeat + t->tr.n_short, t->tr.n_nofeat, t->tr.set_name, t->tr.n_short, t->tr.T);
     return 0;
 }
 
@@ -133,11 +135,11 @@ static void alloc_model(struct trainer *t)
     avs_tset_cfg(&t->tr, t->o->width, &cfg);
     avs_c3n_init(&t->m, &cfg, &t->o->sw, t->o->batch);
     avs_tbatch_init(&t->b, &t->tr, t->o->batch);
-    size_t nl = (size_t)t->m.head.B * t->tr.H * t->tr.W;
-    t->dl = avs_dev_alloc(nl, "the loss gradient");
-    t->sl = avs_dev_alloc(2 * nl, "the loss scratch");
+    size_t nl = (size_t)t->m.head.B * t->tr.H * t->tr.W, K = (size_t)cfg.K;
+    t->dl = avs_dev_alloc(K * nl, "the loss gradient");
+    t->sl = avs_dev_alloc(2 * K * nl, "the loss scratch");
     t->sm = avs_dev_alloc(nl, "the loss scratch");
-    t->vlog = avs_malloc(nl * sizeof(float));
+    t->vlog = avs_malloc(K * nl * sizeof(float));
     t->use_ccv = t->o->sw.cc || t->o->sw.ccv ? t->o->sw.ccv : -1;
     for (int s = 0; t->ft && s < 4; s++)
         t->dstage[s] = avs_dev_alloc((size_t)t->m.head.B * cfg.C[s] * cfg.H[s] * cfg.W[s], "dstage");
@@ -173,7 +175,8 @@ static int train_step(struct trainer *t, const int *order, int epoch, int step, 
         return -1;
     avs_c3n_head_zero_grad(&t->m.head);
     avs_c3n_fwd(&t->m, (const float *const *)t->b.stage, (const float *const *)t->b.gc, t->b.audio, 1);
-    *loss = avs_c3n_head_loss(&t->m.head, t->b.mask, t->b.frame_mask, t->dl, t->sl, t->sm);
+    *loss = t->tr.avss ? avs_c3n_head_loss_ce(&t->m.head, t->b.mask, t->b.frame_mask, t->dl, t->sl, t->sm)
+                       : avs_c3n_head_loss(&t->m.head, t->b.mask, t->b.frame_mask, t->dl, t->sl, t->sm);
     if (t->ft)
         for (int s = 0; s < 4; s++)
             avs_ops()->zero(t->dstage[s], (size_t)t->m.head.B * t->tr.C[s] * t->tr.Hs[s] * t->tr.Ws[s]);
@@ -184,9 +187,51 @@ static int train_step(struct trainer *t, const int *order, int epoch, int step, 
     return 0;
 }
 
+/* The model on validation videos v0.. (a batch; the last repeated to fill it): logits in
+ * t->vlog [B,K,H*W]. */
+static int val_batch(struct trainer *t, int v0, struct avs_err *err)
+{
+    const struct avs_tset *va = &t->va;
+    int vi[64];
+    for (int j = 0; j < t->o->batch; j++)
+        vi[j] = v0 + j < va->n ? v0 + j : va->n - 1;
+    if (t->ft ? avs_finetune_batch(t->ft, va, vi, NULL, 0, 0, t->use_ccv, &t->b, err)
+              : avs_tset_batch(va, vi, NULL, &t->b, t->o->sw.ccv, err))
+        return -1;
+    avs_c3n_fwd(&t->m, (const float *const *)t->b.stage, (const float *const *)t->b.gc, t->b.audio, 0);
+    avs_dev_download(t->vlog, t->m.head.logits,
+                     (size_t)t->m.head.B * t->m.head.cfg.K * va->H * va->W);
+    return 0;
+}
+
+/* AVSS: the official mIoU and F (train/semantic.h) over the labelled real frames. */
+static int validate_avss(struct trainer *t, double *miou, double *f, struct avs_err *err)
+{
+    const struct avs_tset *va = &t->va;
+    size_t HW = (size_t)va->H * va->W, fr = (size_t)va->K * HW;
+    struct avs_semantic_acc a;
+    avs_semantic_acc_init(&a, va->K);
+    int rc = 0;
+    for (int v0 = 0; v0 < va->n && rc == 0; v0 += t->o->batch) {
+        rc = val_batch(t, v0, err);
+        for (int j = 0; j < t->o->batch && v0 + j < va->n && rc == 0; j++)
+            for (int k = 0; k < va->v[v0 + j].n; k++)
+                if (va->v[v0 + j].mask[k])
+                    avs_semantic_frame(&a, t->vlog + ((size_t)j * va->T + k) * fr,
+                                       va->v[v0 + j].mask[k], HW);
+    }
+    avs_semantic_result(&a, miou, f);
+    if (!a.frames)
+        *miou = -1;
+    avs_semantic_acc_free(&a);
+    return rc;
+}
+
 /* Validation mIoU and F (evaluator's code: per-frame counts, then its aggregation). */
 static int validate(struct trainer *t, double *miou, double *f, struct avs_err *err)
 {
+    if (t->va.avss)
+        return validate_avss(t, miou, f, err);
     const struct avs_tset *va = &t->va;
     int nb = t->o->batch, nf = 0;
     size_t HW = (size_t)va->H * va->W;
@@ -195,14 +240,8 @@ static int validate(struct trainer *t, double *miou, double *f, struct avs_err *
     struct avs_eval_counts *c = avs_calloc((size_t)va->n * AVS_T + 1, sizeof *c);
     int *idx = avs_calloc((size_t)va->n * AVS_T + 1, sizeof *idx), rc = -1;
     for (int v0 = 0; v0 < va->n; v0 += nb) {
-        int vi[64];
-        for (int j = 0; j < nb; j++)
-            vi[j] = v0 + j < va->n ? v0 + j : va->n - 1;
-        if (t->ft ? avs_finetune_batch(t->ft, va, vi, NULL, 0, 0, t->use_ccv, &t->b, err)
-                  : avs_tset_batch(va, vi, NULL, &t->b, t->o->sw.ccv, err))
+        if (val_batch(t, v0, err))
             goto out;
-        avs_c3n_fwd(&t->m, (const float *const *)t->b.stage, (const float *const *)t->b.gc, t->b.audio, 0);
-        avs_dev_download(t->vlog, t->m.head.logits, (size_t)t->m.head.B * HW);
         for (int j = 0; j < nb && v0 + j < va->n; j++)
             for (int k = 0; k < AVS_T; k++) {
                 const uint8_t *gt = va->v[v0 + j].mask[k];
@@ -264,7 +303,7 @@ static int end_epoch(struct trainer *t, double t_train, struct avs_err *err)
     double loss = t->st.loss_n ? t->st.loss_sum / t->st.loss_n : 0;
     t->last_loss = loss;
     double secs = t_train + (avs_now() - t0);
-    double fps = t_train > 0 ? (double)t->steps_per_epoch * t->o->batch * AVS_T / t_train : 0;
+    double fps = t_train > 0 ? (double)t->steps_per_epoch * t->o->batch * t->tr.T / t_train : 0;
     int best = miou >= 0 && miou > t->st.best_miou;
     if (avs_run_record_epoch(t->db, t->run_id, e + 1, loss, miou, f, secs, fps, err))
         return -1;
@@ -289,8 +328,11 @@ static int check_opts(const struct avs_train_opts *o, struct avs_err *err)
 {
     if (!o->run || !*o->run || strchr(o->run, '/') || o->run[0] == '.')
         return avs_err_set(err, "--run NAME is required (a plain name: letters, digits, - _ .)");
-    if (strcmp(o->subset, "s4") && strcmp(o->subset, "ms3"))
-        return avs_err_set(err, "--subset %s: use s4 or ms3", o->subset);
+    if (strcmp(o->subset, "s4") && strcmp(o->subset, "ms3") && strcmp(o->subset, "avss"))
+        return avs_err_set(err, "--subset %s: use s4, ms3 or avss", o->subset);
+    if (!strcmp(o->subset, "avss") && strcmp(o->mode, "frozen"))
+        return avs_err_set(err, "--subset avss trains the frozen mode only (finetune on AVSS is not "
+                           "implemented): leave out --mode");
     if (strcmp(o->mode, "frozen") && strcmp(o->mode, "finetune"))
         return avs_err_set(err, "--mode %s: use frozen or finetune", o->mode);
     if (o->epochs < 1 || o->batch < 1 || o->batch > 64 || !(o->lr > 0) || o->width < 2)

@@ -12,6 +12,9 @@ void avs_cpu_zero(float *p, size_t n);
 size_t avs_cpu_conv2d_ws(const struct avs_conv2d *g);
 size_t avs_cpu_tapconv_ws(const struct avs_tapconv *g);
 
+/* The table's softmax_ce (backend/cpu/loss.c). */
+double avs_cpu_softmax_ce(float *dx, const float *x, const float *lab, int B, int C, int n,
+                          float scale);
 void avs_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc);
 void avs_cpu_conv2d_fwd(float *out, const float *in, const float *w, const float *b,

@@ -846,6 +846,7 @@ static const struct avs_ops cpu_ops = {
     .axpy = axpy,
     .bce_logits = bce_logits,
     .dice = dice,
+    .softmax_ce = avs_cpu_softmax_ce,
     .adam = adam,
     .adam_zero = adam_zero,
     /* PVT/VGGish token primitives (tokens.c) */
