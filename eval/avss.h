@@ -61,7 +61,8 @@ struct avs_avss_set {
     int n_videos;
     struct avs_avss_frame *frames;
     int n_frames;
-    char *names[AVS_AVSS_CLASSES]; /* class names by index (label2idx.json / classes table) */
+    char *names[AVS_AVSS_MAX_CLASSES]; /* class names by index (label2idx.json / classes table) */
+    int n_classes;                     /* classes of the table (the release: 71) */
     char *split;                   /* NULL: all splits */
     int from_db;
 };
@@ -86,7 +87,7 @@ void avs_avss_set_free(struct avs_avss_set *set);
 /* ---- per frame -------------------------------------------------------------------------- */
 
 struct avs_avss_counts {
-    int32_t inter[AVS_AVSS_CLASSES], pred[AVS_AVSS_CLASSES], lab[AVS_AVSS_CLASSES];
+    int32_t inter[AVS_AVSS_MAX_CLASSES], pred[AVS_AVSS_MAX_CLASSES], lab[AVS_AVSS_MAX_CLASSES];
     int64_t unknown; /* label pixels of no class colour (counted as background) */
 };
 
@@ -94,9 +95,9 @@ struct avs_avss_counts {
  * alpha dropped), as PIL's convert('RGB') sees the colours. *px is malloc'd [h][w][c]. */
 int avs_avss_png_read(const char *path, uint8_t **px, int *w, int *h, int *c, struct avs_err *err);
 /* The 224x224 class map of a frame's label / prediction (docs/avss.md), into out. */
-int avs_avss_read_label(const struct avs_avss_frame *fr, uint8_t *out, int64_t *unknown,
+int avs_avss_read_label(const struct avs_avss_frame *fr, int n_classes, uint8_t *out, int64_t *unknown,
                         struct avs_err *err);
-int avs_avss_read_pred(const char *path, uint8_t *out, struct avs_err *err);
+int avs_avss_read_pred(const char *path, int n_classes, uint8_t *out, struct avs_err *err);
 /* Class counts of one frame from its two class maps (n pixels). */
 void avs_avss_count(const uint8_t *pred, const uint8_t *lab, int64_t n, struct avs_avss_counts *c);
 
@@ -128,9 +129,10 @@ struct avs_avss_vstat {
 };
 
 struct avs_avss_result {
-    double miou, fscore;  /* the protocol's headline: mean over all 71 classes */
+    double miou, fscore;  /* the protocol's headline: mean over all classes (71) */
+    int n_classes;
     double variant[AVS_AVSS_NVARIANTS][2]; /* [v][0] mIoU, [v][1] F */
-    struct avs_avss_class classes[AVS_AVSS_CLASSES];
+    struct avs_avss_class classes[AVS_AVSS_MAX_CLASSES];
     struct avs_avss_vstat *videos;   /* [set->n_videos] */
     struct avs_avss_counts *counts;  /* [set->n_frames] */
     uint8_t *status;                 /* [set->n_frames] enum avs_avss_frame_status */

@@ -47,7 +47,7 @@ void avs_avss_set_free(struct avs_avss_set *s)
         free(s->frames[i].want);
         free(s->frames[i].image);
     }
-    for (int c = 0; c < AVS_AVSS_CLASSES; c++)
+    for (int c = 0; c < AVS_AVSS_MAX_CLASSES; c++)
         free(s->names[c]);
     free(s->videos);
     free(s->frames);
@@ -61,9 +61,17 @@ static int real_frames(const char *set)
     return set && (!strcmp(set, "v1s") || !strcmp(set, "v1m")) ? 5 : AVS_AVSS_T;
 }
 
+/* The class count is the table's (highest named index + 1; the release: 71, and 71 when no
+ * table is known); classes without a name below it get one. */
 static void default_names(struct avs_avss_set *s)
 {
-    for (int c = 0; c < AVS_AVSS_CLASSES; c++)
+    s->n_classes = 0;
+    for (int c = 0; c < AVS_AVSS_MAX_CLASSES; c++)
+        if (s->names[c])
+            s->n_classes = c + 1;
+    if (!s->n_classes)
+        s->n_classes = AVS_AVSS_CLASSES;
+    for (int c = 0; c < s->n_classes; c++)
         if (!s->names[c])
             s->names[c] = c ? avs_sprintf("class%d", c) : avs_strdup("background");
 }
@@ -94,9 +102,9 @@ static int read_label2idx(const char *dir, struct avs_avss_set *s, struct avs_er
     }
     cJSON_ArrayForEach(it, o) {
         int idx = cJSON_IsNumber(it) ? it->valueint : -1;
-        if (idx < 0 || idx >= AVS_AVSS_CLASSES || s->names[idx]) {
+        if (idx < 0 || idx >= AVS_AVSS_MAX_CLASSES || s->names[idx]) {
             avs_err_set(err, "%s: \"%s\": %d is not a free class index 0..%d", path,
-                        it->string, idx, AVS_AVSS_CLASSES - 1);
+                        it->string, idx, AVS_AVSS_MAX_CLASSES - 1);
             cJSON_Delete(o);
             goto out;
         }
@@ -208,7 +216,7 @@ static int db_names(sqlite3 *db, struct avs_avss_set *s, struct avs_err *err)
         return -1;
     while (sqlite3_step(st) == SQLITE_ROW) {
         int idx = sqlite3_column_int(st, 0);
-        if (idx >= 0 && idx < AVS_AVSS_CLASSES && !s->names[idx])
+        if (idx >= 0 && idx < AVS_AVSS_MAX_CLASSES && !s->names[idx])
             s->names[idx] = avs_strdup((const char *)sqlite3_column_text(st, 1));
     }
     sqlite3_finalize(st);

@@ -38,7 +38,7 @@ const char *avs_avss_protocol(const struct avs_avss_result *res)
 /* One frame's float32 iou and F per class, as the official code computes them. */
 static void frame_scores(const struct avs_avss_counts *c, float iou[], float f[])
 {
-    for (int k = 0; k < AVS_AVSS_CLASSES; k++) {
+    for (int k = 0; k < AVS_AVSS_MAX_CLASSES; k++) {
         float inter = (float)c->inter[k], pred = (float)c->pred[k], lab = (float)c->lab[k];
         float uni = pred + lab - inter;
         iou[k] = 1.0f * inter / (2.220446049250313e-16f + uni);
@@ -53,7 +53,7 @@ static double frame_vid_miou(const float iou[])
 {
     float sum = 0.0f;
     int nz = 0;
-    for (int k = 0; k < AVS_AVSS_CLASSES; k++) {
+    for (int k = 0; k < AVS_AVSS_MAX_CLASSES; k++) {
         sum += iou[k];
         nz += iou[k] != 0.0f;
     }
@@ -76,11 +76,11 @@ static double mean_of(const double *v, int from, int to, const int *only_present
 /* The variants from the per-class numbers (docs/avss.md). */
 static void variants(struct avs_avss_result *r)
 {
-    double iou[AVS_AVSS_CLASSES], f[AVS_AVSS_CLASSES], piou[AVS_AVSS_CLASSES], pf[AVS_AVSS_CLASSES];
+    double iou[AVS_AVSS_MAX_CLASSES], f[AVS_AVSS_MAX_CLASSES], piou[AVS_AVSS_MAX_CLASSES], pf[AVS_AVSS_MAX_CLASSES];
     static const int PRESENT = 1;
     int pooled_n = 0;
     double ps_iou = 0, ps_f = 0;
-    for (int k = 0; k < AVS_AVSS_CLASSES; k++) {
+    for (int k = 0; k < AVS_AVSS_MAX_CLASSES; k++) {
         const struct avs_avss_class *c = &r->classes[k];
         iou[k] = c->iou;
         f[k] = c->fscore;
@@ -94,14 +94,14 @@ static void variants(struct avs_avss_result *r)
             pooled_n++;
         }
     }
-    r->miou = mean_of(iou, 0, AVS_AVSS_CLASSES, NULL, r->classes);
-    r->fscore = mean_of(f, 0, AVS_AVSS_CLASSES, NULL, r->classes);
-    r->variant[AVS_AVSS_NO_BG][0] = mean_of(iou, 1, AVS_AVSS_CLASSES, NULL, r->classes);
-    r->variant[AVS_AVSS_NO_BG][1] = mean_of(f, 1, AVS_AVSS_CLASSES, NULL, r->classes);
-    r->variant[AVS_AVSS_OFFICIAL_NO_BG][0] = mean_of(iou, 0, AVS_AVSS_CLASSES - 1, NULL, r->classes);
-    r->variant[AVS_AVSS_OFFICIAL_NO_BG][1] = mean_of(f, 0, AVS_AVSS_CLASSES - 1, NULL, r->classes);
-    r->variant[AVS_AVSS_PRESENT][0] = mean_of(iou, 0, AVS_AVSS_CLASSES, &PRESENT, r->classes);
-    r->variant[AVS_AVSS_PRESENT][1] = mean_of(f, 0, AVS_AVSS_CLASSES, &PRESENT, r->classes);
+    r->miou = mean_of(iou, 0, r->n_classes, NULL, r->classes);
+    r->fscore = mean_of(f, 0, r->n_classes, NULL, r->classes);
+    r->variant[AVS_AVSS_NO_BG][0] = mean_of(iou, 1, r->n_classes, NULL, r->classes);
+    r->variant[AVS_AVSS_NO_BG][1] = mean_of(f, 1, r->n_classes, NULL, r->classes);
+    r->variant[AVS_AVSS_OFFICIAL_NO_BG][0] = mean_of(iou, 0, r->n_classes - 1, NULL, r->classes);
+    r->variant[AVS_AVSS_OFFICIAL_NO_BG][1] = mean_of(f, 0, r->n_classes - 1, NULL, r->classes);
+    r->variant[AVS_AVSS_PRESENT][0] = mean_of(iou, 0, r->n_classes, &PRESENT, r->classes);
+    r->variant[AVS_AVSS_PRESENT][1] = mean_of(f, 0, r->n_classes, &PRESENT, r->classes);
     r->variant[AVS_AVSS_POOLED][0] = pooled_n ? ps_iou / pooled_n : 0.0;
     r->variant[AVS_AVSS_POOLED][1] = pooled_n ? ps_f / pooled_n : 0.0;
 }
@@ -109,7 +109,7 @@ static void variants(struct avs_avss_result *r)
 /* Add a batch's float32 sums into the totals and clear it. */
 static void flush_batch(float bi[], float bf[], float ti[], float tf[])
 {
-    for (int k = 0; k < AVS_AVSS_CLASSES; k++) {
+    for (int k = 0; k < AVS_AVSS_MAX_CLASSES; k++) {
         ti[k] += bi[k];
         tf[k] += bf[k];
         bi[k] = bf[k] = 0.0f;
@@ -128,9 +128,9 @@ static void add_video(const struct avs_avss_set *set, const struct avs_avss_coun
     for (int f = vd->first; f < vd->first + vd->n; f++) {
         if (!use[f])
             continue;
-        float iou[AVS_AVSS_CLASSES], fs[AVS_AVSS_CLASSES];
+        float iou[AVS_AVSS_MAX_CLASSES], fs[AVS_AVSS_MAX_CLASSES];
         frame_scores(&c[f], iou, fs);
-        for (int k = 0; k < AVS_AVSS_CLASSES; k++) {
+        for (int k = 0; k < AVS_AVSS_MAX_CLASSES; k++) {
             struct avs_avss_class *cl = &r->classes[k];
             int64_t uni = (int64_t)c[f].pred[k] + c[f].lab[k] - c[f].inter[k];
             bi[k] += iou[k];
@@ -152,17 +152,18 @@ static void add_video(const struct avs_avss_set *set, const struct avs_avss_coun
 void avs_avss_aggregate(const struct avs_avss_set *set, const struct avs_avss_counts *c,
                         const uint8_t *use, struct avs_avss_result *r)
 {
-    float bi[AVS_AVSS_CLASSES] = {0}, bf[AVS_AVSS_CLASSES] = {0};
-    float ti[AVS_AVSS_CLASSES] = {0}, tf[AVS_AVSS_CLASSES] = {0};
-    int count[AVS_AVSS_CLASSES] = {0};
+    float bi[AVS_AVSS_MAX_CLASSES] = {0}, bf[AVS_AVSS_MAX_CLASSES] = {0};
+    float ti[AVS_AVSS_MAX_CLASSES] = {0}, tf[AVS_AVSS_MAX_CLASSES] = {0};
+    int count[AVS_AVSS_MAX_CLASSES] = {0};
     memset(r->classes, 0, sizeof r->classes);
+    r->n_classes = set->n_classes;
     r->frames = 0;
     for (int v = 0; v < set->n_videos; v++) {
         add_video(set, c, use, v, bi, bf, count, r);
         if (v % AVS_AVSS_BATCH == AVS_AVSS_BATCH - 1 || v == set->n_videos - 1)
             flush_batch(bi, bf, ti, tf);
     }
-    for (int k = 0; k < AVS_AVSS_CLASSES; k++) {
+    for (int k = 0; k < AVS_AVSS_MAX_CLASSES; k++) {
         float n = (float)count[k], iou = ti[k] / n, f = tf[k] / n;
         r->classes[k].iou = isnan(iou) ? 0.0 : iou;
         r->classes[k].fscore = isnan(f) ? 0.0 : f;
@@ -172,7 +173,7 @@ void avs_avss_aggregate(const struct avs_avss_set *set, const struct avs_avss_co
 }
 
 /* Score one frame into c; the status it ends with. */
-static int score_frame(const struct avs_avss_frame *fr, const struct avs_avss_options *opt,
+static int score_frame(const struct avs_avss_frame *fr, int n_classes, const struct avs_avss_options *opt,
                        struct avs_avss_counts *c, char **error)
 {
     struct avs_err e = {{0}};
@@ -181,8 +182,8 @@ static int score_frame(const struct avs_avss_frame *fr, const struct avs_avss_op
     if (!fr->pred && !fr->padded && !opt->allow_missing) {
         *error = avs_sprintf("missing prediction %s", fr->want ? fr->want : "?");
         status = AVS_AVSS_FAILED;
-    } else if (avs_avss_read_label(fr, lab, &c->unknown, &e) ||
-               (fr->pred && avs_avss_read_pred(fr->pred, pred, &e))) {
+    } else if (avs_avss_read_label(fr, n_classes, lab, &c->unknown, &e) ||
+               (fr->pred && avs_avss_read_pred(fr->pred, n_classes, pred, &e))) {
         *error = avs_strdup(e.msg);
         status = AVS_AVSS_FAILED;
     } else {
@@ -214,7 +215,7 @@ int avs_avss_run(const struct avs_avss_set *set, const struct avs_avss_options *
         if (opt->padded_skip && fr->padded)
             res->status[f] = AVS_AVSS_PADDED_ASSUMED; /* not read, not used */
         else
-            res->status[f] = (uint8_t)score_frame(fr, opt, &res->counts[f], &res->errors[f]);
+            res->status[f] = (uint8_t)score_frame(fr, set->n_classes, opt, &res->counts[f], &res->errors[f]);
         avs_progress_add(&prog, 1);
     }
     avs_progress_end(&prog);

@@ -48,7 +48,7 @@ static void numbers_json(cJSON *o, const struct avs_avss_result *res)
 static void classes_json(cJSON *o, const struct avs_avss_set *set, const struct avs_avss_result *res)
 {
     cJSON *arr = cJSON_AddArrayToObject(o, "classes");
-    for (int k = 0; k < AVS_AVSS_CLASSES; k++) {
+    for (int k = 0; k < res->n_classes; k++) {
         const struct avs_avss_class *c = &res->classes[k];
         cJSON *r = cJSON_CreateObject();
         cJSON_AddNumberToObject(r, "idx", k);
@@ -114,12 +114,15 @@ void avs_avss_print(FILE *f, const struct avs_avss_set *set, const struct avs_av
             set->n_videos, set->split ? set->split : "all", p);
     fprintf(f, "  %-34s %8s %8s\n", "", "mIoU", "F");
     fprintf(f, "  %-34s %8.4f %8.4f\n", p, res->miou, res->fscore);
-    static const char *WHAT[AVS_AVSS_NVARIANTS] = {
-        "classes 1..70", "official code: drops class 70 (AVSBench #23)", "classes with frames > 0",
-        "sum inter / sum union per class (CAVP)"};
+    int last = res->n_classes - 1;
+    char nobg[48], off[80];
+    snprintf(nobg, sizeof nobg, "classes 1..%d", last);
+    snprintf(off, sizeof off, "official code: drops class %d (AVSBench #23)", last);
+    const char *what[AVS_AVSS_NVARIANTS] = {nobg, off, "classes with frames > 0",
+                                            "sum inter / sum union per class (CAVP)"};
     for (int v = 0; v < AVS_AVSS_NVARIANTS; v++)
         fprintf(f, "  %-34s %8.4f %8.4f   %s\n", avs_avss_variant_name((enum avs_avss_variant)v),
-                res->variant[v][0], res->variant[v][1], WHAT[v]);
+                res->variant[v][0], res->variant[v][1], what[v]);
     fprintf(f, "  padded frames: %d given, %d assumed background; unknown label pixels %lld "
                "(counted as background)", res->padded_given, res->padded_assumed,
             (long long)res->unknown_pixels);
@@ -129,7 +132,7 @@ void avs_avss_print(FILE *f, const struct avs_avss_set *set, const struct avs_av
         fprintf(f, "; FAILED frames excluded: %d", res->n_failed);
     fprintf(f, "\n\nper class (protocol %s; frames = frames with union > 0)\n", p);
     fprintf(f, "  %3s %-28s %8s %8s %6s\n", "idx", "class", "IoU", "F", "frames");
-    for (int k = 0; k < AVS_AVSS_CLASSES; k++)
+    for (int k = 0; k < res->n_classes; k++)
         fprintf(f, "  %3d %-28s %8.4f %8.4f %6d\n", k, set->names[k], res->classes[k].iou,
                 res->classes[k].fscore, res->classes[k].frames);
     fprintf(f, "\nper video (official vid_miou: per frame sum(IoU) / #(IoU != 0), mean over "

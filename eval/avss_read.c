@@ -176,7 +176,7 @@ static int check_label_size(const struct avs_avss_frame *fr, int w, int h, struc
     return 0;
 }
 
-int avs_avss_read_label(const struct avs_avss_frame *fr, uint8_t *out, int64_t *unknown,
+int avs_avss_read_label(const struct avs_avss_frame *fr, int n_classes, uint8_t *out, int64_t *unknown,
                         struct avs_err *err)
 {
     *unknown = 0;
@@ -197,9 +197,9 @@ int avs_avss_read_label(const struct avs_avss_frame *fr, uint8_t *out, int64_t *
                 goto out;
             }
             k = px[i] == 255 ? -1 : px[i];
-            if (k >= AVS_AVSS_CLASSES) {
+            if (k >= n_classes) {
                 avs_err_set(err, "class mask %s: value %d is no class (0..%d, 255 = unknown)",
-                            fr->gt, k, AVS_AVSS_CLASSES - 1);
+                            fr->gt, k, n_classes - 1);
                 goto out;
             }
         } else {
@@ -216,7 +216,7 @@ out:
     return rc;
 }
 
-static int pred_png(const char *path, uint8_t *out, struct avs_err *err)
+static int pred_png(const char *path, int n_classes, uint8_t *out, struct avs_err *err)
 {
     uint8_t *px = NULL;
     int c, w, h, rc = -1;
@@ -224,10 +224,10 @@ static int pred_png(const char *path, uint8_t *out, struct avs_err *err)
         return -1;
     for (int64_t i = 0; i < NPIX; i++) {
         int k = c == 1 ? px[i] : avs_avss_class_of_rgb(px[3 * i], px[3 * i + 1], px[3 * i + 2]);
-        if (c == 1 && k >= AVS_AVSS_CLASSES) {
+        if (c == 1 && k >= n_classes) {
             avs_err_set(err, "prediction %s: class index %d at pixel (%d, %d) of the 224x224 "
                              "map; classes are 0..%d", path, k, (int)(i % AVS_AVSS_SIZE),
-                        (int)(i / AVS_AVSS_SIZE), AVS_AVSS_CLASSES - 1);
+                        (int)(i / AVS_AVSS_SIZE), n_classes - 1);
             goto out;
         }
         if (k < 0) {
@@ -246,39 +246,45 @@ out:
     return rc;
 }
 
-static int pred_logits(const char *path, uint8_t *out, struct avs_err *err)
+/* Class logits [C][h][w] of any size: the argmax per pixel (the first index wins ties, as
+ * torch.argmax), resized NEAREST to 224x224 like a PNG prediction. */
+static int pred_logits(const char *path, int n_classes, uint8_t *out, struct avs_err *err)
 {
     float *x = NULL;
     int c, w, h;
     if (avs_logits_read_c(path, &x, &c, &w, &h, err))
         return -1;
-    if (c != AVS_AVSS_CLASSES || w != AVS_AVSS_SIZE || h != AVS_AVSS_SIZE) {
+    if (c != n_classes) {
         free(x);
-        return avs_err_set(err, "logits %s are %d x %dx%d; AVSS needs %d x %dx%d class logits",
-                           path, c, w, h, AVS_AVSS_CLASSES, AVS_AVSS_SIZE, AVS_AVSS_SIZE);
+        return avs_err_set(err, "logits %s have %d channels; this class table has %d classes "
+                                "(evaluate against the store or release the run was trained on)",
+                           path, c, n_classes);
     }
-    float *best = avs_malloc(sizeof(float) * (size_t)NPIX);
-    memcpy(best, x, sizeof(float) * (size_t)NPIX);
-    memset(out, 0, (size_t)NPIX);
-    for (int k = 1; k < AVS_AVSS_CLASSES; k++) {
-        const float *xk = x + (size_t)k * NPIX;
-        for (int64_t i = 0; i < NPIX; i++)
-            if (xk[i] > best[i]) { /* strict: the first index wins ties, as torch.argmax */
+    size_t np = (size_t)w * h;
+    float *best = avs_malloc(sizeof(float) * np);
+    uint8_t *arg = avs_calloc(np, 1);
+    memcpy(best, x, sizeof(float) * np);
+    for (int k = 1; k < n_classes; k++) {
+        const float *xk = x + (size_t)k * np;
+        for (size_t i = 0; i < np; i++)
+            if (xk[i] > best[i]) {
                 best[i] = xk[i];
-                out[i] = (uint8_t)k;
+                arg[i] = (uint8_t)k;
             }
     }
+    resize_nearest(arg, w, h, 1, out, AVS_AVSS_SIZE, AVS_AVSS_SIZE);
+    free(arg);
     free(best);
     free(x);
     return 0;
 }
 
-int avs_avss_read_pred(const char *path, uint8_t *out, struct avs_err *err)
+int avs_avss_read_pred(const char *path, int n_classes, uint8_t *out, struct avs_err *err)
 {
     size_t n = strlen(path);
     if (n > 7 && !strcmp(path + n - 7, ".logits"))
-        return pred_logits(path, out, err);
-    return pred_png(path, out, err);
+        return pred_logits(path, n_classes, out, err);
+    return pred_png(path, n_classes, out, err);
 }
 
 void avs_avss_count(const uint8_t *pred, const uint8_t *lab, int64_t n, struct avs_avss_counts *c)
@@ -286,12 +292,12 @@ void avs_avss_count(const uint8_t *pred, const uint8_t *lab, int64_t n, struct a
     int64_t unknown = c->unknown;
     memset(c, 0, sizeof *c);
     c->unknown = unknown;
-    int32_t joint[AVS_AVSS_CLASSES][2] = {{0}}; /* [pred class][label == pred] */
+    int32_t joint[AVS_AVSS_MAX_CLASSES][2] = {{0}}; /* [pred class][label == pred] */
     for (int64_t i = 0; i < n; i++) {
         joint[pred[i]][pred[i] == lab[i]]++;
         c->lab[lab[i]]++;
     }
-    for (int k = 0; k < AVS_AVSS_CLASSES; k++) {
+    for (int k = 0; k < AVS_AVSS_MAX_CLASSES; k++) {
         c->pred[k] = joint[k][0] + joint[k][1];
         c->inter[k] = joint[k][1];
     }

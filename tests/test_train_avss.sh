@@ -91,6 +91,15 @@ PY
 )
 expect_eq "$chk" ok "--color: the official palette colour of each class index"
 
+# avs-eval --semantic reads all three forms at the store's size (64x64: NEAREST to 224) alike
+ev() { local o; o=$("$B/avs-eval" --root "$T/st" --semantic --pred "$1" --split test) || return $?; echo "$o" | sed -n 3p; }
+h_logits=$(ev "$pred"); expect_eq "$?" 0 "avs-eval --semantic on the .logits"
+cp -r "$pred" "$T/idx"
+find "$T/idx" -name '*.logits' -delete
+case "$h_logits" in *avss-official*) n_checks=$((n_checks + 1));; *) fail "eval headline: $h_logits";; esac
+expect_eq "$(ev "$T/idx")" "$h_logits" "class-index PNGs give the .logits' numbers"
+expect_eq "$(ev "$T/col")" "$h_logits" "palette colour PNGs give the .logits' numbers"
+
 # refused, with the way to go
 out=$("$B/avs-predict" -q --root "$T/st" --run a --record --out "$T/r" 2>&1); expect_eq "$?" 3 "--record on an AVSS run: exit 3"
 case "$out" in *"--semantic"*) n_checks=$((n_checks + 1));; *) fail "message names avs-eval --semantic: $out";; esac
