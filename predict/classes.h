@@ -13,8 +13,5 @@
 /* x [K,H,W] (host). *png_path (malloc'd) names the PNG written. */
 int avs_predict_write_classes(const char *dir, const char *uid, int k, const float *x, int K,
                               int W, int H, int color, char **png_path, struct avs_err *err);
-/* The .logits file of K maps x [K,H,W] (K >= 1; byte 28 = K). */
-int avs_predict_logits_write(const char *path, const float *x, int K, int W, int H,
-                             struct avs_err *err);
 
 #endif
