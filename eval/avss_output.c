@@ -147,31 +147,13 @@ void avs_avss_print(FILE *f, const struct avs_avss_set *set, const struct avs_av
 int avs_avss_record(sqlite3 *db, const struct avs_avss_set *set, const struct avs_avss_result *res,
                     const struct avs_eval_meta *meta, int64_t *row_id, struct avs_err *err)
 {
-    static const char *SQL =
-        "INSERT INTO metrics (method, subset, split, group_frames, miou, fscore, dataset_iou, "
-        "frames, source, run_id, details, protocol) VALUES (?1, 'avss', ?2, NULL, ?3, ?4, ?5, "
-        "?6, ?7, (SELECT id FROM runs WHERE name = ?1), ?8, ?9)";
-    sqlite3_stmt *st = NULL;
     AVS_ASSERT(meta->method);
-    if (avs_db_prepare(db, SQL, &st, err))
-        return -1;
-    char *details = avs_avss_json(set, res, meta);
-    sqlite3_bind_text(st, 1, meta->method, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, set->split, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 3, res->miou);
-    sqlite3_bind_double(st, 4, res->fscore);
-    sqlite3_bind_double(st, 5, res->variant[AVS_AVSS_POOLED][0]);
-    sqlite3_bind_int(st, 6, res->frames);
-    sqlite3_bind_text(st, 7, meta->source, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, details, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, avs_avss_protocol(res), -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    if (rc)
-        avs_err_set(err, "recording metrics in %s: %s", sqlite3_db_filename(db, "main"),
-                    sqlite3_errmsg(db));
-    else if (row_id)
-        *row_id = sqlite3_last_insert_rowid(db);
-    sqlite3_finalize(st);
-    free(details);
+    struct avs_eval_row row = {
+        .method = meta->method, .subset = "avss", .split = set->split, .source = meta->source,
+        .details = avs_avss_json(set, res, meta), .protocol = avs_avss_protocol(res),
+        .frames = res->frames, .miou = res->miou, .fscore = res->fscore,
+        .dataset_iou = res->variant[AVS_AVSS_POOLED][0]};
+    int rc = avs_eval_insert_row(db, &row, row_id, err);
+    free((char *)row.details);
     return rc;
 }

@@ -15,65 +15,49 @@
 #include "core/avss.h"
 #include "core/image.h"
 #include "eval/avss.h"
+#include "eval/png_in.h"
 
 #define NPIX ((int64_t)AVS_AVSS_SIZE * AVS_AVSS_SIZE)
 
 struct png_rd {
-    FILE *f;
-    png_structp png;
-    png_infop info;
+    struct avs_png_in in;
     uint8_t *px;
-    char msg[256];
 };
-
-static void on_error(png_structp png, png_const_charp msg)
-{
-    struct png_rd *r = png_get_error_ptr(png);
-    snprintf(r->msg, sizeof r->msg, "%s", msg);
-    png_longjmp(png, 1);
-}
-
-static void on_warning(png_structp png, png_const_charp msg)
-{
-    (void)png;
-    (void)msg;
-}
 
 /* The part that may longjmp: 8-bit gray or RGB rows into r->px. */
 static int png_decode(struct png_rd *r, int *w_out, int *h_out, int *c_out)
 {
-    if (setjmp(png_jmpbuf(r->png)))
+    if (setjmp(png_jmpbuf(r->in.png)))
         return -1;
-    png_init_io(r->png, r->f);
-    png_read_info(r->png, r->info);
-    png_uint_32 w = png_get_image_width(r->png, r->info), h = png_get_image_height(r->png, r->info);
-    int type = png_get_color_type(r->png, r->info);
-    if (png_get_bit_depth(r->png, r->info) == 16) {
-        snprintf(r->msg, sizeof r->msg, "16-bit PNG; labels and masks must be 8-bit");
+    png_read_info(r->in.png, r->in.info);
+    png_uint_32 w = png_get_image_width(r->in.png, r->in.info), h = png_get_image_height(r->in.png, r->in.info);
+    int type = png_get_color_type(r->in.png, r->in.info);
+    if (png_get_bit_depth(r->in.png, r->in.info) == 16) {
+        snprintf(r->in.msg, sizeof r->in.msg, "16-bit PNG; labels and masks must be 8-bit");
         return -1;
     }
     if (type == PNG_COLOR_TYPE_PALETTE)
-        png_set_palette_to_rgb(r->png);
+        png_set_palette_to_rgb(r->in.png);
     else if (type == PNG_COLOR_TYPE_GRAY)
-        png_set_expand_gray_1_2_4_to_8(r->png);
-    png_set_strip_alpha(r->png);
-    png_set_interlace_handling(r->png);
-    png_read_update_info(r->png, r->info);
-    int c = png_get_channels(r->png, r->info);
+        png_set_expand_gray_1_2_4_to_8(r->in.png);
+    png_set_strip_alpha(r->in.png);
+    png_set_interlace_handling(r->in.png);
+    png_read_update_info(r->in.png, r->in.info);
+    int c = png_get_channels(r->in.png, r->in.info);
     size_t n;
     if (w == 0 || h == 0 || w > 65535 || h > 65535 || (c != 1 && c != 3) ||
-        png_get_rowbytes(r->png, r->info) != (size_t)w * (size_t)c ||
+        png_get_rowbytes(r->in.png, r->in.info) != (size_t)w * (size_t)c ||
         avs_size_mul((size_t)w * h, (size_t)c, &n)) {
-        snprintf(r->msg, sizeof r->msg, "unsupported PNG layout (%ux%u, %d channels)", w, h, c);
+        snprintf(r->in.msg, sizeof r->in.msg, "unsupported PNG layout (%ux%u, %d channels)", w, h, c);
         return -1;
     }
     r->px = avs_malloc(n);
     png_bytep *rows = avs_malloc(sizeof *rows * h);
     for (png_uint_32 y = 0; y < h; y++)
         rows[y] = r->px + (size_t)y * w * (size_t)c;
-    png_read_image(r->png, rows);
+    png_read_image(r->in.png, rows);
     free(rows);
-    png_read_end(r->png, NULL);
+    png_read_end(r->in.png, NULL);
     *w_out = (int)w, *h_out = (int)h, *c_out = c;
     return 0;
 }
@@ -82,21 +66,11 @@ int avs_avss_png_read(const char *path, uint8_t **px, int *w, int *h, int *c, st
 {
     struct png_rd r;
     memset(&r, 0, sizeof r);
-    uint8_t sig[8];
     int rc = -1, ww = 0, hh = 0, cc = 0;
-    if (!(r.f = fopen(path, "rb")))
-        return avs_err_set(err, "cannot open %s: %m (check the path)", path);
-    if (fread(sig, 1, 8, r.f) != 8 || png_sig_cmp(sig, 0, 8)) {
-        avs_err_set(err, "%s is not a PNG file (bad signature)", path);
-        goto out;
-    }
-    r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r, on_error, on_warning);
-    AVS_ASSERT(r.png);
-    r.info = png_create_info_struct(r.png);
-    AVS_ASSERT(r.info);
-    png_set_sig_bytes(r.png, 8);
+    if (avs_png_in_open(&r.in, path, err))
+        return -1;
     if (png_decode(&r, &ww, &hh, &cc)) {
-        avs_err_set(err, "cannot read PNG %s: %s", path, r.msg[0] ? r.msg : "decode error");
+        avs_err_set(err, "cannot read PNG %s: %s", path, r.in.msg[0] ? r.in.msg : "decode error");
         goto out;
     }
     *px = r.px;
@@ -104,10 +78,8 @@ int avs_avss_png_read(const char *path, uint8_t **px, int *w, int *h, int *c, st
     *w = ww, *h = hh, *c = cc;
     rc = 0;
 out:
-    if (r.png)
-        png_destroy_read_struct(&r.png, &r.info, NULL);
+    avs_png_in_close(&r.in);
     free(r.px);
-    fclose(r.f);
     return rc;
 }
 

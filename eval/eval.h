@@ -224,6 +224,15 @@ char *avs_eval_json(const struct avs_eval_set *set, const struct avs_eval_result
                     const struct avs_eval_meta *meta, int with_videos);
 /* The human-readable report. */
 void avs_eval_print(FILE *f, const struct avs_eval_set *set, const struct avs_eval_result *res);
+/* One metrics row (S4/MS3 and AVSS alike); group_frames <= 0 is stored as NULL. The row is
+ * linked to runs.name == method when such a run exists. */
+struct avs_eval_row {
+    const char *method, *subset, *split, *source, *details, *protocol;
+    int group_frames, frames;
+    double miou, fscore, dataset_iou;
+};
+int avs_eval_insert_row(sqlite3 *db, const struct avs_eval_row *r, int64_t *row_id,
+                        struct avs_err *err);
 /* Insert one row into metrics per protocol reported (the headline one, or all three with
  * all_protocols), linking runs.name == method when such a run exists; *row_id: the last. */
 int avs_eval_record(sqlite3 *db, const struct avs_eval_set *set, const struct avs_eval_result *res,

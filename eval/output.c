@@ -217,9 +217,8 @@ void avs_eval_print(FILE *f, const struct avs_eval_set *set, const struct avs_ev
     }
 }
 
-static int record_one(sqlite3 *db, const struct avs_eval_set *set,
-                      const struct avs_eval_result *res, const struct avs_eval_meta *meta,
-                      enum avs_eval_protocol p, int64_t *row_id, struct avs_err *err)
+int avs_eval_insert_row(sqlite3 *db, const struct avs_eval_row *r, int64_t *row_id,
+                        struct avs_err *err)
 {
     static const char *SQL =
         "INSERT INTO metrics (method, subset, split, group_frames, miou, fscore, dataset_iou, "
@@ -228,27 +227,20 @@ static int record_one(sqlite3 *db, const struct avs_eval_set *set,
     sqlite3_stmt *st = NULL;
     if (avs_db_prepare(db, SQL, &st, err))
         return -1;
-    /* the row's details are the JSON of the row's own protocol */
-    struct avs_eval_result one = *res;
-    one.protocol = p;
-    one.all_protocols = 0;
-    char *details = avs_eval_json(set, &one, meta, 1);
-    double miou, fscore;
-    avs_eval_protocol_numbers(&res->all, p, &miou, &fscore);
-    sqlite3_bind_text(st, 1, meta->method, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, set->subset, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, set->split, -1, SQLITE_STATIC);
-    if (res->group_frames > 0 && p == AVS_EVAL_OFFICIAL)
-        sqlite3_bind_int(st, 4, res->group_frames);
+    sqlite3_bind_text(st, 1, r->method, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->subset, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->split, -1, SQLITE_STATIC);
+    if (r->group_frames > 0)
+        sqlite3_bind_int(st, 4, r->group_frames);
     else
         sqlite3_bind_null(st, 4);
-    sqlite3_bind_double(st, 5, miou);
-    sqlite3_bind_double(st, 6, fscore);
-    sqlite3_bind_double(st, 7, res->all.dataset_iou);
-    sqlite3_bind_int(st, 8, res->all.frames);
-    sqlite3_bind_text(st, 9, meta->source, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, details, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 11, avs_eval_protocol_name(p), -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 5, r->miou);
+    sqlite3_bind_double(st, 6, r->fscore);
+    sqlite3_bind_double(st, 7, r->dataset_iou);
+    sqlite3_bind_int(st, 8, r->frames);
+    sqlite3_bind_text(st, 9, r->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, r->details, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, r->protocol, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
     if (rc)
         avs_err_set(err, "recording metrics in %s: %s", sqlite3_db_filename(db, "main"),
@@ -256,7 +248,26 @@ static int record_one(sqlite3 *db, const struct avs_eval_set *set,
     else if (row_id)
         *row_id = sqlite3_last_insert_rowid(db);
     sqlite3_finalize(st);
-    free(details);
+    return rc;
+}
+
+static int record_one(sqlite3 *db, const struct avs_eval_set *set,
+                      const struct avs_eval_result *res, const struct avs_eval_meta *meta,
+                      enum avs_eval_protocol p, int64_t *row_id, struct avs_err *err)
+{
+    /* the row's details are the JSON of the row's own protocol */
+    struct avs_eval_result one = *res;
+    one.protocol = p;
+    one.all_protocols = 0;
+    struct avs_eval_row row = {
+        .method = meta->method, .subset = set->subset, .split = set->split,
+        .source = meta->source, .details = avs_eval_json(set, &one, meta, 1),
+        .protocol = avs_eval_protocol_name(p),
+        .group_frames = p == AVS_EVAL_OFFICIAL ? res->group_frames : 0,
+        .frames = res->all.frames, .dataset_iou = res->all.dataset_iou};
+    avs_eval_protocol_numbers(&res->all, p, &row.miou, &row.fscore);
+    int rc = avs_eval_insert_row(db, &row, row_id, err);
+    free((char *)row.details);
     return rc;
 }
 

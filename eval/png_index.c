@@ -12,22 +12,20 @@
 #include <string.h>
 
 #include "eval/eval.h"
+#include "eval/png_in.h"
 
 struct reader {
+    struct avs_png_in in;
     const char *path;
     enum avs_eval_role role;
-    FILE *f;
-    png_structp png;
-    png_infop info;
     uint8_t *plane; /* [h][w] result */
     uint8_t *row;   /* one decoded row, channels interleaved */
-    char msg[512];
 };
 
 static void on_error(png_structp png, png_const_charp msg)
 {
-    struct reader *r = png_get_error_ptr(png);
-    snprintf(r->msg, sizeof r->msg, "%s", msg);
+    struct avs_png_in *in = png_get_error_ptr(png);
+    snprintf(in->msg, sizeof in->msg, "%s", msg);
     png_longjmp(png, 1);
 }
 
@@ -35,6 +33,34 @@ static void on_warning(png_structp png, png_const_charp msg)
 {
     (void)png;
     (void)msg;
+}
+
+int avs_png_in_open(struct avs_png_in *in, const char *path, struct avs_err *err)
+{
+    memset(in, 0, sizeof *in);
+    if (!(in->f = fopen(path, "rb")))
+        return avs_err_set(err, "cannot open %s: %m (check the path)", path);
+    uint8_t sig[8];
+    if (fread(sig, 1, 8, in->f) != 8 || png_sig_cmp(sig, 0, 8)) {
+        avs_png_in_close(in);
+        return avs_err_set(err, "%s is not a PNG file (bad signature)", path);
+    }
+    in->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, in, on_error, on_warning);
+    AVS_ASSERT(in->png);
+    in->info = png_create_info_struct(in->png);
+    AVS_ASSERT(in->info);
+    png_set_sig_bytes(in->png, 8);
+    png_init_io(in->png, in->f);
+    return 0;
+}
+
+void avs_png_in_close(struct avs_png_in *in)
+{
+    if (in->png)
+        png_destroy_read_struct(&in->png, &in->info, NULL);
+    if (in->f)
+        fclose(in->f);
+    memset(in, 0, sizeof *in);
 }
 
 /* Collapse one decoded row of `c` channels to values; -1 for a colour prediction pixel. */
@@ -75,47 +101,46 @@ static void warn_low_indices(const char *path, const uint8_t *plane, size_t n)
 /* The part of the read that may longjmp; every object it creates hangs off `r`. */
 static int decode(struct reader *r, int *w_out, int *h_out)
 {
-    if (setjmp(png_jmpbuf(r->png)))
+    if (setjmp(png_jmpbuf(r->in.png)))
         return -1;
-    png_init_io(r->png, r->f);
-    png_read_info(r->png, r->info);
-    png_uint_32 w = png_get_image_width(r->png, r->info);
-    png_uint_32 h = png_get_image_height(r->png, r->info);
-    int depth = png_get_bit_depth(r->png, r->info);
-    int type = png_get_color_type(r->png, r->info);
+    png_read_info(r->in.png, r->in.info);
+    png_uint_32 w = png_get_image_width(r->in.png, r->in.info);
+    png_uint_32 h = png_get_image_height(r->in.png, r->in.info);
+    int depth = png_get_bit_depth(r->in.png, r->in.info);
+    int type = png_get_color_type(r->in.png, r->in.info);
     if (depth == 16) {
-        snprintf(r->msg, sizeof r->msg, "16-bit PNG; masks must be 8-bit (convert it, e.g. "
+        snprintf(r->in.msg, sizeof r->in.msg, "16-bit PNG; masks must be 8-bit (convert it, e.g. "
                                         "`convert in.png -depth 8 out.png`)");
         return -1;
     }
-    if (png_get_interlace_type(r->png, r->info) != PNG_INTERLACE_NONE) {
-        snprintf(r->msg, sizeof r->msg, "interlaced PNG is not supported; re-save it "
+    if (png_get_interlace_type(r->in.png, r->in.info) != PNG_INTERLACE_NONE) {
+        snprintf(r->in.msg, sizeof r->in.msg, "interlaced PNG is not supported; re-save it "
                                         "without interlacing");
         return -1;
     }
     if (type == PNG_COLOR_TYPE_PALETTE)
-        png_set_packing(r->png); /* indices stay indices, one byte each */
+        png_set_packing(r->in.png); /* indices stay indices, one byte each */
     else if (depth < 8)
-        png_set_expand_gray_1_2_4_to_8(r->png);
-    png_read_update_info(r->png, r->info);
-    int c = png_get_channels(r->png, r->info);
-    size_t rowbytes = png_get_rowbytes(r->png, r->info), n;
+        png_set_expand_gray_1_2_4_to_8(r->in.png);
+    png_read_update_info(r->in.png, r->in.info);
+    int c = png_get_channels(r->in.png, r->in.info);
+    size_t rowbytes = png_get_rowbytes(r->in.png, r->in.info), n;
     if (w == 0 || h == 0 || w > 65535 || h > 65535 || rowbytes != (size_t)w * (size_t)c ||
         avs_size_mul(w, h, &n)) {
-        snprintf(r->msg, sizeof r->msg, "unsupported PNG layout (%ux%u, %d channels)", w, h, c);
+        snprintf(r->in.msg, sizeof r->in.msg, "unsupported PNG layout (%ux%u, %d channels)", w, h, c);
         return -1;
     }
     r->plane = avs_malloc(n);
     r->row = avs_malloc(rowbytes);
     for (png_uint_32 y = 0; y < h; y++) {
-        png_read_row(r->png, r->row, NULL);
+        png_read_row(r->in.png, r->row, NULL);
         if (collapse_row(r->row, c, (int)w, r->role, r->plane + (size_t)y * w)) {
-            snprintf(r->msg, sizeof r->msg, "colour PNG (R, G, B differ at row %u): a "
+            snprintf(r->in.msg, sizeof r->in.msg, "colour PNG (R, G, B differ at row %u): a "
                                             "prediction must be a gray probability map", y);
             return -1;
         }
     }
-    png_read_end(r->png, NULL);
+    png_read_end(r->in.png, NULL);
     if (type == PNG_COLOR_TYPE_PALETTE && r->role == AVS_EVAL_GT)
         warn_low_indices(r->path, r->plane, n);
     *w_out = (int)w;
@@ -131,21 +156,10 @@ int avs_eval_png_read(const char *path, enum avs_eval_role role, uint8_t **plane
     r.path = path;
     r.role = role;
     int rc = -1, ww = 0, hh = 0;
-    r.f = fopen(path, "rb");
-    if (!r.f)
-        return avs_err_set(err, "cannot open %s: %m (check the path)", path);
-    uint8_t sig[8];
-    if (fread(sig, 1, 8, r.f) != 8 || png_sig_cmp(sig, 0, 8)) {
-        avs_err_set(err, "%s is not a PNG file (bad signature)", path);
-        goto out;
-    }
-    r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r, on_error, on_warning);
-    AVS_ASSERT(r.png);
-    r.info = png_create_info_struct(r.png);
-    AVS_ASSERT(r.info);
-    png_set_sig_bytes(r.png, 8);
+    if (avs_png_in_open(&r.in, path, err))
+        return -1;
     if (decode(&r, &ww, &hh)) {
-        avs_err_set(err, "cannot read PNG %s: %s", path, r.msg[0] ? r.msg : "decode error");
+        avs_err_set(err, "cannot read PNG %s: %s", path, r.in.msg[0] ? r.in.msg : "decode error");
         goto out;
     }
     *plane = r.plane;
@@ -154,10 +168,8 @@ int avs_eval_png_read(const char *path, enum avs_eval_role role, uint8_t **plane
     *h = hh;
     rc = 0;
 out:
-    if (r.png)
-        png_destroy_read_struct(&r.png, &r.info, NULL);
+    avs_png_in_close(&r.in);
     free(r.plane);
     free(r.row);
-    fclose(r.f);
     return rc;
 }

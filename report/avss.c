@@ -101,11 +101,7 @@ static void avss_head(struct avs_buf *o, int k)
 static void avss_row(struct avs_buf *o, const struct avs_report_result *r, int rank,
                      double best_m, double best_f)
 {
-    avs_buf_printf(o, "<tr><td class=n data-v=\"%d\">%d</td><td>", rank, rank);
-    esc(o, r->method);
-    if (r->problem)
-        avs_buf_printf(o, " <a class=warn href=\"#problem-%lld\" title=\"details unusable\">"
-                          "&#9888;</a>", (long long)r->id);
+    avs_report_rank_method(o, r, rank);
     avs_buf_puts(o, "</td><td>");
     esc(o, r->split ? r->split : "all");
     avs_buf_puts(o, "</td><td class=proto>");

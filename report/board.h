@@ -52,6 +52,9 @@ int avs_report_is_avss(const struct avs_report_result *r);
 void avs_report_esc(struct avs_buf *o, const char *s);
 /* A number cell in percent (v < 0: a dash); best: bold green. */
 void avs_report_num_cell(struct avs_buf *o, double v, int best);
+/* A ranking row's opening: "<tr>", the rank cell and the method cell (with the warning link
+ * of a row whose details are unusable), cell left open for more text. */
+void avs_report_rank_method(struct avs_buf *o, const struct avs_report_result *r, int rank);
 /* "S4 · protocol official · F one group per video" (escaped). */
 void avs_report_group_title(struct avs_buf *o, const struct avs_report_group *g);
 

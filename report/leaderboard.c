@@ -78,6 +78,15 @@ void avs_report_num_cell(struct avs_buf *o, double v, int best)
                        100 * v);
 }
 
+void avs_report_rank_method(struct avs_buf *o, const struct avs_report_result *r, int rank)
+{
+    avs_buf_printf(o, "<tr><td class=n data-v=\"%d\">%d</td><td>", rank, rank);
+    esc(o, r->method);
+    if (r->problem)
+        avs_buf_printf(o, " <a class=warn href=\"#problem-%lld\" title=\"details unusable\">"
+                          "&#9888;</a>", (long long)r->id);
+}
+
 void avs_report_group_title(struct avs_buf *o, const struct avs_report_group *g)
 {
     avs_buf_puts(o, g->subset && !strcmp(g->subset, "s4") ? "S4" :
@@ -113,11 +122,7 @@ static void when_cell(struct avs_buf *o, const char *created)
 static void board_row(struct avs_buf *o, const struct avs_report_result *r, int rank,
                       double best_m, double best_f)
 {
-    avs_buf_printf(o, "<tr><td class=n data-v=\"%d\">%d</td><td>", rank, rank);
-    esc(o, r->method);
-    if (r->problem)
-        avs_buf_printf(o, " <a class=warn href=\"#problem-%lld\" title=\"details unusable\">"
-                          "&#9888;</a>", (long long)r->id);
+    avs_report_rank_method(o, r, rank);
     avs_buf_puts(o, "</td><td>");
     esc(o, r->subset ? r->subset : "?");
     avs_buf_puts(o, "</td><td>");

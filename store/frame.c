@@ -82,19 +82,42 @@ int avs_store_frame_rgb(float *rgb, const char *root, const char *rel, int H, in
     return rc;
 }
 
+/* The 8-bit plane of the mask PNG at path, which must be H x W; what: for the message. */
+static int mask_plane(uint8_t **plane, const char *path, const char *what, int H, int W,
+                      struct avs_err *err)
+{
+    int w = 0, h = 0;
+    if (avs_eval_png_read(path, AVS_EVAL_GT, plane, &w, &h, err))
+        return -1;
+    if (w != W || h != H) {
+        free(*plane);
+        *plane = NULL;
+        return avs_err_set(err, "%s: %s is %dx%d, the model's output is %dx%d (the frame size of "
+                           "the feature set): re-ingest with --size %dx%d", path, what, w, h, W, H,
+                           W, H);
+    }
+    return 0;
+}
+
 int avs_store_mask_read(uint8_t **mask, const char *path, int H, int W, struct avs_err *err)
 {
     uint8_t *plane = NULL;
-    int w = 0, h = 0;
-    if (avs_eval_png_read(path, AVS_EVAL_GT, &plane, &w, &h, err))
+    if (mask_plane(&plane, path, "mask", H, W, err))
         return -1;
-    if (w != W || h != H) {
-        free(plane);
-        return avs_err_set(err, "%s: mask is %dx%d, the model's output is %dx%d (the frame size of "
-                           "the feature set): re-ingest with --size %dx%d", path, w, h, W, H, W, H);
-    }
     for (size_t i = 0; i < (size_t)W * H; i++)
         plane[i] = plane[i] >= 128;
+    *mask = plane;
+    return 0;
+}
+
+int avs_store_class_mask_read(uint8_t **mask, const char *path, int H, int W, int K,
+                              struct avs_err *err)
+{
+    uint8_t *plane = NULL;
+    if (mask_plane(&plane, path, "class mask", H, W, err))
+        return -1;
+    for (size_t i = 0; i < (size_t)W * H; i++)
+        plane[i] = plane[i] < K ? plane[i] : 0;
     *mask = plane;
     return 0;
 }

@@ -71,6 +71,10 @@ int avs_store_wave(float *wave, const char *root, char *const *rel, int n, struc
 /* *mask [H*W] (malloc'd) = 1 where the ground-truth PNG at path has value >= 128, else 0; the
  * file must be H x W. 0, or -1 with err naming the file; *mask untouched on failure. */
 int avs_store_mask_read(uint8_t **mask, const char *path, int H, int W, struct avs_err *err);
+/* The class-index mask at path (AVSS, masks.kind 'class') into *mask [H*W] (malloc'd): an index
+ * >= K (255: a colour not in the palette) reads as 0, background, as the official loader has it. */
+int avs_store_class_mask_read(uint8_t **mask, const char *path, int H, int W, int K,
+                              struct avs_err *err);
 /* dst [H,W] = mask [H,W] as float 0/1, mirrored when flip; mask NULL: zeros. */
 void avs_store_mask_place(float *dst, const uint8_t *mask, int H, int W, int flip);
 

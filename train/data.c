@@ -124,27 +124,6 @@ void avs_tset_cfg(const struct avs_tset *t, int width, struct avs_c3n_cfg *cfg)
     }
 }
 
-/* *mask [H*W] (malloc'd) = the class indices of the class-index PNG at path (8-bit gray, or a
- * palette's indices), an index >= K (255: unknown colour) read as 0, background. */
-static int class_mask_read(uint8_t **mask, const char *path, int H, int W, int K,
-                           struct avs_err *err)
-{
-    uint8_t *plane = NULL;
-    int w = 0, h = 0;
-    if (avs_eval_png_read(path, AVS_EVAL_GT, &plane, &w, &h, err))
-        return -1;
-    if (w != W || h != H) {
-        free(plane);
-        return avs_err_set(err, "%s: class mask is %dx%d, the model's output is %dx%d (the frame "
-                           "size of the feature set): re-ingest with --size %dx%d", path, w, h, W,
-                           H, W, H);
-    }
-    for (size_t i = 0; i < (size_t)W * H; i++)
-        plane[i] = plane[i] < K ? plane[i] : 0;
-    *mask = plane;
-    return 0;
-}
-
 int avs_tset_avss_classes(sqlite3 *db, int *K, struct avs_err *err)
 {
     sqlite3_stmt *st;
@@ -206,7 +185,7 @@ static int fill_video(struct avs_tset *t, sqlite3 *db, const char *root, struct 
     for (int k = 0; k < n; k++) {
         if (rc == 0 && rel[k]) {
             v->mask_path[k] = avs_fs_join(root, rel[k]);
-            rc = t->avss ? class_mask_read(&v->mask[k], v->mask_path[k], t->H, t->W, t->K, err)
+            rc = t->avss ? avs_store_class_mask_read(&v->mask[k], v->mask_path[k], t->H, t->W, t->K, err)
                          : avs_store_mask_read(&v->mask[k], v->mask_path[k], t->H, t->W, err);
         }
         free(rel[k]);
