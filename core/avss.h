@@ -30,12 +30,6 @@ void avs_avss_palette(int idx, uint8_t rgb[3]);
 /* Class index whose palette colour is (r, g, b) among the first n_classes, else
  * AVS_AVSS_UNKNOWN. */
 int avs_avss_colour_index(uint8_t r, uint8_t g, uint8_t b, int n_classes);
-/* The same among the release's AVS_AVSS_CLASSES classes, -1 when none (eval's predictions). */
-static inline int avs_avss_class_of_rgb(uint8_t r, uint8_t g, uint8_t b)
-{
-    int k = avs_avss_colour_index(r, g, b, AVS_AVSS_CLASSES);
-    return k == AVS_AVSS_UNKNOWN ? -1 : k;
-}
 
 /* Colour label (c = 3 or 4: RGB(A), alpha ignored; c = 1 or 2: gray g is (g, g, g), as PIL's
  * convert("RGB")) -> 1-channel class indices, allocated into *idx. *unknown = number of pixels

@@ -83,6 +83,13 @@ out:
     return rc;
 }
 
+/* The class of a palette colour among the table's n classes, -1 when none. */
+static int class_of_rgb(uint8_t r, uint8_t g, uint8_t b, int n)
+{
+    int k = avs_avss_colour_index(r, g, b, n);
+    return k == AVS_AVSS_UNKNOWN ? -1 : k;
+}
+
 /* raw [sh][sw][c] -> dst [dh][dw][c] by PIL's NEAREST rule (core/avss.h) */
 static void resize_nearest(const uint8_t *src, int sw, int sh, int c, uint8_t *dst, int dw, int dh)
 {
@@ -160,14 +167,14 @@ int avs_avss_read_label(const struct avs_avss_frame *fr, int n_classes, uint8_t 
     int c, w, h, rc = -1;
     if (png_at_224(fr->gt, &px, &c, &w, &h, err) || check_label_size(fr, w, h, err))
         goto out;
+    if (fr->gt_kind == AVS_AVSS_GT_INDEX && c != 1) {
+        avs_err_set(err, "class mask %s has colour pixels: a store mask holds class "
+                         "indices (re-ingest the AVSS release)", fr->gt);
+        goto out;
+    }
     for (int64_t i = 0; i < NPIX; i++) {
         int k;
         if (fr->gt_kind == AVS_AVSS_GT_INDEX) {
-            if (c != 1) {
-                avs_err_set(err, "class mask %s has colour pixels: a store mask holds class "
-                                 "indices (re-ingest the AVSS release)", fr->gt);
-                goto out;
-            }
             k = px[i] == 255 ? -1 : px[i];
             if (k >= n_classes) {
                 avs_err_set(err, "class mask %s: value %d is no class (0..%d, 255 = unknown)",
@@ -176,8 +183,8 @@ int avs_avss_read_label(const struct avs_avss_frame *fr, int n_classes, uint8_t 
             }
         } else {
             const uint8_t *p = c == 3 ? px + 3 * i : px + i;
-            k = c == 3 ? avs_avss_class_of_rgb(p[0], p[1], p[2])
-                       : avs_avss_class_of_rgb(p[0], p[0], p[0]);
+            k = c == 3 ? class_of_rgb(p[0], p[1], p[2], n_classes)
+                       : class_of_rgb(p[0], p[0], p[0], n_classes);
         }
         *unknown += k < 0; /* ref color_mask_to_label: argmax of all-false -> class 0 */
         out[i] = (uint8_t)(k < 0 ? 0 : k);
@@ -195,7 +202,7 @@ static int pred_png(const char *path, int n_classes, uint8_t *out, struct avs_er
     if (png_at_224(path, &px, &c, &w, &h, err))
         return -1;
     for (int64_t i = 0; i < NPIX; i++) {
-        int k = c == 1 ? px[i] : avs_avss_class_of_rgb(px[3 * i], px[3 * i + 1], px[3 * i + 2]);
+        int k = c == 1 ? px[i] : class_of_rgb(px[3 * i], px[3 * i + 1], px[3 * i + 2], n_classes);
         if (c == 1 && k >= n_classes) {
             avs_err_set(err, "prediction %s: class index %d at pixel (%d, %d) of the 224x224 "
                              "map; classes are 0..%d", path, k, (int)(i % AVS_AVSS_SIZE),

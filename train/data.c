@@ -138,6 +138,9 @@ int avs_tset_avss_classes(sqlite3 *db, int *K, struct avs_err *err)
                              "%d: re-ingest the AVSS release", *K, sqlite3_column_int(st, 1));
         if (*K > 255)
             rc = avs_err_set(err, "%d AVSS classes: class-index masks hold at most 255", *K);
+        if (!rc && *K < 2)
+            rc = avs_err_set(err, "no AVSS class table in the store (classes, dataset 'avss'): "
+                             "ingest the AVSBench-semantic release with avs-ingest --avsbench");
     }
     sqlite3_finalize(st);
     return rc;
@@ -211,9 +214,6 @@ int avs_tset_load(struct avs_tset *t, sqlite3 *db, const char *root, const char 
     int K = 1;
     if (!strcmp(subset, "avss") && avs_tset_avss_classes(db, &K, err))
         return -1;
-    if (!strcmp(subset, "avss") && K < 2)
-        return avs_err_set(err, "no AVSS class table in the store (classes, dataset 'avss'): ingest "
-                           "the AVSBench-semantic release with avs-ingest --avsbench");
     avs_tset_set_subset(t, subset, K);
     if (avs_tset_videos(db, subset, split, &st, err))
         return -1;
