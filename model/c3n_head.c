@@ -311,6 +311,11 @@ double avs_c3n_head_loss_ce(const struct avs_c3n_head *h, const float *labels,
     int K = h->cfg.K;
     size_t n = (size_t)16 * h->cfg.H[0] * h->cfg.W[0], fr = (size_t)K * n;
     int nb = 0;
+    for (int b = 0; b < h->B; b++)
+        nb += !frame_mask || frame_mask[b];
+    if (nb == h->B) /* every frame counts: straight on the logits */
+        return op->softmax_ce(dlogits, h->logits, labels, h->B, K, (int)n, 1.0f);
+    nb = 0;
     /* the counted frames, packed: the loss is a mean over their pixels only */
     for (int b = 0; b < h->B; b++)
         if (!frame_mask || frame_mask[b]) {

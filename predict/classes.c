@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/avss.h"
 #include "core/fs.h"
 #include "core/image.h"
 #include "eval/eval.h"
@@ -28,7 +29,7 @@ int avs_predict_write_classes(const char *dir, const char *uid, int k, const flo
     avs_image_alloc(&img, W, H, color ? 3 : 1);
     for (size_t i = 0; i < HW; i++) {
         if (color)
-            avs_semantic_color(cls[i], img.data + 3 * i);
+            avs_avss_palette(cls[i], img.data + 3 * i);
         else
             img.data[i] = cls[i];
     }

@@ -26,16 +26,6 @@ void avs_semantic_argmax(uint8_t *cls, const float *logits, int K, size_t HW)
     free(best);
 }
 
-void avs_semantic_color(int j, uint8_t rgb[3])
-{
-    int c[3] = {0, 0, 0};
-    for (int i = 0; j >> (3 * i); i++)
-        for (int ch = 0; ch < 3; ch++)
-            c[ch] |= ((j >> (3 * i + ch)) & 1) << (7 - i);
-    for (int ch = 0; ch < 3; ch++)
-        rgb[ch] = (uint8_t)c[ch];
-}
-
 void avs_semantic_acc_init(struct avs_semantic_acc *a, int K)
 {
     memset(a, 0, sizeof *a);

@@ -18,8 +18,6 @@
 /* cls[i] = argmax over k of logits [K,HW] at pixel i (the first index on ties, as
  * torch.argmax). */
 void avs_semantic_argmax(uint8_t *cls, const float *logits, int K, size_t HW);
-/* The official palette colour of class j (VOC bit-interleaved, get_v2_pallete). */
-void avs_semantic_color(int j, uint8_t rgb[3]);
 
 struct avs_semantic_acc {
     int K;

@@ -26,11 +26,12 @@ static double ce_block(float *dx, const float *x, const float *lab, int b, int C
                        int i1, float k)
 {
     double m[BLK], s[BLK], sum = 0;
+    int y[BLK]; /* each pixel's class, once */
     const float *xb = x + (size_t)b * C * n;
     const float *lb = lab + (size_t)b * n;
     int len = i1 - i0;
     for (int i = 0; i < len; i++)
-        m[i] = xb[i0 + i], s[i] = 0;
+        m[i] = xb[i0 + i], s[i] = 0, y[i] = label_of(lb[i0 + i], C);
     for (int c = 1; c < C; c++)
         for (int i = 0; i < len; i++)
             m[i] = xb[(size_t)c * n + i0 + i] > m[i] ? xb[(size_t)c * n + i0 + i] : m[i];
@@ -39,7 +40,7 @@ static double ce_block(float *dx, const float *x, const float *lab, int b, int C
             s[i] += exp((double)xb[(size_t)c * n + i0 + i] - m[i]);
     for (int i = 0; i < len; i++) {
         m[i] += log(s[i]); /* logsumexp */
-        sum += m[i] - xb[(size_t)label_of(lb[i0 + i], C) * n + i0 + i];
+        sum += m[i] - xb[(size_t)y[i] * n + i0 + i];
     }
     if (!dx)
         return sum;
@@ -47,7 +48,7 @@ static double ce_block(float *dx, const float *x, const float *lab, int b, int C
     for (int c = 0; c < C; c++)
         for (int i = 0; i < len; i++) {
             double p = exp((double)xb[(size_t)c * n + i0 + i] - m[i]);
-            db[(size_t)c * n + i0 + i] = (float)(k * (p - (label_of(lb[i0 + i], C) == c)));
+            db[(size_t)c * n + i0 + i] = (float)(k * (p - (y[i] == c)));
         }
     return sum;
 }
