@@ -2,6 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+#include <math.h>
+#include "core/fs.h"
 #include "core/avss.h"
 
 void avs_avss_palette(int idx, uint8_t rgb[3])
@@ -85,4 +88,91 @@ void avs_avss_resize_nearest(const struct avs_image *src, struct avs_image *dst)
     }
     free(xs);
     free(ys);
+}
+
+/* ---- the release's label2idx.json and metadata.csv ---------------------------------------- */
+
+#define CLASSES_FIX "expected one JSON object {\"background\": 0, \"<class>\": <index>, ...} " \
+                    "with each index 0..n-1 exactly once (n <= 255): use the release's own file"
+
+static int check_class(const cJSON *e, char **names, int *seen, const char *path, struct avs_err *err)
+{
+    double v = cJSON_IsNumber(e) ? e->valuedouble : -1;
+    if (!cJSON_IsNumber(e) || v != floor(v) || v < 0 || v >= AVS_AVSS_MAX_CLASSES)
+        return avs_err_set(err, "%s: class \"%s\" has index %s, not an integer 0..254; " CLASSES_FIX,
+                           path, e->string, cJSON_IsNumber(e) ? "out of range" : "of another type");
+    int idx = (int)v;
+    if (seen[idx])
+        return avs_err_set(err, "%s: index %d is given to both \"%s\" and \"%s\"; " CLASSES_FIX, path,
+                           idx, names[idx], e->string);
+    seen[idx] = 1;
+    names[idx] = avs_strdup(e->string);
+    return 0;
+}
+
+static int parse_classes(const cJSON *root, const char *path, char **names, int *n, struct avs_err *err)
+{
+    int seen[AVS_AVSS_MAX_CLASSES] = {0}, count = cJSON_GetArraySize(root);
+    if (!cJSON_IsObject(root) || count < 1)
+        return avs_err_set(err, "%s: not a non-empty JSON object; " CLASSES_FIX, path);
+    if (count > AVS_AVSS_MAX_CLASSES)
+        return avs_err_set(err, "%s: %d classes, at most %d fit 8-bit masks; " CLASSES_FIX, path,
+                           count, AVS_AVSS_MAX_CLASSES);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, root)
+        if (check_class(e, names, seen, path, err))
+            return -1;
+    for (int i = 0; i < count; i++)
+        if (!seen[i])
+            return avs_err_set(err, "%s: %d classes but no class has index %d; " CLASSES_FIX, path,
+                               count, i);
+    for (int i = 0; i < count; i++)
+        for (int k = i + 1; k < count; k++)
+            if (!strcmp(names[i], names[k]))
+                return avs_err_set(err, "%s: class \"%s\" appears twice; " CLASSES_FIX, path, names[i]);
+    *n = count;
+    return 0;
+}
+
+int avs_avss_read_classes(const char *path, char ***names_out, int *n_out, struct avs_err *err)
+{
+    char *text;
+    size_t len;
+    if (avs_fs_read_all(path, &text, &len, err))
+        return avs_err_wrap(err, "AVSS class table missing (the release has label2idx.json next "
+                                 "to metadata.csv)");
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    free(text);
+    char **names = avs_calloc(AVS_AVSS_MAX_CLASSES, sizeof *names);
+    int n = 0, rc = root ? parse_classes(root, path, names, &n, err)
+                         : avs_err_set(err, "%s: not valid JSON; " CLASSES_FIX, path);
+    cJSON_Delete(root);
+    if (rc) {
+        for (int i = 0; i < AVS_AVSS_MAX_CLASSES; i++)
+            free(names[i]);
+        free(names);
+        return -1;
+    }
+    *names_out = names;
+    *n_out = n;
+    return 0;
+}
+
+
+int avs_avss_meta_columns(const struct avs_csv *t, const char *csv, int *uid, int *split,
+                          int *label, struct avs_err *err)
+{
+    *uid = avs_csv_column(t, (const char *const[]){"uid", NULL});
+    *split = avs_csv_column(t, (const char *const[]){"split", NULL});
+    *label = avs_csv_column(t, (const char *const[]){"label", "set", NULL});
+    if (t->n_cols >= 7) { /* the release's positions: vid,uid,s_min,s_sec,a_obj,split,label */
+        *uid = *uid < 0 ? 1 : *uid;
+        *split = *split < 0 ? 5 : *split;
+        *label = *label < 0 ? 6 : *label;
+    }
+    if (*uid < 0 || *label < 0)
+        return avs_err_set(err, "%s: no 'uid' and 'label' columns and fewer than the release's 7 "
+                                "(vid,uid,s_min,s_sec,a_obj,split,label): is this the AVSS "
+                                "metadata.csv?", csv);
+    return 0;
 }

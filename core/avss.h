@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 
+#include "core/csv.h"
 #include "core/image.h"
 
 #define AVS_AVSS_CLASSES 71     /* classes of the AVSS release, 0 = background */
@@ -44,5 +45,14 @@ int avs_avss_colourise(const struct avs_image *idx, struct avs_image *rgb);
  * at exact ties it can take the pixel before; see avss.c). dst is allocated by the caller
  * with the target size and src's channel count. */
 void avs_avss_resize_nearest(const struct avs_image *src, struct avs_image *dst);
+
+/* label2idx.json -> names[idx] for idx = 0..n-1 (*names: AVS_AVSS_MAX_CLASSES entries,
+ * malloc'd, each freed by the caller). 0, or -1 with err naming the file and saying what a
+ * valid one looks like (each index 0..n-1 exactly once, names unique, n <= 255). */
+int avs_avss_read_classes(const char *path, char ***names, int *n, struct avs_err *err);
+/* metadata.csv's columns: uid, split, label (v1s|v1m|v2) by name, else the release's positions
+ * (vid,uid,s_min,s_sec,a_obj,split,label); split may stay -1. 0, or -1 naming the file. */
+int avs_avss_meta_columns(const struct avs_csv *t, const char *csv, int *uid, int *split,
+                          int *label, struct avs_err *err);
 
 #endif

@@ -87,55 +87,18 @@ int avs_avss_is_release(const char *dir)
     return yes;
 }
 
+/* The release's class table (core/avss.h: the reader ingest uses) into s->names. */
 static int read_label2idx(const char *dir, struct avs_avss_set *s, struct avs_err *err)
 {
-    char *path = avs_fs_join(dir, "label2idx.json"), *data = NULL;
-    size_t len;
-    int rc = -1;
-    if (avs_fs_read_all(path, &data, &len, err))
-        goto out;
-    cJSON *o = cJSON_ParseWithLength(data, len), *it;
-    if (!cJSON_IsObject(o)) {
-        avs_err_set(err, "%s is not a JSON object {\"background\": 0, ...}", path);
-        cJSON_Delete(o);
-        goto out;
-    }
-    cJSON_ArrayForEach(it, o) {
-        int idx = cJSON_IsNumber(it) ? it->valueint : -1;
-        if (idx < 0 || idx >= AVS_AVSS_MAX_CLASSES || s->names[idx]) {
-            avs_err_set(err, "%s: \"%s\": %d is not a free class index 0..%d", path,
-                        it->string, idx, AVS_AVSS_MAX_CLASSES - 1);
-            cJSON_Delete(o);
-            goto out;
-        }
-        s->names[idx] = avs_strdup(it->string);
-    }
-    cJSON_Delete(o);
-    rc = 0;
-out:
+    char *path = avs_fs_join(dir, "label2idx.json"), **names = NULL;
+    int n = 0, rc = avs_avss_read_classes(path, &names, &n, err);
     free(path);
-    free(data);
-    return rc;
-}
-
-/* Split one CSV line into fields (quotes stripped; no embedded commas), at most max. */
-static int csv_split(char *line, char **f, int max)
-{
-    int n = 0;
-    line[strcspn(line, "\r\n")] = '\0';
-    for (char *p = line; n < max;) {
-        char *end = strchr(p, ',');
-        if (end)
-            *end = '\0';
-        size_t l = strlen(p);
-        if (l >= 2 && p[0] == '"' && p[l - 1] == '"')
-            p[l - 1] = '\0', p++;
-        f[n++] = p;
-        if (!end)
-            break;
-        p = end + 1;
-    }
-    return n;
+    if (rc)
+        return -1;
+    for (int c = 0; c < AVS_AVSS_MAX_CLASSES; c++)
+        s->names[c] = names[c];
+    free(names);
+    return 0;
 }
 
 /* One release video: frames 0..9, labels where labels_rgb/<i>.png exists. */
@@ -161,28 +124,19 @@ int avs_avss_list_release(const char *dir, const char *split, struct avs_avss_se
                           struct avs_err *err)
 {
     struct avs_avss_set s = {0};
-    char *csv = avs_fs_join(dir, "metadata.csv"), *data = NULL;
-    size_t len;
-    int rc = -1, col[3] = {-1, -1, -1};
-    static const char *WANT[3] = {"uid", "split", "label"};
-    if (read_label2idx(dir, &s, err) || avs_fs_read_all(csv, &data, &len, err))
+    struct avs_csv t = {0};
+    char *csv = avs_fs_join(dir, "metadata.csv");
+    int rc = -1, cu, cs, cl;
+    if (read_label2idx(dir, &s, err) || avs_csv_read(csv, &t, err) ||
+        avs_avss_meta_columns(&t, csv, &cu, &cs, &cl, err))
         goto out;
-    char *save = NULL, *line = strtok_r(data, "\n", &save), *f[64];
-    int n = line ? csv_split(line, f, 64) : 0;
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < 3; k++)
-            if (!strcmp(f[i], WANT[k]))
-                col[k] = i;
-    if (col[0] < 0 || col[1] < 0 || col[2] < 0) {
-        avs_err_set(err, "%s: the header needs columns uid, split and label (v1s|v1m|v2)", csv);
-        goto out;
-    }
-    while ((line = strtok_r(NULL, "\n", &save))) {
-        n = csv_split(line, f, 64);
-        if (n <= col[0] || n <= col[1] || n <= col[2] || !*f[col[0]])
+    for (size_t r = 1; r < t.n_rows; r++) {
+        const char *uid = avs_csv_cell(&t, r, cu), *sp = avs_csv_cell(&t, r, cs);
+        const char *set_label = avs_csv_cell(&t, r, cl);
+        if (!uid || !*uid || !set_label)
             continue;
-        if (!split || !strcmp(f[col[1]], split))
-            add_release_video(&s, dir, f[col[0]], f[col[2]]);
+        if (!split || (sp && !strcmp(sp, split)))
+            add_release_video(&s, dir, uid, set_label);
     }
     if (s.n_videos == 0) {
         avs_err_set(err, "%s lists no videos of split %s (--split all for every split)", csv,
@@ -196,8 +150,8 @@ int avs_avss_list_release(const char *dir, const char *split, struct avs_avss_se
     rc = 0;
 out:
     avs_avss_set_free(&s);
+    avs_csv_free(&t);
     free(csv);
-    free(data);
     return rc;
 }
 

@@ -11,9 +11,6 @@
 #include "core/image.h"
 #include "ingest/index.h"
 
-/* label2idx.json -> names[idx] for idx = 0..n-1. 0, or -1 with err naming the file and
- * saying what a valid one looks like. */
-int avs_ingest_avss_classes(const char *path, char ***names, int *n, struct avs_err *err);
 
 /* Paths inside a release folder for frame/label i (0-based); free with free(). */
 char *avs_ingest_avss_frame_path(const struct avs_ingest_item *it, int i);

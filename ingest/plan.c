@@ -6,7 +6,7 @@
 #include <strings.h>
 
 #include "core/fs.h"
-#include "ingest/csv.h"
+#include "core/csv.h"
 #include "ingest/ingest.h"
 
 static const char *const VIDEO_EXTS[] = {"mp4", "mkv", "webm", "avi", "mov", "m4v", "flv", "mpg",

@@ -1,4 +1,4 @@
-/* ingest/csv.h: a small RFC 4180 CSV reader (quoted fields, doubled quotes, CRLF).
+/* core/csv.h: a small RFC 4180 CSV reader (quoted fields, doubled quotes, CRLF).
  *
  *   struct avs_csv t = {0};
  *   avs_csv_read("s4_meta_data.csv", &t, &err);
@@ -6,8 +6,8 @@
  *   const char *v = avs_csv_cell(&t, row, col);
  *   avs_csv_free(&t);
  */
-#ifndef AVS_INGEST_CSV_H
-#define AVS_INGEST_CSV_H
+#ifndef AVS_CORE_CSV_H
+#define AVS_CORE_CSV_H
 
 #include <stddef.h>
 

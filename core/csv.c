@@ -1,10 +1,10 @@
-/* ingest/csv.c: see csv.h. */
+/* core/csv.c: see csv.h. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/fs.h"
-#include "ingest/csv.h"
+#include "core/csv.h"
 
 struct row_builder {
     char **cells;
