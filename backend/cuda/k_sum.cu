@@ -1,0 +1,77 @@
+/* backend/cuda/k_sum.cu: the CUDA primitives that are sums (backend/ops.h): bias_bwd, add_bwd,
+ * mul_bwd, mean_fwd, chmean_fwd. Every sum is in double with a fixed split and tree
+ * (backend/cuda/k_reduce.cuh): the same bits for the same inputs on the same GPU. The cpu sums
+ * in double too (other orders), so results agree to the float rounding of the double sum. */
+#include "backend/cuda/k_reduce.cuh"
+
+/* db [cols] += column sums of dy [rows, cols] */
+void avs_cu_bias_bwd(float *db, const float *dy, int rows, int cols)
+{
+    avs_k_col_sum(1, rows, cols, avs_k_ld1{dy}, avs_k_fin_add{db}, "bias_bwd");
+}
+
+void avs_cu_mean_fwd(float *y, const float *x, int rows, int n)
+{
+    avs_k_plane_sum(1, rows, n, avs_k_ld1{x}, avs_k_fin_mean{y, n}, "mean_fwd");
+}
+
+/* y [N,HW] = mean over C of x [N,C,HW]: columns of C rows per image */
+void avs_cu_chmean_fwd(float *y, const float *x, int N, int C, int HW)
+{
+    avs_k_col_sum(N, C, HW, avs_k_ld1{x}, avs_k_fin_mean{y, C}, "chmean_fwd");
+}
+
+/* ---- broadcast reductions: ds [the axes s has] += sum of load over the others ---- */
+
+template <class L> __global__ static void bc_same_k(float *ds, L load, size_t n)
+{
+    AVS_K_FOR(i, n) ds[i] += (float)load(i);
+}
+
+/* Each pattern of kept axes is a plane sum (kept axes outside the summed innermost ones) or
+ * a column sum (innermost axis kept), over a view of [N,C,HW] that keeps ds's layout. */
+template <class L>
+static void bcast_reduce(float *ds, L load, const struct avs_bcast *bc, const char *op)
+{
+    int N = bc->N, C = bc->C, HW = bc->HW;
+    avs_k_fin_add fin{ds};
+    size_t n = (size_t)N * C * HW;
+    if (n == 0)
+        return;
+    switch (bc->sN * 4 + bc->sC * 2 + bc->sHW) {
+    case 7: /* all: element-wise */
+        AVS_K_GO(bc_same_k<L>, n)(ds, load, n);
+        AVS_CU_LAUNCHED(op, "N=%d C=%d HW=%d", N, C, HW);
+        break;
+    case 2: avs_k_plane_sum(N, C, HW, load, fin, op); break;          /* [C] */
+    case 6: avs_k_plane_sum(1, N * C, HW, load, fin, op); break;      /* [N,C] */
+    case 4: avs_k_plane_sum(1, N, C * HW, load, fin, op); break;      /* [N] */
+    case 0: avs_k_plane_sum(1, 1, N * C * HW, load, fin, op); break;  /* scalar */
+    case 1: avs_k_col_sum(1, N * C, HW, load, fin, op); break;        /* [HW] */
+    case 5: avs_k_col_sum(N, C, HW, load, fin, op); break;            /* [N,HW] */
+    default: avs_k_col_sum(1, N, C * HW, load, fin, op); break;       /* 3: [C,HW] */
+    }
+}
+
+void avs_cu_add_bwd(float *ds, const float *dy, const struct avs_bcast *bc)
+{
+    bcast_reduce(ds, avs_k_ld1{dy}, bc, "add_bwd");
+}
+
+__global__ static void mul_bwd_dx_k(float *dx, const float *dy, const float *s,
+                                    struct avs_bcast bc, size_t n)
+{
+    AVS_K_FOR(i, n) dx[i] += dy[i] * s[avs_k_bc_index(&bc, i)];
+}
+
+void avs_cu_mul_bwd(float *dx, float *ds, const float *dy, const float *x, const float *s,
+                    const struct avs_bcast *bc)
+{
+    size_t n = (size_t)bc->N * bc->C * bc->HW;
+    if (dx && n) {
+        AVS_K_GO(mul_bwd_dx_k, n)(dx, dy, s, *bc, n);
+        AVS_CU_LAUNCHED("mul_bwd", "N=%d C=%d HW=%d", bc->N, bc->C, bc->HW);
+    }
+    if (ds)
+        bcast_reduce(ds, avs_k_ld2{dy, x}, bc, "mul_bwd");
+}
