@@ -126,6 +126,46 @@ static inline AVS_HD float avs_k_resize_w(int out, int in, int o, int ac, int i)
     return w;
 }
 
+/* Output pixel (oy, ox) of the resize of plane a [H,W] to [OH,OW]: the two input rows
+ * interpolated along x, then blended along y (the cpu's order of operations). */
+static inline AVS_HD float avs_k_resize_at(const float *a, int H, int W, int OH, int OW, int ac,
+                                           int oy, int ox)
+{
+    int y0, y1, x0, x1;
+    float ly, lx;
+    avs_k_resize_src(OH, H, oy, ac, &y0, &y1, &ly);
+    avs_k_resize_src(OW, W, ox, ac, &x0, &x1, &lx);
+    const float *r0 = a + (size_t)y0 * W, *r1 = a + (size_t)y1 * W;
+    float h0 = (1 - lx) * r0[x0] + lx * r0[x1], h1 = (1 - lx) * r1[x0] + lx * r1[x1];
+    return (1 - ly) * h0 + ly * h1;
+}
+
+/* The gradient input pixel (y, x) gathers from plane g [OH,OW], in the order of the cpu's
+ * transposed pass: per output column (ascending), the output rows that read row y summed
+ * first (ascending; the i0 term, then the i1 term), then weighted by the column's weight. */
+static inline AVS_HD float avs_k_resize_gather(const float *g, int H, int W, int OH, int OW,
+                                               int ac, int y, int x)
+{
+    int ylo, yhi, xlo, xhi;
+    avs_k_resize_inv(OH, H, y, ac, &ylo, &yhi);
+    avs_k_resize_inv(OW, W, x, ac, &xlo, &xhi);
+    float s = 0.0f;
+    for (int ox = xlo; ox <= xhi; ox++) {
+        float v = 0.0f;
+        for (int oy = ylo; oy <= yhi; oy++) {
+            int y0, y1;
+            float ly, gv = g[(size_t)oy * OW + ox];
+            avs_k_resize_src(OH, H, oy, ac, &y0, &y1, &ly);
+            if (y0 == y)
+                v += (1 - ly) * gv;
+            if (y1 == y)
+                v += ly * gv;
+        }
+        s += avs_k_resize_w(OW, W, ox, ac, x) * v;
+    }
+    return s;
+}
+
 /* ---- depthwise 3x3 conv taps (tokens [N,H,W,C]) ---- */
 
 /* 1 when tap (di, dj) of output (i, j) reads a pixel inside the H x W map. */
