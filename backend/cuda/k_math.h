@@ -174,6 +174,50 @@ static inline AVS_HD int avs_k_dw_tap_in(int i, int j, int di, int dj, int H, in
     return i + di >= 0 && i + di < H && j + dj >= 0 && j + dj < W;
 }
 
+/* Output token (n, i, j), channel c of the depthwise conv: bias, then the taps row by row;
+ * wt [9][C] tap-major. x, y [N,H,W,C]. */
+static inline AVS_HD float avs_k_dw_fwd_at(const float *x, const float *wt, const float *b, int H,
+                                           int W, int C, int n, int i, int j, int c)
+{
+    float o = b[c];
+    for (int di = -1; di <= 1; di++)
+        for (int dj = -1; dj <= 1; dj++)
+            if (avs_k_dw_tap_in(i, j, di, dj, H, W))
+                o += wt[((di + 1) * 3 + dj + 1) * C + c] *
+                     x[(((size_t)n * H + i + di) * W + j + dj) * C + c];
+    return o;
+}
+
+/* What input token (n, i, j), channel c gathers in the data gradient: the outputs that read it
+ * through tap (di, dj), the taps in order, added to acc. */
+static inline AVS_HD float avs_k_dw_bwd_at(float acc, const float *dy, const float *wt, int H,
+                                           int W, int C, int n, int i, int j, int c)
+{
+    for (int di = -1; di <= 1; di++)
+        for (int dj = -1; dj <= 1; dj++)
+            if (avs_k_dw_tap_in(i, j, -di, -dj, H, W))
+                acc += wt[((di + 1) * 3 + dj + 1) * C + c] *
+                       dy[(((size_t)n * H + i - di) * W + j - dj) * C + c];
+    return acc;
+}
+
+/* Token row (n, i)'s partial of the filter gradient of channel c, tap t (0..8, 3(di+1)+dj+1)
+ * or the bias (t = 9): summed in double along the row. */
+static inline AVS_HD double avs_k_dw_row_partial(const float *dy, const float *x, int H, int W,
+                                                 int C, int n, int i, int c, int t)
+{
+    double acc = 0;
+    int di = t / 3 - 1, dj = t % 3 - 1;
+    for (int j = 0; j < W; j++) {
+        float gy = dy[(((size_t)n * H + i) * W + j) * C + c];
+        if (t == 9)
+            acc += gy;
+        else if (avs_k_dw_tap_in(i, j, di, dj, H, W))
+            acc += (double)gy * x[(((size_t)n * H + i + di) * W + j + dj) * C + c];
+    }
+    return acc;
+}
+
 /* ---- pixel shuffle by 2 ---- */
 
 /* x [4NC,H,W] element read by y [NC,2H,2W] element yi (pixel_shuffle2). */
