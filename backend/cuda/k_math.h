@@ -320,6 +320,17 @@ static inline AVS_HD int avs_k_ring_taps(int t, int rs, int H, int W, int off[4]
     return 4;
 }
 
+/* Column entry (c*9 + rs, b*n + t) of up2_ring_cols from plane pc [H+2][W+2] of (b, c). */
+static inline AVS_HD float avs_k_ring_col_at(const float *pc, int t, int rs, int H, int W)
+{
+    int off[4];
+    float wt[4], v = 0.0f;
+    int nt = avs_k_ring_taps(t, rs, H, W, off, wt);
+    for (int e = 0; e < nt; e++)
+        v += wt[e] * pc[off[e]];
+    return v;
+}
+
 /* The ring pixels of a 2H x 2W map whose tap r (row offset r-1) can read padded row i:
  * U rows m in [2i-3, 2i] (up2_pair reads rows i0, i0+1 with i0 = m/2 or (m+1)/2), so ring
  * rows p = m - r + 1 in [2i-2-r, 2i+1-r]. The same holds for columns. */
@@ -335,6 +346,8 @@ static inline AVS_HD float avs_k_ring_gather(float acc, const float *cv, size_t 
                                              int H, int W)
 {
     int pos = i * (W + 2) + j;
+    if (2 * i - 4 > 0 && 2 * i + 1 < 2 * H - 1 && 2 * j - 4 > 0 && 2 * j + 1 < 2 * W - 1)
+        return acc; /* no ring pixel among the candidates: an inner pixel */
     for (int rs = 0; rs < 9; rs++) {
         int r = rs / 3, s = rs % 3;
         for (int p = avs_k_ring_cand_lo(i, r); p < avs_k_ring_cand_lo(i, r) + 4; p++)
