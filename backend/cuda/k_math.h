@@ -61,6 +61,73 @@ static inline AVS_HD size_t avs_k_bc_index(const struct avs_bcast *bc, size_t fl
     return k;
 }
 
+/* ---- the split of the fixed-order sums (backend/cuda/k_reduce.cuh) ----
+ * A plane sum [N,C,HW] -> [C] sums over n and i; a column sum [Nb,R,K] -> [Nb*K] over r.
+ * Long sums are cut into S chunks (S from the shape alone), each chunk summed in double, and
+ * the chunks' partials (AVS_K_PART_CAP at most) added in chunk order. */
+#define AVS_K_PART_CAP 65536
+
+/* S for `count` terms per result, `outs` results, about `per` terms a chunk */
+static inline int avs_k_splits(size_t count, size_t outs, size_t per)
+{
+    size_t s = (count + per - 1) / per, cap = AVS_K_PART_CAP / (outs ? outs : 1);
+    if (s > cap)
+        s = cap;
+    if (s > 1024)
+        s = 1024;
+    return s < 1 ? 1 : (int)s;
+}
+
+static inline int avs_k_plane_splits(int N, int C, int HW)
+{
+    return avs_k_splits((size_t)N * HW, (size_t)C, 16384);
+}
+
+/* enough threads to fill a GPU (~64K), each chunk at least 32 rows */
+static inline int avs_k_col_splits(int Nb, int R, int K)
+{
+    size_t outs = (size_t)Nb * K;
+    if (outs == 0 || outs >= 65536 || R <= 64)
+        return 1;
+    size_t want = 65536 / outs, most = (size_t)R / 32;
+    return avs_k_splits((size_t)R, outs, (size_t)R / (want < most ? want : most));
+}
+
+/* chunk s of S over count terms: [*r0, *r1) */
+static inline AVS_HD void avs_k_chunk(size_t count, int S, int s, size_t *r0, size_t *r1)
+{
+    size_t chunk = (count + S - 1) / S;
+    *r0 = (size_t)s * chunk;
+    *r1 = *r0 + chunk < count ? *r0 + chunk : count;
+    if (*r0 > count)
+        *r0 = count;
+}
+
+/* How add_bwd / mul_bwd reduce dy [N,C,HW] onto the broadcast operand's axes: element-wise
+ * (all axes), a plane sum [a,b,c] (kept axes outside the summed innermost ones) or a column sum
+ * [a,b,c] (the innermost axis kept); each view keeps ds's layout. */
+enum { AVS_K_VIEW_SAME, AVS_K_VIEW_PLANE, AVS_K_VIEW_COL };
+struct avs_k_view {
+    int kind, a, b, c;
+};
+
+static inline struct avs_k_view avs_k_bc_view(const struct avs_bcast *bc)
+{
+    int N = bc->N, C = bc->C, HW = bc->HW;
+    struct avs_k_view v = {AVS_K_VIEW_PLANE, N, C, HW};
+    switch (bc->sN * 4 + bc->sC * 2 + bc->sHW) {
+    case 7: v.kind = AVS_K_VIEW_SAME; break;
+    case 2: break;                                            /* [C] */
+    case 6: v.a = 1, v.b = N * C; break;                      /* [N,C] */
+    case 4: v.a = 1, v.b = N, v.c = C * HW; break;            /* [N] */
+    case 0: v.a = 1, v.b = 1, v.c = N * C * HW; break;        /* scalar */
+    case 1: v.kind = AVS_K_VIEW_COL, v.a = 1, v.b = N * C; break; /* [HW] */
+    case 5: v.kind = AVS_K_VIEW_COL; break;                   /* [N,HW] */
+    default: v.kind = AVS_K_VIEW_COL, v.a = 1, v.b = N, v.c = C * HW; break; /* [C,HW] */
+    }
+    return v;
+}
+
 /* ---- bilinear resize (PyTorch's area_pixel_compute_source_index, in float) ---- */
 
 static inline AVS_HD void avs_k_resize_src(int out, int in, int o, int ac, int *i0, int *i1,

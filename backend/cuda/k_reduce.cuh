@@ -17,7 +17,6 @@
 
 #include "backend/cuda/k_loop.cuh"
 
-#define AVS_K_PART_CAP 65536
 static __device__ double avs_k_part[AVS_K_PART_CAP];
 
 /* The sum of v over the block's AVS_CU_BLOCK threads, in a fixed tree (warp shuffles, then the
@@ -60,24 +59,12 @@ static __device__ __forceinline__ float avs_k_warp_max(float v)
     return v;
 }
 
-/* Splits of a sum of `count` terms into `outs` results: ~8K terms a split, at most what the
- * partial buffer holds, from the shape alone. */
-static inline int avs_k_splits(size_t count, size_t outs, size_t per)
-{
-    size_t s = (count + per - 1) / per, cap = AVS_K_PART_CAP / (outs ? outs : 1);
-    if (s > cap)
-        s = cap;
-    if (s > 1024)
-        s = 1024;
-    return s < 1 ? 1 : (int)s;
-}
-
 template <class L, class F>
 __global__ void avs_k_plane_sum_kernel(int N, int C, int HW, int S, L load, F fin)
 {
     int c = blockIdx.x, s = blockIdx.y;
-    size_t cnt = (size_t)N * HW, chunk = (cnt + S - 1) / S;
-    size_t r0 = (size_t)s * chunk, r1 = r0 + chunk < cnt ? r0 + chunk : cnt;
+    size_t r0, r1;
+    avs_k_chunk((size_t)N * HW, S, s, &r0, &r1);
     double v = 0;
     for (size_t r = r0 + threadIdx.x; r < r1; r += AVS_CU_BLOCK) {
         size_t n = r / HW, i = r % HW;
@@ -109,7 +96,7 @@ static void avs_k_plane_sum(int N, int C, int HW, L load, F fin, const char *op)
 {
     if (C <= 0)
         return;
-    int S = avs_k_splits((size_t)N * HW, (size_t)C, 16384);
+    int S = avs_k_plane_splits(N, C, HW);
     dim3 grid((unsigned)C, (unsigned)S);
     avs_k_plane_sum_kernel<<<grid, AVS_CU_BLOCK, 0, avs_cu_stream()>>>(N, C, HW, S, load, fin);
     AVS_CU_LAUNCHED(op, "N=%d C=%d HW=%d", N, C, HW);
@@ -124,13 +111,13 @@ template <class L, class F>
 __global__ void avs_k_col_sum_kernel(int Nb, int R, int K, int S, L load, F fin)
 {
     size_t outs = (size_t)Nb * K, tot = outs * S;
-    int chunk = (R + S - 1) / S;
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < tot;
          t += (size_t)gridDim.x * blockDim.x) {
-        size_t j = t % outs, b = j / K, k = j % K;
-        int s = (int)(t / outs), r0 = s * chunk, r1 = r0 + chunk < R ? r0 + chunk : R;
+        size_t j = t % outs, b = j / K, k = j % K, r0, r1;
+        int s = (int)(t / outs);
+        avs_k_chunk((size_t)R, S, s, &r0, &r1);
         double v = 0;
-        for (int r = r0; r < r1; r++)
+        for (size_t r = r0; r < r1; r++)
             v += load((b * R + r) * K + k);
         if (S == 1)
             fin(j, v);
@@ -145,12 +132,7 @@ static void avs_k_col_sum(int Nb, int R, int K, L load, F fin, const char *op)
     size_t outs = (size_t)Nb * K;
     if (outs == 0)
         return;
-    /* enough threads to fill the GPU (~64K), each at least 32 rows */
-    int S = 1;
-    if (outs < 65536 && R > 64) {
-        size_t want = 65536 / outs, most = (size_t)R / 32;
-        S = avs_k_splits((size_t)R, outs, (size_t)R / (want < most ? want : most));
-    }
+    int S = avs_k_col_splits(Nb, R, K);
     avs_k_col_sum_kernel<<<avs_cu_grid(outs * S), AVS_CU_BLOCK, 0, avs_cu_stream()>>>(
         Nb, R, K, S, load, fin);
     AVS_CU_LAUNCHED(op, "Nb=%d R=%d K=%d", Nb, R, K);

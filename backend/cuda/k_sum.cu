@@ -28,8 +28,7 @@ template <class L> __global__ static void bc_same_k(float *ds, L load, size_t n)
     AVS_K_FOR(i, n) ds[i] += (float)load(i);
 }
 
-/* Each pattern of kept axes is a plane sum (kept axes outside the summed innermost ones) or
- * a column sum (innermost axis kept), over a view of [N,C,HW] that keeps ds's layout. */
+/* Each pattern of kept axes is a view of [N,C,HW] (backend/cuda/k_math.h avs_k_bc_view) */
 template <class L>
 static void bcast_reduce(float *ds, L load, const struct avs_bcast *bc, const char *op)
 {
@@ -38,19 +37,14 @@ static void bcast_reduce(float *ds, L load, const struct avs_bcast *bc, const ch
     size_t n = (size_t)N * C * HW;
     if (n == 0)
         return;
-    switch (bc->sN * 4 + bc->sC * 2 + bc->sHW) {
-    case 7: /* all: element-wise */
+    struct avs_k_view v = avs_k_bc_view(bc);
+    if (v.kind == AVS_K_VIEW_SAME) {
         AVS_K_GO(bc_same_k<L>, n)(ds, load, n);
         AVS_CU_LAUNCHED(op, "N=%d C=%d HW=%d", N, C, HW);
-        break;
-    case 2: avs_k_plane_sum(N, C, HW, load, fin, op); break;          /* [C] */
-    case 6: avs_k_plane_sum(1, N * C, HW, load, fin, op); break;      /* [N,C] */
-    case 4: avs_k_plane_sum(1, N, C * HW, load, fin, op); break;      /* [N] */
-    case 0: avs_k_plane_sum(1, 1, N * C * HW, load, fin, op); break;  /* scalar */
-    case 1: avs_k_col_sum(1, N * C, HW, load, fin, op); break;        /* [HW] */
-    case 5: avs_k_col_sum(N, C, HW, load, fin, op); break;            /* [N,HW] */
-    default: avs_k_col_sum(1, N, C * HW, load, fin, op); break;       /* 3: [C,HW] */
-    }
+    } else if (v.kind == AVS_K_VIEW_PLANE)
+        avs_k_plane_sum(v.a, v.b, v.c, load, fin, op);
+    else
+        avs_k_col_sum(v.a, v.b, v.c, load, fin, op);
 }
 
 void avs_cu_add_bwd(float *ds, const float *dy, const struct avs_bcast *bc)
