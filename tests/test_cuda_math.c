@@ -828,6 +828,312 @@ static void test_adam(void)
     }
 }
 
+/* ---- tokens: dwconv3, maxpool2, transpose, tokmean_bwd ---- */
+
+static void test_dwconv_one(int N, int H, int W, int C)
+{
+    size_t n = (size_t)N * H * W * C;
+    float *x = rnd(n), *w = rnd((size_t)C * 9), *b = rnd(C), *dy = rnd(n), *yw = rnd(n);
+    float *yg = rnd(n), *dxw = rnd(n), *dxg = dup(dxw, n), *dww = rnd((size_t)C * 9);
+    float *dwg = dup(dww, (size_t)C * 9), *dbw = rnd(C), *dbg = dup(dbw, C);
+    float *ws = avs_malloc(avs_dwconv3_ws(N, H, C) * sizeof(float)), *wt = rnd((size_t)9 * C);
+    double *part = avs_malloc((size_t)N * H * 10 * C * sizeof(double));
+    char what[80];
+    for (size_t k = 0; k < (size_t)9 * C; k++) /* taps_major_k */
+        wt[k] = w[(k % C) * 9 + k / C];
+    cpu->dwconv3_fwd(yw, x, w, b, N, H, W, C, ws);
+    cpu->dwconv3_bwd_data(dxw, dy, w, N, H, W, C, ws);
+    cpu->dwconv3_bwd_filter(dww, dbw, dy, x, N, H, W, C, ws);
+    for (size_t k = 0; k < n; k++) { /* dw_fwd_k, dw_bwd_data_k */
+        size_t t = k / C;
+        int c = (int)(k % C), j = (int)(t % W), i = (int)(t / W % H), nn = (int)(t / W / H);
+        yg[k] = avs_k_dw_fwd_at(x, wt, b, H, W, C, nn, i, j, c);
+        dxg[k] = avs_k_dw_bwd_at(dxg[k], dy, wt, H, W, C, nn, i, j, c);
+    }
+    for (size_t k = 0; k < (size_t)N * H * 10 * C; k++) { /* dw_partials_k */
+        int c = (int)(k % C), t = (int)(k / C % 10);
+        size_t r = k / ((size_t)10 * C);
+        part[k] = avs_k_dw_row_partial(dy, x, H, W, C, (int)(r / H), (int)(r % H), c, t);
+    }
+    for (size_t k = 0; k < (size_t)10 * C; k++) { /* dw_rows_k */
+        int c = (int)(k % C), t = (int)(k / C);
+        double acc = 0;
+        for (int r = 0; r < N * H; r++)
+            acc += part[((size_t)r * 10 + t) * C + c];
+        if (t < 9)
+            dwg[c * 9 + t] += (float)acc;
+        else
+            dbg[c] += (float)acc;
+    }
+    snprintf(what, sizeof what, "dwconv3 N=%d H=%d W=%d C=%d", N, H, W, C);
+    same(what, yg, yw, n);
+    same(what, dxg, dxw, n);
+    same(what, dwg, dww, (size_t)C * 9);
+    same(what, dbg, dbw, C);
+    free(x), free(w), free(b), free(dy), free(yw), free(yg), free(dxw), free(dxg), free(dww);
+    free(dwg), free(dbw), free(dbg), free(ws), free(wt), free(part);
+}
+
+static void test_tokens(void)
+{
+    static const int dw[][4] = {{1, 1, 1, 1}, {1, 2, 2, 3}, {2, 5, 3, 7}, {2, 7, 9, 64}};
+    for (size_t s = 0; s < sizeof dw / sizeof dw[0]; s++)
+        test_dwconv_one(dw[s][0], dw[s][1], dw[s][2], dw[s][3]);
+    int NC = 3, H = 6, W = 10, N = 2, L = 13, C = 5;
+    size_t no = (size_t)NC * (H / 2) * (W / 2), nt = (size_t)N * L * C;
+    float *x = rnd((size_t)NC * H * W), *yw = rnd(no), *yg = rnd(no);
+    cpu->maxpool2_fwd(yw, x, NC, H, W);
+    for (size_t k = 0; k < no; k++) { /* maxpool2_k */
+        size_t j = k % (W / 2), i = (k / (W / 2)) % (H / 2), c = k / ((size_t)(W / 2) * (H / 2));
+        const float *p = x + (c * H + 2 * i) * W + 2 * j;
+        float a = p[0] > p[1] ? p[0] : p[1], bb = p[W] > p[W + 1] ? p[W] : p[W + 1];
+        yg[k] = a > bb ? a : bb;
+    }
+    same("maxpool2_fwd", yg, yw, no);
+    float *t = rnd(nt), *tw = rnd(nt), *tg = dup(tw, nt), *dy = rnd((size_t)N * C);
+    cpu->tokmean_bwd(tw, dy, N, L, C);
+    for (size_t k = 0; k < nt; k++) /* tokmean_bwd_k */
+        tg[k] += dy[k / ((size_t)L * C) * C + k % C] / (float)L;
+    same("tokmean_bwd", tg, tw, nt);
+    cpu->transpose(tw, t, N, L, C);
+    for (int n = 0; n < N; n++) /* transpose_k: y [N,C,R] (c, r) from x (r, c) */
+        for (int r = 0; r < L; r++)
+            for (int c = 0; c < C; c++)
+                tg[((size_t)n * C + c) * L + r] = t[((size_t)n * L + r) * C + c];
+    same("transpose", tg, tw, nt);
+    free(x), free(yw), free(yg), free(t), free(tw), free(tg), free(dy);
+}
+
+/* ---- head ---- */
+
+static void test_taps_compose(int K, int C, int T)
+{
+    size_t n = (size_t)K * C * T, nk = (size_t)K * C * 9;
+    float *w = rnd(n), *ww = rnd(n), *wg = rnd(n), *dw = rnd(n), *dwg = dup(dw, n);
+    char what[64];
+    cpu->taps_split(ww, w, K, C, T);
+    for (size_t e = 0; e < n; e++) { /* taps_split_k */
+        size_t c = e % C, k = e / C % K, t = e / ((size_t)C * K);
+        wg[e] = w[(k * C + c) * T + t];
+    }
+    snprintf(what, sizeof what, "taps_split K=%d C=%d T=%d", K, C, T);
+    same(what, wg, ww, n);
+    cpu->taps_merge(dw, w, K, C, T);
+    for (size_t e = 0; e < n; e++) { /* taps_merge_k */
+        size_t t = e % T, c = e / T % C, k = e / ((size_t)T * C);
+        dwg[e] += w[(t * K + k) * C + c];
+    }
+    snprintf(what, sizeof what, "taps_merge K=%d C=%d T=%d", K, C, T);
+    same(what, dwg, dw, n);
+    float *w9 = rnd(nk), *b = rnd(K), *kcw = rnd(4 * nk), *kcg = rnd(4 * nk), *kbw = rnd(4 * K);
+    float *kbg = rnd(4 * K), *d9 = rnd(nk), *d9g = dup(d9, nk), *db = rnd(K), *dbg = dup(db, K);
+    cpu->up2conv_compose(kcw, kbw, w9, b, K, C);
+    for (size_t e = 0; e < 4 * nk; e++) { /* up2_compose_k */
+        int uv = (int)(e % 9);
+        size_t c = e / 9 % C, kp = e / ((size_t)9 * C), k = kp / 4;
+        kcg[e] = avs_k_compose(w9 + (k * C + c) * 9, (int)(kp % 4), uv / 3, uv % 3);
+        if (c == 0 && uv == 0)
+            kbg[kp] = b[k];
+    }
+    snprintf(what, sizeof what, "up2conv_compose K=%d C=%d", K, C);
+    same(what, kcg, kcw, 4 * nk);
+    same(what, kbg, kbw, 4 * (size_t)K);
+    cpu->up2conv_decompose(d9, db, kcw, kbw, K, C);
+    for (size_t e = 0; e < nk; e++) { /* up2_decompose_k */
+        int rs = (int)(e % 9);
+        size_t c = e / 9 % C, k = e / ((size_t)9 * C);
+        d9g[e] += avs_k_decompose(kcw + (k * 4 * C + c) * 9, (size_t)C * 9, rs / 3, rs % 3);
+        if (c == 0 && rs == 0)
+            for (int p = 0; p < 4; p++)
+                dbg[k] += kbw[k * 4 + p];
+    }
+    snprintf(what, sizeof what, "up2conv_decompose K=%d C=%d", K, C);
+    same(what, d9g, d9, nk);
+    same(what, dbg, db, K);
+    free(w), free(ww), free(wg), free(dw), free(dwg), free(w9), free(b), free(kcw), free(kcg);
+    free(kbw), free(kbg), free(d9), free(d9g), free(db), free(dbg);
+}
+
+static void test_pad_shuffle(int NC, int H, int W)
+{
+    int Hp = H + 2, Wp = W + 2;
+    size_t n = (size_t)NC * H * W, np = (size_t)NC * Hp * Wp, n4 = 4 * n;
+    float *x = rnd(n), *pw = rnd(np), *pg = rnd(np), *dx = rnd(n), *dxg = dup(dx, n);
+    float *x4 = rnd(n4), *sw = rnd(n4), *sg = rnd(n4);
+    char what[64];
+    cpu->pad_replicate(pw, x, NC, H, W);
+    for (size_t e = 0; e < np; e++) { /* pad_k */
+        int jp = (int)(e % Wp), ip = (int)(e / Wp % Hp);
+        size_t nc = e / ((size_t)Wp * Hp);
+        pg[e] = x[(nc * H + avs_k_clampi(ip - 1, 0, H - 1)) * W + avs_k_clampi(jp - 1, 0, W - 1)];
+    }
+    snprintf(what, sizeof what, "pad_replicate NC=%d H=%d W=%d", NC, H, W);
+    same(what, pg, pw, np);
+    float *dy = rnd(np);
+    cpu->pad_replicate_bwd(dx, dy, NC, H, W);
+    for (size_t e = 0; e < n; e++) { /* pad_bwd_k */
+        int j = (int)(e % W), i = (int)(e / W % H), ri[3], ci[3];
+        size_t nc = e / ((size_t)W * H);
+        int nr = avs_k_pad_sources(i, H, ri), ncl = avs_k_pad_sources(j, W, ci);
+        const float *s = dy + nc * Hp * Wp;
+        float acc = dxg[e];
+        for (int a = 0; a < nr; a++)
+            for (int b = 0; b < ncl; b++)
+                acc += s[(size_t)ri[a] * Wp + ci[b]];
+        dxg[e] = acc;
+    }
+    snprintf(what, sizeof what, "pad_replicate_bwd NC=%d H=%d W=%d", NC, H, W);
+    same(what, dxg, dx, n);
+    cpu->pixel_shuffle2(sw, x4, NC, H, W);
+    for (size_t e = 0; e < n4; e++) /* shuffle2_k */
+        sg[e] = x4[avs_k_shuffle2_src(e, H, W)];
+    snprintf(what, sizeof what, "pixel_shuffle2 NC=%d H=%d W=%d", NC, H, W);
+    same(what, sg, sw, n4);
+    cpu->pixel_unshuffle2(sw, x4, NC, H, W);
+    for (size_t e = 0; e < n4; e++) /* unshuffle2_k */
+        sg[e] = x4[avs_k_unshuffle2_src(e, H, W)];
+    snprintf(what, sizeof what, "pixel_unshuffle2 NC=%d H=%d W=%d", NC, H, W);
+    same(what, sg, sw, n4);
+    free(x), free(pw), free(pg), free(dx), free(dxg), free(x4), free(sw), free(sg), free(dy);
+}
+
+/* the ring index is the inverse of the ring enumeration, and -1 off the ring */
+static void test_ring_index(void)
+{
+    int bad = 0;
+    for (int P = 1; P <= 9; P++)
+        for (int Q = 1; Q <= 9; Q++) {
+            int n = avs_ring_n(P, Q), seen[81] = {0};
+            for (int t = 0; t < n; t++) {
+                int p, q;
+                avs_k_ring_pixel(t, P, Q, &p, &q);
+                bad += avs_k_ring_index(p, q, P, Q) != t;
+                seen[p * Q + q] = 1;
+            }
+            for (int k = 0; k < P * Q; k++)
+                bad += !seen[k] && avs_k_ring_index(k / Q, k % Q, P, Q) != -1;
+        }
+    CHECK(bad == 0, "ring index: %d pixels wrong", bad);
+}
+
+static void test_ring(int B, int C, int H, int W)
+{
+    int n = avs_ring_n(2 * H, 2 * W), Hp = H + 2, Wp = W + 2, P = 2 * H, Q = 2 * W;
+    size_t ld = (size_t)B * n, plane = (size_t)Hp * Wp, ncol = (size_t)C * 9 * ld;
+    size_t nhp = (size_t)B * C * plane;
+    float *hp = rnd(nhp), *cw = rnd(ncol), *cg = rnd(ncol), *dh = rnd(nhp), *dhg = dup(dh, nhp);
+    char what[64];
+    cpu->up2_ring_cols(cw, hp, B, C, H, W);
+    for (size_t e = 0; e < ncol; e++) { /* ring_cols_k */
+        size_t bt = e % ld, crs = e / ld, b = bt / n, c = crs / 9;
+        cg[e] = avs_k_ring_col_at(hp + (b * C + c) * plane, (int)(bt % n), (int)(crs % 9), H, W);
+    }
+    snprintf(what, sizeof what, "up2_ring_cols B=%d C=%d H=%d W=%d", B, C, H, W);
+    same(what, cg, cw, ncol);
+    cpu->up2_ring_cols_bwd(dh, cw, B, C, H, W);
+    for (size_t e = 0; e < nhp; e++) { /* ring_cols_bwd_k */
+        int j = (int)(e % Wp), i = (int)(e / Wp % Hp);
+        size_t bc = e / plane, b = bc / C, c = bc % C;
+        dhg[e] = avs_k_ring_gather(dhg[e], cw + c * 9 * ld + b * n, ld, i, j, H, W);
+    }
+    snprintf(what, sizeof what, "up2_ring_cols_bwd B=%d C=%d H=%d W=%d", B, C, H, W);
+    same(what, dhg, dh, nhp);
+    /* ring_set / ring_take on y [B,C,P,Q] with yr [C, B*n] */
+    size_t ny = (size_t)B * C * P * Q, nr = (size_t)C * ld;
+    float *y = rnd(ny), *yg = dup(y, ny), *yr = rnd(nr), *bias = rnd(C), *rw = rnd(nr);
+    float *rg = rnd(nr);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass)
+            cpu->ring_take(rw, y, B, C, P, Q);
+        else
+            cpu->ring_set(y, yr, bias, B, C, P, Q);
+        for (size_t e = 0; e < nr; e++) { /* ring_set_k, ring_take_k (ring_at) */
+            size_t bt = e % ld;
+            int k = (int)(e / ld), p, q;
+            avs_k_ring_pixel((int)(bt % n), P, Q, &p, &q);
+            size_t at = ((bt / n) * C + k) * (size_t)P * Q + (size_t)p * Q + q;
+            if (pass)
+                rg[e] = yg[at], yg[at] = 0.0f;
+            else
+                yg[at] = yr[e] + bias[k];
+        }
+        snprintf(what, sizeof what, "ring_%s B=%d K=%d P=%d Q=%d", pass ? "take" : "set", B, C,
+                 P, Q);
+        same(what, yg, y, ny);
+        if (pass)
+            same(what, rg, rw, nr);
+    }
+    free(hp), free(cw), free(cg), free(dh), free(dhg), free(y), free(yg), free(yr), free(bias);
+    free(rw), free(rg);
+}
+
+static void test_ccam(int N, int C, int HW)
+{
+    size_t n = (size_t)N * C * HW, nm = (size_t)N * HW;
+    float *dout = rnd(n), *s = rnd((size_t)N * C), *x1 = rnd(n), *sm = rnd(nm), *dx = rnd(n);
+    float *dxg = dup(dx, n), *ws = rnd(nm), *wsg = rnd(nm);
+    double *acc = avs_malloc(nm * sizeof(double));
+    char what[64];
+    for (size_t i = 0; i < nm; i++)
+        sm[i] = 0.5f + 0.4f * sm[i];
+    cpu->ccam_bwd(dx, dout, s, x1, sm, N, C, HW, ws);
+    struct ld2 l = {dout, x1};
+    col_sum(acc, N, C, HW, ld2_at, &l); /* ccam_fin */
+    for (size_t j = 0; j < nm; j++)
+        wsg[j] = (float)acc[j] * (sm[j] * (1.0f - sm[j]) / (float)C);
+    for (size_t e = 0; e < n; e++) { /* ccam_dx_k */
+        size_t i = e % HW, nc = e / HW, j = nc / C * HW + i;
+        dxg[e] += (dout[e] * sm[j] + wsg[j]) * s[nc];
+    }
+    snprintf(what, sizeof what, "ccam_bwd N=%d C=%d HW=%d", N, C, HW);
+    if (avs_k_col_splits(N, C, HW) == 1) /* the channels in order, as the cpu */
+        same(what, dxg, dx, n);
+    else
+        near_scaled(what, dxg, dx, n, 1e-6);
+    free(dout), free(s), free(x1), free(sm), free(dx), free(dxg), free(ws), free(wsg), free(acc);
+}
+
+static void test_concat_bias(int N, int Cx, int HW, int Cy, int c0)
+{
+    size_t nx = (size_t)N * Cx * HW, ny = (size_t)N * Cy * HW, CxHW = (size_t)Cx * HW;
+    float *x = rnd(nx), *y = rnd(ny), *yg = dup(y, ny), *dx = rnd(nx), *dxg = dup(dx, nx);
+    cpu->concat_fwd(y, x, N, Cx, HW, Cy, c0);
+    cpu->concat_bwd(dx, y, N, Cx, HW, Cy, c0);
+    for (size_t i = 0; i < nx; i++) /* concat_fwd_k (concat_at) */
+        yg[(i / CxHW * Cy + c0) * (size_t)HW + i % CxHW] = x[i];
+    for (size_t i = 0; i < nx; i++) /* concat_bwd_k */
+        dxg[i] += yg[(i / CxHW * Cy + c0) * (size_t)HW + i % CxHW];
+    same("concat_fwd", yg, y, ny);
+    same("concat_bwd", dxg, dx, nx);
+    float *b = rnd(HW);
+    cpu->bias_fwd(y, b, N * Cy, HW);
+    for (size_t i = 0; i < ny; i++) /* bias_fwd_k */
+        yg[i] += b[i % (size_t)HW];
+    same("bias_fwd", yg, y, ny);
+    free(x), free(y), free(yg), free(dx), free(dxg), free(b);
+}
+
+static void test_head(void)
+{
+    static const int tc[][3] = {{1, 1, 1}, {2, 3, 9}, {5, 7, 4}, {4, 32, 9}};
+    for (size_t s = 0; s < sizeof tc / sizeof tc[0]; s++)
+        test_taps_compose(tc[s][0], tc[s][1], tc[s][2]);
+    static const int ps[][3] = {{1, 1, 1}, {2, 2, 2}, {3, 1, 5}, {2, 7, 4}, {3, 13, 11}};
+    for (size_t s = 0; s < sizeof ps / sizeof ps[0]; s++)
+        test_pad_shuffle(ps[s][0], ps[s][1], ps[s][2]);
+    test_ring_index();
+    static const int rg[][4] = {{1, 1, 1, 1}, {2, 2, 1, 2}, {1, 3, 2, 2}, {2, 2, 3, 5},
+                                {3, 2, 7, 7}, {2, 3, 14, 9}};
+    for (size_t s = 0; s < sizeof rg / sizeof rg[0]; s++)
+        test_ring(rg[s][0], rg[s][1], rg[s][2], rg[s][3]);
+    test_ccam(1, 1, 1);
+    test_ccam(2, 3, 49);
+    test_ccam(2, 64, 5);
+    test_ccam(1, 300, 4);
+    test_concat_bias(2, 3, 7, 8, 4);
+    test_concat_bias(1, 1, 1, 1, 0);
+}
+
 int main(void)
 {
     cpu = avs_backend_cpu();
@@ -838,5 +1144,7 @@ int main(void)
     test_norms();
     test_losses();
     test_adam();
+    test_tokens();
+    test_head();
     return check_summary("test_cuda_math");
 }
