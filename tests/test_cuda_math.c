@@ -220,9 +220,13 @@ static void test_bcast_one(int N, int C, int HW, int mask)
     char what[96];
     snprintf(what, sizeof what, "add_fwd N=%d C=%d HW=%d mask=%d", N, C, HW, mask);
     cpu->add_fwd(want, x, s, &bc);
-    for (size_t i = 0; i < n; i++)
+    size_t bad32 = 0;
+    for (size_t i = 0; i < n; i++) {
         got[i] = x[i] + s[avs_k_bc_index(&bc, i)];
+        bad32 += avs_k_bc_index32(&bc, (unsigned)i) != avs_k_bc_index(&bc, i);
+    }
     same(what, got, want, n);
+    CHECK(bad32 == 0, "%s: avs_k_bc_index32 differs from avs_k_bc_index at %zu", what, bad32);
     what[0] = 'm', what[1] = 'u', what[2] = 'l';
     cpu->mul_fwd(want, x, s, &bc);
     for (size_t i = 0; i < n; i++)

@@ -128,6 +128,21 @@ static inline struct avs_k_view avs_k_bc_view(const struct avs_bcast *bc)
     return v;
 }
 
+/* The same in 32-bit arithmetic, for tensors under 2^31 elements (the kernels' fast path:
+ * a 64-bit division costs several times a 32-bit one on a GPU). */
+static inline AVS_HD unsigned avs_k_bc_index32(const struct avs_bcast *bc, unsigned flat)
+{
+    unsigned HW = (unsigned)bc->HW, C = (unsigned)bc->C;
+    unsigned i = flat % HW, t = flat / HW, c = t % C, n = t / C, k = 0;
+    if (bc->sN)
+        k = n;
+    if (bc->sC)
+        k = k * C + c;
+    if (bc->sHW)
+        k = k * HW + i;
+    return k;
+}
+
 /* ---- bilinear resize (PyTorch's area_pixel_compute_source_index, in float) ---- */
 
 static inline AVS_HD void avs_k_resize_src(int out, int in, int o, int ac, int *i0, int *i1,

@@ -52,10 +52,11 @@ void avs_cu_add_bwd(float *ds, const float *dy, const struct avs_bcast *bc)
     bcast_reduce(ds, avs_k_ld1{dy}, bc, "add_bwd");
 }
 
+template <class I>
 __global__ static void mul_bwd_dx_k(float *dx, const float *dy, const float *s,
                                     struct avs_bcast bc, size_t n)
 {
-    AVS_K_FOR(i, n) dx[i] += dy[i] * s[avs_k_bc_index(&bc, i)];
+    AVS_K_FOR_T(I, i, n) dx[i] += dy[i] * s[avs_k_bc_at(bc, i)];
 }
 
 void avs_cu_mul_bwd(float *dx, float *ds, const float *dy, const float *x, const float *s,
@@ -63,7 +64,7 @@ void avs_cu_mul_bwd(float *dx, float *ds, const float *dy, const float *x, const
 {
     size_t n = (size_t)bc->N * bc->C * bc->HW;
     if (dx && n) {
-        AVS_K_GO(mul_bwd_dx_k, n)(dx, dy, s, *bc, n);
+        AVS_K_GO_IDX(mul_bwd_dx_k, n, dx, dy, s, *bc, n);
         AVS_CU_LAUNCHED("mul_bwd", "N=%d C=%d HW=%d", bc->N, bc->C, bc->HW);
     }
     if (ds)

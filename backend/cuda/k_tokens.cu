@@ -57,21 +57,23 @@ static const float *taps_major(float *ws, const float *w, int C, const char *op)
     return ws;
 }
 
+template <class I>
 __global__ static void dw_fwd_k(float *y, const float *x, const float *wt, const float *b,
                                 size_t tot, int H, int W, int C)
 {
-    AVS_K_FOR(k, tot) {
-        size_t t = k / C;
+    AVS_K_FOR_T(I, k, tot) {
+        I t = k / (I)C;
         int c = (int)(k % C), j = (int)(t % W), i = (int)(t / W % H), n = (int)(t / W / H);
         y[k] = avs_k_dw_fwd_at(x, wt, b, H, W, C, n, i, j, c);
     }
 }
 
+template <class I>
 __global__ static void dw_bwd_data_k(float *dx, const float *dy, const float *wt, size_t tot,
                                      int H, int W, int C)
 {
-    AVS_K_FOR(k, tot) {
-        size_t t = k / C;
+    AVS_K_FOR_T(I, k, tot) {
+        I t = k / (I)C;
         int c = (int)(k % C), j = (int)(t % W), i = (int)(t / W % H), n = (int)(t / W / H);
         dx[k] = avs_k_dw_bwd_at(dx[k], dy, wt, H, W, C, n, i, j, c);
     }
@@ -84,7 +86,7 @@ void avs_cu_dwconv3_fwd(float *y, const float *x, const float *w, const float *b
     if (tot == 0)
         return;
     const float *wt = taps_major(ws, w, C, "dwconv3_fwd");
-    AVS_K_GO(dw_fwd_k, tot)(y, x, wt, b, tot, H, W, C);
+    AVS_K_GO_IDX(dw_fwd_k, tot, y, x, wt, b, tot, H, W, C);
     AVS_CU_LAUNCHED("dwconv3_fwd", "N=%d H=%d W=%d C=%d", N, H, W, C);
 }
 
@@ -95,7 +97,7 @@ void avs_cu_dwconv3_bwd_data(float *dx, const float *dy, const float *w, int N, 
     if (tot == 0)
         return;
     const float *wt = taps_major(ws, w, C, "dwconv3_bwd_data");
-    AVS_K_GO(dw_bwd_data_k, tot)(dx, dy, wt, tot, H, W, C);
+    AVS_K_GO_IDX(dw_bwd_data_k, tot, dx, dy, wt, tot, H, W, C);
     AVS_CU_LAUNCHED("dwconv3_bwd_data", "N=%d H=%d W=%d C=%d", N, H, W, C);
 }
 
@@ -144,9 +146,10 @@ void avs_cu_tokmean_fwd(float *y, const float *x, int N, int L, int C)
     avs_k_col_sum(N, L, C, avs_k_ld1{x}, avs_k_fin_mean{y, L}, "tokmean_fwd");
 }
 
+template <class I>
 __global__ static void tokmean_bwd_k(float *dx, const float *dy, size_t tot, int L, int C)
 {
-    AVS_K_FOR(k, tot) dx[k] += dy[k / ((size_t)L * C) * C + k % C] / (float)L;
+    AVS_K_FOR_T(I, k, tot) dx[k] += dy[k / ((I)L * (I)C) * C + k % (I)C] / (float)L;
 }
 
 void avs_cu_tokmean_bwd(float *dx, const float *dy, int N, int L, int C)
@@ -154,6 +157,6 @@ void avs_cu_tokmean_bwd(float *dx, const float *dy, int N, int L, int C)
     size_t tot = (size_t)N * L * C;
     if (tot == 0)
         return;
-    AVS_K_GO(tokmean_bwd_k, tot)(dx, dy, tot, L, C);
+    AVS_K_GO_IDX(tokmean_bwd_k, tot, dx, dy, tot, L, C);
     AVS_CU_LAUNCHED("tokmean_bwd", "N=%d L=%d C=%d", N, L, C);
 }
