@@ -13,30 +13,32 @@
 __global__ static void transpose_k(float *y, const float *x, int N, int R, int C)
 {
     __shared__ float t[TILE][TILE + 1];
-    int c0 = blockIdx.x * TILE, r0 = blockIdx.y * TILE;
-    for (int n = blockIdx.z; n < N; n += gridDim.z) {
-        const float *xs = x + (size_t)n * R * C;
-        float *ys = y + (size_t)n * R * C;
-        for (int k = threadIdx.y; k < TILE; k += blockDim.y) {
-            int r = r0 + k, c = c0 + threadIdx.x;
-            if (r < R && c < C)
-                t[k][threadIdx.x] = xs[(size_t)r * C + c];
+    int c0 = blockIdx.x * TILE;
+    for (int n = blockIdx.z; n < N; n += gridDim.z)
+        for (int r0 = blockIdx.y * TILE; r0 < R; r0 += gridDim.y * TILE) {
+            const float *xs = x + (size_t)n * R * C;
+            float *ys = y + (size_t)n * R * C;
+            for (int k = threadIdx.y; k < TILE; k += blockDim.y) {
+                int r = r0 + k, c = c0 + threadIdx.x;
+                if (r < R && c < C)
+                    t[k][threadIdx.x] = xs[(size_t)r * C + c];
+            }
+            __syncthreads();
+            for (int k = threadIdx.y; k < TILE; k += blockDim.y) {
+                int c = c0 + k, r = r0 + threadIdx.x;
+                if (r < R && c < C)
+                    ys[(size_t)c * R + r] = t[threadIdx.x][k];
+            }
+            __syncthreads();
         }
-        __syncthreads();
-        for (int k = threadIdx.y; k < TILE; k += blockDim.y) {
-            int c = c0 + k, r = r0 + threadIdx.x;
-            if (r < R && c < C)
-                ys[(size_t)c * R + r] = t[threadIdx.x][k];
-        }
-        __syncthreads();
-    }
 }
 
 void avs_cu_transpose(float *y, const float *x, int N, int R, int C)
 {
     if ((size_t)N * R * C == 0)
         return;
-    dim3 grid((unsigned)((C + TILE - 1) / TILE), (unsigned)((R + TILE - 1) / TILE),
+    int tr = (R + TILE - 1) / TILE;
+    dim3 grid((unsigned)((C + TILE - 1) / TILE), (unsigned)(tr < 65535 ? tr : 65535),
               (unsigned)(N < 65535 ? N : 65535));
     transpose_k<<<grid, dim3(TILE, AVS_CU_BLOCK / TILE), 0, avs_cu_stream()>>>(y, x, N, R, C);
     AVS_CU_LAUNCHED("transpose", "N=%d R=%d C=%d", N, R, C);
