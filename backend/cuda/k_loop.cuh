@@ -11,7 +11,12 @@
 
 #include <limits.h>
 
+/* backend/ops.h declares struct avs_ops and a function avs_ops(): legal C, but C++'s -Wshadow
+ * flags it; the Makefile may give nvcc's host compiler -Wshadow */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
 #include "backend/cuda/cu_common.cuh"
+#pragma GCC diagnostic pop
 #include "backend/cuda/k_math.h"
 
 #define AVS_K_FOR(i, n)                                                                         \
