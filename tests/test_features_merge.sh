@@ -60,7 +60,7 @@ dur=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')  # kills bel
 case $out in *'"videos": 4, "merged": 4, "unchanged": 0, "failed": 0, "records": 16'*) ;; *) fail "merge summary: $out" ;; esac
 expect_eq "$(records "$AVS_TMP/m")" "$ref" "merged shards (by ingest) == one run"
 expect_eq "$(sqlite3 "$AVS_TMP/m/avs.db" "SELECT status, random_init, version FROM feature_sets WHERE name = 's'")" \
-  "complete|1|1" "merged set row"
+  "complete|1|2" "merged set row"
 expect_eq "$(sqlite3 "$AVS_TMP/m/avs.db" "SELECT config FROM feature_sets WHERE name = 's'")" \
   "$(sqlite3 "$AVS_TMP/ref/avs.db" "SELECT config FROM feature_sets WHERE name = 's'")" "merged set config"
 size=$(stat -c %s "$AVS_TMP/m/features/s.bin")
@@ -127,7 +127,7 @@ grep -q -- "--rebuild" "$AVS_TMP/e" || fail "reader's stale message: $(cat "$AVS
 expect_eq $? 3 "--rebuild with other options"
 grep -q "another configuration" "$AVS_TMP/e" || fail "rebuild config message: $(cat "$AVS_TMP/e")"
 feat --root "$r" --rebuild; expect_eq $? 0 "--rebuild"
-expect_eq "$(sqlite3 "$r/avs.db" "SELECT version, status FROM feature_sets WHERE name = 's'")" "1|complete" "rebuilt row"
+expect_eq "$(sqlite3 "$r/avs.db" "SELECT version, status FROM feature_sets WHERE name = 's'")" "2|complete" "rebuilt row"
 expect_eq "$(md5sum < "$r/features/s.bin")" "$sum" "rebuilt file == the original run's"
 expect_eq "$(records "$r")" "$ref" "rebuilt entries"
 "$F" dump --root "$r" --set s --video clip1 --k 2 --flipped --out "$AVS_TMP/x.st"; expect_eq $? 0 "rebuilt set is readable"
