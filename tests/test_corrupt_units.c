@@ -8,7 +8,9 @@
  * - checkpoints (train/ckpt.h): the writer's and the file's digests agree; saving refuses a NaN
  *   (the old file stays); a flipped byte anywhere in the tensor data or the metadata is named;
  *   a NaN with a valid checksum is refused by tensor; version 1 loads (warning), version 2
- *   without a checksum and unknown versions are refused. */
+ *   without a checksum and unknown versions are refused;
+ * - logits files: a NaN/Inf is refused when writing and, planted in a file, when reading, named
+ *   by channel and pixel. */
 #include <fcntl.h>
 #include <float.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 
 #include "core/integrity.h"
 #include "core/safetensors.h"
+#include "eval/eval.h"
 #include "features/cache.h"
 #include "tests/check.h"
 #include "train/ckpt.h"
@@ -256,11 +259,32 @@ static void check_ckpt(void)
     }
 }
 
+static void check_logits(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/a.logits", check_tmpdir());
+    float x[2 * 3 * 2] = {0}, *back = NULL;
+    int c = 0, w = 0, h = 0;
+    struct avs_err err;
+    x[9] = INFINITY;
+    CHECK(avs_logits_write_c(path, x, 2, 3, 2, &err) == -1 && strstr(err.msg, "channel 1 pixel 3") &&
+          strstr(err.msg, "not written") && access(path, F_OK) != 0, "write refused: %s", err.msg);
+    x[9] = 0;
+    CHECK(avs_logits_write_c(path, x, 2, 3, 2, &err) == 0, "%s", err.msg);
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0 && pwrite(fd, "\x00\x00\xc0\x7f", 4, AVS_LOGITS_HEADER + 4 * 4) == 4, "plant a NaN");
+    close(fd);
+    CHECK(avs_logits_read_c(path, &back, &c, &w, &h, &err) == -1 && strstr(err.msg, path) &&
+          strstr(err.msg, "tensor logits has a NaN/Inf at channel 0 pixel 4"), "read refused: %s", err.msg);
+    free(back);
+}
+
 int main(void)
 {
     check_scans();
     check_cache(AVS_CACHE_F32);
     check_cache(AVS_CACHE_F16);
     check_ckpt();
+    check_logits();
     return check_summary("test_corrupt_units");
 }
