@@ -53,6 +53,7 @@ expect_eq "$(runs "$T/flip" x)" 0 "nothing trained: no run row"
 expect_eq "$(ls "$T/flip/runs/x/"*.safetensors 2>/dev/null | wc -l)" 0 "nothing trained: no checkpoint"
 out=$("$B/avs-predict" -q --root "$T/flip" --run good --out "$T/pred" 2>&1); expect_eq "$?" 3 "flipped cache: avs-predict exit 3"
 has "$out" "checksum" "avs-predict says the checksum failed"
+has "$out" "second " "avs-predict names the second"
 
 # -- a flipped byte in the field table
 cp -r "$T/st" "$T/head"
