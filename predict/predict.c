@@ -175,6 +175,8 @@ static int read_video(const struct avs_tset *t, sqlite3 *db, int64_t vid, int cc
             avs_err_wrap(err, "second %d", k + 1);
     }
     free(off);
+    if (rc)
+        seconds_free(s);
     return rc;
 }
 
