@@ -246,3 +246,7 @@ CREATE VIEW IF NOT EXISTS v_seconds AS
     FROM seconds s
     JOIN videos v ON v.id = s.video_id
     LEFT JOIN masks m ON m.video_id = s.video_id AND m.k = s.k;
+
+-- migration 4: runs.error: why a run failed (status 'failed'), e.g. the step and loss where
+-- training diverged (NaN/Inf); NULL otherwise.
+ALTER TABLE runs ADD COLUMN error TEXT;
