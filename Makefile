@@ -51,7 +51,8 @@ LIB := $(B)/libavs.a
 # AVS_USE_CUDA (backend/backend.c registers the CUDA table under it) is defined only when
 # backend/cuda has sources; each CUDA library is linked only when a source includes its
 # header; the CUDA runtime is linked statically (as nvcc does), so a binary needs only the
-# driver plus cuBLAS/cuDNN where used. Sanitizer flags are not given to nvcc.
+# driver plus cuBLAS/cuDNN where used. Sanitizer flags are not given to nvcc. No -Wshadow for
+# nvcc: in C++ it flags every C header's `struct x` + function `x()` pair (avs_ops, ops.h).
 ifeq ($(CUDA),1)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(or $(shell command -v nvcc 2>/dev/null),/usr/local/cuda/bin/nvcc))
 NVCC ?= $(CUDA_HOME)/bin/nvcc
@@ -64,7 +65,7 @@ CUDA_NSRC := $(words $(CU_SRCS) $(CUDA_C_SRCS))
 NVCC_FLAGS := -O2 -g -std=c++17 -I. -I$(CUDA_HOME)/include \
               $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
               -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX) \
-              -Xcompiler -Wall,-Wextra,-Wshadow,-fopenmp
+              -Xcompiler -Wall,-Wextra,-fopenmp
 ifeq ($(WERROR),1)
 NVCC_FLAGS += -Werror all-warnings -Xcompiler -Werror
 endif
