@@ -72,6 +72,7 @@ static int is_cuda_name(const char *name)
     return !strcmp(name, "cuda") || !strncmp(name, "cuda:", 5);
 }
 
+#ifdef AVS_USE_CUDA
 /* "cuda" or "cuda:N": the device index, or -1 for a malformed name. */
 static int cuda_index(const char *name)
 {
@@ -81,6 +82,7 @@ static int cuda_index(const char *name)
     long n = strtol(name + 5, &end, 10);
     return name[5] && !*end && n >= 0 && n < 1024 ? (int)n : -1;
 }
+#endif
 
 static int use_cuda(const char *name, struct avs_err *err)
 {

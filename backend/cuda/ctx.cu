@@ -153,6 +153,22 @@ static int open_device(int dev, char *err, size_t len)
     return 0;
 }
 
+/* AVS_CUDA_MEMSTATS=1: at exit, one line on stderr with what the pool holds and held at most
+ * and what the device has in use (tests/test_cuda_train.sh: 200 steps hold no more than 20). */
+static void print_memstats(void)
+{
+    uint64_t now = 0, high = 0;
+    size_t free_b = 0, total_b = 0;
+    if (ctx.dev < 0 ||
+        cudaMemPoolGetAttribute(ctx.pool, cudaMemPoolAttrReservedMemCurrent, &now) != cudaSuccess ||
+        cudaMemPoolGetAttribute(ctx.pool, cudaMemPoolAttrReservedMemHigh, &high) != cudaSuccess ||
+        cudaMemGetInfo(&free_b, &total_b) != cudaSuccess)
+        return;
+    fprintf(stderr, "avs cuda memory: pool reserved %llu bytes, high %llu bytes; device used %zu "
+            "of %zu bytes\n", (unsigned long long)now, (unsigned long long)high,
+            total_b - free_b, total_b);
+}
+
 int avs_cu_open(int dev, char *err, size_t len)
 {
     char why[256];
@@ -177,6 +193,9 @@ int avs_cu_open(int dev, char *err, size_t len)
         return -1;
     ctx.dev = bound = dev;
     avs_cu_set_precision(ctx.prec);
+    const char *stats = getenv("AVS_CUDA_MEMSTATS");
+    if (stats && *stats && strcmp(stats, "0"))
+        atexit(print_memstats);
     return 0;
 }
 
