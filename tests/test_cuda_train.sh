@@ -17,7 +17,7 @@ B=$AVS_BIN; T=$AVS_TMP
 probe=$("$B/avs-train" --device cuda --root "$T/none" --run probe 2>&1)
 case $probe in
   *"no CUDA backend"*) echo "SKIP: this build has no CUDA backend (make CUDA=1)"; exit 77 ;;
-  *"no CUDA device"*) echo "SKIP: no CUDA device (${probe#*found })"; exit 77 ;;
+  *"no CUDA device"*) echo "SKIP: no CUDA device ${probe#*no CUDA device found }"; exit 77 ;;
 esac
 need sqlite3 cmp awk
 if [ -n "${AVS_GPU_STORE:-}" ]; then
