@@ -6,7 +6,11 @@
 # Exit status: the tests' (the benchmark reports, it does not fail).
 set -u
 dest=${1:-.gpu}
-[ -f "$dest/env.sh" ] || { [ -f "$dest.tar.xz" ] && xz -dc "$dest.tar.xz" | tar -xf -; }
+# unpack (Python's tarfile where the machine has no xz)
+if [ ! -f "$dest/env.sh" ] && [ -f "$dest.tar.xz" ]; then
+  if command -v xz >/dev/null; then xz -dc "$dest.tar.xz" | tar -xf -
+  else python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall()" "$dest.tar.xz"; fi
+fi
 [ -f "$dest/env.sh" ] || { echo "gpu-run.sh: no pack in $dest: run make test-gpu-pack first"; exit 1; }
 . "$dest/env.sh"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
