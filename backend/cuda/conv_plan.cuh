@@ -33,7 +33,8 @@ const struct avs_cu_conv_plan *avs_cu_conv_plan_get(const struct avs_conv2d *g);
 void avs_cu_channel_sum(float *db, const float *dy, int N, int K, size_t T, const char *op);
 void avs_cu_channel_add(float *y, const float *b, int N, int K, size_t T, const char *op);
 
-#define AVS_CONV_FMT "in [%d,%d,%d,%d] w [%d,%d,%d,%d] out [%d,%d,%d,%d] stride %d pad %d dil %d groups %d"
+#define AVS_CONV_FMT                                                                              \
+    "in [%d,%d,%d,%d] w [%d,%d,%d,%d] out [%d,%d,%d,%d] stride %d pad %d dil %d groups %d"
 #define AVS_CONV_ARGS(g)                                                                          \
     (g)->N, (g)->C, (g)->H, (g)->W, (g)->K, (g)->C / (g)->groups, (g)->R, (g)->S, (g)->N, (g)->K, \
         (g)->P, (g)->Q, (g)->stride, (g)->pad, (g)->dil, (g)->groups

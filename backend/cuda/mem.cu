@@ -48,8 +48,10 @@ static void copy_overlapping(char *dst, const char *src, size_t bytes)
         void *tmp = avs_cu_pool_alloc(bytes);
         if (!tmp)
             avs_cu_die("copy", "out of device memory for an overlapping copy", "%zu bytes", bytes);
-        AVS_CU_CHECK(cudaMemcpyAsync(tmp, src, bytes, cudaMemcpyDeviceToDevice, s), "copy", "%zu bytes", bytes);
-        AVS_CU_CHECK(cudaMemcpyAsync(dst, tmp, bytes, cudaMemcpyDeviceToDevice, s), "copy", "%zu bytes", bytes);
+        AVS_CU_CHECK(cudaMemcpyAsync(tmp, src, bytes, cudaMemcpyDeviceToDevice, s), "copy",
+                     "%zu bytes", bytes);
+        AVS_CU_CHECK(cudaMemcpyAsync(dst, tmp, bytes, cudaMemcpyDeviceToDevice, s), "copy",
+                     "%zu bytes", bytes);
         avs_cu_pool_free(tmp);
         return;
     }

@@ -65,7 +65,8 @@ static void counted_tapconv_bwd_filter(float *dw, float *db, const float *dout, 
 
 static const struct avs_ops cuda_ops = {
     .name = "cuda",
-    .about = "NVIDIA GPU: cuDNN convolutions, cuBLAS GEMMs, own kernels (make CUDA=1; cuda:N picks the device)",
+    .about = "NVIDIA GPU: cuDNN convolutions, cuBLAS GEMMs, own kernels (cuda:N picks the "
+             "device)",
     .alloc = avs_cu_alloc,
     .free = avs_cu_free,
     .zero = avs_cu_zero,
