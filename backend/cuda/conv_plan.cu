@@ -46,8 +46,22 @@ static int math_for(cudnnMathType_t proposed, enum avs_precision prec, cudnnMath
 
 /* The first algorithm of cuDNN's heuristic ranking that is deterministic, has an acceptable
  * math, a workspace under the cap, and that cuDNN accepts with that math (its workspace query
- * succeeds). One function per pass: the three cuDNN families differ only in types. */
-#define CHOOSE_ALGO(fname, Perf, COUNT, get_v7, get_ws, field, mfield)                             \
+ * succeeds); if none is, the fallback (an implicit-GEMM algorithm, deterministic by cuDNN's
+ * documentation) under the same checks. One function per pass: the three cuDNN families
+ * differ only in types. */
+#define CHOOSE_ALGO(fname, Perf, Algo, COUNT, get_v7, get_ws, fallback, field, mfield)             \
+    static int try_##fname(struct avs_cu_conv_plan *p, Algo algo, cudnnMathType_t m)              \
+    {                                                                                             \
+        size_t ws = 0;                                                                            \
+        if (cudnnSetConvolutionMathType(p->conv, m) != CUDNN_STATUS_SUCCESS ||                    \
+            get_ws != CUDNN_STATUS_SUCCESS || ws > AVS_CU_CONV_WS_MAX)                            \
+            return -1;                                                                            \
+        p->field = algo;                                                                          \
+        p->mfield = m;                                                                            \
+        if (ws > p->ws_bytes)                                                                     \
+            p->ws_bytes = ws;                                                                     \
+        return 0;                                                                                 \
+    }                                                                                             \
     static void fname(struct avs_cu_conv_plan *p, const struct avs_conv2d *g)                     \
     {                                                                                             \
         Perf perf[COUNT];                                                                         \
@@ -55,46 +69,41 @@ static int math_for(cudnnMathType_t proposed, enum avs_precision prec, cudnnMath
         AVS_CUDNN_CHECK(get_v7, #get_v7, AVS_CONV_FMT, AVS_CONV_ARGS(g));                         \
         for (int i = 0; i < n; i++) {                                                             \
             cudnnMathType_t m;                                                                    \
-            size_t ws = 0;                                                                        \
-            if (perf[i].status != CUDNN_STATUS_SUCCESS ||                                         \
-                perf[i].determinism != CUDNN_DETERMINISTIC ||                                     \
-                math_for(perf[i].mathType, p->prec, &m))                                          \
-                continue;                                                                         \
-            if (cudnnSetConvolutionMathType(p->conv, m) != CUDNN_STATUS_SUCCESS ||                \
-                get_ws != CUDNN_STATUS_SUCCESS || ws > AVS_CU_CONV_WS_MAX)                        \
-                continue;                                                                         \
-            p->field = perf[i].algo;                                                              \
-            p->mfield = m;                                                                        \
-            if (ws > p->ws_bytes)                                                                 \
-                p->ws_bytes = ws;                                                                 \
-            return;                                                                               \
+            if (perf[i].status == CUDNN_STATUS_SUCCESS &&                                         \
+                perf[i].determinism == CUDNN_DETERMINISTIC &&                                     \
+                !math_for(perf[i].mathType, p->prec, &m) && !try_##fname(p, perf[i].algo, m))     \
+                return;                                                                           \
         }                                                                                         \
+        cudnnMathType_t m = p->prec == AVS_PRECISION_TF32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; \
+        if (!try_##fname(p, fallback, m))                                                         \
+            return;                                                                               \
         avs_cu_die(#fname, "cuDNN offers no deterministic algorithm at this precision",          \
                    AVS_CONV_FMT, AVS_CONV_ARGS(g));                                               \
     }
 
-CHOOSE_ALGO(choose_fwd, cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+CHOOSE_ALGO(choose_fwd, cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t,
+            CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
             cudnnGetConvolutionForwardAlgorithm_v7(avs_cu_dnn(), p->x, p->w, p->conv, p->y,
                                                    CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf),
-            cudnnGetConvolutionForwardWorkspaceSize(avs_cu_dnn(), p->x, p->w, p->conv, p->y,
-                                                    perf[i].algo, &ws),
-            fwd, fwd_math)
-CHOOSE_ALGO(choose_bwd_data, cudnnConvolutionBwdDataAlgoPerf_t,
+            cudnnGetConvolutionForwardWorkspaceSize(avs_cu_dnn(), p->x, p->w, p->conv, p->y, algo,
+                                                    &ws),
+            CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, fwd, fwd_math)
+CHOOSE_ALGO(choose_bwd_data, cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t,
             CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
             cudnnGetConvolutionBackwardDataAlgorithm_v7(avs_cu_dnn(), p->w, p->y, p->conv, p->x,
                                                         CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n,
                                                         perf),
             cudnnGetConvolutionBackwardDataWorkspaceSize(avs_cu_dnn(), p->w, p->y, p->conv, p->x,
-                                                         perf[i].algo, &ws),
-            bwd_data, bwd_data_math)
+                                                         algo, &ws),
+            CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, bwd_data, bwd_data_math)
 CHOOSE_ALGO(choose_bwd_filter, cudnnConvolutionBwdFilterAlgoPerf_t,
-            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+            cudnnConvolutionBwdFilterAlgo_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
             cudnnGetConvolutionBackwardFilterAlgorithm_v7(avs_cu_dnn(), p->x, p->y, p->conv, p->w,
                                                           CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
                                                           &n, perf),
             cudnnGetConvolutionBackwardFilterWorkspaceSize(avs_cu_dnn(), p->x, p->y, p->conv,
-                                                           p->w, perf[i].algo, &ws),
-            bwd_filter, bwd_filter_math)
+                                                           p->w, algo, &ws),
+            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, bwd_filter, bwd_filter_math)
 
 static struct avs_cu_conv_plan *make_plan(const struct avs_conv2d *g, enum avs_precision prec)
 {
