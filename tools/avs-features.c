@@ -319,7 +319,8 @@ int main(int argc, char **argv)
     a.quiet = cli.quiet;
     {
         struct avs_err derr;
-        if (avs_backend_setup(cli.device, cli.jobs, &derr)) {
+        if (avs_backend_setup("avs-features", cli.device, cli.precision, cli.jobs, cli.quiet,
+                              &derr)) {
             fprintf(stderr, "avs-features: %s\n", derr.msg);
             return AVS_EXIT_USAGE;
         }

@@ -178,7 +178,8 @@ int main(int argc, char **argv)
     }
     {
         struct avs_err derr;
-        if (avs_backend_setup(cli.device, cli.jobs, &derr)) {
+        if (avs_backend_setup("avs-train", cli.device, cli.precision, cli.jobs, cli.quiet,
+                              &derr)) {
             fprintf(stderr, "avs-train: %s\n", derr.msg);
             return AVS_EXIT_USAGE;
         }
