@@ -12,6 +12,7 @@
  *   }
  *   AVS_FUZZ_ENTRY(avs_fuzz_png)       LLVMFuzzerTestOneInput, in the libFuzzer build only
  *
+ * tests/test_fuzz_regress.c includes every target's .c file: keep their static names unique.
  * Files go to one folder per process under $AVS_FUZZ_TMP, else /dev/shm (memory, fast), else
  * /tmp; the folder is removed at exit.
  */

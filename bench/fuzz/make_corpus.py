@@ -55,7 +55,7 @@ def cache(fields, dtype, records):
     n = len(fields)
     size = 2 if dtype else 4
     rec = sum(int(np.prod(s)) for _, s in fields) * size
-    h = b"AVSFEAT\0" + struct.pack("<IIII", 1, dtype, n, 0) + struct.pack("<QQ", rec, 64 + 64 * n) + bytes(16)
+    h = b"AVSFEAT\0" + struct.pack("<IIII", 1, dtype, n, 0) + struct.pack("<QQ", rec, 64 + 64 * n) + bytes(24)
     for name, shape in fields:
         dims = list(shape) + [0] * (4 - len(shape))
         h += name.encode().ljust(40, b"\0") + struct.pack("<5I", len(shape), *dims) + bytes(4)
