@@ -1,12 +1,34 @@
 /* bench/fuzz/fuzz_png.c: frame and mask PNGs through every reader the programs use: core/png.c
  * (frames, AVSS colour labels -> class indices), store/frame.c (training's mask readers),
  * eval/png_index.c (avs-eval's GT and prediction masks), eval/avss_read.c (AVSS labels). */
+#include <libavutil/crc.h>
+
 #include "bench/fuzz/fuzz.h"
 #include "core/avss.h"
 #include "core/image.h"
 #include "eval/avss.h"
 #include "eval/eval.h"
 #include "store/store.h"
+
+/* libpng refuses a chunk whose CRC is wrong, which would stop nearly every mutation at the
+ * first chunk: the copy gets each whole chunk's CRC recomputed (zlib's CRC-32, via libavutil). */
+static uint8_t *fix_crcs(const uint8_t *data, size_t size)
+{
+    uint8_t *p = avs_malloc(size ? size : 1);
+    if (size)
+        memcpy(p, data, size);
+    const AVCRC *tab = av_crc_get_table(AV_CRC_32_IEEE_LE);
+    for (size_t at = 8; at + 12 <= size;) {
+        size_t len = (size_t)p[at] << 24 | (size_t)p[at + 1] << 16 | (size_t)p[at + 2] << 8 | p[at + 3];
+        if (len > size - at - 12)
+            break;
+        uint32_t crc = av_crc(tab, UINT32_MAX, p + at + 4, len + 4) ^ UINT32_MAX;
+        for (int i = 0; i < 4; i++)
+            p[at + 8 + len + (size_t)i] = (uint8_t)(crc >> (24 - 8 * i));
+        at += len + 12;
+    }
+    return p;
+}
 
 /* The class map of an RGB(A) label and its 224x224 PIL-nearest resize (ingest's AVSS path). */
 static void class_map(const struct avs_image *img)
@@ -20,6 +42,7 @@ static void class_map(const struct avs_image *img)
     avs_image_free(&small);
 }
 
+/* avs-eval's readers: GT and prediction masks, AVSS labels; 0, or -1 at the first refusal. */
 static int eval_readers(const char *path, struct avs_err *err)
 {
     uint8_t *plane = NULL, *px = NULL;
@@ -35,10 +58,9 @@ static int eval_readers(const char *path, struct avs_err *err)
     return rc;
 }
 
-int avs_fuzz_png(const uint8_t *data, size_t size, struct avs_err *err);
-int avs_fuzz_png(const uint8_t *data, size_t size, struct avs_err *err)
+/* core/png.c and training's mask readers (which take the size the store expects). */
+static int core_readers(const char *path, struct avs_err *err)
 {
-    const char *path = avs_fuzz_file("in.png", data, size);
     struct avs_image img = {0};
     int bits = 0;
     if (avs_png_read(path, &img, &bits, err))
@@ -53,6 +75,21 @@ int avs_fuzz_png(const uint8_t *data, size_t size, struct avs_err *err)
         rc = avs_store_class_mask_read(&mask, path, img.h, img.w, AVS_AVSS_CLASSES, err);
     free(mask);
     avs_image_free(&img);
-    return rc ? rc : eval_readers(path, err);
+    return rc;
+}
+
+/* Every reader sees the file (one refusing does not hide the others' bugs); -1 if any refused,
+ * err holding the first refusal. */
+int avs_fuzz_png(const uint8_t *data, size_t size, struct avs_err *err);
+int avs_fuzz_png(const uint8_t *data, size_t size, struct avs_err *err)
+{
+    uint8_t *fixed = fix_crcs(data, size);
+    const char *path = avs_fuzz_file("in.png", fixed, size);
+    free(fixed);
+    struct avs_err second = {{0}};
+    int rc = core_readers(path, err);
+    if (eval_readers(path, rc ? &second : err))
+        rc = -1;
+    return rc;
 }
 AVS_FUZZ_ENTRY(avs_fuzz_png)
