@@ -55,6 +55,17 @@ static int eval_readers(const char *path, struct avs_err *err)
     if (rc == 0 && (rc = avs_avss_png_read(path, &px, &w, &h, &c, err)) == 0)
         AVS_ASSERT(c == 1 || c == 3);
     free(px);
+    uint8_t *out = avs_malloc(AVS_AVSS_SIZE * AVS_AVSS_SIZE);
+    if (rc == 0)
+        rc = avs_avss_read_pred(path, AVS_AVSS_CLASSES, out, err);
+    struct avs_avss_frame fr = {0};
+    fr.gt = (char *)path;
+    int64_t unknown;
+    for (int kind = AVS_AVSS_GT_COLOUR; kind <= AVS_AVSS_GT_INDEX && rc == 0; kind++) {
+        fr.gt_kind = kind;
+        rc = avs_avss_read_label(&fr, AVS_AVSS_CLASSES, out, &unknown, err);
+    }
+    free(out);
     return rc;
 }
 
