@@ -16,7 +16,8 @@
 #
 # Under `make bench` (MAKELEVEL set) without -t it runs 10 s per target: a smoke run that
 # proves the targets build and start; the real run is `bash bench/fuzz.sh`.
-# Needs clang and its libFuzzer runtime: bash scripts/deps.sh --fuzz.
+# Needs clang and its libFuzzer runtime: bash scripts/deps.sh --fuzz (FUZZ_CC=clang-NN picks
+# another clang; without one it prints SKIP and exits 77, 0 under make).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=build-fuzz
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
     -t) [[ ${2:-} =~ ^[0-9]+$ ]] || { echo "fuzz.sh: -t needs a number of seconds" >&2; exit 1; }
         secs=$2; shift 2 ;;
     -l) ls bench/fuzz/fuzz_*.c | sed 's|.*/fuzz_||; s|\.c$||'; exit 0 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1 (use -t SECONDS, -l, or target names)" >&2; exit 1 ;;
     *) [ -f "bench/fuzz/fuzz_$1.c" ] || { echo "fuzz.sh: no target $1 (bash bench/fuzz.sh -l lists them)" >&2; exit 1; }
        targets+=("$1"); shift ;;
