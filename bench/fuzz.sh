@@ -64,6 +64,10 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 rows=() status=0
+# The targets' scratch files (bench/fuzz/fuzz.h); a crashing target leaves its folder: removed here.
+shm=/dev/shm; [ -w $shm ] || shm=${TMPDIR:-/tmp}
+export AVS_FUZZ_TMP=$(mktemp -d "$shm/avs-fuzz.XXXXXX")
+trap 'rm -rf "$AVS_FUZZ_TMP"' EXIT
 for t in "${targets[@]}"; do
   seeds=$PWD/bench/fuzz/corpus/$t corpus=$PWD/$B/corpus/$t crashes=$PWD/$B/crashes/$t
   work=$PWD/$B/run/$t
