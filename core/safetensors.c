@@ -136,6 +136,11 @@ static int parse_header(struct avs_st_file *f, const char *json, size_t data_len
     cJSON_ArrayForEach(e, root)
     {
         if (!strcmp(e->string, "__metadata__")) {
+            if (f->meta_key) {
+                avs_err_set(err, "%s: \"__metadata__\" appears twice in the header: the file is "
+                            "not valid safetensors (re-export it)", f->path);
+                goto out;
+            }
             read_meta(f, e);
             continue;
         }

@@ -70,10 +70,14 @@ static int check_fields(const struct avs_cache_field *f, int n, struct avs_err *
         if (f[i].ndim < 1 || f[i].ndim > 4 || !memchr(f[i].name, 0, sizeof f[i].name))
             return avs_err_set(err, "feature cache: field %d has %d dims or an unterminated name", i,
                                f[i].ndim);
-        for (int d = 0; d < f[i].ndim; d++)
+        uint64_t numel = 1; /* <= 2^32 per field, so a record's size cannot wrap */
+        for (int d = 0; d < f[i].ndim; d++) {
             if (f[i].shape[d] < 1 || f[i].shape[d] > (1 << 24))
                 return avs_err_set(err, "feature cache: field %s has dim %d = %d", f[i].name, d,
                                    f[i].shape[d]);
+            if ((numel *= (uint64_t)f[i].shape[d]) > ((uint64_t)1 << 32))
+                return avs_err_set(err, "feature cache: field %s has over 2^32 elements", f[i].name);
+        }
     }
     return 0;
 }

@@ -266,9 +266,10 @@ static int plan_csv(struct avs_ingest_plan *plan, const char *csv, const char *d
     if (cs < 0 && t.n_cols >= 4)
         cs = ms3 ? -1 : 3;
     if (!ms3 && cc < 0) {
+        avs_err_set(err, "%s: no 'category' column: S4 rows need one (header: %s)", csv,
+                    t.n_cols ? t.cells[0] : "empty");
         avs_csv_free(&t);
-        return avs_err_set(err, "%s: no 'category' column: S4 rows need one (header: %s)", csv,
-                           t.n_cols ? t.cells[0] : "empty");
+        return -1;
     }
     struct video_index ix = {0};
     char *raw = avs_fs_join(data, "raw_videos");

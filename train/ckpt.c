@@ -2,6 +2,8 @@
 #include "train/ckpt.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,13 +114,27 @@ static int parse_state(const char *txt, struct avs_train_state *st, const char *
     if (!j)
         return avs_err_set(err, "%s: no training state in the checkpoint (a `best` file?): "
                            "resume needs runs/<run>/last.safetensors", path);
-    st->epoch = (int)jnum(j, "epoch");
-    st->step = (int)jnum(j, "step");
-    st->adam_step = (long)jnum(j, "adam_step");
+    /* The counters are integers 0..INT_MAX (adam_step 0..2^53) before the casts. */
+    static const struct { const char *key; double hi; } cnt[] = {
+        {"epoch", INT_MAX}, {"step", INT_MAX}, {"adam_step", 0x1p53},
+        {"loss_n", INT_MAX}, {"best_epoch", INT_MAX}};
+    double v[5];
+    for (int i = 0; i < 5; i++) {
+        v[i] = jnum(j, cnt[i].key);
+        if (!(v[i] >= 0 && v[i] <= cnt[i].hi && v[i] == floor(v[i]))) {
+            cJSON_Delete(j);
+            return avs_err_set(err, "%s: damaged training state (%s = %.10g, need an integer "
+                               "0..%.0f): resume from a copy of the run, or start a new --run",
+                               path, cnt[i].key, v[i], cnt[i].hi);
+        }
+    }
+    st->epoch = (int)v[0];
+    st->step = (int)v[1];
+    st->adam_step = (long)v[2];
     st->loss_sum = jnum(j, "loss_sum");
-    st->loss_n = (int)jnum(j, "loss_n");
+    st->loss_n = (int)v[3];
     st->best_miou = jnum(j, "best_miou");
-    st->best_epoch = (int)jnum(j, "best_epoch");
+    st->best_epoch = (int)v[4];
     st->seconds = 0;
     cJSON_Delete(j);
     return 0;

@@ -67,6 +67,22 @@ static double jnum(const cJSON *j, const char *k, double dflt)
     return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
+/* A recorded number as the command line would accept it (an integer 0..1e9; the seed any
+ * 64-bit unsigned; lr finite and > 0): a config edited or damaged by hand must not reach the
+ * int casts. */
+static int recorded_ok(const char *name, double v, struct avs_err *err)
+{
+    int is_lr = !strcmp(name, "lr"), is_seed = !strcmp(name, "seed");
+    double hi = is_seed ? 0x1p64 : 1e9;
+    if (is_lr ? isfinite(v) && v > 0
+              : v >= 0 && (is_seed ? v < hi : v <= hi) && v == floor(v))
+        return 0;
+    return avs_err_set(err, "the run's recorded config has %s = %.10g, which no command line "
+                       "gives (%s): start a new --run", name, v,
+                       is_lr ? "a number > 0" : is_seed ? "an unsigned 64-bit integer"
+                                                        : "an integer 0..1000000000");
+}
+
 static int differs(const char *opt, const char *given, const char *rec, struct avs_err *err)
 {
     return avs_err_set(err, "--%s %s differs from the run's recorded %s: a resumed run keeps its "
@@ -118,6 +134,9 @@ int avs_run_config_apply(const char *config, const struct avs_train_opts *g,
         {"seed", AVS_TRAIN_GIVEN_SEED, (double)g->seed, jnum(j, "seed", 1)},
         {"width", AVS_TRAIN_GIVEN_WIDTH, g->width, jnum(j, "width", 256)},
     };
+    for (size_t i = 0; i < sizeof num / sizeof num[0]; i++)
+        if (recorded_ok(num[i].name, num[i].rec, err))
+            goto out;
     for (size_t i = 0; i < sizeof num / sizeof num[0]; i++)
         if ((g->given & num[i].bit) && num[i].given != num[i].rec) {
             snprintf(buf, sizeof buf, "%.10g", num[i].given);
@@ -272,9 +291,16 @@ int avs_run_model_open(struct avs_run_model *rm, sqlite3 *db, const char *root, 
     if (avs_tset_open_cache(&rm->set, db, root, feat, err) ||
         avs_run_check_features(cfgtxt, &rm->set, path, err))
         goto out;
-    avs_tset_set_subset(&rm->set, rm->subset, (int)jnum(j, "classes", 1));
+    double classes = jnum(j, "classes", 1), width = jnum(j, "width", 256);
+    if (!(classes >= 1 && classes <= 255 && classes == floor(classes) && width >= 2 &&
+          width <= 1e9 && width == floor(width))) {
+        avs_err_set(err, "%s: the recorded config has classes %.10g, width %.10g (need integers "
+                    "1..255 and 2..1e9): not a checkpoint avs-train wrote", path, classes, width);
+        goto out;
+    }
+    avs_tset_set_subset(&rm->set, rm->subset, (int)classes);
     struct avs_c3n_cfg cfg;
-    avs_tset_cfg(&rm->set, (int)jnum(j, "width", 256), &cfg);
+    avs_tset_cfg(&rm->set, (int)width, &cfg);
     avs_c3n_init(&rm->model, &cfg, &sw, 1);
     if (avs_ckpt_load(path, &rm->model.head, NULL, NULL, err))
         goto out;
