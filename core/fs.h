@@ -83,7 +83,8 @@ int avs_fs_out_open(struct avs_fs_out *o, const char *root, const char *rel, str
 /* The same in an already confined folder dir (borrowed), shown_dir naming it in messages. */
 int avs_fs_out_open_at(struct avs_fs_out *o, int dir, const char *shown_dir, const char *name,
                        struct avs_err *err);
-/* Close the temp file (kept for a later commit) / open it again, truncated, to rewrite it. */
+/* Close the temp file (kept for a later commit) / open it again, truncated (created again
+ * when it was removed), to rewrite it. */
 void avs_fs_out_close_file(struct avs_fs_out *o);
 int avs_fs_out_reopen(struct avs_fs_out *o, struct avs_err *err);
 /* Close the temp file and rename it into place. 0 or -1 with err naming the file. */

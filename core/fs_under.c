@@ -230,6 +230,8 @@ int avs_fs_out_reopen(struct avs_fs_out *o, struct avs_err *err)
 {
     avs_fs_out_close_file(o);
     o->fd = openat(o->dir, o->tmp, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+    if (o->fd < 0 && errno == ENOENT)
+        return create_tmp(o, err);
     if (o->fd < 0)
         return avs_err_set(err, "cannot write %s again: %s", o->shown, strerror(errno));
     snprintf(o->path, sizeof o->path, "/proc/self/fd/%d", o->fd);
@@ -242,6 +244,7 @@ int avs_fs_out_commit(struct avs_fs_out *o, struct avs_err *err)
     if (renameat(o->dir, o->tmp, o->dir, o->name) != 0)
         return avs_err_set(err, "cannot rename the temp file of %s into place: %s", o->shown,
                            strerror(errno));
+    unlinkat(o->dir, o->tmp, 0); /* left when tmp and the file were links to one inode */
     free(o->tmp);
     o->tmp = NULL; /* committed: nothing to remove */
     return 0;
