@@ -53,6 +53,10 @@ int avs_fs_write_atomic(const char *path, const void *data, size_t len, struct a
  * (a missing folder without create is -1 with errno ENOENT). */
 int avs_fs_open_under(const char *root, const char *rel, int create, int *dirfd,
                       struct avs_err *err);
+/* "/proc/self/fd/<fd>": a path naming the folder open at fd, whatever happens to its name
+ * later. Writers that take a path and make their own temp file (avs_fs_write_atomic, PNG
+ * writers) write inside a confined folder through it: join it with the file name. */
+void avs_fs_fd_path(int fd, char path[40]);
 /* mkdir -p root/rel, confined as above. */
 int avs_fs_mkdirs_under(const char *root, const char *rel, struct avs_err *err);
 /* For writers that take a path: the folders of root/rel_file created and checked as above,

@@ -91,6 +91,11 @@ int avs_fs_open_under(const char *root, const char *rel, int create, int *dirfd,
     return 0;
 }
 
+void avs_fs_fd_path(int fd, char path[40])
+{
+    snprintf(path, 40, "/proc/self/fd/%d", fd);
+}
+
 int avs_fs_mkdirs_under(const char *root, const char *rel, struct avs_err *err)
 {
     int fd;
@@ -176,7 +181,7 @@ static int create_tmp(struct avs_fs_out *o, struct avs_err *err)
     if (o->fd < 0)
         return avs_err_set(err, "cannot write %s: %s (check permissions and free space)", o->shown,
                            strerror(errno));
-    snprintf(o->path, sizeof o->path, "/proc/self/fd/%d", o->fd);
+    avs_fs_fd_path(o->fd, o->path);
     return 0;
 }
 
@@ -234,7 +239,7 @@ int avs_fs_out_reopen(struct avs_fs_out *o, struct avs_err *err)
         return create_tmp(o, err);
     if (o->fd < 0)
         return avs_err_set(err, "cannot write %s again: %s", o->shown, strerror(errno));
-    snprintf(o->path, sizeof o->path, "/proc/self/fd/%d", o->fd);
+    avs_fs_fd_path(o->fd, o->path);
     return 0;
 }
 
