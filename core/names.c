@@ -130,7 +130,7 @@ int avs_name_for_uid(const char *name, char **uid, char **why)
     }
     if (bad) {
         char *p = avs_name_printable(name);
-        *why = avs_sprintf("name '%s' refused: %s: fix the name in the dataset (a uid may not be "
+        *why = avs_sprintf("name '%s' refused: %s: fix it where it comes from, the row or the file name (a uid may not be "
                            "empty, '.', an absolute path, have a '..' component or a control "
                            "character, and is at most %d bytes)", p, bad, AVS_NAME_MAX);
         free(p);
@@ -140,12 +140,12 @@ int avs_name_for_uid(const char *name, char **uid, char **why)
     return 0;
 }
 
-char *avs_name_refused_uid(const char *name)
+char *avs_name_refused_uid(const char *key)
 {
     struct avs_hash h;
     char hex[33];
     avs_hash_init(&h);
-    avs_hash_update(&h, name, strlen(name));
+    avs_hash_update(&h, key, strlen(key));
     avs_hash_final(&h, hex);
     return avs_sprintf("refused-%.16s", hex);
 }

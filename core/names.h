@@ -36,8 +36,9 @@ int avs_name_check(const char *name, const char *what, struct avs_err *err);
  * leading '/', a control byte, or longer than AVS_NAME_MAX once encoded. */
 int avs_name_for_uid(const char *name, char **uid, char **why);
 /* The uid of the failed row that records a refused name: "refused-" + the first 16 hex digits
- * of the name's content hash (core/hash.h), deterministic (malloc'd). */
-char *avs_name_refused_uid(const char *name);
+ * of the content hash (core/hash.h) of key, the input's unique source (the clip's path, or
+ * "<table> row <r>"), so two inputs never share one; deterministic (malloc'd). */
+char *avs_name_refused_uid(const char *key);
 /* The documented encoding above, always a valid name unless too long (malloc'd). */
 char *avs_name_safe(const char *name);
 /* name printable in a message: control bytes as \xNN, cut at 80 bytes with "..." (malloc'd). */

@@ -64,7 +64,7 @@ int avs_ingest_plan_avss(struct avs_ingest_plan *plan, const char *dir, int *fou
 void avs_ingest_plan_free(struct avs_ingest_plan *plan);
 /* it->uid from a dataset's name (core/names.h): the name itself when valid, its safe form (the
  * name kept in it->name) when it holds '/', '%' or a leading '.' or '-'; a refused name gives
- * uid "refused-<hash>" and it->problem "<where>: why and the fix". 0, or -1 when refused. */
+ * uid "refused-<hash of it->source>" and it->problem "<where>: why and the fix". 0, or -1 when refused. */
 int avs_ingest_item_name(struct avs_ingest_item *it, const char *name, const char *where);
 /* Add row `row` of a dataset's table that cannot be taken (why: the reason and the fix) as an
  * item that fails: source "<table> row <row>", uid "refused-<hash>". */

@@ -45,7 +45,7 @@ int avs_ingest_item_name(struct avs_ingest_item *it, const char *name, const cha
     free(it->uid), free(it->name);
     it->name = NULL;
     if (rc) {
-        it->uid = avs_name_refused_uid(name);
+        it->uid = avs_name_refused_uid(it->source); /* the source is unique, the name may not be */
         it->problem = avs_sprintf("%s: %s", where, why);
         free(why);
     } else {

@@ -66,6 +66,7 @@ expect_eq "$rc" 2 "clip folder with a newline in a file name: failed alone"
 expect_eq "$(q "SELECT group_concat(uid || '|' || name, ' ') FROM (SELECT * FROM videos WHERE status = 'ok' AND category = 'clips' ORDER BY uid)")" \
   "%2Ddash|-dash 50%25|50%" "leading '-' and '%' encoded"
 has "$(q "SELECT error FROM videos WHERE category = 'clips' AND status = 'failed'")" "control character" "newline file name refused"
+expect_eq "$(q "SELECT count(*) FROM videos WHERE status = 'failed' AND uid LIKE 'refused-%'")" 10 "the CSV's refused rows kept beside the refused file name"
 "$B/avs-ingest" -q --root "$S" --category "$(printf 'a\nb')" "$T/clips" 2> "$T/err"; rc=$?
 expect_eq "$rc" 1 "--category with a newline: usage error"
 has "$(cat "$T/err")" "--category 'a\\x0Ab'" "the message names the option"

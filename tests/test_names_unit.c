@@ -1,4 +1,4 @@
-/* tests/test_names.c: core/names (the validator and the safe mapping) and the confined writers
+/* tests/test_names_unit.c: core/names (the validator and the safe mapping) and the confined writers
  * of core/fs.h (folders opened without following links, temp file + renameat, rm -rf). */
 #include <dirent.h>
 #include <errno.h>
@@ -173,5 +173,5 @@ int main(void)
     test_check();
     test_mapping();
     test_confined();
-    return check_summary("test_names");
+    return check_summary("test_names_unit");
 }
