@@ -407,10 +407,15 @@ void avs_ingest_sweep(const char *root)
 {
     static const char *const kinds[4] = {"frames", "audio", "masks", "released"};
     for (int i = 0; i < 4; i++) {
-        char *d = avs_fs_join(root, kinds[i]);
-        int swept = avs_fs_sweep_tmp(d);
+        int fd; /* swept through the folder opened confined: a link out of the store is skipped */
+        if (avs_fs_open_under(root, kinds[i], 0, &fd, NULL))
+            continue;
+        char pinned[40];
+        avs_fs_fd_path(fd, pinned);
+        int swept = avs_fs_sweep_tmp(pinned);
+        close(fd);
         if (swept)
-            avs_log_info("removed %d temp files left by an interrupted run in %s", swept, d);
-        free(d);
+            avs_log_info("removed %d temp files left by an interrupted run in %s/%s", swept, root,
+                         kinds[i]);
     }
 }

@@ -587,7 +587,7 @@ static int open_store(struct run *r, struct avs_fs_lock **lock, struct avs_err *
     if (avs_fs_mkdirs(o->root, err))
         return -1;
     char *lockp = avs_fs_join(o->root, ".avs-ingest.lock");
-    int lr = avs_fs_lock_try(lockp, lock, err);
+    int lr = avs_fs_check_under(o->root, ".avs-ingest.lock", err) ? -1 : avs_fs_lock_try(lockp, lock, err);
     free(lockp);
     if (lr == 1)
         return avs_err_set(err, "store %s is busy: another avs-ingest is writing to it; wait for it "

@@ -12,6 +12,7 @@ need ffmpeg sqlite3
 B=$AVS_BIN; T=$AVS_TMP
 C=$T/canary; S=$C/a/b/st          # ../../../tmp/x from S/frames/<uid> lands in $C/a/tmp/x
 mkdir -p "$C/outside" "$S"; echo keep > "$C/outside/keep"
+echo stale > "$C/outside/old.png.tmp.1"  # ingest sweeps such names in its folders: never here
 listing() { find "$C" -path "$C/a/b" -prune -o -printf '%p %y %s %T@\n' | sort; }
 before=$(listing)
 canary_ok() { expect_eq "$(listing)" "$before" "$1: nothing written outside the store"; }
