@@ -191,6 +191,20 @@ static char *video_rel(const char *subset, const struct pvideo *v, struct avs_er
     return by_cat ? avs_sprintf("%s/%s", v->category, v->uid) : avs_strdup(v->uid);
 }
 
+/* The folder out/rel created and opened confined (core/fs.h): to the store root when out lies
+ * inside the store (the default runs/<run>/pred-...), else to out. */
+static int open_video_dir(const char *root, const char *out, const char *rel, int *fd,
+                          struct avs_err *err)
+{
+    size_t rl = strlen(root);
+    if (strncmp(out, root, rl) || out[rl] != '/')
+        return avs_fs_open_under(out, rel, 1, fd, err);
+    char *r = avs_sprintf("%s/%s", out + rl + 1, rel);
+    int rc = avs_fs_open_under(root, r, 1, fd, err);
+    free(r);
+    return rc;
+}
+
 /* x [H,W] as <uid>_<k>.png and .logits in folder dir, written through wdir (the same folder
  * opened confined). *png_path (malloc'd) names the PNG under dir. */
 static int write_second(const char *wdir, const char *dir, const char *uid, int k, const float *x,
@@ -267,7 +281,7 @@ static int write_video(sqlite3 *db, int64_t run_id, const char *root, const char
     size_t fr = (size_t)form->K * W * H;
     char *rel = video_rel(subset, v, err), **paths = avs_calloc((size_t)n, sizeof *paths);
     char *dir = rel ? avs_fs_join(out, rel) : NULL, wdir[40];
-    int fd = -1, rc = rel ? avs_fs_open_under(out, rel, 1, &fd, err) : -1;
+    int fd = -1, rc = rel ? open_video_dir(root, out, rel, &fd, err) : -1;
     if (rc == 0)
         avs_fs_fd_path(fd, wdir);
     for (int k = 0; k < n && rc == 0; k++)
