@@ -282,7 +282,7 @@ int avs_ingest_merge(const char *root, const char *db_path, char *const *sources
     if (avs_fs_mkdirs(root, err))
         return -1;
     char *lockp = avs_fs_join(root, ".avs-ingest.lock");
-    int rc = avs_fs_lock_try(lockp, &lock, err);
+    int rc = avs_fs_check_under(root, ".avs-ingest.lock", err) ? -1 : avs_fs_lock_try(lockp, &lock, err);
     free(lockp);
     if (rc == 1)
         avs_err_set(err, "store %s is busy: another avs-ingest is writing to it", root);

@@ -85,6 +85,18 @@ expect_eq "$rc" 2 "audio -> outside: the video fails"
 has "$(sqlite3 "$S3/avs.db" "SELECT error FROM videos WHERE uid = 'evil'")" "audio is a symbolic link" "the reason names audio/"
 canary_ok "avs-ingest into stores with planted links"
 
+# ---- avs-ingest merge: a shard's index is data too ---------------------------------------------
+SH=$C/a/b/shard; "$B/avs-ingest" -q --root "$SH" --size 64x64 "$T/clips" 2> /dev/null
+sqlite3 "$SH/avs.db" "UPDATE videos SET uid = '../../u' WHERE uid = '%2Ddash'"
+"$B/avs-ingest" merge --root "$C/a/b/m1" "$SH" 2> "$T/err"; rc=$?
+expect_eq "$rc" 2 "merge: a shard's hostile uid fails alone"
+has "$(cat "$T/err")" "uid '../../u'" "the hostile uid named"
+sqlite3 "$SH/avs.db" "UPDATE seconds SET frame = '../../m.png' WHERE k = 1"
+"$B/avs-ingest" merge -q --root "$C/a/b/m2" "$SH" 2> "$T/err"; rc=$?
+expect_eq "$rc" 3 "merge: a shard's hostile file path refused"
+has "$(cat "$T/err")" "'..' component" "the path's '..' named"
+canary_ok "avs-ingest merge"
+
 # ---- avs-features: set names and a features/ link ---------------------------------------------
 feat() { "$B/avs-features" -q --root "$S" --random-init 2 --visual pvt_v2_b0 "$@"; }
 for bad in '../x' '/tmp/x' '.' '..' 'a/b' "$(printf 'a\tb')" "$long"; do
