@@ -253,3 +253,8 @@ CREATE VIEW IF NOT EXISTS v_seconds AS
 -- control character, too long) is recorded as a failed video with uid "refused-<hash>".
 -- NULL when the uid is the name itself.
 ALTER TABLE videos ADD COLUMN name TEXT;
+DROP VIEW IF EXISTS v_videos;
+CREATE VIEW IF NOT EXISTS v_videos AS
+    SELECT uid, source, category, subset, split, status, error,
+           n_seconds AS seconds, fps, width, height, has_audio, avss_set, name
+    FROM videos;

@@ -39,7 +39,7 @@ long=$(printf 'L%.0s' $(seq 200))
 expect_eq "$rc" 2 "avsbench: hostile rows failed, the rest done"
 canary_ok "avs-ingest --avsbench"
 expect_eq "$(q "SELECT count(*) FROM videos WHERE status = 'ok' AND subset = 's4'")" 6 "4 synth clips + 2 slashed names ingested"
-expect_eq "$(q "SELECT uid || '|' || name FROM videos WHERE name LIKE 'sub%' ORDER BY uid")" \
+expect_eq "$(q "SELECT uid || '|' || name FROM v_videos WHERE name LIKE 'sub%' ORDER BY uid")" \
   "sub%252Fclip|sub%2Fclip
 sub%2Fclip|sub/clip" "names with '/' and '%' mapped to distinct safe uids, originals kept"
 [ -f "$S/frames/sub%2Fclip/2.png" ] && [ -f "$S/frames/sub%252Fclip/2.png" ] || fail "files of mapped uids"
