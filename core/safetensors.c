@@ -3,6 +3,7 @@
 #include "core/safetensors.h"
 
 #include <cjson/cJSON.h>
+#include <xxhash.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -15,6 +16,7 @@
 
 #include "core/f16.h"
 #include "core/fs.h"
+#include "core/integrity.h"
 
 static const struct {
     const char *name;
@@ -411,4 +413,103 @@ void avs_st_writer_free(struct avs_st_writer **pw)
     cJSON_Delete(w->meta);
     free(w);
     *pw = NULL;
+}
+
+/* ---- digest ---- */
+
+static void digest_str(XXH3_state_t *x, const char *s)
+{
+    XXH3_64bits_update(x, s, strlen(s) + 1);
+}
+
+static void digest_tensor(XXH3_state_t *x, const char *name, enum avs_st_dtype dt, int ndim,
+                          const int64_t *shape, const void *data, size_t nbytes)
+{
+    uint8_t le[8];
+    digest_str(x, name);
+    digest_str(x, dtypes[dt].name);
+    for (int d = 0; d < ndim; d++) {
+        for (int i = 0; i < 8; i++)
+            le[i] = (uint8_t)((uint64_t)shape[d] >> (8 * i));
+        XXH3_64bits_update(x, le, 8);
+    }
+    digest_str(x, "");
+    if (nbytes)
+        XXH3_64bits_update(x, data, nbytes);
+}
+
+uint64_t avs_st_writer_digest(const struct avs_st_writer *w, const char *skip)
+{
+    XXH3_state_t *x = XXH3_createState();
+    AVS_ASSERT(x && XXH3_64bits_reset(x) == XXH_OK);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, w->meta) if (cJSON_IsString(e) && strcmp(e->string, skip)) {
+        digest_str(x, e->string);
+        digest_str(x, e->valuestring);
+    }
+    digest_str(x, "");
+    for (int i = 0; i < w->n; i++) {
+        const struct st_item *it = &w->items[i];
+        digest_tensor(x, it->name, it->dtype, it->ndim, it->shape, it->data, it->nbytes);
+    }
+    uint64_t h = XXH3_64bits_digest(x);
+    XXH3_freeState(x);
+    return h;
+}
+
+uint64_t avs_st_digest(const struct avs_st_file *f, const char *skip)
+{
+    XXH3_state_t *x = XXH3_createState();
+    AVS_ASSERT(x && XXH3_64bits_reset(x) == XXH_OK);
+    for (int i = 0; i < f->n_meta; i++)
+        if (strcmp(f->meta_key[i], skip)) {
+            digest_str(x, f->meta_key[i]);
+            digest_str(x, f->meta_val[i]);
+        }
+    digest_str(x, "");
+    for (int i = 0; i < f->n; i++) {
+        const struct avs_st_tensor *t = &f->t[i];
+        digest_tensor(x, t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes);
+    }
+    uint64_t h = XXH3_64bits_digest(x);
+    XXH3_freeState(x);
+    return h;
+}
+
+/* ---- NaN/Inf ---- */
+
+/* The first NaN/Inf of a tensor's bytes, -1 if none or not a float type. */
+static int64_t tensor_nonfinite(enum avs_st_dtype dt, const void *data, size_t nbytes)
+{
+    switch (dt) {
+    case AVS_ST_F32: return avs_nonfinite(data, nbytes / 4, AVS_FLOAT_F32);
+    case AVS_ST_F16: return avs_nonfinite(data, nbytes / 2, AVS_FLOAT_F16);
+    case AVS_ST_BF16: return avs_nonfinite(data, nbytes / 2, AVS_FLOAT_BF16);
+    case AVS_ST_F64: return avs_nonfinite(data, nbytes / 8, AVS_FLOAT_F64);
+    default: return -1;
+    }
+}
+
+int avs_st_writer_check_finite(const struct avs_st_writer *w, const char *what, struct avs_err *err)
+{
+    for (int i = 0; i < w->n; i++) {
+        const struct st_item *it = &w->items[i];
+        int64_t bad = tensor_nonfinite(it->dtype, it->data, it->nbytes);
+        if (bad >= 0)
+            return avs_err_set(err, "%s: tensor %s has a NaN/Inf at element %lld: not saved", what,
+                               it->name, (long long)bad);
+    }
+    return 0;
+}
+
+int avs_st_check_finite(const struct avs_st_file *f, struct avs_err *err)
+{
+    for (int i = 0; i < f->n; i++) {
+        const struct avs_st_tensor *t = &f->t[i];
+        int64_t bad = tensor_nonfinite(t->dtype, t->data, t->nbytes);
+        if (bad >= 0)
+            return avs_err_set(err, "%s: tensor %s has a NaN/Inf at element %lld", f->path, t->name,
+                               (long long)bad);
+    }
+    return 0;
 }

@@ -173,8 +173,12 @@ static int read_video(const struct avs_tset *t, sqlite3 *db, int64_t vid, int cc
         }
         if (rc == 0)
             rc = avs_cache_read(t->cache, off[k], t->f_audio, s->audio + (size_t)k * t->A, err);
+        if (rc)
+            avs_err_wrap(err, "second %d", k + 1);
     }
     free(off);
+    if (rc)
+        seconds_free(s);
     return rc;
 }
 

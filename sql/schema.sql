@@ -247,7 +247,11 @@ CREATE VIEW IF NOT EXISTS v_seconds AS
     JOIN videos v ON v.id = s.video_id
     LEFT JOIN masks m ON m.video_id = s.video_id AND m.k = s.k;
 
--- migration 4: videos.name: the dataset's own name of a video when its uid differs from it
+-- migration 4: runs.error: why a run failed (status 'failed'), e.g. the step and loss where
+-- training diverged (NaN/Inf); NULL otherwise.
+ALTER TABLE runs ADD COLUMN error TEXT;
+
+-- migration 5: videos.name: the dataset's own name of a video when its uid differs from it
 -- (core/names.h): a name holding '/', '%' or a leading '.' or '-' is stored under its safe
 -- form ("a/b" -> uid "a%2Fb"); a name refused outright (a '..' component, an absolute path, a
 -- control character, too long) is recorded as a failed video with uid "refused-<hash>".

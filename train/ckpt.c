@@ -44,13 +44,57 @@ int avs_ckpt_save(const char *path, const struct avs_c3n_head *h, const char *co
         avs_st_writer_meta(w, "state", sj);
     }
     avs_st_writer_meta(w, "format", FORMAT);
-    avs_st_writer_meta(w, "version", "1");
     avs_st_writer_meta(w, "config", config);
-    int rc = avs_st_writer_save(w, path, err);
+    int rc = avs_ckpt_seal(w, path, err) ? -1 : avs_st_writer_save(w, path, err);
     avs_st_writer_free(&w);
     avs_params_stage_free(&ps);
     free(sj);
     return rc;
+}
+
+#define SUM_KEY "checksum"
+
+int avs_ckpt_seal(struct avs_st_writer *w, const char *path, struct avs_err *err)
+{
+    char v[16], sum[32];
+    if (avs_st_writer_check_finite(w, path, err))
+        return avs_err_wrap(err, "checkpoint");
+    snprintf(v, sizeof v, "%d", AVS_CKPT_VERSION);
+    avs_st_writer_meta(w, "version", v);
+    snprintf(sum, sizeof sum, "xxh3:%016llx",
+             (unsigned long long)avs_st_writer_digest(w, SUM_KEY));
+    avs_st_writer_meta(w, SUM_KEY, sum);
+    return 0;
+}
+
+/* Version 2: the stored checksum equals the file's digest. */
+static int check_sum(const struct avs_st_file *f, struct avs_err *err)
+{
+    const char *stored = avs_st_meta(f, SUM_KEY);
+    char sum[32];
+    snprintf(sum, sizeof sum, "xxh3:%016llx", (unsigned long long)avs_st_digest(f, SUM_KEY));
+    if (stored && !strcmp(stored, sum))
+        return 0;
+    return avs_err_set(err, "%s: checkpoint damaged: %s%s, its contents give %s; do not use it: "
+                       "take the run's other checkpoint (best.safetensors or last.safetensors, "
+                       "each verified the same way) or train the run again", f->path,
+                       stored ? "stored checksum " : "no checksum", stored ? stored : "", sum);
+}
+
+int avs_ckpt_verify(const struct avs_st_file *f, struct avs_err *err)
+{
+    const char *vs = avs_st_meta(f, "version");
+    int v = vs ? atoi(vs) : 0;
+    if (v > AVS_CKPT_VERSION || v < 1)
+        return avs_err_set(err, "%s: checkpoint version \"%s\": this avs-train reads 1..%d (a newer "
+                           "avs-train wrote it, or the file is damaged)", f->path, vs ? vs : "none",
+                           AVS_CKPT_VERSION);
+    if (v >= 2 && check_sum(f, err))
+        return -1;
+    if (v == 1)
+        avs_log_warn("%s: checkpoint version 1 has no checksum: loaded unverified (checkpoints "
+                     "saved from now on carry one)", f->path);
+    return avs_st_check_finite(f, err) ? avs_err_wrap(err, "checkpoint refused") : 0;
 }
 
 static double jnum(const cJSON *j, const char *key)
@@ -89,6 +133,10 @@ static int open_ckpt(const char *path, struct avs_st_file **f, struct avs_err *e
         avs_st_close(f);
         return avs_err_set(err, "%s: not an avs-train checkpoint (no \"format\": \"%s\" metadata); "
                            "official weights load with avs-predict --weights", path, FORMAT);
+    }
+    if (avs_ckpt_verify(*f, err)) {
+        avs_st_close(f);
+        return -1;
     }
     return 0;
 }

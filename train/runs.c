@@ -172,16 +172,29 @@ int avs_run_insert(sqlite3 *db, const char *name, const char *config, int64_t *i
     return rc;
 }
 
-int avs_run_set_status(sqlite3 *db, int64_t id, const char *status, struct avs_err *err)
+static int set_status(sqlite3 *db, int64_t id, const char *status, const char *error,
+                      struct avs_err *err)
 {
     sqlite3_stmt *st;
-    if (avs_db_prepare(db, "UPDATE runs SET status = ?2 WHERE id = ?1", &st, err))
+    if (avs_db_prepare(db, "UPDATE runs SET status = ?2, error = ?3 WHERE id = ?1", &st, err))
         return -1;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, status, -1, SQLITE_TRANSIENT);
+    if (error)
+        sqlite3_bind_text(st, 3, error, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_err_set(err, "runs: %s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
     return rc;
+}
+
+int avs_run_set_status(sqlite3 *db, int64_t id, const char *status, struct avs_err *err)
+{
+    return set_status(db, id, status, NULL, err);
+}
+
+int avs_run_set_failed(sqlite3 *db, int64_t id, const char *reason, struct avs_err *err)
+{
+    return set_status(db, id, "failed", reason, err);
 }
 
 int avs_run_record_epoch(sqlite3 *db, int64_t id, int epoch, double loss, double miou, double f,

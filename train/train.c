@@ -161,6 +161,27 @@ static void free_trainer(struct trainer *t)
     free(t->config), free(t->dir), free(t->last), free(t->best);
 }
 
+/* A NaN/Inf loss (x NULL) or device tensor x[n] (its mean, one reduction: any NaN/Inf makes it
+ * non-finite) stops training before the update: the model in memory is never saved, the last
+ * checkpoint on disk stays the last good one. */
+static int diverged(struct trainer *t, const char *what, const float *x, size_t n, double loss,
+                    struct avs_err *err)
+{
+    float m = 0;
+    if (x) {
+        AVS_ASSERT(n > 0 && n < (size_t)INT32_MAX);
+        avs_ops()->mean_fwd(t->sm, x, 1, (int)n);
+        avs_dev_download(&m, t->sm, 1);
+    }
+    if (isfinite(loss) && isfinite(m))
+        return 0;
+    return avs_err_set(err, "training diverged at epoch %d step %d (optimiser step %ld): %s is "
+                       "NaN/Inf (loss %g); stopped before the update. The last good checkpoint "
+                       "%s (optimiser step %ld) is kept: start a new --run with a lower --lr (this "
+                       "one: %g), or check the feature set", t->st.epoch + 1, t->st.step + 1,
+                       t->m.head.adam_step + 1, what, loss, t->last, t->saved_step, t->o->lr);
+}
+
 /* One optimisation step over the batch starting at position `step` of the epoch's order. */
 static int train_step(struct trainer *t, const int *order, int epoch, int step, double lr,
                       double *loss, struct avs_err *err)
@@ -181,7 +202,16 @@ static int train_step(struct trainer *t, const int *order, int epoch, int step, 
     if (t->ft)
         for (int s = 0; s < 4; s++)
             avs_ops()->zero(t->dstage[s], (size_t)t->m.head.B * t->tr.C[s] * t->tr.Hs[s] * t->tr.Ws[s]);
+    if (diverged(t, "loss", NULL, 0, *loss, err))
+        return -1;
     avs_c3n_bwd(&t->m, t->dl, t->ft ? t->dstage : NULL);
+    const struct avs_c3n_head *h = &t->m.head;
+    if (diverged(t, "gradient of the head", h->grads.arena.base, h->grads.arena.used, *loss, err))
+        return -1;
+    for (int s = 0; t->ft && s < 4; s++)
+        if (diverged(t, "gradient into the backbone", t->dstage[s],
+                     (size_t)h->B * t->tr.C[s] * t->tr.Hs[s] * t->tr.Ws[s], *loss, err))
+            return -1;
     avs_c3n_head_adam(&t->m.head, lr);
     if (t->ft)
         avs_finetune_step(t->ft, t->dstage, lr);
@@ -487,7 +517,10 @@ int avs_train_run(const struct avs_train_opts *given, struct avs_train_result *r
         goto out;
     rc = epochs_loop(&t, err);
     struct avs_err e2;
-    avs_run_set_status(t.db, t.run_id, rc == 0 ? "done" : rc > 0 ? "interrupted" : "failed", &e2);
+    if (rc < 0)
+        avs_run_set_failed(t.db, t.run_id, err->msg, &e2);
+    else
+        avs_run_set_status(t.db, t.run_id, rc == 0 ? "done" : "interrupted", &e2);
     if (rc == 0 && o.verbose)
         printf("run %s done: best val mIoU %.4f at epoch %d; checkpoints in %s\n", o.run,
                t.st.best_miou, t.st.best_epoch, t.dir);
