@@ -194,9 +194,10 @@ int avs_fs_out_open_at(struct avs_fs_out *o, int dir, const char *shown_dir, con
     o->name = avs_strdup(name);
     o->tmp = avs_sprintf(".%s.tmp.%ld", name, (long)getpid());
     o->shown = avs_fs_join(shown_dir, name);
-    if (strchr(name, '/') || !strcmp(name, "..") || !strcmp(name, ".") || create_tmp(o, err)) {
-        if (o->fd < 0 && strchr(name, '/'))
-            avs_err_set(err, "%s: not a file name: refused", o->shown);
+    int bad = !*name || strchr(name, '/') || !strcmp(name, "..") || !strcmp(name, ".");
+    if (bad)
+        avs_err_set(err, "%s: not a file name: refused", o->shown);
+    if (bad || create_tmp(o, err)) {
         free(o->name), free(o->tmp), free(o->shown);
         memset(o, 0, sizeof *o);
         o->fd = -1;

@@ -138,6 +138,10 @@ static void test_confined(void)
     CHECK(avs_fs_mkdirs_under(root, "audio/v1", &err) == -1 && strstr(err.msg, "symbolic link"),
           "audio -> outside refused: %s", err.msg);
     CHECK(avs_fs_check_under(root, "frames/v1/../../x", &err) == -1, "'..' refused");
+    CHECK(avs_fs_out_open(&o, root, "frames/..", &err) == -1 && strstr(err.msg, "not a file name"),
+          "'..' as the file refused: %s", err.msg);
+    CHECK(avs_fs_out_open(&o, root, "frames/v1/", &err) == -1 && strstr(err.msg, "not a file name"),
+          "an empty file name refused: %s", err.msg);
     CHECK(avs_fs_check_under(root, "/tmp/x", &err) == -1 && strstr(err.msg, "absolute"),
           "absolute refused: %s", err.msg);
     char *flink = avs_fs_join(v1, "3.png"), *target = avs_fs_join(outside, "t.png");
