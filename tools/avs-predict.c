@@ -9,6 +9,7 @@
 #include "core/av.h"
 #include "core/cli.h"
 #include "core/common.h"
+#include "core/names.h"
 #include "backend/ops.h"
 #include "predict/predict.h"
 
@@ -145,6 +146,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "avs-predict: %s\n", !a.o.run ? "--run NAME is required"
                         : optind != argc ? "unexpected arguments"
                         : "clip mode needs both --clip IN and -o OUT.mp4 (--frames only with --clip)");
+        return AVS_EXIT_USAGE;
+    }
+    struct avs_err nerr;
+    if (avs_name_check(a.o.run, "--run", &nerr)) {
+        fprintf(stderr, "avs-predict: %s\n", nerr.msg);
         return AVS_EXIT_USAGE;
     }
     {

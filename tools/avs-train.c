@@ -9,6 +9,7 @@
 #include "backend/backend.h"
 #include "core/cli.h"
 #include "core/common.h"
+#include "core/names.h"
 #include "backend/ops.h"
 #include "train/train.h"
 
@@ -174,6 +175,11 @@ int main(int argc, char **argv)
         if (!o.run)
             fprintf(stderr, "avs-train: --run NAME is required\n");
         usage(stderr);
+        return AVS_EXIT_USAGE;
+    }
+    struct avs_err nerr;
+    if (avs_name_check(o.run, "--run", &nerr)) { /* it names the folder runs/<run> */
+        fprintf(stderr, "avs-train: %s\n", nerr.msg);
         return AVS_EXIT_USAGE;
     }
     {

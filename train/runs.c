@@ -9,6 +9,7 @@
 
 #include "core/db.h"
 #include "core/fs.h"
+#include "core/names.h"
 #include "train/ckpt.h"
 
 char *avs_run_config(const struct avs_train_opts *o, const struct avs_tset *t)
@@ -263,10 +264,22 @@ char *avs_run_dir(const char *root, const char *name)
     return d;
 }
 
+int avs_run_check_file(const char *root, const char *run, const char *file, struct avs_err *err)
+{
+    if (avs_name_check(run, "run name", err))
+        return -1;
+    char *rel = avs_sprintf("runs/%s/%s", run, file);
+    int rc = avs_fs_check_under(root, rel, err);
+    free(rel);
+    return rc;
+}
+
 int avs_run_model_open(struct avs_run_model *rm, sqlite3 *db, const char *root, const char *run,
                        const char *which, struct avs_err *err)
 {
     memset(rm, 0, sizeof *rm);
+    if (avs_name_check(run, "run name", err) || avs_name_check(which, "checkpoint name", err))
+        return -1;
     char *dir = avs_run_dir(root, run), *file = avs_sprintf("%s.safetensors", which);
     char *path = avs_fs_join(dir, file), *cfgtxt = NULL;
     cJSON *j = NULL;

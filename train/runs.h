@@ -39,6 +39,9 @@ int avs_run_check_features(const char *config, const struct avs_tset *t, const c
                            struct avs_err *err);
 /* runs/<name> under root (malloc'd). */
 char *avs_run_dir(const char *root, const char *name);
+/* Before writing runs/<run>/<file>: the run's folders created and checked to stay inside the
+ * store (no symbolic link below root, core/fs.h: avs_fs_check_under). 0 or -1 with err. */
+int avs_run_check_file(const char *root, const char *run, const char *file, struct avs_err *err);
 
 /* A trained model from a run's checkpoint (`which` = "best" or "last") or a weights file: the
  * feature set it was trained on (opened), its switches and configuration. */

@@ -10,6 +10,7 @@
 
 #include "core/db.h"
 #include "core/fs.h"
+#include "core/names.h"
 #include "core/progress.h"
 #include "eval/eval.h"
 #include "backend/ops.h"
@@ -307,13 +308,16 @@ static int save_last(struct trainer *t, struct avs_err *err)
 {
     long step = t->m.head.adam_step, prev = t->saved_step;
     if (t->ft) {
-        char *p = backbone_path(t, step);
-        int rc = avs_finetune_save(t->ft, p, 1, err);
+        char *p = backbone_path(t, step), *nm = avs_sprintf("backbone-%ld.safetensors", step);
+        int rc = avs_run_check_file(t->o->root, t->o->run, nm, err) ||
+                 avs_finetune_save(t->ft, p, 1, err);
+        free(nm);
         free(p);
         if (rc)
             return -1;
     }
-    if (avs_ckpt_save(t->last, &t->m.head, t->config, &t->st, err))
+    if (avs_run_check_file(t->o->root, t->o->run, "last.safetensors", err) ||
+        avs_ckpt_save(t->last, &t->m.head, t->config, &t->st, err))
         return -1;
     t->saved_step = step;
     if (t->ft && prev >= 0 && prev != step) {
@@ -340,7 +344,10 @@ static int end_epoch(struct trainer *t, double t_train, struct avs_err *err)
     if (best) {
         t->st.best_miou = miou, t->st.best_epoch = e + 1;
         char *bb = avs_fs_join(t->dir, "backbone_best.safetensors");
-        int rc = t->ft ? avs_finetune_save(t->ft, bb, 0, err) : 0;
+        int rc = avs_run_check_file(t->o->root, t->o->run, "backbone_best.safetensors", err) ||
+                 avs_run_check_file(t->o->root, t->o->run, "best.safetensors", err);
+        if (rc == 0 && t->ft)
+            rc = avs_finetune_save(t->ft, bb, 0, err);
         free(bb);
         if (rc || avs_ckpt_save(t->best, &t->m.head, t->config, NULL, err))
             return -1;
@@ -356,8 +363,10 @@ static int end_epoch(struct trainer *t, double t_train, struct avs_err *err)
 
 static int check_opts(const struct avs_train_opts *o, struct avs_err *err)
 {
-    if (!o->run || !*o->run || strchr(o->run, '/') || o->run[0] == '.')
+    if (!o->run || !*o->run)
         return avs_err_set(err, "--run NAME is required (a plain name: letters, digits, - _ .)");
+    if (avs_name_check(o->run, "--run", err)) /* it names the folder runs/<run> */
+        return -1;
     if (strcmp(o->subset, "s4") && strcmp(o->subset, "ms3") && strcmp(o->subset, "avss"))
         return avs_err_set(err, "--subset %s: use s4, ms3 or avss", o->subset);
     if (!strcmp(o->subset, "avss") && strcmp(o->mode, "frozen"))
@@ -483,8 +492,10 @@ int avs_train_run(const struct avs_train_opts *given, struct avs_train_result *r
     t.last = avs_fs_join(t.dir, "last.safetensors");
     t.best = avs_fs_join(t.dir, "best.safetensors");
     char *lockp = avs_fs_join(t.dir, ".lock");
-    int lr = avs_fs_mkdirs(t.dir, err) ? -1 : avs_fs_lock_try(lockp, &lock, err);
+    int lr = avs_run_check_file(o.root, o.run, ".lock", err) ? -2 : avs_fs_lock_try(lockp, &lock, err);
     free(lockp);
+    if (lr == -2)
+        goto out;
     if (lr) {
         avs_err_wrap(err, "run %s is being trained by another process", o.run);
         goto out;
