@@ -26,7 +26,9 @@ static int checkpoint_state(const char *text, struct avs_err *err)
     avs_st_writer_meta(w, "config", text);
     avs_st_writer_meta(w, "state", text);
     char *path = avs_fs_join(avs_fuzz_tmpdir(), "last.safetensors");
-    int rc = avs_st_writer_save(w, path, err);
+    /* Sealed as avs_ckpt_save does (version 2, checksum), so the text reaches the state parser
+     * instead of the version check; damaged checkpoints are the safetensors target's. */
+    int rc = avs_ckpt_seal(w, path, err) ? -1 : avs_st_writer_save(w, path, err);
     avs_st_writer_free(&w);
     struct avs_train_state st;
     char *config = NULL;

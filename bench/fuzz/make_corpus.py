@@ -2,6 +2,7 @@
 """bench/fuzz/make_corpus.py: write the seed corpora bench/fuzz/corpus/<target>/ (small valid
 files of each format, a few variants each). Run once from the repository root; the output is
 committed. Formats: core/safetensors.h, features/cache.h, eval/eval.h (logits), docs/avss.md."""
+import ctypes
 import io
 import json
 import os
@@ -12,6 +13,8 @@ import numpy as np
 from PIL import Image
 
 OUT = "bench/fuzz/corpus"
+XXH = ctypes.CDLL("libxxhash.so.0")
+XXH.XXH3_64bits_withSeed.restype = ctypes.c_uint64
 
 
 def put(target, name, data):
@@ -49,19 +52,46 @@ def seeds_safetensors():
                                             "config": json.dumps({"subset": "s4"}),
                                             "state": json.dumps(state)}))
     put("safetensors", "empty", safetensors({}))
+    # Version 2 (train/ckpt.h): metadata "checksum" = the digest of avs_st_digest.
+    meta = {"format": "avs-c3n", "version": "2", "config": json.dumps({"subset": "s4"}),
+            "state": json.dumps(state)}
+    tensors = {"head.x": ("F32", [1], f32[:1].tobytes())}
+    put("safetensors", "ckpt_v2", safetensors(tensors, dict(meta, checksum="xxh3:%016x" % st_digest(meta, tensors))))
 
 
-def cache(fields, dtype, records):
+def st_digest(meta, tensors):
+    """core/safetensors.c's avs_st_digest: metadata keys and values, then each tensor's name,
+    dtype, shape (u64 each) and bytes, strings NUL-terminated, in file order."""
+    z = lambda t: t.encode() + b"\0"
+    b = b"".join(z(k) + z(v) for k, v in meta.items()) + z("")
+    for name, (dtype, shape, raw) in tensors.items():
+        b += z(name) + z(dtype) + b"".join(struct.pack("<Q", d) for d in shape) + z("") + raw
+    return xxh3(b)
+
+
+def xxh3(data, seed=0):
+    """XXH3-64 of data (Debian's libxxhash, the library core/integrity.h wraps)."""
+    buf = ctypes.create_string_buffer(bytes(data), len(data))
+    return XXH.XXH3_64bits_withSeed(buf, ctypes.c_size_t(len(data)), ctypes.c_uint64(seed))
+
+
+def cache(fields, dtype, records, reserved=0):
+    """A version-2 feature cache (features/cache.h): header checksum (its own 8 bytes at 40 counted
+    as zero) and each record's checksum (seeded with the record's byte offset)."""
     n = len(fields)
     size = 2 if dtype else 4
-    rec = sum(int(np.prod(s)) for _, s in fields) * size
-    h = b"AVSFEAT\0" + struct.pack("<IIII", 1, dtype, n, 0) + struct.pack("<QQ", rec, 64 + 64 * n) + bytes(24)
+    data = sum(int(np.prod(s)) for _, s in fields) * size
+    at = 64 + 64 * n
+    h = b"AVSFEAT\0" + struct.pack("<IIII", 2, dtype, n, reserved) + struct.pack("<QQ", data + 8, at) + bytes(24)
     for name, shape in fields:
         dims = list(shape) + [0] * (4 - len(shape))
         h += name.encode().ljust(40, b"\0") + struct.pack("<5I", len(shape), *dims) + bytes(4)
+    h = h[:40] + struct.pack("<Q", xxh3(h)) + h[48:]
     rng = np.random.default_rng(1)
-    body = b"".join(rng.standard_normal(rec // size).astype(np.float16 if dtype else np.float32).tobytes()
-                    for _ in range(records))
+    body = b""
+    for r in range(records):
+        rec = rng.standard_normal(data // size).astype(np.float16 if dtype else np.float32).tobytes()
+        body += rec + struct.pack("<Q", xxh3(rec, at + r * (data + 8)))
     return h + body
 
 
@@ -69,6 +99,12 @@ def seeds_cache():
     put("cache", "f32", cache([("logits", [10]), ("stage1", [2, 3, 3])], 0, 2))
     put("cache", "f16", cache([("audio", [8]), ("gc1", [4]), ("stage4", [1, 2, 2, 2])], 1, 3))
     put("cache", "torn", cache([("x", [5])], 0, 2)[:-6])  # a record cut by a crash
+    # Bit 0 of the reserved word set: bench/fuzz/fuzz_cache.c feeds the file as is (its own
+    # checksums are checked); "raw_badsum" has one field-table byte changed after its checksum.
+    put("cache", "raw", cache([("y", [3, 2])], 0, 2, reserved=1))
+    bad = bytearray(cache([("y", [3, 2])], 0, 1, reserved=1))
+    bad[64] ^= 1
+    put("cache", "raw_badsum", bytes(bad))
 
 
 def seeds_csv():
