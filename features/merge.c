@@ -347,8 +347,7 @@ int avs_features_merge(const char *root, const char *db_path, const char *set, c
     int lr = avs_fs_lock_try(lockp, &lock, err);
     if (lr) {
         if (lr > 0)
-            avs_err_set(err, "feature set %s is being written by another avs-features (lock %s): "
-                        "wait for it", set, lockp);
+            avs_err_wrap(err, "feature set %s is being written by another avs-features", set);
         goto out;
     }
     rp = realpath(dbp, NULL);

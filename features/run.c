@@ -412,8 +412,8 @@ int avs_features_run(const struct avs_features_opts *o, struct avs_features_stat
     int lr = avs_fs_lock_try(lockp, &lock, err);
     if (lr) {
         if (lr > 0)
-            avs_err_set(err, "feature set %s is being written by another avs-features (lock %s): "
-                        "wait for it or use another --set", name, lockp);
+            avs_err_wrap(err, "feature set %s is being written by another avs-features (or use "
+                         "another --set)", name);
         goto out;
     }
     int random_init = !o->visual_weights || !o->audio_weights || !o->vectors;

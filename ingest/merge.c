@@ -276,7 +276,7 @@ int avs_ingest_merge(const char *root, const char *db_path, char *const *sources
     int rc = avs_fs_lock_try(lockp, &lock, err);
     free(lockp);
     if (rc == 1)
-        avs_err_set(err, "store %s is busy: another avs-ingest is writing to it", root);
+        avs_err_wrap(err, "store %s is busy (one avs-ingest at a time writes a store)", root);
     if (rc)
         return -1;
     avs_ingest_sweep(root);

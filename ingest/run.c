@@ -90,8 +90,17 @@ struct job {
     /* AVSS */
     int64_t *unknown;    /* [n] masks.unknown_pixels */
     uint8_t present[256];/* class indices seen in the labels */
+    int store_failed;    /* a write into the store failed (disk full, I/O error): fatal */
     struct avs_err err;
 };
+
+/* rc of a write into the store: a failure is the store's, not the input's (the run stops). */
+static int store_write(struct job *j, int rc)
+{
+    if (rc)
+        j->store_failed = 1;
+    return rc ? -1 : 0;
+}
 
 static char *store_path(const struct run *r, const char *kind, const char *uid, int k, const char *ext)
 {
@@ -106,7 +115,7 @@ static int on_frame(void *ctx, int k, const struct avs_image *img)
     const char *tmp = stage_add(&j->files, avs_fs_tmp_name(fin), fin);
     j->width = img->w;
     j->height = img->h;
-    return avs_png_write(tmp, img, 1, &j->err) ? -1 : 0;
+    return store_write(j, avs_png_write(tmp, img, 1, &j->err));
 }
 
 /* released/<uid>/<what>/<k>.<ext> */
@@ -125,14 +134,9 @@ static int copy_to(struct job *j, const char *src, char *fin)
         return -1;
     }
     const char *tmp = stage_add(&j->files, avs_fs_tmp_name(fin), fin);
-    FILE *f = fopen(tmp, "wb");
-    int rc = (!f || fwrite(data, 1, len, f) != len) ? -1 : 0;
-    if (f && fclose(f) != 0)
-        rc = -1;
+    int rc = store_write(j, avs_fs_write_file(tmp, data, len, &j->err));
     free(data);
-    if (rc)
-        return avs_err_set(&j->err, "cannot write %s (disk full?)", tmp);
-    return 0;
+    return rc;
 }
 
 static int copy_file(struct job *j, const char *src, const char *kind, int k)
@@ -144,7 +148,7 @@ static int copy_file(struct job *j, const char *src, const char *kind, int k)
 static int stage_png(struct job *j, char *fin, const struct avs_image *img)
 {
     const char *tmp = stage_add(&j->files, avs_fs_tmp_name(fin), fin);
-    return avs_png_write(tmp, img, 1, &j->err) ? -1 : 0;
+    return store_write(j, avs_png_write(tmp, img, 1, &j->err));
 }
 
 static int write_audio(struct job *j, const struct avs_decode_result *res)
@@ -152,8 +156,8 @@ static int write_audio(struct job *j, const struct avs_decode_result *res)
     for (int k = 1; k <= res->n_seconds; k++) {
         char *fin = store_path(j->r, "audio", j->it->uid, k, "wav");
         const char *tmp = stage_add(&j->files, avs_fs_tmp_name(fin), fin);
-        if (avs_wav_write_s16(tmp, AVS_AUDIO_RATE, res->audio + (size_t)(k - 1) * AVS_AUDIO_RATE,
-                              AVS_AUDIO_RATE, &j->err))
+        if (store_write(j, avs_wav_write_s16(tmp, AVS_AUDIO_RATE, res->audio + (size_t)(k - 1) *
+                                             AVS_AUDIO_RATE, AVS_AUDIO_RATE, &j->err)))
             return -1;
     }
     return 0;
@@ -186,7 +190,7 @@ static void name_dirs(struct job *j)
 static int make_dirs(struct job *j)
 {
     for (int i = 0; i < 3; i++)
-        if (avs_fs_mkdirs(j->dirs[i], &j->err))
+        if (store_write(j, avs_fs_mkdirs(j->dirs[i], &j->err)))
             return -1;
     return 0;
 }
@@ -362,7 +366,7 @@ static int produce_avss(struct job *j, struct avs_decode_result *res, int **has_
         return avs_err_set(&j->err, "%s/frames/0.jpg: no frames in this AVSS folder: re-extract "
                                     "the release", j->it->source);
     char *rf = avs_fs_join(j->dirs[3], "frames"), *rm = avs_fs_join(j->dirs[3], "masks");
-    int rc = avs_fs_mkdirs(rf, &j->err) || avs_fs_mkdirs(rm, &j->err) ? -1 : 0;
+    int rc = store_write(j, avs_fs_mkdirs(rf, &j->err) || avs_fs_mkdirs(rm, &j->err));
     free(rf), free(rm);
     if (rc)
         return -1;
@@ -430,6 +434,17 @@ static int record_failure(struct job *j, const struct avs_signature *sig)
     return DONE_FAILED;
 }
 
+/* A write into the store failed: the video keeps what the index has (its temp files are gone),
+ * and the run stops with the reason. */
+static int store_failure(struct job *j)
+{
+    pthread_mutex_lock(&j->r->stats_lock);
+    if (!j->r->fatal)
+        j->r->fatal_err = j->err;
+    pthread_mutex_unlock(&j->r->stats_lock);
+    return DONE_FATAL;
+}
+
 /* After a commit: files of an older version of this video that the new one lacks. */
 static void drop_stale(struct job *j, int n, const int *has_mask)
 {
@@ -479,9 +494,9 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
     if (it->problem) {
         avs_err_set(&j.err, "%s", it->problem);
         done = record_failure(&j, &sig);
-    } else if (produce(&j, res, &has_mask) || stage_commit(&j.files, &j.err)) {
+    } else if (produce(&j, res, &has_mask) || store_write(&j, stage_commit(&j.files, &j.err))) {
         stage_free(&j.files);
-        done = record_failure(&j, &sig);
+        done = j.store_failed ? store_failure(&j) : record_failure(&j, &sig);
     } else {
         struct avs_video_rows rows;
         struct avs_ingest_item view = *it;
@@ -576,8 +591,8 @@ static int open_store(struct run *r, struct avs_fs_lock **lock, struct avs_err *
     int lr = avs_fs_lock_try(lockp, lock, err);
     free(lockp);
     if (lr == 1)
-        return avs_err_set(err, "store %s is busy: another avs-ingest is writing to it; wait for it "
-                                "to finish, or use another --root", o->root);
+        return avs_err_wrap(err, "store %s is busy (one avs-ingest at a time writes a store; or "
+                                 "use another --root)", o->root);
     if (lr)
         return -1;
     char *dbp = o->db_path ? avs_strdup(o->db_path) : avs_db_path_for_root(o->root);
