@@ -15,9 +15,11 @@ int avs_wav_write_s16(const char *path, int rate, const int16_t *samples, int64_
     info.samplerate = rate;
     info.channels = 1;
     info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+    errno = 0;
     SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
     if (!sf)
-        return avs_err_set(err, "cannot write WAV %s: %s", path, sf_strerror(NULL));
+        return errno ? avs_fs_write_error(err, path, errno)
+                     : avs_err_set(err, "cannot write WAV %s: %s", path, sf_strerror(NULL));
     /* libsndfile writes with write(2) and keeps errno: a full disk reads as one here */
     errno = 0;
     sf_count_t put = sf_write_short(sf, samples, (sf_count_t)n);
