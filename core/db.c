@@ -42,11 +42,11 @@ static const char *db_hint(int code)
 {
     switch (code & 0xff) {
     case SQLITE_FULL:
-        return ": disk full: free space on that file system, then run the same command again (what "
-               "was committed before is kept)";
+        return ": disk full: free space on that file system, then run again: what was committed "
+               "is kept";
     case SQLITE_IOERR:
-        return ": I/O error writing the index: check the disk (dmesg, fsck), then run the same "
-               "command again (what was committed before is kept)";
+        return ": I/O error writing the index: check the disk (dmesg, fsck), then run again: "
+               "what was committed is kept";
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
         return ": the index stayed locked by another process for the whole busy timeout (30 s): "

@@ -207,7 +207,7 @@ int avs_fs_write_error(struct avs_err *err, const char *path, int e)
 {
     if (e == ENOSPC || e == EDQUOT)
         avs_err_set(err, "%s: disk full (%s): free space on that file system (or raise the quota), "
-                    "then run the same command again: it goes on where it stopped", path, strerror(e));
+                    "then run again: what was finished is kept", path, strerror(e));
     else if (e == EIO)
         avs_err_set(err, "%s: I/O error (%s): the disk or file system failed; check it (dmesg, "
                     "fsck), then run the same command again", path, strerror(e));
