@@ -210,7 +210,7 @@ int avs_fs_write_error(struct avs_err *err, const char *path, int e)
                     "then run again: what was finished is kept", path, strerror(e));
     else if (e == EIO)
         avs_err_set(err, "%s: I/O error (%s): the disk or file system failed; check it (dmesg, "
-                    "fsck), then run the same command again", path, strerror(e));
+                    "fsck), then run again: what was finished is kept", path, strerror(e));
     else if (e == EROFS)
         avs_err_set(err, "%s: read-only file system: remount it read-write or use another --root",
                     path);
