@@ -4,7 +4,8 @@
 #   --size each pass: every video's rows replaced in one transaction), avs-features computing
 #   a second feature set, avs-train training a second run; meanwhile, in a loop, readers:
 #   avs-eval, avs-report, avs-predict (which also records its predictions) and a check that
-#   every video in the index has all its seconds (whole videos or none). Every process exits
+#   every video in the index has all its seconds (whole videos or none); and an sqlite3 shell
+#   that holds the index's write lock for a moment, again and again. Every process exits
 #   0, no message mentions a locked or busy database, and the readers' results equal the ones
 #   made before the writers started;
 # - two writers of the same kind (ingest, features on one set, train on one run): the second
@@ -38,11 +39,18 @@ whole_videos() {  # ok videos whose seconds rows are not all there
 }
 
 # ---- writers of three kinds, readers in a loop ----
-( for p in 1 2 3 4 5 6 7 8 9 10; do
+( for p in 1 2 3 4 5 6; do
     clips $([ $((p % 2)) = 1 ] && echo 32x32 || echo 64x64) 2>> "$T/w-ingest.err"; echo "$?" >> "$T/w-ingest.rc"
   done ) & w1=$!
 ( feat --set g --split train 2> "$T/w-feat.err"; echo "$?" > "$T/w-feat.rc" ) & w2=$!
 ( train --run b --epochs 4 2> "$T/w-train.err"; echo "$?" > "$T/w-train.rc" ) & w3=$!
+# and another user of the index (an sqlite3 shell) who holds its write lock for ~0.1 s at a
+# time: every program must wait for it (busy timeout), none may fail with "database is locked"
+( while kill -0 $w1 2>/dev/null || kill -0 $w2 2>/dev/null || kill -0 $w3 2>/dev/null; do
+    sqlite3 -cmd ".timeout 30000" "$st/avs.db" "BEGIN IMMEDIATE; WITH RECURSIVE c(x) AS (SELECT 1
+      UNION ALL SELECT x + 1 FROM c WHERE x < 400000) SELECT count(*) FROM c; COMMIT;" > /dev/null
+    sleep 0.1
+  done ) & w4=$!
 rounds=0
 while kill -0 $w1 2>/dev/null || kill -0 $w2 2>/dev/null || kill -0 $w3 2>/dev/null || [ $rounds -lt 3 ]; do
   rounds=$((rounds + 1))
@@ -56,7 +64,7 @@ while kill -0 $w1 2>/dev/null || kill -0 $w2 2>/dev/null || kill -0 $w3 2>/dev/n
   expect_eq $? 0 "round $rounds: avs-predict"
   expect_eq "$(diff -r "$T/pred-ref" "$T/pred" | head -n 2)" "" "round $rounds: avs-predict's output"
 done
-wait $w1 $w2 $w3
+wait $w1 $w2 $w3 $w4
 echo "$rounds reader rounds while the writers ran"
 expect_eq "$(sort -u "$T/w-ingest.rc" | tr '\n' ' ')" "0 " "every avs-ingest pass"
 expect_eq "$(cat "$T/w-feat.rc")" 0 "avs-features beside the others"
