@@ -7,12 +7,15 @@ ingest() { "$B/avs-ingest" -q -j 2 --root "$1" --size 64x64 --avsbench "$T/s4"; 
 features() { "$B/avs-features" -q -j 2 --root "$1" --random-init 2 --visual pvt_v2_b0 --set f; }
 train() { "$B/avs-train" -q -j 2 --root "$1" --subset s4 --width 16 --batch 2 --epochs 3 --lr 1e-3 --seed 7 --run a "${@:2}"; }
 
+# ref_run STEP CMD...: one reference step (ingest, features, train); a test may redefine it
+# (test_faults_eio.sh counts the step's writes there)
+ref_run() { shift; "$@"; }
 make_reference() {
   "$B/avs-synth" -q --media "$media" --out "$T/s4" --subset s4 --videos 4 --seconds 5 --seed 3 \
     --size 64x64 --fps 10 || fail "synth"
-  ingest "$T/ref" || fail "reference ingest"
-  cp -a "$T/ref" "$T/ref-f"; features "$T/ref-f" || fail "reference features"
-  cp -a "$T/ref-f" "$T/ref-t"; train "$T/ref-t" || fail "reference training"
+  ref_run ingest ingest "$T/ref" || fail "reference ingest"
+  cp -a "$T/ref" "$T/ref-f"; ref_run features features "$T/ref-f" || fail "reference features"
+  cp -a "$T/ref-f" "$T/ref-t"; ref_run train train "$T/ref-t" || fail "reference training"
   store_files "$T/ref" > "$T/ref.md5"
   feature_records "$T/ref-f" > "$T/ref.rec"
 }

@@ -14,20 +14,20 @@ shim=$(dirname "$B")/tests/shim/failwrite.so
 # A sanitized build wants its runtime first in the preload list (it then calls through ours).
 asan=$(ldd "$B/avs-ingest" | awk '/libasan/ { print $3 }')
 preload=${asan:+$asan:}$shim
+# the reference steps count their writes on the files each case below makes fail
+part_ingest=.tmp.; part_features=features/f.bin; part_train=safetensors.tmp.
+ref_run() {
+  local part_var=part_$1; shift
+  AVS_FAIL_PATH=${!part_var} AVS_FAIL_COUNT=$T/count-${part_var#part_} LD_PRELOAD=$preload "$@"
+}
 make_reference
+count() { cat "$T/count-$1" 2>/dev/null || echo 0; }
 
 # faulty PATH_PART AT ERRNO CMD...: CMD with the AT-th counted write on a file whose path has
 # PATH_PART failing with ERRNO, and every later one
 faulty() {
   local part=$1 at=$2 e=$3; shift 3
   AVS_FAIL_PATH=$part AVS_FAIL_AT=$at AVS_FAIL_ERRNO=$e LD_PRELOAD=$preload "$@"
-}
-# calls PATH_PART CMD...: how many writes CMD makes on such files (its store is thrown away)
-calls() {
-  local part=$1; shift
-  rm -f "$T/count"
-  AVS_FAIL_PATH=$part AVS_FAIL_COUNT=$T/count LD_PRELOAD=$preload "$@" >/dev/null 2>&1
-  cat "$T/count" 2>/dev/null || echo 0
 }
 # expect_fault NAME RC ERRFILE WORDS FILE: exit 3 and a message with WORDS naming FILE
 expect_fault() {
@@ -39,17 +39,16 @@ expect_fault() {
 
 # ---- avs-ingest: the store's files (temp names), EIO at half the writes ----
 s=$T/st
-n=$(calls .tmp. ingest "$T/probe"); rm -rf "$T/probe"
+n=$(count ingest)
 [ "$n" -gt 10 ] || fail "ingest makes only $n counted writes: the shim sees nothing"
-faulty .tmp. $((n / 2)) EIO ingest "$s" 2> "$T/e"; expect_fault "ingest, EIO on a frame/audio file" $? "$T/e" "I/O error" "$s/"
+faulty $part_ingest $((n / 2)) EIO ingest "$s" 2> "$T/e"; expect_fault "ingest, EIO on a frame/audio file" $? "$T/e" "I/O error" "$s/"
 check_consistent "$s" "ingest after EIO"
 ingest "$s"; expect_eq $? 0 "ingest re-run"
 check_same "$s" "$T/ref" "ingest after EIO"
 rm -rf "$s"
 
 # ---- avs-ingest: SQLite's write-ahead log, ENOSPC then EIO (SQLITE_FULL, SQLITE_IOERR) ----
-n=$(calls avs.db-wal ingest "$T/probe"); rm -rf "$T/probe"
-faulty avs.db-wal $((n * 2 / 3)) ENOSPC ingest "$s" 2> "$T/e"; expect_fault "ingest, index full" $? "$T/e" "disk full" "$s/avs.db"
+faulty avs.db-wal 12 ENOSPC ingest "$s" 2> "$T/e"; expect_fault "ingest, index full" $? "$T/e" "disk full" "$s/avs.db"
 check_consistent "$s" "ingest after SQLITE_FULL"
 faulty avs.db-wal 2 EIO ingest "$s" 2> "$T/e"; expect_fault "ingest, index I/O error" $? "$T/e" "I/O error" "$s/avs.db"
 check_consistent "$s" "ingest after SQLITE_IOERR"
@@ -58,21 +57,21 @@ check_same "$s" "$T/ref" "ingest after index errors"
 rm -rf "$s"
 
 # ---- avs-features: the feature cache (pwrite, fsync), EIO at half its calls ----
-cp -a "$T/ref" "$T/probe"; n=$(calls features/f.bin features "$T/probe"); rm -rf "$T/probe"
+n=$(count features)
 [ "$n" -gt 10 ] || fail "features makes only $n counted writes"
 cp -a "$T/ref" "$s"
-faulty features/f.bin $((n / 2)) EIO features "$s" 2> "$T/e"; expect_fault "features, EIO" $? "$T/e" "I/O error" "$s/features/f.bin"
+faulty $part_features $((n / 2)) EIO features "$s" 2> "$T/e"; expect_fault "features, EIO" $? "$T/e" "I/O error" "$s/features/f.bin"
 check_consistent "$s" "features after EIO"
 features "$s"; expect_eq $? 0 "features re-run"
 check_same "$s" "$T/ref-f" "features after EIO"
 rm -rf "$s"
 
 # ---- avs-train: checkpoint files, EIO mid-way and on the last fsync ----
-cp -a "$T/ref-f" "$T/probe"; n=$(calls safetensors.tmp. train "$T/probe"); rm -rf "$T/probe"
+n=$(count train)
 [ "$n" -gt 4 ] || fail "train makes only $n counted checkpoint writes"
 for at in $((n / 2)) $n; do
   rm -rf "$s"; cp -a "$T/ref-f" "$s"
-  AVS_FAIL_ONCE=1 faulty safetensors.tmp. $at EIO train "$s" 2> "$T/e"
+  AVS_FAIL_ONCE=1 faulty $part_train $at EIO train "$s" 2> "$T/e"
   expect_fault "train, EIO at checkpoint call $at of $n" $? "$T/e" "I/O error" "$s/runs/a/"
   expect_eq "$(find "$s" -name '*.tmp.*' | wc -l)" 0 "train: no temp checkpoint left"
   expect_eq "$(sqlite3 "$s/avs.db" "SELECT status FROM runs WHERE name = 'a'")" failed "train: run marked failed"
