@@ -38,7 +38,7 @@ st_whole() {
 # Each kill lands at start-up + a small share of the remaining work (the shares add up to
 # less than one run, and a killed run loses its unfinished video or epoch), so every run is
 # killed mid-way, at another point each time.
-shares="0.08 0.18 0.12 0.22 0.1"
+shares="0.06 0.15 0.1 0.2 0.08 0.12"
 
 # ---- avs-features ----
 s=$T/feat; cp -a "$T/ref" "$s"
