@@ -4,8 +4,11 @@
 # the checks compare a store that met a fault with those.
 B=$AVS_BIN; T=$AVS_TMP
 ingest() { "$B/avs-ingest" -q -j 2 --root "$1" --size 64x64 --avsbench "$T/s4"; }
-features() { "$B/avs-features" -q -j 2 --root "$1" --random-init 2 --visual pvt_v2_b0 --set f; }
-train() { "$B/avs-train" -q -j 2 --root "$1" --subset s4 --width 16 --batch 2 --epochs 3 --lr 1e-3 --seed 7 --run a "${@:2}"; }
+# the commands as arrays too, for a test that must signal the program itself (not a subshell)
+FEATURES=("$B/avs-features" -q -j 2 --random-init 2 --visual pvt_v2_b0 --set f)
+TRAIN=("$B/avs-train" -q -j 2 --subset s4 --width 16 --batch 2 --epochs 3 --lr 1e-3 --seed 7 --run a)
+features() { "${FEATURES[@]}" --root "$1"; }
+train() { "${TRAIN[@]}" --root "$1" "${@:2}"; }
 
 # ref_run STEP CMD...: one reference step (ingest, features, train); a test may redefine it
 # (test_faults_eio.sh counts the step's writes there)

@@ -12,7 +12,8 @@ need sqlite3 md5sum cmp od
 . tests/faults_lib.sh
 make_reference
 
-# runs CMD in the background, kills it with -9 after DELAY s; 1 if it was still running
+# kill_after DELAY PROGRAM ARGS...: PROGRAM in the background (no shell function: $! must
+# be the program itself), killed with -9 after DELAY s; 1 if it was still running
 kill_after() {
   local delay=$1 pid; shift
   "$@" 2>/dev/null & pid=$!
@@ -35,10 +36,10 @@ st_whole() {
   [ "$(stat -c %s "$f")" = $((8 + hl + ${end:-0})) ]
 }
 
-# Each kill lands at start-up + a small share of the remaining work (the shares add up to
-# less than one run, and a killed run loses its unfinished video or epoch), so every run is
-# killed mid-way, at another point each time.
-shares="0.06 0.15 0.1 0.2 0.08 0.12"
+# Each kill lands at start-up + a share of one whole run's work. A killed run keeps the videos
+# it committed (a quarter of the work each) and loses the one in flight: the shares below
+# commit about two videos in all, and every run is killed, in another video each time.
+shares="0.3 0.1 0.35 0.15 0.2"
 
 # ---- avs-features ----
 s=$T/feat; cp -a "$T/ref" "$s"
@@ -46,7 +47,7 @@ up=$(secs features "$T/ref-f")   # a finished set: start-up only
 full=$(secs features "$(cp -a "$T/ref" "$T/probe" && echo "$T/probe")"); rm -rf "$T/probe"
 killed=0
 for sh in $shares; do
-  kill_after "$(awk -v u="$up" -v f="$full" -v s="$sh" 'BEGIN { print u + (f - u) * s }')" features "$s" ||
+  kill_after "$(awk -v u="$up" -v f="$full" -v s="$sh" 'BEGIN { print u + (f - u) * s }')" "${FEATURES[@]}" --root "$s" ||
     killed=$((killed + 1))
   check_consistent "$s" "features killed (share $sh)" nofiles
   if [ -f "$s/features/f.bin" ]; then
@@ -65,12 +66,12 @@ s=$T/train; cp -a "$T/ref-f" "$s"
 up=$(secs train "$T/ref-t" --resume)   # a finished run: start-up only
 full=$(secs train "$(cp -a "$T/ref-f" "$T/probe" && echo "$T/probe")"); rm -rf "$T/probe"
 killed=0; whole=0
-for sh in 0.03 0.08 0.05 0.1 0.04 0.07; do   # an epoch is about a third of the run
+for sh in 0.03 0.08 0.05 0.1 0.06; do   # an epoch is about a third of the run
   delay=$(awk -v u="$up" -v f="$full" -v s="$sh" 'BEGIN { print u + (f - u) * s }')
   if [ -n "$(sqlite3 "$s/avs.db" "SELECT 1 FROM runs WHERE name = 'a'")" ]; then
-    kill_after "$delay" train "$s" --resume || killed=$((killed + 1))
+    kill_after "$delay" "${TRAIN[@]}" --root "$s" --resume || killed=$((killed + 1))
   else
-    kill_after "$delay" train "$s" || killed=$((killed + 1))
+    kill_after "$delay" "${TRAIN[@]}" --root "$s" || killed=$((killed + 1))
   fi
   expect_eq "$(sqlite3 "$s/avs.db" "PRAGMA integrity_check")" ok "train killed (share $sh): index integrity"
   if [ -f "$s/runs/a/last.safetensors" ]; then
