@@ -213,7 +213,7 @@ int avs_db_record_session(sqlite3 *db, const char *program, int64_t run_id, int6
     sqlite3_bind_text(st, 4, device, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 5, threads);
     sqlite3_bind_text(st, 6, ver, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_err_set(err, "recording the session: %s", sqlite3_errmsg(db));
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_db_error(db, err, "recording the session");
     sqlite3_finalize(st);
     free(ver);
     return rc;

@@ -153,7 +153,7 @@ static int insert_entries(struct merge *m, int64_t vid, const struct entry *e, i
         else
             sqlite3_bind_null(st, 7);
         if (sqlite3_step(st) != SQLITE_DONE)
-            rc = avs_err_set(err, "writing feature_entries: %s", sqlite3_errmsg(m->db));
+            rc = avs_db_error(m->db, err, "writing feature_entries");
     }
     sqlite3_finalize(st);
     if (rc || avs_db_exec(m->db, "COMMIT", err)) {

@@ -224,7 +224,7 @@ static int register_set(sqlite3 *db, const char *name, const char *path, const c
     sqlite3_bind_int(st, 4, AVS_CACHE_VERSION);
     sqlite3_bind_int(st, 5, random_init);
     if (sqlite3_step(st) != SQLITE_DONE)
-        avs_err_set(err, "registering feature set %s: %s", name, sqlite3_errmsg(db));
+        avs_db_error(db, err, "registering the feature set");
     else {
         *id = sqlite3_last_insert_rowid(db);
         rc = 0;

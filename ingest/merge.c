@@ -103,7 +103,7 @@ static int exec_ids(sqlite3 *db, const char *sql, int64_t a, int64_t b, struct a
     sqlite3_bind_int64(st, 1, a);
     if (sqlite3_bind_parameter_count(st) >= 2)
         sqlite3_bind_int64(st, 2, b);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_err_set(err, "%s", sqlite3_errmsg(db));
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_db_error(db, err, NULL);
     sqlite3_finalize(st);
     return rc;
 }

@@ -251,7 +251,7 @@ static int record_rows(sqlite3 *db, int64_t run_id, int64_t vid, char **paths, i
         sqlite3_bind_int(st, 3, k + 1);
         sqlite3_bind_text(st, 4, p, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(st) != SQLITE_DONE) {
-            avs_err_set(err, "predictions: %s", sqlite3_errmsg(db));
+            avs_db_error(db, err, "writing predictions");
             sqlite3_finalize(st);
             goto fail;
         }
