@@ -10,6 +10,13 @@ set -u
 need sqlite3 md5sum cmp od
 . tests/media.sh
 . tests/faults_lib.sh
+# the reference steps are timed: a whole run's length, for the kill points
+ref_run() {
+  local step=$1 t0 rc; shift
+  t0=$(date +%s.%N); "$@"; rc=$?
+  awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }' > "$T/time-$step"
+  return $rc
+}
 make_reference
 
 # kill_after DELAY PROGRAM ARGS...: PROGRAM in the background (no shell function: $! must
@@ -44,7 +51,7 @@ shares="0.3 0.1 0.35 0.15 0.2"
 # ---- avs-features ----
 s=$T/feat; cp -a "$T/ref" "$s"
 up=$(secs features "$T/ref-f")   # a finished set: start-up only
-full=$(secs features "$(cp -a "$T/ref" "$T/probe" && echo "$T/probe")"); rm -rf "$T/probe"
+full=$(cat "$T/time-features")
 killed=0
 for sh in $shares; do
   kill_after "$(awk -v u="$up" -v f="$full" -v s="$sh" 'BEGIN { print u + (f - u) * s }')" "${FEATURES[@]}" --root "$s" ||
@@ -64,7 +71,7 @@ check_same "$s" "$T/ref-f" "features killed and re-run"
 # ---- avs-train: each time --resume (or a new start when the run has no row yet) ----
 s=$T/train; cp -a "$T/ref-f" "$s"
 up=$(secs train "$T/ref-t" --resume)   # a finished run: start-up only
-full=$(secs train "$(cp -a "$T/ref-f" "$T/probe" && echo "$T/probe")"); rm -rf "$T/probe"
+full=$(cat "$T/time-train")
 killed=0; whole=0
 for sh in 0.03 0.08 0.05 0.1 0.06; do   # an epoch is about a third of the run
   delay=$(awk -v u="$up" -v f="$full" -v s="$sh" 'BEGIN { print u + (f - u) * s }')
