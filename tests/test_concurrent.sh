@@ -62,7 +62,7 @@ while kill -0 $w1 2>/dev/null || kill -0 $w2 2>/dev/null || kill -0 $w3 2>/dev/n
   rm -rf "$T/pred"
   "$B/avs-predict" -q -j 1 --root "$st" --run a --out "$T/pred" 2>> "$T/r.err"
   expect_eq $? 0 "round $rounds: avs-predict"
-  expect_eq "$(diff -r "$T/pred-ref" "$T/pred" | head -n 2)" "" "round $rounds: avs-predict's output"
+  expect_eq "$(diff -r "$T/pred-ref" "$T/pred" 2>&1 | head -n 2)" "" "round $rounds: avs-predict's output"
 done
 wait $w1 $w2 $w3 $w4
 echo "$rounds reader rounds while the writers ran"
@@ -109,5 +109,24 @@ second ingest "$st/.avs-ingest.lock" $! "$B/avs-ingest" -q --root "$st" "$T/clip
 second features "$st/features/.h.lock" $! "$B/avs-features" -q --root "$st" --random-init 2 --set h
 "$B/avs-train" -q -j 1 --root "$st" --features f --subset s4 --width 16 --run c --epochs 50 &
 second train "$st/runs/c/.lock" $! "$B/avs-train" -q --root "$st" --features f --subset s4 --width 16 --run c --epochs 50
+# ---- avs-predict reading a feature set that avs-features extends meanwhile ----
+# predict --split train: 2WtnGDiy2jJ, then rU4rce0stzf (by uid). The latter's entries are
+# removed, predict is held (its first output's temp file is a FIFO nobody reads) after it has
+# mapped the cache, avs-features computes them again (appended past predict's mapping), and
+# predict goes on: it must read them as they are now.
+"$B/avs-predict" -q -j 1 --root "$st" --run a --split train --out "$T/ptrain-ref" || fail "predict train"
+sqlite3 "$st/avs.db" "DELETE FROM feature_entries WHERE video_id = (SELECT id FROM videos WHERE uid = 'rU4rce0stzf')
+                      AND set_id = (SELECT id FROM feature_sets WHERE name = 'f')"
+d=$T/ptrain/owl/2WtnGDiy2jJ; mkdir -p "$d"
+sh -c 'mkfifo "$1/.2WtnGDiy2jJ_1.png.tmp.$$" && shift && exec "$@"' sh "$d" \
+  "$B/avs-predict" -q -j 1 --root "$st" --run a --split train --out "$T/ptrain" 2> "$T/p.err" & pid=$!
+for _ in $(seq 500); do grep -q "features/f.bin" "/proc/$pid/maps" 2>/dev/null && break; sleep 0.02; done
+grep -q "features/f.bin" "/proc/$pid/maps" || fail "avs-predict never mapped the feature cache"
+feat --set f --split train; expect_eq $? 0 "features for the removed entries, predict waiting"
+cat "$d/.2WtnGDiy2jJ_1.png.tmp.$pid" > /dev/null
+wait $pid; expect_eq $? 0 "avs-predict over records appended after it mapped the cache"
+[ ! -s "$T/p.err" ] || cat "$T/p.err"
+expect_eq "$(diff -r "$T/ptrain-ref/cow" "$T/ptrain/cow" 2>&1 | head -n 2)" "" "the appended records' predictions"
+
 expect_eq "$(sqlite3 "$st/avs.db" "PRAGMA integrity_check")" ok "index integrity at the end"
 finish
