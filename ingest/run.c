@@ -438,6 +438,7 @@ static int record_failure(struct job *j, const struct avs_signature *sig)
  * and the run stops with the reason. */
 static int store_failure(struct job *j)
 {
+    avs_err_wrap(&j->err, "ingesting %s", j->it->source);
     pthread_mutex_lock(&j->r->stats_lock);
     if (!j->r->fatal)
         j->r->fatal_err = j->err;
