@@ -439,10 +439,9 @@ static int record_failure(struct job *j, const struct avs_signature *sig)
 static int store_failure(struct job *j)
 {
     avs_err_wrap(&j->err, "ingesting %s", j->it->source);
-    pthread_mutex_lock(&j->r->stats_lock);
-    if (!j->r->fatal)
-        j->r->fatal_err = j->err;
-    pthread_mutex_unlock(&j->r->stats_lock);
+    pthread_mutex_lock(&j->r->db_lock); /* as avs_ingest_commit_ok's writer of fatal_err */
+    j->r->fatal_err = j->err;
+    pthread_mutex_unlock(&j->r->db_lock);
     return DONE_FATAL;
 }
 
