@@ -5,12 +5,14 @@
 #   make WERROR=1        warnings are errors (CI)
 #   make SANITIZE=address,undefined
 #   make CUDA=1          also build the CUDA backend, backend/cuda/, into build-cuda (needs nvcc; below)
+#   make test-gpu        CUDA=1 build, pack and run every GPU test + bench/gpu.sh (test-gpu-pack:
+#                        the pack alone, for the device machine: README, "Running on a GPU")
 #
 # Layout: every core/ backend/ backend/cpu/ ingest/ eval/ store/ report/ model/ features/ synth/ train/ predict/ *.c goes into one static
 # library; every tools/avs-*.c is a program; every tests/test_*.c is a test binary and every
 # tests/test_*.sh a test script. New files need no Makefile edit.
 
-PKGS := libavformat libavcodec libswscale libswresample libavutil sndfile sqlite3 libpng libcjson openblas fftw3
+PKGS := libavformat libavcodec libswscale libswresample libavutil sndfile sqlite3 libpng libcjson openblas fftw3 libxxhash
 
 # CUDA=1 builds into its own folder (its objects are compiled with other flags).
 ifneq ($(SANITIZE),)
@@ -54,7 +56,8 @@ LIB := $(B)/libavs.a
 # AVS_USE_CUDA (backend/backend.c registers the CUDA table under it) is defined only when
 # backend/cuda has sources; each CUDA library is linked only when a source includes its
 # header; the CUDA runtime is linked statically (as nvcc does), so a binary needs only the
-# driver plus cuBLAS/cuDNN where used. Sanitizer flags are not given to nvcc.
+# driver plus cuBLAS/cuDNN where used. Sanitizer flags are not given to nvcc. No -Wshadow for
+# nvcc: in C++ it flags every C header's `struct x` + function `x()` pair (avs_ops, ops.h).
 ifeq ($(CUDA),1)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(or $(shell command -v nvcc 2>/dev/null),/usr/local/cuda/bin/nvcc))
 NVCC ?= $(CUDA_HOME)/bin/nvcc
@@ -67,7 +70,7 @@ CUDA_NSRC := $(words $(CU_SRCS) $(CUDA_C_SRCS))
 NVCC_FLAGS := -O2 -g -std=c++17 -I. -I$(CUDA_HOME)/include \
               $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
               -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX) \
-              -Xcompiler -Wall,-Wextra,-Wshadow,-fopenmp
+              -Xcompiler -Wall,-Wextra,-fopenmp
 ifeq ($(WERROR),1)
 NVCC_FLAGS += -Werror all-warnings -Xcompiler -Werror
 endif
@@ -78,14 +81,16 @@ ALL_CFLAGS += -DAVS_USE_CUDA -I$(CUDA_HOME)/include
 NVCC_FLAGS += -DAVS_USE_CUDA
 CUDA_LIBS := $(if $(call cuda_uses,<cudnn),-lcudnn) $(if $(call cuda_uses,<cublasLt.h>),-lcublasLt) \
              $(if $(call cuda_uses,<cublas_v2.h>),-lcublas) -lcudart_static -ldl -lrt -lstdc++
-LDLIBS_ALL += -L$(CUDA_HOME)/lib64 $(CUDA_LIBS)
+# --as-needed: a program records only the shared libraries it calls into, so the GPU pack
+# (make test-gpu-pack) need not carry libav*'s codec tree for programs that never decode.
+LDLIBS_ALL := -Wl,--as-needed $(LDLIBS_ALL) -L$(CUDA_HOME)/lib64 $(CUDA_LIBS)
 CUDA_BANNER = $(CUDA_NSRC) sources in backend/cuda for $(addprefix sm_,$(CUDA_ARCHS)) + PTX compute_$(CUDA_PTX), libs:$(filter -lcu%,$(CUDA_LIBS))
 else
 CUDA_BANNER = 0 kernels: no CUDA backend yet, backend/cuda has no sources
 endif
 endif
 
-.PHONY: all test check demo deps clean banner bench FORCE
+.PHONY: all test check demo deps clean banner bench test-gpu test-gpu-pack FORCE
 # Keep object files of programs and tests (make would delete them as intermediates).
 .SECONDARY:
 all: banner $(TOOLS) $(TESTS) $(SHIM)
@@ -163,7 +168,17 @@ deps:
 bench: all
 	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
 
+# The GPU checks (README, "Running on a GPU"): test-gpu-pack builds CUDA=1 and packs programs,
+# GPU tests and a tiny store into .gpu.tar.xz (scripts/gpu-pack.sh), which the device machine
+# runs with scripts/gpu-run.sh; test-gpu packs and runs here (a machine with nvcc and a GPU).
+test-gpu-pack:
+	@$(MAKE) --no-print-directory CUDA=1 all
+	bash scripts/gpu-pack.sh .gpu build-cuda
+
+test-gpu: test-gpu-pack
+	bash scripts/gpu-run.sh .gpu
+
 clean:
-	rm -rf build build-san build-cuda build-san-cuda
+	rm -rf build build-san build-cuda build-san-cuda .gpu .gpu.tar.xz
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -15,7 +15,7 @@
  * Backends: "cpu" (the reference: OpenBLAS GEMMs, OpenMP loops), "guard" (tests: the CPU ops
  * on memory that is PROT_NONE outside its own ops, so any host access to tensor memory that
  * bypasses the table crashes at once, and every tensor pointer given to an op must be its own
- * memory), later "cuda". An arena remembers the backend it came from; choose the backend
+ * memory), "cuda" (make CUDA=1, backend/cuda/; registered only while a GPU is present). An arena remembers the backend it came from; choose the backend
  * before making a model, and keep it while the model lives.
  */
 #ifndef AVS_BACKEND_BACKEND_H
@@ -32,11 +32,27 @@
 /* Registered backends (cpu first), NULL after the last. */
 const struct avs_ops *avs_backend_at(int i);
 const struct avs_ops *avs_backend_find(const char *name);
-/* Make `name` active ("cpu", "guard", "cuda", "cuda:N"). -1 with err naming the choices. */
+/* Make `name` active ("cpu", "guard", "cuda", "cuda:N"). -1 with err naming the choices (or
+ * saying why there is no CUDA device). */
 int avs_backend_use(const char *name, struct avs_err *err);
 void avs_backend_set(const struct avs_ops *be);
-/* A program's compute set-up: the backend (--device) and its threads (-j). -1 with err. */
-int avs_backend_setup(const char *device, int threads, struct avs_err *err);
+/* The device a program uses without --device: "cuda:0" when this build has the CUDA backend
+ * and a GPU is present, else "cpu". */
+const char *avs_backend_default(void);
+
+/* --precision: how GEMMs and convolutions compute. fp32 (default) everywhere; tf32 (cuBLAS and
+ * cuDNN tensor-op math) on cuda only; bf16 is not implemented (refused, naming tf32). */
+enum avs_precision { AVS_PRECISION_FP32, AVS_PRECISION_TF32, AVS_PRECISION_BF16 };
+/* Set it for the active backend (name NULL: fp32). -1 with err when the backend lacks it. */
+int avs_backend_set_precision(const char *name, struct avs_err *err);
+enum avs_precision avs_backend_precision(void);
+const char *avs_precision_name(enum avs_precision p);
+
+/* A program's compute set-up: the backend (--device; NULL: avs_backend_default()), its
+ * precision (--precision; NULL: fp32) and its threads (-j). -1 with err. Unless quiet, one
+ * line on stderr says what was chosen ("avs-train: device cuda:0 NVIDIA H200 fp32"). */
+int avs_backend_setup(const char *prog, const char *device, const char *precision, int threads,
+                      int quiet, struct avs_err *err);
 /* "cpu, guard" into buf (for --help and errors); returns buf. */
 const char *avs_backend_names(char *buf, size_t len);
 

@@ -13,7 +13,6 @@ void avs_cli_defaults(struct avs_cli *cli)
     cli->root = "avsdata";
     cli->jobs = avs_num_cores();
     cli->shard_n = 1;
-    cli->device = "cpu";
 }
 
 static int parse_shard(struct avs_cli *cli, const char *arg)
@@ -46,6 +45,7 @@ int avs_cli_common(struct avs_cli *cli, int opt, const char *arg)
     case AVS_OPT_VERBOSE: avs_log_set_level(avs_log_level() + 1); return 1;
     case AVS_OPT_SHARD: return parse_shard(cli, arg);
     case AVS_OPT_DEVICE: cli->device = arg; return 1;
+    case AVS_OPT_PRECISION: cli->precision = arg; return 1;
     default: return 0;
     }
 }

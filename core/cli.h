@@ -22,6 +22,7 @@ enum {
     AVS_OPT_SHARD,
     AVS_OPT_VERBOSE,
     AVS_OPT_DEVICE,
+    AVS_OPT_PRECISION,
     AVS_OPT_FIRST_TOOL /* tools number their own long options from here */
 };
 
@@ -31,12 +32,19 @@ enum {
         {"version", no_argument, 0, AVS_OPT_VERSION}, {"quiet", no_argument, 0, 'q'},            \
         {"verbose", no_argument, 0, AVS_OPT_VERBOSE}, {"shard", required_argument, 0, AVS_OPT_SHARD}
 
-/* --device, for the programs that compute (avs-model, avs-features, avs-train, avs-predict):
- * put it in their option array; they pass cli.device to avs_backend_setup (backend/backend.h). */
-#define AVS_CLI_DEVICE_OPTION {"device", required_argument, 0, AVS_OPT_DEVICE}
+/* --device and --precision, for the programs that compute (avs-model, avs-features, avs-train,
+ * avs-predict): put AVS_CLI_DEVICE_OPTION in their option array; they pass cli.device and
+ * cli.precision to avs_backend_setup (backend/backend.h). */
+#define AVS_CLI_DEVICE_OPTION                                                                  \
+    {"device", required_argument, 0, AVS_OPT_DEVICE},                                          \
+        {"precision", required_argument, 0, AVS_OPT_PRECISION}
 #define AVS_CLI_DEVICE_USAGE                                                                   \
-    "  --device NAME   compute backend: cpu (default) or guard (tests only: the CPU's arithmetic\n" \
-    "                  on memory the host cannot touch, which checks the backend boundary)\n"
+    "  --device NAME   compute backend: cpu, cuda or cuda:N (a build with CUDA=1 and a GPU),\n" \
+    "                  or guard (tests only: the CPU's arithmetic on memory the host cannot\n" \
+    "                  touch); default cuda:0 when this build has CUDA and a GPU is present,\n" \
+    "                  else cpu. The choice is printed and recorded with the run\n"          \
+    "  --precision P   fp32 (default), tf32 (cuda: tensor-op GEMMs and convolutions); bf16\n" \
+    "                  is not implemented yet\n"
 
 struct avs_cli {
     const char *root;  /* store root, default ./avsdata */
@@ -45,7 +53,8 @@ struct avs_cli {
     int shard_i, shard_n; /* --shard i/N: this process does items with index % N == i */
     int help, version;
     int quiet;         /* -q given */
-    const char *device; /* --device, default "cpu" */
+    const char *device; /* --device; NULL: the default (avs_backend_default) */
+    const char *precision; /* --precision; NULL: fp32 */
 };
 
 void avs_cli_defaults(struct avs_cli *cli);

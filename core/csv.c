@@ -104,8 +104,10 @@ int avs_csv_read(const char *path, struct avs_csv *t, struct avs_err *err)
         return -1;
     avs_csv_parse(data, len, t);
     free(data);
-    if (t->n_rows == 0)
+    if (t->n_rows == 0) {
+        avs_csv_free(t); /* blank lines leave an empty cell array */
         return avs_err_set(err, "%s: empty CSV (expected a header line)", path);
+    }
     return 0;
 }
 

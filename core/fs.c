@@ -253,36 +253,37 @@ int avs_fs_write_file(const char *path, const void *data, size_t len, struct avs
     return 0;
 }
 
-int avs_fs_out_open(struct avs_fs_out *o, const char *path, struct avs_err *err)
+int avs_fs_tmpfile_open(struct avs_fs_tmpfile *o, const char *path, struct avs_err *err)
 {
     o->tmp = avs_fs_tmp_name(path);
     o->path = avs_strdup(path);
     o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (o->fd < 0) {
         avs_fs_write_error(err, o->tmp, errno);
-        avs_fs_out_abort(o);
+        avs_fs_tmpfile_abort(o);
         return -1;
     }
     return 0;
 }
 
 /* Report errno e for o's final path (the temp name in parentheses), then drop the temp file. */
-static int out_fail(struct avs_fs_out *o, int e, struct avs_err *err)
+static int out_fail(struct avs_fs_tmpfile *o, int e, struct avs_err *err)
 {
     char *what = avs_sprintf("%s (temp file %s, removed)", o->path, o->tmp);
     avs_fs_write_error(err, what, e);
     free(what);
-    avs_fs_out_abort(o);
+    avs_fs_tmpfile_abort(o);
     return -1;
 }
 
-int avs_fs_out_write(struct avs_fs_out *o, const void *data, size_t len, struct avs_err *err)
+int avs_fs_tmpfile_write(struct avs_fs_tmpfile *o, const void *data, size_t len,
+                         struct avs_err *err)
 {
     AVS_ASSERT(o->fd >= 0);
     return write_all(o->fd, data, len) ? out_fail(o, errno, err) : 0;
 }
 
-int avs_fs_out_commit(struct avs_fs_out *o, int durable, struct avs_err *err)
+int avs_fs_tmpfile_commit(struct avs_fs_tmpfile *o, int durable, struct avs_err *err)
 {
     AVS_ASSERT(o->fd >= 0);
     if (durable && fsync(o->fd) != 0)
@@ -293,11 +294,11 @@ int avs_fs_out_commit(struct avs_fs_out *o, int durable, struct avs_err *err)
         return out_fail(o, errno, err);
     if (rename(o->tmp, o->path) != 0)
         return out_fail(o, errno, err);
-    avs_fs_out_abort(o); /* frees the names; the temp name is gone */
+    avs_fs_tmpfile_abort(o); /* frees the names; the temp name is gone */
     return 0;
 }
 
-void avs_fs_out_abort(struct avs_fs_out *o)
+void avs_fs_tmpfile_abort(struct avs_fs_tmpfile *o)
 {
     if (o->fd >= 0)
         close(o->fd);
@@ -310,10 +311,10 @@ void avs_fs_out_abort(struct avs_fs_out *o)
 
 int avs_fs_write_atomic(const char *path, const void *data, size_t len, struct avs_err *err)
 {
-    struct avs_fs_out o;
-    if (avs_fs_out_open(&o, path, err) || avs_fs_out_write(&o, data, len, err))
+    struct avs_fs_tmpfile o;
+    if (avs_fs_tmpfile_open(&o, path, err) || avs_fs_tmpfile_write(&o, data, len, err))
         return -1;
-    return avs_fs_out_commit(&o, 0, err);
+    return avs_fs_tmpfile_commit(&o, 0, err);
 }
 
 struct avs_fs_lock {

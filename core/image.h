@@ -25,6 +25,11 @@ void avs_image_free(struct avs_image *img);
 
 /* Read any PNG; src_bits (may be NULL) gets 8 or 16, the file's bit depth. */
 int avs_png_read(const char *path, struct avs_image *img, int *src_bits, struct avs_err *err);
+/* 1 if a PNG file of file_bytes can hold a w x h image, 0 if its header claims more pixels
+ * than its zlib data could expand to (deflate's limit is 1032:1; at least 1 bit per pixel and a
+ * filter byte per row): readers check this before allocating, so a damaged 100-byte file cannot
+ * ask for gigabytes. */
+int avs_png_size_plausible(uint64_t file_bytes, uint32_t w, uint32_t h);
 /* Write img (c = 1, 3 or 4) as an 8-bit PNG at `path` (written in place: callers wanting
  * crash safety pass a temp name and rename). fast != 0 favours speed over size. */
 int avs_png_write(const char *path, const struct avs_image *img, int fast, struct avs_err *err);

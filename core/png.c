@@ -2,6 +2,7 @@
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/fs.h"
 #include "core/image.h"
@@ -33,6 +34,12 @@ static int format_channels(png_uint_32 format)
     return (int)PNG_IMAGE_SAMPLE_CHANNELS(format);
 }
 
+int avs_png_size_plausible(uint64_t file_bytes, uint32_t w, uint32_t h)
+{
+    double raw_min = (double)h * ((double)w / 8.0 + 1.0);
+    return raw_min <= 1032.0 * (double)file_bytes + 1024.0;
+}
+
 int avs_png_read(const char *path, struct avs_image *img, int *src_bits, struct avs_err *err)
 {
     png_image pi;
@@ -43,7 +50,15 @@ int avs_png_read(const char *path, struct avs_image *img, int *src_bits, struct 
     int bits = (pi.format & PNG_FORMAT_FLAG_LINEAR) ? 16 : 8;
     pi.format &= ~(png_uint_32)(PNG_FORMAT_FLAG_LINEAR | PNG_FORMAT_FLAG_COLORMAP);
     struct avs_image out = {0};
-    if (avs_image_alloc(&out, (int)pi.width, (int)pi.height, format_channels(pi.format))) {
+    struct stat st;
+    if (stat(path, &st) == 0 && !avs_png_size_plausible((uint64_t)st.st_size, pi.width, pi.height)) {
+        png_image_free(&pi);
+        return avs_err_set(err, "PNG %s: its header says %ux%u pixels, more than its %lld bytes "
+                           "can hold: the file is damaged (re-copy or re-export it)", path,
+                           pi.width, pi.height, (long long)st.st_size);
+    }
+    if (pi.width > INT32_MAX || pi.height > INT32_MAX ||
+        avs_image_alloc(&out, (int)pi.width, (int)pi.height, format_channels(pi.format))) {
         png_image_free(&pi);
         return avs_err_set(err, "PNG %s: image size %ux%u too large", path, pi.width, pi.height);
     }

@@ -3,6 +3,7 @@
 #include "core/safetensors.h"
 
 #include <cjson/cJSON.h>
+#include <xxhash.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -15,6 +16,7 @@
 
 #include "core/f16.h"
 #include "core/fs.h"
+#include "core/integrity.h"
 
 static const struct {
     const char *name;
@@ -134,6 +136,11 @@ static int parse_header(struct avs_st_file *f, const char *json, size_t data_len
     cJSON_ArrayForEach(e, root)
     {
         if (!strcmp(e->string, "__metadata__")) {
+            if (f->meta_key) {
+                avs_err_set(err, "%s: \"__metadata__\" appears twice in the header: the file is "
+                            "not valid safetensors (re-export it)", f->path);
+                goto out;
+            }
             read_meta(f, e);
             continue;
         }
@@ -371,19 +378,19 @@ int avs_st_writer_save(struct avs_st_writer *w, const char *path, struct avs_err
 {
     size_t hlen;
     char *header = writer_header(w, &hlen);
-    struct avs_fs_out o;
+    struct avs_fs_tmpfile o;
     int rc = -1;
-    if (avs_fs_mkdirs_parent(path, err) || avs_fs_out_open(&o, path, err))
+    if (avs_fs_mkdirs_parent(path, err) || avs_fs_tmpfile_open(&o, path, err))
         goto out;
     unsigned char le[8];
     for (int i = 0; i < 8; i++)
         le[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    if (avs_fs_out_write(&o, le, 8, err) || avs_fs_out_write(&o, header, hlen, err))
+    if (avs_fs_tmpfile_write(&o, le, 8, err) || avs_fs_tmpfile_write(&o, header, hlen, err))
         goto out;
     for (int i = 0; i < w->n; i++)
-        if (avs_fs_out_write(&o, w->items[i].data, w->items[i].nbytes, err))
+        if (avs_fs_tmpfile_write(&o, w->items[i].data, w->items[i].nbytes, err))
             goto out;
-    rc = avs_fs_out_commit(&o, 1, err);
+    rc = avs_fs_tmpfile_commit(&o, 1, err);
 out:
     free(header);
     return rc;
@@ -400,4 +407,103 @@ void avs_st_writer_free(struct avs_st_writer **pw)
     cJSON_Delete(w->meta);
     free(w);
     *pw = NULL;
+}
+
+/* ---- digest ---- */
+
+static void digest_str(XXH3_state_t *x, const char *s)
+{
+    XXH3_64bits_update(x, s, strlen(s) + 1);
+}
+
+static void digest_tensor(XXH3_state_t *x, const char *name, enum avs_st_dtype dt, int ndim,
+                          const int64_t *shape, const void *data, size_t nbytes)
+{
+    uint8_t le[8];
+    digest_str(x, name);
+    digest_str(x, dtypes[dt].name);
+    for (int d = 0; d < ndim; d++) {
+        for (int i = 0; i < 8; i++)
+            le[i] = (uint8_t)((uint64_t)shape[d] >> (8 * i));
+        XXH3_64bits_update(x, le, 8);
+    }
+    digest_str(x, "");
+    if (nbytes)
+        XXH3_64bits_update(x, data, nbytes);
+}
+
+uint64_t avs_st_writer_digest(const struct avs_st_writer *w, const char *skip)
+{
+    XXH3_state_t *x = XXH3_createState();
+    AVS_ASSERT(x && XXH3_64bits_reset(x) == XXH_OK);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, w->meta) if (cJSON_IsString(e) && strcmp(e->string, skip)) {
+        digest_str(x, e->string);
+        digest_str(x, e->valuestring);
+    }
+    digest_str(x, "");
+    for (int i = 0; i < w->n; i++) {
+        const struct st_item *it = &w->items[i];
+        digest_tensor(x, it->name, it->dtype, it->ndim, it->shape, it->data, it->nbytes);
+    }
+    uint64_t h = XXH3_64bits_digest(x);
+    XXH3_freeState(x);
+    return h;
+}
+
+uint64_t avs_st_digest(const struct avs_st_file *f, const char *skip)
+{
+    XXH3_state_t *x = XXH3_createState();
+    AVS_ASSERT(x && XXH3_64bits_reset(x) == XXH_OK);
+    for (int i = 0; i < f->n_meta; i++)
+        if (strcmp(f->meta_key[i], skip)) {
+            digest_str(x, f->meta_key[i]);
+            digest_str(x, f->meta_val[i]);
+        }
+    digest_str(x, "");
+    for (int i = 0; i < f->n; i++) {
+        const struct avs_st_tensor *t = &f->t[i];
+        digest_tensor(x, t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes);
+    }
+    uint64_t h = XXH3_64bits_digest(x);
+    XXH3_freeState(x);
+    return h;
+}
+
+/* ---- NaN/Inf ---- */
+
+/* The first NaN/Inf of a tensor's bytes, -1 if none or not a float type. */
+static int64_t tensor_nonfinite(enum avs_st_dtype dt, const void *data, size_t nbytes)
+{
+    switch (dt) {
+    case AVS_ST_F32: return avs_nonfinite(data, nbytes / 4, AVS_FLOAT_F32);
+    case AVS_ST_F16: return avs_nonfinite(data, nbytes / 2, AVS_FLOAT_F16);
+    case AVS_ST_BF16: return avs_nonfinite(data, nbytes / 2, AVS_FLOAT_BF16);
+    case AVS_ST_F64: return avs_nonfinite(data, nbytes / 8, AVS_FLOAT_F64);
+    default: return -1;
+    }
+}
+
+int avs_st_writer_check_finite(const struct avs_st_writer *w, const char *what, struct avs_err *err)
+{
+    for (int i = 0; i < w->n; i++) {
+        const struct st_item *it = &w->items[i];
+        int64_t bad = tensor_nonfinite(it->dtype, it->data, it->nbytes);
+        if (bad >= 0)
+            return avs_err_set(err, "%s: tensor %s has a NaN/Inf at element %lld: not saved", what,
+                               it->name, (long long)bad);
+    }
+    return 0;
+}
+
+int avs_st_check_finite(const struct avs_st_file *f, struct avs_err *err)
+{
+    for (int i = 0; i < f->n; i++) {
+        const struct avs_st_tensor *t = &f->t[i];
+        int64_t bad = tensor_nonfinite(t->dtype, t->data, t->nbytes);
+        if (bad >= 0)
+            return avs_err_set(err, "%s: tensor %s has a NaN/Inf at element %lld", f->path, t->name,
+                               (long long)bad);
+    }
+    return 0;
 }

@@ -81,4 +81,15 @@ void avs_st_writer_meta(struct avs_st_writer *w, const char *key, const char *va
 int avs_st_writer_save(struct avs_st_writer *w, const char *path, struct avs_err *err);
 void avs_st_writer_free(struct avs_st_writer **w);
 
+/* Integrity: XXH3-64 over the metadata entries except `skip` (key and value) and every
+ * tensor's name, dtype, shape and bytes, in file order. A writer and the file it saved give the
+ * same value, so a digest stored as metadata `skip` (train/ckpt.c's checksum) catches a flipped
+ * bit anywhere a reader would notice it. */
+uint64_t avs_st_writer_digest(const struct avs_st_writer *w, const char *skip);
+uint64_t avs_st_digest(const struct avs_st_file *f, const char *skip);
+/* No NaN/Inf in any float tensor (F32/F16/BF16/F64) of the writer / the file; the error names
+ * the tensor and the element (the writer's: what, the file to be; the file's: its path). */
+int avs_st_writer_check_finite(const struct avs_st_writer *w, const char *what, struct avs_err *err);
+int avs_st_check_finite(const struct avs_st_file *f, struct avs_err *err);
+
 #endif

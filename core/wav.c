@@ -49,6 +49,18 @@ static SNDFILE *open_read(const char *path, SF_INFO *info, struct avs_err *err)
     return sf;
 }
 
+/* Samples are counted as they decode, never sized from the header: a damaged one (a 46-byte
+ * FLAC whose STREAMINFO promises 2^36 samples of 8 channels) must not allocate terabytes. */
+#define BLOCK 4096 /* frames per read */
+
+static void grow(void **buf, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return;
+    *cap = need > 2 * *cap ? need : 2 * *cap;
+    *buf = avs_realloc(*buf, *cap * elem);
+}
+
 int avs_wav_read_float(const char *path, float **samples, int64_t *n, int *rate,
                        struct avs_err *err)
 {
@@ -56,24 +68,24 @@ int avs_wav_read_float(const char *path, float **samples, int64_t *n, int *rate,
     SNDFILE *sf = open_read(path, &info, err);
     if (!sf)
         return -1;
-    size_t count;
-    if (avs_size_mul((size_t)info.frames, (size_t)info.channels, &count)) {
-        sf_close(sf);
-        return avs_err_set(err, "audio %s too large", path);
+    float *block = avs_malloc((size_t)BLOCK * (size_t)info.channels * sizeof(float));
+    void *mono = NULL;
+    size_t got = 0, cap = 0;
+    sf_count_t k;
+    while ((k = sf_readf_float(sf, block, BLOCK)) > 0) {
+        grow(&mono, &cap, got + (size_t)k, sizeof(float));
+        for (sf_count_t i = 0; i < k; i++) {
+            double s = 0;
+            for (int ch = 0; ch < info.channels; ch++)
+                s += block[i * info.channels + ch];
+            ((float *)mono)[got + (size_t)i] = (float)(s / info.channels);
+        }
+        got += (size_t)k;
     }
-    float *inter = avs_malloc(count * sizeof(float));
-    sf_count_t got = sf_readf_float(sf, inter, info.frames);
     sf_close(sf);
-    float *mono = avs_malloc((size_t)(got > 0 ? got : 1) * sizeof(float));
-    for (sf_count_t i = 0; i < got; i++) {
-        double s = 0;
-        for (int ch = 0; ch < info.channels; ch++)
-            s += inter[i * info.channels + ch];
-        mono[i] = (float)(s / info.channels);
-    }
-    free(inter);
-    *samples = mono;
-    *n = got;
+    free(block);
+    *samples = mono ? mono : avs_malloc(sizeof(float));
+    *n = (int64_t)got;
     *rate = info.samplerate;
     return 0;
 }
@@ -90,11 +102,16 @@ int avs_wav_read_s16(const char *path, int16_t **samples, int64_t *n, int *rate,
         return avs_err_set(err, "audio %s: expected mono 16-bit PCM, found %d channels, format 0x%x",
                            path, info.channels, info.format);
     }
-    int16_t *buf = avs_malloc((size_t)(info.frames ? info.frames : 1) * sizeof(int16_t));
-    sf_count_t got = sf_read_short(sf, buf, info.frames);
+    void *buf = NULL;
+    size_t got = 0, cap = 0;
+    sf_count_t k;
+    do {
+        grow(&buf, &cap, got + BLOCK, sizeof(int16_t));
+        got += (size_t)((k = sf_read_short(sf, (int16_t *)buf + got, BLOCK)) > 0 ? k : 0);
+    } while (k > 0);
     sf_close(sf);
     *samples = buf;
-    *n = got;
+    *n = (int64_t)got;
     *rate = info.samplerate;
     return 0;
 }

@@ -51,6 +51,8 @@ static int png_decode(struct png_rd *r, int *w_out, int *h_out, int *c_out)
         snprintf(r->in.msg, sizeof r->in.msg, "unsupported PNG layout (%ux%u, %d channels)", w, h, c);
         return -1;
     }
+    if (!avs_png_in_holds(&r->in, w, h))
+        return -1;
     r->px = avs_malloc(n);
     png_bytep *rows = avs_malloc(sizeof *rows * h);
     for (png_uint_32 y = 0; y < h; y++)

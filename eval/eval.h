@@ -57,7 +57,9 @@ int avs_eval_png_read(const char *path, enum avs_eval_role role, uint8_t **plane
  *   28     4     channels C (uint32 LE): 0 or 1 = one binary logit map (files written before
  *                AVSS have 0 here), 71 = AVSS class logits (docs/avss.md)
  *   32     4*C*W*H logits, [C][H][W] row-major; binary: p = sigmoid(logit); classes: argmax
- * The file size must be exactly 32 + 4*C*W*H (C = 1 for 0). */
+ * The file size must be exactly 32 + 4*C*W*H (C = 1 for 0). A NaN/Inf is refused when writing
+ * and when reading (the error names the file, channel and pixel). No checksum: the format is
+ * an interchange format others write too, and a flipped bit that stays finite moves one pixel. */
 #define AVS_LOGITS_MAGIC "AVSLOGIT"
 #define AVS_LOGITS_VERSION 1
 #define AVS_LOGITS_HEADER 32

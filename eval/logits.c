@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/fs.h"
+#include "core/integrity.h"
 #include "eval/eval.h"
 
 static void put_u32(uint8_t *p, uint32_t v)
@@ -21,6 +22,11 @@ int avs_logits_write_c(const char *path, const float *x, int c, int w, int h, st
 {
     AVS_ASSERT(w > 0 && h > 0 && c > 0);
     size_t n = (size_t)c * (size_t)w * (size_t)h, len = AVS_LOGITS_HEADER + 4 * n;
+    int64_t bad = avs_nonfinite_f32(x, n);
+    if (bad >= 0)
+        return avs_err_set(err, "%s: tensor logits has a NaN/Inf at channel %lld pixel %lld: not "
+                           "written (the model diverged? check the run's checkpoint)", path,
+                           (long long)(bad / ((int64_t)w * h)), (long long)(bad % ((int64_t)w * h)));
     uint8_t *buf = avs_calloc(len, 1);
     memcpy(buf, AVS_LOGITS_MAGIC, 8);
     put_u32(buf + 8, AVS_LOGITS_VERSION);
@@ -73,15 +79,17 @@ int avs_logits_read_c(const char *path, float **out, int *c_out, int *w_out, int
                          "(truncated?)", path, c, w, h, (size_t)AVS_LOGITS_HEADER + 4 * n, len);
         goto out;
     }
+    int64_t bad = avs_nonfinite(p + AVS_LOGITS_HEADER, n, AVS_FLOAT_F32);
+    if (bad >= 0) {
+        avs_err_set(err, "%s: tensor logits has a NaN/Inf at channel %lld pixel %lld (a damaged "
+                    "file, or a model that diverged): re-run avs-predict", path,
+                    (long long)(bad / ((int64_t)w * h)), (long long)(bad % ((int64_t)w * h)));
+        goto out;
+    }
     float *x = avs_malloc(4 * n);
     for (size_t i = 0; i < n; i++) {
         uint32_t u = get_u32(p + AVS_LOGITS_HEADER + 4 * i);
         memcpy(&x[i], &u, 4);
-        if (x[i] != x[i]) {
-            free(x);
-            avs_err_set(err, "%s: NaN logit at value %zu (the model diverged?)", path, i);
-            goto out;
-        }
     }
     *out = x;
     *c_out = (int)c;

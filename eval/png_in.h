@@ -27,5 +27,8 @@ struct avs_png_in {
  * err naming the file (nothing left open). */
 int avs_png_in_open(struct avs_png_in *in, const char *path, struct avs_err *err);
 void avs_png_in_close(struct avs_png_in *in);
+/* 1 if the open file is large enough for a w x h image (avs_png_size_plausible), else 0 with
+ * in->msg saying so: checked before allocating the pixels. */
+int avs_png_in_holds(struct avs_png_in *in, png_uint_32 w, png_uint_32 h);
 
 #endif

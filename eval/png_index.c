@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "core/image.h"
 #include "eval/eval.h"
 #include "eval/png_in.h"
 
@@ -51,6 +53,16 @@ int avs_png_in_open(struct avs_png_in *in, const char *path, struct avs_err *err
     AVS_ASSERT(in->info);
     png_set_sig_bytes(in->png, 8);
     png_init_io(in->png, in->f);
+    return 0;
+}
+
+int avs_png_in_holds(struct avs_png_in *in, png_uint_32 w, png_uint_32 h)
+{
+    struct stat st;
+    if (fstat(fileno(in->f), &st) || avs_png_size_plausible((uint64_t)st.st_size, w, h))
+        return 1;
+    snprintf(in->msg, sizeof in->msg, "its header says %ux%u pixels, more than its %lld bytes can "
+             "hold: the file is damaged (re-copy or re-export it)", w, h, (long long)st.st_size);
     return 0;
 }
 
@@ -130,6 +142,8 @@ static int decode(struct reader *r, int *w_out, int *h_out)
         snprintf(r->in.msg, sizeof r->in.msg, "unsupported PNG layout (%ux%u, %d channels)", w, h, c);
         return -1;
     }
+    if (!avs_png_in_holds(&r->in, w, h))
+        return -1;
     r->plane = avs_malloc(n);
     r->row = avs_malloc(rowbytes);
     for (png_uint_32 y = 0; y < h; y++) {

@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +15,12 @@
 
 #include "core/f16.h"
 #include "core/fs.h"
+#include "core/integrity.h"
 
 #define HEADER_BYTES 64
 #define FIELD_BYTES 64
+#define SUM_BYTES 8   /* a record's trailing checksum */
+#define HSUM_AT 40    /* the header checksum's place */
 static const char MAGIC[8] = {'A', 'V', 'S', 'F', 'E', 'A', 'T', 0};
 
 struct avs_cache_writer {
@@ -67,14 +71,19 @@ static int check_fields(const struct avs_cache_field *f, int n, struct avs_err *
         if (f[i].ndim < 1 || f[i].ndim > 4 || !memchr(f[i].name, 0, sizeof f[i].name))
             return avs_err_set(err, "feature cache: field %d has %d dims or an unterminated name", i,
                                f[i].ndim);
-        for (int d = 0; d < f[i].ndim; d++)
+        uint64_t numel = 1; /* <= 2^32 per field, so a record's size cannot wrap */
+        for (int d = 0; d < f[i].ndim; d++) {
             if (f[i].shape[d] < 1 || f[i].shape[d] > (1 << 24))
                 return avs_err_set(err, "feature cache: field %s has dim %d = %d", f[i].name, d,
                                    f[i].shape[d]);
+            if ((numel *= (uint64_t)f[i].shape[d]) > ((uint64_t)1 << 32))
+                return avs_err_set(err, "feature cache: field %s has over 2^32 elements", f[i].name);
+        }
     }
     return 0;
 }
 
+/* A record's bytes: the fields, then the checksum. */
 static uint64_t layout(const struct avs_cache_field *f, int n, enum avs_cache_dtype dt, size_t *off)
 {
     uint64_t b = 0;
@@ -83,7 +92,37 @@ static uint64_t layout(const struct avs_cache_field *f, int n, enum avs_cache_dt
             off[i] = b;
         b += avs_cache_field_numel(&f[i]) * (dt == AVS_CACHE_F16 ? 2 : 4);
     }
-    return b;
+    return b + SUM_BYTES;
+}
+
+/* The set's name from its file "features/<set>.bin", for the rebuild command in messages. */
+static char *set_name(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    char *s = avs_strdup(b ? b + 1 : path);
+    size_t n = strlen(s);
+    if (n > 4 && !strcmp(s + n - 4, ".bin"))
+        s[n - 4] = 0;
+    return s;
+}
+
+static int damaged(const char *path, struct avs_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* "<path>: <what>: run avs-features --rebuild --set <set> ..." */
+static int damaged(const char *path, struct avs_err *err, const char *fmt, ...)
+{
+    char what[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    char *set = set_name(path);
+    avs_err_set(err, "%s: %s: the cache is damaged; recompute it with avs-features --rebuild "
+                "--set %s (and the options that made it: avs-features show --set %s)", path, what,
+                set, set);
+    free(set);
+    return -1;
 }
 
 static void encode_header(uint8_t *h, const struct avs_cache_field *f, int n,
@@ -103,6 +142,18 @@ static void encode_header(uint8_t *h, const struct avs_cache_field *f, int n,
         for (int d = 0; d < 4; d++)
             put32(p + 44 + 4 * d, d < f[i].ndim ? (uint32_t)f[i].shape[d] : 0);
     }
+    put64(h + HSUM_AT, avs_xxh3(h, HEADER_BYTES + (size_t)n * FIELD_BYTES, 0));
+}
+
+/* The header's checksum over hb bytes, with its own place counted as zero. */
+static uint64_t header_sum(const uint8_t *h, size_t hb)
+{
+    uint8_t *tmp = avs_malloc(hb);
+    memcpy(tmp, h, hb);
+    put64(tmp + HSUM_AT, 0);
+    uint64_t s = avs_xxh3(tmp, hb, 0);
+    free(tmp);
+    return s;
 }
 
 /* Parse and check a header of len bytes; fills c's layout. */
@@ -118,7 +169,9 @@ static int decode_header(struct avs_cache *c, const uint8_t *h, size_t len, cons
                            "--set NAME (the file's name; with the options that made it)", path, ver,
                            AVS_CACHE_VERSION);
     if (dt > 1 || n < 1 || n > AVS_CACHE_MAXFIELDS || len < HEADER_BYTES + (size_t)n * FIELD_BYTES)
-        return avs_err_set(err, "%s: damaged feature cache header", path);
+        return damaged(path, err, "bad header (dtype %u, %u fields)", dt, n);
+    if (get64(h + HSUM_AT) != header_sum(h, HEADER_BYTES + (size_t)n * FIELD_BYTES))
+        return damaged(path, err, "header checksum mismatch");
     c->dtype = (enum avs_cache_dtype)dt;
     c->n_fields = (int)n;
     for (uint32_t i = 0; i < n; i++) {
@@ -135,7 +188,7 @@ static int decode_header(struct avs_cache *c, const uint8_t *h, size_t len, cons
     c->record_bytes = layout(c->field, c->n_fields, c->dtype, c->field_off);
     c->data_offset = HEADER_BYTES + (uint64_t)n * FIELD_BYTES;
     if (get64(h + 24) != c->record_bytes || get64(h + 32) != c->data_offset)
-        return avs_err_set(err, "%s: damaged feature cache header (record size)", path);
+        return damaged(path, err, "header's record size disagrees with its field table");
     return 0;
 }
 
@@ -248,22 +301,41 @@ int avs_cache_open_append(struct avs_cache_writer **out, const char *path,
     return 0;
 }
 
+/* The fields of one record into w->buf as stored (fp32 or fp16), then its checksum for the
+ * record's place off. A NaN/Inf as stored (fp16: also a finite value beyond its range) is
+ * refused: it would poison every run that reads the record. */
+static int encode_record(struct avs_cache_writer *w, const float *const *data, uint64_t off,
+                         struct avs_err *err)
+{
+    uint8_t *p = w->buf;
+    int f16 = w->dtype == AVS_CACHE_F16;
+    for (int i = 0; i < w->n_fields; i++) {
+        size_t n = avs_cache_field_numel(&w->field[i]);
+        if (!f16)
+            memcpy(p, data[i], n * 4);
+        else
+            for (size_t k = 0; k < n; k++) {
+                uint16_t h = avs_f32_to_f16(data[i][k]);
+                p[2 * k] = (uint8_t)h, p[2 * k + 1] = (uint8_t)(h >> 8);
+            }
+        int64_t bad = avs_nonfinite(p, n, f16 ? AVS_FLOAT_F16 : AVS_FLOAT_F32);
+        if (bad >= 0)
+            return avs_err_set(err, "%s: tensor %s of the record to write has %s at element %lld "
+                               "(%g): not written (an encoder that diverged, or damaged weights?)",
+                               w->path, w->field[i].name, f16 ? "a NaN/Inf in fp16" : "a NaN/Inf",
+                               (long long)bad, (double)data[i][bad]);
+        p += n * (f16 ? 2 : 4);
+    }
+    put64(p, avs_xxh3(w->buf, (size_t)(w->record_bytes - SUM_BYTES), off));
+    return 0;
+}
+
 int avs_cache_append(struct avs_cache_writer *w, const float *const *data, int64_t *offset,
                      struct avs_err *err)
 {
-    uint8_t *p = w->buf;
-    for (int i = 0; i < w->n_fields; i++) {
-        size_t n = avs_cache_field_numel(&w->field[i]);
-        if (w->dtype == AVS_CACHE_F32) {
-            memcpy(p, data[i], n * 4);
-            p += n * 4;
-        } else
-            for (size_t k = 0; k < n; k++, p += 2) {
-                uint16_t h = avs_f32_to_f16(data[i][k]);
-                p[0] = (uint8_t)h, p[1] = (uint8_t)(h >> 8);
-            }
-    }
     uint64_t off = w->data_offset + (uint64_t)w->n_records * w->record_bytes;
+    if (encode_record(w, data, off, err))
+        return -1;
     size_t done = 0;
     while (done < w->record_bytes) {
         ssize_t r = pwrite(w->fd, w->buf + done, w->record_bytes - done, (off_t)(off + done));
@@ -347,6 +419,7 @@ int avs_cache_open(struct avs_cache **out, const char *path, struct avs_err *err
         return -1;
     }
     c->n_records = (int64_t)((c->len - c->data_offset) / c->record_bytes);
+    c->verified = avs_calloc((size_t)c->n_records + 1, 1);
     *out = c;
     return 0;
 }
@@ -359,13 +432,56 @@ int avs_cache_find(const struct avs_cache *c, const char *name)
     return -1;
 }
 
+/* Record number of a byte offset, or -1 when no record starts there. */
+static int64_t record_at(const struct avs_cache *c, int64_t offset)
+{
+    if (offset < (int64_t)c->data_offset || ((uint64_t)offset - c->data_offset) % c->record_bytes ||
+        (uint64_t)offset + c->record_bytes > c->len)
+        return -1;
+    return (int64_t)(((uint64_t)offset - c->data_offset) / c->record_bytes);
+}
+
+/* Checksum, then each field's NaN/Inf scan, of record r at offset. */
+static int check_record(const struct avs_cache *c, int64_t r, int64_t offset, struct avs_err *err)
+{
+    const uint8_t *p = c->map + offset;
+    size_t nb = (size_t)(c->record_bytes - SUM_BYTES);
+    if (get64(p + nb) != avs_xxh3(p, nb, (uint64_t)offset))
+        return damaged(c->path, err, "record %lld (byte offset %lld) fails its checksum",
+                       (long long)r, (long long)offset);
+    int f16 = c->dtype == AVS_CACHE_F16;
+    for (int f = 0; f < c->n_fields; f++) {
+        int64_t bad = avs_nonfinite(p + c->field_off[f], avs_cache_field_numel(&c->field[f]),
+                                    f16 ? AVS_FLOAT_F16 : AVS_FLOAT_F32);
+        if (bad >= 0)
+            return damaged(c->path, err, "record %lld (byte offset %lld): tensor %s has a NaN/Inf "
+                           "at element %lld", (long long)r, (long long)offset, c->field[f].name,
+                           (long long)bad);
+    }
+    return 0;
+}
+
+int avs_cache_verify(const struct avs_cache *c, int64_t offset, struct avs_err *err)
+{
+    int64_t r = record_at(c, offset);
+    if (r < 0)
+        return avs_err_set(err, "%s: no record at byte offset %lld: the index and the cache "
+                           "disagree; run avs-features --rebuild --set NAME", c->path,
+                           (long long)offset);
+    if (__atomic_load_n(&c->verified[r], __ATOMIC_ACQUIRE))
+        return 0;
+    if (check_record(c, r, offset, err))
+        return -1;
+    __atomic_store_n(&c->verified[r], 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
 int avs_cache_read(const struct avs_cache *c, int64_t offset, int f, float *dst, struct avs_err *err)
 {
-    if (f < 0 || f >= c->n_fields || offset < (int64_t)c->data_offset ||
-        ((uint64_t)offset - c->data_offset) % c->record_bytes ||
-        (uint64_t)offset + c->record_bytes > c->len)
-        return avs_err_set(err, "%s: no record at byte offset %lld (field %d): the index and the "
-                           "cache disagree; run avs-features --rebuild --set NAME", c->path, (long long)offset, f);
+    if (f < 0 || f >= c->n_fields)
+        return avs_err_set(err, "%s: no field %d", c->path, f);
+    if (avs_cache_verify(c, offset, err))
+        return -1;
     const uint8_t *p = c->map + offset + c->field_off[f];
     size_t n = avs_cache_field_numel(&c->field[f]);
     if (c->dtype == AVS_CACHE_F32)
@@ -383,6 +499,7 @@ void avs_cache_close(struct avs_cache **pc)
         return;
     if (c->map)
         munmap((void *)c->map, c->len);
+    free(c->verified);
     free(c->path);
     free(c);
     *pc = NULL;

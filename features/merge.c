@@ -238,7 +238,7 @@ static int open_sets(struct merge *m, const char *root, const struct src_set *s,
         goto out;
     bin = avs_fs_join(root, rel);
     sbin = avs_fs_join(m->src_root, s->path);
-    if (avs_cache_open(&m->src, sbin, err) || avs_fs_mkdirs_parent(bin, err))
+    if (avs_cache_open(&m->src, sbin, err) || avs_fs_check_under(root, rel, err))
         goto out;
     if (avs_cache_open_append(&m->dst, bin, m->src->field, m->src->n_fields, m->src->dtype, err)) {
         avs_err_wrap(err, "the sets of %s and %s do not have the same record layout", sbin, bin);
@@ -342,7 +342,10 @@ int avs_features_merge(const char *root, const char *db_path, const char *set, c
                     "--root %s SHARD...)", dbp, root);
         goto out;
     }
-    if (avs_db_open(dbp, &m.db, err) || avs_fs_mkdirs_parent(lockp, err))
+    char *lockrel = avs_sprintf("features/.%s.lock", set);
+    int bad = avs_db_open(dbp, &m.db, err) || avs_fs_check_under(root, lockrel, err);
+    free(lockrel);
+    if (bad)
         goto out;
     int lr = avs_fs_lock_try(lockp, &lock, err);
     if (lr) {

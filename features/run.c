@@ -12,6 +12,7 @@
 #include "core/db.h"
 #include "core/fs.h"
 #include "core/hash.h"
+#include "core/names.h"
 #include "core/progress.h"
 #include "features/labelsim.h"
 #include "model/randinit.h"
@@ -21,7 +22,7 @@
 
 int avs_feat_set_name_ok(const char *s)
 {
-    if (!*s || strlen(s) >= 100 || s[0] == '.')
+    if (avs_name_problem(s) || strlen(s) >= 100) /* core/names.h, then our narrower set */
         return 0;
     for (; *s; s++)
         if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
@@ -423,7 +424,10 @@ int avs_features_run(const struct avs_features_opts *o, struct avs_features_stat
     rel = avs_sprintf("features/%s.bin", name);
     bin = avs_fs_join(o->root, rel);
     lockp = avs_sprintf("%s/features/.%s.lock", o->root, name);
-    if (avs_fs_mkdirs_parent(bin, err))
+    char *lockrel = avs_sprintf("features/.%s.lock", name);
+    int confined = avs_fs_check_under(o->root, rel, err) || avs_fs_check_under(o->root, lockrel, err);
+    free(lockrel);
+    if (confined) /* features/ or the set's files are links out of the store */
         goto out;
     int lr = avs_fs_lock_try(lockp, &lock, err);
     if (lr) {

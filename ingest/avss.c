@@ -15,6 +15,7 @@
 #include "core/avss.h"
 #include "core/fs.h"
 #include "core/hash.h"
+#include "core/names.h"
 #include "ingest/avss.h"
 #include "core/csv.h"
 
@@ -41,6 +42,14 @@ static int plan_classes(struct avs_ingest_plan *plan, const char *path, char **p
         *problem = avs_strdup(cerr.msg);
         return 1;
     }
+    for (int i = 0; i < n; i++)
+        if (avs_name_check_label(names[i], "class name", &cerr)) {
+            *problem = avs_sprintf("%s: %s", path, cerr.msg);
+            for (int k = 0; k < n; k++)
+                free(names[k]);
+            free(names);
+            return 1;
+        }
     int same = plan->classes && plan->n_classes == n;
     for (int i = 0; same && i < n; i++)
         same = !strcmp(plan->classes[i], names[i]);
@@ -67,8 +76,18 @@ static void plan_row(struct avs_ingest_plan *plan, const char *dir, const struct
     const char *split = c->split >= 0 ? avs_csv_cell(t, r, c->split) : NULL;
     const char *set = set_name(label);
     char *src = avs_sprintf("%s/%s/%s", dir, set ? set : label ? label : "", uid);
+    char *table = avs_sprintf("%s/metadata.csv", dir);
+    char *uid_why = NULL, *safe = NULL;
+    int refused = avs_name_for_uid(uid, &safe, &uid_why);
+    if (refused)
+        avs_ingest_plan_refused(plan, table, r + 1, "avss", uid, uid_why);
+    free(safe), free(table), free(uid_why);
+    if (refused) {
+        free(src);
+        return;
+    }
     struct avs_ingest_item *it = avs_ingest_plan_add(plan, src, "avss");
-    it->uid = avs_strdup(uid);
+    avs_ingest_item_name(it, uid, "row");
     it->split = split && *split ? avs_strdup(split) : NULL;
     it->avss_set = set;
     it->n_classes = plan->n_classes;

@@ -8,6 +8,7 @@
 #include "core/db.h"
 #include "core/fs.h"
 #include "core/hash.h"
+#include "core/names.h"
 #include "ingest/index.h"
 
 static int text_eq(sqlite3_stmt *st, int col, const char *s)
@@ -130,19 +131,24 @@ int avs_ingest_assign_uids(sqlite3 *db, struct avs_ingest_plan *plan, struct avs
             strset_add(&used, plan->items[i].uid);
     for (size_t i = 0; i < plan->n; i++) {
         struct avs_ingest_item *it = &plan->items[i];
-        if (!it->uid && (it->uid = uid_of_source(by_source, it->source)))
+        if (!it->uid && (it->uid = uid_of_source(by_source, it->source)) &&
+            avs_name_problem(it->uid)) /* an older version's uid that is no valid name */
+            avs_freep(&it->uid);
+        if (it->uid)
             strset_add(&used, it->uid);
     }
     for (size_t i = 0; i < plan->n; i++) {
         struct avs_ingest_item *it = &plan->items[i];
         if (it->uid)
             continue;
-        char *base = avs_fs_stem(it->source), *cand = avs_strdup(base);
-        for (int k = 2; uid_taken(by_uid, &used, cand, it->source); k++) {
+        char *stem = avs_fs_stem(it->source);
+        int refused = avs_ingest_item_name(it, stem, it->source); /* the stem's safe form */
+        char *base = it->uid, *cand = avs_strdup(base);
+        for (int k = 2; !refused && uid_taken(by_uid, &used, cand, it->source); k++) {
             free(cand);
             cand = avs_sprintf("%s_%d", base, k);
         }
-        free(base);
+        free(base), free(stem);
         it->uid = cand;
         strset_add(&used, it->uid);
     }
@@ -187,9 +193,10 @@ static int delete_old(sqlite3 *db, const struct avs_ingest_item *it, struct avs_
 static const char *INSERT_VIDEO =
     "INSERT INTO videos (uid, source, size, mtime_ns, hash, category, subset, split, duration, "
     "fps, src_width, src_height, width, height, video_codec, audio_codec, audio_rate, "
-    "audio_channels, has_audio, n_seconds, decode_errors, status, error, frame_rule, avss_set) "
+    "audio_channels, has_audio, n_seconds, decode_errors, status, error, frame_rule, avss_set, "
+    "name) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-    "?20, ?21, ?22, ?23, ?24, ?25)";
+    "?20, ?21, ?22, ?23, ?24, ?25, ?26)";
 
 static void bind_item(sqlite3_stmt *st, const struct avs_ingest_item *it, const struct avs_signature *sig)
 {
@@ -203,6 +210,7 @@ static void bind_item(sqlite3_stmt *st, const struct avs_ingest_item *it, const 
     bind_opt_text(st, 8, it->split);
     bind_opt_text(st, 24, sig->options);
     bind_opt_text(st, 25, it->avss_set);
+    bind_opt_text(st, 26, it->name);
 }
 
 static void bind_rows(sqlite3_stmt *st, const struct avs_video_rows *r)
@@ -375,19 +383,22 @@ int avs_ingest_commit_classes(sqlite3 *db, const char *dataset, char *const *nam
     return rc;
 }
 
-void avs_ingest_drop_stale(const char *dir, int n, const int *keep)
+void avs_ingest_drop_stale(const char *root, const char *rel, int n, const int *keep)
 {
-    DIR *d = opendir(dir);
-    if (!d)
+    int fd;
+    if (avs_fs_open_under(root, rel, 0, &fd, NULL)) /* missing, or not confined: nothing to do */
         return;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
     struct dirent *e;
     while ((e = readdir(d))) {
         int k = atoi(e->d_name);
         if (e->d_name[0] == '.' || (k >= 1 && k <= n && (!keep || keep[k - 1])))
             continue;
-        char *p = avs_fs_join(dir, e->d_name);
-        unlink(p);
-        free(p);
+        unlinkat(fd, e->d_name, 0);
     }
     closedir(d);
 }
@@ -396,10 +407,15 @@ void avs_ingest_sweep(const char *root)
 {
     static const char *const kinds[4] = {"frames", "audio", "masks", "released"};
     for (int i = 0; i < 4; i++) {
-        char *d = avs_fs_join(root, kinds[i]);
-        int swept = avs_fs_sweep_tmp(d);
+        int fd; /* swept through the folder opened confined: a link out of the store is skipped */
+        if (avs_fs_open_under(root, kinds[i], 0, &fd, NULL))
+            continue;
+        char pinned[40];
+        avs_fs_fd_path(fd, pinned);
+        int swept = avs_fs_sweep_tmp(pinned);
+        close(fd);
         if (swept)
-            avs_log_info("removed %d temp files left by an interrupted run in %s", swept, d);
-        free(d);
+            avs_log_info("removed %d temp files left by an interrupted run in %s/%s", swept, root,
+                         kinds[i]);
     }
 }

@@ -55,9 +55,9 @@ int avs_ingest_commit_failed(sqlite3 *db, const struct avs_ingest_item *it,
 int avs_ingest_commit_classes(sqlite3 *db, const char *dataset, char *const *names, int n,
                               struct avs_err *err);
 
-/* After a commit: remove files of an older version of a video from one of its folders:
- * those whose k is not in 1..n, or (keep != NULL) whose keep[k-1] is 0. */
-void avs_ingest_drop_stale(const char *dir, int n, const int *keep);
+/* After a commit: remove files of an older version of a video from its folder root/rel (opened
+ * confined, core/fs.h): those whose k is not in 1..n, or (keep != NULL) whose keep[k-1] is 0. */
+void avs_ingest_drop_stale(const char *root, const char *rel, int n, const int *keep);
 
 /* Remove temp files left by a killed run (call while holding the store lock). */
 void avs_ingest_sweep(const char *root);

@@ -24,7 +24,9 @@
 
 struct avs_ingest_item {
     char *source;      /* absolute path: the clip, or the AVSBench frame folder */
-    char *uid;         /* store name (assigned by avs_ingest_run if NULL) */
+    char *uid;         /* store name (assigned by avs_ingest_run if NULL), a valid name
+                        * (core/names.h) */
+    char *name;        /* the dataset's own name when uid differs from it (videos.name) */
     char *category;    /* may be NULL */
     char *split;       /* may be NULL */
     const char *subset;/* "s4", "ms3", "avss" or "other" */
@@ -60,6 +62,15 @@ int avs_ingest_plan_avsbench(struct avs_ingest_plan *plan, const char *root, str
 int avs_ingest_plan_avss(struct avs_ingest_plan *plan, const char *dir, int *found,
                          struct avs_err *err);
 void avs_ingest_plan_free(struct avs_ingest_plan *plan);
+/* it->uid from a dataset's name (core/names.h): the name itself when valid, its safe form (the
+ * name kept in it->name) when it holds '/', '%' or a leading '.' or '-'; a refused name gives
+ * uid "refused-<hash of it->source>" and it->problem "<where>: why and the fix". 0, or -1 when refused. */
+int avs_ingest_item_name(struct avs_ingest_item *it, const char *name, const char *where);
+/* Add row `row` of a dataset's table that cannot be taken (why: the reason and the fix) as an
+ * item that fails: source "<table> row <row>", uid "refused-<hash>". */
+struct avs_ingest_item *avs_ingest_plan_refused(struct avs_ingest_plan *plan, const char *table,
+                                                size_t row, const char *subset, const char *name,
+                                                const char *why);
 void avs_ingest_item_free(struct avs_ingest_item *it);
 /* Add one item (copies strings). Used by the planners. */
 struct avs_ingest_item *avs_ingest_plan_add(struct avs_ingest_plan *plan, const char *source,

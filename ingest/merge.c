@@ -8,6 +8,7 @@
  * Crash safety is the same as ingest: a killed merge, run again, ends in the same store.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "core/db.h"
 #include "core/fs.h"
+#include "core/names.h"
 #include "ingest/ingest.h"
 #include "ingest/index.h"
 
@@ -41,32 +43,30 @@ static char *video_columns(sqlite3 *db, struct avs_err *err)
     return cols;
 }
 
-/* Hard link src to a temp name beside dst (copy when linking is impossible), then rename.
- * The temp name is unlinked afterwards in every case: when a killed merge already linked dst to
- * src, tmp and dst are the same file, and rename(2) then does nothing and leaves tmp behind. */
-static int place_file(const char *src, const char *dst, struct avs_err *err)
+/* Hard link src to a temp name in dest's folder of rel (opened confined: rel comes from the
+ * source's index, core/fs.h), copy when linking is impossible, then rename. */
+static int place_file(const char *src, const char *dest, const char *rel, struct avs_err *err)
 {
-    if (avs_fs_mkdirs_parent(dst, err))
+    struct avs_fs_out o;
+    if (avs_fs_out_open(&o, dest, rel, err))
         return -1;
-    char *tmp = avs_fs_tmp_name(dst);
+    avs_fs_out_close_file(&o);
     int rc = 0;
-    unlink(tmp);
-    if (link(src, tmp) != 0) {
+    if (unlinkat(o.dir, o.tmp, 0) != 0 || linkat(AT_FDCWD, src, o.dir, o.tmp, 0) != 0) {
         char *data;
         size_t len;
-        rc = avs_fs_read_all(src, &data, &len, err);
+        rc = avs_fs_read_all(src, &data, &len, err) || avs_fs_out_reopen(&o, err) ? -1 : 0;
         if (rc == 0) {
-            FILE *f = fopen(tmp, "wb");
+            FILE *f = fopen(o.path, "wb");
             rc = (!f || fwrite(data, 1, len, f) != len) ? -1 : 0;
             if ((f && fclose(f) != 0) || rc)
-                rc = avs_err_set(err, "cannot write %s: %s", tmp, strerror(errno));
+                rc = avs_err_set(err, "cannot write %s: %s", o.shown, strerror(errno));
             free(data);
         }
     }
     if (rc == 0)
-        rc = avs_fs_commit(tmp, dst, err);
-    unlink(tmp);
-    free(tmp);
+        rc = avs_fs_out_commit(&o, err);
+    avs_fs_out_free(&o);
     return rc;
 }
 
@@ -86,9 +86,9 @@ static int place_files(struct merge *m, int64_t vid, struct avs_err *err)
     int rc = 0;
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
         const char *rel = (const char *)sqlite3_column_text(st, 0);
-        char *from = avs_fs_join(m->src, rel), *to = avs_fs_join(m->dest, rel);
-        rc = place_file(from, to, err);
-        free(from), free(to);
+        char *from = avs_fs_join(m->src, rel);
+        rc = place_file(from, m->dest, rel, err);
+        free(from);
     }
     sqlite3_finalize(st);
     return rc;
@@ -155,9 +155,9 @@ static void drop_stale_merged(struct merge *m, int64_t vid, const char *uid, int
     static const char *const kinds[5] = {"frames/%s", "audio/%s", "masks/%s",
                                          "released/%s/frames", "released/%s/masks"};
     for (int i = 0; i < 5; i++) {
-        char *rel = avs_sprintf(kinds[i], uid), *dir = avs_fs_join(m->dest, rel);
-        avs_ingest_drop_stale(dir, n, i == 2 || i == 4 ? keep : NULL);
-        free(rel), free(dir);
+        char *rel = avs_sprintf(kinds[i], uid);
+        avs_ingest_drop_stale(m->dest, rel, n, i == 2 || i == 4 ? keep : NULL);
+        free(rel);
     }
     free(keep);
 }
@@ -199,6 +199,15 @@ static int merge_video(struct merge *m, sqlite3_stmt *row, struct avs_err *err)
 {
     int64_t vid = sqlite3_column_int64(row, 0);
     const char *uid = (const char *)sqlite3_column_text(row, 1);
+    const char *bad = avs_name_problem(uid);
+    if (bad) {
+        char *p = avs_name_printable(uid ? uid : "");
+        avs_log_warn("merge: uid '%s' in %s refused: %s: re-ingest that store with this "
+                     "version", p, m->src, bad);
+        free(p);
+        m->stats->failed++;
+        return 0;
+    }
     int state = compare_dest(m, row);
     if (state == SAME) {
         m->stats->unchanged++;
@@ -273,7 +282,7 @@ int avs_ingest_merge(const char *root, const char *db_path, char *const *sources
     if (avs_fs_mkdirs(root, err))
         return -1;
     char *lockp = avs_fs_join(root, ".avs-ingest.lock");
-    int rc = avs_fs_lock_try(lockp, &lock, err);
+    int rc = avs_fs_check_under(root, ".avs-ingest.lock", err) ? -1 : avs_fs_lock_try(lockp, &lock, err);
     free(lockp);
     if (rc == 1)
         avs_err_wrap(err, "store %s is busy (one avs-ingest at a time writes a store)", root);

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "core/fs.h"
+#include "core/names.h"
 #include "core/csv.h"
 #include "ingest/ingest.h"
 
@@ -37,11 +38,46 @@ struct avs_ingest_item *avs_ingest_plan_add(struct avs_ingest_plan *plan, const 
     return it;
 }
 
+int avs_ingest_item_name(struct avs_ingest_item *it, const char *name, const char *where)
+{
+    char *uid = NULL, *why = NULL;
+    int rc = avs_name_for_uid(name, &uid, &why);
+    free(it->uid), free(it->name);
+    it->name = NULL;
+    if (rc) {
+        it->uid = avs_name_refused_uid(it->source); /* the source is unique, the name may not be */
+        it->problem = avs_sprintf("%s: %s", where, why);
+        free(why);
+    } else {
+        it->uid = uid;
+    }
+    if (rc || strcmp(it->uid, name))
+        it->name = avs_strdup(name);
+    return rc;
+}
+
+/* A refused row of a dataset's table: a failed input keyed by "<table> row <r>". */
+struct avs_ingest_item *avs_ingest_plan_refused(struct avs_ingest_plan *plan, const char *table,
+                                                size_t row, const char *subset, const char *name,
+                                                const char *why)
+{
+    char *src = avs_sprintf("%s row %zu", table, row);
+    struct avs_ingest_item *it = avs_ingest_plan_add(plan, src, subset);
+    if (avs_ingest_item_name(it, name, src) == 0) {
+        free(it->uid), free(it->name);
+        it->uid = avs_name_refused_uid(src);
+        it->name = avs_strdup(name);
+        it->problem = avs_sprintf("%s: %s", src, why);
+    }
+    free(src);
+    return it;
+}
+
 void avs_ingest_item_free(struct avs_ingest_item *it)
 {
     free(it->source), free(it->uid), free(it->category), free(it->split), free(it->video);
     free(it->frame_pattern), free(it->mask_pattern), free(it->audio_file), free(it->problem);
-    free(it->classes_file);
+    free(it->classes_file), free(it->name);
     memset(it, 0, sizeof *it);
 }
 
@@ -87,6 +123,9 @@ static void add_clip(struct avs_ingest_plan *plan, const char *abs, const char *
     it->video = avs_strdup(abs);
     it->category = category ? avs_strdup(category) : parent_name(abs);
     it->split = split ? avs_strdup(split) : NULL;
+    struct avs_err e;
+    if (*it->category && avs_name_check_label(it->category, "category (the folder's name)", &e))
+        it->problem = avs_sprintf("%s: %s", abs, e.msg);
 }
 
 /* Walk a folder tree in sorted order, adding every file with a video extension. */
@@ -227,7 +266,7 @@ static void plan_row(struct avs_ingest_plan *plan, const char *data, int ms3, co
     int have_frames = avs_fs_exists(first);
     struct avs_ingest_item *it =
         avs_ingest_plan_add(plan, have_frames ? frames_dir : video ? video : frames_dir, ms3 ? "ms3" : "s4");
-    it->uid = avs_strdup(name);
+    avs_ingest_item_name(it, name, "row"); /* row_problem made sure it is taken */
     it->category = category && *category ? avs_strdup(category) : NULL;
     it->split = split && *split ? avs_strdup(split) : NULL;
     it->mask_pattern = mask_pat;
@@ -245,6 +284,25 @@ static void plan_row(struct avs_ingest_plan *plan, const char *data, int ms3, co
                                   "check the dataset download", first, name, data);
     }
     free(first), free(wav), free(frame_pat), free(frames_dir), free(en), free(ec), free(ed), free(es);
+}
+
+/* Why an S4/MS3 row cannot be taken (NULL: it can): its category and split are folder names
+ * of the release tree, so each must be one path component; its name must make a uid
+ * (core/names.h: a name with '/' is read from the subfolders it names, and mapped). */
+static char *row_problem(const char *name, const char *cat, const char *split)
+{
+    const char *const what[2] = {"category", "split"};
+    const char *const v[2] = {cat, split};
+    for (int i = 0; i < 2; i++) {
+        struct avs_err e;
+        if (v[i] && *v[i] && avs_name_check(v[i], what[i], &e))
+            return avs_sprintf("%s; fix the row", e.msg);
+    }
+    char *uid = NULL, *why = NULL;
+    if (avs_name_for_uid(name, &uid, &why))
+        return why;
+    free(uid);
+    return NULL;
 }
 
 static int plan_csv(struct avs_ingest_plan *plan, const char *csv, const char *data, int ms3,
@@ -266,9 +324,10 @@ static int plan_csv(struct avs_ingest_plan *plan, const char *csv, const char *d
     if (cs < 0 && t.n_cols >= 4)
         cs = ms3 ? -1 : 3;
     if (!ms3 && cc < 0) {
+        avs_err_set(err, "%s: no 'category' column: S4 rows need one (header: %s)", csv,
+                    t.n_cols ? t.cells[0] : "empty");
         avs_csv_free(&t);
-        return avs_err_set(err, "%s: no 'category' column: S4 rows need one (header: %s)", csv,
-                           t.n_cols ? t.cells[0] : "empty");
+        return -1;
     }
     struct video_index ix = {0};
     char *raw = avs_fs_join(data, "raw_videos");
@@ -278,8 +337,14 @@ static int plan_csv(struct avs_ingest_plan *plan, const char *csv, const char *d
         const char *name = avs_csv_cell(&t, r, cn);
         if (!name || !*name)
             continue;
-        plan_row(plan, data, ms3, name, cc >= 0 ? avs_csv_cell(&t, r, cc) : NULL,
-                 cs >= 0 ? avs_csv_cell(&t, r, cs) : NULL, &ix);
+        const char *cat = cc >= 0 ? avs_csv_cell(&t, r, cc) : NULL;
+        const char *split = cs >= 0 ? avs_csv_cell(&t, r, cs) : NULL;
+        char *why = row_problem(name, cat, split);
+        if (why)
+            avs_ingest_plan_refused(plan, csv, r + 1, ms3 ? "ms3" : "s4", name, why);
+        else
+            plan_row(plan, data, ms3, name, cat, split, &ix);
+        free(why);
     }
     video_index_free(&ix);
     avs_csv_free(&t);

@@ -37,55 +37,24 @@ struct run {
     struct avs_progress progress;
 };
 
-/* Files written under temp names, renamed into place together. */
+/* Files written under temp names in the video's confined folders, renamed into place together. */
 struct staged {
-    char **tmp, **fin;
+    struct avs_fs_out *f;
     size_t n, cap;
 };
 
-/* Takes ownership of both names; returns the temp name to write (an earlier entry's when
- * `fin` is already staged: a clip decoded twice, see decode.c, rewrites the same files). */
-static const char *stage_add(struct staged *s, char *tmp, char *fin)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->fin[i], fin)) {
-            free(tmp), free(fin);
-            return s->tmp[i];
-        }
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 32;
-        s->tmp = avs_realloc(s->tmp, s->cap * sizeof *s->tmp);
-        s->fin = avs_realloc(s->fin, s->cap * sizeof *s->fin);
-    }
-    s->tmp[s->n] = tmp;
-    s->fin[s->n++] = fin;
-    return tmp;
-}
-
-static int stage_commit(struct staged *s, struct avs_err *err)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (avs_fs_commit(s->tmp[i], s->fin[i], err))
-            return -1;
-    return 0;
-}
-
-static void stage_free(struct staged *s)
-{
-    for (size_t i = 0; i < s->n; i++) {
-        unlink(s->tmp[i]); /* no-op after a successful rename */
-        free(s->tmp[i]), free(s->fin[i]);
-    }
-    free(s->tmp), free(s->fin);
-    memset(s, 0, sizeof *s);
-}
+/* The video's folders: frames/<uid>, audio/<uid>, masks/<uid>, released/<uid> and (AVSS)
+ * released/<uid>/frames, released/<uid>/masks. */
+enum { D_FRAMES, D_AUDIO, D_MASKS, D_RELEASED, D_REL_FRAMES, D_REL_MASKS, N_DIRS };
 
 /* One video in flight. */
 struct job {
     struct run *r;
     const struct avs_ingest_item *it;
     struct staged files;
-    char *dirs[4]; /* frames/<uid>, audio/<uid>, masks/<uid>, released/<uid> */
+    char *rel[N_DIRS];   /* the folders, relative to the root */
+    char *shown[N_DIRS]; /* root/rel, for messages */
+    int fd[N_DIRS];      /* opened confined (core/fs.h), -1 until then */
     int width, height;
     /* AVSS */
     int64_t *unknown;    /* [n] masks.unknown_pixels */
@@ -102,62 +71,97 @@ static int store_write(struct job *j, int rc)
     return rc ? -1 : 0;
 }
 
-static char *store_path(const struct run *r, const char *kind, const char *uid, int k, const char *ext)
+/* The temp file for <k>.<ext> in folder d, opened for writing (the earlier one again when that
+ * file is already staged: a clip decoded twice, see decode.c, rewrites the same files). Write
+ * through its path, then stage_done. NULL with j->err on failure. */
+static struct avs_fs_out *stage_open(struct job *j, int d, int k, const char *ext)
 {
-    return k > 0 ? avs_sprintf("%s/%s/%s/%d.%s", r->o->root, kind, uid, k, ext)
-                 : avs_sprintf("%s/%s/%s", r->o->root, kind, uid);
+    struct staged *s = &j->files;
+    char *name = avs_sprintf("%d.%s", k, ext);
+    struct avs_fs_out *o = NULL;
+    for (size_t i = 0; i < s->n && !o; i++)
+        if (s->f[i].dir == j->fd[d] && !strcmp(s->f[i].name, name))
+            o = avs_fs_out_reopen(&s->f[i], &j->err) ? NULL : &s->f[i];
+    if (!o) {
+        if (s->n == s->cap) {
+            s->cap = s->cap ? 2 * s->cap : 32;
+            s->f = avs_realloc(s->f, s->cap * sizeof *s->f);
+        }
+        if (avs_fs_out_open_at(&s->f[s->n], j->fd[d], j->shown[d], name, &j->err) == 0)
+            o = &s->f[s->n++];
+    }
+    free(name);
+    if (!o)
+        store_write(j, -1);
+    return o;
+}
+
+/* The writer's status, after closing the temp file (kept for the commit). */
+static int stage_done(struct job *j, struct avs_fs_out *o, int rc)
+{
+    avs_fs_out_close_file(o);
+    if (rc)
+        avs_err_wrap(&j->err, "writing %s", o->shown);
+    return store_write(j, rc);
+}
+
+static int stage_commit(struct staged *s, struct avs_err *err)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (avs_fs_out_commit(&s->f[i], err))
+            return -1;
+    return 0;
+}
+
+static void stage_free(struct staged *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        avs_fs_out_free(&s->f[i]); /* removes the temp files of an uncommitted video */
+    free(s->f);
+    memset(s, 0, sizeof *s);
 }
 
 static int on_frame(void *ctx, int k, const struct avs_image *img)
 {
     struct job *j = ctx;
-    char *fin = store_path(j->r, "frames", j->it->uid, k, "png");
-    const char *tmp = stage_add(&j->files, avs_fs_tmp_name(fin), fin);
+    struct avs_fs_out *o = stage_open(j, D_FRAMES, k, "png");
     j->width = img->w;
     j->height = img->h;
-    return store_write(j, avs_png_write(tmp, img, 1, &j->err));
+    return o ? stage_done(j, o, avs_png_write(o->path, img, 1, &j->err)) : -1;
 }
 
-/* released/<uid>/<what>/<k>.<ext> */
-static char *released_path(const struct job *j, const char *what, int k, const char *ext)
-{
-    return avs_sprintf("%s/%s/%d.%s", j->dirs[3], what, k, ext);
-}
-
-/* src copied byte for byte to `fin` (taken), through a staged temp file. */
-static int copy_to(struct job *j, const char *src, char *fin)
+/* src copied byte for byte to <k>.<ext> in folder d, through a staged temp file. */
+static int copy_to(struct job *j, const char *src, int d, int k, const char *ext)
 {
     char *data;
     size_t len;
-    if (avs_fs_read_all(src, &data, &len, &j->err)) {
-        free(fin);
+    if (avs_fs_read_all(src, &data, &len, &j->err))
         return -1;
-    }
-    const char *tmp = stage_add(&j->files, avs_fs_tmp_name(fin), fin);
-    int rc = store_write(j, avs_fs_write_file(tmp, data, len, &j->err));
+    struct avs_fs_out *o = stage_open(j, d, k, ext);
+    int rc = o ? avs_fs_write_file(o->path, data, len, &j->err) : -1;
     free(data);
-    return rc;
+    return o ? stage_done(j, o, rc) : -1;
 }
 
-static int copy_file(struct job *j, const char *src, const char *kind, int k)
+static int copy_file(struct job *j, const char *src, int d, int k)
 {
-    return copy_to(j, src, store_path(j->r, kind, j->it->uid, k, "png"));
+    return copy_to(j, src, d, k, "png");
 }
 
-/* img as PNG at `fin` (taken), through a staged temp file. */
-static int stage_png(struct job *j, char *fin, const struct avs_image *img)
+/* img as PNG <k>.png in folder d, through a staged temp file. */
+static int stage_png(struct job *j, int d, int k, const struct avs_image *img)
 {
-    const char *tmp = stage_add(&j->files, avs_fs_tmp_name(fin), fin);
-    return store_write(j, avs_png_write(tmp, img, 1, &j->err));
+    struct avs_fs_out *o = stage_open(j, d, k, "png");
+    return o ? stage_done(j, o, avs_png_write(o->path, img, 1, &j->err)) : -1;
 }
 
 static int write_audio(struct job *j, const struct avs_decode_result *res)
 {
     for (int k = 1; k <= res->n_seconds; k++) {
-        char *fin = store_path(j->r, "audio", j->it->uid, k, "wav");
-        const char *tmp = stage_add(&j->files, avs_fs_tmp_name(fin), fin);
-        if (store_write(j, avs_wav_write_s16(tmp, AVS_AUDIO_RATE, res->audio + (size_t)(k - 1) *
-                                             AVS_AUDIO_RATE, AVS_AUDIO_RATE, &j->err)))
+        struct avs_fs_out *o = stage_open(j, D_AUDIO, k, "wav");
+        if (!o || stage_done(j, o, avs_wav_write_s16(o->path, AVS_AUDIO_RATE,
+                                                     res->audio + (size_t)(k - 1) * AVS_AUDIO_RATE,
+                                                     AVS_AUDIO_RATE, &j->err)))
             return -1;
     }
     return 0;
@@ -169,7 +173,7 @@ static int import_masks(struct job *j, int n, int *has_mask)
     for (int k = 1; j->it->mask_pattern && k <= n; k++) {
         char *src = avs_sprintf(j->it->mask_pattern, k);
         if (avs_fs_exists(src)) {
-            if (copy_file(j, src, "masks", k)) {
+            if (copy_file(j, src, D_MASKS, k)) {
                 free(src);
                 return -1;
             }
@@ -182,17 +186,32 @@ static int import_masks(struct job *j, int n, int *has_mask)
 
 static void name_dirs(struct job *j)
 {
-    static const char *const kinds[4] = {"frames", "audio", "masks", "released"};
-    for (int i = 0; i < 4; i++)
-        j->dirs[i] = store_path(j->r, kinds[i], j->it->uid, 0, NULL);
+    static const char *const kinds[N_DIRS] = {"frames", "audio", "masks", "released",
+                                              "released", "released"};
+    static const char *const sub[N_DIRS] = {"", "", "", "", "/frames", "/masks"};
+    for (int i = 0; i < N_DIRS; i++) {
+        j->rel[i] = avs_sprintf("%s/%s%s", kinds[i], j->it->uid, sub[i]);
+        j->shown[i] = avs_fs_join(j->r->o->root, j->rel[i]);
+        j->fd[i] = -1;
+    }
 }
 
-static int make_dirs(struct job *j)
+/* Folders from..to-1 created and opened, confined to the store (core/fs.h). */
+static int open_dirs(struct job *j, int from, int to)
 {
-    for (int i = 0; i < 3; i++)
-        if (store_write(j, avs_fs_mkdirs(j->dirs[i], &j->err)))
+    for (int i = from; i < to; i++)
+        if (avs_fs_open_under(j->r->o->root, j->rel[i], 1, &j->fd[i], &j->err))
             return -1;
     return 0;
+}
+
+static void free_dirs(struct job *j)
+{
+    for (int i = 0; i < N_DIRS; i++) {
+        if (j->fd[i] >= 0)
+            close(j->fd[i]);
+        free(j->rel[i]), free(j->shown[i]);
+    }
 }
 
 /* Imported AVSBench frames: copy <name>_<k>.png for k = 1.. while they exist. */
@@ -211,7 +230,7 @@ static int import_frames(struct job *j, int *n_out)
             j->width = img.w, j->height = img.h;
             avs_image_free(&img);
         }
-        if (have && copy_file(j, src, "frames", k)) {
+        if (have && copy_file(j, src, D_FRAMES, k)) {
             free(src);
             return -1;
         }
@@ -338,9 +357,9 @@ static int avss_second(struct job *j, int k, int *has_mask, struct avs_decode_re
     if (!rc && k == 1)
         res->src_w = rel.w, res->src_h = rel.h, j->width = model.w, j->height = model.h;
     if (!rc)
-        rc = stage_png(j, store_path(j->r, "frames", j->it->uid, k, "png"), &model);
+        rc = stage_png(j, D_FRAMES, k, &model);
     if (!rc)
-        rc = copy_to(j, fsrc, released_path(j, "frames", k, "jpg"));
+        rc = copy_to(j, fsrc, D_REL_FRAMES, k, "jpg");
     if (!rc && avs_fs_exists(lsrc)) {
         rc = avs_ingest_avss_label(lsrc, j->it->n_classes, rel.w, rel.h, d->out_w, d->out_h, &lrel,
                                    &lmodel, &j->unknown[k - 1], j->present, &j->err);
@@ -349,9 +368,9 @@ static int avss_second(struct job *j, int k, int *has_mask, struct avs_decode_re
                          "255 (the official loader reads them as background)", lsrc,
                          (long long)j->unknown[k - 1], j->it->n_classes);
         if (!rc)
-            rc = stage_png(j, store_path(j->r, "masks", j->it->uid, k, "png"), &lmodel);
+            rc = stage_png(j, D_MASKS, k, &lmodel);
         if (!rc)
-            rc = stage_png(j, released_path(j, "masks", k, "png"), &lrel);
+            rc = stage_png(j, D_REL_MASKS, k, &lrel);
         has_mask[k - 1] = rc == 0;
     }
     avs_image_free(&rel), avs_image_free(&model), avs_image_free(&lrel), avs_image_free(&lmodel);
@@ -365,10 +384,7 @@ static int produce_avss(struct job *j, struct avs_decode_result *res, int **has_
     if (n == 0)
         return avs_err_set(&j->err, "%s/frames/0.jpg: no frames in this AVSS folder: re-extract "
                                     "the release", j->it->source);
-    char *rf = avs_fs_join(j->dirs[3], "frames"), *rm = avs_fs_join(j->dirs[3], "masks");
-    int rc = store_write(j, avs_fs_mkdirs(rf, &j->err) || avs_fs_mkdirs(rm, &j->err));
-    free(rf), free(rm);
-    if (rc)
+    if (open_dirs(j, D_RELEASED, N_DIRS))
         return -1;
     char *audio = avs_ingest_avss_audio_path(j->it);
     import_audio(j, avs_fs_exists(audio) ? audio : NULL, n, res);
@@ -399,7 +415,7 @@ static char *avss_category(const struct job *j)
 
 static int produce(struct job *j, struct avs_decode_result *res, int **has_mask)
 {
-    if (make_dirs(j))
+    if (open_dirs(j, D_FRAMES, D_RELEASED))
         return -1;
     if (j->it->avss_set)
         return produce_avss(j, res, has_mask);
@@ -425,7 +441,7 @@ static int record_failure(struct job *j, const struct avs_signature *sig)
     int rc = avs_ingest_commit_failed(r->db, j->it, sig, j->err.msg, &err);
     pthread_mutex_unlock(&r->db_lock);
     for (int i = 0; i < 4; i++)
-        avs_fs_rm_rf(j->dirs[i], NULL); /* files of an older version of this video */
+        avs_fs_rm_rf_under(r->o->root, j->rel[i], NULL); /* files of an older version */
     if (rc) {
         r->fatal_err = err;
         return DONE_FATAL;
@@ -448,17 +464,16 @@ static int store_failure(struct job *j)
 /* After a commit: files of an older version of this video that the new one lacks. */
 static void drop_stale(struct job *j, int n, const int *has_mask)
 {
-    avs_ingest_drop_stale(j->dirs[0], n, NULL);
-    avs_ingest_drop_stale(j->dirs[1], n, NULL);
-    avs_ingest_drop_stale(j->dirs[2], n, has_mask);
+    const char *root = j->r->o->root;
+    avs_ingest_drop_stale(root, j->rel[D_FRAMES], n, NULL);
+    avs_ingest_drop_stale(root, j->rel[D_AUDIO], n, NULL);
+    avs_ingest_drop_stale(root, j->rel[D_MASKS], n, has_mask);
     if (!j->it->avss_set) {
-        avs_fs_rm_rf(j->dirs[3], NULL);
+        avs_fs_rm_rf_under(root, j->rel[D_RELEASED], NULL);
         return;
     }
-    char *rf = avs_fs_join(j->dirs[3], "frames"), *rm = avs_fs_join(j->dirs[3], "masks");
-    avs_ingest_drop_stale(rf, n, NULL);
-    avs_ingest_drop_stale(rm, n, has_mask);
-    free(rf), free(rm);
+    avs_ingest_drop_stale(root, j->rel[D_REL_FRAMES], n, NULL);
+    avs_ingest_drop_stale(root, j->rel[D_REL_MASKS], n, has_mask);
 }
 
 static int check_unchanged(struct job *j, struct avs_signature *sig)
@@ -512,8 +527,7 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
         stage_free(&j.files);
         done = rc ? DONE_FATAL : DONE_INGESTED;
     }
-    for (int i = 0; i < 4; i++)
-        free(j.dirs[i]);
+    free_dirs(&j);
     free(has_mask);
     free(j.unknown);
     return done;
@@ -588,7 +602,7 @@ static int open_store(struct run *r, struct avs_fs_lock **lock, struct avs_err *
     if (avs_fs_mkdirs(o->root, err))
         return -1;
     char *lockp = avs_fs_join(o->root, ".avs-ingest.lock");
-    int lr = avs_fs_lock_try(lockp, lock, err);
+    int lr = avs_fs_check_under(o->root, ".avs-ingest.lock", err) ? -1 : avs_fs_lock_try(lockp, lock, err);
     free(lockp);
     if (lr == 1)
         return avs_err_wrap(err, "store %s is busy (one avs-ingest at a time writes a store; or "

@@ -19,7 +19,7 @@ static int write_png(const char *path, const struct avs_image *img, struct avs_e
     return rc;
 }
 
-int avs_predict_write_classes(const char *dir, const char *uid, int k, const float *x, int K,
+int avs_predict_write_classes(const char *wdir, const char *dir, const char *uid, int k, const float *x, int K,
                               int W, int H, int color, char **png_path, struct avs_err *err)
 {
     size_t HW = (size_t)W * H;
@@ -35,15 +35,18 @@ int avs_predict_write_classes(const char *dir, const char *uid, int k, const flo
     }
     free(cls);
     char *name = avs_sprintf("%s_%d.png", uid, k - 1), *p = avs_fs_join(dir, name);
-    int rc = write_png(p, &img, err);
+    char *wp = avs_fs_join(wdir, name);
+    int rc = write_png(wp, &img, err);
     avs_image_free(&img);
-    free(name);
+    free(name), free(wp);
     if (rc == 0) {
         name = avs_sprintf("%s_%d.logits", uid, k - 1);
-        char *lp = avs_fs_join(dir, name);
+        char *lp = avs_fs_join(wdir, name);
         rc = avs_logits_write_c(lp, x, K, W, H, err); /* eval/eval.h: byte 28 = K */
         free(lp), free(name);
     }
+    if (rc)
+        avs_err_wrap(err, "writing the class map of %s second %d in %s", uid, k, dir);
     if (rc == 0)
         *png_path = p;
     else

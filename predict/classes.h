@@ -10,8 +10,11 @@
 
 #include "core/common.h"
 
-/* x [K,H,W] (host). *png_path (malloc'd) names the PNG written. */
-int avs_predict_write_classes(const char *dir, const char *uid, int k, const float *x, int K,
-                              int W, int H, int color, char **png_path, struct avs_err *err);
+/* x [K,H,W] (host) as <uid>_<k-1>.png and .logits in folder dir, written through wdir (the
+ * same folder opened confined, core/fs.h: avs_fs_fd_path). *png_path (malloc'd) names the PNG
+ * written under dir. */
+int avs_predict_write_classes(const char *wdir, const char *dir, const char *uid, int k,
+                              const float *x, int K, int W, int H, int color, char **png_path,
+                              struct avs_err *err);
 
 #endif

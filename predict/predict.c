@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/db.h"
 #include "core/fs.h"
 #include "core/image.h"
+#include "core/names.h"
 #include "core/progress.h"
 #include "eval/eval.h"
 #include "predict/classes.h"
@@ -190,40 +192,64 @@ static int read_video(struct avs_tset *t, sqlite3 *db, int64_t vid, int ccv,
         }
         if (rc == 0)
             rc = avs_cache_read(t->cache, off[k], t->f_audio, s->audio + (size_t)k * t->A, err);
+        if (rc)
+            avs_err_wrap(err, "second %d", k + 1);
     }
     free(off);
+    if (rc)
+        seconds_free(s);
     return rc;
 }
 
-/* <out>/<category>/<uid> (S4) or <out>/<uid>. */
-static char *video_dir(const char *out, const char *subset, const struct pvideo *v)
+/* <category>/<uid> (S4) or <uid>: the video's folder under the output folder, or NULL with err
+ * when the index holds a uid or category that is no valid name (core/names.h). */
+static char *video_rel(const char *subset, const struct pvideo *v, struct avs_err *err)
 {
-    if (!strcmp(subset, "s4") && v->category) {
-        char *c = avs_fs_join(out, v->category), *d = avs_fs_join(c, v->uid);
-        free(c);
-        return d;
+    int by_cat = !strcmp(subset, "s4") && v->category;
+    if (avs_name_check(v->uid, "uid in the index", err) ||
+        (by_cat && avs_name_check(v->category, "category in the index", err))) {
+        avs_err_wrap(err, "video %s: re-ingest it with this version", v->uid);
+        return NULL;
     }
-    return avs_fs_join(out, v->uid);
+    return by_cat ? avs_sprintf("%s/%s", v->category, v->uid) : avs_strdup(v->uid);
 }
 
-static int write_second(const char *dir, const char *uid, int k, const float *x, int W, int H,
-                        char **png_path, struct avs_err *err)
+/* The folder out/rel created and opened confined (core/fs.h): to the store root when out lies
+ * inside the store (the default runs/<run>/pred-...), else to out. */
+static int open_video_dir(const char *root, const char *out, const char *rel, int *fd,
+                          struct avs_err *err)
+{
+    size_t rl = strlen(root);
+    if (strncmp(out, root, rl) || out[rl] != '/')
+        return avs_fs_open_under(out, rel, 1, fd, err);
+    char *r = avs_sprintf("%s/%s", out + rl + 1, rel);
+    int rc = avs_fs_open_under(root, r, 1, fd, err);
+    free(r);
+    return rc;
+}
+
+/* x [H,W] as <uid>_<k>.png and .logits in folder dir, written through wdir (the same folder
+ * opened confined). *png_path (malloc'd) names the PNG under dir. */
+static int write_second(const char *wdir, const char *dir, const char *uid, int k, const float *x,
+                        int W, int H, char **png_path, struct avs_err *err)
 {
     struct avs_image img = {0};
     avs_image_alloc(&img, W, H, 1);
     for (size_t i = 0; i < (size_t)W * H; i++)
         img.data[i] = (uint8_t)lrintf(255.0f * avs_eval_sigmoid(x[i]));
     char *name = avs_sprintf("%s_%d.png", uid, k), *p = avs_fs_join(dir, name);
-    char *tmp = avs_fs_tmp_name(p);
-    int rc = avs_png_write(tmp, &img, 1, err) || avs_fs_commit(tmp, p, err) ? -1 : 0;
-    free(tmp), free(name);
+    char *wp = avs_fs_join(wdir, name), *tmp = avs_fs_tmp_name(wp);
+    int rc = avs_png_write(tmp, &img, 1, err) || avs_fs_commit(tmp, wp, err) ? -1 : 0;
+    free(tmp), free(name), free(wp);
     avs_image_free(&img);
     if (rc == 0) {
         name = avs_sprintf("%s_%d.logits", uid, k);
-        char *lp = avs_fs_join(dir, name);
+        char *lp = avs_fs_join(wdir, name);
         rc = avs_logits_write(lp, x, W, H, err);
         free(lp), free(name);
     }
+    if (rc)
+        avs_err_wrap(err, "writing the prediction of %s second %d in %s", uid, k, dir);
     if (rc == 0)
         *png_path = p;
     else
@@ -276,12 +302,18 @@ static int write_video(sqlite3 *db, int64_t run_id, const char *root, const char
                        struct avs_err *err)
 {
     size_t fr = (size_t)form->K * W * H;
-    char *dir = video_dir(out, subset, v), **paths = avs_calloc((size_t)n, sizeof *paths);
-    int rc = avs_fs_mkdirs(dir, err);
+    char *rel = video_rel(subset, v, err), **paths = avs_calloc((size_t)n, sizeof *paths);
+    char *dir = rel ? avs_fs_join(out, rel) : NULL, wdir[40];
+    int fd = -1, rc = rel ? open_video_dir(root, out, rel, &fd, err) : -1;
+    if (rc == 0)
+        avs_fs_fd_path(fd, wdir);
     for (int k = 0; k < n && rc == 0; k++)
-        rc = form->K > 1 ? avs_predict_write_classes(dir, v->uid, k + 1, lg + k * fr, form->K, W,
-                                                      H, form->color, &paths[k], err)
-                         : write_second(dir, v->uid, k + 1, lg + k * fr, W, H, &paths[k], err);
+        rc = form->K > 1 ? avs_predict_write_classes(wdir, dir, v->uid, k + 1, lg + k * fr, form->K,
+                                                      W, H, form->color, &paths[k], err)
+                         : write_second(wdir, dir, v->uid, k + 1, lg + k * fr, W, H, &paths[k], err);
+    if (fd >= 0)
+        close(fd);
+    free(rel);
     if (rc == 0 && run_id > 0)
         rc = record_rows(db, run_id, v->id, paths, n, root, err);
     if (rc == 0)
@@ -311,6 +343,20 @@ static int one_video(struct avs_run_model *rm, sqlite3 *db, int64_t run_id, cons
     int rc = write_video(db, run_id, root, out, subset, v, lg, s.n, t->W, t->H, &form, stats, err);
     free(lg);
     seconds_free(&s);
+    return rc;
+}
+
+/* The default output folder runs/<run>/pred-<subset>-<split> inside the store, created
+ * confined (core/fs.h); below it each video's folder is opened confined to it. */
+static int make_pred_dir(const char *root, const char *run, const char *subset, const char *split,
+                         struct avs_err *err)
+{
+    if (avs_name_check(run, "--run", err) || avs_name_check(split, "--split", err) ||
+        avs_name_check(subset, "--subset", err))
+        return -1;
+    char *rel = avs_sprintf("runs/%s/pred-%s-%s", run, subset, split);
+    int rc = avs_fs_mkdirs_under(root, rel, err);
+    free(rel);
     return rc;
 }
 
@@ -386,7 +432,9 @@ int avs_predict_store(const struct avs_predict_opts *o, struct avs_predict_stats
         avs_err_set(err, "--color: for AVSS runs only (binary runs write probability PNGs)");
         goto out;
     }
-    if (avs_fs_mkdirs(out, err) || list_videos(db, subset, split, &v, &nv, err))
+    if (o->out ? avs_fs_mkdirs(out, err) : make_pred_dir(root, o->run, subset, split, err))
+        goto out;
+    if (list_videos(db, subset, split, &v, &nv, err))
         goto out;
     if (!nv) {
         avs_err_set(err, "no ok %s videos in split \"%s\" of %s", subset, split, dbp);

@@ -3,16 +3,18 @@
 #   bash scripts/deps.sh           build + test dependencies
 #   bash scripts/deps.sh --bench   also the peers used by bench/ (PyTorch, numpy)
 #   bash scripts/deps.sh --browser also Chromium (report rendering test)
+#   bash scripts/deps.sh --fuzz    also clang 14 with libFuzzer and OpenMP (bench/fuzz.sh)
 # As root it runs apt-get; otherwise it prints the exact command to run.
 set -euo pipefail
 want=(pkg-config make gcc libavformat-dev libavcodec-dev libswscale-dev libswresample-dev
-      libavutil-dev libsndfile1-dev libsqlite3-dev libpng-dev libcjson-dev libopenblas-dev libfftw3-dev
+      libavutil-dev libsndfile1-dev libsqlite3-dev libpng-dev libcjson-dev libopenblas-dev libfftw3-dev libxxhash-dev
       ffmpeg sqlite3 ca-certificates python3-numpy)  # numpy: reference checks in tests
 for a in "$@"; do
   case $a in
     --bench) want+=(python3-torch python3-numpy python3-opencv time bc python3-torchvision) ;;
     --browser) want+=(chromium) ;;
-    *) echo "deps.sh: unknown option $a (use --bench or --browser)" >&2; exit 1 ;;
+    --fuzz) want+=(clang-14 libclang-rt-14-dev libomp-14-dev) ;;
+    *) echo "deps.sh: unknown option $a (use --bench, --browser or --fuzz)" >&2; exit 1 ;;
   esac
 done
 missing=()

@@ -246,3 +246,19 @@ CREATE VIEW IF NOT EXISTS v_seconds AS
     FROM seconds s
     JOIN videos v ON v.id = s.video_id
     LEFT JOIN masks m ON m.video_id = s.video_id AND m.k = s.k;
+
+-- migration 4: runs.error: why a run failed (status 'failed'), e.g. the step and loss where
+-- training diverged (NaN/Inf); NULL otherwise.
+ALTER TABLE runs ADD COLUMN error TEXT;
+
+-- migration 5: videos.name: the dataset's own name of a video when its uid differs from it
+-- (core/names.h): a name holding '/', '%' or a leading '.' or '-' is stored under its safe
+-- form ("a/b" -> uid "a%2Fb"); a name refused outright (a '..' component, an absolute path, a
+-- control character, too long) is recorded as a failed video with uid "refused-<hash>".
+-- NULL when the uid is the name itself.
+ALTER TABLE videos ADD COLUMN name TEXT;
+DROP VIEW IF EXISTS v_videos;
+CREATE VIEW IF NOT EXISTS v_videos AS
+    SELECT uid, source, category, subset, split, status, error,
+           n_seconds AS seconds, fps, width, height, has_audio, avss_set, name
+    FROM videos;

@@ -16,6 +16,7 @@
 
 #include "core/av.h"
 #include "core/fs.h"
+#include "core/names.h"
 #include "synth/synth.h"
 
 static int cmp_str(const void *a, const void *b)
@@ -365,6 +366,10 @@ int avs_synth_media_load(const char *dir, struct avs_synth_media **media, struct
     m->categories = avs_calloc((size_t)(n ? n : 1), sizeof(*m->categories));
     for (int i = 0; i < n; i++) {
         struct avs_synth_category *c = &m->categories[i];
+        if (avs_name_check(names[i], "category folder", err)) { /* it names output folders */
+            avs_err_wrap(err, "%s", odir);
+            goto out;
+        }
         c->name = avs_strdup(names[i]);
         c->imagenet_index = c->audioset_index = -1;
         c->imagenet_name = avs_strdup("");

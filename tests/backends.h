@@ -19,10 +19,18 @@
  * internal switches (avs_cpu_conv_set_algo, avs_cpu_resize_force_general), so tests of those
  * paths run there; on other backends a test checks the backend's own path against the
  * reference only.
+ *
+ * Backends that are not CPU-based (cuda) compute the same math in another order (cuBLAS and
+ * cuDNN tilings, GPU reductions), so same_bits holds them to a tolerance instead of the bits:
+ * element i passes when |v_i - cpu_i| <= BACKEND_RTOL * |cpu_i| + BACKEND_ATOL * max_j |cpu_j|
+ * (relative to the element, plus a floor relative to the result's scale, which covers the
+ * elements that cancel to near zero), and NaN/Inf only where the cpu has the same. The cuda
+ * backend is offered to the loop only when a GPU is present (backend/backend.c registers it).
  */
 #ifndef AVS_TESTS_BACKENDS_H
 #define AVS_TESTS_BACKENDS_H
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +72,28 @@ static inline int backend_cpu_based(void)
     return backend_now() == avs_backend_cpu() || backend_now() == avs_backend_guard();
 }
 
+#define BACKEND_RTOL 1e-4
+#define BACKEND_ATOL 1e-4
+
+/* The first element of v [n] outside the tolerance of ref (n if none). */
+static inline size_t backends_first_off(const float *v, const float *ref, size_t n)
+{
+    double scale = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(ref[i]) && fabs(ref[i]) > scale)
+            scale = fabs(ref[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(ref[i]) || !isfinite(v[i])) {
+            if (memcmp(&v[i], &ref[i], sizeof(float)) && !(isnan(v[i]) && isnan(ref[i])))
+                return i;
+            continue;
+        }
+        if (fabs((double)v[i] - ref[i]) > BACKEND_RTOL * fabs(ref[i]) + BACKEND_ATOL * scale)
+            return i;
+    }
+    return n;
+}
+
 /* host[n], a result of the current pass: kept on the cpu pass, compared bit for bit with the
  * cpu pass's result of the same call on the others. */
 static inline void same_bits(const char *what, const float *host, size_t n)
@@ -93,10 +123,17 @@ static inline void same_bits(const char *what, const float *host, size_t n)
     if (strcmp(r->what, what) || r->n != n)
         return;
     size_t i = 0;
-    while (i < n && !memcmp(&host[i], &r->v[i], sizeof(float)))
-        i++;
-    CHECK(i == n, "%s on %s: not the cpu backend's bits (element %zu of %zu: %.9g, cpu %.9g)", what,
-          be, i, n, i < n ? host[i] : 0.0f, i < n ? r->v[i] : 0.0f);
+    if (backend_cpu_based()) {
+        while (i < n && !memcmp(&host[i], &r->v[i], sizeof(float)))
+            i++;
+        CHECK(i == n, "%s on %s: not the cpu backend's bits (element %zu of %zu: %.9g, cpu %.9g)",
+              what, be, i, n, i < n ? host[i] : 0.0f, i < n ? r->v[i] : 0.0f);
+        return;
+    }
+    i = backends_first_off(host, r->v, n);
+    CHECK(i == n, "%s on %s: beyond the tolerance of the cpu backend's result (element %zu of %zu: "
+          "%.9g, cpu %.9g; rule: |d| <= %g |cpu| + %g max|cpu|)", what, be, i, n,
+          i < n ? host[i] : 0.0f, i < n ? r->v[i] : 0.0f, BACKEND_RTOL, BACKEND_ATOL);
 }
 
 static inline void backends_forget(void)

@@ -20,12 +20,24 @@ static void registry(void)
     CHECK(avs_backend_find("cpu") == avs_backend_cpu(), "cpu is registered");
     CHECK(avs_backend_find("guard") == avs_backend_guard(), "guard is registered");
     CHECK(avs_backend_at(0) == avs_backend_cpu(), "cpu is the first backend");
-    CHECK(!strcmp(avs_backend_names(names, sizeof names), "cpu, guard"), "names: %s", names);
+    int gpu = avs_backend_at(2) != NULL; /* a CUDA build on a machine with a GPU */
+    CHECK(!strcmp(avs_backend_names(names, sizeof names), gpu ? "cpu, guard, cuda" : "cpu, guard"),
+          "names: %s", names);
     struct avs_err err;
     CHECK(avs_backend_use("tpu", &err) < 0 && strstr(err.msg, "cpu, guard"),
           "an unknown device names the choices: %s", err.msg);
+#ifdef AVS_USE_CUDA
+    CHECK(gpu || (avs_backend_use("cuda:0", &err) < 0 && strstr(err.msg, "no CUDA device found")),
+          "cuda on a machine without a GPU says so: %s", err.msg);
+#else
     CHECK(avs_backend_use("cuda:0", &err) < 0 && strstr(err.msg, "CUDA=1"),
           "cuda without a CUDA build says how to get one: %s", err.msg);
+#endif
+    CHECK(avs_backend_use("cpu", &err) == 0 && avs_backend_set_precision("tf32", &err) < 0 &&
+          strstr(err.msg, "fp32 only"), "tf32 on the cpu is refused: %s", err.msg);
+    CHECK(avs_backend_set_precision("fp16", &err) < 0 && strstr(err.msg, "fp32, tf32 or bf16"),
+          "an unknown precision names the choices: %s", err.msg);
+    CHECK(avs_backend_set_precision("fp32", &err) == 0, "fp32 on the cpu");
     CHECK(avs_backend_use("guard", &err) == 0 && !strcmp(avs_ops()->name, "guard"), "use guard");
     avs_backend_set(avs_backend_cpu());
 }

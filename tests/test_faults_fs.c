@@ -40,13 +40,13 @@ static void test_out(const char *tmp)
 {
     struct avs_err err = {0};
     char *p = avs_fs_join(tmp, "a.bin");
-    struct avs_fs_out o;
-    CHECK(avs_fs_out_open(&o, p, &err) == 0 && avs_fs_out_write(&o, "abc", 3, &err) == 0, "open: %s", err.msg);
+    struct avs_fs_tmpfile o;
+    CHECK(avs_fs_tmpfile_open(&o, p, &err) == 0 && avs_fs_tmpfile_write(&o, "abc", 3, &err) == 0, "open: %s", err.msg);
     CHECK(!avs_fs_exists(p), "nothing at the final name before the commit");
-    avs_fs_out_abort(&o);
+    avs_fs_tmpfile_abort(&o);
     CHECK(!avs_fs_exists(p) && no_temp(tmp, "a.bin"), "abort leaves nothing");
-    CHECK(avs_fs_out_open(&o, p, &err) == 0 && avs_fs_out_write(&o, "abc", 3, &err) == 0 &&
-          avs_fs_out_write(&o, "de", 2, &err) == 0 && avs_fs_out_commit(&o, 1, &err) == 0, "%s", err.msg);
+    CHECK(avs_fs_tmpfile_open(&o, p, &err) == 0 && avs_fs_tmpfile_write(&o, "abc", 3, &err) == 0 &&
+          avs_fs_tmpfile_write(&o, "de", 2, &err) == 0 && avs_fs_tmpfile_commit(&o, 1, &err) == 0, "%s", err.msg);
     char *data = NULL;
     size_t len = 0;
     CHECK(avs_fs_read_all(p, &data, &len, &err) == 0 && len == 5 && !memcmp(data, "abcde", 5), "committed");
@@ -63,8 +63,8 @@ static void test_out(const char *tmp)
     char big[8192];
     memset(big, 7, sizeof big);
     CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit");
-    int rc = avs_fs_out_open(&o, q, &err) || avs_fs_out_write(&o, big, 1000, &err) ||
-             avs_fs_out_write(&o, big, sizeof big, &err) || avs_fs_out_commit(&o, 0, &err);
+    int rc = avs_fs_tmpfile_open(&o, q, &err) || avs_fs_tmpfile_write(&o, big, 1000, &err) ||
+             avs_fs_tmpfile_write(&o, big, sizeof big, &err) || avs_fs_tmpfile_commit(&o, 0, &err);
     setrlimit(RLIMIT_FSIZE, &old);
     CHECK(rc != 0, "a write past the limit fails");
     CHECK(strstr(err.msg, q) && strstr(err.msg, "removed"), "message names the file: %s", err.msg);

@@ -45,7 +45,7 @@ static void check_file(enum avs_cache_dtype dt)
     avs_cache_append(w, rec, &off[3], &err);
     avs_cache_close_writer(&w);
     int64_t rb = off[1] - off[0];
-    CHECK(off[3] - off[2] == rb && off[2] - off[1] == rb && rb == (dt ? 2 : 4) * 70, "record size %lld",
+    CHECK(off[3] - off[2] == rb && off[2] - off[1] == rb && rb == (dt ? 2 : 4) * 70 + 8, "record size %lld (fields + checksum)",
           (long long)rb);
     /* a crash in the middle of a record: junk tail */
     int fd = open(path, O_WRONLY | O_APPEND);
@@ -88,9 +88,10 @@ static void check_file(enum avs_cache_dtype dt)
           "other dtype refused");
     /* version and magic */
     fd = open(path, O_WRONLY);
-    CHECK(pwrite(fd, "\x02", 1, 8) == 1, "patch version");
+    CHECK(pwrite(fd, "\x01", 1, 8) == 1, "patch version");
     close(fd);
-    CHECK(avs_cache_open(&c, path, &err) == -1 && strstr(err.msg, "need v1"), "version: %s", err.msg);
+    CHECK(avs_cache_open(&c, path, &err) == -1 && strstr(err.msg, "v1, need v2") &&
+          strstr(err.msg, "--rebuild"), "version: %s", err.msg);
     fd = open(path, O_WRONLY);
     CHECK(pwrite(fd, "X", 1, 0) == 1, "patch magic");
     close(fd);

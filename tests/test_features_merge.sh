@@ -28,8 +28,9 @@ feat --root "$AVS_TMP/ref"; expect_eq $? 0 "single run"
 records() {
   local r=$1 path rb
   path=$(sqlite3 "$r/avs.db" "SELECT path FROM feature_sets WHERE name = 's'")
-  # record size: 64-byte header, u64 record_bytes at byte 24
-  rb=$(od -An -t u8 -j 24 -N 8 "$r/$path" | tr -d ' ')
+  # record size: 64-byte header, u64 record_bytes at byte 24; the fields without the record's
+  # trailing checksum, which is seeded with its offset (features/cache.h)
+  rb=$(( $(od -An -t u8 -j 24 -N 8 "$r/$path" | tr -d ' ') - 8 ))
   sqlite3 -separator ' ' "$r/avs.db" "SELECT v.uid, e.k, e.flipped, e.target, e.target_v, e.offset
       FROM feature_entries e JOIN videos v ON v.id = e.video_id JOIN feature_sets s ON s.id = e.set_id
       WHERE s.name = 's' ORDER BY v.uid, e.k, e.flipped" |
@@ -60,7 +61,7 @@ dur=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')  # kills bel
 case $out in *'"videos": 4, "merged": 4, "unchanged": 0, "failed": 0, "records": 16'*) ;; *) fail "merge summary: $out" ;; esac
 expect_eq "$(records "$AVS_TMP/m")" "$ref" "merged shards (by ingest) == one run"
 expect_eq "$(sqlite3 "$AVS_TMP/m/avs.db" "SELECT status, random_init, version FROM feature_sets WHERE name = 's'")" \
-  "complete|1|1" "merged set row"
+  "complete|1|2" "merged set row"
 expect_eq "$(sqlite3 "$AVS_TMP/m/avs.db" "SELECT config FROM feature_sets WHERE name = 's'")" \
   "$(sqlite3 "$AVS_TMP/ref/avs.db" "SELECT config FROM feature_sets WHERE name = 's'")" "merged set config"
 size=$(stat -c %s "$AVS_TMP/m/features/s.bin")
@@ -120,14 +121,14 @@ r=$AVS_TMP/ref; sum=$(md5sum < "$r/features/s.bin")
 sqlite3 "$r/avs.db" "UPDATE feature_sets SET version = 0 WHERE name = 's'"
 printf '\000' | dd of="$r/features/s.bin" bs=1 seek=8 conv=notrunc status=none   # header: v0
 feat --root "$r" 2> "$AVS_TMP/e"; expect_eq $? 3 "a stale set is refused"
-grep -q "need v1: run avs-features --rebuild --set s" "$AVS_TMP/e" || fail "stale message: $(cat "$AVS_TMP/e")"
+grep -q "need v2: run avs-features --rebuild --set s" "$AVS_TMP/e" || fail "stale message: $(cat "$AVS_TMP/e")"
 "$F" dump --root "$r" --set s --video clip1 --k 1 --out "$AVS_TMP/x.st" 2> "$AVS_TMP/e"
 grep -q -- "--rebuild" "$AVS_TMP/e" || fail "reader's stale message: $(cat "$AVS_TMP/e")"
 "$F" -q -j 2 --random-init 2 --flip --set s --root "$r" --rebuild 2> "$AVS_TMP/e"
 expect_eq $? 3 "--rebuild with other options"
 grep -q "another configuration" "$AVS_TMP/e" || fail "rebuild config message: $(cat "$AVS_TMP/e")"
 feat --root "$r" --rebuild; expect_eq $? 0 "--rebuild"
-expect_eq "$(sqlite3 "$r/avs.db" "SELECT version, status FROM feature_sets WHERE name = 's'")" "1|complete" "rebuilt row"
+expect_eq "$(sqlite3 "$r/avs.db" "SELECT version, status FROM feature_sets WHERE name = 's'")" "2|complete" "rebuilt row"
 expect_eq "$(md5sum < "$r/features/s.bin")" "$sum" "rebuilt file == the original run's"
 expect_eq "$(records "$r")" "$ref" "rebuilt entries"
 "$F" dump --root "$r" --set s --video clip1 --k 2 --flipped --out "$AVS_TMP/x.st"; expect_eq $? 0 "rebuilt set is readable"

@@ -94,7 +94,7 @@ static int make_store(const char *root, sqlite3 **dbp, float *audio, float *alog
     free(bin), free(feat);
     float *zero = calloc(4096, sizeof(float));
     exec(db, "INSERT INTO feature_sets (id, name, path, config, version, random_init, status) "
-             "VALUES (1, 'tiny', 'features/tiny.bin', '{\"visual\": {\"name\": \"tiny\"}}', 1, 1, "
+             "VALUES (1, 'tiny', 'features/tiny.bin', '{\"visual\": {\"name\": \"tiny\"}}', 2, 1, "
              "'complete')");
     for (int v = 0; v < NV; v++) {
         char sql[512], rel[64], *p;

@@ -100,7 +100,7 @@ case "$out" in *"--lr"*) n_checks=$((n_checks + 1));; *) fail "message names --l
 cp -r "$T/st" "$T/old"; sqlite3 "$T/old/avs.db" "UPDATE feature_sets SET version = 0"
 out=$("$B/avs-train" -q --root "$T/old" --run h --subset s4 --epochs 1 2>&1); expect_eq "$?" 3 "old cache version: exit 3"
 case "$out" in *"version 0"*"avs-features --rebuild"*) n_checks=$((n_checks + 1));; *) fail "message names the version and the fix: $out";; esac
-sqlite3 "$T/old/avs.db" "UPDATE feature_sets SET version = 1; DELETE FROM masks WHERE video_id IN (SELECT id FROM videos WHERE subset = 'ms3')"
+sqlite3 "$T/old/avs.db" "UPDATE feature_sets SET version = 2; DELETE FROM masks WHERE video_id IN (SELECT id FROM videos WHERE subset = 'ms3')"
 out=$("$B/avs-train" -q --root "$T/old" --run h --subset ms3 --epochs 1 2>&1); expect_eq "$?" 3 "subset without masks: exit 3"
 case "$out" in *"masks"*) n_checks=$((n_checks + 1));; *) fail "message says masks are missing: $out";; esac
 out=$("$B/avs-train" -q --root "$T/st" --run x --switches AF,XY 2>&1); expect_eq "$?" 1 "bad --switches: exit 1"

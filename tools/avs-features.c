@@ -12,6 +12,7 @@
 #include "core/common.h"
 #include "core/db.h"
 #include "core/fs.h"
+#include "core/names.h"
 #include "core/safetensors.h"
 #include "features/features.h"
 #include "backend/ops.h"
@@ -317,9 +318,15 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     a.quiet = cli.quiet;
+    struct avs_err nerr;
+    if (a.o.set && avs_name_check(a.o.set, "--set", &nerr)) { /* it names features/<set>.bin */
+        fprintf(stderr, "avs-features: %s\n", nerr.msg);
+        return AVS_EXIT_USAGE;
+    }
     {
         struct avs_err derr;
-        if (avs_backend_setup(cli.device, cli.jobs, &derr)) {
+        if (avs_backend_setup("avs-features", cli.device, cli.precision, cli.jobs, cli.quiet,
+                              &derr)) {
             fprintf(stderr, "avs-features: %s\n", derr.msg);
             return AVS_EXIT_USAGE;
         }

@@ -8,6 +8,7 @@
 
 #include "core/cli.h"
 #include "core/common.h"
+#include "core/names.h"
 #include "ingest/ingest.h"
 
 static void usage(FILE *f)
@@ -85,8 +86,16 @@ static int tool_option(struct args *a, int c, const char *arg)
             return -1;
         }
         return 0;
-    case OPT_CATEGORY: a->category = arg; return 0;
-    case OPT_SPLIT: a->split = arg; return 0;
+    case OPT_CATEGORY:
+    case OPT_SPLIT: {
+        struct avs_err e;
+        if (avs_name_check_label(arg, c == OPT_CATEGORY ? "--category" : "--split", &e)) {
+            fprintf(stderr, "avs-ingest: %s\n", e.msg);
+            return -1;
+        }
+        *(c == OPT_CATEGORY ? &a->category : &a->split) = arg;
+        return 0;
+    }
     case OPT_AVSBENCH:
         a->avsbench = avs_realloc(a->avsbench, sizeof(char *) * (size_t)(a->n_avsbench + 1));
         a->avsbench[a->n_avsbench++] = arg;

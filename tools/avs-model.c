@@ -45,11 +45,12 @@ void openblas_set_num_threads(int n);
 enum { OPT_WEIGHTS = AVS_OPT_FIRST_TOOL, OPT_INPUTS, OPT_OUT, OPT_GRAD_OUT, OPT_TRAIN,
        OPT_VIDEOS, OPT_STEPS, OPT_SIZE, OPT_SEED, OPT_POLICY, OPT_EXAMPLES,
        OPT_VECTORS, OPT_CLS_V, OPT_CLS_A, OPT_HEAD, OPT_TARGET, OPT_RANDOM_INIT,
-       OPT_PROFILE };
+       OPT_PROFILE, OPT_BATCH };
 
 struct opts {
     const char *weights, *inputs, *out, *grad_out;
     int train, videos, steps, size, json, profile;
+    int batch; /* bench pvt_v2_bX: images per pass */
     unsigned long long seed;
     const char *policy; /* run logmel */
     const char *vectors, *cls_v, *cls_a; /* run labelsim */
@@ -70,6 +71,7 @@ static void usage(FILE *f)
             "       avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json] [--profile]\n"
             "       avs-model bench sgemm [--size 2048]\n"
             "       avs-model bench pvt_v2_b0..b5 --weights W.safetensors [--size 224] [--steps S]\n"
+            "                  [--batch N]\n"
             "       avs-model bench logmel [--steps S]\n"
             "       avs-model run logmel --inputs IN.safetensors --out OUT.safetensors\n"
             "                  [--policy stream|second] [--examples N]\n"
@@ -93,8 +95,8 @@ static void usage(FILE *f)
             "  prints step_seconds=<median>, gflops=<effective rate>, peak_rss_mb=; --profile\n"
             "  also writes the time per primitive and geometry (steps 2..S) to stderr.\n"
             "  sgemm: the cblas_sgemm peak of this machine (size^3).\n"
-            "  pvt_v2_bX: one image, forward alone and forward + Grad-CAM backward; prints the\n"
-            "  fastest of S runs (fwd_seconds=, gradcam_seconds=).\n"
+            "  pvt_v2_bX: --batch N images (default 1), forward alone and forward + Grad-CAM\n"
+            "  backward; prints the fastest of S runs (fwd_seconds=, gradcam_seconds=).\n"
             "  logmel: stream examples of 60 s of noise, fastest of S runs (logmel_seconds=).\n"
             "run logmel: VGGish log-mel examples [N,96,64] (tensor \"examples\") of the 16 kHz\n"
             "  wave [S] (tensor \"wave\", samples in [-1,1]); --policy stream (default: 96-frame\n"
@@ -900,27 +902,36 @@ static int cmd_bench_pvt(const struct opts *o, const char *variant)
         fprintf(stderr, "avs-model: %s\n", err.msg);
         return AVS_EXIT_FATAL;
     }
-    int S = o->size ? o->size : 224, R = o->steps > 0 ? o->steps : 5, target = 0;
+    int S = o->size ? o->size : 224, R = o->steps > 0 ? o->steps : 5, N = o->batch;
+    if (N < 0) {
+        fprintf(stderr, "avs-model: --batch: expected a number of images >= 1\n");
+        return AVS_EXIT_USAGE;
+    }
+    N = N ? N : 1;
+    int *target = avs_malloc((size_t)N * sizeof(int));
+    for (int i = 0; i < N; i++)
+        target[i] = i % m.cfg.classes;
     unsigned long long seed = o->seed;
     /* device buffers and the workspace, made once: the timed passes allocate nothing */
-    float *xh = avs_malloc((size_t)3 * S * S * sizeof(float)), *st[4], *gc[4];
-    fill(xh, (size_t)3 * S * S, &seed, 1.0f);
-    float *x = avs_dev_from_host(xh, (size_t)3 * S * S);
-    float *lg = avs_dev_alloc((size_t)m.cfg.classes + 1, "logits");
+    size_t img = (size_t)N * 3 * S * S;
+    float *xh = avs_malloc(img * sizeof(float)), *st[4], *gc[4];
+    fill(xh, img, &seed, 1.0f);
+    float *x = avs_dev_from_host(xh, img);
+    float *lg = avs_dev_alloc((size_t)N * m.cfg.classes + 1, "logits");
     for (int s = 0; s < 4; s++) {
         int side = avs_pvt_side(S, s);
-        st[s] = avs_dev_alloc((size_t)m.cfg.dims[s] * side * side, "stage maps");
-        gc[s] = avs_dev_alloc((size_t)m.cfg.dims[s], "Grad-CAM weights");
+        st[s] = avs_dev_alloc((size_t)N * m.cfg.dims[s] * side * side, "stage maps");
+        gc[s] = avs_dev_alloc((size_t)N * m.cfg.dims[s], "Grad-CAM weights");
     }
     struct avs_pvt_ws ws;
-    avs_pvt_ws_init(&ws, &m, 1, S, S, AVS_PVT_GRADCAM);
+    avs_pvt_ws_init(&ws, &m, N, S, S, AVS_PVT_GRADCAM);
     double tf = 1e30, tg = 1e30;
     for (int r = 0; r < R + 1; r++) { /* the first run warms up */
         double t0 = avs_now();
-        avs_pvt_fwd(&m, &ws, st, lg, x, 1);
+        avs_pvt_fwd(&m, &ws, st, lg, x, N);
         avs_ops()->sync();
         double t1 = avs_now();
-        avs_pvt_gradcam(&m, &ws, gc, st, lg, x, &target, 1);
+        avs_pvt_gradcam(&m, &ws, gc, st, lg, x, target, N);
         avs_ops()->sync();
         double t2 = avs_now();
         if (r && t1 - t0 < tf)
@@ -929,15 +940,15 @@ static int cmd_bench_pvt(const struct opts *o, const char *variant)
             tg = t2 - t1;
     }
     if (o->json)
-        printf("{\"fwd_seconds\": %.4f, \"gradcam_seconds\": %.4f, \"size\": %d, \"threads\": %d}\n",
-               tf, tg, S, avs_ops_threads());
+        printf("{\"fwd_seconds\": %.4f, \"gradcam_seconds\": %.4f, \"size\": %d, \"batch\": %d, "
+               "\"threads\": %d, \"device\": \"%s\"}\n", tf, tg, S, N, avs_ops_threads(), avs_ops_device());
     else
-        printf("fwd_seconds=%.4f gradcam_seconds=%.4f size=%d threads=%d\n", tf, tg, S,
+        printf("fwd_seconds=%.4f gradcam_seconds=%.4f size=%d batch=%d threads=%d\n", tf, tg, S, N,
                avs_ops_threads());
     for (int s = 0; s < 4; s++)
         avs_dev_free(&st[s]), avs_dev_free(&gc[s]);
     avs_dev_free(&x), avs_dev_free(&lg);
-    free(xh);
+    free(xh), free(target);
     avs_pvt_ws_free(&ws);
     avs_pvt_free(&m);
     return 0;
@@ -980,6 +991,7 @@ static int tool_option(void *ctx, int c, const char *arg)
     case OPT_CLS_A: o->cls_a = arg; break;
     case AVS_OPT_JSON: o->json = 1; break;
     case OPT_PROFILE: o->profile = 1; break;
+    case OPT_BATCH: o->batch = atoi(arg); if (o->batch < 1) o->batch = -1; break;
     default: usage(stderr); return 1;
     }
     return 0;
@@ -1009,6 +1021,7 @@ int main(int argc, char **argv)
         {"classes-audio", required_argument, 0, OPT_CLS_A},
         {"json", no_argument, 0, AVS_OPT_JSON},
         {"profile", no_argument, 0, OPT_PROFILE},
+        {"batch", required_argument, 0, OPT_BATCH},
         {0, 0, 0, 0},
     };
     avs_ops_tune_process(argv);
@@ -1030,7 +1043,8 @@ int main(int argc, char **argv)
     }
     {
         struct avs_err derr;
-        if (avs_backend_setup(cli.device, cli.jobs, &derr)) {
+        if (avs_backend_setup("avs-model", cli.device, cli.precision, cli.jobs, cli.quiet,
+                              &derr)) {
             fprintf(stderr, "avs-model: %s\n", derr.msg);
             return AVS_EXIT_USAGE;
         }

@@ -9,6 +9,7 @@
 #include "core/av.h"
 #include "core/cli.h"
 #include "core/common.h"
+#include "core/names.h"
 #include "backend/ops.h"
 #include "predict/predict.h"
 
@@ -147,9 +148,15 @@ int main(int argc, char **argv)
                         : "clip mode needs both --clip IN and -o OUT.mp4 (--frames only with --clip)");
         return AVS_EXIT_USAGE;
     }
+    struct avs_err nerr;
+    if (avs_name_check(a.o.run, "--run", &nerr)) {
+        fprintf(stderr, "avs-predict: %s\n", nerr.msg);
+        return AVS_EXIT_USAGE;
+    }
     {
         struct avs_err derr;
-        if (avs_backend_setup(cli.device, cli.jobs, &derr)) {
+        if (avs_backend_setup("avs-predict", cli.device, cli.precision, cli.jobs, cli.quiet,
+                              &derr)) {
             fprintf(stderr, "avs-predict: %s\n", derr.msg);
             return AVS_EXIT_USAGE;
         }

@@ -9,6 +9,7 @@
 #include "backend/backend.h"
 #include "core/cli.h"
 #include "core/common.h"
+#include "core/names.h"
 #include "backend/ops.h"
 #include "train/train.h"
 
@@ -176,9 +177,15 @@ int main(int argc, char **argv)
         usage(stderr);
         return AVS_EXIT_USAGE;
     }
+    struct avs_err nerr;
+    if (avs_name_check(o.run, "--run", &nerr)) { /* it names the folder runs/<run> */
+        fprintf(stderr, "avs-train: %s\n", nerr.msg);
+        return AVS_EXIT_USAGE;
+    }
     {
         struct avs_err derr;
-        if (avs_backend_setup(cli.device, cli.jobs, &derr)) {
+        if (avs_backend_setup("avs-train", cli.device, cli.precision, cli.jobs, cli.quiet,
+                              &derr)) {
             fprintf(stderr, "avs-train: %s\n", derr.msg);
             return AVS_EXIT_USAGE;
         }

@@ -2,6 +2,8 @@
 #include "train/ckpt.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,13 +46,57 @@ int avs_ckpt_save(const char *path, const struct avs_c3n_head *h, const char *co
         avs_st_writer_meta(w, "state", sj);
     }
     avs_st_writer_meta(w, "format", FORMAT);
-    avs_st_writer_meta(w, "version", "1");
     avs_st_writer_meta(w, "config", config);
-    int rc = avs_st_writer_save(w, path, err);
+    int rc = avs_ckpt_seal(w, path, err) ? -1 : avs_st_writer_save(w, path, err);
     avs_st_writer_free(&w);
     avs_params_stage_free(&ps);
     free(sj);
     return rc;
+}
+
+#define SUM_KEY "checksum"
+
+int avs_ckpt_seal(struct avs_st_writer *w, const char *path, struct avs_err *err)
+{
+    char v[16], sum[32];
+    if (avs_st_writer_check_finite(w, path, err))
+        return avs_err_wrap(err, "checkpoint");
+    snprintf(v, sizeof v, "%d", AVS_CKPT_VERSION);
+    avs_st_writer_meta(w, "version", v);
+    snprintf(sum, sizeof sum, "xxh3:%016llx",
+             (unsigned long long)avs_st_writer_digest(w, SUM_KEY));
+    avs_st_writer_meta(w, SUM_KEY, sum);
+    return 0;
+}
+
+/* Version 2: the stored checksum equals the file's digest. */
+static int check_sum(const struct avs_st_file *f, struct avs_err *err)
+{
+    const char *stored = avs_st_meta(f, SUM_KEY);
+    char sum[32];
+    snprintf(sum, sizeof sum, "xxh3:%016llx", (unsigned long long)avs_st_digest(f, SUM_KEY));
+    if (stored && !strcmp(stored, sum))
+        return 0;
+    return avs_err_set(err, "%s: checkpoint damaged: %s%s, its contents give %s; do not use it: "
+                       "take the run's other checkpoint (best.safetensors or last.safetensors, "
+                       "each verified the same way) or train the run again", f->path,
+                       stored ? "stored checksum " : "no checksum", stored ? stored : "", sum);
+}
+
+int avs_ckpt_verify(const struct avs_st_file *f, struct avs_err *err)
+{
+    const char *vs = avs_st_meta(f, "version");
+    int v = vs ? atoi(vs) : 0;
+    if (v > AVS_CKPT_VERSION || v < 1)
+        return avs_err_set(err, "%s: checkpoint version \"%s\": this avs-train reads 1..%d (a newer "
+                           "avs-train wrote it, or the file is damaged)", f->path, vs ? vs : "none",
+                           AVS_CKPT_VERSION);
+    if (v >= 2 && check_sum(f, err))
+        return -1;
+    if (v == 1)
+        avs_log_warn("%s: checkpoint version 1 has no checksum: loaded unverified (checkpoints "
+                     "saved from now on carry one)", f->path);
+    return avs_st_check_finite(f, err) ? avs_err_wrap(err, "checkpoint refused") : 0;
 }
 
 static double jnum(const cJSON *j, const char *key)
@@ -68,13 +114,27 @@ static int parse_state(const char *txt, struct avs_train_state *st, const char *
     if (!j)
         return avs_err_set(err, "%s: no training state in the checkpoint (a `best` file?): "
                            "resume needs runs/<run>/last.safetensors", path);
-    st->epoch = (int)jnum(j, "epoch");
-    st->step = (int)jnum(j, "step");
-    st->adam_step = (long)jnum(j, "adam_step");
+    /* The counters are integers 0..INT_MAX (adam_step 0..2^53) before the casts. */
+    static const struct { const char *key; double hi; } cnt[] = {
+        {"epoch", INT_MAX}, {"step", INT_MAX}, {"adam_step", 0x1p53},
+        {"loss_n", INT_MAX}, {"best_epoch", INT_MAX}};
+    double v[5];
+    for (int i = 0; i < 5; i++) {
+        v[i] = jnum(j, cnt[i].key);
+        if (!(v[i] >= 0 && v[i] <= cnt[i].hi && v[i] == floor(v[i]))) {
+            cJSON_Delete(j);
+            return avs_err_set(err, "%s: damaged training state (%s = %.10g, need an integer "
+                               "0..%.0f): resume from a copy of the run, or start a new --run",
+                               path, cnt[i].key, v[i], cnt[i].hi);
+        }
+    }
+    st->epoch = (int)v[0];
+    st->step = (int)v[1];
+    st->adam_step = (long)v[2];
     st->loss_sum = jnum(j, "loss_sum");
-    st->loss_n = (int)jnum(j, "loss_n");
+    st->loss_n = (int)v[3];
     st->best_miou = jnum(j, "best_miou");
-    st->best_epoch = (int)jnum(j, "best_epoch");
+    st->best_epoch = (int)v[4];
     st->seconds = 0;
     cJSON_Delete(j);
     return 0;
@@ -89,6 +149,10 @@ static int open_ckpt(const char *path, struct avs_st_file **f, struct avs_err *e
         avs_st_close(f);
         return avs_err_set(err, "%s: not an avs-train checkpoint (no \"format\": \"%s\" metadata); "
                            "official weights load with avs-predict --weights", path, FORMAT);
+    }
+    if (avs_ckpt_verify(*f, err)) {
+        avs_st_close(f);
+        return -1;
     }
     return 0;
 }

@@ -229,6 +229,19 @@ static int cover_records(struct avs_tset *t, struct avs_err *err)
     return 0;
 }
 
+/* Every record the set's videos use, checked once now (checksum, NaN/Inf: features/cache.h),
+ * so a damaged cache stops a run before its first step; later reads find them verified. */
+static int verify_records(const struct avs_tset *t, struct avs_err *err)
+{
+    for (int i = 0; i < t->n; i++)
+        for (int f = 0; f < 2; f++)
+            for (int k = 0; k < t->T; k++)
+                if (t->v[i].off[f][k] >= 0 && avs_cache_verify(t->cache, t->v[i].off[f][k], err))
+                    return avs_err_wrap(err, "feature set \"%s\", video %s second %d%s",
+                                        t->set_name, t->v[i].uid, k + 1, f ? " (flipped copy)" : "");
+    return 0;
+}
+
 int avs_tset_load(struct avs_tset *t, sqlite3 *db, const char *root, const char *subset,
                   const char *split, enum avs_tset_loss loss, struct avs_err *err)
 {
@@ -268,7 +281,9 @@ int avs_tset_load(struct avs_tset *t, sqlite3 *db, const char *root, const char 
         }
     }
     sqlite3_finalize(st);
-    return rc ? rc : cover_records(t, err);
+    if (rc == 0 && cover_records(t, err))
+        rc = -1;
+    return rc ? rc : verify_records(t, err);
 }
 
 void avs_tset_free(struct avs_tset *t)

@@ -76,7 +76,9 @@ int avs_tset_videos(sqlite3 *db, const char *subset, const char *split, sqlite3_
 int avs_tset_open_cache(struct avs_tset *t, sqlite3 *db, const char *root, const char *set,
                         struct avs_err *err);
 /* Videos of subset/split (status ok) that have features in the set, ordered by uid (not by
- * row id, which follows the order parallel ingest workers finished in). */
+ * row id, which follows the order parallel ingest workers finished in). Every cache record
+ * they use is verified here (checksum, NaN/Inf); a damaged one fails the load, the error
+ * naming the set, the video, the second, the file and avs-features --rebuild. */
 int avs_tset_load(struct avs_tset *t, sqlite3 *db, const char *root, const char *subset,
                   const char *split, enum avs_tset_loss loss, struct avs_err *err);
 void avs_tset_free(struct avs_tset *t);

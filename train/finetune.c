@@ -1,5 +1,6 @@
 /* train/finetune.c: the trained backbone of `avs-train --mode finetune` (see finetune.h). */
 #include "train/finetune.h"
+#include "train/ckpt.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -431,8 +432,7 @@ int avs_finetune_save(const struct avs_finetune *ft, const char *path, int with_
         avs_st_writer_meta(w, "adam_step", step);
     }
     avs_st_writer_meta(w, "format", FORMAT);
-    avs_st_writer_meta(w, "version", "1");
-    int rc = avs_st_writer_save(w, path, err);
+    int rc = avs_ckpt_seal(w, path, err) ? -1 : avs_st_writer_save(w, path, err);
     avs_st_writer_free(&w);
     avs_params_stage_free(&st);
     return rc;
@@ -452,10 +452,24 @@ static int load_weights(struct avs_pvt *pvt, const struct avs_st_file *f, struct
     return avs_params_load(f, &io, err);
 }
 
+/* Open a backbone file; ours (format FORMAT) are verified (train/ckpt.h), others are weights
+ * from elsewhere, checked as any weights are. */
+static int open_backbone(const char *path, struct avs_st_file **f, struct avs_err *err)
+{
+    if (avs_st_open(path, f, err))
+        return -1;
+    const char *fmt = avs_st_meta(*f, "format");
+    if (fmt && !strcmp(fmt, FORMAT) && avs_ckpt_verify(*f, err)) {
+        avs_st_close(f);
+        return -1;
+    }
+    return 0;
+}
+
 int avs_finetune_load_pvt(struct avs_pvt *pvt, const char *path, struct avs_err *err)
 {
     struct avs_st_file *f = NULL;
-    if (avs_st_open(path, &f, err))
+    if (open_backbone(path, &f, err))
         return -1;
     int rc = load_weights(pvt, f, err);
     avs_st_close(&f);
@@ -484,7 +498,7 @@ int avs_finetune_load(struct avs_finetune *ft, const char *path, int with_optim,
                       struct avs_err *err)
 {
     struct avs_st_file *f = NULL;
-    if (avs_st_open(path, &f, err))
+    if (open_backbone(path, &f, err))
         return -1;
     int rc = load_weights(&ft->pvt, f, err);
     if (rc == 0 && with_optim)

@@ -9,6 +9,7 @@
 
 #include "core/db.h"
 #include "core/fs.h"
+#include "core/names.h"
 #include "core/safetensors.h"
 #include "core/hash.h"
 #include "train/ckpt.h"
@@ -63,10 +64,12 @@ int avs_train_import(const struct avs_train_opts *o, const char *weights, struct
     memset(&m, 0, sizeof m);
     int64_t id;
     int rc = -1, ignored = 0;
-    if (!o->run || !*o->run || strchr(o->run, '/') || o->run[0] == '.') {
+    if (!o->run || !*o->run) {
         avs_err_set(err, "--run NAME is required (a plain name)");
         goto out;
     }
+    if (avs_name_check(o->run, "--run", err))
+        goto out;
     if (avs_db_open(dbp, &db, err))
         goto out;
     int found = avs_run_find(db, o->run, &id, NULL, NULL, err);
@@ -88,7 +91,8 @@ int avs_train_import(const struct avs_train_opts *o, const char *weights, struct
         goto out;
     dir = avs_run_dir(o->root, o->run);
     best = avs_fs_join(dir, "best.safetensors");
-    if (avs_fs_mkdirs(dir, err) || avs_ckpt_save(best, &m.head, config, NULL, err) ||
+    if (avs_run_check_file(o->root, o->run, "best.safetensors", err) ||
+        avs_ckpt_save(best, &m.head, config, NULL, err) ||
         avs_run_insert(db, o->run, config, &id, err) || avs_run_set_status(db, id, "imported", err))
         goto out;
     if (o->verbose)

@@ -9,6 +9,7 @@
 
 #include "core/db.h"
 #include "core/fs.h"
+#include "core/names.h"
 #include "train/ckpt.h"
 
 char *avs_run_config(const struct avs_train_opts *o, const struct avs_tset *t)
@@ -67,6 +68,22 @@ static double jnum(const cJSON *j, const char *k, double dflt)
     return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
+/* A recorded number as the command line would accept it (an integer 0..1e9; the seed any
+ * 64-bit unsigned; lr finite and > 0): a config edited or damaged by hand must not reach the
+ * int casts. */
+static int recorded_ok(const char *name, double v, struct avs_err *err)
+{
+    int is_lr = !strcmp(name, "lr"), is_seed = !strcmp(name, "seed");
+    double hi = is_seed ? 0x1p64 : 1e9;
+    if (is_lr ? isfinite(v) && v > 0
+              : v >= 0 && (is_seed ? v < hi : v <= hi) && v == floor(v))
+        return 0;
+    return avs_err_set(err, "the run's recorded config has %s = %.10g, which no command line "
+                       "gives (%s): start a new --run", name, v,
+                       is_lr ? "a number > 0" : is_seed ? "an unsigned 64-bit integer"
+                                                        : "an integer 0..1000000000");
+}
+
 static int differs(const char *opt, const char *given, const char *rec, struct avs_err *err)
 {
     return avs_err_set(err, "--%s %s differs from the run's recorded %s: a resumed run keeps its "
@@ -118,6 +135,9 @@ int avs_run_config_apply(const char *config, const struct avs_train_opts *g,
         {"seed", AVS_TRAIN_GIVEN_SEED, (double)g->seed, jnum(j, "seed", 1)},
         {"width", AVS_TRAIN_GIVEN_WIDTH, g->width, jnum(j, "width", 256)},
     };
+    for (size_t i = 0; i < sizeof num / sizeof num[0]; i++)
+        if (recorded_ok(num[i].name, num[i].rec, err))
+            goto out;
     for (size_t i = 0; i < sizeof num / sizeof num[0]; i++)
         if ((g->given & num[i].bit) && num[i].given != num[i].rec) {
             snprintf(buf, sizeof buf, "%.10g", num[i].given);
@@ -171,16 +191,29 @@ int avs_run_insert(sqlite3 *db, const char *name, const char *config, int64_t *i
     return rc;
 }
 
-int avs_run_set_status(sqlite3 *db, int64_t id, const char *status, struct avs_err *err)
+static int set_status(sqlite3 *db, int64_t id, const char *status, const char *error,
+                      struct avs_err *err)
 {
     sqlite3_stmt *st;
-    if (avs_db_prepare(db, "UPDATE runs SET status = ?2 WHERE id = ?1", &st, err))
+    if (avs_db_prepare(db, "UPDATE runs SET status = ?2, error = ?3 WHERE id = ?1", &st, err))
         return -1;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, status, -1, SQLITE_TRANSIENT);
+    if (error)
+        sqlite3_bind_text(st, 3, error, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_db_error(db, err, "updating runs");
     sqlite3_finalize(st);
     return rc;
+}
+
+int avs_run_set_status(sqlite3 *db, int64_t id, const char *status, struct avs_err *err)
+{
+    return set_status(db, id, status, NULL, err);
+}
+
+int avs_run_set_failed(sqlite3 *db, int64_t id, const char *reason, struct avs_err *err)
+{
+    return set_status(db, id, "failed", reason, err);
 }
 
 int avs_run_record_epoch(sqlite3 *db, int64_t id, int epoch, double loss, double miou, double f,
@@ -231,10 +264,22 @@ char *avs_run_dir(const char *root, const char *name)
     return d;
 }
 
+int avs_run_check_file(const char *root, const char *run, const char *file, struct avs_err *err)
+{
+    if (avs_name_check(run, "run name", err))
+        return -1;
+    char *rel = avs_sprintf("runs/%s/%s", run, file);
+    int rc = avs_fs_check_under(root, rel, err);
+    free(rel);
+    return rc;
+}
+
 int avs_run_model_open(struct avs_run_model *rm, sqlite3 *db, const char *root, const char *run,
                        const char *which, struct avs_err *err)
 {
     memset(rm, 0, sizeof *rm);
+    if (avs_name_check(run, "run name", err) || avs_name_check(which, "checkpoint name", err))
+        return -1;
     char *dir = avs_run_dir(root, run), *file = avs_sprintf("%s.safetensors", which);
     char *path = avs_fs_join(dir, file), *cfgtxt = NULL;
     cJSON *j = NULL;
@@ -259,9 +304,16 @@ int avs_run_model_open(struct avs_run_model *rm, sqlite3 *db, const char *root, 
     if (avs_tset_open_cache(&rm->set, db, root, feat, err) ||
         avs_run_check_features(cfgtxt, &rm->set, path, err))
         goto out;
-    avs_tset_set_subset(&rm->set, rm->subset, (int)jnum(j, "classes", 1));
+    double classes = jnum(j, "classes", 1), width = jnum(j, "width", 256);
+    if (!(classes >= 1 && classes <= 255 && classes == floor(classes) && width >= 2 &&
+          width <= 1e9 && width == floor(width))) {
+        avs_err_set(err, "%s: the recorded config has classes %.10g, width %.10g (need integers "
+                    "1..255 and 2..1e9): not a checkpoint avs-train wrote", path, classes, width);
+        goto out;
+    }
+    avs_tset_set_subset(&rm->set, rm->subset, (int)classes);
     struct avs_c3n_cfg cfg;
-    avs_tset_cfg(&rm->set, (int)jnum(j, "width", 256), &cfg);
+    avs_tset_cfg(&rm->set, (int)width, &cfg);
     avs_c3n_init(&rm->model, &cfg, &sw, 1);
     if (avs_ckpt_load(path, &rm->model.head, NULL, NULL, err))
         goto out;

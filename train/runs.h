@@ -27,7 +27,10 @@ int avs_run_find(sqlite3 *db, const char *name, int64_t *id, char **config, char
                  struct avs_err *err);
 int avs_run_insert(sqlite3 *db, const char *name, const char *config, int64_t *id,
                    struct avs_err *err);
+/* Clears runs.error. */
 int avs_run_set_status(sqlite3 *db, int64_t id, const char *status, struct avs_err *err);
+/* status 'failed', runs.error = reason (e.g. where training diverged, with the loss). */
+int avs_run_set_failed(sqlite3 *db, int64_t id, const char *reason, struct avs_err *err);
 int avs_run_record_epoch(sqlite3 *db, int64_t id, int epoch, double loss, double miou, double f,
                          double seconds, double fps, struct avs_err *err);
 /* The feature set's config must equal the one recorded in the run's config (the set may have
@@ -36,6 +39,9 @@ int avs_run_check_features(const char *config, const struct avs_tset *t, const c
                            struct avs_err *err);
 /* runs/<name> under root (malloc'd). */
 char *avs_run_dir(const char *root, const char *name);
+/* Before writing runs/<run>/<file>: the run's folders created and checked to stay inside the
+ * store (no symbolic link below root, core/fs.h: avs_fs_check_under). 0 or -1 with err. */
+int avs_run_check_file(const char *root, const char *run, const char *file, struct avs_err *err);
 
 /* A trained model from a run's checkpoint (`which` = "best" or "last") or a weights file: the
  * feature set it was trained on (opened), its switches and configuration. */

@@ -10,6 +10,7 @@
 
 #include "core/db.h"
 #include "core/fs.h"
+#include "core/names.h"
 #include "core/progress.h"
 #include "eval/eval.h"
 #include "backend/ops.h"
@@ -160,6 +161,27 @@ static void free_trainer(struct trainer *t)
     free(t->config), free(t->dir), free(t->last), free(t->best);
 }
 
+/* A NaN/Inf loss (x NULL) or device tensor x[n] (its mean, one reduction: any NaN/Inf makes it
+ * non-finite) stops training before the update: the model in memory is never saved, the last
+ * checkpoint on disk stays the last good one. */
+static int diverged(struct trainer *t, const char *what, const float *x, size_t n, double loss,
+                    struct avs_err *err)
+{
+    float m = 0;
+    if (x) {
+        AVS_ASSERT(n > 0 && n < (size_t)INT32_MAX);
+        avs_ops()->mean_fwd(t->sm, x, 1, (int)n);
+        avs_dev_download(&m, t->sm, 1);
+    }
+    if (isfinite(loss) && isfinite(m))
+        return 0;
+    return avs_err_set(err, "training diverged at epoch %d step %d (optimiser step %ld): %s is "
+                       "NaN/Inf (loss %g); stopped before the update. The last good checkpoint "
+                       "%s (optimiser step %ld) is kept: start a new --run with a lower --lr (this "
+                       "one: %g), or check the feature set", t->st.epoch + 1, t->st.step + 1,
+                       t->m.head.adam_step + 1, what, loss, t->last, t->saved_step, t->o->lr);
+}
+
 /* One optimisation step over the batch starting at position `step` of the epoch's order. */
 static int train_step(struct trainer *t, const int *order, int epoch, int step, double lr,
                       double *loss, struct avs_err *err)
@@ -180,7 +202,16 @@ static int train_step(struct trainer *t, const int *order, int epoch, int step, 
     if (t->ft)
         for (int s = 0; s < 4; s++)
             avs_ops()->zero(t->dstage[s], (size_t)t->m.head.B * t->tr.C[s] * t->tr.Hs[s] * t->tr.Ws[s]);
+    if (diverged(t, "loss", NULL, 0, *loss, err))
+        return -1;
     avs_c3n_bwd(&t->m, t->dl, t->ft ? t->dstage : NULL);
+    const struct avs_c3n_head *h = &t->m.head;
+    if (diverged(t, "gradient of the head", h->grads.arena.base, h->grads.arena.used, *loss, err))
+        return -1;
+    for (int s = 0; t->ft && s < 4; s++)
+        if (diverged(t, "gradient into the backbone", t->dstage[s],
+                     (size_t)h->B * t->tr.C[s] * t->tr.Hs[s] * t->tr.Ws[s], *loss, err))
+            return -1;
     avs_c3n_head_adam(&t->m.head, lr);
     if (t->ft)
         avs_finetune_step(t->ft, t->dstage, lr);
@@ -277,13 +308,16 @@ static int save_last(struct trainer *t, struct avs_err *err)
 {
     long step = t->m.head.adam_step, prev = t->saved_step;
     if (t->ft) {
-        char *p = backbone_path(t, step);
-        int rc = avs_finetune_save(t->ft, p, 1, err);
+        char *p = backbone_path(t, step), *nm = avs_sprintf("backbone-%ld.safetensors", step);
+        int rc = avs_run_check_file(t->o->root, t->o->run, nm, err) ||
+                 avs_finetune_save(t->ft, p, 1, err);
+        free(nm);
         free(p);
         if (rc)
             return -1;
     }
-    if (avs_ckpt_save(t->last, &t->m.head, t->config, &t->st, err))
+    if (avs_run_check_file(t->o->root, t->o->run, "last.safetensors", err) ||
+        avs_ckpt_save(t->last, &t->m.head, t->config, &t->st, err))
         return -1;
     t->saved_step = step;
     if (t->ft && prev >= 0 && prev != step) {
@@ -310,7 +344,10 @@ static int end_epoch(struct trainer *t, double t_train, struct avs_err *err)
     if (best) {
         t->st.best_miou = miou, t->st.best_epoch = e + 1;
         char *bb = avs_fs_join(t->dir, "backbone_best.safetensors");
-        int rc = t->ft ? avs_finetune_save(t->ft, bb, 0, err) : 0;
+        int rc = avs_run_check_file(t->o->root, t->o->run, "backbone_best.safetensors", err) ||
+                 avs_run_check_file(t->o->root, t->o->run, "best.safetensors", err);
+        if (rc == 0 && t->ft)
+            rc = avs_finetune_save(t->ft, bb, 0, err);
         free(bb);
         if (rc || avs_ckpt_save(t->best, &t->m.head, t->config, NULL, err))
             return -1;
@@ -326,8 +363,10 @@ static int end_epoch(struct trainer *t, double t_train, struct avs_err *err)
 
 static int check_opts(const struct avs_train_opts *o, struct avs_err *err)
 {
-    if (!o->run || !*o->run || strchr(o->run, '/') || o->run[0] == '.')
+    if (!o->run || !*o->run)
         return avs_err_set(err, "--run NAME is required (a plain name: letters, digits, - _ .)");
+    if (avs_name_check(o->run, "--run", err)) /* it names the folder runs/<run> */
+        return -1;
     if (strcmp(o->subset, "s4") && strcmp(o->subset, "ms3") && strcmp(o->subset, "avss"))
         return avs_err_set(err, "--subset %s: use s4, ms3 or avss", o->subset);
     if (!strcmp(o->subset, "avss") && strcmp(o->mode, "frozen"))
@@ -453,8 +492,10 @@ int avs_train_run(const struct avs_train_opts *given, struct avs_train_result *r
     t.last = avs_fs_join(t.dir, "last.safetensors");
     t.best = avs_fs_join(t.dir, "best.safetensors");
     char *lockp = avs_fs_join(t.dir, ".lock");
-    int lr = avs_fs_mkdirs(t.dir, err) ? -1 : avs_fs_lock_try(lockp, &lock, err);
+    int lr = avs_run_check_file(o.root, o.run, ".lock", err) ? -2 : avs_fs_lock_try(lockp, &lock, err);
     free(lockp);
+    if (lr == -2)
+        goto out;
     if (lr) {
         avs_err_wrap(err, "run %s is being trained by another process", o.run);
         goto out;
@@ -476,7 +517,10 @@ int avs_train_run(const struct avs_train_opts *given, struct avs_train_result *r
         goto out;
     rc = epochs_loop(&t, err);
     struct avs_err e2;
-    avs_run_set_status(t.db, t.run_id, rc == 0 ? "done" : rc > 0 ? "interrupted" : "failed", &e2);
+    if (rc < 0)
+        avs_run_set_failed(t.db, t.run_id, err->msg, &e2);
+    else
+        avs_run_set_status(t.db, t.run_id, rc == 0 ? "done" : "interrupted", &e2);
     if (rc == 0 && o.verbose)
         printf("run %s done: best val mIoU %.4f at epoch %d; checkpoints in %s\n", o.run,
                t.st.best_miou, t.st.best_epoch, t.dir);

@@ -1,0 +1,65 @@
+/* backend/cuda/k_resize.cu: bilinear resize (PyTorch's F.interpolate, align_corners true or
+ * false, any sizes) and VGGish's 2x2 max-pool on the GPU (backend/ops.h).
+ *   fwd: a thread per output pixel (backend/cuda/k_math.h avs_k_resize_at).
+ *   bwd: a thread per input pixel gathering the output pixels that read it (their ranges by
+ *        binary search on the monotone source index, avs_k_resize_inv), in the cpu's order:
+ *        no atomics, one writer per element. */
+#include "backend/cuda/k_loop.cuh"
+
+__global__ static void resize_fwd_k(float *y, const float *x, size_t tot, int H, int W, int OH,
+                                    int OW, int ac)
+{
+    AVS_K_FOR(k, tot) {
+        size_t ox = k % (size_t)OW, oy = (k / OW) % (size_t)OH, p = k / ((size_t)OW * OH);
+        y[k] = avs_k_resize_at(x + p * H * W, H, W, OH, OW, ac, (int)oy, (int)ox);
+    }
+}
+
+__global__ static void resize_bwd_k(float *dx, const float *dy, size_t tot, int H, int W, int OH,
+                                    int OW, int ac)
+{
+    AVS_K_FOR(k, tot) {
+        size_t xx = k % (size_t)W, yy = (k / W) % (size_t)H, p = k / ((size_t)W * H);
+        dx[k] += avs_k_resize_gather(dy + p * OH * OW, H, W, OH, OW, ac, (int)yy, (int)xx);
+    }
+}
+
+void avs_cu_resize_fwd(float *y, const float *x, int NC, int H, int W, int OH, int OW,
+                       int align_corners)
+{
+    size_t tot = (size_t)NC * OH * OW;
+    if (tot == 0)
+        return;
+    AVS_K_GO(resize_fwd_k, tot)(y, x, tot, H, W, OH, OW, align_corners);
+    AVS_CU_LAUNCHED("resize_fwd", "NC=%d %dx%d -> %dx%d ac=%d", NC, H, W, OH, OW, align_corners);
+}
+
+void avs_cu_resize_bwd(float *dx, const float *dy, int NC, int H, int W, int OH, int OW,
+                       int align_corners)
+{
+    size_t tot = (size_t)NC * H * W;
+    if (tot == 0 || OH <= 0 || OW <= 0)
+        return;
+    AVS_K_GO(resize_bwd_k, tot)(dx, dy, tot, H, W, OH, OW, align_corners);
+    AVS_CU_LAUNCHED("resize_bwd", "NC=%d %dx%d <- %dx%d ac=%d", NC, H, W, OH, OW, align_corners);
+}
+
+__global__ static void maxpool2_k(float *y, const float *x, size_t tot, int H, int W)
+{
+    int OH = H / 2, OW = W / 2;
+    AVS_K_FOR(k, tot) {
+        size_t j = k % (size_t)OW, i = (k / OW) % (size_t)OH, c = k / ((size_t)OW * OH);
+        const float *p = x + (c * H + 2 * i) * W + 2 * j;
+        float a = p[0] > p[1] ? p[0] : p[1], b = p[W] > p[W + 1] ? p[W] : p[W + 1];
+        y[k] = a > b ? a : b;
+    }
+}
+
+void avs_cu_maxpool2_fwd(float *y, const float *x, int NC, int H, int W)
+{
+    size_t tot = (size_t)NC * (H / 2) * (W / 2);
+    if (tot == 0)
+        return;
+    AVS_K_GO(maxpool2_k, tot)(y, x, tot, H, W);
+    AVS_CU_LAUNCHED("maxpool2_fwd", "NC=%d H=%d W=%d", NC, H, W);
+}

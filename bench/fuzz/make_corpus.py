@@ -1,0 +1,170 @@
+#!/usr/bin/python3
+"""bench/fuzz/make_corpus.py: write the seed corpora bench/fuzz/corpus/<target>/ (small valid
+files of each format, a few variants each). Run once from the repository root; the output is
+committed. Formats: core/safetensors.h, features/cache.h, eval/eval.h (logits), docs/avss.md."""
+import io
+import json
+import os
+import struct
+import wave
+
+import numpy as np
+from PIL import Image
+
+OUT = "bench/fuzz/corpus"
+
+
+def put(target, name, data):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def safetensors(tensors, meta=None):
+    header, blob = {}, b""
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(raw)]}
+        blob += raw
+    if meta:
+        header["__metadata__"] = meta
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + blob
+
+
+def seeds_safetensors():
+    f32 = np.arange(6, dtype=np.float32)
+    put("safetensors", "f32", safetensors({"w": ("F32", [2, 3], f32.tobytes())}))
+    put("safetensors", "mixed", safetensors({
+        "a.weight": ("F16", [4], np.ones(4, np.float16).tobytes()),
+        "b": ("BF16", [2], b"\x80\x3f\x00\x40"),
+        "n": ("I64", [], struct.pack("<q", 7)),
+        "d": ("F64", [1, 1], struct.pack("<d", 0.5)),
+        "u": ("U8", [3], b"\x01\x02\x03")}, {"note": "seed"}))
+    state = {"epoch": 1, "step": 2, "adam_step": 12, "loss_sum": "1.5", "loss_n": 3,
+             "best_miou": 0.25, "best_epoch": 1}
+    put("safetensors", "ckpt", safetensors({"head.x": ("F32", [1], f32[:1].tobytes())},
+                                           {"format": "avs-c3n", "version": "1",
+                                            "config": json.dumps({"subset": "s4"}),
+                                            "state": json.dumps(state)}))
+    put("safetensors", "empty", safetensors({}))
+
+
+def cache(fields, dtype, records):
+    n = len(fields)
+    size = 2 if dtype else 4
+    rec = sum(int(np.prod(s)) for _, s in fields) * size
+    h = b"AVSFEAT\0" + struct.pack("<IIII", 1, dtype, n, 0) + struct.pack("<QQ", rec, 64 + 64 * n) + bytes(24)
+    for name, shape in fields:
+        dims = list(shape) + [0] * (4 - len(shape))
+        h += name.encode().ljust(40, b"\0") + struct.pack("<5I", len(shape), *dims) + bytes(4)
+    rng = np.random.default_rng(1)
+    body = b"".join(rng.standard_normal(rec // size).astype(np.float16 if dtype else np.float32).tobytes()
+                    for _ in range(records))
+    return h + body
+
+
+def seeds_cache():
+    put("cache", "f32", cache([("logits", [10]), ("stage1", [2, 3, 3])], 0, 2))
+    put("cache", "f16", cache([("audio", [8]), ("gc1", [4]), ("stage4", [1, 2, 2, 2])], 1, 3))
+    put("cache", "torn", cache([("x", [5])], 0, 2)[:-6])  # a record cut by a crash
+
+
+def seeds_csv():
+    put("csv", "s4", "name,start,category,split\npiano_a,0,piano,test\n\"dog, a\",1,dog,train\n")
+    put("csv", "avss", "vid,uid,s_min,s_sec,a_obj,split,label\n1,u_1,0,0,dog,train,v1s\n2,u_2,0,0,car,test,v2\r\n")
+    put("csv", "quoted", 'uid,label\r\n"a ""b""",v1m\r\n,\n')
+
+
+def seeds_avsbench():
+    put("avsbench", "s4", "\0name,start,category,split\npiano_a,0,piano,test\ndog_b,0,dog,train\n")
+    put("avsbench", "s4_positions", "\3vid,a,b,c\nv1,0,cat,val\n")
+    put("avsbench", "ms3", "\1video_id,split\nmultiE,test\n\"m,2\",train\n")
+    put("avsbench", "avss", "\2vid,uid,s_min,s_sec,a_obj,split,label\n1,u_1,0,0,dog,train,v1s\n2,u_2,0,0,car,test,v2\n")
+
+
+def seeds_label2idx():
+    put("label2idx", "three", json.dumps({"background": 0, "dog": 1, "guitar": 2}))
+    put("label2idx", "order", '{"b": 1, "a": 0}')
+
+
+def png(arr, mode=None, **kw):
+    b = io.BytesIO()
+    Image.fromarray(arr, mode).save(b, "PNG", **kw)
+    return b.getvalue()
+
+
+def seeds_png():
+    rng = np.random.default_rng(2)
+    gray = (rng.random((6, 5)) * 255).astype(np.uint8)
+    put("png", "gray", png(gray))
+    put("png", "mask", png(np.where(gray > 128, 255, 0).astype(np.uint8)))
+    put("png", "rgb", png((rng.random((4, 4, 3)) * 255).astype(np.uint8)))
+    put("png", "rgba", png((rng.random((3, 4, 4)) * 255).astype(np.uint8)))
+    pal = Image.fromarray((gray % 4).astype(np.uint8), "P")
+    pal.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0])
+    b = io.BytesIO()
+    pal.save(b, "PNG")
+    put("png", "palette", b.getvalue())
+    b = io.BytesIO()
+    Image.fromarray((gray.astype(np.uint16) * 257), "I;16").save(b, "PNG")
+    put("png", "gray16", b.getvalue())
+    put("png", "gray_alpha", png(np.stack([gray, 255 - gray], -1), "LA"))
+
+
+def seeds_jpeg():
+    rng = np.random.default_rng(3)
+    for name, shape in (("rgb", (8, 8, 3)), ("odd", (5, 9, 3))):
+        b = io.BytesIO()
+        Image.fromarray((rng.random(shape) * 255).astype(np.uint8)).save(b, "JPEG", quality=80)
+        put("jpeg", name, b.getvalue())
+    b = io.BytesIO()
+    Image.fromarray((rng.random((8, 8)) * 255).astype(np.uint8)).save(b, "JPEG")
+    put("jpeg", "gray", b.getvalue())
+
+
+def wav(channels, rate, samples):
+    b = io.BytesIO()
+    with wave.open(b, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.astype("<i2").tobytes())
+    return b.getvalue()
+
+
+def seeds_wav():
+    t = np.arange(160)
+    tone = (8000 * np.sin(t / 5)).astype(np.int16)
+    put("wav", "mono16k", wav(1, 16000, tone))
+    put("wav", "stereo", wav(2, 44100, np.repeat(tone[:40], 2)))
+    put("wav", "empty", wav(1, 16000, tone[:0]))
+
+
+def logits(c, w, h):
+    x = np.linspace(-3, 3, max(c, 1) * w * h, dtype=np.float32)
+    return b"AVSLOGIT" + struct.pack("<6I", 1, 32, w, h, 1, c) + x.tobytes()
+
+
+def seeds_logits():
+    put("logits", "binary_old", logits(0, 4, 3))
+    put("logits", "binary", logits(1, 2, 2))
+    put("logits", "classes", logits(3, 2, 2))
+
+
+def seeds_config():
+    put("config", "s4", json.dumps({
+        "model": "C3N", "subset": "s4", "features": "demo",
+        "feature_config": {"visual": {"name": "pvt_v2_b5"}, "audio": {"name": "vggish"}},
+        "backbone": "pvt_v2_b5", "mode": "frozen", "switches": "AF,CC", "epochs": 15,
+        "batch": 4, "lr": 0.0001, "seed": 1, "width": 256, "T": 5, "image_size": [224, 224]}))
+    put("config", "avss", '{"subset":"avss","features":"x","mode":"finetune","switches":"none",'
+                          '"classes":71,"width":64,"epochs":2}')
+    put("config", "state", '{"epoch":0,"step":3,"adam_step":"3","loss_sum":"0.5","loss_n":1,'
+                           '"best_miou":-1,"best_epoch":0}')
+
+
+for fn in (seeds_safetensors, seeds_cache, seeds_csv, seeds_avsbench, seeds_label2idx, seeds_png,
+           seeds_jpeg, seeds_wav, seeds_logits, seeds_config):
+    fn()
