@@ -585,6 +585,8 @@ static int cmp_items(const void *a, const void *b)
 /* Same source twice (a file given twice, or in two given folders): keep the first. */
 static void dedupe(struct avs_ingest_plan *plan)
 {
+    if (plan->n == 0)
+        return; /* no inputs (a run that only opens or migrates the store): items is NULL */
     qsort(plan->items, plan->n, sizeof *plan->items, cmp_items);
     size_t w = 0;
     for (size_t i = 0; i < plan->n; i++) {
