@@ -44,6 +44,9 @@ TOOLS := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRCS))
 TEST_SRCS ?= $(wildcard tests/test_*.c)
 TEST_SCRIPTS ?= $(wildcard tests/test_*.sh)
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
+# The fault tests' LD_PRELOAD library (tests/shim/failwrite.c): no sanitizer flags (it is
+# preloaded into sanitized programs after the sanitizer's own runtime).
+SHIM := $(B)/tests/shim/failwrite.so
 LIB := $(B)/libavs.a
 
 # CUDA=1: the CUDA backend, backend/cuda/ (*.cu through nvcc; *.c, plain C host code that
@@ -90,7 +93,7 @@ endif
 .PHONY: all test check demo deps clean banner bench test-gpu test-gpu-pack FORCE
 # Keep object files of programs and tests (make would delete them as intermediates).
 .SECONDARY:
-all: banner $(TOOLS) $(TESTS)
+all: banner $(TOOLS) $(TESTS) $(SHIM)
 
 banner:
 	@missing=""; for p in $(PKGS); do pkg-config --exists $$p || missing="$$missing $$p"; done; \
@@ -140,6 +143,10 @@ $(B)/bin/%: $(B)/obj/tools/%.o $(LIB)
 $(B)/tests/%: $(B)/obj/tests/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $< $(LIB) $(LDLIBS_ALL) -o $@
+
+$(SHIM): tests/shim/failwrite.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -shared -fPIC $< -o $@ -ldl
 
 # `make test` installs missing packages first, so that it works on a fresh machine.
 test:

@@ -38,22 +38,49 @@ int avs_db_schema_version(void)
     return v;
 }
 
+static const char *db_hint(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_FULL:
+        return ": disk full: free space on that file system, then run again: what was committed "
+               "is kept";
+    case SQLITE_IOERR:
+        return ": I/O error writing the index: check the disk (dmesg, fsck), then run again: "
+               "what was committed is kept";
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return ": the index stayed locked by another process for the whole busy timeout (30 s): "
+               "run again when it is done";
+    default:
+        return "";
+    }
+}
+
+int avs_db_error(sqlite3 *db, struct avs_err *err, const char *what)
+{
+    const char *file = sqlite3_db_filename(db, "main");
+    return avs_err_set(err, "%s: %s%s%s%s", file && *file ? file : "index", what ? what : "",
+                       what ? ": " : "", sqlite3_errmsg(db), db_hint(sqlite3_extended_errcode(db)));
+}
+
 int avs_db_exec(sqlite3 *db, const char *sql, struct avs_err *err)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        avs_err_set(err, "%s: %s", sqlite3_db_filename(db, "main"), msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return -1;
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        char what[64]; /* the first statement, for the message */
+        size_t n = strcspn(sql, ";\n");
+        snprintf(what, sizeof what, "%.*s%s", (int)(n > 40 ? 40 : n), sql, sql[n] ? " ..." : "");
+        return avs_db_error(db, err, what);
     }
     return 0;
 }
 
 int avs_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct avs_err *err)
 {
-    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
-        return avs_err_set(err, "%s: cannot prepare \"%.80s\": %s",
-                           sqlite3_db_filename(db, "main"), sql, sqlite3_errmsg(db));
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+        char what[112];
+        snprintf(what, sizeof what, "cannot prepare \"%.80s\"", sql);
+        return avs_db_error(db, err, what);
+    }
     return 0;
 }
 
@@ -186,7 +213,7 @@ int avs_db_record_session(sqlite3 *db, const char *program, int64_t run_id, int6
     sqlite3_bind_text(st, 4, device, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 5, threads);
     sqlite3_bind_text(st, 6, ver, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_err_set(err, "recording the session: %s", sqlite3_errmsg(db));
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_db_error(db, err, "recording the session");
     sqlite3_finalize(st);
     free(ver);
     return rc;

@@ -23,7 +23,10 @@ int avs_db_open(const char *path, sqlite3 **db, struct avs_err *err);
 /* Open an existing index read-only (no migrations; refuses an older schema with a hint). */
 int avs_db_open_readonly(const char *path, sqlite3 **db, struct avs_err *err);
 void avs_db_close(sqlite3 **db);
-/* Execute SQL without results; -1 with err holding sqlite's message. */
+/* err = "<index>: <what>: <sqlite's message>", plus the fix when the disk is full or failed
+ * (SQLITE_FULL, SQLITE_IOERR) or the store stayed locked (SQLITE_BUSY). Returns -1. */
+int avs_db_error(sqlite3 *db, struct avs_err *err, const char *what);
+/* Execute SQL without results; -1 with err holding sqlite's message (avs_db_error). */
 int avs_db_exec(sqlite3 *db, const char *sql, struct avs_err *err);
 /* Prepare, with err naming the statement on failure. */
 int avs_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct avs_err *err);

@@ -22,8 +22,10 @@ int avs_fs_mkdirs(const char *path, struct avs_err *err)
         char c = *s;
         *s = '\0';
         if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            rc = avs_err_set(err, "cannot create folder %s: %s (check permissions and free space)",
-                             p, strerror(errno));
+            rc = errno == ENOSPC || errno == EDQUOT || errno == EIO
+                     ? avs_fs_write_error(err, p, errno)
+                     : avs_err_set(err, "cannot create folder %s: %s (check permissions)", p,
+                                   strerror(errno));
             break;
         }
         *s = c;
@@ -59,8 +61,13 @@ char *avs_fs_tmp_name(const char *path)
 
 int avs_fs_commit(const char *tmp, const char *final, struct avs_err *err)
 {
-    if (rename(tmp, final) != 0)
-        return avs_err_set(err, "cannot rename %s to %s: %s", tmp, final, strerror(errno));
+    if (rename(tmp, final) != 0) {
+        int e = errno;
+        char *what = avs_sprintf("%s (renaming %s to it)", final, tmp);
+        avs_fs_write_error(err, what, e);
+        free(what);
+        return -1;
+    }
     return 0;
 }
 
@@ -196,32 +203,148 @@ int avs_fs_read_all(const char *path, char **data, size_t *len, struct avs_err *
     return rc;
 }
 
+int avs_fs_write_error(struct avs_err *err, const char *path, int e)
+{
+    if (e == ENOSPC || e == EDQUOT)
+        avs_err_set(err, "%s: disk full (%s): free space on that file system (or raise the quota), "
+                    "then run again: what was finished is kept", path, strerror(e));
+    else if (e == EIO)
+        avs_err_set(err, "%s: I/O error (%s): the disk or file system failed; check it (dmesg, "
+                    "fsck), then run again: what was finished is kept", path, strerror(e));
+    else if (e == EROFS)
+        avs_err_set(err, "%s: read-only file system: remount it read-write or use another --root",
+                    path);
+    else
+        avs_err_set(err, "cannot write %s: %s (check permissions and free space)", path, strerror(e));
+    return -1;
+}
+
+/* write(2) until all of it is out (EINTR and short writes retried); errno on failure. */
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t r = write(fd, p, len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += r, len -= (size_t)r;
+    }
+    return 0;
+}
+
+int avs_fs_write_file(const char *path, const void *data, size_t len, struct avs_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return avs_fs_write_error(err, path, errno);
+    int rc = write_all(fd, data, len);
+    int e = errno;
+    if (close(fd) != 0 && rc == 0)
+        rc = -1, e = errno;
+    if (rc) {
+        unlink(path);
+        return avs_fs_write_error(err, path, e);
+    }
+    return 0;
+}
+
+int avs_fs_tmpfile_open(struct avs_fs_tmpfile *o, const char *path, struct avs_err *err)
+{
+    o->tmp = avs_fs_tmp_name(path);
+    o->path = avs_strdup(path);
+    o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (o->fd < 0) {
+        avs_fs_write_error(err, o->tmp, errno);
+        avs_fs_tmpfile_abort(o);
+        return -1;
+    }
+    return 0;
+}
+
+/* Report errno e for o's final path (the temp name in parentheses), then drop the temp file. */
+static int out_fail(struct avs_fs_tmpfile *o, int e, struct avs_err *err)
+{
+    char *what = avs_sprintf("%s (temp file %s, removed)", o->path, o->tmp);
+    avs_fs_write_error(err, what, e);
+    free(what);
+    avs_fs_tmpfile_abort(o);
+    return -1;
+}
+
+int avs_fs_tmpfile_write(struct avs_fs_tmpfile *o, const void *data, size_t len,
+                         struct avs_err *err)
+{
+    AVS_ASSERT(o->fd >= 0);
+    return write_all(o->fd, data, len) ? out_fail(o, errno, err) : 0;
+}
+
+int avs_fs_tmpfile_commit(struct avs_fs_tmpfile *o, int durable, struct avs_err *err)
+{
+    AVS_ASSERT(o->fd >= 0);
+    if (durable && fsync(o->fd) != 0)
+        return out_fail(o, errno, err);
+    int rc = close(o->fd);
+    o->fd = -1;
+    if (rc != 0)
+        return out_fail(o, errno, err);
+    if (rename(o->tmp, o->path) != 0)
+        return out_fail(o, errno, err);
+    avs_fs_tmpfile_abort(o); /* frees the names; the temp name is gone */
+    return 0;
+}
+
+void avs_fs_tmpfile_abort(struct avs_fs_tmpfile *o)
+{
+    if (o->fd >= 0)
+        close(o->fd);
+    o->fd = -1;
+    if (o->tmp)
+        unlink(o->tmp);
+    free(o->tmp), free(o->path);
+    o->tmp = o->path = NULL;
+}
+
 int avs_fs_write_atomic(const char *path, const void *data, size_t len, struct avs_err *err)
 {
-    char *tmp = avs_fs_tmp_name(path);
-    int rc = -1;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        avs_err_set(err, "cannot write %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    size_t put = fwrite(data, 1, len, f);
-    if (fclose(f) != 0 || put != len) {
-        avs_err_set(err, "cannot write %s: %s (disk full?)", tmp, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    rc = avs_fs_commit(tmp, path, err);
-    if (rc)
-        unlink(tmp);
-out:
-    free(tmp);
-    return rc;
+    struct avs_fs_tmpfile o;
+    if (avs_fs_tmpfile_open(&o, path, err) || avs_fs_tmpfile_write(&o, data, len, err))
+        return -1;
+    return avs_fs_tmpfile_commit(&o, 0, err);
 }
 
 struct avs_fs_lock {
     int fd;
 };
+
+/* "<pid> <program>" into the held lock file (best effort: a full disk must not stop a run
+ * that only needs the lock). */
+static void lock_note_holder(int fd)
+{
+    char line[300];
+    int n = snprintf(line, sizeof line, "%ld %s\n", (long)getpid(), program_invocation_short_name);
+    if (ftruncate(fd, 0) == 0 && pwrite(fd, line, (size_t)n, 0) != n)
+        (void)ftruncate(fd, 0);
+}
+
+char *avs_fs_lock_holder(const char *path)
+{
+    char buf[300] = "", name[260];
+    long pid = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        buf[n > 0 ? n : 0] = '\0';
+        close(fd);
+    }
+    if (sscanf(buf, "%ld %259s", &pid, name) == 2 && pid > 0)
+        return avs_sprintf("%s (pid %ld)", name, pid);
+    return avs_strdup("another process");
+}
 
 int avs_fs_lock_try(const char *path, struct avs_fs_lock **lock, struct avs_err *err)
 {
@@ -232,11 +355,14 @@ int avs_fs_lock_try(const char *path, struct avs_fs_lock **lock, struct avs_err 
         int busy = errno == EWOULDBLOCK;
         close(fd);
         if (busy) {
-            avs_err_set(err, "%s is held by another process: wait for it to finish", path);
+            char *who = avs_fs_lock_holder(path);
+            avs_err_set(err, "%s is held by %s: wait for it to finish", path, who);
+            free(who);
             return 1;
         }
         return avs_err_set(err, "cannot lock %s: %s", path, strerror(errno));
     }
+    lock_note_holder(fd);
     *lock = avs_malloc(sizeof **lock);
     (*lock)->fd = fd;
     return 0;

@@ -38,6 +38,32 @@ char *avs_fs_stem(const char *path);
 int avs_fs_read_all(const char *path, char **data, size_t *len, struct avs_err *err);
 /* Whole buffer to `path` through a temp file and rename. */
 int avs_fs_write_atomic(const char *path, const void *data, size_t len, struct avs_err *err);
+/* Whole buffer to `path` as it is named (created or truncated; callers pass a temp name);
+ * on failure the file is removed. */
+int avs_fs_write_file(const char *path, const void *data, size_t len, struct avs_err *err);
+
+/* err = "<path>: disk full (No space left on device): free space ..., then run the same command
+ * again" and the like (I/O error, read-only file system) for a write that failed with errno e.
+ * Returns -1. */
+int avs_fs_write_error(struct avs_err *err, const char *path, int e);
+
+/* A file written piece by piece under its temp name (avs_fs_tmp_name) with write(2), renamed
+ * into place by avs_fs_tmpfile_commit (after fsync when `durable`). A failed write or commit, or
+ * avs_fs_tmpfile_abort, removes the temp file: the final name never shows a partial file.
+ *
+ *   struct avs_fs_tmpfile o;
+ *   if (avs_fs_tmpfile_open(&o, path, &err) || avs_fs_tmpfile_write(&o, a, na, &err) ||
+ *       avs_fs_tmpfile_write(&o, b, nb, &err) || avs_fs_tmpfile_commit(&o, 1, &err)) fail;
+ */
+struct avs_fs_tmpfile {
+    int fd;     /* -1 once closed */
+    char *tmp, *path;
+};
+int avs_fs_tmpfile_open(struct avs_fs_tmpfile *o, const char *path, struct avs_err *err);
+int avs_fs_tmpfile_write(struct avs_fs_tmpfile *o, const void *data, size_t len,
+                         struct avs_err *err);
+int avs_fs_tmpfile_commit(struct avs_fs_tmpfile *o, int durable, struct avs_err *err);
+void avs_fs_tmpfile_abort(struct avs_fs_tmpfile *o);
 
 /* ---- Confinement: every path written inside a store (README "Names and confinement") ----
  * rel is a path relative to root ("frames/<uid>"), with no "." or ".." component and no leading
@@ -96,10 +122,13 @@ int avs_fs_out_commit(struct avs_fs_out *o, struct avs_err *err);
 /* Remove the temp file if not committed, close, free; NULL-safe and twice-safe. */
 void avs_fs_out_free(struct avs_fs_out *o);
 
-/* An exclusive advisory lock on a file (flock), released on close or process death. */
+/* An exclusive advisory lock on a file (flock), released on close or process death. The
+ * holder writes "<pid> <program>" into the file, so a refused process can say who holds it. */
 struct avs_fs_lock;
-/* 0 locked; 1 held by another process (err says so); -1 error. */
+/* 0 locked; 1 held by another process (err names it); -1 error. */
 int avs_fs_lock_try(const char *path, struct avs_fs_lock **lock, struct avs_err *err);
+/* "avs-ingest (pid 123)" from a lock file, or "another process" when it names none; free(). */
+char *avs_fs_lock_holder(const char *path);
 void avs_fs_unlock(struct avs_fs_lock **lock);
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/fs.h"
 #include "core/image.h"
 
 int avs_image_alloc(struct avs_image *img, int w, int h, int c)
@@ -93,20 +94,10 @@ static void setup_write(png_image *pi, const struct avs_image *img, int fast)
         pi->flags |= PNG_IMAGE_FLAG_FAST;
 }
 
-int avs_png_write(const char *path, const struct avs_image *img, int fast, struct avs_err *err)
+static int encode(const struct avs_image *img, int fast, uint8_t **out, size_t *len, struct avs_err *err)
 {
     png_image pi;
     setup_write(&pi, img, fast);
-    if (!png_image_write_to_file(&pi, path, 0, img->data, 0, NULL))
-        return avs_err_set(err, "cannot write PNG %s: %s (check free space and permissions)",
-                           path, pi.message);
-    return 0;
-}
-
-int avs_png_write_mem(const struct avs_image *img, uint8_t **out, size_t *len, struct avs_err *err)
-{
-    png_image pi;
-    setup_write(&pi, img, 0);
     png_alloc_size_t n = 0;
     if (!png_image_write_get_memory_size(pi, n, 0, img->data, 0, NULL))
         return avs_err_set(err, "cannot encode PNG: %s", pi.message);
@@ -118,4 +109,22 @@ int avs_png_write_mem(const struct avs_image *img, uint8_t **out, size_t *len, s
     *out = buf;
     *len = n;
     return 0;
+}
+
+/* Encoded in memory, then written with write(2) (core/fs.h): a full disk or an I/O error is
+ * reported as such (core/fs.h), which libpng's stdio writer does not say reliably. */
+int avs_png_write(const char *path, const struct avs_image *img, int fast, struct avs_err *err)
+{
+    uint8_t *buf;
+    size_t len;
+    if (encode(img, fast, &buf, &len, err))
+        return avs_err_wrap(err, "%s", path);
+    int rc = avs_fs_write_file(path, buf, len, err);
+    free(buf);
+    return rc;
+}
+
+int avs_png_write_mem(const struct avs_image *img, uint8_t **out, size_t *len, struct avs_err *err)
+{
+    return encode(img, 0, out, len, err);
 }

@@ -373,36 +373,25 @@ static char *writer_header(struct avs_st_writer *w, size_t *padded_len)
     return h;
 }
 
+/* Through a temp file, fsync'd before the rename (checkpoints must survive a crash whole). */
 int avs_st_writer_save(struct avs_st_writer *w, const char *path, struct avs_err *err)
 {
-    int rc = -1;
     size_t hlen;
     char *header = writer_header(w, &hlen);
-    char *tmp = avs_fs_tmp_name(path);
-    FILE *fp = NULL;
-    if (avs_fs_mkdirs_parent(path, err))
+    struct avs_fs_tmpfile o;
+    int rc = -1;
+    if (avs_fs_mkdirs_parent(path, err) || avs_fs_tmpfile_open(&o, path, err))
         goto out;
-    fp = fopen(tmp, "wb");
-    if (!fp) {
-        avs_err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
-        goto out;
-    }
     unsigned char le[8];
     for (int i = 0; i < 8; i++)
         le[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    int ok = fwrite(le, 1, 8, fp) == 8 && fwrite(header, 1, hlen, fp) == hlen;
-    for (int i = 0; ok && i < w->n; i++)
-        ok = fwrite(w->items[i].data, 1, w->items[i].nbytes, fp) == w->items[i].nbytes;
-    ok = (fclose(fp) == 0) && ok;
-    fp = NULL;
-    if (!ok) {
-        avs_err_set(err, "%s: write failed (disk full?): %s", path, strerror(errno));
-        unlink(tmp);
+    if (avs_fs_tmpfile_write(&o, le, 8, err) || avs_fs_tmpfile_write(&o, header, hlen, err))
         goto out;
-    }
-    rc = avs_fs_commit(tmp, path, err);
+    for (int i = 0; i < w->n; i++)
+        if (avs_fs_tmpfile_write(&o, w->items[i].data, w->items[i].nbytes, err))
+            goto out;
+    rc = avs_fs_tmpfile_commit(&o, 1, err);
 out:
-    free(tmp);
     free(header);
     return rc;
 }

@@ -1,8 +1,10 @@
 /* core/wav.c: WAV through libsndfile. */
+#include <errno.h>
 #include <sndfile.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fs.h"
 #include "core/wav.h"
 
 int avs_wav_write_s16(const char *path, int rate, const int16_t *samples, int64_t n,
@@ -13,15 +15,22 @@ int avs_wav_write_s16(const char *path, int rate, const int16_t *samples, int64_
     info.samplerate = rate;
     info.channels = 1;
     info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+    errno = 0;
     SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
     if (!sf)
-        return avs_err_set(err, "cannot write WAV %s: %s", path, sf_strerror(NULL));
+        return errno ? avs_fs_write_error(err, path, errno)
+                     : avs_err_set(err, "cannot write WAV %s: %s", path, sf_strerror(NULL));
+    /* libsndfile writes with write(2) and keeps errno: a full disk reads as one here */
+    errno = 0;
     sf_count_t put = sf_write_short(sf, samples, (sf_count_t)n);
-    int rc = 0;
+    int rc = 0, e = errno;
     if (put != (sf_count_t)n)
-        rc = avs_err_set(err, "cannot write WAV %s: %s (disk full?)", path, sf_strerror(sf));
+        rc = e ? avs_fs_write_error(err, path, e)
+               : avs_err_set(err, "cannot write WAV %s: %s", path, sf_strerror(sf));
+    errno = 0;
     if (sf_close(sf) != 0 && rc == 0)
-        rc = avs_err_set(err, "cannot finish WAV %s (disk full?)", path);
+        rc = errno ? avs_fs_write_error(err, path, errno)
+                   : avs_err_set(err, "cannot finish WAV %s: %s", path, sf_strerror(NULL));
     return rc;
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/f16.h"
+#include "core/fs.h"
 #include "core/integrity.h"
 
 #define HEADER_BYTES 64
@@ -224,10 +225,15 @@ static int create_file(const char *path, const struct avs_cache_field *f, int n,
     sweep_header_tmps(path);
     char *tmp = avs_sprintf("%s.tmp.%d", path, (int)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644), rc = -1;
-    if (fd < 0 || write(fd, h, hb) != (ssize_t)hb || fsync(fd) || close(fd)) {
-        avs_err_set(err, "%s: cannot write the feature cache header: %s", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    ssize_t put = fd < 0 ? -1 : write(fd, h, hb);
+    int bad = fd < 0 || put != (ssize_t)hb || fsync(fd) != 0, e = errno;
+    if (put >= 0 && put != (ssize_t)hb)
+        e = ENOSPC; /* a short write: the file system is full */
+    if (fd >= 0 && close(fd) != 0 && !bad)
+        bad = 1, e = errno;
+    if (bad) {
+        avs_fs_write_error(err, tmp, e);
+        avs_err_wrap(err, "writing the feature cache header");
         unlink(tmp);
     } else if (rename(tmp, path)) {
         avs_err_set(err, "%s: cannot rename into place: %s", path, strerror(errno));
@@ -335,8 +341,14 @@ int avs_cache_append(struct avs_cache_writer *w, const float *const *data, int64
         ssize_t r = pwrite(w->fd, w->buf + done, w->record_bytes - done, (off_t)(off + done));
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
-            return avs_err_set(err, "%s: writing a record: %s (disk full?)", w->path, strerror(errno));
+        if (r <= 0) {
+            int e = r < 0 ? errno : EIO;
+            /* no partial record stays behind (a later open would drop it too) */
+            if (ftruncate(w->fd, (off_t)off) != 0)
+                avs_log_warn("%s: cannot drop the partial record at %llu: %s", w->path,
+                             (unsigned long long)off, strerror(errno));
+            return avs_fs_write_error(err, w->path, e);
+        }
         done += (size_t)r;
     }
     w->n_records++;
@@ -347,7 +359,21 @@ int avs_cache_append(struct avs_cache_writer *w, const float *const *data, int64
 
 int avs_cache_sync(struct avs_cache_writer *w, struct avs_err *err)
 {
-    return fsync(w->fd) ? avs_err_set(err, "%s: fsync: %s", w->path, strerror(errno)) : 0;
+    return fsync(w->fd) ? avs_fs_write_error(err, w->path, errno) : 0;
+}
+
+int avs_cache_keep_through(struct avs_cache_writer *w, int64_t last_offset, struct avs_err *err)
+{
+    int64_t keep = last_offset < 0 ? 0
+                 : (last_offset - (int64_t)w->data_offset) / (int64_t)w->record_bytes + 1;
+    if (keep < 0 || keep >= w->n_records)
+        return 0;
+    off_t end = (off_t)(w->data_offset + (uint64_t)keep * w->record_bytes);
+    if (ftruncate(w->fd, end) != 0)
+        return avs_err_set(err, "%s: cannot drop %lld records that no index row names: %s", w->path,
+                           (long long)(w->n_records - keep), strerror(errno));
+    w->n_records = keep;
+    return 0;
 }
 
 int64_t avs_cache_writer_records(const struct avs_cache_writer *w)

@@ -75,6 +75,9 @@ int avs_cache_append(struct avs_cache_writer *w, const float *const *data, int64
 /* Records appended so far are on disk (fsync) when this returns 0. */
 int avs_cache_sync(struct avs_cache_writer *w, struct avs_err *err);
 int64_t avs_cache_writer_records(const struct avs_cache_writer *w);
+/* Drop the records after the one at byte offset last_offset (-1: all): records a killed or
+ * failed run appended but no index row names, so that a re-run writes the same bytes. */
+int avs_cache_keep_through(struct avs_cache_writer *w, int64_t last_offset, struct avs_err *err);
 void avs_cache_close_writer(struct avs_cache_writer **w);
 
 int avs_cache_open(struct avs_cache **c, const char *path, struct avs_err *err);

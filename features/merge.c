@@ -153,7 +153,7 @@ static int insert_entries(struct merge *m, int64_t vid, const struct entry *e, i
         else
             sqlite3_bind_null(st, 7);
         if (sqlite3_step(st) != SQLITE_DONE)
-            rc = avs_err_set(err, "writing feature_entries: %s", sqlite3_errmsg(m->db));
+            rc = avs_db_error(m->db, err, "writing feature_entries");
     }
     sqlite3_finalize(st);
     if (rc || avs_db_exec(m->db, "COMMIT", err)) {
@@ -350,8 +350,7 @@ int avs_features_merge(const char *root, const char *db_path, const char *set, c
     int lr = avs_fs_lock_try(lockp, &lock, err);
     if (lr) {
         if (lr > 0)
-            avs_err_set(err, "feature set %s is being written by another avs-features (lock %s): "
-                        "wait for it", set, lockp);
+            avs_err_wrap(err, "feature set %s is being written by another avs-features", set);
         goto out;
     }
     rp = realpath(dbp, NULL);

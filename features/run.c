@@ -225,7 +225,7 @@ static int register_set(sqlite3 *db, const char *name, const char *path, const c
     sqlite3_bind_int(st, 4, AVS_CACHE_VERSION);
     sqlite3_bind_int(st, 5, random_init);
     if (sqlite3_step(st) != SQLITE_DONE)
-        avs_err_set(err, "registering feature set %s: %s", name, sqlite3_errmsg(db));
+        avs_db_error(db, err, "registering the feature set");
     else {
         *id = sqlite3_last_insert_rowid(db);
         rc = 0;
@@ -335,6 +335,22 @@ static int pending_videos(sqlite3 *db, int64_t set_id, const struct avs_features
     return 0;
 }
 
+/* Records past the last one an index row names (a killed run's, or a failed video's) go, so
+ * that a re-run appends exactly what an uninterrupted run would have. */
+static int drop_unindexed(sqlite3 *db, struct avs_cache_writer *cw, int64_t set_id,
+                          struct avs_err *err)
+{
+    sqlite3_stmt *st;
+    if (avs_db_prepare(db, "SELECT coalesce(max(offset), -1) FROM feature_entries WHERE set_id = ?1",
+                       &st, err))
+        return -1;
+    sqlite3_bind_int64(st, 1, set_id);
+    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : avs_db_error(db, err, "reading feature_entries");
+    int64_t last = rc ? 0 : sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc ? -1 : avs_cache_keep_through(cw, last, err);
+}
+
 void avs_feat_set_status(sqlite3 *db, int64_t set_id)
 {
     sqlite3_stmt *st;
@@ -416,8 +432,8 @@ int avs_features_run(const struct avs_features_opts *o, struct avs_features_stat
     int lr = avs_fs_lock_try(lockp, &lock, err);
     if (lr) {
         if (lr > 0)
-            avs_err_set(err, "feature set %s is being written by another avs-features (lock %s): "
-                        "wait for it or use another --set", name, lockp);
+            avs_err_wrap(err, "feature set %s is being written by another avs-features (or use "
+                         "another --set)", name);
         goto out;
     }
     int random_init = !o->visual_weights || !o->audio_weights || !o->vectors;
@@ -428,7 +444,8 @@ int avs_features_run(const struct avs_features_opts *o, struct avs_features_stat
                               avs_ops_threads(), err))
         goto out;
     snprintf(stats->set, sizeof stats->set, "%s", name);
-    if (avs_cache_open_append(&cw, bin, e.fields, e.nf, o->fp16 ? AVS_CACHE_F16 : AVS_CACHE_F32, err))
+    if (avs_cache_open_append(&cw, bin, e.fields, e.nf, o->fp16 ? AVS_CACHE_F16 : AVS_CACHE_F32, err) ||
+        drop_unindexed(db, cw, stats->set_id, err))
         goto out;
     if (pending_videos(db, stats->set_id, o, &vids, &nv, &stats->videos, err))
         goto out;
@@ -449,9 +466,15 @@ int avs_features_run(const struct avs_features_opts *o, struct avs_features_stat
         } else if (r == 1) {
             stats->failed++;
             avs_log_error("video %s: %s", vids[i].uid, verr.msg);
+            if (drop_unindexed(db, cw, stats->set_id, &verr)) {
+                avs_progress_end(&pr);
+                *err = verr;
+                goto out;
+            }
         } else {
             avs_progress_end(&pr);
             avs_err_set(err, "video %s: %s", vids[i].uid, verr.msg);
+            drop_unindexed(db, cw, stats->set_id, &verr); /* its records, if the disk lets us */
             goto out;
         }
         avs_progress_add(&pr, vids[i].n);

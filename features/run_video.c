@@ -247,7 +247,7 @@ static int commit_rows(sqlite3 *db, int64_t set_id, int64_t video_id, int B, int
     }
     return 0;
 sqlfail:
-    avs_err_set(err, "writing feature_entries: %s", sqlite3_errmsg(db));
+    avs_db_error(db, err, "writing feature_entries");
 fail:
     sqlite3_finalize(st);
     struct avs_err e2;

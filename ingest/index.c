@@ -48,7 +48,7 @@ int avs_ingest_check(sqlite3 *db, const char *source, const char *hash_path, str
         sqlite3_bind_int64(st, 1, sig->mtime_ns);
         sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
-            rc = avs_err_set(err, "updating %s: %s", source, sqlite3_errmsg(db));
+            rc = avs_db_error(db, err, source);
         sqlite3_finalize(st);
     }
     return rc;
@@ -174,7 +174,7 @@ static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what, struct avs
 {
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE)
-        return avs_err_set(err, "%s: %s: %s", sqlite3_db_filename(db, "main"), what, sqlite3_errmsg(db));
+        return avs_db_error(db, err, what);
     return 0;
 }
 

@@ -103,7 +103,7 @@ static int exec_ids(sqlite3 *db, const char *sql, int64_t a, int64_t b, struct a
     sqlite3_bind_int64(st, 1, a);
     if (sqlite3_bind_parameter_count(st) >= 2)
         sqlite3_bind_int64(st, 2, b);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_err_set(err, "%s", sqlite3_errmsg(db));
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_db_error(db, err, NULL);
     sqlite3_finalize(st);
     return rc;
 }
@@ -285,7 +285,7 @@ int avs_ingest_merge(const char *root, const char *db_path, char *const *sources
     int rc = avs_fs_check_under(root, ".avs-ingest.lock", err) ? -1 : avs_fs_lock_try(lockp, &lock, err);
     free(lockp);
     if (rc == 1)
-        avs_err_set(err, "store %s is busy: another avs-ingest is writing to it", root);
+        avs_err_wrap(err, "store %s is busy (one avs-ingest at a time writes a store)", root);
     if (rc)
         return -1;
     avs_ingest_sweep(root);

@@ -59,8 +59,17 @@ struct job {
     /* AVSS */
     int64_t *unknown;    /* [n] masks.unknown_pixels */
     uint8_t present[256];/* class indices seen in the labels */
+    int store_failed;    /* a write into the store failed (disk full, I/O error): fatal */
     struct avs_err err;
 };
+
+/* rc of a write into the store: a failure is the store's, not the input's (the run stops). */
+static int store_write(struct job *j, int rc)
+{
+    if (rc)
+        j->store_failed = 1;
+    return rc ? -1 : 0;
+}
 
 /* The temp file for <k>.<ext> in folder d, opened for writing (the earlier one again when that
  * file is already staged: a clip decoded twice, see decode.c, rewrites the same files). Write
@@ -82,6 +91,8 @@ static struct avs_fs_out *stage_open(struct job *j, int d, int k, const char *ex
             o = &s->f[s->n++];
     }
     free(name);
+    if (!o)
+        store_write(j, -1);
     return o;
 }
 
@@ -91,7 +102,7 @@ static int stage_done(struct job *j, struct avs_fs_out *o, int rc)
     avs_fs_out_close_file(o);
     if (rc)
         avs_err_wrap(&j->err, "writing %s", o->shown);
-    return rc ? -1 : 0;
+    return store_write(j, rc);
 }
 
 static int stage_commit(struct staged *s, struct avs_err *err)
@@ -127,16 +138,9 @@ static int copy_to(struct job *j, const char *src, int d, int k, const char *ext
     if (avs_fs_read_all(src, &data, &len, &j->err))
         return -1;
     struct avs_fs_out *o = stage_open(j, d, k, ext);
-    FILE *f = o ? fopen(o->path, "wb") : NULL;
-    int rc = (!f || fwrite(data, 1, len, f) != len) ? -1 : 0;
-    if (f && fclose(f) != 0)
-        rc = -1;
+    int rc = o ? avs_fs_write_file(o->path, data, len, &j->err) : -1;
     free(data);
-    if (!o)
-        return -1;
-    if (rc)
-        avs_err_set(&j->err, "cannot write (disk full?)");
-    return stage_done(j, o, rc);
+    return o ? stage_done(j, o, rc) : -1;
 }
 
 static int copy_file(struct job *j, const char *src, int d, int k)
@@ -446,6 +450,17 @@ static int record_failure(struct job *j, const struct avs_signature *sig)
     return DONE_FAILED;
 }
 
+/* A write into the store failed: the video keeps what the index has (its temp files are gone),
+ * and the run stops with the reason. */
+static int store_failure(struct job *j)
+{
+    avs_err_wrap(&j->err, "ingesting %s", j->it->source);
+    pthread_mutex_lock(&j->r->db_lock); /* as avs_ingest_commit_ok's writer of fatal_err */
+    j->r->fatal_err = j->err;
+    pthread_mutex_unlock(&j->r->db_lock);
+    return DONE_FATAL;
+}
+
 /* After a commit: files of an older version of this video that the new one lacks. */
 static void drop_stale(struct job *j, int n, const int *has_mask)
 {
@@ -494,9 +509,9 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
     if (it->problem) {
         avs_err_set(&j.err, "%s", it->problem);
         done = record_failure(&j, &sig);
-    } else if (produce(&j, res, &has_mask) || stage_commit(&j.files, &j.err)) {
+    } else if (produce(&j, res, &has_mask) || store_write(&j, stage_commit(&j.files, &j.err))) {
         stage_free(&j.files);
-        done = record_failure(&j, &sig);
+        done = j.store_failed ? store_failure(&j) : record_failure(&j, &sig);
     } else {
         struct avs_video_rows rows;
         struct avs_ingest_item view = *it;
@@ -570,6 +585,8 @@ static int cmp_items(const void *a, const void *b)
 /* Same source twice (a file given twice, or in two given folders): keep the first. */
 static void dedupe(struct avs_ingest_plan *plan)
 {
+    if (plan->n == 0)
+        return; /* no inputs (a run that only opens or migrates the store): items is NULL */
     qsort(plan->items, plan->n, sizeof *plan->items, cmp_items);
     size_t w = 0;
     for (size_t i = 0; i < plan->n; i++) {
@@ -590,8 +607,8 @@ static int open_store(struct run *r, struct avs_fs_lock **lock, struct avs_err *
     int lr = avs_fs_check_under(o->root, ".avs-ingest.lock", err) ? -1 : avs_fs_lock_try(lockp, lock, err);
     free(lockp);
     if (lr == 1)
-        return avs_err_set(err, "store %s is busy: another avs-ingest is writing to it; wait for it "
-                                "to finish, or use another --root", o->root);
+        return avs_err_wrap(err, "store %s is busy (one avs-ingest at a time writes a store; or "
+                                 "use another --root)", o->root);
     if (lr)
         return -1;
     char *dbp = o->db_path ? avs_strdup(o->db_path) : avs_db_path_for_root(o->root);

@@ -141,8 +141,26 @@ static int list_videos(sqlite3 *db, const char *subset, const char *split, struc
     return 0;
 }
 
+/* Records committed after the cache was mapped (an avs-features run beside this one, appending
+ * to the set) lie past the mapped end: map the file again, as it is now. */
+static int cover_records(struct avs_tset *t, const int64_t *off, int n, struct avs_err *err)
+{
+    int64_t end = 0;
+    for (int k = 0; k < n; k++)
+        if (off[k] + (int64_t)t->cache->record_bytes > end)
+            end = off[k] + (int64_t)t->cache->record_bytes;
+    if (end <= (int64_t)t->cache->len)
+        return 0;
+    struct avs_cache *c;
+    if (avs_cache_open(&c, t->cache->path, err))
+        return -1;
+    avs_cache_close(&t->cache);
+    t->cache = c;
+    return 0;
+}
+
 /* The video's records (flipped = 0), seconds 1..n contiguous; n = 0 when it has none. */
-static int read_video(const struct avs_tset *t, sqlite3 *db, int64_t vid, int ccv,
+static int read_video(struct avs_tset *t, sqlite3 *db, int64_t vid, int ccv,
                       struct seconds *s, struct avs_err *err)
 {
     sqlite3_stmt *st;
@@ -163,6 +181,7 @@ static int read_video(const struct avs_tset *t, sqlite3 *db, int64_t vid, int cc
     memset(s, 0, sizeof *s);
     if (n)
         seconds_alloc(s, t, n);
+    rc = cover_records(t, off, n, err);
     for (int k = 0; k < n && rc == 0; k++) {
         for (int i = 0; i < 4 && rc == 0; i++) {
             size_t ns = (size_t)t->C[i] * t->Hs[i] * t->Ws[i];
@@ -258,7 +277,7 @@ static int record_rows(sqlite3 *db, int64_t run_id, int64_t vid, char **paths, i
         sqlite3_bind_int(st, 3, k + 1);
         sqlite3_bind_text(st, 4, p, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(st) != SQLITE_DONE) {
-            avs_err_set(err, "predictions: %s", sqlite3_errmsg(db));
+            avs_db_error(db, err, "writing predictions");
             sqlite3_finalize(st);
             goto fail;
         }
@@ -310,7 +329,7 @@ static int one_video(struct avs_run_model *rm, sqlite3 *db, int64_t run_id, cons
                      struct avs_predict_stats *stats, struct avs_err *err)
 {
     struct seconds s;
-    const struct avs_tset *t = &rm->set;
+    struct avs_tset *t = &rm->set;
     if (read_video(t, db, v->id, rm->model.sw.ccv, &s, err))
         return avs_err_wrap(err, "video %s", v->uid);
     if (!s.n) {

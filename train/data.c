@@ -207,6 +207,28 @@ int avs_tset_videos(sqlite3 *db, const char *subset, const char *split, sqlite3_
     return 0;
 }
 
+/* Records committed after the cache was mapped (avs-features appending to the set while the
+ * videos were listed) lie past the mapped end: map the file again, as it is now. */
+static int cover_records(struct avs_tset *t, struct avs_err *err)
+{
+    int64_t end = 0;
+    if (!t->cache)
+        return 0;
+    for (int i = 0; i < t->n; i++)
+        for (int f = 0; f < 2; f++)
+            for (int k = 0; k < AVS_T_MAX; k++)
+                if (t->v[i].off[f][k] >= 0 && t->v[i].off[f][k] + (int64_t)t->cache->record_bytes > end)
+                    end = t->v[i].off[f][k] + (int64_t)t->cache->record_bytes;
+    if (end <= (int64_t)t->cache->len)
+        return 0;
+    struct avs_cache *c;
+    if (avs_cache_open(&c, t->cache->path, err))
+        return -1;
+    avs_cache_close(&t->cache);
+    t->cache = c;
+    return 0;
+}
+
 /* Every record the set's videos use, checked once now (checksum, NaN/Inf: features/cache.h),
  * so a damaged cache stops a run before its first step; later reads find them verified. */
 static int verify_records(const struct avs_tset *t, struct avs_err *err)
@@ -259,6 +281,8 @@ int avs_tset_load(struct avs_tset *t, sqlite3 *db, const char *root, const char 
         }
     }
     sqlite3_finalize(st);
+    if (rc == 0 && cover_records(t, err))
+        rc = -1;
     return rc ? rc : verify_records(t, err);
 }
 

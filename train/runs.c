@@ -185,7 +185,7 @@ int avs_run_insert(sqlite3 *db, const char *name, const char *config, int64_t *i
     char *ver = avs_sprintf("avs %s (%s)", AVS_VERSION, avs_code_rev());
     sqlite3_bind_text(st, 3, ver, -1, SQLITE_TRANSIENT);
     free(ver);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_err_set(err, "recording run %s: %s", name, sqlite3_errmsg(db));
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_db_error(db, err, "recording the run");
     *id = sqlite3_last_insert_rowid(db);
     sqlite3_finalize(st);
     return rc;
@@ -201,7 +201,7 @@ static int set_status(sqlite3 *db, int64_t id, const char *status, const char *e
     sqlite3_bind_text(st, 2, status, -1, SQLITE_TRANSIENT);
     if (error)
         sqlite3_bind_text(st, 3, error, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_err_set(err, "runs: %s", sqlite3_errmsg(db));
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_db_error(db, err, "updating runs");
     sqlite3_finalize(st);
     return rc;
 }
@@ -233,7 +233,7 @@ int avs_run_record_epoch(sqlite3 *db, int64_t id, int epoch, double loss, double
     }
     sqlite3_bind_double(st, 6, seconds);
     sqlite3_bind_double(st, 7, fps);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_err_set(err, "run_epochs: %s", sqlite3_errmsg(db));
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_db_error(db, err, "recording the epoch (run_epochs)");
     sqlite3_finalize(st);
     return rc;
 }
