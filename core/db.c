@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/db.h"
 #include "core/fs.h"
@@ -135,9 +136,33 @@ static int migrate(sqlite3 *db, const char *path, struct avs_err *err)
     return 0;
 }
 
+/* Whether the index's file (or its WAL or shared-memory file) is a symbolic link. */
+static int index_is_link(const char *path)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char *p = avs_sprintf("%s%s", path, suffix[i]);
+        struct stat st;
+        int link = lstat(p, &st) == 0 && S_ISLNK(st.st_mode);
+        free(p);
+        if (link)
+            return 1;
+    }
+    return 0;
+}
+
 static int open_common(const char *path, int flags, sqlite3 **out, struct avs_err *err)
 {
     sqlite3 *db = NULL;
+    if (index_is_link(path)) {
+        char *real = realpath(path, NULL);
+        avs_err_set(err, "index %s is a symbolic link (to %s): the index is never opened through "
+                         "one, so that a link planted in a store cannot send its writes elsewhere; "
+                         "give the real file with --db %s",
+                    path, real ? real : "a missing file", real ? real : "PATH");
+        free(real);
+        return -1;
+    }
     if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
         avs_err_set(err, "cannot open index %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);

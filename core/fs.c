@@ -257,7 +257,12 @@ int avs_fs_tmpfile_open(struct avs_fs_tmpfile *o, const char *path, struct avs_e
 {
     o->tmp = avs_fs_tmp_name(path);
     o->path = avs_strdup(path);
-    o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    /* A new file, never through a link planted at the temp name (a stale one of a killed
+     * process with our pid, or a link, is removed first: unlink never follows). */
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    o->fd = open(o->tmp, flags, 0666);
+    if (o->fd < 0 && errno == EEXIST && unlink(o->tmp) == 0)
+        o->fd = open(o->tmp, flags, 0666);
     if (o->fd < 0) {
         avs_fs_write_error(err, o->tmp, errno);
         avs_fs_tmpfile_abort(o);
@@ -348,7 +353,7 @@ char *avs_fs_lock_holder(const char *path)
 
 int avs_fs_lock_try(const char *path, struct avs_fs_lock **lock, struct avs_err *err)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (fd < 0)
         return avs_err_set(err, "cannot open lock file %s: %s", path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {

@@ -224,7 +224,7 @@ static int create_file(const char *path, const struct avs_cache_field *f, int n,
     encode_header(h, f, n, dt);
     sweep_header_tmps(path);
     char *tmp = avs_sprintf("%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644), rc = -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644), rc = -1;
     ssize_t put = fd < 0 ? -1 : write(fd, h, hb);
     int bad = fd < 0 || put != (ssize_t)hb || fsync(fd) != 0, e = errno;
     if (put >= 0 && put != (ssize_t)hb)
@@ -254,7 +254,7 @@ int avs_cache_open_append(struct avs_cache_writer **out, const char *path,
     struct stat sb;
     if (stat(path, &sb) && create_file(path, fields, n, dtype, err))
         return -1;
-    int fd = open(path, O_RDWR);
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return avs_err_set(err, "%s: cannot open the feature cache: %s", path, strerror(errno));
     struct avs_cache c;

@@ -83,6 +83,11 @@ S3=$C/a/b/st3; mkdir -p "$S3"; ln -s "$C/outside" "$S3/audio"
 "$B/avs-ingest" -q --root "$S3" --size 64x64 "$T/one" 2> "$T/err"; rc=$?
 expect_eq "$rc" 2 "audio -> outside: the video fails"
 has "$(sqlite3 "$S3/avs.db" "SELECT error FROM videos WHERE uid = 'evil'")" "audio is a symbolic link" "the reason names audio/"
+S4=$C/a/b/st4; mkdir -p "$S4"; ln -s "$C/outside/evil.db" "$S4/avs.db"
+"$B/avs-ingest" -q --root "$S4" --size 64x64 "$T/one" 2> "$T/err"; rc=$?
+expect_eq "$rc" 3 "avs.db -> outside: the store is refused"
+has "$(cat "$T/err")" "is a symbolic link" "the error names the linked index"
+has "$(cat "$T/err")" "--db" "the error says how to name a real index"
 canary_ok "avs-ingest into stores with planted links"
 
 # ---- avs-ingest merge: a shard's index is data too ---------------------------------------------
