@@ -504,3 +504,15 @@ void avs_cache_close(struct avs_cache **pc)
     free(c);
     *pc = NULL;
 }
+
+int avs_cache_cover(struct avs_cache **c, int64_t end, struct avs_err *err)
+{
+    if (end <= (int64_t)(*c)->len)
+        return 0;
+    struct avs_cache *fresh;
+    if (avs_cache_open(&fresh, (*c)->path, err))
+        return -1;
+    avs_cache_close(c);
+    *c = fresh;
+    return 0;
+}

@@ -90,5 +90,9 @@ int avs_cache_read(const struct avs_cache *c, int64_t offset, int f, float *dst,
 int avs_cache_find(const struct avs_cache *c, const char *name);
 size_t avs_cache_field_numel(const struct avs_cache_field *f);
 void avs_cache_close(struct avs_cache **c);
+/* Map *c again, as the file is now, when byte `end` (one past the last record a reader needs)
+ * lies past the mapped length: records another process appended after *c was opened. 0, or
+ * -1 with err (*c unchanged). */
+int avs_cache_cover(struct avs_cache **c, int64_t end, struct avs_err *err);
 
 #endif

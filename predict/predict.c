@@ -149,14 +149,7 @@ static int cover_records(struct avs_tset *t, const int64_t *off, int n, struct a
     for (int k = 0; k < n; k++)
         if (off[k] + (int64_t)t->cache->record_bytes > end)
             end = off[k] + (int64_t)t->cache->record_bytes;
-    if (end <= (int64_t)t->cache->len)
-        return 0;
-    struct avs_cache *c;
-    if (avs_cache_open(&c, t->cache->path, err))
-        return -1;
-    avs_cache_close(&t->cache);
-    t->cache = c;
-    return 0;
+    return avs_cache_cover(&t->cache, end, err);
 }
 
 /* The video's records (flipped = 0), seconds 1..n contiguous; n = 0 when it has none. */

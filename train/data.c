@@ -219,14 +219,7 @@ static int cover_records(struct avs_tset *t, struct avs_err *err)
             for (int k = 0; k < AVS_T_MAX; k++)
                 if (t->v[i].off[f][k] >= 0 && t->v[i].off[f][k] + (int64_t)t->cache->record_bytes > end)
                     end = t->v[i].off[f][k] + (int64_t)t->cache->record_bytes;
-    if (end <= (int64_t)t->cache->len)
-        return 0;
-    struct avs_cache *c;
-    if (avs_cache_open(&c, t->cache->path, err))
-        return -1;
-    avs_cache_close(&t->cache);
-    t->cache = c;
-    return 0;
+    return avs_cache_cover(&t->cache, end, err);
 }
 
 /* Every record the set's videos use, checked once now (checksum, NaN/Inf: features/cache.h),
