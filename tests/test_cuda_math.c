@@ -776,12 +776,7 @@ static void test_ce(int B, int C, int n)
         size_t b = t / n, i = t % n;
         const float *xb = x + b * C * n + i;
         int y = avs_k_ce_label(lab[t], C);
-        double m = xb[0], s = 0;
-        for (int c = 1; c < C; c++)
-            m = xb[(size_t)c * n] > m ? xb[(size_t)c * n] : m;
-        for (int c = 0; c < C; c++)
-            s += exp((double)xb[(size_t)c * n] - m);
-        m += log(s);
+        double m = avs_k_ce_logsumexp(xb, n, C);
         term[t] = m - xb[(size_t)y * n];
         for (int c = 0; c < C; c++) {
             double p = exp((double)xb[(size_t)c * n] - m);

@@ -155,12 +155,7 @@ __global__ static void ce_k(float *dx, const float *x, const float *lab, int B, 
         size_t b = t / (size_t)n, i = t % (size_t)n;
         const float *xb = x + b * C * n + i;
         int y = avs_k_ce_label(lab[t], C);
-        double m = xb[0], s = 0;
-        for (int c = 1; c < C; c++)
-            m = xb[(size_t)c * n] > m ? xb[(size_t)c * n] : m;
-        for (int c = 0; c < C; c++)
-            s += exp((double)xb[(size_t)c * n] - m);
-        m += log(s); /* logsumexp */
+        double m = avs_k_ce_logsumexp(xb, n, C);
         sum += m - xb[(size_t)y * n];
         if (!dx)
             continue;

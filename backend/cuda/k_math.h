@@ -494,6 +494,19 @@ static inline AVS_HD int avs_k_ce_label(float v, int C)
     return v >= 0 && c < C && (float)c == v ? c : 0;
 }
 
+/* logsumexp over the C classes of one pixel, xb[c * n] (stride n between classes), in double
+ * with the max subtracted first: the pixel's loss is this minus xb[y * n], and its softmax
+ * p_c = exp(xb[c * n] - this). */
+static inline AVS_HD double avs_k_ce_logsumexp(const float *xb, size_t n, int C)
+{
+    double m = xb[0], s = 0;
+    for (int c = 1; c < C; c++)
+        m = xb[(size_t)c * n] > m ? xb[(size_t)c * n] : m;
+    for (int c = 0; c < C; c++)
+        s += exp((double)xb[(size_t)c * n] - m);
+    return m + log(s);
+}
+
 /* ---- BCE with logits: the loss term and the gradient of one element ---- */
 
 static inline AVS_HD float avs_k_bce_term(float v, float g)
