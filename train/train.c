@@ -500,6 +500,7 @@ int avs_train_run(const struct avs_train_opts *given, struct avs_train_result *r
         avs_err_wrap(err, "run %s is being trained by another process", o.run);
         goto out;
     }
+    avs_fs_sweep_tmp(t.dir); /* checkpoint temp files of a killed run: ours alone, under the lock */
     if (open_data(&t, err))
         goto out;
     if (found == 0) {
