@@ -271,6 +271,15 @@ struct avs_ops {
      * dx [N,C,HW] += (dout sm + sm(1-sm)/C sum_c(dout x1)) s. ws: N*HW floats of scratch. */
     void (*ccam_bwd)(float *dx, const float *dout, const float *s, const float *x1,
                      const float *sm, int N, int C, int HW, float *ws);
+
+    /* ---- rows: Swin's window partition with cyclic shift, its reverse, patch merging's
+     * gather and the relative-position bias (model/swin*.c; CPU: backend/cpu/rows.c) ----
+     * idx [n] are int32 row indices in device memory (uploaded once at init). */
+    /* y [n,C] row i = x row idx[i] (overwrite; y must not alias x). */
+    void (*gather_rows)(float *y, const float *x, const int *idx, int n, int C);
+    /* y row idx[i] += x row i, for i in order (the gather's backward; rows hit several times
+     * add up in i order). */
+    void (*scatter_rows_add)(float *y, const float *x, const int *idx, int n, int C);
 };
 
 /* Floats of scratch of the dwconv3 primitives for N images of H token rows of C channels

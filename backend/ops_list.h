@@ -149,7 +149,11 @@
       (y, x, rows, cols, eps), (y, x))                                                           \
     X(ccam_bwd, (float *dx, const float *dout, const float *s, const float *x1, const float *sm, \
           int N, int C, int HW, float *ws),                                                      \
-      (dx, dout, s, x1, sm, N, C, HW, ws), (dx, dout, s, x1, sm, ws))
+      (dx, dout, s, x1, sm, N, C, HW, ws), (dx, dout, s, x1, sm, ws))                          \
+    X(gather_rows, (float *y, const float *x, const int *idx, int n, int C),                    \
+      (y, x, idx, n, C), (y, x, idx))                                                            \
+    X(scatter_rows_add, (float *y, const float *x, const int *idx, int n, int C),               \
+      (y, x, idx, n, C), (y, x, idx))
 
 #define AVS_OPS_DOUBLE(X)                                                                        \
     X(bce_logits, (float *dx, const float *x, const float *g, int B, int n, float scale),        \

@@ -115,5 +115,8 @@ void avs_cpu_ring_take(float *yr, float *y, int B, int K, int P, int Q);
 void avs_cpu_l2norm_rows(float *y, const float *x, int rows, int cols, float eps);
 void avs_cpu_ccam_bwd(float *dx, const float *dout, const float *s, const float *x1,
                       const float *sm, int N, int C, int HW, float *ws);
+/* Row gather/scatter (backend/cpu/rows.c; contracts in backend/ops.h, "rows"). */
+void avs_cpu_gather_rows(float *y, const float *x, const int *idx, int n, int C);
+void avs_cpu_scatter_rows_add(float *y, const float *x, const int *idx, int n, int C);
 
 #endif

@@ -872,6 +872,9 @@ static const struct avs_ops cpu_ops = {
     .ring_take = avs_cpu_ring_take,
     .l2norm_rows = avs_cpu_l2norm_rows,
     .ccam_bwd = avs_cpu_ccam_bwd,
+    /* rows (backend/cpu/rows.c) */
+    .gather_rows = avs_cpu_gather_rows,
+    .scatter_rows_add = avs_cpu_scatter_rows_add,
 };
 
 const struct avs_ops *avs_backend_cpu(void)

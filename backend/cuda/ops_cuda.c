@@ -139,6 +139,8 @@ static const struct avs_ops cuda_ops = {
     .ring_take = avs_cu_ring_take,
     .l2norm_rows = avs_cu_l2norm_rows,
     .ccam_bwd = avs_cu_ccam_bwd,
+    .gather_rows = avs_cu_gather_rows,
+    .scatter_rows_add = avs_cu_scatter_rows_add,
 };
 
 const struct avs_ops *avs_backend_cuda(void)
