@@ -62,13 +62,14 @@
 #include "features/cache.h"
 #include "features/labelsim.h"
 #include "features/logmel.h"
+#include "features/vis.h"
 #include "model/pvt.h"
 #include "model/vggish.h"
 
 struct avs_features_opts {
     const char *root;            /* store root */
     const char *db_path;         /* NULL: root/avs.db */
-    const char *visual;          /* "pvt_v2_b0".."pvt_v2_b5" */
+    const char *visual;          /* "pvt_v2_b0".."pvt_v2_b5", "swin_b" ... (features/vis.h) */
     const char *visual_weights;  /* NULL: random (needs random_init) */
     const char *audio_weights;   /* vggish safetensors; NULL: random (needs random_init) */
     const char *audio_head;      /* AudioSet head; NULL: from audio_weights */
@@ -133,10 +134,10 @@ int avs_features_merge(const char *root, const char *db_path, const char *set, c
 struct avs_feat_bufs; /* compute buffers of the encoders (features/run_video.c) */
 
 struct avs_feat_enc {
-    struct avs_pvt pvt;
+    struct avs_feat_vis vis;  /* the visual encoder: PVTv2 or Swin (features/vis.h) */
     struct avs_vggish vg;
     struct avs_logmel mel;
-    int have_pvt, have_vg, have_mel;
+    int have_vis, have_vg, have_mel;
     struct avs_feat_bufs *bufs; /* device buffers + PVTv2 workspace, made by the first video */
     float *S;                 /* [V,A] label similarity */
     int V, A, E;              /* visual classes, audio classes, embedding width */

@@ -265,9 +265,14 @@ int avs_finetune_open(struct avs_finetune **ft, sqlite3 *db, const char *root,
                     "rebuild the set", t->set_name, e.V, e.A, t->cache->field[fa].shape[0]);
         goto out;
     }
-    rc = avs_finetune_open_pvt(ft, db, root, t, &e.pvt, e.S, err);
+    if (e.vis.kind != AVS_FEAT_VIS_PVT) {
+        avs_err_set(err, "feature set \"%s\": --mode finetune trains PVTv2 backbones; this set's "
+                    "visual encoder is %s: train it with --mode frozen", t->set_name, t->visual);
+        goto out;
+    }
+    rc = avs_finetune_open_pvt(ft, db, root, t, &e.vis.pvt, e.S, err);
     if (rc == 0)
-        e.have_pvt = 0; /* moved */
+        e.vis.kind = AVS_FEAT_VIS_NONE; /* moved */
 out:
     avs_feat_enc_close(&e);
     return rc;
