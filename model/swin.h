@@ -122,4 +122,15 @@ void avs_swin_fwd_kept(const struct avs_swin *m, struct avs_swin_ws *w, float *c
 void avs_swin_gradcam_kept(const struct avs_swin *m, struct avs_swin_ws *w,
                            float *const gradcam[4], const int *target);
 
+/* Swin on safetensors files (avs-model run swin_*, model/swin_files.c): image [N,3,H,W] from
+ * `inputs` -> stage1..4 and logits in `out`; with `target` (tensor target [N]) also
+ * gradcam1..4 [N,C_s]. Weights from `weights`, or random from init_seed when random_init. -1
+ * with err naming the file on any error. */
+struct avs_swin_files {
+    const char *variant, *weights, *inputs, *target, *out;
+    int random_init;
+    uint64_t init_seed;
+};
+int avs_swin_run_files(const struct avs_swin_files *f, struct avs_err *err);
+
 #endif

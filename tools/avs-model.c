@@ -35,6 +35,7 @@
 #include "features/labelsim.h"
 #include "features/logmel.h"
 #include "model/pvt.h"
+#include "model/swin.h"
 #include "model/vggish.h"
 #include "model/c3n_head.h"
 #include "model/c3n_ref.h"
@@ -81,6 +82,8 @@ static void usage(FILE *f)
             "                  --inputs IN.safetensors --out OUT.safetensors\n"
             "       avs-model run pvt_v2_b0..b5 --weights W.safetensors --inputs IN.safetensors\n"
             "                  --out OUT.safetensors\n"
+            "       avs-model run swin_t|swin_s|swin_b|swin_b_w12 --weights W.safetensors\n"
+            "                  --inputs IN.safetensors --out OUT.safetensors [--target T]\n"
             "       avs-model run labelsim --vectors V [--classes-visual F] [--classes-audio F]\n"
             "                  --out S.safetensors\n"
             "\n"
@@ -112,12 +115,15 @@ static void usage(FILE *f)
             "  of 32) -> stage1..4 (after the stage norms) and logits [N,1000]; with --target\n"
             "  (tensor \"target\" [N], class indices) also gradcam1..4 [N,C_s] (Grad-CAM weights);\n"
             "  with --grad-out (dstage1..4 and/or dlogits: upstream gradients) also grad.<param>.\n"
+            "run swin_*: Swin (official Swin-Transformer names) on image [N,3,H,W] (sides multiples\n"
+            "  of 32 x window: 224 for window 7) -> stage1..4 (each stage's last block output) and\n"
+            "  logits; with --target also gradcam1..4 [N,C_s] (Grad-CAM weights).\n"
             "run labelsim: label similarity sim [V,A] from word vectors (GloVe text or word2vec\n"
             "  text/binary) over the class lists (default features/data/imagenet1k_classes.txt\n"
             "  and features/data/audioset_class_labels_indices.csv); with --db PATH also\n"
             "  stored in the index's label_similarity table, keyed by the vector file's hash.\n"
             "\n"
-            "pvt_v2_bX, vggish: --random-init SEED instead of --weights: deterministic random\n"
+            "pvt_v2_bX, swin_*, vggish: --random-init SEED instead of --weights: deterministic random\n"
             "  parameters (tests and demos; vggish then has a 527-way head).\n"
             "options: -j N threads (default: all cores), --seed S, --json, --help, --version\n"
             AVS_CLI_DEVICE_USAGE);
@@ -967,6 +973,13 @@ static int cmd_run_pvt(const struct opts *o, const char *variant, struct avs_err
     return avs_pvt_run_files(&f, err) ? 3 : 0;
 }
 
+static int cmd_run_swin(const struct opts *o, const char *variant, struct avs_err *err)
+{
+    struct avs_swin_files f = {variant, o->weights, o->inputs, o->target, o->out, o->random_init,
+                               o->init_seed};
+    return avs_swin_run_files(&f, err) ? 3 : 0;
+}
+
 /* One tool option into the struct opts at ctx (avs_cli_parse). */
 static int tool_option(void *ctx, int c, const char *arg)
 {
@@ -1069,6 +1082,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "avs-model: %s\n", err.msg);
         return rc;
     }
+    if (!strcmp(cmd, "run") && !strncmp(what, "swin_", 5)) {
+        int rc = cmd_run_swin(&o, what, &err);
+        if (rc)
+            fprintf(stderr, "avs-model: %s\n", err.msg);
+        return rc;
+    }
     if (!strcmp(cmd, "run") && !strncmp(what, "pvt_v2_", 7)) {
         int rc = cmd_run_pvt(&o, what, &err);
         if (rc)
@@ -1083,7 +1102,7 @@ int main(int argc, char **argv)
         return cmd_bench_head(&o);
     if (!strcmp(cmd, "bench") && !strcmp(what, "sgemm"))
         return cmd_bench_sgemm(&o);
-    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|c3n_ref|logmel|vggish|pvt_v2_b0..b5|c3im|ccam|labelsim, bench c3n_head|sgemm)\n",
+    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|c3n_ref|logmel|vggish|pvt_v2_b0..b5|swin_t|swin_s|swin_b|swin_b_w12|c3im|ccam|labelsim, bench c3n_head|sgemm)\n",
             cmd, what);
     return AVS_EXIT_USAGE;
 }
