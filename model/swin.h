@@ -84,6 +84,7 @@ void avs_swin_free(struct avs_swin *m);
 enum avs_swin_mode {
     AVS_SWIN_FWD,     /* forward only */
     AVS_SWIN_GRADCAM, /* + the Grad-CAM backward (every block's activations kept) */
+    AVS_SWIN_TRAIN,   /* + every parameter's gradient (and the Linear inputs kept) */
 };
 
 struct avs_swin_keep; /* internal (model/swin_internal.h) */
@@ -115,6 +116,12 @@ void avs_swin_fwd(const struct avs_swin *m, struct avs_swin_ws *w, float *const 
 void avs_swin_gradcam(const struct avs_swin *m, struct avs_swin_ws *w, float *const gradcam[4],
                       float *const stage[4], float *logits, const float *image, const int *target,
                       int N);
+/* Forward (stage, logits written as avs_swin_fwd), then backward from dstage[s] (gradients of
+ * the stage maps; NULL entries: zero) and dlogits [N,classes] (NULL: zero): parameter gradients
+ * ADDED into grads (a tensor set over m->spec, zeroed by the caller). TRAIN workspace. */
+void avs_swin_bwd(const struct avs_swin *m, struct avs_swin_ws *w, struct avs_tensor_set *grads,
+                  float *const stage[4], float *logits, const float *image,
+                  const float *const dstage[4], const float *dlogits, int N);
 /* The same in two calls (targets from the logits, C3IM): forward with activations kept (logits
  * required), then the Grad-CAM backward from it. */
 void avs_swin_fwd_kept(const struct avs_swin *m, struct avs_swin_ws *w, float *const stage[4],

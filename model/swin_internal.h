@@ -27,6 +27,9 @@ struct swin_blk {
     float *P;                   /* [N*nW, nh, WL, WL] attention probabilities */
     float *xmid, *mean2, *rstd2; /* [M,C] after attention; LN2 statistics [M] */
     float *h1;                  /* [M,4C] fc1 output (GELU input) */
+    /* TRAIN only (else NULL: the forward uses scratch): the Linear inputs the parameter
+     * gradients need */
+    float *yw, *ow, *y2, *h3;   /* [M,C] qkv input, proj input (window order), fc1 input; [M,4C] */
 };
 
 /* Index maps of a stage (int32, device): window order <-> token order, unshifted [0] and
@@ -39,6 +42,7 @@ struct swin_maps {
 struct swin_stage {
     float *tok;                  /* [M,C] the stage's tokens: input, then last block output */
     float *mg, *mmean, *mrstd;   /* s < 3: merged [M/4,4C] before its LN; LN statistics [M/4] */
+    float *mgn;                  /* s < 3, TRAIN: the LN's output (the reduction's input) */
     struct swin_blk *blk;        /* [nblk]: depth (GRADCAM) or 1 (reused) */
     int nblk;
     struct swin_maps map;
@@ -53,6 +57,12 @@ struct avs_swin_keep {
     size_t conv_cap;
     /* backward */
     float *dx, *da, *db, *dqkv, *dP, *dS, *dh1, *dh3, *dl, *dmt;
+    float *dbias, *dbm; /* TRAIN: the bias of one window [nh*WL*WL], with the windows [nW*...] */
 };
+
+/* The forward of every pass (model/swin_pass.c): stage maps (NULL entries: not wanted), logits
+ * (NULL: not wanted), activations into w's blocks. */
+void swin_forward(const struct avs_swin *m, struct avs_swin_ws *w, float *const stage[4],
+                  float *logits, const float *image, int N);
 
 #endif

@@ -33,13 +33,16 @@ static float *take(struct carver *c, size_t n)
     return c->a ? avs_arena_take(c->a, n) : NULL;
 }
 
-static void blk_carve(struct swin_blk *b, struct carver *k, const struct swin_geo *g)
+static void blk_carve(struct swin_blk *b, struct carver *k, const struct swin_geo *g, int train)
 {
     size_t M = g->M, MC = M * g->C;
     b->xin = take(k, MC), b->mean1 = take(k, M), b->rstd1 = take(k, M);
     b->qkv = take(k, 3 * MC), b->P = take(k, M * g->nh * g->WL);
     b->xmid = take(k, MC), b->mean2 = take(k, M), b->rstd2 = take(k, M);
     b->h1 = take(k, 4 * MC);
+    b->yw = b->ow = b->y2 = b->h3 = NULL;
+    if (train)
+        b->yw = take(k, MC), b->ow = take(k, MC), b->y2 = take(k, MC), b->h3 = take(k, 4 * MC);
 }
 
 static void maps_carve(struct swin_maps *mp, struct carver *k, const struct swin_geo *g)
@@ -74,12 +77,15 @@ static void scratch_carve(struct avs_swin_keep *K, struct carver *k, const struc
     K->yw = take(k, MC), K->ow = take(k, MC), K->t1 = take(k, MC), K->t2 = take(k, MC);
     K->y2 = take(k, MC), K->h3 = take(k, 4 * MC);
     K->bias = take(k, B), K->bm = take(k, (size_t)g.nh * g.WL * g.WL * g.nW);
-    if (w->mode != AVS_SWIN_GRADCAM)
+    if (w->mode == AVS_SWIN_FWD)
         return;
     int C4 = avs_swin_dim(&m->cfg, 3), cls = m->cfg.classes ? m->cfg.classes : 1;
     K->dx = take(k, MC), K->da = take(k, MC), K->db = take(k, MC), K->dqkv = take(k, 3 * MC);
     K->dP = take(k, MP), K->dS = take(k, MP), K->dh1 = take(k, 4 * MC), K->dh3 = take(k, 4 * MC);
     K->dl = take(k, (size_t)w->N * cls), K->dmt = take(k, (size_t)w->N * C4);
+    K->dbias = K->dbm = NULL;
+    if (w->mode == AVS_SWIN_TRAIN)
+        K->dbias = take(k, B), K->dbm = take(k, (size_t)g.nh * g.WL * g.WL * g.nW);
 }
 
 static void layout(struct avs_swin_keep *K, struct carver *k, const struct avs_swin *m,
@@ -93,9 +99,10 @@ static void layout(struct avs_swin_keep *K, struct carver *k, const struct avs_s
         st->mg = st->mmean = st->mrstd = NULL;
         if (s < 3)
             st->mg = take(k, g.M * g.C), st->mmean = take(k, g.M / 4), st->mrstd = take(k, g.M / 4);
-        st->nblk = w->mode == AVS_SWIN_GRADCAM ? m->cfg.depths[s] : 1;
+        st->mgn = s < 3 && w->mode == AVS_SWIN_TRAIN ? take(k, g.M * g.C) : NULL;
+        st->nblk = w->mode != AVS_SWIN_FWD ? m->cfg.depths[s] : 1;
         for (int i = 0; i < st->nblk; i++)
-            blk_carve(&st->blk[i], k, &g);
+            blk_carve(&st->blk[i], k, &g, w->mode == AVS_SWIN_TRAIN);
         maps_carve(&st->map, k, &g);
         if (s == 0)
             K->pe_pre = take(k, g.M * g.C), K->pe_mean = take(k, g.M), K->pe_rstd = take(k, g.M);
@@ -221,7 +228,7 @@ int avs_swin_ws_init(struct avs_swin_ws *w, const struct avs_swin *m, int N, int
         swin_geo(&g, &m->cfg, N, H, W, s);
         maps_fill(&w->k->st[s].map, &g);
     }
-    if (mode == AVS_SWIN_GRADCAM)
+    if (mode != AVS_SWIN_FWD)
         w->onehot = avs_calloc((size_t)N * m->cfg.classes, sizeof(float));
     return 0;
 }

@@ -203,6 +203,102 @@ static void check_cfg_and_errors(void)
               strstr(err.msg, "layers.2.blocks.3."), "extra: %s", err.msg);
 }
 
+/* Every parameter's gradient from the fixture's upstream gradients (avs_swin_bwd), each within
+ * max(1e-4, 3x) PyTorch float32's distance; on every backend the cpu's bits. */
+static float *run_grads(const float *x, const struct avs_st_file *gf, size_t *ng)
+{
+    struct avs_swin m;
+    struct avs_err err;
+    if (avs_swin_load(&m, &small, FIX "weights.safetensors", &err)) {
+        CHECK(0, "%s", err.msg);
+        return NULL;
+    }
+    float *dx = avs_dev_from_host(x, (size_t)N * 3 * SIDE * SIDE), *st[4], *ds[4];
+    for (int s = 0; s < 4; s++) {
+        char nm[16];
+        size_t n = 0, want = (size_t)N * avs_swin_dim(&m.cfg, s) * avs_swin_side(SIDE, s) * avs_swin_side(SIDE, s);
+        snprintf(nm, sizeof nm, "dstage%d", s + 1);
+        float *h = fixture_f32(gf, nm, &n);
+        CHECK(h && n == want, "%s size", nm);
+        ds[s] = h && n == want ? avs_dev_from_host(h, n) : NULL;
+        st[s] = avs_dev_alloc(want, "stage");
+        free(h);
+    }
+    size_t nl = 0;
+    float *hl = fixture_f32(gf, "dlogits", &nl);
+    float *dl = hl ? avs_dev_from_host(hl, nl) : NULL, *lg = avs_dev_alloc((size_t)N * 10, "logits");
+    free(hl);
+    struct avs_tensor_set g;
+    avs_tensor_set_init(&g, m.spec, m.np);
+    struct avs_swin_ws ws;
+    CHECK(avs_swin_ws_init(&ws, &m, N, SIDE, SIDE, AVS_SWIN_TRAIN, &err) == 0, "ws");
+    avs_swin_bwd(&m, &ws, &g, st, lg, dx, (const float *const *)ds, dl, N);
+    float *out = avs_tensor_set_to_host(&g);
+    *ng = g.arena.used;
+    avs_swin_ws_free(&ws);
+    avs_tensor_set_free(&g);
+    for (int s = 0; s < 4; s++)
+        avs_dev_free(&st[s]), avs_dev_free(&ds[s]);
+    avs_dev_free(&dx), avs_dev_free(&dl), avs_dev_free(&lg);
+    avs_swin_free(&m);
+    return out;
+}
+
+static void check_grads(void)
+{
+    struct avs_st_file *io = NULL, *gf = NULL;
+    struct avs_err err;
+    if (avs_st_open(FIX "io.safetensors", &io, &err) || avs_st_open(FIX "grads.safetensors", &gf, &err)) {
+        CHECK(0, "%s", err.msg);
+        avs_st_close(&io);
+        return;
+    }
+    size_t nx, ng = 0, ng2 = 0;
+    float *x = fixture_f32(io, "image", &nx), *ref = NULL;
+    struct avs_swin m;
+    avs_swin_init_random(&m, &small, 1); /* the size table, for names and offsets */
+    for (int b = 0; x && avs_backend_at(b); b++) {
+        avs_backend_set(avs_backend_at(b));
+        float *got = run_grads(x, gf, b ? &ng2 : &ng);
+        if (b) {
+            CHECK(got && ref && ng2 == ng && !memcmp(got, ref, ng * sizeof(float)),
+                  "%s gives the cpu's parameter gradients bit for bit", avs_ops()->name);
+            free(got);
+            continue;
+        }
+        ref = got;
+        int compared = 0;
+        double worst = 0, wrel = 0, wtorch = 0;
+        const char *wname = "";
+        for (int i = 0; got && i < m.np; i++) {
+            char nm[200], n32[210];
+            size_t n1 = 0, n2 = 0, at;
+            snprintf(nm, sizeof nm, "grad.%s", m.spec[i].name);
+            snprintf(n32, sizeof n32, "t32.%s", nm);
+            float *r = fixture_f32(gf, nm, &n1), *t = fixture_f32(gf, n32, &n2);
+            size_t n = avs_tensor_spec_numel(&m.spec[i]);
+            if (r && t && n1 == n && n2 == n) {
+                const float *mine = got + (m.params.t[i].data - m.params.arena.base);
+                double ours = rel_l2(mine, r, n, &at), torch = rel_l2(t, r, n, &at);
+                double lim = fmax(1e-4, 3 * torch);
+                if (ours / fmax(torch, 1e-30) > worst)
+                    worst = ours / fmax(torch, 1e-30), wrel = ours, wtorch = torch, wname = m.spec[i].name;
+                CHECK(ours <= lim, "%s: rel L2 %.3g > %.3g (PyTorch float32 %.3g)", nm, ours, lim, torch);
+                compared++;
+            }
+            free(r), free(t);
+        }
+        printf("  parameter gradients: %d tensors, largest ratio to PyTorch float32's distance %.3g "
+               "(%s: %.3g vs %.3g)\n", compared, worst, wname, wrel, wtorch);
+        CHECK(compared == m.np, "every parameter has a reference gradient (%d of %d)", compared, m.np);
+    }
+    avs_backend_set(avs_backend_cpu());
+    avs_swin_free(&m);
+    free(x), free(ref);
+    avs_st_close(&io);
+    avs_st_close(&gf);
+}
+
 /* Random init: official init's statistics, and a forward that runs. */
 static void check_random(void)
 {
@@ -228,6 +324,7 @@ int main(void)
 {
     avs_ops_set_threads(2);
     check_backends();
+    check_grads();
     check_cfg_and_errors();
     check_random();
     return check_summary("test_model_swin");

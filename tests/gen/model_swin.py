@@ -6,7 +6,7 @@ attn.relative_position_bias_table,norm2,mlp.fc1,mlp.fc2}, layers.S.downsample.{r
 norm, head). relative_position_index is left out (recomputed, as the official loader does).
 
 Run from the repository root with Debian's torch:  /usr/bin/python3 tests/gen/model_swin.py
-Writes tests/fixtures/model/swin_small.{weights,io}.safetensors: a reduced config (embed 16,
+Writes tests/fixtures/model/swin_small.{weights,io,grads}.safetensors: a reduced config (embed 16,
 depths 2,2,4,2, heads 1,2,2,4, window 2, 10 classes) on 2 images of 64x64 (stage sides
 16, 8, 4, 2: shifted windows in stages 1-3, one unshifted window in stage 4), with:
   image, target           the input and Grad-CAM classes
@@ -14,6 +14,8 @@ depths 2,2,4,2, heads 1,2,2,4, window 2, 10 classes) on 2 images of 64x64 (stage
   gradcam1..4             spatial mean of d logit[n, target[n]] / d stage map (float64)
   t32.<name>              the same computed by PyTorch in float32 (the yardstick: ours must be
                           within max(1e-4, 3x) PyTorch float32's relative L2 distance from float64)
+  (grads) dstage1..4, dlogits: random upstream gradients; grad.<name>: every parameter's
+                          gradient (float64), t32.grad.<name> (float32)
 `python3 model_swin.py full OUT_PREFIX SIDE VARIANT` writes the same for a full variant
 (swin_b ...) on one image of SIDE x SIDE (bench/swin.sh).
 """
@@ -98,6 +100,30 @@ def run(model, x, target, dtype):
     return out
 
 
+def param_grads(model, x, up, dtype):
+    """Every parameter's gradient (official names) from upstream gradients of the stage maps
+    (NCHW) and logits."""
+    m = model.to(dtype)
+    for p in m.parameters():
+        p.grad = None
+    last = []
+    hooks = [m.features[2 * s + 1].register_forward_hook(lambda mod, i, o: last.append(o) and None)
+             for s in range(4)]
+    logits = m(torch.from_numpy(x).to(dtype))
+    for h in hooks:
+        h.remove()
+    loss = (logits * torch.from_numpy(up['dlogits']).to(dtype)).sum()
+    for s, t in enumerate(last):
+        loss = loss + (t.permute(0, 3, 1, 2) * torch.from_numpy(up[f'dstage{s + 1}']).to(dtype)).sum()
+    loss.backward()
+    out = {}
+    for k, p in m.named_parameters():
+        out['grad.' + official_name(k)] = p.grad.float().numpy()
+    m.zero_grad()
+    model.float()
+    return out
+
+
 def write(prefix, m, x, target):
     model_st.save(prefix + 'weights.safetensors', weights(m), {'generator': 'tests/gen/model_swin.py'})
     io = run(m, x, target, torch.float64)
@@ -105,6 +131,13 @@ def write(prefix, m, x, target):
     io['image'] = x
     io['target'] = np.array(target, np.int64)
     model_st.save(prefix + 'io.safetensors', io, {'torch': torch.__version__})
+    rng = np.random.default_rng(12)
+    up = {f'dstage{s + 1}': rng.standard_normal(io[f'stage{s + 1}'].shape).astype(np.float32) for s in range(4)}
+    up['dlogits'] = rng.standard_normal(io['logits'].shape).astype(np.float32)
+    gr = dict(up)
+    gr.update(param_grads(m, x, up, torch.float64))
+    gr.update({'t32.' + k: v for k, v in param_grads(m, x, up, torch.float32).items()})
+    model_st.save(prefix + 'grads.safetensors', gr, {'torch': torch.__version__})
 
 
 def main():
