@@ -20,7 +20,7 @@
 #define N 2
 #define SIDE 64
 
-static const struct avs_swin_cfg small = {16, {2, 2, 4, 2}, {1, 2, 2, 4}, 2, 10};
+static const struct avs_swin_cfg small = {8, {2, 2, 4, 2}, {1, 2, 2, 4}, 2, 10};
 
 static double rel_l2(const float *a, const float *ref, size_t n, size_t *at)
 {

@@ -6,7 +6,7 @@ attn.relative_position_bias_table,norm2,mlp.fc1,mlp.fc2}, layers.S.downsample.{r
 norm, head). relative_position_index is left out (recomputed, as the official loader does).
 
 Run from the repository root with Debian's torch:  /usr/bin/python3 tests/gen/model_swin.py
-Writes tests/fixtures/model/swin_small.{weights,io,grads}.safetensors: a reduced config (embed 16,
+Writes tests/fixtures/model/swin_small.{weights,io,grads}.safetensors: a reduced config (embed 8,
 depths 2,2,4,2, heads 1,2,2,4, window 2, 10 classes) on 2 images of 64x64 (stage sides
 16, 8, 4, 2: shifted windows in stages 1-3, one unshifted window in stage 4), with:
   image, target           the input and Grad-CAM classes
@@ -19,6 +19,7 @@ depths 2,2,4,2, heads 1,2,2,4, window 2, 10 classes) on 2 images of 64x64 (stage
 `python3 model_swin.py full OUT_PREFIX SIDE VARIANT` writes the same for a full variant
 (swin_b ...) on one image of SIDE x SIDE (bench/swin.sh).
 """
+import copy
 import sys
 
 import numpy as np
@@ -32,7 +33,7 @@ VARIANTS = {'swin_t': (96, [2, 2, 6, 2], [3, 6, 12, 24], 7),
             'swin_s': (96, [2, 2, 18, 2], [3, 6, 12, 24], 7),
             'swin_b': (128, [2, 2, 18, 2], [4, 8, 16, 32], 7),
             'swin_b_w12': (128, [2, 2, 18, 2], [4, 8, 16, 32], 12)}
-SMALL = (16, [2, 2, 4, 2], [1, 2, 2, 4], 2)
+SMALL = (8, [2, 2, 4, 2], [1, 2, 2, 4], 2)
 
 
 def make(cfg, classes, seed):
@@ -79,7 +80,7 @@ def weights(m):
 
 def run(model, x, target, dtype):
     """Stage maps (last block output of each stage, NCHW), logits, Grad-CAM weights."""
-    m = model.to(dtype)
+    m = copy.deepcopy(model).to(dtype)
     last = []
 
     def keep(mod, inp, out):
@@ -95,17 +96,13 @@ def run(model, x, target, dtype):
     out['logits'] = logits.detach().float().numpy()
     for s, t in enumerate(last):
         out[f'gradcam{s + 1}'] = t.grad.mean(dim=(1, 2)).float().numpy()
-    m.zero_grad()
-    model.float()
     return out
 
 
 def param_grads(model, x, up, dtype):
     """Every parameter's gradient (official names) from upstream gradients of the stage maps
     (NCHW) and logits."""
-    m = model.to(dtype)
-    for p in m.parameters():
-        p.grad = None
+    m = copy.deepcopy(model).to(dtype)  # a fresh copy per run: no state left by another dtype
     last = []
     hooks = [m.features[2 * s + 1].register_forward_hook(lambda mod, i, o: last.append(o) and None)
              for s in range(4)]
@@ -119,8 +116,6 @@ def param_grads(model, x, up, dtype):
     out = {}
     for k, p in m.named_parameters():
         out['grad.' + official_name(k)] = p.grad.float().numpy()
-    m.zero_grad()
-    model.float()
     return out
 
 
