@@ -117,8 +117,9 @@ void avs_swin_gradcam(const struct avs_swin *m, struct avs_swin_ws *w, float *co
                       float *const stage[4], float *logits, const float *image, const int *target,
                       int N);
 /* Forward (stage, logits written as avs_swin_fwd), then backward from dstage[s] (gradients of
- * the stage maps; NULL entries: zero) and dlogits [N,classes] (NULL: zero): parameter gradients
- * ADDED into grads (a tensor set over m->spec, zeroed by the caller). TRAIN workspace. */
+ * the stage maps; NULL entries: zero) and dlogits [N,classes] (NULL: zero; logits NULL: the head
+ * is not run and needs no dlogits): parameter gradients ADDED into grads (a tensor set over
+ * m->spec, zeroed by the caller). TRAIN workspace. */
 void avs_swin_bwd(const struct avs_swin *m, struct avs_swin_ws *w, struct avs_tensor_set *grads,
                   float *const stage[4], float *logits, const float *image,
                   const float *const dstage[4], const float *dlogits, int N);

@@ -212,15 +212,21 @@ void avs_swin_bwd(const struct avs_swin *m, struct avs_swin_ws *w, struct avs_te
                   float *const stage[4], float *logits, const float *image,
                   const float *const dstage[4], const float *dlogits, int N)
 {
-    AVS_ASSERT(w->mode == AVS_SWIN_TRAIN && g && logits);
+    AVS_ASSERT(w->mode == AVS_SWIN_TRAIN && g && (logits || !dlogits));
     const struct avs_ops *op = avs_ops();
     struct avs_swin_keep *K = w->k;
     swin_forward(m, w, stage, logits, image, N);
-    if (dlogits)
-        op->copy(K->dl, dlogits, (size_t)N * m->cfg.classes * sizeof(float));
-    else
-        op->zero(K->dl, (size_t)N * m->cfg.classes);
-    head_bwd(m, g, w, N);
+    if (logits) {
+        if (dlogits)
+            op->copy(K->dl, dlogits, (size_t)N * m->cfg.classes * sizeof(float));
+        else
+            op->zero(K->dl, (size_t)N * m->cfg.classes);
+        head_bwd(m, g, w, N);
+    } else { /* no head run: its and the final norm's gradients stay as they are */
+        struct swin_geo g4;
+        swin_geo(&g4, &m->cfg, N, w->H, w->W, 3);
+        op->zero(K->dx, g4.M * g4.C);
+    }
     for (int s = 3; s >= 0; s--) {
         struct swin_geo gg;
         swin_geo(&gg, &m->cfg, N, w->H, w->W, s);
