@@ -139,7 +139,8 @@ int avs_ah_classes_read(const char *path, char ***mids, int *n, struct avs_err *
 {
     struct avs_csv t = {0};
     if (avs_csv_read(path, &t, err))
-        return -1;
+        return avs_err_wrap(err, "the AudioSet class list (give --classes FILE: the project's "
+                            "features/data/audioset_class_labels_indices.csv)");
     int ci = avs_csv_column(&t, (const char *[]){"index", NULL});
     int cm = avs_csv_column(&t, (const char *[]){"mid", NULL});
     int rc = 0;

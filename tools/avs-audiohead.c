@@ -138,13 +138,22 @@ static int load(struct args *a, const char *const *src, int nsrc, const char *cs
     return 0;
 }
 
+/* a number, or null when it is not finite */
+static void num(cJSON *o, const char *key, double v)
+{
+    if (isfinite(v))
+        cJSON_AddNumberToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
 static void put_metrics(cJSON *o, const struct avs_ah_metrics *m, int clips)
 {
     cJSON_AddNumberToObject(o, "eval_clips", clips);
     cJSON_AddNumberToObject(o, "classes_with_positives", m->classes_with_pos);
-    cJSON_AddNumberToObject(o, "map", isnan(m->map) ? -1 : m->map);
-    cJSON_AddNumberToObject(o, "mauc", isnan(m->mauc) ? -1 : m->mauc);
-    cJSON_AddNumberToObject(o, "dprime", isnan(m->dprime) ? -1 : m->dprime);
+    num(o, "map", m->map);
+    num(o, "mauc", m->mauc);
+    num(o, "dprime", m->dprime); /* null when every AUC is 1 (d' infinite) */
 }
 
 static void print_metrics(const struct avs_ah_metrics *m, int clips)
@@ -315,8 +324,8 @@ static int cmd_metrics(struct args *a, struct avs_err *err)
     put_metrics(o, &m, n);
     cJSON *ap = cJSON_AddArrayToObject(o, "ap"), *auc = cJSON_AddArrayToObject(o, "auc");
     for (int k = 0; k < K; k++) {
-        cJSON_AddItemToArray(ap, cJSON_CreateNumber(isnan(m.ap[k]) ? -1 : m.ap[k]));
-        cJSON_AddItemToArray(auc, cJSON_CreateNumber(isnan(m.auc[k]) ? -1 : m.auc[k]));
+        cJSON_AddItemToArray(ap, isnan(m.ap[k]) ? cJSON_CreateNull() : cJSON_CreateNumber(m.ap[k]));
+        cJSON_AddItemToArray(auc, isnan(m.auc[k]) ? cJSON_CreateNull() : cJSON_CreateNumber(m.auc[k]));
     }
     emit(o);
     rc = 0;

@@ -87,7 +87,7 @@ def sequence_example(vid, start, end, labels, emb, packed=True):
            map_entry('start_time_seconds', float_feature([start], packed)) +
            map_entry('end_time_seconds', float_feature([end], packed)) +
            map_entry('labels', int64_feature(labels, packed)))
-    fl = field(1, b''.join(bytes_feature([row.tobytes()]) for row in emb))
+    fl = b''.join(field(1, bytes_feature([row.tobytes()])) for row in emb)  # FeatureList
     lists = map_entry('audio_embedding', fl)
     # an unknown varint field first: readers skip what they do not know
     return varint(7 << 3 | 0) + varint(300) + field(1, ctx) + field(2, lists)
