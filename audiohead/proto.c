@@ -144,13 +144,13 @@ static int key_is(struct buf k, const char *s)
     return k.p && (size_t)(k.end - k.p) == n && !memcmp(k.p, s, n);
 }
 
+/* the first value of a float list into the double at ctx (NAN: none yet) */
 static void take_first(void *ctx, double x, int64_t i)
 {
     double *d = ctx;
     (void)i;
-    if (isnan(d[1]))
-        d[1] = x;
-    (void)d;
+    if (isnan(*d))
+        *d = x;
 }
 
 static void take_label(void *ctx, double x, int64_t i)
@@ -181,10 +181,10 @@ static int context_entry(struct buf key, struct buf val, struct avs_ah_clip *c, 
         memcpy(c->id, f.sub.p, n);
         c->id[n] = 0;
     } else if (key_is(key, "start_time_seconds") || key_is(key, "end_time_seconds")) {
-        double d[2] = {0, NAN};
-        if (k != K_FLOAT || scalars(list, k, take_first, d) < 0 || isnan(d[1]))
+        double v = NAN;
+        if (k != K_FLOAT || scalars(list, k, take_first, &v) < 0 || isnan(v))
             return FAIL("context %.*s is not a float list", (int)(key.end - key.p), key.p);
-        *(key_is(key, "start_time_seconds") ? &c->start : &c->end) = d[1];
+        *(key_is(key, "start_time_seconds") ? &c->start : &c->end) = v;
     } else if (key_is(key, "labels")) {
         if (k != K_INT64 || scalars(list, k, take_label, c) < 0)
             return FAIL("context labels is not an int64 list");

@@ -8,6 +8,7 @@ format of tf.SequenceExample (so the C reader is checked against an independent 
   bad_crc.tfrecord                record 2's data CRC wrong
   bad_len_crc.tfrecord            record 1's length CRC wrong
   trunc.tfrecord                  cut inside record 3
+  garbage.tfrecord                record 1 is no protobuf; short_emb.tfrecord: 127-byte seconds
   listing.txt                     what `avs-audiohead read train.tfrecord` must print
   data.npz                        the dequantised clips and labels, for the reference
   pca.safetensors                 a random orthogonal PCA (pca_eigen_vectors, pca_means)
@@ -164,6 +165,10 @@ def main():
     open(out + '/bad_len_crc.tfrecord', 'wb').write(bad)
     cut = len(recs[0]) + len(recs[1]) + len(recs[2]) + 30
     open(out + '/trunc.tfrecord', 'wb').write(b''.join(recs)[:cut])
+    # valid framing around bytes that are no protobuf (an 11-byte varint), and a second of 127 bytes
+    open(out + '/garbage.tfrecord', 'wb').write(recs[0] + frame(b'\xff' * 11 + b'\x01'))
+    short = train[1][:4] + (train[1][4][:, :127].copy(),)
+    open(out + '/short_emb.tfrecord', 'wb').write(frame(sequence_example(*short)))
 
     def arrays(cl):
         x = [((c[4].astype(np.float64) - 128) / 128) for c in cl]
