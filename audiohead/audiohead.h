@@ -5,9 +5,11 @@
  *   avs_ah_data_add_tfrecord(&d, "bal_train/00.tfrecord", &err);   AudioSet's release
  *   avs_ah_data_add_store(&d, &store_src, &pca, &err);              or the store's embeddings
  *   struct avs_ah_head h; avs_ah_head_init(&h, D, K, seed);
- *   struct avs_ah_train_opts o = {...}; avs_ah_train(&h, &d, &o, NULL, &err);
+ *   struct avs_ah_train_opts o = {.iters = 50000, .batch = 500, .lr = 1e-3f, .seed = 1,
+ *                                 .balanced = 1};
+ *   avs_ah_train(&h, &d, &o, NULL, &err);
  *   struct avs_ah_metrics m; avs_ah_eval(&h, &eval, &m);            mAP, AUC, d'
- *   avs_ah_save(&h, &pca, "head.safetensors", &meta, &err);
+ *   avs_ah_save(&h, d.space, &pca, "head.safetensors", meta_kv, &err);  folded when PCA'd
  *
  * The model (ref: Kong, Xu, Wang, Plumbley, "Audio Set classification with attention model: a
  * probabilistic perspective", ICASSP 2018, decision-level single attention), per clip of T

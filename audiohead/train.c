@@ -126,8 +126,12 @@ static void report_eval(const struct avs_ah_head *h, const struct avs_ah_train_o
 {
     struct avs_ah_metrics m;
     avs_ah_eval(h, o->eval, &m);
-    avs_log_info("iteration %d: loss %.5f, eval mAP %.4f (%d classes), AUC %.4f, d' %.3f", t,
-                 loss, m.map, m.classes_with_pos, m.mauc, m.dprime);
+    if (o->progress)
+        printf("\rstep %d: loss %.5f, eval mAP %.4f (%d classes), AUC %.4f, d' %.3f\n", t, loss,
+               m.map, m.classes_with_pos, m.mauc, m.dprime);
+    else
+        avs_log_info("step %d: loss %.5f, eval mAP %.4f (%d classes), AUC %.4f, d' %.3f", t,
+                     loss, m.map, m.classes_with_pos, m.mauc, m.dprime);
     avs_ah_metrics_free(&m);
 }
 

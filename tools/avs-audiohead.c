@@ -189,9 +189,9 @@ static int cmd_train(struct args *a, struct avs_err *err)
     avs_ah_head_init(&h, tr.D, tr.K, a->o.seed);
     a->o.eval = have_eval ? &ev : NULL;
     a->o.progress = !a->cli.quiet && !a->json;
-    if (!a->cli.quiet)
-        avs_log_info("training on %d clips (%lld seconds, %s inputs of %d), %d steps of %d", tr.n,
-                     (long long)tr.rows, tr.space, tr.D, a->o.iters, a->o.batch);
+    if (a->o.progress)
+        printf("training on %d clips (%lld seconds, %s inputs of %d), %d steps of %d\n", tr.n,
+               (long long)tr.rows, tr.space, tr.D, a->o.iters, a->o.batch);
     if (avs_ah_train(&h, &tr, &a->o, &loss, err))
         goto out;
     char it[32], bt[32], lr[32], sd[32], ls[32], nc[32], mp[32] = "";
