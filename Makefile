@@ -8,7 +8,7 @@
 #   make test-gpu        CUDA=1 build, pack and run every GPU test + bench/gpu.sh (test-gpu-pack:
 #                        the pack alone, for the device machine: README, "Running on a GPU")
 #
-# Layout: every core/ backend/ backend/cpu/ ingest/ eval/ store/ report/ model/ features/ synth/ train/ predict/ *.c goes into one static
+# Layout: every core/ backend/ backend/cpu/ ingest/ eval/ store/ report/ model/ features/ synth/ train/ predict/ audiohead/ *.c goes into one static
 # library; every tools/avs-*.c is a program; every tests/test_*.c is a test binary and every
 # tests/test_*.sh a test script. New files need no Makefile edit.
 
@@ -36,7 +36,7 @@ LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lpthread -lm $(SAN_FLAGS) $(LDFLAGS)
 
 # MODULES, TOOL_SRCS, TEST_SRCS and TEST_SCRIPTS may be narrowed on the command line to build
 # and test one part alone, e.g. make check B=build-eval MODULES="core eval" TOOL_SRCS=tools/avs-eval.c ...
-MODULES ?= core backend backend/cpu ingest eval store report model features synth train predict
+MODULES ?= core backend backend/cpu ingest eval store report model features synth train predict audiohead
 LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRCS)) $(B)/obj/sql/schema_sql.o $(B)/obj/version.o
 TOOL_SRCS ?= $(wildcard tools/avs-*.c)
