@@ -47,7 +47,7 @@
  *   |                                   u32 masked_crc32c(data)                |
  *   +-------------------------------------------------------------------------+
  * masked(c) = ((c >> 15) | (c << 17)) + 0xa282ead8. CRC32C (Castagnoli, reflected 0x82F63B78):
- * Debian ships no C library for it (only python3-crc32c), so tfrecord.c has the table form. */
+ * Computed by Intel ISA-L (Debian's libisal-dev). */
 uint32_t avs_ah_crc32c(uint32_t crc, const void *data, size_t n);
 uint32_t avs_ah_crc_mask(uint32_t crc);
 
