@@ -1,12 +1,15 @@
 #!/usr/bin/python3
 """bench/fuzz/make_corpus.py: write the seed corpora bench/fuzz/corpus/<target>/ (small valid
 files of each format, a few variants each). Run once from the repository root; the output is
-committed. Formats: core/safetensors.h, features/cache.h, eval/eval.h (logits), docs/avss.md."""
+committed. Formats: core/safetensors.h, features/cache.h, eval/eval.h (logits), docs/avss.md,
+core/pth.h (PyTorch checkpoints: needs torch, i.e. /usr/bin/python3 with python3-torch).
+Arguments: the targets to write (default: all), e.g. make_corpus.py pth."""
 import ctypes
 import io
 import json
 import os
 import struct
+import sys
 import wave
 
 import numpy as np
@@ -201,6 +204,27 @@ def seeds_config():
                            '"best_miou":-1,"best_epoch":0}')
 
 
-for fn in (seeds_safetensors, seeds_cache, seeds_csv, seeds_avsbench, seeds_label2idx, seeds_png,
-           seeds_jpeg, seeds_wav, seeds_logits, seeds_config):
-    fn()
+def seeds_pth():
+    """Small torch.save zips (core/pth.h): one tensor, a nested prefixed state dict of other
+    dtypes, a strided bf16 view, pickle protocol 4 (FRAME, MEMOIZE, STACK_GLOBAL)."""
+    import collections
+    import torch
+
+    def save(name, obj, **kw):
+        b = io.BytesIO()
+        torch.save(obj, b, **kw)
+        put("pth", name, b.getvalue())
+
+    x = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    save("one_f32", {"w": x})
+    save("nested", {"epoch": 1, "state_dict": collections.OrderedDict(
+        [("module.a", x.half()[0]), ("module.n", torch.tensor(7)), ("module.b", torch.tensor([True]))])})
+    save("view_bf16", {"t": x.bfloat16().t(), "p": torch.nn.Parameter(x[:, 1:])})
+    save("proto4", {"w": x.double(), "i": torch.arange(3, dtype=torch.int32)}, pickle_protocol=4)
+
+
+ALL = (seeds_safetensors, seeds_cache, seeds_csv, seeds_avsbench, seeds_label2idx, seeds_png,
+       seeds_jpeg, seeds_wav, seeds_logits, seeds_config, seeds_pth)
+for fn in ALL:
+    if len(sys.argv) < 2 or fn.__name__[len("seeds_"):] in sys.argv[1:]:
+        fn()
