@@ -4,7 +4,8 @@
 # ({'epoch', 'model': {'module.' + name: tensor}}, tests/gen/pth_fixtures.py) give
 # `avs-model run c3n_head` the same output bytes as the safetensors fixture they came from,
 # and as the same .pth converted by tools/convert_checkpoint.py (where Debian's torch is);
-# refused checkpoints stop the tool with exit 3 and the reader's message, nothing written.
+# refused checkpoints stop the tool with exit 3 and the reader's message, nothing written; a
+# checkpoint of another architecture names its first misfit, how many more and which.
 set -u
 . "$(dirname "$0")/lib.sh"
 F=tests/fixtures/model P=tests/fixtures/pth M=$AVS_BIN/avs-model T=$AVS_TMP
@@ -35,4 +36,10 @@ refused $P/os_system.pth "refused the global posix.system"
 refused $P/legacy.pth "re-save it once with a current PyTorch"
 refused $P/truncated.pth "truncated.pth: not a readable zip archive"
 refused $P/dtypes.pth 'dtypes.pth: missing tensor "conv1.conv.weight"'
+# another architecture's checkpoint: the first misfit, then how many more and which
+out=$("$M" run pvt_v2_b0 --weights $P/nested_model.pth --inputs tests/fixtures/features/pvt_small.io.safetensors \
+      --out "$T/r.safetensors" 2>&1)
+expect_eq $? 3 "exit status for another architecture"
+case $out in *'unknown tensor "0.weight"'*'(and 8 more tensors that do not fit this PVTv2 variant: "0.bias", "1.weight", "1.bias", ...)'*) ;;
+  *) fail "another architecture: message lacks the count and names: $out" ;; esac
 finish
