@@ -43,13 +43,14 @@ struct ctx {
     zip_t *za;
     char prefix[256]; /* "<name>/" */
     int big_endian;
+    size_t file_len;
     struct avs_err *err;
 };
 
 /* ---- the archive ---- */
 
-/* The index and uncompressed size of record prefix+rel; a size over what its compressed
- * bytes can hold (deflate stays under 1:1032) is corrupt. */
+/* The index and uncompressed size of record prefix+rel; compressed bytes past the file's size,
+ * or more bytes than they can hold (deflate stays under 1:1032), are corrupt. */
 static int record_stat(struct ctx *c, const char *rel, zip_int64_t *index, uint64_t *size)
 {
     char name[400];
@@ -60,7 +61,7 @@ static int record_stat(struct ctx *c, const char *rel, zip_int64_t *index, uint6
         !(st.valid & ZIP_STAT_COMP_SIZE))
         return avs_err_set(c->err, "%s: the record %s is missing: the checkpoint is incomplete "
                            "or not one torch.save wrote; re-save or re-download it", c->f->path, name);
-    if (st.size / 1032 > st.comp_size)
+    if (st.comp_size > c->file_len || st.size / 1032 > st.comp_size)
         return avs_err_set(c->err, "%s: the record %s claims %llu bytes from %llu compressed: "
                            "corrupt archive", c->f->path, name, (unsigned long long)st.size,
                            (unsigned long long)st.comp_size);
@@ -408,7 +409,7 @@ int avs_pth_load(struct avs_st_file *f, const void *data, size_t len, struct avs
 {
     if (avs_pth_sniff(data, len) == AVS_PTH_LEGACY)
         return legacy(f->path, err);
-    struct ctx c = {.f = f, .err = err};
+    struct ctx c = {.f = f, .file_len = len, .err = err};
     zip_error_t ze;
     zip_error_init(&ze);
     zip_source_t *src = zip_source_buffer_create(data, len, 0, &ze);
