@@ -9,9 +9,8 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 F=tests/fixtures/model P=tests/fixtures/pth M=$AVS_BIN/avs-model T=$AVS_TMP
-run() { # run WEIGHTS OUT: forward and the parameter gradients (train mode)
-  "$M" run c3n_head --weights "$1" --inputs $F/head_eval.inputs.safetensors \
-    --grad-out $F/head_eval.dout.safetensors --out "$2" -j 2
+run() { # run WEIGHTS OUT: the forward pass
+  "$M" run c3n_head --weights "$1" --inputs $F/head_eval.inputs.safetensors --out "$2" -j 2
 }
 run $F/head_eval.weights.safetensors "$T/st.safetensors" || fail "avs-model on the safetensors fixture"
 run $P/head_eval.pth "$T/pth.safetensors" || fail "avs-model on the .pth"
