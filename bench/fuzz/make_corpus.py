@@ -206,21 +206,27 @@ def seeds_config():
 
 def seeds_pth():
     """Small torch.save zips (core/pth.h): one tensor, a nested prefixed state dict of other
-    dtypes, a strided bf16 view, pickle protocol 4 (FRAME, MEMOIZE, STACK_GLOBAL)."""
+    dtypes, a strided bf16 view, pickle protocol 4 (FRAME, MEMOIZE, STACK_GLOBAL). And bare
+    data.pkl pickles (pkl_*), which bench/fuzz/fuzz_pth.c puts into a zip beside 64-byte
+    storages data/0..3: their tensors' storages are 64 bytes each."""
     import collections
+    import zipfile
     import torch
 
     def save(name, obj, **kw):
         b = io.BytesIO()
         torch.save(obj, b, **kw)
         put("pth", name, b.getvalue())
+        with zipfile.ZipFile(io.BytesIO(b.getvalue())) as z:
+            put("pth", "pkl_" + name, z.read("archive/data.pkl"))
 
-    x = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    x = torch.arange(16, dtype=torch.float32).reshape(4, 4)
     save("one_f32", {"w": x})
     save("nested", {"epoch": 1, "state_dict": collections.OrderedDict(
-        [("module.a", x.half()[0]), ("module.n", torch.tensor(7)), ("module.b", torch.tensor([True]))])})
-    save("view_bf16", {"t": x.bfloat16().t(), "p": torch.nn.Parameter(x[:, 1:])})
-    save("proto4", {"w": x.double(), "i": torch.arange(3, dtype=torch.int32)}, pickle_protocol=4)
+        [("module.a", torch.zeros(32).half()[:8]), ("module.n", torch.arange(8)),
+         ("module.b", torch.zeros(64, dtype=torch.bool)[::3])])})
+    save("view_bf16", {"t": torch.zeros(32).bfloat16().reshape(4, 8).t(), "p": torch.nn.Parameter(x[:, 1:])})
+    save("proto4", {"w": torch.zeros(8).double(), "i": torch.arange(16, dtype=torch.int32)}, pickle_protocol=4)
 
 
 ALL = (seeds_safetensors, seeds_cache, seeds_csv, seeds_avsbench, seeds_label2idx, seeds_png,
