@@ -12,7 +12,7 @@
 # library; every tools/avs-*.c is a program; every tests/test_*.c is a test binary and every
 # tests/test_*.sh a test script. New files need no Makefile edit.
 
-PKGS := libavformat libavcodec libswscale libswresample libavutil sndfile sqlite3 libpng libcjson openblas fftw3 libxxhash libisal
+PKGS := libavformat libavcodec libswscale libswresample libavutil sndfile sqlite3 libpng libcjson openblas fftw3 libxxhash libisal libzip
 
 # CUDA=1 builds into its own folder (its objects are compiled with other flags).
 ifneq ($(SANITIZE),)

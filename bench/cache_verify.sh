@@ -10,7 +10,7 @@ B=${AVS_BUILD:-build}
 [ -f "$B/libavs.a" ] || { echo "cache_verify.sh: no $B/libavs.a: run make first (or set AVS_BUILD)"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 dir=${dir:-$tmp}
-pkgs="libavformat libavcodec libswscale libswresample libavutil sndfile sqlite3 libpng libcjson openblas fftw3 libxxhash"
+pkgs="libavformat libavcodec libswscale libswresample libavutil sndfile sqlite3 libpng libcjson openblas fftw3 libxxhash libisal libzip"
 cc -std=c11 -D_GNU_SOURCE -O2 -fopenmp -I. $(pkg-config --cflags $pkgs) bench/cache_verify.c \
    "$B/libavs.a" $(pkg-config --libs $pkgs) -fopenmp -lpthread -lm -o "$tmp/cache_verify"
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"

@@ -17,6 +17,7 @@
 #include "core/f16.h"
 #include "core/fs.h"
 #include "core/integrity.h"
+#include "core/pth.h"
 
 static const struct {
     const char *name;
@@ -191,12 +192,18 @@ int avs_st_open(const char *path, struct avs_st_file **out, struct avs_err *err)
     }
     f->map_len = len;
     const unsigned char *p = f->map;
+    if (avs_pth_sniff(p, len) != AVS_PTH_NONE) { /* a PyTorch checkpoint: core/pth.h */
+        f->map = NULL, f->map_len = 0;
+        rc = avs_pth_load(f, p, len, err);
+        munmap((void *)(uintptr_t)p, len);
+        goto out;
+    }
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = (hlen << 8) | p[i];
     if (hlen > len - 8 || hlen > (100u << 20)) {
-        avs_err_set(err, "%s: header length %llu does not fit in the file's %zu bytes: truncated "
-                    "or not a safetensors file", path, (unsigned long long)hlen, len);
+        avs_err_set(err, "%s: header length %llu does not fit in the file's %zu bytes: truncated, "
+                    "or neither a safetensors file nor a PyTorch zip checkpoint", path, (unsigned long long)hlen, len);
         goto out;
     }
     json = avs_malloc((size_t)hlen + 1);

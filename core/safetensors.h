@@ -9,7 +9,8 @@
  *            "__metadata__": {"key": "value"}}   offsets are relative to the data buffer.
  *
  *   struct avs_st_file *f;
- *   if (avs_st_open(path, &f, &err)) ...;          checks every offset and shape
+ *   if (avs_st_open(path, &f, &err)) ...;          checks every offset and shape; a PyTorch
+ *                                                  .pth/.pt zip is read by core/pth.h instead
  *   const struct avs_st_tensor *t = avs_st_find(f, "conv1.conv.weight");
  *   avs_st_read_f32(t, dst, n, &err);              F32, F16, BF16 -> float
  *   avs_st_close(&f);

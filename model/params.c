@@ -78,6 +78,63 @@ const char *avs_params_missing(const struct avs_params_io *io, const char *seen,
     return NULL;
 }
 
+/* Tensors that do not fit (unknown names, other shapes): the first one's full message, then
+ * how many more and the first few of their names, so another architecture shows at once. */
+struct misfits {
+    int n;
+    char first[sizeof(((struct avs_err *)0)->msg)];
+    char names[200];
+};
+
+static void misfit_add(struct misfits *m, const char *name, const char *msg)
+{
+    if (m->n++ == 0) {
+        snprintf(m->first, sizeof m->first, "%s", msg);
+        return;
+    }
+    size_t o = strlen(m->names);
+    if (m->n <= 4)
+        snprintf(m->names + o, sizeof m->names - o, "%s\"%.50s\"", o ? ", " : "", name);
+}
+
+static int misfit_report(const struct misfits *m, const char *what, struct avs_err *err)
+{
+    if (m->n == 1)
+        return avs_err_set(err, "%s", m->first);
+    return avs_err_set(err, "%s (and %d more tensors that do not fit %s: %s%s)", m->first,
+                       m->n - 1, what, m->names, m->n > 4 ? ", ..." : "");
+}
+
+/* The first missing tensor, and how many and which others are missing. */
+static int missing_report(const struct avs_params_io *io, const char *seen, const char *path,
+                          const char *what, struct avs_err *err)
+{
+    int n = 0;
+    char more[200] = "";
+    const char *first = NULL;
+    for (int s = 0, o = 0; s < io->nsets; o += io->sets[s]->n, s++)
+        for (int i = 0; i < io->sets[s]->n; i++) {
+            if (seen[o + i])
+                continue;
+            const char *nm = io->sets[s]->spec[i].name;
+            size_t l = strlen(more);
+            if (n == 0)
+                first = nm;
+            else if (n <= 3)
+                snprintf(more + l, sizeof more - l, "%s\"%.50s\"", l ? ", " : "", nm);
+            n++;
+        }
+    if (n == 0)
+        return 0;
+    const char *pre = io->prefix ? io->prefix : "";
+    if (n == 1)
+        return avs_err_set(err, "%s: missing tensor \"%s%s\" of %s (a checkpoint of another "
+                           "variant or configuration?)", path, pre, first, what);
+    return avs_err_set(err, "%s: missing tensor \"%s%s\" of %s and %d more (%s%s): a checkpoint "
+                       "of another variant or configuration?", path, pre, first, what, n - 1, more,
+                       n > 4 ? ", ..." : "");
+}
+
 int avs_params_load(const struct avs_st_file *f, const struct avs_params_io *io,
                     struct avs_err *err)
 {
@@ -85,6 +142,8 @@ int avs_params_load(const struct avs_st_file *f, const struct avs_params_io *io,
     int total = offset_of(io, io->nsets), rc = -1;
     char *seen = io->seen ? io->seen : avs_calloc((size_t)total + 1, 1);
     const char *what = io->what ? io->what : "the model";
+    struct misfits *m = avs_calloc(1, sizeof *m);
+    struct avs_err e1 = {{0}};
     if (io->ignored)
         *io->ignored = 0;
     for (int k = 0; k < f->n; k++) {
@@ -92,9 +151,10 @@ int avs_params_load(const struct avs_st_file *f, const struct avs_params_io *io,
         const char *name = unprefixed(io, t->name);
         int s, i = name ? find(io, name, &s) : -1, r;
         if (i >= 0) {
-            if (load_one(io->sets[s], i, t, f->path, err))
-                goto out;
-            seen[offset_of(io, s) + i] = 1;
+            if (load_one(io->sets[s], i, t, f->path, &e1))
+                misfit_add(m, t->name, e1.msg);
+            else
+                seen[offset_of(io, s) + i] = 1;
         } else if (io->extra && (r = io->extra(io->ctx, t, err)) != 0) {
             if (r < 0)
                 goto out;
@@ -102,19 +162,19 @@ int avs_params_load(const struct avs_st_file *f, const struct avs_params_io *io,
             if (io->ignored)
                 (*io->ignored)++;
         } else {
-            avs_err_set(err, "%s: unknown tensor \"%s\": not a tensor of %s (another variant or "
+            avs_err_set(&e1, "%s: unknown tensor \"%s\": not a tensor of %s (another variant or "
                         "configuration?)", f->path, t->name, what);
-            goto out;
+            misfit_add(m, t->name, e1.msg);
         }
     }
-    const char *miss = io->seen ? NULL : avs_params_missing(io, seen, NULL);
-    if (miss) {
-        avs_err_set(err, "%s: missing tensor \"%s%s\" of %s (a checkpoint of another variant or "
-                    "configuration?)", f->path, io->prefix ? io->prefix : "", miss, what);
+    if (m->n)
+        misfit_report(m, what, err);
+    else if (!io->seen && missing_report(io, seen, f->path, what, err))
         goto out;
-    }
-    rc = 0;
+    else
+        rc = 0;
 out:
+    free(m);
     if (!io->seen)
         free(seen);
     return rc;

@@ -51,8 +51,8 @@ static int plan(struct avs_vggish *m, const struct avs_st_file *f, const struct 
     for (int l = 0; l < AVS_VGGISH_NCONV; l++) {
         const struct avs_st_tensor *t = avs_st_find(f, conv_names[l][0]);
         if (!t)
-            return avs_err_set(err, "%s: missing tensor \"%s\" (expected torchvggish names; "
-                               "convert the .pth with tools/convert_checkpoint.py)", f->path,
+            return avs_err_set(err, "%s: missing tensor \"%s\" (expected torchvggish names, "
+                               "as in vggish-10086976.pth)", f->path,
                                conv_names[l][0]);
         if (t->ndim != 4 || t->shape[1] != cin || t->shape[2] != 3 || t->shape[3] != 3 ||
             t->shape[0] < 1 || t->shape[0] > 65536)

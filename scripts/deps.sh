@@ -7,7 +7,7 @@
 # As root it runs apt-get; otherwise it prints the exact command to run.
 set -euo pipefail
 want=(pkg-config make gcc libavformat-dev libavcodec-dev libswscale-dev libswresample-dev
-      libavutil-dev libsndfile1-dev libsqlite3-dev libpng-dev libcjson-dev libopenblas-dev libfftw3-dev libxxhash-dev libisal-dev
+      libavutil-dev libsndfile1-dev libsqlite3-dev libpng-dev libcjson-dev libopenblas-dev libfftw3-dev libxxhash-dev libisal-dev libzip-dev
       ffmpeg sqlite3 ca-certificates python3-numpy)  # numpy: reference checks in tests
 for a in "$@"; do
   case $a in

@@ -21,6 +21,7 @@
 #include "bench/fuzz/fuzz_label2idx.c"
 #include "bench/fuzz/fuzz_logits.c"
 #include "bench/fuzz/fuzz_png.c"
+#include "bench/fuzz/fuzz_pth.c"
 #include "bench/fuzz/fuzz_safetensors.c"
 #include "bench/fuzz/fuzz_wav.c"
 #include "tests/check.h"
@@ -50,6 +51,7 @@ static const struct {
     {"config", avs_fuzz_config},     {"csv", avs_fuzz_csv},
     {"jpeg", avs_fuzz_jpeg},         {"label2idx", avs_fuzz_label2idx},
     {"logits", avs_fuzz_logits},     {"png", avs_fuzz_png},
+    {"pth", avs_fuzz_pth},
     {"safetensors", avs_fuzz_safetensors}, {"wav", avs_fuzz_wav},
 };
 #define N_TARGETS ((int)(sizeof TARGETS / sizeof TARGETS[0]))

@@ -58,7 +58,7 @@ static void usage(FILE *f)
         AVS_CLI_DEVICE_USAGE
         "  --json              a summary as JSON on stdout (no per-epoch lines)\n"
         "  --import W          no training: a run from a head trained elsewhere (official C3N\n"
-        "                      checkpoint via tools/convert_checkpoint.py; official names, other\n"
+        "                      checkpoint, .pth as saved or .safetensors; official names, other\n"
         "                      tensors ignored), for avs-predict / avs-eval; the feature set must\n"
         "                      come from the same backbone weights\n"
         "  --root DIR, --db PATH, -q, --quiet, -h, --help, --version\n"

@@ -1,12 +1,15 @@
 #!/usr/bin/python3
 """bench/fuzz/make_corpus.py: write the seed corpora bench/fuzz/corpus/<target>/ (small valid
 files of each format, a few variants each). Run once from the repository root; the output is
-committed. Formats: core/safetensors.h, features/cache.h, eval/eval.h (logits), docs/avss.md."""
+committed. Formats: core/safetensors.h, features/cache.h, eval/eval.h (logits), docs/avss.md,
+core/pth.h (PyTorch checkpoints: needs torch, i.e. /usr/bin/python3 with python3-torch).
+Arguments: the targets to write (default: all), e.g. make_corpus.py pth."""
 import ctypes
 import io
 import json
 import os
 import struct
+import sys
 import wave
 
 import numpy as np
@@ -201,6 +204,33 @@ def seeds_config():
                            '"best_miou":-1,"best_epoch":0}')
 
 
-for fn in (seeds_safetensors, seeds_cache, seeds_csv, seeds_avsbench, seeds_label2idx, seeds_png,
-           seeds_jpeg, seeds_wav, seeds_logits, seeds_config):
-    fn()
+def seeds_pth():
+    """Small torch.save zips (core/pth.h): one tensor, a nested prefixed state dict of other
+    dtypes, a strided bf16 view, pickle protocol 4 (FRAME, MEMOIZE, STACK_GLOBAL). And bare
+    data.pkl pickles (pkl_*), which bench/fuzz/fuzz_pth.c puts into a zip beside 64-byte
+    storages data/0..3: their tensors' storages are 64 bytes each."""
+    import collections
+    import zipfile
+    import torch
+
+    def save(name, obj, **kw):
+        b = io.BytesIO()
+        torch.save(obj, b, **kw)
+        put("pth", name, b.getvalue())
+        with zipfile.ZipFile(io.BytesIO(b.getvalue())) as z:
+            put("pth", "pkl_" + name, z.read("archive/data.pkl"))
+
+    x = torch.arange(16, dtype=torch.float32).reshape(4, 4)
+    save("one_f32", {"w": x})
+    save("nested", {"epoch": 1, "state_dict": collections.OrderedDict(
+        [("module.a", torch.zeros(32).half()[:8]), ("module.n", torch.arange(8)),
+         ("module.b", torch.zeros(64, dtype=torch.bool)[::3])])})
+    save("view_bf16", {"t": torch.zeros(32).bfloat16().reshape(4, 8).t(), "p": torch.nn.Parameter(x[:, 1:])})
+    save("proto4", {"w": torch.zeros(8).double(), "i": torch.arange(16, dtype=torch.int32)}, pickle_protocol=4)
+
+
+ALL = (seeds_safetensors, seeds_cache, seeds_csv, seeds_avsbench, seeds_label2idx, seeds_png,
+       seeds_jpeg, seeds_wav, seeds_logits, seeds_config, seeds_pth)
+for fn in ALL:
+    if len(sys.argv) < 2 or fn.__name__[len("seeds_"):] in sys.argv[1:]:
+        fn()
