@@ -64,8 +64,8 @@ static void feat_alloc(struct avs_clip_feat *f, const struct avs_feat_enc *e, in
     f->n = n, f->H = e->H, f->W = e->W, f->E = e->E;
     f->audio_emb = avs_malloc((size_t)n * f->E * sizeof(float));
     for (int s = 0; s < 4; s++) {
-        f->C[s] = e->pvt.cfg.dims[s];
-        f->Hs[s] = avs_pvt_side(e->H, s), f->Ws[s] = avs_pvt_side(e->W, s);
+        f->C[s] = e->dims[s];
+        f->Hs[s] = avs_feat_side(e, e->H, s), f->Ws[s] = avs_feat_side(e, e->W, s);
         f->stage[s] = avs_malloc((size_t)n * f->C[s] * f->Hs[s] * f->Ws[s] * sizeof(float));
         f->gradcam[s] = avs_malloc((size_t)n * f->C[s] * sizeof(float));
         f->gradcam_v[s] = avs_malloc((size_t)n * f->C[s] * sizeof(float));
@@ -77,7 +77,7 @@ static void feat_alloc(struct avs_clip_feat *f, const struct avs_feat_enc *e, in
 int avs_feat_clip(struct avs_feat_enc *e, const char *path, struct avs_clip_feat *out,
                   struct avs_err *err)
 {
-    AVS_ASSERT(e->have_pvt && e->have_vg && e->have_mel && e->S);
+    AVS_ASSERT((e->have_pvt || e->have_rn) && e->have_vg && e->have_mel && e->S);
     struct avs_decode_opts o = {.out_w = e->W, .out_h = e->H, .frame_rule = AVS_FRAME_AVSBENCH};
     struct avs_decode_result res;
     memset(&res, 0, sizeof res);

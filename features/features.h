@@ -29,7 +29,7 @@
  *           VGGish embedding and AudioSet logits
  *   visual  each frame as float (v/255 - ImageNet mean) / std, NCHW (AVSBench's transform,
  *           store/store.h);
- *           PVTv2 forward -> logits -> C3IM targets CC and CC-V with S -> Grad-CAM pass for CC
+ *           PVTv2 or ResNet-50 forward -> logits -> C3IM targets CC and CC-V with S -> Grad-CAM pass for CC
  *           (stage maps, logits, weights) and one for the frames whose CC-V differs
  *   record  one cache record per (second, flipped), fields in this order:
  *             logmel [96,64], audio_emb [E], audio_logits [A], stage1..4 [C_s,H_s,W_s],
@@ -63,12 +63,13 @@
 #include "features/labelsim.h"
 #include "features/logmel.h"
 #include "model/pvt.h"
+#include "model/resnet.h"
 #include "model/vggish.h"
 
 struct avs_features_opts {
     const char *root;            /* store root */
     const char *db_path;         /* NULL: root/avs.db */
-    const char *visual;          /* "pvt_v2_b0".."pvt_v2_b5" */
+    const char *visual;          /* "pvt_v2_b0".."pvt_v2_b5", "resnet50" */
     const char *visual_weights;  /* NULL: random (needs random_init) */
     const char *audio_weights;   /* vggish safetensors; NULL: random (needs random_init) */
     const char *audio_head;      /* AudioSet head; NULL: from audio_weights */
@@ -133,10 +134,12 @@ int avs_features_merge(const char *root, const char *db_path, const char *set, c
 struct avs_feat_bufs; /* compute buffers of the encoders (features/run_video.c) */
 
 struct avs_feat_enc {
-    struct avs_pvt pvt;
+    struct avs_pvt pvt;       /* the visual encoder: PVTv2 (have_pvt) or ResNet-50 (have_rn) */
+    struct avs_resnet rn;
     struct avs_vggish vg;
     struct avs_logmel mel;
-    int have_pvt, have_vg, have_mel;
+    int have_pvt, have_rn, have_vg, have_mel;
+    int dims[4];              /* the visual encoder's stage channels */
     struct avs_feat_bufs *bufs; /* device buffers + PVTv2 workspace, made by the first video */
     float *S;                 /* [V,A] label similarity */
     int V, A, E;              /* visual classes, audio classes, embedding width */

@@ -45,7 +45,7 @@ static int store_size(sqlite3 *db, int *H, int *W, struct avs_err *err)
     }
     *W = sqlite3_column_int(st, 0), *H = sqlite3_column_int(st, 1);
     if (*W < 32 || *H < 32 || *W % 32 || *H % 32 || *W > 4096 || *H > 4096) {
-        avs_err_set(err, "video %s: frames are %dx%d; PVTv2 needs sides that are multiples of 32: "
+        avs_err_set(err, "video %s: frames are %dx%d; the visual encoders need sides that are multiples of 32: "
                     "re-ingest with --size 224x224", (const char *)sqlite3_column_text(st, 2), *W, *H);
         goto out;
     }
@@ -59,20 +59,8 @@ int avs_feat_enc_load(struct avs_feat_enc *e, const char *visual, const char *vi
                       const char *audio_file, const char *audio_head, uint64_t seed,
                       struct avs_err *err)
 {
-    struct avs_pvt_cfg cfg;
-    if (avs_pvt_cfg_variant(&cfg, visual))
-        return avs_err_set(err, "--visual %s: unknown encoder (pvt_v2_b0..pvt_v2_b5)", visual);
-    cfg.classes = 1000;
-    if (visual_file) {
-        if (avs_pvt_load(&e->pvt, &cfg, visual_file, err))
-            return avs_err_wrap(err, "loading the visual encoder (check --visual %s=FILE)", visual);
-    } else
-        avs_pvt_init_random(&e->pvt, &cfg, seed);
-    e->have_pvt = 1;
-    if (!e->pvt.cfg.classes)
-        return avs_err_set(err, "%s: no ImageNet head (head.weight/head.bias): C3IM needs the "
-                           "visual logits; convert the full classification checkpoint",
-                           visual_file);
+    if (avs_feat_vis_load(e, visual, visual_file, seed, err))
+        return -1;
     if (audio_file) {
         if (avs_vggish_load(&e->vg, audio_file, audio_head, err))
             return avs_err_wrap(err, "loading the audio encoder (check --audio / --audio-head)");
@@ -82,7 +70,7 @@ int avs_feat_enc_load(struct avs_feat_enc *e, const char *visual, const char *vi
     if (!e->vg.classes)
         return avs_err_set(err, "%s: no AudioSet head: give the 527-way head with --audio-head "
                            "H.safetensors (head.weight [527,128], head.bias [527])", audio_file);
-    e->V = e->pvt.cfg.classes, e->A = e->vg.classes, e->E = e->vg.fc[2];
+    e->A = e->vg.classes, e->E = e->vg.fc[2];
     return 0;
 }
 
@@ -368,8 +356,7 @@ void avs_feat_set_status(sqlite3 *db, int64_t set_id)
 void avs_feat_enc_close(struct avs_feat_enc *e)
 {
     avs_feat_bufs_free(&e->bufs);
-    if (e->have_pvt)
-        avs_pvt_free(&e->pvt);
+    avs_feat_vis_free(e);
     if (e->have_vg)
         avs_vggish_free(&e->vg);
     if (e->have_mel)

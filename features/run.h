@@ -15,6 +15,30 @@
 int avs_feat_enc_load(struct avs_feat_enc *e, const char *visual, const char *visual_file,
                       const char *audio_file, const char *audio_head, uint64_t seed,
                       struct avs_err *err);
+/* The visual encoder by name (features/visual.c): "pvt_v2_b0".."pvt_v2_b5" or "resnet50",
+ * from file or random from seed (official widths, 1000 classes); sets e->dims, e->V and
+ * have_pvt / have_rn. 0 or -1 (err names the file). */
+int avs_feat_vis_load(struct avs_feat_enc *e, const char *visual, const char *file, uint64_t seed,
+                      struct avs_err *err);
+int avs_feat_vis_is_resnet(const char *name);
+void avs_feat_vis_free(struct avs_feat_enc *e);
+/* Side of stage s for an input side, by the loaded encoder's conv arithmetic. */
+int avs_feat_side(const struct avs_feat_enc *e, int side, int s);
+/* A Grad-CAM workspace of the loaded encoder for N frames of e->H x e->W, and its passes
+ * (model/pvt.h, model/resnet.h: the same contracts). */
+struct avs_feat_vws {
+    struct avs_pvt_ws pvt;
+    struct avs_resnet_ws rn;
+};
+void avs_feat_vws_init(struct avs_feat_vws *w, const struct avs_feat_enc *e, int N);
+void avs_feat_vws_free(struct avs_feat_vws *w);
+void avs_feat_vis_fwd_kept(const struct avs_feat_enc *e, struct avs_feat_vws *w,
+                           float *const stage[4], float *logits, const float *image, int N);
+void avs_feat_vis_gradcam_kept(const struct avs_feat_enc *e, struct avs_feat_vws *w,
+                               float *const gradcam[4], const int *target);
+void avs_feat_vis_gradcam(const struct avs_feat_enc *e, struct avs_feat_vws *w,
+                          float *const gradcam[4], float *const stage[4], float *logits,
+                          const float *image, const int *target, int N);
 /* Free avs_feat_compute's buffers (device memory, the PVTv2 workspace); NULL-safe
  * (avs_feat_enc_close calls it). */
 void avs_feat_bufs_free(struct avs_feat_bufs **b);

@@ -28,13 +28,13 @@ void avs_feat_fields(struct avs_feat_enc *e)
     for (int s = 0; s < 4; s++) {
         char nm[16];
         snprintf(nm, sizeof nm, "stage%d", s + 1);
-        field(&e->fields[n++], nm, 3, e->pvt.cfg.dims[s], avs_pvt_side(e->H, s), avs_pvt_side(e->W, s));
+        field(&e->fields[n++], nm, 3, e->dims[s], avs_feat_side(e, e->H, s), avs_feat_side(e, e->W, s));
     }
     field(&e->fields[n++], "vlogits", 1, e->V, 0, 0);
     for (int s = 0; s < 8; s++) {
         char nm[16];
         snprintf(nm, sizeof nm, s < 4 ? "gradcam%d" : "gradcam_v%d", s % 4 + 1);
-        field(&e->fields[n++], nm, 1, e->pvt.cfg.dims[s % 4], 0, 0);
+        field(&e->fields[n++], nm, 1, e->dims[s % 4], 0, 0);
     }
     AVS_ASSERT(n == AVS_FEAT_NFIELDS);
     e->nf = n;
@@ -46,7 +46,7 @@ void avs_feat_fields(struct avs_feat_enc *e)
 
 /* Per-chunk buffers of the visual side. */
 struct vis {
-    struct avs_pvt_ws ws;  /* GRADCAM workspace for CHUNK frames */
+    struct avs_feat_vws ws; /* Grad-CAM workspace for CHUNK frames */
     struct avs_arena mem;  /* the device buffers below */
     float *img;      /* [CHUNK,3,H,W] device: the chunk's frames */
     float *img2;     /* [CHUNK,3,H,W] device: frames whose CC-V differs from CC */
@@ -89,8 +89,8 @@ static void vis_carve(struct vis *v, const struct avs_feat_enc *e, size_t *need)
     size_t img = (size_t)CHUNK * 3 * e->H * e->W;
     v->img = take(a, need, img), v->img2 = take(a, need, img);
     for (int s = 0; s < 4; s++) {
-        size_t n = (size_t)CHUNK * e->pvt.cfg.dims[s] * avs_pvt_side(e->H, s) * avs_pvt_side(e->W, s);
-        size_t g = (size_t)CHUNK * e->pvt.cfg.dims[s];
+        size_t n = (size_t)CHUNK * e->dims[s] * avs_feat_side(e, e->H, s) * avs_feat_side(e, e->W, s);
+        size_t g = (size_t)CHUNK * e->dims[s];
         v->st[s] = take(a, need, n), v->st2[s] = take(a, need, n);
         v->gc[s] = take(a, need, g), v->gv2[s] = take(a, need, g);
     }
@@ -100,15 +100,15 @@ static void vis_carve(struct vis *v, const struct avs_feat_enc *e, size_t *need)
 static void vis_alloc(struct vis *v, const struct avs_feat_enc *e)
 {
     size_t img = (size_t)CHUNK * 3 * e->H * e->W, need = 0;
-    avs_pvt_ws_init(&v->ws, &e->pvt, CHUNK, e->H, e->W, AVS_PVT_GRADCAM);
+    avs_feat_vws_init(&v->ws, e, CHUNK);
     memset(&v->mem, 0, sizeof v->mem);
     vis_carve(v, e, &need);
     avs_arena_init_lazy(&v->mem, need); /* every buffer is written before it is read */
     vis_carve(v, e, &need);
     v->img_h = avs_malloc(img * sizeof(float));
     for (int s = 0; s < 4; s++) {
-        size_t n = (size_t)CHUNK * e->pvt.cfg.dims[s] * avs_pvt_side(e->H, s) * avs_pvt_side(e->W, s);
-        size_t g = (size_t)CHUNK * e->pvt.cfg.dims[s] * sizeof(float);
+        size_t n = (size_t)CHUNK * e->dims[s] * avs_feat_side(e, e->H, s) * avs_feat_side(e, e->W, s);
+        size_t g = (size_t)CHUNK * e->dims[s] * sizeof(float);
         v->st_h[s] = avs_malloc(n * sizeof(float));
         v->gc_h[s] = avs_malloc(g), v->gv_h[s] = avs_malloc(g), v->gv2_h[s] = avs_malloc(g);
     }
@@ -118,7 +118,7 @@ static void vis_alloc(struct vis *v, const struct avs_feat_enc *e)
 
 static void vis_free(struct vis *v)
 {
-    avs_pvt_ws_free(&v->ws);
+    avs_feat_vws_free(&v->ws);
     if (v->mem.base)
         avs_arena_free(&v->mem);
     free(v->img_h), free(v->lg_h), free(v->al);
@@ -183,11 +183,10 @@ void avs_feat_bufs_free(struct avs_feat_bufs **b)
 static void vis_chunk(struct vis *v, const struct avs_feat_enc *e, int c)
 {
     const struct avs_ops *op = avs_ops();
-    const struct avs_pvt *m = &e->pvt;
-    avs_pvt_fwd_kept(m, &v->ws, v->st, v->lg, v->img, c);
+    avs_feat_vis_fwd_kept(e, &v->ws, v->st, v->lg, v->img, c);
     avs_dev_download(v->lg_h, v->lg, (size_t)c * e->V);
     avs_c3im(v->tg, v->tv, NULL, v->lg_h, v->al, e->S, c, e->V, e->A);
-    avs_pvt_gradcam_kept(m, &v->ws, v->gc, v->tg);
+    avs_feat_vis_gradcam_kept(e, &v->ws, v->gc, v->tg);
     size_t img = (size_t)3 * e->H * e->W;
     int d = 0, at[CHUNK];
     for (int i = 0; i < c; i++)
@@ -197,9 +196,9 @@ static void vis_chunk(struct vis *v, const struct avs_feat_enc *e, int c)
             at[d++] = i;
         }
     if (d)
-        avs_pvt_gradcam(m, &v->ws, v->gv2, v->st2, v->lg2, v->img2, v->tv2, d);
+        avs_feat_vis_gradcam(e, &v->ws, v->gv2, v->st2, v->lg2, v->img2, v->tv2, d);
     for (int s = 0; s < 4; s++) {
-        size_t C = (size_t)m->cfg.dims[s], n = C * avs_pvt_side(e->H, s) * avs_pvt_side(e->W, s);
+        size_t C = (size_t)e->dims[s], n = C * avs_feat_side(e, e->H, s) * avs_feat_side(e, e->W, s);
         avs_dev_download(v->st_h[s], v->st[s], (size_t)c * n);
         avs_dev_download(v->gc_h[s], v->gc[s], (size_t)c * C);
         memcpy(v->gv_h[s], v->gc_h[s], (size_t)c * C * sizeof(float));
@@ -301,9 +300,9 @@ int avs_feat_compute(struct avs_feat_enc *e, enum avs_logmel_policy policy, cons
                 rec[f++] = v->st_h[s] + j * avs_cache_field_numel(&e->fields[3 + s]);
             rec[f++] = v->lg_h + (size_t)j * e->V;
             for (int s = 0; s < 4; s++)
-                rec[f++] = v->gc_h[s] + (size_t)j * e->pvt.cfg.dims[s];
+                rec[f++] = v->gc_h[s] + (size_t)j * e->dims[s];
             for (int s = 0; s < 4; s++)
-                rec[f++] = v->gv_h[s] + (size_t)j * e->pvt.cfg.dims[s];
+                rec[f++] = v->gv_h[s] + (size_t)j * e->dims[s];
             if (put(ctx, i, rec, v->tg[j], v->tv[j], err))
                 return -1;
         }

@@ -22,7 +22,7 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: avs-features [options] --visual pvt_v2_bX=W.safetensors --audio vggish=W.safetensors\n"
         "                    --audio-head H.safetensors --vectors V\n"
-        "       avs-features [options] --random-init SEED [--visual pvt_v2_bX]   (tests, demos)\n"
+        "       avs-features [options] --random-init SEED [--visual pvt_v2_bX|resnet50]   (tests, demos)\n"
         "       avs-features show [--set NAME]           feature sets in the index\n"
         "       avs-features merge --set NAME SHARD_ROOT...   copy the set NAME of each shard\n"
         "                    store into --root's (stores merged first with avs-ingest merge;\n"
@@ -34,7 +34,7 @@ static void usage(FILE *f)
         "                    sets made with weight files need the same files (hash-checked)\n"
         "\n"
         "For every second of every ok video of the store: log-mel, VGGish embedding and AudioSet\n"
-        "logits, PVTv2 stage maps and ImageNet logits, the C3IM targets CC and CC-V (label\n"
+        "logits, PVTv2 or ResNet-50 stage maps and ImageNet logits, the C3IM targets CC and CC-V (label\n"
         "similarity from word vectors), Grad-CAM weights for both; one record per second (and per\n"
         "flipped copy) in ROOT/features/<set>.bin, indexed in feature_sets / feature_entries.\n"
         "A killed run, run again, continues; finished videos are not redone.\n"
@@ -42,7 +42,8 @@ static void usage(FILE *f)
         "options:\n"
         "  --root DIR            store folder (default ./avsdata); index DIR/avs.db\n"
         "  --db PATH             index file (default ROOT/avs.db)\n"
-        "  --visual NAME[=FILE]  pvt_v2_b0..b5 with its safetensors weights (ImageNet head needed)\n"
+        "  --visual NAME[=FILE]  pvt_v2_b0..b5 or resnet50 with its safetensors weights (ImageNet\n"
+        "                        head needed; resnet50: torchvision names, as resnet50-19c8e357.pth)\n"
         "  --audio vggish=FILE   VGGish weights (torchvggish names)\n"
         "  --audio-head FILE     the 527-way AudioSet head (head.weight, head.bias)\n"
         "  --vectors FILE        word vectors (GloVe text, word2vec text/binary) for S\n"
@@ -154,7 +155,7 @@ static int tool_option(void *ctx, int c, const char *arg)
 static int check_run(const struct args *a)
 {
     const struct avs_features_opts *o = &a->o;
-    const char *miss = !o->visual_weights ? "--visual pvt_v2_bX=FILE"
+    const char *miss = !o->visual_weights ? "--visual pvt_v2_bX=FILE (or resnet50=FILE)"
                        : !o->audio_weights ? "--audio vggish=FILE"
                        : !o->vectors       ? "--vectors FILE" : NULL;
     if (miss && !o->random_init) {

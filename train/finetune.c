@@ -259,6 +259,11 @@ int avs_finetune_open(struct avs_finetune **ft, sqlite3 *db, const char *root,
                     t->W, t->H);
         goto out;
     }
+    if (!e.have_pvt) {
+        avs_err_set(err, "feature set \"%s\" was made with a ResNet-50: fine-tuning is built for "
+                    "PVTv2 backbones only; train this set with --mode frozen", t->set_name);
+        goto out;
+    }
     int fa = avs_cache_find(t->cache, "audio_logits");
     if (fa >= 0 && e.A != t->cache->field[fa].shape[0]) {
         avs_err_set(err, "feature set \"%s\": S is %dx%d but the cache's audio logits are %d wide: "

@@ -16,6 +16,11 @@ own float32 result (the yardstick: ours must be within max(1e-4, 3 x t32's dista
 `python3 model_resnet.py full PREFIX [SEED]` writes PREFIX.{weights,io}.safetensors, the same for
 torchvision's real resnet50() (width 64, 1000 classes, random weights) on 1 64x64 image
 (bench/resnet_check.sh).
+
+`python3 model_resnet.py check WEIGHTS DUMP` checks one record of a feature set made with
+`--visual resnet50=WEIGHTS` (`avs-features dump`: image, stage1..4, vlogits, gradcam1..4 for
+target): torchvision's float64 result on the dumped image against the record, within
+max(1e-4, 3 x its own float32 distance) relative L2; prints the distances, exits 1 on a miss.
 """
 import os
 import sys
@@ -104,7 +109,38 @@ def save(prefix, case):
     model_st.save(prefix + '.io.safetensors', case[1])
 
 
+def load_model(weights):
+    w = model_st.load(weights)
+    width, classes = w['conv1.weight'].shape[0], w['fc.weight'].shape[0]
+    model = NarrowResNet(width, classes)
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in w.items()})
+    return model
+
+
+def check(weights, dump):
+    d = model_st.load(dump)
+    model = load_model(weights)
+    x = torch.from_numpy(np.array(d['image'], dtype=np.float32))
+    target = torch.tensor([int(d['target'][0])])
+    _, io = make_case(model, x, target)
+    names = [f'stage{s}' for s in range(1, 5)] + ['logits'] + [f'gradcam{s}' for s in range(1, 5)]
+    bad = 0
+    for k in names:
+        ours = np.array(d['vlogits' if k == 'logits' else k], dtype=np.float64).ravel()
+        ref = io['ref.' + k].astype(np.float64).ravel()
+        t32 = io['t32.' + k].astype(np.float64).ravel()
+        nr = np.linalg.norm(ref) or 1.0
+        dus, dpt = np.linalg.norm(ours - ref) / nr, np.linalg.norm(t32 - ref) / nr
+        lim = max(1e-4, 3 * dpt)
+        print(f'{k:9s} ours {dus:.3g}  pytorch-fp32 {dpt:.3g}  limit {lim:.3g}')
+        bad += dus > lim
+    sys.exit(1 if bad else 0)
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == 'check':
+        check(sys.argv[2], sys.argv[3])
+        return
     if len(sys.argv) >= 3 and sys.argv[1] == 'full':
         seed = int(sys.argv[3]) if len(sys.argv) > 3 else 5
         g = torch.Generator().manual_seed(seed)
