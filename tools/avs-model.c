@@ -185,14 +185,15 @@ static int cfg_from_files(struct avs_c3n_cfg *cfg, int *n_videos, const struct a
             return avs_err_set(err, "%s: unknown tensor \"%s\" (inputs are x1..x4 and audio)",
                                in->path, n);
     }
-    if (weight_dim(w, "conv1.conv.weight", 0, &cfg->D, err) ||
+    cfg->avsbench = avs_st_find(w, "conv1.conv2d_list.0.weight") != NULL;
+    if (weight_dim(w, cfg->avsbench ? "conv1.conv2d_list.0.weight" : "conv1.conv.weight", 0, &cfg->D, err) ||
         weight_dim(w, "output_conv.0.weight", 0, &cfg->O1, err) ||
         weight_dim(w, "output_conv.2.weight", 0, &cfg->O2, err))
         return -1;
     cfg->tpavi = 0;
     for (int s = 0; s < 4; s++) {
         char nm[64];
-        snprintf(nm, sizeof nm, "tpavi_%d.theta.weight", s + 1);
+        snprintf(nm, sizeof nm, "%s%d.theta.weight", avs_c3n_tpavi_prefix(cfg), s + 1);
         struct avs_err e2;
         if (weight_dim(w, nm, 0, &cfg->Ci, &e2) == 0)
             cfg->tpavi |= 1 << s;
@@ -458,6 +459,12 @@ static int cmd_run_ref(const struct opts *o, struct avs_err *err)
         return 3;
     }
     avs_st_close(&wf);
+    if (cfg.avsbench) {
+        avs_st_close(&in);
+        avs_err_set(err, "%s: weights of the AVSBench baseline (conv1.conv2d_list): the reference "
+                    "model is C3N's; run them with `avs-model run c3n_head`", o->weights);
+        return 3;
+    }
     avs_c3n_head_init(&h, &cfg, N);
     if (avs_c3n_head_load(&h, o->weights, err) == 0)
         rc = run_ref_save(o, &h, in, err);
