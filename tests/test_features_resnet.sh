@@ -8,6 +8,9 @@
 #     within max(1e-4, 3 x PyTorch float32's own distance); tests/gen/model_resnet.py check);
 #   - frozen avs-train on the resnet50 set (the C3N head takes the set's channels), the run
 #     records backbone resnet50; finetune mode refused with the reason;
+#   - avs-train --model tpavi (AVSBench's baseline) on it: recorded as model TPAVI with switches
+#     AF and BCE, official parameter names in the checkpoint, avs-predict runs it; CCAM
+#     switches with it and a resume with another --model refused;
 #   - a checkpoint of another architecture refused, naming the tensor; nothing registered.
 set -u
 . tests/lib.sh
@@ -42,6 +45,16 @@ fi
 train() { "$B/avs-train" -q --root "$T/st" --subset s4 --width 16 --batch 2 --epochs 1 --lr 1e-3 --seed 7 "$@"; }
 train --features rn --run r1; expect_eq "$?" 0 "frozen avs-train on the resnet50 set"
 expect_eq "$(q "SELECT status || ' ' || json_extract(config, '$.backbone') FROM runs WHERE name = 'r1'")" "done resnet50" "run records backbone resnet50"
+train --features rn --run tp --model tpavi; expect_eq "$?" 0 "avs-train --model tpavi (AVSBench's baseline)"
+expect_eq "$(q "SELECT status || ' ' || json_extract(config, '$.model') || ' ' || json_extract(config, '$.switches') || ' ' || json_extract(config, '$.loss') FROM runs WHERE name = 'tp'")" \
+  "done TPAVI AF bce on frame 1" "the baseline run records model TPAVI, switches AF, BCE"
+head -c 20000 "$T/st/runs/tp/best.safetensors" | grep -aq '"conv1.conv2d_list.3.weight".*"tpavi_b4.g.weight"\|"tpavi_b4.g.weight".*"conv1.conv2d_list.3.weight"' ||
+  fail "the baseline checkpoint holds the official names (conv<s>.conv2d_list, tpavi_b<s>)"
+"$B/avs-predict" -q --root "$T/st" --run tp --out "$T/pred" 2>/dev/null; expect_eq "$?" 0 "avs-predict on the baseline run"
+expect_eq "$(find "$T/pred" -name '*.png' | wc -l | tr -d ' ')" 5 "a mask per test second"
+out=$(train --features rn --run tp2 --model tpavi --switches AF,CC 2>&1); expect_eq "$?" 1 "--model tpavi with CCAM switches refused"
+out=$(train --features rn --run tp --model c3n --resume 2>&1); expect_eq "$?" 3 "resume with another --model refused"
+echo "$out" | grep -q -- "--model c3n differs" || fail "resume message: $out"
 out=$(train --features rn --run r2 --mode finetune 2>&1); rc=$?
 expect_eq "$rc" 3 "finetune on a resnet50 set refused"
 echo "$out" | grep -q "made with a ResNet-50: fine-tuning is built for PVTv2" || fail "finetune message: $out"
