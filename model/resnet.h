@@ -110,4 +110,11 @@ void avs_resnet_gradcam(const struct avs_resnet *m, struct avs_resnet_ws *w,
                         float *const gradcam[4], float *const stage[4], float *logits,
                         const float *image, const int *target, int N);
 
+/* ResNet on safetensors files (avs-model run resnet50, model/resnet_files.c): image [N,3,H,W]
+ * (H, W multiples of 32) and optionally target [N] (int64/int32) from `inputs`; weights from
+ * `weights`; stage1..4, logits and (with target) gradcam1..4 [N,C_s] written to `out`.
+ * -1 with err naming the file on any error. */
+int avs_resnet_run_files(const char *weights, const char *inputs, const char *out,
+                         struct avs_err *err);
+
 #endif

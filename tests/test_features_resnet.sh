@@ -5,7 +5,8 @@
 #     ResNet-50's 256/512/1024/2048 channels at 1/4..1/32 of the frame;
 #   - --visual resnet50=W (the reduced torchvision fixture's weights): a record's stage maps,
 #     logits and Grad-CAM weights equal torchvision's on the record's image (float64 reference,
-#     within max(1e-4, 3 x PyTorch float32's own distance); tests/gen/model_resnet.py check);
+#     within max(1e-4, 3 x PyTorch float32's own distance); tests/gen/model_resnet.py check),
+#     and `avs-model run resnet50` on the fixture's images likewise;
 #   - frozen avs-train on the resnet50 set (the C3N head takes the set's channels), the run
 #     records backbone resnet50; finetune mode refused with the reason;
 #   - avs-train --model tpavi (AVSBench's baseline) on it: recorded as model TPAVI with switches
@@ -38,6 +39,10 @@ if /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then
   "$B/avs-features" dump -q --root "$T/st" --set small --video "$uid" --k 2 --out "$T/d2.st" 2>/dev/null
   /usr/bin/python3 tests/gen/model_resnet.py check "$W" "$T/d2.st" > "$T/check.log" 2>&1
   expect_eq "$?" 0 "record k=2 equals torchvision ($(tr '\n' ';' < "$T/check.log"))"
+  "$B/avs-model" run resnet50 -q --weights "$W" --inputs tests/fixtures/model/resnet_small.io.safetensors --out "$T/m.st"
+  expect_eq "$?" 0 "avs-model run resnet50"
+  /usr/bin/python3 tests/gen/model_resnet.py compare "$T/m.st" tests/fixtures/model/resnet_small.io.safetensors > "$T/cmp.log" 2>&1
+  expect_eq "$?" 0 "avs-model run resnet50 equals torchvision ($(tr '\n' ';' < "$T/cmp.log"))"
 else
   echo "note: no torch/torchvision in /usr/bin/python3: record not checked against torchvision"
 fi

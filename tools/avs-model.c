@@ -35,6 +35,7 @@
 #include "features/labelsim.h"
 #include "features/logmel.h"
 #include "model/pvt.h"
+#include "model/resnet.h"
 #include "model/vggish.h"
 #include "model/c3n_head.h"
 #include "model/c3n_ref.h"
@@ -81,6 +82,9 @@ static void usage(FILE *f)
             "                  --inputs IN.safetensors --out OUT.safetensors\n"
             "       avs-model run pvt_v2_b0..b5 --weights W.safetensors --inputs IN.safetensors\n"
             "                  --out OUT.safetensors\n"
+            "       avs-model run resnet50 --weights W.safetensors --inputs IN.safetensors\n"
+            "                  --out OUT.safetensors   (torchvision names; IN: image [N,3,H,W],\n"
+            "                  optional target [N] for gradcam1..4; writes stage1..4, logits)\n"
             "       avs-model run labelsim --vectors V [--classes-visual F] [--classes-audio F]\n"
             "                  --out S.safetensors\n"
             "\n"
@@ -1076,6 +1080,16 @@ int main(int argc, char **argv)
             fprintf(stderr, "avs-model: %s\n", err.msg);
         return rc;
     }
+    if (!strcmp(cmd, "run") && !strcmp(what, "resnet50")) {
+        if (!o.weights || !o.inputs || !o.out) {
+            fprintf(stderr, "avs-model: run resnet50 needs --weights, --inputs and --out\n");
+            return AVS_EXIT_USAGE;
+        }
+        int rc = avs_resnet_run_files(o.weights, o.inputs, o.out, &err) ? 3 : 0;
+        if (rc)
+            fprintf(stderr, "avs-model: %s\n", err.msg);
+        return rc;
+    }
     if (!strcmp(cmd, "run") && !strncmp(what, "pvt_v2_", 7)) {
         int rc = cmd_run_pvt(&o, what, &err);
         if (rc)
@@ -1090,7 +1104,7 @@ int main(int argc, char **argv)
         return cmd_bench_head(&o);
     if (!strcmp(cmd, "bench") && !strcmp(what, "sgemm"))
         return cmd_bench_sgemm(&o);
-    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|c3n_ref|logmel|vggish|pvt_v2_b0..b5|c3im|ccam|labelsim, bench c3n_head|sgemm)\n",
+    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|c3n_ref|logmel|vggish|pvt_v2_b0..b5|resnet50|c3im|ccam|labelsim, bench c3n_head|sgemm)\n",
             cmd, what);
     return AVS_EXIT_USAGE;
 }

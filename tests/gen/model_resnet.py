@@ -21,6 +21,8 @@ torchvision's real resnet50() (width 64, 1000 classes, random weights) on 1 64x6
 `--visual resnet50=WEIGHTS` (`avs-features dump`: image, stage1..4, vlogits, gradcam1..4 for
 target): torchvision's float64 result on the dumped image against the record, within
 max(1e-4, 3 x its own float32 distance) relative L2; prints the distances, exits 1 on a miss.
+`python3 model_resnet.py compare OUT IO` judges `avs-model run resnet50` output the same way
+against an io file written here.
 """
 import os
 import sys
@@ -137,7 +139,26 @@ def check(weights, dump):
     sys.exit(1 if bad else 0)
 
 
+def compare(out, io):
+    """`avs-model run resnet50` output against an io file's ref./t32. tensors."""
+    o, d = model_st.load(out), model_st.load(io)
+    bad = 0
+    for k in ['stage1', 'stage2', 'stage3', 'stage4', 'logits'] + [f'gradcam{s}' for s in range(1, 5)]:
+        ours = np.array(o[k], dtype=np.float64).ravel()
+        ref = np.array(d['ref.' + k], dtype=np.float64).ravel()
+        t32 = np.array(d['t32.' + k], dtype=np.float64).ravel()
+        nr = np.linalg.norm(ref) or 1.0
+        dus, dpt = np.linalg.norm(ours - ref) / nr, np.linalg.norm(t32 - ref) / nr
+        lim = max(1e-4, 3 * dpt)
+        print(f'{k:9s} ours {dus:.3g}  pytorch-fp32 {dpt:.3g}  limit {lim:.3g}')
+        bad += dus > lim
+    sys.exit(1 if bad else 0)
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == 'compare':
+        compare(sys.argv[2], sys.argv[3])
+        return
     if len(sys.argv) == 4 and sys.argv[1] == 'check':
         check(sys.argv[2], sys.argv[3])
         return
