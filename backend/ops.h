@@ -228,6 +228,10 @@ struct avs_ops {
     /* 2x2 max-pool, stride 2, of [NC,H,W] (H, W even) -> y [NC,H/2,W/2] (overwrite). VGGish
      * (inference only: no backward). */
     void (*maxpool2_fwd)(float *y, const float *x, int NC, int H, int W);
+    /* 3x3 max-pool, stride 2, padding 1 (padding never wins) of [NC,H,W] -> y [NC,(H+1)/2,
+     * (W+1)/2] (overwrite). ResNet's stem (nn.MaxPool2d(3, 2, 1)); inference and Grad-CAM only
+     * (Grad-CAM stops at layer1's output: no backward). */
+    void (*maxpool3s2_fwd)(float *y, const float *x, int NC, int H, int W);
 
     /* ---- head: the C3N head's rearrangements (model/c3n_*.c, CPU: backend/cpu/head.c) ---- */
     /* A conv weight w [K,C,T] (T taps) tap-major: wt [T,K,C] (overwritten); and back: dw

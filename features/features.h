@@ -69,7 +69,7 @@
 struct avs_features_opts {
     const char *root;            /* store root */
     const char *db_path;         /* NULL: root/avs.db */
-    const char *visual;          /* "pvt_v2_b0".."pvt_v2_b5", "swin_b" ... (features/vis.h) */
+    const char *visual;          /* "pvt_v2_b0".."pvt_v2_b5", "swin_b", "resnet50" ... (features/vis.h) */
     const char *visual_weights;  /* NULL: random (needs random_init) */
     const char *audio_weights;   /* vggish safetensors; NULL: random (needs random_init) */
     const char *audio_head;      /* AudioSet head; NULL: from audio_weights */

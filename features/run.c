@@ -63,7 +63,7 @@ int avs_feat_enc_load(struct avs_feat_enc *e, const char *visual, const char *vi
         return -1;
     e->have_vis = 1;
     if (!e->vis.classes)
-        return avs_err_set(err, "%s: no ImageNet head (head.weight/head.bias): C3IM needs the "
+        return avs_err_set(err, "%s: no ImageNet head (head.* or, for resnet50, fc.*): C3IM needs the "
                            "visual logits; convert the full classification checkpoint",
                            visual_file);
     if (audio_file) {

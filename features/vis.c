@@ -1,7 +1,18 @@
-/* features/vis.c: the feature set's visual encoder, PVTv2 or Swin (features/vis.h). */
+/* features/vis.c: the feature set's visual encoder, PVTv2, Swin or ResNet-50 (features/vis.h). */
 #include "features/vis.h"
 
 #include <string.h>
+
+static int load_resnet(struct avs_feat_vis *v, const char *file, uint64_t seed,
+                       struct avs_err *err)
+{
+    if (file && avs_resnet_load(&v->rn, file, err))
+        return avs_err_wrap(err, "loading the visual encoder (check --visual resnet50=FILE)");
+    if (!file)
+        avs_resnet_init_random(&v->rn, 64, 1000, seed);
+    v->kind = AVS_FEAT_VIS_RESNET, v->classes = v->rn.classes;
+    return 0;
+}
 
 int avs_feat_vis_load(struct avs_feat_vis *v, const char *name, const char *file, uint64_t seed,
                       int H, int W, struct avs_err *err)
@@ -9,6 +20,8 @@ int avs_feat_vis_load(struct avs_feat_vis *v, const char *name, const char *file
     struct avs_pvt_cfg pc;
     struct avs_swin_cfg sc;
     memset(v, 0, sizeof *v);
+    if (!strcmp(name, "resnet50"))
+        return load_resnet(v, file, seed, err);
     if (!avs_pvt_cfg_variant(&pc, name)) {
         pc.classes = 1000;
         if (file && avs_pvt_load(&v->pvt, &pc, file, err))
@@ -36,17 +49,27 @@ void avs_feat_vis_free(struct avs_feat_vis *v)
         avs_pvt_free(&v->pvt);
     if (v->kind == AVS_FEAT_VIS_SWIN)
         avs_swin_free(&v->swin);
+    if (v->kind == AVS_FEAT_VIS_RESNET)
+        avs_resnet_free(&v->rn);
     memset(v, 0, sizeof *v);
 }
 
 int avs_feat_vis_dim(const struct avs_feat_vis *v, int s)
 {
-    return v->kind == AVS_FEAT_VIS_SWIN ? avs_swin_dim(&v->swin.cfg, s) : v->pvt.cfg.dims[s];
+    switch (v->kind) {
+    case AVS_FEAT_VIS_SWIN: return avs_swin_dim(&v->swin.cfg, s);
+    case AVS_FEAT_VIS_RESNET: return v->rn.dims[s];
+    default: return v->pvt.cfg.dims[s];
+    }
 }
 
 int avs_feat_vis_side(const struct avs_feat_vis *v, int side, int s)
 {
-    return v->kind == AVS_FEAT_VIS_SWIN ? avs_swin_side(side, s) : avs_pvt_side(side, s);
+    switch (v->kind) {
+    case AVS_FEAT_VIS_SWIN: return avs_swin_side(side, s);
+    case AVS_FEAT_VIS_RESNET: return avs_resnet_side(side, s);
+    default: return avs_pvt_side(side, s);
+    }
 }
 
 void avs_feat_vis_ws_init(struct avs_feat_vis_ws *w, const struct avs_feat_vis *v, int N, int H,
@@ -55,6 +78,10 @@ void avs_feat_vis_ws_init(struct avs_feat_vis_ws *w, const struct avs_feat_vis *
     memset(w, 0, sizeof *w);
     if (v->kind == AVS_FEAT_VIS_PVT) {
         avs_pvt_ws_init(&w->pvt, &v->pvt, N, H, W, AVS_PVT_GRADCAM);
+        return;
+    }
+    if (v->kind == AVS_FEAT_VIS_RESNET) {
+        avs_resnet_ws_init(&w->rn, &v->rn, N, H, W);
         return;
     }
     struct avs_err err;
@@ -66,6 +93,7 @@ void avs_feat_vis_ws_free(struct avs_feat_vis_ws *w)
 {
     avs_pvt_ws_free(&w->pvt);
     avs_swin_ws_free(&w->swin);
+    avs_resnet_ws_free(&w->rn);
 }
 
 void avs_feat_vis_fwd_kept(const struct avs_feat_vis *v, struct avs_feat_vis_ws *w,
@@ -73,6 +101,8 @@ void avs_feat_vis_fwd_kept(const struct avs_feat_vis *v, struct avs_feat_vis_ws 
 {
     if (v->kind == AVS_FEAT_VIS_PVT)
         avs_pvt_fwd_kept(&v->pvt, &w->pvt, stage, logits, image, N);
+    else if (v->kind == AVS_FEAT_VIS_RESNET)
+        avs_resnet_fwd_kept(&v->rn, &w->rn, stage, logits, image, N);
     else
         avs_swin_fwd_kept(&v->swin, &w->swin, stage, logits, image, N);
 }
@@ -82,6 +112,8 @@ void avs_feat_vis_gradcam_kept(const struct avs_feat_vis *v, struct avs_feat_vis
 {
     if (v->kind == AVS_FEAT_VIS_PVT)
         avs_pvt_gradcam_kept(&v->pvt, &w->pvt, gradcam, target);
+    else if (v->kind == AVS_FEAT_VIS_RESNET)
+        avs_resnet_gradcam_kept(&v->rn, &w->rn, gradcam, target);
     else
         avs_swin_gradcam_kept(&v->swin, &w->swin, gradcam, target);
 }
@@ -92,6 +124,8 @@ void avs_feat_vis_gradcam(const struct avs_feat_vis *v, struct avs_feat_vis_ws *
 {
     if (v->kind == AVS_FEAT_VIS_PVT)
         avs_pvt_gradcam(&v->pvt, &w->pvt, gradcam, stage, logits, image, target, N);
+    else if (v->kind == AVS_FEAT_VIS_RESNET)
+        avs_resnet_gradcam(&v->rn, &w->rn, gradcam, stage, logits, image, target, N);
     else
         avs_swin_gradcam(&v->swin, &w->swin, gradcam, stage, logits, image, target, N);
 }

@@ -1,5 +1,5 @@
 /* features/vis.h: internal to features/: the feature set's visual encoder, whichever it is
- * (PVTv2 pvt_v2_bX or Swin swin_*), behind the few calls avs-features makes: load by name,
+ * (PVTv2 pvt_v2_bX, Swin swin_* or ResNet-50 resnet50), behind the few calls avs-features makes: load by name,
  * stage shapes, a Grad-CAM workspace, the kept forward and the two Grad-CAM passes.
  *
  *   struct avs_feat_vis v = {0};
@@ -12,24 +12,27 @@
 #include <stdint.h>
 
 #include "model/pvt.h"
+#include "model/resnet.h"
 #include "model/swin.h"
 
-enum avs_feat_vis_kind { AVS_FEAT_VIS_NONE, AVS_FEAT_VIS_PVT, AVS_FEAT_VIS_SWIN };
+enum avs_feat_vis_kind { AVS_FEAT_VIS_NONE, AVS_FEAT_VIS_PVT, AVS_FEAT_VIS_SWIN, AVS_FEAT_VIS_RESNET };
 
 struct avs_feat_vis {
     enum avs_feat_vis_kind kind;
     struct avs_pvt pvt;
     struct avs_swin swin;
+    struct avs_resnet rn;
     int classes; /* ImageNet logits (0: no head) */
 };
 
 struct avs_feat_vis_ws {
     struct avs_pvt_ws pvt;
     struct avs_swin_ws swin;
+    struct avs_resnet_ws rn;
 };
 
 /* The names avs-features takes for --visual (for messages). */
-#define AVS_FEAT_VIS_NAMES "pvt_v2_b0..pvt_v2_b5, swin_t, swin_s, swin_b, swin_b_w12"
+#define AVS_FEAT_VIS_NAMES "pvt_v2_b0..pvt_v2_b5, swin_t, swin_s, swin_b, swin_b_w12, resnet50"
 
 /* Encoder `name` from file (NULL: random from seed) for H x W frames: -1 with err naming the
  * encoder, the file or the frame size that does not fit. */

@@ -15,6 +15,7 @@
  *     dbb = Wo_b^T dbc,   dbo = dbc = sum of dout,   dWo_0 = sum_n dpt[n] ip[n]^T, ...
  * A tap that only ever reads padding (d12, d18 on small maps) is left out, as its gradient
  * in PyTorch is zero too.
+ * With cfg.avsbench the stage's neck is AVSBench's Classifier_Module instead (model/c3n_neck.c).
  */
 #include "model/c3n_blocks.h"
 
@@ -23,6 +24,10 @@ static const int aspp_dil[4] = {1, 6, 12, 18};
 /* The union of the live taps of stage s (st->tc) and where each branch tap went (tap_of). */
 void avs_c3n_aspp_plan(struct avs_c3n_head *h, int s)
 {
+    if (h->cfg.avsbench) {
+        avs_c3n_neck_plan(h, s);
+        return;
+    }
     struct avs_c3n_stage *st = &h->st[s];
     struct avs_tapconv *tc = &st->tc;
     int H = h->cfg.H[s], W = h->cfg.W[s];
@@ -50,6 +55,8 @@ void avs_c3n_aspp_plan(struct avs_c3n_head *h, int s)
 /* Scratch the ASPP of stage s needs beyond the conv workspace (floats). */
 size_t avs_c3n_aspp_scratch(const struct avs_c3n_head *h, int s)
 {
+    if (h->cfg.avsbench)
+        return avs_c3n_neck_scratch(h, s);
     size_t D = (size_t)h->cfg.D, C = (size_t)h->cfg.C[s], B = (size_t)h->B;
     return D * C * 9 * 2 + D * C * h->st[s].tc.n + B * (3 * D + C) + 2 * D + 1024;
 }
@@ -98,6 +105,10 @@ static void compose(struct avs_c3n_head *h, int s)
 
 void avs_c3n_aspp_fwd(struct avs_c3n_head *h, int s, const float *x)
 {
+    if (h->cfg.avsbench) {
+        avs_c3n_neck_fwd(h, s, x);
+        return;
+    }
     const struct avs_ops *op = avs_ops();
     struct avs_c3n_stage *st = &h->st[s];
     int B = h->B, C = h->cfg.C[s], D = h->cfg.D, hw = h->cfg.H[s] * h->cfg.W[s];
@@ -166,6 +177,10 @@ static void pool_bwd(struct avs_c3n_head *h, int s, const float *dpt, float *dx)
 
 void avs_c3n_aspp_bwd(struct avs_c3n_head *h, int s, const float *da, float *dx)
 {
+    if (h->cfg.avsbench) {
+        avs_c3n_neck_bwd(h, s, da, dx);
+        return;
+    }
     const struct avs_ops *op = avs_ops();
     struct avs_c3n_stage *st = &h->st[s];
     int B = h->B, C = h->cfg.C[s], D = h->cfg.D, hw = h->cfg.H[s] * h->cfg.W[s], n = st->tc.n;

@@ -16,6 +16,12 @@ void avs_c3n_aspp_plan(struct avs_c3n_head *h, int s);
 size_t avs_c3n_aspp_scratch(const struct avs_c3n_head *h, int s);
 void avs_c3n_aspp_fwd(struct avs_c3n_head *h, int s, const float *x);
 void avs_c3n_aspp_bwd(struct avs_c3n_head *h, int s, const float *da, float *dx);
+/* The AVSBench baseline's neck (model/c3n_neck.c), the same four calls: the ASPP ones hand
+ * over to these when h->cfg.avsbench. */
+void avs_c3n_neck_plan(struct avs_c3n_head *h, int s);
+size_t avs_c3n_neck_scratch(const struct avs_c3n_head *h, int s);
+void avs_c3n_neck_fwd(struct avs_c3n_head *h, int s, const float *x);
+void avs_c3n_neck_bwd(struct avs_c3n_head *h, int s, const float *da, float *dx);
 
 /* output_conv (model/c3n_output.c): scratch it needs, floats of the ring's columns kept from
  * the forward, forward (from path1's output), backward (parameter gradients added; dup,

@@ -33,6 +33,11 @@ void avs_c3n_cfg_default(struct avs_c3n_cfg *cfg, int image_size)
     cfg->K = 1;
 }
 
+const char *avs_c3n_tpavi_prefix(const struct avs_c3n_cfg *cfg)
+{
+    return cfg->avsbench ? "tpavi_b" : "tpavi_";
+}
+
 /* ---- the size tables ---- */
 
 /* name.weight [shape] and name.bias [shape[0]] */
@@ -48,7 +53,14 @@ static void build_specs(struct avs_c3n_head *h, struct avs_spec_list *p, struct 
     int D = c->D, Ci = c->Ci;
     char nm[128];
     static const char *aspp[4] = {"atrous_block1", "atrous_block6", "atrous_block12", "atrous_block18"};
-    for (int s = 0; s < 4; s++) {
+    const char *tp = avs_c3n_tpavi_prefix(c);
+    for (int s = 0; s < 4 && c->avsbench; s++)
+        for (int a = 0; a < 4; a++) {
+            int k3[4] = {D, c->C[s], 3, 3};
+            snprintf(nm, sizeof nm, "conv%d.conv2d_list.%d", s + 1, a);
+            conv_spec(p, 4, k3, nm);
+        }
+    for (int s = 0; s < 4 && !c->avsbench; s++) {
         int i = s + 1, k1[4] = {D, c->C[s], 1, 1}, k3[4] = {D, c->C[s], 3, 3}, ko[4] = {D, 5 * D, 1, 1};
         snprintf(nm, sizeof nm, "conv%d.conv", i);
         conv_spec(p, 4, k1, nm);
@@ -63,22 +75,22 @@ static void build_specs(struct avs_c3n_head *h, struct avs_spec_list *p, struct 
         if (!(c->tpavi >> s & 1))
             continue;
         int i = s + 1, al[2] = {D, c->A}, dn[1] = {D}, in3[5] = {Ci, D, 1, 1, 1}, out3[5] = {D, Ci, 1, 1, 1};
-        snprintf(nm, sizeof nm, "tpavi_%d.align_channel", i);
+        snprintf(nm, sizeof nm, "%s%d.align_channel", tp, i);
         conv_spec(p, 2, al, nm);
-        snprintf(nm, sizeof nm, "tpavi_%d.norm_layer", i);
+        snprintf(nm, sizeof nm, "%s%d.norm_layer", tp, i);
         conv_spec(p, 1, dn, nm);
-        snprintf(nm, sizeof nm, "tpavi_%d.g", i);
+        snprintf(nm, sizeof nm, "%s%d.g", tp, i);
         conv_spec(p, 5, in3, nm);
-        snprintf(nm, sizeof nm, "tpavi_%d.W_z.0", i);
+        snprintf(nm, sizeof nm, "%s%d.W_z.0", tp, i);
         conv_spec(p, 5, out3, nm);
-        snprintf(nm, sizeof nm, "tpavi_%d.W_z.1", i);
+        snprintf(nm, sizeof nm, "%s%d.W_z.1", tp, i);
         conv_spec(p, 1, dn, nm);
-        snprintf(nm, sizeof nm, "tpavi_%d.theta", i);
+        snprintf(nm, sizeof nm, "%s%d.theta", tp, i);
         conv_spec(p, 5, in3, nm);
-        snprintf(nm, sizeof nm, "tpavi_%d.phi", i);
+        snprintf(nm, sizeof nm, "%s%d.phi", tp, i);
         conv_spec(p, 5, in3, nm);
-        avs_spec_add(b, 1, dn, "tpavi_%d.W_z.1.running_mean", i);
-        avs_spec_add(b, 1, dn, "tpavi_%d.W_z.1.running_var", i);
+        avs_spec_add(b, 1, dn, "%s%d.W_z.1.running_mean", tp, i);
+        avs_spec_add(b, 1, dn, "%s%d.W_z.1.running_var", tp, i);
     }
     int k[4] = {D, D, 3, 3};
     /* path4 has a resConfUnit1 too (the official FeatureFusionBlock always builds both); it is
@@ -104,24 +116,31 @@ static const char *aspp_branch[4] = {"atrous_block1", "atrous_block6", "atrous_b
 static void resolve(struct avs_c3n_head *h)
 {
     const struct avs_tensor_set *p = &h->params, *b = &h->bufs;
+    const char *tp = avs_c3n_tpavi_prefix(&h->cfg);
     for (int s = 0; s < 4; s++) {
         struct avs_c3n_idx *k = &h->st[s].k;
         int i = s + 1;
-        k->pool = avs_tensor_set_findf(p, "conv%d.conv.weight", i);
-        for (int a = 0; a < 4; a++)
-            k->br[a] = avs_tensor_set_findf(p, "conv%d.%s.weight", i, aspp_branch[a]);
-        k->out = avs_tensor_set_findf(p, "conv%d.conv_1x1_output.weight", i);
+        if (h->cfg.avsbench) {
+            k->pool = k->out = -1;
+            for (int a = 0; a < 4; a++)
+                k->br[a] = avs_tensor_set_findf(p, "conv%d.conv2d_list.%d.weight", i, a);
+        } else {
+            k->pool = avs_tensor_set_findf(p, "conv%d.conv.weight", i);
+            for (int a = 0; a < 4; a++)
+                k->br[a] = avs_tensor_set_findf(p, "conv%d.%s.weight", i, aspp_branch[a]);
+            k->out = avs_tensor_set_findf(p, "conv%d.conv_1x1_output.weight", i);
+        }
         k->al = k->phi = k->th = k->g = k->wz = k->bn = k->ln = k->rmean = k->rvar = -1;
         if (h->cfg.tpavi >> s & 1) {
-            k->al = avs_tensor_set_findf(p, "tpavi_%d.align_channel.weight", i);
-            k->phi = avs_tensor_set_findf(p, "tpavi_%d.phi.weight", i);
-            k->th = avs_tensor_set_findf(p, "tpavi_%d.theta.weight", i);
-            k->g = avs_tensor_set_findf(p, "tpavi_%d.g.weight", i);
-            k->wz = avs_tensor_set_findf(p, "tpavi_%d.W_z.0.weight", i);
-            k->bn = avs_tensor_set_findf(p, "tpavi_%d.W_z.1.weight", i);
-            k->ln = avs_tensor_set_findf(p, "tpavi_%d.norm_layer.weight", i);
-            k->rmean = avs_tensor_set_findf(b, "tpavi_%d.W_z.1.running_mean", i);
-            k->rvar = avs_tensor_set_findf(b, "tpavi_%d.W_z.1.running_var", i);
+            k->al = avs_tensor_set_findf(p, "%s%d.align_channel.weight", tp, i);
+            k->phi = avs_tensor_set_findf(p, "%s%d.phi.weight", tp, i);
+            k->th = avs_tensor_set_findf(p, "%s%d.theta.weight", tp, i);
+            k->g = avs_tensor_set_findf(p, "%s%d.g.weight", tp, i);
+            k->wz = avs_tensor_set_findf(p, "%s%d.W_z.0.weight", tp, i);
+            k->bn = avs_tensor_set_findf(p, "%s%d.W_z.1.weight", tp, i);
+            k->ln = avs_tensor_set_findf(p, "%s%d.norm_layer.weight", tp, i);
+            k->rmean = avs_tensor_set_findf(b, "%s%d.W_z.1.running_mean", tp, i);
+            k->rvar = avs_tensor_set_findf(b, "%s%d.W_z.1.running_var", tp, i);
         }
         for (int u = 0; u < 2; u++)
             for (int c = 0; c < 2; c++)
@@ -222,7 +241,8 @@ static int load_extra(void *ctx, const struct avs_st_tensor *t, struct avs_err *
     const char *name = strncmp(t->name, "module.", 7) ? t->name : t->name + 7;
     for (int s = 0; s < 4; s++) {
         char nbt[64];
-        snprintf(nbt, sizeof nbt, "tpavi_%d.W_z.1.num_batches_tracked", s + 1);
+        snprintf(nbt, sizeof nbt, "%s%d.W_z.1.num_batches_tracked",
+                 avs_c3n_tpavi_prefix(&c->h->cfg), s + 1);
         if (!strcmp(name, nbt) && t->dtype == AVS_ST_I64 && t->numel == 1) {
             int64_t v;
             memcpy(&v, t->data, 8);
@@ -288,9 +308,13 @@ double avs_c3n_head_loss(const struct avs_c3n_head *h, const float *mask, const 
         return 0;
     float *d1 = dlogits;
     double loss = op->bce_logits(sl + (size_t)nb * n, sl, sm, nb, (int)n, 1.0f);
-    /* dice gradient goes to sm's tail: reuse dlogits as a second buffer */
-    loss += op->dice(d1, sl, sm, nb, (int)n, 1.0f);
-    op->axpy(d1, 1.0f, sl + (size_t)nb * n, (size_t)nb * n);
+    if (h->cfg.avsbench) /* AVSBench's loss: BCE alone */
+        op->copy(d1, sl + (size_t)nb * n, (size_t)nb * bytes);
+    else {
+        /* dice gradient goes to sm's tail: reuse dlogits as a second buffer */
+        loss += op->dice(d1, sl, sm, nb, (int)n, 1.0f);
+        op->axpy(d1, 1.0f, sl + (size_t)nb * n, (size_t)nb * n);
+    }
     /* scatter back to frame order (from the end so nothing is overwritten early) */
     int k = nb;
     for (int b = h->B - 1; b >= 0; b--) {

@@ -41,14 +41,23 @@ struct avs_c3n_cfg {
     int tpavi;      /* bit s set: stage s+1 goes through TPAVI (default all 4) */
     int K;          /* output maps: 1 (S4/MS3: one binary logit map, default) or the number
                        of classes (AVSS: 71, background 0): output_conv.4 is O2 -> K */
+    int avsbench;   /* 1: the AVSBench baseline's head (TPAVI, ref: avs_s4/model/
+                       ResNet_AVSModel.py Pred_endecoder): its neck conv<s> is Classifier_Module
+                       (conv2d_list.0..3: 3x3 convs with dilations 3/6/12/18 and biases, summed)
+                       instead of ASPP, its TPAVI modules are tpavi_b<s>, and its loss is BCE
+                       alone (model/c3n_neck.c); 0: C3N's (default) */
 };
+
+/* The TPAVI module names of a configuration: "tpavi_" (C3N) or "tpavi_b" (AVSBench). */
+const char *avs_c3n_tpavi_prefix(const struct avs_c3n_cfg *cfg);
 
 void avs_c3n_cfg_default(struct avs_c3n_cfg *cfg, int image_size);
 
 /* Indices of one stage's parameters in h->params (a bias is its weight's index + 1) and of
  * its buffers in h->bufs, resolved once at init (-1: not in this configuration). */
 struct avs_c3n_idx {
-    int pool, br[4], out;            /* ASPP: conv, atrous_block1/6/12/18, conv_1x1_output */
+    int pool, br[4], out;            /* ASPP: conv, atrous_block1/6/12/18, conv_1x1_output
+                                        (AVSBench neck: br = conv2d_list.0..3, pool = out = -1) */
     int al, phi, th, g, wz, bn, ln;  /* TPAVI: align_channel, phi, theta, g, W_z.0, W_z.1, norm */
     int rmean, rvar;                 /* TPAVI: W_z.1.running_mean / running_var (h->bufs) */
     int rcu[2][2];                   /* path: resConfUnit1/2 . conv1/2 */
@@ -122,7 +131,7 @@ void avs_c3n_head_zero_grad(struct avs_c3n_head *h);
  * both), so the next avs_c3n_head_zero_grad costs nothing. Gradients added between the two
  * (a backward) must clear h->grads_zero first. */
 void avs_c3n_head_adam(struct avs_c3n_head *h, double lr);
-/* BCE + Dice (DESIGN §6) of the logits against masks [B,1,4H0,4W0] in [0,1], over the frames
+/* BCE + Dice (DESIGN §6; BCE alone for cfg.avsbench, as AVSBench's F1_IoU_BCELoss) of the logits against masks [B,1,4H0,4W0] in [0,1], over the frames
  * with frame_mask[b] != 0 (host memory; NULL: all); writes dlogits (all frames). Returns the
  * loss. mask, dlogits and the two scratch buffers are device memory. */
 double avs_c3n_head_loss(const struct avs_c3n_head *h, const float *mask, const int *frame_mask,

@@ -197,6 +197,7 @@ void avs_c3n_ref_init(struct avs_c3n_ref *r, const struct avs_c3n_cfg *cfg, int 
                       int ccam, const struct avs_tensor_set *params, struct avs_tensor_set *grads,
                       struct avs_tensor_set *bufs)
 {
+    AVS_ASSERT(!cfg->avsbench); /* the reference is C3N's head (ASPP), not AVSBench's */
     memset(r, 0, sizeof *r);
     r->cfg = *cfg;
     r->N = n_videos;

@@ -20,9 +20,9 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: avs-features [options] --visual pvt_v2_bX|swin_b=W.safetensors --audio vggish=W.safetensors\n"
+        "usage: avs-features [options] --visual pvt_v2_bX|swin_b|resnet50=W.safetensors --audio vggish=W.safetensors\n"
         "                    --audio-head H.safetensors --vectors V\n"
-        "       avs-features [options] --random-init SEED [--visual pvt_v2_bX|swin_b]   (tests, demos)\n"
+        "       avs-features [options] --random-init SEED [--visual pvt_v2_bX|swin_b|resnet50]   (tests, demos)\n"
         "       avs-features show [--set NAME]           feature sets in the index\n"
         "       avs-features merge --set NAME SHARD_ROOT...   copy the set NAME of each shard\n"
         "                    store into --root's (stores merged first with avs-ingest merge;\n"
@@ -45,6 +45,7 @@ static void usage(FILE *f)
         "  --visual NAME[=FILE]  pvt_v2_b0..b5, swin_t, swin_s, swin_b (window 7: frames multiples of\n"
         "                        224), swin_b_w12 (window 12: of 384), with safetensors weights\n"
         "                        (official names; ImageNet head needed)\n"
+        "                        resnet50 (torchvision names, as resnet50-19c8e357.pth)\n"
         "  --audio vggish=FILE   VGGish weights (torchvggish names)\n"
         "  --audio-head FILE     the 527-way AudioSet head (head.weight, head.bias)\n"
         "  --vectors FILE        word vectors (GloVe text, word2vec text/binary) for S\n"

@@ -36,6 +36,7 @@
 #include "features/logmel.h"
 #include "model/pvt.h"
 #include "model/swin.h"
+#include "model/resnet.h"
 #include "model/vggish.h"
 #include "model/c3n_head.h"
 #include "model/c3n_ref.h"
@@ -84,6 +85,9 @@ static void usage(FILE *f)
             "                  --out OUT.safetensors\n"
             "       avs-model run swin_t|swin_s|swin_b|swin_b_w12 --weights W.safetensors\n"
             "                  --inputs IN.safetensors --out OUT.safetensors [--target T]\n"
+            "       avs-model run resnet50 --weights W.safetensors --inputs IN.safetensors\n"
+            "                  --out OUT.safetensors   (torchvision names; IN: image [N,3,H,W],\n"
+            "                  optional target [N] for gradcam1..4; writes stage1..4, logits)\n"
             "       avs-model run labelsim --vectors V [--classes-visual F] [--classes-audio F]\n"
             "                  --out S.safetensors\n"
             "\n"
@@ -191,14 +195,15 @@ static int cfg_from_files(struct avs_c3n_cfg *cfg, int *n_videos, const struct a
             return avs_err_set(err, "%s: unknown tensor \"%s\" (inputs are x1..x4 and audio)",
                                in->path, n);
     }
-    if (weight_dim(w, "conv1.conv.weight", 0, &cfg->D, err) ||
+    cfg->avsbench = avs_st_find(w, "conv1.conv2d_list.0.weight") != NULL;
+    if (weight_dim(w, cfg->avsbench ? "conv1.conv2d_list.0.weight" : "conv1.conv.weight", 0, &cfg->D, err) ||
         weight_dim(w, "output_conv.0.weight", 0, &cfg->O1, err) ||
         weight_dim(w, "output_conv.2.weight", 0, &cfg->O2, err))
         return -1;
     cfg->tpavi = 0;
     for (int s = 0; s < 4; s++) {
         char nm[64];
-        snprintf(nm, sizeof nm, "tpavi_%d.theta.weight", s + 1);
+        snprintf(nm, sizeof nm, "%s%d.theta.weight", avs_c3n_tpavi_prefix(cfg), s + 1);
         struct avs_err e2;
         if (weight_dim(w, nm, 0, &cfg->Ci, &e2) == 0)
             cfg->tpavi |= 1 << s;
@@ -464,6 +469,12 @@ static int cmd_run_ref(const struct opts *o, struct avs_err *err)
         return 3;
     }
     avs_st_close(&wf);
+    if (cfg.avsbench) {
+        avs_st_close(&in);
+        avs_err_set(err, "%s: weights of the AVSBench baseline (conv1.conv2d_list): the reference "
+                    "model is C3N's; run them with `avs-model run c3n_head`", o->weights);
+        return 3;
+    }
     avs_c3n_head_init(&h, &cfg, N);
     if (avs_c3n_head_load(&h, o->weights, err) == 0)
         rc = run_ref_save(o, &h, in, err);
@@ -1088,6 +1099,16 @@ int main(int argc, char **argv)
             fprintf(stderr, "avs-model: %s\n", err.msg);
         return rc;
     }
+    if (!strcmp(cmd, "run") && !strcmp(what, "resnet50")) {
+        if (!o.weights || !o.inputs || !o.out) {
+            fprintf(stderr, "avs-model: run resnet50 needs --weights, --inputs and --out\n");
+            return AVS_EXIT_USAGE;
+        }
+        int rc = avs_resnet_run_files(o.weights, o.inputs, o.out, &err) ? 3 : 0;
+        if (rc)
+            fprintf(stderr, "avs-model: %s\n", err.msg);
+        return rc;
+    }
     if (!strcmp(cmd, "run") && !strncmp(what, "pvt_v2_", 7)) {
         int rc = cmd_run_pvt(&o, what, &err);
         if (rc)
@@ -1102,7 +1123,7 @@ int main(int argc, char **argv)
         return cmd_bench_head(&o);
     if (!strcmp(cmd, "bench") && !strcmp(what, "sgemm"))
         return cmd_bench_sgemm(&o);
-    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|c3n_ref|logmel|vggish|pvt_v2_b0..b5|swin_t|swin_s|swin_b|swin_b_w12|c3im|ccam|labelsim, bench c3n_head|sgemm)\n",
+    fprintf(stderr, "avs-model: unknown command \"%s %s\" (run c3n_head|c3n_ref|logmel|vggish|pvt_v2_b0..b5|swin_t|swin_s|swin_b|swin_b_w12|resnet50|c3im|ccam|labelsim, bench c3n_head|sgemm)\n",
             cmd, what);
     return AVS_EXIT_USAGE;
 }

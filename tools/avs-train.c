@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -44,6 +45,10 @@ static void usage(FILE *f)
         "  --visual [pvt_v2_bX=]FILE, --audio [vggish=]FILE, --audio-head FILE\n"
         "                      finetune on a set made from weight files: the same files\n"
         "                      (hash-checked against the set); random-init sets need none\n"
+        "  --model M           c3n (default) or tpavi: AVSBench's baseline (the TPAVI paper's\n"
+        "                      model: Classifier_Module necks, TPAVI, the same decoder, no\n"
+        "                      C3IM/CCAM, BCE loss; switches AF; frozen mode), recorded as\n"
+        "                      model TPAVI (Table I's baseline rows)\n"
         "  --switches S        ablation switches (paper Table II): AF = audio through TPAVI,\n"
         "                      CC = CCAM with the consensus class, CC-V = with the top visual\n"
         "                      class, none (default AF,CC)\n"
@@ -70,7 +75,7 @@ static void usage(FILE *f)
 
 enum { OPT_RUN = AVS_OPT_FIRST_TOOL, OPT_SUBSET, OPT_FEATURES, OPT_MODE, OPT_SWITCHES, OPT_EPOCHS,
        OPT_BATCH, OPT_LR, OPT_SEED, OPT_WIDTH, OPT_RESUME, OPT_MAX_STEPS, OPT_VISUAL, OPT_AUDIO,
-       OPT_HEAD, OPT_IMPORT };
+       OPT_HEAD, OPT_IMPORT, OPT_MODEL };
 
 static void on_signal(int signo)
 {
@@ -101,6 +106,14 @@ static int tool_option(void *ctx, int c, const char *arg)
     case OPT_SUBSET: o->subset = arg; o->given |= AVS_TRAIN_GIVEN_SUBSET; return 0;
     case OPT_FEATURES: o->features = arg; o->given |= AVS_TRAIN_GIVEN_FEATURES; return 0;
     case OPT_MODE: o->mode = arg; o->given |= AVS_TRAIN_GIVEN_MODE; return 0;
+    case OPT_MODEL:
+        o->given |= AVS_TRAIN_GIVEN_MODEL;
+        if (strcasecmp(arg, "c3n") && strcasecmp(arg, "tpavi")) {
+            fprintf(stderr, "avs-train: --model %s: use c3n or tpavi\n", arg);
+            return -1;
+        }
+        o->avsbench = !strcasecmp(arg, "tpavi");
+        return 0;
     case OPT_SWITCHES:
         o->given |= AVS_TRAIN_GIVEN_SWITCHES;
         if (avs_switches_parse(&o->sw, arg)) {
@@ -160,6 +173,7 @@ int main(int argc, char **argv)
         {"audio-head", required_argument, 0, OPT_HEAD},
         {"json", no_argument, 0, AVS_OPT_JSON},
         {"import", required_argument, 0, OPT_IMPORT},
+        {"model", required_argument, 0, OPT_MODEL},
         {0, 0, 0, 0},
     };
     avs_ops_tune_process(argv);
@@ -177,6 +191,18 @@ int main(int argc, char **argv)
         usage(stderr);
         return AVS_EXIT_USAGE;
     }
+    if (o.avsbench && (o.given & AVS_TRAIN_GIVEN_SWITCHES) && (!o.sw.af || o.sw.cc || o.sw.ccv)) {
+        fprintf(stderr, "avs-train: --model tpavi is AVSBench's model (audio through TPAVI, no "
+                "C3IM/CCAM): its switches are AF; leave --switches out\n");
+        return AVS_EXIT_USAGE;
+    }
+    if (o.avsbench && !strcmp(o.mode, "finetune")) {
+        fprintf(stderr, "avs-train: --model tpavi: only --mode frozen is built (the baseline's "
+                "backbone is not fine-tuned here)\n");
+        return AVS_EXIT_USAGE;
+    }
+    if (o.avsbench)
+        o.sw = (struct avs_switches){1, 0, 0};
     struct avs_err nerr;
     if (avs_name_check(o.run, "--run", &nerr)) { /* it names the folder runs/<run> */
         fprintf(stderr, "avs-train: %s\n", nerr.msg);

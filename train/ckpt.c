@@ -34,7 +34,8 @@ int avs_ckpt_save(const char *path, const struct avs_c3n_head *h, const char *co
     avs_params_stage_add(&ps, w, &h->bufs, NULL);
     for (int s = 0; s < 4; s++)
         if (h->cfg.tpavi >> s & 1) {
-            snprintf(nbt[s], sizeof nbt[s], "tpavi_%d.W_z.1.num_batches_tracked", s + 1);
+            snprintf(nbt[s], sizeof nbt[s], "%s%d.W_z.1.num_batches_tracked",
+                     avs_c3n_tpavi_prefix(&h->cfg), s + 1);
             nb[s] = h->bn_batches[s];
             avs_st_writer_add(w, nbt[s], AVS_ST_I64, 0, &one, &nb[s]);
         }

@@ -85,6 +85,7 @@ int avs_train_import(const struct avs_train_opts *o, const char *weights, struct
     avs_tset_set_subset(&t, o->subset, K);
     struct avs_c3n_cfg cfg;
     avs_tset_cfg(&t, o->width, &cfg);
+    cfg.avsbench = o->avsbench;
     avs_c3n_init(&m, &cfg, &o->sw, 1);
     if (load_head(&m.head, weights, &ignored, err) ||
         !(config = import_config(o, &t, weights, ignored, err)))

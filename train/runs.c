@@ -16,7 +16,7 @@ char *avs_run_config(const struct avs_train_opts *o, const struct avs_tset *t)
 {
     char sw[32];
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "model", "C3N");
+    cJSON_AddStringToObject(j, "model", o->avsbench ? "TPAVI" : "C3N");
     cJSON_AddStringToObject(j, "subset", o->subset);
     cJSON_AddStringToObject(j, "features", t->set_name);
     cJSON *fc = cJSON_Parse(t->set_config);
@@ -45,6 +45,8 @@ char *avs_run_config(const struct avs_train_opts *o, const struct avs_tset *t)
     cJSON_AddStringToObject(j, "loss", t->avss ? "pixel-wise cross-entropy over the classes on the "
                                                  "labelled frames (unknown = background; padded "
                                                  "frames excluded)"
+                                       : o->avsbench ? (!strcmp(o->subset, "s4") ? "bce on frame 1"
+                                                                                 : "bce on every frame")
                                        : !strcmp(o->subset, "s4") ? "bce+dice on frame 1"
                                                                   : "bce+dice on every frame");
     cJSON_AddStringToObject(j, "optimizer", "adam(0.9, 0.999, 1e-8)");
@@ -128,6 +130,12 @@ int avs_run_config_apply(const char *config, const struct avs_train_opts *g,
         goto out;
     }
     o->sw = sw;
+    int avsbench = (s = jstr(j, "model")) && !strcmp(s, "TPAVI");
+    if ((g->given & AVS_TRAIN_GIVEN_MODEL) && g->avsbench != avsbench) {
+        differs("model", g->avsbench ? "tpavi" : "c3n", avsbench ? "tpavi" : "c3n", err);
+        goto out;
+    }
+    o->avsbench = avsbench;
     struct { const char *name; unsigned bit; double given, rec; } num[] = {
         {"epochs", AVS_TRAIN_GIVEN_EPOCHS, g->epochs, jnum(j, "epochs", 15)},
         {"batch", AVS_TRAIN_GIVEN_BATCH, g->batch, jnum(j, "batch", 4)},
@@ -314,6 +322,8 @@ int avs_run_model_open(struct avs_run_model *rm, sqlite3 *db, const char *root, 
     avs_tset_set_subset(&rm->set, rm->subset, (int)classes);
     struct avs_c3n_cfg cfg;
     avs_tset_cfg(&rm->set, (int)width, &cfg);
+    const char *mdl = jstr(j, "model");
+    cfg.avsbench = mdl && !strcmp(mdl, "TPAVI");
     avs_c3n_init(&rm->model, &cfg, &sw, 1);
     if (avs_ckpt_load(path, &rm->model.head, NULL, NULL, err))
         goto out;

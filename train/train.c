@@ -134,6 +134,7 @@ static void alloc_model(struct trainer *t)
 {
     struct avs_c3n_cfg cfg;
     avs_tset_cfg(&t->tr, t->o->width, &cfg);
+    cfg.avsbench = t->o->avsbench;
     avs_c3n_init(&t->m, &cfg, &t->o->sw, t->o->batch);
     avs_tbatch_init(&t->b, &t->tr, t->o->batch);
     size_t nl = (size_t)t->m.head.B * t->tr.H * t->tr.W, K = (size_t)cfg.K;

@@ -41,6 +41,8 @@ struct avs_train_opts {
     const char *features;     /* feature set; NULL: the only complete set of the store */
     const char *mode;         /* "frozen" (default) or "finetune" */
     struct avs_switches sw;   /* default AF,CC */
+    int avsbench;             /* --model tpavi: AVSBench's baseline (the TPAVI paper's model:
+                                 model/c3n_head.h cfg.avsbench; switches AF, no C3IM/CCAM) */
     int epochs, batch;        /* default 15, 4 */
     double lr;                /* default 1e-4 */
     uint64_t seed;            /* default 1 */
@@ -57,7 +59,8 @@ struct avs_train_opts {
 enum {
     AVS_TRAIN_GIVEN_SUBSET = 1, AVS_TRAIN_GIVEN_FEATURES = 2, AVS_TRAIN_GIVEN_MODE = 4,
     AVS_TRAIN_GIVEN_SWITCHES = 8, AVS_TRAIN_GIVEN_EPOCHS = 16, AVS_TRAIN_GIVEN_BATCH = 32,
-    AVS_TRAIN_GIVEN_LR = 64, AVS_TRAIN_GIVEN_SEED = 128, AVS_TRAIN_GIVEN_WIDTH = 256
+    AVS_TRAIN_GIVEN_LR = 64, AVS_TRAIN_GIVEN_SEED = 128, AVS_TRAIN_GIVEN_WIDTH = 256,
+    AVS_TRAIN_GIVEN_MODEL = 512
 };
 
 #define AVS_TRAIN_INTERRUPTED 4

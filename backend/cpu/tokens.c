@@ -1,8 +1,9 @@
 /* backend/cpu/tokens.c: the CPU's PVT/VGGish primitives (backend/ops.h, "PVT/VGGish"): the
  * tokens <-> map transpose, PVTv2's depthwise 3x3 conv on the token grid (forward, data and
- * filter gradients), the token mean and VGGish's 2x2 max-pool.
+ * filter gradients), the token mean, VGGish's 2x2 and ResNet's 3x3 stride-2 max-pools.
  * Every output element has one writer and a fixed summation order (the filter gradient's row
  * partials are reduced in row order), so the bits do not depend on the thread count. */
+#include <math.h>
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
@@ -192,4 +193,32 @@ void avs_cpu_maxpool2_fwd(float *y, const float *x, int NC, int H, int W)
                 float a = p[0] > p[1] ? p[0] : p[1], b = p[W] > p[W + 1] ? p[W] : p[W + 1];
                 y[((size_t)c * OH + i) * OW + j] = a > b ? a : b;
             }
+}
+
+/* the max of row i (may be out of the map: -inf) over columns 2j-1..2j+1 of x [H,W] */
+static float pool_row3(const float *x, int H, int W, int i, int j)
+{
+    float m = -INFINITY;
+    if (i < 0 || i >= H)
+        return m;
+    for (int c = 2 * j - 1; c <= 2 * j + 1; c++)
+        if (c >= 0 && c < W && x[(size_t)i * W + c] > m)
+            m = x[(size_t)i * W + c];
+    return m;
+}
+
+void avs_cpu_maxpool3s2_fwd(float *y, const float *x, int NC, int H, int W)
+{
+    int OH = (H + 1) / 2, OW = (W + 1) / 2;
+#pragma omp parallel for schedule(static) if ((size_t)NC * H * W > PAR_MIN)
+    for (int c = 0; c < NC; c++) {
+        const float *p = x + (size_t)c * H * W;
+        for (int i = 0; i < OH; i++)
+            for (int j = 0; j < OW; j++) {
+                float m = pool_row3(p, H, W, 2 * i - 1, j), b = pool_row3(p, H, W, 2 * i, j),
+                      d = pool_row3(p, H, W, 2 * i + 1, j);
+                m = b > m ? b : m;
+                y[((size_t)c * OH + i) * OW + j] = d > m ? d : m;
+            }
+    }
 }

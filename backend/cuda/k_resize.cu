@@ -1,5 +1,5 @@
 /* backend/cuda/k_resize.cu: bilinear resize (PyTorch's F.interpolate, align_corners true or
- * false, any sizes) and VGGish's 2x2 max-pool on the GPU (backend/ops.h).
+ * false, any sizes), VGGish's 2x2 and ResNet's 3x3 stride-2 max-pools on the GPU (backend/ops.h).
  *   fwd: a thread per output pixel (backend/cuda/k_math.h avs_k_resize_at).
  *   bwd: a thread per input pixel gathering the output pixels that read it (their ranges by
  *        binary search on the monotone source index, avs_k_resize_inv), in the cpu's order:
@@ -62,4 +62,30 @@ void avs_cu_maxpool2_fwd(float *y, const float *x, int NC, int H, int W)
         return;
     AVS_K_GO(maxpool2_k, tot)(y, x, tot, H, W);
     AVS_CU_LAUNCHED("maxpool2_fwd", "NC=%d H=%d W=%d", NC, H, W);
+}
+
+/* nn.MaxPool2d(3, 2, 1): padding never wins (-inf) */
+__global__ static void maxpool3s2_k(float *y, const float *x, size_t tot, int H, int W)
+{
+    int OH = (H + 1) / 2, OW = (W + 1) / 2;
+    AVS_K_FOR(k, tot) {
+        int j = (int)(k % (size_t)OW), i = (int)((k / OW) % (size_t)OH);
+        size_t c = k / ((size_t)OW * OH);
+        const float *p = x + c * H * W;
+        float m = -INFINITY;
+        for (int r = 2 * i - 1; r <= 2 * i + 1; r++)
+            for (int s = 2 * j - 1; s <= 2 * j + 1; s++)
+                if (r >= 0 && r < H && s >= 0 && s < W && p[(size_t)r * W + s] > m)
+                    m = p[(size_t)r * W + s];
+        y[k] = m;
+    }
+}
+
+void avs_cu_maxpool3s2_fwd(float *y, const float *x, int NC, int H, int W)
+{
+    size_t tot = (size_t)NC * ((H + 1) / 2) * ((W + 1) / 2);
+    if (tot == 0)
+        return;
+    AVS_K_GO(maxpool3s2_k, tot)(y, x, tot, H, W);
+    AVS_CU_LAUNCHED("maxpool3s2_fwd", "NC=%d H=%d W=%d", NC, H, W);
 }

@@ -125,6 +125,7 @@ static const struct avs_ops cuda_ops = {
     .tokmean_fwd = avs_cu_tokmean_fwd,
     .tokmean_bwd = avs_cu_tokmean_bwd,
     .maxpool2_fwd = avs_cu_maxpool2_fwd,
+    .maxpool3s2_fwd = avs_cu_maxpool3s2_fwd,
     .taps_split = avs_cu_taps_split,
     .taps_merge = avs_cu_taps_merge,
     .up2conv_compose = avs_cu_up2conv_compose,

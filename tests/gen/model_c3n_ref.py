@@ -26,6 +26,22 @@ class ASPP(nn.Module):
              self.atrous_block18(x)], dim=1))
 
 
+class Classifier(nn.Module):
+    """AVSBench's Classifier_Module (the baseline's neck, avs_s4/model/ResNet_AVSModel.py):
+    the sum of four 3x3 convs with dilation = padding = 3, 6, 12, 18."""
+
+    def __init__(self, cin, depth):
+        super().__init__()
+        self.conv2d_list = nn.ModuleList(
+            nn.Conv2d(cin, depth, 3, 1, padding=d, dilation=d) for d in (3, 6, 12, 18))
+
+    def forward(self, x):
+        out = self.conv2d_list[0](x)
+        for conv in self.conv2d_list[1:]:
+            out = out + conv(x)
+        return out
+
+
 class TPAVI(nn.Module):
     """TPAVIModule(mode='dot', dimension=3, bn_layer=True) with audio."""
 
@@ -112,13 +128,15 @@ class Interpolate(nn.Module):
 
 class C3NHead(nn.Module):
     def __init__(self, chans=(64, 128, 320, 512), D=256, Ci=128, A=128, T=5,
-                 tpavi=(0, 1, 2, 3), lowrank=False, O1=128, O2=32):
+                 tpavi=(0, 1, 2, 3), lowrank=False, O1=128, O2=32, avsbench=False):
         super().__init__()
+        # avsbench: the AVSBench baseline (Pred_endecoder): Classifier_Module necks, tpavi_b<i>
         self.T, self.tpavi = T, tpavi
+        self.tp = 'tpavi_b' if avsbench else 'tpavi_'
         for i, c in enumerate(chans):
-            setattr(self, f'conv{i + 1}', ASPP(c, D))
+            setattr(self, f'conv{i + 1}', Classifier(c, D) if avsbench else ASPP(c, D))
         for i in tpavi:
-            setattr(self, f'tpavi_{i + 1}', TPAVI(D, Ci, A, lowrank))
+            setattr(self, f'{self.tp}{i + 1}', TPAVI(D, Ci, A, lowrank))
         for i in range(4):
             setattr(self, f'path{i + 1}', Fusion(D))
         self.output_conv = nn.Sequential(
@@ -130,7 +148,7 @@ class C3NHead(nn.Module):
         for i in self.tpavi:
             b, c, h, w = fm[i].shape
             v = fm[i].reshape(-1, self.T, c, h, w).permute(0, 2, 1, 3, 4)
-            v = getattr(self, f'tpavi_{i + 1}')(v, audio)
+            v = getattr(self, f'{self.tp}{i + 1}')(v, audio)
             fm[i] = v.permute(0, 2, 1, 3, 4).reshape(-1, c, h, w)
         p = self.path4(fm[3])
         p = self.path3(p, fm[2])

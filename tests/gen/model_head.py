@@ -3,7 +3,7 @@ expected outputs and gradients) from the PyTorch reference in model_c3n_ref.py.
 
   /usr/bin/python3 tests/gen/model_head.py --out DIR/NAME [--seed 1] [--size 16]
       [--chans 4,6,8,10] [--D 8] [--Ci 4] [--A 6] [--O1 8] [--O2 4] [--N 2] [--T 2]
-      [--train] [--official] [--lowrank]
+      [--train] [--official] [--lowrank] [--avsbench]
 
 Writes NAME.weights.safetensors (state_dict with the official names), NAME.inputs.safetensors
 (x1..x4 [N*T,C_s,H_s,W_s], audio [N,T,A]), NAME.dout.safetensors (logits: the upstream
@@ -12,7 +12,8 @@ grad.audio, and with --train the updated BN running stats as buf.<name>; its met
 f32err.<name> is the relative error of PyTorch's own float32 run of the same case, and without
 --lowrank f32lr.<name> that of PyTorch's float32 run with TPAVI in the low-rank form). The reference runs
 in float64 from float32 weights and inputs (the official, full-matrix TPAVI), so the C
-float32 result is measured against the exact function. The committed fixtures in
+float32 result is measured against the exact function. --avsbench: the AVSBench baseline's
+head instead (Classifier_Module necks conv<i>.conv2d_list.0..3, TPAVI as tpavi_b<i>). The committed fixtures in
 tests/fixtures/model/ were made with:
   /usr/bin/python3 tests/gen/model_head.py --out tests/fixtures/model/head_eval --seed 1
   /usr/bin/python3 tests/gen/model_head.py --out tests/fixtures/model/head_train --seed 2 --train
@@ -30,7 +31,8 @@ import model_st as st  # noqa: E402
 
 def run_f32(a, chans, sd, xs, audio, dout, lowrank):
     """The case in float32 (TPAVI official or low-rank): logits and every gradient."""
-    m32 = ref.C3NHead(chans, a.D, a.Ci, a.A, a.T, lowrank=lowrank, O1=a.O1, O2=a.O2)
+    m32 = ref.C3NHead(chans, a.D, a.Ci, a.A, a.T, lowrank=lowrank, O1=a.O1, O2=a.O2,
+                      avsbench=a.avsbench)
     m32.load_state_dict(sd)
     m32.train(a.train)
     x32 = [x.clone().requires_grad_(True) for x in xs]
@@ -68,6 +70,8 @@ def main():
                     help='redraw while a ReLU input is closer to 0 (0: never; full-size cases)')
     ap.add_argument('--lowrank', action='store_true',
                     help='TPAVI in the exact low-rank form (for full-size cases; default: official)')
+    ap.add_argument('--avsbench', action='store_true',
+                    help="the AVSBench baseline's head (Classifier_Module necks, tpavi_b<i>)")
     ap.add_argument('--official', action='store_true',
                     help='official widths: chans 64,128,320,512, D 256, Ci 128, A 128, O1 128, O2 32')
     a = ap.parse_args()
@@ -79,7 +83,8 @@ def main():
     for seed in range(a.seed, a.seed + 200):
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed + 1000)
-        m = ref.C3NHead(chans, a.D, a.Ci, a.A, a.T, lowrank=a.lowrank, O1=a.O1, O2=a.O2)
+        m = ref.C3NHead(chans, a.D, a.Ci, a.A, a.T, lowrank=a.lowrank, O1=a.O1, O2=a.O2,
+                        avsbench=a.avsbench)
         ref.randomize(m, gen)
         sd = {k: v.detach().clone() for k, v in m.state_dict().items()}
         B = a.N * a.T
