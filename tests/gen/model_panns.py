@@ -144,15 +144,15 @@ class ConvBlock(nn.Module):
 class Cnn14Net(nn.Module):
     """Cnn14_16k after the front end (its forward from x = logmel on), eval mode."""
 
-    def __init__(self):
+    def __init__(self, ch=CH, emb=EMB):
         super().__init__()
         self.bn0 = nn.BatchNorm2d(MELS)
         cin = 1
-        for b, c in enumerate(CH):
+        for b, c in enumerate(ch):
             setattr(self, f'conv_block{b + 1}', ConvBlock(cin, c))
             cin = c
-        self.fc1 = nn.Linear(cin, EMB, bias=True)
-        self.fc_audioset = nn.Linear(EMB, CLASSES, bias=True)
+        self.fc1 = nn.Linear(cin, emb, bias=True)
+        self.fc_audioset = nn.Linear(emb, CLASSES, bias=True)
 
     def forward(self, x):  # x [N, 1, T, 64]
         x = x.transpose(1, 3)
@@ -175,6 +175,8 @@ class Cnn14Net(nn.Module):
 def randomise(net, g):
     with torch.no_grad():
         for name, p in net.named_parameters():
+            if name.startswith(('spectrogram_extractor.', 'logmel_extractor.')):
+                continue  # the official model's frozen front end
             if p.dim() >= 2:
                 fan_in = p[0].numel()
                 p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) * np.sqrt(2.0 / fan_in))

@@ -1,0 +1,58 @@
+"""tests/gen/model_panns_official.py: tests/gen/model_panns.py's re-statement of Cnn14_16k
+against the official code, at the official widths (64..2048, 81M parameters).
+
+The official Cnn14 is in the PyPI wheel panns-inference (panns_inference/models.py, the code
+of qiuqiangkong/audioset_tagging_cnn; its Cnn14 with sample_rate 16000, window 512, hop 160,
+64 mels, fmin 50, fmax 8000 is Cnn14_16k: same layers and forward), on torchlibrosa and
+librosa. Debian lacks librosa's dependencies, so this runs in a venv over Debian's torch:
+  /usr/bin/python3 -m venv --system-site-packages /tmp/pannsvenv
+  /tmp/pannsvenv/bin/pip install panns-inference==0.1.1 torchlibrosa==0.1.0 \\
+      librosa==0.10.2.post1 numpy==1.24.2 scipy==1.11.4
+  /tmp/pannsvenv/bin/python tests/gen/model_panns_official.py
+(numpy is pinned to Debian's 1.24 ABI: Debian's torch 1.13 cannot take numpy 2 arrays.)
+It prints and checks (float32 both, random weights and BatchNorm statistics, seed 9, the
+2-chunk input of model_panns.py): log-mel, embedding and clipwise output of the official
+model against the re-statement loaded with the official state_dict, and librosa's mel filters
+and window against the librosa-free formulas. Exit status 1 on a difference.
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import model_panns as mp  # noqa: E402
+
+
+def main():
+    from panns_inference.models import Cnn14
+    torch.manual_seed(9)
+    off = Cnn14(sample_rate=16000, window_size=512, hop_size=160, mel_bins=64, fmin=50, fmax=8000,
+                classes_num=527).eval()
+    mp.randomise(off, torch.Generator().manual_seed(9))
+    melw, window = mp.mel_filters(), mp.hann_periodic()
+    mp.check_librosa(melw, window)
+    fe = mp.FrontEnd(melw, window, torch.float32).eval()
+    net = mp.Cnn14Net(ch=(64, 128, 256, 512, 1024, 2048), emb=2048).eval()
+    sd = {k: v for k, v in off.state_dict().items() if not k.startswith(('spectrogram', 'logmel'))}
+    net.load_state_dict(sd)
+    wave = torch.tensor(mp.waves())
+    with torch.no_grad():
+        o = off(wave)
+        lo = off.logmel_extractor(off.spectrogram_extractor(wave))
+        lr = fe(wave)
+        e, c = net(lr)
+        e2, c2 = net(lo)  # the network alone, on the official log-mel
+    dl = (lo - lr).abs().max().item()
+    de, dc = (o['embedding'] - e).abs().max().item(), (o['clipwise_output'] - c).abs().max().item()
+    de2 = (o['embedding'] - e2).abs().max().item()
+    print(f'official vs re-statement (float32): log-mel {dl:.3g} dB, embedding {de:.3g} '
+          f'(network alone {de2:.3g}, scale {o["embedding"].abs().max().item():.3g}), clipwise {dc:.3g}')
+    ok = dl < 2e-3 and de2 == 0 and de < 1e-3 * max(1.0, o['embedding'].abs().max().item()) and dc < 1e-4
+    print('OK' if ok else 'DIFFERENT')
+    return 0 if ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
