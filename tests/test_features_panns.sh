@@ -8,6 +8,7 @@
 #   - a record's log-mel, embedding and clipwise output equal the float64 PyTorch re-statement
 #     of the official code (tests/gen/model_panns.py) on the dumped wave's second k alone;
 #   - avs-train --mode frozen on the set (TPAVI takes the 32-wide embedding) runs and records it;
+#   - avs-features clip (the in-memory path of avs-predict --clip) reopens the set's encoders;
 #   - --random-init with `--audio panns_cnn14` alone: full-width random CNN14, embedding 2048;
 #   - errors: --audio-head with PANNs, --policy with PANNs, an unknown --audio name, reopening
 #     the set with another file than it was made with.
@@ -67,6 +68,13 @@ $py -c "import sys; sys.path.insert(0, 'tests/gen'); import model_st as st
 t = st.load('$T/st/runs/p1/last.safetensors'); a = [v.shape for n, v in t.items() if 'align_channel.weight' in n]
 sys.exit(0 if a and all(s[1] == 32 for s in a) else 1)" || fail "TPAVI's align_channel takes the 32-wide CNN14 embedding"
 
+# ---- a clip in memory through the set's encoders (what avs-predict --clip runs) ----
+clip=$(find "$T/s4/raw_videos" -name '*.mp4' | head -n 1)
+"$B/avs-features" clip --root "$T/st" --set pn --audio "panns_cnn14=$W" --clip "$clip" --out "$T/c.st"
+expect_eq $? 0 "avs-features clip on a PANNs set"
+$py -c "import sys; sys.path.insert(0, 'tests/gen'); import model_st as st
+c = st.load('$T/c.st'); sys.exit(0 if c['audio_emb'].shape == (5, 32) else 1)" || fail "clip: audio_emb [5,32]"
+
 # ---- full-width random CNN14 ----
 F --random-init 5 --visual pvt_v2_b0 --audio panns_cnn14 --set full --split test; expect_eq $? 0 "random-init PANNs"
 q "SELECT config FROM feature_sets WHERE name = 'full'" | grep -q '"audio":{"name":"panns_cnn14","weights":"random-init 5"}' ||
@@ -81,7 +89,7 @@ expect_eq $? 1 "--policy with PANNs: usage"; expect_grep "$out" "each second alo
 out=$(F --random-init 2 --audio "beats=$W" --set e3 2>&1)
 expect_eq $? 1 "unknown audio encoder: usage"; expect_grep "$out" "panns_cnn14" "message names the choices"
 out=$("$B/avs-features" clip --root "$T/st" --set pn --audio "panns_cnn14=tests/fixtures/features/vggish_small.weights.safetensors" \
-  --clip "$(ls "$T"/s4/*/*/*/*.mp4 2>/dev/null | head -1)" --out "$T/c.st" 2>&1)
+  --clip "$clip" --out "$T/c2.st" 2>&1)
 [ $? -ne 0 ] || fail "reopening the set with another file is refused"
 expect_grep "$out" "panns_cnn14=FILE" "the message names the option"
 finish
