@@ -8,7 +8,7 @@
 #   - a record's log-mel, embedding and clipwise output equal the float64 PyTorch re-statement
 #     of the official code (tests/gen/model_panns.py) on the dumped wave's second k alone;
 #   - avs-train --mode frozen on the set (TPAVI takes the 32-wide embedding) runs and records it;
-#   - avs-features clip (the in-memory path of avs-predict --clip) reopens the set's encoders;
+#   - avs-features clip and avs-predict --clip (the in-memory path) reopen the set's encoders;
 #   - --random-init with `--audio panns_cnn14` alone: full-width random CNN14, embedding 2048;
 #   - errors: --audio-head with PANNs, --policy with PANNs, an unknown --audio name, reopening
 #     the set with another file than it was made with.
@@ -74,6 +74,10 @@ clip=$(find "$T/s4/raw_videos" -name '*.mp4' | head -n 1)
 expect_eq $? 0 "avs-features clip on a PANNs set"
 $py -c "import sys; sys.path.insert(0, 'tests/gen'); import model_st as st
 c = st.load('$T/c.st'); sys.exit(0 if c['audio_emb'].shape == (5, 32) else 1)" || fail "clip: audio_emb [5,32]"
+
+"$B/avs-predict" -q --root "$T/st" --run p1 --clip "$clip" --audio "$W" -o "$T/p1.mp4" --frames "$T/ov"
+expect_eq $? 0 "avs-predict --clip with the PANNs run"
+expect_eq "$(ls "$T/ov" | wc -l)" 5 "5 overlay PNGs"
 
 # ---- full-width random CNN14 ----
 F --random-init 5 --visual pvt_v2_b0 --audio panns_cnn14 --set full --split test; expect_eq $? 0 "random-init PANNs"
