@@ -58,14 +58,21 @@ static void add_specs(struct avs_panns *m)
     avs_spec_add(&m->specs, 1, b2, "fc_audioset.bias");
 }
 
+/* name from f (a "module." prefix allowed); NULL with err naming it and what f holds instead */
 static const struct avs_st_tensor *need(const struct avs_st_file *f, const char *name,
                                         struct avs_err *err)
 {
+    char pre[80];
+    snprintf(pre, sizeof pre, "module.%s", name);
     const struct avs_st_tensor *t = avs_st_find(f, name);
     if (!t)
+        t = avs_st_find(f, pre);
+    if (!t)
         avs_err_set(err, "%s: missing tensor \"%s\" (expected the official PANNs Cnn14_16k names, "
-                    "e.g. conv_block1.conv1.weight; convert the .pth with "
-                    "tools/convert_checkpoint.py)", f->path, name);
+                    "e.g. conv_block1.conv1.weight; the file has %d tensors: %s%s%s%s%s...; "
+                    "convert the .pth with tools/convert_checkpoint.py)", f->path, name, f->n,
+                    f->n > 0 ? f->t[0].name : "", f->n > 1 ? ", " : "", f->n > 1 ? f->t[1].name : "",
+                    f->n > 2 ? ", " : "", f->n > 2 ? f->t[2].name : "");
     return t;
 }
 

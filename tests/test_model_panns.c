@@ -163,6 +163,9 @@ static void check_errors(void)
     write_variant(p3, "", "head.weight", 2, (int[]){3, 4});
     CHECK(avs_panns_load(&m, p3, &err) == -1 && strstr(err.msg, "head.weight"),
           "unknown tensor named: %s", err.msg);
+    CHECK(avs_panns_load(&m, "tests/fixtures/features/vggish_small.weights.safetensors", &err) == -1 &&
+              strstr(err.msg, "bn0.weight") && strstr(err.msg, "the file has 18 tensors: features.0.weight"),
+          "another network: the first names and the count: %s", err.msg);
     CHECK(avs_panns_load(&m, "/nonexistent.safetensors", &err) == -1 &&
               strstr(err.msg, "/nonexistent.safetensors"), "no file: %s", err.msg);
     unlink(p1), unlink(p2), unlink(p3), rmdir(dir);
