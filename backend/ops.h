@@ -232,6 +232,12 @@ struct avs_ops {
      * (W+1)/2] (overwrite). ResNet's stem (nn.MaxPool2d(3, 2, 1)); inference and Grad-CAM only
      * (Grad-CAM stops at layer1's output: no backward). */
     void (*maxpool3s2_fwd)(float *y, const float *x, int NC, int H, int W);
+    /* 2x2 average pool, stride 2, of [NC,H,W] -> y [NC,H/2,W/2] (floor: an odd last row or
+     * column is dropped, as F.avg_pool2d(kernel 2)); PANNs CNN14, inference only. */
+    void (*avgpool2_fwd)(float *y, const float *x, int NC, int H, int W);
+    /* y [rows] = max over the last axis of x [rows,n] (n >= 1; NaN-free inputs); PANNs CNN14's
+     * max over time, inference only. */
+    void (*rowmax_fwd)(float *y, const float *x, int rows, int n);
 
     /* ---- head: the C3N head's rearrangements (model/c3n_*.c, CPU: backend/cpu/head.c) ---- */
     /* A conv weight w [K,C,T] (T taps) tap-major: wt [T,K,C] (overwritten); and back: dw

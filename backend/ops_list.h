@@ -122,6 +122,10 @@
       (y, x, NC, H, W), (y, x))                                                                  \
     X(maxpool3s2_fwd, (float *y, const float *x, int NC, int H, int W),                          \
       (y, x, NC, H, W), (y, x))                                                                  \
+    X(avgpool2_fwd, (float *y, const float *x, int NC, int H, int W),                            \
+      (y, x, NC, H, W), (y, x))                                                                  \
+    X(rowmax_fwd, (float *y, const float *x, int rows, int n),                                   \
+      (y, x, rows, n), (y, x))                                                                   \
     X(taps_split, (float *wt, const float *w, int K, int C, int T),                              \
       (wt, w, K, C, T), (wt, w))                                                                 \
     X(taps_merge, (float *dw, const float *dwt, int K, int C, int T),                            \

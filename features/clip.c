@@ -77,7 +77,7 @@ static void feat_alloc(struct avs_clip_feat *f, const struct avs_feat_enc *e, in
 int avs_feat_clip(struct avs_feat_enc *e, const char *path, struct avs_clip_feat *out,
                   struct avs_err *err)
 {
-    AVS_ASSERT(e->have_vis && e->have_vg && e->have_mel && e->S);
+    AVS_ASSERT(e->have_vis && (e->have_vg || (e->have_pn && e->have_pmel)) && e->have_mel && e->S);
     struct avs_decode_opts o = {.out_w = e->W, .out_h = e->H, .frame_rule = AVS_FRAME_AVSBENCH};
     struct avs_decode_result res;
     memset(&res, 0, sizeof res);

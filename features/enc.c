@@ -115,7 +115,9 @@ static int resolve_files(const char *set, const cJSON *cfg, const struct avs_enc
                          files->audio ? files->audio : files->audio_head);
         return 0;
     }
-    if (check_file(set, "audio weights", "--audio vggish=FILE", aw, jstr(aud, "weights_hash"),
+    char aopt[96];
+    snprintf(aopt, sizeof aopt, "--audio %s=FILE", jstr(aud, "name") ? jstr(aud, "name") : "vggish");
+    if (check_file(set, "audio weights", aopt, aw, jstr(aud, "weights_hash"),
                    files ? files->audio : NULL, af, err))
         return -1;
     if (head)
@@ -189,13 +191,18 @@ int avs_feat_enc_open(struct avs_feat_enc *e, sqlite3 *db, const char *set,
         resolve_files(set, cfg, files, &vf, &af, &hf, &seed, &have_seed, err))
         goto out;
     const char *vname = jstr(cJSON_GetObjectItemCaseSensitive(cfg, "visual"), "name");
-    if (avs_feat_enc_load(e, vname, vf, af, hf, seed, err)) {
+    const char *aname = jstr(cJSON_GetObjectItemCaseSensitive(cfg, "audio"), "name");
+    if (avs_feat_audio_parse(aname) < 0) {
+        avs_err_set(err, "feature set \"%s\": audio encoder \"%s\" is not one this build knows "
+                    "(vggish, panns_cnn14): use a newer avs-features or remake the set", set, aname);
+        goto out;
+    }
+    if (avs_feat_enc_load(e, vname, vf, aname, af, hf, seed, err)) {
         avs_err_wrap(err, "feature set \"%s\"", set);
         goto out;
     }
-    if (resolve_similarity(e, db, set, cfg, seed, have_seed, err) || avs_logmel_init(&e->mel, err))
+    if (resolve_similarity(e, db, set, cfg, seed, have_seed, err) || avs_feat_frontend_init(e, err))
         goto out;
-    e->have_mel = 1;
     avs_feat_fields(e);
     rc = 0;
 out:

@@ -26,13 +26,16 @@
  * Per video (all its seconds in one go):
  *   audio   the 1-second WAVs joined into one wave, log-mel by the policy (default `stream`, the
  *           official one: 96-frame examples at 0.96 s hop, the last repeated to n seconds) ->
- *           VGGish embedding and AudioSet logits
+ *           VGGish embedding and AudioSet logits; or (--audio panns_cnn14) each second alone
+ *           (C3N's PANNs loader) -> PANNs log-mel [101,64] -> CNN14 embedding [2048] and
+ *           clipwise_output [527] (in the audio_logits field; C3IM takes it as the official
+ *           code does: softmax(clipwise_output)^0.1)
  *   visual  each frame as float (v/255 - ImageNet mean) / std, NCHW (AVSBench's transform,
  *           store/store.h);
  *           PVTv2 forward -> logits -> C3IM targets CC and CC-V with S -> Grad-CAM pass for CC
  *           (stage maps, logits, weights) and one for the frames whose CC-V differs
  *   record  one cache record per (second, flipped), fields in this order:
- *             logmel [96,64], audio_emb [E], audio_logits [A], stage1..4 [C_s,H_s,W_s],
+ *             logmel [96 or 101,64], audio_emb [E], audio_logits [A], stage1..4 [C_s,H_s,W_s],
  *             vlogits [V], gradcam1..4 [C_s] (CC), gradcam_v1..4 [C_s] (CC-V)
  *           flipped records (--flip) use the mirrored frame and the same audio.
  * Crash safety: records are appended to features/<set>.bin and fsync'd, then the video's
@@ -64,14 +67,17 @@
 #include "features/logmel.h"
 #include "features/vis.h"
 #include "model/pvt.h"
+#include "model/panns.h"
 #include "model/vggish.h"
+#include "features/panns_mel.h"
 
 struct avs_features_opts {
     const char *root;            /* store root */
     const char *db_path;         /* NULL: root/avs.db */
     const char *visual;          /* "pvt_v2_b0".."pvt_v2_b5", "swin_b", "resnet50" ... (features/vis.h) */
     const char *visual_weights;  /* NULL: random (needs random_init) */
-    const char *audio_weights;   /* vggish safetensors; NULL: random (needs random_init) */
+    const char *audio;           /* audio encoder: "vggish" (NULL: vggish) or "panns_cnn14" */
+    const char *audio_weights;   /* its safetensors; NULL: random (needs random_init) */
     const char *audio_head;      /* AudioSet head; NULL: from audio_weights */
     const char *vectors;         /* word vectors for S; NULL: random S (needs random_init) */
     const char *classes_visual, *classes_audio; /* NULL: features/data/ lists */
@@ -100,6 +106,9 @@ struct avs_features_stats {
 
 int avs_features_run(const struct avs_features_opts *o, struct avs_features_stats *st,
                      struct avs_err *err);
+
+/* Audio encoder names: "vggish" (NULL: vggish) -> 0, "panns_cnn14" -> 1; -1 if unknown. */
+int avs_feat_audio_parse(const char *name);
 
 /* One record of a set as a safetensors file: every cache field, plus "image" [1,3,H,W] (the
  * network input of that frame), "wave" [n*16000] (the video's joined audio), "target" and
@@ -137,7 +146,13 @@ struct avs_feat_enc {
     struct avs_feat_vis vis;  /* the visual encoder: PVTv2 or Swin (features/vis.h) */
     struct avs_vggish vg;
     struct avs_logmel mel;
-    int have_vis, have_vg, have_mel;
+    struct avs_panns pn;        /* the audio encoder when panns (else vg) */
+    struct avs_panns_mel pmel;  /* PANNs' front end (1-second chunks) */
+    int have_vis, have_vg, have_mel, have_pn, have_pmel;
+    int panns;                  /* the audio encoder is PANNs CNN14: audio_logits hold its
+                                   clipwise_output (sigmoid probabilities), as C3N's PANNs
+                                   variant hands them to C3IM; audio_emb its 2048-d embedding */
+    int mel_T;                  /* log-mel frames of a record: 96 (VGGish), 101 (PANNs) */
     struct avs_feat_bufs *bufs; /* device buffers + PVTv2 workspace, made by the first video */
     float *S;                 /* [V,A] label similarity */
     int V, A, E;              /* visual classes, audio classes, embedding width */

@@ -138,6 +138,22 @@ static struct fftw_plan_s *make_plan(double *in, double *spec, int *from_wisdom)
     return p;
 }
 
+struct fftw_plan_s *avs_logmel_plan512(double *in, double *spec, int *from_wisdom)
+{
+    pthread_mutex_lock(&plan_lock);
+    struct fftw_plan_s *p = make_plan(in, spec, from_wisdom);
+    pthread_mutex_unlock(&plan_lock);
+    return p;
+}
+
+void avs_logmel_plan512_free(struct fftw_plan_s *p)
+{
+    pthread_mutex_lock(&plan_lock);
+    if (p)
+        fftw_destroy_plan(p);
+    pthread_mutex_unlock(&plan_lock);
+}
+
 int avs_logmel_init(struct avs_logmel *m, struct avs_err *err)
 {
     memset(m, 0, sizeof *m);

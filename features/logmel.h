@@ -103,4 +103,10 @@ const char *avs_logmel_policy_name(enum avs_logmel_policy p);
 /* "stream" / "second" -> policy; -1 if unknown. */
 int avs_logmel_policy_parse(const char *s);
 
+/* The 512-point r2c plan of this front end (from the stored wisdom, else FFTW_ESTIMATE; made
+ * and destroyed under the planner lock), for other front ends with a 512-point FFT
+ * (features/panns_mel.h). in [512] and spec [257,2] fftw_malloc'd; NULL if FFTW fails. */
+struct fftw_plan_s *avs_logmel_plan512(double *in, double *spec, int *from_wisdom);
+void avs_logmel_plan512_free(struct fftw_plan_s *p);
+
 #endif

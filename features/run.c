@@ -55,9 +55,44 @@ out:
     return rc;
 }
 
+int avs_feat_audio_parse(const char *name)
+{
+    return !name || !strcmp(name, "vggish") ? 0 : !strcmp(name, "panns_cnn14") ? 1 : -1;
+}
+
+/* PANNs CNN14 (Cnn14_16k) as the audio encoder: its own AudioSet head (fc_audioset). */
+static int load_panns(struct avs_feat_enc *e, const char *audio_file, const char *audio_head,
+                      uint64_t seed, struct avs_err *err)
+{
+    if (audio_head)
+        return avs_err_set(err, "--audio-head %s: PANNs CNN14 has its own AudioSet head "
+                           "(fc_audioset): give only --audio panns_cnn14=FILE", audio_head);
+    if (audio_file) {
+        if (avs_panns_load(&e->pn, audio_file, err))
+            return avs_err_wrap(err, "loading the audio encoder (check --audio panns_cnn14=FILE)");
+    } else
+        avs_panns_init_random(&e->pn, seed);
+    e->have_pn = e->panns = 1;
+    e->A = e->pn.classes, e->E = e->pn.emb, e->mel_T = AVS_PANNS_MEL_FRAMES;
+    return 0;
+}
+
+int avs_feat_frontend_init(struct avs_feat_enc *e, struct avs_err *err)
+{
+    if (avs_logmel_init(&e->mel, err))
+        return -1;
+    e->have_mel = 1;
+    if (e->panns) {
+        if (avs_panns_mel_init(&e->pmel, err))
+            return -1;
+        e->have_pmel = 1;
+    }
+    return 0;
+}
+
 int avs_feat_enc_load(struct avs_feat_enc *e, const char *visual, const char *visual_file,
-                      const char *audio_file, const char *audio_head, uint64_t seed,
-                      struct avs_err *err)
+                      const char *audio, const char *audio_file, const char *audio_head,
+                      uint64_t seed, struct avs_err *err)
 {
     if (avs_feat_vis_load(&e->vis, visual, visual_file, seed, e->H, e->W, err))
         return -1;
@@ -66,6 +101,13 @@ int avs_feat_enc_load(struct avs_feat_enc *e, const char *visual, const char *vi
         return avs_err_set(err, "%s: no ImageNet head (head.* or, for resnet50, fc.*): C3IM needs the "
                            "visual logits; convert the full classification checkpoint",
                            visual_file);
+    int kind = avs_feat_audio_parse(audio);
+    if (kind < 0)
+        return avs_err_set(err, "--audio %s: unknown encoder (vggish or panns_cnn14)", audio);
+    if (kind == 1) {
+        e->V = e->vis.classes;
+        return load_panns(e, audio_file, audio_head, seed, err);
+    }
     if (audio_file) {
         if (avs_vggish_load(&e->vg, audio_file, audio_head, err))
             return avs_err_wrap(err, "loading the audio encoder (check --audio / --audio-head)");
@@ -76,6 +118,7 @@ int avs_feat_enc_load(struct avs_feat_enc *e, const char *visual, const char *vi
         return avs_err_set(err, "%s: no AudioSet head: give the 527-way head with --audio-head "
                            "H.safetensors (head.weight [527,128], head.bias [527])", audio_file);
     e->V = e->vis.classes, e->A = e->vg.classes, e->E = e->vg.fc[2];
+    e->mel_T = AVS_LOGMEL_FRAMES;
     return 0;
 }
 
@@ -157,7 +200,8 @@ static char *config_json(const struct avs_features_opts *o, const struct avs_fea
     struct avs_err err;
     cJSON *root = cJSON_CreateObject();
     add_encoder(root, "visual", o->visual, o->visual_weights, NULL, o, &err);
-    add_encoder(root, "audio", "vggish", o->audio_weights, o->audio_head, o, &err);
+    add_encoder(root, "audio", e->panns ? "panns_cnn14" : "vggish", o->audio_weights,
+                o->audio_head, o, &err);
     cJSON *s = cJSON_AddObjectToObject(root, "similarity");
     if (o->vectors) {
         const char *b = strrchr(o->vectors, '/');
@@ -168,7 +212,9 @@ static char *config_json(const struct avs_features_opts *o, const struct avs_fea
         cJSON_AddStringToObject(s, "vectors", r);
         free(r);
     }
-    cJSON_AddStringToObject(root, "logmel_policy", avs_logmel_policy_name(o->policy));
+    /* PANNs takes each second alone: the `second` policy, whatever o->policy says */
+    cJSON_AddStringToObject(root, "logmel_policy",
+                            avs_logmel_policy_name(e->panns ? AVS_LOGMEL_SECOND : o->policy));
     cJSON_AddStringToObject(root, "image_norm", "imagenet mean/std");
     cJSON *sz = cJSON_AddArrayToObject(root, "image_size");
     cJSON_AddItemToArray(sz, cJSON_CreateNumber(e->H));
@@ -367,6 +413,10 @@ void avs_feat_enc_close(struct avs_feat_enc *e)
         avs_vggish_free(&e->vg);
     if (e->have_mel)
         avs_logmel_free(&e->mel);
+    if (e->have_pn)
+        avs_panns_free(&e->pn);
+    if (e->have_pmel)
+        avs_panns_mel_free(&e->pmel);
     free(e->S);
     memset(e, 0, sizeof *e);
 }
@@ -376,7 +426,9 @@ static char *default_set_name(const struct avs_features_opts *o)
     char rnd[48] = "";
     if (o->random_init)
         snprintf(rnd, sizeof rnd, "-random%llu", (unsigned long long)o->seed);
-    return avs_sprintf("%s-vggish%s%s%s%s", o->visual, rnd, o->policy == AVS_LOGMEL_SECOND ? "-second" : "",
+    int panns = avs_feat_audio_parse(o->audio) == 1;
+    return avs_sprintf("%s-%s%s%s%s%s", o->visual, panns ? "panns_cnn14" : "vggish", rnd,
+                       !panns && o->policy == AVS_LOGMEL_SECOND ? "-second" : "",
                        o->flip ? "-flip" : "", o->fp16 ? "-fp16" : "");
 }
 
@@ -406,12 +458,11 @@ int avs_features_run(const struct avs_features_opts *o, struct avs_features_stat
     }
     if (avs_db_open(dbp, &db, err) || store_size(db, &e.H, &e.W, err))
         goto out;
-    if (avs_feat_enc_load(&e, o->visual, o->visual_weights, o->audio_weights, o->audio_head,
-                          o->seed, err) || load_similarity(&e, db, o, sim_hash, err))
+    if (avs_feat_enc_load(&e, o->visual, o->visual_weights, o->audio, o->audio_weights,
+                          o->audio_head, o->seed, err) || load_similarity(&e, db, o, sim_hash, err))
         goto out;
-    if (avs_logmel_init(&e.mel, err))
+    if (avs_feat_frontend_init(&e, err))
         goto out;
-    e.have_mel = 1;
     avs_feat_fields(&e);
     config = config_json(o, &e, sim_hash);
     rel = avs_sprintf("features/%s.bin", name);

@@ -13,8 +13,10 @@
 /* The encoders by name and files (NULL file: random from seed, PyTorch-style init); the visual
  * ImageNet head and the AudioSet head are required. Sets V, A, E. 0 or -1 (err names the file). */
 int avs_feat_enc_load(struct avs_feat_enc *e, const char *visual, const char *visual_file,
-                      const char *audio_file, const char *audio_head, uint64_t seed,
-                      struct avs_err *err);
+                      const char *audio, const char *audio_file, const char *audio_head,
+                      uint64_t seed, struct avs_err *err);
+/* The log-mel front ends the loaded audio encoder needs (sets have_mel / have_pmel). */
+int avs_feat_frontend_init(struct avs_feat_enc *e, struct avs_err *err);
 /* Free avs_feat_compute's buffers (device memory, the PVTv2 workspace); NULL-safe
  * (avs_feat_enc_close calls it). */
 void avs_feat_bufs_free(struct avs_feat_bufs **b);
@@ -29,7 +31,8 @@ int avs_feat_video(struct avs_feat_enc *e, const struct avs_features_opts *o, sq
                    struct avs_cache_writer *cw, int64_t set_id, int64_t video_id, int n,
                    struct avs_err *err);
 /* The one compute routine of a video's records, shared by the store path (avs_feat_video) and
- * the in-memory clip path (features/clip.c): wave [n*16000] -> log-mel by `policy`, VGGish;
+ * the in-memory clip path (features/clip.c): wave [n*16000] -> log-mel by `policy`, VGGish
+ * (or PANNs' log-mel of each second, CNN14);
  * frames from get_frame(ctx, k 1..n, flip, dst [3,H,W] normalised) in chunks -> PVTv2, C3IM,
  * Grad-CAM CC and CC-V; put(ctx, i, rec [AVS_FEAT_NFIELDS] in field order, CC, CC-V) for record
  * i = 0..B-1 (B = n, or 2n with flip: i >= n are the mirrored frames of second i-n+1), in order.

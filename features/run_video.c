@@ -10,6 +10,7 @@
 #include "store/store.h"
 
 #define CHUNK 8 /* frames per encoder batch: bounds memory for long videos and big variants */
+#define ACHUNK 8 /* seconds per PANNs CNN14 batch (its activations are ~26 MB per second) */
 
 static void field(struct avs_cache_field *f, const char *name, int ndim, int a, int b, int c)
 {
@@ -22,7 +23,7 @@ static void field(struct avs_cache_field *f, const char *name, int ndim, int a, 
 void avs_feat_fields(struct avs_feat_enc *e)
 {
     int n = 0;
-    field(&e->fields[n++], "logmel", 2, AVS_LOGMEL_FRAMES, AVS_LOGMEL_MELS, 0);
+    field(&e->fields[n++], "logmel", 2, e->mel_T, AVS_LOGMEL_MELS, 0);
     field(&e->fields[n++], "audio_emb", 1, e->E, 0, 0);
     field(&e->fields[n++], "audio_logits", 1, e->A, 0, 0);
     for (int s = 0; s < 4; s++) {
@@ -65,9 +66,9 @@ struct vis {
 struct aud {
     int cap;                       /* seconds the buffers hold */
     struct avs_arena mem;          /* the device buffers below */
-    float *ex;                     /* [cap,96,64] host: log-mel examples */
+    float *ex;                     /* [cap,T,64] host: log-mel examples (T = e->mel_T) */
     float *ex_d, *emb_d, *alg_d;   /* device: examples, embeddings [cap,E], logits [cap,A] */
-    float *ws;                     /* device: VGGish scratch for cap examples */
+    float *ws;                     /* device: VGGish scratch for cap examples (CNN14: ACHUNK) */
     float *emb, *alg;              /* host copies */
 };
 
@@ -137,13 +138,19 @@ static void aud_free(struct aud *a)
     memset(a, 0, sizeof *a);
 }
 
+static size_t example_floats(const struct avs_feat_enc *e)
+{
+    return (size_t)e->mel_T * AVS_LOGMEL_MELS;
+}
+
 static void aud_carve(struct aud *a, const struct avs_feat_enc *e, int n, size_t *need)
 {
     struct avs_arena *m = &a->mem;
-    a->ex_d = take(m, need, (size_t)n * AVS_LOGMEL_EXAMPLE);
+    a->ex_d = take(m, need, (size_t)n * example_floats(e));
     a->emb_d = take(m, need, (size_t)n * e->E);
     a->alg_d = take(m, need, (size_t)n * e->A);
-    a->ws = take(m, need, avs_vggish_ws(&e->vg, n));
+    a->ws = take(m, need, e->panns ? avs_panns_ws(&e->pn, n < ACHUNK ? n : ACHUNK, e->mel_T)
+                                   : avs_vggish_ws(&e->vg, n));
 }
 
 /* Room for n seconds (between videos: the passes themselves allocate nothing). */
@@ -153,7 +160,7 @@ static void aud_grow(struct aud *a, const struct avs_feat_enc *e, int n)
         return;
     aud_free(a);
     a->cap = n;
-    a->ex = avs_malloc((size_t)n * AVS_LOGMEL_EXAMPLE * sizeof(float));
+    a->ex = avs_malloc((size_t)n * example_floats(e) * sizeof(float));
     a->emb = avs_malloc((size_t)n * e->E * sizeof(float));
     a->alg = avs_malloc((size_t)n * e->A * sizeof(float));
     size_t need = 0;
@@ -259,15 +266,33 @@ fail:
     return -1;
 }
 
-/* The video's audio: log-mel examples (host), VGGish on the backend; a->emb, a->alg filled. */
+/* PANNs: each second's log-mel (host), CNN14 over batches of ACHUNK seconds. */
+static void audio_panns(struct avs_feat_enc *e, struct aud *a, const float *wave, int n)
+{
+    size_t ex = example_floats(e);
+    avs_panns_mel_seconds(&e->pmel, a->ex, wave, n);
+    avs_dev_upload(a->ex_d, a->ex, (size_t)n * ex);
+    for (int k = 0; k < n; k += ACHUNK) {
+        int c = n - k < ACHUNK ? n - k : ACHUNK;
+        avs_panns_fwd(&e->pn, a->emb_d + (size_t)k * e->E, a->alg_d + (size_t)k * e->A,
+                      a->ex_d + (size_t)k * ex, c, e->mel_T, a->ws);
+    }
+}
+
+/* The video's audio: log-mel examples (host), VGGish (or CNN14) on the backend; a->emb, a->alg
+ * filled. */
 static int audio_side(struct avs_feat_enc *e, struct aud *a, enum avs_logmel_policy policy,
                       const float *wave, int n, struct avs_err *err)
 {
     aud_grow(a, e, n);
-    if (avs_logmel_examples(&e->mel, a->ex, n, wave, (int64_t)n * AVS_LOGMEL_RATE, policy, err))
-        return -1;
-    avs_dev_upload(a->ex_d, a->ex, (size_t)n * AVS_LOGMEL_EXAMPLE);
-    avs_vggish_fwd(&e->vg, a->emb_d, a->alg_d, a->ex_d, n, a->ws);
+    if (e->panns)
+        audio_panns(e, a, wave, n);
+    else {
+        if (avs_logmel_examples(&e->mel, a->ex, n, wave, (int64_t)n * AVS_LOGMEL_RATE, policy, err))
+            return -1;
+        avs_dev_upload(a->ex_d, a->ex, (size_t)n * AVS_LOGMEL_EXAMPLE);
+        avs_vggish_fwd(&e->vg, a->emb_d, a->alg_d, a->ex_d, n, a->ws);
+    }
     avs_dev_download(a->emb, a->emb_d, (size_t)n * e->E);
     avs_dev_download(a->alg, a->alg_d, (size_t)n * e->A);
     return 0;
@@ -298,7 +323,7 @@ int avs_feat_compute(struct avs_feat_enc *e, enum avs_logmel_policy policy, cons
             int i = i0 + j, k = i % n;
             const float *rec[AVS_FEAT_NFIELDS];
             int f = 0;
-            rec[f++] = a->ex + (size_t)k * AVS_LOGMEL_EXAMPLE;
+            rec[f++] = a->ex + (size_t)k * example_floats(e);
             rec[f++] = a->emb + (size_t)k * e->E;
             rec[f++] = a->alg + (size_t)k * e->A;
             for (int s = 0; s < 4; s++)

@@ -23,6 +23,7 @@ static void usage(FILE *f)
         "usage: avs-features [options] --visual pvt_v2_bX|swin_b|resnet50=W.safetensors --audio vggish=W.safetensors\n"
         "                    --audio-head H.safetensors --vectors V\n"
         "       avs-features [options] --random-init SEED [--visual pvt_v2_bX|swin_b|resnet50]   (tests, demos)\n"
+        "       avs-features [options] --visual NAME=W --audio panns_cnn14=W --vectors V\n"
         "       avs-features show [--set NAME]           feature sets in the index\n"
         "       avs-features merge --set NAME SHARD_ROOT...   copy the set NAME of each shard\n"
         "                    store into --root's (stores merged first with avs-ingest merge;\n"
@@ -47,6 +48,10 @@ static void usage(FILE *f)
         "                        (official names; ImageNet head needed)\n"
         "                        resnet50 (torchvision names, as resnet50-19c8e357.pth)\n"
         "  --audio vggish=FILE   VGGish weights (torchvggish names)\n"
+        "  --audio panns_cnn14=FILE  PANNs Cnn14_16k (official names; its own AudioSet head, no\n"
+        "                        --audio-head): each second alone -> 2048-d embedding, and\n"
+        "                        clipwise_output (527 probabilities) for C3IM, as C3N's PANNs variant\n"
+        "                        (--audio NAME alone with --random-init: random weights)\n"
         "  --audio-head FILE     the 527-way AudioSet head (head.weight, head.bias)\n"
         "  --vectors FILE        word vectors (GloVe text, word2vec text/binary) for S\n"
         "  --classes-visual F    ImageNet class list (default features/data/imagenet1k_classes.txt)\n"
@@ -79,7 +84,7 @@ enum { OPT_VISUAL = AVS_OPT_FIRST_TOOL, OPT_AUDIO, OPT_HEAD, OPT_VECTORS, OPT_CL
 struct args {
     struct avs_features_opts o;
     const char *video, *out, *clip;
-    int k, flipped, json, quiet;
+    int k, flipped, json, quiet, policy_given;
 };
 
 static int split_encoder(const char *arg, const char **name, const char **file, const char *opt)
@@ -110,10 +115,12 @@ static int tool_option(void *ctx, int c, const char *arg)
     case OPT_AUDIO:
         if (split_encoder(arg, &nm, &a->o.audio_weights, "--audio"))
             return -1;
-        if (strcmp(nm, "vggish") || !a->o.audio_weights) {
-            fprintf(stderr, "avs-features: --audio %s: expected vggish=FILE (the only audio encoder)\n", arg);
+        if (avs_feat_audio_parse(nm) < 0) {
+            fprintf(stderr, "avs-features: --audio %s: expected vggish=FILE or panns_cnn14=FILE "
+                    "(or the name alone with --random-init)\n", arg);
             return -1;
         }
+        a->o.audio = avs_feat_audio_parse(nm) ? "panns_cnn14" : "vggish";
         return 0;
     case OPT_HEAD: a->o.audio_head = arg; return 0;
     case OPT_VECTORS: a->o.vectors = arg; return 0;
@@ -139,6 +146,7 @@ static int tool_option(void *ctx, int c, const char *arg)
             return -1;
         }
         a->o.policy = (enum avs_logmel_policy)p;
+        a->policy_given = 1;
         return 0;
     }
     case OPT_SPLIT: a->o.split = arg; return 0;
@@ -157,8 +165,14 @@ static int tool_option(void *ctx, int c, const char *arg)
 static int check_run(const struct args *a)
 {
     const struct avs_features_opts *o = &a->o;
+    int panns = avs_feat_audio_parse(o->audio) == 1;
+    if (panns && a->policy_given) {
+        fprintf(stderr, "avs-features: --policy does not apply to --audio panns_cnn14: PANNs takes "
+                "each second alone (C3N's 1-second chunks)\n");
+        return -1;
+    }
     const char *miss = !o->visual_weights ? "--visual NAME=FILE"
-                       : !o->audio_weights ? "--audio vggish=FILE"
+                       : !o->audio_weights ? (panns ? "--audio panns_cnn14=FILE" : "--audio vggish=FILE")
                        : !o->vectors       ? "--vectors FILE" : NULL;
     if (miss && !o->random_init) {
         fprintf(stderr, "avs-features: missing %s (or --random-init SEED for random encoders; see "

@@ -42,7 +42,7 @@ static void usage(FILE *f)
         "  --features SET      feature set (default: the only complete one)\n"
         "  --mode M            frozen (default: backbone frozen, features from the cache) or\n"
         "                      finetune (backbone trained; ~35%% more time per step at b0)\n"
-        "  --visual [pvt_v2_bX=]FILE, --audio [vggish=]FILE, --audio-head FILE\n"
+        "  --visual [pvt_v2_bX=]FILE, --audio [vggish=|panns_cnn14=]FILE, --audio-head FILE\n"
         "                      finetune on a set made from weight files: the same files\n"
         "                      (hash-checked against the set); random-init sets need none\n"
         "  --model M           c3n (default) or tpavi: AVSBench's baseline (the TPAVI paper's\n"

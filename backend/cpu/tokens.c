@@ -222,3 +222,30 @@ void avs_cpu_maxpool3s2_fwd(float *y, const float *x, int NC, int H, int W)
             }
     }
 }
+
+/* ref: F.avg_pool2d(x, kernel_size=2) (stride 2, no padding: floor): the mean of the 4, summed
+ * in the order PyTorch's CPU kernel adds them (row by row) and divided by 4. */
+void avs_cpu_avgpool2_fwd(float *y, const float *x, int NC, int H, int W)
+{
+    int OH = H / 2, OW = W / 2;
+#pragma omp parallel for schedule(static) if ((size_t)NC * H * W > PAR_MIN)
+    for (int c = 0; c < NC; c++)
+        for (int i = 0; i < OH; i++)
+            for (int j = 0; j < OW; j++) {
+                const float *p = x + ((size_t)c * H + 2 * i) * W + 2 * j;
+                y[((size_t)c * OH + i) * OW + j] = (((p[0] + p[1]) + p[W]) + p[W + 1]) / 4.0f;
+            }
+}
+
+/* ref: torch.max(x, dim=-1).values */
+void avs_cpu_rowmax_fwd(float *y, const float *x, int rows, int n)
+{
+#pragma omp parallel for schedule(static) if ((size_t)rows * n > PAR_MIN)
+    for (int r = 0; r < rows; r++) {
+        const float *p = x + (size_t)r * n;
+        float m = p[0];
+        for (int i = 1; i < n; i++)
+            m = p[i] > m ? p[i] : m;
+        y[r] = m;
+    }
+}

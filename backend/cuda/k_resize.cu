@@ -1,5 +1,6 @@
 /* backend/cuda/k_resize.cu: bilinear resize (PyTorch's F.interpolate, align_corners true or
- * false, any sizes), VGGish's 2x2 and ResNet's 3x3 stride-2 max-pools on the GPU (backend/ops.h).
+ * false, any sizes), VGGish's 2x2 and ResNet's 3x3 stride-2 max-pools, PANNs' 2x2 average
+ * pool and row max on the GPU (backend/ops.h).
  *   fwd: a thread per output pixel (backend/cuda/k_math.h avs_k_resize_at).
  *   bwd: a thread per input pixel gathering the output pixels that read it (their ranges by
  *        binary search on the monotone source index, avs_k_resize_inv), in the cpu's order:
@@ -88,4 +89,43 @@ void avs_cu_maxpool3s2_fwd(float *y, const float *x, int NC, int H, int W)
         return;
     AVS_K_GO(maxpool3s2_k, tot)(y, x, tot, H, W);
     AVS_CU_LAUNCHED("maxpool3s2_fwd", "NC=%d H=%d W=%d", NC, H, W);
+}
+
+__global__ static void avgpool2_k(float *y, const float *x, size_t tot, int H, int W)
+{
+    int OH = H / 2, OW = W / 2;
+    AVS_K_FOR(k, tot) {
+        size_t j = k % (size_t)OW, i = (k / OW) % (size_t)OH, c = k / ((size_t)OW * OH);
+        const float *p = x + (c * H + 2 * i) * W + 2 * j;
+        y[k] = (((p[0] + p[1]) + p[W]) + p[W + 1]) / 4.0f; /* the cpu's order */
+    }
+}
+
+void avs_cu_avgpool2_fwd(float *y, const float *x, int NC, int H, int W)
+{
+    size_t tot = (size_t)NC * (H / 2) * (W / 2);
+    if (tot == 0)
+        return;
+    AVS_K_GO(avgpool2_k, tot)(y, x, tot, H, W);
+    AVS_CU_LAUNCHED("avgpool2_fwd", "NC=%d H=%d W=%d", NC, H, W);
+}
+
+/* a thread per row: PANNs' rows are short (time steps after 5 poolings) */
+__global__ static void rowmax_k(float *y, const float *x, size_t rows, int n)
+{
+    AVS_K_FOR(r, rows) {
+        const float *p = x + r * n;
+        float m = p[0];
+        for (int i = 1; i < n; i++)
+            m = p[i] > m ? p[i] : m;
+        y[r] = m;
+    }
+}
+
+void avs_cu_rowmax_fwd(float *y, const float *x, int rows, int n)
+{
+    if (rows <= 0 || n <= 0)
+        return;
+    AVS_K_GO(rowmax_k, (size_t)rows)(y, x, (size_t)rows, n);
+    AVS_CU_LAUNCHED("rowmax_fwd", "rows=%d n=%d", rows, n);
 }
