@@ -1,6 +1,7 @@
 #!/bin/bash
 # avs_feat_clip (features/features.h) through `avs-features clip`: a feature set's encoders on a clip in memory give
-# BIT-IDENTICAL values to the set's cache records (fp32, random-init b0) for every second:
+# BIT-IDENTICAL values to the set's cache records (fp32, random-init b0; and resnet50 with
+# panns_cnn14) for every second:
 # audio_emb, stage1..4, gradcam1..4, gradcam_v1..4, targets, and the frames (normalised, equal
 # to the record's network input). Two clips: 25 fps with AAC audio (3.4 s), 29.97 fps without
 # audio (2.3 s). A set made with weight files (the small VGGish fixture) needs the same files:
@@ -57,6 +58,10 @@ EOF
 same r a "$d/cat/a.mp4"
 same r b "$d/cat/b.mp4"
 same files a "$d/cat/a.mp4" $small
+# the other encoders through the same clip path: ResNet-50 (visual), PANNs CNN14 (audio)
+"$F" -q -j 2 --root "$s" --random-init 5 --visual resnet50 --audio panns_cnn14 --set rnpn
+expect_eq $? 0 "avs-features random-init resnet50 + panns_cnn14"
+same rnpn b "$d/cat/b.mp4"
 
 # ---- errors ----
 err() {  # want_rc pattern args...: exit status and the message
