@@ -104,6 +104,8 @@ static int open_data(struct trainer *t, struct avs_err *err)
 {
     const struct avs_train_opts *o = t->o;
     if (avs_tset_open_cache(&t->tr, t->db, o->root, o->features, err) ||
+        avs_feat_c3im_check(t->tr.set_name, t->tr.set_config, !!(o->given & AVS_TRAIN_GIVEN_ALPHA),
+                            o->alpha, !!(o->given & AVS_TRAIN_GIVEN_BETA), o->beta, "avs-train", err) ||
         avs_tset_open_cache(&t->va, t->db, o->root, t->tr.set_name, err))
         return -1;
     /* S4: frame 1 only; MS3 and AVSS: every frame with a mask row (AVSS v1s train: frame 1) */
