@@ -78,6 +78,7 @@ struct avs_features_opts {
     uint64_t seed;
     const char *set;             /* NULL: a name from the configuration */
     const char *split;           /* NULL: every split */
+    const char *subset;          /* NULL: every subset (s4, ms3, avss, other) */
     int flip, fp16;
     enum avs_logmel_policy policy;
     int progress;                /* progress bar on a TTY */

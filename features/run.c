@@ -315,11 +315,13 @@ static int pending_videos(sqlite3 *db, int64_t set_id, const struct avs_features
     if (avs_db_prepare(db, "SELECT v.id, v.uid, v.n_seconds, (SELECT count(*) FROM feature_entries e "
                            "WHERE e.set_id = ?1 AND e.video_id = v.id) FROM videos v WHERE "
                            "v.status = 'ok' AND v.n_seconds > 0 AND (?2 IS NULL OR v.split = ?2) "
-                           "ORDER BY v.uid", &st, err))
+                           "AND (?3 IS NULL OR v.subset = ?3) ORDER BY v.uid", &st, err))
         return -1;
     sqlite3_bind_int64(st, 1, set_id);
     if (o->split)
         sqlite3_bind_text(st, 2, o->split, -1, SQLITE_TRANSIENT);
+    if (o->subset)
+        sqlite3_bind_text(st, 3, o->subset, -1, SQLITE_TRANSIENT);
     int cap = 16, idx = 0;
     *out = avs_malloc((size_t)cap * sizeof **out);
     *n = *total = 0;

@@ -17,9 +17,8 @@
 
 #include "core/db.h"
 #include "core/fs.h"
+#include "report/params.h"
 #include "report/report.h"
-
-static const char *SW[3] = {"AF", "CC-V", "CC"};
 
 struct cell {
     double miou, fscore;
@@ -31,35 +30,6 @@ struct line {
     int bits; /* 1 AF, 2 CC-V, 4 CC */
     struct cell s4, ms3;
 };
-
-/* Switch bits from an object, array or comma string; -1 when absent. */
-static int switch_bits(const cJSON *s)
-{
-    int bits = 0;
-    if (cJSON_IsObject(s)) {
-        for (int i = 0; i < 3; i++)
-            bits |= cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, SW[i])) ? 1 << i : 0;
-        return bits;
-    }
-    if (cJSON_IsArray(s)) {
-        const cJSON *it;
-        cJSON_ArrayForEach(it, s)
-            for (int i = 0; i < 3; i++)
-                if (cJSON_IsString(it) && !strcmp(it->valuestring, SW[i]))
-                    bits |= 1 << i;
-        return bits;
-    }
-    if (cJSON_IsString(s)) {
-        char *copy = avs_strdup(s->valuestring), *save = NULL;
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
-            for (int i = 0; i < 3; i++)
-                if (!strcmp(t, SW[i]))
-                    bits |= 1 << i;
-        free(copy);
-        return bits;
-    }
-    return -1;
-}
 
 static int find_line(struct line **lines, int *n, const char *backbone, int bits)
 {
@@ -90,9 +60,9 @@ static int load_lines(sqlite3 *db, const char *split, const char *protocol, stru
         const char *dt = (const char *)sqlite3_column_text(st, 3);
         const char *cf = (const char *)sqlite3_column_text(st, 4);
         cJSON *d = dt ? cJSON_Parse(dt) : NULL, *c = cf ? cJSON_Parse(cf) : NULL;
-        int bits = switch_bits(cJSON_GetObjectItemCaseSensitive(d, "switches"));
+        int bits = avs_report_switch_bits(cJSON_GetObjectItemCaseSensitive(d, "switches"));
         if (bits < 0)
-            bits = switch_bits(cJSON_GetObjectItemCaseSensitive(c, "switches"));
+            bits = avs_report_switch_bits(cJSON_GetObjectItemCaseSensitive(c, "switches"));
         const char *bb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "backbone"));
         if (!bb)
             bb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "backbone"));

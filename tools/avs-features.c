@@ -60,6 +60,7 @@ static void usage(FILE *f)
         "  --policy P            log-mel windows: stream (default, official: 0.96 s examples over\n"
         "                        the joined seconds) or second (one example per 1-second WAV)\n"
         "  --split S             only videos of this split\n"
+        "  --subset S            only videos of this subset (s4, ms3, avss, other)\n"
         "  --alpha A, --beta B   C3IM exponents: W = softmax(visual)^A * S * softmax(audio)^B\n"
         "                        (the paper's balance coefficients, its Table III; default 0.1 and\n"
         "                        0.1, the official code's); recorded in the set's config, and in\n"
@@ -76,7 +77,7 @@ static void usage(FILE *f)
 
 enum { OPT_VISUAL = AVS_OPT_FIRST_TOOL, OPT_AUDIO, OPT_HEAD, OPT_VECTORS, OPT_CLS_V, OPT_CLS_A,
        OPT_RANDOM, OPT_SET, OPT_FLIP, OPT_FP16, OPT_POLICY, OPT_SPLIT, OPT_VIDEO, OPT_K,
-       OPT_FLIPPED, OPT_OUT, OPT_CLIP, OPT_REBUILD, OPT_ALPHA, OPT_BETA };
+       OPT_FLIPPED, OPT_OUT, OPT_CLIP, OPT_REBUILD, OPT_ALPHA, OPT_BETA, OPT_SUBSET };
 
 struct args {
     struct avs_features_opts o;
@@ -144,6 +145,7 @@ static int tool_option(void *ctx, int c, const char *arg)
         return 0;
     }
     case OPT_SPLIT: a->o.split = arg; return 0;
+    case OPT_SUBSET: a->o.subset = arg; return 0;
     case OPT_VIDEO: a->video = arg; return 0;
     case OPT_K: a->k = atoi(arg); return 0;
     case OPT_FLIPPED: a->flipped = 1; return 0;
@@ -313,6 +315,7 @@ int main(int argc, char **argv)
         {"fp16", no_argument, 0, OPT_FP16},
         {"policy", required_argument, 0, OPT_POLICY},
         {"split", required_argument, 0, OPT_SPLIT},
+        {"subset", required_argument, 0, OPT_SUBSET},
         {"video", required_argument, 0, OPT_VIDEO},
         {"k", required_argument, 0, OPT_K},
         {"flipped", no_argument, 0, OPT_FLIPPED},
