@@ -315,9 +315,15 @@ static void table_out(struct avs_buf *o, enum avs_report_format f, const struct 
         avs_buf_puts(o, "}\n\\toprule\n");
     } else
         avs_buf_puts(o, START[f]);
-    name_out(o, f, g->rows);
-    avs_buf_puts(o, f == AVS_REPORT_LATEX ? " \\textbackslash{} " : f == AVS_REPORT_CSV ? "\\" : " \\ ");
-    name_out(o, f, g->cols);
+    if (f == AVS_REPORT_CSV) { /* the corner is one field */
+        char *corner = avs_sprintf("%s\\%s", g->rows, g->cols);
+        avs_buf_esc(o, f, corner);
+        free(corner);
+    } else {
+        name_out(o, f, g->rows);
+        avs_buf_puts(o, f == AVS_REPORT_LATEX ? " \\textbackslash{} " : " \\ ");
+        name_out(o, f, g->cols);
+    }
     for (int j = 0; j < gr->cols.n; j++) {
         avs_buf_puts(o, f == AVS_REPORT_HTML ? "</th><th>" : SEP[f]);
         avs_buf_esc(o, f, gr->cols.v[j]);
