@@ -9,6 +9,7 @@
  *   - switches x backbone (Table II order) and encoder x encoder from avs-eval --record details,
  *     with a hostile backbone name escaped in every format;
  *   - the leaderboard's Table III section. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/db.h"
@@ -32,10 +33,12 @@ static void metric(sqlite3 *db, const char *method, const char *subset, double m
                    int run_id, const char *details)
 {
     struct avs_err err;
+    char id[16] = "NULL";
+    if (run_id)
+        snprintf(id, sizeof id, "%d", run_id);
     char *sql = sqlite3_mprintf("INSERT INTO metrics (method, subset, split, miou, fscore, frames, "
                                 "run_id, details) VALUES (%Q, %Q, 'test', %.17g, %.17g, 10, %s, %Q)",
-                                method, subset, miou, f, run_id ? sqlite3_mprintf("%d", run_id) : "NULL",
-                                details);
+                                method, subset, miou, f, id, details);
     CHECK(avs_db_exec(db, sql, &err) == 0, "metric %s: %s", method, err.msg);
     sqlite3_free(sql);
 }
