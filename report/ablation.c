@@ -6,6 +6,8 @@
  * `avs-eval --record NAME --switches AF,CC`), else the linked run's config.switches; the
  * backbone likewise from details.backbone, else config.backbone. Switches may be an object
  * {"AF": true, "CC-V": false, "CC": true}, an array ["AF", "CC"] or a string "AF,CC".
+ * Only results at the official C3IM exponents (alpha = beta = 0.1, or none recorded) take part:
+ * other exponents are Table III's (report/grid.c).
  * For each (backbone, switches) the latest S4 row and the latest MS3 row of the chosen protocol
  * (metrics.protocol, default 'official') are shown: numbers of different protocols never
  * share a table, and every format names the protocol.
@@ -43,6 +45,20 @@ static int find_line(struct line **lines, int *n, const char *backbone, int bits
     return (*n)++;
 }
 
+/* Table II is the model at the official C3IM exponents: runs made with other alpha/beta (the
+ * Table III grid, report/grid.c) stay out of it. Rows that record none take part. */
+static int official_exponents(const cJSON *d, const cJSON *c)
+{
+    static const struct avs_report_row none = {0};
+    int ok = 1;
+    for (int i = 0; i < 2; i++) {
+        char *v = avs_report_param(i ? "beta" : "alpha", d, c, &none);
+        ok &= !v || strtod(v, NULL) == 0.1;
+        free(v);
+    }
+    return ok;
+}
+
 static int load_lines(sqlite3 *db, const char *split, const char *protocol, struct line **lines,
                       int *n, struct avs_err *err)
 {
@@ -66,7 +82,8 @@ static int load_lines(sqlite3 *db, const char *split, const char *protocol, stru
         const char *bb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "backbone"));
         if (!bb)
             bb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "backbone"));
-        if (bits >= 0 && subset && (!strcmp(subset, "s4") || !strcmp(subset, "ms3"))) {
+        if (bits >= 0 && subset && (!strcmp(subset, "s4") || !strcmp(subset, "ms3")) &&
+            official_exponents(d, c)) {
             int i = find_line(lines, n, bb ? bb : "(backbone not recorded)", bits);
             struct cell *cell = !strcmp(subset, "s4") ? &(*lines)[i].s4 : &(*lines)[i].ms3;
             cell->miou = sqlite3_column_double(st, 1);

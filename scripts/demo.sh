@@ -1,6 +1,8 @@
 #!/bin/bash
 # demo.sh: the whole pipeline on the built-in synthetic set (called by `make demo` after deps and
-# build). About 3 minutes on 2 cores (2m40s measured from scratch), plus a one-time ~210 MB media download.
+# build). About 3 minutes on 2 cores (2m40s measured from scratch before step 7c, which adds three
+# MS3 trainings like step 7's and three feature sets of the 200 MS3 seconds: about a minute more by
+# that share), plus a one-time ~210 MB media download.
 #   1. fetch the real media (scripts/fetch-media.sh: Debian packages, sha256-pinned, cached)
 #   2. avs-synth: an S4 set (120 clips) and an MS3 set (40 clips), 5 s each at 128x128, and an
 #      AVSS set (36 clips in the AVSBench-semantic layout: v1s, v1m 5 s, v2 10 s)

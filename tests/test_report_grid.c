@@ -8,6 +8,7 @@
  *   - F-score cells; several subsets refused without --subset; option errors;
  *   - switches x backbone (Table II order) and encoder x encoder from avs-eval --record details,
  *     with a hostile backbone name escaped in every format;
+ *   - Table II (avs_report_ablation) keeps to results at the official exponents;
  *   - the leaderboard's Table III section. */
 #include <stdio.h>
 #include <string.h>
@@ -167,6 +168,21 @@ static void test_other_axes(sqlite3 *db, const char *tmp)
     free(t);
 }
 
+/* Table II keeps to the official exponents: the AF,CC row of pvt_v2_b0 is run "def" (40.0), not
+ * the later runs at other alpha/beta. */
+static void test_table2(sqlite3 *db, const char *tmp)
+{
+    struct avs_err err;
+    char *path = avs_sprintf("%s/grid/t2.md", tmp), *d = NULL;
+    size_t n;
+    CHECK(avs_report_ablation(db, AVS_REPORT_MARKDOWN, "test", NULL, path, &err) == 0, "%s", err.msg);
+    if (avs_fs_read_all(path, &d, &n, &err) == 0) {
+        HAS(d, "| &#10003; |  | &#10003; | 40.0 | 0.450 | - | - |");
+        CHECK(!strstr(d, "30.0") && !strstr(d, "50.0") && !strstr(d, "60.0"), "other exponents in Table II:\n%s", d);
+    }
+    free(d), free(path);
+}
+
 static void test_leaderboard(sqlite3 *db, const char *tmp)
 {
     struct avs_err err;
@@ -188,6 +204,7 @@ int main(void)
     test_alpha_beta(db, tmp);
     test_errors(db, tmp);
     test_other_axes(db, tmp);
+    test_table2(db, tmp);
     test_leaderboard(db, tmp);
     avs_db_close(&db);
     return check_summary("test_report_grid");
