@@ -2,8 +2,9 @@
 # tests/test_features_tool.sh: the features' `avs-model run` subcommands from the outside:
 # `run logmel` on the committed numpy fixtures (both policies, padding with --examples),
 # and its errors (missing tensor, short wave, bad policy); `run c3im` on the PyTorch fixture
-# (at 0.1/0.1 and three of its --alpha/--beta pairs) and on a full-size random case (1000 x 527, when Debian's torch is there); `run labelsim`
-# on the real class lists with random vectors against an independent numpy implementation;
+# (at 0.1/0.1 and three of its --alpha/--beta pairs) and on a full-size random case
+# (1000 x 527, when Debian's torch is there); `run labelsim` on the real class lists with
+# random vectors against an independent numpy implementation;
 # `run vggish` on the reduced-width PyTorch fixture, logmel -> vggish chained; `run pvt_v2_b0`
 # on a fresh full-size random b0 at 224x224 against PyTorch (float64), stage maps, logits and
 # Grad-CAM weights (--target), when torch is there.
