@@ -201,8 +201,11 @@ int avs_feat_enc_open(struct avs_feat_enc *e, sqlite3 *db, const char *set,
         avs_err_wrap(err, "feature set \"%s\"", set);
         goto out;
     }
-    if (resolve_similarity(e, db, set, cfg, seed, have_seed, err) || avs_feat_frontend_init(e, err))
+    double alpha, beta;
+    if (resolve_similarity(e, db, set, cfg, seed, have_seed, err) ||
+        avs_feat_c3im_config(set, text, &alpha, &beta, err) || avs_feat_frontend_init(e, err))
         goto out;
+    e->alpha = (float)alpha, e->beta = (float)beta;
     avs_feat_fields(e);
     rc = 0;
 out:

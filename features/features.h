@@ -85,12 +85,17 @@ struct avs_features_opts {
     uint64_t seed;
     const char *set;             /* NULL: a name from the configuration */
     const char *split;           /* NULL: every split */
+    const char *subset;          /* NULL: every subset (s4, ms3, avss, other) */
     int flip, fp16;
     enum avs_logmel_policy policy;
     int progress;                /* progress bar on a TTY */
     int shard_i, shard_n;        /* videos with index % shard_n == shard_i (0/1: all) */
     int rebuild;                 /* recompute the set from scratch: its rows and file go first
                                     (same name; the options must describe the same set) */
+    double alpha, beta;          /* C3IM exponents of the visual and audio probabilities
+                                    (model/c3im.h); 0: the official 0.1. Recorded in the config
+                                    as "c3im" {"alpha", "beta"} when not both 0.1 (a config
+                                    without it means 0.1, 0.1: sets made before the option) */
 };
 
 struct avs_features_stats {
@@ -158,6 +163,7 @@ struct avs_feat_enc {
     int V, A, E;              /* visual classes, audio classes, embedding width */
     int H, W;                 /* frame size of the store */
     enum avs_logmel_policy policy; /* the set's (set by avs_feat_enc_open, features/clip.h) */
+    float alpha, beta;        /* C3IM exponents of the set (avs_feat_enc_open: from its config) */
     struct avs_cache_field fields[AVS_FEAT_NFIELDS];
     int nf;
 };
@@ -179,6 +185,17 @@ struct avs_enc_files {
  * set, the file and the fix; e is left zeroed/closable either way. */
 int avs_feat_enc_open(struct avs_feat_enc *e, sqlite3 *db, const char *set,
                       const struct avs_enc_files *files, struct avs_err *err);
+
+/* The C3IM exponents a set was made with, from its config text (feature_sets.config): its
+ * "c3im" {"alpha", "beta"}, or 0.1, 0.1 when the config has none (features/c3im_cfg.c).
+ * 0, or -1 with err naming the set when the entry is there but not two numbers > 0. */
+int avs_feat_c3im_config(const char *set, const char *config, double *alpha, double *beta,
+                         struct avs_err *err);
+/* Refuse a set made with other exponents than a run asks for (alpha_given/beta_given: the
+ * options were given). what names the asking option set, e.g. "avs-train". 0 or -1 (err says
+ * which values the set has and how to make one with the asked ones). */
+int avs_feat_c3im_check(const char *set, const char *config, int alpha_given, double alpha,
+                        int beta_given, double beta, const char *what, struct avs_err *err);
 
 struct avs_clip_feat {
     int n;                            /* seconds: floor(duration) */

@@ -15,6 +15,7 @@
 #include "core/names.h"
 #include "core/progress.h"
 #include "features/labelsim.h"
+#include "model/c3im.h"
 #include "model/randinit.h"
 #include "features/run.h"
 
@@ -219,6 +220,11 @@ static char *config_json(const struct avs_features_opts *o, const struct avs_fea
     cJSON *sz = cJSON_AddArrayToObject(root, "image_size");
     cJSON_AddItemToArray(sz, cJSON_CreateNumber(e->H));
     cJSON_AddItemToArray(sz, cJSON_CreateNumber(e->W));
+    if (o->alpha != AVS_C3IM_ALPHA || o->beta != AVS_C3IM_BETA) {
+        cJSON *c = cJSON_AddObjectToObject(root, "c3im"); /* absent: 0.1, 0.1 (c3im_cfg.c) */
+        cJSON_AddNumberToObject(c, "alpha", o->alpha);
+        cJSON_AddNumberToObject(c, "beta", o->beta);
+    }
     cJSON_AddBoolToObject(root, "flip", o->flip);
     cJSON_AddStringToObject(root, "dtype", o->fp16 ? "f16" : "f32");
     cJSON *f = cJSON_AddArrayToObject(root, "fields");
@@ -348,11 +354,13 @@ static int pending_videos(sqlite3 *db, int64_t set_id, const struct avs_features
     if (avs_db_prepare(db, "SELECT v.id, v.uid, v.n_seconds, (SELECT count(*) FROM feature_entries e "
                            "WHERE e.set_id = ?1 AND e.video_id = v.id) FROM videos v WHERE "
                            "v.status = 'ok' AND v.n_seconds > 0 AND (?2 IS NULL OR v.split = ?2) "
-                           "ORDER BY v.uid", &st, err))
+                           "AND (?3 IS NULL OR v.subset = ?3) ORDER BY v.uid", &st, err))
         return -1;
     sqlite3_bind_int64(st, 1, set_id);
     if (o->split)
         sqlite3_bind_text(st, 2, o->split, -1, SQLITE_TRANSIENT);
+    if (o->subset)
+        sqlite3_bind_text(st, 3, o->subset, -1, SQLITE_TRANSIENT);
     int cap = 16, idx = 0;
     *out = avs_malloc((size_t)cap * sizeof **out);
     *n = *total = 0;
@@ -426,15 +434,25 @@ static char *default_set_name(const struct avs_features_opts *o)
     char rnd[48] = "";
     if (o->random_init)
         snprintf(rnd, sizeof rnd, "-random%llu", (unsigned long long)o->seed);
+    char ab[64] = "";
+    if (o->alpha != AVS_C3IM_ALPHA || o->beta != AVS_C3IM_BETA)
+        snprintf(ab, sizeof ab, "-a%g-b%g", o->alpha, o->beta);
     int panns = avs_feat_audio_parse(o->audio) == 1;
-    return avs_sprintf("%s-%s%s%s%s%s", o->visual, panns ? "panns_cnn14" : "vggish", rnd,
+    return avs_sprintf("%s-%s%s%s%s%s%s", o->visual, panns ? "panns_cnn14" : "vggish", rnd,
                        !panns && o->policy == AVS_LOGMEL_SECOND ? "-second" : "",
-                       o->flip ? "-flip" : "", o->fp16 ? "-fp16" : "");
+                       o->flip ? "-flip" : "", o->fp16 ? "-fp16" : "", ab);
 }
 
-int avs_features_run(const struct avs_features_opts *o, struct avs_features_stats *stats,
+int avs_features_run(const struct avs_features_opts *given, struct avs_features_stats *stats,
                      struct avs_err *err)
 {
+    struct avs_features_opts oc = *given, *o = &oc;
+    oc.alpha = oc.alpha ? oc.alpha : AVS_C3IM_ALPHA; /* 0: the official exponents */
+    oc.beta = oc.beta ? oc.beta : AVS_C3IM_BETA;
+    if (!avs_c3im_exponent_ok(oc.alpha) || !avs_c3im_exponent_ok(oc.beta))
+        return avs_err_set(err, "C3IM %s %g: must be a number > 0 (default 0.1)",
+                           avs_c3im_exponent_ok(oc.alpha) ? "beta" : "alpha",
+                           avs_c3im_exponent_ok(oc.alpha) ? oc.beta : oc.alpha);
     int rc = -1, nv = 0;
     double t0 = avs_now();
     sqlite3 *db = NULL;
@@ -461,6 +479,7 @@ int avs_features_run(const struct avs_features_opts *o, struct avs_features_stat
     if (avs_feat_enc_load(&e, o->visual, o->visual_weights, o->audio, o->audio_weights,
                           o->audio_head, o->seed, err) || load_similarity(&e, db, o, sim_hash, err))
         goto out;
+    e.alpha = (float)o->alpha, e.beta = (float)o->beta;
     if (avs_feat_frontend_init(&e, err))
         goto out;
     avs_feat_fields(&e);

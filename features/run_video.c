@@ -196,7 +196,7 @@ static void vis_chunk(struct vis *v, const struct avs_feat_enc *e, int c)
     const struct avs_feat_vis *m = &e->vis;
     avs_feat_vis_fwd_kept(m, &v->ws, v->st, v->lg, v->img, c);
     avs_dev_download(v->lg_h, v->lg, (size_t)c * e->V);
-    avs_c3im(v->tg, v->tv, NULL, v->lg_h, v->al, e->S, c, e->V, e->A);
+    avs_c3im(v->tg, v->tv, NULL, v->lg_h, v->al, e->S, c, e->V, e->A, e->alpha, e->beta);
     avs_feat_vis_gradcam_kept(m, &v->ws, v->gc, v->tg);
     size_t img = (size_t)3 * e->H * e->W;
     int d = 0, at[CHUNK];

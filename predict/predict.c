@@ -384,6 +384,15 @@ out:
     return rc;
 }
 
+/* --alpha/--beta, when given, must be the exponents of the run's feature set (its targets CC,
+ * and clip mode's, come from them). */
+static int check_c3im(const struct avs_predict_opts *o, const struct avs_run_model *rm,
+                      struct avs_err *err)
+{
+    return avs_feat_c3im_check(rm->set.set_name, rm->set.set_config, o->alpha_given, o->alpha,
+                               o->beta_given, o->beta, "avs-predict", err);
+}
+
 int avs_predict_store(const struct avs_predict_opts *o, struct avs_predict_stats *stats,
                       struct avs_err *err)
 {
@@ -402,7 +411,8 @@ int avs_predict_store(const struct avs_predict_opts *o, struct avs_predict_stats
         avs_err_set(err, "no run \"%s\" in %s: train it with avs-train --run %s", o->run, dbp, o->run);
         goto out;
     }
-    if (avs_run_model_open(&rm, db, root, o->run, o->checkpoint ? o->checkpoint : "best", err))
+    if (avs_run_model_open(&rm, db, root, o->run, o->checkpoint ? o->checkpoint : "best", err) ||
+        check_c3im(o, &rm, err))
         goto out;
     const char *subset = o->subset ? o->subset : rm.subset, *split = o->split ? o->split : "test";
     if (o->out)
@@ -477,7 +487,8 @@ int avs_predict_clip(const struct avs_predict_opts *o, const char *clip, const c
     float *lg = NULL;
     int rc = -1;
     if (avs_db_open(dbp, &db, err) ||
-        avs_run_model_open(&rm, db, o->root, o->run, o->checkpoint ? o->checkpoint : "best", err))
+        avs_run_model_open(&rm, db, o->root, o->run, o->checkpoint ? o->checkpoint : "best", err) ||
+        check_c3im(o, &rm, err))
         goto out;
     if (rm.set.avss) {
         avs_err_set(err, "--clip draws binary masks; run \"%s\" is an AVSS (class) run: predict "

@@ -38,6 +38,8 @@ struct avs_predict_opts {
     struct avs_enc_files files; /* encoder weight files of sets not made random-init (clip
                                    mode, and store mode for finetuned runs) */
     int progress;
+    int alpha_given, beta_given; /* C3IM exponents asked for: must be the run's feature set's */
+    double alpha, beta;
 };
 
 struct avs_predict_stats {

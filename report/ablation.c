@@ -6,6 +6,8 @@
  * `avs-eval --record NAME --switches AF,CC`), else the linked run's config.switches; the
  * backbone likewise from details.backbone, else config.backbone. Switches may be an object
  * {"AF": true, "CC-V": false, "CC": true}, an array ["AF", "CC"] or a string "AF,CC".
+ * Only results at the official C3IM exponents (alpha = beta = 0.1, or none recorded) take part:
+ * other exponents are Table III's (report/grid.c).
  * For each (backbone, switches) the latest S4 row and the latest MS3 row of the chosen protocol
  * (metrics.protocol, default 'official') are shown: numbers of different protocols never
  * share a table, and every format names the protocol.
@@ -17,9 +19,8 @@
 
 #include "core/db.h"
 #include "core/fs.h"
+#include "report/params.h"
 #include "report/report.h"
-
-static const char *SW[3] = {"AF", "CC-V", "CC"};
 
 struct cell {
     double miou, fscore;
@@ -32,35 +33,6 @@ struct line {
     struct cell s4, ms3;
 };
 
-/* Switch bits from an object, array or comma string; -1 when absent. */
-static int switch_bits(const cJSON *s)
-{
-    int bits = 0;
-    if (cJSON_IsObject(s)) {
-        for (int i = 0; i < 3; i++)
-            bits |= cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, SW[i])) ? 1 << i : 0;
-        return bits;
-    }
-    if (cJSON_IsArray(s)) {
-        const cJSON *it;
-        cJSON_ArrayForEach(it, s)
-            for (int i = 0; i < 3; i++)
-                if (cJSON_IsString(it) && !strcmp(it->valuestring, SW[i]))
-                    bits |= 1 << i;
-        return bits;
-    }
-    if (cJSON_IsString(s)) {
-        char *copy = avs_strdup(s->valuestring), *save = NULL;
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
-            for (int i = 0; i < 3; i++)
-                if (!strcmp(t, SW[i]))
-                    bits |= 1 << i;
-        free(copy);
-        return bits;
-    }
-    return -1;
-}
-
 static int find_line(struct line **lines, int *n, const char *backbone, int bits)
 {
     for (int i = 0; i < *n; i++)
@@ -71,6 +43,20 @@ static int find_line(struct line **lines, int *n, const char *backbone, int bits
     (*lines)[*n].backbone = avs_strdup(backbone);
     (*lines)[*n].bits = bits;
     return (*n)++;
+}
+
+/* Table II is the model at the official C3IM exponents: runs made with other alpha/beta (the
+ * Table III grid, report/grid.c) stay out of it. Rows that record none take part. */
+static int official_exponents(const cJSON *d, const cJSON *c)
+{
+    static const struct avs_report_row none = {0};
+    int ok = 1;
+    for (int i = 0; i < 2; i++) {
+        char *v = avs_report_param(i ? "beta" : "alpha", d, c, &none);
+        ok &= !v || strtod(v, NULL) == 0.1;
+        free(v);
+    }
+    return ok;
 }
 
 static int load_lines(sqlite3 *db, const char *split, const char *protocol, struct line **lines,
@@ -90,13 +76,14 @@ static int load_lines(sqlite3 *db, const char *split, const char *protocol, stru
         const char *dt = (const char *)sqlite3_column_text(st, 3);
         const char *cf = (const char *)sqlite3_column_text(st, 4);
         cJSON *d = dt ? cJSON_Parse(dt) : NULL, *c = cf ? cJSON_Parse(cf) : NULL;
-        int bits = switch_bits(cJSON_GetObjectItemCaseSensitive(d, "switches"));
+        int bits = avs_report_switch_bits(cJSON_GetObjectItemCaseSensitive(d, "switches"));
         if (bits < 0)
-            bits = switch_bits(cJSON_GetObjectItemCaseSensitive(c, "switches"));
+            bits = avs_report_switch_bits(cJSON_GetObjectItemCaseSensitive(c, "switches"));
         const char *bb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "backbone"));
         if (!bb)
             bb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "backbone"));
-        if (bits >= 0 && subset && (!strcmp(subset, "s4") || !strcmp(subset, "ms3"))) {
+        if (bits >= 0 && subset && (!strcmp(subset, "s4") || !strcmp(subset, "ms3")) &&
+            official_exponents(d, c)) {
             int i = find_line(lines, n, bb ? bb : "(backbone not recorded)", bits);
             struct cell *cell = !strcmp(subset, "s4") ? &(*lines)[i].s4 : &(*lines)[i].ms3;
             cell->miou = sqlite3_column_double(st, 1);

@@ -479,6 +479,21 @@ static void page_head(struct avs_buf *o, sqlite3 *db, const struct avs_report_bo
                     "</nav>\n");
 }
 
+/* The C3N paper's Table III: full-model (AF,CC) results by C3IM exponents, one grid per subset
+ * that has more than one alpha or beta recorded. */
+static int section_exponents(struct avs_buf *o, sqlite3 *db, struct avs_err *err)
+{
+    static const char *SUB[2][3] = {{"s4", "exponents-s4", "C3IM exponents alpha x beta (Table III), S4"},
+                                    {"ms3", "exponents-ms3", "C3IM exponents alpha x beta (Table III), MS3"}};
+    for (int i = 0; i < 2; i++) {
+        struct avs_report_grid g = {.rows = "alpha", .cols = "beta", .subset = SUB[i][0],
+                                    .split = "test", .where = {"switches=AF,CC"}};
+        if (avs_report_grid_section(o, db, &g, SUB[i][1], SUB[i][2], err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* The S4/MS3 rows (everything but AVSS), best mIoU first. */
 static void binary_rows(const struct avs_report_board *all, struct board *b)
 {
@@ -505,7 +520,8 @@ int avs_report_leaderboard(sqlite3 *db, const char *root, const char *out, struc
     section_classes(&o, &b);
     if (section_dataset(&o, db, err))
         goto done;
-    if (avs_report_ablation_section(&o, db, "test", "official", err) < 0)
+    if (avs_report_ablation_section(&o, db, "test", "official", err) < 0 ||
+        section_exponents(&o, db, err))
         goto done;
     section_definitions(&o);
     avs_report_protocols_section(&o, &all);

@@ -1,5 +1,6 @@
-/* report/report.h: reports from the metrics table: a self-contained HTML leaderboard and the
- * ablation table (C3N paper Table II layout) as HTML, Markdown, LaTeX or CSV.
+/* report/report.h: reports from the metrics table: a self-contained HTML leaderboard, the
+ * ablation table (C3N paper Table II layout) and a grid of any two recorded parameters (Table
+ * III: alpha x beta) as HTML, Markdown, LaTeX or CSV.
  *
  *   sqlite3 *db; avs_db_open_readonly("avsdata/avs.db", &db, &err);
  *   avs_report_leaderboard(db, "avsdata", "board.html", &err);
@@ -57,6 +58,31 @@ int avs_report_ablation(sqlite3 *db, enum avs_report_format f, const char *split
  * nothing when no row has switches. Returns the number of lines, or -1. */
 int avs_report_ablation_section(struct avs_buf *o, sqlite3 *db, const char *split,
                                 const char *protocol, struct avs_err *err);
+
+/* Any two recorded parameters as a table (report/grid.c): rows = the values of one, columns =
+ * the values of the other (alpha x beta is the C3N paper's Table III; switches x backbone,
+ * encoder x encoder...), each cell the metric of the results recorded with both values.
+ * Parameter names and where they are read: report/params.h. */
+#define AVS_REPORT_GRID_WHERE 8
+struct avs_report_grid {
+    const char *rows, *cols; /* parameter names */
+    const char *metric;      /* "miou" (NULL: default) or "fscore" */
+    const char *pick;        /* several methods in a cell: "best" (NULL: default), "mean", "latest" */
+    const char *subset;      /* NULL: the one subset of the results (an error when several) */
+    const char *split;       /* NULL: any split */
+    const char *protocol;    /* NULL: official */
+    const char *where[AVS_REPORT_GRID_WHERE]; /* "NAME=VALUE" filters, all must hold */
+};
+/* -1 with err when the options are unusable (names missing, metric or pick unknown, a filter
+ * without '='), else 0. */
+int avs_report_grid_check(const struct avs_report_grid *g, struct avs_err *err);
+/* The table in format f to out ('-': stdout). 0 or -1 (err). */
+int avs_report_grid(sqlite3 *db, enum avs_report_format f, const struct avs_report_grid *g,
+                    const char *out, struct avs_err *err);
+/* The table as an HTML section (heading `title` with anchor `id`) appended to o when it has
+ * more than one row or column: returns 1 (shown), 0 (nothing appended), -1 (err). */
+int avs_report_grid_section(struct avs_buf *o, sqlite3 *db, const struct avs_report_grid *g,
+                            const char *id, const char *title, struct avs_err *err);
 
 /* One gallery thumbnail: frame (or gray), GT overlay, prediction overlay, side by side,
  * each `size` pixels square; PNG bytes in *png (malloc'd). Missing inputs are drawn gray. */

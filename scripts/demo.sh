@@ -1,6 +1,8 @@
 #!/bin/bash
 # demo.sh: the whole pipeline on the built-in synthetic set (called by `make demo` after deps and
-# build). About 3 minutes on 2 cores (2m40s measured from scratch), plus a one-time ~210 MB media download.
+# build). About 3 minutes on 2 cores (2m40s measured from scratch before step 7c, which adds three
+# MS3 trainings like step 7's and three feature sets of the 200 MS3 seconds: about a minute more by
+# that share), plus a one-time ~210 MB media download.
 #   1. fetch the real media (scripts/fetch-media.sh: Debian packages, sha256-pinned, cached)
 #   2. avs-synth: an S4 set (120 clips) and an MS3 set (40 clips), 5 s each at 128x128, and an
 #      AVSS set (36 clips in the AVSBench-semantic layout: v1s, v1m 5 s, v2 10 s)
@@ -9,10 +11,13 @@
 #   5. avs-features: a random-init PVTv2-b0 + VGGish feature set of the store (fp16)
 #   6. avs-train: C3N on S4 (switches AF,CC), then avs-predict --record on the test split
 #   7. the ablation: C3N on MS3 with each switch setting (AF,CC / AF,CC-V / AF / CC / none)
+#  7c. Table III on MS3: the C3IM exponents alpha x beta in {0.1, 0.3} (AF,CC): a feature set
+#      of the MS3 videos per pair (avs-features --subset ms3 --alpha A --beta B), a run on each
+#      (0.1/0.1 is step 7's AF,CC run), the grid by avs-report ablation --rows alpha --cols beta
 #  7b. C3N on AVSS (K classes) when the store holds AVSS videos, avs-predict (+ avs-eval --semantic)
 #   8. two trivial baselines (all background, a centre box) through avs-eval
 #   9. avs-predict --clip: one test clip with its predicted masks drawn on, demo/overlay.mp4
-#  10. avs-report: demo/report.html (leaderboard, per class, ablation, examples)
+#  10. avs-report: demo/report.html (leaderboard, per class, ablation, alpha x beta, examples)
 # The encoders are random-initialised (no downloaded weights): the numbers show the pipeline
 # working and C3N learning the synthetic task, not the paper's results. With real AVSBench data
 # and official weights, see README "Training and prediction".
@@ -95,13 +100,14 @@ echo "== demo 5/10: avs-features, random-init PVTv2-b0 + VGGish (no downloaded w
 "$bin/avs-features" -q --root "$store" --random-init 1 --visual pvt_v2_b0 --fp16 --set "$SET"
 "$bin/avs-features" --root "$store" show --set "$SET"
 
-# train RUN ARGS...: a new run, or the existing one resumed (finished runs: nothing to do)
+# train RUN ARGS...: a new run, or the existing one resumed (finished runs: nothing to do);
+# on feature set $FEAT (default $SET)
 train() {
   local run=$1; shift
   if [ -n "$(sqlite3 "$db" "SELECT 1 FROM runs WHERE name = '$run'")" ]; then
     "$bin/avs-train" -q --root "$store" --run "$run" --resume
   else
-    "$bin/avs-train" --root "$store" --run "$run" --features "$SET" "${TRAIN[@]}" "$@"
+    "$bin/avs-train" --root "$store" --run "$run" --features "${FEAT:-$SET}" "${TRAIN[@]}" "$@"
   fi
   sqlite3 "$db" "DELETE FROM metrics WHERE method = '$run'"
   "$bin/avs-predict" --root "$store" --run "$run" --record
@@ -114,6 +120,24 @@ for sw in AF,CC AF,CC-V AF CC none; do
   run=c3n-ms3-$(echo "$sw" | tr 'A-Z,' 'a-z_')
   train "$run" --subset ms3 --switches "$sw" --epochs 10 --batch 2
 done
+
+# Table III (the C3IM exponents): C3IM's Pv = softmax(visual)^alpha, Pa = softmax(audio)^beta
+# (official 0.1/0.1). Each pair needs its own feature set (the consensus targets and their
+# Grad-CAM weights change), here of the MS3 videos only; the 0.1/0.1 cell is c3n-ms3-af_cc.
+echo "== demo 7c/10: Table III on MS3: C3IM exponents alpha x beta in {0.1, 0.3} (AF,CC)"
+t7c=$(date +%s)
+for a in 0.1 0.3; do
+  for b in 0.1 0.3; do
+    [ "$a" = 0.1 ] && [ "$b" = 0.1 ] && continue
+    FEAT=$SET-ms3-a$a-b$b
+    "$bin/avs-features" -q --root "$store" --random-init 1 --visual pvt_v2_b0 --fp16 --subset ms3 \
+      --alpha $a --beta $b --set "$FEAT"
+    FEAT=$FEAT train "c3n-ms3-a$a-b$b" --subset ms3 --switches AF,CC --epochs 10 --batch 2 --alpha $a --beta $b
+  done
+done
+"$bin/avs-report" ablation --root "$store" --rows alpha --cols beta --subset ms3 --where switches=AF,CC \
+  --format markdown -o -
+echo "demo: Table III grid in $(( $(date +%s) - t7c )) s"
 
 # AVSS (AVSBench-semantic, issue 14): a tiny C3N run with the K-class output (cross-entropy,
 # T 10: v1 clips padded with zero features), avs-predict (<uid>_<i>.png class indices and

@@ -2,8 +2,9 @@
 # tests/test_features_tool.sh: the features' `avs-model run` subcommands from the outside:
 # `run logmel` on the committed numpy fixtures (both policies, padding with --examples),
 # and its errors (missing tensor, short wave, bad policy); `run c3im` on the PyTorch fixture
-# and on a full-size random case (1000 x 527, when Debian's torch is there); `run labelsim`
-# on the real class lists with random vectors against an independent numpy implementation;
+# (at 0.1/0.1 and three of its --alpha/--beta pairs) and on a full-size random case
+# (1000 x 527, when Debian's torch is there); `run labelsim` on the real class lists with
+# random vectors against an independent numpy implementation;
 # `run vggish` on the reduced-width PyTorch fixture, logmel -> vggish chained; `run pvt_v2_b0`
 # on a fresh full-size random b0 at 224x224 against PyTorch (float64), stage maps, logits and
 # Grad-CAM weights (--target), when torch is there.
@@ -62,6 +63,17 @@ g = model_st.load(sys.argv[1]); r = model_st.load(sys.argv[2])
 assert (g['target'] == r['target']).all() and (g['target_v'] == r['target_v']).all(), (g, r)
 assert np.allclose(g['wmax'], r['wmax'], rtol=1e-5, atol=1e-6)
 PY
+# the exponents: three (alpha, beta) pairs of the fixture through --alpha/--beta
+for k in 0 2 5; do
+  ab=$($py -c "import sys; sys.path.insert(0, 'tests/gen'); import model_st; a = model_st.load('$F/c3im.safetensors')['ab'][$k]; print('%r %r' % (float(a[0]), float(a[1])))")
+  $M run c3im --inputs $F/c3im.safetensors --out "$AVS_TMP/c3im_ab.safetensors" --alpha ${ab% *} --beta ${ab#* } || fail "c3im --alpha/--beta $ab"
+  $py - "$AVS_TMP/c3im_ab.safetensors" $F/c3im.safetensors $k <<'PY' || fail "c3im at $ab"
+import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np
+g = model_st.load(sys.argv[1]); r = model_st.load(sys.argv[2]); k = int(sys.argv[3])
+assert (g['target'] == r['targets'][k]).all() and (g['target_v'] == r['target_v']).all(), (g, r['targets'][k])
+assert np.allclose(g['wmax'], r['wmaxes'][k], rtol=1e-5, atol=1e-7)
+PY
+done
 if $py -c 'import torch' 2>/dev/null; then
   $py - "$AVS_TMP/big.safetensors" <<'PY'
 import sys; sys.path.insert(0, 'tests/gen'); import model_st, numpy as np, features_c3im as c

@@ -327,7 +327,7 @@ static void test_batch(struct avs_finetune *ft, const struct avs_tset *t, struct
     recomp_init(&r, m, t, x, B);
     avs_pvt_fwd(m, &r.ws, r.st, r.vl, r.x, B);
     avs_dev_download(vl, r.vl, (size_t)B * NCLS);
-    avs_c3im(tg, tv, NULL, vl, al, S, B, NCLS, NA);
+    avs_c3im(tg, tv, NULL, vl, al, S, B, NCLS, NA, AVS_C3IM_ALPHA, AVS_C3IM_BETA);
     avs_pvt_gradcam(m, &r.ws, r.gc, r.st, r.vl, r.x, tg, B);
     for (int s = 0; s < 4; s++)
         st[s] = avs_host_from_dev(r.st[s], stage_n(t, B, s)),

@@ -16,6 +16,7 @@
 #include "core/safetensors.h"
 #include "features/features.h"
 #include "backend/ops.h"
+#include "model/c3im.h"
 
 static void usage(FILE *f)
 {
@@ -67,6 +68,11 @@ static void usage(FILE *f)
         "  --policy P            log-mel windows: stream (default, official: 0.96 s examples over\n"
         "                        the joined seconds) or second (one example per 1-second WAV)\n"
         "  --split S             only videos of this split\n"
+        "  --subset S            only videos of this subset (s4, ms3, avss, other)\n"
+        "  --alpha A, --beta B   C3IM exponents: W = softmax(visual)^A * S * softmax(audio)^B\n"
+        "                        (the paper's balance coefficients, its Table III; default 0.1 and\n"
+        "                        0.1, the official code's); recorded in the set's config, and in\n"
+        "                        the default set name (-aA-bB) when not the defaults\n"
         "  -j, --jobs N          compute threads (default: all cores)\n"
         AVS_CLI_DEVICE_USAGE
         "  --shard i/N           only videos i, i+N, ... (sorted by uid)\n"
@@ -79,7 +85,7 @@ static void usage(FILE *f)
 
 enum { OPT_VISUAL = AVS_OPT_FIRST_TOOL, OPT_AUDIO, OPT_HEAD, OPT_VECTORS, OPT_CLS_V, OPT_CLS_A,
        OPT_RANDOM, OPT_SET, OPT_FLIP, OPT_FP16, OPT_POLICY, OPT_SPLIT, OPT_VIDEO, OPT_K,
-       OPT_FLIPPED, OPT_OUT, OPT_CLIP, OPT_REBUILD };
+       OPT_FLIPPED, OPT_OUT, OPT_CLIP, OPT_REBUILD, OPT_ALPHA, OPT_BETA, OPT_SUBSET };
 
 struct args {
     struct avs_features_opts o;
@@ -150,12 +156,23 @@ static int tool_option(void *ctx, int c, const char *arg)
         return 0;
     }
     case OPT_SPLIT: a->o.split = arg; return 0;
+    case OPT_SUBSET: a->o.subset = arg; return 0;
     case OPT_VIDEO: a->video = arg; return 0;
     case OPT_K: a->k = atoi(arg); return 0;
     case OPT_FLIPPED: a->flipped = 1; return 0;
     case OPT_OUT: a->out = arg; return 0;
     case OPT_CLIP: a->clip = arg; return 0;
     case OPT_REBUILD: a->o.rebuild = 1; return 0;
+    case OPT_ALPHA:
+    case OPT_BETA: {
+        struct avs_err e;
+        int al = c == OPT_ALPHA;
+        if (avs_c3im_parse(al ? "--alpha" : "--beta", arg, al ? &a->o.alpha : &a->o.beta, &e)) {
+            fprintf(stderr, "avs-features: %s\n", e.msg);
+            return -1;
+        }
+        return 0;
+    }
     case AVS_OPT_JSON: a->json = 1; return 0;
     default: usage(stderr); return -1;
     }
@@ -315,12 +332,15 @@ int main(int argc, char **argv)
         {"fp16", no_argument, 0, OPT_FP16},
         {"policy", required_argument, 0, OPT_POLICY},
         {"split", required_argument, 0, OPT_SPLIT},
+        {"subset", required_argument, 0, OPT_SUBSET},
         {"video", required_argument, 0, OPT_VIDEO},
         {"k", required_argument, 0, OPT_K},
         {"flipped", no_argument, 0, OPT_FLIPPED},
         {"out", required_argument, 0, OPT_OUT},
         {"clip", required_argument, 0, OPT_CLIP},
         {"rebuild", no_argument, 0, OPT_REBUILD},
+        {"alpha", required_argument, 0, OPT_ALPHA},
+        {"beta", required_argument, 0, OPT_BETA},
         {"json", no_argument, 0, AVS_OPT_JSON},
         {0, 0, 0, 0},
     };
@@ -330,6 +350,7 @@ int main(int argc, char **argv)
     memset(&a, 0, sizeof a);
     a.o.visual = "pvt_v2_b0";
     a.o.policy = AVS_LOGMEL_STREAM;
+    a.o.alpha = AVS_C3IM_ALPHA, a.o.beta = AVS_C3IM_BETA;
     avs_cli_defaults(&cli);
     int rc = avs_cli_parse(&cli, argc, argv, "j:hq", lo, tool_option, &a, usage, "avs-features");
     if (rc >= 0)

@@ -9,7 +9,7 @@
  *   avs-model bench logmel [--steps S] [--json]
  *   avs-model run logmel --inputs IN.safetensors --out OUT.safetensors [--policy stream|second]
  *                 [--examples N]
- *   avs-model run c3im --inputs IN.safetensors --out OUT.safetensors
+ *   avs-model run c3im --inputs IN.safetensors --out OUT.safetensors [--alpha A] [--beta B]
  *   avs-model run ccam --inputs IN.safetensors --out OUT.safetensors
  *   avs-model run vggish --weights W.safetensors [--head H.safetensors] --inputs IN --out OUT
  *   avs-model run pvt_v2_b0..b5 --weights W.safetensors --inputs IN --out OUT [--target T]
@@ -47,7 +47,7 @@ void openblas_set_num_threads(int n);
 enum { OPT_WEIGHTS = AVS_OPT_FIRST_TOOL, OPT_INPUTS, OPT_OUT, OPT_GRAD_OUT, OPT_TRAIN,
        OPT_VIDEOS, OPT_STEPS, OPT_SIZE, OPT_SEED, OPT_POLICY, OPT_EXAMPLES,
        OPT_VECTORS, OPT_CLS_V, OPT_CLS_A, OPT_HEAD, OPT_TARGET, OPT_RANDOM_INIT,
-       OPT_PROFILE, OPT_BATCH };
+       OPT_PROFILE, OPT_BATCH, OPT_ALPHA, OPT_BETA };
 
 struct opts {
     const char *weights, *inputs, *out, *grad_out;
@@ -62,6 +62,7 @@ struct opts {
     int random_init;                     /* pvt/vggish: --random-init SEED instead of --weights */
     unsigned long long init_seed;
     int examples;
+    double alpha, beta;                  /* run c3im: the exponents (default 0.1) */
 };
 
 static void usage(FILE *f)
@@ -78,6 +79,7 @@ static void usage(FILE *f)
             "       avs-model run logmel --inputs IN.safetensors --out OUT.safetensors\n"
             "                  [--policy stream|second] [--examples N]\n"
             "       avs-model run c3im --inputs IN.safetensors --out OUT.safetensors\n"
+            "                  [--alpha A] [--beta B]\n"
             "       avs-model run ccam --inputs IN.safetensors --out OUT.safetensors\n"
             "       avs-model run vggish --weights W.safetensors [--head H.safetensors]\n"
             "                  --inputs IN.safetensors --out OUT.safetensors\n"
@@ -110,7 +112,8 @@ static void usage(FILE *f)
             "  examples at 0.96 s hop) or second (one per whole second); --examples N pads by\n"
             "  repeating the last example (or keeps the first N).\n"
             "run c3im: consensus class per frame from vlogits [N,V], alogits [N,A], sim [V,A]:\n"
-            "  target [N] (CC) and target_v [N] (top visual class, CC-V) as int64, wmax [N].\n"
+            "  target [N] (CC) and target_v [N] (top visual class, CC-V) as int64, wmax [N];\n"
+            "  --alpha/--beta: the exponents of softmax(vlogits) and softmax(alogits) (0.1).\n"
             "run ccam: CCAM (DESIGN 6) of a stage map x [N,C,H,W] with Grad-CAM weights\n"
             "  weights [N,C] -> out [N,C,H,W].\n"
             "run vggish: VGGish (torchvggish names) on examples [N,96,64] -> embedding [N,128],\n"
@@ -703,7 +706,7 @@ static int cmd_run_c3im(const struct opts *o, struct avs_err *err)
     tv = avs_malloc((size_t)(N + 1) * sizeof(int));
     wmax = avs_malloc((size_t)(N + 1) * sizeof(float));
     t64 = avs_malloc((size_t)(2 * N + 1) * sizeof(int64_t));
-    avs_c3im(t, tv, wmax, x[0], x[1], x[2], N, V, A);
+    avs_c3im(t, tv, wmax, x[0], x[1], x[2], N, V, A, (float)o->alpha, (float)o->beta);
     for (int i = 0; i < N; i++)
         t64[i] = t[i], t64[N + i] = tv[i];
     wr = avs_st_writer_new();
@@ -1016,6 +1019,16 @@ static int tool_option(void *ctx, int c, const char *arg)
     case AVS_OPT_JSON: o->json = 1; break;
     case OPT_PROFILE: o->profile = 1; break;
     case OPT_BATCH: o->batch = atoi(arg); if (o->batch < 1) o->batch = -1; break;
+    case OPT_ALPHA:
+    case OPT_BETA: {
+        struct avs_err e;
+        if (avs_c3im_parse(c == OPT_ALPHA ? "--alpha" : "--beta", arg,
+                           c == OPT_ALPHA ? &o->alpha : &o->beta, &e)) {
+            fprintf(stderr, "avs-model: %s\n", e.msg);
+            return 1;
+        }
+        break;
+    }
     default: usage(stderr); return 1;
     }
     return 0;
@@ -1046,12 +1059,15 @@ int main(int argc, char **argv)
         {"json", no_argument, 0, AVS_OPT_JSON},
         {"profile", no_argument, 0, OPT_PROFILE},
         {"batch", required_argument, 0, OPT_BATCH},
+        {"alpha", required_argument, 0, OPT_ALPHA},
+        {"beta", required_argument, 0, OPT_BETA},
         {0, 0, 0, 0},
     };
     avs_ops_tune_process(argv);
     struct avs_cli cli;
     struct opts o = {0};
     o.seed = 1;
+    o.alpha = AVS_C3IM_ALPHA, o.beta = AVS_C3IM_BETA;
     avs_cli_defaults(&cli);
     int parsed = avs_cli_parse(&cli, argc, argv, "j:hq", lo, tool_option, &o, usage, "avs-model");
     if (parsed >= 0)

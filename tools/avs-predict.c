@@ -11,6 +11,7 @@
 #include "core/common.h"
 #include "core/names.h"
 #include "backend/ops.h"
+#include "model/c3im.h"
 #include "predict/predict.h"
 
 static void usage(FILE *f)
@@ -47,13 +48,15 @@ static void usage(FILE *f)
         "                       class indices\n"
         "  --clip IN, -o OUT    clip mode: input clip and output video (.mp4)\n"
         "  --frames DIR         clip mode: also overlay PNGs per second\n"
+        "  --alpha A, --beta B  the C3IM exponents asked for: must be those of the run's\n"
+        "                       feature set (refused otherwise); left out: the set's\n"
         "  -j N, --root DIR, --db PATH, -q, -h, --help, --version\n"
         AVS_CLI_DEVICE_USAGE
         "exit status: 0 done, 1 usage error, 3 fatal.\n");
 }
 
 enum { OPT_RUN = AVS_OPT_FIRST_TOOL, OPT_CKPT, OPT_SPLIT, OPT_SUBSET, OPT_OUT, OPT_RECORD,
-       OPT_CLIP, OPT_FRAMES, OPT_VISUAL, OPT_AUDIO, OPT_HEAD, OPT_COLOR };
+       OPT_CLIP, OPT_FRAMES, OPT_VISUAL, OPT_AUDIO, OPT_HEAD, OPT_COLOR, OPT_ALPHA, OPT_BETA };
 
 struct args {
     struct avs_predict_opts o;
@@ -84,6 +87,17 @@ static int tool_option(void *ctx, int c, const char *arg)
     case OPT_VISUAL: a->o.files.visual = arg; return 0;
     case OPT_AUDIO: a->o.files.audio = arg; return 0;
     case OPT_HEAD: a->o.files.audio_head = arg; return 0;
+    case OPT_ALPHA:
+    case OPT_BETA: {
+        struct avs_err e;
+        int al = c == OPT_ALPHA;
+        if (avs_c3im_parse(al ? "--alpha" : "--beta", arg, al ? &a->o.alpha : &a->o.beta, &e)) {
+            fprintf(stderr, "avs-predict: %s\n", e.msg);
+            return -1;
+        }
+        *(al ? &a->o.alpha_given : &a->o.beta_given) = 1;
+        return 0;
+    }
     case AVS_OPT_JSON: a->json = 1; return 0;
     default: usage(stderr); return -1;
     }
@@ -132,6 +146,8 @@ int main(int argc, char **argv)
         {"audio", required_argument, 0, OPT_AUDIO},
         {"audio-head", required_argument, 0, OPT_HEAD},
         {"json", no_argument, 0, AVS_OPT_JSON},
+        {"alpha", required_argument, 0, OPT_ALPHA},
+        {"beta", required_argument, 0, OPT_BETA},
         {0, 0, 0, 0},
     };
     avs_ops_tune_process(argv);

@@ -16,6 +16,9 @@ static void usage(FILE *f)
         "usage: avs-report leaderboard [--db DB | --root DIR] -o FILE.html\n"
         "       avs-report ablation [--db DB | --root DIR] [--format html|markdown|latex|csv]\n"
         "                           [--split S] [--protocol P] -o FILE\n"
+        "       avs-report ablation --rows NAME --cols NAME [--metric miou|fscore]\n"
+        "                           [--pick best|mean|latest] [--subset S] [--where NAME=VALUE]\n"
+        "                           [--format ...] [--split S] [--protocol P] -o FILE\n"
         "Reports from the results recorded by `avs-eval --record`.\n\n"
         "  leaderboard   one self-contained HTML file (inline CSS, SVG, PNG thumbnails; no\n"
         "                external URL): one sortable ranking per subset + protocol (protocol\n"
@@ -25,7 +28,19 @@ static void usage(FILE *f)
         "                per-class table and class x method heat map, dataset summary, how\n"
         "                each protocol's numbers were computed, best/worst examples per result\n"
         "  ablation      the C3N paper's Table II layout (AF / CC-V / CC, then mIoU and F for S4\n"
-        "                and MS3), one block per backbone, from rows with recorded switches\n"
+        "                and MS3), one block per backbone, from rows with recorded switches;\n"
+        "                with --rows/--cols: any two recorded parameters as a table (rows =\n"
+        "                the values of one, columns = of the other, cell = the metric), e.g.\n"
+        "                --rows alpha --cols beta (the paper's Table III), --rows switches\n"
+        "                --cols backbone, --rows backbone --cols audio. Parameters: switches,\n"
+        "                backbone, audio, alpha, beta, subset, split, method, any key of the\n"
+        "                run's config (mode, epochs, lr, seed, width, features...) or of the\n"
+        "                feature set's config, or a dotted path (feature_config.visual.name)\n"
+        "  --metric M    grid cell: miou (default, percent) or fscore\n"
+        "  --pick P      grid: several methods in one cell: best (default), mean or latest;\n"
+        "                their count is shown in parentheses\n"
+        "  --subset S    grid: results of this subset (needed when several have both params)\n"
+        "  --where N=V   grid: only results whose parameter N is V (repeatable, up to 8)\n"
         "  -o FILE       output ('-' = stdout, ablation only)\n"
         "  --format F    ablation format (default: from the extension of -o, else markdown)\n"
         "  --split S     ablation: rows of this split (default test; 'all' = any)\n"
@@ -36,7 +51,8 @@ static void usage(FILE *f)
         "page and on stderr), 3 fatal.\n");
 }
 
-enum { OPT_FORMAT = AVS_OPT_FIRST_TOOL, OPT_SPLIT, OPT_PROTOCOL };
+enum { OPT_FORMAT = AVS_OPT_FIRST_TOOL, OPT_SPLIT, OPT_PROTOCOL, OPT_ROWS, OPT_COLS, OPT_METRIC,
+       OPT_PICK, OPT_SUBSET, OPT_WHERE };
 
 static int parse_format(const char *s, enum avs_report_format *f)
 {
@@ -51,6 +67,8 @@ static int parse_format(const char *s, enum avs_report_format *f)
 
 struct args {
     const char *out, *format, *split, *protocol; /* split NULL: all */
+    struct avs_report_grid grid;                 /* --rows/--cols: a grid */
+    int nwhere;
 };
 
 /* One tool option into the struct args at ctx (avs_cli_parse). */
@@ -62,6 +80,18 @@ static int tool_option(void *ctx, int c, const char *arg)
     case OPT_FORMAT: a->format = arg; break;
     case OPT_SPLIT: a->split = strcmp(arg, "all") ? arg : NULL; break;
     case OPT_PROTOCOL: a->protocol = arg; break;
+    case OPT_ROWS: a->grid.rows = arg; break;
+    case OPT_COLS: a->grid.cols = arg; break;
+    case OPT_METRIC: a->grid.metric = arg; break;
+    case OPT_PICK: a->grid.pick = arg; break;
+    case OPT_SUBSET: a->grid.subset = arg; break;
+    case OPT_WHERE:
+        if (a->nwhere == AVS_REPORT_GRID_WHERE) {
+            fprintf(stderr, "avs-report: at most %d --where filters\n", AVS_REPORT_GRID_WHERE);
+            return 1;
+        }
+        a->grid.where[a->nwhere++] = arg;
+        break;
     default: usage(stderr); return 1;
     }
     return 0;
@@ -73,9 +103,12 @@ int main(int argc, char **argv)
         AVS_CLI_LONG_OPTIONS, {"format", required_argument, 0, OPT_FORMAT},
         {"split", required_argument, 0, OPT_SPLIT}, {"output", required_argument, 0, 'o'},
         {"protocol", required_argument, 0, OPT_PROTOCOL},
+        {"rows", required_argument, 0, OPT_ROWS}, {"cols", required_argument, 0, OPT_COLS},
+        {"metric", required_argument, 0, OPT_METRIC}, {"pick", required_argument, 0, OPT_PICK},
+        {"subset", required_argument, 0, OPT_SUBSET}, {"where", required_argument, 0, OPT_WHERE},
         {0, 0, 0, 0}};
     struct avs_cli cli;
-    struct args a = {NULL, NULL, "test", "official"};
+    struct args a = {NULL, NULL, "test", "official", {0}, 0};
     avs_cli_defaults(&cli);
     int parsed = avs_cli_parse(&cli, argc, argv, "j:hqo:", opts, tool_option, &a, usage, "avs-report");
     if (parsed >= 0)
@@ -100,6 +133,15 @@ int main(int argc, char **argv)
         if (parse_format(ext + 1, &f) && !strcmp(ext, ".htm"))
             f = AVS_REPORT_HTML;
     }
+    int grid = a.grid.rows || a.grid.cols || a.grid.metric || a.grid.pick || a.grid.subset ||
+               a.nwhere;
+    struct avs_err gerr;
+    if (grid && (lb || avs_report_grid_check(&a.grid, &gerr))) {
+        fprintf(stderr, "avs-report: %s\n", lb ? "--rows/--cols/--metric/--pick/--subset/--where "
+                                                 "belong to the ablation report" : gerr.msg);
+        return AVS_EXIT_USAGE;
+    }
+    a.grid.split = split, a.grid.protocol = a.protocol;
     if (lb && !strcmp(out, "-")) {
         fprintf(stderr, "avs-report leaderboard: -o needs a file name (the HTML is large)\n");
         return AVS_EXIT_USAGE;
@@ -116,8 +158,9 @@ int main(int argc, char **argv)
         *slash = '\0';
     else
         strcpy(root, ".");
-    int rc = lb ? avs_report_leaderboard(db, root, out, &err)
-                : avs_report_ablation(db, f, split, a.protocol, out, &err);
+    int rc = lb     ? avs_report_leaderboard(db, root, out, &err)
+             : grid ? avs_report_grid(db, f, &a.grid, out, &err)
+                    : avs_report_ablation(db, f, split, a.protocol, out, &err);
     free(root);
     if (rc < 0)
         goto fail;

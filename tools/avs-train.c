@@ -12,6 +12,7 @@
 #include "core/common.h"
 #include "core/names.h"
 #include "backend/ops.h"
+#include "model/c3im.h"
 #include "train/train.h"
 
 static void usage(FILE *f)
@@ -56,6 +57,10 @@ static void usage(FILE *f)
         "  --lr LR             Adam learning rate, default 1e-4\n"
         "  --seed S            initialisation, data order and flips (default 1)\n"
         "  --width D           head width (official 256; smaller for quick runs)\n"
+        "  --alpha A, --beta B the C3IM exponents the run asks for (paper Table III): must be\n"
+        "                      those the feature set was made with (avs-features --alpha/--beta;\n"
+        "                      default 0.1/0.1), else refused; left out: the set's. Recorded in\n"
+        "                      the run's config (\"c3im\")\n"
         "  --resume            continue the run from last.safetensors (bit-identical to an\n"
         "                      uninterrupted run); recorded options apply, given ones must agree\n"
         "  --max-steps N       stop after N steps as if interrupted (checkpoint written)\n"
@@ -75,7 +80,7 @@ static void usage(FILE *f)
 
 enum { OPT_RUN = AVS_OPT_FIRST_TOOL, OPT_SUBSET, OPT_FEATURES, OPT_MODE, OPT_SWITCHES, OPT_EPOCHS,
        OPT_BATCH, OPT_LR, OPT_SEED, OPT_WIDTH, OPT_RESUME, OPT_MAX_STEPS, OPT_VISUAL, OPT_AUDIO,
-       OPT_HEAD, OPT_IMPORT, OPT_MODEL };
+       OPT_HEAD, OPT_IMPORT, OPT_MODEL, OPT_ALPHA, OPT_BETA };
 
 static void on_signal(int signo)
 {
@@ -147,6 +152,17 @@ static int tool_option(void *ctx, int c, const char *arg)
     case OPT_VISUAL: o->files.visual = strchr(arg, '=') ? strchr(arg, '=') + 1 : arg; return 0;
     case OPT_AUDIO: o->files.audio = strchr(arg, '=') ? strchr(arg, '=') + 1 : arg; return 0;
     case OPT_HEAD: o->files.audio_head = arg; return 0;
+    case OPT_ALPHA:
+    case OPT_BETA: {
+        struct avs_err e;
+        int al = c == OPT_ALPHA;
+        if (avs_c3im_parse(al ? "--alpha" : "--beta", arg, al ? &o->alpha : &o->beta, &e)) {
+            fprintf(stderr, "avs-train: %s\n", e.msg);
+            return -1;
+        }
+        o->given |= al ? AVS_TRAIN_GIVEN_ALPHA : AVS_TRAIN_GIVEN_BETA;
+        return 0;
+    }
     default: usage(stderr); return -1;
     }
 }
@@ -174,6 +190,8 @@ int main(int argc, char **argv)
         {"json", no_argument, 0, AVS_OPT_JSON},
         {"import", required_argument, 0, OPT_IMPORT},
         {"model", required_argument, 0, OPT_MODEL},
+        {"alpha", required_argument, 0, OPT_ALPHA},
+        {"beta", required_argument, 0, OPT_BETA},
         {0, 0, 0, 0},
     };
     avs_ops_tune_process(argv);

@@ -22,6 +22,7 @@ struct avs_finetune {
     struct avs_tensor_set g, m, v; /* gradients, Adam moments (same table as pvt.params) */
     long adam_step;
     float *S;                      /* [V,A] host (C3IM) */
+    float alpha, beta;             /* C3IM exponents: the set's */
     int V, A;
     int H, W;                      /* frame size */
     sqlite3 *db;                   /* borrowed */
@@ -234,6 +235,7 @@ int avs_finetune_open_pvt(struct avs_finetune **out, sqlite3 *db, const char *ro
     ft->A = t->cache->field[fa].shape[0];
     ft->S = avs_malloc((size_t)ft->V * ft->A * sizeof(float));
     memcpy(ft->S, S, (size_t)ft->V * ft->A * sizeof(float));
+    ft->alpha = (float)AVS_C3IM_ALPHA, ft->beta = (float)AVS_C3IM_BETA; /* avs_finetune_open: the set's */
     ft->H = t->H, ft->W = t->W;
     ft->db = db;
     ft->root = avs_strdup(root);
@@ -271,8 +273,10 @@ int avs_finetune_open(struct avs_finetune **ft, sqlite3 *db, const char *root,
         goto out;
     }
     rc = avs_finetune_open_pvt(ft, db, root, t, &e.vis.pvt, e.S, err);
-    if (rc == 0)
+    if (rc == 0) {
         e.vis.kind = AVS_FEAT_VIS_NONE; /* moved */
+        (*ft)->alpha = e.alpha, (*ft)->beta = e.beta;
+    }
 out:
     avs_feat_enc_close(&e);
     return rc;
@@ -394,7 +398,8 @@ int avs_finetune_batch(struct avs_finetune *ft, const struct avs_tset *t, const 
         /* one forward serves the targets (C3IM on its logits) and the Grad-CAM backward */
         avs_pvt_fwd_kept(m, &ft->ws, ft->bst, ft->vl_d, ft->img_d, B);
         avs_dev_download(ft->vl, ft->vl_d, (size_t)B * ft->V);
-        avs_c3im(ft->tg, ft->tv, NULL, ft->vl, ft->al, ft->S, B, ft->V, ft->A);
+        avs_c3im(ft->tg, ft->tv, NULL, ft->vl, ft->al, ft->S, B, ft->V, ft->A, ft->alpha,
+                 ft->beta);
         avs_pvt_gradcam_kept(m, &ft->ws, ft->bgc, use_ccv ? ft->tv : ft->tg);
     }
     put_batch(ft, b, B);

@@ -80,6 +80,9 @@ int avs_train_import(const struct avs_train_opts *o, const char *weights, struct
     }
     int K = 1;
     if (avs_tset_open_cache(&t, db, o->root, o->features, err) ||
+        avs_feat_c3im_check(t.set_name, t.set_config, !!(o->given & AVS_TRAIN_GIVEN_ALPHA),
+                            o->alpha, !!(o->given & AVS_TRAIN_GIVEN_BETA), o->beta,
+                            "avs-train --import", err) ||
         (!strcmp(o->subset, "avss") && avs_tset_avss_classes(db, &K, err)))
         goto out;
     avs_tset_set_subset(&t, o->subset, K);

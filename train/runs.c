@@ -24,6 +24,13 @@ char *avs_run_config(const struct avs_train_opts *o, const struct avs_tset *t)
         cJSON_AddItemToObject(j, "feature_config", fc);
     cJSON_AddBoolToObject(j, "random_init_encoders", t->random_init);
     cJSON_AddStringToObject(j, "backbone", t->visual);
+    double alpha, beta; /* the set's C3IM exponents (its config was read before: it parses) */
+    struct avs_err e;
+    if (avs_feat_c3im_config(t->set_name, t->set_config, &alpha, &beta, &e) == 0) {
+        cJSON *c = cJSON_AddObjectToObject(j, "c3im");
+        cJSON_AddNumberToObject(c, "alpha", alpha);
+        cJSON_AddNumberToObject(c, "beta", beta);
+    }
     cJSON_AddStringToObject(j, "mode", o->mode);
     cJSON_AddStringToObject(j, "switches", avs_switches_text(&o->sw, sw, sizeof sw));
     cJSON_AddNumberToObject(j, "epochs", o->epochs);

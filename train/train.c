@@ -362,6 +362,26 @@ static int end_epoch(struct trainer *t, double t_train, struct avs_err *err)
     return save_last(t, err);
 }
 
+/* --alpha/--beta must be the feature set's exponents (its targets CC were made with them):
+ * checked before the run's folder and lock are made. A set that does not open is left to
+ * open_data's message. */
+static int check_c3im(const struct avs_train_opts *o, sqlite3 *db, struct avs_err *err)
+{
+    if (!(o->given & (AVS_TRAIN_GIVEN_ALPHA | AVS_TRAIN_GIVEN_BETA)))
+        return 0;
+    struct avs_tset t;
+    struct avs_err e2;
+    if (avs_tset_open_cache(&t, db, o->root, o->features, &e2)) {
+        avs_tset_free(&t);
+        return 0;
+    }
+    int rc = avs_feat_c3im_check(t.set_name, t.set_config, !!(o->given & AVS_TRAIN_GIVEN_ALPHA),
+                                 o->alpha, !!(o->given & AVS_TRAIN_GIVEN_BETA), o->beta,
+                                 "avs-train", err);
+    avs_tset_free(&t);
+    return rc;
+}
+
 static int check_opts(const struct avs_train_opts *o, struct avs_err *err)
 {
     if (!o->run || !*o->run)
@@ -487,7 +507,7 @@ int avs_train_run(const struct avs_train_opts *given, struct avs_train_result *r
     }
     if (found == 0 && avs_run_config_apply(rec, given, &o, err))
         goto out;
-    if (check_opts(&o, err))
+    if (check_opts(&o, err) || check_c3im(&o, t.db, err))
         goto out;
     t.dir = avs_run_dir(o.root, o.run);
     t.last = avs_fs_join(t.dir, "last.safetensors");

@@ -53,6 +53,9 @@ struct avs_train_opts {
     int jobs;                 /* threads, 0 = all cores */
     int max_steps;            /* stop (as if interrupted) after this many steps; 0 = no limit */
     struct avs_enc_files files; /* finetune: the set's weight files (sets not made random-init) */
+    double alpha, beta;       /* C3IM exponents asked for (with AVS_TRAIN_GIVEN_ALPHA/BETA): must be
+                                 the feature set's (its targets CC were made with them); finetune
+                                 mode recomputes CC with the set's every step */
     unsigned given;           /* AVS_TRAIN_GIVEN_* bits: options given on the command line */
 };
 
@@ -60,7 +63,7 @@ enum {
     AVS_TRAIN_GIVEN_SUBSET = 1, AVS_TRAIN_GIVEN_FEATURES = 2, AVS_TRAIN_GIVEN_MODE = 4,
     AVS_TRAIN_GIVEN_SWITCHES = 8, AVS_TRAIN_GIVEN_EPOCHS = 16, AVS_TRAIN_GIVEN_BATCH = 32,
     AVS_TRAIN_GIVEN_LR = 64, AVS_TRAIN_GIVEN_SEED = 128, AVS_TRAIN_GIVEN_WIDTH = 256,
-    AVS_TRAIN_GIVEN_MODEL = 512
+    AVS_TRAIN_GIVEN_MODEL = 512, AVS_TRAIN_GIVEN_ALPHA = 1024, AVS_TRAIN_GIVEN_BETA = 2048
 };
 
 #define AVS_TRAIN_INTERRUPTED 4

@@ -12,13 +12,14 @@ _DT = {np.dtype('float32'): 'F32', np.dtype('float64'): 'F64', np.dtype('int64')
 _NP = {v: k for k, v in _DT.items()}
 
 
-def save(path, tensors, metadata=None):
+def save(path, tensors, metadata=None, keep_f64=()):
+    """float64 arrays are written as F32, except those named in keep_f64 (F64)."""
     header, blobs, off = {}, [], 0
     if metadata:
         header['__metadata__'] = {str(k): str(v) for k, v in metadata.items()}
     for name, a in tensors.items():
         a = np.ascontiguousarray(a)
-        if a.dtype == np.float64:
+        if a.dtype == np.float64 and name not in keep_f64:
             a = a.astype(np.float32)
         b = a.astype(a.dtype.newbyteorder('<')).tobytes()
         header[name] = {'dtype': _DT[a.dtype], 'shape': list(a.shape),
