@@ -161,6 +161,7 @@ static int train_main(int argc, char **argv);
 
 int main(int argc, char **argv)
 {
+    avs_ops_tune_process(argv); /* may exec this program again: before MPI starts */
     if (avs_ranks_init(&argc, &argv))
         return AVS_EXIT_FATAL;
     int rc = train_main(argc, argv);
@@ -192,7 +193,6 @@ static int train_main(int argc, char **argv)
         {"import", required_argument, 0, OPT_IMPORT},
         {0, 0, 0, 0},
     };
-    avs_ops_tune_process(argv);
     struct avs_cli cli;
     struct avs_train_opts o;
     avs_train_opts_default(&o);
