@@ -102,6 +102,7 @@ struct trainer {
     struct avs_progress prog;
     int rank, ranks, nloc;   /* this rank, the world size, videos per rank (batch / ranks) */
     struct avs_syncbn *sbn;  /* SyncBN across ranks (ranks > 1), else NULL */
+    double step_s;           /* seconds inside training steps (this process) */
 };
 
 static int open_data(struct trainer *t, struct avs_err *err)
@@ -507,9 +508,10 @@ static int epochs_loop(struct trainer *t, struct avs_err *err)
                 rc = save_last(t, err) ? -1 : AVS_TRAIN_INTERRUPTED;
                 goto out;
             }
-            double loss;
+            double loss, ts = avs_now();
             if (train_step(t, order, t->st.epoch, t->st.step, lr, &loss, err))
                 goto out;
+            t->step_s += avs_now() - ts;
             t->st.loss_sum += loss, t->st.loss_n++, t->st.step++;
             t->st.adam_step = t->m.head.adam_step;
             snprintf(note, sizeof note, "epoch %d/%d loss %.4f", t->st.epoch + 1, o->epochs,
@@ -633,6 +635,11 @@ int avs_train_run(const struct avs_train_opts *given, struct avs_train_result *r
         avs_run_set_failed(t.db, t.run_id, err->msg, &e2);
     else if (t.rank == 0)
         avs_run_set_status(t.db, t.run_id, rc == 0 ? "done" : "interrupted", &e2);
+    if (rc >= 0 && o.verbose && t.ranks > 1)
+        printf("ranks: %d (%d per node), %s: communication %.3f s of %.3f s in training steps "
+               "(%.1f%%)\n", t.ranks, avs_ranks_local_size(), avs_ranks_comm(),
+               avs_ranks_comm_seconds(), t.step_s,
+               t.step_s > 0 ? 100 * avs_ranks_comm_seconds() / t.step_s : 0.0);
     if (rc == 0 && o.verbose)
         printf("run %s done: best val mIoU %.4f at epoch %d; checkpoints in %s\n", o.run,
                t.st.best_miou, t.st.best_epoch, t.dir);
