@@ -3,7 +3,11 @@
 
 #include <cuda_runtime.h>
 #include <mpi.h>
+/* nccl.h declares a few functions as f() (no prototype) */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
 #include <nccl.h>
+#pragma GCC diagnostic pop
 #include <stdio.h>
 
 static ncclComm_t comm;
