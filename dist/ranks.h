@@ -22,8 +22,10 @@
 
 #include <stddef.h>
 
-/* MPI_Init_thread (MPI_THREAD_FUNNELED: OpenMP threads inside, MPI from the main thread only).
- * A program not started by a launcher is a world of one. Returns 0, or -1 (message printed). */
+/* MPI_Init_thread (MPI_THREAD_FUNNELED: OpenMP threads inside, MPI from the main thread only)
+ * when a launcher started this process (OMPI_COMM_WORLD_SIZE, PMI_SIZE/PMI_RANK or PMIX_RANK in
+ * the environment); otherwise MPI is not started and the world is this process alone. Returns
+ * 0, or -1 (message printed). */
 int avs_ranks_init(int *argc, char ***argv);
 void avs_ranks_finalize(void);
 /* Abort every rank of the job (MPI_Abort) with exit status code; alone: exit(code). */

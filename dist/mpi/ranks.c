@@ -21,8 +21,21 @@ static double comm_s;
 static float *stage; /* host staging for device memory without NCCL */
 static size_t stage_n;
 
+/* Started by a launcher (mpirun, mpiexec, srun with PMI/PMIx)? Alone, MPI is not started at
+ * all: a singleton MPI_Init would spawn OpenMPI's runtime for nothing. */
+static int launched(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+        if (getenv(vars[i]))
+            return 1;
+    return 0;
+}
+
 int avs_ranks_init(int *argc, char ***argv)
 {
+    if (!launched())
+        return 0;
     int provided, rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
     if (rc != MPI_SUCCESS) {
         fprintf(stderr, "MPI_Init_thread failed (error %d): is this an MPI launcher's job?\n", rc);

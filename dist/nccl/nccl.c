@@ -9,17 +9,29 @@
 #include <nccl.h>
 #pragma GCC diagnostic pop
 #include <stdio.h>
+#include <stdlib.h>
 
 static ncclComm_t comm;
 static cudaStream_t stream;
 static int opened;
 
+/* MPI is started only under a launcher (dist/mpi/ranks.c); alone NCCL runs as 1 rank of 1. */
+static int mpi_on(void)
+{
+    int on = 0;
+    MPI_Initialized(&on);
+    return on;
+}
+
 static void die(const char *what, const char *why)
 {
     int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (mpi_on())
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     fprintf(stderr, "rank %d: %s: %s\n", rank, what, why);
-    MPI_Abort(MPI_COMM_WORLD, 3);
+    if (mpi_on())
+        MPI_Abort(MPI_COMM_WORLD, 3);
+    exit(3);
 }
 
 static void check_cuda(cudaError_t e, const char *what)
@@ -36,13 +48,16 @@ static void check_nccl(ncclResult_t r, const char *what)
 
 static void open_comm(void)
 {
-    int rank, size;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    int rank = 0, size = 1;
+    if (mpi_on()) {
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+    }
     ncclUniqueId id;
     if (rank == 0)
         check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
-    MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (size > 1)
+        MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
     check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate (NCCL)");
     check_nccl(ncclCommInitRank(&comm, size, id, rank),
                "ncclCommInitRank (each rank needs its own GPU: --device cuda:LOCAL_RANK)");

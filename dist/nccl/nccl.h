@@ -1,7 +1,7 @@
 /* dist/nccl/nccl.h: NCCL collectives for GPU ranks (CUDA=1 builds with MPI; dist/mpi/ranks.c
  * calls these when the active backend is CUDA). One communicator over MPI_COMM_WORLD, made at
  * the first call: rank 0's ncclGetUniqueId broadcast with MPI_Bcast, then ncclCommInitRank on
- * the device the CUDA backend opened. NCCL refuses two ranks on one GPU: give each rank its own
+ * the device the CUDA backend opened (a process alone, MPI not started: 1 rank of 1). NCCL refuses two ranks on one GPU: give each rank its own
  * device (--device cuda:$LOCAL_RANK, the default under a launcher). */
 #ifndef AVS_DIST_NCCL_H
 #define AVS_DIST_NCCL_H
