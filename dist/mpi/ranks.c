@@ -164,6 +164,10 @@ void avs_ranks_barrier(void)
 
 void avs_ranks_gather_str(const char *s, char *out, size_t len)
 {
+    if (world_size == 1) {
+        snprintf(out, len, "%s", s);
+        return;
+    }
     char *all = avs_calloc((size_t)world_size, len), *mine = avs_calloc(1, len);
     snprintf(mine, len, "%s", s);
     AVS_ASSERT(len < (size_t)INT32_MAX);
