@@ -12,7 +12,7 @@ command -v mpirun >/dev/null || { echo "ranks.sh: no mpirun (bash scripts/deps.s
 [ "$(id -u)" -ne 0 ] || export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-. tests/media.sh
+AVS_TMP=$T . tests/media.sh
 "$B/avs-synth" -q --media "$media" --out "$T/s4" --subset s4 --videos "$videos" --seconds 5 --seed 3 --size ${size}x$size --fps 10
 "$B/avs-ingest" -q --root "$T/st" --size ${size}x$size --avsbench "$T/s4"
 "$B/avs-features" -q --root "$T/st" --random-init 2 --visual pvt_v2_b0 --set f
