@@ -59,6 +59,11 @@ double avs_ranks_comm_seconds(void);
  * MPI_LOCALRANKID, LOCAL_RANK), -1 when none is set: programs map it to --device cuda:N. */
 int avs_ranks_env_local_rank(void);
 
+/* The world size the launcher announces in the environment (OMPI_COMM_WORLD_SIZE; PMI_SIZE from
+ * MPICH's launchers and srun --mpi=pmi2), 1 when none: for programs that do not run as ranks, to refuse
+ * being started N times on one store. */
+int avs_ranks_env_size(void);
+
 /* One line for a rank stopped by its launcher (a signal while the world has other ranks):
  * "rank R of N: stopped by signal S from the launcher: another rank ended (its message and
  * mpirun's name it) or the job was cancelled". Fixed buffer; async-signal-safe to write(2). */

@@ -19,6 +19,19 @@ int avs_ranks_env_local_rank(void)
     return -1;
 }
 
+int avs_ranks_env_size(void)
+{
+    static const char *const names[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        const char *v = getenv(names[i]);
+        char *end;
+        long x = v && *v ? strtol(v, &end, 10) : 0;
+        if (v && *v && !*end && x > 1)
+            return x < 1 << 20 ? (int)x : 1 << 20;
+    }
+    return 1;
+}
+
 const char *avs_ranks_lost_message(int signo)
 {
     static char msg[256];
