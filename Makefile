@@ -29,15 +29,27 @@ CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wshadow -Wstrict-pro
 ifeq ($(WERROR),1)
 CFLAGS_BASE += -Werror
 endif
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(MPI_CFLAGS)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(MPI_LIBS)
 ALL_CFLAGS = $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lpthread -lm $(SAN_FLAGS) $(LDFLAGS)
 
 # MODULES, TOOL_SRCS, TEST_SRCS and TEST_SCRIPTS may be narrowed on the command line to build
 # and test one part alone, e.g. make check B=build-eval MODULES="core eval" TOOL_SRCS=tools/avs-eval.c ...
-MODULES ?= core backend backend/cpu ingest eval store report model features synth train predict audiohead
-LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
+MODULES ?= core backend backend/cpu ingest eval store report model features synth train predict audiohead dist
+# MPI ranks (dist/ranks.h): MPI=1 compiles dist/mpi/ (OpenMPI or any MPI with pkg-config ompi-c,
+# mpi, or mpicc --showme); MPI=0 dist/single/ (world size 1, no MPI calls). Default: detected.
+# With CUDA=1 and MPI, dist/nccl/ adds NCCL collectives for GPU ranks (NCCL from CUDA_HOME).
+MPI_PC := $(firstword $(foreach p,ompi-c mpi,$(if $(shell pkg-config --exists $(p) 2>/dev/null && echo y),$(p))))
+MPI ?= $(if $(MPI_PC)$(shell command -v mpicc 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+MPI_CFLAGS := $(if $(MPI_PC),$(shell pkg-config --cflags $(MPI_PC)),$(shell mpicc --showme:compile 2>/dev/null))
+MPI_LIBS := $(if $(MPI_PC),$(shell pkg-config --libs $(MPI_PC)),$(shell mpicc --showme:link 2>/dev/null))
+DIST_MODULES := dist/mpi $(if $(filter 1,$(CUDA)),dist/nccl)
+else
+DIST_MODULES := dist/single
+endif
+LIB_SRCS := $(foreach m,$(MODULES) $(if $(filter dist,$(MODULES)),$(DIST_MODULES)),$(wildcard $(m)/*.c))
 LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRCS)) $(B)/obj/sql/schema_sql.o $(B)/obj/version.o
 TOOL_SRCS ?= $(wildcard tools/avs-*.c)
 TOOLS := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRCS))
@@ -77,9 +89,9 @@ endif
 cuda_uses = $(if $(CUDA_ALL),$(shell grep -l -e '$(1)' $(CUDA_ALL) 2>/dev/null))
 ifneq ($(CUDA_NSRC),0)
 LIB_OBJS += $(patsubst %.cu,$(B)/obj/%.o,$(CU_SRCS)) $(patsubst %.c,$(B)/obj/%.o,$(CUDA_C_SRCS))
-ALL_CFLAGS += -DAVS_USE_CUDA -I$(CUDA_HOME)/include
+ALL_CFLAGS += -DAVS_USE_CUDA -I$(CUDA_HOME)/include $(if $(filter dist/nccl,$(DIST_MODULES)),-DAVS_USE_NCCL)
 NVCC_FLAGS += -DAVS_USE_CUDA
-CUDA_LIBS := $(if $(call cuda_uses,<cudnn),-lcudnn) $(if $(call cuda_uses,<cublasLt.h>),-lcublasLt) \
+CUDA_LIBS := $(if $(filter dist/nccl,$(DIST_MODULES)),-lnccl) $(if $(call cuda_uses,<cudnn),-lcudnn) $(if $(call cuda_uses,<cublasLt.h>),-lcublasLt) \
              $(if $(call cuda_uses,<cublas_v2.h>),-lcublas) -lcudart_static -ldl -lrt -lstdc++
 # --as-needed: a program records only the shared libraries it calls into, so the GPU pack
 # (make test-gpu-pack) need not carry libav*'s codec tree for programs that never decode.
@@ -99,7 +111,7 @@ banner:
 	@missing=""; for p in $(PKGS); do pkg-config --exists $$p || missing="$$missing $$p"; done; \
 	 if [ -n "$$missing" ]; then echo "missing libraries:$$missing -- run: bash scripts/deps.sh"; exit 1; fi; \
 	 if [ "$(CUDA)" = 1 ] && ! command -v "$(NVCC)" >/dev/null; then echo "CUDA=1: no nvcc at $(NVCC): install the CUDA toolkit (found on PATH or in /usr/local/cuda), or give CUDA_HOME=DIR or NVCC=PATH"; exit 1; fi; \
-	 echo "avs build: $(B)  sanitize=$(if $(SANITIZE),$(SANITIZE),off)  werror=$(if $(filter 1,$(WERROR)),on,off)  cuda=$(if $(filter 1,$(CUDA)),on (nvcc $$($(NVCC) --version | sed -n 's/.*release \([0-9.]*\),.*/\1/p'); $(CUDA_BANNER)),off)"
+	 echo "avs build: $(B)  sanitize=$(if $(SANITIZE),$(SANITIZE),off)  werror=$(if $(filter 1,$(WERROR)),on,off)  mpi=$(if $(filter 1,$(MPI)),on$(if $(filter dist/nccl,$(DIST_MODULES)), + nccl),off)  cuda=$(if $(filter 1,$(CUDA)),on (nvcc $$($(NVCC) --version | sed -n 's/.*release \([0-9.]*\),.*/\1/p'); $(CUDA_BANNER)),off)"
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -188,9 +188,13 @@ static void tpavi_fwd(struct avs_c3n_head *h, int s, const float *audio)
         }
     }
     op->conv2d_fwd(st->wz, st->y, PW(kwz), PB(kwz), &gout, h->ws);
-    op->batchnorm_fwd(st->z, st->bnm, st->bnr, st->wz, PW(kbn), PB(kbn),
-                      h->bufs.t[k->rmean].data, h->bufs.t[k->rvar].data,
-                      B, D, hw, 1e-5f, 0.1f, h->train);
+    if (h->train && h->bn_sync)
+        h->bn_sync->fwd(h->bn_sync->ctx, st->z, st->bnm, st->bnr, st->wz, PW(kbn), PB(kbn),
+                        h->bufs.t[k->rmean].data, h->bufs.t[k->rvar].data, B, D, hw, 1e-5f, 0.1f);
+    else
+        op->batchnorm_fwd(st->z, st->bnm, st->bnr, st->wz, PW(kbn), PB(kbn),
+                          h->bufs.t[k->rmean].data, h->bufs.t[k->rvar].data,
+                          B, D, hw, 1e-5f, 0.1f, h->train);
     if (h->train)
         h->bn_batches[s]++;
     op->axpy(st->z, 1.0f, st->a, (size_t)B * D * hw);
@@ -212,7 +216,12 @@ static void tpavi_bwd(struct avs_c3n_head *h, int s, const float *dt, float *da,
     op->layernorm_bwd(dz, GW(kln), GB(kln), dt, st->z, st->lnm, st->lnr, PW(kln), B, D, hw);
     op->axpy(da, 1.0f, dz, map);
     float *dwz = stake(h, map);
-    op->batchnorm_bwd(dwz, GW(kbn), GB(kbn), dz, st->wz, st->bnm, st->bnr, PW(kbn), B, D, hw, h->train);
+    if (h->train && h->bn_sync)
+        h->bn_sync->bwd(h->bn_sync->ctx, dwz, GW(kbn), GB(kbn), dz, st->wz, st->bnm, st->bnr,
+                        PW(kbn), B, D, hw);
+    else
+        op->batchnorm_bwd(dwz, GW(kbn), GB(kbn), dz, st->wz, st->bnm, st->bnr, PW(kbn), B, D, hw,
+                          h->train);
     struct avs_conv2d gin = geom(B, D, h->cfg.H[s], h->cfg.W[s], Ci, 1, 0, 1);
     struct avs_conv2d gout = geom(B, Ci, h->cfg.H[s], h->cfg.W[s], D, 1, 0, 1);
     float *dy = avs_c3n_stake(h, imap, 0);

@@ -77,8 +77,21 @@ struct avs_c3n_stage {
     float *r0a, *r1a, *sum, *r0b, *r1b, *up;   /* path: RCU1 relus, sum, RCU2 relus, out [B,D,4HW] */
 };
 
+/* SyncBN for data-parallel training (train/syncbn.h): when set on a head, TPAVI's W_z.1 in
+ * training calls these instead of the backend's batchnorm_fwd/bwd (same arguments, ctx
+ * first), which take the batch statistics over every rank's frames. NULL: the backend's. */
+struct avs_bn_sync {
+    void (*fwd)(void *ctx, float *y, float *mean, float *rstd, const float *x, const float *w,
+                const float *b, float *run_mean, float *run_var, int N, int C, int HW, float eps,
+                float momentum);
+    void (*bwd)(void *ctx, float *dx, float *dw, float *db, const float *dy, const float *x,
+                const float *mean, const float *rstd, const float *w, int N, int C, int HW);
+    void *ctx;
+};
+
 struct avs_c3n_head {
     struct avs_c3n_cfg cfg;
+    const struct avs_bn_sync *bn_sync; /* NULL, or SyncBN across ranks (borrowed) */
     int N, B; /* videos, frames = N*T */
     struct avs_tensor_spec *pspec, *bspec;     /* parameters, buffers (BN running stats) */
     int np, nb;

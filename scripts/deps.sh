@@ -8,7 +8,8 @@
 set -euo pipefail
 want=(pkg-config make gcc libavformat-dev libavcodec-dev libswscale-dev libswresample-dev
       libavutil-dev libsndfile1-dev libsqlite3-dev libpng-dev libcjson-dev libopenblas-dev libfftw3-dev libxxhash-dev libisal-dev libzip-dev
-      ffmpeg sqlite3 ca-certificates python3-numpy)  # numpy: reference checks in tests
+      ffmpeg sqlite3 ca-certificates python3-numpy   # numpy: reference checks in tests
+      libopenmpi-dev openmpi-bin)                    # MPI ranks (avs-train, features, predict under mpirun)
 for a in "$@"; do
   case $a in
     --bench) want+=(python3-torch python3-numpy python3-opencv time bc python3-torchvision) ;;

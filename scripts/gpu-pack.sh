@@ -11,7 +11,7 @@
 # On the device: bash scripts/gpu-run.sh DEST (README, "Running on a GPU").
 set -euo pipefail
 dest=${1:?usage: gpu-pack.sh DEST [BUILD]}; b=${2:-build-cuda}
-tests="test_cuda_ops test_backend_blas test_backend_ce test_backend_head test_backend_memops
+tests="test_cuda_ops test_cuda_nccl test_backend_blas test_backend_ce test_backend_head test_backend_memops
        test_backend_ops test_backend_tapconv test_backend_tokens test_model_head"
 rm -rf "$dest" "$dest.tar.xz"
 bash scripts/carry.sh "$dest" "$b/bin/avs-model" "$b/bin/avs-train" "$(command -v sqlite3)" > /dev/null

@@ -262,3 +262,11 @@ CREATE VIEW IF NOT EXISTS v_videos AS
     SELECT uid, source, category, subset, split, status, error,
            n_seconds AS seconds, fps, width, height, has_audio, avss_set, name
     FROM videos;
+
+-- migration 6: sessions of data-parallel jobs (dist/ranks.h): the world size, ranks per node,
+-- how the ranks communicate ('none' alone, 'mpi' MPI_Allreduce, 'nccl' on GPU ranks) and every
+-- rank's device ("cuda:0, cuda:1, ..."; NULL in sessions before this migration).
+ALTER TABLE sessions ADD COLUMN world_size INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE sessions ADD COLUMN ranks_per_node INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE sessions ADD COLUMN comm TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE sessions ADD COLUMN devices TEXT;

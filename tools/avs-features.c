@@ -10,6 +10,7 @@
 #include "core/av.h"
 #include "core/cli.h"
 #include "core/common.h"
+#include "dist/ranks.h"
 #include "core/db.h"
 #include "core/fs.h"
 #include "core/names.h"
@@ -344,6 +345,11 @@ int main(int argc, char **argv)
         {"json", no_argument, 0, AVS_OPT_JSON},
         {0, 0, 0, 0},
     };
+    if (avs_ranks_env_size() > 1) { /* N copies would compute the same videos into one store */
+        fprintf(stderr, "avs-features: started as %d ranks by a launcher: avs-features does not run as MPI ranks yet; run it once per machine with --shard i/N on a copy of the store, then `avs-features merge`\n",
+                avs_ranks_env_size());
+        return AVS_EXIT_USAGE;
+    }
     avs_ops_tune_process(argv);
     struct avs_cli cli;
     struct args a;

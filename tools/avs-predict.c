@@ -9,6 +9,7 @@
 #include "core/av.h"
 #include "core/cli.h"
 #include "core/common.h"
+#include "dist/ranks.h"
 #include "core/names.h"
 #include "backend/ops.h"
 #include "model/c3im.h"
@@ -150,6 +151,11 @@ int main(int argc, char **argv)
         {"beta", required_argument, 0, OPT_BETA},
         {0, 0, 0, 0},
     };
+    if (avs_ranks_env_size() > 1) { /* N copies would compute the same videos into one store */
+        fprintf(stderr, "avs-predict: started as %d ranks by a launcher: avs-predict does not run as MPI ranks yet; run it once per machine with --shard i/N on a copy of the store, then `avs-predict on the merged store`\n",
+                avs_ranks_env_size());
+        return AVS_EXIT_USAGE;
+    }
     avs_ops_tune_process(argv);
     struct avs_cli cli;
     struct args a;

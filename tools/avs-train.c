@@ -11,6 +11,7 @@
 #include "core/cli.h"
 #include "core/common.h"
 #include "core/names.h"
+#include "dist/ranks.h"
 #include "backend/ops.h"
 #include "model/c3im.h"
 #include "train/train.h"
@@ -82,9 +83,17 @@ enum { OPT_RUN = AVS_OPT_FIRST_TOOL, OPT_SUBSET, OPT_FEATURES, OPT_MODE, OPT_SWI
        OPT_BATCH, OPT_LR, OPT_SEED, OPT_WIDTH, OPT_RESUME, OPT_MAX_STEPS, OPT_VISUAL, OPT_AUDIO,
        OPT_HEAD, OPT_IMPORT, OPT_MODEL, OPT_ALPHA, OPT_BETA };
 
+/* Under a launcher a signal usually means another rank died (mpirun stops the others): say so
+ * at once, since this rank may be killed while it waits for the dead one. */
+static const char *lost_msg[65];
+
 static void on_signal(int signo)
 {
     avs_train_request_stop(signo);
+    if (signo > 0 && signo < 65 && lost_msg[signo]) {
+        ssize_t w = write(2, lost_msg[signo], strlen(lost_msg[signo]));
+        (void)w;
+    }
 }
 
 static int parse_int(const char *s, int *v, const char *opt)
@@ -167,7 +176,29 @@ static int tool_option(void *ctx, int c, const char *arg)
     }
 }
 
+/* Under a launcher without --device: cuda:LOCAL_RANK when the default is a GPU. */
+static const char *rank_device(const char *device, char *buf, size_t len)
+{
+    if (device || avs_ranks_size() == 1 || strncmp(avs_backend_default(), "cuda", 4))
+        return device;
+    int lr = avs_ranks_env_local_rank();
+    snprintf(buf, len, "cuda:%d", lr >= 0 ? lr : avs_ranks_local_rank());
+    return buf;
+}
+
+static int train_main(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+    avs_ops_tune_process(argv); /* may exec this program again: before MPI starts */
+    if (avs_ranks_init(&argc, &argv))
+        return AVS_EXIT_FATAL;
+    int rc = train_main(argc, argv);
+    avs_ranks_finalize();
+    return rc;
+}
+
+static int train_main(int argc, char **argv)
 {
     static const struct option lo[] = {
         AVS_CLI_LONG_OPTIONS,
@@ -194,7 +225,6 @@ int main(int argc, char **argv)
         {"beta", required_argument, 0, OPT_BETA},
         {0, 0, 0, 0},
     };
-    avs_ops_tune_process(argv);
     struct avs_cli cli;
     struct avs_train_opts o;
     avs_train_opts_default(&o);
@@ -228,8 +258,9 @@ int main(int argc, char **argv)
     }
     {
         struct avs_err derr;
-        if (avs_backend_setup("avs-train", cli.device, cli.precision, cli.jobs, cli.quiet,
-                              &derr)) {
+        char dev[32];
+        if (avs_backend_setup("avs-train", rank_device(cli.device, dev, sizeof dev), cli.precision,
+                              cli.jobs, cli.quiet || avs_ranks_rank() > 0, &derr)) {
             fprintf(stderr, "avs-train: %s\n", derr.msg);
             return AVS_EXIT_USAGE;
         }
@@ -244,6 +275,10 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    if (avs_ranks_size() > 1) {
+        lost_msg[SIGTERM] = avs_strdup(avs_ranks_lost_message(SIGTERM));
+        lost_msg[SIGINT] = avs_strdup(avs_ranks_lost_message(SIGINT));
+    }
     struct avs_err err = {0};
     if (import_path) {
         if (avs_train_import(&o, import_path, &err)) {
@@ -255,15 +290,20 @@ int main(int argc, char **argv)
     struct avs_train_result res;
     memset(&res, 0, sizeof res);
     rc = avs_train_run(&o, &res, &err);
-    if (rc >= 0 && json)
+    if (rc >= 0 && json && avs_ranks_rank() == 0)
         printf("{\"run\": \"%s\", \"status\": \"%s\", \"epochs_done\": %d, \"epochs\": %d, "
                "\"best_epoch\": %d, \"best_val_miou\": %.6f, \"last_train_loss\": %.6f}\n", o.run,
                rc == 0 && res.epochs_done >= o.epochs ? "done" : "interrupted", res.epochs_done,
                o.epochs, res.best_epoch, res.best_miou, res.last_loss);
     if (rc < 0) {
-        fprintf(stderr, "avs-train: %s\n", err.msg);
+        if (avs_ranks_size() > 1)
+            fprintf(stderr, "avs-train: rank %d of %d: %s\n", avs_ranks_rank(), avs_ranks_size(), err.msg);
+        else
+            fprintf(stderr, "avs-train: %s\n", err.msg);
         return AVS_EXIT_FATAL;
     }
+    if (rc == AVS_TRAIN_INTERRUPTED && avs_ranks_rank() > 0)
+        return avs_train_stop_signal() ? 128 + avs_train_stop_signal() : AVS_EXIT_OK;
     if (rc == AVS_TRAIN_INTERRUPTED) {
         int sig = avs_train_stop_signal();
         fprintf(stderr, "avs-train: %s: checkpoint written; continue with --resume --run %s\n",

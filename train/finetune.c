@@ -420,6 +420,11 @@ void avs_finetune_grads(struct avs_finetune *ft, float *const dstage[4])
 void avs_finetune_step(struct avs_finetune *ft, float *const dstage[4], double lr)
 {
     avs_finetune_grads(ft, dstage);
+    avs_finetune_adam(ft, lr);
+}
+
+void avs_finetune_adam(struct avs_finetune *ft, double lr)
+{
     ft->adam_step++;
     avs_ops()->adam(ft->pvt.params.arena.base, ft->g.arena.base, ft->m.arena.base,
                     ft->v.arena.base, ft->pvt.params.arena.used, lr, 0.9, 0.999, 1e-8, 0.0,

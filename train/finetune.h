@@ -85,8 +85,10 @@ int avs_finetune_batch(struct avs_finetune *ft, const struct avs_tset *t, const 
  * last batch (the gradient of the loss w.r.t. b->stage), then one PyTorch Adam step (betas
  * 0.9/0.999, eps 1e-8, no weight decay) with learning rate lr. */
 void avs_finetune_step(struct avs_finetune *ft, float *const dstage[4], double lr);
-/* Only the gradients (as the step computes them; for tests). */
+/* The step in two halves: the gradients (tests; data-parallel training sums them over the
+ * ranks between the two), then the Adam step on whatever the gradient set holds. */
 void avs_finetune_grads(struct avs_finetune *ft, float *const dstage[4]);
+void avs_finetune_adam(struct avs_finetune *ft, double lr);
 
 /* Backbone weights (official pvt_v2 names) + with_optim: Adam moments (adam.m.<name>,
  * adam.v.<name>) and the Adam step (metadata "adam_step"); metadata format "avs-pvt-finetune",

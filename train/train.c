@@ -12,6 +12,7 @@
 #include "core/fs.h"
 #include "core/names.h"
 #include "core/progress.h"
+#include "dist/ranks.h"
 #include "eval/eval.h"
 #include "backend/ops.h"
 #include "model/c3n.h"
@@ -20,6 +21,7 @@
 #include "train/finetune.h"
 #include "train/runs.h"
 #include "train/semantic.h"
+#include "train/syncbn.h"
 
 static volatile sig_atomic_t stop_signal;
 
@@ -98,6 +100,9 @@ struct trainer {
     double last_loss;
     int steps_per_epoch;
     struct avs_progress prog;
+    int rank, ranks, nloc;   /* this rank, the world size, videos per rank (batch / ranks) */
+    struct avs_syncbn *sbn;  /* SyncBN across ranks (ranks > 1), else NULL */
+    double step_s;           /* seconds inside training steps (this process) */
 };
 
 static int open_data(struct trainer *t, struct avs_err *err)
@@ -135,8 +140,10 @@ static void alloc_model(struct trainer *t)
     struct avs_c3n_cfg cfg;
     avs_tset_cfg(&t->tr, t->o->width, &cfg);
     cfg.avsbench = t->o->avsbench;
-    avs_c3n_init(&t->m, &cfg, &t->o->sw, t->o->batch);
-    avs_tbatch_init(&t->b, &t->tr, t->o->batch);
+    avs_c3n_init(&t->m, &cfg, &t->o->sw, t->nloc);
+    avs_tbatch_init(&t->b, &t->tr, t->nloc);
+    if (t->ranks > 1)
+        t->sbn = avs_syncbn_new(&t->m.head);
     size_t nl = (size_t)t->m.head.B * t->tr.H * t->tr.W, K = (size_t)cfg.K;
     t->dl = avs_dev_alloc(K * nl, "the loss gradient");
     t->sl = avs_dev_alloc(2 * K * nl, "the loss scratch");
@@ -149,6 +156,7 @@ static void alloc_model(struct trainer *t)
 
 static void free_trainer(struct trainer *t)
 {
+    avs_syncbn_free(&t->sbn);
     if (t->m.head.np)
         avs_c3n_free(&t->m);
     avs_tbatch_free(&t->b);
@@ -174,7 +182,7 @@ static int diverged(struct trainer *t, const char *what, const float *x, size_t 
         avs_ops()->mean_fwd(t->sm, x, 1, (int)n);
         avs_dev_download(&m, t->sm, 1);
     }
-    if (isfinite(loss) && isfinite(m))
+    if (!avs_ranks_any(!(isfinite(loss) && isfinite(m))))
         return 0;
     return avs_err_set(err, "training diverged at epoch %d step %d (optimiser step %ld): %s is "
                        "NaN/Inf (loss %g); stopped before the update. The last good checkpoint "
@@ -183,23 +191,61 @@ static int diverged(struct trainer *t, const char *what, const float *x, size_t 
                        t->m.head.adam_step + 1, what, loss, t->last, t->saved_step, t->o->lr);
 }
 
-/* One optimisation step over the batch starting at position `step` of the epoch's order. */
+/* A failure on some rank fails the step on every rank (the others would wait in the next
+ * collective): err names this rank's cause, or the other rank's. */
+static int any_failed(struct trainer *t, int rc, struct avs_err *err)
+{
+    if (!avs_ranks_any(rc != 0))
+        return 0;
+    if (rc == 0)
+        avs_err_set(err, "rank %d of %d: another rank failed (its message names the cause)",
+                    t->rank, t->ranks);
+    return -1;
+}
+
+/* The step's loss over the global batch: each rank's mean over its counted frames (those with
+ * a mask the loss uses) weighted by its share of the counted frames; this rank's loss gradient
+ * is scaled by the same share, so that the gradients summed over the ranks are the gradient
+ * of the global batch's loss. One rank: unchanged. */
+static double global_loss(struct trainer *t, double loss)
+{
+    if (t->ranks == 1)
+        return loss;
+    double c[2] = {0, 0};
+    for (int j = 0; j < t->m.head.B; j++)
+        c[1] += t->b.frame_mask[j] != 0;
+    c[0] = loss * c[1];
+    double mine = c[1];
+    avs_ranks_sum_f64(c, 2);
+    size_t n = (size_t)t->m.head.B * t->m.head.cfg.K * t->tr.H * t->tr.W;
+    float share = c[1] > 0 ? (float)(mine / c[1]) : 0.0f;
+    if (mine == 0)
+        avs_ops()->zero(t->dl, n);
+    else if (share != 1.0f)
+        avs_ops()->axpy(t->dl, share - 1.0f, t->dl, n); /* dl *= share */
+    return c[1] > 0 ? c[0] / c[1] : 0;
+}
+
+/* One optimisation step over the global batch starting at position `step` of the epoch's
+ * order: this rank takes videos rank*nloc .. rank*nloc+nloc-1 of it. */
 static int train_step(struct trainer *t, const int *order, int epoch, int step, double lr,
                       double *loss, struct avs_err *err)
 {
     int nb = t->o->batch, n = t->tr.n, idx[64], flip[64];
-    for (int j = 0; j < nb; j++) {
-        idx[j] = order[(step * nb + j) % n];
+    for (int j = 0; j < t->nloc; j++) {
+        idx[j] = order[(step * nb + t->rank * t->nloc + j) % n];
         flip[j] = (int)(mix(t->o->seed ^ 0xf11bULL, (uint64_t)epoch, (uint64_t)idx[j]) & 1);
     }
-    if (t->ft ? avs_finetune_batch(t->ft, &t->tr, idx, flip, mix(t->o->seed ^ 0xc01ULL, (uint64_t)epoch, 0),
-                                   1, t->use_ccv, &t->b, err)
-              : avs_tset_batch(&t->tr, idx, flip, &t->b, t->o->sw.ccv, err))
+    int rc = t->ft ? avs_finetune_batch(t->ft, &t->tr, idx, flip, mix(t->o->seed ^ 0xc01ULL, (uint64_t)epoch, 0),
+                                        1, t->use_ccv, &t->b, err)
+                   : avs_tset_batch(&t->tr, idx, flip, &t->b, t->o->sw.ccv, err);
+    if (any_failed(t, rc, err))
         return -1;
     avs_c3n_head_zero_grad(&t->m.head);
     avs_c3n_fwd(&t->m, (const float *const *)t->b.stage, (const float *const *)t->b.gc, t->b.audio, 1);
     *loss = t->tr.avss ? avs_c3n_head_loss_ce(&t->m.head, t->b.mask, t->b.frame_mask, t->dl, t->sl, t->sm)
                        : avs_c3n_head_loss(&t->m.head, t->b.mask, t->b.frame_mask, t->dl, t->sl, t->sm);
+    *loss = global_loss(t, *loss);
     if (t->ft)
         for (int s = 0; s < 4; s++)
             avs_ops()->zero(t->dstage[s], (size_t)t->m.head.B * t->tr.C[s] * t->tr.Hs[s] * t->tr.Ws[s]);
@@ -207,6 +253,7 @@ static int train_step(struct trainer *t, const int *order, int epoch, int step, 
         return -1;
     avs_c3n_bwd(&t->m, t->dl, t->ft ? t->dstage : NULL);
     const struct avs_c3n_head *h = &t->m.head;
+    avs_ranks_sum_dev(h->grads.arena.base, h->grads.arena.used); /* the gradient average */
     if (diverged(t, "gradient of the head", h->grads.arena.base, h->grads.arena.used, *loss, err))
         return -1;
     for (int s = 0; t->ft && s < 4; s++)
@@ -214,8 +261,12 @@ static int train_step(struct trainer *t, const int *order, int epoch, int step, 
                      (size_t)h->B * t->tr.C[s] * t->tr.Hs[s] * t->tr.Ws[s], *loss, err))
             return -1;
     avs_c3n_head_adam(&t->m.head, lr);
-    if (t->ft)
-        avs_finetune_step(t->ft, t->dstage, lr);
+    if (t->ft) {
+        avs_finetune_grads(t->ft, t->dstage);
+        struct avs_tensor_set *g = avs_finetune_grad_set(t->ft);
+        avs_ranks_sum_dev(g->arena.base, g->arena.used);
+        avs_finetune_adam(t->ft, lr);
+    }
     return 0;
 }
 
@@ -225,7 +276,7 @@ static int val_batch(struct trainer *t, int v0, struct avs_err *err)
 {
     const struct avs_tset *va = &t->va;
     int vi[64];
-    for (int j = 0; j < t->o->batch; j++)
+    for (int j = 0; j < t->nloc; j++)
         vi[j] = v0 + j < va->n ? v0 + j : va->n - 1;
     if (t->ft ? avs_finetune_batch(t->ft, va, vi, NULL, 0, 0, t->use_ccv, &t->b, err)
               : avs_tset_batch(va, vi, NULL, &t->b, t->o->sw.ccv, err))
@@ -244,9 +295,9 @@ static int validate_avss(struct trainer *t, double *miou, double *f, struct avs_
     struct avs_semantic_acc a;
     avs_semantic_acc_init(&a, va->K);
     int rc = 0;
-    for (int v0 = 0; v0 < va->n && rc == 0; v0 += t->o->batch) {
+    for (int v0 = 0; v0 < va->n && rc == 0; v0 += t->nloc) {
         rc = val_batch(t, v0, err);
-        for (int j = 0; j < t->o->batch && v0 + j < va->n && rc == 0; j++)
+        for (int j = 0; j < t->nloc && v0 + j < va->n && rc == 0; j++)
             for (int k = 0; k < va->v[v0 + j].n; k++)
                 if (va->v[v0 + j].mask[k])
                     avs_semantic_frame(&a, t->vlog + ((size_t)j * va->T + k) * fr,
@@ -265,7 +316,7 @@ static int validate(struct trainer *t, double *miou, double *f, struct avs_err *
     if (t->va.avss)
         return validate_avss(t, miou, f, err);
     const struct avs_tset *va = &t->va;
-    int nb = t->o->batch, nf = 0;
+    int nb = t->nloc, nf = 0;
     size_t HW = (size_t)va->H * va->W;
     struct avs_eval_set es = {0};
     es.frames = avs_calloc((size_t)va->n * AVS_T + 1, sizeof *es.frames);
@@ -308,6 +359,10 @@ static char *backbone_path(const struct trainer *t, long step)
 static int save_last(struct trainer *t, struct avs_err *err)
 {
     long step = t->m.head.adam_step, prev = t->saved_step;
+    if (t->rank != 0) { /* rank 0 writes; the others hold the same model */
+        t->saved_step = step;
+        return 0;
+    }
     if (t->ft) {
         char *p = backbone_path(t, step), *nm = avs_sprintf("backbone-%ld.safetensors", step);
         int rc = avs_run_check_file(t->o->root, t->o->run, nm, err) ||
@@ -329,7 +384,24 @@ static int save_last(struct trainer *t, struct avs_err *err)
     return 0;
 }
 
+/* Rank 0 validates, records and writes; the others wait for its outcome and its state. */
+static int end_epoch_rank0(struct trainer *t, double t_train, struct avs_err *err);
+
 static int end_epoch(struct trainer *t, double t_train, struct avs_err *err)
+{
+    int rc = 0;
+    if (t->rank == 0)
+        rc = end_epoch_rank0(t, t_train, err);
+    else
+        t->st.epoch++, t->st.step = 0, t->st.loss_sum = 0, t->st.loss_n = 0, t->st.seconds = 0;
+    if (any_failed(t, rc, err))
+        return -1;
+    avs_ranks_bcast(&t->st, sizeof t->st, 0);
+    avs_ranks_bcast(&t->last_loss, sizeof t->last_loss, 0);
+    return 0;
+}
+
+static int end_epoch_rank0(struct trainer *t, double t_train, struct avs_err *err)
 {
     double t0 = avs_now(), miou = -1, f = 0;
     int e = t->st.epoch;
@@ -403,12 +475,12 @@ static int check_opts(const struct avs_train_opts *o, struct avs_err *err)
 /* Run row and starting state: a new run, or the recorded one with its last checkpoint. */
 static int start_run(struct trainer *t, const struct avs_train_opts *given, struct avs_err *err)
 {
-    if (avs_fs_mkdirs(t->dir, err))
+    if (t->rank == 0 && avs_fs_mkdirs(t->dir, err))
         return -1;
     if (!given->resume) {
         avs_c3n_head_init_random(&t->m.head, t->o->seed);
         t->st.best_miou = -1;
-        if (avs_run_insert(t->db, t->o->run, t->config, &t->run_id, err))
+        if (t->rank == 0 && avs_run_insert(t->db, t->o->run, t->config, &t->run_id, err))
             return -1;
         return save_last(t, err);
     }
@@ -432,8 +504,9 @@ static int start_run(struct trainer *t, const struct avs_train_opts *given, stru
         if (rc)
             return -1;
     }
-    if (t->o->verbose)
-        printf("resuming %s at epoch %d, step %d\n", t->o->run, t->st.epoch + 1, t->st.step);
+    if (t->o->verbose && t->rank == 0)
+        printf("resuming %s at epoch %d, step %d%s\n", t->o->run, t->st.epoch + 1, t->st.step,
+               t->ranks > 1 ? " (global batch position; every rank takes its slice)" : "");
     return 0;
 }
 
@@ -444,19 +517,22 @@ static int epochs_loop(struct trainer *t, struct avs_err *err)
     char note[96];
     avs_progress_init(&t->prog, o->run, "steps",
                       (int64_t)(o->epochs - t->st.epoch) * t->steps_per_epoch - t->st.step);
-    t->prog.enabled = t->prog.enabled && o->progress;
+    t->prog.enabled = t->prog.enabled && o->progress && t->rank == 0;
     while (t->st.epoch < o->epochs) {
         epoch_order(order, t->tr.n, o->seed, t->st.epoch);
         double lr = avs_train_lr(o->subset, o->lr, t->st.epoch, o->epochs), t0 = avs_now();
         while (t->st.step < t->steps_per_epoch) {
-            if (stop_signal) {
+            if (avs_ranks_any(stop_signal)) { /* every rank stops at the same step */
+                if (!stop_signal)
+                    stop_signal = -1;
                 t->st.seconds += avs_now() - t0;
                 rc = save_last(t, err) ? -1 : AVS_TRAIN_INTERRUPTED;
                 goto out;
             }
-            double loss;
+            double loss, ts = avs_now();
             if (train_step(t, order, t->st.epoch, t->st.step, lr, &loss, err))
                 goto out;
+            t->step_s += avs_now() - ts;
             t->st.loss_sum += loss, t->st.loss_n++, t->st.step++;
             t->st.adam_step = t->m.head.adam_step;
             snprintf(note, sizeof note, "epoch %d/%d loss %.4f", t->st.epoch + 1, o->epochs,
@@ -477,6 +553,86 @@ out:
     return rc;
 }
 
+/* Rank 0 marks the run running and records the session: the device of every rank, the world
+ * size, ranks per node and the communication backend (sessions, migration 6). */
+static int record_session(struct trainer *t, struct avs_err *err)
+{
+    size_t len = 64;
+    char *devs = avs_calloc((size_t)t->ranks, len);
+    avs_ranks_gather_str(avs_ops_device(), devs, len);
+    int local = avs_ranks_local_size(), rc = 0;
+    if (t->rank == 0)
+        rc = avs_run_set_status(t->db, t->run_id, "running", err) ||
+             avs_db_record_session(t->db, "avs-train", t->run_id, 0, avs_ops_device(),
+                                   avs_ops_threads(), err) ||
+             avs_run_record_ranks(t->db, t->ranks, local, avs_ranks_comm(), devs, err);
+    free(devs);
+    return rc ? -1 : 0;
+}
+
+/* The run's row and lock, the data and the model, on every rank (rank 0 alone writes). */
+static int setup(struct trainer *t, const struct avs_train_opts *given, struct avs_train_opts *o,
+                 const char *dbp, struct avs_fs_lock **lock, struct avs_err *err)
+{
+    char *rec = NULL, *status = NULL;
+    int found = -1, rc = avs_db_open(dbp, &t->db, err);
+    if (rc == 0)
+        found = avs_run_find(t->db, given->run ? given->run : "", &t->run_id, &rec, &status, err);
+    if (found < 0)
+        rc = -1;
+    else if (found == 0 && !given->resume)
+        rc = avs_err_set(err, "run \"%s\" exists (status %s): continue it with --resume, or choose "
+                         "another --run name", given->run, status);
+    else if (found == 1 && given->resume)
+        rc = avs_err_set(err, "no run \"%s\" to resume in %s (list: sqlite3 %s 'SELECT name FROM "
+                         "runs')", given->run, dbp, dbp);
+    if (rc == 0 && found == 0)
+        rc = avs_run_config_apply(rec, given, o, err);
+    if (rc == 0)
+        rc = check_opts(o, err) || check_c3im(o, t->db, err) ? -1 : 0;
+    if (rc == 0 && o->batch % t->ranks)
+        rc = avs_err_set(err, "--batch %d (the global batch) must be a multiple of the %d ranks: "
+                         "each rank takes batch/ranks videos of every step", o->batch, t->ranks);
+    /* every rank has looked the run up before rank 0 may insert it */
+    if (any_failed(t, rc, err))
+        goto out;
+    t->nloc = o->batch / t->ranks;
+    t->dir = avs_run_dir(o->root, o->run);
+    t->last = avs_fs_join(t->dir, "last.safetensors");
+    t->best = avs_fs_join(t->dir, "best.safetensors");
+    if (t->rank == 0) {
+        char *lockp = avs_fs_join(t->dir, ".lock");
+        int lr = avs_run_check_file(o->root, o->run, ".lock", err) ? -2 : avs_fs_lock_try(lockp, lock, err);
+        free(lockp);
+        if (lr != 0 && lr != -2)
+            avs_err_wrap(err, "run %s is being trained by another process", o->run);
+        if (lr == 0) /* checkpoint temp files of a killed run: ours alone, under the lock */
+            avs_fs_sweep_tmp(t->dir);
+        rc = lr ? -1 : 0;
+    }
+    if (any_failed(t, rc, err))
+        goto out;
+    rc = open_data(t, err);
+    if (rc == 0 && found == 0) {
+        char *what = avs_sprintf("run \"%s\"", o->run);
+        rc = avs_run_check_features(rec, &t->tr, what, err);
+        free(what);
+    }
+    if (any_failed(t, rc, err))
+        goto out;
+    alloc_model(t);
+    t->config = found == 0 ? avs_strdup(rec) : avs_run_config(o, &t->tr);
+    t->steps_per_epoch = (t->tr.n + o->batch - 1) / o->batch;
+    rc = start_run(t, given, err);
+    if (any_failed(t, rc, err))
+        goto out;
+    rc = record_session(t, err);
+    rc = any_failed(t, rc, err);
+out:
+    free(rec), free(status);
+    return rc ? -1 : 0;
+}
+
 int avs_train_run(const struct avs_train_opts *given, struct avs_train_result *res,
                   struct avs_err *err)
 {
@@ -485,64 +641,26 @@ int avs_train_run(const struct avs_train_opts *given, struct avs_train_result *r
     memset(&t, 0, sizeof t);
     t.o = &o;
     t.saved_step = -1;
+    t.rank = avs_ranks_rank(), t.ranks = avs_ranks_size();
+    if (t.rank != 0)
+        o.verbose = 0;
     char *dbp = given->db_path ? avs_strdup(given->db_path) : avs_db_path_for_root(given->root);
-    char *rec = NULL, *status = NULL;
     struct avs_fs_lock *lock = NULL;
     int rc = -1;
     stop_signal = 0;
-    if (avs_db_open(dbp, &t.db, err))
-        goto out;
-    int found = avs_run_find(t.db, given->run ? given->run : "", &t.run_id, &rec, &status, err);
-    if (found < 0)
-        goto out;
-    if (found == 0 && !given->resume) {
-        avs_err_set(err, "run \"%s\" exists (status %s): continue it with --resume, or choose "
-                    "another --run name", given->run, status);
-        goto out;
-    }
-    if (found == 1 && given->resume) {
-        avs_err_set(err, "no run \"%s\" to resume in %s (list: sqlite3 %s 'SELECT name FROM runs')",
-                    given->run, dbp, dbp);
-        goto out;
-    }
-    if (found == 0 && avs_run_config_apply(rec, given, &o, err))
-        goto out;
-    if (check_opts(&o, err) || check_c3im(&o, t.db, err))
-        goto out;
-    t.dir = avs_run_dir(o.root, o.run);
-    t.last = avs_fs_join(t.dir, "last.safetensors");
-    t.best = avs_fs_join(t.dir, "best.safetensors");
-    char *lockp = avs_fs_join(t.dir, ".lock");
-    int lr = avs_run_check_file(o.root, o.run, ".lock", err) ? -2 : avs_fs_lock_try(lockp, &lock, err);
-    free(lockp);
-    if (lr == -2)
-        goto out;
-    if (lr) {
-        avs_err_wrap(err, "run %s is being trained by another process", o.run);
-        goto out;
-    }
-    avs_fs_sweep_tmp(t.dir); /* checkpoint temp files of a killed run: ours alone, under the lock */
-    if (open_data(&t, err))
-        goto out;
-    if (found == 0) {
-        char *what = avs_sprintf("run \"%s\"", o.run);
-        int r = avs_run_check_features(rec, &t.tr, what, err);
-        free(what);
-        if (r)
-            goto out;
-    }
-    alloc_model(&t);
-    t.config = found == 0 ? avs_strdup(rec) : avs_run_config(&o, &t.tr);
-    t.steps_per_epoch = (t.tr.n + o.batch - 1) / o.batch;
-    if (start_run(&t, given, err) || avs_run_set_status(t.db, t.run_id, "running", err) ||
-        avs_db_record_session(t.db, "avs-train", t.run_id, 0, avs_ops_device(), avs_ops_threads(), err))
+    if (setup(&t, given, &o, dbp, &lock, err))
         goto out;
     rc = epochs_loop(&t, err);
     struct avs_err e2;
-    if (rc < 0)
+    if (t.rank == 0 && rc < 0)
         avs_run_set_failed(t.db, t.run_id, err->msg, &e2);
-    else
+    else if (t.rank == 0)
         avs_run_set_status(t.db, t.run_id, rc == 0 ? "done" : "interrupted", &e2);
+    if (rc >= 0 && o.verbose && t.ranks > 1)
+        printf("ranks: %d (%d per node), %s: communication %.3f s of %.3f s in training steps "
+               "(%.1f%%)\n", t.ranks, avs_ranks_local_size(), avs_ranks_comm(),
+               avs_ranks_comm_seconds(), t.step_s,
+               t.step_s > 0 ? 100 * avs_ranks_comm_seconds() / t.step_s : 0.0);
     if (rc == 0 && o.verbose)
         printf("run %s done: best val mIoU %.4f at epoch %d; checkpoints in %s\n", o.run,
                t.st.best_miou, t.st.best_epoch, t.dir);
@@ -557,6 +675,6 @@ out:
     free_trainer(&t);
     avs_fs_unlock(&lock);
     avs_db_close(&t.db);
-    free(dbp), free(rec), free(status);
+    free(dbp);
     return rc;
 }

@@ -1,0 +1,72 @@
+/* dist/ranks.h: the ranks of a data-parallel job (mpirun / srun), or one process alone.
+ *
+ *   avs_ranks_init(&argc, &argv);            first thing in main (MPI_Init_thread)
+ *   int r = avs_ranks_rank(), n = avs_ranks_size();
+ *   avs_ranks_sum_dev(grads, count);         in place, device memory of the active backend
+ *   avs_ranks_finalize();                    last thing in main
+ *
+ * Two implementations of this one interface, chosen by the build (Makefile, MPI=0/1):
+ * dist/single/ (world size 1: every collective is the identity, no MPI anywhere) and dist/mpi/
+ * (MPI_COMM_WORLD; with CUDA=1 also dist/nccl/: one NCCL communicator for GPU ranks,
+ * bootstrapped over MPI). Callers never test which one they have.
+ *
+ * Collectives are called by every rank in the same order with the same sizes (the training
+ * loop's steps are the same on every rank). Results are identical on every rank (MPI and NCCL
+ * reduce in one order per call), so every rank keeps the same model.
+ * Errors: an MPI error aborts the whole job (MPI_ERRORS_ARE_FATAL) with MPI's message on stderr;
+ * a rank that dies is noticed by the launcher, which stops the other ranks (mpirun: SIGTERM,
+ * then SIGKILL; srun --kill-on-bad-exit=1): avs_ranks_lost_message() is what they print.
+ */
+#ifndef AVS_DIST_RANKS_H
+#define AVS_DIST_RANKS_H
+
+#include <stddef.h>
+
+/* MPI_Init_thread (MPI_THREAD_FUNNELED: OpenMP threads inside, MPI from the main thread only)
+ * when a launcher started this process (OMPI_COMM_WORLD_SIZE, PMI_SIZE/PMI_RANK or PMIX_RANK in
+ * the environment); otherwise MPI is not started and the world is this process alone. Returns
+ * 0, or -1 (message printed). */
+int avs_ranks_init(int *argc, char ***argv);
+void avs_ranks_finalize(void);
+/* Abort every rank of the job (MPI_Abort) with exit status code; alone: exit(code). */
+void avs_ranks_abort(int code);
+
+int avs_ranks_rank(void);       /* 0..size-1 */
+int avs_ranks_size(void);       /* world size, 1 alone */
+int avs_ranks_local_rank(void); /* rank among this node's ranks */
+int avs_ranks_local_size(void); /* ranks on this node */
+/* "none" (one process), "mpi" (MPI_Allreduce on host memory), "nccl" (GPU ranks). */
+const char *avs_ranks_comm(void);
+
+/* x[n] summed over the ranks, in place. _f64: host memory; _dev: device memory of the active
+ * backend (a CPU backend's is host memory: MPI directly; CUDA: NCCL when built with it, else
+ * staged through host memory). */
+void avs_ranks_sum_f64(double *x, size_t n);
+void avs_ranks_sum_dev(float *x, size_t n);
+/* 1 when flag is non-zero on any rank (a max over the ranks). */
+int avs_ranks_any(int flag);
+/* bytes of buf from root to every rank. */
+void avs_ranks_bcast(void *buf, size_t bytes, int root);
+void avs_ranks_barrier(void);
+/* Every rank's string s (at most len-1 bytes each) joined by ", " into out[len * size], on
+ * every rank (the devices of a run). */
+void avs_ranks_gather_str(const char *s, char *out, size_t len);
+
+/* Seconds spent inside collectives since init (benchmarks: the communication share). */
+double avs_ranks_comm_seconds(void);
+
+/* The launcher's local rank from the environment (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID,
+ * MPI_LOCALRANKID, LOCAL_RANK), -1 when none is set: programs map it to --device cuda:N. */
+int avs_ranks_env_local_rank(void);
+
+/* The world size the launcher announces in the environment (OMPI_COMM_WORLD_SIZE; PMI_SIZE from
+ * MPICH's launchers and srun --mpi=pmi2), 1 when none: for programs that do not run as ranks, to refuse
+ * being started N times on one store. */
+int avs_ranks_env_size(void);
+
+/* One line for a rank stopped by its launcher (a signal while the world has other ranks):
+ * "rank R of N: stopped by signal S from the launcher: another rank ended (its message and
+ * mpirun's name it) or the job was cancelled". Fixed buffer; async-signal-safe to write(2). */
+const char *avs_ranks_lost_message(int signo);
+
+#endif

@@ -1,0 +1,39 @@
+/* dist/single/ranks.c: dist/ranks.h for a build without MPI: a world of one process, every
+ * collective the identity. */
+#include "dist/ranks.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int avs_ranks_init(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    return 0;
+}
+
+void avs_ranks_finalize(void) {}
+
+void avs_ranks_abort(int code)
+{
+    exit(code);
+}
+
+int avs_ranks_rank(void) { return 0; }
+int avs_ranks_size(void) { return 1; }
+int avs_ranks_local_rank(void) { return 0; }
+int avs_ranks_local_size(void) { return 1; }
+const char *avs_ranks_comm(void) { return "none"; }
+
+void avs_ranks_sum_f64(double *x, size_t n) { (void)x, (void)n; }
+void avs_ranks_sum_dev(float *x, size_t n) { (void)x, (void)n; }
+int avs_ranks_any(int flag) { return flag != 0; }
+void avs_ranks_bcast(void *buf, size_t bytes, int root) { (void)buf, (void)bytes, (void)root; }
+void avs_ranks_barrier(void) {}
+double avs_ranks_comm_seconds(void) { return 0; }
+
+void avs_ranks_gather_str(const char *s, char *out, size_t len)
+{
+    size_t n = strlen(s) < len ? strlen(s) : len - 1;
+    memcpy(out, s, n);
+    out[n] = 0;
+}
