@@ -3,7 +3,10 @@
  * model on every backend, each within max(1e-4, 3 x PyTorch float32's own distance) of the
  * float64 reference (relative L2); the kept forward equals the plain one; the 3x3 stride-2
  * max-pool primitive against a direct loop; bad checkpoints refused with the tensor named;
- * the random init's forward finite and deterministic. */
+ * the random init's forward finite and deterministic. Parameter gradients (avs_resnet_bwd,
+ * BatchNorm on its running statistics) on tests/fixtures/model/resnet_grad.* within the same
+ * bound, per tensor; the same bits on every CPU backend and for 1 and 2 threads; the max-pool's
+ * backward (ties to the first maximum) against a direct scatter. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +133,159 @@ static void test_maxpool(void)
     }
 }
 
+/* maxpool3s2_bwd against a scatter to the first maximum of each window (ties: many equal values,
+ * as after a ReLU); small-integer gradients, so every sum is exact and the bits must agree */
+static void test_maxpool_bwd(void)
+{
+    const int NC = 3, sizes[2][2] = {{7, 10}, {8, 5}};
+    for (int t = 0; t < 2; t++) {
+        int H = sizes[t][0], W = sizes[t][1], OH = (H + 1) / 2, OW = (W + 1) / 2;
+        size_t ni = (size_t)NC * H * W, no = (size_t)NC * OH * OW;
+        float *x = malloc(sizeof(float) * ni), *dy = malloc(sizeof(float) * no);
+        float *want = malloc(sizeof(float) * ni);
+        for (size_t i = 0; i < ni; i++) {
+            x[i] = (float)((i * 37) % 11) - 6.0f;
+            x[i] = x[i] > 0 ? x[i] : 0.0f; /* ReLU: ties at 0 */
+            want[i] = (float)(i % 3);      /* dx is added into */
+        }
+        for (size_t i = 0; i < no; i++)
+            dy[i] = (float)((i * 13) % 7) - 3.0f;
+        for (int c = 0; c < NC; c++)
+            for (int i = 0; i < OH; i++)
+                for (int j = 0; j < OW; j++) {
+                    int best = -1;
+                    for (int r = 2 * i - 1; r <= 2 * i + 1; r++)
+                        for (int q = 2 * j - 1; q <= 2 * j + 1; q++)
+                            if (r >= 0 && r < H && q >= 0 && q < W &&
+                                (best < 0 || x[(c * H + r) * W + q] > x[c * H * W + best]))
+                                best = r * W + q;
+                    want[c * H * W + best] += dy[(c * OH + i) * OW + j];
+                }
+        float *xd = avs_dev_from_host(x, ni), *dyd = avs_dev_from_host(dy, no);
+        float *dxd = avs_dev_alloc(ni, "dx");
+        float *init = malloc(sizeof(float) * ni);
+        for (size_t i = 0; i < ni; i++)
+            init[i] = (float)(i % 3);
+        avs_ops()->upload(dxd, init, ni * sizeof(float));
+        avs_ops()->maxpool3s2_bwd(dxd, dyd, xd, NC, H, W);
+        float *got = avs_host_from_dev(dxd, ni);
+        CHECK(!memcmp(got, want, sizeof(float) * ni), "maxpool3s2_bwd %dx%d on %s", H, W,
+              backend_now()->name);
+        free(x), free(dy), free(want), free(init), free(got);
+        avs_dev_free(&xd), avs_dev_free(&dyd), avs_dev_free(&dxd);
+    }
+}
+
+#define GFIX "tests/fixtures/model/resnet_grad."
+
+/* avs_resnet_bwd on the gradient fixture with `threads` threads: every gradient (host, the
+ * set's layout, *ng floats) and the stage maps' bits against a plain forward's (checked). */
+static float *run_grads(const struct avs_resnet *m, const struct avs_st_file *f, int threads,
+                        size_t *ng)
+{
+    const int N = 2, H = 64, W = 64;
+    size_t nx = 0, nl = 0;
+    float *xh = fixture_f32(f, "image", &nx), *lh = fixture_f32(f, "dlogits", &nl);
+    float *x = avs_dev_from_host(xh, nx), *dl = avs_dev_from_host(lh, nl), *st[4], *ds[4], *st1[4];
+    size_t ns[4];
+    for (int s = 0; s < 4; s++) {
+        char nm[16];
+        size_t n = 0;
+        int side = avs_resnet_side(H, s);
+        ns[s] = (size_t)N * m->dims[s] * side * side;
+        snprintf(nm, sizeof nm, "dstage%d", s + 1);
+        float *h = fixture_f32(f, nm, &n);
+        CHECK(h && n == ns[s], "%s: %zu values, want %zu", nm, n, ns[s]);
+        ds[s] = avs_dev_from_host(h, ns[s]);
+        st[s] = avs_dev_alloc(ns[s], "st"), st1[s] = avs_dev_alloc(ns[s], "st1");
+        free(h);
+    }
+    float *lg = avs_dev_alloc((size_t)N * m->classes, "lg");
+    struct avs_tensor_set g;
+    avs_tensor_set_init(&g, m->specs.v, m->specs.n);
+    struct avs_resnet_ws ws;
+    avs_ops_set_threads(threads);
+    avs_resnet_ws_init_mode(&ws, m, N, H, W, AVS_RESNET_TRAIN);
+    avs_resnet_bwd(m, &ws, &g, st, lg, x, (const float *const *)ds, dl, N);
+    avs_resnet_fwd(m, &ws, st1, NULL, x, N);
+    avs_ops_set_threads(2);
+    for (int s = 0; s < 4; s++) {
+        float *a = avs_host_from_dev(st[s], ns[s]), *b = avs_host_from_dev(st1[s], ns[s]);
+        CHECK(!memcmp(a, b, ns[s] * sizeof(float)), "stage%d: the TRAIN forward's bits", s + 1);
+        free(a), free(b);
+    }
+    float *out = avs_tensor_set_to_host(&g);
+    *ng = g.arena.used;
+    avs_resnet_ws_free(&ws);
+    avs_tensor_set_free(&g);
+    for (int s = 0; s < 4; s++)
+        avs_dev_free(&st[s]), avs_dev_free(&st1[s]), avs_dev_free(&ds[s]);
+    avs_dev_free(&x), avs_dev_free(&dl), avs_dev_free(&lg);
+    free(xh), free(lh);
+    return out;
+}
+
+/* every parameter's gradient within max(1e-4, 3 x PyTorch float32's distance) of float64; the
+ * running statistics' entries untouched (zero); 1 thread = 2 threads, bit for bit */
+static void test_grads(void)
+{
+    struct avs_err err;
+    struct avs_resnet m;
+    struct avs_st_file *f = NULL;
+    int ok = avs_st_open(GFIX "io.safetensors", &f, &err) == 0;
+    CHECK(ok, "%s", err.msg);
+    if (!ok)
+        return;
+    ok = avs_resnet_load(&m, GFIX "weights.safetensors", &err) == 0;
+    CHECK(ok, "%s", err.msg);
+    if (!ok) {
+        avs_st_close(&f);
+        return;
+    }
+    size_t ng = 0, ng1 = 0;
+    float *got = run_grads(&m, f, 2, &ng), *got1 = run_grads(&m, f, 1, &ng1);
+    CHECK(ng == ng1 && !memcmp(got, got1, ng * sizeof(float)), "1 thread gives the bits of 2");
+    int compared = 0, params = 0;
+    double worst = 0, wours = 0, wtorch = 0;
+    const char *wname = "";
+    for (int i = 0; i < m.specs.n; i++) {
+        const char *name = m.specs.v[i].name;
+        size_t n = avs_tensor_spec_numel(&m.specs.v[i]), nr = 0, nt = 0;
+        const float *mine = got + (m.params.t[i].data - m.params.arena.base);
+        if (strstr(name, ".running_")) {
+            int zero = 1;
+            for (size_t j = 0; j < n; j++)
+                zero &= mine[j] == 0.0f;
+            CHECK(zero, "%s: no gradient for a running statistic", name);
+            continue;
+        }
+        params++;
+        char a[160], b[170];
+        snprintf(a, sizeof a, "grad.%s", name);
+        snprintf(b, sizeof b, "t32dist.grad.%s", name);
+        float *ref = fixture_f32(f, a, &nr), *td = fixture_f32(f, b, &nt);
+        if (ref && td && nr == n && nt == 1) {
+            double ours = rel_l2(mine, ref, n), torch = td[0], lim = fmax(1e-4, 3 * torch);
+            CHECK(ours <= lim, "%s on %s: relative L2 %.3g from float64, limit %.3g (PyTorch fp32 "
+                  "%.3g)", a, backend_now()->name, ours, lim, torch);
+            if (ours / torch > worst)
+                worst = ours / torch, wours = ours, wtorch = torch, wname = name;
+            compared++;
+        }
+        free(ref), free(td);
+    }
+    CHECK(compared == params && params > 100, "every parameter has a reference gradient (%d of %d)",
+          compared, params);
+    same_bits("parameter gradients", got, ng);
+    if (backends_.pass == 0)
+        printf("  parameter gradients: %d tensors, largest ratio to PyTorch float32's distance "
+               "%.3g (%s: %.3g vs %.3g; limit max(1e-4, 3x))\n", compared, worst, wname, wours,
+               wtorch);
+    free(got), free(got1);
+    avs_resnet_free(&m);
+    avs_st_close(&f);
+}
+
 static void test_bad_files(void)
 {
     struct avs_err err;
@@ -170,8 +326,11 @@ static void test_random(void)
 
 int main(void)
 {
+    avs_ops_set_threads(2);
     on_every_backend("resnet fixture", test_fixture);
     on_every_backend("maxpool3s2", test_maxpool);
+    on_every_backend("maxpool3s2_bwd", test_maxpool_bwd);
+    on_every_backend("resnet parameter gradients", test_grads);
     test_bad_files();
     test_random();
     return check_summary("test_model_resnet");
