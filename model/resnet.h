@@ -30,9 +30,10 @@
  * Fine-tuning (model/resnet_bwd.c): avs_resnet_bwd gives every parameter's gradient from
  * upstream gradients of the stage maps and logits, with BatchNorm in eval mode (the running
  * statistics fixed, as a constant affine map: weight and bias get gradients, the statistics do
- * not). Note: AVSBench's train.py puts the whole model, ResNet included, in train() mode, so its
- * BatchNorms normalise with the batch's statistics and update the running ones; this backward
- * is the frozen-statistics variant (gradients as torchvision's model in eval() mode).
+ * not), as torchvision's model in eval() mode: AVS_RESNET_TRAIN. AVSBench's train.py puts the
+ * whole model, ResNet included, in train() mode, so its BatchNorms normalise with the batch's
+ * statistics and update the running ones: AVS_RESNET_TRAIN_BATCHSTATS does that (the running
+ * statistics in m->params change with every forward on such a workspace).
  */
 #ifndef AVS_MODEL_RESNET_H
 #define AVS_MODEL_RESNET_H
@@ -89,6 +90,10 @@ struct avs_resnet_keep; /* internal: every block's kept activations (model/resne
 enum avs_resnet_mode {
     AVS_RESNET_GRADCAM, /* forward and the Grad-CAM backward (every block's activations kept) */
     AVS_RESNET_TRAIN,   /* + every parameter's gradient (the BatchNorms' inputs kept too) */
+    AVS_RESNET_TRAIN_BATCHSTATS, /* TRAIN with BatchNorm in train mode, as AVSBench's train.py:
+                                  * every forward on this workspace normalises with the batch's
+                                  * statistics and updates m's running statistics (momentum 0.1,
+                                  * unbiased variance), and the backward goes through them */
 };
 
 /* Memory of passes on up to N images of H x W (multiples of 32): every block's activations
@@ -115,7 +120,8 @@ size_t avs_resnet_ws_floats(const struct avs_resnet_ws *w);
 void avs_resnet_fwd(const struct avs_resnet *m, struct avs_resnet_ws *w, float *const stage[4],
                     float *logits, const float *image, int N);
 /* The forward, kept for a Grad-CAM backward (avs_resnet_gradcam_kept), then the weights
- * gradcam[s] [N,dims[s]] for the class target[n] (host ints) of each image. */
+ * gradcam[s] [N,dims[s]] for the class target[n] (host ints) of each image (BatchNorm in eval
+ * mode: not on a TRAIN_BATCHSTATS workspace). */
 void avs_resnet_fwd_kept(const struct avs_resnet *m, struct avs_resnet_ws *w,
                          float *const stage[4], float *logits, const float *image, int N);
 void avs_resnet_gradcam_kept(const struct avs_resnet *m, struct avs_resnet_ws *w,
@@ -129,8 +135,9 @@ void avs_resnet_gradcam(const struct avs_resnet *m, struct avs_resnet_ws *w,
  * the stage maps; NULL entries: zero) and dlogits [N,classes] (NULL: zero; logits NULL: the head
  * is not run and needs no dlogits): every parameter's gradient ADDED into grads (a tensor set
  * over m->specs.v, m->specs.n, zeroed by the caller; the running statistics' entries are left
- * as they are). BatchNorm in eval mode (resnet.h). TRAIN workspace; the signature of
- * avs_swin_bwd and avs_pvt_bwd. */
+ * as they are). A TRAIN workspace (BatchNorm on the running statistics) or a
+ * TRAIN_BATCHSTATS one (batch statistics; m's running statistics updated once by the forward).
+ * The signature of avs_swin_bwd and avs_pvt_bwd. */
 void avs_resnet_bwd(const struct avs_resnet *m, struct avs_resnet_ws *w,
                     struct avs_tensor_set *grads, float *const stage[4], float *logits,
                     const float *image, const float *const dstage[4], const float *dlogits, int N);

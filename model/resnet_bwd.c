@@ -26,16 +26,18 @@
 #define P(i) ((const float *)m->params.t[(i)].data)
 #define G(i) (g ? g->t[(i)].data : NULL)
 
-/* out = BN'(dy) (eval: dy w rstd), out zeroed first; with g, the weight and bias gradients from
- * the BatchNorm's input x (TRAIN); without, dy is passed as the op's x (its sums unused). */
+/* out = BN'(dy) (eval: dy w rstd; train: through the batch statistics), out zeroed first; with
+ * g, the weight and bias gradients from the BatchNorm's input x (TRAIN); without (Grad-CAM,
+ * eval only), dy is passed as the op's x (its sums unused). */
 static void bn_back(const struct avs_resnet *m, struct avs_tensor_set *g,
                     const struct avs_resnet_bn_ix *b, const struct bn_keep *k, float *out,
-                    const float *dy, const float *x, int n, int C, int HW)
+                    const float *dy, const float *x, int n, int C, int HW, int train)
 {
+    AVS_ASSERT(!train || g);
     const struct avs_ops *op = avs_ops();
     op->zero(out, (size_t)n * C * HW);
     op->batchnorm_bwd(out, G(b->w), G(b->b), dy, g ? x : dy, k->mean, k->rstd, P(b->w), n, C, HW,
-                      0);
+                      train);
 }
 
 /* out = dy where y > 0 (zeroed first) */
@@ -69,23 +71,23 @@ static void block_bwd(const struct avs_resnet *m, struct avs_tensor_set *g,
     size_t out = (size_t)n * b->K * HWo, mid = (size_t)n * b->P * HWo, in = (size_t)n * b->P * HW;
     relu_back(gs, dy, b->y, out);
     if (ix->ds_conv >= 0) {
-        bn_back(m, g, &ix->ds_bn, &b->bn[3], g1, gs, b->c[3], n, b->K, HWo);
+        bn_back(m, g, &ix->ds_bn, &b->bn[3], g1, gs, b->c[3], n, b->K, HWo, k->bn_train);
         resnet_geom(&geo, n, b->C, b->H, b->W, b->K, 1, b->stride);
         filter_back(m, g, ix->ds_conv, g1, x, &geo, k->cws);
         op->conv2d_bwd_data_set(dx, g1, P(ix->ds_conv), &geo, k->cws);
     } else
         op->copy(dx, gs, out * sizeof(float));
-    bn_back(m, g, &ix->bn[2], &b->bn[2], g1, gs, b->c[2], n, b->K, HWo);
+    bn_back(m, g, &ix->bn[2], &b->bn[2], g1, gs, b->c[2], n, b->K, HWo, k->bn_train);
     resnet_geom(&geo, n, b->P, b->Ho, b->Wo, b->K, 1, 1);
     filter_back(m, g, ix->conv[2], g1, b->r2, &geo, k->cws);
     op->conv2d_bwd_data_set(g2, g1, P(ix->conv[2]), &geo, k->cws);
     relu_back(g1, g2, b->r2, mid);
-    bn_back(m, g, &ix->bn[1], &b->bn[1], g2, g1, b->c[1], n, b->P, HWo);
+    bn_back(m, g, &ix->bn[1], &b->bn[1], g2, g1, b->c[1], n, b->P, HWo, k->bn_train);
     resnet_geom(&geo, n, b->P, b->H, b->W, b->P, 3, b->stride);
     filter_back(m, g, ix->conv[1], g2, b->r1, &geo, k->cws);
     op->conv2d_bwd_data_set(g1, g2, P(ix->conv[1]), &geo, k->cws);
     relu_back(g2, g1, b->r1, in);
-    bn_back(m, g, &ix->bn[0], &b->bn[0], g1, g2, b->c[0], n, b->P, HW);
+    bn_back(m, g, &ix->bn[0], &b->bn[0], g1, g2, b->c[0], n, b->P, HW, k->bn_train);
     resnet_geom(&geo, n, b->C, b->H, b->W, b->P, 1, 1);
     filter_back(m, g, ix->conv[0], g1, x, &geo, k->cws);
     op->conv2d_bwd_data(dx, g1, P(ix->conv[0]), &geo, k->cws);
@@ -118,7 +120,7 @@ static void head_bwd(const struct avs_resnet *m, struct avs_tensor_set *g, struc
 void avs_resnet_gradcam_kept(const struct avs_resnet *m, struct avs_resnet_ws *w,
                              float *const gradcam[4], const int *target)
 {
-    AVS_ASSERT(w->kept && m->classes > 0);
+    AVS_ASSERT(w->kept && m->classes > 0 && !w->k->bn_train); /* eval-mode Grad-CAM only */
     struct avs_resnet_keep *k = w->k;
     int n = w->n;
     memset(w->onehot, 0, (size_t)n * m->classes * sizeof(float));
@@ -163,7 +165,7 @@ static void stem_bwd(const struct avs_resnet *m, struct avs_tensor_set *g,
     op->zero(a, len);
     op->maxpool3s2_bwd(a, dpool, k->stem, n * m->width, k->H1, k->W1);
     relu_back(b, a, k->stem, len);
-    bn_back(m, g, &m->bn1, &k->bn1, a, b, k->stem_c, n, m->width, HW);
+    bn_back(m, g, &m->bn1, &k->bn1, a, b, k->stem_c, n, m->width, HW, k->bn_train);
     struct avs_conv2d geo;
     resnet_geom(&geo, n, 3, w->H, w->W, m->width, 7, 2);
     filter_back(m, g, m->conv1, a, image, &geo, k->cws);
@@ -173,7 +175,7 @@ void avs_resnet_bwd(const struct avs_resnet *m, struct avs_resnet_ws *w,
                     struct avs_tensor_set *g, float *const stage[4], float *logits,
                     const float *image, const float *const dstage[4], const float *dlogits, int N)
 {
-    AVS_ASSERT(w->mode == AVS_RESNET_TRAIN && g && (logits || !dlogits));
+    AVS_ASSERT(w->mode >= AVS_RESNET_TRAIN && g && (logits || !dlogits));
     AVS_ASSERT(!logits || m->classes > 0);
     const struct avs_ops *op = avs_ops();
     struct avs_resnet_keep *k = w->k;

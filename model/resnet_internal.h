@@ -8,7 +8,7 @@
 #include "model/resnet.h"
 
 struct bn_keep {
-    float *mean, *rstd; /* [C] what batchnorm_fwd saved (the running statistics) */
+    float *mean, *rstd; /* [C] what batchnorm_fwd saved (running or batch statistics) */
 };
 
 struct blk_keep {
@@ -29,6 +29,7 @@ struct avs_resnet_keep {
     float *g[5];                  /* gradient buffers of the largest block (or stem) tensor */
     float *cws;                   /* conv workspace */
     size_t gmax, cwmax;
+    int bn_train;                 /* TRAIN_BATCHSTATS: BatchNorm on the batch's statistics */
 };
 
 /* A k x k conv's geometry (padding k/2, no dilation). */

@@ -22,6 +22,7 @@
 #include "model/resnet_internal.h"
 
 #define BN_EPS 1e-5f
+#define BN_MOMENTUM 0.1f /* nn.BatchNorm2d's default */
 
 /* The block geometry of layer s, block i (input from the previous block). */
 static void plan_block(struct blk_keep *b, const struct avs_resnet *m, int s, int i, int C, int H,
@@ -123,7 +124,8 @@ void avs_resnet_ws_init_mode(struct avs_resnet_ws *w, const struct avs_resnet *m
         }
     }
     struct avs_carver c = {0};
-    int tr = mode == AVS_RESNET_TRAIN;
+    int tr = mode >= AVS_RESNET_TRAIN;
+    k->bn_train = mode == AVS_RESNET_TRAIN_BATCHSTATS;
     carve(&c, k, m, N, tr);
     avs_arena_init_lazy(&w->mem, c.total);
     c.a = &w->mem;
@@ -155,23 +157,25 @@ size_t avs_resnet_ws_floats(const struct avs_resnet_ws *w)
     return w->mem.cap;
 }
 
-/* y = BN(x) with the running statistics of BN b (x == y: in place) */
-static void bn_eval(const struct avs_resnet *m, const struct avs_resnet_bn_ix *b,
-                    const struct bn_keep *k, float *y, const float *x, int n, int C, int HW)
+/* y = BN(x) (x == y: in place) with the running statistics of BN b, or with the batch's when
+ * train (the running ones then updated, as PyTorch's train mode) */
+static void bn_fwd(const struct avs_resnet *m, const struct avs_resnet_bn_ix *b,
+                   const struct bn_keep *k, float *y, const float *x, int n, int C, int HW,
+                   int train)
 {
     const struct avs_tensor *p = m->params.t;
     avs_ops()->batchnorm_fwd(y, k->mean, k->rstd, x, p[b->w].data, p[b->b].data, p[b->mean].data,
-                             p[b->var].data, n, C, HW, BN_EPS, 0.0f, 0);
+                             p[b->var].data, n, C, HW, BN_EPS, train ? BN_MOMENTUM : 0.0f, train);
 }
 
 /* out = BN(conv(x)): through pre (the conv output kept, TRAIN) or in place in out */
 static void conv_bn(const struct avs_resnet *m, int conv, const struct avs_resnet_bn_ix *b,
                     const struct bn_keep *k, float *out, float *pre, const float *x,
-                    const struct avs_conv2d *g, float *cws)
+                    const struct avs_conv2d *g, const struct avs_resnet_keep *K)
 {
     float *c = pre ? pre : out;
-    avs_ops()->conv2d_fwd(c, x, m->params.t[conv].data, NULL, g, cws);
-    bn_eval(m, b, k, out, c, g->N, g->K, g->P * g->Q);
+    avs_ops()->conv2d_fwd(c, x, m->params.t[conv].data, NULL, g, K->cws);
+    bn_fwd(m, b, k, out, c, g->N, g->K, g->P * g->Q, K->bn_train);
 }
 
 static void block_fwd(const struct avs_resnet *m, const struct avs_resnet_block_ix *ix,
@@ -181,17 +185,17 @@ static void block_fwd(const struct avs_resnet *m, const struct avs_resnet_block_
     struct avs_conv2d g;
     int HW = b->H * b->W, HWo = b->Ho * b->Wo;
     resnet_geom(&g, n, b->C, b->H, b->W, b->P, 1, 1);
-    conv_bn(m, ix->conv[0], &ix->bn[0], &b->bn[0], b->r1, b->c[0], x, &g, k->cws);
+    conv_bn(m, ix->conv[0], &ix->bn[0], &b->bn[0], b->r1, b->c[0], x, &g, k);
     op->relu_fwd(b->r1, b->r1, (size_t)n * b->P * HW);
     resnet_geom(&g, n, b->P, b->H, b->W, b->P, 3, b->stride);
-    conv_bn(m, ix->conv[1], &ix->bn[1], &b->bn[1], b->r2, b->c[1], b->r1, &g, k->cws);
+    conv_bn(m, ix->conv[1], &ix->bn[1], &b->bn[1], b->r2, b->c[1], b->r1, &g, k);
     op->relu_fwd(b->r2, b->r2, (size_t)n * b->P * HWo);
     resnet_geom(&g, n, b->P, b->Ho, b->Wo, b->K, 1, 1);
-    conv_bn(m, ix->conv[2], &ix->bn[2], &b->bn[2], b->y, b->c[2], b->r2, &g, k->cws);
+    conv_bn(m, ix->conv[2], &ix->bn[2], &b->bn[2], b->y, b->c[2], b->r2, &g, k);
     const float *skip = x;
     if (ix->ds_conv >= 0) {
         resnet_geom(&g, n, b->C, b->H, b->W, b->K, 1, b->stride);
-        conv_bn(m, ix->ds_conv, &ix->ds_bn, &b->bn[3], k->scr, b->c[3], x, &g, k->cws);
+        conv_bn(m, ix->ds_conv, &ix->ds_bn, &b->bn[3], k->scr, b->c[3], x, &g, k);
         skip = k->scr;
     }
     struct avs_bcast bc = {n, b->K, HWo, 1, 1, 1};
@@ -207,7 +211,7 @@ void resnet_forward(const struct avs_resnet *m, struct avs_resnet_ws *w, float *
     struct avs_resnet_keep *k = w->k;
     struct avs_conv2d g;
     resnet_geom(&g, n, 3, w->H, w->W, m->width, 7, 2);
-    conv_bn(m, m->conv1, &m->bn1, &k->bn1, k->stem, k->stem_c, image, &g, k->cws);
+    conv_bn(m, m->conv1, &m->bn1, &k->bn1, k->stem, k->stem_c, image, &g, k);
     op->relu_fwd(k->stem, k->stem, (size_t)n * m->width * k->H1 * k->W1);
     op->maxpool3s2_fwd(k->pool, k->stem, n * m->width, k->H1, k->W1);
     const float *x = k->pool;

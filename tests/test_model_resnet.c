@@ -178,11 +178,23 @@ static void test_maxpool_bwd(void)
 
 #define GFIX "tests/fixtures/model/resnet_grad."
 
-/* avs_resnet_bwd on the gradient fixture with `threads` threads: every gradient (host, the
- * set's layout, *ng floats) and the stage maps' bits against a plain forward's (checked). */
-static float *run_grads(const struct avs_resnet *m, const struct avs_st_file *f, int threads,
-                        size_t *ng)
+struct grad_run {
+    float *grads, *params; /* host, the size table's layout: the gradients, the parameters after */
+    size_t n;
+};
+
+/* avs_resnet_bwd on the gradient fixture (a fresh load of its weights) with `threads` threads in
+ * a workspace of `mode`; in eval mode also the stage maps' bits against a plain forward's. */
+static struct grad_run run_grads(const struct avs_st_file *f, enum avs_resnet_mode mode,
+                                 int threads)
 {
+    struct grad_run r = {0};
+    struct avs_resnet m;
+    struct avs_err err;
+    if (avs_resnet_load(&m, GFIX "weights.safetensors", &err)) {
+        CHECK(0, "%s", err.msg);
+        return r;
+    }
     const int N = 2, H = 64, W = 64;
     size_t nx = 0, nl = 0;
     float *xh = fixture_f32(f, "image", &nx), *lh = fixture_f32(f, "dlogits", &nl);
@@ -192,7 +204,7 @@ static float *run_grads(const struct avs_resnet *m, const struct avs_st_file *f,
         char nm[16];
         size_t n = 0;
         int side = avs_resnet_side(H, s);
-        ns[s] = (size_t)N * m->dims[s] * side * side;
+        ns[s] = (size_t)N * m.dims[s] * side * side;
         snprintf(nm, sizeof nm, "dstage%d", s + 1);
         float *h = fixture_f32(f, nm, &n);
         CHECK(h && n == ns[s], "%s: %zu values, want %zu", nm, n, ns[s]);
@@ -200,89 +212,117 @@ static float *run_grads(const struct avs_resnet *m, const struct avs_st_file *f,
         st[s] = avs_dev_alloc(ns[s], "st"), st1[s] = avs_dev_alloc(ns[s], "st1");
         free(h);
     }
-    float *lg = avs_dev_alloc((size_t)N * m->classes, "lg");
+    float *lg = avs_dev_alloc((size_t)N * m.classes, "lg");
     struct avs_tensor_set g;
-    avs_tensor_set_init(&g, m->specs.v, m->specs.n);
+    avs_tensor_set_init(&g, m.specs.v, m.specs.n);
     struct avs_resnet_ws ws;
     avs_ops_set_threads(threads);
-    avs_resnet_ws_init_mode(&ws, m, N, H, W, AVS_RESNET_TRAIN);
-    avs_resnet_bwd(m, &ws, &g, st, lg, x, (const float *const *)ds, dl, N);
-    avs_resnet_fwd(m, &ws, st1, NULL, x, N);
-    avs_ops_set_threads(2);
-    for (int s = 0; s < 4; s++) {
-        float *a = avs_host_from_dev(st[s], ns[s]), *b = avs_host_from_dev(st1[s], ns[s]);
-        CHECK(!memcmp(a, b, ns[s] * sizeof(float)), "stage%d: the TRAIN forward's bits", s + 1);
-        free(a), free(b);
+    avs_resnet_ws_init_mode(&ws, &m, N, H, W, mode);
+    avs_resnet_bwd(&m, &ws, &g, st, lg, x, (const float *const *)ds, dl, N);
+    if (mode == AVS_RESNET_TRAIN) { /* (a batch-statistics forward would move the stats again) */
+        avs_resnet_fwd(&m, &ws, st1, NULL, x, N);
+        for (int s = 0; s < 4; s++) {
+            float *a = avs_host_from_dev(st[s], ns[s]), *b = avs_host_from_dev(st1[s], ns[s]);
+            CHECK(!memcmp(a, b, ns[s] * sizeof(float)), "stage%d: the TRAIN forward's bits", s + 1);
+            free(a), free(b);
+        }
     }
-    float *out = avs_tensor_set_to_host(&g);
-    *ng = g.arena.used;
+    avs_ops_set_threads(2);
+    r.grads = avs_tensor_set_to_host(&g);
+    r.params = avs_tensor_set_to_host(&m.params);
+    r.n = g.arena.used;
     avs_resnet_ws_free(&ws);
     avs_tensor_set_free(&g);
     for (int s = 0; s < 4; s++)
         avs_dev_free(&st[s]), avs_dev_free(&st1[s]), avs_dev_free(&ds[s]);
     avs_dev_free(&x), avs_dev_free(&dl), avs_dev_free(&lg);
     free(xh), free(lh);
-    return out;
+    avs_resnet_free(&m);
+    return r;
 }
 
-/* every parameter's gradient within max(1e-4, 3 x PyTorch float32's distance) of float64; the
- * running statistics' entries untouched (zero); 1 thread = 2 threads, bit for bit */
+/* got [n] (a tensor of the size table) against prefix.<name> of f with PyTorch float32's
+ * distance t32dist.prefix.<name>; the worst ratio kept in *worst. 1 if compared. */
+static int judge_tensor(const struct avs_st_file *f, const char *prefix, const char *name,
+                        const float *got, size_t n, double *worst, char *wname)
+{
+    char a[160], b[170];
+    size_t nr = 0, nt = 0;
+    snprintf(a, sizeof a, "%s.%s", prefix, name);
+    snprintf(b, sizeof b, "t32dist.%s", a);
+    float *ref = fixture_f32(f, a, &nr), *td = fixture_f32(f, b, &nt);
+    int ok = ref && td && nr == n && nt == 1;
+    if (ok) {
+        double ours = rel_l2(got, ref, n), torch = td[0], lim = fmax(1e-4, 3 * torch);
+        CHECK(ours <= lim, "%s on %s: relative L2 %.3g from float64, limit %.3g (PyTorch fp32 "
+              "%.3g)", a, backend_now()->name, ours, lim, torch);
+        if (ours / lim > *worst) {
+            *worst = ours / lim;
+            snprintf(wname, 200, "%s: %.3g, PyTorch fp32 %.3g", a, ours, torch);
+        }
+    }
+    free(ref), free(td);
+    return ok;
+}
+
+/* every parameter's gradient within max(1e-4, 3 x PyTorch float32's distance) of float64, in
+ * eval mode (running statistics) and in batch-statistics mode (there also the updated running
+ * statistics); the running statistics get no gradient; 1 thread = 2 threads, bit for bit */
+static void check_grads(const struct avs_st_file *f, enum avs_resnet_mode mode)
+{
+    int bs = mode == AVS_RESNET_TRAIN_BATCHSTATS;
+    const char *gp = bs ? "gradbs" : "grad";
+    struct grad_run r = run_grads(f, mode, 2), r1 = run_grads(f, mode, 1);
+    struct avs_resnet m;
+    avs_resnet_init_random(&m, 3, 10, 1); /* the fixture's size table: names and offsets */
+    CHECK(r.grads && r1.grads && r.n == r1.n && r.n == m.params.arena.used &&
+              !memcmp(r.grads, r1.grads, r.n * sizeof(float)) &&
+              !memcmp(r.params, r1.params, r.n * sizeof(float)),
+          "%s: 1 thread gives the bits of 2", gp);
+    int compared = 0, params = 0, stats = 0, nstats = 0;
+    double worst = 0, wstat = 0;
+    char wname[200] = "", sname[200] = "";
+    for (int i = 0; r.grads && r.n == m.params.arena.used && i < m.specs.n; i++) {
+        const char *name = m.specs.v[i].name;
+        size_t n = avs_tensor_spec_numel(&m.specs.v[i]), at = m.params.t[i].data - m.params.arena.base;
+        if (strstr(name, ".running_")) {
+            int zero = 1;
+            for (size_t j = 0; j < n; j++)
+                zero &= r.grads[at + j] == 0.0f;
+            CHECK(zero, "%s: no gradient for a running statistic", name);
+            nstats++;
+            if (bs)
+                stats += judge_tensor(f, "runbs", name, r.params + at, n, &wstat, sname);
+            continue;
+        }
+        params++;
+        compared += judge_tensor(f, gp, name, r.grads + at, n, &worst, wname);
+    }
+    CHECK(compared == params && params > 100, "%s: every parameter has a reference (%d of %d)", gp,
+          compared, params);
+    CHECK(!bs || stats == nstats, "every running statistic has a reference (%d of %d)", stats, nstats);
+    same_bits(gp, r.grads, r.n);
+    if (backends_.pass == 0) {
+        printf("  %s: %d parameter gradients, largest ours / limit %.3g (%s)\n", gp, compared,
+               worst, wname);
+        if (bs)
+            printf("  runbs: %d running statistics, largest ours / limit %.3g (%s)\n", stats, wstat,
+                   sname);
+    }
+    avs_resnet_free(&m);
+    free(r.grads), free(r.params), free(r1.grads), free(r1.params);
+}
+
 static void test_grads(void)
 {
     struct avs_err err;
-    struct avs_resnet m;
     struct avs_st_file *f = NULL;
     int ok = avs_st_open(GFIX "io.safetensors", &f, &err) == 0;
     CHECK(ok, "%s", err.msg);
     if (!ok)
         return;
-    ok = avs_resnet_load(&m, GFIX "weights.safetensors", &err) == 0;
-    CHECK(ok, "%s", err.msg);
-    if (!ok) {
-        avs_st_close(&f);
-        return;
-    }
-    size_t ng = 0, ng1 = 0;
-    float *got = run_grads(&m, f, 2, &ng), *got1 = run_grads(&m, f, 1, &ng1);
-    CHECK(ng == ng1 && !memcmp(got, got1, ng * sizeof(float)), "1 thread gives the bits of 2");
-    int compared = 0, params = 0;
-    double worst = 0, wours = 0, wtorch = 0;
-    const char *wname = "";
-    for (int i = 0; i < m.specs.n; i++) {
-        const char *name = m.specs.v[i].name;
-        size_t n = avs_tensor_spec_numel(&m.specs.v[i]), nr = 0, nt = 0;
-        const float *mine = got + (m.params.t[i].data - m.params.arena.base);
-        if (strstr(name, ".running_")) {
-            int zero = 1;
-            for (size_t j = 0; j < n; j++)
-                zero &= mine[j] == 0.0f;
-            CHECK(zero, "%s: no gradient for a running statistic", name);
-            continue;
-        }
-        params++;
-        char a[160], b[170];
-        snprintf(a, sizeof a, "grad.%s", name);
-        snprintf(b, sizeof b, "t32dist.grad.%s", name);
-        float *ref = fixture_f32(f, a, &nr), *td = fixture_f32(f, b, &nt);
-        if (ref && td && nr == n && nt == 1) {
-            double ours = rel_l2(mine, ref, n), torch = td[0], lim = fmax(1e-4, 3 * torch);
-            CHECK(ours <= lim, "%s on %s: relative L2 %.3g from float64, limit %.3g (PyTorch fp32 "
-                  "%.3g)", a, backend_now()->name, ours, lim, torch);
-            if (ours / torch > worst)
-                worst = ours / torch, wours = ours, wtorch = torch, wname = name;
-            compared++;
-        }
-        free(ref), free(td);
-    }
-    CHECK(compared == params && params > 100, "every parameter has a reference gradient (%d of %d)",
-          compared, params);
-    same_bits("parameter gradients", got, ng);
-    if (backends_.pass == 0)
-        printf("  parameter gradients: %d tensors, largest ratio to PyTorch float32's distance "
-               "%.3g (%s: %.3g vs %.3g; limit max(1e-4, 3x))\n", compared, worst, wname, wours,
-               wtorch);
-    free(got), free(got1);
-    avs_resnet_free(&m);
+    check_grads(f, AVS_RESNET_TRAIN);
+    check_grads(f, AVS_RESNET_TRAIN_BATCHSTATS);
     avs_st_close(&f);
 }
 
