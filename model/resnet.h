@@ -8,6 +8,8 @@
  *   avs_resnet_ws_init(&ws, &m, N, H, W);
  *   avs_resnet_fwd(&m, &ws, stage, logits, image, n);   stage[s] [n,dims[s],H/2^(s+2),W/2^(s+2)]
  *   avs_resnet_gradcam(&m, &ws, gradcam, stage, logits, image, target, n);
+ *   fine-tuning: avs_resnet_ws_init_mode(&ws, &m, N, H, W, AVS_RESNET_TRAIN), then per batch
+ *   avs_resnet_bwd(&m, &ws, &grads, stage, logits, image, dstage, dlogits, n);
  *   avs_resnet_ws_free(&ws); avs_resnet_free(&m);
  *
  * Parameter names are torchvision's `state_dict` keys (conv1, bn1, layer1.0.conv1 ...
