@@ -229,9 +229,13 @@ struct avs_ops {
      * (inference only: no backward). */
     void (*maxpool2_fwd)(float *y, const float *x, int NC, int H, int W);
     /* 3x3 max-pool, stride 2, padding 1 (padding never wins) of [NC,H,W] -> y [NC,(H+1)/2,
-     * (W+1)/2] (overwrite). ResNet's stem (nn.MaxPool2d(3, 2, 1)); inference and Grad-CAM only
-     * (Grad-CAM stops at layer1's output: no backward). */
+     * (W+1)/2] (overwrite). ResNet's stem (nn.MaxPool2d(3, 2, 1)). */
     void (*maxpool3s2_fwd)(float *y, const float *x, int NC, int H, int W);
+    /* Its backward (ResNet fine-tuning): dx [NC,H,W] += dy [NC,(H+1)/2,(W+1)/2] routed to each
+     * window's maximum of x, the first in row-major order on ties (PyTorch's max_pool2d index:
+     * ties are common after a ReLU). Gathered per input element (the windows overlap), summed
+     * in output order, then added: no atomics, the same bits on every backend. */
+    void (*maxpool3s2_bwd)(float *dx, const float *dy, const float *x, int NC, int H, int W);
     /* 2x2 average pool, stride 2, of [NC,H,W] -> y [NC,H/2,W/2] (floor: an odd last row or
      * column is dropped, as F.avg_pool2d(kernel 2)); PANNs CNN14, inference only. */
     void (*avgpool2_fwd)(float *y, const float *x, int NC, int H, int W);

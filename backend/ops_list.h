@@ -122,6 +122,8 @@
       (y, x, NC, H, W), (y, x))                                                                  \
     X(maxpool3s2_fwd, (float *y, const float *x, int NC, int H, int W),                          \
       (y, x, NC, H, W), (y, x))                                                                  \
+    X(maxpool3s2_bwd, (float *dx, const float *dy, const float *x, int NC, int H, int W),        \
+      (dx, dy, x, NC, H, W), (dx, dy, x))                                                        \
     X(avgpool2_fwd, (float *y, const float *x, int NC, int H, int W),                            \
       (y, x, NC, H, W), (y, x))                                                                  \
     X(rowmax_fwd, (float *y, const float *x, int rows, int n),                                   \

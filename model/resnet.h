@@ -8,6 +8,8 @@
  *   avs_resnet_ws_init(&ws, &m, N, H, W);
  *   avs_resnet_fwd(&m, &ws, stage, logits, image, n);   stage[s] [n,dims[s],H/2^(s+2),W/2^(s+2)]
  *   avs_resnet_gradcam(&m, &ws, gradcam, stage, logits, image, target, n);
+ *   fine-tuning: avs_resnet_ws_init_mode(&ws, &m, N, H, W, AVS_RESNET_TRAIN), then per batch
+ *   avs_resnet_bwd(&m, &ws, &grads, stage, logits, image, dstage, dlogits, n);
  *   avs_resnet_ws_free(&ws); avs_resnet_free(&m);
  *
  * Parameter names are torchvision's `state_dict` keys (conv1, bn1, layer1.0.conv1 ...
@@ -27,7 +29,13 @@
  * Grad-CAM (DESIGN §5, C3N Eq. 5): the target class's logit is backpropagated to each stage
  * map (the output of the last block of each layer, where PVTv2's hook sits before its stage
  * norm: ResNet has none); w_c = spatial mean of that gradient.
- * Inference only: no parameter gradients (fine-tuning a ResNet backbone is not built).
+ * Fine-tuning (model/resnet_bwd.c): avs_resnet_bwd gives every parameter's gradient from
+ * upstream gradients of the stage maps and logits, with BatchNorm in eval mode (the running
+ * statistics fixed, as a constant affine map: weight and bias get gradients, the statistics do
+ * not), as torchvision's model in eval() mode: AVS_RESNET_TRAIN. AVSBench's train.py puts the
+ * whole model, ResNet included, in train() mode, so its BatchNorms normalise with the batch's
+ * statistics and update the running ones: AVS_RESNET_TRAIN_BATCHSTATS does that (the running
+ * statistics in m->params change with every forward on such a workspace).
  */
 #ifndef AVS_MODEL_RESNET_H
 #define AVS_MODEL_RESNET_H
@@ -78,13 +86,24 @@ void avs_resnet_free(struct avs_resnet *m);
 /* Side of stage s (0-based) for an input side (conv arithmetic: 4x, then 2x reductions). */
 int avs_resnet_side(int side, int s);
 
-struct avs_resnet_keep; /* internal: every block's kept activations (model/resnet_pass.c) */
+struct avs_resnet_keep; /* internal: every block's kept activations (model/resnet_internal.h) */
+
+/* What a workspace is made for: each mode also serves the ones above it. */
+enum avs_resnet_mode {
+    AVS_RESNET_GRADCAM, /* forward and the Grad-CAM backward (every block's activations kept) */
+    AVS_RESNET_TRAIN,   /* + every parameter's gradient (the BatchNorms' inputs kept too) */
+    AVS_RESNET_TRAIN_BATCHSTATS, /* TRAIN with BatchNorm in train mode, as AVSBench's train.py:
+                                  * every forward on this workspace normalises with the batch's
+                                  * statistics and updates m's running statistics (momentum 0.1,
+                                  * unbiased variance), and the backward goes through them */
+};
 
 /* Memory of passes on up to N images of H x W (multiples of 32): every block's activations
  * (what the Grad-CAM backward needs), conv workspace and gradient buffers, in the backend's
  * memory; the host one-hot staging of Grad-CAM. One pass at a time per workspace. */
 struct avs_resnet_ws {
     int N, H, W;
+    enum avs_resnet_mode mode;
     struct avs_arena mem;
     struct avs_resnet_keep *k;
     float *onehot; /* host [N,classes] */
@@ -92,6 +111,9 @@ struct avs_resnet_ws {
 };
 
 void avs_resnet_ws_init(struct avs_resnet_ws *w, const struct avs_resnet *m, int N, int H, int W);
+/* The same for a mode (avs_resnet_ws_init: AVS_RESNET_GRADCAM). */
+void avs_resnet_ws_init_mode(struct avs_resnet_ws *w, const struct avs_resnet *m, int N, int H,
+                             int W, enum avs_resnet_mode mode);
 void avs_resnet_ws_free(struct avs_resnet_ws *w); /* NULL-safe, any state of a zeroed struct */
 size_t avs_resnet_ws_floats(const struct avs_resnet_ws *w);
 
@@ -100,7 +122,8 @@ size_t avs_resnet_ws_floats(const struct avs_resnet_ws *w);
 void avs_resnet_fwd(const struct avs_resnet *m, struct avs_resnet_ws *w, float *const stage[4],
                     float *logits, const float *image, int N);
 /* The forward, kept for a Grad-CAM backward (avs_resnet_gradcam_kept), then the weights
- * gradcam[s] [N,dims[s]] for the class target[n] (host ints) of each image. */
+ * gradcam[s] [N,dims[s]] for the class target[n] (host ints) of each image (BatchNorm in eval
+ * mode: not on a TRAIN_BATCHSTATS workspace). */
 void avs_resnet_fwd_kept(const struct avs_resnet *m, struct avs_resnet_ws *w,
                          float *const stage[4], float *logits, const float *image, int N);
 void avs_resnet_gradcam_kept(const struct avs_resnet *m, struct avs_resnet_ws *w,
@@ -109,6 +132,17 @@ void avs_resnet_gradcam_kept(const struct avs_resnet *m, struct avs_resnet_ws *w
 void avs_resnet_gradcam(const struct avs_resnet *m, struct avs_resnet_ws *w,
                         float *const gradcam[4], float *const stage[4], float *logits,
                         const float *image, const int *target, int N);
+
+/* Forward (stage, logits written as avs_resnet_fwd), then backward from dstage[s] (gradients of
+ * the stage maps; NULL entries: zero) and dlogits [N,classes] (NULL: zero; logits NULL: the head
+ * is not run and needs no dlogits): every parameter's gradient ADDED into grads (a tensor set
+ * over m->specs.v, m->specs.n, zeroed by the caller; the running statistics' entries are left
+ * as they are). A TRAIN workspace (BatchNorm on the running statistics) or a
+ * TRAIN_BATCHSTATS one (batch statistics; m's running statistics updated once by the forward).
+ * The signature of avs_swin_bwd and avs_pvt_bwd. */
+void avs_resnet_bwd(const struct avs_resnet *m, struct avs_resnet_ws *w,
+                    struct avs_tensor_set *grads, float *const stage[4], float *logits,
+                    const float *image, const float *const dstage[4], const float *dlogits, int N);
 
 /* ResNet on safetensors files (avs-model run resnet50, model/resnet_files.c): image [N,3,H,W]
  * (H, W multiples of 32) and optionally target [N] (int64/int32) from `inputs`; weights from

@@ -475,6 +475,8 @@ CALL(dwconv3_bwd_filter, op->dwconv3_bwd_filter(p[0], p[1], p[2], p[3], D[0], D[
 CALL(tokmean_fwd, op->tokmean_fwd(p[0], p[1], D[0], D[1], D[2]))
 CALL(tokmean_bwd, op->tokmean_bwd(p[0], p[1], D[0], D[1], D[2]))
 CALL(maxpool2_fwd, op->maxpool2_fwd(p[0], p[1], D[0], D[1], D[2]))
+CALL(maxpool3s2_fwd, op->maxpool3s2_fwd(p[0], p[1], D[0], D[1], D[2]))
+CALL(maxpool3s2_bwd, op->maxpool3s2_bwd(p[0], p[1], p[2], D[0], D[1], D[2]))
 CALL(avgpool2_fwd, op->avgpool2_fwd(p[0], p[1], D[0], D[1], D[2]))
 CALL(rowmax_fwd, op->rowmax_fwd(p[0], p[1], D[0], D[1]))
 CALL(taps_split, op->taps_split(p[0], p[1], D[0], D[1], D[2]))
@@ -662,6 +664,11 @@ static void test_tokens(void)
         int NC = N * C, H2 = 2 * H, W2 = 2 * W;
         k = with_dims("maxpool2_fwd", call_maxpool2_fwd, (int[]){NC, H2, W2}, 3);
         ARGS(&k, A(NC * H * W, ZERO, 1), A(NC * H2 * W2, RAND, 0)); check(&k);
+        int PH = H2 + (t & 1), PW = W2 + 1 - (t & 1), QH = (PH + 1) / 2, QW = (PW + 1) / 2;
+        k = with_dims("maxpool3s2_fwd", call_maxpool3s2_fwd, (int[]){NC, PH, PW}, 3);
+        ARGS(&k, A(NC * QH * QW, ZERO, 1), A(NC * PH * PW, RAND, 0)); check(&k);
+        k.op = "maxpool3s2_bwd", k.call = call_maxpool3s2_bwd;
+        ARGS(&k, A(NC * PH * PW, RAND, 1), A(NC * QH * QW, RAND, 0), A(NC * PH * PW, POS, 0)); check(&k);
         k = with_dims("avgpool2_fwd", call_avgpool2_fwd, (int[]){NC, H2 + 1, W2 + 1}, 3);
         ARGS(&k, A(NC * H * W, ZERO, 1), A(NC * (H2 + 1) * (W2 + 1), RAND, 0)); check(&k);
         k = with_dims("rowmax_fwd", call_rowmax_fwd, (int[]){NC * H, W}, 2);

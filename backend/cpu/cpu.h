@@ -87,7 +87,7 @@ void avs_cpu_resize_bwd(float *dx, const float *dy, int NC, int H, int W, int OH
 void avs_cpu_resize_force_general(int on);
 
 /* PVT/VGGish token primitives (backend/cpu/tokens.c): the table's transpose, dwconv3_*,
- * tokmean_*, maxpool2_fwd, maxpool3s2_fwd; PANNs' avgpool2_fwd and rowmax_fwd. */
+ * tokmean_*, maxpool2_fwd, maxpool3s2_fwd/bwd; PANNs' avgpool2_fwd and rowmax_fwd. */
 void avs_cpu_transpose(float *y, const float *x, int N, int R, int C);
 void avs_cpu_dwconv3_fwd(float *y, const float *x, const float *w, const float *b, int N, int H,
                          int W, int C, float *ws);
@@ -99,6 +99,7 @@ void avs_cpu_tokmean_fwd(float *y, const float *x, int N, int L, int C);
 void avs_cpu_tokmean_bwd(float *dx, const float *dy, int N, int L, int C);
 void avs_cpu_maxpool2_fwd(float *y, const float *x, int NC, int H, int W);
 void avs_cpu_maxpool3s2_fwd(float *y, const float *x, int NC, int H, int W);
+void avs_cpu_maxpool3s2_bwd(float *dx, const float *dy, const float *x, int NC, int H, int W);
 void avs_cpu_avgpool2_fwd(float *y, const float *x, int NC, int H, int W);
 void avs_cpu_rowmax_fwd(float *y, const float *x, int rows, int n);
 /* The C3N head's primitives (backend/cpu/head.c; contracts in backend/ops.h, "head"). */

@@ -858,6 +858,7 @@ static const struct avs_ops cpu_ops = {
     .tokmean_bwd = avs_cpu_tokmean_bwd,
     .maxpool2_fwd = avs_cpu_maxpool2_fwd,
     .maxpool3s2_fwd = avs_cpu_maxpool3s2_fwd,
+    .maxpool3s2_bwd = avs_cpu_maxpool3s2_bwd,
     .avgpool2_fwd = avs_cpu_avgpool2_fwd,
     .rowmax_fwd = avs_cpu_rowmax_fwd,
     /* head (backend/cpu/head.c) */

@@ -223,6 +223,42 @@ void avs_cpu_maxpool3s2_fwd(float *y, const float *x, int NC, int H, int W)
     }
 }
 
+/* Row-major index in x [H,W] of the maximum of output (i, j)'s 3x3 window (rows 2i-1..2i+1,
+ * columns 2j-1..2j+1, inside the map): the first one on ties, as PyTorch's max_pool2d (its
+ * index starts at the first cell inside, replaced only by a strictly larger value). */
+static int pool_arg3(const float *x, int H, int W, int i, int j)
+{
+    int best = -1;
+    for (int r = 2 * i - 1; r <= 2 * i + 1; r++)
+        for (int c = 2 * j - 1; c <= 2 * j + 1; c++)
+            if (r >= 0 && r < H && c >= 0 && c < W &&
+                (best < 0 || x[(size_t)r * W + c] > x[best]))
+                best = r * W + c;
+    return best;
+}
+
+/* dx [r,c] += the sum, in output order, of dy over the (at most 2x2) windows whose maximum
+ * is (r, c); backend/cuda/k_resize.cu computes the same sum per element. */
+void avs_cpu_maxpool3s2_bwd(float *dx, const float *dy, const float *x, int NC, int H, int W)
+{
+    int OH = (H + 1) / 2, OW = (W + 1) / 2;
+#pragma omp parallel for schedule(static) if ((size_t)NC * H * W > PAR_MIN)
+    for (int p = 0; p < NC; p++) {
+        const float *xp = x + (size_t)p * H * W, *g = dy + (size_t)p * OH * OW;
+        for (int r = 0; r < H; r++)
+            for (int c = 0; c < W; c++) {
+                int i1 = (r + 1) / 2 < OH ? (r + 1) / 2 : OH - 1;
+                int j1 = (c + 1) / 2 < OW ? (c + 1) / 2 : OW - 1;
+                float s = 0.0f;
+                for (int i = r / 2; i <= i1; i++)
+                    for (int j = c / 2; j <= j1; j++)
+                        if (pool_arg3(xp, H, W, i, j) == r * W + c)
+                            s += g[(size_t)i * OW + j];
+                dx[((size_t)p * H + r) * W + c] += s;
+            }
+    }
+}
+
 /* ref: F.avg_pool2d(x, kernel_size=2) (stride 2, no padding: floor): the mean of the 4, summed
  * in the order PyTorch's CPU kernel adds them (row by row) and divided by 4. */
 void avs_cpu_avgpool2_fwd(float *y, const float *x, int NC, int H, int W)

@@ -91,6 +91,46 @@ void avs_cu_maxpool3s2_fwd(float *y, const float *x, int NC, int H, int W)
     AVS_CU_LAUNCHED("maxpool3s2_fwd", "NC=%d H=%d W=%d", NC, H, W);
 }
 
+/* the cpu's pool_arg3 (backend/cpu/tokens.c): first maximum of the window, row-major */
+__device__ static int maxpool3s2_arg(const float *x, int H, int W, int i, int j)
+{
+    int best = -1;
+    for (int r = 2 * i - 1; r <= 2 * i + 1; r++)
+        for (int c = 2 * j - 1; c <= 2 * j + 1; c++)
+            if (r >= 0 && r < H && c >= 0 && c < W &&
+                (best < 0 || x[(size_t)r * W + c] > x[best]))
+                best = r * W + c;
+    return best;
+}
+
+/* a thread per input pixel: the windows whose maximum it is, summed in the cpu's order */
+__global__ static void maxpool3s2_bwd_k(float *dx, const float *dy, const float *x, size_t tot,
+                                        int H, int W)
+{
+    int OH = (H + 1) / 2, OW = (W + 1) / 2;
+    AVS_K_FOR(k, tot) {
+        int c = (int)(k % (size_t)W), r = (int)((k / W) % (size_t)H);
+        size_t p = k / ((size_t)W * H);
+        const float *xp = x + p * H * W, *g = dy + p * OH * OW;
+        int i1 = (r + 1) / 2 < OH ? (r + 1) / 2 : OH - 1, j1 = (c + 1) / 2 < OW ? (c + 1) / 2 : OW - 1;
+        float s = 0.0f;
+        for (int i = r / 2; i <= i1; i++)
+            for (int j = c / 2; j <= j1; j++)
+                if (maxpool3s2_arg(xp, H, W, i, j) == r * W + c)
+                    s += g[(size_t)i * OW + j];
+        dx[k] += s;
+    }
+}
+
+void avs_cu_maxpool3s2_bwd(float *dx, const float *dy, const float *x, int NC, int H, int W)
+{
+    size_t tot = (size_t)NC * H * W;
+    if (tot == 0)
+        return;
+    AVS_K_GO(maxpool3s2_bwd_k, tot)(dx, dy, x, tot, H, W);
+    AVS_CU_LAUNCHED("maxpool3s2_bwd", "NC=%d H=%d W=%d", NC, H, W);
+}
+
 __global__ static void avgpool2_k(float *y, const float *x, size_t tot, int H, int W)
 {
     int OH = H / 2, OW = W / 2;

@@ -126,6 +126,7 @@ static const struct avs_ops cuda_ops = {
     .tokmean_bwd = avs_cu_tokmean_bwd,
     .maxpool2_fwd = avs_cu_maxpool2_fwd,
     .maxpool3s2_fwd = avs_cu_maxpool3s2_fwd,
+    .maxpool3s2_bwd = avs_cu_maxpool3s2_bwd,
     .avgpool2_fwd = avs_cu_avgpool2_fwd,
     .rowmax_fwd = avs_cu_rowmax_fwd,
     .taps_split = avs_cu_taps_split,

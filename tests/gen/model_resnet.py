@@ -13,6 +13,17 @@ num_batches_tracked as int64); `io`: image [2,3,64,64], target [2] (int64), and 
 map) two copies: `ref.<name>` computed in float64 from the float32 weights, `t32.<name>` PyTorch's
 own float32 result (the yardstick: ours must be within max(1e-4, 3 x t32's distance)).
 
+`python3 model_resnet.py grads` writes only tests/fixtures/model/resnet_grad.{weights,io}.safetensors
+(also written by the plain run), the parameter-gradient reference of avs_resnet_bwd: the same
+structure at width 3 (stage maps 12/24/48/96 channels, 10 classes: small files), 2 random 64x64
+images and random upstream gradients; the loss is sum(logits * dlogits) + sum_s sum(stage_s *
+dstage_s). `io`: image, dstage1..4, dlogits; for every parameter (named_parameters: conv and
+BatchNorm weights and biases, fc; not the running statistics) `grad.<name>` with BatchNorm in eval
+mode and `gradbs.<name>` in train mode (batch statistics, as AVSBench trains), and `runbs.<name>`
+the running statistics after that train-mode forward; each computed in float64 from the float32
+weights, with `t32dist.<that name>` [1]: PyTorch float32's own relative L2 distance from it
+(the yardstick; the float32 results themselves are not stored, to keep the file small).
+
 `python3 model_resnet.py full PREFIX [SEED]` writes PREFIX.{weights,io}.safetensors, the same for
 torchvision's real resnet50() (width 64, 1000 classes, random weights) on 1 64x64 image
 (bench/resnet_check.sh).
@@ -24,6 +35,7 @@ max(1e-4, 3 x its own float32 distance) relative L2; prints the distances, exits
 `python3 model_resnet.py compare OUT IO` judges `avs-model run resnet50` output the same way
 against an io file written here.
 """
+import copy
 import os
 import sys
 
@@ -106,6 +118,57 @@ def make_case(model, x, target):
     return weights, tensors
 
 
+def param_grads(model, x, up, dtype, train):
+    """every parameter's gradient of sum(logits * dlogits) + sum_s sum(stage_s * dstage_s), on a
+    copy of model (train: BatchNorm in train mode); and the copy's running statistics after"""
+    m = copy.deepcopy(model).to(dtype)
+    m.train(train)
+    h = m.maxpool(m.relu(m.bn1(m.conv1(x.to(dtype)))))
+    loss = 0
+    for s, layer in enumerate((m.layer1, m.layer2, m.layer3, m.layer4)):
+        h = layer(h)
+        loss = loss + (h * torch.from_numpy(up[f'dstage{s + 1}']).to(dtype)).sum()
+    logits = m.fc(torch.flatten(m.avgpool(h), 1))
+    loss = loss + (logits * torch.from_numpy(up['dlogits']).to(dtype)).sum()
+    loss.backward()
+    grads = {k: p.grad.detach().double().numpy() for k, p in m.named_parameters()}
+    stats = {k: v.double().numpy() for k, v in m.state_dict().items() if '.running_' in k}
+    return grads, stats
+
+
+def judged(out, prefix, r64, t32):
+    """the float64 values as prefix.<name> and PyTorch float32's relative L2 distance from
+    them as t32dist.prefix.<name> [1]"""
+    for k, ref in r64.items():
+        nr = np.linalg.norm(ref) or 1.0
+        out[f'{prefix}.{k}'] = ref  # written as float32 by model_st
+        out[f't32dist.{prefix}.{k}'] = np.array([np.linalg.norm(t32[k] - ref) / nr])
+
+
+def grads_case(seed=4):
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    model = NarrowResNet(3, 10)
+    randomise_bn(model, g)
+    model.eval()
+    x = torch.randn(2, 3, 64, 64, generator=g)
+    rng = np.random.default_rng(seed)
+    up = {f'dstage{s + 1}': rng.standard_normal((2, 12 << s, 16 >> s, 16 >> s)).astype(np.float32)
+          for s in range(4)}
+    up['dlogits'] = rng.standard_normal((2, 10)).astype(np.float32)
+    weights = {k: v.numpy().astype(np.int64) if v.dtype == torch.int64 else v.numpy()
+               for k, v in model.state_dict().items()}
+    io = {'image': x.numpy()}
+    io.update(up)
+    judged(io, 'grad', param_grads(model, x, up, torch.float64, False)[0],
+           param_grads(model, x, up, torch.float32, False)[0])
+    g64, s64 = param_grads(model, x, up, torch.float64, True)
+    g32, s32 = param_grads(model, x, up, torch.float32, True)
+    judged(io, 'gradbs', g64, g32)
+    judged(io, 'runbs', s64, s32)
+    return weights, io
+
+
 def save(prefix, case):
     model_st.save(prefix + '.weights.safetensors', case[0])
     model_st.save(prefix + '.io.safetensors', case[1])
@@ -172,6 +235,11 @@ def main():
         target = torch.tensor([417])
         save(sys.argv[2], make_case(model, x, target))
         return
+    if len(sys.argv) == 2 and sys.argv[1] == 'grads':
+        save('tests/fixtures/model/resnet_grad', grads_case())
+        print('wrote tests/fixtures/model/resnet_grad.{weights,io}.safetensors')
+        return
+    save('tests/fixtures/model/resnet_grad', grads_case())
     torch.manual_seed(3)
     g = torch.Generator().manual_seed(3)
     model = NarrowResNet(8, 10)
