@@ -257,6 +257,35 @@ const struct avs_st_tensor *avs_st_find(const struct avs_st_file *f, const char 
     return NULL;
 }
 
+int avs_st_read_classes(const struct avs_st_file *f, const char *name, int N, int classes,
+                        int **out, struct avs_err *err)
+{
+    const struct avs_st_tensor *t = avs_st_find(f, name);
+    *out = NULL;
+    if (!t)
+        return 0;
+    if (t->ndim != 1 || t->numel != (size_t)N || (t->dtype != AVS_ST_I64 && t->dtype != AVS_ST_I32))
+        return avs_err_set(err, "%s: tensor \"%s\" must be [%d] int64/int32 class indices",
+                           f->path, name, N);
+    int *v = avs_malloc((size_t)(N > 0 ? N : 1) * sizeof(int));
+    for (int n = 0; n < N; n++) {
+        int64_t x;
+        int32_t x32;
+        if (t->dtype == AVS_ST_I64)
+            memcpy(&x, (const char *)t->data + 8 * n, 8);
+        else
+            memcpy(&x32, (const char *)t->data + 4 * n, 4), x = x32;
+        if (x < 0 || x >= classes) {
+            free(v);
+            return avs_err_set(err, "%s: %s[%d] = %lld is not a class index (0..%d)", f->path, name,
+                               n, (long long)x, classes - 1);
+        }
+        v[n] = (int)x;
+    }
+    *out = v;
+    return 1;
+}
+
 int avs_st_read_f32(const struct avs_st_tensor *t, float *dst, size_t n, struct avs_err *err)
 {
     if (n != t->numel)

@@ -70,6 +70,11 @@ const char *avs_st_dtype_name(enum avs_st_dtype d);
 size_t avs_st_dtype_size(enum avs_st_dtype d);
 /* Convert a float-typed tensor (F32/F16/BF16/F64) into dst[n]; n must equal numel. */
 int avs_st_read_f32(const struct avs_st_tensor *t, float *dst, size_t n, struct avs_err *err);
+/* Tensor `name` of f as N class indices (int64 or int32, each in 0..classes-1) into a new int
+ * array *out: 1, or 0 when f has no such tensor (*out NULL), or -1 with err naming the file,
+ * the tensor and the bad entry. */
+int avs_st_read_classes(const struct avs_st_file *f, const char *name, int N, int classes,
+                        int **out, struct avs_err *err);
 
 struct avs_st_writer;
 struct avs_st_writer *avs_st_writer_new(void);

@@ -8,35 +8,6 @@
 #include "core/safetensors.h"
 #include "model/resnet.h"
 
-/* target [N] of the inputs file into host ints; 0 when absent, -1 on a bad one */
-static int read_target(const struct avs_st_file *in, int N, int classes, int **out,
-                       struct avs_err *err)
-{
-    const struct avs_st_tensor *t = avs_st_find(in, "target");
-    *out = NULL;
-    if (!t)
-        return 0;
-    if (t->ndim != 1 || t->numel != (size_t)N || (t->dtype != AVS_ST_I64 && t->dtype != AVS_ST_I32))
-        return avs_err_set(err, "%s: tensor \"target\" must be [%d] int64/int32", in->path, N);
-    int *tg = avs_malloc((size_t)N * sizeof(int));
-    for (int n = 0; n < N; n++) {
-        int64_t v = 0;
-        int32_t v32;
-        if (t->dtype == AVS_ST_I64)
-            memcpy(&v, (const char *)t->data + 8 * n, 8);
-        else
-            memcpy(&v32, (const char *)t->data + 4 * n, 4), v = v32;
-        if (v < 0 || v >= classes) {
-            free(tg);
-            return avs_err_set(err, "%s: target[%d] = %lld is not a class of the head (0..%d)",
-                               in->path, n, (long long)v, classes - 1);
-        }
-        tg[n] = (int)v;
-    }
-    *out = tg;
-    return 1;
-}
-
 int avs_resnet_run_files(const char *weights, const char *inputs, const char *out,
                          struct avs_err *err)
 {
@@ -60,7 +31,7 @@ int avs_resnet_run_files(const char *weights, const char *inputs, const char *ou
     if (avs_st_read_f32(t, xh, t->numel, err) || avs_resnet_load(&m, weights, err))
         goto out;
     have_m = 1;
-    int gcam = read_target(in, N, m.classes, &target, err);
+    int gcam = avs_st_read_classes(in, "target", N, m.classes, &target, err);
     if (gcam < 0)
         goto out;
     x = avs_dev_from_host(xh, t->numel);

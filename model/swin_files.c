@@ -53,39 +53,19 @@ out:
     return rc;
 }
 
-/* target [N] (int64 or int32 class indices) */
+/* target [N] (int64 or int32 class indices) from the targets file */
 static int read_targets(struct run *r, const char *path, struct avs_err *err)
 {
     struct avs_st_file *tf = NULL;
     if (avs_st_open(path, &tf, err))
         return -1;
-    int rc = -1, classes = r->m.cfg.classes;
-    const struct avs_st_tensor *t = avs_st_find(tf, "target");
-    if (!t || t->ndim != 1 || t->numel != (size_t)r->N || (t->dtype != AVS_ST_I64 && t->dtype != AVS_ST_I32) ||
-        !classes) {
-        avs_err_set(err, "%s: expected tensor \"target\" [%d] of int64/int32 class indices (and "
-                    "weights with a head)", path, r->N);
-        goto out;
-    }
-    r->target = avs_malloc((size_t)r->N * sizeof(int));
-    for (int n = 0; n < r->N; n++) {
-        int64_t v;
-        int32_t v32;
-        if (t->dtype == AVS_ST_I64)
-            memcpy(&v, (const char *)t->data + 8 * n, 8);
-        else
-            memcpy(&v32, (const char *)t->data + 4 * n, 4), v = v32;
-        if (v < 0 || v >= classes) {
-            avs_err_set(err, "%s: target[%d] = %lld is not a class index (0..%d)", path, n,
-                        (long long)v, classes - 1);
-            goto out;
-        }
-        r->target[n] = (int)v;
-    }
-    rc = 0;
-out:
+    int got = r->m.cfg.classes ? avs_st_read_classes(tf, "target", r->N, r->m.cfg.classes,
+                                                     &r->target, err)
+                               : avs_err_set(err, "%s: targets need weights with a head", path);
+    if (got == 0)
+        avs_err_set(err, "%s: expected tensor \"target\" [%d] of class indices", path, r->N);
     avs_st_close(&tf);
-    return rc;
+    return got == 1 ? 0 : -1;
 }
 
 static int save(struct run *r, const char *path, struct avs_err *err)
