@@ -274,7 +274,7 @@ static void test_gradients(struct avs_finetune *ft, const struct avs_tset *t, st
         {"layers.0.downsample.reduction.weight", 77}, {"layers.1.downsample.norm.bias", 9},
         {"layers.1.blocks.1.attn.proj.weight", 123}, {"layers.1.blocks.1.attn.relative_position_bias_table", 11},
         {"layers.2.blocks.0.norm2.weight", 6},  {"layers.2.blocks.1.mlp.fc2.bias", 13},
-        {"layers.2.blocks.1.attn.qkv.bias", 100}, {"layers.3.blocks.1.attn.qkv.weight", 999},
+        {"layers.2.blocks.1.attn.qkv.bias", 150}, {"layers.3.blocks.1.attn.qkv.weight", 999},
         {"layers.3.blocks.1.mlp.fc2.weight", 555},
     };
     double worst = 0;
@@ -426,7 +426,7 @@ static void write_weights(const struct avs_tensor_set *p, const struct avs_tenso
         if (!drop || strcmp(spec[i].name, drop))
             avs_st_writer_add_f32(w, spec[i].name, p->t[i].ndim, p->t[i].shape,
                                   hp + (p->t[i].data - p->arena.base));
-    int64_t shape[1] = {1};
+    int shape[1] = {1};
     if (buffer)
         avs_st_writer_add_f32(w, buffer, 1, shape, &one);
     CHECK(avs_st_writer_save(w, path, &err) == 0, "%s", err.msg);
