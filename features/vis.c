@@ -129,3 +129,14 @@ void avs_feat_vis_gradcam(const struct avs_feat_vis *v, struct avs_feat_vis_ws *
     else
         avs_swin_gradcam(&v->swin, &w->swin, gradcam, stage, logits, image, target, N);
 }
+
+void avs_feat_vis_fwd(const struct avs_feat_vis *v, struct avs_feat_vis_ws *w,
+                      float *const stage[4], float *logits, const float *image, int N)
+{
+    if (v->kind == AVS_FEAT_VIS_PVT)
+        avs_pvt_fwd(&v->pvt, &w->pvt, stage, logits, image, N);
+    else if (v->kind == AVS_FEAT_VIS_RESNET)
+        avs_resnet_fwd(&v->rn, &w->rn, stage, logits, image, N);
+    else
+        avs_swin_fwd(&v->swin, &w->swin, stage, logits, image, N);
+}

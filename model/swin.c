@@ -124,18 +124,23 @@ void avs_swin_free(struct avs_swin *m)
     memset(m, 0, sizeof *m);
 }
 
+int avs_swin_is_buffer(const char *name)
+{
+    size_t n = strlen(name);
+    static const char *const tail[] = {".relative_position_index", ".attn_mask"};
+    for (int i = 0; i < 2; i++) {
+        size_t k = strlen(tail[i]);
+        if (n > k && !strcmp(name + n - k, tail[i]))
+            return 1;
+    }
+    return 0;
+}
+
 /* The official files' recomputed buffers: taken (skipped), anything else is an error. */
 static int skip_buffers(void *ctx, const struct avs_st_tensor *t, struct avs_err *err)
 {
     (void)ctx, (void)err;
-    size_t n = strlen(t->name);
-    static const char *const tail[] = {".relative_position_index", ".attn_mask"};
-    for (int i = 0; i < 2; i++) {
-        size_t k = strlen(tail[i]);
-        if (n > k && !strcmp(t->name + n - k, tail[i]))
-            return 1;
-    }
-    return 0;
+    return avs_swin_is_buffer(t->name);
 }
 
 int avs_swin_load(struct avs_swin *m, const struct avs_swin_cfg *cfg, const char *path,

@@ -80,6 +80,9 @@ int avs_swin_load(struct avs_swin *m, const struct avs_swin_cfg *cfg, const char
  * (PyTorch's default there) U(+-1/sqrt(fan_in)) for weight and bias. */
 void avs_swin_init_random(struct avs_swin *m, const struct avs_swin_cfg *cfg, uint64_t seed);
 void avs_swin_free(struct avs_swin *m);
+/* 1 for the names of the official files' buffers that are recomputed here (relative_position_
+ * index, attn_mask): skipped when loading. */
+int avs_swin_is_buffer(const char *name);
 
 enum avs_swin_mode {
     AVS_SWIN_FWD,     /* forward only */

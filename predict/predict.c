@@ -499,7 +499,7 @@ int avs_predict_clip(const struct avs_predict_opts *o, const char *clip, const c
         goto out;
     if (is_finetuned(&rm)) {
         char *bp = backbone_file(o->root, o->run, o->checkpoint ? o->checkpoint : "best", err);
-        int r = bp ? avs_finetune_load_pvt(&e.vis.pvt, bp, err) : -1;
+        int r = bp ? avs_finetune_load_vis(&e.vis, bp, err) : -1;
         free(bp);
         if (r)
             goto out;

@@ -62,7 +62,7 @@ out=$(train --features rn --run tp --model c3n --resume 2>&1); expect_eq "$?" 3 
 echo "$out" | grep -q -- "--model c3n differs" || fail "resume message: $out"
 out=$(train --features rn --run r2 --mode finetune 2>&1); rc=$?
 expect_eq "$rc" 3 "finetune on a resnet50 set refused"
-echo "$out" | grep -q "finetune trains PVTv2 backbones; this set.s visual encoder is resnet50" || fail "finetune message: $out"
+echo "$out" | grep -q "finetune trains PVTv2 and Swin backbones; this set.s visual encoder is resnet50" || fail "finetune message: $out"
 
 out=$("$B/avs-features" -q --root "$T/st" --random-init 2 --visual resnet50=tests/fixtures/features/pvt_small.weights.safetensors --set bad 2>&1); rc=$?
 expect_eq "$rc" 3 "a PVTv2 checkpoint as resnet50 refused"

@@ -28,7 +28,7 @@ static void usage(FILE *f)
         "Trains C3N (CCAM + ASPP/TPAVI head + decoder) on the train split of the subset, from the\n"
         "feature set's cached stage maps, Grad-CAM weights and audio embeddings (mode frozen: the\n"
         "backbone stays as avs-features ran it; mode finetune, the paper's recipe: the set's PVTv2\n"
-        "is trained too, with the store's frames, flips and colour jitter, C3IM and Grad-CAM\n"
+        "or Swin is trained too, with the store's frames, flips and colour jitter, C3IM and Grad-CAM\n"
         "recomputed every step). Batches of whole videos (5 seconds); BCE + Dice\n"
         "(S4: frame 1 only, MS3: every frame); Adam; S4 decays lr linearly to lr/10 over E-5\n"
         "epochs. After every epoch: val-split mIoU/F with the evaluator's code, a run_epochs row,\n"

@@ -14,12 +14,11 @@
 #include "model/params.h"
 #include "store/store.h"
 
-#define FORMAT "avs-pvt-finetune"
-
 struct avs_finetune {
-    struct avs_pvt pvt;
-    struct avs_pvt_ws ws;          /* TRAIN workspace for cap frames */
-    struct avs_tensor_set g, m, v; /* gradients, Adam moments (same table as pvt.params) */
+    struct avs_feat_vis vis;       /* the backbone (features/vis.h: every encoder that trains) */
+    struct avs_feat_vis_ws ws;     /* TRAIN workspace for cap frames */
+    struct avs_tensor_set g, m, v; /* gradients, Adam moments (same table as the parameters) */
+    char format[32];               /* checkpoint format "avs-<family>-finetune" */
     long adam_step;
     float *S;                      /* [V,A] host (C3IM) */
     float alpha, beta;             /* C3IM exponents: the set's */
@@ -160,12 +159,20 @@ void avs_jitter_apply(float *img, int H, int W, const struct avs_jitter *j)
 
 static void bufs_free(struct avs_finetune *ft)
 {
-    avs_pvt_ws_free(&ft->ws);
+    avs_feat_vis_ws_free(&ft->ws);
     if (ft->mem.base)
         avs_arena_free(&ft->mem);
     free(ft->img), free(ft->vl), free(ft->al), free(ft->tg), free(ft->tv);
     ft->img = ft->vl = ft->al = NULL, ft->tg = ft->tv = NULL;
     ft->cap = 0;
+}
+
+/* Floats of one frame's stage-s map. */
+static size_t stage_floats(const struct avs_finetune *ft, int s)
+{
+    const struct avs_feat_vis *v = &ft->vis;
+    return (size_t)avs_feat_vis_dim(v, s) * avs_feat_vis_side(v, ft->H, s) *
+           avs_feat_vis_side(v, ft->W, s);
 }
 
 /* n floats of ft->mem; before it is made (no base yet), only their size added to *need */
@@ -178,12 +185,11 @@ static float *take(struct avs_finetune *ft, size_t *need, size_t n)
 /* The device buffers of B frames (sized, then carved, by the same code). */
 static void carve(struct avs_finetune *ft, int B, size_t *need)
 {
-    const struct avs_pvt_cfg *c = &ft->pvt.cfg;
     ft->img_d = take(ft, need, (size_t)B * 3 * ft->H * ft->W);
     for (int s = 0; s < 4; s++) {
-        size_t n = (size_t)B * c->dims[s] * avs_pvt_side(ft->H, s) * avs_pvt_side(ft->W, s);
+        size_t n = (size_t)B * stage_floats(ft, s);
         ft->bst[s] = take(ft, need, n), ft->st[s] = take(ft, need, n);
-        ft->bgc[s] = take(ft, need, (size_t)B * c->dims[s]);
+        ft->bgc[s] = take(ft, need, (size_t)B * avs_feat_vis_dim(&ft->vis, s));
     }
     ft->vl_d = take(ft, need, (size_t)B * ft->V);
 }
@@ -196,7 +202,7 @@ static void grow(struct avs_finetune *ft, int B)
         return;
     bufs_free(ft);
     size_t need = 0;
-    avs_pvt_ws_init(&ft->ws, &ft->pvt, B, ft->H, ft->W, AVS_PVT_TRAIN);
+    avs_feat_vis_ws_init_train(&ft->ws, &ft->vis, B, ft->H, ft->W);
     carve(ft, B, &need);
     avs_arena_init_lazy(&ft->mem, need); /* every buffer is written before it is read */
     carve(ft, B, &need);
@@ -208,8 +214,24 @@ static void grow(struct avs_finetune *ft, int B)
     ft->cap = B;
 }
 
-int avs_finetune_open_pvt(struct avs_finetune **out, sqlite3 *db, const char *root,
-                          const struct avs_tset *t, struct avs_pvt *pvt, const float *S,
+/* The encoder's stage shapes on t's frames equal the set's: 0, else -1 with err. */
+static int check_stages(const struct avs_feat_vis *vis, const struct avs_tset *t, const char *set,
+                        struct avs_err *err)
+{
+    for (int s = 0; s < 4; s++) {
+        int C = avs_feat_vis_dim(vis, s), Hs = avs_feat_vis_side(vis, t->H, s),
+            Ws = avs_feat_vis_side(vis, t->W, s);
+        if (C != t->C[s] || Hs != t->Hs[s] || Ws != t->Ws[s])
+            return avs_err_set(err, "feature set \"%s\": stage %d of the encoder is %dx%dx%d on "
+                               "%dx%d frames, the cache has %dx%dx%d: the set's config and cache "
+                               "disagree (rebuild the set)", set, s + 1, C, Hs, Ws, t->W, t->H,
+                               t->C[s], t->Hs[s], t->Ws[s]);
+    }
+    return 0;
+}
+
+int avs_finetune_open_vis(struct avs_finetune **out, sqlite3 *db, const char *root,
+                          const struct avs_tset *t, struct avs_feat_vis *vis, const float *S,
                           struct avs_err *err)
 {
     const char *set = t->set_name ? t->set_name : "?";
@@ -217,21 +239,18 @@ int avs_finetune_open_pvt(struct avs_finetune **out, sqlite3 *db, const char *ro
     if (fa < 0)
         return avs_err_set(err, "feature set \"%s\": its cache has no audio_logits (needed for the "
                            "C3IM target every step): rebuild it with avs-features", set);
-    if (pvt->cfg.classes <= 0)
+    if (avs_feat_vis_trainable(vis, t->visual, err))
+        return avs_err_wrap(err, "feature set \"%s\"", set);
+    if (vis->classes <= 0)
         return avs_err_set(err, "feature set \"%s\": the visual encoder has no ImageNet head (C3IM "
                            "needs its logits)", set);
-    for (int s = 0; s < 4; s++)
-        if (pvt->cfg.dims[s] != t->C[s] || avs_pvt_side(t->H, s) != t->Hs[s] ||
-            avs_pvt_side(t->W, s) != t->Ws[s])
-            return avs_err_set(err, "feature set \"%s\": stage %d of the encoder is %dx%dx%d on "
-                               "%dx%d frames, the cache has %dx%dx%d: the set's config and cache "
-                               "disagree (rebuild the set)", set, s + 1, pvt->cfg.dims[s],
-                               avs_pvt_side(t->H, s), avs_pvt_side(t->W, s), t->W, t->H, t->C[s],
-                               t->Hs[s], t->Ws[s]);
+    if (check_stages(vis, t, set, err))
+        return -1;
     struct avs_finetune *ft = avs_calloc(1, sizeof *ft);
-    ft->pvt = *pvt;
-    memset(pvt, 0, sizeof *pvt);
-    ft->V = ft->pvt.cfg.classes;
+    ft->vis = *vis;
+    memset(vis, 0, sizeof *vis);
+    snprintf(ft->format, sizeof ft->format, "avs-%s-finetune", avs_feat_vis_family(&ft->vis));
+    ft->V = ft->vis.classes;
     ft->A = t->cache->field[fa].shape[0];
     ft->S = avs_malloc((size_t)ft->V * ft->A * sizeof(float));
     memcpy(ft->S, S, (size_t)ft->V * ft->A * sizeof(float));
@@ -239,11 +258,24 @@ int avs_finetune_open_pvt(struct avs_finetune **out, sqlite3 *db, const char *ro
     ft->H = t->H, ft->W = t->W;
     ft->db = db;
     ft->root = avs_strdup(root);
-    avs_tensor_set_init(&ft->g, ft->pvt.spec, ft->pvt.np);
-    avs_tensor_set_init(&ft->m, ft->pvt.spec, ft->pvt.np);
-    avs_tensor_set_init(&ft->v, ft->pvt.spec, ft->pvt.np);
+    int np;
+    const struct avs_tensor_spec *spec = avs_feat_vis_spec(&ft->vis, &np);
+    avs_tensor_set_init(&ft->g, spec, np);
+    avs_tensor_set_init(&ft->m, spec, np);
+    avs_tensor_set_init(&ft->v, spec, np);
     ft->rgb = avs_malloc((size_t)3 * ft->H * ft->W * sizeof(float));
     *out = ft;
+    return 0;
+}
+
+int avs_finetune_open_pvt(struct avs_finetune **ft, sqlite3 *db, const char *root,
+                          const struct avs_tset *t, struct avs_pvt *pvt, const float *S,
+                          struct avs_err *err)
+{
+    struct avs_feat_vis vis = {.kind = AVS_FEAT_VIS_PVT, .pvt = *pvt, .classes = pvt->cfg.classes};
+    if (avs_finetune_open_vis(ft, db, root, t, &vis, S, err))
+        return -1; /* *pvt untouched: the caller still owns it */
+    memset(pvt, 0, sizeof *pvt);
     return 0;
 }
 
@@ -267,16 +299,9 @@ int avs_finetune_open(struct avs_finetune **ft, sqlite3 *db, const char *root,
                     "rebuild the set", t->set_name, e.V, e.A, t->cache->field[fa].shape[0]);
         goto out;
     }
-    if (e.vis.kind != AVS_FEAT_VIS_PVT) {
-        avs_err_set(err, "feature set \"%s\": --mode finetune trains PVTv2 backbones; this set's "
-                    "visual encoder is %s: train it with --mode frozen", t->set_name, t->visual);
-        goto out;
-    }
-    rc = avs_finetune_open_pvt(ft, db, root, t, &e.vis.pvt, e.S, err);
-    if (rc == 0) {
-        e.vis.kind = AVS_FEAT_VIS_NONE; /* moved */
+    rc = avs_finetune_open_vis(ft, db, root, t, &e.vis, e.S, err); /* e.vis moved on success */
+    if (rc == 0)
         (*ft)->alpha = e.alpha, (*ft)->beta = e.beta;
-    }
 out:
     avs_feat_enc_close(&e);
     return rc;
@@ -287,7 +312,7 @@ void avs_finetune_close(struct avs_finetune **p)
     struct avs_finetune *ft = *p;
     if (!ft)
         return;
-    avs_pvt_free(&ft->pvt);
+    avs_feat_vis_free(&ft->vis);
     if (ft->g.t)
         avs_tensor_set_free(&ft->g), avs_tensor_set_free(&ft->m), avs_tensor_set_free(&ft->v);
     bufs_free(ft);
@@ -298,7 +323,13 @@ void avs_finetune_close(struct avs_finetune **p)
 
 struct avs_pvt *avs_finetune_model(struct avs_finetune *ft)
 {
-    return &ft->pvt;
+    AVS_ASSERT(ft->vis.kind == AVS_FEAT_VIS_PVT);
+    return &ft->vis.pvt;
+}
+
+struct avs_feat_vis *avs_finetune_vis(struct avs_finetune *ft)
+{
+    return &ft->vis;
 }
 
 struct avs_tensor_set *avs_finetune_grad_set(struct avs_finetune *ft)
@@ -367,12 +398,10 @@ static int load_video(struct avs_finetune *ft, const struct avs_tset *t, int fa,
 /* The batch's stage maps and Grad-CAM weights into b (device to device). */
 static void put_batch(const struct avs_finetune *ft, struct avs_tbatch *b, int B)
 {
-    const struct avs_pvt_cfg *c = &ft->pvt.cfg;
     const struct avs_ops *op = avs_ops();
     for (int s = 0; s < 4; s++) {
-        size_t n = (size_t)B * c->dims[s] * avs_pvt_side(ft->H, s) * avs_pvt_side(ft->W, s);
-        op->copy(b->stage[s], ft->bst[s], n * sizeof(float));
-        op->copy(b->gc[s], ft->bgc[s], (size_t)B * c->dims[s] * sizeof(float));
+        op->copy(b->stage[s], ft->bst[s], (size_t)B * stage_floats(ft, s) * sizeof(float));
+        op->copy(b->gc[s], ft->bgc[s], (size_t)B * avs_feat_vis_dim(&ft->vis, s) * sizeof(float));
     }
 }
 
@@ -388,19 +417,19 @@ int avs_finetune_batch(struct avs_finetune *ft, const struct avs_tset *t, const 
     for (int i = 0; i < b->nb; i++)
         if (load_video(ft, t, fa, idx[i], i, train && flip && flip[i], aug_seed, train, b, err))
             return -1;
-    const struct avs_pvt *m = &ft->pvt;
+    const struct avs_feat_vis *m = &ft->vis;
     avs_dev_upload(ft->img_d, ft->img, (size_t)B * 3 * ft->H * ft->W);
     if (use_ccv < 0) { /* no CCAM in this run: no Grad-CAM pass */
-        avs_pvt_fwd(m, &ft->ws, ft->bst, ft->vl_d, ft->img_d, B);
+        avs_feat_vis_fwd(m, &ft->ws, ft->bst, ft->vl_d, ft->img_d, B);
         for (int s = 0; s < 4; s++)
-            avs_ops()->zero(ft->bgc[s], (size_t)B * m->cfg.dims[s]);
+            avs_ops()->zero(ft->bgc[s], (size_t)B * avs_feat_vis_dim(m, s));
     } else {
         /* one forward serves the targets (C3IM on its logits) and the Grad-CAM backward */
-        avs_pvt_fwd_kept(m, &ft->ws, ft->bst, ft->vl_d, ft->img_d, B);
+        avs_feat_vis_fwd_kept(m, &ft->ws, ft->bst, ft->vl_d, ft->img_d, B);
         avs_dev_download(ft->vl, ft->vl_d, (size_t)B * ft->V);
         avs_c3im(ft->tg, ft->tv, NULL, ft->vl, ft->al, ft->S, B, ft->V, ft->A, ft->alpha,
                  ft->beta);
-        avs_pvt_gradcam_kept(m, &ft->ws, ft->bgc, use_ccv ? ft->tv : ft->tg);
+        avs_feat_vis_gradcam_kept(m, &ft->ws, ft->bgc, use_ccv ? ft->tv : ft->tg);
     }
     put_batch(ft, b, B);
     ft->B = B;
@@ -413,8 +442,8 @@ void avs_finetune_grads(struct avs_finetune *ft, float *const dstage[4])
 {
     AVS_ASSERT(ft->B > 0);
     avs_arena_zero(&ft->g.arena);
-    avs_pvt_bwd(&ft->pvt, &ft->ws, &ft->g, ft->st, NULL, ft->img_d, (const float *const *)dstage,
-                NULL, ft->B);
+    avs_feat_vis_bwd(&ft->vis, &ft->ws, &ft->g, ft->st, NULL, ft->img_d,
+                     (const float *const *)dstage, NULL, ft->B);
 }
 
 void avs_finetune_step(struct avs_finetune *ft, float *const dstage[4], double lr)
@@ -426,9 +455,9 @@ void avs_finetune_step(struct avs_finetune *ft, float *const dstage[4], double l
 void avs_finetune_adam(struct avs_finetune *ft, double lr)
 {
     ft->adam_step++;
-    avs_ops()->adam(ft->pvt.params.arena.base, ft->g.arena.base, ft->m.arena.base,
-                    ft->v.arena.base, ft->pvt.params.arena.used, lr, 0.9, 0.999, 1e-8, 0.0,
-                    ft->adam_step);
+    const struct avs_tensor_set *p = avs_feat_vis_params(&ft->vis);
+    avs_ops()->adam(p->arena.base, ft->g.arena.base, ft->m.arena.base, ft->v.arena.base,
+                    p->arena.used, lr, 0.9, 0.999, 1e-8, 0.0, ft->adam_step);
 }
 
 /* ---- save / load ---- */
@@ -439,54 +468,43 @@ int avs_finetune_save(const struct avs_finetune *ft, const char *path, int with_
     struct avs_st_writer *w = avs_st_writer_new();
     struct avs_params_stage st = {0};
     char step[32];
-    avs_params_stage_add(&st, w, &ft->pvt.params, NULL);
+    avs_params_stage_add(&st, w, avs_feat_vis_params(&ft->vis), NULL);
     if (with_optim) {
         avs_params_stage_add(&st, w, &ft->m, "adam.m.");
         avs_params_stage_add(&st, w, &ft->v, "adam.v.");
         snprintf(step, sizeof step, "%ld", ft->adam_step);
         avs_st_writer_meta(w, "adam_step", step);
     }
-    avs_st_writer_meta(w, "format", FORMAT);
+    avs_st_writer_meta(w, "format", ft->format);
     int rc = avs_ckpt_seal(w, path, err) ? -1 : avs_st_writer_save(w, path, err);
     avs_st_writer_free(&w);
     avs_params_stage_free(&st);
     return rc;
 }
 
-/* The optimiser's tensors of a checkpoint are not the backbone's: skipped when loading it. */
-static int skip_adam(void *ctx, const struct avs_st_tensor *t, struct avs_err *err)
-{
-    (void)ctx, (void)err;
-    return strncmp(t->name, "adam.", 5) == 0;
-}
-
-static int load_weights(struct avs_pvt *pvt, const struct avs_st_file *f, struct avs_err *err)
-{
-    struct avs_params_io io = {.sets = {&pvt->params}, .nsets = 1, .extra = skip_adam,
-                               .what = "this PVTv2 variant"};
-    return avs_params_load(f, &io, err);
-}
-
-/* Open a backbone file; ours (format FORMAT) are verified (train/ckpt.h), others are weights
- * from elsewhere, checked as any weights are. */
-static int open_backbone(const char *path, struct avs_st_file **f, struct avs_err *err)
+/* Open a backbone file; ours (format "avs-<family>-finetune") are verified (train/ckpt.h),
+ * others are weights from elsewhere, checked as any weights are. */
+static int open_backbone(const char *path, const char *format, struct avs_st_file **f,
+                         struct avs_err *err)
 {
     if (avs_st_open(path, f, err))
         return -1;
     const char *fmt = avs_st_meta(*f, "format");
-    if (fmt && !strcmp(fmt, FORMAT) && avs_ckpt_verify(*f, err)) {
+    if (fmt && !strcmp(fmt, format) && avs_ckpt_verify(*f, err)) {
         avs_st_close(f);
         return -1;
     }
     return 0;
 }
 
-int avs_finetune_load_pvt(struct avs_pvt *pvt, const char *path, struct avs_err *err)
+int avs_finetune_load_vis(struct avs_feat_vis *vis, const char *path, struct avs_err *err)
 {
+    char format[32];
+    snprintf(format, sizeof format, "avs-%s-finetune", avs_feat_vis_family(vis));
     struct avs_st_file *f = NULL;
-    if (open_backbone(path, &f, err))
+    if (open_backbone(path, format, &f, err))
         return -1;
-    int rc = load_weights(pvt, f, err);
+    int rc = avs_feat_vis_load_st(vis, f, "adam.", err);
     avs_st_close(&f);
     return rc ? -1 : 0;
 }
@@ -495,10 +513,10 @@ int avs_finetune_load_pvt(struct avs_pvt *pvt, const char *path, struct avs_err 
 static int load_optim(struct avs_finetune *ft, const struct avs_st_file *f, struct avs_err *err)
 {
     const char *fmt = avs_st_meta(f, "format"), *step = avs_st_meta(f, "adam_step");
-    if (!fmt || strcmp(fmt, FORMAT) || !step)
+    if (!fmt || strcmp(fmt, ft->format) || !step)
         return avs_err_set(err, "%s: not an avs-train backbone checkpoint with optimiser state "
                            "(format \"%s\", adam_step): resume needs runs/<run>/backbone_last."
-                           "safetensors", f->path, FORMAT);
+                           "safetensors", f->path, ft->format);
     struct avs_params_io m = {.sets = {&ft->m}, .nsets = 1, .prefix = "adam.m.",
                               .what = "the backbone's Adam state"};
     struct avs_params_io v = m;
@@ -513,9 +531,9 @@ int avs_finetune_load(struct avs_finetune *ft, const char *path, int with_optim,
                       struct avs_err *err)
 {
     struct avs_st_file *f = NULL;
-    if (open_backbone(path, &f, err))
+    if (open_backbone(path, ft->format, &f, err))
         return -1;
-    int rc = load_weights(&ft->pvt, f, err);
+    int rc = avs_feat_vis_load_st(&ft->vis, f, "adam.", err);
     if (rc == 0 && with_optim)
         rc = load_optim(ft, f, err);
     avs_st_close(&f);

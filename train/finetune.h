@@ -1,5 +1,7 @@
 /* train/finetune.h: the backbone side of `avs-train --mode finetune` (DESIGN §6, the paper's
- * recipe): the feature set's PVTv2 is trained; every step runs it on the (augmented) store
+ * recipe): the feature set's visual encoder is trained (PVTv2 or Swin: the encoders with a
+ * backward in features/vis_train.c; others are refused at open); every step runs it on the
+ * (augmented) store
  * frames, recomputes the C3IM target from the CURRENT visual logits (audio logits and S stay
  * the set's: VGGish is frozen, as AVSBench freezes the audio backbone), the Grad-CAM backward
  * for that class, and after the head's backward the full backward into the backbone + Adam.
@@ -39,7 +41,7 @@
  * stages 4..2; one inside the full backward, recomputed rather than kept through the head's
  * step, whose memory would grow with the backbone) + the two backwards.
  * Memory: the backbone, its gradients and Adam moments are tensor sets of the active backend;
- * the passes run in one PVTv2 workspace (TRAIN mode) and one arena of device buffers, made for
+ * the passes run in one encoder workspace (TRAIN mode) and one arena of device buffers, made for
  * the batch size at the first batch (made again only for a larger one). Frames are made on the
  * host and uploaded; C3IM runs on downloaded logits. The batch (struct avs_tbatch) and dstage
  * are device memory: the batch's stage maps and Grad-CAM weights are device copies.
@@ -54,6 +56,7 @@
 #include "backend/backend.h"
 #include "core/tensor.h"
 #include "features/features.h"
+#include "features/vis.h"
 #include "model/pvt.h"
 #include "train/data.h"
 
@@ -65,10 +68,14 @@ struct avs_finetune; /* the backbone being trained, its grads + Adam state, S, s
 int avs_finetune_open(struct avs_finetune **ft, sqlite3 *db, const char *root,
                       const struct avs_tset *t, const struct avs_enc_files *files,
                       struct avs_err *err);
-/* Same from a model in hand (tests, other tools): on success *pvt is moved in (zeroed here; on
- * failure the caller still owns it), S [V,A] copied
- * (V = pvt->cfg.classes, A = the set's audio_logits width). The stage shapes of pvt on t's frame
- * size must equal the set's. */
+/* Same from an encoder in hand (tests, other tools): on success *vis is moved in (zeroed here;
+ * on failure the caller still owns it), S [V,A] copied (V = vis->classes, A = the set's
+ * audio_logits width). The encoder must have a backward (avs_feat_vis_trainable: the error
+ * names t->visual) and its stage shapes on t's frame size must equal the set's. */
+int avs_finetune_open_vis(struct avs_finetune **ft, sqlite3 *db, const char *root,
+                          const struct avs_tset *t, struct avs_feat_vis *vis, const float *S,
+                          struct avs_err *err);
+/* The same for a PVTv2 in hand (*pvt moved in on success). */
 int avs_finetune_open_pvt(struct avs_finetune **ft, sqlite3 *db, const char *root,
                           const struct avs_tset *t, struct avs_pvt *pvt, const float *S,
                           struct avs_err *err);
@@ -90,20 +97,24 @@ void avs_finetune_step(struct avs_finetune *ft, float *const dstage[4], double l
 void avs_finetune_grads(struct avs_finetune *ft, float *const dstage[4]);
 void avs_finetune_adam(struct avs_finetune *ft, double lr);
 
-/* Backbone weights (official pvt_v2 names) + with_optim: Adam moments (adam.m.<name>,
- * adam.v.<name>) and the Adam step (metadata "adam_step"); metadata format "avs-pvt-finetune",
- * version "1". Atomic (temp + rename). */
+/* Backbone weights (the encoder's official names) + with_optim: Adam moments (adam.m.<name>,
+ * adam.v.<name>) and the Adam step (metadata "adam_step"); metadata format
+ * "avs-<family>-finetune" (avs-pvt-finetune, avs-swin-finetune: avs_feat_vis_family), version
+ * "1". Atomic (temp + rename). */
 int avs_finetune_save(const struct avs_finetune *ft, const char *path, int with_optim,
                       struct avs_err *err);
 /* Load what save wrote (with_optim: the moments and step must be there). Errors name the file
  * and the tensor. On failure the model may be partly overwritten (reload or stop). */
 int avs_finetune_load(struct avs_finetune *ft, const char *path, int with_optim,
                       struct avs_err *err);
-/* The weights of a finetune checkpoint into a loaded PVT of the same variant (avs-predict on a
- * finetuned run: avs_feat_enc_open, then this on e.pvt). Also takes plain official checkpoints. */
-int avs_finetune_load_pvt(struct avs_pvt *pvt, const char *path, struct avs_err *err);
+/* The weights of a finetune checkpoint into a loaded encoder of the same variant (avs-predict
+ * on a finetuned run: avs_feat_enc_open, then this on &e.vis). Also takes plain official
+ * checkpoints. */
+int avs_finetune_load_vis(struct avs_feat_vis *vis, const char *path, struct avs_err *err);
 
-/* The backbone, its gradients (device memory: for tests, reports) and the Adam step count. */
+/* The backbone (_model: a PVTv2 backbone only), its gradients (device memory: for tests,
+ * reports) and the Adam step count. */
+struct avs_feat_vis *avs_finetune_vis(struct avs_finetune *ft);
 struct avs_pvt *avs_finetune_model(struct avs_finetune *ft);
 struct avs_tensor_set *avs_finetune_grad_set(struct avs_finetune *ft);
 long avs_finetune_adam_step(const struct avs_finetune *ft);
