@@ -1,5 +1,5 @@
 #!/bin/bash
-# test_finetune_swin.sh: avs-train --mode finetune on a Swin set end to end (3 synthetic videos
+# test_finetune_swin_cli.sh: avs-train --mode finetune on a Swin set end to end (3 synthetic videos
 # at 224x224, random-init swin_t features, one video per split):
 #   - the run trains the Swin backbone: backbone_*.safetensors in format avs-swin-finetune with
 #     Swin's official names;
