@@ -54,6 +54,27 @@ static void swin_bwd(const struct avs_feat_vis *v, struct avs_feat_vis_ws *w,
 
 static const struct vis_train swin_train = {swin_ws_init, swin_bwd, "swin", "this Swin variant"};
 
+/* ---- ResNet-50 ---- */
+
+/* BatchNorm on the running statistics (torchvision's eval mode): the mode whose gradients are
+ * within 3x PyTorch float32's distance; AVSBench's train.py normalises with batch statistics
+ * (AVS_RESNET_TRAIN_BATCHSTATS, model/resnet.h), which small fine-tuning batches make noisy. */
+static void resnet_ws_init(struct avs_feat_vis_ws *w, const struct avs_feat_vis *v, int N, int H,
+                           int W)
+{
+    avs_resnet_ws_init_mode(&w->rn, &v->rn, N, H, W, AVS_RESNET_TRAIN);
+}
+
+static void resnet_bwd(const struct avs_feat_vis *v, struct avs_feat_vis_ws *w,
+                       struct avs_tensor_set *grads, float *const stage[4], float *logits,
+                       const float *image, const float *const dstage[4], const float *dlogits,
+                       int N)
+{
+    avs_resnet_bwd(&v->rn, &w->rn, grads, stage, logits, image, dstage, dlogits, N);
+}
+
+static const struct vis_train resnet_train = {resnet_ws_init, resnet_bwd, "resnet", "ResNet-50"};
+
 /* ---- dispatch ---- */
 
 /* The row of v's encoder, NULL when it has no backward. */
@@ -62,17 +83,13 @@ static const struct vis_train *train_of(const struct avs_feat_vis *v)
     switch (v->kind) {
     case AVS_FEAT_VIS_PVT: return &pvt_train;
     case AVS_FEAT_VIS_SWIN: return &swin_train;
-    case AVS_FEAT_VIS_RESNET:
-        /* ResNet-50 plugs in HERE: a `resnet_train` row as the two above (a TRAIN workspace
-         * and avs_resnet_bwd of model/resnet_bwd.c; family "resnet", what "ResNet-50"), then
-         * `return &resnet_train;`, and AVS_FEAT_VIS_FINETUNE below names it. */
-        return NULL;
+    case AVS_FEAT_VIS_RESNET: return &resnet_train;
     default: return NULL;
     }
 }
 
 /* The encoders with a row in train_of (for messages). */
-#define AVS_FEAT_VIS_FINETUNE "PVTv2 and Swin"
+#define AVS_FEAT_VIS_FINETUNE "PVTv2, Swin and ResNet-50"
 
 int avs_feat_vis_trainable(const struct avs_feat_vis *v, const char *name, struct avs_err *err)
 {

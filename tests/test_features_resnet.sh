@@ -60,9 +60,15 @@ expect_eq "$(find "$T/pred" -name '*.png' | wc -l | tr -d ' ')" 5 "a mask per te
 out=$(train --features rn --run tp2 --model tpavi --switches AF,CC 2>&1); expect_eq "$?" 1 "--model tpavi with CCAM switches refused"
 out=$(train --features rn --run tp --model c3n --resume 2>&1); expect_eq "$?" 3 "resume with another --model refused"
 echo "$out" | grep -q -- "--model c3n differs" || fail "resume message: $out"
-out=$(train --features rn --run r2 --mode finetune 2>&1); rc=$?
-expect_eq "$rc" 3 "finetune on a resnet50 set refused"
-echo "$out" | grep -q "finetune trains PVTv2 and Swin backbones; this set.s visual encoder is resnet50" || fail "finetune message: $out"
+# fine-tuning the ResNet-50 backbone (BatchNorm on the running statistics; avs_resnet_bwd)
+train --features rn --run r2 --mode finetune; expect_eq "$?" 0 "finetune on a resnet50 set"
+expect_eq "$(q "SELECT json_extract(config, '$.mode') || ' ' || json_extract(config, '$.backbone') FROM runs WHERE name = 'r2'")" \
+  "finetune resnet50" "the finetune run records mode and backbone"
+bb=$T/st/runs/r2/backbone_best.safetensors
+head -c 20000 "$bb" | grep -q '"format":"avs-resnet-finetune"' || fail "backbone format avs-resnet-finetune"
+head -c 40000 "$bb" | grep -aq '"layer4.2.conv3.weight"' || fail "torchvision names in the backbone file"
+"$B/avs-predict" -q --root "$T/st" --run r2 --out "$T/pred2" 2>/dev/null; expect_eq "$?" 0 "avs-predict on the fine-tuned resnet50 run"
+expect_eq "$(find "$T/pred2" -name '*.png' | wc -l | tr -d ' ')" 5 "a mask per test second (fine-tuned resnet50)"
 
 out=$("$B/avs-features" -q --root "$T/st" --random-init 2 --visual resnet50=tests/fixtures/features/pvt_small.weights.safetensors --set bad 2>&1); rc=$?
 expect_eq "$rc" 3 "a PVTv2 checkpoint as resnet50 refused"
