@@ -21,13 +21,11 @@
 
 static const int aspp_dil[4] = {1, 6, 12, 18};
 
-/* The union of the live taps of stage s (st->tc) and where each branch tap went (tap_of). */
-void avs_c3n_aspp_plan(struct avs_c3n_head *h, int s)
+/* The union of the live taps of stage s (st->tc) and where each branch tap went (tap_of), for
+ * four 3x3 branches of dilations dil[] (the first a 1x1 when first_1x1): ASPP's, or AVSBench's
+ * neck (model/c3n_neck.c). */
+void avs_c3n_taps_plan(struct avs_c3n_head *h, int s, const int dil[4], int first_1x1)
 {
-    if (h->cfg.avsbench) {
-        avs_c3n_neck_plan(h, s);
-        return;
-    }
     struct avs_c3n_stage *st = &h->st[s];
     struct avs_tapconv *tc = &st->tc;
     int H = h->cfg.H[s], W = h->cfg.W[s];
@@ -35,12 +33,10 @@ void avs_c3n_aspp_plan(struct avs_c3n_head *h, int s)
     tc->n = 1, tc->dy[0] = tc->dx[0] = 0; /* the centre, shared by all branches */
     for (int a = 0; a < 4; a++)
         for (int t = 0; t < 9; t++) {
-            int dy = (t / 3 - 1) * aspp_dil[a], dx = (t % 3 - 1) * aspp_dil[a];
-            if (a == 0 && t != 4) {
+            int dy = (t / 3 - 1) * dil[a], dx = (t % 3 - 1) * dil[a];
+            if (a == 0 && first_1x1 && t != 4)
                 st->tap_of[a][t] = -1; /* the 1x1 branch has the centre only */
-                continue;
-            }
-            if (dy == 0 && dx == 0)
+            else if (t == 4)
                 st->tap_of[a][t] = 0;
             else if (dy <= -H || dy >= H || dx <= -W || dx >= W)
                 st->tap_of[a][t] = -1;
@@ -50,6 +46,14 @@ void avs_c3n_aspp_plan(struct avs_c3n_head *h, int s)
                 tc->dy[tc->n] = dy, tc->dx[tc->n] = dx, tc->n++;
             }
         }
+}
+
+void avs_c3n_aspp_plan(struct avs_c3n_head *h, int s)
+{
+    if (h->cfg.avsbench)
+        avs_c3n_neck_plan(h, s);
+    else
+        avs_c3n_taps_plan(h, s, aspp_dil, 1);
 }
 
 /* Scratch the ASPP of stage s needs beyond the conv workspace (floats). */

@@ -13,6 +13,8 @@ float *avs_c3n_stake(struct avs_c3n_head *h, size_t n, int zero);
 /* ASPP (model/c3n_aspp.c): plan the taps of stage s (before carving), scratch it needs,
  * forward (into st->a) and backward (parameter gradients added; dx added into when not NULL). */
 void avs_c3n_aspp_plan(struct avs_c3n_head *h, int s);
+/* Its tap planner for dilations dil[] (model/c3n_aspp.c), shared with the neck. */
+void avs_c3n_taps_plan(struct avs_c3n_head *h, int s, const int dil[4], int first_1x1);
 size_t avs_c3n_aspp_scratch(const struct avs_c3n_head *h, int s);
 void avs_c3n_aspp_fwd(struct avs_c3n_head *h, int s, const float *x);
 void avs_c3n_aspp_bwd(struct avs_c3n_head *h, int s, const float *da, float *dx);

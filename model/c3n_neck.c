@@ -17,24 +17,7 @@ static const int neck_dil[4] = {3, 6, 12, 18};
 
 void avs_c3n_neck_plan(struct avs_c3n_head *h, int s)
 {
-    struct avs_c3n_stage *st = &h->st[s];
-    struct avs_tapconv *tc = &st->tc;
-    int H = h->cfg.H[s], W = h->cfg.W[s];
-    tc->N = h->B, tc->C = h->cfg.C[s], tc->H = tc->P = H, tc->W = tc->Q = W, tc->K = h->cfg.D;
-    tc->n = 1, tc->dy[0] = tc->dx[0] = 0;
-    for (int a = 0; a < 4; a++)
-        for (int t = 0; t < 9; t++) {
-            int dy = (t / 3 - 1) * neck_dil[a], dx = (t % 3 - 1) * neck_dil[a];
-            if (t == 4)
-                st->tap_of[a][t] = 0;
-            else if (dy <= -H || dy >= H || dx <= -W || dx >= W)
-                st->tap_of[a][t] = -1;
-            else {
-                AVS_ASSERT(tc->n < AVS_TAPS_MAX);
-                st->tap_of[a][t] = (signed char)tc->n;
-                tc->dy[tc->n] = dy, tc->dx[tc->n] = dx, tc->n++;
-            }
-        }
+    avs_c3n_taps_plan(h, s, neck_dil, 0);
 }
 
 size_t avs_c3n_neck_scratch(const struct avs_c3n_head *h, int s)

@@ -14,6 +14,8 @@
 #  7c. Table III on MS3: the C3IM exponents alpha x beta in {0.1, 0.3} (AF,CC): a feature set
 #      of the MS3 videos per pair (avs-features --subset ms3 --alpha A --beta B), a run on each
 #      (0.1/0.1 is step 7's AF,CC run), the grid by avs-report ablation --rows alpha --cols beta
+#  7d. Table I on MS3: AVSBench's TPAVI baseline (--model tpavi) and C3N, on the b0 features and on
+#      a random-init ResNet-50 + VGGish set of the MS3 videos; avs-report ablation backbone x model
 #  7b. C3N on AVSS (K classes) when the store holds AVSS videos, avs-predict (+ avs-eval --semantic)
 #   8. two trivial baselines (all background, a centre box) through avs-eval
 #   9. avs-predict --clip: one test clip with its predicted masks drawn on, demo/overlay.mp4
@@ -138,6 +140,20 @@ done
 "$bin/avs-report" ablation --root "$store" --rows alpha --cols beta --subset ms3 --where switches=AF,CC \
   --format markdown -o -
 echo "demo: Table III grid in $(( $(date +%s) - t7c )) s"
+
+# Table I's other rows: AVSBench's TPAVI baseline (avs-train --model tpavi: no C3IM/CCAM, BCE)
+# on step 5's features, and C3N with a ResNet-50 backbone (a random-init resnet50 + VGGish set
+# of the MS3 videos), laid out backbone x method by avs-report ablation.
+echo "== demo 7d/10: Table I on MS3: TPAVI baseline and C3N, PVTv2-b0 and ResNet-50 backbones"
+t7d=$(date +%s)
+train tpavi-ms3 --subset ms3 --model tpavi --epochs 10 --batch 2
+RN=resnet50-vggish-ms3
+"$bin/avs-features" -q --root "$store" --random-init 1 --visual resnet50 --fp16 --subset ms3 --set "$RN"
+FEAT=$RN train c3n-ms3-resnet50 --subset ms3 --switches AF,CC --epochs 10 --batch 2
+FEAT=$RN train tpavi-ms3-resnet50 --subset ms3 --model tpavi --epochs 10 --batch 2
+"$bin/avs-report" ablation --root "$store" --rows backbone --cols model --subset ms3 \
+  --where alpha=0.1 --format markdown -o -
+echo "demo: Table I rows in $(( $(date +%s) - t7d )) s"
 
 # AVSS (AVSBench-semantic, issue 14): a tiny C3N run with the K-class output (cross-entropy,
 # T 10: v1 clips padded with zero features), avs-predict (<uid>_<i>.png class indices and
