@@ -95,19 +95,47 @@ int64_t avs_db_scalar_int(sqlite3 *db, const char *sql, int64_t fallback)
     return v;
 }
 
+#define FK_BROKEN "SELECT count(*) FROM pragma_foreign_key_check"
+
+/* The first table with a row that breaks a foreign key (static text; "?" when none). */
+static const char *fk_first_table(sqlite3 *db)
+{
+    static char name[64];
+    sqlite3_stmt *st = NULL;
+    snprintf(name, sizeof name, "?");
+    if (sqlite3_prepare_v2(db, "SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1", -1, &st,
+                           NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+        sqlite3_column_text(st, 0))
+        snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return name;
+}
+
 /* One block in one transaction. Foreign keys are off while it runs (SQLite's procedure for
  * rebuilding a table that others reference: with them on, dropping the old table would
  * cascade) and checked before the commit. */
-static int apply_migration(sqlite3 *db, int n, struct avs_err *err)
+static int apply_migration(sqlite3 *db, int n, int *warned, struct avs_err *err)
 {
     const char *start;
     size_t len;
     AVS_ASSERT(find_migration(n, &start, &len) == 0);
-    char *sql = avs_sprintf("BEGIN IMMEDIATE;\n%.*s", (int)len, start);
+    char *sql = avs_sprintf("%.*s", (int)len, start);
     char *end = avs_sprintf("PRAGMA user_version = %d; COMMIT;", n);
-    int rc = avs_db_exec(db, "PRAGMA foreign_keys = OFF", err) || avs_db_exec(db, sql, err);
-    if (!rc && avs_db_scalar_int(db, "SELECT count(*) FROM pragma_foreign_key_check", 0) != 0)
-        rc = avs_err_set(err, "rows that break a foreign key after the migration");
+    int rc = avs_db_exec(db, "PRAGMA foreign_keys = OFF", err) || avs_db_exec(db, "BEGIN IMMEDIATE", err);
+    /* rows that already broke a key (e.g. deleted with the sqlite3 shell, which does not
+     * enforce them) are not the migration's doing: only new ones stop it */
+    int64_t before = rc ? 0 : avs_db_scalar_int(db, FK_BROKEN, 0);
+    rc = rc || avs_db_exec(db, sql, err);
+    int64_t after = rc ? 0 : avs_db_scalar_int(db, FK_BROKEN, 0);
+    if (!rc && after > before)
+        rc = avs_err_set(err, "%lld rows of table %s and others break a foreign key after the "
+                         "migration (%lld before it)", (long long)(after - before),
+                         fk_first_table(db), (long long)before);
+    else if (!rc && before > 0 && !(*warned)++)
+        avs_log_warn("the index has %lld row(s) that break a foreign key (table %s; e.g. rows "
+                     "deleted with the sqlite3 shell): kept as they were; list them with "
+                     "sqlite3 INDEX 'PRAGMA foreign_key_check'", (long long)before,
+                     fk_first_table(db));
     rc = rc || avs_db_exec(db, end, err);
     if (rc) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -126,11 +154,12 @@ static int migrate(sqlite3 *db, const char *path, struct avs_err *err)
     if (have > want)
         return avs_err_set(err, "%s has schema version %d but this program knows only %d: "
                                 "use a newer avs build", path, have, want);
+    int warned = 0;
     for (int n = have + 1; n <= want; n++) {
         /* Another process may have migrated meanwhile: re-read inside the loop. */
         if ((int)avs_db_scalar_int(db, "PRAGMA user_version", 0) >= n)
             continue;
-        if (apply_migration(db, n, err))
+        if (apply_migration(db, n, &warned, err))
             return -1;
     }
     return 0;
