@@ -38,7 +38,7 @@ MS3_ARGS=(--subset ms3 --videos 40 --seconds 5 --seed 2 --size ${SIZE}x${SIZE})
 AVSS_ARGS=(--subset avss --videos 36 --seed 3 --size ${SIZE}x${SIZE})
 SET=demo-b0-random1-$SIZE
 TRAIN=(--width 32 --batch 4 --lr 1e-3)
-DEMO_LAYOUT=3
+DEMO_LAYOUT=4   # 4: feature cache v2 (checksums), runs with model and C3IM exponents recorded
 t0=$(date +%s)
 
 echo "== demo 1/10: media"
