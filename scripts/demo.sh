@@ -131,10 +131,10 @@ t7c=$(date +%s)
 for a in 0.1 0.3; do
   for b in 0.1 0.3; do
     [ "$a" = 0.1 ] && [ "$b" = 0.1 ] && continue
-    FEAT=$SET-ms3-a$a-b$b
+    ab_set=$SET-ms3-a$a-b$b
     "$bin/avs-features" -q --root "$store" --random-init 1 --visual pvt_v2_b0 --fp16 --subset ms3 \
-      --alpha $a --beta $b --set "$FEAT"
-    FEAT=$FEAT train "c3n-ms3-a$a-b$b" --subset ms3 --switches AF,CC --epochs 10 --batch 2 --alpha $a --beta $b
+      --alpha $a --beta $b --set "$ab_set"
+    FEAT=$ab_set train "c3n-ms3-a$a-b$b" --subset ms3 --switches AF,CC --epochs 10 --batch 2 --alpha $a --beta $b
   done
 done
 "$bin/avs-report" ablation --root "$store" --rows alpha --cols beta --subset ms3 --where switches=AF,CC \
@@ -146,7 +146,7 @@ echo "demo: Table III grid in $(( $(date +%s) - t7c )) s"
 # of the MS3 videos), laid out backbone x method by avs-report ablation.
 echo "== demo 7d/10: Table I on MS3: TPAVI baseline and C3N, PVTv2-b0 and ResNet-50 backbones"
 t7d=$(date +%s)
-train tpavi-ms3 --subset ms3 --model tpavi --epochs 10 --batch 2
+FEAT=$SET train tpavi-ms3 --subset ms3 --model tpavi --epochs 10 --batch 2
 RN=resnet50-vggish-ms3
 "$bin/avs-features" -q --root "$store" --random-init 1 --visual resnet50 --fp16 --subset ms3 --set "$RN"
 FEAT=$RN train c3n-ms3-resnet50 --subset ms3 --switches AF,CC --epochs 10 --batch 2
