@@ -272,3 +272,19 @@ int avs_db_record_session(sqlite3 *db, const char *program, int64_t run_id, int6
     free(ver);
     return rc;
 }
+
+int avs_db_record_ranks(sqlite3 *db, int world, int per_node, const char *comm,
+                         const char *devices, struct avs_err *err)
+{
+    sqlite3_stmt *st;
+    if (avs_db_prepare(db, "UPDATE sessions SET world_size = ?1, ranks_per_node = ?2, comm = ?3, "
+                           "devices = ?4 WHERE id = last_insert_rowid()", &st, err))
+        return -1;
+    sqlite3_bind_int(st, 1, world);
+    sqlite3_bind_int(st, 2, per_node);
+    sqlite3_bind_text(st, 3, comm, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, devices, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_db_error(db, err, "recording the ranks");
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -38,5 +38,10 @@ int64_t avs_db_scalar_int(sqlite3 *db, const char *sql, int64_t fallback);
  * backend `device` with `threads` threads, with this build's code version. */
 int avs_db_record_session(sqlite3 *db, const char *program, int64_t run_id, int64_t set_id,
                           const char *device, int threads, struct avs_err *err);
+/* The ranks of the session just recorded (avs_db_record_session on this connection): world
+ * size, ranks per node, communication ("none", "mpi", "nccl"), every rank's device (avs-train,
+ * avs-features, avs-predict). */
+int avs_db_record_ranks(sqlite3 *db, int world, int per_node, const char *comm,
+                        const char *devices, struct avs_err *err);
 
 #endif

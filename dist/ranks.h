@@ -59,6 +59,10 @@ double avs_ranks_comm_seconds(void);
  * MPI_LOCALRANKID, LOCAL_RANK), -1 when none is set: programs map it to --device cuda:N. */
 int avs_ranks_env_local_rank(void);
 
+/* The device of this rank: `device` when given (--device), else under a launcher cuda:N (N the
+ * local rank) when the default backend is a GPU, else NULL (the default). buf[len] holds it. */
+const char *avs_ranks_device(const char *device, char *buf, size_t len);
+
 /* The world size the launcher announces in the environment (OMPI_COMM_WORLD_SIZE; PMI_SIZE from
  * MPICH's launchers and srun --mpi=pmi2), 1 when none: for programs that do not run as ranks, to refuse
  * being started N times on one store. */
@@ -68,5 +72,44 @@ int avs_ranks_env_size(void);
  * "rank R of N: stopped by signal S from the launcher: another rank ended (its message and
  * mpirun's name it) or the job was cancelled". Fixed buffer; async-signal-safe to write(2). */
 const char *avs_ranks_lost_message(int signo);
+/* With more than one rank: SIGTERM and SIGINT print that line, with `after` in place of the
+ * training checkpoint's sentence (what stays valid, how to go on), and end the process
+ * (exit status 128 + signal). For programs whose state on disk is always valid (avs-features,
+ * avs-predict). Alone: nothing installed. */
+void avs_ranks_exit_on_lost(const char *after);
+
+/* ---- point to point (dist/ranks_work.c builds the ordered work loop on these) ----
+ * Messages of any size between two ranks, in the order they were posted. */
+
+/* Hand buf (bytes, malloc'd; NULL when 0) to rank `to`, which receives it with avs_ranks_recv:
+ * it is sent in the background and freed once sent. A second post first waits for the
+ * previous one (one message in flight per rank: the sender computes the next while it goes). */
+void avs_ranks_post(int to, void *buf, size_t bytes);
+/* Wait for the posted message to be sent (before the process may end). */
+void avs_ranks_post_flush(void);
+/* The next message from rank `from` (malloc'd, NULL when 0 bytes; *bytes its size). */
+void *avs_ranks_recv(int from, size_t *bytes);
+/* Rank 0 tells every other rank to stop early (once); a rank other than 0 asks whether it was
+ * told so (non-blocking), and avs_ranks_stop_settle (collective) receives a stop message
+ * that came after it stopped asking, so that none is left unmatched at the end. */
+void avs_ranks_stop_send(void);
+int avs_ranks_stop_seen(void);
+void avs_ranks_stop_settle(void);
+
+/* ---- ordered work (dist/ranks_work.c) ----
+ * Items 0..n-1 over the ranks: item i is made on rank i % size, and rank 0 takes every item's
+ * result in item order, so that what rank 0 writes is what one process writes.
+ *   make(ctx, i, &buf, &bytes): on the item's rank: its result as malloc'd bytes (a failure is
+ *     a result too: the bytes say so). Returns 0, or -1: this rank makes nothing more (its
+ *     failure goes to rank 0 in buf).
+ *   take(ctx, i, buf, bytes): on rank 0, in item order (buf is freed after: copy what is
+ *     kept). Returns 0, or -1 to stop: no more takes, and every rank stops making (their
+ *     remaining items go to rank 0 empty and are dropped).
+ * Only rank 0 blocks on another rank (for the next item in order), and a rank's posts reach it
+ * in item order, so the loop cannot deadlock; a rank that dies ends the job (the launcher).
+ * Every rank calls it with the same n. Returns 0, or -1 on rank 0 when a take stopped it. */
+typedef int (*avs_ranks_make_fn)(void *ctx, int i, void **buf, size_t *bytes);
+typedef int (*avs_ranks_take_fn)(void *ctx, int i, const void *buf, size_t bytes);
+int avs_ranks_ordered(int n, avs_ranks_make_fn make, avs_ranks_take_fn take, void *ctx);
 
 #endif

@@ -14,6 +14,7 @@
 #include "core/hash.h"
 #include "core/names.h"
 #include "core/progress.h"
+#include "dist/ranks.h"
 #include "features/labelsim.h"
 #include "model/c3im.h"
 #include "model/randinit.h"
@@ -130,9 +131,10 @@ void avs_feat_sim_random(struct avs_feat_enc *e, uint64_t seed)
     avs_randinit_uniform(e->S, (size_t)e->V * e->A, 1.0f, seed, SIM_STREAM);
 }
 
-/* S [V,A] from --vectors (stored in the index) or a deterministic random one. */
+/* S [V,A] from --vectors (stored in the index by the writer, rank 0) or a deterministic random
+ * one. */
 static int load_similarity(struct avs_feat_enc *e, sqlite3 *db, const struct avs_features_opts *o,
-                           char hash[33], struct avs_err *err)
+                           int writer, char hash[33], struct avs_err *err)
 {
     if (!o->vectors) {
         avs_feat_sim_random(e, o->seed);
@@ -159,7 +161,7 @@ static int load_similarity(struct avs_feat_enc *e, sqlite3 *db, const struct avs
         goto out;
     avs_labelsim_build(e->S, wv, (const char *const *)vis, nv, (const char *const *)aud, na);
     if (avs_hash_file(o->vectors, hash, err) ||
-        avs_labelsim_store(db, o->vectors, e->S, nv, na, NULL, err))
+        (writer && avs_labelsim_store(db, o->vectors, e->S, nv, na, NULL, err)))
         goto out;
     rc = 0;
 out:
@@ -443,6 +445,168 @@ static char *default_set_name(const struct avs_features_opts *o)
                        o->flip ? "-flip" : "", o->fp16 ? "-fp16" : "", ab);
 }
 
+/* The run on every rank: the store, encoders and set (rank 0 alone writes: the set's row, lock,
+ * file and session), the videos to do (the same list on every rank). */
+struct job {
+    const struct avs_features_opts *o;
+    struct avs_features_stats *stats;
+    int rank, ranks;
+    sqlite3 *db;
+    struct avs_feat_enc e;
+    struct avs_fs_lock *lock;
+    struct avs_cache_writer *cw;
+    struct video *vids;
+    int nv;
+    struct avs_progress pr;
+    struct avs_err *err; /* rank 0: the fatal error that stopped the loop */
+};
+
+/* 1 on every rank when rc is non-zero on any (err says so where it was not this rank's). */
+static int any_failed(const struct job *j, int rc, struct avs_err *err)
+{
+    if (!avs_ranks_any(rc != 0))
+        return 0;
+    if (rc == 0)
+        avs_err_set(err, "rank %d of %d: another rank failed (its message names the cause)",
+                    j->rank, j->ranks);
+    return 1;
+}
+
+/* The store and the encoders, on every rank: rank 0 opens the index first (it may migrate
+ * it), the others then read it. */
+static int open_encoders(struct job *j, const char *dbp, char *sim_hash, struct avs_err *err)
+{
+    const struct avs_features_opts *o = j->o;
+    struct avs_feat_enc *e = &j->e;
+    int rc = 0;
+    if (j->rank == 0)
+        rc = avs_db_open(dbp, &j->db, err);
+    if (any_failed(j, rc, err))
+        return -1;
+    if (j->rank > 0)
+        rc = avs_db_open_readonly(dbp, &j->db, err);
+    if (rc == 0)
+        rc = store_size(j->db, &e->H, &e->W, err) ||
+             avs_feat_enc_load(e, o->visual, o->visual_weights, o->audio, o->audio_weights,
+                               o->audio_head, o->seed, err) ||
+             load_similarity(e, j->db, o, j->rank == 0, sim_hash, err) ? -1 : 0;
+    e->alpha = (float)o->alpha, e->beta = (float)o->beta;
+    if (rc == 0)
+        rc = avs_feat_frontend_init(e, err);
+    if (rc == 0)
+        avs_feat_fields(e);
+    return any_failed(j, rc, err) ? -1 : 0;
+}
+
+/* The session row with every rank's device (a collective: every rank calls it). */
+static int record_session(struct job *j, struct avs_err *err)
+{
+    size_t len = 64;
+    char *devs = avs_calloc((size_t)j->ranks, len);
+    avs_ranks_gather_str(avs_ops_device(), devs, len);
+    int rc = 0;
+    if (j->rank == 0)
+        rc = avs_db_record_session(j->db, "avs-features", 0, j->stats->set_id, avs_ops_device(),
+                                   avs_ops_threads(), err) ||
+             avs_db_record_ranks(j->db, j->ranks, avs_ranks_local_size(), avs_ranks_comm(), devs,
+                                 err);
+    free(devs);
+    return rc ? -1 : 0;
+}
+
+/* Rank 0: the set's lock, row (rebuilt first with --rebuild) and cache file. */
+static int open_set(struct job *j, const char *name, const char *config, struct avs_err *err)
+{
+    const struct avs_features_opts *o = j->o;
+    char *rel = avs_sprintf("features/%s.bin", name), *bin = avs_fs_join(o->root, rel);
+    char *lockp = avs_sprintf("%s/features/.%s.lock", o->root, name);
+    char *lockrel = avs_sprintf("features/.%s.lock", name);
+    int rc = -1;
+    if (avs_fs_check_under(o->root, rel, err) || avs_fs_check_under(o->root, lockrel, err))
+        goto out; /* features/ or the set's files are links out of the store */
+    int lr = avs_fs_lock_try(lockp, &j->lock, err);
+    if (lr) {
+        if (lr > 0)
+            avs_err_wrap(err, "feature set %s is being written by another avs-features (or use "
+                         "another --set)", name);
+        goto out;
+    }
+    int random_init = !o->visual_weights || !o->audio_weights || !o->vectors;
+    if (o->rebuild && rebuild_reset(j->db, name, bin, config, random_init, err))
+        goto out;
+    if (register_set(j->db, name, rel, config, random_init, &j->stats->set_id, err))
+        goto out;
+    if (avs_cache_open_append(&j->cw, bin, j->e.fields, j->e.nf,
+                              o->fp16 ? AVS_CACHE_F16 : AVS_CACHE_F32, err) ||
+        drop_unindexed(j->db, j->cw, j->stats->set_id, err))
+        goto out;
+    rc = 0;
+out:
+    free(rel), free(bin), free(lockp), free(lockrel);
+    return rc;
+}
+
+/* Video i on this rank: its records (or why it failed) as a message for rank 0. */
+static int make_video(void *ctx, int i, void **buf, size_t *bytes)
+{
+    struct job *j = ctx;
+    *buf = avs_feat_video_make(&j->e, j->o, j->db, j->vids[i].id, j->vids[i].n, bytes);
+    return 0;
+}
+
+/* Rank 0, videos in order: the message's records appended and rows committed, as one process. */
+static int take_video(void *ctx, int i, const void *buf, size_t bytes)
+{
+    struct job *j = ctx;
+    struct avs_err verr = {0};
+    const struct video *v = &j->vids[i];
+    int r = avs_feat_video_take(&j->e, j->db, j->cw, j->stats->set_id, v->id, v->n, buf, bytes,
+                                &verr);
+    if (r == 0) {
+        j->stats->done++;
+        j->stats->records += (int64_t)v->n * (j->o->flip ? 2 : 1);
+    } else if (r == 1) {
+        j->stats->failed++;
+        avs_log_error("video %s: %s", v->uid, verr.msg);
+    } else {
+        avs_err_set(j->err, "video %s: %s", v->uid, verr.msg);
+        drop_unindexed(j->db, j->cw, j->stats->set_id, &verr); /* its records, if the disk lets us */
+        return -1;
+    }
+    avs_progress_add(&j->pr, v->n);
+    return 0;
+}
+
+/* Every rank: the set's id from rank 0, the same list of videos to do; then rank 0 may write. */
+static int plan(struct job *j, struct avs_err *err)
+{
+    int rc = pending_videos(j->db, j->stats->set_id, j->o, &j->vids, &j->nv, &j->stats->videos, err);
+    if (any_failed(j, rc, err)) /* also: every rank has its list before rank 0 commits */
+        return -1;
+    j->stats->unchanged = j->stats->videos - j->nv;
+    int64_t todo = 0;
+    for (int i = 0; i < j->nv; i++)
+        todo += j->vids[i].n;
+    avs_progress_init(&j->pr, "features", "seconds", j->o->progress && j->rank == 0 ? todo : 0);
+    if (!j->o->progress || j->rank > 0)
+        j->pr.enabled = 0;
+    return 0;
+}
+
+static void job_free(struct job *j)
+{
+    for (int i = 0; i < j->nv; i++)
+        free(j->vids[i].uid);
+    free(j->vids);
+    avs_cache_close_writer(&j->cw);
+    avs_fs_unlock(&j->lock);
+    avs_db_close(&j->db);
+    avs_feat_enc_close(&j->e);
+}
+
+/* Under ranks (dist/ranks.h) video i of the list is computed on rank i % ranks and rank 0
+ * writes every video's records and rows in list order: the set's file and rows are those of
+ * one process. Only rank 0's stats count; every rank returns rank 0's status. */
 int avs_features_run(const struct avs_features_opts *given, struct avs_features_stats *stats,
                      struct avs_err *err)
 {
@@ -453,18 +617,16 @@ int avs_features_run(const struct avs_features_opts *given, struct avs_features_
         return avs_err_set(err, "C3IM %s %g: must be a number > 0 (default 0.1)",
                            avs_c3im_exponent_ok(oc.alpha) ? "beta" : "alpha",
                            avs_c3im_exponent_ok(oc.alpha) ? oc.beta : oc.alpha);
-    int rc = -1, nv = 0;
+    int rc = -1;
     double t0 = avs_now();
-    sqlite3 *db = NULL;
-    struct avs_feat_enc e;
-    memset(&e, 0, sizeof e);
+    struct job j;
+    memset(&j, 0, sizeof j);
     memset(stats, 0, sizeof *stats);
-    struct avs_fs_lock *lock = NULL;
-    struct avs_cache_writer *cw = NULL;
-    struct video *vids = NULL;
+    j.o = o, j.stats = stats, j.err = err;
+    j.rank = avs_ranks_rank(), j.ranks = avs_ranks_size();
     char *dbp = o->db_path ? avs_strdup(o->db_path) : avs_db_path_for_root(o->root);
-    char *name = o->set ? avs_strdup(o->set) : default_set_name(o), *rel = NULL, *bin = NULL;
-    char *lockp = NULL, *config = NULL, sim_hash[33] = "";
+    char *name = o->set ? avs_strdup(o->set) : default_set_name(o);
+    char *config = NULL, sim_hash[33] = "";
     if (!avs_feat_set_name_ok(name)) {
         avs_err_set(err, "--set %s: use letters, digits, '-', '_' and '.' (at most 99)", name);
         goto out;
@@ -474,87 +636,30 @@ int avs_features_run(const struct avs_features_opts *given, struct avs_features_
                     " or give --root/--db", dbp, o->root);
         goto out;
     }
-    if (avs_db_open(dbp, &db, err) || store_size(db, &e.H, &e.W, err))
+    if (open_encoders(&j, dbp, sim_hash, err))
         goto out;
-    if (avs_feat_enc_load(&e, o->visual, o->visual_weights, o->audio, o->audio_weights,
-                          o->audio_head, o->seed, err) || load_similarity(&e, db, o, sim_hash, err))
+    config = config_json(o, &j.e, sim_hash);
+    int r = j.rank == 0 ? open_set(&j, name, config, err) : 0;
+    if (any_failed(&j, r, err))
         goto out;
-    e.alpha = (float)o->alpha, e.beta = (float)o->beta;
-    if (avs_feat_frontend_init(&e, err))
-        goto out;
-    avs_feat_fields(&e);
-    config = config_json(o, &e, sim_hash);
-    rel = avs_sprintf("features/%s.bin", name);
-    bin = avs_fs_join(o->root, rel);
-    lockp = avs_sprintf("%s/features/.%s.lock", o->root, name);
-    char *lockrel = avs_sprintf("features/.%s.lock", name);
-    int confined = avs_fs_check_under(o->root, rel, err) || avs_fs_check_under(o->root, lockrel, err);
-    free(lockrel);
-    if (confined) /* features/ or the set's files are links out of the store */
-        goto out;
-    int lr = avs_fs_lock_try(lockp, &lock, err);
-    if (lr) {
-        if (lr > 0)
-            avs_err_wrap(err, "feature set %s is being written by another avs-features (or use "
-                         "another --set)", name);
-        goto out;
-    }
-    int random_init = !o->visual_weights || !o->audio_weights || !o->vectors;
-    if (o->rebuild && rebuild_reset(db, name, bin, config, random_init, err))
-        goto out;
-    if (register_set(db, name, rel, config, random_init, &stats->set_id, err) ||
-        avs_db_record_session(db, "avs-features", 0, stats->set_id, avs_ops_device(),
-                              avs_ops_threads(), err))
+    avs_ranks_bcast(&stats->set_id, sizeof stats->set_id, 0);
+    r = record_session(&j, err);
+    if (any_failed(&j, r, err) || plan(&j, err))
         goto out;
     snprintf(stats->set, sizeof stats->set, "%s", name);
-    if (avs_cache_open_append(&cw, bin, e.fields, e.nf, o->fp16 ? AVS_CACHE_F16 : AVS_CACHE_F32, err) ||
-        drop_unindexed(db, cw, stats->set_id, err))
-        goto out;
-    if (pending_videos(db, stats->set_id, o, &vids, &nv, &stats->videos, err))
-        goto out;
-    stats->unchanged = stats->videos - nv;
-    int64_t todo = 0;
-    for (int i = 0; i < nv; i++)
-        todo += vids[i].n;
-    struct avs_progress pr;
-    avs_progress_init(&pr, "features", "seconds", o->progress ? todo : 0);
-    if (!o->progress)
-        pr.enabled = 0;
-    for (int i = 0; i < nv; i++) {
-        struct avs_err verr = {0};
-        int r = avs_feat_video(&e, o, db, cw, stats->set_id, vids[i].id, vids[i].n, &verr);
-        if (r == 0) {
-            stats->done++;
-            stats->records += (int64_t)vids[i].n * (o->flip ? 2 : 1);
-        } else if (r == 1) {
-            stats->failed++;
-            avs_log_error("video %s: %s", vids[i].uid, verr.msg);
-            if (drop_unindexed(db, cw, stats->set_id, &verr)) {
-                avs_progress_end(&pr);
-                *err = verr;
-                goto out;
-            }
-        } else {
-            avs_progress_end(&pr);
-            avs_err_set(err, "video %s: %s", vids[i].uid, verr.msg);
-            drop_unindexed(db, cw, stats->set_id, &verr); /* its records, if the disk lets us */
-            goto out;
-        }
-        avs_progress_add(&pr, vids[i].n);
-    }
-    avs_progress_end(&pr);
-    avs_feat_set_status(db, stats->set_id);
-    rc = stats->failed ? 2 : 0;
+    r = avs_ranks_ordered(j.nv, make_video, take_video, &j);
+    avs_progress_end(&j.pr);
+    if (r == 0 && j.rank == 0)
+        avs_feat_set_status(j.db, stats->set_id);
+    rc = r ? -1 : stats->failed ? 2 : 0;
 out:
     stats->seconds = avs_now() - t0;
-    for (int i = 0; i < nv; i++)
-        free(vids[i].uid);
-    free(vids);
-    avs_cache_close_writer(&cw);
-    avs_fs_unlock(&lock);
-    avs_db_close(&db);
-    avs_feat_enc_close(&e);
-    free(dbp), free(name), free(rel), free(bin), free(lockp);
+    avs_ranks_bcast(&rc, sizeof rc, 0); /* rank 0's status is the job's */
+    if (rc < 0 && !err->msg[0])
+        avs_err_set(err, "rank %d of %d: rank 0 stopped the run (its message names the cause)",
+                    j.rank, j.ranks);
+    job_free(&j);
+    free(dbp), free(name);
     cJSON_free(config);
     return rc;
 }

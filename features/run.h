@@ -24,12 +24,18 @@ void avs_feat_bufs_free(struct avs_feat_bufs **b);
 void avs_feat_sim_random(struct avs_feat_enc *e, uint64_t seed);
 /* The record layout (features/features.h) from the loaded encoders and H, W. */
 void avs_feat_fields(struct avs_feat_enc *e);
-/* One video of the store (its seconds, frames and wave through store/store.h): 0 done (records
- * synced, rows committed), 1 this video failed (err says why; the
- * run goes on), -1 fatal (cache or index write failed). */
-int avs_feat_video(struct avs_feat_enc *e, const struct avs_features_opts *o, sqlite3 *db,
-                   struct avs_cache_writer *cw, int64_t set_id, int64_t video_id, int n,
-                   struct avs_err *err);
+/* One video of the store (its seconds, frames and wave through store/store.h), in two halves
+ * so that ranks can compute videos that rank 0 writes (features/run.c, dist/ranks.h):
+ * _make computes it into a message (malloc'd, *bytes): its records and targets, or why it
+ * failed (an input problem: the run goes on); _take, on the writing process, appends the
+ * message's records to the set's cache (synced) and commits the video's rows: 0 done, 1 the
+ * video failed (err: the message's reason), -1 fatal (cache or index write failed, or a
+ * message that is not this set's). Records and rows are those of one process computing it. */
+void *avs_feat_video_make(struct avs_feat_enc *e, const struct avs_features_opts *o, sqlite3 *db,
+                          int64_t video_id, int n, size_t *bytes);
+int avs_feat_video_take(const struct avs_feat_enc *e, sqlite3 *db, struct avs_cache_writer *cw,
+                        int64_t set_id, int64_t video_id, int n, const void *buf, size_t bytes,
+                        struct avs_err *err);
 /* The one compute routine of a video's records, shared by the store path (avs_feat_video) and
  * the in-memory clip path (features/clip.c): wave [n*16000] -> log-mel by `policy`, VGGish
  * (or PANNs' log-mel of each second, CNN14);

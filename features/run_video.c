@@ -340,14 +340,31 @@ int avs_feat_compute(struct avs_feat_enc *e, enum avs_logmel_policy policy, cons
     return 0;
 }
 
-/* avs_feat_video's inputs (store files) and output (cache records). */
+/* ---- one video of the store: made into a message (on any rank), taken into the set (rank 0)
+ * A message: struct msg, then for status 0 int tg[B], tv[B] and B records of the fields' floats
+ * back to back (the values avs_cache_append is given; fp16 rounding happens there, on rank
+ * 0), or for status 1 the failure's text. */
+struct msg {
+    int32_t status; /* 0 computed, 1 this video failed */
+    int32_t B;      /* records */
+};
+
+static size_t record_floats(const struct avs_feat_enc *e)
+{
+    size_t n = 0;
+    for (int f = 0; f < e->nf; f++)
+        n += avs_cache_field_numel(&e->fields[f]);
+    return n;
+}
+
+/* avs_feat_video_make's inputs (store files) and output (the message's arrays). */
 struct store_io {
     const char *root;
     char **fr;
-    struct avs_cache_writer *cw;
     int H, W;
-    int64_t *off;
     int *tg, *tv;
+    float *recs; /* [B, record_floats] */
+    const struct avs_feat_enc *e;
 };
 
 static int store_frame(void *ctx, int k, int flip, float *dst, struct avs_err *err)
@@ -359,37 +376,86 @@ static int store_frame(void *ctx, int k, int flip, float *dst, struct avs_err *e
 static int store_record(void *ctx, int i, const float *const *rec, int target, int target_v,
                         struct avs_err *err)
 {
+    (void)err;
     struct store_io *io = ctx;
     io->tg[i] = target, io->tv[i] = target_v;
-    return avs_cache_append(io->cw, rec, &io->off[i], err);
+    float *dst = io->recs + (size_t)i * record_floats(io->e);
+    for (int f = 0; f < io->e->nf; f++) {
+        size_t k = avs_cache_field_numel(&io->e->fields[f]);
+        memcpy(dst, rec[f], k * sizeof *dst);
+        dst += k;
+    }
+    return 0;
 }
 
-int avs_feat_video(struct avs_feat_enc *e, const struct avs_features_opts *o, sqlite3 *db,
-                   struct avs_cache_writer *cw, int64_t set_id, int64_t video_id, int n,
-                   struct avs_err *err)
+static void *failed_msg(const char *why, size_t *bytes)
 {
-    int rc = 1, B = n * (o->flip ? 2 : 1);
+    size_t len = strlen(why) + 1;
+    struct msg *m = avs_malloc(sizeof *m + len);
+    m->status = 1, m->B = 0;
+    memcpy(m + 1, why, len);
+    *bytes = sizeof *m + len;
+    return m;
+}
+
+void *avs_feat_video_make(struct avs_feat_enc *e, const struct avs_features_opts *o, sqlite3 *db,
+                          int64_t video_id, int n, size_t *bytes)
+{
+    int B = n * (o->flip ? 2 : 1);
+    size_t rf = record_floats(e);
+    *bytes = sizeof(struct msg) + (size_t)B * (2 * sizeof(int32_t) + rf * sizeof(float));
+    struct msg *m = avs_malloc(*bytes);
+    m->status = 0, m->B = B;
+    struct avs_err err = {0};
     struct avs_store_seconds sec = {0};
     float *wave = NULL;
-    struct store_io io = {.root = o->root, .cw = cw, .H = e->H, .W = e->W};
-    io.off = avs_malloc((size_t)B * sizeof *io.off);
-    io.tg = avs_malloc((size_t)B * sizeof *io.tg), io.tv = avs_malloc((size_t)B * sizeof *io.tv);
-    if (avs_store_seconds(&sec, db, video_id, n, err))
-        goto out;
-    io.fr = sec.frame;
-    wave = avs_malloc((size_t)n * AVS_LOGMEL_RATE * sizeof(float));
-    if (avs_store_wave(wave, o->root, sec.audio, n, err))
-        goto out;
-    rc = avs_feat_compute(e, o->policy, wave, n, o->flip, store_frame, store_record, &io, err);
-    if (rc)
-        goto out;
-    if (avs_cache_sync(cw, err) || commit_rows(db, set_id, video_id, B, n, io.off, io.tg, io.tv, err)) {
-        rc = -1;
-        goto out;
+    struct store_io io = {.root = o->root, .H = e->H, .W = e->W, .e = e};
+    io.tg = (int *)(m + 1), io.tv = io.tg + B, io.recs = (float *)(io.tv + B);
+    int rc = avs_store_seconds(&sec, db, video_id, n, &err);
+    if (rc == 0) {
+        io.fr = sec.frame;
+        wave = avs_malloc((size_t)n * AVS_LOGMEL_RATE * sizeof(float));
+        rc = avs_store_wave(wave, o->root, sec.audio, n, &err);
     }
-    rc = 0;
-out:
+    if (rc == 0)
+        rc = avs_feat_compute(e, o->policy, wave, n, o->flip, store_frame, store_record, &io, &err);
     avs_store_seconds_free(&sec);
-    free(wave), free(io.off), free(io.tg), free(io.tv);
-    return rc;
+    free(wave);
+    if (rc == 0)
+        return m;
+    free(m);
+    return failed_msg(err.msg, bytes);
+}
+
+int avs_feat_video_take(const struct avs_feat_enc *e, sqlite3 *db, struct avs_cache_writer *cw,
+                        int64_t set_id, int64_t video_id, int n, const void *buf, size_t bytes,
+                        struct avs_err *err)
+{
+    const struct msg *m = buf;
+    if (bytes < sizeof *m)
+        return avs_err_set(err, "a message of %zu bytes: not a video's result", bytes);
+    if (m->status) {
+        avs_err_set(err, "%.*s", (int)(bytes - sizeof *m), (const char *)(m + 1));
+        return 1;
+    }
+    int B = m->B, rc = 0;
+    size_t rf = record_floats(e);
+    if (B < n || bytes != sizeof *m + (size_t)B * (2 * sizeof(int32_t) + rf * sizeof(float)))
+        return avs_err_set(err, "a message of %zu bytes for %d records: not this set's layout",
+                           bytes, B);
+    const int *tg = (const int *)(m + 1), *tv = tg + B;
+    const float *recs = (const float *)(tv + B);
+    int64_t *off = avs_malloc((size_t)B * sizeof *off);
+    for (int i = 0; i < B && rc == 0; i++) {
+        const float *rec[AVS_FEAT_NFIELDS], *p = recs + (size_t)i * rf;
+        for (int f = 0; f < e->nf; f++) {
+            rec[f] = p;
+            p += avs_cache_field_numel(&e->fields[f]);
+        }
+        rc = avs_cache_append(cw, rec, &off[i], err);
+    }
+    if (rc == 0)
+        rc = avs_cache_sync(cw, err) || commit_rows(db, set_id, video_id, B, n, off, tg, tv, err);
+    free(off);
+    return rc ? -1 : 0;
 }

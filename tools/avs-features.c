@@ -41,6 +41,9 @@ static void usage(FILE *f)
         "similarity from word vectors), Grad-CAM weights for both; one record per second (and per\n"
         "flipped copy) in ROOT/features/<set>.bin, indexed in feature_sets / feature_entries.\n"
         "A killed run, run again, continues; finished videos are not redone.\n"
+        "Under mpirun/srun (N ranks, one store): video i of the list is computed on rank i %% N\n"
+        "and rank 0 writes every video's records and rows in list order: the same file and rows\n"
+        "as one process (show, dump, clip, merge and --shard are for single processes).\n"
         "\n"
         "options:\n"
         "  --root DIR            store folder (default ./avsdata); index DIR/avs.db\n"
@@ -300,11 +303,15 @@ static int run(struct args *a, const struct avs_cli *cli)
     a->o.root = cli->root, a->o.db_path = cli->db;
     a->o.shard_i = cli->shard_i, a->o.shard_n = cli->shard_n;
     a->o.progress = !a->quiet && isatty(2);
+    avs_ranks_exit_on_lost("the set keeps every video committed so far: run the same command "
+                           "again to finish it");
     int rc = avs_features_run(&a->o, &st, &err);
     if (rc < 0) {
         fprintf(stderr, "avs-features: %s\n", err.msg);
         return AVS_EXIT_FATAL;
     }
+    if (avs_ranks_rank() > 0)
+        return rc == 2 ? AVS_EXIT_PARTIAL : AVS_EXIT_OK;
     if (a->json)
         printf("{\"set\": \"%s\", \"set_id\": %lld, \"videos\": %d, \"done\": %d, \"unchanged\": %d, "
                "\"failed\": %d, \"records\": %lld, \"seconds\": %.2f}\n", st.set, (long long)st.set_id,
@@ -316,7 +323,37 @@ static int run(struct args *a, const struct avs_cli *cli)
     return rc == 2 ? AVS_EXIT_PARTIAL : AVS_EXIT_OK;
 }
 
+static int features_main(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+    avs_ops_tune_process(argv); /* may exec this program again: before MPI starts */
+    if (avs_ranks_init(&argc, &argv))
+        return AVS_EXIT_FATAL;
+    int rc = features_main(argc, argv);
+    avs_ranks_finalize();
+    return rc;
+}
+
+/* Under a launcher (more than one rank) only the computing run is shared out; the others read
+ * or write through one process's paths. NULL, or why cmd cannot run as ranks. */
+static const char *ranks_refusal(const char *cmd, const struct avs_cli *cli)
+{
+    if (avs_ranks_size() == 1)
+        return NULL;
+    if (cmd && (!strcmp(cmd, "show") || !strcmp(cmd, "dump") || !strcmp(cmd, "clip")))
+        return "show, dump and clip read one store or clip in one process: run them without "
+               "mpirun/srun";
+    if (cmd && !strcmp(cmd, "merge"))
+        return "merge copies shard stores into one: ranks need no merge (they write one store "
+               "together); run merge without mpirun/srun";
+    if (cli->shard_n > 1)
+        return "--shard i/N with ranks: the ranks already share the videos out (video i on rank "
+               "i % ranks); give --shard to single processes on copies of the store, or drop it";
+    return NULL;
+}
+
+static int features_main(int argc, char **argv)
 {
     static const struct option lo[] = {
         AVS_CLI_LONG_OPTIONS,
@@ -345,12 +382,6 @@ int main(int argc, char **argv)
         {"json", no_argument, 0, AVS_OPT_JSON},
         {0, 0, 0, 0},
     };
-    if (avs_ranks_env_size() > 1) { /* N copies would compute the same videos into one store */
-        fprintf(stderr, "avs-features: started as %d ranks by a launcher: avs-features does not run as MPI ranks yet; run it once per machine with --shard i/N on a copy of the store, then `avs-features merge`\n",
-                avs_ranks_env_size());
-        return AVS_EXIT_USAGE;
-    }
-    avs_ops_tune_process(argv);
     struct avs_cli cli;
     struct args a;
     memset(&a, 0, sizeof a);
@@ -361,7 +392,13 @@ int main(int argc, char **argv)
     int rc = avs_cli_parse(&cli, argc, argv, "j:hq", lo, tool_option, &a, usage, "avs-features");
     if (rc >= 0)
         return rc;
-    a.quiet = cli.quiet;
+    a.quiet = cli.quiet || avs_ranks_rank() > 0; /* rank 0 speaks for the job */
+    const char *cmd = optind < argc ? argv[optind] : NULL, *refused = ranks_refusal(cmd, &cli);
+    if (refused) {
+        if (avs_ranks_rank() == 0)
+            fprintf(stderr, "avs-features: started as %d ranks: %s\n", avs_ranks_size(), refused);
+        return AVS_EXIT_USAGE;
+    }
     struct avs_err nerr;
     if (a.o.set && avs_name_check(a.o.set, "--set", &nerr)) { /* it names features/<set>.bin */
         fprintf(stderr, "avs-features: %s\n", nerr.msg);
@@ -369,13 +406,13 @@ int main(int argc, char **argv)
     }
     {
         struct avs_err derr;
-        if (avs_backend_setup("avs-features", cli.device, cli.precision, cli.jobs, cli.quiet,
+        char dev[32];
+        if (avs_backend_setup("avs-features", avs_ranks_device(cli.device, dev, sizeof dev), cli.precision, cli.jobs, a.quiet,
                               &derr)) {
             fprintf(stderr, "avs-features: %s\n", derr.msg);
             return AVS_EXIT_USAGE;
         }
     }
-    const char *cmd = optind < argc ? argv[optind] : NULL;
     if (cmd && !strcmp(cmd, "merge"))
         return merge_cmd(&a, &cli, argv + optind + 1, argc - optind - 1);
     if (optind + (cmd ? 1 : 0) != argc) {

@@ -176,16 +176,6 @@ static int tool_option(void *ctx, int c, const char *arg)
     }
 }
 
-/* Under a launcher without --device: cuda:LOCAL_RANK when the default is a GPU. */
-static const char *rank_device(const char *device, char *buf, size_t len)
-{
-    if (device || avs_ranks_size() == 1 || strncmp(avs_backend_default(), "cuda", 4))
-        return device;
-    int lr = avs_ranks_env_local_rank();
-    snprintf(buf, len, "cuda:%d", lr >= 0 ? lr : avs_ranks_local_rank());
-    return buf;
-}
-
 static int train_main(int argc, char **argv);
 
 int main(int argc, char **argv)
@@ -259,7 +249,7 @@ static int train_main(int argc, char **argv)
     {
         struct avs_err derr;
         char dev[32];
-        if (avs_backend_setup("avs-train", rank_device(cli.device, dev, sizeof dev), cli.precision,
+        if (avs_backend_setup("avs-train", avs_ranks_device(cli.device, dev, sizeof dev), cli.precision,
                               cli.jobs, cli.quiet || avs_ranks_rank() > 0, &derr)) {
             fprintf(stderr, "avs-train: %s\n", derr.msg);
             return AVS_EXIT_USAGE;

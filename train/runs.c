@@ -231,22 +231,6 @@ int avs_run_set_failed(sqlite3 *db, int64_t id, const char *reason, struct avs_e
     return set_status(db, id, "failed", reason, err);
 }
 
-int avs_run_record_ranks(sqlite3 *db, int world, int per_node, const char *comm,
-                         const char *devices, struct avs_err *err)
-{
-    sqlite3_stmt *st;
-    if (avs_db_prepare(db, "UPDATE sessions SET world_size = ?1, ranks_per_node = ?2, comm = ?3, "
-                           "devices = ?4 WHERE id = last_insert_rowid()", &st, err))
-        return -1;
-    sqlite3_bind_int(st, 1, world);
-    sqlite3_bind_int(st, 2, per_node);
-    sqlite3_bind_text(st, 3, comm, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, devices, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : avs_db_error(db, err, "recording the ranks");
-    sqlite3_finalize(st);
-    return rc;
-}
-
 int avs_run_record_epoch(sqlite3 *db, int64_t id, int epoch, double loss, double miou, double f,
                          double seconds, double fps, struct avs_err *err)
 {

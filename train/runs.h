@@ -31,10 +31,6 @@ int avs_run_insert(sqlite3 *db, const char *name, const char *config, int64_t *i
 int avs_run_set_status(sqlite3 *db, int64_t id, const char *status, struct avs_err *err);
 /* status 'failed', runs.error = reason (e.g. where training diverged, with the loss). */
 int avs_run_set_failed(sqlite3 *db, int64_t id, const char *reason, struct avs_err *err);
-/* The ranks of the session just recorded (avs_db_record_session on this connection): world
- * size, ranks per node, communication ("none", "mpi", "nccl"), every rank's device. */
-int avs_run_record_ranks(sqlite3 *db, int world, int per_node, const char *comm,
-                         const char *devices, struct avs_err *err);
 int avs_run_record_epoch(sqlite3 *db, int64_t id, int epoch, double loss, double miou, double f,
                          double seconds, double fps, struct avs_err *err);
 /* The feature set's config must equal the one recorded in the run's config (the set may have

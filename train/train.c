@@ -565,7 +565,7 @@ static int record_session(struct trainer *t, struct avs_err *err)
         rc = avs_run_set_status(t->db, t->run_id, "running", err) ||
              avs_db_record_session(t->db, "avs-train", t->run_id, 0, avs_ops_device(),
                                    avs_ops_threads(), err) ||
-             avs_run_record_ranks(t->db, t->ranks, local, avs_ranks_comm(), devs, err);
+             avs_db_record_ranks(t->db, t->ranks, local, avs_ranks_comm(), devs, err);
     free(devs);
     return rc ? -1 : 0;
 }

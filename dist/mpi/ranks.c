@@ -183,3 +183,93 @@ double avs_ranks_comm_seconds(void)
 {
     return comm_s;
 }
+
+/* ---- point to point ---- */
+
+enum { TAG_SIZE = 101, TAG_DATA, TAG_STOP };
+#define PIECE ((size_t)1 << 30) /* MPI counts are int: messages go in pieces of 1 GiB */
+
+static struct {
+    MPI_Request req[64];
+    int n;
+    uint64_t size; /* the header in flight */
+    void *buf;     /* freed once sent */
+} post;
+static MPI_Request *stop_req; /* [world_size - 1] */
+static int stop_sent, stop_got;
+
+void avs_ranks_post_flush(void)
+{
+    if (post.n)
+        MPI_Waitall(post.n, post.req, MPI_STATUSES_IGNORE);
+    post.n = 0;
+    free(post.buf);
+    post.buf = NULL;
+}
+
+void avs_ranks_post(int to, void *buf, size_t bytes)
+{
+    avs_ranks_post_flush();
+    AVS_ASSERT(bytes / PIECE < sizeof post.req / sizeof *post.req - 1);
+    post.size = bytes, post.buf = buf;
+    MPI_Isend(&post.size, 1, MPI_UINT64_T, to, TAG_SIZE, MPI_COMM_WORLD, &post.req[post.n++]);
+    for (size_t at = 0; at < bytes; at += PIECE) {
+        int k = (int)(bytes - at < PIECE ? bytes - at : PIECE);
+        MPI_Isend((char *)buf + at, k, MPI_BYTE, to, TAG_DATA, MPI_COMM_WORLD, &post.req[post.n++]);
+    }
+}
+
+void *avs_ranks_recv(int from, size_t *bytes)
+{
+    uint64_t size = 0;
+    double t0 = avs_now();
+    MPI_Recv(&size, 1, MPI_UINT64_T, from, TAG_SIZE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    char *buf = size ? avs_malloc((size_t)size) : NULL;
+    for (size_t at = 0; at < size; at += PIECE) {
+        int k = (int)(size - at < PIECE ? size - at : PIECE);
+        MPI_Recv(buf + at, k, MPI_BYTE, from, TAG_DATA, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
+    comm_s += avs_now() - t0;
+    *bytes = (size_t)size;
+    return buf;
+}
+
+void avs_ranks_stop_send(void)
+{
+    static int token;
+    AVS_ASSERT(world_rank == 0 && !stop_sent);
+    stop_req = avs_malloc((size_t)(world_size - 1) * sizeof *stop_req);
+    for (int r = 1; r < world_size; r++)
+        MPI_Isend(&token, 1, MPI_INT, r, TAG_STOP, MPI_COMM_WORLD, &stop_req[r - 1]);
+    stop_sent = 1;
+}
+
+int avs_ranks_stop_seen(void)
+{
+    int flag = 0;
+    if (!stop_got) {
+        MPI_Iprobe(0, TAG_STOP, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
+        if (flag) {
+            int token;
+            MPI_Recv(&token, 1, MPI_INT, 0, TAG_STOP, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            stop_got = 1;
+        }
+    }
+    return stop_got;
+}
+
+void avs_ranks_stop_settle(void)
+{
+    int sent = stop_sent;
+    MPI_Bcast(&sent, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (world_rank == 0 && sent) {
+        MPI_Waitall(world_size - 1, stop_req, MPI_STATUSES_IGNORE);
+        free(stop_req);
+        stop_req = NULL;
+    }
+    else if (sent && !stop_got) {
+        int token;
+        MPI_Recv(&token, 1, MPI_INT, 0, TAG_STOP, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
+    stop_sent = stop_got = 0;
+}
