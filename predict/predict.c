@@ -13,6 +13,7 @@
 #include "core/image.h"
 #include "core/names.h"
 #include "core/progress.h"
+#include "dist/ranks.h"
 #include "eval/eval.h"
 #include "predict/classes.h"
 #include "predict/overlay.h"
@@ -106,10 +107,6 @@ static char *backbone_file(const char *root, const char *run, const char *which,
     return p;
 }
 
-/* Store mode for a finetuned run: each video's first T seconds through its backbone. */
-static int finetuned_videos(struct avs_run_model *rm, sqlite3 *db, int64_t run_id, const char *root,
-                            const struct avs_predict_opts *o, const char *out, const char *subset,
-                            const char *split, struct avs_predict_stats *stats, struct avs_err *err);
 
 /* ---- store mode ---- */
 
@@ -288,14 +285,13 @@ struct out_form {
     int K, color;
 };
 
-/* A video's n seconds of logits [n,K,H*W] as files and predictions rows. */
-static int write_video(sqlite3 *db, int64_t run_id, const char *root, const char *out,
-                       const char *subset, const struct pvideo *v, const float *lg, int n, int W,
-                       int H, const struct out_form *form, struct avs_predict_stats *stats,
-                       struct avs_err *err)
+/* A video's n seconds of logits [n,K,H*W] as files; paths[n] (malloc'd) name them. */
+static int write_files(const char *root, const char *out, const char *subset,
+                       const struct pvideo *v, const float *lg, int n, int W, int H,
+                       const struct out_form *form, char **paths, struct avs_err *err)
 {
     size_t fr = (size_t)form->K * W * H;
-    char *rel = video_rel(subset, v, err), **paths = avs_calloc((size_t)n, sizeof *paths);
+    char *rel = video_rel(subset, v, err);
     char *dir = rel ? avs_fs_join(out, rel) : NULL, wdir[40];
     int fd = -1, rc = rel ? open_video_dir(root, out, rel, &fd, err) : -1;
     if (rc == 0)
@@ -306,36 +302,162 @@ static int write_video(sqlite3 *db, int64_t run_id, const char *root, const char
                          : write_second(wdir, dir, v->uid, k + 1, lg + k * fr, W, H, &paths[k], err);
     if (fd >= 0)
         close(fd);
-    free(rel);
-    if (rc == 0 && run_id > 0)
-        rc = record_rows(db, run_id, v->id, paths, n, root, err);
-    if (rc == 0)
-        stats->videos++, stats->seconds += n;
-    for (int k = 0; k < n; k++)
-        free(paths[k]);
-    free(paths), free(dir);
+    free(rel), free(dir);
     return rc;
 }
 
-static int one_video(struct avs_run_model *rm, sqlite3 *db, int64_t run_id, const char *root,
-                     const char *out, const char *subset, const struct pvideo *v, int color,
-                     struct avs_predict_stats *stats, struct avs_err *err)
+/* ---- one video as a message for rank 0 (dist/ranks.h: avs_ranks_ordered) ----
+ * The files are written by the rank that computed them; rank 0 records their rows in video
+ * order. A message: int32 status, int32 n, then n paths each ending in '\0' (status 0), or the
+ * failure's text (status 1: the run stops there, as one process stops). Status 2: the video
+ * has no features (skipped). */
+enum { DONE = 0, FATAL = 1, SKIPPED = 2 };
+struct pmsg {
+    int32_t status, n;
+};
+
+static void *pmsg_make(int status, int n, char **paths, const char *text, size_t *bytes)
 {
-    struct seconds s;
-    struct avs_tset *t = &rm->set;
-    if (read_video(t, db, v->id, rm->model.sw.ccv, &s, err))
-        return avs_err_wrap(err, "video %s", v->uid);
-    if (!s.n) {
+    size_t len = text ? strlen(text) + 1 : 0;
+    for (int k = 0; k < n; k++)
+        len += strlen(paths[k]) + 1;
+    struct pmsg *m = avs_malloc(sizeof *m + len);
+    m->status = status, m->n = n;
+    char *p = (char *)(m + 1);
+    for (int k = 0; k < n; k++)
+        p = stpcpy(p, paths[k]) + 1;
+    if (text)
+        memcpy(p, text, strlen(text) + 1);
+    *bytes = sizeof *m + len;
+    return m;
+}
+
+/* The files of a video's logits, and its message. */
+static void *write_video(const char *root, const char *out, const char *subset,
+                         const struct pvideo *v, const float *lg, int n, int W, int H,
+                         const struct out_form *form, size_t *bytes)
+{
+    struct avs_err err = {0};
+    char **paths = avs_calloc((size_t)n, sizeof *paths);
+    int rc = write_files(root, out, subset, v, lg, n, W, H, form, paths, &err);
+    void *m = rc ? pmsg_make(FATAL, 0, NULL, err.msg, bytes) : pmsg_make(DONE, n, paths, NULL, bytes);
+    for (int k = 0; k < n; k++)
+        free(paths[k]);
+    free(paths);
+    return m;
+}
+
+/* Rank 0: a video's message into predictions rows and stats. 0, or -1 (err): stop. */
+static int take_video(sqlite3 *db, int64_t run_id, int64_t vid, const char *root, const void *buf,
+                      size_t bytes, struct avs_predict_stats *stats, struct avs_err *err)
+{
+    const struct pmsg *m = buf;
+    if (bytes < sizeof *m)
+        return avs_err_set(err, "a message of %zu bytes: not a video's prediction", bytes);
+    const char *p = (const char *)(m + 1), *end = (const char *)buf + bytes;
+    if (m->status == SKIPPED) {
         stats->skipped++;
+        return 0;
+    }
+    if (m->status == FATAL)
+        return avs_err_set(err, "%.*s", (int)(end - p), p);
+    char **paths = avs_calloc((size_t)m->n, sizeof *paths);
+    for (int k = 0; k < m->n && p < end; k++, p += strlen(p) + 1)
+        paths[k] = (char *)p;
+    int rc = m->n > 0 && paths[m->n - 1] ? 0 : avs_err_set(err, "a message of %zu bytes for %d "
+                                                           "seconds: paths missing", bytes, m->n);
+    if (rc == 0 && run_id > 0)
+        rc = record_rows(db, run_id, vid, paths, m->n, root, err);
+    if (rc == 0)
+        stats->videos++, stats->seconds += m->n;
+    free(paths);
+    return rc;
+}
+
+/* The store-mode run on every rank: video i of the list is predicted on rank i % ranks, which
+ * writes its files; rank 0 records every video's rows in list order (as one process). */
+struct pjob {
+    struct avs_run_model *rm;
+    sqlite3 *db;
+    int64_t run_id;
+    const char *root, *out, *subset;
+    struct pvideo *v;        /* the videos (frozen runs) */
+    int color;
+    struct avs_finetune *ft; /* finetuned runs: the backbone, a batch, logits [T,H,W] */
+    struct avs_tbatch b;
+    float *lg;
+    int use_ccv;
+    struct avs_predict_stats *stats;
+    struct avs_progress *pr;
+    struct avs_err *err;     /* rank 0: why the run stopped */
+};
+
+static struct pvideo job_video(const struct pjob *j, int i)
+{
+    if (j->ft) {
+        const struct avs_tset *t = &j->rm->set;
+        return (struct pvideo){t->v[i].id, t->v[i].uid, t->v[i].category};
+    }
+    return j->v[i];
+}
+
+static void *fatal_msg(const char *uid, const char *why, size_t *bytes)
+{
+    char *text = avs_sprintf("video %s: %s", uid, why);
+    void *m = pmsg_make(FATAL, 0, NULL, text, bytes);
+    free(text);
+    return m;
+}
+
+/* A frozen run's video: its records through the head, the files written. */
+static int make_frozen(void *ctx, int i, void **buf, size_t *bytes)
+{
+    struct pjob *j = ctx;
+    struct avs_tset *t = &j->rm->set;
+    struct seconds s;
+    struct avs_err err = {0};
+    if (read_video(t, j->db, j->v[i].id, j->rm->model.sw.ccv, &s, &err)) {
+        *buf = fatal_msg(j->v[i].uid, err.msg, bytes);
+        return -1;
+    }
+    if (!s.n) {
+        *buf = pmsg_make(SKIPPED, 0, NULL, NULL, bytes);
         return 0;
     }
     size_t fr = (size_t)t->K * t->H * t->W;
     float *lg = avs_malloc((size_t)s.n * fr * sizeof(float));
-    infer(&rm->model, t, &s, lg);
-    struct out_form form = {t->K, color};
-    int rc = write_video(db, run_id, root, out, subset, v, lg, s.n, t->W, t->H, &form, stats, err);
+    infer(&j->rm->model, t, &s, lg);
+    struct out_form form = {t->K, j->color};
+    *buf = write_video(j->root, j->out, j->subset, &j->v[i], lg, s.n, t->W, t->H, &form, bytes);
     free(lg);
     seconds_free(&s);
+    return ((struct pmsg *)*buf)->status == FATAL ? -1 : 0;
+}
+
+/* A finetuned run's video: its first T seconds through the backbone and the head. */
+static int make_finetuned(void *ctx, int i, void **buf, size_t *bytes)
+{
+    struct pjob *j = ctx;
+    struct avs_tset *t = &j->rm->set;
+    struct avs_err err = {0};
+    struct pvideo v = job_video(j, i);
+    if (avs_finetune_batch(j->ft, t, &i, NULL, 0, 0, j->use_ccv, &j->b, &err)) {
+        *buf = fatal_msg(v.uid, err.msg, bytes);
+        return -1;
+    }
+    struct avs_c3n *m = &j->rm->model;
+    avs_c3n_fwd(m, (const float *const *)j->b.stage, (const float *const *)j->b.gc, j->b.audio, 0);
+    avs_dev_download(j->lg, m->head.logits, (size_t)AVS_T * t->H * t->W);
+    struct out_form form = {1, 0};
+    *buf = write_video(j->root, j->out, j->subset, &v, j->lg, AVS_T, t->W, t->H, &form, bytes);
+    return ((struct pmsg *)*buf)->status == FATAL ? -1 : 0;
+}
+
+static int take(void *ctx, int i, const void *buf, size_t bytes)
+{
+    struct pjob *j = ctx;
+    int rc = take_video(j->db, j->run_id, job_video(j, i).id, j->root, buf, bytes, j->stats, j->err);
+    avs_progress_add(j->pr, 1);
     return rc;
 }
 
@@ -393,80 +515,130 @@ static int check_c3im(const struct avs_predict_opts *o, const struct avs_run_mod
                                o->beta_given, o->beta, "avs-predict", err);
 }
 
+/* A finetuned run's videos (the run's set loaded for the split) over the ranks. */
+static int finetuned_videos(struct pjob *j, const struct avs_predict_opts *o, const char *split,
+                            struct avs_err *err)
+{
+    struct avs_tset *t = &j->rm->set;
+    char *bp = backbone_file(j->root, o->run, o->checkpoint ? o->checkpoint : "best", err);
+    int rc = !bp || avs_tset_load(t, j->db, j->root, j->subset, split, AVS_TSET_LOSS_ALL, err) ||
+             avs_finetune_open(&j->ft, j->db, j->root, t, &o->files, err) ||
+             avs_finetune_load(j->ft, bp, 0, err) ? -1 : 0;
+    free(bp);
+    if (avs_ranks_any(rc != 0)) {
+        if (rc == 0)
+            avs_err_set(err, "rank %d: another rank failed (its message names the cause)",
+                        avs_ranks_rank());
+        avs_finetune_close(&j->ft);
+        return -1;
+    }
+    avs_tbatch_init(&j->b, t, 1);
+    j->lg = avs_malloc((size_t)AVS_T * t->H * t->W * sizeof(float));
+    const struct avs_switches *sw = &j->rm->model.sw;
+    j->use_ccv = sw->cc || sw->ccv ? sw->ccv : -1;
+    rc = avs_ranks_ordered(t->n, make_finetuned, take, j);
+    j->stats->skipped += t->n_nofeat + t->n_short;
+    free(j->lg);
+    avs_tbatch_free(&j->b);
+    avs_finetune_close(&j->ft);
+    return rc;
+}
+
+/* The index: rank 0 opens it first (it may migrate it), the other ranks then read it. */
+static int open_index(const char *dbp, sqlite3 **db, struct avs_err *err)
+{
+    int rc = avs_ranks_rank() == 0 ? avs_db_open(dbp, db, err) : 0;
+    if (avs_ranks_any(rc != 0))
+        return rc ? -1 : avs_err_set(err, "rank %d: rank 0 could not open %s", avs_ranks_rank(), dbp);
+    return avs_ranks_rank() == 0 ? 0 : avs_db_open_readonly(dbp, db, err);
+}
+
+/* The run's model and the output folder, checked against the options (every rank). */
+static int open_model(struct pjob *j, const struct avs_predict_opts *o, const char *dbp,
+                      char **out, const char **split, struct avs_err *err)
+{
+    struct avs_run_model *rm = j->rm;
+    if (avs_run_find(j->db, o->run, &j->run_id, NULL, NULL, err) != 0)
+        return avs_err_set(err, "no run \"%s\" in %s: train it with avs-train --run %s", o->run,
+                           dbp, o->run);
+    if (avs_run_model_open(rm, j->db, j->root, o->run, o->checkpoint ? o->checkpoint : "best", err) ||
+        check_c3im(o, rm, err))
+        return -1;
+    j->subset = o->subset ? o->subset : rm->subset, *split = o->split ? o->split : "test";
+    if (o->out)
+        *out = avs_strdup(o->out);
+    else {
+        char *d = avs_run_dir(j->root, o->run), *nm = avs_sprintf("pred-%s-%s", j->subset, *split);
+        *out = avs_fs_join(d, nm);
+        free(d), free(nm);
+    }
+    j->out = *out;
+    if (rm->set.avss != !strcmp(j->subset, "avss"))
+        return avs_err_set(err, "run \"%s\" was trained on %s: it predicts %s videos only "
+                           "(--subset)", o->run, rm->subset, rm->set.avss ? "avss" : "s4/ms3");
+    if (rm->set.avss && o->record)
+        return avs_err_set(err, "--record: AVSS predictions are evaluated with avs-eval --semantic "
+                           "--pred DIR");
+    if (o->color && !rm->set.avss)
+        return avs_err_set(err, "--color: for AVSS runs only (binary runs write probability PNGs)");
+    return o->out ? avs_fs_mkdirs(*out, err) : make_pred_dir(j->root, o->run, j->subset, *split, err);
+}
+
+/* Under ranks (dist/ranks.h) video i is predicted on rank i % ranks (its files written there)
+ * and rank 0 records the rows in video order, then evaluates (--record): files and rows are
+ * those of one process. Only rank 0's stats count; every rank returns rank 0's status. */
 int avs_predict_store(const struct avs_predict_opts *o, struct avs_predict_stats *stats,
                       struct avs_err *err)
 {
     memset(stats, 0, sizeof *stats);
     char *dbp = o->db_path ? avs_strdup(o->db_path) : avs_db_path_for_root(o->root);
     char *root = NULL, *out = NULL;
-    sqlite3 *db = NULL;
     struct avs_run_model rm;
     memset(&rm, 0, sizeof rm);
-    struct pvideo *v = NULL;
-    int nv = 0, rc = -1;
-    int64_t run_id = 0;
-    if (avs_db_open(dbp, &db, err) || !(root = avs_fs_realpath(o->root, err)))
-        goto out;
-    if (avs_run_find(db, o->run, &run_id, NULL, NULL, err) != 0) {
-        avs_err_set(err, "no run \"%s\" in %s: train it with avs-train --run %s", o->run, dbp, o->run);
-        goto out;
-    }
-    if (avs_run_model_open(&rm, db, root, o->run, o->checkpoint ? o->checkpoint : "best", err) ||
-        check_c3im(o, &rm, err))
-        goto out;
-    const char *subset = o->subset ? o->subset : rm.subset, *split = o->split ? o->split : "test";
-    if (o->out)
-        out = avs_strdup(o->out);
-    else {
-        char *d = avs_run_dir(root, o->run), *nm = avs_sprintf("pred-%s-%s", subset, split);
-        out = avs_fs_join(d, nm);
-        free(d), free(nm);
-    }
-    if (rm.set.avss != !strcmp(subset, "avss")) {
-        avs_err_set(err, "run \"%s\" was trained on %s: it predicts %s videos only (--subset)",
-                    o->run, rm.subset, rm.set.avss ? "avss" : "s4/ms3");
-        goto out;
-    }
-    if (rm.set.avss && o->record) {
-        avs_err_set(err, "--record: AVSS predictions are evaluated with avs-eval --semantic --pred DIR");
-        goto out;
-    }
-    if (o->color && !rm.set.avss) {
-        avs_err_set(err, "--color: for AVSS runs only (binary runs write probability PNGs)");
-        goto out;
-    }
-    if (o->out ? avs_fs_mkdirs(out, err) : make_pred_dir(root, o->run, subset, split, err))
-        goto out;
-    if (list_videos(db, subset, split, &v, &nv, err))
-        goto out;
-    if (!nv) {
-        avs_err_set(err, "no ok %s videos in split \"%s\" of %s", subset, split, dbp);
-        goto out;
-    }
     struct avs_progress p;
-    avs_progress_init(&p, "predict", "videos", nv);
-    p.enabled = p.enabled && o->progress;
-    if (is_finetuned(&rm))
-        rc = finetuned_videos(&rm, db, run_id, root, o, out, subset, split, stats, err);
-    else {
-        rc = 0;
-        for (int i = 0; i < nv && rc == 0; i++) {
-            rc = one_video(&rm, db, run_id, root, out, subset, &v[i], o->color, stats, err);
-            avs_progress_add(&p, 1);
-        }
+    avs_progress_init(&p, "predict", "videos", 0);
+    p.enabled = 0;
+    struct pjob j = {.rm = &rm, .color = o->color, .stats = stats, .pr = &p, .err = err};
+    const char *split = NULL;
+    int nv = 0, rc = open_index(dbp, &j.db, err);
+    if (rc == 0 && !(root = avs_fs_realpath(o->root, err)))
+        rc = -1;
+    j.root = root;
+    if (rc == 0)
+        rc = open_model(&j, o, dbp, &out, &split, err);
+    if (rc == 0)
+        rc = list_videos(j.db, j.subset, split, &j.v, &nv, err);
+    if (rc == 0 && !nv)
+        rc = avs_err_set(err, "no ok %s videos in split \"%s\" of %s", j.subset, split, dbp);
+    if (avs_ranks_any(rc != 0)) { /* the same options and index: every rank fails alike */
+        if (rc == 0)
+            avs_err_set(err, "rank %d: another rank failed (its message names the cause)",
+                        avs_ranks_rank());
+        rc = -1;
+        goto out;
     }
+    avs_progress_init(&p, "predict", "videos", nv);
+    p.enabled = p.enabled && o->progress && avs_ranks_rank() == 0;
+    if (is_finetuned(&rm))
+        rc = finetuned_videos(&j, o, split, err);
+    else
+        rc = avs_ranks_ordered(nv, make_frozen, take, &j);
     avs_progress_end(&p);
     struct avs_predict_opts oo = *o;
     oo.split = split;
-    if (rc == 0 && o->record)
-        rc = evaluate(db, root, &oo, subset, &rm, out, stats, err);
+    if (rc == 0 && o->record && avs_ranks_rank() == 0)
+        rc = evaluate(j.db, root, &oo, j.subset, &rm, out, stats, err);
     snprintf(stats->out, sizeof stats->out, "%s", out);
 out:
+    avs_ranks_bcast(&rc, sizeof rc, 0); /* rank 0's status is the job's */
+    if (rc && !err->msg[0])
+        avs_err_set(err, "rank %d: rank 0 stopped the run (its message names the cause)",
+                    avs_ranks_rank());
     for (int i = 0; i < nv; i++)
-        free(v[i].uid), free(v[i].category);
-    free(v);
+        free(j.v[i].uid), free(j.v[i].category);
+    free(j.v);
     avs_run_model_close(&rm);
-    avs_db_close(&db);
+    avs_db_close(&j.db);
     free(dbp), free(root), free(out);
     return rc;
 }
@@ -531,39 +703,3 @@ out:
     return rc;
 }
 
-static int finetuned_videos(struct avs_run_model *rm, sqlite3 *db, int64_t run_id, const char *root,
-                            const struct avs_predict_opts *o, const char *out, const char *subset,
-                            const char *split, struct avs_predict_stats *stats, struct avs_err *err)
-{
-    struct avs_tset *t = &rm->set;
-    struct avs_finetune *ft = NULL;
-    struct avs_tbatch b;
-    memset(&b, 0, sizeof b);
-    char *bp = backbone_file(root, o->run, o->checkpoint ? o->checkpoint : "best", err);
-    int rc = -1;
-    if (!bp || avs_tset_load(t, db, root, subset, split, AVS_TSET_LOSS_ALL, err) ||
-        avs_finetune_open(&ft, db, root, t, &o->files, err) || avs_finetune_load(ft, bp, 0, err))
-        goto out;
-    avs_tbatch_init(&b, t, 1);
-    float *lg = avs_malloc((size_t)AVS_T * t->H * t->W * sizeof(float));
-    const struct avs_switches *sw = &rm->model.sw;
-    int use_ccv = sw->cc || sw->ccv ? sw->ccv : -1;
-    rc = 0;
-    for (int i = 0; i < t->n && rc == 0; i++) {
-        rc = avs_finetune_batch(ft, t, &i, NULL, 0, 0, use_ccv, &b, err);
-        if (rc)
-            break;
-        avs_c3n_fwd(&rm->model, (const float *const *)b.stage, (const float *const *)b.gc, b.audio, 0);
-        avs_dev_download(lg, rm->model.head.logits, (size_t)AVS_T * t->H * t->W);
-        struct pvideo v = {t->v[i].id, t->v[i].uid, t->v[i].category};
-        struct out_form form = {1, 0};
-        rc = write_video(db, run_id, root, out, subset, &v, lg, AVS_T, t->W, t->H, &form, stats, err);
-    }
-    stats->skipped += t->n_nofeat + t->n_short;
-    free(lg);
-out:
-    avs_tbatch_free(&b);
-    avs_finetune_close(&ft);
-    free(bp);
-    return rc;
-}

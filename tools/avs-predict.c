@@ -31,6 +31,8 @@ static void usage(FILE *f)
         "and records the metrics under the run's name (or METHOD). AVSS runs (K classes, clips of\n"
         "10 seconds, short videos padded): DIR/<uid>/<uid>_<i>.png, i = k-1 (official naming), the\n"
         "class index (argmax) per pixel, and <uid>_<i>.logits with the K class maps.\n"
+        "Store mode under mpirun/srun (N ranks): video i on rank i %% N, which writes its files;\n"
+        "rank 0 records the rows in video order (and evaluates): the files and rows of one process.\n"
         "Clip mode: any clip decoded in memory as avs-ingest would, the run's feature-set\n"
         "encoders (random-init ones are rebuilt from their seed; sets made from weight files need\n"
         "the same files: --visual/--audio/--audio-head, hash-checked), consensus, CCAM, head; the\n"
@@ -110,10 +112,14 @@ static int store_mode(struct args *a, int quiet)
     struct avs_err err = {0};
     if (a->o.record && !*a->o.record)
         a->o.record = a->o.run;
+    avs_ranks_exit_on_lost("the rows recorded so far stay valid: run the same command again to "
+                           "predict every video");
     if (avs_predict_store(&a->o, &st, &err)) {
         fprintf(stderr, "avs-predict: %s\n", err.msg);
         return AVS_EXIT_FATAL;
     }
+    if (avs_ranks_rank() > 0)
+        return AVS_EXIT_OK;
     if (a->json)
         printf("{\"videos\": %d, \"seconds\": %d, \"skipped\": %d, \"out\": \"%s\"%s", st.videos,
                st.seconds, st.skipped, st.out, a->o.record ? "" : "}\n");
@@ -129,7 +135,19 @@ static int store_mode(struct args *a, int quiet)
     return AVS_EXIT_OK;
 }
 
+static int predict_main(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+    avs_ops_tune_process(argv); /* may exec this program again: before MPI starts */
+    if (avs_ranks_init(&argc, &argv))
+        return AVS_EXIT_FATAL;
+    int rc = predict_main(argc, argv);
+    avs_ranks_finalize();
+    return rc;
+}
+
+static int predict_main(int argc, char **argv)
 {
     static const struct option lo[] = {
         AVS_CLI_LONG_OPTIONS,
@@ -151,12 +169,6 @@ int main(int argc, char **argv)
         {"beta", required_argument, 0, OPT_BETA},
         {0, 0, 0, 0},
     };
-    if (avs_ranks_env_size() > 1) { /* N copies would compute the same videos into one store */
-        fprintf(stderr, "avs-predict: started as %d ranks by a launcher: avs-predict does not run as MPI ranks yet; run it once per machine with --shard i/N on a copy of the store, then `avs-predict on the merged store`\n",
-                avs_ranks_env_size());
-        return AVS_EXIT_USAGE;
-    }
-    avs_ops_tune_process(argv);
     struct avs_cli cli;
     struct args a;
     memset(&a, 0, sizeof a);
@@ -170,6 +182,14 @@ int main(int argc, char **argv)
                         : "clip mode needs both --clip IN and -o OUT.mp4 (--frames only with --clip)");
         return AVS_EXIT_USAGE;
     }
+    if (a.clip && avs_ranks_size() > 1) { /* one clip is one process's work */
+        if (avs_ranks_rank() == 0)
+            fprintf(stderr, "avs-predict: started as %d ranks: --clip predicts one clip in one "
+                    "process: run it without mpirun/srun (ranks share out the store's videos: "
+                    "store mode)\n", avs_ranks_size());
+        return AVS_EXIT_USAGE;
+    }
+    cli.quiet = cli.quiet || avs_ranks_rank() > 0; /* rank 0 speaks for the job */
     struct avs_err nerr;
     if (avs_name_check(a.o.run, "--run", &nerr)) {
         fprintf(stderr, "avs-predict: %s\n", nerr.msg);
@@ -177,8 +197,9 @@ int main(int argc, char **argv)
     }
     {
         struct avs_err derr;
-        if (avs_backend_setup("avs-predict", cli.device, cli.precision, cli.jobs, cli.quiet,
-                              &derr)) {
+        char dev[32];
+        if (avs_backend_setup("avs-predict", avs_ranks_device(cli.device, dev, sizeof dev),
+                              cli.precision, cli.jobs, cli.quiet, &derr)) {
             fprintf(stderr, "avs-predict: %s\n", derr.msg);
             return AVS_EXIT_USAGE;
         }
