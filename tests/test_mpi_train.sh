@@ -14,8 +14,8 @@
 #   - finetune (backbone trained too), 1 epoch: losses and weights as above;
 #   - a rank killed (SIGKILL) mid-run: mpirun ends the job, rank 0 says why, the last
 #     checkpoint loads and the run resumes on 1 process;
-#   - --batch 3 on 2 ranks: refused, naming the rule; avs-features and avs-predict under
-#     mpirun: refused (they do not run as ranks yet), naming --shard and merge.
+#   - --batch 3 on 2 ranks: refused, naming the rule. (avs-features and avs-predict under
+#     mpirun: tests/test_mpi_features.sh.)
 set -u
 . tests/lib.sh
 . tests/mpi.sh
@@ -89,9 +89,4 @@ expect_eq "$?" 0 "the last checkpoint is valid: the run resumes on 1 process"
 out=$(mpi 2 "$B/avs-train" "${args[@]}" --batch 3 --epochs 1 --run odd 2>&1)
 echo "$out" | grep -qF -- "--batch 3 (the global batch) must be a multiple of the 2 ranks"
 expect_eq "$?" 0 "--batch 3 on 2 ranks refused"
-for p in avs-features avs-predict; do
-  out=$(mpi 2 "$B/$p" --root "$T/st" 2>&1)
-  echo "$out" | grep -qF "$p does not run as MPI ranks yet; run it once per machine with --shard i/N"
-  expect_eq "$?" 0 "$p under mpirun refused"
-done
 finish
