@@ -25,7 +25,7 @@
 /* MPI_Init_thread (MPI_THREAD_FUNNELED: OpenMP threads inside, MPI from the main thread only)
  * when a launcher started this process (OMPI_COMM_WORLD_SIZE, PMI_SIZE/PMI_RANK or PMIX_RANK in
  * the environment); otherwise MPI is not started and the world is this process alone. Returns
- * 0, or -1 (message printed). */
+ * 0, or -1 (message printed; also a build without MPI started as N > 1 ranks). */
 int avs_ranks_init(int *argc, char ***argv);
 void avs_ranks_finalize(void);
 /* Abort every rank of the job (MPI_Abort) with exit status code; alone: exit(code). */
@@ -64,8 +64,8 @@ int avs_ranks_env_local_rank(void);
 const char *avs_ranks_device(const char *device, char *buf, size_t len);
 
 /* The world size the launcher announces in the environment (OMPI_COMM_WORLD_SIZE; PMI_SIZE from
- * MPICH's launchers and srun --mpi=pmi2), 1 when none: for programs that do not run as ranks, to refuse
- * being started N times on one store. */
+ * MPICH's launchers and srun --mpi=pmi2), 1 when none: a build without MPI (dist/single/) refuses
+ * to start under a launcher (N copies would do the same work on one store). */
 int avs_ranks_env_size(void);
 
 /* One line for a rank stopped by its launcher (a signal while the world has other ranks):

@@ -2,14 +2,24 @@
  * collective the identity. */
 #include "dist/ranks.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/common.h"
 
+/* Started N times by a launcher, this build would run N independent copies on one store. */
 int avs_ranks_init(int *argc, char ***argv)
 {
-    (void)argc, (void)argv;
+    (void)argc;
+    int n = avs_ranks_env_size();
+    if (n > 1) {
+        fprintf(stderr, "%s: started as %d ranks by a launcher, but this build has no MPI: N "
+                "copies would do the same work on one store; rebuild with MPI (bash "
+                "scripts/deps.sh, then make MPI=1) or run one process\n",
+                *argv && (*argv)[0] ? (*argv)[0] : "avs", n);
+        return -1;
+    }
     return 0;
 }
 
