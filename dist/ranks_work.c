@@ -41,9 +41,9 @@ int avs_ranks_ordered(int n, avs_ranks_make_fn make, avs_ranks_take_fn take, voi
                 stopped = 1;
             if (!stopped && make(ctx, i, &buf, &bytes))
                 stopped = 1; /* this failure is sent; rank 0 stops everyone when it takes it */
-            avs_ranks_post(0, buf, bytes);
+            avs_ranks_send(0, buf, bytes);
+            free(buf);
         }
-        avs_ranks_post_flush();
     }
     if (size > 1)
         avs_ranks_stop_settle();

@@ -107,6 +107,7 @@ struct avs_features_stats {
     int64_t set_id;
     char set[128];
     double seconds;
+    double wait_seconds; /* rank 0 under ranks: waiting for the other ranks' videos */
 };
 
 int avs_features_run(const struct avs_features_opts *o, struct avs_features_stats *st,

@@ -647,7 +647,9 @@ int avs_features_run(const struct avs_features_opts *given, struct avs_features_
     if (any_failed(&j, r, err) || plan(&j, err))
         goto out;
     snprintf(stats->set, sizeof stats->set, "%s", name);
+    double c0 = avs_ranks_comm_seconds();
     r = avs_ranks_ordered(j.nv, make_video, take_video, &j);
+    stats->wait_seconds = avs_ranks_comm_seconds() - c0;
     avs_progress_end(&j.pr);
     if (r == 0 && j.rank == 0)
         avs_feat_set_status(j.db, stats->set_id);

@@ -320,6 +320,10 @@ static int run(struct args *a, const struct avs_cli *cli)
         fprintf(stderr, "avs-features: set %s: %d videos: %d computed (%lld records), %d already "
                 "there, %d failed, %.1f s\n", st.set, st.videos, st.done, (long long)st.records,
                 st.unchanged, st.failed, st.seconds);
+    if (!a->json && !a->quiet && avs_ranks_size() > 1)
+        fprintf(stderr, "avs-features: ranks: %d (%d per node), %s: rank 0 waited %.1f s of %.1f s "
+                "for the other ranks' videos\n", avs_ranks_size(), avs_ranks_local_size(),
+                avs_ranks_comm(), st.wait_seconds, st.seconds);
     return rc == 2 ? AVS_EXIT_PARTIAL : AVS_EXIT_OK;
 }
 

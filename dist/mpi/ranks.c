@@ -189,34 +189,19 @@ double avs_ranks_comm_seconds(void)
 enum { TAG_SIZE = 101, TAG_DATA, TAG_STOP };
 #define PIECE ((size_t)1 << 30) /* MPI counts are int: messages go in pieces of 1 GiB */
 
-static struct {
-    MPI_Request req[64];
-    int n;
-    uint64_t size; /* the header in flight */
-    void *buf;     /* freed once sent */
-} post;
 static MPI_Request *stop_req; /* [world_size - 1] */
 static int stop_sent, stop_got;
 
-void avs_ranks_post_flush(void)
+void avs_ranks_send(int to, const void *buf, size_t bytes)
 {
-    if (post.n)
-        MPI_Waitall(post.n, post.req, MPI_STATUSES_IGNORE);
-    post.n = 0;
-    free(post.buf);
-    post.buf = NULL;
-}
-
-void avs_ranks_post(int to, void *buf, size_t bytes)
-{
-    avs_ranks_post_flush();
-    AVS_ASSERT(bytes / PIECE < sizeof post.req / sizeof *post.req - 1);
-    post.size = bytes, post.buf = buf;
-    MPI_Isend(&post.size, 1, MPI_UINT64_T, to, TAG_SIZE, MPI_COMM_WORLD, &post.req[post.n++]);
+    uint64_t size = bytes;
+    double t0 = avs_now();
+    MPI_Send(&size, 1, MPI_UINT64_T, to, TAG_SIZE, MPI_COMM_WORLD);
     for (size_t at = 0; at < bytes; at += PIECE) {
         int k = (int)(bytes - at < PIECE ? bytes - at : PIECE);
-        MPI_Isend((char *)buf + at, k, MPI_BYTE, to, TAG_DATA, MPI_COMM_WORLD, &post.req[post.n++]);
+        MPI_Send((const char *)buf + at, k, MPI_BYTE, to, TAG_DATA, MPI_COMM_WORLD);
     }
+    comm_s += avs_now() - t0;
 }
 
 void *avs_ranks_recv(int from, size_t *bytes)

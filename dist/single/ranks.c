@@ -52,14 +52,11 @@ void avs_ranks_gather_str(const char *s, char *out, size_t len)
 
 /* Point to point: with one rank there is no other to talk to (avs_ranks_ordered sends
  * nothing alone), so these are never reached. */
-void avs_ranks_post(int to, void *buf, size_t bytes)
+void avs_ranks_send(int to, const void *buf, size_t bytes)
 {
-    (void)to, (void)bytes;
-    free(buf);
-    AVS_ASSERT(!"avs_ranks_post with one rank");
+    (void)to, (void)buf, (void)bytes;
+    AVS_ASSERT(!"avs_ranks_send with one rank");
 }
-
-void avs_ranks_post_flush(void) {}
 
 void *avs_ranks_recv(int from, size_t *bytes)
 {
