@@ -92,6 +92,10 @@ struct avs_ash_ws {
     int train;                              /* the last forward's mode (dropout masks valid) */
 };
 void avs_ash_ws_init(struct avs_ash_ws *w, const struct avs_ash *m, int R, int N);
+/* The same laid out in base (avs_ash_ws_floats floats of device memory owned by the caller:
+ * a network that runs the head inside its own scratch); w->base stays NULL. */
+size_t avs_ash_ws_floats(const struct avs_ash *m, int R, int N);
+void avs_ash_ws_carve(struct avs_ash_ws *w, const struct avs_ash *m, int R, int N, float *base);
 void avs_ash_ws_free(struct avs_ash_ws *w);
 
 /* w->z [N,K] = logits of N clips; x [R,D] their rows, clip n rows off[n]..off[n+1] (int32 device,

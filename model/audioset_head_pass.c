@@ -44,13 +44,24 @@ static size_t carve(struct avs_ash_ws *w, const struct avs_ash *m, int R, int N,
     return cc.used;
 }
 
-void avs_ash_ws_init(struct avs_ash_ws *w, const struct avs_ash *m, int R, int N)
+size_t avs_ash_ws_floats(const struct avs_ash *m, int R, int N)
+{
+    struct avs_ash_ws probe;
+    return carve(&probe, m, R, N, NULL);
+}
+
+void avs_ash_ws_carve(struct avs_ash_ws *w, const struct avs_ash *m, int R, int N, float *base)
 {
     memset(w, 0, sizeof *w);
-    struct avs_ash_ws probe;
-    w->base = avs_dev_alloc(carve(&probe, m, R, N, NULL), "AudioSet head activations");
-    carve(w, m, R, N, w->base);
+    carve(w, m, R, N, base);
     w->R = R, w->N = N;
+}
+
+void avs_ash_ws_init(struct avs_ash_ws *w, const struct avs_ash *m, int R, int N)
+{
+    float *base = avs_dev_alloc(avs_ash_ws_floats(m, R, N), "AudioSet head activations");
+    avs_ash_ws_carve(w, m, R, N, base);
+    w->base = base;
 }
 
 void avs_ash_ws_free(struct avs_ash_ws *w)
