@@ -118,6 +118,9 @@ int avs_ah_attn_train(struct avs_ash *h, const struct avs_ah_data *d,
     if (d->D != h->D || d->K != h->K)
         return avs_err_set(err, "the head takes %d inputs and %d classes, the data has %d and %d",
                            h->D, h->K, d->D, d->K);
+    if (o->batch < 2 && o->iters > 0) /* bn_attention's batch statistics need two clips */
+        return avs_err_set(err, "--batch %d: the attention head's BatchNorm over clips needs at "
+                           "least 2 clips per step (PyTorch refuses 1 too)", o->batch);
     FILE *tf = o->trace ? fopen(o->trace, "w") : NULL;
     if (o->trace && !tf)
         return avs_err_set(err, "%s: cannot write the trace", o->trace);
