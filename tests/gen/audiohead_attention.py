@@ -6,7 +6,9 @@ bn_attention, fc_final, sigmoid, binary cross-entropy) re-stated here at reduced
 official parameter names. Fresh random weights (Kong's init_layer scale, BatchNorm affine and
 running statistics randomised too so that every term shows), dropout 0 (its masks are the
 backend's own, tested in test_backend_attpool.c). Computed in float64 (the reference) and in
-float32 (PyTorch's own distance from float64 is the test's yardstick).
+float32 (PyTorch's own distance from float64 is the test's yardstick). A second case runs with
+dropout 0.5 and the backend's masks, re-computed here from their counter hash (backend/ops.h
+dropout_fwd: splitmix64 of (seed, index), the layers' seeds 8 seed + layer).
 
 usage: audiohead_attention.py OUTDIR  ->  OUTDIR/audiohead_attention.{weights,io}.safetensors
 """
@@ -23,6 +25,7 @@ import model_st  # noqa: E402
 
 D, H, K, N, T = 8, 6, 5, 3, 4
 EPS_ATT = 1e-7
+DROP_SEED = 5
 
 
 def weights(g):
@@ -59,28 +62,54 @@ def bn(x, w, pre, train):
     return y, rm, rv
 
 
-def forward(w, x, train):
-    """x [N,T,D] -> logits [N,K] (and the running statistics after the pass)."""
+def unit(seed, n):
+    """the backend's dropout uniforms u[i], i < n, for one seed (float32-exact: 24 bits)"""
+    M = (1 << 64) - 1
+    out = np.empty(n, np.float32)
+    for i in range(n):
+        z = (seed * 0x9e3779b97f4a7c15 + i + 1) & M
+        z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & M
+        z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & M
+        z ^= z >> 31
+        out[i] = (z >> 40) / 16777216.0
+    return out
+
+
+def masks(seed, p):
+    """the masks of avs_ash_fwd(..., seed): hidden layers [R,H] as (N,H,T,1), the head's [N,H]"""
+    keep = np.float32(1) / (np.float32(1) - np.float32(p))
+    mk = lambda s, n: torch.from_numpy(np.where(unit(s, n) < np.float32(p), 0, keep).astype(np.float64))
+    hid = [mk(seed * 8 + l, N * T * H).reshape(N, T, H).permute(0, 2, 1)[:, :, :, None] for l in range(3)]
+    return hid + [mk(seed * 8 + 3, N * H).reshape(N, H)]
+
+
+def forward(w, x, train, drop=None):
+    """x [N,T,D] -> logits [N,K] (and the running statistics after the pass); drop: the masks
+    of the three hidden layers and of the head (F.dropout's, drawn by the backend)"""
     stats = {}
     a = x.transpose(1, 2)[:, :, :, None]                # (N, D, T, 1), as EmbeddingLayers
     a, *stats['emb.bn0'] = bn(a, w, 'emb.bn0', train)
     for l in (1, 2, 3):
         a = F.conv2d(a, w['emb.conv%d.weight' % l])
         a, *stats['emb.bn%d' % l] = bn(a, w, 'emb.bn%d' % l, train)
-        a = F.relu(a)                                    # dropout 0
+        a = F.relu(a)
+        if drop is not None:
+            a = a * drop[l - 1].to(a.dtype)
     att = torch.sigmoid(F.conv2d(a, w['attention.att.weight'], w['attention.att.bias']))[:, :, :, 0]
     cla = F.conv2d(a, w['attention.cla.weight'], w['attention.cla.bias'])[:, :, :, 0]  # linear
     att = torch.clamp(att, EPS_ATT, 1.0 - EPS_ATT)
     b = torch.sum(att / torch.sum(att, dim=2)[:, :, None] * cla, dim=2)
     b, *stats['bn_attention'] = bn(b, w, 'bn_attention', train)
     b = F.relu(b)
+    if drop is not None:
+        b = b * drop[3].to(b.dtype)
     return F.linear(b, w['fc_final.weight'], w['fc_final.bias']), stats
 
 
-def run(w, x, y, dtype):
+def run(w, x, y, dtype, drop=None):
     p = {k: v.to(dtype).clone().requires_grad_(not k.endswith(('running_mean', 'running_var')))
          for k, v in w.items()}
-    z, stats = forward(p, x.to(dtype), True)
+    z, stats = forward(p, x.to(dtype), True, drop)
     loss = F.binary_cross_entropy(torch.sigmoid(z), y.to(dtype))
     loss.backward()
     grads = {k: v.grad.double() for k, v in p.items() if v.grad is not None}
@@ -109,6 +138,15 @@ def main():
     for b, (rm, rv) in s64.items():
         io['after.%s.running_mean' % b] = rm.numpy()
         io['after.%s.running_var' % b] = rv.numpy()
+    dm = masks(DROP_SEED, 0.5)
+    z64, l64, g64, _, _ = run(w, x, y, torch.float64, dm)
+    z32, l32, g32, _, _ = run(w, x, y, torch.float32, dm)
+    io.update({'drop.z64': z64.numpy(), 'drop.loss64': l64.reshape(1).numpy(),
+               'drop.z_d32': np.array([(z32 - z64).abs().max().item()]),
+               'drop.loss_d32': np.array([(l32 - l64).abs().item()])})
+    for k, v in g64.items():
+        io['drop.grad.' + k] = v.numpy()
+        io['drop.grad_d32.' + k] = np.array([(g32[k] - v).abs().max().item()])
     model_st.save(os.path.join(out, 'audiohead_attention.weights.safetensors'),
                   {k: v.numpy() for k, v in w.items()})
     model_st.save(os.path.join(out, 'audiohead_attention.io.safetensors'), io)
