@@ -35,6 +35,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/common.h"
 
@@ -175,11 +176,42 @@ struct avs_ah_metrics {
     double map, mauc, dprime;
     double *ap, *auc; /* [K], NaN where a class has no positive (or no negative, for AUC) */
 };
+/* The batch order (train.c; the recipe there): class-balanced or shuffled epochs, from seed. */
+struct avs_ah_rng {
+    uint64_t s;
+};
+struct avs_ah_sampler {
+    int balanced, n, nc;
+    int *order, pos;        /* shuffled epoch order (plain) or class cycle (balanced) */
+    int **lists, *len, *at; /* balanced: per class its clips, shuffled, and the next one */
+    int *cls;               /* balanced: classes with positives */
+    struct avs_ah_rng rng;
+};
+void avs_ah_sampler_init(struct avs_ah_sampler *s, const struct avs_ah_data *d, int balanced,
+                         uint64_t seed);
+int avs_ah_sampler_next(struct avs_ah_sampler *s);
+void avs_ah_sampler_free(struct avs_ah_sampler *s, int K);
+/* The most seconds of one clip of d. */
+int64_t avs_ah_max_rows(const struct avs_ah_data *d);
+/* A --trace line: "step loss idx...". */
+void avs_ah_trace_step(FILE *f, int t, double loss, const int *idx, int B);
+/* Logs step t's loss and the metrics of scores [eval n, K] on o->eval. */
+void avs_ah_report_eval(const float *scores, const struct avs_ah_train_opts *o, int t,
+                        double loss);
 int avs_ah_train(struct avs_ah_head *h, const struct avs_ah_data *d,
                  const struct avs_ah_train_opts *o, double *final_loss, struct avs_err *err);
 /* Clip probabilities [n,K] of every clip of d (caller frees). */
 float *avs_ah_predict(const struct avs_ah_head *h, const struct avs_ah_data *d);
 void avs_ah_eval(const struct avs_ah_head *h, const struct avs_ah_data *d, struct avs_ah_metrics *m);
+
+/* ---- Kong's attention network (attn.c; the model: model/audioset_head.h): the same batches
+ * and Adam recipe on the active backend, dropout and BatchNorm in training, eval statistics
+ * in predictions. Inputs in the released space (PCA'd, quantised). ---- */
+struct avs_ash;
+int avs_ah_attn_train(struct avs_ash *h, const struct avs_ah_data *d,
+                      const struct avs_ah_train_opts *o, double *final_loss, struct avs_err *err);
+float *avs_ah_attn_predict(struct avs_ash *h, const struct avs_ah_data *d);
+void avs_ah_attn_eval(struct avs_ash *h, const struct avs_ah_data *d, struct avs_ah_metrics *m);
 
 /* ---- metrics (metrics.c; ref: sklearn average_precision_score / roc_auc_score, as the
  * AudioSet papers compute them): per class over clips; mAP = mean over classes with >= 1

@@ -12,11 +12,7 @@
 #include "audiohead/audiohead.h"
 #include "core/progress.h"
 
-struct rng {
-    uint64_t s;
-};
-
-static uint64_t next_u64(struct rng *r) /* splitmix64 */
+static uint64_t next_u64(struct avs_ah_rng *r) /* splitmix64 */
 {
     uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -24,7 +20,7 @@ static uint64_t next_u64(struct rng *r) /* splitmix64 */
     return z ^ (z >> 31);
 }
 
-static void shuffle(int *v, int n, struct rng *r)
+static void shuffle(int *v, int n, struct avs_ah_rng *r)
 {
     for (int i = n - 1; i > 0; i--) {
         int j = (int)(next_u64(r) % (uint64_t)(i + 1)), t = v[i];
@@ -32,15 +28,7 @@ static void shuffle(int *v, int n, struct rng *r)
     }
 }
 
-struct sampler {
-    int balanced, n, nc;
-    int *order, pos;   /* shuffled epoch order (plain) or class cycle (balanced) */
-    int **lists, *len, *at; /* balanced: per class its clips, shuffled, and the next one */
-    int *cls;          /* balanced: classes with positives */
-    struct rng rng;
-};
-
-static void sampler_init(struct sampler *s, const struct avs_ah_data *d, int balanced,
+void avs_ah_sampler_init(struct avs_ah_sampler *s, const struct avs_ah_data *d, int balanced,
                          uint64_t seed)
 {
     memset(s, 0, sizeof *s);
@@ -70,7 +58,7 @@ static void sampler_init(struct sampler *s, const struct avs_ah_data *d, int bal
     s->pos = s->nc;
 }
 
-static int sampler_next(struct sampler *s)
+int avs_ah_sampler_next(struct avs_ah_sampler *s)
 {
     if (!s->balanced) {
         if (s->pos == s->n)
@@ -85,7 +73,7 @@ static int sampler_next(struct sampler *s)
     return s->lists[k][s->at[k]++];
 }
 
-static void sampler_free(struct sampler *s, int K)
+void avs_ah_sampler_free(struct avs_ah_sampler *s, int K)
 {
     for (int k = 0; s->lists && k < K; k++)
         free(s->lists[k]);
@@ -105,7 +93,7 @@ static void adam(float *p, const float *g, float *m, float *v, size_t n, float l
     }
 }
 
-static int64_t max_rows(const struct avs_ah_data *d)
+int64_t avs_ah_max_rows(const struct avs_ah_data *d)
 {
     int64_t m = 0;
     for (int i = 0; i < d->n; i++)
@@ -113,7 +101,7 @@ static int64_t max_rows(const struct avs_ah_data *d)
     return m;
 }
 
-static void trace_step(FILE *f, int t, double loss, const int *idx, int B)
+void avs_ah_trace_step(FILE *f, int t, double loss, const int *idx, int B)
 {
     fprintf(f, "%d %.17g", t, loss);
     for (int i = 0; i < B; i++)
@@ -121,11 +109,11 @@ static void trace_step(FILE *f, int t, double loss, const int *idx, int B)
     fputc('\n', f);
 }
 
-static void report_eval(const struct avs_ah_head *h, const struct avs_ah_train_opts *o, int t,
-                        double loss)
+void avs_ah_report_eval(const float *scores, const struct avs_ah_train_opts *o, int t,
+                       double loss)
 {
     struct avs_ah_metrics m;
-    avs_ah_eval(h, o->eval, &m);
+    avs_ah_metrics_compute(scores, o->eval->y, o->eval->n, o->eval->K, &m);
     if (o->progress)
         printf("\rstep %d: loss %.5f, eval mAP %.4f (%d classes), AUC %.4f, d' %.3f\n", t, loss,
                m.map, m.classes_with_pos, m.mauc, m.dprime);
@@ -146,10 +134,10 @@ int avs_ah_train(struct avs_ah_head *h, const struct avs_ah_data *d,
     FILE *tf = o->trace ? fopen(o->trace, "w") : NULL;
     if (o->trace && !tf)
         return avs_err_set(err, "%s: cannot write the trace", o->trace);
-    struct sampler s;
-    sampler_init(&s, d, o->balanced, o->seed);
+    struct avs_ah_sampler s;
+    avs_ah_sampler_init(&s, d, o->balanced, o->seed);
     struct avs_ah_ws w;
-    avs_ah_ws_init(&w, max_rows(d) * o->batch, o->batch, h->K, h->D);
+    avs_ah_ws_init(&w, avs_ah_max_rows(d) * o->batch, o->batch, h->K, h->D);
     float *g = avs_malloc(h->n * sizeof *g), *m = avs_calloc(h->n, sizeof *m);
     float *v = avs_calloc(h->n, sizeof *v);
     int *idx = avs_malloc((size_t)o->batch * sizeof *idx);
@@ -159,16 +147,19 @@ int avs_ah_train(struct avs_ah_head *h, const struct avs_ah_data *d,
     double loss = NAN;
     for (int t = 1; t <= o->iters; t++) {
         for (int i = 0; i < o->batch; i++)
-            idx[i] = sampler_next(&s);
+            idx[i] = avs_ah_sampler_next(&s);
         avs_ah_head_fwd(h, d, idx, o->batch, &w);
         loss = avs_ah_head_bwd(h, d, idx, o->batch, &w, g);
         adam(h->p, g, m, v, h->n, o->lr, t);
         if (tf)
-            trace_step(tf, t, loss, idx, o->batch);
+            avs_ah_trace_step(tf, t, loss, idx, o->batch);
         if (o->progress)
             avs_progress_add(&bar, 1);
-        if (o->eval && o->eval_every && t % o->eval_every == 0)
-            report_eval(h, o, t, loss);
+        if (o->eval && o->eval_every && t % o->eval_every == 0) {
+            float *sc = avs_ah_predict(h, o->eval);
+            avs_ah_report_eval(sc, o, t, loss);
+            free(sc);
+        }
     }
     if (o->progress)
         avs_progress_end(&bar);
@@ -179,7 +170,7 @@ int avs_ah_train(struct avs_ah_head *h, const struct avs_ah_data *d,
         rc = avs_err_set(err, "%s: cannot write the trace", o->trace);
     free(g), free(m), free(v), free(idx);
     avs_ah_ws_free(&w);
-    sampler_free(&s, d->K);
+    avs_ah_sampler_free(&s, d->K);
     return rc;
 }
 
@@ -188,7 +179,7 @@ float *avs_ah_predict(const struct avs_ah_head *h, const struct avs_ah_data *d)
     enum { CHUNK = 256 };
     float *out = avs_malloc((size_t)d->n * h->K * sizeof *out + 1);
     struct avs_ah_ws w;
-    avs_ah_ws_init(&w, max_rows(d) * CHUNK, CHUNK, h->K, h->D);
+    avs_ah_ws_init(&w, avs_ah_max_rows(d) * CHUNK, CHUNK, h->K, h->D);
     int idx[CHUNK];
     for (int i0 = 0; i0 < d->n; i0 += CHUNK) {
         int B = d->n - i0 < CHUNK ? d->n - i0 : CHUNK;

@@ -294,6 +294,30 @@ struct avs_ops {
     /* y row idx[i] += x row i, for i in order (the gather's backward; rows hit several times
      * add up in i order). */
     void (*scatter_rows_add)(float *y, const float *x, const int *idx, int n, int C);
+
+    /* ---- audioset: Kong et al.'s AudioSet attention head (model/audioset_head.c; CPU:
+     * backend/cpu/attpool.c) ---- */
+    /* Attention pooling over time (audioset_classification's Attention.forward): N clips of
+     * rows of a, v [R,C] (one row per second); clip n spans rows off[n]..off[n+1] (off: int32
+     * device memory [N+1]), or, off NULL, rows n*T..(n+1)*T. s = sigmoid(a) [R,C] (saved);
+     * g = clamp(s, eps, 1 - eps); y [N,C] = sum_t g v / sum_t g (both overwritten). */
+    void (*attpool_fwd)(float *y, float *s, const float *a, const float *v, const int *off,
+                        int N, int T, int C, float eps);
+    /* The backward from dy [N,C], s and v as the forward saw them and its y: dv += dy g / G,
+     * da += dy (v - y) / G s (1 - s) where eps <= s <= 1 - eps (torch.clamp's pass-through),
+     * G = sum_t g. Either gradient may be NULL. */
+    void (*attpool_bwd)(float *da, float *dv, const float *dy, const float *s, const float *v,
+                        const float *y, const int *off, int N, int T, int C, float eps);
+    /* The VGGish postprocessor's 8-bit quantisation and Kong's uint8_to_float32 in one:
+     * y = (round_half_even((clamp(x, -2, 2) + 2) * 255 / 4) - 128) / 128 (y may alias x).
+     * No backward: it is applied to data. */
+    void (*quant8_fwd)(float *y, const float *x, size_t n);
+    /* Inverted dropout (F.dropout, training): mask[i] = 0 with probability p, else 1/(1-p), a
+     * function of (seed, i) only (a counter hash: every backend draws the same mask);
+     * y = x * mask (y may alias x). bwd: dx += dy * mask. */
+    void (*dropout_fwd)(float *y, float *mask, const float *x, size_t n, float p,
+                        unsigned long long seed);
+    void (*dropout_bwd)(float *dx, const float *dy, const float *mask, size_t n);
 };
 
 /* Floats of scratch of the dwconv3 primitives for N images of H token rows of C channels

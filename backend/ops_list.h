@@ -161,7 +161,20 @@
     X(gather_rows, (float *y, const float *x, const int *idx, int n, int C),                    \
       (y, x, idx, n, C), (y, x, idx))                                                            \
     X(scatter_rows_add, (float *y, const float *x, const int *idx, int n, int C),               \
-      (y, x, idx, n, C), (y, x, idx))
+      (y, x, idx, n, C), (y, x, idx))                                                      \
+    X(attpool_fwd, (float *y, float *s, const float *a, const float *v, const int *off, int N,    \
+          int T, int C, float eps),                                                              \
+      (y, s, a, v, off, N, T, C, eps), (y, s, a, v, off))                                        \
+    X(attpool_bwd, (float *da, float *dv, const float *dy, const float *s, const float *v,        \
+          const float *y, const int *off, int N, int T, int C, float eps),                       \
+      (da, dv, dy, s, v, y, off, N, T, C, eps), (da, dv, dy, s, v, y, off))                      \
+    X(quant8_fwd, (float *y, const float *x, size_t n),                                          \
+      (y, x, n), (y, x))                                                                         \
+    X(dropout_fwd, (float *y, float *mask, const float *x, size_t n, float p,                    \
+          unsigned long long seed),                                                              \
+      (y, mask, x, n, p, seed), (y, mask, x))                                                    \
+    X(dropout_bwd, (float *dx, const float *dy, const float *mask, size_t n),                    \
+      (dx, dy, mask, n), (dx, dy, mask))
 
 #define AVS_OPS_DOUBLE(X)                                                                        \
     X(bce_logits, (float *dx, const float *x, const float *g, int B, int n, float scale),        \

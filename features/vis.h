@@ -40,7 +40,7 @@ struct avs_feat_vis_ws {
 };
 
 /* The names avs-features takes for --visual (for messages). */
-#define AVS_FEAT_VIS_NAMES "pvt_v2_b0..pvt_v2_b5, swin_t, swin_s, swin_b, swin_b_w12, resnet50"
+#define AVS_FEAT_VIS_NAMES "pvt_v2_b0..pvt_v2_b5, swin_t, swin_s, swin_b, swin_b_w12, swin_t_w4, resnet50"
 
 /* Encoder `name` from file (NULL: random from seed) for H x W frames: -1 with err naming the
  * encoder, the file or the frame size that does not fit. */

@@ -18,7 +18,7 @@ int avs_swin_cfg_variant(struct avs_swin_cfg *c, const char *name)
         const char *name;
         int embed, depth3, heads0, window;
     } v[] = {{"swin_t", 96, 6, 3, 7}, {"swin_s", 96, 18, 3, 7}, {"swin_b", 128, 18, 4, 7},
-             {"swin_b_w12", 128, 18, 4, 12}};
+             {"swin_b_w12", 128, 18, 4, 12}, {"swin_t_w4", 96, 6, 3, 4}};
     for (size_t i = 0; i < sizeof v / sizeof *v; i++)
         if (!strcmp(name, v[i].name)) {
             c->embed = v[i].embed, c->window = v[i].window, c->classes = 1000;

@@ -45,8 +45,9 @@ struct avs_swin_cfg {
     int classes;   /* head outputs (ImageNet: 1000), 0 = no head */
 };
 
-/* "swin_t", "swin_s", "swin_b" (window 7), "swin_b_w12" (window 12, the 384 model); -1 if
- * unknown. */
+/* "swin_t", "swin_s", "swin_b" (window 7), "swin_b_w12" (window 12, the 384 model), "swin_t_w4"
+ * (Swin-T with 4x4 windows: sides multiples of 128, for small stores such as the demo's; no
+ * released weights have it, random init only); -1 if unknown. */
 int avs_swin_cfg_variant(struct avs_swin_cfg *cfg, const char *name);
 /* Channels of stage s. */
 static inline int avs_swin_dim(const struct avs_swin_cfg *c, int s) { return c->embed << s; }

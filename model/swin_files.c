@@ -26,7 +26,7 @@ static int load(struct run *r, const struct avs_swin_files *f, struct avs_err *e
     if ((!f->weights && !f->random_init) || !f->inputs || !f->out ||
         avs_swin_cfg_variant(&cfg, f->variant))
         return avs_err_set(err, "run %s needs --weights (or --random-init), --inputs and --out; "
-                           "variants are swin_t, swin_s, swin_b, swin_b_w12 (see --help)", f->variant);
+                           "variants are swin_t, swin_s, swin_b, swin_b_w12, swin_t_w4 (see --help)", f->variant);
     if (avs_st_open(f->inputs, &in, err))
         return -1;
     int rc = -1;

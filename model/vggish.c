@@ -111,18 +111,43 @@ static int load_params(struct avs_vggish *m, const struct avs_st_file *f,
     return rc;
 }
 
+/* An attention head file: its network (PCA from it, else from the VGGish file at path). */
+static int load_attention(struct avs_vggish *m, const char *path, const char *head_path,
+                          struct avs_err *err)
+{
+    m->att = avs_calloc(1, sizeof *m->att);
+    if (avs_ash_load(m->att, head_path, path, err))
+        return -1;
+    if (!m->att->have_pca)
+        return avs_err_set(err, "%s: an attention head (Kong's FeatureLevelSingleAttention) takes "
+                           "postprocessed embeddings, and neither it nor %s has the VGGish PCA "
+                           "(pca_eigen_vectors [128,128] + pca_means [128]): train it with "
+                           "avs-audiohead --pca, or convert torchvggish's vggish_pca_params",
+                           head_path, path);
+    if (m->fc[AVS_VGGISH_NFC - 1] != AVS_ASH_PCA || m->att->D != AVS_ASH_PCA)
+        return avs_err_set(err, "%s: the attention head takes %d inputs and the VGGish embedding "
+                           "has %d; the PCA needs 128 both", head_path, m->att->D,
+                           m->fc[AVS_VGGISH_NFC - 1]);
+    m->classes = m->att->K;
+    return 0;
+}
+
 int avs_vggish_load(struct avs_vggish *m, const char *path, const char *head_path,
                     struct avs_err *err)
 {
     memset(m, 0, sizeof *m);
     struct avs_st_file *f = NULL, *hf = NULL;
-    int rc = -1;
+    int rc = -1, att = 0;
     if (avs_st_open(path, &f, err) || (head_path && avs_st_open(head_path, &hf, err)))
         goto out;
+    if ((att = avs_ash_is_head(hf)))
+        avs_st_close(&hf); /* not a linear head: the encoder alone from path */
     if (plan(m, f, hf, err))
         goto out;
     avs_tensor_set_init(&m->params, m->specs.v, m->specs.n);
     rc = load_params(m, f, hf, err);
+    if (!rc && att)
+        rc = load_attention(m, path, head_path, err);
 out:
     avs_st_close(&f);
     avs_st_close(&hf);
@@ -182,6 +207,10 @@ void avs_vggish_free(struct avs_vggish *m)
     if (m->params.t)
         avs_tensor_set_free(&m->params);
     avs_spec_list_free(&m->specs);
+    if (m->att)
+        avs_ash_free(m->att);
+    free(m->att);
+    m->att = NULL;
 }
 
 static void geom(struct avs_conv2d *g, const struct avs_vggish *m, int l, int N, int *h, int *w)
@@ -215,7 +244,21 @@ size_t avs_vggish_ws(const struct avs_vggish *m, int N)
 {
     size_t act, conv;
     sizes(m, N, &act, &conv);
-    return 2 * act + conv + 16;
+    size_t att = m->att ? (size_t)N * AVS_ASH_PCA + avs_ash_ws_floats(m->att, N, N) + 16 : 0;
+    return 2 * act + conv + 16 + att;
+}
+
+/* C3N's audio classification: each second's embedding postprocessed, then one clip of one
+ * step (eval statistics); logits [N,K] = fc_final's output. ws: the tail of avs_vggish_ws. */
+static void attention_logits(const struct avs_vggish *m, float *logits, const float *emb, int N,
+                             float *ws)
+{
+    struct avs_ash_ws w;
+    float *q = ws;
+    avs_ash_ws_carve(&w, m->att, N, N, ws + ((size_t)N * AVS_ASH_PCA + 15) / 16 * 16);
+    avs_ash_postprocess(m->att, q, emb, N);
+    avs_ash_fwd(m->att, &w, q, N, NULL, N, 0, 0);
+    avs_ops()->copy(logits, w.z, (size_t)N * m->att->K * sizeof *logits);
 }
 
 void avs_vggish_fwd(const struct avs_vggish *m, float *emb, float *logits, const float *x, int N,
@@ -255,6 +298,10 @@ void avs_vggish_fwd(const struct avs_vggish *m, float *emb, float *logits, const
         op->relu_fwd(y, y, (size_t)N * m->fc[l]);
         I = m->fc[l];
         u = y;
+    }
+    if (logits && m->att) {
+        attention_logits(m, logits, emb, N, ws + 2 * act + conv_ws + 16);
+        return;
     }
     if (logits && m->classes) {
         const struct avs_tensor *ph = &p[2 * (AVS_VGGISH_NCONV + AVS_VGGISH_NFC)];

@@ -18,7 +18,12 @@
  *   embeddings.0 Linear 12288->4096, ReLU; embeddings.2 4096->4096, ReLU; embeddings.4 4096->128,
  *   ReLU  => embedding [N,128]        (no PCA/quantisation postprocessing)
  *   head.weight [K,128], head.bias [K]: logits [N,K] = embedding W^T + b (AudioSet: K = 527),
- *   from the head file (or the VGGish file); optional.
+ *   from the head file (or the VGGish file); optional. Or, when the head file is Kong's
+ *   attention network (fc_final.weight, attention.att.weight: avs-audiohead --model attention,
+ *   a converted md_50000_iters), as C3N's audio branch runs it: the embedding postprocessed
+ *   (VGGish PCA from the head file, else from the VGGish file, else an error; clip, 8-bit
+ *   quantisation, (byte - 128) / 128), each second a clip of one step (eval statistics), and
+ *   logits = fc_final's output.
  * Widths are read from the weights' shapes (any channel/FC widths, e.g. the reduced test model);
  * the input is always 96x64 log-mel frames. Inference only (the audio encoder is frozen).
  */
@@ -31,6 +36,7 @@
 #include "core/common.h"
 #include "backend/backend.h"
 #include "core/tensor.h"
+#include "model/audioset_head.h"
 
 #define AVS_VGGISH_NCONV 6
 #define AVS_VGGISH_NFC 3
@@ -41,6 +47,7 @@ struct avs_vggish {
     int classes;              /* head outputs, 0 without a head */
     struct avs_spec_list specs; /* the size table: conv l at 2l, 2l+1; FC l at 2(6+l), ...; head */
     struct avs_tensor_set params;
+    struct avs_ash *att;      /* an attention head file (model/audioset_head.h), else NULL */
 };
 
 /* The weights from path (torchvggish names; other tensors, e.g. the PCA parameters, are

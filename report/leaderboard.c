@@ -494,6 +494,31 @@ static int section_exponents(struct avs_buf *o, sqlite3 *db, struct avs_err *err
     return 0;
 }
 
+/* The C3N paper's Table I, per subset: C3N (AF,CC) by backbone x audio encoder, and C3N against
+ * AVSBench's TPAVI baseline by backbone x model (VGGish audio); both at the official exponents,
+ * each shown when it has more than one cell. */
+static int section_table1(struct avs_buf *o, sqlite3 *db, struct avs_err *err)
+{
+    static const char *SUB[2][2] = {{"s4", "S4"}, {"ms3", "MS3"}};
+    for (int i = 0; i < 2; i++) {
+        char id[2][32], title[2][128];
+        snprintf(id[0], sizeof id[0], "encoders-%s", SUB[i][0]);
+        snprintf(id[1], sizeof id[1], "baseline-%s", SUB[i][0]);
+        snprintf(title[0], sizeof title[0], "Backbone x audio encoder (Table I, C3N AF,CC), %s", SUB[i][1]);
+        snprintf(title[1], sizeof title[1], "C3N and the TPAVI baseline by backbone (Table I, VGGish), %s",
+                 SUB[i][1]);
+        struct avs_report_grid g[2] = {
+            {.rows = "backbone", .cols = "audio", .subset = SUB[i][0], .split = "test",
+             .where = {"switches=AF,CC", "alpha=0.1", "beta=0.1"}},
+            {.rows = "backbone", .cols = "model", .subset = SUB[i][0], .split = "test",
+             .where = {"audio=vggish", "alpha=0.1", "beta=0.1"}}};
+        for (int k = 0; k < 2; k++)
+            if (avs_report_grid_section(o, db, &g[k], id[k], title[k], err) < 0)
+                return -1;
+    }
+    return 0;
+}
+
 /* The S4/MS3 rows (everything but AVSS), best mIoU first. */
 static void binary_rows(const struct avs_report_board *all, struct board *b)
 {
@@ -521,7 +546,7 @@ int avs_report_leaderboard(sqlite3 *db, const char *root, const char *out, struc
     if (section_dataset(&o, db, err))
         goto done;
     if (avs_report_ablation_section(&o, db, "test", "official", err) < 0 ||
-        section_exponents(&o, db, err))
+        section_exponents(&o, db, err) || section_table1(&o, db, err))
         goto done;
     section_definitions(&o);
     avs_report_protocols_section(&o, &all);

@@ -130,6 +130,11 @@ char *avs_report_param(const char *name, const cJSON *details, const cJSON *conf
         return exponent(name, details, config);
     if (!strcmp(name, "backbone"))
         return first_of(details, config, "backbone", "backbone", "feature_config.visual.name");
+    if (!strcmp(name, "model")) { /* runs from before the model was recorded are C3N's */
+        char *m = first_of(details, config, "model", "model", NULL);
+        return m || !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(config, "feature_config"))
+                   ? m : avs_strdup("C3N");
+    }
     if (!strcmp(name, "audio"))
         return first_of(details, config, "audio", "audio", "feature_config.audio.name");
     char *fc = avs_sprintf("feature_config.%s", name);

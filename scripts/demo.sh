@@ -14,8 +14,10 @@
 #  7c. Table III on MS3: the C3IM exponents alpha x beta in {0.1, 0.3} (AF,CC): a feature set
 #      of the MS3 videos per pair (avs-features --subset ms3 --alpha A --beta B), a run on each
 #      (0.1/0.1 is step 7's AF,CC run), the grid by avs-report ablation --rows alpha --cols beta
-#  7d. Table I on MS3: AVSBench's TPAVI baseline (--model tpavi) and C3N, on the b0 features and on
-#      a random-init ResNet-50 + VGGish set of the MS3 videos; avs-report ablation backbone x model
+#  7d. Table I on MS3: AVSBench's TPAVI baseline (--model tpavi) on the b0 and ResNet-50 features,
+#      C3N on each backbone (PVTv2-b0, ResNet-50, Swin-T with 4x4 windows) x audio encoder
+#      (VGGish, PANNs CNN14): random-init sets of the MS3 videos; avs-report ablation backbone x
+#      audio and backbone x model
 #  7b. C3N on AVSS (K classes) when the store holds AVSS videos, avs-predict (+ avs-eval --semantic)
 #   8. two trivial baselines (all background, a centre box) through avs-eval
 #   9. avs-predict --clip: one test clip with its predicted masks drawn on, demo/overlay.mp4
@@ -142,17 +144,27 @@ done
 echo "demo: Table III grid in $(( $(date +%s) - t7c )) s"
 
 # Table I's other rows: AVSBench's TPAVI baseline (avs-train --model tpavi: no C3IM/CCAM, BCE)
-# on step 5's features, and C3N with a ResNet-50 backbone (a random-init resnet50 + VGGish set
-# of the MS3 videos), laid out backbone x method by avs-report ablation.
-echo "== demo 7d/10: Table I on MS3: TPAVI baseline and C3N, PVTv2-b0 and ResNet-50 backbones"
+# and C3N with each backbone x audio encoder: PVTv2-b0 (step 5's features), ResNet-50 and
+# Swin-T with 4x4 windows (swin_t_w4: Swin's 7x7 windows need 224x224 frames, the demo's are
+# 128x128) x VGGish and PANNs CNN14, random-init at full width, one feature set of the MS3
+# videos per pair; laid out backbone x audio (C3N) and backbone x method (VGGish).
+echo "== demo 7d/10: Table I on MS3: TPAVI baseline and C3N; PVTv2-b0, ResNet-50, Swin-T x VGGish, PANNs"
 t7d=$(date +%s)
 FEAT=$SET train tpavi-ms3 --subset ms3 --model tpavi --epochs 10 --batch 2
-RN=resnet50-vggish-ms3
-"$bin/avs-features" -q --root "$store" --random-init 1 --visual resnet50 --fp16 --subset ms3 --set "$RN"
-FEAT=$RN train c3n-ms3-resnet50 --subset ms3 --switches AF,CC --epochs 10 --batch 2
-FEAT=$RN train tpavi-ms3-resnet50 --subset ms3 --model tpavi --epochs 10 --batch 2
+for vis in pvt_v2_b0 resnet50 swin_t_w4; do
+  for aud in vggish panns_cnn14; do
+    [ $vis = pvt_v2_b0 ] && [ $aud = vggish ] && continue   # step 5's set, run c3n-ms3-af_cc
+    fs=$vis-$aud-ms3
+    "$bin/avs-features" -q --root "$store" --random-init 1 --visual $vis --audio $aud --fp16 \
+      --subset ms3 --set "$fs"
+    FEAT=$fs train "c3n-ms3-$vis-$aud" --subset ms3 --switches AF,CC --epochs 10 --batch 2
+  done
+done
+FEAT=resnet50-vggish-ms3 train tpavi-ms3-resnet50 --subset ms3 --model tpavi --epochs 10 --batch 2
+"$bin/avs-report" ablation --root "$store" --rows backbone --cols audio --subset ms3 \
+  --where model=C3N --where switches=AF,CC --where alpha=0.1 --format markdown -o -
 "$bin/avs-report" ablation --root "$store" --rows backbone --cols model --subset ms3 \
-  --where alpha=0.1 --format markdown -o -
+  --where audio=vggish --where alpha=0.1 --format markdown -o -
 echo "demo: Table I rows in $(( $(date +%s) - t7d )) s"
 
 # AVSS (AVSBench-semantic, issue 14): a tiny C3N run with the K-class output (cross-entropy,

@@ -8,8 +8,13 @@
 #  - 5 Adam steps from our initial weights, in our batch order, equal PyTorch's (float64) within
 #    3x PyTorch float32's own error; the PCA fold is exact; same seed -> same bytes
 #  - training learns (mAP on eval above the untrained head's) and `eval` reproduces train's mAP
+#  - the attention head (--model attention, the default; Kong's FeatureLevelSingleAttention):
+#    it learns (mAP clearly above the untrained network's), eval reproduces it, same seed -> same
+#    bytes, official names + PCA in the file
 #  - store path: a head trained on TFRecords (folded through the PCA) loads in avs-features with
-#    --audio-head and its logits are head.weight . audio_emb + head.bias; a head trained on the
+#    --audio-head and its logits are head.weight . audio_emb + head.bias; an attention head loads
+#    and its logits are the network's on the postprocessed embedding (PCA from the head file,
+#    else the VGGish file, else an error); a head trained on the
 #    set's own embeddings with a segment CSV; bad CSV rows named by file and line
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -62,7 +67,7 @@ EOF
 n_checks=$((n_checks + 1))
 
 # --- 5 steps against PyTorch, determinism
-tr="--train $fx/train.tfrecord --pca $fx/pca.safetensors --seed 7 --batch 8 --lr 0.01 -q"
+tr="--model linear --train $fx/train.tfrecord --pca $fx/pca.safetensors --seed 7 --batch 8 --lr 0.01 -q"
 "$A" train $tr --iters 0 --out "$T/init.st"; expect_eq $? 0 "initial head"
 "$A" train $tr --iters 5 --trace "$T/trace1" --out "$T/h1.st"; expect_eq $? 0 "5 steps"
 $py "$gen/audiohead_ref.py" "$fx" "$T/init.st" "$T/trace1" "$T/h1.st" 0.01 || fail "PyTorch reference"
@@ -76,8 +81,8 @@ n_checks=$((n_checks + 2))
 # --- it learns; eval reproduces train's numbers
 ev="--eval $fx/eval.tfrecord"
 "$A" eval --head "$T/init.st" $ev --json > "$T/e0.json"; expect_eq $? 0 "eval of the initial head"
-"$A" train --train "$fx/train.tfrecord" --pca "$fx/pca.safetensors" $ev --iters 120 --batch 16 \
-  --json --out "$T/h.st" > "$T/t.json"; expect_eq $? 0 "120 steps"
+"$A" train --model linear --train "$fx/train.tfrecord" --pca "$fx/pca.safetensors" $ev --iters 120 \
+  --batch 16 --json --out "$T/h.st" > "$T/t.json"; expect_eq $? 0 "120 steps"
 "$A" eval --head "$T/h.st" $ev --json > "$T/e1.json"; expect_eq $? 0 "eval"
 $py - "$T/e0.json" "$T/t.json" "$T/e1.json" <<'EOF' || fail "training did not learn, or eval differs"
 import json, sys
@@ -85,6 +90,30 @@ e0, t, e1 = (json.load(open(p)) for p in sys.argv[1:4])
 print('mAP untrained %.4f, trained %.4f (eval %.4f), %d classes with positives, mean AUC %.4f'
       % (e0['map'], t['map'], e1['map'], t['classes_with_positives'], t['mauc']))
 ok = t['map'] > 0.7 and t['map'] > e0['map'] + 0.2 and t['map'] == e1['map'] and t['classes_with_positives'] == 6
+sys.exit(0 if ok else 1)
+EOF
+n_checks=$((n_checks + 1))
+
+# --- the attention head (Kong's FeatureLevelSingleAttention, the default model): it learns
+#     (mAP well above the untrained network's), eval reproduces train's mAP, same seed -> same
+#     bytes, the file holds the official names and the PCA
+at="--train $fx/train.tfrecord --pca $fx/pca.safetensors $ev --batch 16 --hidden 64 --lr 0.005 --json"
+"$A" train $at --iters 0 --out "$T/a0.st" > "$T/a0.json"; expect_eq $? 0 "untrained attention head"
+"$A" train $at --iters 120 --out "$T/a1.st" > "$T/a1.json"; expect_eq $? 0 "attention: 120 steps"
+"$A" train $at --iters 10 --out "$T/a2.st" > /dev/null; "$A" train $at --iters 10 --out "$T/a3.st" > /dev/null
+cmp -s "$T/a2.st" "$T/a3.st" || fail "attention: same seed, other bytes"
+"$A" eval --head "$T/a1.st" $ev --json > "$T/ae.json"; expect_eq $? 0 "eval of the attention head"
+n_checks=$((n_checks + 1))
+$py - "$T/a0.json" "$T/a1.json" "$T/ae.json" "$T/a1.st" <<EOF || fail "attention head: did not learn, eval differs, or file names"
+import json, sys; sys.path.insert(0, '$gen'); import model_st as m
+e0, t, e = (json.load(open(p)) for p in sys.argv[1:4])
+print('attention head mAP: untrained %.4f, trained %.4f (eval %.4f), mean AUC %.4f'
+      % (e0['map'], t['map'], e['map'], t['mauc']))
+names = set(m.load(sys.argv[4]))
+want = {'emb.bn0.weight', 'emb.conv1.weight', 'emb.conv3.weight', 'emb.bn3.running_var',
+        'attention.att.weight', 'attention.cla.bias', 'bn_attention.running_mean',
+        'fc_final.weight', 'fc_final.bias', 'pca_eigen_vectors', 'pca_means'}
+ok = t['map'] > 0.8 and t['map'] > e0['map'] + 0.3 and t['map'] == e['map'] and want <= names
 sys.exit(0 if ok else 1)
 EOF
 n_checks=$((n_checks + 1))
@@ -109,6 +138,48 @@ err = np.abs(d['audio_logits'] - want).max() / np.abs(want).max()
 print('audio_logits vs head(audio_emb): %.3g relative' % err); sys.exit(0 if err < 1e-5 else 1)
 EOF
 n_checks=$((n_checks + 1))
+# the attention head in avs-features, as C3N runs it: each second's embedding postprocessed with
+# the head file's PCA, then the network alone on it (eval statistics); the PCA may come from the
+# VGGish file instead; neither -> an error naming both files
+"$AVS_BIN/avs-features" -q -j 2 --root "$T/s" --random-init 3 --set ta \
+  --audio "vggish=$fx/vggish128.safetensors" --audio-head "$T/a1.st"; expect_eq $? 0 "avs-features --audio-head (attention head)"
+"$AVS_BIN/avs-features" dump --root "$T/s" --set ta --video b --k 3 --out "$T/da.st"; expect_eq $? 0 "dump (attention)"
+$py - "$T/da.st" "$T/a1.st" "$fx/vggish128.safetensors" "$fx/pca.safetensors" "$T" <<EOF || fail "avs-features logits are not the attention head's"
+import sys; sys.path.insert(0, '$gen'); import numpy as np, model_st as m
+d, h = m.load(sys.argv[1]), {k: v.astype(np.float64) for k, v in m.load(sys.argv[2]).items()}
+s = h['pca_eigen_vectors'] @ (d['audio_emb'].astype(np.float64) - h['pca_means'].reshape(-1))
+u = (np.clip(s, -2, 2) + 2) * 255 / 4
+near = np.abs(u - np.floor(u) - 0.5) < 1e-3  # a rounding boundary: float32 may round either way
+x = (np.round(u) - 128) / 128
+def bn(v, p): return (v - h[p + '.running_mean']) / np.sqrt(h[p + '.running_var'] + 1e-5) * h[p + '.weight'] + h[p + '.bias']
+a = bn(x, 'emb.bn0')
+for l in (1, 2, 3): a = np.maximum(bn(h['emb.conv%d.weight' % l][:, :, 0, 0] @ a, 'emb.bn%d' % l), 0)
+b = h['attention.cla.weight'][:, :, 0, 0] @ a + h['attention.cla.bias']  # one step: attention weight 1
+b = np.maximum(bn(b, 'bn_attention'), 0)
+want = h['fc_final.weight'] @ b + h['fc_final.bias']
+err = np.abs(d['audio_logits'] - want).max() / np.abs(want).max()
+print('audio_logits vs FeatureLevelSingleAttention(postprocess(audio_emb)): %.3g relative (%d values at a rounding boundary)' % (err, near.sum()))
+# files for the PCA fallback: the head without its PCA, the VGGish weights with it
+head = m.load(sys.argv[2]); pca = m.load(sys.argv[4])
+m.save(sys.argv[5] + '/a_nopca.st', {k: v for k, v in head.items() if not k.startswith('pca_')})
+vg = m.load(sys.argv[3]); vg.update(pca); m.save(sys.argv[5] + '/vggish_pca.st', vg)
+sys.exit(0 if near.any() or err < 1e-4 else 1)
+EOF
+n_checks=$((n_checks + 1))
+"$AVS_BIN/avs-features" -q -j 2 --root "$T/s" --random-init 3 --set tb \
+  --audio "vggish=$T/vggish_pca.st" --audio-head "$T/a_nopca.st"; expect_eq $? 0 "attention head, PCA from the VGGish file"
+"$AVS_BIN/avs-features" dump --root "$T/s" --set tb --video b --k 3 --out "$T/db.st"
+$py - "$T/da.st" "$T/db.st" <<EOF || fail "PCA from the VGGish file: other logits"
+import sys; sys.path.insert(0, '$gen'); import numpy as np, model_st as m
+a, b = m.load(sys.argv[1]), m.load(sys.argv[2]); sys.exit(0 if np.array_equal(a['audio_logits'], b['audio_logits']) else 1)
+EOF
+n_checks=$((n_checks + 1))
+"$AVS_BIN/avs-features" -q -j 2 --root "$T/s" --random-init 3 --set tc \
+  --audio "vggish=$fx/vggish128.safetensors" --audio-head "$T/a_nopca.st" 2> "$T/err"
+expect_eq $? 3 "attention head without any PCA"
+for w in a_nopca.st vggish128.safetensors pca_eigen_vectors; do
+  grep -q "$w" "$T/err" || fail "no PCA: message lacks '$w': $(cat "$T/err")"
+done
 cat > "$T/seg.csv" <<'EOF'
 # Segments csv created for the test
 # YTID, start_seconds, end_seconds, positive_labels
@@ -118,12 +189,16 @@ b, 2.000, 4.000, "/m/07rwj3x"
 nosuchvideo, 0.000, 10.000, "/m/09x0r"
 EOF
 st="--root $T/s --set t $cls"
-"$A" train $st --labels "$T/seg.csv" --eval-labels "$T/seg.csv" --iters 30 --batch 4 --json \
-  --out "$T/hs.st" > "$T/s.json" 2> "$T/err"; expect_eq $? 0 "train from the store"
+"$A" train $st --labels "$T/seg.csv" --iters 1 --out "$T/y.st" 2> "$T/err"
+expect_eq $? 3 "the attention head on raw store embeddings (no --pca)"
+grep -q -- "--pca" "$T/err" || fail "attention without --pca: no hint: $(cat "$T/err")"
+"$A" train $st --model linear --labels "$T/seg.csv" --eval-labels "$T/seg.csv" --iters 30 --batch 4 \
+  --json --out "$T/hs.st" > "$T/s.json" 2> "$T/err"; expect_eq $? 0 "train from the store"
 grep -q '"train_clips":3' "$T/s.json" || fail "store clips: $(cat "$T/s.json")"
 grep -q "1 rows name no second" "$T/err" || fail "unmatched CSV row not reported"
 "$A" train $st --labels "$T/seg.csv" --train "$fx/train.tfrecord" --pca "$fx/pca.safetensors" \
-  --iters 3 --batch 4 --json --out "$T/hm.st" > "$T/m2.json" 2>/dev/null; expect_eq $? 0 "store + TFRecords with --pca"
+  --hidden 16 --iters 3 --batch 4 --json --out "$T/hm.st" > "$T/m2.json" 2>/dev/null
+expect_eq $? 0 "store + TFRecords with --pca (attention head)"
 grep -q '"train_clips":63' "$T/m2.json" || fail "mixed clips: $(cat "$T/m2.json")"
 printf 'a, 0, 3, "/m/09x0r,/m/nonsense"\n' > "$T/bad.csv"
 "$A" train $st --labels "$T/bad.csv" --iters 1 --out "$T/y.st" 2> "$T/err"; expect_eq $? 3 "bad label"

@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "backend/ops.h"
 #include "tests/check.h"
+#include "tests/devfloat.h"
 #include "tests/fixture.h"
 #include "train/finetune.h"
 
@@ -198,19 +199,6 @@ static void recomp_free(struct recomp *r)
     avs_dev_free(&r->x), avs_dev_free(&r->vl);
     for (int s = 0; s < 4; s++)
         avs_dev_free(&r->st[s]), avs_dev_free(&r->gc[s]);
-}
-
-/* one float of device memory */
-static float get1(const float *d)
-{
-    float v;
-    avs_dev_download(&v, d, 1);
-    return v;
-}
-
-static void set1(float *d, float v)
-{
-    avs_dev_upload(d, &v, 1);
 }
 
 /* sum over s of dstage[s] . stage_s(x), in double */

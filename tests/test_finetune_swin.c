@@ -29,6 +29,7 @@
 #include "features/cache.h"
 #include "model/c3im.h"
 #include "tests/check.h"
+#include "tests/devfloat.h"
 #include "tests/fixture.h"
 #include "train/finetune.h"
 
@@ -184,18 +185,6 @@ static int dev_same(const float *host, const float *dev, size_t n)
     int eq = !memcmp(host, y, n * sizeof(float));
     free(y);
     return eq;
-}
-
-static float get1(const float *d)
-{
-    float v;
-    avs_dev_download(&v, d, 1);
-    return v;
-}
-
-static void set1(float *d, float v)
-{
-    avs_dev_upload(d, &v, 1);
 }
 
 /* Device buffers of a recomputation here: the input, stage maps, logits, Grad-CAM weights. */

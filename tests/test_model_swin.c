@@ -184,6 +184,8 @@ static void check_cfg_and_errors(void)
     CHECK(avs_swin_cfg_variant(&c, "swin_t") == 0 && c.embed == 96 && c.depths[2] == 6 &&
               c.heads[1] == 6, "swin_t table");
     CHECK(avs_swin_cfg_variant(&c, "swin_b_w12") == 0 && c.window == 12, "swin_b_w12 table");
+    CHECK(avs_swin_cfg_variant(&c, "swin_t_w4") == 0 && c.window == 4 && c.embed == 96 &&
+          c.depths[2] == 6, "swin_t_w4 table");
     CHECK(avs_swin_cfg_variant(&c, "swin_x") == -1, "unknown variant");
     avs_swin_cfg_variant(&c, "swin_b");
     CHECK(avs_swin_check_size(&c, 224, 448, &err) == 0, "224 x 448 fits window 7");

@@ -9,7 +9,7 @@
  *   - switches x backbone (Table II order) and encoder x encoder from avs-eval --record details,
  *     with a hostile backbone name escaped in every format;
  *   - Table II (avs_report_ablation) keeps to results at the official exponents;
- *   - the leaderboard's Table III section. */
+ *   - the leaderboard's Table III and Table I sections (backbone x audio, backbone x model). */
 #include <stdio.h>
 #include <string.h>
 
@@ -193,6 +193,28 @@ static void test_leaderboard(sqlite3 *db, const char *tmp)
         HAS(d, "<h2 id=exponents-s4>C3IM exponents alpha x beta (Table III), S4</h2>");
         HAS(d, "<td>50.0 (2)</td>");
         CHECK(!strstr(d, "id=exponents-ms3"), "MS3 has one cell: no grid");
+        CHECK(!strstr(d, "id=encoders-s4") && !strstr(d, "id=baseline-s4"), "Table I: one cell, no grid");
+    }
+    free(d);
+    /* Table I: a ResNet-50 + PANNs C3N run (official exponents from its set) and a TPAVI run */
+    run(db, 6, "rn-panns", "{\"switches\":\"AF,CC\",\"model\":\"C3N\",\"backbone\":\"resnet50\","
+                           "\"audio\":\"panns_cnn14\"," FC("", "}"));
+    run(db, 7, "tpavi", "{\"switches\":\"AF\",\"model\":\"TPAVI\",\"backbone\":\"pvt_v2_b0\"," FC("", "}"));
+    run(db, 8, "c3n-a3", "{\"switches\":\"AF,CC\",\"model\":\"C3N\",\"backbone\":\"resnet50\","
+                         "\"audio\":\"panns_cnn14\",\"c3im\":{\"alpha\":0.3,\"beta\":0.1}," FC("", "}"));
+    metric(db, "rn-panns", "s4", 0.25, 0.3, 6, NULL);
+    metric(db, "tpavi", "s4", 0.15, 0.2, 7, NULL);
+    metric(db, "c3n-a3", "s4", 0.95, 0.95, 8, NULL); /* other exponents: not in Table I */
+    CHECK(avs_report_leaderboard(db, tmp, path, &err) >= 0, "leaderboard: %s", err.msg);
+    if (avs_fs_read_all(path, &d, &n, &err) == 0) {
+        HAS(d, "<h2 id=encoders-s4>Backbone x audio encoder (Table I, C3N AF,CC), S4</h2>");
+        HAS(d, "<tr><th>pvt_v2_b0</th><td>&ndash;</td><td>40.0</td></tr>");
+        HAS(d, "<tr><th>resnet50</th><td>25.0</td><td>&ndash;</td></tr>");
+        HAS(d, "<h2 id=baseline-s4>C3N and the TPAVI baseline by backbone (Table I, VGGish), S4</h2>");
+        HAS(d, "<tr><th>backbone \\ model</th><th>C3N</th><th>TPAVI</th></tr>");
+        HAS(d, "<tr><th>pvt_v2_b0</th><td>40.0 (2)</td><td>15.0</td></tr>"); /* "def", "af": no model recorded, C3N */
+        char *t1 = strstr(d, "id=encoders-s4"), *end = t1 ? strstr(t1, "id=defs") : NULL;
+        CHECK(t1 && end && !memmem(t1, (size_t)(end - t1), "95.0", 4), "a run at other exponents in Table I");
     }
     free(d), free(path);
 }

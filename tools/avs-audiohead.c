@@ -10,6 +10,7 @@
 
 #include "audiohead/audiohead.h"
 #include "backend/backend.h"
+#include "model/audioset_head.h"
 #include "core/cli.h"
 #include "core/common.h"
 #include "core/safetensors.h"
@@ -22,10 +23,14 @@ static void usage(FILE *f)
         "       avs-audiohead eval --head HEAD.safetensors (--eval SRC... | --set S --eval-labels CSV)\n"
         "       avs-audiohead read FILE.tfrecord       one line per record (id, times, labels, seconds)\n"
         "       avs-audiohead metrics --scores F.safetensors   mAP/AUC of \"scores\" vs \"targets\" [n,K]\n"
-        "Train the AudioSet head (Kong et al.'s decision-level single attention, linear, so that its\n"
-        "per-second classifier is the head.weight/head.bias that avs-features --audio-head loads)\n"
-        "and report mAP (per-class average precision, mean over classes with positives), mean AUC\n"
-        "and d' on the evaluation clips.\n\n"
+        "Train the AudioSet head and report mAP (per-class average precision, mean over classes\n"
+        "with positives), mean AUC and d' on the evaluation clips. Two models:\n"
+        "  attention  Kong et al.'s FeatureLevelSingleAttention (the md_50000_iters model C3N loads):\n"
+        "             three hidden layers per second, attention pooling over time, fc_final; its\n"
+        "             file holds the official names and the VGGish PCA (needs --pca)\n"
+        "  linear     decision-level single attention without hidden layers, so that its\n"
+        "             per-second classifier is the head.weight/head.bias of the file\n"
+        "Both load in avs-features --audio-head.\n\n"
         "  --train SRC      AudioSet embedding TFRecords: a .tfrecord file or a folder of them\n"
         "                   (bal_train/); repeatable\n"
         "  --eval SRC       the same for evaluation (eval/); repeatable\n"
@@ -38,6 +43,9 @@ static void usage(FILE *f)
         "                   space is folded into the raw-embedding head.weight/bias (needed with\n"
         "                   --train, so that the head file loads in avs-features)\n"
         "  --classes F      AudioSet class list (default features/data/audioset_class_labels_indices.csv)\n"
+        "  --model M        attention (default) or linear\n"
+        "  --hidden N       attention: hidden width (default 1024, Kong's)\n"
+        "  --dropout X      attention: dropout rate in training (default 0.5, Kong's)\n"
         "  --out FILE       the head (safetensors, written atomically)\n"
         "  --head FILE      eval: a head written by train\n"
         "  --iters N        Adam steps (default 50000, as md_50000_iters; 0: the initial head)\n"
@@ -54,7 +62,7 @@ static void usage(FILE *f)
 enum {
     OPT_TRAIN = AVS_OPT_FIRST_TOOL, OPT_EVAL, OPT_SET, OPT_LABELS, OPT_EVAL_LABELS, OPT_PCA,
     OPT_CLASSES, OPT_OUT, OPT_HEAD, OPT_ITERS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_NOBAL,
-    OPT_EVERY, OPT_TRACE, OPT_SCORES
+    OPT_EVERY, OPT_TRACE, OPT_SCORES, OPT_MODEL, OPT_HIDDEN, OPT_DROPOUT
 };
 
 #define MAXSRC 64
@@ -66,6 +74,8 @@ struct args {
     const char *set, *labels, *eval_labels, *pca, *classes, *out, *head, *trace, *scores;
     struct avs_ah_train_opts o;
     int json;
+    int linear, hidden; /* --model linear; attention's width */
+    float dropout;
 };
 
 static int number(const char *opt, const char *arg, double lo, double hi, double *v)
@@ -103,6 +113,15 @@ static int tool_option(void *ctx, int c, const char *arg)
     case OPT_HEAD: a->head = arg; return 0;
     case OPT_TRACE: a->o.trace = arg; return 0;
     case OPT_SCORES: a->scores = arg; return 0;
+    case OPT_MODEL:
+        if (strcmp(arg, "attention") && strcmp(arg, "linear")) {
+            fprintf(stderr, "avs-audiohead: --model %s: attention or linear\n", arg);
+            return -1;
+        }
+        a->linear = !strcmp(arg, "linear");
+        return 0;
+    case OPT_HIDDEN: if (number("--hidden", arg, 1, 65536, &v)) return -1; a->hidden = (int)v; return 0;
+    case OPT_DROPOUT: if (number("--dropout", arg, 0, 0.99, &v)) return -1; a->dropout = (float)v; return 0;
     case OPT_NOBAL: a->o.balanced = 0; return 0;
     case AVS_OPT_JSON: a->json = 1; return 0;
     case OPT_ITERS: if (number("--iters", arg, 0, 1e9, &v)) return -1; a->o.iters = (int)v; return 0;
@@ -176,6 +195,7 @@ static int cmd_train(struct args *a, struct avs_err *err)
     struct avs_ah_pca pca = {0};
     struct avs_ah_data tr = {0}, ev = {0};
     struct avs_ah_head h = {0};
+    struct avs_ash ash = {0};
     struct avs_ah_metrics m = {0};
     int rc = -1, have_eval = a->neval || a->eval_labels;
     double t0 = avs_now(), loss;
@@ -186,31 +206,48 @@ static int cmd_train(struct args *a, struct avs_err *err)
         goto out;
     if (have_eval && (ev.D != tr.D || strcmp(ev.space, tr.space)))
         goto mismatch;
-    avs_ah_head_init(&h, tr.D, tr.K, a->o.seed);
+    if (!a->linear && (strcmp(tr.space, "audioset-pca-uint8") || !pca.have)) {
+        avs_err_set(err, "--model attention takes AudioSet's postprocessed embeddings and keeps "
+                    "the VGGish PCA in its file (avs-features applies it): give --pca FILE");
+        goto out;
+    }
+    if (a->linear)
+        avs_ah_head_init(&h, tr.D, tr.K, a->o.seed);
+    else {
+        avs_ash_init(&ash, tr.D, a->hidden, tr.K, a->dropout, a->o.seed);
+        avs_ash_set_pca(&ash, pca.E, pca.mu);
+    }
     a->o.eval = have_eval ? &ev : NULL;
     a->o.progress = !a->cli.quiet && !a->json;
     if (a->o.progress)
-        printf("training on %d clips (%lld seconds, %s inputs of %d), %d steps of %d\n", tr.n,
-               (long long)tr.rows, tr.space, tr.D, a->o.iters, a->o.batch);
-    if (avs_ah_train(&h, &tr, &a->o, &loss, err))
+        printf("training the %s head on %d clips (%lld seconds, %s inputs of %d), %d steps of "
+               "%d\n", a->linear ? "linear" : "attention", tr.n, (long long)tr.rows, tr.space,
+               tr.D, a->o.iters, a->o.batch);
+    if (a->linear ? avs_ah_train(&h, &tr, &a->o, &loss, err)
+                  : avs_ah_attn_train(&ash, &tr, &a->o, &loss, err))
         goto out;
     char it[32], bt[32], lr[32], sd[32], ls[32], nc[32], mp[32] = "";
     snprintf(it, sizeof it, "%d", a->o.iters), snprintf(bt, sizeof bt, "%d", a->o.batch);
     snprintf(lr, sizeof lr, "%g", a->o.lr), snprintf(sd, sizeof sd, "%llu", (unsigned long long)a->o.seed);
     snprintf(ls, sizeof ls, "%.6f", loss), snprintf(nc, sizeof nc, "%d", tr.n);
     if (have_eval) {
-        avs_ah_eval(&h, &ev, &m);
+        if (a->linear)
+            avs_ah_eval(&h, &ev, &m);
+        else
+            avs_ah_attn_eval(&ash, &ev, &m);
         snprintf(mp, sizeof mp, "%.6f", m.map);
     }
     const char *meta[] = {"iters", it, "batch", bt, "lr", lr, "seed", sd, "final_loss", ls,
                           "train_clips", nc, "balanced", a->o.balanced ? "1" : "0",
-                          "eval_map", have_eval ? mp : "none", NULL};
-    if (avs_ah_save(&h, tr.space, &pca, a->out, meta, err))
+                          "eval_map", have_eval ? mp : "none", "space", tr.space, NULL};
+    if (a->linear ? avs_ah_save(&h, tr.space, &pca, a->out, meta, err)
+                  : avs_ash_save(&ash, a->out, meta, err))
         goto out;
     if (a->json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "out", a->out);
         cJSON_AddStringToObject(o, "space", tr.space);
+        cJSON_AddStringToObject(o, "model", a->linear ? "linear" : "attention");
         cJSON_AddNumberToObject(o, "train_clips", tr.n);
         cJSON_AddNumberToObject(o, "iters", a->o.iters);
         cJSON_AddNumberToObject(o, "loss", loss);
@@ -221,7 +258,8 @@ static int cmd_train(struct args *a, struct avs_err *err)
     } else if (!a->cli.quiet) {
         printf("trained %d steps on %d clips: final loss %.5f; head written to %s (%s)\n",
                a->o.iters, tr.n, loss, a->out,
-               strcmp(tr.space, "raw") ? "folded through the PCA" : "raw embeddings");
+               !a->linear ? "attention network + the VGGish PCA"
+               : strcmp(tr.space, "raw") ? "folded through the PCA" : "raw embeddings");
         if (have_eval)
             print_metrics(&m, ev.n);
     }
@@ -234,9 +272,39 @@ mismatch:
 out:
     avs_ah_metrics_free(&m);
     avs_ah_head_free(&h);
+    avs_ash_free(&ash);
     avs_ah_data_free(&tr);
     avs_ah_data_free(&ev);
     return rc;
+}
+
+/* The head of a->head, either model: widths and input space; an attention head's PCA serves
+ * store embeddings when --pca is not given. */
+static int load_head(struct args *a, struct avs_ah_head *h, struct avs_ash *ash,
+                     struct avs_ah_pca *pca, char *space, size_t len, int *D, int *K,
+                     struct avs_err *err)
+{
+    struct avs_st_file *f = NULL;
+    if (avs_st_open(a->head, &f, err))
+        return -1;
+    int att = avs_ash_is_head(f);
+    avs_st_close(&f);
+    if (!att) {
+        if (avs_ah_load(h, a->head, space, len, err))
+            return -1;
+        *D = h->D, *K = h->K;
+        return 0;
+    }
+    if (avs_ash_load(ash, a->head, NULL, err))
+        return -1;
+    snprintf(space, len, "audioset-pca-uint8");
+    *D = ash->D, *K = ash->K;
+    if (!pca->have && ash->have_pca) {
+        avs_dev_download(pca->E, ash->pca_E, (size_t)AVS_AH_EMB * AVS_AH_EMB);
+        avs_dev_download(pca->mu, ash->pca_mu, AVS_AH_EMB);
+        pca->have = 1;
+    }
+    return 1;
 }
 
 static int cmd_eval(struct args *a, struct avs_err *err)
@@ -244,20 +312,24 @@ static int cmd_eval(struct args *a, struct avs_err *err)
     struct avs_ah_pca pca = {0};
     struct avs_ah_data ev = {0};
     struct avs_ah_head h = {0};
+    struct avs_ash ash = {0};
     struct avs_ah_metrics m = {0};
     char space[64];
-    int rc = -1;
-    if (avs_ah_load(&h, a->head, space, sizeof space, err) ||
-        (a->pca && avs_ah_pca_load(&pca, a->pca, err)) ||
+    int rc = -1, att, D, K;
+    if ((a->pca && avs_ah_pca_load(&pca, a->pca, err)) ||
+        (att = load_head(a, &h, &ash, &pca, space, sizeof space, &D, &K, err)) < 0 ||
         load(a, a->eval, a->neval, a->eval_labels, &pca, &ev, err))
         goto out;
-    if (ev.D != h.D || ev.K != h.K || strcmp(ev.space, space)) {
+    if (ev.D != D || ev.K != K || strcmp(ev.space, space)) {
         avs_err_set(err, "%s: a head on %s inputs of %d (%d classes); the data gives %s inputs of "
-                    "%d (%d classes)%s", a->head, space, h.D, h.K, ev.space, ev.D, ev.K,
+                    "%d (%d classes)%s", a->head, space, D, K, ev.space, ev.D, ev.K,
                     strcmp(space, "audioset-pca-uint8") ? "" : ": give --pca for store embeddings");
         goto out;
     }
-    avs_ah_eval(&h, &ev, &m);
+    if (att)
+        avs_ah_attn_eval(&ash, &ev, &m);
+    else
+        avs_ah_eval(&h, &ev, &m);
     if (a->json) {
         cJSON *o = cJSON_CreateObject();
         put_metrics(o, &m, ev.n);
@@ -268,6 +340,7 @@ static int cmd_eval(struct args *a, struct avs_err *err)
 out:
     avs_ah_metrics_free(&m);
     avs_ah_head_free(&h);
+    avs_ash_free(&ash);
     avs_ah_data_free(&ev);
     return rc;
 }
@@ -369,12 +442,15 @@ int main(int argc, char **argv)
         {"lr", required_argument, 0, OPT_LR}, {"seed", required_argument, 0, OPT_SEED},
         {"no-balance", no_argument, 0, OPT_NOBAL}, {"eval-every", required_argument, 0, OPT_EVERY},
         {"trace", required_argument, 0, OPT_TRACE}, {"scores", required_argument, 0, OPT_SCORES},
+        {"model", required_argument, 0, OPT_MODEL}, {"hidden", required_argument, 0, OPT_HIDDEN},
+        {"dropout", required_argument, 0, OPT_DROPOUT},
         {"json", no_argument, 0, AVS_OPT_JSON}, {0, 0, 0, 0},
     };
     struct args a;
     memset(&a, 0, sizeof a);
     a.o = (struct avs_ah_train_opts){.iters = 50000, .batch = 500, .lr = 1e-3f, .seed = 1,
                                      .balanced = 1};
+    a.hidden = 1024, a.dropout = 0.5f; /* Kong's hidden_units, drop_rate */
     a.classes = "features/data/audioset_class_labels_indices.csv";
     avs_cli_defaults(&a.cli);
     int rc = avs_cli_parse(&a.cli, argc, argv, "j:hq", lo, tool_option, &a, usage, "avs-audiohead");

@@ -1,10 +1,14 @@
 /* train/finetune.h: the backbone side of `avs-train --mode finetune` (DESIGN §6, the paper's
- * recipe): the feature set's visual encoder is trained (PVTv2 or Swin: the encoders with a
- * backward in features/vis_train.c; others are refused at open); every step runs it on the
- * (augmented) store
- * frames, recomputes the C3IM target from the CURRENT visual logits (audio logits and S stay
- * the set's: VGGish is frozen, as AVSBench freezes the audio backbone), the Grad-CAM backward
- * for that class, and after the head's backward the full backward into the backbone + Adam.
+ * recipe), for C3N and for AVSBench's TPAVI baseline (`--model tpavi`): the feature set's
+ * visual encoder is trained (PVTv2, Swin or ResNet-50: the encoders with a backward in
+ * features/vis_train.c; others are refused at open); every step runs it on the (augmented)
+ * store frames and, after the head's backward, runs the full backward into the backbone +
+ * Adam. With CCAM (C3N's CC / CC-V switches: use_ccv >= 0) it also recomputes the C3IM target
+ * from the CURRENT visual logits (audio logits and S stay the set's: VGGish is frozen, as
+ * AVSBench freezes the audio backbone) and the Grad-CAM backward for that class; without
+ * (use_ccv < 0: the baseline, or C3N without CC) neither runs and the gradient reaches the
+ * backbone through the head's inputs alone (for the baseline: its Classifier_Module neck's
+ * data gradient, model/c3n_neck.c).
  *
  *   struct avs_finetune *ft;
  *   avs_finetune_open(&ft, db, root, &train_set, &files, &err);  the set's encoder, S
@@ -29,7 +33,9 @@
  * ImageNet normalisation. Every random number is a pure function of (aug_seed, video index in
  * the set, k): no global RNG state, so a resumed run repeats its augmentation bit-exactly;
  * callers vary aug_seed per epoch. train == 0: no jitter, no flip: the network input is then
- * bit-identical to avs-features' (avs_store_frame, store/store.h).
+ * bit-identical to avs-features' (avs_store_frame, store/store.h). The baseline fine-tunes with
+ * this same augmentation (a deviation: AVSBench's dataloader, avs_s4/dataloader.py, only
+ * resizes and normalises its frames).
  *
  * Gradients: the Grad-CAM weights are constants of the step (the official C3N code turns them
  * into numpy arrays and back: torch.tensor(weight_per_layer[i])), so the backbone gradient is
@@ -39,7 +45,8 @@
  * loss.backward().
  * Cost per step: two backbone forwards (one kept for C3IM's logits and the Grad-CAM backward,
  * stages 4..2; one inside the full backward, recomputed rather than kept through the head's
- * step, whose memory would grow with the backbone) + the two backwards.
+ * step, whose memory would grow with the backbone) + the two backwards; without CCAM the
+ * first forward keeps nothing and there is no Grad-CAM backward.
  * Memory: the backbone, its gradients and Adam moments are tensor sets of the active backend;
  * the passes run in one encoder workspace (TRAIN mode) and one arena of device buffers, made for
  * the batch size at the first batch (made again only for a larger one). Frames are made on the

@@ -251,6 +251,8 @@ static int train_step(struct trainer *t, const int *order, int epoch, int step, 
             avs_ops()->zero(t->dstage[s], (size_t)t->m.head.B * t->tr.C[s] * t->tr.Hs[s] * t->tr.Ws[s]);
     if (diverged(t, "loss", NULL, 0, *loss, err))
         return -1;
+    /* finetune: dstage = d loss / d stage maps, through CCAM (C3N) or straight from the head's
+     * inputs (no CCAM: the baseline's neck, model/c3n_neck.c, or C3N's ASPP) */
     avs_c3n_bwd(&t->m, t->dl, t->ft ? t->dstage : NULL);
     const struct avs_c3n_head *h = &t->m.head;
     avs_ranks_sum_dev(h->grads.arena.base, h->grads.arena.used); /* the gradient average */

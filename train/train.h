@@ -1,4 +1,5 @@
-/* train/train.h: C3N training (avs-train) on a store's feature set (DESIGN §6).
+/* train/train.h: C3N training (avs-train) on a store's feature set (DESIGN §6), and the same
+ * loop for AVSBench's TPAVI baseline (opts.avsbench, `--model tpavi`: its head, no CCAM, BCE).
  *
  *   struct avs_train_opts o;  avs_train_opts_default(&o);
  *   o.root = "avsdata"; o.run = "s4-b0"; o.subset = "s4"; o.features = "demo-b0-random1";
@@ -11,14 +12,17 @@
  * Every epoch: validation with the evaluator's code (eval/eval.h) on the val split, a
  * run_epochs row, best.safetensors when val mIoU improved, last.safetensors always.
  *
- * finetune mode (the paper's recipe): the visual backbone (PVTv2, rebuilt from the feature
- * set's recorded encoders) is trained too: per step the store's frames (per-video flip,
- * per-frame colour jitter) go through the backbone forward, C3IM on the current visual logits
- * (cached audio logits, S from the index), the Grad-CAM pass, CCAM + head, and the full
- * backward into the backbone, which gets its own Adam step. Its weights and optimiser state
- * are in runs/<run>/backbone-<adam step>.safetensors (written before last.safetensors, which
- * names the step, so a crash between the two leaves a consistent pair) and
- * backbone_best.safetensors. VGGish stays frozen (AVSBench freezes the audio backbone).
+ * finetune mode (the paper's recipe): the visual backbone (PVTv2, Swin or ResNet-50, rebuilt
+ * from the feature set's recorded encoders) is trained too: per step the store's frames
+ * (per-video flip, per-frame colour jitter) go through the backbone forward, C3IM on the
+ * current visual logits (cached audio logits, S from the index), the Grad-CAM pass, CCAM +
+ * head, and the full backward into the backbone, which gets its own Adam step. The baseline
+ * (avsbench) fine-tunes the same way minus C3IM, Grad-CAM and CCAM: the gradient of its
+ * neck's inputs (model/c3n_neck.c) is the backbone's dstage. It keeps C3N's flips and colour
+ * jitter, a deviation (AVSBench's dataloader does not augment). The backbone's weights and
+ * optimiser state are in runs/<run>/backbone-<adam step>.safetensors (written before
+ * last.safetensors, which names the step, so a crash between the two leaves a consistent pair)
+ * and backbone_best.safetensors. VGGish stays frozen (AVSBench freezes the audio backbone).
  *
  * Determinism: the data order of epoch e and every random choice (flips) are pure functions
  * of (seed, e, position), the head's reductions are thread-count independent, and the
@@ -42,7 +46,8 @@ struct avs_train_opts {
     const char *mode;         /* "frozen" (default) or "finetune" */
     struct avs_switches sw;   /* default AF,CC */
     int avsbench;             /* --model tpavi: AVSBench's baseline (the TPAVI paper's model:
-                                 model/c3n_head.h cfg.avsbench; switches AF, no C3IM/CCAM) */
+                                 model/c3n_head.h cfg.avsbench; switches AF, no C3IM/CCAM);
+                                 frozen or finetune */
     int epochs, batch;        /* default 15, 4 */
     double lr;                /* default 1e-4 */
     uint64_t seed;            /* default 1 */

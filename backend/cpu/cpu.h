@@ -123,4 +123,14 @@ void avs_cpu_ccam_bwd(float *dx, const float *dout, const float *s, const float 
 void avs_cpu_gather_rows(float *y, const float *x, const int *idx, int n, int C);
 void avs_cpu_scatter_rows_add(float *y, const float *x, const int *idx, int n, int C);
 
+/* The AudioSet attention head's primitives (backend/cpu/attpool.c; backend/ops.h, "audioset"). */
+void avs_cpu_attpool_fwd(float *y, float *s, const float *a, const float *v, const int *off,
+                         int N, int T, int C, float eps);
+void avs_cpu_attpool_bwd(float *da, float *dv, const float *dy, const float *s, const float *v,
+                         const float *y, const int *off, int N, int T, int C, float eps);
+void avs_cpu_quant8_fwd(float *y, const float *x, size_t n);
+void avs_cpu_dropout_fwd(float *y, float *mask, const float *x, size_t n, float p,
+                         unsigned long long seed);
+void avs_cpu_dropout_bwd(float *dx, const float *dy, const float *mask, size_t n);
+
 #endif

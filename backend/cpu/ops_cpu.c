@@ -879,6 +879,12 @@ static const struct avs_ops cpu_ops = {
     /* rows (backend/cpu/rows.c) */
     .gather_rows = avs_cpu_gather_rows,
     .scatter_rows_add = avs_cpu_scatter_rows_add,
+    /* audioset (backend/cpu/attpool.c) */
+    .attpool_fwd = avs_cpu_attpool_fwd,
+    .attpool_bwd = avs_cpu_attpool_bwd,
+    .quant8_fwd = avs_cpu_quant8_fwd,
+    .dropout_fwd = avs_cpu_dropout_fwd,
+    .dropout_bwd = avs_cpu_dropout_bwd,
 };
 
 const struct avs_ops *avs_backend_cpu(void)

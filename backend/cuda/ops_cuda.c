@@ -145,6 +145,11 @@ static const struct avs_ops cuda_ops = {
     .ccam_bwd = avs_cu_ccam_bwd,
     .gather_rows = avs_cu_gather_rows,
     .scatter_rows_add = avs_cu_scatter_rows_add,
+    .attpool_fwd = avs_cu_attpool_fwd,
+    .attpool_bwd = avs_cu_attpool_bwd,
+    .quant8_fwd = avs_cu_quant8_fwd,
+    .dropout_fwd = avs_cu_dropout_fwd,
+    .dropout_bwd = avs_cu_dropout_bwd,
 };
 
 const struct avs_ops *avs_backend_cuda(void)
