@@ -178,7 +178,8 @@ static void kl_case(int rows, int n, float k)
     same_bits(what, hdv, tot);
     same_bits(what, hda, tot);
     avs_dev_free(&v), avs_dev_free(&a), avs_dev_free(&dv), avs_dev_free(&da);
-    free(hv), free(ha), free(v64), free(a64), free(dv64), free(da64), free(hdv), free(hda), free(hdv1);
+    free(hv), free(ha), free(v64), free(a64), free(dv64), free(da64);
+    free(hdv), free(hda), free(hdv1);
 }
 
 static void test_avmatch(void)

@@ -468,11 +468,12 @@ static int check_av_match(const struct avs_train_opts *o, struct avs_err *err)
     if (!(o->av_match >= 0 && isfinite(o->av_match)))
         return avs_err_set(err, "--av-match %g: need a number >= 0", o->av_match);
     if ((o->given & AVS_TRAIN_GIVEN_AV_MATCH) && !o->avsbench)
-        return avs_err_set(err, "--av-match is the audio-visual matching loss of AVSBench's baseline "
-                           "(--model tpavi); C3N trains with BCE + Dice: leave --av-match out");
+        return avs_err_set(err, "--av-match is the audio-visual matching loss of AVSBench's "
+                           "baseline (--model tpavi); C3N trains with BCE + Dice: leave "
+                           "--av-match out");
     if (o->av_match > 0 && strcmp(o->subset, "ms3"))
-        return avs_err_set(err, "--av-match %g: AVSBench turns its audio-visual matching loss on for "
-                           "MS3 only (its %s training is BCE alone): leave --av-match out",
+        return avs_err_set(err, "--av-match %g: AVSBench turns its audio-visual matching loss "
+                           "on for MS3 only (its %s training is BCE alone): leave --av-match out",
                            o->av_match, o->subset);
     return 0;
 }

@@ -51,7 +51,8 @@ double avs_cpu_softmax_kl(float *dv, float *da, const float *v, const float *a, 
 #pragma omp parallel for schedule(static) if (r1 - r0 > 1)
         for (long r = r0; r < r1; r++) {
             size_t o = (size_t)r * cols;
-            part[r - r0] = kl_row(dv ? dv + o : NULL, da ? da + o : NULL, v + o, a + o, cols, scale);
+            part[r - r0] =
+                kl_row(dv ? dv + o : NULL, da ? da + o : NULL, v + o, a + o, cols, scale);
         }
         for (long r = r0; r < r1; r++)
             total += part[r - r0];

@@ -1,9 +1,9 @@
 /* backend/cuda/k_loss.cu: the losses of the CUDA backend (backend/ops.h): bce_logits, dice,
- * softmax_ce, softmax_kl. Each writes its gradient on the device and returns the loss: per-thread double
- * sums over a grid whose size depends on the shape only, a shared-memory tree per block, the
- * blocks' partials added in a fixed tree by one block, and the scalar downloaded (the only
- * host sync of the kernels). Per element the arithmetic is the cpu's (backend/cpu/ops_cpu.c,
- * backend/cpu/loss.c). */
+ * softmax_ce, softmax_kl. Each writes its gradient on the device and returns the loss:
+ * per-thread double sums over a grid whose size depends on the shape only, a shared-memory
+ * tree per block, the blocks' partials added in a fixed tree by one block, and the scalar
+ * downloaded (the only host sync of the kernels). Per element the arithmetic is the cpu's
+ * (backend/cpu/ops_cpu.c, backend/cpu/loss.c, backend/cpu/avmatch.c). */
 #include "backend/cuda/k_reduce.cuh"
 
 #define LOSS_BLOCKS_MAX 1024

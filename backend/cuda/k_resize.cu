@@ -169,7 +169,8 @@ __global__ static void adapool_k(float *y, const float *x, size_t tot, int H, in
     AVS_K_FOR(k, tot) {
         int j = (int)(k % (size_t)OW), i = (int)((k / OW) % (size_t)OH);
         size_t c = k / ((size_t)OW * OH);
-        int r0 = win_lo(i, H, OH), r1 = win_hi(i, H, OH), c0 = win_lo(j, W, OW), c1 = win_hi(j, W, OW);
+        int r0 = win_lo(i, H, OH), r1 = win_hi(i, H, OH);
+        int c0 = win_lo(j, W, OW), c1 = win_hi(j, W, OW);
         double s = 0;
         for (int r = r0; r < r1; r++)
             for (int q = c0; q < c1; q++)
