@@ -348,6 +348,7 @@ void avs_c3n_head_fwd(struct avs_c3n_head *h, const float *const x[4], const flo
     h->train = train;
     h->audio = audio;
     h->flops_fwd = 0;
+    h->avm_live = 0; /* a matching loss of an earlier forward no longer applies */
     for (int s = 0; s < 4; s++) {
         h->x[s] = x[s];
         avs_c3n_aspp_fwd(h, s, x[s]);
