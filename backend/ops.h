@@ -192,6 +192,14 @@ struct avs_ops {
      * dx [B,C,n] = scale * (softmax(x) - onehot(lab)) / (B*n) (overwrite; may be NULL). */
     double (*softmax_ce)(float *dx, const float *x, const float *lab, int B, int C, int n,
                          float scale);
+    /* AVSBench's audio-visual matching term (ref: avs_ms3/loss.py A_MaskedV_SimmLoss with
+     * kl_flag: F.kl_div(softmax(v).log(), softmax(a), reduction='sum')) over the rows of v, a
+     * [rows, cols]: returns sum_r sum_c q (log q - log p) with q = softmax(a_r), p =
+     * softmax(v_r) (log-softmax in double per row, rows added in order); dv = scale (p - q)
+     * and da = scale q ((log q - log p) - KL_r), the gradients of scale x the loss
+     * (overwrite; either may be NULL). */
+    double (*softmax_kl)(float *dv, float *da, const float *v, const float *a, int rows,
+                         int cols, float scale);
 
     /* torch.optim.Adam (no amsgrad): m, v updated in place, p -= lr/bc1 * m/(sqrt(v)/sqrt(bc2)
      * + eps), with L2 weight decay added to g first when wd != 0. step counts from 1. */
@@ -239,6 +247,14 @@ struct avs_ops {
     /* 2x2 average pool, stride 2, of [NC,H,W] -> y [NC,H/2,W/2] (floor: an odd last row or
      * column is dropped, as F.avg_pool2d(kernel 2)); PANNs CNN14, inference only. */
     void (*avgpool2_fwd)(float *y, const float *x, int NC, int H, int W);
+    /* Adaptive average pool of [NC,H,W] to y [NC,OH,OW] (nn.AdaptiveAvgPool2d: output row i
+     * averages input rows floor(i*H/OH) .. ceil((i+1)*H/OH)-1, columns alike; summed in double
+     * in row-major order; overwrite). bwd: dx [NC,H,W] += dy of every window holding the
+     * element divided by the window's size, gathered per input element (windows may overlap
+     * when OH does not divide H) and summed in output order. AVSBench's matching loss pools
+     * the predicted mask to each stage's size (model/c3n_avmatch.c). */
+    void (*adapool_fwd)(float *y, const float *x, int NC, int H, int W, int OH, int OW);
+    void (*adapool_bwd)(float *dx, const float *dy, int NC, int H, int W, int OH, int OW);
     /* y [rows] = max over the last axis of x [rows,n] (n >= 1; NaN-free inputs); PANNs CNN14's
      * max over time, inference only. */
     void (*rowmax_fwd)(float *y, const float *x, int rows, int n);

@@ -126,6 +126,10 @@
       (dx, dy, x, NC, H, W), (dx, dy, x))                                                        \
     X(avgpool2_fwd, (float *y, const float *x, int NC, int H, int W),                            \
       (y, x, NC, H, W), (y, x))                                                                  \
+    X(adapool_fwd, (float *y, const float *x, int NC, int H, int W, int OH, int OW),            \
+      (y, x, NC, H, W, OH, OW), (y, x))                                                          \
+    X(adapool_bwd, (float *dx, const float *dy, int NC, int H, int W, int OH, int OW),          \
+      (dx, dy, NC, H, W, OH, OW), (dx, dy))                                                      \
     X(rowmax_fwd, (float *y, const float *x, int rows, int n),                                   \
       (y, x, rows, n), (y, x))                                                                   \
     X(taps_split, (float *wt, const float *w, int K, int C, int T),                              \
@@ -183,6 +187,9 @@
       (dx, x, g, B, n, scale), (dx, x, g))                                                       \
     X(softmax_ce, (float *dx, const float *x, const float *lab, int B, int C, int n,             \
           float scale),                                                                          \
-      (dx, x, lab, B, C, n, scale), (dx, x, lab))
+      (dx, x, lab, B, C, n, scale), (dx, x, lab))                                                \
+    X(softmax_kl, (float *dv, float *da, const float *v, const float *a, int rows, int cols,     \
+          float scale),                                                                          \
+      (dv, da, v, a, rows, cols, scale), (dv, da, v, a))
 
 #endif

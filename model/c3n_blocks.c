@@ -87,6 +87,12 @@ static void carve(struct avs_c3n_head *h, struct avs_carver *c)
         st->r0b = take(c, B * D * hw);
         st->r1b = take(c, B * D * hw);
         st->up = take(c, B * D * hw * 4);
+        if (h->cfg.av_match && (h->cfg.tpavi >> s & 1)) {
+            st->avm_m = take(c, B * hw);
+            st->avm_u = take(c, B * D);
+            st->avm_dv = take(c, B * D * hw);
+            st->avm_daf = take(c, B * D);
+        }
     }
     size_t n0 = (size_t)HW(h, 0);
     size_t H2 = 2 * (size_t)h->cfg.H[0], W2 = 2 * (size_t)h->cfg.W[0];
@@ -96,6 +102,8 @@ static void carve(struct avs_c3n_head *h, struct avs_carver *c)
     h->ringcol = take(c, avs_c3n_output_ring_floats(h));
     h->h3 = take(c, B * h->cfg.O2 * n0 * 16);
     h->logits = take(c, B * h->cfg.K * n0 * 16);
+    if (h->cfg.av_match)
+        h->avm_p = take(c, B * n0 * 16);
     h->ws = take(c, h->ws_n);
 }
 
@@ -251,6 +259,8 @@ static void tpavi_bwd(struct avs_c3n_head *h, int s, const float *dt, float *da,
     op->conv2d_bwd_filter(GW(kth), GB(kth), dth, st->a, &gin, h->ws);
     float *daf = stake(h, (size_t)B * D);
     avs_linear_bwd(daf, GW(kphi), GB(kphi), dphi, st->af, PW(kphi), B, D, Ci);
+    if (h->avm_live) /* the matching loss reads af too */
+        op->axpy(daf, 1.0f, st->avm_daf, (size_t)B * D);
     avs_linear_bwd(daudio, GW(kal), GB(kal), daf, h->audio, PW(kal), B, h->cfg.A, D);
     avs_arena_rewind(&h->scratch, mark);
 }
@@ -338,6 +348,7 @@ void avs_c3n_head_fwd(struct avs_c3n_head *h, const float *const x[4], const flo
     h->train = train;
     h->audio = audio;
     h->flops_fwd = 0;
+    h->avm_live = 0; /* a matching loss of an earlier forward no longer applies */
     for (int s = 0; s < 4; s++) {
         h->x[s] = x[s];
         avs_c3n_aspp_fwd(h, s, x[s]);
@@ -366,6 +377,8 @@ void avs_c3n_head_bwd(struct avs_c3n_head *h, const float *dlogits, float *const
         if (s < 3)
             avs_ops()->zero(dprev, map);
         path_bwd(h, s, dup, s < 3 ? dprev : NULL, dt);
+        if (h->avm_live && h->st[s].avm_dv) /* the matching loss read relu(t) */
+            avs_ops()->relu_bwd(dt, h->st[s].avm_dv, s < 3 ? h->st[s].r0a : h->st[s].r0b, map);
         float *da = dt;
         if (h->cfg.tpavi >> s & 1) {
             da = stake(h, map);
@@ -376,5 +389,6 @@ void avs_c3n_head_bwd(struct avs_c3n_head *h, const float *dlogits, float *const
         float *tmp = dup;
         dup = dprev, dprev = tmp;
     }
+    h->avm_live = 0;
     avs_arena_rewind(&h->scratch, mark0);
 }

@@ -46,6 +46,8 @@ struct avs_c3n_cfg {
                        (conv2d_list.0..3: 3x3 convs with dilations 3/6/12/18 and biases, summed)
                        instead of ASPP, its TPAVI modules are tpavi_b<s>, and its loss is BCE
                        alone (model/c3n_neck.c); 0: C3N's (default) */
+    int av_match;   /* 1: room for AVSBench's MS3 audio-visual matching loss
+                       (avs_c3n_head_avmatch: model/c3n_avmatch.c); 0: none (default) */
 };
 
 /* The TPAVI module names of a configuration: "tpavi_" (C3N) or "tpavi_b" (AVSBench). */
@@ -75,6 +77,9 @@ struct avs_c3n_stage {
     float *am;                                 /* TPAVI: mean of a over HW [B,D] */
     float *bnm, *bnr, *z, *lnm, *lnr, *t;      /* [D] [D] [B,D,HW] [B,HW] [B,HW] [B,D,HW] */
     float *r0a, *r1a, *sum, *r0b, *r1b, *up;   /* path: RCU1 relus, sum, RCU2 relus, out [B,D,4HW] */
+    float *avm_m, *avm_u, *avm_dv, *avm_daf;   /* matching loss (cfg.av_match): pooled mask
+                                                  [B,HW], masked feature [B,D], gradients of
+                                                  the stage map [B,D,HW] and of af [B,D] */
 };
 
 /* SyncBN for data-parallel training (train/syncbn.h): when set on a head, TPAVI's W_z.1 in
@@ -106,6 +111,8 @@ struct avs_c3n_head {
     struct avs_c3n_stage st[4];
     int kout[3];             /* indices of output_conv.0/.2/.4 weights in params */
     float *hp, *h3, *logits; /* output_conv: [B,O1,2H0+2,2W0+2] [B,O2,4H0,4W0] [B,K,..] */
+    float *avm_p;            /* matching loss: sigmoid(logits) [B,1,4H0,4W0] */
+    int avm_live;            /* 1: avs_c3n_head_avmatch's gradients wait for the next backward */
     float *kc, *kcb;         /* output_conv.2 composed with the x2 upsampling (c3n_output.c) */
     float *ringcol;          /* and its ring of border outputs: their im2col columns */
     const float *x[4];            /* inputs of the last forward (borrowed) */
@@ -158,6 +165,20 @@ double avs_c3n_head_loss(const struct avs_c3n_head *h, const float *mask, const 
 double avs_c3n_head_loss_ce(const struct avs_c3n_head *h, const float *labels,
                             const int *frame_mask, float *dlogits, float *scratch_logits,
                             float *scratch_labels);
+/* AVSBench's MS3 audio-visual matching loss (ref: avs_ms3/loss.py A_MaskedV_SimmLoss as its
+ * MS3 train.sh runs it: --masked_av_stages 0 1 2 3 --kl_flag, mask_pooling_type 'avg',
+ * norm_fea_flag and threshold_flag off), on the last forward, every frame (it needs no ground
+ * truth), every TPAVI stage s (needs cfg.av_match, K = 1):
+ *   m_s = sigmoid(adaptive_avg_pool(sigmoid(logits), H_s x W_s))   (the official sigmoid twice)
+ *   u_s = mean_HW(v_s * m_s), v_s = relu(TPAVI output of stage s) [B,D,H_s,W_s]: the
+ *         official model returns its stage maps, and the decoder's in-place ReLU
+ *         (ResidualConvUnit) has rectified them by the time the loss reads them
+ *   L_s = sum over frames of KL(softmax(af_s) || softmax(u_s)), af_s = align_channel(audio)
+ *   L = mean over the stages of L_s.
+ * Returns L; ADDS lambda * dL/dlogits into dlogits and keeps lambda * dL/dv_s and dL/daf_s for
+ * the next avs_c3n_head_bwd, which adds them in (into the TPAVI outputs through the ReLU, and
+ * into align_channel). dlogits is device memory. */
+double avs_c3n_head_avmatch(struct avs_c3n_head *h, float lambda, float *dlogits);
 /* Bytes held by the model (parameters, optimiser, activations, peak scratch). */
 size_t avs_c3n_head_bytes(const struct avs_c3n_head *h);
 

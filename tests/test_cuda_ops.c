@@ -466,6 +466,7 @@ CALL(axpy, op->axpy(p[0], F[0], p[1], (size_t)D[0]))
 CALLD(bce_logits, op->bce_logits(p[0], p[1], p[2], D[0], D[1], F[0]))
 CALLD(dice, op->dice(p[0], p[1], p[2], D[0], D[1], F[0]))
 CALLD(softmax_ce, op->softmax_ce(p[0], p[1], p[2], D[0], D[11], D[1], F[0]))
+CALLD(softmax_kl, op->softmax_kl(p[0], p[1], p[2], p[3], D[0], D[1], F[0]))
 CALL(adam, op->adam(p[0], p[1], p[2], p[3], (size_t)D[0], 1e-3, 0.9, 0.999, 1e-8, F[0], D[1]))
 CALL(adam_zero, op->adam_zero(p[0], p[1], p[2], p[3], (size_t)D[0], 1e-3, 0.9, 0.999, 1e-8, F[0], D[1]))
 CALL(transpose, op->transpose(p[0], p[1], D[0], D[1], D[2]))
@@ -479,6 +480,8 @@ CALL(maxpool3s2_fwd, op->maxpool3s2_fwd(p[0], p[1], D[0], D[1], D[2]))
 CALL(maxpool3s2_bwd, op->maxpool3s2_bwd(p[0], p[1], p[2], D[0], D[1], D[2]))
 CALL(avgpool2_fwd, op->avgpool2_fwd(p[0], p[1], D[0], D[1], D[2]))
 CALL(rowmax_fwd, op->rowmax_fwd(p[0], p[1], D[0], D[1]))
+CALL(adapool_fwd, op->adapool_fwd(p[0], p[1], D[0], D[1], D[2], D[3], D[4]))
+CALL(adapool_bwd, op->adapool_bwd(p[0], p[1], D[0], D[1], D[2], D[3], D[4]))
 CALL(taps_split, op->taps_split(p[0], p[1], D[0], D[1], D[2]))
 CALL(taps_merge, op->taps_merge(p[0], p[1], D[0], D[1], D[2]))
 CALL(up2conv_compose, op->up2conv_compose(p[0], p[1], p[2], p[3], D[0], D[1]))
@@ -631,6 +634,12 @@ static void test_losses(void)
         ARGS(&k, A(B * n, ZERO, 1), A(B * n, RAND, 0), A(B * n, UNIT, 0)); check(&k);
         k.op = "dice", k.call = call_dice;
         check(&k);
+        int rows = irand(1, 40), cols = irand(1, 300);
+        k = with_dims("softmax_kl", call_softmax_kl, (int[]){rows, cols}, 2);
+        k.f[0] = 0.125f, k.returns = 1;
+        ARGS(&k, A(rows * cols, ZERO, 1), A(t == 1 ? 0 : rows * cols, ZERO, 1),
+             A(rows * cols, RAND, 0), A(rows * cols, RAND, 0));
+        check(&k);
         k = with_dims("softmax_ce", call_softmax_ce, (int[]){B, n}, 2);
         k.d[11] = C, k.f[0] = 1.0f, k.returns = 1;
         ARGS(&k, A((size_t)B * C * n, ZERO, 1), A((size_t)B * C * n, RAND, 0), A(B * n, LABEL, 0));
@@ -673,6 +682,12 @@ static void test_tokens(void)
         ARGS(&k, A(NC * H * W, ZERO, 1), A(NC * (H2 + 1) * (W2 + 1), RAND, 0)); check(&k);
         k = with_dims("rowmax_fwd", call_rowmax_fwd, (int[]){NC * H, W}, 2);
         ARGS(&k, A(NC * H, ZERO, 1), A(NC * H * W, RAND, 0)); check(&k);
+        /* adaptive pool: windows that tile (t even) or overlap (t odd) */
+        int OH = t & 1 ? irand(1, H2 + 3) : H, OW = t & 1 ? irand(1, W2 + 3) : W;
+        k = with_dims("adapool_fwd", call_adapool_fwd, (int[]){NC, H2, W2, OH, OW}, 5);
+        ARGS(&k, A(NC * OH * OW, ZERO, 1), A(NC * H2 * W2, RAND, 0)); check(&k);
+        k.op = "adapool_bwd", k.call = call_adapool_bwd;
+        ARGS(&k, A(NC * H2 * W2, RAND, 1), A(NC * OH * OW, RAND, 0)); check(&k);
     }
 }
 

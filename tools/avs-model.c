@@ -47,7 +47,7 @@ void openblas_set_num_threads(int n);
 enum { OPT_WEIGHTS = AVS_OPT_FIRST_TOOL, OPT_INPUTS, OPT_OUT, OPT_GRAD_OUT, OPT_TRAIN,
        OPT_VIDEOS, OPT_STEPS, OPT_SIZE, OPT_SEED, OPT_POLICY, OPT_EXAMPLES,
        OPT_VECTORS, OPT_CLS_V, OPT_CLS_A, OPT_HEAD, OPT_TARGET, OPT_RANDOM_INIT,
-       OPT_PROFILE, OPT_BATCH, OPT_ALPHA, OPT_BETA };
+       OPT_PROFILE, OPT_BATCH, OPT_ALPHA, OPT_BETA, OPT_AV_MATCH };
 
 struct opts {
     const char *weights, *inputs, *out, *grad_out;
@@ -63,6 +63,7 @@ struct opts {
     unsigned long long init_seed;
     int examples;
     double alpha, beta;                  /* run c3im: the exponents (default 0.1) */
+    double av_match;                     /* run c3n_head: lambda of the matching loss (0: off) */
 };
 
 static void usage(FILE *f)
@@ -70,6 +71,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: avs-model run c3n_head --weights W.safetensors --inputs IN.safetensors\n"
             "                  --out OUT.safetensors [--grad-out DOUT.safetensors] [--train]\n"
+            "                  [--av-match LAMBDA]\n"
             "       avs-model run c3n_ref (the options of run c3n_head)\n"
             "       avs-model bench c3n_head [--videos V] [--steps S] [--size 224] [--json] [--profile]\n"
             "       avs-model bench sgemm [--size 2048]\n"
@@ -98,6 +100,9 @@ static void usage(FILE *f)
             "  the upstream gradient) also grad.<param> for every parameter, grad.x1..x4 and\n"
             "  grad.audio; with --train BatchNorm uses batch statistics (PyTorch train mode) and\n"
             "  the updated running statistics are written as buf.<name>. Default: eval mode.\n"
+            "  --av-match L (AVSBench baseline weights, with --grad-out): AVSBench's MS3\n"
+            "  audio-visual matching loss too; the gradients are those of sum(logits * DOUT) +\n"
+            "  L * the loss, whose value is written as av_match [1].\n"
             "  c3n_ref: the same through the reference C3N (plain official structure on basic\n"
             "  primitives, the oracle of the fast path; slower, more memory).\n"
             "bench: S full training steps (forward, BCE+Dice, backward, Adam) on random data;\n"
@@ -247,6 +252,7 @@ struct run_io {
     float *gdx[4], *gaudio;           /* device gradients */
     float *out[8];                    /* host copies of results, freed after the save */
     int nout;
+    float avm;                        /* --av-match: the matching loss (kept until the save) */
 };
 
 static void run_io_free(struct run_io *r)
@@ -321,6 +327,11 @@ static int cmd_run(const struct opts *o, struct avs_err *err)
     if (cfg_from_files(&cfg, &N, in, wf, err))
         goto out;
     avs_st_close(&wf);
+    if (o->av_match && (!cfg.avsbench || !o->grad_out)) {
+        avs_err_set(err, "--av-match needs AVSBench baseline weights and --grad-out");
+        goto out;
+    }
+    cfg.av_match = o->av_match != 0;
     avs_c3n_head_init(&h, &cfg, N);
     have_head = 1;
     if (avs_c3n_head_load(&h, o->weights, err))
@@ -352,6 +363,11 @@ static int cmd_run(const struct opts *o, struct avs_err *err)
             r.gdx[s] = avs_dev_alloc(xn[s], "the input gradients");
         r.gaudio = avs_dev_alloc(na, "the audio gradient");
         avs_c3n_head_zero_grad(&h);
+        if (o->av_match) {
+            int one = 1;
+            r.avm = (float)avs_c3n_head_avmatch(&h, (float)o->av_match, r.dl_);
+            avs_st_writer_add_f32(wr, "av_match", 1, &one, &r.avm);
+        }
         avs_c3n_head_bwd(&h, r.dl_, r.gdx, r.gaudio);
         r.out[r.nout++] = add_set_host(wr, &h.grads, "grad.", names, &n_names);
         for (int s = 0; s < 4; s++) {
@@ -1004,6 +1020,7 @@ static int tool_option(void *ctx, int c, const char *arg)
     case OPT_OUT: o->out = arg; break;
     case OPT_GRAD_OUT: o->grad_out = arg; break;
     case OPT_TRAIN: o->train = 1; break;
+    case OPT_AV_MATCH: o->av_match = strtod(arg, NULL); break;
     case OPT_VIDEOS: o->videos = atoi(arg); break;
     case OPT_STEPS: o->steps = atoi(arg); break;
     case OPT_SIZE: o->size = atoi(arg); break;
@@ -1044,6 +1061,7 @@ int main(int argc, char **argv)
         {"out", required_argument, 0, OPT_OUT},
         {"grad-out", required_argument, 0, OPT_GRAD_OUT},
         {"train", no_argument, 0, OPT_TRAIN},
+        {"av-match", required_argument, 0, OPT_AV_MATCH},
         {"videos", required_argument, 0, OPT_VIDEOS},
         {"steps", required_argument, 0, OPT_STEPS},
         {"size", required_argument, 0, OPT_SIZE},

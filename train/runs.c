@@ -49,11 +49,16 @@ char *avs_run_config(const struct avs_train_opts *o, const struct avs_tset *t)
     cJSON *sz = cJSON_AddArrayToObject(j, "image_size");
     cJSON_AddItemToArray(sz, cJSON_CreateNumber(t->H));
     cJSON_AddItemToArray(sz, cJSON_CreateNumber(t->W));
+    char avm[160];
+    snprintf(avm, sizeof avm, "bce on every frame + %.10g x audio-visual matching (KL of the "
+             "masked TPAVI stage maps to the audio, stages 1-4, every frame)", o->av_match);
+    if (o->avsbench) /* AVSBench's lambda_1; runs recorded before it existed trained without */
+        cJSON_AddNumberToObject(j, "av_match", o->av_match);
     cJSON_AddStringToObject(j, "loss", t->avss ? "pixel-wise cross-entropy over the classes on the "
                                                  "labelled frames (unknown = background; padded "
                                                  "frames excluded)"
                                        : o->avsbench ? (!strcmp(o->subset, "s4") ? "bce on frame 1"
-                                                                                 : "bce on every frame")
+                                                        : o->av_match > 0 ? avm : "bce on every frame")
                                        : !strcmp(o->subset, "s4") ? "bce+dice on frame 1"
                                                                   : "bce+dice on every frame");
     cJSON_AddStringToObject(j, "optimizer", "adam(0.9, 0.999, 1e-8)");
@@ -143,6 +148,19 @@ int avs_run_config_apply(const char *config, const struct avs_train_opts *g,
         goto out;
     }
     o->avsbench = avsbench;
+    double avm = jnum(j, "av_match", 0); /* absent: recorded before the option, no matching loss */
+    if (!(avm >= 0 && isfinite(avm))) {
+        avs_err_set(err, "the run's recorded config has av_match = %.10g, which no command line "
+                    "gives (a number >= 0): start a new --run", avm);
+        goto out;
+    }
+    if ((g->given & AVS_TRAIN_GIVEN_AV_MATCH) && g->av_match != avm) {
+        snprintf(buf, sizeof buf, "%.10g", g->av_match);
+        snprintf(buf2, sizeof buf2, "%.10g", avm);
+        differs("av-match", buf, buf2, err);
+        goto out;
+    }
+    o->av_match = avm;
     struct { const char *name; unsigned bit; double given, rec; } num[] = {
         {"epochs", AVS_TRAIN_GIVEN_EPOCHS, g->epochs, jnum(j, "epochs", 15)},
         {"batch", AVS_TRAIN_GIVEN_BATCH, g->batch, jnum(j, "batch", 4)},

@@ -4,7 +4,8 @@
  * runs.config (JSON): subset, features (set name), feature_config (the set's config, so the
  * encoders that made the features are part of the run), backbone, mode, switches, epochs,
  * batch, lr, lr_schedule, seed, width, T, classes (AVSS only: K), image_size [H,W], loss,
- * optimizer, augmentation.
+ * optimizer, augmentation; model TPAVI also av_match (the matching loss's lambda, absent in
+ * runs recorded before it: 0).
  */
 #ifndef AVS_TRAIN_RUNS_H
 #define AVS_TRAIN_RUNS_H

@@ -140,6 +140,7 @@ static void alloc_model(struct trainer *t)
     struct avs_c3n_cfg cfg;
     avs_tset_cfg(&t->tr, t->o->width, &cfg);
     cfg.avsbench = t->o->avsbench;
+    cfg.av_match = t->o->av_match > 0;
     avs_c3n_init(&t->m, &cfg, &t->o->sw, t->nloc);
     avs_tbatch_init(&t->b, &t->tr, t->nloc);
     if (t->ranks > 1)
@@ -246,6 +247,12 @@ static int train_step(struct trainer *t, const int *order, int epoch, int step, 
     *loss = t->tr.avss ? avs_c3n_head_loss_ce(&t->m.head, t->b.mask, t->b.frame_mask, t->dl, t->sl, t->sm)
                        : avs_c3n_head_loss(&t->m.head, t->b.mask, t->b.frame_mask, t->dl, t->sl, t->sm);
     *loss = global_loss(t, *loss);
+    if (t->o->av_match > 0) { /* a sum over frames: the ranks' sums add up, as do their gradients */
+        double avm = avs_c3n_head_avmatch(&t->m.head, (float)t->o->av_match, t->dl);
+        if (t->ranks > 1)
+            avs_ranks_sum_f64(&avm, 1);
+        *loss += t->o->av_match * avm;
+    }
     if (t->ft)
         for (int s = 0; s < 4; s++)
             avs_ops()->zero(t->dstage[s], (size_t)t->m.head.B * t->tr.C[s] * t->tr.Hs[s] * t->tr.Ws[s]);
@@ -456,6 +463,23 @@ static int check_c3im(const struct avs_train_opts *o, sqlite3 *db, struct avs_er
     return rc;
 }
 
+/* --av-match: AVSBench's MS3 baseline alone has the matching loss (its S4 script trains with
+ * BCE alone; C3N's loss is BCE + Dice). */
+static int check_av_match(const struct avs_train_opts *o, struct avs_err *err)
+{
+    if (!(o->av_match >= 0 && isfinite(o->av_match)))
+        return avs_err_set(err, "--av-match %g: need a number >= 0", o->av_match);
+    if ((o->given & AVS_TRAIN_GIVEN_AV_MATCH) && !o->avsbench)
+        return avs_err_set(err, "--av-match is the audio-visual matching loss of AVSBench's "
+                           "baseline (--model tpavi); C3N trains with BCE + Dice: leave "
+                           "--av-match out");
+    if (o->av_match > 0 && strcmp(o->subset, "ms3"))
+        return avs_err_set(err, "--av-match %g: AVSBench turns its audio-visual matching loss "
+                           "on for MS3 only (its %s training is BCE alone): leave --av-match out",
+                           o->av_match, o->subset);
+    return 0;
+}
+
 static int check_opts(const struct avs_train_opts *o, struct avs_err *err)
 {
     if (!o->run || !*o->run)
@@ -471,7 +495,7 @@ static int check_opts(const struct avs_train_opts *o, struct avs_err *err)
         return avs_err_set(err, "--mode %s: use frozen or finetune", o->mode);
     if (o->epochs < 1 || o->batch < 1 || o->batch > 64 || !(o->lr > 0) || o->width < 2)
         return avs_err_set(err, "need --epochs >= 1, 1 <= --batch <= 64, --lr > 0, --width >= 2");
-    return 0;
+    return check_av_match(o, err);
 }
 
 /* Run row and starting state: a new run, or the recorded one with its last checkpoint. */
@@ -590,6 +614,8 @@ static int setup(struct trainer *t, const struct avs_train_opts *given, struct a
                          "runs')", given->run, dbp, dbp);
     if (rc == 0 && found == 0)
         rc = avs_run_config_apply(rec, given, o, err);
+    if (rc == 0 && found == 1 && !(given->given & AVS_TRAIN_GIVEN_AV_MATCH))
+        o->av_match = o->avsbench && !strcmp(o->subset, "ms3") ? 0.5 : 0; /* official MS3 */
     if (rc == 0)
         rc = check_opts(o, err) || check_c3im(o, t->db, err) ? -1 : 0;
     if (rc == 0 && o->batch % t->ranks)

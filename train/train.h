@@ -8,7 +8,8 @@
  * One step = a batch of whole videos (T = 5 seconds each): the cached stage maps go through
  * CCAM with the Grad-CAM weights of the chosen switch (CC: consensus class, CC-V: top visual
  * class, none: no CCAM), the head (ASPP, TPAVI with the audio embedding unless AF is off,
- * decoder), BCE + Dice against the masks (S4: frame 1 only; MS3: every frame), backward, Adam.
+ * decoder), BCE + Dice against the masks (S4: frame 1 only; MS3: every frame), backward, Adam
+ * (--model tpavi: BCE alone, plus on MS3 lambda x AVSBench's audio-visual matching loss).
  * Every epoch: validation with the evaluator's code (eval/eval.h) on the val split, a
  * run_epochs row, best.safetensors when val mIoU improved, last.safetensors always.
  *
@@ -48,6 +49,10 @@ struct avs_train_opts {
     int avsbench;             /* --model tpavi: AVSBench's baseline (the TPAVI paper's model:
                                  model/c3n_head.h cfg.avsbench; switches AF, no C3IM/CCAM);
                                  frozen or finetune */
+    double av_match;          /* --av-match: weight (lambda_1) of AVSBench's MS3 audio-visual
+                                 matching loss added to the baseline's BCE (model/c3n_head.h
+                                 avs_c3n_head_avmatch); a new --model tpavi run on ms3 takes
+                                 0.5 (the official MS3 script's) unless given; 0: off */
     int epochs, batch;        /* default 15, 4 */
     double lr;                /* default 1e-4 */
     uint64_t seed;            /* default 1 */
@@ -68,7 +73,8 @@ enum {
     AVS_TRAIN_GIVEN_SUBSET = 1, AVS_TRAIN_GIVEN_FEATURES = 2, AVS_TRAIN_GIVEN_MODE = 4,
     AVS_TRAIN_GIVEN_SWITCHES = 8, AVS_TRAIN_GIVEN_EPOCHS = 16, AVS_TRAIN_GIVEN_BATCH = 32,
     AVS_TRAIN_GIVEN_LR = 64, AVS_TRAIN_GIVEN_SEED = 128, AVS_TRAIN_GIVEN_WIDTH = 256,
-    AVS_TRAIN_GIVEN_MODEL = 512, AVS_TRAIN_GIVEN_ALPHA = 1024, AVS_TRAIN_GIVEN_BETA = 2048
+    AVS_TRAIN_GIVEN_MODEL = 512, AVS_TRAIN_GIVEN_ALPHA = 1024, AVS_TRAIN_GIVEN_BETA = 2048,
+    AVS_TRAIN_GIVEN_AV_MATCH = 4096
 };
 
 #define AVS_TRAIN_INTERRUPTED 4

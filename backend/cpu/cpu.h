@@ -12,6 +12,11 @@ void avs_cpu_zero(float *p, size_t n);
 size_t avs_cpu_conv2d_ws(const struct avs_conv2d *g);
 size_t avs_cpu_tapconv_ws(const struct avs_tapconv *g);
 
+/* The table's softmax_kl, adapool_fwd / adapool_bwd (backend/cpu/avmatch.c). */
+double avs_cpu_softmax_kl(float *dv, float *da, const float *v, const float *a, int rows,
+                          int cols, float scale);
+void avs_cpu_adapool_fwd(float *y, const float *x, int NC, int H, int W, int OH, int OW);
+void avs_cpu_adapool_bwd(float *dx, const float *dy, int NC, int H, int W, int OH, int OW);
 /* The table's softmax_ce (backend/cpu/loss.c). */
 double avs_cpu_softmax_ce(float *dx, const float *x, const float *lab, int B, int C, int n,
                           float scale);

@@ -847,6 +847,7 @@ static const struct avs_ops cpu_ops = {
     .bce_logits = bce_logits,
     .dice = dice,
     .softmax_ce = avs_cpu_softmax_ce,
+    .softmax_kl = avs_cpu_softmax_kl,
     .adam = adam,
     .adam_zero = adam_zero,
     /* PVT/VGGish token primitives (tokens.c) */
@@ -860,6 +861,8 @@ static const struct avs_ops cpu_ops = {
     .maxpool3s2_fwd = avs_cpu_maxpool3s2_fwd,
     .maxpool3s2_bwd = avs_cpu_maxpool3s2_bwd,
     .avgpool2_fwd = avs_cpu_avgpool2_fwd,
+    .adapool_fwd = avs_cpu_adapool_fwd,
+    .adapool_bwd = avs_cpu_adapool_bwd,
     .rowmax_fwd = avs_cpu_rowmax_fwd,
     /* head (backend/cpu/head.c) */
     .taps_split = avs_cpu_taps_split,

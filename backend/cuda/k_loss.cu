@@ -1,9 +1,9 @@
 /* backend/cuda/k_loss.cu: the losses of the CUDA backend (backend/ops.h): bce_logits, dice,
- * softmax_ce. Each writes its gradient on the device and returns the loss: per-thread double
- * sums over a grid whose size depends on the shape only, a shared-memory tree per block, the
- * blocks' partials added in a fixed tree by one block, and the scalar downloaded (the only
- * host sync of the kernels). Per element the arithmetic is the cpu's (backend/cpu/ops_cpu.c,
- * backend/cpu/loss.c). */
+ * softmax_ce, softmax_kl. Each writes its gradient on the device and returns the loss:
+ * per-thread double sums over a grid whose size depends on the shape only, a shared-memory
+ * tree per block, the blocks' partials added in a fixed tree by one block, and the scalar
+ * downloaded (the only host sync of the kernels). Per element the arithmetic is the cpu's
+ * (backend/cpu/ops_cpu.c, backend/cpu/loss.c, backend/cpu/avmatch.c). */
 #include "backend/cuda/k_reduce.cuh"
 
 #define LOSS_BLOCKS_MAX 1024
@@ -181,4 +181,52 @@ double avs_cu_softmax_ce(float *dx, const float *x, const float *lab, int B, int
     loss_finish_k<<<1, AVS_CU_BLOCK, 0, avs_cu_stream()>>>(nb, (double)tot);
     AVS_CU_LAUNCHED("softmax_ce", "B=%d C=%d n=%d (finish)", B, C, n);
     return loss_download("softmax_ce");
+}
+
+/* ---- AVSBench's audio-visual matching: KL(softmax(a) || softmax(v)) summed over rows ---- */
+
+/* one block; a thread per row (rows are a batch's frames, columns the head width), each row in
+ * double as the cpu's kl_row (backend/cpu/avmatch.c); the threads' sums in a fixed tree */
+__global__ static void kl_k(float *dv, float *da, const float *v, const float *a, int rows,
+                            int n, double k)
+{
+    double tot = 0;
+    for (int r = threadIdx.x; r < rows; r += AVS_CU_BLOCK) {
+        const float *vr = v + (size_t)r * n, *ar = a + (size_t)r * n;
+        double mv = vr[0], ma = ar[0], sv = 0, sa = 0, kl = 0;
+        for (int i = 1; i < n; i++) {
+            mv = vr[i] > mv ? vr[i] : mv;
+            ma = ar[i] > ma ? ar[i] : ma;
+        }
+        for (int i = 0; i < n; i++) {
+            sv += exp(vr[i] - mv);
+            sa += exp(ar[i] - ma);
+        }
+        double lv = mv + log(sv), la = ma + log(sa);
+        for (int i = 0; i < n; i++) {
+            double lq = ar[i] - la;
+            kl += exp(lq) * (lq - (vr[i] - lv));
+        }
+        for (int i = 0; i < n; i++) {
+            double lq = ar[i] - la, lp = vr[i] - lv;
+            if (dv)
+                dv[(size_t)r * n + i] = (float)(k * (exp(lp) - exp(lq)));
+            if (da)
+                da[(size_t)r * n + i] = (float)(k * exp(lq) * ((lq - lp) - kl));
+        }
+        tot += kl;
+    }
+    tot = avs_k_block_sum(tot);
+    if (threadIdx.x == 0)
+        loss_val = tot;
+}
+
+double avs_cu_softmax_kl(float *dv, float *da, const float *v, const float *a, int rows,
+                         int cols, float scale)
+{
+    if (rows <= 0 || cols <= 0)
+        return 0;
+    kl_k<<<1, AVS_CU_BLOCK, 0, avs_cu_stream()>>>(dv, da, v, a, rows, cols, scale);
+    AVS_CU_LAUNCHED("softmax_kl", "rows=%d cols=%d", rows, cols);
+    return loss_download("softmax_kl");
 }

@@ -150,6 +150,71 @@ void avs_cu_avgpool2_fwd(float *y, const float *x, int NC, int H, int W)
     AVS_CU_LAUNCHED("avgpool2_fwd", "NC=%d H=%d W=%d", NC, H, W);
 }
 
+/* nn.AdaptiveAvgPool2d's window of output index i along an axis of n inputs and m outputs:
+ * [win_lo, win_hi), as the cpu's (backend/cpu/avmatch.c) */
+static __device__ int win_lo(int i, int n, int m)
+{
+    return (int)((long long)i * n / m);
+}
+
+static __device__ int win_hi(int i, int n, int m)
+{
+    return (int)(((long long)(i + 1) * n + m - 1) / m);
+}
+
+/* a thread per output element, its window summed in double in row-major order */
+__global__ static void adapool_k(float *y, const float *x, size_t tot, int H, int W, int OH,
+                                 int OW)
+{
+    AVS_K_FOR(k, tot) {
+        int j = (int)(k % (size_t)OW), i = (int)((k / OW) % (size_t)OH);
+        size_t c = k / ((size_t)OW * OH);
+        int r0 = win_lo(i, H, OH), r1 = win_hi(i, H, OH);
+        int c0 = win_lo(j, W, OW), c1 = win_hi(j, W, OW);
+        double s = 0;
+        for (int r = r0; r < r1; r++)
+            for (int q = c0; q < c1; q++)
+                s += x[(c * H + r) * W + q];
+        y[k] = (float)(s / ((double)(r1 - r0) * (c1 - c0)));
+    }
+}
+
+void avs_cu_adapool_fwd(float *y, const float *x, int NC, int H, int W, int OH, int OW)
+{
+    size_t tot = (size_t)NC * OH * OW;
+    if (tot == 0)
+        return;
+    AVS_K_GO(adapool_k, tot)(y, x, tot, H, W, OH, OW);
+    AVS_CU_LAUNCHED("adapool_fwd", "NC=%d H=%d W=%d OH=%d OW=%d", NC, H, W, OH, OW);
+}
+
+/* a thread per input element: the windows holding it, in output order (no atomics) */
+__global__ static void adapool_bwd_k(float *dx, const float *dy, size_t tot, int H, int W,
+                                     int OH, int OW)
+{
+    AVS_K_FOR(k, tot) {
+        int q = (int)(k % (size_t)W), r = (int)((k / W) % (size_t)H);
+        size_t c = k / ((size_t)W * H);
+        double s = 0;
+        for (int i = (int)((long long)r * OH / H); i < OH && win_lo(i, H, OH) <= r; i++)
+            for (int j = (int)((long long)q * OW / W); j < OW && win_lo(j, W, OW) <= q; j++) {
+                double area = (double)(win_hi(i, H, OH) - win_lo(i, H, OH)) *
+                              (win_hi(j, W, OW) - win_lo(j, W, OW));
+                s += dy[(c * OH + i) * OW + j] / area;
+            }
+        dx[k] += (float)s;
+    }
+}
+
+void avs_cu_adapool_bwd(float *dx, const float *dy, int NC, int H, int W, int OH, int OW)
+{
+    size_t tot = (size_t)NC * H * W;
+    if (tot == 0)
+        return;
+    AVS_K_GO(adapool_bwd_k, tot)(dx, dy, tot, H, W, OH, OW);
+    AVS_CU_LAUNCHED("adapool_bwd", "NC=%d H=%d W=%d OH=%d OW=%d", NC, H, W, OH, OW);
+}
+
 /* a thread per row: PANNs' rows are short (time steps after 5 poolings) */
 __global__ static void rowmax_k(float *y, const float *x, size_t rows, int n)
 {

@@ -58,7 +58,8 @@ class TPAVI(nn.Module):
 
     def forward(self, x, audio):  # x [N,C,T,H,W], audio [N,T,A]
         n, c, t, h, w = x.shape
-        a = self.align_channel(audio).permute(0, 2, 1)[..., None, None]  # [N,C,T,1,1]
+        self.a_fea = self.align_channel(audio)  # [N,T,C]: the official audio_temp
+        a = self.a_fea.permute(0, 2, 1)[..., None, None]  # [N,C,T,1,1]
         if not self.lowrank:
             a = a.repeat(1, 1, 1, h, w)
             g_x = self.g(x).view(n, self.inter, -1).permute(0, 2, 1)
@@ -150,6 +151,7 @@ class C3NHead(nn.Module):
             v = fm[i].reshape(-1, self.T, c, h, w).permute(0, 2, 1, 3, 4)
             v = getattr(self, f'{self.tp}{i + 1}')(v, audio)
             fm[i] = v.permute(0, 2, 1, 3, 4).reshape(-1, c, h, w)
+        self.fm = list(fm)  # the stage maps the matching loss reads (av_match)
         p = self.path4(fm[3])
         p = self.path3(p, fm[2])
         p = self.path2(p, fm[1])
@@ -175,6 +177,23 @@ def randomize(model, gen):
             if isinstance(m, nn.LayerNorm):
                 m.weight.uniform_(0.5, 1.5, generator=gen)
                 m.bias.uniform_(-0.5, 0.5, generator=gen)
+
+
+def av_match(head, logits):
+    """AVSBench's MS3 audio-visual matching loss (avs_ms3/loss.py A_MaskedV_SimmLoss as its
+    MS3 train.sh runs it: every TPAVI stage, kl_flag, mask_pooling_type 'avg', no feature norm,
+    no threshold) on head's last forward. The official model returns its stage maps and the
+    decoder's in-place ReLU has rectified them by the time the loss reads them: relu() here."""
+    p = torch.sigmoid(logits)
+    total = 0
+    for i in head.tpavi:
+        v = F.relu(head.fm[i])
+        a_fea = getattr(head, f'{head.tp}{i + 1}').a_fea
+        a_fea = a_fea.reshape(-1, a_fea.shape[-1])  # [B*T, C]
+        m = torch.sigmoid(F.adaptive_avg_pool2d(p, v.shape[-2:]))  # sigmoid twice, as official
+        u = (v * m).mean(-1).mean(-1)  # [B*T, C]
+        total = total + F.kl_div(u.softmax(dim=-1).log(), a_fea.softmax(dim=-1), reduction='sum')
+    return total / len(head.tpavi)
 
 
 def bce_dice(logits, mask):

@@ -3,7 +3,7 @@ expected outputs and gradients) from the PyTorch reference in model_c3n_ref.py.
 
   /usr/bin/python3 tests/gen/model_head.py --out DIR/NAME [--seed 1] [--size 16]
       [--chans 4,6,8,10] [--D 8] [--Ci 4] [--A 6] [--O1 8] [--O2 4] [--N 2] [--T 2]
-      [--train] [--official] [--lowrank] [--avsbench]
+      [--train] [--official] [--lowrank] [--avsbench] [--av-match L]
 
 Writes NAME.weights.safetensors (state_dict with the official names), NAME.inputs.safetensors
 (x1..x4 [N*T,C_s,H_s,W_s], audio [N,T,A]), NAME.dout.safetensors (logits: the upstream
@@ -13,7 +13,9 @@ f32err.<name> is the relative error of PyTorch's own float32 run of the same cas
 --lowrank f32lr.<name> that of PyTorch's float32 run with TPAVI in the low-rank form). The reference runs
 in float64 from float32 weights and inputs (the official, full-matrix TPAVI), so the C
 float32 result is measured against the exact function. --avsbench: the AVSBench baseline's
-head instead (Classifier_Module necks conv<i>.conv2d_list.0..3, TPAVI as tpavi_b<i>). The committed fixtures in
+head instead (Classifier_Module necks conv<i>.conv2d_list.0..3, TPAVI as tpavi_b<i>); with
+--av-match L the gradients are those of sum(logits * dout) + L * AVSBench's MS3 audio-visual
+matching loss (model_c3n_ref.av_match), whose value is written as av_match [1]. The committed fixtures in
 tests/fixtures/model/ were made with:
   /usr/bin/python3 tests/gen/model_head.py --out tests/fixtures/model/head_eval --seed 1
   /usr/bin/python3 tests/gen/model_head.py --out tests/fixtures/model/head_train --seed 2 --train
@@ -29,6 +31,18 @@ import model_c3n_ref as ref  # noqa: E402
 import model_st as st  # noqa: E402
 
 
+def backward(m, logits, dout, lam):
+    """The backward of sum(logits * dout) (+ lam * the matching loss): logits, av_match."""
+    out = {'logits': logits.detach()}
+    if not lam:
+        logits.backward(dout)
+        return out
+    avm = ref.av_match(m, logits)
+    ((logits * dout).sum() + lam * avm).backward()
+    out['av_match'] = avm.detach().reshape(1)
+    return out
+
+
 def run_f32(a, chans, sd, xs, audio, dout, lowrank):
     """The case in float32 (TPAVI official or low-rank): logits and every gradient."""
     m32 = ref.C3NHead(chans, a.D, a.Ci, a.A, a.T, lowrank=lowrank, O1=a.O1, O2=a.O2,
@@ -38,8 +52,7 @@ def run_f32(a, chans, sd, xs, audio, dout, lowrank):
     x32 = [x.clone().requires_grad_(True) for x in xs]
     a32 = audio.clone().requires_grad_(True)
     l32 = m32(x32, a32)
-    l32.backward(dout)
-    got = {'logits': l32.detach()}
+    got = backward(m32, l32, dout, a.av_match)
     for name, p in m32.named_parameters():
         got['grad.' + name] = p.grad if p.grad is not None else torch.zeros_like(p)
     for s in range(4):
@@ -72,6 +85,8 @@ def main():
                     help='TPAVI in the exact low-rank form (for full-size cases; default: official)')
     ap.add_argument('--avsbench', action='store_true',
                     help="the AVSBench baseline's head (Classifier_Module necks, tpavi_b<i>)")
+    ap.add_argument('--av-match', type=float, default=0,
+                    help="lambda of AVSBench's MS3 matching loss (needs --avsbench; 0: off)")
     ap.add_argument('--official', action='store_true',
                     help='official widths: chans 64,128,320,512, D 256, Ci 128, A 128, O1 128, O2 32')
     a = ap.parse_args()
@@ -102,8 +117,7 @@ def main():
     else:
         sys.exit('model_head.py: no draw without a near-zero ReLU input; try another --seed')
     print(f'{a.out}: seed {seed}, smallest ReLU input {ref.RELU_MARGIN[0]:.2e}')
-    logits.backward(dout.double())
-    exp = {'logits': logits.detach()}
+    exp = backward(m, logits, dout.double(), a.av_match)
     for name, p in m.named_parameters():
         exp['grad.' + name] = p.grad if p.grad is not None else torch.zeros_like(p)
     for s in range(4):
