@@ -162,9 +162,9 @@ for vis in pvt_v2_b0 resnet50 swin_t_w4; do
 done
 FEAT=resnet50-vggish-ms3 train tpavi-ms3-resnet50 --subset ms3 --model tpavi --epochs 10 --batch 2
 "$bin/avs-report" ablation --root "$store" --rows backbone --cols audio --subset ms3 \
-  --where model=C3N --where switches=AF,CC --where alpha=0.1 --format markdown -o -
+  --where model=C3N --where switches=AF,CC --where alpha=0.1 --where beta=0.1 --format markdown -o -
 "$bin/avs-report" ablation --root "$store" --rows backbone --cols model --subset ms3 \
-  --where audio=vggish --where alpha=0.1 --format markdown -o -
+  --where audio=vggish --where alpha=0.1 --where beta=0.1 --format markdown -o -
 echo "demo: Table I rows in $(( $(date +%s) - t7d )) s"
 
 # AVSS (AVSBench-semantic, issue 14): a tiny C3N run with the K-class output (cross-entropy,
