@@ -6,8 +6,9 @@
  * `avs-eval --record NAME --switches AF,CC`), else the linked run's config.switches; the
  * backbone likewise from details.backbone, else config.backbone. Switches may be an object
  * {"AF": true, "CC-V": false, "CC": true}, an array ["AF", "CC"] or a string "AF,CC".
- * Only results at the official C3IM exponents (alpha = beta = 0.1, or none recorded) take part:
- * other exponents are Table III's (report/grid.c).
+ * Only C3N's results at the official C3IM exponents (alpha = beta = 0.1, or none recorded) take
+ * part: other exponents are Table III's, AVSBench's TPAVI baseline is Table I's (report/grid.c).
+ * A block is a backbone, or "backbone + audio" for an audio encoder other than VGGish.
  * For each (backbone, switches) the latest S4 row and the latest MS3 row of the chosen protocol
  * (metrics.protocol, default 'official') are shown: numbers of different protocols never
  * share a table, and every format names the protocol.
@@ -59,6 +60,33 @@ static int official_exponents(const cJSON *d, const cJSON *c)
     return ok;
 }
 
+/* Table II is C3N's: AVSBench's TPAVI baseline (model "TPAVI") is Table I's (report/grid.c).
+ * Rows that record no model take part. */
+static int is_c3n(const cJSON *d, const cJSON *c)
+{
+    static const struct avs_report_row none = {0};
+    char *m = avs_report_param("model", d, c, &none);
+    int ok = !m || !strcmp(m, "C3N");
+    free(m);
+    return ok;
+}
+
+/* The block a row belongs to: its backbone, with the audio encoder when that is not VGGish
+ * (the paper's Table II is VGGish's; another encoder's switches get a block of their own). */
+static char *block_name(const cJSON *d, const cJSON *c)
+{
+    static const struct avs_report_row none = {0};
+    const char *bb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "backbone"));
+    if (!bb)
+        bb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "backbone"));
+    if (!bb)
+        bb = "(backbone not recorded)";
+    char *audio = avs_report_param("audio", d, c, &none);
+    char *name = audio && strcmp(audio, "vggish") ? avs_sprintf("%s + %s", bb, audio) : avs_strdup(bb);
+    free(audio);
+    return name;
+}
+
 static int load_lines(sqlite3 *db, const char *split, const char *protocol, struct line **lines,
                       int *n, struct avs_err *err)
 {
@@ -79,12 +107,11 @@ static int load_lines(sqlite3 *db, const char *split, const char *protocol, stru
         int bits = avs_report_switch_bits(cJSON_GetObjectItemCaseSensitive(d, "switches"));
         if (bits < 0)
             bits = avs_report_switch_bits(cJSON_GetObjectItemCaseSensitive(c, "switches"));
-        const char *bb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "backbone"));
-        if (!bb)
-            bb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "backbone"));
         if (bits >= 0 && subset && (!strcmp(subset, "s4") || !strcmp(subset, "ms3")) &&
-            official_exponents(d, c)) {
-            int i = find_line(lines, n, bb ? bb : "(backbone not recorded)", bits);
+            official_exponents(d, c) && is_c3n(d, c)) {
+            char *bb = block_name(d, c);
+            int i = find_line(lines, n, bb, bits);
+            free(bb);
             struct cell *cell = !strcmp(subset, "s4") ? &(*lines)[i].s4 : &(*lines)[i].ms3;
             cell->miou = sqlite3_column_double(st, 1);
             cell->fscore = sqlite3_column_double(st, 2);
