@@ -121,53 +121,32 @@ int avs_ah_attn_train(struct avs_ash *h, const struct avs_ah_data *d,
     if (o->batch < 2 && o->iters > 0) /* bn_attention's batch statistics need two clips */
         return avs_err_set(err, "--batch %d: the attention head's BatchNorm over clips needs at "
                            "least 2 clips per step (PyTorch refuses 1 too)", o->batch);
-    FILE *tf = o->trace ? fopen(o->trace, "w") : NULL;
-    if (o->trace && !tf)
-        return avs_err_set(err, "%s: cannot write the trace", o->trace);
+    struct avs_ah_loop l;
+    if (avs_ah_loop_init(&l, d, o, err))
+        return -1;
     const struct avs_ops *op = avs_ops();
-    struct avs_ah_sampler s;
     struct batch b;
     struct avs_ash_ws w;
     struct adam a;
-    avs_ah_sampler_init(&s, d, o->balanced, o->seed);
     batch_init(&b, d, o->batch);
     avs_ash_ws_init(&w, h, b.maxR, o->batch);
     adam_init(&a, h);
-    int *idx = avs_malloc((size_t)o->batch * sizeof *idx);
-    struct avs_progress bar;
-    if (o->progress)
-        avs_progress_init(&bar, "train", "steps", o->iters);
     double loss = NAN;
     for (int t = 1; t <= o->iters; t++) {
-        for (int i = 0; i < o->batch; i++)
-            idx[i] = avs_ah_sampler_next(&s);
-        int R = batch_load(&b, d, idx, o->batch);
+        avs_ah_loop_draw(&l);
+        int R = batch_load(&b, d, l.idx, o->batch);
         /* the step's dropout masks: a function of the seed and the step */
         avs_ash_fwd(h, &w, b.x, R, b.off, o->batch, 1, o->seed * 1000003ull + (uint64_t)t);
         loss = avs_ash_bwd(h, &w, &a.g, b.x, b.y, R, b.off, o->batch);
         op->adam_zero(h->params.arena.base, a.g.arena.base, a.m, a.v, a.n, o->lr, 0.9, 0.999,
                       1e-8, 0.0, t);
-        if (tf)
-            avs_ah_trace_step(tf, t, loss, idx, o->batch);
-        if (o->progress)
-            avs_progress_add(&bar, 1);
-        if (o->eval && o->eval_every && t % o->eval_every == 0) {
-            float *sc = avs_ah_attn_predict(h, o->eval);
-            avs_ah_report_eval(sc, o, t, loss);
-            free(sc);
-        }
+        if (avs_ah_loop_done(&l, t, loss))
+            avs_ah_loop_report(&l, avs_ah_attn_predict(h, o->eval), t, loss);
     }
-    if (o->progress)
-        avs_progress_end(&bar);
     if (final_loss)
         *final_loss = loss;
-    int rc = 0;
-    if (tf && fclose(tf))
-        rc = avs_err_set(err, "%s: cannot write the trace", o->trace);
-    free(idx);
     adam_free(&a);
     avs_ash_ws_free(&w);
     batch_free(&b);
-    avs_ah_sampler_free(&s, d->K);
-    return rc;
+    return avs_ah_loop_end(&l, err);
 }

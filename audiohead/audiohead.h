@@ -38,6 +38,7 @@
 #include <stdio.h>
 
 #include "core/common.h"
+#include "core/progress.h"
 
 #define AVS_AH_EMB 128      /* bytes of one released embedding (one second) */
 #define AVS_AH_CLASSES 527  /* AudioSet classes */
@@ -193,11 +194,29 @@ int avs_ah_sampler_next(struct avs_ah_sampler *s);
 void avs_ah_sampler_free(struct avs_ah_sampler *s, int K);
 /* The most seconds of one clip of d. */
 int64_t avs_ah_max_rows(const struct avs_ah_data *d);
-/* A --trace line: "step loss idx...". */
-void avs_ah_trace_step(FILE *f, int t, double loss, const int *idx, int B);
-/* Logs step t's loss and the metrics of scores [eval n, K] on o->eval. */
-void avs_ah_report_eval(const float *scores, const struct avs_ah_train_opts *o, int t,
-                        double loss);
+/* What both heads' training loops share: the --trace file, the clip sampler, the step's clips,
+ * the progress bar and the periodic evaluation on o->eval.
+ *   avs_ah_loop_init; per step t: avs_ah_loop_draw (l.idx), the step, then
+ *   if (avs_ah_loop_done(&l, t, loss)) avs_ah_loop_report(&l, scores of o->eval, t, loss);
+ *   avs_ah_loop_end. */
+struct avs_ah_loop {
+    const struct avs_ah_train_opts *o;
+    FILE *trace;
+    struct avs_ah_sampler s;
+    int K;
+    int *idx; /* the step's o->batch clips */
+    struct avs_progress bar;
+};
+/* -1 with err when the trace file cannot be made (nothing to free then). */
+int avs_ah_loop_init(struct avs_ah_loop *l, const struct avs_ah_data *d,
+                     const struct avs_ah_train_opts *o, struct avs_err *err);
+void avs_ah_loop_draw(struct avs_ah_loop *l);
+/* After step t: its --trace line and the progress bar; 1 when o->eval is due this step. */
+int avs_ah_loop_done(struct avs_ah_loop *l, int t, double loss);
+/* Logs step t's loss and the metrics of scores [eval n, K] on o->eval; frees scores. */
+void avs_ah_loop_report(struct avs_ah_loop *l, float *scores, int t, double loss);
+/* Ends the bar, frees; 0, or -1 (err) when the trace could not be written. */
+int avs_ah_loop_end(struct avs_ah_loop *l, struct avs_err *err);
 int avs_ah_train(struct avs_ah_head *h, const struct avs_ah_data *d,
                  const struct avs_ah_train_opts *o, double *final_loss, struct avs_err *err);
 /* Clip probabilities [n,K] of every clip of d (caller frees). */

@@ -101,17 +101,45 @@ int64_t avs_ah_max_rows(const struct avs_ah_data *d)
     return m;
 }
 
-void avs_ah_trace_step(FILE *f, int t, double loss, const int *idx, int B)
+int avs_ah_loop_init(struct avs_ah_loop *l, const struct avs_ah_data *d,
+                     const struct avs_ah_train_opts *o, struct avs_err *err)
 {
-    fprintf(f, "%d %.17g", t, loss);
-    for (int i = 0; i < B; i++)
-        fprintf(f, " %d", idx[i]);
-    fputc('\n', f);
+    memset(l, 0, sizeof *l);
+    l->o = o;
+    l->trace = o->trace ? fopen(o->trace, "w") : NULL;
+    if (o->trace && !l->trace)
+        return avs_err_set(err, "%s: cannot write the trace", o->trace);
+    avs_ah_sampler_init(&l->s, d, o->balanced, o->seed);
+    l->K = d->K;
+    l->idx = avs_malloc((size_t)o->batch * sizeof *l->idx);
+    if (o->progress)
+        avs_progress_init(&l->bar, "train", "steps", o->iters);
+    return 0;
 }
 
-void avs_ah_report_eval(const float *scores, const struct avs_ah_train_opts *o, int t,
-                       double loss)
+void avs_ah_loop_draw(struct avs_ah_loop *l)
 {
+    for (int i = 0; i < l->o->batch; i++)
+        l->idx[i] = avs_ah_sampler_next(&l->s);
+}
+
+int avs_ah_loop_done(struct avs_ah_loop *l, int t, double loss)
+{
+    const struct avs_ah_train_opts *o = l->o;
+    if (l->trace) { /* a --trace line: "step loss idx..." */
+        fprintf(l->trace, "%d %.17g", t, loss);
+        for (int i = 0; i < o->batch; i++)
+            fprintf(l->trace, " %d", l->idx[i]);
+        fputc('\n', l->trace);
+    }
+    if (o->progress)
+        avs_progress_add(&l->bar, 1);
+    return o->eval && o->eval_every && t % o->eval_every == 0;
+}
+
+void avs_ah_loop_report(struct avs_ah_loop *l, float *scores, int t, double loss)
+{
+    const struct avs_ah_train_opts *o = l->o;
     struct avs_ah_metrics m;
     avs_ah_metrics_compute(scores, o->eval->y, o->eval->n, o->eval->K, &m);
     if (o->progress)
@@ -121,6 +149,19 @@ void avs_ah_report_eval(const float *scores, const struct avs_ah_train_opts *o, 
         avs_log_info("step %d: loss %.5f, eval mAP %.4f (%d classes), AUC %.4f, d' %.3f", t,
                      loss, m.map, m.classes_with_pos, m.mauc, m.dprime);
     avs_ah_metrics_free(&m);
+    free(scores);
+}
+
+int avs_ah_loop_end(struct avs_ah_loop *l, struct avs_err *err)
+{
+    if (l->o->progress)
+        avs_progress_end(&l->bar);
+    int rc = 0;
+    if (l->trace && fclose(l->trace))
+        rc = avs_err_set(err, "%s: cannot write the trace", l->o->trace);
+    free(l->idx);
+    avs_ah_sampler_free(&l->s, l->K);
+    return rc;
 }
 
 int avs_ah_train(struct avs_ah_head *h, const struct avs_ah_data *d,
@@ -131,47 +172,27 @@ int avs_ah_train(struct avs_ah_head *h, const struct avs_ah_data *d,
     if (d->D != h->D || d->K != h->K)
         return avs_err_set(err, "the head takes %d inputs and %d classes, the data has %d and %d",
                            h->D, h->K, d->D, d->K);
-    FILE *tf = o->trace ? fopen(o->trace, "w") : NULL;
-    if (o->trace && !tf)
-        return avs_err_set(err, "%s: cannot write the trace", o->trace);
-    struct avs_ah_sampler s;
-    avs_ah_sampler_init(&s, d, o->balanced, o->seed);
+    struct avs_ah_loop l;
+    if (avs_ah_loop_init(&l, d, o, err))
+        return -1;
     struct avs_ah_ws w;
     avs_ah_ws_init(&w, avs_ah_max_rows(d) * o->batch, o->batch, h->K, h->D);
     float *g = avs_malloc(h->n * sizeof *g), *m = avs_calloc(h->n, sizeof *m);
     float *v = avs_calloc(h->n, sizeof *v);
-    int *idx = avs_malloc((size_t)o->batch * sizeof *idx);
-    struct avs_progress bar;
-    if (o->progress)
-        avs_progress_init(&bar, "train", "steps", o->iters);
     double loss = NAN;
     for (int t = 1; t <= o->iters; t++) {
-        for (int i = 0; i < o->batch; i++)
-            idx[i] = avs_ah_sampler_next(&s);
-        avs_ah_head_fwd(h, d, idx, o->batch, &w);
-        loss = avs_ah_head_bwd(h, d, idx, o->batch, &w, g);
+        avs_ah_loop_draw(&l);
+        avs_ah_head_fwd(h, d, l.idx, o->batch, &w);
+        loss = avs_ah_head_bwd(h, d, l.idx, o->batch, &w, g);
         adam(h->p, g, m, v, h->n, o->lr, t);
-        if (tf)
-            avs_ah_trace_step(tf, t, loss, idx, o->batch);
-        if (o->progress)
-            avs_progress_add(&bar, 1);
-        if (o->eval && o->eval_every && t % o->eval_every == 0) {
-            float *sc = avs_ah_predict(h, o->eval);
-            avs_ah_report_eval(sc, o, t, loss);
-            free(sc);
-        }
+        if (avs_ah_loop_done(&l, t, loss))
+            avs_ah_loop_report(&l, avs_ah_predict(h, o->eval), t, loss);
     }
-    if (o->progress)
-        avs_progress_end(&bar);
     if (final_loss)
         *final_loss = loss;
-    int rc = 0;
-    if (tf && fclose(tf))
-        rc = avs_err_set(err, "%s: cannot write the trace", o->trace);
-    free(g), free(m), free(v), free(idx);
+    free(g), free(m), free(v);
     avs_ah_ws_free(&w);
-    avs_ah_sampler_free(&s, d->K);
-    return rc;
+    return avs_ah_loop_end(&l, err);
 }
 
 float *avs_ah_predict(const struct avs_ah_head *h, const struct avs_ah_data *d)
