@@ -23,3 +23,9 @@ mpi_rank_pid() {
   done
   return 1
 }
+# SKIP (exit 77) unless program $1 is built with MPI and mpirun starts 2 ranks of it here.
+mpi_need() {
+  local probe
+  ldd "$1" 2>/dev/null | grep -q libmpi || { echo "SKIP: this build has no MPI (bash scripts/deps.sh, then make; or make MPI=1)"; exit 77; }
+  probe=$(mpi 2 "$1" --version 2>&1) || { echo "SKIP: mpirun cannot start 2 ranks here: $probe" | head -5; exit 77; }
+}

@@ -17,8 +17,7 @@ set -u
 need sqlite3 pgrep
 . tests/media.sh
 B=$AVS_BIN; T=$AVS_TMP
-ldd "$B/avs-features" 2>/dev/null | grep -q libmpi || { echo "SKIP: this build has no MPI (bash scripts/deps.sh, then make; or make MPI=1)"; exit 77; }
-probe=$(mpi 2 "$B/avs-features" --version 2>&1) || { echo "SKIP: mpirun cannot start 2 ranks here: $probe" | head -5; exit 77; }
+mpi_need "$B/avs-features"
 "$B/avs-synth" -q --media "$media" --out "$T/s4" --subset s4 --videos 6 --seconds 5 --seed 3 --size 64x64 --fps 10
 "$B/avs-ingest" -q --root "$T/base" --size 64x64 --avsbench "$T/s4" || fail "ingest"
 for d in one two kill; do cp -r "$T/base" "$T/$d"; done

@@ -23,8 +23,7 @@ need sqlite3 pgrep
 [ -x /usr/bin/python3 ] || { echo "SKIP: needs /usr/bin/python3 with numpy"; exit 77; }
 . tests/media.sh
 B=$AVS_BIN; T=$AVS_TMP
-ldd "$B/avs-train" 2>/dev/null | grep -q libmpi || { echo "SKIP: this build has no MPI (bash scripts/deps.sh, then make; or make MPI=1)"; exit 77; }
-probe=$(mpi 2 "$B/avs-train" --version 2>&1) || { echo "SKIP: mpirun cannot start 2 ranks here: $probe" | head -5; exit 77; }
+mpi_need "$B/avs-train"
 "$B/avs-synth" -q --media "$media" --out "$T/s4" --subset s4 --videos 6 --seconds 5 --seed 3 --size 64x64 --fps 10
 "$B/avs-ingest" -q --root "$T/st" --size 64x64 --avsbench "$T/s4" || fail "ingest"
 "$B/avs-features" -q --root "$T/st" --random-init 2 --visual pvt_v2_b0 --flip --set f || fail "features"
