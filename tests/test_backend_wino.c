@@ -154,6 +154,25 @@ static void free_result(struct result *r)
     free(r->y), free(r->dx), free(r->dw);
 }
 
+static double worst_float_bwd, worst_double_bwd; /* backward data: float and double Winograd */
+
+/* rel L2 error of the float Winograd backward-data pass (AVS_CONV=fast-bwd's) on g, called
+ * directly on host memory (the cpu backend only), adding into a non-zero buffer */
+static double float_wino_dx(const struct avs_conv2d *g, const float *dy, const float *w,
+                            const double *rdx, size_t nx)
+{
+    float *ws = avs_malloc(avs_cpu_winograd_ws(g, 0) * sizeof(float));
+    float *dx = avs_malloc(nx * sizeof(float));
+    for (size_t i = 0; i < nx; i++)
+        dx[i] = 0.5f;
+    avs_cpu_winograd_bwd_data(dx, 1, dy, w, g, ws, 0);
+    for (size_t i = 0; i < nx; i++)
+        dx[i] -= 0.5f;
+    double e = rel_err(dx, rdx, nx);
+    free(ws), free(dx);
+    return e;
+}
+
 /* One geometry: Winograd within tol of the double reference, and within 30x of the GEMM
  * path's own error (plus a floor at float resolution); the GEMM path (for dilated convs the
  * live-tap im2col) within 1e-6. On a backend without the CPU's paths: its own convs within
@@ -208,6 +227,34 @@ static double check_case(int N, int C, int H, int W, int K, int pad, int dil, do
     CHECK(!memcmp(er.dx, gr.dx, nx * sizeof(float)),
           "N%d C%d %dx%d K%d pad %d dil %d exact-bwd on %s: backward data not the GEMM path's bits", N, C,
           H, W, K, pad, dil, be);
+    /* the backward-data pass Winograd runs by default is in double: about one float rounding
+     * from the exact result, never worse than the direct (GEMM) path; fast-bwd runs it in
+     * float (within tol and 30x of the GEMM path, above) and leaves the other passes alone */
+    CHECK(ew[1] <= 1.2e-7 && ew[1] <= eg[1] + 3e-8,
+          "N%d C%d %dx%d K%d pad %d dil %d backward data on %s: double Winograd rel L2 %.3g (GEMM %.3g)",
+          N, C, H, W, K, pad, dil, be, ew[1], eg[1]);
+    struct result fr = run(AVS_CONV_FAST_BWD, &g, x, w, b, dy, 0.5f);
+    CHECK(!memcmp(fr.y, fw->y, ny * sizeof(float)) && !memcmp(fr.dw, fw->dw, nw * sizeof(float)),
+          "N%d C%d %dx%d K%d pad %d dil %d fast-bwd on %s: forward or backward filter not the %s bits",
+          N, C, H, W, K, pad, dil, be, auto_wino ? "Winograd" : "GEMM");
+    double ef = rel_err(fr.dx, rdx, nx);
+    if (auto_wino)
+        CHECK(ef <= tol && ef <= 30 * eg[1] + 1e-7,
+              "N%d C%d %dx%d K%d pad %d dil %d fast-bwd on %s: float Winograd backward data rel L2 %.3g (GEMM %.3g)",
+              N, C, H, W, K, pad, dil, be, ef, eg[1]);
+    else
+        CHECK(!memcmp(fr.dx, gr.dx, nx * sizeof(float)),
+              "N%d C%d %dx%d K%d pad %d dil %d fast-bwd on %s: backward data not the GEMM path's bits", N,
+              C, H, W, K, pad, dil, be);
+    if (!strcmp(be, "cpu")) { /* the float Winograd pass itself, forced (host memory on cpu) */
+        ef = float_wino_dx(&g, dy, w, rdx, nx);
+        CHECK(ef <= tol && ef <= 30 * eg[1] + 1e-7,
+              "N%d C%d %dx%d K%d pad %d dil %d: float Winograd backward data rel L2 %.3g (GEMM %.3g)",
+              N, C, H, W, K, pad, dil, ef, eg[1]);
+    }
+    worst_float_bwd = fmax(worst_float_bwd, ef);
+    worst_double_bwd = fmax(worst_double_bwd, ew[1]);
+    free_result(&fr);
     free_result(&wr), free_result(&gr), free_result(&er);
     free(x), free(w), free(b), free(dy);
     free(ry), free(rdx), free(rdw);
@@ -246,6 +293,10 @@ static void test_random(void)
     /* head-like widths (many chunks, the transforms' tile blocks wrap) */
     printf("C128 K96 30x37 pad 1: %.3g\n", check_case(2, 128, 30, 37, 96, 1, 1, 5e-6));
     printf("C64 K160 9x141 pad 1: %.3g\n", check_case(1, 64, 9, 141, 160, 1, 1, 5e-6));
+    if (backend_cpu_based())
+        printf("backward data on %s, worst rel L2: double Winograd (default) %.3g, float "
+               "(fast-bwd) %.3g\n", backend_now()->name, worst_double_bwd, worst_float_bwd);
+    worst_float_bwd = worst_double_bwd = 0;
 }
 
 /* 1 and 2 threads give the same bits (the chunking does not depend on the thread count). */
@@ -257,12 +308,16 @@ static void test_threads_geom(int N, int C, int H, int W, int K, int pad, int di
     size_t nw = (size_t)g.K * g.C * 9;
     float *x = rnd(nx), *w = rnd(nw), *b = rnd(g.K), *dy = rnd(ny);
     const char *be = backend_now()->name;
-    struct result r[2];
+    struct result r[2], f[2]; /* f: fast-bwd (float backward data where AUTO picks Winograd) */
     for (int t = 0; t < 2; t++) {
         avs_ops_set_threads(t + 1);
         r[t] = run(AVS_CONV_WINOGRAD, &g, x, w, b, dy, 0.25f);
+        f[t] = run(AVS_CONV_FAST_BWD, &g, x, w, b, dy, 0.25f);
     }
     avs_ops_set_threads(0);
+    CHECK(!memcmp(f[0].dx, f[1].dx, nx * 4), "dil %d on %s: fast-bwd backward data differs between 1 and 2 threads",
+          dil, be);
+    free_result(&f[0]), free_result(&f[1]);
     result_same_bits("Winograd (threads)", &r[0], &g);
     /* and the same as the GEMM path up to Winograd's rounding (this also covers inputs that
      * span several chunks of tiles, where a double reference would be too slow) */

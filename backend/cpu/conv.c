@@ -15,6 +15,7 @@
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -116,11 +117,11 @@ static int conv_algo = -1; /* -1: not yet read from the environment */
 void avs_cpu_conv_set_algo(int algo)
 {
     AVS_ASSERT(algo == AVS_CONV_AUTO || algo == AVS_CONV_GEMM || algo == AVS_CONV_WINOGRAD ||
-               algo == AVS_CONV_EXACT_BWD);
+               algo == AVS_CONV_EXACT_BWD || algo == AVS_CONV_FAST_BWD);
     conv_algo = algo;
 }
 
-/* AVS_CONV=gemm|winograd|exact-bwd|auto in the environment sets the default. */
+/* AVS_CONV=gemm|winograd|exact-bwd|fast-bwd|auto in the environment sets the default. */
 static int algo(void)
 {
     if (conv_algo < 0) {
@@ -128,6 +129,7 @@ static int algo(void)
         conv_algo = e && !strcmp(e, "gemm")       ? AVS_CONV_GEMM
                     : e && !strcmp(e, "winograd")  ? AVS_CONV_WINOGRAD
                     : e && !strcmp(e, "exact-bwd") ? AVS_CONV_EXACT_BWD
+                    : e && !strcmp(e, "fast-bwd")  ? AVS_CONV_FAST_BWD
                                                    : AVS_CONV_AUTO;
     }
     return conv_algo;
@@ -164,7 +166,8 @@ int avs_cpu_conv_uses_winograd(const struct avs_conv2d *g)
 
 const char *avs_cpu_conv_settings(void)
 {
-    static const char *const names[] = {"", "conv=gemm", "conv=winograd", "conv=exact-bwd"};
+    static const char *const names[] = {"", "conv=gemm", "conv=winograd", "conv=exact-bwd",
+                                        "conv=fast-bwd"};
     return names[algo()];
 }
 
@@ -173,11 +176,16 @@ int avs_cpu_conv_uses_winograd_bwd_data(const struct avs_conv2d *g)
     return algo() != AVS_CONV_EXACT_BWD && avs_cpu_conv_uses_winograd(g);
 }
 
+int avs_cpu_conv_bwd_data_double(void)
+{
+    return algo() != AVS_CONV_FAST_BWD;
+}
+
 /* scratch of the GEMM paths */
 static size_t gemm_ws(const struct avs_conv2d *g)
 {
-    if (is_1x1(g))
-        return 16;
+    if (is_1x1(g)) /* the backward filter's partial product and double accumulator */
+        return 3 * (size_t)g->K * g->C + 32;
     if (is_dilated(g))
         return live_ws(g);
     if (is_shifted(g)) {
@@ -193,7 +201,7 @@ size_t avs_cpu_conv2d_ws(const struct avs_conv2d *g)
 {
     if (!avs_cpu_conv_uses_winograd(g))
         return gemm_ws(g);
-    size_t w = avs_cpu_winograd_ws(g), e = gemm_ws(g);
+    size_t w = avs_cpu_winograd_ws(g, avs_cpu_conv_bwd_data_double()), e = gemm_ws(g);
     return avs_cpu_conv_uses_winograd_bwd_data(g) || w > e ? w : e;
 }
 
@@ -621,7 +629,7 @@ void avs_cpu_conv2d_bwd_data(float *din, const float *dout, const float *w,
             avs_cpu_sgemm(1, 0, g->C, (int)HW, g->K, 1.0f, w, g->C, dout + (size_t)n * g->K * HW, (int)HW,
                  1.0f, din + (size_t)n * g->C * HW, (int)HW);
     } else if (avs_cpu_conv_uses_winograd_bwd_data(g))
-        avs_cpu_winograd_bwd_data(din, 1, dout, w, g, ws);
+        avs_cpu_winograd_bwd_data(din, 1, dout, w, g, ws, avs_cpu_conv_bwd_data_double());
     else if (is_dilated(g))
         live_bwd_data(din, dout, w, g, ws);
     else if (is_shifted(g))
@@ -638,7 +646,7 @@ void avs_cpu_conv2d_bwd_data_set(float *din, const float *dout, const float *w,
     if (avs_cpu_conv_uses_winograd_bwd_data(g) || is_1x1(g)) {
         flop_count += avs_conv2d_flops(g);
         if (!is_1x1(g)) {
-            avs_cpu_winograd_bwd_data(din, 0, dout, w, g, ws);
+            avs_cpu_winograd_bwd_data(din, 0, dout, w, g, ws, avs_cpu_conv_bwd_data_double());
             return;
         }
         size_t HW = (size_t)g->H * g->W;
@@ -651,16 +659,45 @@ void avs_cpu_conv2d_bwd_data_set(float *din, const float *dout, const float *w,
     avs_cpu_conv2d_bwd_data(din, dout, w, g, ws);
 }
 
+/* Positions per partial product of the 1x1 backward filter. */
+#define BWF_SPAN 256
+
+/* dw [K,C] += sum over images and positions of dout x in^T for a 1x1 conv: a reduction over
+ * N*P*Q positions (50176 per image for the output conv's last layer at 224). One float GEMM
+ * over all of them rounds like a running sum of that length; here each span of BWF_SPAN
+ * positions is one GEMM and the spans are summed in double (fixed spans: the same bits for
+ * any thread count), so the error is that of a 256-term float sum. The GEMMs are as large as
+ * before in K*C and the extra adds are K*C per span. */
+static void bwd_filter_1x1(float *dw, const float *dout, const float *in, const struct avs_conv2d *g,
+                           float *ws)
+{
+    size_t PQ = (size_t)g->P * g->Q, KC = (size_t)g->K * g->C;
+    double *acc = (double *)(void *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    float *part = (float *)(acc + KC);
+    for (size_t i = 0; i < KC; i++)
+        acc[i] = 0;
+    for (int n = 0; n < g->N; n++)
+        for (size_t p0 = 0; p0 < PQ; p0 += BWF_SPAN) {
+            int len = PQ - p0 < BWF_SPAN ? (int)(PQ - p0) : BWF_SPAN;
+            avs_cpu_sgemm(0, 1, g->K, g->C, len, 1.0f, dout + (size_t)n * g->K * PQ + p0, (int)PQ,
+                          in + (size_t)n * g->C * PQ + p0, (int)PQ, 0.0f, part, g->C);
+#pragma omp parallel for schedule(static) if (KC > 65536)
+            for (size_t i = 0; i < KC; i++)
+                acc[i] += part[i];
+        }
+#pragma omp parallel for schedule(static) if (KC > 65536)
+    for (size_t i = 0; i < KC; i++)
+        dw[i] = (float)(dw[i] + acc[i]);
+}
+
 void avs_cpu_conv2d_bwd_filter(float *dw, float *db, const float *dout, const float *in,
                                const struct avs_conv2d *g, float *ws)
 {
     flop_count += avs_conv2d_flops(g);
     size_t PQ = (size_t)g->P * g->Q;
-    if (is_1x1(g)) {
-        for (int n = 0; n < g->N; n++)
-            avs_cpu_sgemm(0, 1, g->K, g->C, (int)PQ, 1.0f, dout + (size_t)n * g->K * PQ, (int)PQ,
-                 in + (size_t)n * g->C * PQ, (int)PQ, 1.0f, dw, g->C);
-    } else if (avs_cpu_conv_uses_winograd(g))
+    if (is_1x1(g))
+        bwd_filter_1x1(dw, dout, in, g, ws);
+    else if (avs_cpu_conv_uses_winograd(g))
         avs_cpu_winograd_bwd_filter(dw, dout, in, g, ws);
     else if (is_dilated(g))
         live_bwd_filter(dw, dout, in, g, ws);

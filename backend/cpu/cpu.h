@@ -31,16 +31,18 @@ void avs_cpu_conv2d_bwd_data_set(float *din, const float *dout, const float *w,
 void avs_cpu_conv2d_bwd_filter(float *dw, float *db, const float *dout, const float *in,
                                const struct avs_conv2d *g, float *ws);
 /* Winograd F(4x4,3x3) for 3x3 convs with stride 1, groups 1, padding = dilation x (0..2)
- * (dilated: per phase; model/ops_cpu_winograd.c); ws: avs_cpu_winograd_ws floats. bwd_data
- * adds into din, bwd_filter adds into dw (the bias gradient is the caller's). */
+ * (dilated: per phase; backend/cpu/winograd.c); ws: avs_cpu_winograd_ws floats (bwd_double:
+ * room for a backward-data pass in double). bwd_data (= or +=, by add) with dbl: transformed
+ * domain in double, exact to about one float rounding; else float. bwd_filter adds into dw
+ * (the bias gradient is the caller's). */
 int avs_cpu_winograd_fits(const struct avs_conv2d *g);
-size_t avs_cpu_winograd_ws(const struct avs_conv2d *g);
+size_t avs_cpu_winograd_ws(const struct avs_conv2d *g, int bwd_double);
 /* 4x4 output tiles the transformed GEMMs run over (all images and phases). */
 double avs_cpu_winograd_tiles(const struct avs_conv2d *g);
 void avs_cpu_winograd_fwd(float *out, const float *in, const float *w, const float *b,
                           const struct avs_conv2d *g, float *ws);
 void avs_cpu_winograd_bwd_data(float *din, int add, const float *dout, const float *w,
-                               const struct avs_conv2d *g, float *ws);
+                               const struct avs_conv2d *g, float *ws, int dbl);
 void avs_cpu_winograd_bwd_filter(float *dw, const float *dout, const float *in,
                                  const struct avs_conv2d *g, float *ws);
 
@@ -49,12 +51,14 @@ void avs_cpu_winograd_bwd_filter(float *dw, const float *dout, const float *in,
  * an exact (GEMM) backward-data pass, whose Winograd rounding is the one that shows in the
  * gradients (docs/backend.md, Numerics). Set it before sizing scratch with avs_conv2d_ws: the
  * size follows the choice. */
-enum { AVS_CONV_AUTO, AVS_CONV_GEMM, AVS_CONV_WINOGRAD, AVS_CONV_EXACT_BWD };
+enum { AVS_CONV_AUTO, AVS_CONV_GEMM, AVS_CONV_WINOGRAD, AVS_CONV_EXACT_BWD, AVS_CONV_FAST_BWD };
 void avs_cpu_conv_set_algo(int algo);
 /* 1 if g's forward and backward-filter passes (_bwd_data: its backward-data pass) run through
  * Winograd under the current setting. */
 int avs_cpu_conv_uses_winograd(const struct avs_conv2d *g);
 int avs_cpu_conv_uses_winograd_bwd_data(const struct avs_conv2d *g);
+/* 1 unless FAST_BWD: Winograd's backward-data pass runs in double. */
+int avs_cpu_conv_bwd_data_double(void);
 /* "" under AUTO, else "conv=gemm|winograd|exact-bwd" (the table's settings member) */
 const char *avs_cpu_conv_settings(void);
 

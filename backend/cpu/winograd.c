@@ -127,15 +127,29 @@ static size_t phase_floats(const struct avs_conv2d *g)
     return n * ((size_t)g->C * ph.Hs * ph.Ws + (size_t)g->K * ph.Ps * ph.Qs);
 }
 
-size_t avs_cpu_winograd_ws(const struct avs_conv2d *g)
+/* floats of the correlation's U + V + M under plan p, in values of `size` bytes */
+static size_t tf_floats(const struct wplan *p, size_t size)
+{
+    size_t n = 36 * (pstride((size_t)p->K * p->C) + pstride(p->C * p->Tc) + pstride(p->K * p->Tc));
+    return n * (size / sizeof(float));
+}
+
+/* Where the transformed stacks start in ws: past the phase copies, on a 64-byte line (the
+ * double instance needs 8-byte alignment; ws itself is line-aligned). */
+static size_t tf_offset(const struct avs_conv2d *g)
+{
+    return (64 + phase_floats(g) + 15) & ~(size_t)15;
+}
+
+size_t avs_cpu_winograd_ws(const struct avs_conv2d *g, int bwd_double)
 {
     struct wplan a, b;
     plan_fwd(&a, g);
     plan_bwd(&b, g);
-    /* U (or dU) + V + M chunks, for the larger of the forward and backward-data plans */
-    size_t fa = 36 * (pstride((size_t)a.K * a.C) + pstride(a.C * a.Tc) + pstride(a.K * a.Tc));
-    size_t fb = 36 * (pstride((size_t)b.K * b.C) + pstride(b.C * b.Tc) + pstride(b.K * b.Tc));
-    return phase_floats(g) + (fa > fb ? fa : fb) + 64;
+    /* the larger of the forward (and backward filter: dU + V + dM) and backward-data plans */
+    size_t fa = tf_floats(&a, sizeof(float));
+    size_t fb = tf_floats(&b, bwd_double ? sizeof(double) : sizeof(float));
+    return tf_offset(g) + (fa > fb ? fa : fb);
 }
 
 /* dst [N*d*d, Ch, hs, ws] = the phases of src [N, Ch, h, w] (zeros past the map) */
@@ -186,51 +200,7 @@ static void scatter(float *dst, int add, const float *src, int N, int Ch, int h,
  * contiguous values, which the compiler vectorises (the stride-4 gathers of a pixel-major
  * layout did not). The arithmetic per value is the same whatever the layout. */
 
-/* G applied to 3 values (stride s) into 6 (stride os); multiplies by rounded constants (a
- * division per value made the weight transform as slow as a small layer's GEMMs). */
-#define G6(o, os, g, s)                                                                        \
-    do {                                                                                       \
-        float g0 = (g)[0], g1 = (g)[(s)], g2 = (g)[2 * (s)], e = g0 + g2;                      \
-        (o)[0] = g0;                                                                           \
-        (o)[(os)] = (e + g1) * (1.0f / 3);                                                     \
-        (o)[2 * (os)] = (g1 - e) * (1.0f / 3);                                                 \
-        (o)[3 * (os)] = (4 * g0 + 2 * g1 + g2) * (-4.0f / 15);                                 \
-        (o)[4 * (os)] = (g0 - 2 * g1 + 4 * g2) * (1.0f / 15);                                  \
-        (o)[5 * (os)] = g2;                                                                    \
-    } while (0)
-
 #define FB 16 /* filters per block in the weight transforms */
-
-/* U[xi][o][i] = G g G^T for every filter of w [K][C][3][3]: (o, i) = (k, c), or with flip
- * (backward data) (c, k) of the filter rotated by 180 degrees. FB filters at a time, each
- * step a loop over the filters. */
-static void weight_tf(float *U, const float *w, int K, int C, int flip)
-{
-    size_t KC = (size_t)K * C, us = pstride(KC);
-    int no = flip ? C : K, ni = flip ? K : C;
-#pragma omp parallel for schedule(static) if (KC > 4096)
-    for (int o = 0; o < no; o++)
-        for (int i0 = 0; i0 < ni; i0 += FB) {
-            int nb = ni - i0 < FB ? ni - i0 : FB;
-            float f[9][FB], t[18][FB], u[36][FB];
-            for (int bi = 0; bi < nb; bi++) {
-                int i = i0 + bi;
-                const float *g = w + (flip ? (size_t)i * C + o : (size_t)o * C + i) * 9;
-                for (int j = 0; j < 9; j++)
-                    f[j][bi] = flip ? g[8 - j] : g[j];
-            }
-            for (int j = 0; j < 3; j++) /* t [6][3] = G f */
-#pragma omp simd
-                for (int bi = 0; bi < FB; bi++)
-                    G6(&t[j][bi], 3 * FB, &f[j][bi], 3 * FB);
-            for (int j = 0; j < 6; j++) /* u [6][6] = t G^T */
-#pragma omp simd
-                for (int bi = 0; bi < FB; bi++)
-                    G6(&u[6 * j][bi], FB, &t[3 * j][bi], FB);
-            for (int xi = 0; xi < 36; xi++)
-                memcpy(U + xi * us + (size_t)o * ni + i0, u[xi], (size_t)nb * sizeof(float));
-        }
-}
 
 /* G^T applied to 6 values (stride s) into 3 (stride os). */
 #define GT3(o, os, u, s)                                                                       \
@@ -269,61 +239,6 @@ static void weight_tf_bwd(float *dw, const float *dU, int K, int C)
                 float *d = dw + ((size_t)k * C + c0 + bi) * 9;
                 for (int j = 0; j < 9; j++)
                     d[j] += r[j][bi];
-            }
-        }
-}
-
-/* B^T applied to 6 values with stride s: the 6 results to o[0..5] with stride os. */
-#define BT6(o, os, d, s)                                                                       \
-    do {                                                                                       \
-        float d0 = (d)[0], d1 = (d)[(s)], d2 = (d)[2 * (s)], d3 = (d)[3 * (s)];                \
-        float d4 = (d)[4 * (s)], d5 = (d)[5 * (s)];                                            \
-        (o)[0] = d0 + d4 + 1.5f * (d3 - d1) - 2 * d2;                                          \
-        (o)[(os)] = d4 - d1 + 0.5f * d2 + 2.5f * d3;                                           \
-        (o)[2 * (os)] = d4 + d1 - 2.5f * d2 + 0.5f * d3;                                       \
-        (o)[3 * (os)] = d4 - d2 + 2 * (d3 - d1);                                               \
-        (o)[4 * (os)] = d4 - d2 + 0.5f * (d1 - d3);                                            \
-        (o)[5 * (os)] = d5 + d1 + 1.5f * (d4 - d2) - 2 * d3;                                   \
-    } while (0)
-
-/* V[xi][c][t] (row stride ldv) for the tiles of tile rows [r0, r1) of x [N,C,H,W]. */
-static void input_tf(float *V, size_t ldv, const float *x, const struct wplan *p, int r0, int r1)
-{
-    size_t plane = pstride((size_t)p->C * ldv);
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < p->C; c++)
-        for (int row = r0; row < r1; row++) {
-            int n = row / p->TH, tr = row % p->TH;
-            const float *xc = x + ((size_t)n * p->C + c) * p->H * p->W;
-            float *vc = V + (size_t)c * ldv + (size_t)(row - r0) * p->TW;
-            for (int t0 = 0; t0 < p->TW; t0 += TB) {
-                int nt = p->TW - t0 < TB ? p->TW - t0 : TB, width = 4 * nt + 2;
-                int w0 = 4 * t0 - p->pad;
-                float d[6 * RW], r[6 * RW]; /* 6 input rows; B^T applied down the columns */
-                for (int i = 0; i < 6; i++) {
-                    int h = 4 * tr - p->pad + i;
-                    float *di = d + i * RW;
-                    if (h < 0 || h >= p->H) {
-                        memset(di, 0, (size_t)width * sizeof(float));
-                        continue;
-                    }
-                    int lo = w0 < 0 ? -w0 : 0, hi = p->W - w0 < width ? p->W - w0 : width;
-                    for (int j = 0; j < lo; j++)
-                        di[j] = 0.0f;
-                    memcpy(di + lo, xc + (size_t)h * p->W + w0 + lo, (size_t)(hi - lo) * sizeof(float));
-                    for (int j = hi; j < width; j++)
-                        di[j] = 0.0f;
-                }
-#pragma omp simd
-                for (int j = 0; j < width; j++)
-                    BT6(r + j, RW, d + j, RW);
-                for (int i = 0; i < 6; i++) {
-                    float *v = vc + (size_t)(i * 6) * plane + t0;
-                    const float *ri = r + i * RW;
-#pragma omp simd
-                    for (int j = 0; j < nt; j++)
-                        BT6(v + j, plane, ri + 4 * j, 1);
-                }
             }
         }
 }
@@ -381,101 +296,24 @@ static void grad_tf(float *dM, size_t ldm, const float *dy, const struct wplan *
         }
 }
 
-/* A^T m for 6 values m0..m5 into 4 (stride os). */
-#define AT4V(o, os, m0, m1, m2, m3, m4, m5)                                                    \
-    do {                                                                                       \
-        float a_ = (m1) + (m2), b_ = (m1) - (m2);                                              \
-        (o)[0] = (m0) + a_ + (m3) + (m4);                                                      \
-        (o)[(os)] = b_ + 0.5f * (m3) - 2 * (m4);                                               \
-        (o)[2 * (os)] = a_ + 0.25f * (m3) + 4 * (m4);                                          \
-        (o)[3 * (os)] = b_ + 0.125f * (m3) - 8 * (m4) + (m5);                                  \
-    } while (0)
+/* ---- the correlation, in float and in double ---- */
 
-/* dst[q] (= or +=) ph[q mod 4][q / 4] + bk for q < nq: phases back into a row. */
-static void store_phases(float *restrict dst, int add, const float (*restrict ph)[TB], float bk, int nq)
-{
-    const float *restrict p0 = ph[0], *restrict p1 = ph[1], *restrict p2 = ph[2], *restrict p3 = ph[3];
-    int full = nq / 4, q;
-    if (add)
-#pragma omp simd
-        for (int j = 0; j < full; j++) {
-            dst[4 * j] += p0[j] + bk;
-            dst[4 * j + 1] += p1[j] + bk;
-            dst[4 * j + 2] += p2[j] + bk;
-            dst[4 * j + 3] += p3[j] + bk;
-        }
-    else
-#pragma omp simd
-        for (int j = 0; j < full; j++) {
-            dst[4 * j] = p0[j] + bk;
-            dst[4 * j + 1] = p1[j] + bk;
-            dst[4 * j + 2] = p2[j] + bk;
-            dst[4 * j + 3] = p3[j] + bk;
-        }
-    for (q = 4 * full; q < nq; q++)
-        dst[q] = (add ? dst[q] : 0.0f) + (ph[q & 3][q >> 2] + bk);
-}
-
-/* Output rows 4 tr .. 4 tr + 3 of plane ok (P x Q) (= or +=) A^T M A + bk for nt tiles of
- * tile row tr from mk (value xi at mk[xi * plane + tile]). */
-static void output_block(float *ok, int add, const float *mk, size_t plane, float bk,
-                         const struct wplan *p, int tr, int t0, int nt)
-{
-    float s[6][4][TB], y[4][4][TB];
-    const int rs = 4 * TB;
-    for (int i = 0; i < 6; i++) { /* A^T along the rows of each tile: s[i][phase][tile] */
-        const float *m = mk + (size_t)(6 * i) * plane;
-#pragma omp simd
-        for (int j = 0; j < nt; j++)
-            AT4V(&s[i][0][j], TB, m[j], m[plane + j], m[2 * plane + j], m[3 * plane + j],
-                 m[4 * plane + j], m[5 * plane + j]);
-    }
-    for (int n = 0; n < 4; n++) /* then down */
-#pragma omp simd
-        for (int j = 0; j < nt; j++)
-            AT4V(&y[0][n][j], rs, s[0][n][j], s[1][n][j], s[2][n][j], s[3][n][j], s[4][n][j], s[5][n][j]);
-    int q0 = 4 * t0, nq = p->Q - q0 < 4 * nt ? p->Q - q0 : 4 * nt;
-    for (int i = 0; i < 4 && 4 * tr + i < p->P; i++)
-        store_phases(ok + (size_t)(4 * tr + i) * p->Q + q0, add, y[i], bk, nq);
-}
-
-/* out [N,K,P,Q] (= or +=) A^T M A (+ bias) for tile rows [r0, r1). */
-static void output_tf(float *out, int add, const float *M, size_t ldm, const float *bias,
-                      const struct wplan *p, int r0, int r1)
-{
-    size_t plane = pstride((size_t)p->K * ldm);
-#pragma omp parallel for schedule(static)
-    for (int k = 0; k < p->K; k++) {
-        float bk = bias ? bias[k] : 0.0f;
-        for (int row = r0; row < r1; row++) {
-            int n = row / p->TH, tr = row % p->TH;
-            float *ok = out + ((size_t)n * p->K + k) * p->P * p->Q;
-            const float *mk = M + (size_t)k * ldm + (size_t)(row - r0) * p->TW;
-            for (int t0 = 0; t0 < p->TW; t0 += TB)
-                output_block(ok, add, mk + t0, plane, bk, p, tr, t0, p->TW - t0 < TB ? p->TW - t0 : TB);
-        }
-    }
-}
+#define WREAL float
+#define WN(x) x##_f
+#define WGEMM cblas_sgemm
+#include "backend/cpu/winograd_tf.h"
+#undef WREAL
+#undef WN
+#undef WGEMM
+#define WREAL double
+#define WN(x) x##_d
+#define WGEMM cblas_dgemm
+#include "backend/cpu/winograd_tf.h"
+#undef WREAL
+#undef WN
+#undef WGEMM
 
 /* ---- the three passes ---- */
-
-/* out = (or +=) correlation of x with the transformed filter U, chunk by chunk. */
-static void correlate(float *out, int add, const float *x, const float *U, const float *bias,
-                      const struct wplan *p, float *ws)
-{
-    size_t vs = pstride(p->C * p->Tc), ms = pstride(p->K * p->Tc), us = pstride((size_t)p->K * p->C);
-    float *V = ws, *M = V + 36 * vs;
-    for (int r0 = 0; r0 < p->rows; r0 += p->chunk) {
-        int r1 = r0 + p->chunk < p->rows ? r0 + p->chunk : p->rows;
-        int T = (r1 - r0) * p->TW;
-        input_tf(V, p->Tc, x, p, r0, r1);
-#pragma omp parallel for schedule(static)
-        for (int xi = 0; xi < 36; xi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->K, T, p->C, 1.0f,
-                        U + xi * us, p->C, V + xi * vs, (int)p->Tc, 0.0f, M + xi * ms, (int)p->Tc);
-        output_tf(out, add, M, p->Tc, bias, p, r0, r1);
-    }
-}
 
 /* One side of a conv for the phase path: its maps and their phase buffer. */
 struct side {
@@ -485,9 +323,9 @@ struct side {
 
 /* Forward (bwd 0: dst = conv(src) + b) and backward data (bwd 1: dst (= or +=, by add) the
  * transposed conv of src) differ only in the plan, the filter transform and which side is the
- * source. */
+ * source; dbl: the correlation in double (winograd_tf.h). */
 static void conv_tf(float *dst, const float *src, const float *w, const float *b,
-                    const struct avs_conv2d *g, float *ws, int bwd, int add)
+                    const struct avs_conv2d *g, float *ws, int bwd, int add, int dbl)
 {
     AVS_ASSERT(avs_cpu_winograd_fits(g));
     struct wplan p;
@@ -497,30 +335,34 @@ static void conv_tf(float *dst, const float *src, const float *w, const float *b
     else
         plan_fwd(&p, g);
     phases_of(&ph, g);
-    float *xs = ws + 64, *ys = xs + (size_t)p.N * g->C * ph.Hs * ph.Ws;
-    float *U = ws + 64 + phase_floats(g), *scratch = U + 36 * pstride((size_t)g->K * g->C);
-    weight_tf(U, w, g->K, g->C, bwd);
-    if (ph.d == 1) {
-        correlate(dst, add, src, U, b, &p, scratch);
-        return;
-    }
+    float *xs = ws + 64, *ys = xs + (size_t)p.N * g->C * ph.Hs * ph.Ws, *tf = ws + tf_offset(g);
+    const float *x = src;
+    float *y = dst;
     struct side in = {g->C, g->H, g->W, ph.Hs, ph.Ws, xs}, out = {g->K, g->P, g->Q, ph.Ps, ph.Qs, ys};
     const struct side *s = bwd ? &out : &in, *d = bwd ? &in : &out;
-    gather(s->buf, src, g->N, s->ch, s->h, s->w, ph.d, s->hs, s->ws);
-    correlate(d->buf, 0, s->buf, U, b, &p, scratch);
-    scatter(dst, add, d->buf, g->N, d->ch, d->h, d->w, ph.d, d->hs, d->ws);
+    if (ph.d > 1) {
+        gather(s->buf, src, g->N, s->ch, s->h, s->w, ph.d, s->hs, s->ws);
+        x = s->buf, y = d->buf;
+    }
+    int yadd = ph.d > 1 ? 0 : add;
+    if (dbl)
+        correlate_d(y, yadd, x, w, bwd, b, &p, (double *)(void *)tf);
+    else
+        correlate_f(y, yadd, x, w, bwd, b, &p, tf);
+    if (ph.d > 1)
+        scatter(dst, add, d->buf, g->N, d->ch, d->h, d->w, ph.d, d->hs, d->ws);
 }
 
 void avs_cpu_winograd_fwd(float *out, const float *in, const float *w, const float *b,
                           const struct avs_conv2d *g, float *ws)
 {
-    conv_tf(out, in, w, b, g, ws, 0, 0);
+    conv_tf(out, in, w, b, g, ws, 0, 0, 0);
 }
 
 void avs_cpu_winograd_bwd_data(float *din, int add, const float *dout, const float *w,
-                               const struct avs_conv2d *g, float *ws)
+                               const struct avs_conv2d *g, float *ws, int dbl)
 {
-    conv_tf(din, dout, w, NULL, g, ws, 1, add);
+    conv_tf(din, dout, w, NULL, g, ws, 1, add, dbl);
 }
 
 void avs_cpu_winograd_bwd_filter(float *dw, const float *dout, const float *in,
@@ -539,11 +381,11 @@ void avs_cpu_winograd_bwd_filter(float *dw, const float *dout, const float *in,
     }
     size_t KC = (size_t)g->K * g->C;
     size_t us = pstride(KC), vs = pstride(p.C * p.Tc), ms = pstride(p.K * p.Tc);
-    float *dU = ws + 64 + phase_floats(g), *V = dU + 36 * us, *dM = V + 36 * vs;
+    float *dU = ws + tf_offset(g), *V = dU + 36 * us, *dM = V + 36 * vs;
     for (int r0 = 0; r0 < p.rows; r0 += p.chunk) {
         int r1 = r0 + p.chunk < p.rows ? r0 + p.chunk : p.rows;
         int T = (r1 - r0) * p.TW;
-        input_tf(V, p.Tc, in, &p, r0, r1);
+        input_tf_f(V, p.Tc, in, &p, r0, r1);
         grad_tf(dM, p.Tc, dout, &p, r0, r1);
 #pragma omp parallel for schedule(static)
         for (int xi = 0; xi < 36; xi++)
