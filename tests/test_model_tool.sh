@@ -70,16 +70,24 @@ if $py -c 'import torch' 2>/dev/null; then
      --grad-out "$AVS_TMP/fresh.dout.safetensors" --out "$AVS_TMP/fresh_out.safetensors" --train
   $py tests/gen/model_compare.py "$AVS_TMP/fresh_out.safetensors" "$AVS_TMP/fresh.expect.safetensors" \
     || fail "fresh random case (seed $seed) differs from PyTorch"
-  # a wider head (D 64) judged by float32's own spread alone (PyTorch's official and low-rank
+  # wider heads (D 64) judged by float32's own spread alone (PyTorch's official and low-rank
   # float32 runs; model_compare.py --strict: at most 5% of the tensors over 2x of it, none over
-  # 5x). The backward-data convs run exact (AVS_CONV=exact-bwd): Winograd's backward-data
-  # path puts half the gradients at 2-6x of float32's spread at these widths.
-  $py tests/gen/model_head.py --out "$AVS_TMP/wide" --seed $seed --size 8 --chans 16,32,48,64 --D 64 \
-      --Ci 32 --A 16 --O1 32 --O2 8 --N 2 --T 3 --train
-  AVS_CONV=exact-bwd $M run c3n_head --weights "$AVS_TMP/wide.weights.safetensors" --inputs "$AVS_TMP/wide.inputs.safetensors" \
-     --grad-out "$AVS_TMP/wide.dout.safetensors" --out "$AVS_TMP/wide_out.safetensors" --train
-  $py tests/gen/model_compare.py --strict "$AVS_TMP/wide_out.safetensors" "$AVS_TMP/wide.expect.safetensors" \
-    || fail "wide random case (seed $seed): a tensor over 2x of PyTorch float32's spread"
+  # 5x), with the default convolutions: size 8 (Winograd in the output conv) and size 16 (also
+  # in the fusion blocks). Winograd's backward-data pass runs in double by default; in float
+  # (AVS_CONV=fast-bwd) it puts a third to a half of the gradients at 2-13x of float32's spread,
+  # which --strict must catch (the check has teeth).
+  for sz in 8 16; do
+    $py tests/gen/model_head.py --out "$AVS_TMP/wide$sz" --seed $seed --size $sz --chans 16,32,48,64 --D 64 \
+        --Ci 32 --A 16 --O1 32 --O2 8 --N 2 --T 3 --train
+    $M run c3n_head --weights "$AVS_TMP/wide$sz.weights.safetensors" --inputs "$AVS_TMP/wide$sz.inputs.safetensors" \
+       --grad-out "$AVS_TMP/wide$sz.dout.safetensors" --out "$AVS_TMP/wide${sz}_out.safetensors" --train
+    $py tests/gen/model_compare.py --strict "$AVS_TMP/wide${sz}_out.safetensors" "$AVS_TMP/wide$sz.expect.safetensors" \
+      || fail "wide random case (size $sz, seed $seed): tensors over 2x of PyTorch float32's spread"
+  done
+  AVS_CONV=fast-bwd $M run c3n_head --weights "$AVS_TMP/wide8.weights.safetensors" --inputs "$AVS_TMP/wide8.inputs.safetensors" \
+     --grad-out "$AVS_TMP/wide8.dout.safetensors" --out "$AVS_TMP/wide8_fast.safetensors" --train
+  $py tests/gen/model_compare.py --strict "$AVS_TMP/wide8_fast.safetensors" "$AVS_TMP/wide8.expect.safetensors" > "$AVS_TMP/fast.cmp" \
+    && fail "AVS_CONV=fast-bwd passed --strict: the wide case no longer tells float from double backward data"
 else
   echo "note: /usr/bin/python3 has no torch: fresh random case not run (apt-get install python3-torch)"
 fi

@@ -4,7 +4,7 @@
 # of the official module (tests/gen/model_c3n_ref.py Classifier, model_head.py --avsbench), in
 # train mode: logits and the gradient of every parameter, of x1..x4 and of the audio, from
 # float64 on float32 weights; a small case within 1e-5 (model_compare.py) and a wider one by
-# float32's own spread alone (--strict, backward data exact as in test_model_tool.sh). The
+# float32's own spread alone (--strict, default convolutions as in test_model_tool.sh). The
 # same two cases again with AVSBench's MS3 audio-visual matching loss (--av-match 0.5: the
 # gradients of sum(logits * dout) + 0.5 * the loss, and its value av_match; model/c3n_avmatch.c
 # against model_c3n_ref.av_match). The reference C3N refuses baseline weights with the reason.
@@ -18,7 +18,7 @@ run_case() { # name, matching loss lambda (0: off), extra generator options...
   local n=$1 lam=$2; shift 2
   local avm=(); [ "$lam" = 0 ] || avm=(--av-match "$lam")
   $py tests/gen/model_head.py --out "$T/$n" --seed $seed --avsbench --train "${avm[@]}" "$@" > /dev/null
-  AVS_CONV=exact-bwd $M run c3n_head --weights "$T/$n.weights.safetensors" --inputs "$T/$n.inputs.safetensors" \
+  $M run c3n_head --weights "$T/$n.weights.safetensors" --inputs "$T/$n.inputs.safetensors" \
      --grad-out "$T/$n.dout.safetensors" --out "$T/${n}_out.safetensors" --train "${avm[@]}" 2>/dev/null
   expect_eq "$?" 0 "avs-model run c3n_head on the $n baseline case"
 }
