@@ -357,11 +357,15 @@ const char *avs_ops_device(void);
 /* Threads for the CPU backends' loops and GEMM tiles; n <= 0: all cores. */
 void avs_ops_set_threads(int n);
 int avs_ops_threads(void);
-/* Call first thing in main() of a program that computes: unless OMP_WAIT_POLICY or
- * GOMP_SPINCOUNT is set, re-executes the program with GOMP_SPINCOUNT=30000. libgomp reads these
- * only at load time; its default (spin ~300k iterations at every barrier) wastes whole
- * timeslices when the cores are shared with other processes (measured: 3.5x slower training
- * steps under a load of 4 on 2 cores), while a short spin costs nothing on an idle machine. */
+/* Call first thing in main() of a program that computes: re-executes the program once with
+ * settings that libgomp and OpenBLAS read only at load time.
+ * - GOMP_SPINCOUNT=30000 unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set: libgomp's default
+ *   (spin ~300k iterations at every barrier) wastes whole timeslices when the cores are shared
+ *   with other processes (measured: 3.5x slower training steps under a load of 4 on 2 cores),
+ *   while a short spin costs nothing on an idle machine.
+ * - OPENBLAS_CORETYPE=SkylakeX (AVX-512) or Haswell (AVX2 + FMA) when OpenBLAS did not know the
+ *   CPU model and fell back to its SSE3 Prescott kernels (Debian 12's 0.3.21 on Emerald Rapids:
+ *   5x slower GEMMs), unless the user set OPENBLAS_CORETYPE. */
 void avs_ops_tune_process(char **argv);
 /* FLOPs (2 x multiply-adds) done by GEMMs and convs since the last call with reset != 0. */
 double avs_ops_flops(int reset);

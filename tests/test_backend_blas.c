@@ -11,7 +11,9 @@
  * and then checks the result: the backend's gemm gives the same bits with 1, 2 and 3
  * threads, for shapes where OpenBLAS's own threading does not (measured on Zen and Haswell
  * kernels: 48x360x576, 48x576x360, 256x3136x2304, 1000^3). What OpenBLAS's own threading does
- * here is printed, not asserted: it is why the backend does not use it.
+ * here is printed, not asserted: it is why the backend does not use it. The test starts the
+ * way the programs do (avs_ops_tune_process), so it checks the kernels they run: on a CPU that
+ * OpenBLAS does not know, the AVX-512 or AVX2 set instead of its SSE3 fallback.
  */
 #include <cblas.h>
 #include <omp.h>
@@ -136,9 +138,13 @@ static void backend_gemm(int ta, int tb, int M, int N, int K)
     free(A), free(B), free(C[0]), free(C[1]), free(C[2]);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    printf("OpenBLAS core: %s; config: %s\n", openblas_get_corename(), openblas_get_config());
+    (void)argc;
+    avs_ops_tune_process(argv); /* the kernels the programs run (OPENBLAS_CORETYPE fix-up) */
+    const char *ct = getenv("OPENBLAS_CORETYPE");
+    printf("OpenBLAS core: %s%s%s; config: %s\n", openblas_get_corename(), ct ? ", OPENBLAS_CORETYPE=" : "",
+           ct ? ct : "", openblas_get_config());
     for (int i = 0; i < NSHAPES; i++) {
         int M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
         single_thread_calls(M, N, K);

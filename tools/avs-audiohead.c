@@ -446,6 +446,7 @@ int main(int argc, char **argv)
         {"dropout", required_argument, 0, OPT_DROPOUT},
         {"json", no_argument, 0, AVS_OPT_JSON}, {0, 0, 0, 0},
     };
+    avs_ops_tune_process(argv);
     struct args a;
     memset(&a, 0, sizeof a);
     a.o = (struct avs_ah_train_opts){.iters = 50000, .batch = 500, .lr = 1e-3f, .seed = 1,

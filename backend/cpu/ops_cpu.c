@@ -8,6 +8,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -38,13 +39,40 @@ int avs_ops_threads(void)
     return n_threads;
 }
 
+char *openblas_get_corename(void);
+
+/* The OpenBLAS kernel set to ask for when OpenBLAS fell back to its SSE3 "Prescott" kernels on
+ * a CPU with AVX2 or AVX-512, else NULL. Debian 12's OpenBLAS 0.3.21 chooses kernels by CPU
+ * model and does not know newer ones (Intel family 6 model 207, Emerald Rapids: 89 GFLOP/s
+ * sgemm on 2 cores with Prescott, 440 with SkylakeX; head step 3.05 s -> 0.92 s). A
+ * user's OPENBLAS_CORETYPE is left alone. */
+static const char *blas_core_fix(void)
+{
+    const char *core = openblas_get_corename();
+    if (getenv("OPENBLAS_CORETYPE") || !core || strcasecmp(core, "prescott") != 0)
+        return NULL;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512cd"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return "Haswell";
+    return NULL;
+}
+
 void avs_ops_tune_process(char **argv)
 {
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
+    int spin = !getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT");
+    const char *core = blas_core_fix();
+    if (!spin && !core)
         return;
-    setenv("GOMP_SPINCOUNT", "30000", 1);
+    if (spin)
+        setenv("GOMP_SPINCOUNT", "30000", 1);
+    if (core)
+        setenv("OPENBLAS_CORETYPE", core, 1);
     execv("/proc/self/exe", argv);
-    /* exec failed: carry on with the default */
+    /* exec failed: carry on with the defaults */
 }
 
 /* ---- memory: host memory, 64-byte aligned ---- */
