@@ -102,10 +102,17 @@ CUDA_BANNER = 0 kernels: no CUDA backend yet, backend/cuda has no sources
 endif
 endif
 
-.PHONY: all test check demo deps clean banner bench test-gpu test-gpu-pack FORCE
+.PHONY: all test check demo deps clean banner bench test-gpu test-gpu-pack print-cflags print-ldlibs FORCE
 # Keep object files of programs and tests (make would delete them as intermediates).
 .SECONDARY:
 all: banner $(TOOLS) $(TESTS) $(SHIM)
+
+# The flags a program linked against $(B)/libavs.a needs (bench scripts that compile their own
+# driver: make -s print-cflags / print-ldlibs, with the same MPI= and CUDA= as the build).
+print-cflags:
+	@echo $(ALL_CFLAGS)
+print-ldlibs:
+	@echo $(LDLIBS_ALL)
 
 banner:
 	@missing=""; for p in $(PKGS); do pkg-config --exists $$p || missing="$$missing $$p"; done; \

@@ -10,9 +10,9 @@ B=${AVS_BUILD:-build}
 [ -f "$B/libavs.a" ] || { echo "cache_verify.sh: no $B/libavs.a: run make first (or set AVS_BUILD)"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 dir=${dir:-$tmp}
-pkgs="libavformat libavcodec libswscale libswresample libavutil sndfile sqlite3 libpng libcjson openblas fftw3 libxxhash libisal libzip"
-cc -std=c11 -D_GNU_SOURCE -O2 -fopenmp -I. $(pkg-config --cflags $pkgs) bench/cache_verify.c \
-   "$B/libavs.a" $(pkg-config --libs $pkgs) -fopenmp -lpthread -lm -o "$tmp/cache_verify"
+# compile and link flags as the Makefile builds $B/libavs.a (MPI, CUDA, sanitizers)
+cc $(make -s --no-print-directory print-cflags) bench/cache_verify.c \
+   "$B/libavs.a" $(make -s --no-print-directory print-ldlibs) -o "$tmp/cache_verify"
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 echo "demo:  $("$tmp/cache_verify" "$dir" 128 1000 f16)"
 echo "large: $("$tmp/cache_verify" "$dir" 224 "$records" f32)"

@@ -13,10 +13,11 @@ steps=${1:-3}; threads=${2:-2}
 B=${AVS_BUILD:-build}
 [ -f "$B/libavs.a" ] || { echo "finetune.sh: no $B/libavs.a: run make first (or set AVS_BUILD)"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pkgs="libavformat libavcodec libswscale libswresample libavutil sndfile sqlite3 libpng libcjson openblas fftw3 libxxhash libisal libzip"
-cc -std=c11 -D_GNU_SOURCE -O2 -fopenmp -I. $(pkg-config --cflags $pkgs) bench/finetune_step.c \
-   "$B/libavs.a" $(pkg-config --libs $pkgs) -fopenmp -lpthread -lm -o "$tmp/finetune_step"
+# compile and link flags as the Makefile builds $B/libavs.a (MPI, CUDA, sanitizers)
+cc $(make -s --no-print-directory print-cflags) bench/finetune_step.c \
+   "$B/libavs.a" $(make -s --no-print-directory print-ldlibs) -o "$tmp/finetune_step"
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+[ -x "$B/bin/avs-model" ] && { . bench/peer_blas.sh; peer_blas "$B/bin/avs-model"; }
 py=/usr/bin/python3
 peer=0; $py -c 'import torch, torchvision' 2>/dev/null && peer=1 ||
   echo "finetune.sh: no PyTorch peer (needs Debian's torch and torchvision: bash scripts/deps.sh --bench)"

@@ -63,8 +63,10 @@ static void make_store(const char *root, int side, const struct avs_pvt_cfg *c, 
         die(p, &err);
     free(p);
     float *buf = calloc((size_t)c->dims[0] * side * side, sizeof(float));
-    exec(*db, "INSERT INTO feature_sets (id, name, path, config, version, random_init, status) "
-              "VALUES (1, 'b', 'features/b.bin', '{}', 1, 1, 'complete')");
+    char row[256];
+    snprintf(row, sizeof row, "INSERT INTO feature_sets (id, name, path, config, version, random_init, "
+             "status) VALUES (1, 'b', 'features/b.bin', '{}', %d, 1, 'complete')", AVS_CACHE_VERSION);
+    exec(*db, row);
     exec(*db, "INSERT INTO videos (id, uid, source, subset, split, status, n_seconds) VALUES "
               "(1, 'v0', '/v0.mp4', 's4', 'train', 'ok', 5)");
     srand(1);

@@ -23,6 +23,7 @@ export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-30000} OMP_NUM_THREADS=$threads
 $py -c 'import torch' 2>/dev/null || { echo "head.sh: needs Debian's torch: bash scripts/deps.sh --bench"; exit 1; }
 [ -x "$bin/avs-model" ] || { echo "head.sh: no $bin/avs-model: run make first (or set AVS_BIN)"; exit 1; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1 /proc/loadavg)"
+. bench/peer_blas.sh; peer_blas "$bin/avs-model"
 peak=$("$bin/avs-model" bench sgemm -j "$threads")
 echo "sgemm:  $peak"
 ours=$("$bin/avs-model" bench c3n_head --videos 1 --steps "$steps" -j "$threads")

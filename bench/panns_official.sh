@@ -19,9 +19,9 @@ fi
 B=${AVS_BUILD:-build}
 [ -f "$B/libavs.a" ] || { echo "panns_official.sh: no $B/libavs.a: run make first (or set AVS_BUILD)"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pkgs="libavformat libavcodec libswscale libswresample libavutil sndfile sqlite3 libpng libcjson openblas fftw3 libxxhash"
-cc -std=c11 -D_GNU_SOURCE -O2 -fopenmp -I. $(pkg-config --cflags $pkgs) bench/panns_full.c \
-   "$B/libavs.a" $(pkg-config --libs $pkgs) -fopenmp -lpthread -lm -o "$tmp/panns_full" || exit 1
+# compile and link flags as the Makefile builds $B/libavs.a (MPI, CUDA, sanitizers)
+cc $(make -s --no-print-directory print-cflags) bench/panns_full.c \
+   "$B/libavs.a" $(make -s --no-print-directory print-ldlibs) -o "$tmp/panns_full" || exit 1
 "$venv/bin/python" tests/gen/model_panns_official.py --write "$tmp" || exit 1
 "$tmp/panns_full" "$tmp/w.safetensors" "$tmp/io.safetensors" "$tmp/ours.safetensors" || exit 1
 exec "$venv/bin/python" tests/gen/model_panns_official.py --compare "$tmp"

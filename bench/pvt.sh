@@ -20,6 +20,7 @@ export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-30000} OMP_NUM_THREADS=$threads
 $py -c 'import torch, numpy' 2>/dev/null || { echo "pvt.sh: needs Debian's torch and numpy: bash scripts/deps.sh --bench"; exit 1; }
 [ -x "$bin/avs-model" ] || { echo "pvt.sh: no $bin/avs-model: run make first (or set AVS_BIN)"; exit 1; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1 /proc/loadavg)"
+. bench/peer_blas.sh; peer_blas "$bin/avs-model"
 get() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 status=0
 for v in b0 b2; do

@@ -4,7 +4,10 @@
  * tile, padding 0..2; dilated convs per phase); the GEMM path on the same cases for scale
  * and on a layer wide enough to span several chunks of tiles; bit
  * identity for 1 and 2 threads; the cost model's choices for the head's geometries;
- * conv2d_bwd_data_set (overwrite) equal to conv2d_bwd_data into zeros on every path.
+ * conv2d_bwd_data_set (overwrite) equal to conv2d_bwd_data into zeros on every path. The
+ * backward-data pass in double (the default) within ~1 float rounding of the exact result and
+ * never worse than the GEMM path; in float (fast-bwd) within Winograd's usual bound; exact-bwd
+ * and fast-bwd leave the forward and backward-filter bits alone.
  * On every registered backend (tests/backends.h: inputs uploaded, results downloaded, bits
  * equal to cpu's). The Winograd/GEMM switch (avs_cpu_conv_set_algo) is the CPU's: the cpu and
  * guard backends run both paths; another backend runs its own convs against the same

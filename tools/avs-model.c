@@ -43,6 +43,7 @@
 #include "backend/ops.h"
 
 void openblas_set_num_threads(int n);
+char *openblas_get_corename(void);
 
 enum { OPT_WEIGHTS = AVS_OPT_FIRST_TOOL, OPT_INPUTS, OPT_OUT, OPT_GRAD_OUT, OPT_TRAIN,
        OPT_VIDEOS, OPT_STEPS, OPT_SIZE, OPT_SEED, OPT_POLICY, OPT_EXAMPLES,
@@ -547,10 +548,13 @@ static int cmd_bench_sgemm(const struct opts *o)
             best = t;
     }
     double gf = 2.0 * n * n * n / best / 1e9;
+    /* blas_core: the OpenBLAS kernels this process runs (bench scripts give a peer the same) */
+    const char *core = openblas_get_corename();
     if (o->json)
-        printf("{\"sgemm_gflops\": %.1f, \"size\": %d, \"threads\": %d}\n", gf, n, avs_ops_threads());
+        printf("{\"sgemm_gflops\": %.1f, \"size\": %d, \"threads\": %d, \"blas_core\": \"%s\"}\n", gf, n,
+               avs_ops_threads(), core);
     else
-        printf("sgemm_gflops=%.1f size=%d threads=%d\n", gf, n, avs_ops_threads());
+        printf("sgemm_gflops=%.1f size=%d threads=%d blas_core=%s\n", gf, n, avs_ops_threads(), core);
     free(a), free(b), free(c);
     return 0;
 }

@@ -47,10 +47,11 @@ void avs_cpu_winograd_bwd_filter(float *dw, const float *dout, const float *in,
                                  const struct avs_conv2d *g, float *ws);
 
 /* Which algorithm the CPU convs use: AUTO picks per geometry (Winograd where it fits and
- * pays, else the GEMM paths), the others force one (tests, benchmarks); EXACT_BWD is AUTO with
- * an exact (GEMM) backward-data pass, whose Winograd rounding is the one that shows in the
- * gradients (docs/backend.md, Numerics). Set it before sizing scratch with avs_conv2d_ws: the
- * size follows the choice. */
+ * pays, else the GEMM paths; Winograd's backward-data pass in double), the others force one
+ * (tests, benchmarks); EXACT_BWD is AUTO with the GEMM paths' backward data, FAST_BWD AUTO with
+ * Winograd's backward data in float (the fastest, the pre-double default, whose rounding shows
+ * in the gradients: docs/backend.md, Numerics). Set it before sizing scratch with
+ * avs_conv2d_ws: the size follows the choice. */
 enum { AVS_CONV_AUTO, AVS_CONV_GEMM, AVS_CONV_WINOGRAD, AVS_CONV_EXACT_BWD, AVS_CONV_FAST_BWD };
 void avs_cpu_conv_set_algo(int algo);
 /* 1 if g's forward and backward-filter passes (_bwd_data: its backward-data pass) run through
@@ -59,7 +60,7 @@ int avs_cpu_conv_uses_winograd(const struct avs_conv2d *g);
 int avs_cpu_conv_uses_winograd_bwd_data(const struct avs_conv2d *g);
 /* 1 unless FAST_BWD: Winograd's backward-data pass runs in double. */
 int avs_cpu_conv_bwd_data_double(void);
-/* "" under AUTO, else "conv=gemm|winograd|exact-bwd" (the table's settings member) */
+/* "" under AUTO, else "conv=gemm|winograd|exact-bwd|fast-bwd" (the table's settings member) */
 const char *avs_cpu_conv_settings(void);
 
 /* The GEMM of every CPU path, uncounted (avs_cpu_gemm counts): OpenMP threads each take a

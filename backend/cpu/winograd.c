@@ -14,14 +14,20 @@
  *     out          = A^T M A per tile, plus bias
  *
  * Backward data is the same correlation on dout with the flipped, transposed filter and
- * padding 2 - pad. Backward filter is the transpose of the forward in the transformed domain:
+ * padding 2 - pad, by default with the transformed domain in double (U, V, M, dgemm, the
+ * output transform; one rounding to float at the end: within ~6e-8 relative L2 of the exact
+ * result, better than a direct float conv); in float only under AVS_CONV=fast-bwd. Float
+ * rounding in this pass is what showed in the head's gradients (rough gradient maps: ReLU
+ * masks, sign changes): 5-13x PyTorch float32's distance from float64 on a third to a half of
+ * them, against <= ~2x in double (docs/backend.md, Numerics). The correlation is written once
+ * for both types (backend/cpu/winograd_tf.h). Backward filter is the transpose of the forward in the transformed domain:
  *     dU[xi] [K,C] = sum over tiles  (A dY A^T)[xi] [K,T]  V[xi]^T [T,C],   dg = G^T dU G.
  * Tiles are processed in chunks of whole tile rows (the chunking depends only on the geometry,
  * never on the thread count), so results are bit-identical for any number of threads: the
  * transforms write disjoint channels, and each GEMM is computed whole by one thread.
  *
- * Error: the transforms scale values by up to 8 (A) and 2.5 (B), so the rounding error is
- * ~7x that of the GEMM path: <= 1.7e-6 relative L2 per conv on 64..256 channels against a
+ * Error (float): the transforms scale values by up to 8 (A) and 2.5 (B), so the rounding error
+ * is ~7x that of the GEMM path: <= 1.7e-6 relative L2 per conv on 64..256 channels against a
  * double reference (tests/test_backend_wino.c). Dilated convs run per phase (below).
  */
 #include <cblas.h>
