@@ -32,6 +32,7 @@
  */
 #include <cblas.h>
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/common.h"
@@ -140,11 +141,11 @@ static size_t tf_floats(const struct wplan *p, size_t size)
     return n * (size / sizeof(float));
 }
 
-/* Where the transformed stacks start in ws: past the phase copies, on a 64-byte line (the
- * double instance needs 8-byte alignment; ws itself is line-aligned). */
-static size_t tf_offset(const struct avs_conv2d *g)
+/* The transformed stacks in ws: past the phase copies, on the next 64-byte line (the double
+ * instance needs aligned doubles whatever ws's own alignment; the size leaves room for it). */
+static float *tf_start(float *ws, const struct avs_conv2d *g)
 {
-    return (64 + phase_floats(g) + 15) & ~(size_t)15;
+    return (float *)(void *)(((uintptr_t)(ws + 64 + phase_floats(g)) + 63) & ~(uintptr_t)63);
 }
 
 size_t avs_cpu_winograd_ws(const struct avs_conv2d *g, int bwd_double)
@@ -155,7 +156,7 @@ size_t avs_cpu_winograd_ws(const struct avs_conv2d *g, int bwd_double)
     /* the larger of the forward (and backward filter: dU + V + dM) and backward-data plans */
     size_t fa = tf_floats(&a, sizeof(float));
     size_t fb = tf_floats(&b, bwd_double ? sizeof(double) : sizeof(float));
-    return tf_offset(g) + (fa > fb ? fa : fb);
+    return 64 + phase_floats(g) + 16 + (fa > fb ? fa : fb);
 }
 
 /* dst [N*d*d, Ch, hs, ws] = the phases of src [N, Ch, h, w] (zeros past the map) */
@@ -341,7 +342,7 @@ static void conv_tf(float *dst, const float *src, const float *w, const float *b
     else
         plan_fwd(&p, g);
     phases_of(&ph, g);
-    float *xs = ws + 64, *ys = xs + (size_t)p.N * g->C * ph.Hs * ph.Ws, *tf = ws + tf_offset(g);
+    float *xs = ws + 64, *ys = xs + (size_t)p.N * g->C * ph.Hs * ph.Ws, *tf = tf_start(ws, g);
     const float *x = src;
     float *y = dst;
     struct side in = {g->C, g->H, g->W, ph.Hs, ph.Ws, xs}, out = {g->K, g->P, g->Q, ph.Ps, ph.Qs, ys};
@@ -387,7 +388,7 @@ void avs_cpu_winograd_bwd_filter(float *dw, const float *dout, const float *in,
     }
     size_t KC = (size_t)g->K * g->C;
     size_t us = pstride(KC), vs = pstride(p.C * p.Tc), ms = pstride(p.K * p.Tc);
-    float *dU = ws + tf_offset(g), *V = dU + 36 * us, *dM = V + 36 * vs;
+    float *dU = tf_start(ws, g), *V = dU + 36 * us, *dM = V + 36 * vs;
     for (int r0 = 0; r0 < p.rows; r0 += p.chunk) {
         int r1 = r0 + p.chunk < p.rows ? r0 + p.chunk : p.rows;
         int T = (r1 - r0) * p.TW;
