@@ -1,0 +1,78 @@
+"""bench/head_numerics.py: judge fresh C3N-head cases by float32's yardstick, ours next to
+PyTorch's own second float32 form (called by bench/head_numerics.sh).
+
+  /usr/bin/python3 bench/head_numerics.py CASE [CASE...]
+
+Each CASE is a path prefix: CASE.expect.safetensors (tests/gen/model_head.py: the float64
+reference, metadata f32err.<name> = PyTorch float32 with the official TPAVI, f32lr.<name> =
+PyTorch float32 with the low-rank TPAVI) and CASE_out.safetensors (avs-model run c3n_head).
+For every case and every tensor with both errors it prints, per "implementation" judged against
+a yardstick:
+  ours/max    our error / max(official, low-rank)   (what tests/gen/model_compare.py --strict uses)
+  ours/off    our error / PyTorch official's error
+  lr/off      PyTorch low-rank's error / PyTorch official's error (a second float32 evaluation of
+              the same function, judged exactly like ours/off: the peer)
+the worst ratio (and its tensor) and how many tensors are over 2x; then, over all cases, how
+many cases have any tensor over 2x, for each. All errors are relative L2 against float64."""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'gen'))
+import model_st as st  # noqa: E402
+
+JUDGES = ('ours/max', 'ours/off', 'lr/off')
+
+
+def rel(g, w, big):
+    nw = np.linalg.norm(w)
+    return np.linalg.norm(g - w) / nw if nw > 1e-7 * big else np.linalg.norm(g) / big
+
+
+def judge_case(case):
+    want = st.load(case + '.expect.safetensors')
+    meta = st.metadata(case + '.expect.safetensors')
+    got = st.load(case + '_out.safetensors')
+    big = max(np.linalg.norm(w.astype(np.float64)) for w in want.values())
+    ratios = {j: [] for j in JUDGES}
+    for k, w in want.items():
+        off, lr = meta.get('f32err.' + k), meta.get('f32lr.' + k)
+        if off is None or lr is None or k not in got:
+            continue
+        off, lr = float(off), float(lr)
+        if off <= 0 or lr <= 0:
+            continue
+        e = rel(got[k].astype(np.float64), w.astype(np.float64), big)
+        ratios['ours/max'].append((e / max(off, lr), k))
+        ratios['ours/off'].append((e / off, k))
+        ratios['lr/off'].append((lr / off, k))
+    return ratios
+
+
+def main():
+    cases = sys.argv[1:]
+    if not cases:
+        sys.exit(__doc__)
+    failing = {j: 0 for j in JUDGES}
+    worst_all = {j: (0.0, '', '') for j in JUDGES}
+    for case in cases:
+        r = judge_case(case)
+        cols = []
+        for j in JUDGES:
+            worst, name = max(r[j])
+            over = sum(x > 2 for x, _ in r[j])
+            failing[j] += over > 0
+            if worst > worst_all[j][0]:
+                worst_all[j] = (worst, name, os.path.basename(case))
+            cols.append(f'{j} worst {worst:5.2f}x ({over:2d} over 2x) {name:<28}')
+        print(f'{os.path.basename(case):<12} ' + '  '.join(cols))
+    n = len(cases)
+    print(f'{n} cases, {len(r["ours/max"])} tensors each; cases with a tensor over 2x of the yardstick:')
+    for j in JUDGES:
+        w = worst_all[j]
+        print(f'  {j:<9} {failing[j]:3d} of {n}   worst {w[0]:.2f}x ({w[1]}, {w[2]})')
+
+
+if __name__ == '__main__':
+    main()
