@@ -28,7 +28,8 @@ for i in $(seq 0 $((n - 1))); do
   $py tests/gen/model_head.py --out "$c" --seed $seed --size $sz --chans 16,32,48,64 --D 64 \
       --Ci 32 --A 16 --O1 32 --O2 8 --N 2 --T 3 --train > /dev/null
   "$bin/avs-model" run c3n_head --weights "$c.weights.safetensors" --inputs "$c.inputs.safetensors" \
-      --grad-out "$c.dout.safetensors" --out "${c}_out.safetensors" --train > /dev/null
+      --grad-out "$c.dout.safetensors" --out "${c}_out.safetensors" --train > /dev/null 2> "$c.log" ||
+      { cat "$c.log"; echo "head_numerics.sh: avs-model failed on $c"; exit 1; }
   cases+=("$c")
 done
 $py bench/head_numerics.py "${cases[@]}"

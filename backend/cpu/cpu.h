@@ -64,7 +64,7 @@ int avs_cpu_conv_bwd_data_double(void);
 const char *avs_cpu_conv_settings(void);
 
 /* The GEMM of every CPU path, uncounted (avs_cpu_gemm counts): OpenMP threads each take a
- * slice of C (ops_cpu_conv.c). avs_cpu_flops_add books work done by a primitive. */
+ * slice of C (backend/cpu/conv.c). avs_cpu_flops_add books work done by a primitive. */
 void avs_cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                    const float *B, int ldb, float beta, float *C, int ldc);
 void avs_cpu_flops_add(double flops);

@@ -30,7 +30,7 @@ void avs_ops_set_threads(int n)
     if (n <= 0)
         n = avs_num_cores();
     n_threads = n;
-    openblas_set_num_threads(1); /* GEMMs are sliced over OpenMP threads (ops_cpu_conv.c) */
+    openblas_set_num_threads(1); /* GEMMs are sliced over OpenMP threads (backend/cpu/conv.c) */
     omp_set_num_threads(n);
 }
 

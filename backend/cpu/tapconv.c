@@ -1,6 +1,6 @@
 /* backend/cpu/tapconv.c: the tap conv on the CPU: a stride-1 conv over an arbitrary set of
  * offsets (model/ops.h, struct avs_tapconv), as one im2col over those taps and one GEMM with
- * inner dimension taps*C. Dilated convs (ops_cpu_conv.c) run here with their live taps, and
+ * inner dimension taps*C. Dilated convs (backend/cpu/conv.c) run here with their live taps, and
  * ASPP's branches composed with its output conv (model/c3n_blocks.c) are one tap conv.
  *
  * Rows of the im2col matrix are tap-major (row i*C + c), matching w [K][taps][C]. Small maps
