@@ -25,11 +25,6 @@ import model_st as st  # noqa: E402
 JUDGES = ('ours/max', 'ours/off', 'lr/off')
 
 
-def rel(g, w, big):
-    nw = np.linalg.norm(w)
-    return np.linalg.norm(g - w) / nw if nw > 1e-7 * big else np.linalg.norm(g) / big
-
-
 def judge_case(case):
     want = st.load(case + '.expect.safetensors')
     meta = st.metadata(case + '.expect.safetensors')
@@ -43,7 +38,7 @@ def judge_case(case):
         off, lr = float(off), float(lr)
         if off <= 0 or lr <= 0:
             continue
-        e = rel(got[k].astype(np.float64), w.astype(np.float64), big)
+        e = st.rel_err(got[k].astype(np.float64), w.astype(np.float64), big)
         ratios['ours/max'].append((e / max(off, lr), k))
         ratios['ours/off'].append((e / off, k))
         ratios['lr/off'].append((lr / off, k))

@@ -53,8 +53,7 @@ def main():
             print(f'shape {k}: {g.shape} vs {w.shape}')
             bad += 1
             continue
-        nw = np.linalg.norm(w)
-        e = np.linalg.norm(g - w) / nw if nw > 1e-7 * big else np.linalg.norm(g) / big
+        e = st.rel_err(g, w, big)
         errs.append((e, k))
         f32 = max(float(meta.get('f32err.' + k, 'nan')), float(meta.get('f32lr.' + k, 'nan')))
         if a.strict and f32 == f32:

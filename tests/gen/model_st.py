@@ -1,7 +1,8 @@
 """tests/gen/model_st.py: write and read safetensors files without the `safetensors` package
 (not in Debian): 8-byte little-endian header length, JSON header
 {name: {dtype, shape, data_offsets}}, header padded with spaces to 8 bytes, raw LE data.
-Used by the model_*.py fixture generators and bench/peers/head_peer.py."""
+Used by the model_*.py fixture generators and bench/peers/head_peer.py; rel_err is the
+relative error every comparison of a result with its float64 reference uses."""
 import json
 import struct
 
@@ -54,3 +55,11 @@ def load(path):
         b, en = e['data_offsets']
         out[name] = np.frombuffer(data[base + b:base + en], dtype=_NP[e['dtype']]).reshape(e['shape'])
     return out
+
+
+def rel_err(got, want, big):
+    """Relative L2 error ||got - want|| / ||want|| (float64 arrays). A tensor that is zero up to
+    rounding in want (||want|| <= 1e-7 x big, the largest norm of the reference file) is
+    measured as ||got|| / big instead: its value is pure rounding noise."""
+    nw = np.linalg.norm(want)
+    return np.linalg.norm(got - want) / nw if nw > 1e-7 * big else np.linalg.norm(got) / big
