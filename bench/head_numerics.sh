@@ -6,8 +6,10 @@
 # PyTorch's float32 runs with the official and the low-rank TPAVI; avs-model computes the same
 # case; bench/head_numerics.py prints per case the worst ratio of our error to float32's
 # (ours/max: the yardstick of model_compare.py --strict; ours/off: against the official form
-# alone) and, as the peer, PyTorch's low-rank float32 run judged like ours/off (lr/off), then
-# how many cases have a tensor over 2x for each.
+# alone) and, as peers judged like ours/off, PyTorch's float32 runs with the low-rank TPAVI
+# (lr/off) and with oneDNN off (nd/off), then how many cases have a tensor over 2x for each and
+# the tensor families where that happens. bench/head_numerics_attrib.py DIR then says where
+# PyTorch's own float32 error in TPAVI's bias gradients comes from, on cases kept in DIR.
 #   bash bench/head_numerics.sh [CASES] [FIRST_SEED]     (default 20 cases from seed 101;
 #       ~3 s a case on 2 cores; AVS_CONV=fast-bwd etc. pass through to avs-model;
 #       AVS_NUMERICS_DIR=DIR keeps the cases there)

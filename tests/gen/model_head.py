@@ -9,8 +9,10 @@ Writes NAME.weights.safetensors (state_dict with the official names), NAME.input
 (x1..x4 [N*T,C_s,H_s,W_s], audio [N,T,A]), NAME.dout.safetensors (logits: the upstream
 gradient) and NAME.expect.safetensors (logits, grad.<param> for every parameter, grad.x1..x4,
 grad.audio, and with --train the updated BN running stats as buf.<name>; its metadata
-f32err.<name> is the relative error of PyTorch's own float32 run of the same case, and without
---lowrank f32lr.<name> that of PyTorch's float32 run with TPAVI in the low-rank form). The reference runs
+f32err.<name> is the relative error of PyTorch's own float32 run of the same case; without
+--lowrank also f32lr.<name>, that of PyTorch's float32 run with TPAVI in the low-rank form, and
+f32nd.<name>, that of the official form with oneDNN off: convolutions by PyTorch's native
+kernels, a second float32 evaluation with other rounding, bench/head_numerics.py's peer). The reference runs
 in float64 from float32 weights and inputs (the official, full-matrix TPAVI), so the C
 float32 result is measured against the exact function. --avsbench: the AVSBench baseline's
 head instead (Classifier_Module necks conv<i>.conv2d_list.0..3, TPAVI as tpavi_b<i>); with
@@ -43,8 +45,14 @@ def backward(m, logits, dout, lam):
     return out
 
 
-def run_f32(a, chans, sd, xs, audio, dout, lowrank):
-    """The case in float32 (TPAVI official or low-rank): logits and every gradient."""
+def run_f32(a, chans, sd, xs, audio, dout, lowrank, onednn=True):
+    """The case in float32 (TPAVI official or low-rank; convolutions by oneDNN or, with
+    onednn False, by PyTorch's native kernels): logits and every gradient."""
+    with torch.backends.mkldnn.flags(enabled=onednn):
+        return run_f32_as_set(a, chans, sd, xs, audio, dout, lowrank)
+
+
+def run_f32_as_set(a, chans, sd, xs, audio, dout, lowrank):
     m32 = ref.C3NHead(chans, a.D, a.Ci, a.A, a.T, lowrank=lowrank, O1=a.O1, O2=a.O2,
                       avsbench=a.avsbench)
     m32.load_state_dict(sd)
@@ -130,16 +138,20 @@ def main():
     # PyTorch's own float32 runs of the same case: their errors against the float64 reference
     # are stored per tensor so that a comparison can tell an ill-conditioned tensor (float32
     # itself cannot do better) from a wrong one. f32err.<name>: the reference's TPAVI form
-    # (official, or low-rank with --lowrank); f32lr.<name> (without --lowrank): the low-rank
-    # form, the one model/c3n_blocks.c computes. The two are the same function in float32 with
-    # other rounding orders, and on the sums that cancel (bias gradients, TPAVI's theta/phi/
-    # align_channel) they differ by 2-9x in either direction on fresh random cases, so float32's
-    # own spread is the larger of the two (tests/gen/model_compare.py, tests/test_model_head.c).
+    # (official, or low-rank with --lowrank); without --lowrank also f32lr.<name>, the low-rank
+    # form (the one model/c3n_blocks.c computes), and f32nd.<name>, the official form with
+    # oneDNN off (other convolution kernels). They are the same function in float32 with other
+    # rounding orders, and on the sums that cancel (bias gradients, TPAVI's theta/phi/
+    # align_channel) they differ by 2-9x in either direction on fresh random cases, so the
+    # yardstick of tests/gen/model_compare.py and tests/test_model_head.c is the larger of
+    # f32err and f32lr; f32nd is bench/head_numerics.py's peer (judged like us, not a yardstick).
     big = max(v.double().norm().item() for v in exp.values())
     meta = {}
-    forms = [('f32err.', a.lowrank)] + ([] if a.lowrank else [('f32lr.', True)])
-    for key, lowrank in forms:
-        got32 = run_f32(a, chans, sd, xs, audio, dout, lowrank)
+    forms = [('f32err.', a.lowrank, True)]
+    if not a.lowrank:
+        forms += [('f32lr.', True, True), ('f32nd.', False, False)]
+    for key, lowrank, onednn in forms:
+        got32 = run_f32(a, chans, sd, xs, audio, dout, lowrank, onednn)
         for k, v in got32.items():
             w = exp[k].double()
             nw = w.norm().item()
