@@ -57,8 +57,10 @@ def judge_case(case):
 def family(name):
     """A tensor's family: its name with the stage numbers merged (tpavi_3.theta.bias ->
     tpavi_*.theta.bias)."""
-    name = name[5:] if name.startswith('grad.') else name
-    return re.sub(r'(tpavi_|conv|path)\d', r'\1*', name)
+    parts = (name[5:] if name.startswith('grad.') else name).split('.')
+    i = 1 if parts[0] == 'buf' else 0
+    parts[i] = re.sub(r'\d+$', '*', parts[i])
+    return '.'.join(parts)
 
 
 def print_families(fams):
@@ -68,7 +70,7 @@ def print_families(fams):
         r = fams[fam]
         if not any(x > 2 for j in JUDGES for x in r[j]):
             continue
-        cols = [f'{j} {np.exp(np.mean(np.log(r[j]))):4.2f} {sum(x > 2 for x in r[j]):3d}' for j in JUDGES]
+        cols = [f'{j} {np.exp(np.mean(np.log(np.maximum(r[j], 1e-12)))):4.2f} {sum(x > 2 for x in r[j]):3d}' for j in JUDGES]
         print(f'  {fam:<34} ' + '   '.join(cols) + f'   of {len(r[JUDGES[0]])}')
 
 
