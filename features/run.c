@@ -15,6 +15,7 @@
 #include "core/names.h"
 #include "core/progress.h"
 #include "dist/ranks.h"
+#include "dist/session.h"
 #include "features/labelsim.h"
 #include "model/c3im.h"
 #include "model/randinit.h"
@@ -498,22 +499,6 @@ static int open_encoders(struct job *j, const char *dbp, char *sim_hash, struct 
     return any_failed(j, rc, err) ? -1 : 0;
 }
 
-/* The session row with every rank's device (a collective: every rank calls it). */
-static int record_session(struct job *j, struct avs_err *err)
-{
-    size_t len = 64;
-    char *devs = avs_calloc((size_t)j->ranks, len);
-    avs_ranks_gather_str(avs_ops_device(), devs, len);
-    int rc = 0;
-    if (j->rank == 0)
-        rc = avs_db_record_session(j->db, "avs-features", 0, j->stats->set_id, avs_ops_device(),
-                                   avs_ops_threads(), err) ||
-             avs_db_record_ranks(j->db, j->ranks, avs_ranks_local_size(), avs_ranks_comm(), devs,
-                                 err);
-    free(devs);
-    return rc ? -1 : 0;
-}
-
 /* Rank 0: the set's lock, row (rebuilt first with --rebuild) and cache file. */
 static int open_set(struct job *j, const char *name, const char *config, struct avs_err *err)
 {
@@ -643,7 +628,7 @@ int avs_features_run(const struct avs_features_opts *given, struct avs_features_
     if (any_failed(&j, r, err))
         goto out;
     avs_ranks_bcast(&stats->set_id, sizeof stats->set_id, 0);
-    r = record_session(&j, err);
+    r = avs_session_record(j.db, "avs-features", 0, j.stats->set_id, err);
     if (any_failed(&j, r, err) || plan(&j, err))
         goto out;
     snprintf(stats->set, sizeof stats->set, "%s", name);

@@ -5,7 +5,8 @@
 #   - avs-features on the store's clips: the feature cache and its index rows;
 #   - avs-train --mode frozen (switches AF,CC, none, AF,CC-V) and --mode finetune, a few steps:
 #     checkpoint files; a run's session records the device and its settings;
-#   - avs-predict store mode: every PNG and .logits file; clip mode: the overlay frames.
+#   - avs-predict store mode: every PNG and .logits file, a session row with the device; clip
+#     mode: the overlay frames.
 # A layer that read or wrote tensor memory on the host, or gave a primitive a host buffer,
 # crashes under the guard instead.
 set -u
@@ -52,6 +53,9 @@ for d in cpu guard; do
   expect_eq "$?" 0 "avs-predict store mode --device $d"
 done
 expect_eq "$(find "$T/pred-guard" -type f | wc -l)" "$(find "$T/pred-cpu" -type f | wc -l)" "predict: same files"
+expect_eq "$(sqlite3 "$T/cpu/avs.db" "SELECT group_concat(s.device, ' ') FROM (SELECT * FROM sessions ORDER BY id) s
+  JOIN runs r ON r.id = s.run_id WHERE s.program = 'avs-predict' AND r.name = 'fz-cpu'")" "cpu guard" \
+  "avs-predict: a session per prediction, with the run and the device"
 [ "$(find "$T/pred-cpu" -name '*.logits' | wc -l)" -gt 0 ] || fail "predict wrote no .logits"
 diff -r -q "$T/pred-cpu" "$T/pred-guard" >/dev/null; expect_eq "$?" 0 "predict store mode: identical PNGs and .logits"
 clip=$(find "$T/s4/raw_videos/test" -name '*.mp4' | head -n 1)

@@ -4,7 +4,8 @@
 #   - avs-features: the set's file byte for byte, its feature_entries rows and its feature_sets
 #     row equal to 1 process's; the session records world size 2, comm mpi, "cpu, cpu";
 #   - avs-predict --record on a trained run: every PNG and .logits byte for byte, the
-#     predictions rows and the recorded metrics equal to 1 process's;
+#     predictions rows and the recorded metrics equal to 1 process's; its session row names
+#     the run and records the ranks;
 #   - a rank killed (SIGKILL) while avs-features runs (rank 1 held with SIGSTOP once the first
 #     video is committed, so the job cannot end before the kill): mpirun ends the job, rank 0 says why, the index is intact with
 #     whole videos only, and the same command again finishes the set: file and rows equal to
@@ -55,6 +56,10 @@ prow() { q "$1" "SELECT v.uid, p.k, p.path FROM predictions p JOIN videos v ON v
 expect_eq "$(prow p2)" "$(prow p1)" "predict: predictions rows identical"
 mrow() { q "$1" "SELECT method, miou, fscore, frames FROM metrics ORDER BY id"; }
 expect_eq "$(mrow p2)" "$(mrow p1)" "predict: recorded metrics identical"
+psession() { q "$1" "SELECT world_size || ' ' || comm || ' ' || devices FROM sessions s JOIN runs r ON r.id = s.run_id
+                     WHERE s.program = 'avs-predict' AND r.name = 'r'"; }
+expect_eq "$(psession p1)" "1 none cpu" "predict session, 1 process: the run, its device"
+expect_eq "$(psession p2)" "2 mpi cpu, cpu" "predict session, 2 ranks: world size, comm, both devices"
 
 # a rank killed mid-run, once the first video is committed; rank 1 is held (SIGSTOP) at once,
 # so the job cannot finish before the kill (rank 0 waits for rank 1's next video)

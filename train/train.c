@@ -13,6 +13,7 @@
 #include "core/names.h"
 #include "core/progress.h"
 #include "dist/ranks.h"
+#include "dist/session.h"
 #include "eval/eval.h"
 #include "backend/ops.h"
 #include "model/c3n.h"
@@ -579,21 +580,14 @@ out:
     return rc;
 }
 
-/* Rank 0 marks the run running and records the session: the device of every rank, the world
- * size, ranks per node and the communication backend (sessions, migration 6). */
+/* The session row (dist/session.h: every rank's device, the world size; a collective), then
+ * rank 0 marks the run running. */
 static int record_session(struct trainer *t, struct avs_err *err)
 {
-    size_t len = 64;
-    char *devs = avs_calloc((size_t)t->ranks, len);
-    avs_ranks_gather_str(avs_ops_device(), devs, len);
-    int local = avs_ranks_local_size(), rc = 0;
-    if (t->rank == 0)
-        rc = avs_run_set_status(t->db, t->run_id, "running", err) ||
-             avs_db_record_session(t->db, "avs-train", t->run_id, 0, avs_ops_device(),
-                                   avs_ops_threads(), err) ||
-             avs_db_record_ranks(t->db, t->ranks, local, avs_ranks_comm(), devs, err);
-    free(devs);
-    return rc ? -1 : 0;
+    int rc = avs_session_record(t->db, "avs-train", t->run_id, 0, err);
+    if (rc == 0 && t->rank == 0)
+        rc = avs_run_set_status(t->db, t->run_id, "running", err) ? -1 : 0;
+    return rc;
 }
 
 /* The run's row and lock, the data and the model, on every rank (rank 0 alone writes). */
