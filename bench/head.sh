@@ -12,7 +12,8 @@
 # GFLOP per step; ASPP, computed composed, at its own smaller cost) over our step time; 3x3
 # convs run as Winograd F(4x4,3x3), which multiplies ~4x less, so it is not a measure of sgemm
 # utilisation. `avs-model bench c3n_head --profile` shows where the time goes. Also printed: our
-# step with Winograd off (AVS_CONV=gemm), for scale. The machine must be otherwise idle: under
+# step with Winograd off (AVS_CONV=gemm), for scale, and with the backward-data pass in float
+# (AVS_CONV=fast-bwd: the speed before issue 12 put that pass in double; docs/backend.md). The machine must be otherwise idle: under
 # load both sides slow down 2-3x and the ratio moves (repeat and look at the spread).
 set -eu
 check=0; [ "${1:-}" = --check ] && { check=1; shift; }
@@ -30,13 +31,17 @@ ours=$("$bin/avs-model" bench c3n_head --videos 1 --steps "$steps" -j "$threads"
 echo "avs:    $ours"
 gemm=$(AVS_CONV=gemm "$bin/avs-model" bench c3n_head --videos 1 --steps "$steps" -j "$threads")
 echo "avs, Winograd off (AVS_CONV=gemm): $gemm"
+fast=$(AVS_CONV=fast-bwd "$bin/avs-model" bench c3n_head --videos 1 --steps "$steps" -j "$threads")
+echo "avs, float backward data (AVS_CONV=fast-bwd): $fast"
 theirs=$($py bench/peers/head_peer.py --videos 1 --steps "$steps" --threads "$threads")
 echo "torch:  $theirs"
 get() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 awk -v a="$(get "$ours" step_seconds)" -v t="$(get "$theirs" step_seconds)" -v gg="$(get "$gemm" step_seconds)" \
+    -v fb="$(get "$fast" step_seconds)" \
     -v g="$(get "$ours" gflops)" -v p="$(get "$peak" sgemm_gflops)" \
     -v ma="$(get "$ours" peak_rss_mb)" -v mt="$(get "$theirs" peak_rss_mb)" 'BEGIN {
   printf "speedup (torch step / avs step) = %.2fx   target >= 2x   %s   (Winograd: %.2fx over GEMM-only)\n", t / a, (t / a >= 2 ? "met" : "NOT met"), gg / a
+  printf "  with AVS_CONV=fast-bwd (float backward data: the old speed, less exact gradients): %.2fx; the default step costs %.0f%% more\n", t / fb, 100 * (a / fb - 1)
   printf "efficiency (avs effective GFLOP/s / sgemm peak) = %.0f%%   target >= 60%%   %s\n", 100 * g / p, (g / p >= 0.6 ? "met" : "NOT met")
   printf "peak memory avs %d MB vs torch %d MB   target <=   %s\n", ma, mt, (ma <= mt ? "met" : "NOT met")
 }'
