@@ -45,6 +45,11 @@ void avs_ranks_sum_f64(double *x, size_t n);
 void avs_ranks_sum_dev(float *x, size_t n);
 /* 1 when flag is non-zero on any rank (a max over the ranks). */
 int avs_ranks_any(int flag);
+/* A step every rank took failed somewhere: 1 on every rank when rc is non-zero on any (the
+ * others would wait in the next collective), 0 when it succeeded everywhere. A rank whose own
+ * rc is 0 gets err "rank R of N: another rank failed (its message names the cause)". */
+struct avs_err;
+int avs_ranks_failed(int rc, struct avs_err *err);
 /* bytes of buf from root to every rank. */
 void avs_ranks_bcast(void *buf, size_t bytes, int root);
 void avs_ranks_barrier(void);

@@ -1,9 +1,21 @@
 /* dist/ranks_work.c: avs_ranks_ordered (dist/ranks.h): items dealt round robin to the ranks,
- * results taken by rank 0 in item order. Shared by both implementations: alone, every item is
- * made and taken here, in order, with no message at all. */
+ * results taken by rank 0 in item order; avs_ranks_failed. Shared by both implementations:
+ * alone, every item is made and taken here, in order, with no message at all. */
 #include "dist/ranks.h"
 
 #include <stdlib.h>
+
+#include "core/common.h"
+
+int avs_ranks_failed(int rc, struct avs_err *err)
+{
+    if (!avs_ranks_any(rc != 0))
+        return 0;
+    if (rc == 0)
+        avs_err_set(err, "rank %d of %d: another rank failed (its message names the cause)",
+                    avs_ranks_rank(), avs_ranks_size());
+    return 1;
+}
 
 /* Rank 0: item i, made here or received from its rank, taken unless stopped. -1: stop now. */
 static int rank0_item(int i, int size, avs_ranks_make_fn make, avs_ranks_take_fn take, void *ctx,

@@ -462,17 +462,6 @@ struct job {
     struct avs_err *err; /* rank 0: the fatal error that stopped the loop */
 };
 
-/* 1 on every rank when rc is non-zero on any (err says so where it was not this rank's). */
-static int any_failed(const struct job *j, int rc, struct avs_err *err)
-{
-    if (!avs_ranks_any(rc != 0))
-        return 0;
-    if (rc == 0)
-        avs_err_set(err, "rank %d of %d: another rank failed (its message names the cause)",
-                    j->rank, j->ranks);
-    return 1;
-}
-
 /* The store and the encoders, on every rank: rank 0 opens the index first (it may migrate
  * it), the others then read it. */
 static int open_encoders(struct job *j, const char *dbp, char *sim_hash, struct avs_err *err)
@@ -482,7 +471,7 @@ static int open_encoders(struct job *j, const char *dbp, char *sim_hash, struct 
     int rc = 0;
     if (j->rank == 0)
         rc = avs_db_open(dbp, &j->db, err);
-    if (any_failed(j, rc, err))
+    if (avs_ranks_failed(rc, err))
         return -1;
     if (j->rank > 0)
         rc = avs_db_open_readonly(dbp, &j->db, err);
@@ -496,7 +485,7 @@ static int open_encoders(struct job *j, const char *dbp, char *sim_hash, struct 
         rc = avs_feat_frontend_init(e, err);
     if (rc == 0)
         avs_feat_fields(e);
-    return any_failed(j, rc, err) ? -1 : 0;
+    return avs_ranks_failed(rc, err) ? -1 : 0;
 }
 
 /* Rank 0: the set's lock, row (rebuilt first with --rebuild) and cache file. */
@@ -566,7 +555,7 @@ static int take_video(void *ctx, int i, const void *buf, size_t bytes)
 static int plan(struct job *j, struct avs_err *err)
 {
     int rc = pending_videos(j->db, j->stats->set_id, j->o, &j->vids, &j->nv, &j->stats->videos, err);
-    if (any_failed(j, rc, err)) /* also: every rank has its list before rank 0 commits */
+    if (avs_ranks_failed(rc, err)) /* also: every rank has its list before rank 0 commits */
         return -1;
     j->stats->unchanged = j->stats->videos - j->nv;
     int64_t todo = 0;
@@ -625,11 +614,11 @@ int avs_features_run(const struct avs_features_opts *given, struct avs_features_
         goto out;
     config = config_json(o, &j.e, sim_hash);
     int r = j.rank == 0 ? open_set(&j, name, config, err) : 0;
-    if (any_failed(&j, r, err))
+    if (avs_ranks_failed(r, err))
         goto out;
     avs_ranks_bcast(&stats->set_id, sizeof stats->set_id, 0);
     r = avs_session_record(j.db, "avs-features", 0, j.stats->set_id, err);
-    if (any_failed(&j, r, err) || plan(&j, err))
+    if (avs_ranks_failed(r, err) || plan(&j, err))
         goto out;
     snprintf(stats->set, sizeof stats->set, "%s", name);
     double c0 = avs_ranks_comm_seconds();

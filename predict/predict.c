@@ -526,10 +526,7 @@ static int finetuned_videos(struct pjob *j, const struct avs_predict_opts *o, co
              avs_finetune_open(&j->ft, j->db, j->root, t, &o->files, err) ||
              avs_finetune_load(j->ft, bp, 0, err) ? -1 : 0;
     free(bp);
-    if (avs_ranks_any(rc != 0)) {
-        if (rc == 0)
-            avs_err_set(err, "rank %d: another rank failed (its message names the cause)",
-                        avs_ranks_rank());
+    if (avs_ranks_failed(rc, err)) {
         avs_finetune_close(&j->ft);
         return -1;
     }
@@ -585,18 +582,6 @@ static int open_model(struct pjob *j, const struct avs_predict_opts *o, const ch
     return o->out ? avs_fs_mkdirs(*out, err) : make_pred_dir(j->root, o->run, j->subset, *split, err);
 }
 
-/* 1 when a step that every rank took succeeded on all of them; else 0, err set (a rank that did
- * not fail itself names the others). */
-static int all_ranks_ok(int rc, struct avs_err *err)
-{
-    if (!avs_ranks_any(rc != 0))
-        return 1;
-    if (rc == 0)
-        avs_err_set(err, "rank %d: another rank failed (its message names the cause)",
-                    avs_ranks_rank());
-    return 0;
-}
-
 /* Under ranks (dist/ranks.h) video i is predicted on rank i % ranks (its files written there)
  * and rank 0 records the rows in video order, then evaluates (--record): files and rows are
  * those of one process. Only rank 0's stats count; every rank returns rank 0's status. */
@@ -624,8 +609,8 @@ int avs_predict_store(const struct avs_predict_opts *o, struct avs_predict_stats
     if (rc == 0 && !nv)
         rc = avs_err_set(err, "no ok %s videos in split \"%s\" of %s", j.subset, split, dbp);
     /* the same options and index: every rank fails alike; then the session row (a collective) */
-    if (!all_ranks_ok(rc, err) ||
-        !all_ranks_ok(avs_session_record(j.db, "avs-predict", j.run_id, 0, err), err)) {
+    if (avs_ranks_failed(rc, err) ||
+        avs_ranks_failed(avs_session_record(j.db, "avs-predict", j.run_id, 0, err), err)) {
         rc = -1;
         goto out;
     }

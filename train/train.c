@@ -193,18 +193,6 @@ static int diverged(struct trainer *t, const char *what, const float *x, size_t 
                        t->m.head.adam_step + 1, what, loss, t->last, t->saved_step, t->o->lr);
 }
 
-/* A failure on some rank fails the step on every rank (the others would wait in the next
- * collective): err names this rank's cause, or the other rank's. */
-static int any_failed(struct trainer *t, int rc, struct avs_err *err)
-{
-    if (!avs_ranks_any(rc != 0))
-        return 0;
-    if (rc == 0)
-        avs_err_set(err, "rank %d of %d: another rank failed (its message names the cause)",
-                    t->rank, t->ranks);
-    return -1;
-}
-
 /* The step's loss over the global batch: each rank's mean over its counted frames (those with
  * a mask the loss uses) weighted by its share of the counted frames; this rank's loss gradient
  * is scaled by the same share, so that the gradients summed over the ranks are the gradient
@@ -241,7 +229,7 @@ static int train_step(struct trainer *t, const int *order, int epoch, int step, 
     int rc = t->ft ? avs_finetune_batch(t->ft, &t->tr, idx, flip, mix(t->o->seed ^ 0xc01ULL, (uint64_t)epoch, 0),
                                         1, t->use_ccv, &t->b, err)
                    : avs_tset_batch(&t->tr, idx, flip, &t->b, t->o->sw.ccv, err);
-    if (any_failed(t, rc, err))
+    if (avs_ranks_failed(rc, err))
         return -1;
     avs_c3n_head_zero_grad(&t->m.head);
     avs_c3n_fwd(&t->m, (const float *const *)t->b.stage, (const float *const *)t->b.gc, t->b.audio, 1);
@@ -404,7 +392,7 @@ static int end_epoch(struct trainer *t, double t_train, struct avs_err *err)
         rc = end_epoch_rank0(t, t_train, err);
     else
         t->st.epoch++, t->st.step = 0, t->st.loss_sum = 0, t->st.loss_n = 0, t->st.seconds = 0;
-    if (any_failed(t, rc, err))
+    if (avs_ranks_failed(rc, err))
         return -1;
     avs_ranks_bcast(&t->st, sizeof t->st, 0);
     avs_ranks_bcast(&t->last_loss, sizeof t->last_loss, 0);
@@ -616,7 +604,7 @@ static int setup(struct trainer *t, const struct avs_train_opts *given, struct a
         rc = avs_err_set(err, "--batch %d (the global batch) must be a multiple of the %d ranks: "
                          "each rank takes batch/ranks videos of every step", o->batch, t->ranks);
     /* every rank has looked the run up before rank 0 may insert it */
-    if (any_failed(t, rc, err))
+    if (avs_ranks_failed(rc, err))
         goto out;
     t->nloc = o->batch / t->ranks;
     t->dir = avs_run_dir(o->root, o->run);
@@ -632,7 +620,7 @@ static int setup(struct trainer *t, const struct avs_train_opts *given, struct a
             avs_fs_sweep_tmp(t->dir);
         rc = lr ? -1 : 0;
     }
-    if (any_failed(t, rc, err))
+    if (avs_ranks_failed(rc, err))
         goto out;
     rc = open_data(t, err);
     if (rc == 0 && found == 0) {
@@ -640,16 +628,16 @@ static int setup(struct trainer *t, const struct avs_train_opts *given, struct a
         rc = avs_run_check_features(rec, &t->tr, what, err);
         free(what);
     }
-    if (any_failed(t, rc, err))
+    if (avs_ranks_failed(rc, err))
         goto out;
     alloc_model(t);
     t->config = found == 0 ? avs_strdup(rec) : avs_run_config(o, &t->tr);
     t->steps_per_epoch = (t->tr.n + o->batch - 1) / o->batch;
     rc = start_run(t, given, err);
-    if (any_failed(t, rc, err))
+    if (avs_ranks_failed(rc, err))
         goto out;
     rc = record_session(t, err);
-    rc = any_failed(t, rc, err);
+    rc = avs_ranks_failed(rc, err);
 out:
     free(rec), free(status);
     return rc ? -1 : 0;
