@@ -13,8 +13,9 @@
 # convs run as Winograd F(4x4,3x3), which multiplies ~4x less, so it is not a measure of sgemm
 # utilisation. `avs-model bench c3n_head --profile` shows where the time goes. Also printed: our
 # step with Winograd off (AVS_CONV=gemm), for scale, and with the backward-data pass in float
-# (AVS_CONV=fast-bwd: the speed before issue 12 put that pass in double; docs/backend.md). The machine must be otherwise idle: under
-# load both sides slow down 2-3x and the ratio moves (repeat and look at the spread).
+# (AVS_CONV=fast-bwd: the speed before issue 12 put that pass in double; docs/backend.md). The
+# machine must be otherwise idle: under load both sides slow down 2-3x and the ratio moves
+# (repeat and look at the spread).
 set -eu
 check=0; [ "${1:-}" = --check ] && { check=1; shift; }
 steps=${1:-5}; threads=${2:-2}

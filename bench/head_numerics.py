@@ -54,10 +54,15 @@ def judge_case(case):
     return ratios
 
 
+def short(name):
+    """A tensor's name without the grad. prefix."""
+    return name[5:] if name.startswith('grad.') else name
+
+
 def family(name):
     """A tensor's family: its name with the stage numbers merged (tpavi_3.theta.bias ->
     tpavi_*.theta.bias)."""
-    parts = (name[5:] if name.startswith('grad.') else name).split('.')
+    parts = short(name).split('.')
     i = 1 if parts[0] == 'buf' else 0
     parts[i] = re.sub(r'\d+$', '*', parts[i])
     return '.'.join(parts)
@@ -93,7 +98,7 @@ def main():
             failing[j] += over > 0
             if worst > worst_all[j][0]:
                 worst_all[j] = (worst, name, os.path.basename(case))
-            cols.append(f'{j} {worst:5.2f}x ({over:2d} over 2x) {name[5:] if name.startswith("grad.") else name:<24}')
+            cols.append(f'{j} {worst:5.2f}x ({over:2d} over 2x) {short(name):<24}')
         print(f'{os.path.basename(case):<12} ' + '  '.join(cols))
     n = len(cases)
     print(f'{n} cases, {len(r["ours/max"])} tensors each; cases with a tensor over 2x of the yardstick:')

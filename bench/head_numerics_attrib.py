@@ -72,14 +72,20 @@ def config(w, ins):
                 O2=w['output_conv.2.weight'].shape[0])
 
 
-def grads(case, f32mods, onednn):
-    """Parameter gradients of the case in float64 with f32mods in float32."""
+def load_case(case):
+    """A case's files, read once: weights, inputs, upstream gradient, the head's widths and
+    PyTorch's float32 errors (the metadata of its expect file)."""
     w = st.load(case + '.weights.safetensors')
     ins = st.load(case + '.inputs.safetensors')
-    dout = st.load(case + '.dout.safetensors')['logits']
-    c = config(w, ins)
+    return dict(w=w, ins=ins, dout=st.load(case + '.dout.safetensors')['logits'],
+                cfg=config(w, ins), meta=st.metadata(case + '.expect.safetensors'))
+
+
+def grads(case, f32mods, onednn):
+    """Parameter gradients of a loaded case in float64 with f32mods in float32."""
+    c, ins = case['cfg'], case['ins']
     m = ref.C3NHead(c['chans'], c['D'], c['Ci'], c['A'], c['T'], O1=c['O1'], O2=c['O2'])
-    m.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in w.items()})
+    m.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in case['w'].items()})
     m = m.double()
     m.train(True)
     for name in f32mods:
@@ -89,31 +95,34 @@ def grads(case, f32mods, onednn):
     xs = [torch.from_numpy(ins[f'x{s}'].copy()).double().requires_grad_(True) for s in STAGES]
     audio = torch.from_numpy(ins['audio'].copy()).double().requires_grad_(True)
     with torch.backends.mkldnn.flags(enabled=onednn):
-        m(xs, audio).backward(torch.from_numpy(dout.copy()).double())
+        m(xs, audio).backward(torch.from_numpy(case['dout'].copy()).double())
     return {'grad.' + n.replace('.inner', ''): p.grad.double().numpy()
             for n, p in m.named_parameters() if p.grad is not None}
+
+
+def family_of(name):
+    """theta.bias or phi.bias for a TPAVI's bias gradient, else None."""
+    return next((f for f in FAMILIES if name.endswith('.' + f) and 'tpavi' in name), None)
 
 
 def main():
     if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
         sys.exit(__doc__)
     warnings.filterwarnings('ignore')
-    cases = sorted(p[:-len('.expect.safetensors')] for p in glob.glob(os.path.join(sys.argv[1], '*.expect.safetensors')))
-    if not cases:
+    paths = sorted(p[:-len('.expect.safetensors')] for p in glob.glob(os.path.join(sys.argv[1], '*.expect.safetensors')))
+    if not paths:
         sys.exit(f'head_numerics_attrib.py: no cases in {sys.argv[1]}')
-    exact = {c: grads(c, [], True) for c in cases}
+    cases = [load_case(p) for p in paths]
+    exact = [grads(c, [], True) for c in cases]
+    big = [max(np.linalg.norm(g) for g in e.values()) for e in exact]
     print(f'{len(cases)} cases; share = error caused by the group / PyTorch float32 error of the whole head')
     for label, mods, onednn in GROUPS:
         share = {f: [] for f in FAMILIES}
-        for c in cases:
-            meta = st.metadata(c + '.expect.safetensors')
+        for c, ex, b in zip(cases, exact, big):
             mixed = grads(c, mods, onednn)
-            for k, want in exact[c].items():
-                fam = next((f for f in FAMILIES if k.endswith('.' + f) and 'tpavi' in k), None)
-                if fam is None:
-                    continue
-                err = np.linalg.norm(mixed[k] - want) / np.linalg.norm(want)
-                share[fam].append(err / float(meta['f32err.' + k]))
+            for k, want in ex.items():
+                if family_of(k):
+                    share[family_of(k)].append(st.rel_err(mixed[k], want, b) / float(c['meta']['f32err.' + k]))
         cols = []
         for f in FAMILIES:
             s = np.array(share[f])
