@@ -7,14 +7,6 @@
 #include "core/db.h"
 #include "eval/avss.h"
 
-static void add_str(cJSON *o, const char *k, const char *v)
-{
-    if (v)
-        cJSON_AddStringToObject(o, k, v);
-    else
-        cJSON_AddNullToObject(o, k);
-}
-
 static void add_number(cJSON *arr, const char *name, const char *protocol, double v)
 {
     cJSON *r = cJSON_CreateObject();
@@ -52,7 +44,7 @@ static void classes_json(cJSON *o, const struct avs_avss_set *set, const struct 
         const struct avs_avss_class *c = &res->classes[k];
         cJSON *r = cJSON_CreateObject();
         cJSON_AddNumberToObject(r, "idx", k);
-        cJSON_AddStringToObject(r, "name", set->names[k]);
+        avs_eval_json_text(r, "name", set->names[k]);
         cJSON_AddNumberToObject(r, "iou", c->iou);
         cJSON_AddNumberToObject(r, "fscore", c->fscore);
         cJSON_AddNumberToObject(r, "frames", c->frames);
@@ -66,8 +58,8 @@ static void videos_json(cJSON *o, const struct avs_avss_set *set, const struct a
     cJSON *arr = cJSON_AddArrayToObject(o, "videos");
     for (int v = 0; v < set->n_videos; v++) {
         cJSON *r = cJSON_CreateObject();
-        cJSON_AddStringToObject(r, "name", set->videos[v].name);
-        add_str(r, "avss_set", set->videos[v].set);
+        avs_eval_json_text(r, "name", set->videos[v].name);
+        avs_eval_json_text(r, "avss_set", set->videos[v].set);
         cJSON_AddStringToObject(r, "protocol", avs_avss_protocol(res));
         cJSON_AddNumberToObject(r, "miou", res->videos[v].miou);
         cJSON_AddNumberToObject(r, "frames", res->videos[v].frames);
@@ -83,11 +75,11 @@ char *avs_avss_json(const struct avs_avss_set *set, const struct avs_avss_result
     cJSON_AddStringToObject(o, "schema", "avs-eval/1");
     cJSON_AddStringToObject(o, "protocol", avs_avss_protocol(res));
     cJSON_AddNullToObject(o, "group_frames");
-    add_str(o, "method", meta->method);
-    add_str(o, "source", meta->source);
-    add_str(o, "gt", meta->gt);
+    avs_eval_json_text(o, "method", meta->method);
+    avs_eval_json_text(o, "source", meta->source);
+    avs_eval_json_text(o, "gt", meta->gt);
     cJSON_AddStringToObject(o, "subset", "avss");
-    add_str(o, "split", set->split);
+    avs_eval_json_text(o, "split", set->split);
     cJSON_AddNumberToObject(o, "miou", res->miou);
     cJSON_AddNumberToObject(o, "fscore", res->fscore);
     numbers_json(o, res);
@@ -100,7 +92,7 @@ char *avs_avss_json(const struct avs_avss_set *set, const struct avs_avss_result
     cJSON_AddNumberToObject(o, "missing_frames", res->n_missing);
     cJSON_AddNumberToObject(o, "failed_frames", res->n_failed);
     if (meta->backbone)
-        cJSON_AddStringToObject(o, "backbone", meta->backbone);
+        avs_eval_json_text(o, "backbone", meta->backbone);
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     AVS_ASSERT(s);

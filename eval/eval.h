@@ -221,6 +221,10 @@ struct avs_eval_meta {
     const char *backbone; /* or NULL */
 };
 
+struct cJSON;
+/* o[k] = v as UTF-8 text (names and paths come from the user's folders: a byte of no UTF-8
+ * character is written %XX, core/names.h avs_name_text), or null when v is NULL. */
+void avs_eval_json_text(struct cJSON *o, const char *k, const char *v);
 /* The JSON document (schema in README "Evaluating masks"); free with free(). */
 char *avs_eval_json(const struct avs_eval_set *set, const struct avs_eval_result *res,
                     const struct avs_eval_meta *meta, int with_videos);

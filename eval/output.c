@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/db.h"
+#include "core/names.h"
 #include "eval/eval.h"
 
 const char *avs_eval_grouping_text(int group_frames, char *buf, size_t len)
@@ -72,12 +73,14 @@ static void numbers_json(cJSON *o, const struct avs_eval_result *res)
     }
 }
 
-static void add_str(cJSON *o, const char *k, const char *v)
+void avs_eval_json_text(cJSON *o, const char *k, const char *v)
 {
-    if (v)
-        cJSON_AddStringToObject(o, k, v);
+    char *t = v ? avs_name_text(v) : NULL;
+    if (t)
+        cJSON_AddStringToObject(o, k, t);
     else
         cJSON_AddNullToObject(o, k);
+    free(t);
 }
 
 /* "AF,CC" -> {"AF": true, "CC-V": false, "CC": true}; unknown names are kept as true. */
@@ -104,11 +107,11 @@ char *avs_eval_json(const struct avs_eval_set *set, const struct avs_eval_result
     cJSON *o = cJSON_CreateObject();
     char g[64];
     cJSON_AddStringToObject(o, "schema", "avs-eval/1");
-    add_str(o, "method", meta->method);
-    add_str(o, "source", meta->source);
-    add_str(o, "gt", meta->gt);
-    add_str(o, "subset", set->subset);
-    add_str(o, "split", set->split);
+    avs_eval_json_text(o, "method", meta->method);
+    avs_eval_json_text(o, "source", meta->source);
+    avs_eval_json_text(o, "gt", meta->gt);
+    avs_eval_json_text(o, "subset", set->subset);
+    avs_eval_json_text(o, "split", set->split);
     cJSON_AddStringToObject(o, "grouping", avs_eval_grouping_text(res->group_frames, g, sizeof g));
     if (res->group_frames > 0)
         cJSON_AddNumberToObject(o, "group_frames", res->group_frames);
@@ -130,22 +133,25 @@ char *avs_eval_json(const struct avs_eval_set *set, const struct avs_eval_result
     if (meta->switches)
         cJSON_AddItemToObject(o, "switches", switches_json(meta->switches));
     if (meta->backbone)
-        cJSON_AddStringToObject(o, "backbone", meta->backbone);
+        avs_eval_json_text(o, "backbone", meta->backbone);
     cJSON *pc = cJSON_AddObjectToObject(o, "per_class");
-    for (int c = 0; c < res->n_classes; c++)
-        cJSON_AddItemToObject(pc, res->classes[c].name, summary_json(&res->classes[c].s, res));
+    for (int c = 0; c < res->n_classes; c++) {
+        char *key = avs_name_text(res->classes[c].name);
+        cJSON_AddItemToObject(pc, key, summary_json(&res->classes[c].s, res));
+        free(key);
+    }
     if (with_videos) {
         cJSON *pv = cJSON_AddArrayToObject(o, "per_video");
         for (int v = 0; v < set->n_videos; v++) {
             const struct avs_eval_video *vd = &set->videos[v];
             const struct avs_eval_frame *f0 = &set->frames[vd->first];
             cJSON *r = summary_json(&res->videos[v], res);
-            cJSON_AddStringToObject(r, "video", vd->name);
-            add_str(r, "category", vd->category);
+            avs_eval_json_text(r, "video", vd->name);
+            avs_eval_json_text(r, "category", vd->category);
             cJSON_AddNumberToObject(r, "k", f0->k);
-            add_str(r, "gt_path", f0->gt);
-            add_str(r, "pred_path", f0->pred);
-            add_str(r, "image_path", f0->image);
+            avs_eval_json_text(r, "gt_path", f0->gt);
+            avs_eval_json_text(r, "pred_path", f0->pred);
+            avs_eval_json_text(r, "image_path", f0->image);
             cJSON_AddItemToArray(pv, r);
         }
     }

@@ -99,4 +99,22 @@ $E -q --pred "$FIX/s4/pred" --gt "$FIX/s4/gt" --meta "$T/meta.csv" --json "$T/me
 [ "$(jget "$T/meta.json" '$.frames')" = 10 ] && [ "$(jget "$T/meta.json" '$.per_video[0].video')" = piano_b ] \
   && ok "--meta" || bad "--meta"
 
+# names that are not UTF-8 (a Latin-1 category and video folder): the JSON stays UTF-8, each
+# such byte written %XX
+lat=$(printf 'dog_\xe9'); cat1=$(printf 'd\xf6g')
+mkdir -p "$T/l1"; cp -r "$FIX/s4/gt" "$FIX/s4/pred" "$T/l1/"
+for base in "$T/l1/gt/test" "$T/l1/pred"; do
+  mv "$base/dog" "$base/$cat1"; mv "$base/$cat1/dog_a" "$base/$cat1/$lat"
+  for f in "$base/$cat1/$lat"/dog_a_*; do mv "$f" "$base/$cat1/$lat/$lat${f##*/dog_a}"; done
+done
+$E -q --pred "$T/l1/pred" --gt "$T/l1/gt" --json "$T/l1.json" > /dev/null || bad "Latin-1 names: run"
+/usr/bin/python3 -c 'import json, sys; json.load(open(sys.argv[1], encoding="utf-8", errors="strict"))' \
+  "$T/l1.json" && ok "Latin-1 names: the JSON is UTF-8" || bad "Latin-1 names: JSON not UTF-8"
+[ "$(jget "$T/l1.json" '$.per_class."d%F6g".frames')" = 8 ] && ok "Latin-1 class key encoded" || bad "class key"
+[ "$(sqlite3 :memory: "SELECT count(*) FROM json_each(json_extract(readfile('$T/l1.json'), '\$.per_video')) \
+     WHERE json_extract(value, '\$.video') = 'dog_%E9'")" = 1 ] && ok "Latin-1 video name encoded" || bad "video name"
+$E -q --pred "$FIX/s4/pred" --gt "$FIX/s4/gt" --root "$T/store" --record "$(printf 'C3N \xe9')" 2> "$T/l1.err"; rc=$?
+[ $rc -eq 1 ] && grep -q "record 'C3N \\\\xE9'.*not valid UTF-8" "$T/l1.err" && ok "--record not UTF-8: usage error" \
+  || bad "--record not UTF-8: exit $rc: $(cat "$T/l1.err")"
+
 exit $fail

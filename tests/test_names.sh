@@ -62,10 +62,11 @@ has "$(q "SELECT group_concat(error) FROM videos WHERE name LIKE 'nl%' OR name L
 clip=$(find "$A/raw_videos" -name '*.mp4' | head -n 1)
 mkdir -p "$T/clips"; cp "$clip" "$T/clips/-dash.mp4"; cp "$clip" "$T/clips/50%.mp4"
 cp "$clip" "$T/clips/$(printf 'nl\nname.mp4')"
+cp "$clip" "$T/clips/$(printf 'caf\xe9.mp4')"   # a Latin-1 file name: not UTF-8
 "$B/avs-ingest" -q --root "$S" --size 64x64 --category clips "$T/clips" 2> "$T/err"; rc=$?
 expect_eq "$rc" 2 "clip folder with a newline in a file name: failed alone"
 expect_eq "$(q "SELECT group_concat(uid || '|' || name, ' ') FROM (SELECT * FROM videos WHERE status = 'ok' AND category = 'clips' ORDER BY uid)")" \
-  "%2Ddash|-dash 50%25|50%" "leading '-' and '%' encoded"
+  "$(printf '%%2Ddash|-dash 50%%25|50%% caf%%E9|caf\xe9')" "leading '-', '%' and a byte of no UTF-8 character encoded"
 has "$(q "SELECT error FROM videos WHERE category = 'clips' AND status = 'failed'")" "control character" "newline file name refused"
 expect_eq "$(q "SELECT count(*) FROM videos WHERE status = 'failed' AND uid LIKE 'refused-%'")" 10 "the CSV's refused rows kept beside the refused file name"
 "$B/avs-ingest" -q --root "$S" --category "$(printf 'a\nb')" "$T/clips" 2> "$T/err"; rc=$?
@@ -123,7 +124,7 @@ feat --set f || fail "avs-features on the real store"
 
 # ---- avs-train: run names and runs/<run> links -------------------------------------------------
 train() { "$B/avs-train" -q --root "$S" --subset s4 --width 8 --batch 2 --epochs 1 --lr 1e-3 --seed 7 "$@"; }
-for bad in '../../x' '/tmp/x' '.' '..' 'a/b' '-x' "$(printf 'r\nr')" "$long"; do
+for bad in '../../x' '/tmp/x' '.' '..' 'a/b' '-x' "$(printf 'r\nr')" "$long" "$(printf 'r\xe9')"; do
   train --run "$bad" 2> "$T/err"; rc=$?
   expect_eq "$rc" 1 "--run '$bad': usage error"
   has "$(cat "$T/err")" "--run '" "--run '$bad': the message names the option"

@@ -16,9 +16,14 @@
 static void test_check(void)
 {
     static const char *const good[] = {"abc", "video_01", "male speech, man speaking", "a.b",
-                                       "x%y", "é-ü", "a..b", NULL};
+                                       "x%y", "é-ü", "a..b", "\xE6\x97\xA5\xE6\x9C\xAC",
+                                       "\xF0\x9F\x8E\xB5 drum", "\xF4\x8F\xBF\xBF", NULL};
     static const char *const bad[] = {"", ".", "..", "a/b", "../../../tmp/x", "/etc/passwd",
                                       "a\nb", "tab\t", "del\x7f", ".hidden", "-rf", "x.tmp.1",
+                                      /* not UTF-8: Latin-1, a lone continuation byte, a cut
+                                       * sequence, overlong, a surrogate, past U+10FFFF */
+                                      "caf\xE9", "\x80x", "a\xE2\x82", "\xC0\xAF", "\xE0\x80\xAF",
+                                      "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xF5\x80\x80\x80",
                                       NULL};
     for (int i = 0; good[i]; i++)
         CHECK(avs_name_problem(good[i]) == NULL, "'%s' should be valid: %s", good[i],
@@ -37,6 +42,16 @@ static void test_check(void)
           "message names the option, escapes the newline and says the fix: %s", err.msg);
     CHECK(avs_name_check_label("car/horn", "class", &err) == 0, "a label may hold '/'");
     CHECK(avs_name_check_label("a\rb", "class", &err) == -1, "a label may not hold CR");
+    CHECK(avs_name_check_label("\xC3\xA9t\xC3\xA9", "class", &err) == 0, "a UTF-8 label");
+    CHECK(avs_name_check_label("caf\xE9", "class", &err) == -1 && strstr(err.msg, "UTF-8") &&
+              strstr(err.msg, "'caf\\xE9'"),
+          "a Latin-1 label refused, its byte escaped in the message: %s", err.msg);
+    CHECK(avs_name_check("r\xE9\\", "--run", &err) == -1 && strstr(err.msg, "'r\\xE9\\x5C'") &&
+              strstr(err.msg, "not valid UTF-8"),
+          "a Latin-1 run name refused: %s", err.msg);
+    char *p = avs_name_printable("\xC3\xA9\xE9");
+    CHECK(!strcmp(p, "\xC3\xA9\\xE9"), "printable keeps UTF-8 and escapes the rest: %s", p);
+    free(p);
 }
 
 static void expect_map(const char *in, const char *want)
@@ -69,6 +84,10 @@ static void test_mapping(void)
     expect_map("a.tmp.b", "a%2Etmp.b");
     expect_map("a/.b", "a%2F.b");
     expect_map("a..b", "a..b");
+    expect_map("caf\xE9", "caf%E9");                     /* Latin-1 */
+    expect_map("\xC3\xA9t\xE9", "\xC3\xA9t%E9");       /* UTF-8 kept, the stray byte encoded */
+    expect_map("a\xE2\x82", "a%E2%82");                  /* a cut sequence */
+    expect_map("\xED\xA0\x80", "%ED%A0%80");             /* a surrogate */
     expect_refused("", "empty");
     expect_refused(".", "folder");
     expect_refused("..", "'..'");

@@ -8,6 +8,7 @@
 #include "core/common.h"
 #include "core/db.h"
 #include "core/fs.h"
+#include "core/names.h"
 #include "eval/avss.h"
 #include "eval/eval.h"
 
@@ -175,6 +176,15 @@ static int parse(int argc, char **argv, struct args *a)
     if ((a->switches || a->backbone) && !a->record) {
         fprintf(stderr, "avs-eval: --switches/--backbone describe a recorded row: add --record NAME\n");
         return AVS_EXIT_USAGE;
+    }
+    const char *const label[3] = {a->record, a->switches, a->backbone};
+    const char *const opt[3] = {"--record", "--switches", "--backbone"};
+    for (int i = 0; i < 3; i++) { /* shown in leaderboards (HTML, JSON) */
+        struct avs_err e;
+        if (label[i] && avs_name_check_label(label[i], opt[i], &e)) {
+            fprintf(stderr, "avs-eval: %s\n", e.msg);
+            return AVS_EXIT_USAGE;
+        }
     }
     return -1;
 }
