@@ -31,6 +31,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 import model_st as st  # noqa: E402
 
 JUDGES = ('ours/max', 'ours/off', 'lr/off', 'nd/off')
+# Each float32 evaluation against the largest error of the others (PyTorch's three runs are
+# three equally valid float32 results: the yardstick is how far float32 can land)
+OTHERS = ('ours/all', 'ours/o+n', 'off/l+n', 'lr/o+n', 'nd/o+l')
 
 
 def judge_case(case):
@@ -38,7 +41,7 @@ def judge_case(case):
     meta = st.metadata(case + '.expect.safetensors')
     got = st.load(case + '_out.safetensors')
     big = max(np.linalg.norm(w.astype(np.float64)) for w in want.values())
-    ratios = {j: [] for j in JUDGES}
+    ratios = {j: [] for j in JUDGES + OTHERS}
     for k, w in want.items():
         off, lr, nd = meta.get('f32err.' + k), meta.get('f32lr.' + k), meta.get('f32nd.' + k)
         if off is None or lr is None or nd is None or k not in got:
@@ -51,6 +54,11 @@ def judge_case(case):
         ratios['ours/off'].append((e / off, k))
         ratios['lr/off'].append((lr / off, k))
         ratios['nd/off'].append((nd / off, k))
+        ratios['ours/all'].append((e / max(off, lr, nd), k))
+        ratios['ours/o+n'].append((e / max(off, nd), k))
+        ratios['off/l+n'].append((off / max(lr, nd), k))
+        ratios['lr/o+n'].append((lr / max(off, nd), k))
+        ratios['nd/o+l'].append((nd / max(off, lr), k))
     return ratios
 
 
@@ -83,8 +91,8 @@ def main():
     cases = sys.argv[1:]
     if not cases:
         sys.exit(__doc__)
-    failing = {j: 0 for j in JUDGES}
-    worst_all = {j: (0.0, '', '') for j in JUDGES}
+    failing = {j: 0 for j in JUDGES + OTHERS}
+    worst_all = {j: (0.0, '', '') for j in JUDGES + OTHERS}
     fams = collections.defaultdict(lambda: {j: [] for j in JUDGES})
     for case in cases:
         r = judge_case(case)
@@ -92,17 +100,23 @@ def main():
             for x, name in r[j]:
                 fams[family(name)][j].append(x)
         cols = []
-        for j in JUDGES:
+        for j in JUDGES + OTHERS:
             worst, name = max(r[j])
             over = sum(x > 2 for x, _ in r[j])
             failing[j] += over > 0
             if worst > worst_all[j][0]:
                 worst_all[j] = (worst, name, os.path.basename(case))
-            cols.append(f'{j} {worst:5.2f}x ({over:2d} over 2x) {short(name):<24}')
+            if j in JUDGES:
+                cols.append(f'{j} {worst:5.2f}x ({over:2d} over 2x) {short(name):<24}')
         print(f'{os.path.basename(case):<12} ' + '  '.join(cols))
     n = len(cases)
     print(f'{n} cases, {len(r["ours/max"])} tensors each; cases with a tensor over 2x of the yardstick:')
     for j in JUDGES:
+        w = worst_all[j]
+        print(f'  {j:<9} {failing[j]:3d} of {n}   worst {w[0]:.2f}x ({w[1]}, {w[2]})')
+    print('each float32 evaluation against the largest error of the others (ours/all: of all three '
+          'PyTorch runs; X/a+b: of runs a and b):')
+    for j in OTHERS:
         w = worst_all[j]
         print(f'  {j:<9} {failing[j]:3d} of {n}   worst {w[0]:.2f}x ({w[1]}, {w[2]})')
     print_families(fams)
