@@ -63,6 +63,17 @@ features "$s"; expect_eq $? 0 "features after space was freed"
 check_same "$s" "$T/ref-f" "features after a full disk"
 rm -rf "$s"
 
+# ---- avs-train: no room for the first checkpoint (written before the first step) ----
+cp -a "$T/ref-f" "$s"
+last=$(kib "$T/ref-t/runs/a/last.safetensors"); fill $((last / 3))
+train "$s" 2> "$T/e"; expect_full "train, first checkpoint" $? "$T/e"
+expect_eq "$(sqlite3 "$s/avs.db" "SELECT status FROM runs WHERE name = 'a'")" failed "train: a run whose first checkpoint failed is marked failed"
+sqlite3 "$s/avs.db" "SELECT error FROM runs WHERE name = 'a'" | grep -q "disk full" || fail "train: runs.error says why"
+rm -f "$mnt/filler"
+train "$s" --resume; expect_eq $? 0 "train --resume of a run that never saved a checkpoint"
+check_same "$s" "$T/ref-t" "train after a full disk at the first checkpoint"
+rm -rf "$s"
+
 # ---- avs-train: room for the first checkpoints, not for the second `last` ----
 cp -a "$T/ref-f" "$s"
 last=$(kib "$T/ref-t/runs/a/last.safetensors"); best=$(kib "$T/ref-t/runs/a/best.safetensors")

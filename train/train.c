@@ -104,6 +104,7 @@ struct trainer {
     int rank, ranks, nloc;   /* this rank, the world size, videos per rank (batch / ranks) */
     struct avs_syncbn *sbn;  /* SyncBN across ranks (ranks > 1), else NULL */
     double step_s;           /* seconds inside training steps (this process) */
+    int owner;               /* rank 0 holds the run's lock: its row's status is ours to set */
 };
 
 static int open_data(struct trainer *t, struct avs_err *err)
@@ -618,6 +619,7 @@ static int setup(struct trainer *t, const struct avs_train_opts *given, struct a
             avs_err_wrap(err, "run %s is being trained by another process", o->run);
         if (lr == 0) /* checkpoint temp files of a killed run: ours alone, under the lock */
             avs_fs_sweep_tmp(t->dir);
+        t->owner = lr == 0;
         rc = lr ? -1 : 0;
     }
     if (avs_ranks_failed(rc, err))
@@ -658,10 +660,15 @@ int avs_train_run(const struct avs_train_opts *given, struct avs_train_result *r
     struct avs_fs_lock *lock = NULL;
     int rc = -1;
     stop_signal = 0;
-    if (setup(&t, given, &o, dbp, &lock, err))
-        goto out;
-    rc = epochs_loop(&t, err);
     struct avs_err e2;
+    if (setup(&t, given, &o, dbp, &lock, err)) {
+        /* past the lock (e.g. the first checkpoint on a full disk, a resume whose checkpoint
+         * is unreadable): the row says why, not 'running' */
+        if (t.owner && t.run_id > 0)
+            avs_run_set_failed(t.db, t.run_id, err->msg, &e2);
+        goto out;
+    }
+    rc = epochs_loop(&t, err);
     if (t.rank == 0 && rc < 0)
         avs_run_set_failed(t.db, t.run_id, err->msg, &e2);
     else if (t.rank == 0)
