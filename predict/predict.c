@@ -522,7 +522,7 @@ static int finetuned_videos(struct pjob *j, const struct avs_predict_opts *o, co
 {
     struct avs_tset *t = &j->rm->set;
     char *bp = backbone_file(j->root, o->run, o->checkpoint ? o->checkpoint : "best", err);
-    int rc = !bp || avs_tset_load(t, j->db, j->root, j->subset, split, AVS_TSET_LOSS_ALL, err) ||
+    int rc = !bp || avs_tset_load(t, j->db, j->root, j->subset, split, AVS_TSET_LOSS_NONE, err) ||
              avs_finetune_open(&j->ft, j->db, j->root, t, &o->files, err) ||
              avs_finetune_load(j->ft, bp, 0, err) ? -1 : 0;
     free(bp);

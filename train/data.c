@@ -183,6 +183,8 @@ static int fill_video(struct avs_tset *t, sqlite3 *db, const char *root, struct 
     for (int k = 0; k < v->n; k++)
         if (v->off[1][k] < 0)
             v->has_flip = 0;
+    if (loss == AVS_TSET_LOSS_NONE)
+        return 0;
     char *rel[AVS_T_MAX];
     int n = loss == AVS_TSET_LOSS_FIRST ? 1 : v->n, rc = avs_store_masks(rel, db, v->id, n, err);
     for (int k = 0; k < n; k++) {

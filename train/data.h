@@ -33,7 +33,8 @@
 
 enum avs_tset_loss {
     AVS_TSET_LOSS_FIRST, /* S4 training: frame 1 only */
-    AVS_TSET_LOSS_ALL    /* MS3 training and all validation: every frame with a mask */
+    AVS_TSET_LOSS_ALL,   /* MS3 training and all validation: every frame with a mask */
+    AVS_TSET_LOSS_NONE   /* prediction: no mask read (the batch's frame masks are all off) */
 };
 
 struct avs_tvideo {
