@@ -16,7 +16,6 @@
 
 #include "report/board.h"
 
-#define MAX_AVSS_COLS 8   /* results side by side in the per-class table and heat map */
 #define MAX_CLASS_IDX 255 /* classes.idx < 255 (schema) */
 
 static const char *VARIANTS[] = {"no-bg", "official-no-bg", "present", "pooled"};
@@ -153,17 +152,20 @@ static const char *VARIANT_NOTE =
 /* ---- per class and heat map: the columns ---- */
 
 struct cols {
-    const struct avs_report_result *r[MAX_AVSS_COLS];
+    const struct avs_report_result *r[AVS_REPORT_COLUMNS_MAX];
     int n;
 };
 
-/* AVSS rows with usable classes, in ranking order (group by group), at most MAX_AVSS_COLS. */
+/* AVSS rows with usable classes, in ranking order (group by group), at most b->columns. */
 static void pick_cols(const struct avs_report_board *b, struct cols *c)
 {
+    int most = b->columns <= 0                     ? AVS_REPORT_COLUMNS
+               : b->columns < AVS_REPORT_COLUMNS_MAX ? b->columns
+                                                     : AVS_REPORT_COLUMNS_MAX;
     c->n = 0;
     for (int g = 0; g < b->n_groups; g++) {
         const struct avs_report_group *gr = &b->groups[g];
-        for (int i = 0; i < gr->n && c->n < MAX_AVSS_COLS; i++) {
+        for (int i = 0; i < gr->n && c->n < most; i++) {
             const struct avs_report_result *r = &b->r[gr->idx[i]];
             if (avs_report_is_avss(r) && classes_ok(r))
                 c->r[c->n++] = r;

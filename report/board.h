@@ -42,6 +42,7 @@ struct avs_report_board {
     struct avs_report_group *groups; /* s4, ms3, other subsets, avss; then protocol, grouping */
     int n_groups;
     int n_problems;
+    int columns; /* results side by side (avs_report_leaderboard's columns) */
 };
 
 int avs_report_board_load(sqlite3 *db, struct avs_report_board *b, struct avs_err *err);

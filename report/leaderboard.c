@@ -14,7 +14,6 @@
 #include "core/fs.h"
 #include "report/board.h"
 
-#define MAX_CLASS_RESULTS 8 /* results shown side by side in the per-class table and chart */
 #define GALLERY_N 3         /* best and worst videos per result */
 #define THUMB 96
 
@@ -22,6 +21,7 @@
 struct board {
     struct avs_report_result **r;
     int n;
+    int columns; /* results side by side in the per-class table, chart and gallery */
 };
 
 void avs_report_esc(struct avs_buf *o, const char *s) { avs_buf_esc(o, AVS_REPORT_HTML, s); }
@@ -68,6 +68,15 @@ static const char *SORT_JS =
 
 static const char *PALETTE[] = {"#2456c9", "#e07a1f", "#1f9d55", "#c0392b", "#8e44ad",
                                 "#16a2b8", "#b8860b", "#6c757d"};
+
+/* The colour of result i in the chart: the palette, then hues 137.5 degrees apart. */
+static const char *colour(int i, char buf[32])
+{
+    if (i < 8)
+        return PALETTE[i];
+    snprintf(buf, 32, "hsl(%d,60%%,42%%)", (int)(i * 137.508) % 360);
+    return buf;
+}
 
 void avs_report_num_cell(struct avs_buf *o, double v, int best)
 {
@@ -247,6 +256,7 @@ static double class_value(const struct avs_report_result *r, const char *cls, co
 static void chart(struct avs_buf *o, const struct board *b, int n, char **names, int k)
 {
     const int label_w = 170, bar_h = 9, width = 760, plot = width - label_w - 50;
+    char cb[32];
     int group_h = n * bar_h + 10, height = k * group_h + 30;
     avs_buf_printf(o, "<svg role=img aria-label=\"per-class mIoU\" width=\"%d\" height=\"%d\" "
                       "viewBox=\"0 0 %d %d\" style=\"font:11px sans-serif\">\n", width, height,
@@ -269,14 +279,14 @@ static void chart(struct avs_buf *o, const struct board *b, int n, char **names,
                 continue;
             avs_buf_printf(o, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\">"
                               "<title>", label_w, y0 + i * bar_h, plot * v, bar_h - 1,
-                           PALETTE[i % 8]);
+                           colour(i, cb));
             esc(o, b->r[i]->label);
             avs_buf_printf(o, ": %.2f</title></rect>\n", 100 * v);
         }
     }
     avs_buf_puts(o, "</svg>\n<p class=legend>");
     for (int i = 0; i < n; i++) {
-        avs_buf_printf(o, "<span><i class=sw style=\"background:%s\"></i>", PALETTE[i % 8]);
+        avs_buf_printf(o, "<span><i class=sw style=\"background:%s\"></i>", colour(i, cb));
         esc(o, b->r[i]->label);
         avs_buf_puts(o, "</span>");
     }
@@ -285,7 +295,7 @@ static void chart(struct avs_buf *o, const struct board *b, int n, char **names,
 
 static void section_classes(struct avs_buf *o, const struct board *b)
 {
-    int n = b->n < MAX_CLASS_RESULTS ? b->n : MAX_CLASS_RESULTS;
+    int n = b->n < b->columns ? b->n : b->columns;
     char **names = NULL;
     int k = class_names(b, n, &names);
     avs_buf_printf(o, "<h2 id=classes>Per class (S4/MS3)</h2>\n<p class=note>Our addition "
@@ -428,7 +438,7 @@ static void section_gallery(struct avs_buf *o, const struct board *b, const char
                     "videos of each result by mIoU, first annotated frame: frame | ground truth "
                     "(green) | prediction p &gt; 0.5 (red). Gray where the frame is not in the "
                     "store.</p>\n");
-    for (int i = 0; i < b->n && i < MAX_CLASS_RESULTS; i++) {
+    for (int i = 0; i < b->n && i < b->columns; i++) {
         cJSON *pv = cJSON_GetObjectItem(b->r[i]->details, "per_video");
         int n = cJSON_GetArraySize(pv);
         if (n == 0)
@@ -529,7 +539,8 @@ static void binary_rows(const struct avs_report_board *all, struct board *b)
             b->r[b->n++] = &all->r[i];
 }
 
-int avs_report_leaderboard(sqlite3 *db, const char *root, const char *out, struct avs_err *err)
+int avs_report_leaderboard(sqlite3 *db, const char *root, int columns, const char *out,
+                           struct avs_err *err)
 {
     struct avs_report_board all = {0};
     struct board b = {0};
@@ -538,6 +549,9 @@ int avs_report_leaderboard(sqlite3 *db, const char *root, const char *out, struc
     if (avs_report_board_load(db, &all, err))
         goto done;
     binary_rows(&all, &b);
+    if (columns <= 0)
+        columns = AVS_REPORT_COLUMNS;
+    b.columns = all.columns = columns < AVS_REPORT_COLUMNS_MAX ? columns : AVS_REPORT_COLUMNS_MAX;
     page_head(&o, db, &all);
     section_problems(&o, &all);
     section_board(&o, &all);

@@ -42,13 +42,20 @@ void avs_buf_esc(struct avs_buf *b, enum avs_report_format f, const char *s);
 void avs_buf_base64(struct avs_buf *b, const uint8_t *data, size_t n);
 void avs_buf_free(struct avs_buf *b);
 
-/* The HTML leaderboard; `root` resolves relative paths (store root). One ranking per subset +
+/* Results side by side in the leaderboard's per-class tables, chart, AVSS heat map and
+ * gallery, by default (the best by mIoU; more are in the rankings). */
+#define AVS_REPORT_COLUMNS 8
+#define AVS_REPORT_COLUMNS_MAX 64
+/* The HTML leaderboard; `root` resolves relative paths (store root); `columns` (1 ..
+ * AVS_REPORT_COLUMNS_MAX; <= 0: AVS_REPORT_COLUMNS) results side by side where columns are
+ * per result. One ranking per subset +
  * protocol (metrics.protocol; + F grouping for 'official'), an AVSS section (variants,
  * per-class table, heat map) when AVSS rows exist, and "How these numbers were computed" for
  * the protocols present. Returns -1 on error (err set), else the number of rows whose details
  * could not be used in full (each named on the page's Problems list and logged as a warning;
  * the page is complete otherwise). */
-int avs_report_leaderboard(sqlite3 *db, const char *root, const char *out, struct avs_err *err);
+int avs_report_leaderboard(sqlite3 *db, const char *root, int columns, const char *out,
+                           struct avs_err *err);
 /* The ablation table for one split (NULL = any split) from rows of one protocol (NULL =
  * 'official'); every format names the protocol (CSV: a protocol column). */
 int avs_report_ablation(sqlite3 *db, enum avs_report_format f, const char *split,

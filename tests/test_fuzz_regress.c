@@ -17,6 +17,7 @@
 #include "bench/fuzz/fuzz_cache.c"
 #include "bench/fuzz/fuzz_config.c"
 #include "bench/fuzz/fuzz_csv.c"
+#include "bench/fuzz/fuzz_index.c"
 #include "bench/fuzz/fuzz_jpeg.c"
 #include "bench/fuzz/fuzz_label2idx.c"
 #include "bench/fuzz/fuzz_logits.c"
@@ -49,6 +50,7 @@ static const struct {
 } TARGETS[] = {
     {"avsbench", avs_fuzz_avsbench}, {"cache", avs_fuzz_cache},
     {"config", avs_fuzz_config},     {"csv", avs_fuzz_csv},
+    {"index", avs_fuzz_index},
     {"jpeg", avs_fuzz_jpeg},         {"label2idx", avs_fuzz_label2idx},
     {"logits", avs_fuzz_logits},     {"png", avs_fuzz_png},
     {"pth", avs_fuzz_pth},

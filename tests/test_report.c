@@ -91,7 +91,7 @@ static void test_reports(const char *tmp)
                     "VALUES ('run-a', 's4', 'test', 0.5, 0.6, 10, (SELECT id FROM runs))", &err);
 
     char *html = avs_sprintf("%s/board.html", tmp);
-    CHECK(avs_report_leaderboard(db, tmp, html, &err) == 0, "leaderboard: %s", err.msg);
+    CHECK(avs_report_leaderboard(db, tmp, 0, html, &err) == 0, "leaderboard: %s", err.msg);
     char *t = read_text(html);
     CHECK(strstr(t, "<!DOCTYPE html>") && strstr(t, "</html>"), "complete document");
     CHECK(!strstr(t, EVIL) && !strstr(t, "<script>alert"), "hostile method name escaped");

@@ -208,6 +208,50 @@ static void check_board(const char *t)
           "broken row still ranked; rest of the page done");
 }
 
+/* The text from `id` up to the next <h2 (malloc'd; "" when absent). */
+static char *section(const char *html, const char *id)
+{
+    const char *a = strstr(html, id), *b = a ? strstr(a + 1, "<h2") : NULL;
+    if (!a)
+        return avs_strdup("");
+    size_t n = b ? (size_t)(b - a) : strlen(a);
+    char *t = avs_malloc(n + 1);
+    memcpy(t, a, n);
+    t[n] = '\0';
+    return t;
+}
+
+/* --columns: 12 usable AVSS results and 13 S4/MS3 ones; the heat map and the per-class
+ * chart's legend show the best `columns` of them (default 8). */
+static void check_columns(sqlite3 *db, const char *tmp)
+{
+    char *d;
+    for (int i = 0; i < 9; i++) {
+        char m[32];
+        snprintf(m, sizeof m, "AVSS extra %d", i);
+        insert(db, m, "avss", "avss-official", 0, 0.05, 0.05, d = avss_details("avss-official", 0.3, 0));
+        free(d);
+        snprintf(m, sizeof m, "S4 extra %d", i);
+        insert(db, m, "s4", "official", 0, 0.3, 0.3, d = s4_details("official", 0.3));
+        free(d);
+    }
+    static const int given[3] = {0, 10, 64}, want[3] = {8, 10, 12}, want_s4[3] = {8, 10, 13};
+    for (int k = 0; k < 3; k++) {
+        struct avs_err err = {{0}};
+        char *html = avs_sprintf("%s/cols%d.html", tmp, given[k]);
+        CHECK(avs_report_leaderboard(db, tmp, given[k], html, &err) >= 0, "columns %d: %s",
+              given[k], err.msg);
+        char *t = read_text(html), *hm = table(t, "avss-heatmap"), *cl = section(t, "id=classes");
+        CHECK(count(hm, "<th class=\"m\"") == want[k], "columns %d: %d heat map columns, want %d",
+              given[k], count(hm, "<th class=\"m\""), want[k]);
+        CHECK(count(cl, "<i class=sw") == want_s4[k], "columns %d: %d results in the per-class "
+              "chart, want %d", given[k], count(cl, "<i class=sw"), want_s4[k]);
+        CHECK((strstr(cl, "hsl(") != NULL) == (want_s4[k] > 8), "columns %d: colours past the "
+              "palette exactly when more than 8", given[k]);
+        free(t), free(hm), free(cl), free(html);
+    }
+}
+
 /* avs-report itself: exit 2 with the message; ablation names its protocol. */
 static void check_tool(const char *tmp, const char *dbp)
 {
@@ -233,6 +277,16 @@ static void check_tool(const char *tmp, const char *dbp)
     p = avs_sprintf("%s/abl.md", tmp), e = read_text(p);
     CHECK(strstr(e, "protocol per-frame"), "markdown names the protocol: %s", e);
     free(e), free(p);
+    static const char *const bad[3] = {"leaderboard --columns 0", "leaderboard --columns 65",
+                                       "ablation --columns 4"};
+    for (int i = 0; i < 3; i++) {
+        cmd = avs_sprintf("'%s/avs-report' %s --db '%s' -o '%s/x.html' 2> /dev/null", bin, bad[i],
+                          dbp, tmp);
+        st = system(cmd);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1, "%s: exit %d, want 1 (usage)", bad[i],
+              WEXITSTATUS(st));
+        free(cmd);
+    }
 }
 
 int main(void)
@@ -244,11 +298,12 @@ int main(void)
     AVS_ASSERT(avs_db_open(dbp, &db, &err) == 0);
     fill(db);
     char *html = avs_sprintf("%s/board.html", tmp);
-    int rc = avs_report_leaderboard(db, tmp, html, &err);
+    int rc = avs_report_leaderboard(db, tmp, 0, html, &err);
     CHECK(rc == 2, "leaderboard returns the 2 problem rows: %d (%s)", rc, err.msg);
     char *t = read_text(html);
     check_board(t);
     free(t);
+    check_columns(db, tmp);
     avs_db_close(&db);
     check_tool(tmp, dbp);
     free(html);

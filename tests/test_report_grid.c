@@ -189,7 +189,7 @@ static void test_leaderboard(sqlite3 *db, const char *tmp)
     struct avs_err err;
     char *path = avs_sprintf("%s/grid/board.html", tmp), *d = NULL;
     size_t n;
-    CHECK(avs_report_leaderboard(db, tmp, path, &err) >= 0, "leaderboard: %s", err.msg);
+    CHECK(avs_report_leaderboard(db, tmp, 0, path, &err) >= 0, "leaderboard: %s", err.msg);
     if (avs_fs_read_all(path, &d, &n, &err) == 0) {
         HAS(d, "<h2 id=exponents-s4>C3IM exponents alpha x beta (Table III), S4</h2>");
         HAS(d, "<td>50.0 (2)</td>");
@@ -206,7 +206,7 @@ static void test_leaderboard(sqlite3 *db, const char *tmp)
     metric(db, "rn-panns", "s4", 0.25, 0.3, 6, NULL);
     metric(db, "tpavi", "s4", 0.15, 0.2, 7, NULL);
     metric(db, "c3n-a3", "s4", 0.95, 0.95, 8, NULL); /* other exponents: not in Table I */
-    CHECK(avs_report_leaderboard(db, tmp, path, &err) >= 0, "leaderboard: %s", err.msg);
+    CHECK(avs_report_leaderboard(db, tmp, 0, path, &err) >= 0, "leaderboard: %s", err.msg);
     if (avs_fs_read_all(path, &d, &n, &err) == 0) {
         HAS(d, "<h2 id=encoders-s4>Backbone x audio encoder (Table I, C3N AF,CC), S4</h2>");
         HAS(d, "<tr><th>pvt_v2_b0</th><td>&ndash;</td><td>40.0</td></tr>");

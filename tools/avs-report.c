@@ -13,7 +13,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: avs-report leaderboard [--db DB | --root DIR] -o FILE.html\n"
+        "usage: avs-report leaderboard [--db DB | --root DIR] [--columns N] -o FILE.html\n"
         "       avs-report ablation [--db DB | --root DIR] [--format html|markdown|latex|csv]\n"
         "                           [--split S] [--protocol P] -o FILE\n"
         "       avs-report ablation --rows NAME --cols NAME [--metric miou|fscore]\n"
@@ -36,6 +36,8 @@ static void usage(FILE *f)
         "                backbone, audio, alpha, beta, subset, split, method, any key of the\n"
         "                run's config (mode, epochs, lr, seed, width, features...) or of the\n"
         "                feature set's config, or a dotted path (feature_config.visual.name)\n"
+        "  --columns N   leaderboard: results side by side in the per-class tables, chart, AVSS\n"
+        "                heat map and gallery, the best by mIoU (default 8, at most 64)\n"
         "  --metric M    grid cell: miou (default, percent) or fscore\n"
         "  --pick P      grid: several methods in one cell: best (default), mean or latest;\n"
         "                their count is shown in parentheses\n"
@@ -52,7 +54,7 @@ static void usage(FILE *f)
 }
 
 enum { OPT_FORMAT = AVS_OPT_FIRST_TOOL, OPT_SPLIT, OPT_PROTOCOL, OPT_ROWS, OPT_COLS, OPT_METRIC,
-       OPT_PICK, OPT_SUBSET, OPT_WHERE };
+       OPT_PICK, OPT_SUBSET, OPT_WHERE, OPT_COLUMNS };
 
 static int parse_format(const char *s, enum avs_report_format *f)
 {
@@ -69,6 +71,7 @@ struct args {
     const char *out, *format, *split, *protocol; /* split NULL: all */
     struct avs_report_grid grid;                 /* --rows/--cols: a grid */
     int nwhere;
+    int columns; /* leaderboard --columns, 0: not given */
 };
 
 /* One tool option into the struct args at ctx (avs_cli_parse). */
@@ -85,6 +88,16 @@ static int tool_option(void *ctx, int c, const char *arg)
     case OPT_METRIC: a->grid.metric = arg; break;
     case OPT_PICK: a->grid.pick = arg; break;
     case OPT_SUBSET: a->grid.subset = arg; break;
+    case OPT_COLUMNS: {
+        char *end;
+        long n = strtol(arg, &end, 10);
+        if (end == arg || *end || n < 1 || n > AVS_REPORT_COLUMNS_MAX) {
+            fprintf(stderr, "avs-report: --columns %s: expected 1 to %d\n", arg, AVS_REPORT_COLUMNS_MAX);
+            return 1;
+        }
+        a->columns = (int)n;
+        break;
+    }
     case OPT_WHERE:
         if (a->nwhere == AVS_REPORT_GRID_WHERE) {
             fprintf(stderr, "avs-report: at most %d --where filters\n", AVS_REPORT_GRID_WHERE);
@@ -106,9 +119,10 @@ int main(int argc, char **argv)
         {"rows", required_argument, 0, OPT_ROWS}, {"cols", required_argument, 0, OPT_COLS},
         {"metric", required_argument, 0, OPT_METRIC}, {"pick", required_argument, 0, OPT_PICK},
         {"subset", required_argument, 0, OPT_SUBSET}, {"where", required_argument, 0, OPT_WHERE},
+        {"columns", required_argument, 0, OPT_COLUMNS},
         {0, 0, 0, 0}};
     struct avs_cli cli;
-    struct args a = {NULL, NULL, "test", "official", {0}, 0};
+    struct args a = {NULL, NULL, "test", "official", {0}, 0, 0};
     avs_cli_defaults(&cli);
     int parsed = avs_cli_parse(&cli, argc, argv, "j:hqo:", opts, tool_option, &a, usage, "avs-report");
     if (parsed >= 0)
@@ -141,6 +155,10 @@ int main(int argc, char **argv)
                                                  "belong to the ablation report" : gerr.msg);
         return AVS_EXIT_USAGE;
     }
+    if (a.columns && !lb) {
+        fprintf(stderr, "avs-report: --columns belongs to the leaderboard\n");
+        return AVS_EXIT_USAGE;
+    }
     a.grid.split = split, a.grid.protocol = a.protocol;
     if (lb && !strcmp(out, "-")) {
         fprintf(stderr, "avs-report leaderboard: -o needs a file name (the HTML is large)\n");
@@ -158,7 +176,7 @@ int main(int argc, char **argv)
         *slash = '\0';
     else
         strcpy(root, ".");
-    int rc = lb     ? avs_report_leaderboard(db, root, out, &err)
+    int rc = lb     ? avs_report_leaderboard(db, root, a.columns, out, &err)
              : grid ? avs_report_grid(db, f, &a.grid, out, &err)
                     : avs_report_ablation(db, f, split, a.protocol, out, &err);
     free(root);

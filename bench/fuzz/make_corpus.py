@@ -204,6 +204,31 @@ def seeds_config():
                            '"best_miou":-1,"best_epoch":0}')
 
 
+def seeds_index():
+    """metrics.details and runs.config as avs-report reads them back (bench/fuzz/fuzz_index.c:
+    the same text is both): an S4 row (per class, per video with paths, switches, backbone,
+    C3IM exponents), an AVSS row (variants, classes, padded counts), a run config."""
+    s4 = {"schema": "avs-eval/1", "protocol": "official", "miou": 0.5, "fscore": 0.6,
+          "switches": {"AF": True, "CC-V": False, "CC": True}, "backbone": "pvt_v2_b5+vggish",
+          "alpha": 0.1, "beta": 0.2,
+          "per_class": {"dog": {"miou": 0.4, "fscore": 0.5, "frames": 8, "videos": 2},
+                        "gui<tar>": {"miou": 0.7, "fscore": 0.8, "frames": 2, "videos": 1}},
+          "per_video": [{"video": "dog_a", "category": "dog", "k": 1, "miou": 0.3, "fscore": 0.4,
+                         "gt_path": "masks/dog_a/1.png", "pred_path": None, "image_path": None}]}
+    put("index", "s4", json.dumps(s4))
+    avss = {"schema": "avs-eval/1", "protocol": "avss-official", "miou": 0.3, "fscore": 0.4,
+            "variants": {v: {"protocol": "avss-official", "miou": 0.2, "fscore": 0.3}
+                         for v in ("no-bg", "official-no-bg", "present", "pooled")},
+            "classes": [{"idx": 0, "name": "background", "iou": 0.9, "fscore": 0.9, "frames": 10},
+                        {"idx": 3, "name": "dog", "iou": 0.2, "fscore": 0.3, "frames": 4}],
+            "padded_given": 0, "padded_assumed": 5, "unknown_pixels": 0, "frames": 10}
+    put("index", "avss", json.dumps(avss))
+    put("index", "config", json.dumps({"model": "C3N", "subset": "s4", "switches": "AF,CC-V",
+                                       "c3im": {"alpha": 0.3, "beta": 0.1},
+                                       "feature_config": {"visual": {"name": "swin_b"},
+                                                          "audio": {"name": "vggish"}}}))
+
+
 def seeds_pth():
     """Small torch.save zips (core/pth.h): one tensor, a nested prefixed state dict of other
     dtypes, a strided bf16 view, pickle protocol 4 (FRAME, MEMOIZE, STACK_GLOBAL). And bare
@@ -230,7 +255,7 @@ def seeds_pth():
 
 
 ALL = (seeds_safetensors, seeds_cache, seeds_csv, seeds_avsbench, seeds_label2idx, seeds_png,
-       seeds_jpeg, seeds_wav, seeds_logits, seeds_config, seeds_pth)
+       seeds_jpeg, seeds_wav, seeds_logits, seeds_config, seeds_index, seeds_pth)
 for fn in ALL:
     if len(sys.argv) < 2 or fn.__name__[len("seeds_"):] in sys.argv[1:]:
         fn()
