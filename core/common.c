@@ -1,6 +1,7 @@
 /* core/common.c: see common.h. */
 #include "core/common.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,24 @@ int avs_err_set(struct avs_err *err, const char *fmt, ...)
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
     return -1;
+}
+
+void avs_err_replace(struct avs_err *err, const char *from, const char *to)
+{
+    size_t fl = strlen(from), tl = strlen(to), n = 0;
+    if (!err || !fl || !strstr(err->msg, from))
+        return;
+    char out[sizeof err->msg];
+    for (const char *p = err->msg; *p && n + 1 < sizeof out;) {
+        if (!strncmp(p, from, fl) && !isdigit((unsigned char)p[fl])) {
+            size_t c = tl < sizeof out - 1 - n ? tl : sizeof out - 1 - n;
+            memcpy(out + n, to, c), n += c, p += fl;
+        } else {
+            out[n++] = *p++;
+        }
+    }
+    out[n] = '\0';
+    memcpy(err->msg, out, n + 1);
 }
 
 int avs_err_wrap(struct avs_err *err, const char *fmt, ...)

@@ -34,6 +34,10 @@ struct avs_err {
 int avs_err_set(struct avs_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prefix the existing message with more context: "ctx: old message". Returns -1. */
 int avs_err_wrap(struct avs_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Every occurrence of `from` in the message not followed by a digit replaced by `to` (cut to
+ * fit): e.g. a confined writer's "/proc/self/fd/7" (not "/proc/self/fd/71") by the folder it
+ * stands for. */
+void avs_err_replace(struct avs_err *err, const char *from, const char *to);
 
 void avs_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
 #define AVS_ASSERT(c) ((c) ? (void)0 : avs_assert_fail(#c, __FILE__, __LINE__))

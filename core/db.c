@@ -1,4 +1,5 @@
 /* core/db.c: opening the index and applying the migrations of sql/schema.sql. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +40,13 @@ int avs_db_schema_version(void)
     return v;
 }
 
-static const char *db_hint(int code)
+/* The fix for an SQLite error: by its code, and by the system error under an I/O error
+ * (SQLite reports a full disk met while making the WAL's shared-memory file, avs.db-shm, as
+ * an I/O error: errno says ENOSPC). */
+static const char *db_hint(int code, int sys_errno)
 {
+    if ((code & 0xff) == SQLITE_IOERR && (sys_errno == ENOSPC || sys_errno == EDQUOT))
+        code = SQLITE_FULL;
     switch (code & 0xff) {
     case SQLITE_FULL:
         return ": disk full: free space on that file system, then run again: what was committed "
@@ -61,7 +67,8 @@ int avs_db_error(sqlite3 *db, struct avs_err *err, const char *what)
 {
     const char *file = sqlite3_db_filename(db, "main");
     return avs_err_set(err, "%s: %s%s%s%s", file && *file ? file : "index", what ? what : "",
-                       what ? ": " : "", sqlite3_errmsg(db), db_hint(sqlite3_extended_errcode(db)));
+                       what ? ": " : "", sqlite3_errmsg(db),
+                       db_hint(sqlite3_extended_errcode(db), sqlite3_system_errno(db)));
 }
 
 int avs_db_exec(sqlite3 *db, const char *sql, struct avs_err *err)
@@ -147,9 +154,25 @@ static int apply_migration(sqlite3 *db, int n, int *warned, struct avs_err *err)
     return rc;
 }
 
+/* *v = the index's schema version; -1 with err when it cannot be read (a full disk: the WAL
+ * index file cannot be made; I/O errors), which is not the same as version 0. */
+static int schema_version(sqlite3 *db, int *v, struct avs_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *v = (int)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : avs_db_error(db, err, "reading its schema version");
+}
+
 static int migrate(sqlite3 *db, const char *path, struct avs_err *err)
 {
-    int have = (int)avs_db_scalar_int(db, "PRAGMA user_version", 0);
+    int have = 0;
+    if (schema_version(db, &have, err))
+        return -1;
     int want = avs_db_schema_version();
     if (have > want)
         return avs_err_set(err, "%s has schema version %d but this program knows only %d: "
@@ -230,7 +253,11 @@ int avs_db_open_readonly(const char *path, sqlite3 **out, struct avs_err *err)
         return avs_err_set(err, "no index at %s: run avs-ingest first, or give --root/--db", path);
     if (open_common(path, SQLITE_OPEN_READONLY, &db, err))
         return -1;
-    int have = (int)avs_db_scalar_int(db, "PRAGMA user_version", 0);
+    int have = 0;
+    if (schema_version(db, &have, err)) {
+        sqlite3_close(db);
+        return -1;
+    }
     if (have != avs_db_schema_version()) {
         sqlite3_close(db);
         return avs_err_set(err, "%s has schema version %d, this program needs %d: open it once "

@@ -99,6 +99,8 @@ static struct avs_fs_out *stage_open(struct job *j, int d, int k, const char *ex
 /* The writer's status, after closing the temp file (kept for the commit). */
 static int stage_done(struct job *j, struct avs_fs_out *o, int rc)
 {
+    if (rc) /* the writer named the temp file by its descriptor path, /proc/self/fd/<fd> */
+        avs_err_replace(&j->err, o->path, "its temp file");
     avs_fs_out_close_file(o);
     if (rc)
         avs_err_wrap(&j->err, "writing %s", o->shown);

@@ -239,8 +239,10 @@ static int write_second(const char *wdir, const char *dir, const char *uid, int 
         rc = avs_logits_write(lp, x, W, H, err);
         free(lp), free(name);
     }
-    if (rc)
+    if (rc) {
+        avs_err_replace(err, wdir, dir); /* the confined folder's /proc/self/fd path */
         avs_err_wrap(err, "writing the prediction of %s second %d in %s", uid, k, dir);
+    }
     if (rc == 0)
         *png_path = p;
     else

@@ -159,8 +159,27 @@ static void test_db_migrate_from_2(const char *tmp)
     free(p);
 }
 
+/* avs_err_wrap / avs_err_replace: a confined writer's fd path shown as its folder. */
+static void test_err(void)
+{
+    struct avs_err err = {0};
+    avs_err_set(&err, "/proc/self/fd/7/a.png (temp file /proc/self/fd/7/.a.png.tmp.1): full; "
+                      "/proc/self/fd/71/b");
+    avs_err_replace(&err, "/proc/self/fd/7", "/store/frames/v");
+    CHECK(!strcmp(err.msg, "/store/frames/v/a.png (temp file /store/frames/v/.a.png.tmp.1): full; "
+                           "/proc/self/fd/71/b"), "replaced, fd 71 left: %s", err.msg);
+    avs_err_wrap(&err, "writing %s", "x");
+    CHECK(!strncmp(err.msg, "writing x: /store/", 18), "wrapped: %s", err.msg);
+    char big[700];
+    memset(big, 'y', sizeof big - 1), big[sizeof big - 1] = '\0';
+    avs_err_set(&err, "F F");
+    avs_err_replace(&err, "F", big);
+    CHECK(strlen(err.msg) == sizeof err.msg - 1, "cut to fit: %zu", strlen(err.msg));
+}
+
 int main(void)
 {
+    test_err();
     const char *tmp = check_tmpdir();
     test_sizes();
     test_fs(tmp);

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Disk full (issue 17, 3): avs-ingest, avs-features and avs-train (checkpoints) on a store in a
+# Disk full (issue 17, 3): avs-ingest, avs-features, avs-train (checkpoints), avs-predict,
+# avs-eval --record and avs-report on a store in a
 # small tmpfs (mounted here; needs root, else SKIP) that a filler file leaves too little room:
 # each exits 3 with a "disk full" error naming a path in the store, leaves no temp file, a
 # whole index (integrity_check) whose every row names a whole file equal to an uninterrupted
@@ -30,6 +31,7 @@ expect_full() {
   expect_eq "$2" 3 "$1: exit status on a full disk"
   grep -q "disk full" "$3" || fail "$1: no 'disk full' in: $(cat "$3")"
   grep -q "$mnt" "$3" || fail "$1: the message names no path in the store: $(cat "$3")"
+  ! grep -q "/proc/self/fd" "$3" || fail "$1: the message shows a descriptor path: $(cat "$3")"
 }
 
 # ---- avs-ingest: room for about half of the store's files ----
@@ -87,4 +89,41 @@ expect_eq "$(sqlite3 "$s/avs.db" "PRAGMA integrity_check")" ok "train: index int
 rm -f "$mnt/filler"
 train "$s" --resume; expect_eq $? 0 "train --resume after space was freed (the kept checkpoint is valid)"
 check_same "$s" "$T/ref-t" "train after a full disk"
+rm -rf "$s"
+
+# ---- avs-predict: room for about half of the predictions ----
+predict() { "$B/avs-predict" -q -j 2 --root "$1" --run a "${@:2}"; }
+pred_files() { (cd "$1/runs/a/pred-s4-test" 2>/dev/null && find . -type f | sort | xargs -r md5sum); }
+pred_rows() { sqlite3 "$1/avs.db" "SELECT v.uid, p.k, p.path FROM predictions p JOIN videos v ON v.id = p.video_id ORDER BY v.uid, p.k"; }
+cp -a "$T/ref-t" "$T/ref-p"; predict "$T/ref-p" || fail "reference predictions"
+cp -a "$T/ref-t" "$s"
+# room: the index's shared-memory file (32 KiB) and the session row, then about half the files
+fill $((48 + $(kib "$T/ref-p/runs/a/pred-s4-test") / 2))
+predict "$s" 2> "$T/e"; expect_full predict $? "$T/e"
+echo "predict stopped: $(cat "$T/e")"
+expect_eq "$(find "$s" -name '*.tmp.*' | wc -l)" 0 "predict: no temp file left"
+expect_eq "$(sqlite3 "$s/avs.db" "PRAGMA integrity_check")" ok "predict: index integrity"
+n_checks=$((n_checks + 1))
+sqlite3 "$s/avs.db" "SELECT path FROM predictions" | while read -r f; do
+  [ -f "$s/$f" ] && cmp -s "$s/$f" "$T/ref-p/$f" || { echo "bad"; break; }
+done | grep -q bad && fail "predict: a predictions row names a missing or partial file"
+rm -f "$mnt/filler"
+predict "$s"; expect_eq $? 0 "predict after space was freed"
+expect_eq "$(pred_files "$s")" "$(pred_files "$T/ref-p")" "predict after a full disk: files == an uninterrupted run's"
+expect_eq "$(pred_rows "$s")" "$(pred_rows "$T/ref-p")" "predict after a full disk: rows == an uninterrupted run's"
+
+# ---- avs-eval --record and avs-report with no room left: nothing half-written ----
+fill 0
+"$B/avs-eval" -q --root "$s" --pred "$s/runs/a/pred-s4-test" --record m 2> "$T/e"; rc=$?
+expect_eq "$rc" 3 "eval --record on a full disk: exit status"
+echo "eval --record stopped: $(cat "$T/e")"
+grep -q "disk full" "$T/e" || fail "eval --record: the message does not say the disk is full: $(cat "$T/e")"
+"$B/avs-report" -q leaderboard --root "$s" -o "$mnt/board.html" 2> "$T/e"; expect_full report $? "$T/e"
+[ -e "$mnt/board.html" ] && fail "report: a partial page was left"
+expect_eq "$(find "$mnt" -name '*.tmp.*' | wc -l)" 0 "report: no temp file left"
+rm -f "$mnt/filler"
+expect_eq "$(sqlite3 "$s/avs.db" "SELECT count(*) FROM metrics")" 0 "eval --record: no row recorded"
+expect_eq "$(sqlite3 "$s/avs.db" "PRAGMA integrity_check")" ok "eval --record: index integrity"
+"$B/avs-eval" -q --root "$s" --pred "$s/runs/a/pred-s4-test" --record m > /dev/null; expect_eq $? 0 "eval --record after space was freed"
+"$B/avs-report" -q leaderboard --root "$s" -o "$mnt/board.html"; expect_eq $? 0 "report after space was freed"
 finish
