@@ -44,7 +44,7 @@ static const char *text_problem(const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
         int n = utf8_len(p);
         if (!n)
-            return "it is not valid UTF-8 (rename it in UTF-8, e.g. with convmv)";
+            return "it is not valid UTF-8 text (a file name: rename it, e.g. with convmv)";
         if (is_control(*p))
             return "it holds a control character (newline, tab...)";
         p += n;
@@ -159,6 +159,27 @@ char *avs_name_safe(const char *name) { return encode(name, 1); }
 
 char *avs_name_text(const char *name) { return encode(name, 0); }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+char *avs_name_untext(const char *text)
+{
+    char *o = avs_malloc(strlen(text) + 1), *q = o;
+    for (const char *p = text; *p;) {
+        int hi = p[0] == '%' ? hexval(p[1]) : -1, lo = hi >= 8 ? hexval(p[2]) : -1;
+        if (lo >= 0) { /* %80..%FF: a byte avs_name_text encoded */
+            *q++ = (char)(hi * 16 + lo);
+            p += 3;
+        } else {
+            *q++ = *p++;
+        }
+    }
+    *q = '\0';
+    return o;
+}
+
 /* A ".." component anywhere: "..", "../x", "x/..", "x/../y". */
 static int has_dotdot(const char *s)
 {
@@ -177,7 +198,8 @@ int avs_name_for_uid(const char *name, char **uid, char **why)
                                        : control_problem(name);
     char *safe = bad ? NULL : avs_name_safe(name);
     if (safe && strlen(safe) > AVS_NAME_MAX) {
-        bad = "it is longer than 128 bytes once '/' and '%' are encoded";
+        bad = "it is longer than 128 bytes once encoded ('/', '%' and bytes of no UTF-8 "
+              "character take 3 bytes each)";
         free(safe);
         safe = NULL;
     }

@@ -46,6 +46,9 @@ char *avs_name_safe(const char *name);
 /* name as UTF-8 text, for JSON and HTML (a name read from a folder or a CSV the user made):
  * each byte of no UTF-8 character as %XX, the rest kept (malloc'd). */
 char *avs_name_text(const char *name);
+/* The bytes avs_name_text encoded: every %80..%FF decoded, the rest kept (malloc'd). A name
+ * that held such text itself is ambiguous: try it as written first. */
+char *avs_name_untext(const char *text);
 /* name printable in a message: control bytes, a backslash and bytes of no UTF-8 character
  * as \xNN, cut at 80 bytes with "..." (malloc'd): always UTF-8 text. */
 char *avs_name_printable(const char *name);

@@ -121,7 +121,13 @@ static void add_clip(struct avs_ingest_plan *plan, const char *abs, const char *
 {
     struct avs_ingest_item *it = avs_ingest_plan_add(plan, abs, "other");
     it->video = avs_strdup(abs);
-    it->category = category ? avs_strdup(category) : parent_name(abs);
+    if (category) {
+        it->category = avs_strdup(category);
+    } else { /* a folder named in Latin-1 gives its bytes of no UTF-8 character as %XX */
+        char *parent = parent_name(abs);
+        it->category = avs_name_text(parent);
+        free(parent);
+    }
     it->split = split ? avs_strdup(split) : NULL;
     struct avs_err e;
     if (*it->category && avs_name_check_label(it->category, "category (the folder's name)", &e))

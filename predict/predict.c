@@ -239,10 +239,8 @@ static int write_second(const char *wdir, const char *dir, const char *uid, int 
         rc = avs_logits_write(lp, x, W, H, err);
         free(lp), free(name);
     }
-    if (rc) {
-        avs_err_replace(err, wdir, dir); /* the confined folder's /proc/self/fd path */
+    if (rc)
         avs_err_wrap(err, "writing the prediction of %s second %d in %s", uid, k, dir);
-    }
     if (rc == 0)
         *png_path = p;
     else
@@ -303,8 +301,11 @@ static int write_files(const char *root, const char *out, const char *subset,
         rc = form->K > 1 ? avs_predict_write_classes(wdir, dir, v->uid, k + 1, lg + k * fr, form->K,
                                                       W, H, form->color, &paths[k], err)
                          : write_second(wdir, dir, v->uid, k + 1, lg + k * fr, W, H, &paths[k], err);
-    if (fd >= 0)
+    if (fd >= 0) {
+        if (rc) /* the writers named the confined folder by its descriptor path */
+            avs_err_replace(err, wdir, dir);
         close(fd);
+    }
     free(rel), free(dir);
     return rc;
 }

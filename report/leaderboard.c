@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "core/db.h"
 #include "core/fs.h"
+#include "core/names.h"
 #include "report/board.h"
 
 #define GALLERY_N 3         /* best and worst videos per result */
@@ -401,11 +403,27 @@ static int cmp_video_miou(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A path of the details: as written, else with the bytes avs-eval wrote as %XX (not UTF-8)
+ * decoded (core/names.h avs_name_untext); NULL (drawn gray) unless a regular file (never a
+ * FIFO or device a hostile row names). */
 static char *resolve(const char *root, const char *p)
 {
     if (!p)
         return NULL;
-    return p[0] == '/' ? avs_strdup(p) : avs_fs_join(root, p);
+    char *path = p[0] == '/' ? avs_strdup(p) : avs_fs_join(root, p);
+    if (!is_file(path) && strchr(path, '%')) {
+        char *raw = avs_name_untext(path);
+        free(path), path = raw;
+    }
+    if (!is_file(path))
+        avs_freep(&path);
+    return path;
 }
 
 static void figure(struct avs_buf *o, const char *root, cJSON *v, const char *tag)

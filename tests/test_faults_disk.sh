@@ -74,6 +74,10 @@ sqlite3 "$s/avs.db" "SELECT error FROM runs WHERE name = 'a'" | grep -q "disk fu
 rm -f "$mnt/filler"
 train "$s" --resume; expect_eq $? 0 "train --resume of a run that never saved a checkpoint"
 check_same "$s" "$T/ref-t" "train after a full disk at the first checkpoint"
+mv "$s/features" "$s/features.away"
+train "$s" --resume 2> /dev/null && fail "train --resume without its feature cache succeeded"
+expect_eq "$(sqlite3 "$s/avs.db" "SELECT status FROM runs WHERE name = 'a'")" done "a failed --resume leaves a finished run 'done'"
+mv "$s/features.away" "$s/features"
 rm -rf "$s"
 
 # ---- avs-train: room for the first checkpoints, not for the second `last` ----
@@ -103,6 +107,8 @@ predict "$s" 2> "$T/e"; expect_full predict $? "$T/e"
 echo "predict stopped: $(cat "$T/e")"
 expect_eq "$(find "$s" -name '*.tmp.*' | wc -l)" 0 "predict: no temp file left"
 expect_eq "$(sqlite3 "$s/avs.db" "PRAGMA integrity_check")" ok "predict: index integrity"
+# the split's one test video stopped at its second second: rows are recorded per whole video
+expect_eq "$(sqlite3 "$s/avs.db" "SELECT count(*) FROM predictions")" 0 "predict: no row for the video cut by the full disk"
 n_checks=$((n_checks + 1))
 sqlite3 "$s/avs.db" "SELECT path FROM predictions" | while read -r f; do
   [ -f "$s/$f" ] && cmp -s "$s/$f" "$T/ref-p/$f" || { echo "bad"; break; }

@@ -72,6 +72,13 @@ expect_eq "$(q "SELECT count(*) FROM videos WHERE status = 'failed' AND uid LIKE
 "$B/avs-ingest" -q --root "$S" --category "$(printf 'a\nb')" "$T/clips" 2> "$T/err"; rc=$?
 expect_eq "$rc" 1 "--category with a newline: usage error"
 has "$(cat "$T/err")" "--category 'a\\x0Ab'" "the message names the option"
+lat=$T/$(printf 'caf\xe9s'); mkdir -p "$lat"; cp "$clip" "$lat/one.mp4"   # a Latin-1 folder
+"$B/avs-ingest" -q --root "$S" --size 64x64 "$lat" 2> "$T/err"
+expect_eq "$(q "SELECT category FROM videos WHERE source LIKE '%/one.mp4'")" 'caf%E9s' "a Latin-1 folder's name as the category, in UTF-8"
+for bad in 'a/b' '-x' '..'; do   # categories name prediction folders
+  "$B/avs-ingest" -q --root "$S" --category "$bad" "$T/clips" 2> "$T/err"; rc=$?
+  expect_eq "$rc" 1 "--category '$bad': usage error"
+done
 canary_ok "avs-ingest clip folders"
 
 # ---- links planted inside stores -------------------------------------------------------------

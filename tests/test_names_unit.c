@@ -49,6 +49,13 @@ static void test_check(void)
     CHECK(avs_name_check("r\xE9\\", "--run", &err) == -1 && strstr(err.msg, "'r\\xE9\\x5C'") &&
               strstr(err.msg, "not valid UTF-8"),
           "a Latin-1 run name refused: %s", err.msg);
+    char *t = avs_name_text("caf\xE9 50% \xC3\xA9"), *u = avs_name_untext(t);
+    CHECK(!strcmp(t, "caf%E9 50% \xC3\xA9") && !strcmp(u, "caf\xE9 50% \xC3\xA9"),
+          "text form and back: %s", t);
+    free(t), free(u);
+    u = avs_name_untext("a%41%e9%7F%Z1%");
+    CHECK(!strcmp(u, "a%41%e9%7F%Z1%"), "only %%80..%%FF (uppercase) decoded: %s", u);
+    free(u);
     char *p = avs_name_printable("\xC3\xA9\xE9");
     CHECK(!strcmp(p, "\xC3\xA9\\xE9"), "printable keeps UTF-8 and escapes the rest: %s", p);
     free(p);

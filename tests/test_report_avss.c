@@ -277,15 +277,17 @@ static void check_tool(const char *tmp, const char *dbp)
     p = avs_sprintf("%s/abl.md", tmp), e = read_text(p);
     CHECK(strstr(e, "protocol per-frame"), "markdown names the protocol: %s", e);
     free(e), free(p);
-    static const char *const bad[3] = {"leaderboard --columns 0", "leaderboard --columns 65",
-                                       "ablation --columns 4"};
+    static const char *const bad[3][2] = {{"leaderboard --columns 0", "expected 1 to 64"},
+                                          {"leaderboard --columns 65", "expected 1 to 64"},
+                                          {"ablation --columns 4", "belongs to the leaderboard"}};
     for (int i = 0; i < 3; i++) {
-        cmd = avs_sprintf("'%s/avs-report' %s --db '%s' -o '%s/x.html' 2> /dev/null", bin, bad[i],
-                          dbp, tmp);
+        cmd = avs_sprintf("'%s/avs-report' %s --db '%s' -o '%s/x.html' 2> '%s/bad.err'", bin,
+                          bad[i][0], dbp, tmp, tmp);
         st = system(cmd);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1, "%s: exit %d, want 1 (usage)", bad[i],
-              WEXITSTATUS(st));
-        free(cmd);
+        p = avs_sprintf("%s/bad.err", tmp), e = read_text(p);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(e, bad[i][1]),
+              "%s: exit %d, want 1 (usage) saying '%s': %s", bad[i][0], WEXITSTATUS(st), bad[i][1], e);
+        free(cmd), free(e), free(p);
     }
 }
 

@@ -89,7 +89,8 @@ static int tool_option(struct args *a, int c, const char *arg)
     case OPT_CATEGORY:
     case OPT_SPLIT: {
         struct avs_err e;
-        if (avs_name_check_label(arg, c == OPT_CATEGORY ? "--category" : "--split", &e)) {
+        /* both name folders: predictions under <category>/, pred-<subset>-<split> */
+        if (avs_name_check(arg, c == OPT_CATEGORY ? "--category" : "--split", &e)) {
             fprintf(stderr, "avs-ingest: %s\n", e.msg);
             return -1;
         }

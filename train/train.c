@@ -104,7 +104,7 @@ struct trainer {
     int rank, ranks, nloc;   /* this rank, the world size, videos per rank (batch / ranks) */
     struct avs_syncbn *sbn;  /* SyncBN across ranks (ranks > 1), else NULL */
     double step_s;           /* seconds inside training steps (this process) */
-    int owner;               /* rank 0 holds the run's lock: its row's status is ours to set */
+    int inserted;            /* rank 0 inserted the run's row in this call (a new run) */
 };
 
 static int open_data(struct trainer *t, struct avs_err *err)
@@ -498,6 +498,7 @@ static int start_run(struct trainer *t, const struct avs_train_opts *given, stru
         t->st.best_miou = -1;
         if (t->rank == 0 && avs_run_insert(t->db, t->o->run, t->config, &t->run_id, err))
             return -1;
+        t->inserted = t->rank == 0;
         return save_last(t, err);
     }
     if (!avs_fs_exists(t->last)) {
@@ -619,7 +620,6 @@ static int setup(struct trainer *t, const struct avs_train_opts *given, struct a
             avs_err_wrap(err, "run %s is being trained by another process", o->run);
         if (lr == 0) /* checkpoint temp files of a killed run: ours alone, under the lock */
             avs_fs_sweep_tmp(t->dir);
-        t->owner = lr == 0;
         rc = lr ? -1 : 0;
     }
     if (avs_ranks_failed(rc, err))
@@ -662,9 +662,9 @@ int avs_train_run(const struct avs_train_opts *given, struct avs_train_result *r
     stop_signal = 0;
     struct avs_err e2;
     if (setup(&t, given, &o, dbp, &lock, err)) {
-        /* past the lock (e.g. the first checkpoint on a full disk, a resume whose checkpoint
-         * is unreadable): the row says why, not 'running' */
-        if (t.owner && t.run_id > 0)
+        /* a new run's row, inserted 'running', whose first checkpoint failed (a full disk):
+         * it says why; a failed --resume leaves the row as the last real attempt left it */
+        if (t.inserted)
             avs_run_set_failed(t.db, t.run_id, err->msg, &e2);
         goto out;
     }
