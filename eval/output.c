@@ -136,9 +136,15 @@ char *avs_eval_json(const struct avs_eval_set *set, const struct avs_eval_result
         avs_eval_json_text(o, "backbone", meta->backbone);
     cJSON *pc = cJSON_AddObjectToObject(o, "per_class");
     for (int c = 0; c < res->n_classes; c++) {
-        char *key = avs_name_text(res->classes[c].name);
+        /* two folder names can share a text form (a literal "d%F6g" and Latin-1 "d\xF6g"):
+         * the later key gets " #2", " #3"... so that no key repeats */
+        char *base = avs_name_text(res->classes[c].name), *key = avs_strdup(base);
+        for (int k = 2; cJSON_GetObjectItemCaseSensitive(pc, key); k++) {
+            free(key);
+            key = avs_sprintf("%s #%d", base, k);
+        }
         cJSON_AddItemToObject(pc, key, summary_json(&res->classes[c].s, res));
-        free(key);
+        free(key), free(base);
     }
     if (with_videos) {
         cJSON *pv = cJSON_AddArrayToObject(o, "per_video");

@@ -113,6 +113,11 @@ $E -q --pred "$T/l1/pred" --gt "$T/l1/gt" --json "$T/l1.json" > /dev/null || bad
 [ "$(jget "$T/l1.json" '$.per_class."d%F6g".frames')" = 8 ] && ok "Latin-1 class key encoded" || bad "class key"
 [ "$(sqlite3 :memory: "SELECT count(*) FROM json_each(json_extract(readfile('$T/l1.json'), '\$.per_video')) \
      WHERE json_extract(value, '\$.video') = 'dog_%E9'")" = 1 ] && ok "Latin-1 video name encoded" || bad "video name"
+# a literal "d%F6g" class folder beside the Latin-1 one: two keys, none repeated
+for base in "$T/l1/gt/test" "$T/l1/pred"; do cp -r "$base/$cat1" "$base/d%F6g"; done
+$E -q --pred "$T/l1/pred" --gt "$T/l1/gt" --json "$T/l2.json" > /dev/null || bad "two spellings: run"
+[ "$(sqlite3 :memory: "SELECT count(DISTINCT key) FROM json_each(json_extract(readfile('$T/l2.json'), '\$.per_class')) \
+     WHERE key LIKE 'd%F6g%'")" = 2 ] && ok "one text form, two distinct class keys" || bad "class keys repeat"
 $E -q --pred "$FIX/s4/pred" --gt "$FIX/s4/gt" --root "$T/store" --record "$(printf 'C3N \xe9')" 2> "$T/l1.err"; rc=$?
 [ $rc -eq 1 ] && grep -q "record 'C3N \\\\xE9'.*not valid UTF-8" "$T/l1.err" && ok "--record not UTF-8: usage error" \
   || bad "--record not UTF-8: exit $rc: $(cat "$T/l1.err")"
