@@ -114,7 +114,7 @@ def bench(runs=5):
 
 
 if __name__ == '__main__':
-    if sys.argv[1:] == ['bench']:
-        bench()
+    if sys.argv[1:2] == ['bench']:
+        bench(int(sys.argv[2]) if len(sys.argv) > 2 else 5)
     else:
         main()
