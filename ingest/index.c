@@ -117,12 +117,59 @@ static int uid_taken(sqlite3_stmt *by_uid, const struct strset *used, const char
     return sqlite3_step(by_uid) == SQLITE_ROW;
 }
 
+/* The uid an older version gave a named item's source, to keep, or NULL. Before names were
+ * mapped (core/names.h), a dataset's name itself was the uid, with no videos.name: such a row
+ * keeps its uid while that is a valid name no other planned item maps to (a name holding '%'
+ * would otherwise move to its %25 form, and its files with it, when re-decoded). */
+static char *legacy_uid(sqlite3_stmt *st, const struct avs_ingest_item *it, const struct strset *named)
+{
+    const char *name = it->name ? it->name : it->uid;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, it->source, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_type(st, 1) != SQLITE_NULL)
+        return NULL;
+    const char *old = (const char *)sqlite3_column_text(st, 0);
+    if (!old || !strcmp(old, it->uid) || strcmp(old, name) || avs_name_problem(old) ||
+        strset_has(named, old))
+        return NULL;
+    return avs_strdup(old);
+}
+
+/* Named items whose source an older version indexed under the name itself keep that uid. */
+static int keep_legacy_uids(sqlite3 *db, struct avs_ingest_plan *plan, struct avs_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (avs_db_prepare(db, "SELECT uid, name FROM videos WHERE source = ?1", &st, err))
+        return -1;
+    struct strset named = {0};
+    for (size_t i = 0; i < plan->n; i++)
+        if (plan->items[i].uid && !plan->items[i].problem)
+            strset_add(&named, plan->items[i].uid);
+    char **keep = avs_calloc(plan->n + 1, sizeof *keep);
+    for (size_t i = 0; i < plan->n; i++)
+        if (plan->items[i].uid && !plan->items[i].problem)
+            keep[i] = legacy_uid(st, &plan->items[i], &named);
+    free(named.slots); /* it points into the items' uids: replace them only now */
+    for (size_t i = 0; i < plan->n; i++) {
+        if (!keep[i])
+            continue;
+        struct avs_ingest_item *it = &plan->items[i];
+        free(it->uid), free(it->name);
+        it->uid = keep[i];
+        it->name = NULL; /* the uid is the name */
+    }
+    free(keep);
+    sqlite3_finalize(st);
+    return 0;
+}
+
 int avs_ingest_assign_uids(sqlite3 *db, struct avs_ingest_plan *plan, struct avs_err *err)
 {
     sqlite3_stmt *by_source = NULL, *by_uid = NULL;
     struct strset used = {0};
     int rc = -1;
-    if (avs_db_prepare(db, "SELECT uid FROM videos WHERE source = ?1", &by_source, err) ||
+    if (keep_legacy_uids(db, plan, err) ||
+        avs_db_prepare(db, "SELECT uid FROM videos WHERE source = ?1", &by_source, err) ||
         avs_db_prepare(db, "SELECT 1 FROM videos WHERE uid = ?1 AND source <> ?2", &by_uid, err))
         goto out;
     /* Named items first (AVSBench names are fixed), then sources known to the index. */

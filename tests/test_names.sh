@@ -28,9 +28,9 @@ frames() {  # frames NAME: released frames of S4 row NAME (split train, category
   ffmpeg -v error -nostdin -y -f lavfi -i testsrc2=size=64x64:rate=1 -frames:v 2 "${p//\%/%%}_%d.png" ||
     fail "frames of $1"
 }
-frames "sub/clip"; frames "sub%2Fclip"
+frames "sub/clip"; frames "sub%2Fclip"; frames "p50%"
 long=$(printf 'L%.0s' $(seq 200))
-{ printf 'sub/clip,blue_square,train\nsub%%2Fclip,blue_square,train\n'
+{ printf 'sub/clip,blue_square,train\nsub%%2Fclip,blue_square,train\np50%%,blue_square,train\n'
   printf '../../../tmp/x,blue_square,train\n/abs/x,blue_square,train\n.,blue_square,train\n'
   printf '..,blue_square,train\n"nl\nname",blue_square,train\n"tab\tname",blue_square,train\n'
   printf '%s,blue_square,train\nokcat,../../../tmp/c,train\noksplit,blue_square,../x\n' "$long"
@@ -38,7 +38,7 @@ long=$(printf 'L%.0s' $(seq 200))
 "$B/avs-ingest" -q --root "$S" --size 64x64 --avsbench "$A" 2> "$T/err"; rc=$?
 expect_eq "$rc" 2 "avsbench: hostile rows failed, the rest done"
 canary_ok "avs-ingest --avsbench"
-expect_eq "$(q "SELECT count(*) FROM videos WHERE status = 'ok' AND subset = 's4'")" 6 "4 synth clips + 2 slashed names ingested"
+expect_eq "$(q "SELECT count(*) FROM videos WHERE status = 'ok' AND subset = 's4'")" 7 "4 synth clips + 2 slashed names + p50% ingested"
 expect_eq "$(q "SELECT uid || '|' || name FROM v_videos WHERE name LIKE 'sub%' ORDER BY uid")" \
   "sub%252Fclip|sub%2Fclip
 sub%2Fclip|sub/clip" "names with '/' and '%' mapped to distinct safe uids, originals kept"
@@ -57,6 +57,23 @@ has "$(q "SELECT error FROM videos WHERE name = 'okcat'")" "category '../../../t
 has "$(q "SELECT error FROM videos WHERE name = 'oksplit'")" "split '../x'" "why the split"
 has "$(q "SELECT group_concat(error) FROM videos WHERE name LIKE 'nl%' OR name LIKE 'tab%'")" "control character" "why control characters"
 [ -e "$C/a/tmp" ] && fail "a store file escaped to $C/a/tmp"
+
+# ---- a store of an older version (the name itself was the uid, '%' not encoded): a video
+# decoded again keeps its uid and its files' place (no duplicate under 50%25) --------------
+S5=$C/a/b/st5; q5() { sqlite3 "$S5/avs.db" "$1"; }
+"$B/avs-ingest" -q --root "$S5" --size 64x64 --avsbench "$A" 2> /dev/null
+q5 "UPDATE videos SET uid = 'p50%', name = NULL WHERE uid = 'p50%25';
+    UPDATE seconds SET frame = replace(frame, 'frames/p50%25/', 'frames/p50%/'),
+                       audio = replace(audio, 'audio/p50%25/', 'audio/p50%/');
+    UPDATE masks SET path = replace(path, 'masks/p50%25/', 'masks/p50%/')"
+for d in frames audio masks; do [ ! -d "$S5/$d/p50%25" ] || mv "$S5/$d/p50%25" "$S5/$d/p50%"; done
+"$B/avs-ingest" --root "$S5" --size 48x48 --avsbench "$A" 2> "$T/err"   # all decoded again
+has "$(cat "$T/err")" " 0 unchanged" "every video of the older store decoded again"
+expect_eq "$(q5 "SELECT group_concat(uid || '|' || ifnull(name, '-') || '|' || status) FROM videos WHERE uid LIKE 'p50%'")" \
+  "p50%|-|ok" "the older store's uid kept"
+[ -f "$S5/frames/p50%/1.png" ] && [ ! -e "$S5/frames/p50%25" ] || fail "the files stay under frames/p50%"
+n_checks=$((n_checks + 1))
+canary_ok "avs-ingest of an older store"
 
 # ---- avs-ingest of clip folders: file names mapped or refused -------------------------------
 clip=$(find "$A/raw_videos" -name '*.mp4' | head -n 1)
