@@ -135,6 +135,12 @@ int avs_fs_is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+int avs_fs_is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 int avs_fs_stat(const char *path, int64_t *size, int64_t *mtime_ns, struct avs_err *err)
 {
     struct stat st;

@@ -26,6 +26,8 @@ int avs_fs_sweep_tmp(const char *dir);
 /* 1 if a regular file or folder exists at path. */
 int avs_fs_exists(const char *path);
 int avs_fs_is_dir(const char *path);
+/* 1 if path names a regular file (following links): not a folder, FIFO or device. */
+int avs_fs_is_file(const char *path);
 /* Size and modification time in nanoseconds. 0 or -1 with err. */
 int avs_fs_stat(const char *path, int64_t *size, int64_t *mtime_ns, struct avs_err *err);
 /* a "/" b, without doubling slashes; free with free(). */

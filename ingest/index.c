@@ -135,12 +135,10 @@ static char *legacy_uid(sqlite3_stmt *st, const struct avs_ingest_item *it, cons
     return avs_strdup(old);
 }
 
-/* Named items whose source an older version indexed under the name itself keep that uid. */
-static int keep_legacy_uids(sqlite3 *db, struct avs_ingest_plan *plan, struct avs_err *err)
+/* Named items whose source an older version indexed under the name itself keep that uid
+ * (st: uid, name of the row of a source). */
+static void keep_legacy_uids(sqlite3_stmt *st, struct avs_ingest_plan *plan)
 {
-    sqlite3_stmt *st = NULL;
-    if (avs_db_prepare(db, "SELECT uid, name FROM videos WHERE source = ?1", &st, err))
-        return -1;
     struct strset named = {0};
     for (size_t i = 0; i < plan->n; i++)
         if (plan->items[i].uid && !plan->items[i].problem)
@@ -159,8 +157,6 @@ static int keep_legacy_uids(sqlite3 *db, struct avs_ingest_plan *plan, struct av
         it->name = NULL; /* the uid is the name */
     }
     free(keep);
-    sqlite3_finalize(st);
-    return 0;
 }
 
 int avs_ingest_assign_uids(sqlite3 *db, struct avs_ingest_plan *plan, struct avs_err *err)
@@ -168,10 +164,10 @@ int avs_ingest_assign_uids(sqlite3 *db, struct avs_ingest_plan *plan, struct avs
     sqlite3_stmt *by_source = NULL, *by_uid = NULL;
     struct strset used = {0};
     int rc = -1;
-    if (keep_legacy_uids(db, plan, err) ||
-        avs_db_prepare(db, "SELECT uid FROM videos WHERE source = ?1", &by_source, err) ||
+    if (avs_db_prepare(db, "SELECT uid, name FROM videos WHERE source = ?1", &by_source, err) ||
         avs_db_prepare(db, "SELECT 1 FROM videos WHERE uid = ?1 AND source <> ?2", &by_uid, err))
         goto out;
+    keep_legacy_uids(by_source, plan);
     /* Named items first (AVSBench names are fixed), then sources known to the index. */
     for (size_t i = 0; i < plan->n; i++)
         if (plan->items[i].uid)

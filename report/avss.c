@@ -156,12 +156,12 @@ struct cols {
     int n;
 };
 
-/* AVSS rows with usable classes, in ranking order (group by group), at most b->columns. */
+/* AVSS rows with usable classes, in ranking order (group by group), at most b->columns
+ * (avs_report_leaderboard has clamped it to 1..AVS_REPORT_COLUMNS_MAX). */
 static void pick_cols(const struct avs_report_board *b, struct cols *c)
 {
-    int most = b->columns <= 0                     ? AVS_REPORT_COLUMNS
-               : b->columns < AVS_REPORT_COLUMNS_MAX ? b->columns
-                                                     : AVS_REPORT_COLUMNS_MAX;
+    int most = b->columns;
+    AVS_ASSERT(most >= 1 && most <= AVS_REPORT_COLUMNS_MAX);
     c->n = 0;
     for (int g = 0; g < b->n_groups; g++) {
         const struct avs_report_group *gr = &b->groups[g];

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "core/db.h"
@@ -403,12 +402,6 @@ static int cmp_video_miou(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-static int is_file(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 /* A path of the details: as written, else with the bytes avs-eval wrote as %XX (not UTF-8)
  * decoded (core/names.h avs_name_untext); NULL (drawn gray) unless a regular file (never a
  * FIFO or device a hostile row names). */
@@ -417,11 +410,11 @@ static char *resolve(const char *root, const char *p)
     if (!p)
         return NULL;
     char *path = p[0] == '/' ? avs_strdup(p) : avs_fs_join(root, p);
-    if (!is_file(path) && strchr(path, '%')) {
+    if (!avs_fs_is_file(path) && strchr(path, '%')) {
         char *raw = avs_name_untext(path);
         free(path), path = raw;
     }
-    if (!is_file(path))
+    if (!avs_fs_is_file(path))
         avs_freep(&path);
     return path;
 }

@@ -103,17 +103,24 @@ static int count(const char *hay, const char *needle)
 }
 
 /* The text of the table whose opening tag has `id` (up to its </table>), malloc'd. */
+/* The text from `start` up to `end` (malloc'd): "" when start is absent, or end and
+ * !to_eof; the rest of html when end is absent and to_eof. */
+static char *cut(const char *html, const char *start, const char *end, int to_eof)
+{
+    const char *a = strstr(html, start), *b = a ? strstr(a + 1, end) : NULL;
+    if (!a || (!b && !to_eof))
+        return avs_strdup("");
+    size_t n = b ? (size_t)(b - a) : strlen(a);
+    char *t = avs_malloc(n + 1);
+    memcpy(t, a, n);
+    t[n] = '\0';
+    return t;
+}
+
 static char *table(const char *html, const char *id)
 {
-    char *key = avs_sprintf("id=%s>", id);
-    const char *a = strstr(html, key);
+    char *key = avs_sprintf("id=%s>", id), *t = cut(html, key, "</table>", 0);
     free(key);
-    const char *b = a ? strstr(a, "</table>") : NULL;
-    if (!b)
-        return avs_strdup("");
-    char *t = avs_malloc((size_t)(b - a) + 1);
-    memcpy(t, a, (size_t)(b - a));
-    t[b - a] = '\0';
     return t;
 }
 
@@ -208,19 +215,6 @@ static void check_board(const char *t)
           "broken row still ranked; rest of the page done");
 }
 
-/* The text from `id` up to the next <h2 (malloc'd; "" when absent). */
-static char *section(const char *html, const char *id)
-{
-    const char *a = strstr(html, id), *b = a ? strstr(a + 1, "<h2") : NULL;
-    if (!a)
-        return avs_strdup("");
-    size_t n = b ? (size_t)(b - a) : strlen(a);
-    char *t = avs_malloc(n + 1);
-    memcpy(t, a, n);
-    t[n] = '\0';
-    return t;
-}
-
 /* --columns: 12 usable AVSS results and 13 S4/MS3 ones; the heat map and the per-class
  * chart's legend show the best `columns` of them (default 8). */
 static void check_columns(sqlite3 *db, const char *tmp)
@@ -241,7 +235,7 @@ static void check_columns(sqlite3 *db, const char *tmp)
         char *html = avs_sprintf("%s/cols%d.html", tmp, given[k]);
         CHECK(avs_report_leaderboard(db, tmp, given[k], html, &err) >= 0, "columns %d: %s",
               given[k], err.msg);
-        char *t = read_text(html), *hm = table(t, "avss-heatmap"), *cl = section(t, "id=classes");
+        char *t = read_text(html), *hm = table(t, "avss-heatmap"), *cl = cut(t, "id=classes", "<h2", 1);
         CHECK(count(hm, "<th class=\"m\"") == want[k], "columns %d: %d heat map columns, want %d",
               given[k], count(hm, "<th class=\"m\""), want[k]);
         CHECK(count(cl, "<i class=sw") == want_s4[k], "columns %d: %d results in the per-class "
