@@ -220,7 +220,7 @@ static int open_common(const char *path, int flags, sqlite3 **out, struct avs_er
         sqlite3_close(db);
         return -1;
     }
-    sqlite3_busy_timeout(db, 30000);
+    sqlite3_busy_timeout(db, AVS_DB_BUSY_MS);
     sqlite3_extended_result_codes(db, 1);
     if (avs_db_exec(db, "PRAGMA foreign_keys = ON", err)) {
         sqlite3_close(db);

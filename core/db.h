@@ -16,6 +16,9 @@
 
 #include "core/common.h"
 
+/* How long a writer waits for another's write lock (SQLite's busy timeout), in ms. */
+#define AVS_DB_BUSY_MS 30000
+
 /* Highest migration number in sql/schema.sql (checked at open). */
 int avs_db_schema_version(void);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int avs_fs_mkdirs(const char *path, struct avs_err *err)
@@ -386,4 +387,24 @@ void avs_fs_unlock(struct avs_fs_lock **lock)
         free(*lock);
         *lock = NULL;
     }
+}
+
+int avs_fs_flock_wait(int fd, int exclusive, int timeout_ms)
+{
+    const struct timespec tick = {0, 1000 * 1000}; /* short: a reader's gaps are short */
+    for (int waited = 0;; waited += 1) {
+        if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
+            return 0;
+        if (errno != EWOULDBLOCK && errno != EINTR)
+            return 0; /* no locks on this file system (ENOLCK, EOPNOTSUPP; NFS: EBADF) */
+        if (waited >= timeout_ms)
+            return 1;
+        nanosleep(&tick, NULL);
+    }
+}
+
+void avs_fs_flock_release(int fd)
+{
+    if (fd >= 0)
+        flock(fd, LOCK_UN);
 }

@@ -133,4 +133,11 @@ int avs_fs_lock_try(const char *path, struct avs_fs_lock **lock, struct avs_err 
 char *avs_fs_lock_holder(const char *path);
 void avs_fs_unlock(struct avs_fs_lock **lock);
 
+/* A shared (readers) or exclusive (a writer) flock on the open file or folder fd, waited for
+ * up to timeout_ms (polled every 1 ms): 0 held, or the file system takes no locks there
+ * (ENOLCK, EOPNOTSUPP, EBADF on some NFS mounts: nothing can be done there but go on); 1 still
+ * held by another process at the timeout. Released by avs_fs_flock_release or closing fd. */
+int avs_fs_flock_wait(int fd, int exclusive, int timeout_ms);
+void avs_fs_flock_release(int fd);
+
 #endif

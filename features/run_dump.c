@@ -95,6 +95,7 @@ int avs_features_dump(const char *root, const char *db_path, const char *set, co
     struct avs_st_writer *w = NULL;
     float *data[AVS_CACHE_MAXFIELDS] = {0}, *img = NULL, *wave = NULL;
     struct avs_store_seconds sec = {0};
+    struct avs_store_lock lk = AVS_STORE_UNLOCKED;
     char *bin = NULL;
     cJSON *cfg = NULL;
     int rc = -1;
@@ -117,13 +118,15 @@ int avs_features_dump(const char *root, const char *db_path, const char *set, co
         goto out;
     }
     int H = cJSON_GetArrayItem(sz, 0)->valueint, W = cJSON_GetArrayItem(sz, 1)->valueint;
-    if (avs_store_seconds(&sec, db, en.video_id, en.n, err))
+    if (avs_store_lock(&lk, db, root, en.video_id, err) ||
+        avs_store_seconds(&sec, db, en.video_id, en.n, err))
         goto out;
     img = avs_malloc((size_t)3 * H * W * sizeof(float));
     wave = avs_malloc((size_t)en.n * AVS_STORE_RATE * sizeof(float));
     if (avs_store_frame(img, root, sec.frame[k - 1], H, W, flipped, err) ||
         avs_store_wave(wave, root, sec.audio, en.n, err))
         goto out;
+    avs_store_unlock(&lk);
     int is[4] = {1, 3, H, W}, wsh[1] = {en.n * AVS_STORE_RATE};
     int64_t ts[1] = {1};
     avs_st_writer_add_f32(w, "image", 4, is, img);
@@ -136,6 +139,7 @@ out:
     for (int f = 0; f < AVS_CACHE_MAXFIELDS; f++)
         free(data[f]);
     avs_store_seconds_free(&sec);
+    avs_store_unlock(&lk);
     free(img), free(wave), free(bin), free(en.path), free(en.config);
     cJSON_Delete(cfg);
     avs_cache_close(&c);

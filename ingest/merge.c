@@ -19,6 +19,7 @@
 #include "core/names.h"
 #include "ingest/ingest.h"
 #include "ingest/index.h"
+#include "store/store.h"
 
 struct merge {
     const char *dest, *src;
@@ -219,9 +220,14 @@ static int merge_video(struct merge *m, sqlite3_stmt *row, struct avs_err *err)
         m->stats->failed++;
         return 0;
     }
-    if (place_files(m, vid, err) || copy_rows(m, vid, err))
+    struct avs_store_lock lk; /* readers of the destination see one version (store/store.h) */
+    if (avs_store_lock_writer(&lk, m->dest, uid, err) || place_files(m, vid, err) ||
+        copy_rows(m, vid, err)) {
+        avs_store_unlock(&lk);
         return avs_err_wrap(err, "merging %s from %s", uid, m->src);
+    }
     drop_stale_merged(m, vid, uid, sqlite3_column_int(row, 6));
+    avs_store_unlock(&lk);
     m->stats->ingested++;
     m->stats->failed += !strcmp((const char *)sqlite3_column_text(row, 5), "failed");
     return 0;

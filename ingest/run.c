@@ -8,6 +8,7 @@
  *   any failure: temp files removed, the video recorded as failed with the reason.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "core/wav.h"
 #include "ingest/avss.h"
 #include "ingest/index.h"
+#include "store/store.h"
 
 struct run {
     const struct avs_ingest_opts *o;
@@ -55,6 +57,7 @@ struct job {
     char *rel[N_DIRS];   /* the folders, relative to the root */
     char *shown[N_DIRS]; /* root/rel, for messages */
     int fd[N_DIRS];      /* opened confined (core/fs.h), -1 until then */
+    struct avs_store_lock lock; /* the video's, while its files and rows change */
     int width, height;
     /* AVSS */
     int64_t *unknown;    /* [n] masks.unknown_pixels */
@@ -105,6 +108,17 @@ static int stage_done(struct job *j, struct avs_fs_out *o, int rc)
     if (rc)
         avs_err_wrap(&j->err, "writing %s", o->shown);
     return store_write(j, rc);
+}
+
+/* The video's lock (store/store.h), exclusive: from renaming its files into place until its
+ * rows have committed and the old version's leftovers are gone, so that readers see one
+ * version whole. Taken with no SQLite lock held (readers never wait for SQLite); released by
+ * free_dirs. */
+static int lock_video(struct job *j)
+{
+    if (j->lock.fd >= 0)
+        return 0;
+    return store_write(j, avs_store_lock_writer(&j->lock, j->r->o->root, j->it->uid, &j->err));
 }
 
 static int stage_commit(struct staged *s, struct avs_err *err)
@@ -196,6 +210,7 @@ static void name_dirs(struct job *j)
         j->shown[i] = avs_fs_join(j->r->o->root, j->rel[i]);
         j->fd[i] = -1;
     }
+    j->lock.fd = -1;
 }
 
 /* Folders from..to-1 created and opened, confined to the store (core/fs.h). */
@@ -214,6 +229,7 @@ static void free_dirs(struct job *j)
             close(j->fd[i]);
         free(j->rel[i]), free(j->shown[i]);
     }
+    avs_store_unlock(&j->lock);
 }
 
 /* Imported AVSBench frames: copy <name>_<k>.png for k = 1.. while they exist. */
@@ -435,10 +451,25 @@ static int produce(struct job *j, struct avs_decode_result *res, int **has_mask)
 
 enum { DONE_INGESTED, DONE_UNCHANGED, DONE_FAILED, DONE_STILL_FAILED, DONE_FATAL };
 
+/* A write into the store failed: the video keeps what the index has (its temp files are gone),
+ * and the run stops with the reason. */
+static int store_failure(struct job *j)
+{
+    avs_err_wrap(&j->err, "ingesting %s", j->it->source);
+    pthread_mutex_lock(&j->r->db_lock); /* as avs_ingest_commit_ok's writer of fatal_err */
+    j->r->fatal_err = j->err;
+    pthread_mutex_unlock(&j->r->db_lock);
+    return DONE_FATAL;
+}
+
+/* The video failed (j->err says why): its rows and files of an older version go, under its
+ * lock; it is recorded as failed with the reason. */
 static int record_failure(struct job *j, const struct avs_signature *sig)
 {
     struct run *r = j->r;
     struct avs_err err = {0};
+    if (lock_video(j))
+        return store_failure(j);
     pthread_mutex_lock(&r->db_lock);
     int rc = avs_ingest_commit_failed(r->db, j->it, sig, j->err.msg, &err);
     pthread_mutex_unlock(&r->db_lock);
@@ -450,17 +481,6 @@ static int record_failure(struct job *j, const struct avs_signature *sig)
     }
     avs_log_warn("failed: %s", j->err.msg);
     return DONE_FAILED;
-}
-
-/* A write into the store failed: the video keeps what the index has (its temp files are gone),
- * and the run stops with the reason. */
-static int store_failure(struct job *j)
-{
-    avs_err_wrap(&j->err, "ingesting %s", j->it->source);
-    pthread_mutex_lock(&j->r->db_lock); /* as avs_ingest_commit_ok's writer of fatal_err */
-    j->r->fatal_err = j->err;
-    pthread_mutex_unlock(&j->r->db_lock);
-    return DONE_FATAL;
 }
 
 /* After a commit: files of an older version of this video that the new one lacks. */
@@ -511,7 +531,8 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
     if (it->problem) {
         avs_err_set(&j.err, "%s", it->problem);
         done = record_failure(&j, &sig);
-    } else if (produce(&j, res, &has_mask) || store_write(&j, stage_commit(&j.files, &j.err))) {
+    } else if (produce(&j, res, &has_mask) || lock_video(&j) ||
+               store_write(&j, stage_commit(&j.files, &j.err))) {
         stage_free(&j.files);
         done = j.store_failed ? store_failure(&j) : record_failure(&j, &sig);
     } else {

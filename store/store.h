@@ -31,8 +31,38 @@
 #include <stdint.h>
 
 #include "core/common.h"
+#include "core/db.h"
 
 #define AVS_STORE_RATE 16000 /* audio samples per stored second (mono, 16 kHz) */
+
+/* A video's files and rows change together only under its lock: avs-ingest holds it
+ * exclusively from renaming a new version's files into place until its rows have committed
+ * (and the old version's leftover files are gone); a reader holds it shared from before it reads
+ * the video's rows until it has read the files they name, so it sees one version whole. The
+ * lock is a flock on the video's folder frames/<uid> (every ingested video has one).
+ *   struct avs_store_lock lk = AVS_STORE_UNLOCKED;
+ *   if (avs_store_lock(&lk, db, root, video_id, &err)) ...;   then avs_store_seconds, files
+ *   avs_store_unlock(&lk);
+ * A writer holds it for about its index's busy timeout at most, a reader only while it reads
+ * the files (not while it computes on them); either waits AVS_STORE_LOCK_WAIT_MS for the other,
+ * then fails saying so (a stopped process holds it). */
+struct avs_store_lock {
+    int fd; /* frames/<uid> while locked, else -1 */
+};
+#define AVS_STORE_UNLOCKED {-1}
+#define AVS_STORE_LOCK_WAIT_MS (2 * AVS_DB_BUSY_MS)
+/* Shared lock of the video with row id video_id. 0, or -1 with err (the video is no longer in
+ * the index: re-ingested or removed since the caller listed it; its folder is missing; the lock
+ * stayed held). */
+int avs_store_lock(struct avs_store_lock *l, sqlite3 *db, const char *root, int64_t video_id,
+                   struct avs_err *err);
+/* The writers' side (avs-ingest, its merge): the exclusive lock of the video with this uid.
+ * A video with no folder yet has no reader to keep out: l stays unlocked, 0. -1 with err when
+ * the lock stayed held by a reader or cannot be taken. */
+int avs_store_lock_writer(struct avs_store_lock *l, const char *root, const char *uid,
+                          struct avs_err *err);
+/* Release (NULL-safe, twice-safe). */
+void avs_store_unlock(struct avs_store_lock *l);
 
 /* The files of a video's seconds 1..n, paths relative to the store root (rows of the index's
  * `seconds` and `masks` tables). */

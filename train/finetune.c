@@ -371,9 +371,13 @@ static int load_video(struct avs_finetune *ft, const struct avs_tset *t, int fa,
 {
     const struct avs_tvideo *v = &t->v[vi];
     struct avs_store_seconds sec;
+    struct avs_store_lock lk = AVS_STORE_UNLOCKED; /* one version of its files (store/store.h) */
     size_t fr = (size_t)3 * ft->H * ft->W;
-    if (avs_store_seconds(&sec, ft->db, v->id, AVS_T, err))
+    if (avs_store_lock(&lk, ft->db, ft->root, v->id, err) ||
+        avs_store_seconds(&sec, ft->db, v->id, AVS_T, err)) {
+        avs_store_unlock(&lk);
         return avs_err_wrap(err, "video %s", v->uid);
+    }
     int rc = 0;
     for (int k = 0; k < AVS_T && rc == 0; k++) {
         size_t j = (size_t)i * AVS_T + k;
@@ -392,6 +396,7 @@ static int load_video(struct avs_finetune *ft, const struct avs_tset *t, int fa,
         avs_tbatch_put_mask(b, t, (int)j, v->mask[k], flip);
     }
     avs_store_seconds_free(&sec);
+    avs_store_unlock(&lk);
     return rc ? -1 : 0;
 }
 

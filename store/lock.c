@@ -1,0 +1,123 @@
+/* store/lock.c: a video's reader lock (store/store.h). */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/fs.h"
+#include "store/store.h"
+
+/* The uid of the ingested video with row id video_id (malloc'd), or NULL. */
+static char *video_uid(sqlite3 *db, int64_t video_id)
+{
+    sqlite3_stmt *st;
+    struct avs_err ignore;
+    if (avs_db_prepare(db, "SELECT uid FROM videos WHERE id = ?1 AND status = 'ok'", &st, &ignore))
+        return NULL;
+    sqlite3_bind_int64(st, 1, video_id);
+    char *uid = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        uid = avs_strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return uid;
+}
+
+static int gone(int64_t video_id, struct avs_err *err)
+{
+    return avs_err_set(err, "video %lld is no longer in the index (re-ingested or removed while "
+                       "this ran): run again to take its current version", (long long)video_id);
+}
+
+/* 1 when fd is still the folder root/rel (not one removed and made again meanwhile). */
+static int same_folder(int fd, const char *root, const char *rel)
+{
+    struct avs_err ignore;
+    struct stat a, b;
+    int now = -1, same = 0;
+    if (avs_fs_open_under(root, rel, 0, &now, &ignore) == 0) {
+        same = fstat(fd, &a) == 0 && fstat(now, &b) == 0 && a.st_dev == b.st_dev &&
+               a.st_ino == b.st_ino;
+        close(now);
+    }
+    return same;
+}
+
+/* Opens and locks frames/<uid> into *fd: 0; 1 when the folder changed while we waited (try
+ * again); -1 with err. */
+static int lock_folder(int *fd, const char *root, const char *rel, struct avs_err *err)
+{
+    char *shown = avs_fs_join(root, rel);
+    int rc = avs_fs_open_under(root, rel, 0, fd, err);
+    if (rc == 0) {
+        int w = avs_fs_flock_wait(*fd, 0, AVS_STORE_LOCK_WAIT_MS);
+        if (w)
+            rc = avs_err_set(err, "%s: avs-ingest has held this video's lock for over %d s "
+                             "(is it stopped?): let it finish, then run again", shown,
+                             AVS_STORE_LOCK_WAIT_MS / 1000);
+        else if (!same_folder(*fd, root, rel))
+            rc = 1;
+        if (rc)
+            close(*fd), *fd = -1;
+    }
+    free(shown);
+    return rc;
+}
+
+int avs_store_lock(struct avs_store_lock *l, sqlite3 *db, const char *root, int64_t video_id,
+                   struct avs_err *err)
+{
+    l->fd = -1;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        char *uid = video_uid(db, video_id);
+        if (!uid)
+            return gone(video_id, err);
+        char *rel = avs_sprintf("frames/%s", uid);
+        int fd = -1, rc = lock_folder(&fd, root, rel, err);
+        free(uid), free(rel);
+        if (rc < 0)
+            return -1;
+        if (rc == 1)
+            continue;
+        /* the writer may have committed a new version before we held the lock */
+        char *now = video_uid(db, video_id);
+        if (!now) {
+            close(fd);
+            return gone(video_id, err);
+        }
+        free(now);
+        l->fd = fd;
+        return 0;
+    }
+    return avs_err_set(err, "video %lld: its folder under %s/frames was replaced again and again "
+                       "while this tried to read it: run again", (long long)video_id, root);
+}
+
+int avs_store_lock_writer(struct avs_store_lock *l, const char *root, const char *uid,
+                          struct avs_err *err)
+{
+    l->fd = -1;
+    char *rel = avs_sprintf("frames/%s", uid), *shown = avs_fs_join(root, rel);
+    struct avs_err ignore;
+    int fd = -1, rc = 0;
+    if (avs_fs_open_under(root, rel, 0, &fd, &ignore) == 0) {
+        int w = avs_fs_flock_wait(fd, 1, AVS_STORE_LOCK_WAIT_MS);
+        if (w)
+            rc = avs_err_set(err, "%s: a reader has held this video's lock for over %d s (is it "
+                             "stopped?): the video keeps its last version; let the reader "
+                             "finish, then run avs-ingest again", shown,
+                             AVS_STORE_LOCK_WAIT_MS / 1000);
+        if (rc)
+            close(fd);
+        else
+            l->fd = fd;
+    }
+    free(rel), free(shown);
+    return rc;
+}
+
+void avs_store_unlock(struct avs_store_lock *l)
+{
+    if (l && l->fd >= 0) {
+        close(l->fd); /* releases the flock */
+        l->fd = -1;
+    }
+}

@@ -1,0 +1,158 @@
+/* tests/test_store_lock.c: a reader of a video sees one version of it whole while avs-ingest
+ * replaces that video again and again (store/store.h, the video lock).
+ *
+ * A 3-second clip is ingested over and over by a child process, alternately at 32x32 and 48x48
+ * (another --size redoes the video: new files renamed into place, then its rows replaced in one
+ * transaction). Meanwhile this process reads the video in a loop as the programs do: the rows
+ * (its stored width, its seconds' paths), then, after a pause that stands for decoding time,
+ * the frame PNGs those rows name. Every frame must have the size its rows say.
+ *   with the lock (avs_store_lock before the rows, avs_store_unlock after the files): no frame
+ *     of another version, and every avs-ingest run exits 0 (it waited for the readers);
+ *   without it (the same loop, no lock): frames of the other version must show up, so the
+ *     check can tell the two apart.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/db.h"
+#include "core/fs.h"
+#include "core/image.h"
+#include "store/store.h"
+#include "tests/check.h"
+
+#define PASSES 6
+
+struct tally {
+    int reads, mixed, gone;
+};
+
+static void pause_ms(int ms)
+{
+    struct timespec t = {0, ms * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+/* id and stored width of the clip's video, or -1 when it has no ok row right now. */
+static int64_t video_row(sqlite3 *db, int *width)
+{
+    sqlite3_stmt *st;
+    struct avs_err err;
+    int64_t id = -1;
+    if (avs_db_prepare(db, "SELECT id, width FROM videos WHERE status = 'ok'", &st, &err))
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+        *width = sqlite3_column_int(st, 1);
+    }
+    sqlite3_finalize(st);
+    return id;
+}
+
+/* One read of the video; lock: as the programs read. */
+static void read_once(sqlite3 *db, const char *root, int lock, struct tally *t)
+{
+    int width = 0;
+    int64_t id = video_row(db, &width);
+    if (id < 0) {
+        t->gone++;
+        return;
+    }
+    struct avs_store_lock lk = AVS_STORE_UNLOCKED;
+    struct avs_store_seconds sec = {0};
+    struct avs_err err = {0};
+    if ((lock && avs_store_lock(&lk, db, root, id, &err)) ||
+        video_row(db, &width) != id || avs_store_seconds(&sec, db, id, 3, &err)) {
+        t->gone++; /* replaced between the listing and the lock: the programs say so and stop */
+        avs_store_unlock(&lk);
+        return;
+    }
+    pause_ms(20); /* decoding, or a slow disk */
+    t->reads++;
+    int mixed = 0;
+    for (int k = 0; k < 3; k++) {
+        char *p = avs_fs_join(root, sec.frame[k]);
+        struct avs_image img = {0};
+        if (avs_png_read(p, &img, NULL, &err) == 0)
+            mixed |= img.w != width;
+        else
+            mixed = 1; /* a file of the old version already dropped */
+        avs_image_free(&img);
+        free(p);
+    }
+    t->mixed += mixed;
+    avs_store_seconds_free(&sec);
+    avs_store_unlock(&lk);
+}
+
+/* The child: PASSES more ingests of the clip, alternating sizes; exits with the number that
+ * failed. */
+static void ingest_loop(const char *bin, const char *root, const char *clips)
+{
+    int failed = 0;
+    for (int p = 0; p < PASSES; p++) {
+        char *cmd = avs_sprintf("'%s/avs-ingest' -q -j 1 --root '%s' --size %s '%s'", bin, root,
+                                p % 2 ? "32x32" : "48x48", clips);
+        failed += system(cmd) != 0;
+        free(cmd);
+    }
+    _exit(failed);
+}
+
+/* Reads in a loop while the child ingests; the child's number of failed runs. */
+static int race(const char *bin, const char *root, const char *clips, int lock, struct tally *t)
+{
+    char *dbp = avs_db_path_for_root(root);
+    sqlite3 *db = NULL;
+    struct avs_err err = {0};
+    CHECK(avs_db_open_readonly(dbp, &db, &err) == 0, "%s", err.msg);
+    free(dbp);
+    if (!db)
+        return -1;
+    pid_t child = fork();
+    if (child == 0)
+        ingest_loop(bin, root, clips);
+    int status = 0;
+    while (waitpid(child, &status, WNOHANG) == 0)
+        read_once(db, root, lock, t);
+    avs_db_close(&db);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int main(void)
+{
+    const char *bin = getenv("AVS_BIN"), *tmp = check_tmpdir();
+    if (!bin || system("command -v ffmpeg > /dev/null 2>&1") != 0)
+        SKIP("needs AVS_BIN and the ffmpeg CLI (scripts/deps.sh installs it)");
+    char *clips = avs_sprintf("%s/clips", tmp), *root = avs_sprintf("%s/st", tmp);
+    char *cmd = avs_sprintf("mkdir -p '%s/c' && ffmpeg -v error -nostdin -y -f lavfi -i "
+                            "testsrc2=size=96x72:rate=10 -f lavfi -i sine=sample_rate=16000 -t 3 "
+                            "-c:v libx264 -pix_fmt yuv420p -c:a aac -shortest '%s/c/clip.mp4' && "
+                            "'%s/avs-ingest' -q -j 1 --root '%s' --size 32x32 '%s'",
+                            clips, clips, bin, root, clips);
+    int made = system(cmd) == 0;
+    free(cmd);
+    CHECK(made, "the clip and its first ingest");
+    if (made) {
+        struct tally locked = {0}, unlocked = {0};
+        int failed = race(bin, root, clips, 1, &locked);
+        printf("with the lock: %d reads, %d of another version, %d between versions; "
+               "%d avs-ingest runs failed\n", locked.reads, locked.mixed, locked.gone, failed);
+        CHECK(failed == 0, "every avs-ingest run beside a reader exits 0 (%d failed)", failed);
+        CHECK(locked.reads >= 2 * PASSES, "the reader read while ingest ran (%d reads)", locked.reads);
+        CHECK(locked.mixed == 0, "%d reads saw frames of another version than their rows",
+              locked.mixed);
+        failed = race(bin, root, clips, 0, &unlocked);
+        printf("without it: %d reads, %d of another version, %d between versions\n",
+               unlocked.reads, unlocked.mixed, unlocked.gone);
+        CHECK(failed == 0, "avs-ingest runs without a reader's lock (%d failed)", failed);
+        CHECK(unlocked.mixed > 0, "the check can tell: readers without the lock must see mixed "
+              "versions (%d reads)", unlocked.reads);
+    }
+    free(clips), free(root);
+    return check_summary("test_store_lock");
+}
