@@ -315,3 +315,8 @@ int avs_db_record_ranks(sqlite3 *db, int world, int per_node, const char *comm,
     sqlite3_finalize(st);
     return rc;
 }
+
+int64_t avs_db_new_video_id(sqlite3 *db)
+{
+    return avs_db_scalar_int(db, "SELECT coalesce(max(id), 0) + 1 FROM main.videos", 1);
+}

@@ -35,6 +35,10 @@ int avs_db_exec(sqlite3 *db, const char *sql, struct avs_err *err);
 int avs_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct avs_err *err);
 /* The index path for a store root: root/avs.db; free with free(). */
 char *avs_db_path_for_root(const char *root);
+/* The id for a video row about to replace another (inside the writer's transaction, before
+ * the old row is deleted): past every id in the table, so a replaced video's id is never
+ * given again and a reader holding it learns that its version is gone (store/store.h). */
+int64_t avs_db_new_video_id(sqlite3 *db);
 /* Run SELECT returning one integer; returns `fallback` when there is no row. */
 int64_t avs_db_scalar_int(sqlite3 *db, const char *sql, int64_t fallback);
 /* A sessions row (sql/schema.sql): program computed into run_id or set_id (<= 0: none) on

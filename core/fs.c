@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,22 +390,34 @@ void avs_fs_unlock(struct avs_fs_lock **lock)
     }
 }
 
+/* Once per process: the file system of fd takes no flock (ENOLCK, EOPNOTSUPP; EBADF for an
+ * exclusive lock on some NFS mounts), so the programs go on without. */
+static void no_locks_warning(int fd)
+{
+    static atomic_int told;
+    if (atomic_exchange(&told, 1))
+        return;
+    int e = errno;
+    char link[40], path[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    path[n > 0 ? n : 0] = '\0';
+    avs_log_warn("%s: its file system takes no locks (%s): readers and avs-ingest are not kept "
+                 "apart there; do not re-ingest a store while it is read", path, strerror(e));
+}
+
 int avs_fs_flock_wait(int fd, int exclusive, int timeout_ms)
 {
     const struct timespec tick = {0, 1000 * 1000}; /* short: a reader's gaps are short */
     for (int waited = 0;; waited += 1) {
         if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
             return 0;
-        if (errno != EWOULDBLOCK && errno != EINTR)
-            return 0; /* no locks on this file system (ENOLCK, EOPNOTSUPP; NFS: EBADF) */
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            no_locks_warning(fd);
+            return 0;
+        }
         if (waited >= timeout_ms)
             return 1;
         nanosleep(&tick, NULL);
     }
-}
-
-void avs_fs_flock_release(int fd)
-{
-    if (fd >= 0)
-        flock(fd, LOCK_UN);
 }

@@ -136,8 +136,8 @@ void avs_fs_unlock(struct avs_fs_lock **lock);
 /* A shared (readers) or exclusive (a writer) flock on the open file or folder fd, waited for
  * up to timeout_ms (polled every 1 ms): 0 held, or the file system takes no locks there
  * (ENOLCK, EOPNOTSUPP, EBADF on some NFS mounts: nothing can be done there but go on); 1 still
- * held by another process at the timeout. Released by avs_fs_flock_release or closing fd. */
+ * held by another process at the timeout (a warning, once, says when locks are missing).
+ * Released by closing fd. */
 int avs_fs_flock_wait(int fd, int exclusive, int timeout_ms);
-void avs_fs_flock_release(int fd);
 
 #endif

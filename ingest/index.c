@@ -237,9 +237,9 @@ static const char *INSERT_VIDEO =
     "INSERT INTO videos (uid, source, size, mtime_ns, hash, category, subset, split, duration, "
     "fps, src_width, src_height, width, height, video_codec, audio_codec, audio_rate, "
     "audio_channels, has_audio, n_seconds, decode_errors, status, error, frame_rule, avss_set, "
-    "name) "
+    "name, id) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-    "?20, ?21, ?22, ?23, ?24, ?25, ?26)";
+    "?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)";
 
 static void bind_item(sqlite3_stmt *st, const struct avs_ingest_item *it, const struct avs_signature *sig)
 {
@@ -341,11 +341,13 @@ static int commit_video(sqlite3 *db, const struct avs_ingest_item *it, const str
     sqlite3_stmt *st = NULL;
     if (avs_db_exec(db, "BEGIN IMMEDIATE", err))
         return -1;
+    int64_t id = avs_db_new_video_id(db);
     int rc = delete_old(db, it, err);
     if (!rc)
         rc = avs_db_prepare(db, INSERT_VIDEO, &st, err);
     if (!rc) {
         bind_item(st, it, sig);
+        sqlite3_bind_int64(st, 27, id);
         if (rows) {
             bind_rows(st, rows);
         } else {

@@ -114,12 +114,13 @@ static int copy_rows(struct merge *m, int64_t vid, struct avs_err *err)
 {
     if (avs_db_exec(m->db, "BEGIN IMMEDIATE", err))
         return -1;
-    char *ins = avs_sprintf("INSERT INTO main.videos (%s) SELECT %s FROM src.videos WHERE id = ?1",
-                            m->video_cols, m->video_cols);
+    char *ins = avs_sprintf("INSERT INTO main.videos (id, %s) SELECT ?2, %s FROM src.videos "
+                            "WHERE id = ?1", m->video_cols, m->video_cols);
+    int64_t id = avs_db_new_video_id(m->db); /* before the old row goes: never an old id */
     int rc = exec_ids(m->db, "DELETE FROM main.videos WHERE uid = (SELECT uid FROM src.videos WHERE id = ?1) "
                              "OR source = (SELECT source FROM src.videos WHERE id = ?1)", vid, 0, err);
     if (!rc)
-        rc = exec_ids(m->db, ins, vid, 0, err);
+        rc = exec_ids(m->db, ins, vid, id, err);
     int64_t nid = sqlite3_last_insert_rowid(m->db);
     if (!rc)
         rc = exec_ids(m->db, "INSERT INTO main.seconds (video_id, k, frame, audio, flags, released) "

@@ -8,7 +8,6 @@
  *   any failure: temp files removed, the video recorded as failed with the reason.
  */
 #include <dirent.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -473,8 +472,8 @@ static int record_failure(struct job *j, const struct avs_signature *sig)
     pthread_mutex_lock(&r->db_lock);
     int rc = avs_ingest_commit_failed(r->db, j->it, sig, j->err.msg, &err);
     pthread_mutex_unlock(&r->db_lock);
-    for (int i = 0; i < 4; i++)
-        avs_fs_rm_rf_under(r->o->root, j->rel[i], NULL); /* files of an older version */
+    for (int i = 0; i < 4 && rc == 0; i++) /* the old version's files, once its rows are gone */
+        avs_fs_rm_rf_under(r->o->root, j->rel[i], NULL);
     if (rc) {
         r->fatal_err = err;
         return DONE_FATAL;

@@ -1,5 +1,7 @@
 /* store/lock.c: a video's reader lock (store/store.h). */
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,13 +43,15 @@ static int same_folder(int fd, const char *root, const char *rel)
     return same;
 }
 
-/* Opens and locks frames/<uid> into *fd: 0; 1 when the folder changed while we waited (try
- * again); -1 with err. */
+/* Opens and locks frames/<uid> into *fd: 0; 1 when the folder is missing or changed while we
+ * waited (the caller looks again); -1 with err. */
 static int lock_folder(int *fd, const char *root, const char *rel, struct avs_err *err)
 {
     char *shown = avs_fs_join(root, rel);
     int rc = avs_fs_open_under(root, rel, 0, fd, err);
-    if (rc == 0) {
+    if (rc && errno == ENOENT)
+        rc = 1;
+    else if (rc == 0) {
         int w = avs_fs_flock_wait(*fd, 0, AVS_STORE_LOCK_WAIT_MS);
         if (w)
             rc = avs_err_set(err, "%s: avs-ingest has held this video's lock for over %d s "
@@ -66,29 +70,29 @@ int avs_store_lock(struct avs_store_lock *l, sqlite3 *db, const char *root, int6
                    struct avs_err *err)
 {
     l->fd = -1;
-    for (int attempt = 0; attempt < 8; attempt++) {
+    int rc = 1;
+    for (int attempt = 0; attempt < 8 && rc == 1; attempt++) {
         char *uid = video_uid(db, video_id);
         if (!uid)
             return gone(video_id, err);
         char *rel = avs_sprintf("frames/%s", uid);
-        int fd = -1, rc = lock_folder(&fd, root, rel, err);
-        free(uid), free(rel);
-        if (rc < 0)
-            return -1;
-        if (rc == 1)
-            continue;
-        /* the writer may have committed a new version before we held the lock */
-        char *now = video_uid(db, video_id);
-        if (!now) {
+        int fd = -1;
+        rc = lock_folder(&fd, root, rel, err);
+        /* a replaced video gets a new id (avs_db_new_video_id): the same uid under this id now
+         * means the version we listed, and its rows are the ones the files belong to */
+        char *now = rc == 0 ? video_uid(db, video_id) : NULL;
+        if (rc == 0 && (!now || strcmp(now, uid)))
+            rc = gone(video_id, err);
+        if (rc == 0)
+            l->fd = fd;
+        else if (fd >= 0)
             close(fd);
-            return gone(video_id, err);
-        }
-        free(now);
-        l->fd = fd;
-        return 0;
+        free(uid), free(rel), free(now);
     }
-    return avs_err_set(err, "video %lld: its folder under %s/frames was replaced again and again "
-                       "while this tried to read it: run again", (long long)video_id, root);
+    if (rc == 1) /* the folder kept missing while the video stayed in the index */
+        rc = avs_err_set(err, "video %lld: its folder under %s/frames is missing: re-ingest it",
+                         (long long)video_id, root);
+    return rc;
 }
 
 int avs_store_lock_writer(struct avs_store_lock *l, const char *root, const char *uid,

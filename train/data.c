@@ -255,7 +255,7 @@ int avs_tset_load(struct avs_tset *t, sqlite3 *db, const char *root, const char 
     if (avs_tset_videos(db, subset, split, &st, err))
         return -1;
     int cap = 0, rc = 0;
-    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    while (sqlite3_step(st) == SQLITE_ROW) {
         if (!t->avss && sqlite3_column_int(st, 3) < AVS_T) {
             t->n_short++;
             continue;
@@ -264,25 +264,32 @@ int avs_tset_load(struct avs_tset *t, sqlite3 *db, const char *root, const char 
             cap = cap ? 2 * cap : 64;
             t->v = avs_realloc(t->v, (size_t)cap * sizeof *t->v);
         }
-        struct avs_tvideo *v = &t->v[t->n];
+        struct avs_tvideo *v = &t->v[t->n++];
         memset(v, 0, sizeof *v);
         v->id = sqlite3_column_int64(st, 0);
         v->uid = avs_strdup((const char *)sqlite3_column_text(st, 1));
         const char *c = (const char *)sqlite3_column_text(st, 2);
         v->category = c ? avs_strdup(c) : NULL;
-        t->n++;
-        int r = fill_video(t, db, root, v, loss, err);
-        if (r < 0)
-            rc = avs_err_wrap(err, "video %s", v->uid);
-        else if (r == 1) {
-            t->n_nofeat++;
-            t->n--;
-            free(v->uid), free(v->category);
-            for (int k = 0; k < AVS_T_MAX; k++)
-                free(v->mask[k]), free(v->mask_path[k]);
-        }
     }
+    /* finalized before the videos are filled: an open statement keeps its read snapshot, and
+     * a video's rows must be read after its lock is held, as they are now (store/store.h) */
     sqlite3_finalize(st);
+    int kept = 0;
+    for (int i = 0; i < t->n; i++) {
+        struct avs_tvideo *v = &t->v[i];
+        int r = rc ? -1 : fill_video(t, db, root, v, loss, err);
+        if (r < 0 && rc == 0)
+            rc = avs_err_wrap(err, "video %s", v->uid);
+        if (r == 0) {
+            t->v[kept++] = *v;
+            continue;
+        }
+        t->n_nofeat += r == 1;
+        free(v->uid), free(v->category);
+        for (int k = 0; k < AVS_T_MAX; k++)
+            free(v->mask[k]), free(v->mask_path[k]);
+    }
+    t->n = kept;
     if (rc == 0 && cover_records(t, err))
         rc = -1;
     return rc ? rc : verify_records(t, err);
