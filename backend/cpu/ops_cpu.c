@@ -276,31 +276,33 @@ static void softmax_bwd(float *dx, const float *dy, const float *y, int rows, in
     }
 }
 
-/* LayerNorm over C of [outer, C, inner] in blocks of up to LN_IB positions (o, i0..i0+n): the
- * loops over C run outside, the positions inside (contiguous when inner > 1, vectorised), each
- * position's sums in C order as one position at a time would: the same bits, a fraction of
- * the passes' latency. x, y, mean, rstd point at the block's first position. */
+/* LayerNorm over C of [outer, C, inner] in blocks of up to LN_IB positions: the loops over C
+ * run outside, the positions inside (vectorised), each position's sums in C order as one
+ * position at a time would: the same bits, a fraction of the passes' latency. A block's
+ * element (c, j) is at [c * cs + j * ps]: inner > 1, positions i0.. of one o (cs = inner,
+ * ps = 1); inner = 1 (tokens [M, C]), rows o0.. (cs = 1, ps = C). x, y, mean, rstd point at
+ * the block's first position. */
 #define LN_IB 32
 
 static void ln_fwd_block(float *y, float *mean, float *rstd, const float *x, const float *w,
-                         const float *b, int C, int inner, int n, float eps)
+                         const float *b, int C, size_t cs, size_t ps, int n, float eps)
 {
     double s[LN_IB] = {0}, s2[LN_IB] = {0}, m[LN_IB];
     float mf[LN_IB], r[LN_IB];
     for (int c = 0; c < C; c++) {
-        const float *a = x + (size_t)c * inner;
+        const float *a = x + (size_t)c * cs;
 #pragma omp simd
         for (int j = 0; j < n; j++)
-            s[j] += a[j];
+            s[j] += a[j * ps];
     }
 #pragma omp simd
     for (int j = 0; j < n; j++)
         m[j] = s[j] / C;
     for (int c = 0; c < C; c++) {
-        const float *a = x + (size_t)c * inner;
+        const float *a = x + (size_t)c * cs;
 #pragma omp simd
         for (int j = 0; j < n; j++) {
-            double d = a[j] - m[j];
+            double d = a[j * ps] - m[j];
             s2[j] += d * d;
         }
     }
@@ -310,52 +312,73 @@ static void ln_fwd_block(float *y, float *mean, float *rstd, const float *x, con
         mean[j] = mf[j], rstd[j] = r[j];
     }
     for (int c = 0; c < C; c++) {
-        const float *a = x + (size_t)c * inner;
-        float *z = y + (size_t)c * inner;
+        const float *a = x + (size_t)c * cs;
+        float *z = y + (size_t)c * cs;
         if (w) {
             float wc = w[c], bc = b[c];
 #pragma omp simd
             for (int j = 0; j < n; j++)
-                z[j] = (a[j] - mf[j]) * r[j] * wc + bc;
+                z[j * ps] = (a[j * ps] - mf[j]) * r[j] * wc + bc;
         } else {
 #pragma omp simd
             for (int j = 0; j < n; j++)
-                z[j] = (a[j] - mf[j]) * r[j];
+                z[j * ps] = (a[j * ps] - mf[j]) * r[j];
         }
     }
 }
 
-/* blocks of LN_IB positions along inner (one position per row when inner = 1) */
-static int ln_blocks(int inner)
+/* The blocks of [outer, C, inner]: inner > 1, blocks of LN_IB positions along inner for each
+ * o; inner = 1, blocks of LN_IB rows. Block k's first position, element strides and size. */
+struct ln_cut {
+    int outer, C, inner, per_o, nb;
+};
+
+static struct ln_cut ln_cut(int outer, int C, int inner)
 {
-    return (inner + LN_IB - 1) / LN_IB;
+    struct ln_cut u = {outer, C, inner, 0, 0};
+    u.per_o = inner > 1 ? (inner + LN_IB - 1) / LN_IB : 0;
+    u.nb = inner > 1 ? outer * u.per_o : (outer + LN_IB - 1) / LN_IB;
+    return u;
+}
+
+/* Block k: *at (element offset), *st (offset into mean/rstd), *cs, *ps; its positions. */
+static int ln_block(const struct ln_cut *u, int k, size_t *at, size_t *st, size_t *cs, size_t *ps)
+{
+    if (u->inner > 1) {
+        int o = k / u->per_o, i0 = (k % u->per_o) * LN_IB;
+        *at = (size_t)o * u->C * u->inner + i0, *st = (size_t)o * u->inner + i0;
+        *cs = (size_t)u->inner, *ps = 1;
+        return u->inner - i0 < LN_IB ? u->inner - i0 : LN_IB;
+    }
+    int o0 = k * LN_IB;
+    *at = (size_t)o0 * u->C, *st = (size_t)o0, *cs = 1, *ps = (size_t)u->C;
+    return u->outer - o0 < LN_IB ? u->outer - o0 : LN_IB;
 }
 
 static void layernorm_fwd(float *y, float *mean, float *rstd, const float *x, const float *w,
                           const float *b, int outer, int C, int inner, float eps)
 {
-    int nb = ln_blocks(inner);
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)outer * C * inner > PAR_MIN)
-    for (int o = 0; o < outer; o++)
-        for (int k = 0; k < nb; k++) {
-            int i0 = k * LN_IB, n = inner - i0 < LN_IB ? inner - i0 : LN_IB;
-            size_t at = (size_t)o * C * inner + i0, st = (size_t)o * inner + i0;
-            ln_fwd_block(y + at, mean + st, rstd + st, x + at, w, b, C, inner, n, eps);
-        }
+    struct ln_cut u = ln_cut(outer, C, inner);
+#pragma omp parallel for schedule(static) if ((size_t)outer * C * inner > PAR_MIN)
+    for (int k = 0; k < u.nb; k++) {
+        size_t at, st, cs, ps;
+        int n = ln_block(&u, k, &at, &st, &cs, &ps);
+        ln_fwd_block(y + at, mean + st, rstd + st, x + at, w, b, C, cs, ps, n, eps);
+    }
 }
 
 /* dx of one block: dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w */
 static void ln_bwd_block(float *dx, const float *dy, const float *x, const float *mean,
-                         const float *rstd, const float *w, int C, int inner, int n)
+                         const float *rstd, const float *w, int C, size_t cs, size_t ps, int n)
 {
     double s1[LN_IB] = {0}, s2[LN_IB] = {0};
     float a1[LN_IB], a2[LN_IB];
     for (int c = 0; c < C; c++) {
-        const float *p = dy + (size_t)c * inner, *q = x + (size_t)c * inner;
+        const float *p = dy + (size_t)c * cs, *q = x + (size_t)c * cs;
         float wc = w ? w[c] : 1.0f;
 #pragma omp simd
         for (int j = 0; j < n; j++) {
-            float g = p[j] * wc, xh = (q[j] - mean[j]) * rstd[j];
+            float g = p[j * ps] * wc, xh = (q[j * ps] - mean[j]) * rstd[j];
             s1[j] += g;
             s2[j] += (double)g * xh;
         }
@@ -364,12 +387,12 @@ static void ln_bwd_block(float *dx, const float *dy, const float *x, const float
     for (int j = 0; j < n; j++)
         a1[j] = (float)(s1[j] / C), a2[j] = (float)(s2[j] / C);
     for (int c = 0; c < C; c++) {
-        const float *p = dy + (size_t)c * inner, *q = x + (size_t)c * inner;
-        float *d = dx + (size_t)c * inner, wc = w ? w[c] : 1.0f;
+        const float *p = dy + (size_t)c * cs, *q = x + (size_t)c * cs;
+        float *d = dx + (size_t)c * cs, wc = w ? w[c] : 1.0f;
 #pragma omp simd
         for (int j = 0; j < n; j++) {
-            float g = p[j] * wc, xh = (q[j] - mean[j]) * rstd[j];
-            d[j] += rstd[j] * (g - a1[j] - xh * a2[j]);
+            float g = p[j * ps] * wc, xh = (q[j * ps] - mean[j]) * rstd[j];
+            d[j * ps] += rstd[j] * (g - a1[j] - xh * a2[j]);
         }
     }
 }
@@ -404,14 +427,13 @@ static void layernorm_bwd(float *dx, float *dw, float *db, const float *dy, cons
                           const float *mean, const float *rstd, const float *w, int outer, int C,
                           int inner)
 {
-    int nb = ln_blocks(inner);
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)outer * C * inner > PAR_MIN)
-    for (int o = 0; o < outer; o++)
-        for (int k = 0; k < nb; k++) {
-            int i0 = k * LN_IB, n = inner - i0 < LN_IB ? inner - i0 : LN_IB;
-            size_t at = (size_t)o * C * inner + i0, st = (size_t)o * inner + i0;
-            ln_bwd_block(dx + at, dy + at, x + at, mean + st, rstd + st, w, C, inner, n);
-        }
+    struct ln_cut u = ln_cut(outer, C, inner);
+#pragma omp parallel for schedule(static) if ((size_t)outer * C * inner > PAR_MIN)
+    for (int k = 0; k < u.nb; k++) {
+        size_t at, st, cs, ps;
+        int n = ln_block(&u, k, &at, &st, &cs, &ps);
+        ln_bwd_block(dx + at, dy + at, x + at, mean + st, rstd + st, w, C, cs, ps, n);
+    }
     if (dw)
         ln_bwd_params(dw, db, dy, x, mean, rstd, outer, C, inner);
 }
