@@ -17,6 +17,9 @@ double avs_cpu_softmax_kl(float *dv, float *da, const float *v, const float *a, 
                           int cols, float scale);
 void avs_cpu_adapool_fwd(float *y, const float *x, int NC, int H, int W, int OH, int OW);
 void avs_cpu_adapool_bwd(float *dx, const float *dy, int NC, int H, int W, int OH, int OW);
+/* The table's gelu_fwd, gelu_bwd: the exact (erf) form, vectorised (backend/cpu/gelu.c). */
+void avs_cpu_gelu_fwd(float *y, const float *x, size_t n);
+void avs_cpu_gelu_bwd(float *dx, const float *dy, const float *x, size_t n);
 /* The table's softmax_ce (backend/cpu/loss.c). */
 double avs_cpu_softmax_ce(float *dx, const float *x, const float *lab, int B, int C, int n,
                           float scale);

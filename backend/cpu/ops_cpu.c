@@ -212,24 +212,6 @@ static void relu_bwd(float *dx, const float *dy, const float *x, size_t n)
     }
 }
 
-static void gelu_fwd(float *y, const float *x, size_t n)
-{
-#pragma omp parallel for schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-}
-
-static void gelu_bwd(float *dx, const float *dy, const float *x, size_t n)
-{
-    const float k = (float)(0.5 * M_2_SQRTPI * M_SQRT1_2); /* 1/sqrt(2 pi) */
-#pragma omp parallel for schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float cdf = 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-        float pdf = k * expf(-0.5f * x[i] * x[i]);
-        dx[i] += dy[i] * (cdf + x[i] * pdf);
-    }
-}
-
 static void sigmoid_fwd(float *y, const float *x, size_t n)
 {
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
@@ -871,8 +853,8 @@ static const struct avs_ops cpu_ops = {
     .bias_bwd = bias_bwd,
     .relu_fwd = relu_fwd,
     .relu_bwd = relu_bwd,
-    .gelu_fwd = gelu_fwd,
-    .gelu_bwd = gelu_bwd,
+    .gelu_fwd = avs_cpu_gelu_fwd,
+    .gelu_bwd = avs_cpu_gelu_bwd,
     .sigmoid_fwd = sigmoid_fwd,
     .sigmoid_bwd = sigmoid_bwd,
     .softmax_fwd = softmax_fwd,

@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "backend/gelu_math.h"
 #include "backend/ops.h"
 
 #ifdef __CUDACC__
@@ -29,16 +30,13 @@
 
 static inline AVS_HD float avs_k_gelu(float x)
 {
-    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
+    return avs_gelu(x); /* backend/gelu_math.h, the cpu's formula */
 }
 
 /* d gelu / dx = Phi(x) + x phi(x) */
 static inline AVS_HD float avs_k_gelu_grad(float x)
 {
-    const float k = 0.39894228040143267794f; /* 1/sqrt(2 pi) */
-    float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752440f));
-    float pdf = k * expf(-0.5f * x * x);
-    return cdf + x * pdf;
+    return avs_gelu_grad(x);
 }
 
 static inline AVS_HD float avs_k_sigmoid(float x)
