@@ -16,7 +16,7 @@
  * libm's erff form cancels. Every element takes the same path through the same operations
  * (both branches computed, one selected), so a value's result never depends on its position
  * or the thread count. The cpu backend's loops (backend/cpu/gelu.c) and the CUDA kernels
- * (backend/cuda/k_math.h) call these functions; tests/test_backend_ops checks them against
+ * (backend/cuda/k_math.h) call these functions; tests/test_backend_gelu checks them against
  * the double erf. */
 #ifndef AVS_BACKEND_GELU_MATH_H
 #define AVS_BACKEND_GELU_MATH_H

@@ -294,6 +294,7 @@ static void ln_case(int outer, int C, int inner)
 static void test_layernorm(void)
 {
     ln_case(7, 64, 1);   /* last-dim LayerNorm (PVT) */
+    ln_case(70, 32, 1);  /* rows in blocks of 32: two whole blocks and a tail */
     ln_case(3, 5, 33);   /* a block and a 1-position tail */
     ln_case(2, 256, 49); /* the head's 7x7 stage */
     ln_case(2, 16, 70);

@@ -319,7 +319,7 @@ static struct ln_cut ln_cut(int outer, int C, int inner)
 {
     struct ln_cut u = {outer, C, inner, 0, 0};
     u.per_o = inner > 1 ? (inner + LN_IB - 1) / LN_IB : 0;
-    u.nb = inner > 1 ? outer * u.per_o : (outer + LN_IB - 1) / LN_IB;
+    u.nb = inner < 1 ? 0 : inner > 1 ? outer * u.per_o : (outer + LN_IB - 1) / LN_IB;
     return u;
 }
 
