@@ -210,7 +210,15 @@ static int merge_video(struct merge *m, sqlite3_stmt *row, struct avs_err *err)
         m->stats->failed++;
         return 0;
     }
+    if (avs_store_marked(m->src, uid)) {
+        avs_log_warn("merge: %s in %s: avs-ingest stopped while it replaced this video there: "
+                     "run avs-ingest on that store again; not merged", uid, m->src);
+        m->stats->failed++;
+        return 0;
+    }
     int state = compare_dest(m, row);
+    if (state == SAME && avs_store_marked(m->dest, uid))
+        state = MERGED; /* an earlier merge was killed while placing it: redo */
     if (state == SAME) {
         m->stats->unchanged++;
         return 0;
@@ -222,12 +230,13 @@ static int merge_video(struct merge *m, sqlite3_stmt *row, struct avs_err *err)
         return 0;
     }
     struct avs_store_lock lk; /* readers of the destination see one version (store/store.h) */
-    if (avs_store_lock_writer(&lk, m->dest, uid, err) || place_files(m, vid, err) ||
-        copy_rows(m, vid, err)) {
+    if (avs_store_lock_writer(&lk, m->dest, uid, err) || avs_store_mark(&lk, err) ||
+        place_files(m, vid, err) || copy_rows(m, vid, err)) {
         avs_store_unlock(&lk);
         return avs_err_wrap(err, "merging %s from %s", uid, m->src);
     }
     drop_stale_merged(m, vid, uid, sqlite3_column_int(row, 6));
+    avs_store_unmark(&lk);
     avs_store_unlock(&lk);
     m->stats->ingested++;
     m->stats->failed += !strcmp((const char *)sqlite3_column_text(row, 5), "failed");

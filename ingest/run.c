@@ -120,6 +120,12 @@ static int lock_video(struct job *j)
     return store_write(j, avs_store_lock_writer(&j->lock, j->r->o->root, j->it->uid, &j->err));
 }
 
+/* The lock, and the mark that stays if we are killed before the new rows commit. */
+static int lock_and_mark(struct job *j)
+{
+    return lock_video(j) || store_write(j, avs_store_mark(&j->lock, &j->err)) ? -1 : 0;
+}
+
 static int stage_commit(struct staged *s, struct avs_err *err)
 {
     for (size_t i = 0; i < s->n; i++)
@@ -520,6 +526,8 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
     int state = check_unchanged(&j, &sig);
     if (state < 0)
         return DONE_FATAL;
+    if (state != AVS_INGEST_CHANGED && avs_store_marked(r->o->root, it->uid))
+        state = AVS_INGEST_CHANGED; /* killed while replacing it: rows and files disagree */
     if (state == AVS_INGEST_STILL_FAILED)
         return DONE_STILL_FAILED;
     if (state != AVS_INGEST_CHANGED)
@@ -530,7 +538,7 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
     if (it->problem) {
         avs_err_set(&j.err, "%s", it->problem);
         done = record_failure(&j, &sig);
-    } else if (produce(&j, res, &has_mask) || lock_video(&j) ||
+    } else if (produce(&j, res, &has_mask) || lock_and_mark(&j) ||
                store_write(&j, stage_commit(&j.files, &j.err))) {
         stage_free(&j.files);
         done = j.store_failed ? store_failure(&j) : record_failure(&j, &sig);
@@ -546,6 +554,8 @@ static int ingest_item(struct run *r, const struct avs_ingest_item *it, struct a
         if (it->avss_set)
             free(view.category);
         drop_stale(&j, res->n_seconds, has_mask);
+        if (rc == 0)
+            avs_store_unmark(&j.lock);
         stage_free(&j.files);
         done = rc ? DONE_FATAL : DONE_INGESTED;
     }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,13 @@ static char *video_uid(sqlite3 *db, int64_t video_id)
         uid = avs_strdup((const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
     return uid;
+}
+
+#define MARK ".replacing"
+
+static int has_mark(int dirfd)
+{
+    return faccessat(dirfd, MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 static int gone(int64_t video_id, struct avs_err *err)
@@ -59,6 +67,10 @@ static int lock_folder(int *fd, const char *root, const char *rel, struct avs_er
                              AVS_STORE_LOCK_WAIT_MS / 1000);
         else if (!same_folder(*fd, root, rel))
             rc = 1;
+        else if (has_mark(*fd))
+            rc = avs_err_set(err, "%s: avs-ingest stopped while it replaced this video (its "
+                             "rows and files are of two versions): run avs-ingest again to "
+                             "finish it", shown);
         if (rc)
             close(*fd), *fd = -1;
     }
@@ -124,4 +136,35 @@ void avs_store_unlock(struct avs_store_lock *l)
         close(l->fd); /* releases the flock */
         l->fd = -1;
     }
+}
+
+int avs_store_mark(const struct avs_store_lock *l, struct avs_err *err)
+{
+    if (l->fd < 0)
+        return 0;
+    int fd = openat(l->fd, MARK, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return avs_err_set(err, "cannot create the mark %s in the video's folder: %s", MARK,
+                           strerror(errno));
+    close(fd);
+    return 0;
+}
+
+void avs_store_unmark(const struct avs_store_lock *l)
+{
+    if (l->fd >= 0)
+        unlinkat(l->fd, MARK, 0);
+}
+
+int avs_store_marked(const char *root, const char *uid)
+{
+    char *rel = avs_sprintf("frames/%s", uid);
+    int fd = -1, marked = 0;
+    struct avs_err ignore;
+    if (avs_fs_open_under(root, rel, 0, &fd, &ignore) == 0) {
+        marked = has_mark(fd);
+        close(fd);
+    }
+    free(rel);
+    return marked;
 }

@@ -63,6 +63,15 @@ int avs_store_lock_writer(struct avs_store_lock *l, const char *root, const char
                           struct avs_err *err);
 /* Release (NULL-safe, twice-safe). */
 void avs_store_unlock(struct avs_store_lock *l);
+/* The mark a writer holding l leaves in frames/<uid> (".replacing") from before its first
+ * rename until the new rows have committed: if it is killed in between, the rows are the old
+ * version and some files the new one. avs_store_lock then refuses the video (run avs-ingest
+ * again), avs-ingest redoes it whatever its signature says, and merge refuses it as a
+ * source. No-ops while l holds no folder (a new video: no rows, no reader). */
+int avs_store_mark(const struct avs_store_lock *l, struct avs_err *err);
+void avs_store_unmark(const struct avs_store_lock *l);
+/* 1 when root/frames/<uid> carries the mark. */
+int avs_store_marked(const char *root, const char *uid);
 
 /* The files of a video's seconds 1..n, paths relative to the store root (rows of the index's
  * `seconds` and `masks` tables). */

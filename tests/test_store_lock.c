@@ -10,6 +10,11 @@
  *     of another version, and every avs-ingest run exits 0 (it waited for the readers);
  *   without it (the same loop, no lock): frames of the other version must show up, so the
  *     check can tell the two apart.
+ * Then kill -9 inside the window: avs-ingest re-ingesting at 48x48 is killed just after its
+ * second frame is renamed into place (tests/shim/failwrite.so, AVS_KILL_AT_RENAME), so the
+ * rows say 32x32 and two frames are 48x48. A reader must refuse the video (the mark avs-ingest
+ * left), and avs-ingest run again with the rows' own options (its signature unchanged) must
+ * redo it: afterwards every frame is 32x32 and the reader takes the video.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -129,6 +134,73 @@ static int race(const char *bin, const char *root, const char *clips, int lock, 
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Widths of the video's stored frames 1..3 as the files are (-1: unreadable). */
+static void frame_widths(const char *root, int w[3])
+{
+    for (int k = 0; k < 3; k++) {
+        char *p = avs_sprintf("%s/frames/clip/%d.png", root, k + 1);
+        struct avs_image img = {0};
+        struct avs_err err;
+        w[k] = avs_png_read(p, &img, NULL, &err) == 0 ? img.w : -1;
+        avs_image_free(&img);
+        free(p);
+    }
+}
+
+/* 0 when a reader takes the video now; -1 with err otherwise. */
+static int reader_takes(const char *root, struct avs_err *err)
+{
+    char *dbp = avs_db_path_for_root(root);
+    sqlite3 *db = NULL;
+    int w, rc = avs_db_open_readonly(dbp, &db, err);
+    free(dbp);
+    struct avs_store_lock lk = AVS_STORE_UNLOCKED;
+    if (rc == 0)
+        rc = avs_store_lock(&lk, db, root, video_row(db, &w), err);
+    avs_store_unlock(&lk);
+    avs_db_close(&db);
+    return rc;
+}
+
+static void killed_in_the_window(const char *bin, const char *root, const char *clips)
+{
+    char *shim = avs_sprintf("%s/../tests/shim/failwrite.so", bin);
+    if (access(shim, R_OK) != 0) {
+        CHECK(0, "no %s (make builds it)", shim);
+        free(shim);
+        return;
+    }
+    char *asan = NULL, line[4096] = "";
+    char *ldd = avs_sprintf("ldd '%s/avs-ingest' | awk '/libasan/ { print $3 }'", bin);
+    FILE *f = popen(ldd, "r");
+    if (f && fgets(line, sizeof line, f))
+        line[strcspn(line, "\n")] = '\0', asan = line[0] ? line : NULL;
+    if (f)
+        pclose(f);
+    char *cmd = avs_sprintf("LD_PRELOAD='%s%s%s' AVS_FAIL_PATH=/frames/ AVS_KILL_AT_RENAME=2 "
+                            "'%s/avs-ingest' -q -j 1 --root '%s' --size 48x48 '%s' 2> /dev/null",
+                            asan ? asan : "", asan ? ":" : "", shim, bin, root, clips);
+    int st = system(cmd), w[3];
+    int killed = (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) ||
+                 (WIFEXITED(st) && WEXITSTATUS(st) == 128 + SIGKILL); /* the shell's report */
+    CHECK(killed, "avs-ingest killed at its second frame's rename (status %d)", st);
+    frame_widths(root, w);
+    CHECK(w[0] == 48 && w[1] == 48 && w[2] == 32, "the kill left frames of two versions: widths "
+          "%d %d %d (48 48 32 expected)", w[0], w[1], w[2]);
+    struct avs_err err = {0};
+    CHECK(reader_takes(root, &err) != 0 && strstr(err.msg, "stopped while it replaced"),
+          "a reader refuses the torn video: %s", err.msg[0] ? err.msg : "(it read it)");
+    free(cmd);
+    cmd = avs_sprintf("'%s/avs-ingest' -q -j 1 --root '%s' --size 32x32 '%s'", bin, root, clips);
+    CHECK(system(cmd) == 0, "avs-ingest again with the rows' options");
+    frame_widths(root, w);
+    CHECK(w[0] == 32 && w[1] == 32 && w[2] == 32, "redone whatever its signature said: widths "
+          "%d %d %d", w[0], w[1], w[2]);
+    err.msg[0] = '\0';
+    CHECK(reader_takes(root, &err) == 0, "a reader takes the healed video: %s", err.msg);
+    free(cmd), free(ldd), free(shim);
+}
+
 int main(void)
 {
     const char *bin = getenv("AVS_BIN"), *tmp = check_tmpdir();
@@ -162,6 +234,7 @@ int main(void)
         CHECK(failed == 0, "avs-ingest runs without a reader's lock (%d failed)", failed);
         CHECK(unlocked.mixed > 0, "the check can tell: readers without the lock must see mixed "
               "versions (%d reads)", unlocked.reads);
+        killed_in_the_window(bin, root, clips);
     }
     free(clips), free(root);
     return check_summary("test_store_lock");

@@ -8,6 +8,9 @@
  *   AVS_FAIL_PATH=S      count only calls on files whose path contains S (default: every
  *                        regular file; pipes, terminals and sockets are never counted)
  *   AVS_FAIL_COUNT=FILE  at exit, the number of counted calls is written to FILE
+ *   AVS_KILL_AT_RENAME=N the process kills itself (SIGKILL) just after its Nth rename or
+ *                        renameat whose target path contains AVS_FAIL_PATH (any, unset): a
+ *                        kill -9 at an exact point of a commit (tests/test_store_lock.c)
  *
  * Counted calls: write, pwrite, pwrite64, writev, pwritev, fsync, fdatasync. stdio's own
  * writes go through glibc's internal write and are not seen: the suite writes files with
@@ -17,6 +20,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +141,50 @@ int fdatasync(int fd)
     if (!f)
         f = (sync_fn)real("fdatasync");
     return should_fail(fd) ? -1 : f(fd);
+}
+
+static atomic_long n_renames;
+
+/* After a rename to path: kill -9 here when it is the AVS_KILL_AT_RENAME-th counted one. */
+static void maybe_die(const char *path)
+{
+    const char *at = getenv("AVS_KILL_AT_RENAME"), *want = getenv("AVS_FAIL_PATH");
+    if (!at || atol(at) <= 0 || (want && *want && !strstr(path, want)))
+        return;
+    if (atomic_fetch_add(&n_renames, 1) + 1 == atol(at))
+        kill(getpid(), SIGKILL);
+}
+
+typedef int (*rename_fn)(const char *, const char *);
+typedef int (*renameat_fn)(int, const char *, int, const char *);
+
+int rename(const char *from, const char *to)
+{
+    static rename_fn f;
+    if (!f)
+        f = (rename_fn)real("rename");
+    int rc = f(from, to);
+    if (rc == 0)
+        maybe_die(to);
+    return rc;
+}
+
+int renameat(int fromdir, const char *from, int todir, const char *to)
+{
+    static renameat_fn f;
+    if (!f)
+        f = (renameat_fn)real("renameat");
+    int rc = f(fromdir, from, todir, to);
+    if (rc == 0) {
+        char link[64], path[4096];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", todir);
+        ssize_t n = todir == AT_FDCWD ? 0 : readlink(link, path, sizeof path - 1);
+        path[n > 0 ? n : 0] = '\0';
+        size_t len = strlen(path);
+        snprintf(path + len, sizeof path - len, "/%s", to);
+        maybe_die(path);
+    }
+    return rc;
 }
 
 /* AVS_FAIL_COUNT: the count, for a test that picks N as a fraction of a whole run's calls. */
