@@ -72,8 +72,8 @@ static int place_file(const char *src, const char *dest, const char *rel, struct
 }
 
 /* Every file of source video `vid`: seconds' frame and audio, masks, and (AVSS) the released
- * frames and masks. */
-static int place_files(struct merge *m, int64_t vid, struct avs_err *err)
+ * frames and masks. *placed: how many are in place (renamed), also on failure. */
+static int place_files(struct merge *m, int64_t vid, int *placed, struct avs_err *err)
 {
     sqlite3_stmt *st = NULL;
     if (avs_db_prepare(m->db, "SELECT frame FROM src.seconds WHERE video_id = ?1 AND frame IS NOT NULL "
@@ -89,6 +89,7 @@ static int place_files(struct merge *m, int64_t vid, struct avs_err *err)
         const char *rel = (const char *)sqlite3_column_text(st, 0);
         char *from = avs_fs_join(m->src, rel);
         rc = place_file(from, m->dest, rel, err);
+        *placed += rc == 0;
         free(from);
     }
     sqlite3_finalize(st);
@@ -230,8 +231,11 @@ static int merge_video(struct merge *m, sqlite3_stmt *row, struct avs_err *err)
         return 0;
     }
     struct avs_store_lock lk; /* readers of the destination see one version (store/store.h) */
+    int placed = 0;
     if (avs_store_lock_writer(&lk, m->dest, uid, err) || avs_store_mark(&lk, err) ||
-        place_files(m, vid, err) || copy_rows(m, vid, err)) {
+        place_files(m, vid, &placed, err) || copy_rows(m, vid, err)) {
+        if (placed == 0) /* nothing renamed yet: rows and files still agree */
+            avs_store_unmark(&lk);
         avs_store_unlock(&lk);
         return avs_err_wrap(err, "merging %s from %s", uid, m->src);
     }

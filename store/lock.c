@@ -26,9 +26,12 @@ static char *video_uid(sqlite3 *db, int64_t video_id)
 
 #define MARK ".replacing"
 
+/* 1 unless the mark is certainly absent: an error other than ENOENT counts as marked, so a
+ * check that cannot be made never lets a torn video through. */
 static int has_mark(int dirfd)
 {
-    return faccessat(dirfd, MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+    struct stat st;
+    return fstatat(dirfd, MARK, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
 }
 
 static int gone(int64_t video_id, struct avs_err *err)
@@ -69,8 +72,9 @@ static int lock_folder(int *fd, const char *root, const char *rel, struct avs_er
             rc = 1;
         else if (has_mark(*fd))
             rc = avs_err_set(err, "%s: avs-ingest stopped while it replaced this video (its "
-                             "rows and files are of two versions): run avs-ingest again to "
-                             "finish it", shown);
+                             "rows and files are of two versions, or %s cannot be checked): "
+                             "run avs-ingest (or its merge) on this video again to finish it",
+                             shown, MARK);
         if (rc)
             close(*fd), *fd = -1;
     }
@@ -164,6 +168,8 @@ int avs_store_marked(const char *root, const char *uid)
     if (avs_fs_open_under(root, rel, 0, &fd, &ignore) == 0) {
         marked = has_mark(fd);
         close(fd);
+    } else {
+        marked = errno != ENOENT; /* no folder: no files to disagree with */
     }
     free(rel);
     return marked;

@@ -27,6 +27,7 @@
 #include "core/db.h"
 #include "core/fs.h"
 #include "core/image.h"
+#include "eval/eval.h"
 #include "store/store.h"
 #include "tests/check.h"
 
@@ -162,6 +163,29 @@ static int reader_takes(const char *root, struct avs_err *err)
     return rc;
 }
 
+/* avs-eval's store listing refuses the torn video too (a ground-truth row is added for it:
+ * the clip has none). */
+static void eval_refuses(const char *root)
+{
+    char *dbp = avs_db_path_for_root(root);
+    sqlite3 *db = NULL;
+    struct avs_err err = {0};
+    struct avs_eval_set set = {0};
+    int rc = avs_db_open(dbp, &db, &err);
+    if (rc == 0)
+        rc = avs_db_exec(db, "INSERT INTO masks (video_id, k, path) SELECT id, 1, "
+                             "'frames/clip/1.png' FROM videos", &err);
+    CHECK(rc == 0, "a mask row for the clip: %s", err.msg);
+    if (rc == 0) {
+        rc = avs_eval_list_db(db, root, NULL, NULL, &set, &err);
+        CHECK(rc != 0 && strstr(err.msg, "stopped while it replaced"),
+              "avs-eval's listing refuses the torn video: %s", rc ? err.msg : "(it listed it)");
+        avs_eval_set_free(&set);
+    }
+    avs_db_close(&db);
+    free(dbp);
+}
+
 static void killed_in_the_window(const char *bin, const char *root, const char *clips)
 {
     char *shim = avs_sprintf("%s/../tests/shim/failwrite.so", bin);
@@ -190,6 +214,7 @@ static void killed_in_the_window(const char *bin, const char *root, const char *
     struct avs_err err = {0};
     CHECK(reader_takes(root, &err) != 0 && strstr(err.msg, "stopped while it replaced"),
           "a reader refuses the torn video: %s", err.msg[0] ? err.msg : "(it read it)");
+    eval_refuses(root);
     free(cmd);
     cmd = avs_sprintf("'%s/avs-ingest' -q -j 1 --root '%s' --size 32x32 '%s'", bin, root, clips);
     CHECK(system(cmd) == 0, "avs-ingest again with the rows' options");
