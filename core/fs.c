@@ -399,7 +399,7 @@ static void no_locks_warning(int fd)
         return;
     int e = errno;
     char link[40], path[4096];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    avs_fs_fd_path(fd, link);
     ssize_t n = readlink(link, path, sizeof path - 1);
     path[n > 0 ? n : 0] = '\0';
     avs_log_warn("%s: its file system takes no locks (%s): readers and avs-ingest are not kept "

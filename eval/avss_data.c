@@ -8,7 +8,6 @@
 #include "core/db.h"
 #include "core/fs.h"
 #include "eval/avss.h"
-#include "eval/eval.h"
 #include "store/store.h"
 
 static int add_video(struct avs_avss_set *s, const char *name, const char *set)
@@ -215,10 +214,8 @@ int avs_avss_list_db(sqlite3 *db, const char *root, const char *split, struct av
     int v = -1, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (sqlite3_column_int64(st, 0) != last &&
-            avs_store_marked(root, (const char *)sqlite3_column_text(st, 1))) {
-            avs_eval_torn(err, root, (const char *)sqlite3_column_text(st, 1));
-            goto fail;
-        }
+            avs_store_unmarked(root, (const char *)sqlite3_column_text(st, 1), err))
+            goto fail; /* avs-ingest left it half replaced (store/store.h) */
         if (sqlite3_column_int64(st, 0) != last) {
             if (v >= 0)
                 db_frame(&s, v, AVS_AVSS_T + 1, NULL, 0, 0); /* pad the previous video */

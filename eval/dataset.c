@@ -236,13 +236,6 @@ out:
 
 /* ---- the store index ------------------------------------------------------------------- */
 
-int avs_eval_torn(struct avs_err *err, const char *root, const char *uid)
-{
-    return avs_err_set(err, "%s/frames/%s: avs-ingest stopped while it replaced this video (its "
-                       "rows and files are of two versions): run avs-ingest again to finish "
-                       "it, then evaluate", root, uid);
-}
-
 int avs_eval_list_db(sqlite3 *db, const char *root, const char *split, const char *subset,
                      struct avs_eval_set *set, struct avs_err *err)
 {
@@ -262,10 +255,8 @@ int avs_eval_list_db(sqlite3 *db, const char *root, const char *split, const cha
     int vi = -1, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(st, 0);
-        if (id != last && avs_store_marked(root, (const char *)sqlite3_column_text(st, 1))) {
-            avs_eval_torn(err, root, (const char *)sqlite3_column_text(st, 1));
-            goto fail;
-        }
+        if (id != last && avs_store_unmarked(root, (const char *)sqlite3_column_text(st, 1), err))
+            goto fail; /* avs-ingest left it half replaced (store/store.h) */
         if (id != last) {
             const char *cat = (const char *)sqlite3_column_text(st, 2);
             vi = add_video(&s, (const char *)sqlite3_column_text(st, 1), cat);

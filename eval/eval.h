@@ -106,9 +106,6 @@ int avs_eval_list_folder(const char *dir, const char *split, const char *subset,
  * with `root` (the folder holding avs.db). */
 int avs_eval_list_db(sqlite3 *db, const char *root, const char *split, const char *subset,
                      struct avs_eval_set *set, struct avs_err *err);
-/* The refusal of a video that avs-ingest left half replaced (store/store.h's mark): -1. The
- * store listings (avs_eval_list_db, avs_avss_list_db) refuse such a video. */
-int avs_eval_torn(struct avs_err *err, const char *root, const char *uid);
 /* Keep the videos whose names are listed in a metadata CSV (first column or the column named
  * "name"/"uid"/"vid"), in the CSV's row order; others are dropped (count in *dropped). */
 int avs_eval_order_by_csv(struct avs_eval_set *set, const char *csv, int *dropped,

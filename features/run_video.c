@@ -360,32 +360,23 @@ static size_t record_floats(const struct avs_feat_enc *e)
 /* avs_feat_video_make's inputs (the video's frames, read under its lock) and output (the
  * message's arrays). */
 struct store_io {
-    float *frames; /* [n, 3, H, W] network inputs, not flipped */
+    float *rgb; /* [n, 3, H, W] the frames as float RGB in [0, 1] */
     int H, W;
     int *tg, *tv;
     float *recs; /* [B, record_floats] */
     const struct avs_feat_enc *e;
 };
 
-/* Frame k's input, mirrored when flip: the normalisation is per pixel, so this is
- * avs_store_frame's flipped input to the bit. */
+/* Frame k's network input (mirrored when flip): avs_store_frame's to the bit (store/store.h). */
 static int store_frame(void *ctx, int k, int flip, float *dst, struct avs_err *err)
 {
     (void)err;
     struct store_io *io = ctx;
-    size_t plane = (size_t)io->H * io->W;
-    const float *src = io->frames + (size_t)(k - 1) * 3 * plane;
-    if (!flip) {
-        memcpy(dst, src, 3 * plane * sizeof *dst);
-        return 0;
-    }
-    for (size_t row = 0; row < 3 * (size_t)io->H; row++)
-        for (int x = 0; x < io->W; x++)
-            dst[row * io->W + x] = src[row * io->W + io->W - 1 - x];
+    avs_store_norm(dst, io->rgb + (size_t)(k - 1) * 3 * io->H * io->W, io->H, io->W, flip);
     return 0;
 }
 
-/* The video's frames (network inputs) and joined wave, read under its lock (store/store.h). */
+/* The video's frames (float RGB) and joined wave, read under its lock (store/store.h). */
 static int read_video(struct store_io *io, float *wave, const char *root, sqlite3 *db,
                       int64_t video_id, int n, struct avs_err *err)
 {
@@ -396,7 +387,7 @@ static int read_video(struct store_io *io, float *wave, const char *root, sqlite
     if (rc == 0)
         rc = avs_store_seconds(&sec, db, video_id, n, err);
     for (int k = 0; k < n && rc == 0; k++)
-        rc = avs_store_frame(io->frames + k * in, root, sec.frame[k], io->H, io->W, 0, err);
+        rc = avs_store_frame_rgb(io->rgb + k * in, root, sec.frame[k], io->H, io->W, err);
     if (rc == 0)
         rc = avs_store_wave(wave, root, sec.audio, n, err);
     avs_store_seconds_free(&sec);
@@ -440,12 +431,12 @@ void *avs_feat_video_make(struct avs_feat_enc *e, const struct avs_features_opts
     struct avs_err err = {0};
     struct store_io io = {.H = e->H, .W = e->W, .e = e};
     io.tg = (int *)(m + 1), io.tv = io.tg + B, io.recs = (float *)(io.tv + B);
-    io.frames = avs_malloc((size_t)n * 3 * e->H * e->W * sizeof(float));
+    io.rgb = avs_malloc((size_t)n * 3 * e->H * e->W * sizeof(float));
     float *wave = avs_malloc((size_t)n * AVS_LOGMEL_RATE * sizeof(float));
     int rc = read_video(&io, wave, o->root, db, video_id, n, &err);
     if (rc == 0)
         rc = avs_feat_compute(e, o->policy, wave, n, o->flip, store_frame, store_record, &io, &err);
-    free(io.frames);
+    free(io.rgb);
     free(wave);
     if (rc == 0)
         return m;

@@ -1,8 +1,8 @@
 /* store/lock.c: a video's reader lock (store/store.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +25,20 @@ static char *video_uid(sqlite3 *db, int64_t video_id)
 }
 
 #define MARK ".replacing"
+
+/* The video's folder, relative to the store root: frames/<uid> (malloc'd). */
+static char *folder(const char *uid)
+{
+    return avs_sprintf("frames/%s", uid);
+}
+
+/* The refusal of a marked video (shown: its folder). -1. */
+static int torn(struct avs_err *err, const char *shown)
+{
+    return avs_err_set(err, "%s: avs-ingest stopped while it replaced this video (its rows and "
+                       "files are of two versions, or %s cannot be checked): run avs-ingest (or "
+                       "its merge) on this video again to finish it", shown, MARK);
+}
 
 /* 1 unless the mark is certainly absent: an error other than ENOENT counts as marked, so a
  * check that cannot be made never lets a torn video through. */
@@ -71,10 +85,7 @@ static int lock_folder(int *fd, const char *root, const char *rel, struct avs_er
         else if (!same_folder(*fd, root, rel))
             rc = 1;
         else if (has_mark(*fd))
-            rc = avs_err_set(err, "%s: avs-ingest stopped while it replaced this video (its "
-                             "rows and files are of two versions, or %s cannot be checked): "
-                             "run avs-ingest (or its merge) on this video again to finish it",
-                             shown, MARK);
+            rc = torn(err, shown);
         if (rc)
             close(*fd), *fd = -1;
     }
@@ -91,7 +102,7 @@ int avs_store_lock(struct avs_store_lock *l, sqlite3 *db, const char *root, int6
         char *uid = video_uid(db, video_id);
         if (!uid)
             return gone(video_id, err);
-        char *rel = avs_sprintf("frames/%s", uid);
+        char *rel = folder(uid);
         int fd = -1;
         rc = lock_folder(&fd, root, rel, err);
         /* a replaced video gets a new id (avs_db_new_video_id): the same uid under this id now
@@ -115,7 +126,7 @@ int avs_store_lock_writer(struct avs_store_lock *l, const char *root, const char
                           struct avs_err *err)
 {
     l->fd = -1;
-    char *rel = avs_sprintf("frames/%s", uid), *shown = avs_fs_join(root, rel);
+    char *rel = folder(uid), *shown = avs_fs_join(root, rel);
     struct avs_err ignore;
     int fd = -1, rc = 0;
     if (avs_fs_open_under(root, rel, 0, &fd, &ignore) == 0) {
@@ -162,7 +173,7 @@ void avs_store_unmark(const struct avs_store_lock *l)
 
 int avs_store_marked(const char *root, const char *uid)
 {
-    char *rel = avs_sprintf("frames/%s", uid);
+    char *rel = folder(uid);
     int fd = -1, marked = 0;
     struct avs_err ignore;
     if (avs_fs_open_under(root, rel, 0, &fd, &ignore) == 0) {
@@ -173,4 +184,14 @@ int avs_store_marked(const char *root, const char *uid)
     }
     free(rel);
     return marked;
+}
+
+int avs_store_unmarked(const char *root, const char *uid, struct avs_err *err)
+{
+    if (!avs_store_marked(root, uid))
+        return 0;
+    char *rel = folder(uid), *shown = avs_fs_join(root, rel);
+    torn(err, shown);
+    free(rel), free(shown);
+    return -1;
 }

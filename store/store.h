@@ -72,6 +72,8 @@ int avs_store_mark(const struct avs_store_lock *l, struct avs_err *err);
 void avs_store_unmark(const struct avs_store_lock *l);
 /* 1 when root/frames/<uid> carries the mark. */
 int avs_store_marked(const char *root, const char *uid);
+/* 0, or -1 with the refusal in err when it does (avs-eval's store listings). */
+int avs_store_unmarked(const char *root, const char *uid, struct avs_err *err);
 
 /* The files of a video's seconds 1..n, paths relative to the store root (rows of the index's
  * `seconds` and `masks` tables). */

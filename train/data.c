@@ -185,14 +185,11 @@ static int fill_video(struct avs_tset *t, sqlite3 *db, const char *root, struct 
             v->has_flip = 0;
     if (loss == AVS_TSET_LOSS_NONE)
         return 0;
-    char *rel[AVS_T_MAX];
+    char *rel[AVS_T_MAX] = {0};
     struct avs_store_lock lk = AVS_STORE_UNLOCKED; /* one version of its masks (store/store.h) */
     int n = loss == AVS_TSET_LOSS_FIRST ? 1 : v->n, rc = avs_store_lock(&lk, db, root, v->id, err);
     if (rc == 0)
         rc = avs_store_masks(rel, db, v->id, n, err);
-    else
-        for (int k = 0; k < n; k++)
-            rel[k] = NULL;
     for (int k = 0; k < n; k++) {
         if (rc == 0 && rel[k]) {
             v->mask_path[k] = avs_fs_join(root, rel[k]);
