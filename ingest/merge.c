@@ -1,6 +1,7 @@
 /* ingest/merge.c: `avs-ingest merge`: combine stores made by shards (DESIGN §8).
  *
- * For each source store (attached to the destination index with SQLite ATTACH), each video:
+ * For each source store (attached to the destination index with SQLite ATTACH), each video,
+ * read under its source lock as any reader reads it (store/store.h):
  *   unchanged (same uid, source, hash, options) -> skipped;
  *   same uid from another source               -> recorded as a conflict, not merged;
  *   otherwise: its files copied into the destination under temp names and renamed, then one
@@ -24,6 +25,7 @@
 struct merge {
     const char *dest, *src;
     sqlite3 *db;
+    sqlite3 *src_db; /* the source's index on a connection of its own, for its video locks */
     char *video_cols; /* "uid, source, ..." : every column of videos but id */
     struct avs_ingest_stats *stats;
 };
@@ -247,6 +249,87 @@ static int merge_video(struct merge *m, sqlite3_stmt *row, struct avs_err *err)
     return 0;
 }
 
+/* Row id of the source's ok video uid, or -1 (failed there, or no longer there). */
+static int64_t source_ok_id(struct merge *m, const char *uid)
+{
+    sqlite3_stmt *st = NULL;
+    struct avs_err ignore;
+    int64_t id = -1;
+    if (avs_db_prepare(m->src_db, "SELECT id FROM videos WHERE uid = ?1 AND status = 'ok'", &st,
+                       &ignore))
+        return -1;
+    sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return id;
+}
+
+/* The source's video uid locked as its readers lock it (store/store.h): an avs-ingest about to
+ * replace it there waits until it is merged, one replacing it now is waited for. A video with
+ * no ok row has no files to lock; one with a uid no store may hold, or one a stopped
+ * avs-ingest left torn there, stays unlocked too (merge_video refuses it). 0, or -1 with err. */
+static int lock_source(struct merge *m, const char *uid, struct avs_store_lock *l,
+                       struct avs_err *err)
+{
+    if (avs_name_problem(uid))
+        return 0;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int64_t id = source_ok_id(m, uid);
+        if (id < 0 || avs_store_lock(l, m->src_db, m->src, id, err) == 0 ||
+            avs_store_marked(m->src, uid))
+            return 0;
+        if (source_ok_id(m, uid) == id) /* not replaced meanwhile: the lock's own error */
+            return -1;
+    }
+    return avs_err_set(err, "replaced there again and again while merge waited: run merge again "
+                       "once avs-ingest on %s has finished", m->src);
+}
+
+/* The source's uids (*n of them): listed before any is merged, so that no statement keeps a
+ * snapshot of the source open while videos are merged (each is read again under its lock). */
+static int source_uids(struct merge *m, char ***out, int *n, struct avs_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    char **uids = NULL;
+    *out = NULL, *n = 0;
+    if (avs_db_prepare(m->db, "SELECT uid FROM src.videos ORDER BY uid", &st, err))
+        return -1;
+    int cap = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (*n == cap)
+            uids = avs_realloc(uids, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *uids);
+        const char *u = (const char *)sqlite3_column_text(st, 0);
+        uids[(*n)++] = avs_strdup(u ? u : "");
+    }
+    sqlite3_finalize(st);
+    *out = uids;
+    return 0;
+}
+
+/* One source video, read and merged under its source lock. */
+static int merge_uid(struct merge *m, const char *uid, struct avs_err *err)
+{
+    struct avs_store_lock l = AVS_STORE_UNLOCKED;
+    sqlite3_stmt *st = NULL;
+    int rc = lock_source(m, uid, &l, err);
+    if (rc)
+        avs_err_wrap(err, "merging %s from %s", uid, m->src);
+    else
+        rc = avs_db_prepare(m->db, "SELECT id, uid, source, hash, frame_rule, status, n_seconds "
+                                   "FROM src.videos WHERE uid = ?1", &st, err);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) { /* else removed there since the listing */
+            m->stats->total++;
+            rc = merge_video(m, st, err);
+        }
+    }
+    sqlite3_finalize(st);
+    avs_store_unlock(&l);
+    return rc;
+}
+
 static int merge_one(struct merge *m, const char *src_root, struct avs_err *err)
 {
     char *src_db = avs_db_path_for_root(src_root);
@@ -272,19 +355,19 @@ static int merge_one(struct merge *m, const char *src_root, struct avs_err *err)
                          "(avs-ingest --root %s) to migrate it", src_db, v, avs_db_schema_version(), src_root);
         goto detach;
     }
-    if (merge_classes(m, err))
+    if (merge_classes(m, err) || avs_db_open_readonly(src_db, &m->src_db, err))
         goto detach;
-    if (avs_db_prepare(m->db, "SELECT id, uid, source, hash, frame_rule, status, n_seconds "
-                              "FROM src.videos ORDER BY uid", &st, err))
-        goto detach;
-    rc = 0;
-    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-        m->stats->total++;
-        rc = merge_video(m, st, err);
+    int n = 0;
+    char **uids;
+    rc = source_uids(m, &uids, &n, err);
+    for (int i = 0; i < n; i++) {
+        if (rc == 0)
+            rc = merge_uid(m, uids[i], err);
+        free(uids[i]);
     }
-    sqlite3_finalize(st);
-    st = NULL;
+    free(uids);
 detach:
+    avs_db_close(&m->src_db);
     sqlite3_exec(m->db, "DETACH DATABASE src", NULL, NULL, NULL);
 out:
     sqlite3_finalize(st);

@@ -186,24 +186,101 @@ static void eval_refuses(const char *root)
     free(dbp);
 }
 
-static void killed_in_the_window(const char *bin, const char *root, const char *clips)
+/* LD_PRELOAD's value for the fault shim (tests/shim/failwrite.so, after ASan's runtime when
+ * the programs are built with it; malloc'd), or NULL (a failed check) when it is not built. */
+static char *shim_preload(const char *bin)
 {
     char *shim = avs_sprintf("%s/../tests/shim/failwrite.so", bin);
     if (access(shim, R_OK) != 0) {
         CHECK(0, "no %s (make builds it)", shim);
         free(shim);
-        return;
+        return NULL;
     }
-    char *asan = NULL, line[4096] = "";
+    char line[4096] = "";
     char *ldd = avs_sprintf("ldd '%s/avs-ingest' | awk '/libasan/ { print $3 }'", bin);
     FILE *f = popen(ldd, "r");
     if (f && fgets(line, sizeof line, f))
-        line[strcspn(line, "\n")] = '\0', asan = line[0] ? line : NULL;
+        line[strcspn(line, "\n")] = '\0';
     if (f)
         pclose(f);
-    char *cmd = avs_sprintf("LD_PRELOAD='%s%s%s' AVS_FAIL_PATH=/frames/ AVS_KILL_AT_RENAME=2 "
+    free(ldd);
+    if (!line[0])
+        return shim;
+    char *both = avs_sprintf("%s:%s", line, shim);
+    free(shim);
+    return both;
+}
+
+/* The width the index of root says the video has (-1: no ok row). */
+static int stored_width(const char *root)
+{
+    char *dbp = avs_db_path_for_root(root);
+    sqlite3 *db = NULL;
+    struct avs_err err;
+    int w = -1;
+    if (avs_db_open_readonly(dbp, &db, &err) == 0 && video_row(db, &w) < 0)
+        w = -1;
+    avs_db_close(&db);
+    free(dbp);
+    return w;
+}
+
+/* 1 when root's video is whole at width w: its row and its three frames. */
+static int whole_at(const char *root, int w)
+{
+    int f[3];
+    frame_widths(root, f);
+    return stored_width(root) == w && f[0] == w && f[1] == w && f[2] == w;
+}
+
+/* avs-ingest merge reads a source video as its readers do, under its lock: started while an
+ * avs-ingest on the source is inside its window (the mark is there, renames slowed by the
+ * shim, AVS_RENAME_DELAY_MS), merge waits for it and copies the new version whole, exit 0.
+ * Checking the mark without the lock (as merge did before) refused the video instead, calling
+ * it torn, exit 2; and a mark set just after that check let frames of two versions through. */
+static void merge_in_the_window(const char *bin, const char *root, const char *clips,
+                                const char *dest)
+{
+    char *shim = shim_preload(bin);
+    if (!shim)
+        return;
+    char *merge = avs_sprintf("'%s/avs-ingest' merge -q --root '%s' '%s'", bin, dest, root);
+    char *cmd = avs_sprintf("'%s/avs-ingest' -q -j 1 --root '%s' --size 32x32 '%s'", bin, root,
+                            clips);
+    CHECK(system(cmd) == 0 && system(merge) == 0 && whole_at(dest, 32), "a first merge copies the video at 32x32 "
+          "(width %d)", stored_width(dest));
+    cmd = (free(cmd), avs_sprintf("LD_PRELOAD='%s' AVS_FAIL_PATH=/frames/ AVS_RENAME_DELAY_MS=400 "
+                            "'%s/avs-ingest' -q -j 1 --root '%s' --size 48x48 '%s'",
+                            shim, bin, root, clips));
+    pid_t child = fork();
+    if (child == 0)
+        _exit(system(cmd) == 0 ? 0 : 1);
+    char *mark = avs_sprintf("%s/frames/clip/.replacing", root);
+    int waited = 0, status = 0;
+    while (access(mark, F_OK) != 0 && waited < 60000 && waitpid(child, &status, WNOHANG) == 0)
+        pause_ms(5), waited += 5;
+    int inside = access(mark, F_OK) == 0;
+    CHECK(inside, "avs-ingest at 48x48 reached its window (the mark) within %d ms", waited);
+    int rc = system(merge);
+    CHECK(rc == 0, "merge started inside the source's window exits 0 (status %d)", rc);
+    CHECK(whole_at(dest, 48), "merge waited and copied the new version whole: row width %d",
+          stored_width(dest));
+    if (waitpid(child, &status, 0) == child)
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the slowed avs-ingest exits 0");
+    cmd = (free(cmd), avs_sprintf("'%s/avs-ingest' -q -j 1 --root '%s' --size 32x32 '%s'", bin,
+                                  root, clips));
+    CHECK(system(cmd) == 0 && whole_at(root, 32), "the source back at 32x32");
+    free(cmd), free(merge), free(mark), free(shim);
+}
+
+static void killed_in_the_window(const char *bin, const char *root, const char *clips)
+{
+    char *shim = shim_preload(bin);
+    if (!shim)
+        return;
+    char *cmd = avs_sprintf("LD_PRELOAD='%s' AVS_FAIL_PATH=/frames/ AVS_KILL_AT_RENAME=2 "
                             "'%s/avs-ingest' -q -j 1 --root '%s' --size 48x48 '%s' 2> /dev/null",
-                            asan ? asan : "", asan ? ":" : "", shim, bin, root, clips);
+                            shim, bin, root, clips);
     int st = system(cmd), w[3];
     int killed = (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) ||
                  (WIFEXITED(st) && WEXITSTATUS(st) == 128 + SIGKILL); /* the shell's report */
@@ -223,7 +300,7 @@ static void killed_in_the_window(const char *bin, const char *root, const char *
           "%d %d %d", w[0], w[1], w[2]);
     err.msg[0] = '\0';
     CHECK(reader_takes(root, &err) == 0, "a reader takes the healed video: %s", err.msg);
-    free(cmd), free(ldd), free(shim);
+    free(cmd), free(shim);
 }
 
 int main(void)
@@ -259,6 +336,9 @@ int main(void)
         CHECK(failed == 0, "avs-ingest runs without a reader's lock (%d failed)", failed);
         CHECK(unlocked.mixed > 0, "the check can tell: readers without the lock must see mixed "
               "versions (%d reads)", unlocked.reads);
+        char *dest = avs_sprintf("%s/merged", tmp);
+        merge_in_the_window(bin, root, clips, dest);
+        free(dest);
         killed_in_the_window(bin, root, clips);
     }
     free(clips), free(root);

@@ -11,6 +11,9 @@
  *   AVS_KILL_AT_RENAME=N the process kills itself (SIGKILL) just after its Nth rename or
  *                        renameat whose target path contains AVS_FAIL_PATH (any, unset): a
  *                        kill -9 at an exact point of a commit (tests/test_store_lock.c)
+ *   AVS_RENAME_DELAY_MS=M every rename or renameat whose target path contains AVS_FAIL_PATH
+ *                        sleeps M ms after it: a commit window held open long enough for
+ *                        another process to run inside it (tests/test_store_lock.c)
  *
  * Counted calls: write, pwrite, pwrite64, writev, pwritev, fsync, fdatasync. stdio's own
  * writes go through glibc's internal write and are not seen: the suite writes files with
@@ -27,6 +30,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 static atomic_long n_calls;
@@ -145,13 +149,19 @@ int fdatasync(int fd)
 
 static atomic_long n_renames;
 
-/* After a rename to path: kill -9 here when it is the AVS_KILL_AT_RENAME-th counted one. */
-static void maybe_die(const char *path)
+/* After a rename to path: a pause of AVS_RENAME_DELAY_MS, then kill -9 here when it is the
+ * AVS_KILL_AT_RENAME-th counted one. */
+static void after_rename(const char *path)
 {
     const char *at = getenv("AVS_KILL_AT_RENAME"), *want = getenv("AVS_FAIL_PATH");
-    if (!at || atol(at) <= 0 || (want && *want && !strstr(path, want)))
+    const char *delay = getenv("AVS_RENAME_DELAY_MS");
+    if (want && *want && !strstr(path, want))
         return;
-    if (atomic_fetch_add(&n_renames, 1) + 1 == atol(at))
+    if (delay && atol(delay) > 0) {
+        struct timespec t = {atol(delay) / 1000, atol(delay) % 1000 * 1000000L};
+        nanosleep(&t, NULL);
+    }
+    if (at && atol(at) > 0 && atomic_fetch_add(&n_renames, 1) + 1 == atol(at))
         kill(getpid(), SIGKILL);
 }
 
@@ -165,7 +175,7 @@ int rename(const char *from, const char *to)
         f = (rename_fn)real("rename");
     int rc = f(from, to);
     if (rc == 0)
-        maybe_die(to);
+        after_rename(to);
     return rc;
 }
 
@@ -182,7 +192,7 @@ int renameat(int fromdir, const char *from, int todir, const char *to)
         path[n > 0 ? n : 0] = '\0';
         size_t len = strlen(path);
         snprintf(path + len, sizeof path - len, "/%s", to);
-        maybe_die(path);
+        after_rename(path);
     }
     return rc;
 }
