@@ -1,7 +1,7 @@
 /* ingest/merge.c: `avs-ingest merge`: combine stores made by shards (DESIGN §8).
  *
- * For each source store (attached to the destination index with SQLite ATTACH), each video,
- * read under its source lock as any reader reads it (store/store.h):
+ * For each source store (attached to the destination index with SQLite ATTACH), each video (an
+ * ok one read under its lock in the source store, as any reader reads it: store/store.h):
  *   unchanged (same uid, source, hash, options) -> skipped;
  *   same uid from another source               -> recorded as a conflict, not merged;
  *   otherwise: its files copied into the destination under temp names and renamed, then one
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/db.h"
@@ -181,10 +182,69 @@ static int merge_classes(struct merge *m, struct avs_err *err)
                               "SELECT dataset, idx, name FROM src.classes", err);
 }
 
+/* A source video's row, copied out of its statement so that no statement keeps a snapshot of
+ * the source open while the video is merged (columns: ROW_COLS). */
+#define ROW_COLS "id, uid, source, hash, frame_rule, status, n_seconds"
+enum { C_ID, C_UID, C_SOURCE, C_HASH, C_FRAME_RULE, C_STATUS, C_SECONDS, N_COLS };
+struct src_row {
+    sqlite3_value *col[N_COLS];
+};
+
+static void src_row_free(struct src_row *v)
+{
+    for (int i = 0; i < N_COLS; i++)
+        sqlite3_value_free(v->col[i]), v->col[i] = NULL;
+}
+
+/* The source's row with this id (key NULL) or uid (key). 0; 1 when there is none; -1 with err. */
+static int read_row(struct merge *m, int64_t id, const char *key, struct src_row *v,
+                    struct avs_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    src_row_free(v);
+    if (avs_db_prepare(m->db, key ? "SELECT " ROW_COLS " FROM src.videos WHERE uid = ?1"
+                                  : "SELECT " ROW_COLS " FROM src.videos WHERE id = ?1", &st, err))
+        return -1;
+    if (key)
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_int64(st, 1, id);
+    int step = sqlite3_step(st), rc = step == SQLITE_DONE ? 1 : 0;
+    for (int i = 0; step == SQLITE_ROW && i < N_COLS; i++)
+        v->col[i] = sqlite3_value_dup(sqlite3_column_value(st, i));
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = avs_db_error(m->db, err, "reading the source's videos");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static const char *row_uid(const struct src_row *v)
+{
+    const char *u = (const char *)sqlite3_value_text(v->col[C_UID]);
+    return u ? u : "";
+}
+
+/* Why the row's uid may not name a video here (not text, a NUL inside, or avs_name_problem),
+ * or NULL. */
+static const char *uid_problem(const struct src_row *v)
+{
+    if (sqlite3_value_type(v->col[C_UID]) != SQLITE_TEXT)
+        return "not text";
+    if ((size_t)sqlite3_value_bytes(v->col[C_UID]) != strlen(row_uid(v)))
+        return "a NUL byte inside";
+    return avs_name_problem(row_uid(v));
+}
+
+static int row_ok(const struct src_row *v)
+{
+    const char *st = (const char *)sqlite3_value_text(v->col[C_STATUS]);
+    return st && !strcmp(st, "ok");
+}
+
 enum { MERGED, SAME, CONFLICT };
 
 /* Is source video (uid, source, hash, options) already in the destination, or in the way? */
-static int compare_dest(struct merge *m, sqlite3_stmt *src_row)
+static int compare_dest(struct merge *m, const struct src_row *v)
 {
     sqlite3_stmt *st = NULL;
     struct avs_err ignore;
@@ -192,34 +252,38 @@ static int compare_dest(struct merge *m, sqlite3_stmt *src_row)
     if (avs_db_prepare(m->db, "SELECT source IS ?2, hash IS ?3 AND frame_rule IS ?4 AND status IS ?5 "
                               "FROM main.videos WHERE uid = ?1", &st, &ignore))
         return MERGED;
-    for (int i = 1; i <= 5; i++)
-        sqlite3_bind_value(st, i, sqlite3_column_value(src_row, i));
+    for (int i = C_UID; i <= C_STATUS; i++)
+        sqlite3_bind_value(st, i, v->col[i]);
     if (sqlite3_step(st) == SQLITE_ROW)
         state = !sqlite3_column_int(st, 0) ? CONFLICT : sqlite3_column_int(st, 1) ? SAME : MERGED;
     sqlite3_finalize(st);
     return state;
 }
 
-static int merge_video(struct merge *m, sqlite3_stmt *row, struct avs_err *err)
+/* A video not merged, with the reason: counted as failed, the merge goes on. */
+static int refuse(struct merge *m)
 {
-    int64_t vid = sqlite3_column_int64(row, 0);
-    const char *uid = (const char *)sqlite3_column_text(row, 1);
-    const char *bad = avs_name_problem(uid);
+    m->stats->failed++;
+    return 0;
+}
+
+static int merge_video(struct merge *m, const struct src_row *v, struct avs_err *err)
+{
+    int64_t vid = sqlite3_value_int64(v->col[C_ID]);
+    const char *uid = row_uid(v), *bad = uid_problem(v);
     if (bad) {
-        char *p = avs_name_printable(uid ? uid : "");
+        char *p = avs_name_printable(uid);
         avs_log_warn("merge: uid '%s' in %s refused: %s: re-ingest that store with this "
                      "version", p, m->src, bad);
         free(p);
-        m->stats->failed++;
-        return 0;
+        return refuse(m);
     }
     if (avs_store_marked(m->src, uid)) {
         avs_log_warn("merge: %s in %s: avs-ingest stopped while it replaced this video there: "
                      "run avs-ingest on that store again; not merged", uid, m->src);
-        m->stats->failed++;
-        return 0;
+        return refuse(m);
     }
-    int state = compare_dest(m, row);
+    int state = compare_dest(m, v);
     if (state == SAME && avs_store_marked(m->dest, uid))
         state = MERGED; /* an earlier merge was killed while placing it: redo */
     if (state == SAME) {
@@ -229,8 +293,7 @@ static int merge_video(struct merge *m, sqlite3_stmt *row, struct avs_err *err)
     if (state == CONFLICT) {
         avs_log_warn("merge: %s from %s: uid already used for another source in %s: not merged",
                      uid, m->src, m->dest);
-        m->stats->failed++;
-        return 0;
+        return refuse(m);
     }
     struct avs_store_lock lk; /* readers of the destination see one version (store/store.h) */
     int placed = 0;
@@ -241,11 +304,12 @@ static int merge_video(struct merge *m, sqlite3_stmt *row, struct avs_err *err)
         avs_store_unlock(&lk);
         return avs_err_wrap(err, "merging %s from %s", uid, m->src);
     }
-    drop_stale_merged(m, vid, uid, sqlite3_column_int(row, 6));
+    drop_stale_merged(m, vid, uid, sqlite3_value_int(v->col[C_SECONDS]));
     avs_store_unmark(&lk);
     avs_store_unlock(&lk);
     m->stats->ingested++;
-    m->stats->failed += !strcmp((const char *)sqlite3_column_text(row, 5), "failed");
+    const char *status = (const char *)sqlite3_value_text(v->col[C_STATUS]);
+    m->stats->failed += status && !strcmp(status, "failed");
     return 0;
 }
 
@@ -266,18 +330,15 @@ static int64_t source_ok_id(struct merge *m, const char *uid)
 }
 
 /* The source's video uid locked as its readers lock it (store/store.h): an avs-ingest about to
- * replace it there waits until it is merged, one replacing it now is waited for. A video with
- * no ok row has no files to lock; one with a uid no store may hold, or one a stopped
- * avs-ingest left torn there, stays unlocked too (merge_video refuses it). 0, or -1 with err. */
+ * replace it there waits until it is merged, one replacing it now is waited for. It stays
+ * unlocked when the uid has no ok row (no files to read) or carries the mark of a stopped
+ * avs-ingest (l->torn; merge_video refuses it). 0, or -1 with err. */
 static int lock_source(struct merge *m, const char *uid, struct avs_store_lock *l,
                        struct avs_err *err)
 {
-    if (avs_name_problem(uid))
-        return 0;
     for (int attempt = 0; attempt < 8; attempt++) {
         int64_t id = source_ok_id(m, uid);
-        if (id < 0 || avs_store_lock(l, m->src_db, m->src, id, err) == 0 ||
-            avs_store_marked(m->src, uid))
+        if (id < 0 || avs_store_lock(l, m->src_db, m->src, id, err) == 0 || l->torn)
             return 0;
         if (source_ok_id(m, uid) == id) /* not replaced meanwhile: the lock's own error */
             return -1;
@@ -286,47 +347,55 @@ static int lock_source(struct merge *m, const char *uid, struct avs_store_lock *
                        "once avs-ingest on %s has finished", m->src);
 }
 
-/* The source's uids (*n of them): listed before any is merged, so that no statement keeps a
- * snapshot of the source open while videos are merged (each is read again under its lock). */
-static int source_uids(struct merge *m, char ***out, int *n, struct avs_err *err)
+/* One listed source video, merged from its row as read under its source lock: an ok row is
+ * read only while that lock is held (the row and the files it names are one version). */
+static int merge_listed(struct merge *m, int64_t id, struct avs_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    char **uids = NULL;
-    *out = NULL, *n = 0;
-    if (avs_db_prepare(m->db, "SELECT uid FROM src.videos ORDER BY uid", &st, err))
-        return -1;
-    int cap = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (*n == cap)
-            uids = avs_realloc(uids, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *uids);
-        const char *u = (const char *)sqlite3_column_text(st, 0);
-        uids[(*n)++] = avs_strdup(u ? u : "");
+    struct src_row v = {0};
+    struct avs_store_lock l = AVS_STORE_UNLOCKED;
+    int rc = read_row(m, id, NULL, &v, err), attempt = 0;
+    char *uid = rc == 0 && !uid_problem(&v) ? avs_strdup(row_uid(&v)) : NULL;
+    for (; uid && rc == 0 && attempt < 8; attempt++) {
+        rc = lock_source(m, uid, &l, err);
+        if (rc == 0)
+            rc = read_row(m, 0, uid, &v, err);
+        if (rc || l.fd >= 0 || l.torn || !row_ok(&v))
+            break; /* else it became ok since lock_source looked: lock it */
     }
-    sqlite3_finalize(st);
-    *out = uids;
-    return 0;
+    if (rc == 0 && attempt == 8)
+        rc = avs_err_set(err, "replaced there again and again while merge waited: run merge "
+                         "again once avs-ingest on %s has finished", m->src);
+    if (rc < 0 && uid)
+        avs_err_wrap(err, "merging %s from %s", uid, m->src);
+    if (rc == 0) {
+        m->stats->total++;
+        rc = merge_video(m, &v, err);
+    }
+    avs_store_unlock(&l);
+    src_row_free(&v);
+    free(uid);
+    return rc < 0 ? -1 : 0; /* 1: removed there since the listing */
 }
 
-/* One source video, read and merged under its source lock. */
-static int merge_uid(struct merge *m, const char *uid, struct avs_err *err)
+/* The source's video ids (*n of them), in uid order: listed before any is merged. */
+static int source_ids(struct merge *m, int64_t **out, int *n, struct avs_err *err)
 {
-    struct avs_store_lock l = AVS_STORE_UNLOCKED;
     sqlite3_stmt *st = NULL;
-    int rc = lock_source(m, uid, &l, err);
-    if (rc)
-        avs_err_wrap(err, "merging %s from %s", uid, m->src);
-    else
-        rc = avs_db_prepare(m->db, "SELECT id, uid, source, hash, frame_rule, status, n_seconds "
-                                   "FROM src.videos WHERE uid = ?1", &st, err);
-    if (rc == 0) {
-        sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) { /* else removed there since the listing */
-            m->stats->total++;
-            rc = merge_video(m, st, err);
-        }
+    int64_t *ids = NULL;
+    int cap = 0, step;
+    *out = NULL, *n = 0;
+    if (avs_db_prepare(m->db, "SELECT id FROM src.videos ORDER BY uid, id", &st, err))
+        return -1;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap)
+            ids = avs_realloc(ids, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *ids);
+        ids[(*n)++] = sqlite3_column_int64(st, 0);
     }
+    int rc = step == SQLITE_DONE ? 0 : avs_db_error(m->db, err, "listing the source's videos");
     sqlite3_finalize(st);
-    avs_store_unlock(&l);
+    if (rc)
+        free(ids), ids = NULL, *n = 0;
+    *out = ids;
     return rc;
 }
 
@@ -336,6 +405,13 @@ static int merge_one(struct merge *m, const char *src_root, struct avs_err *err)
     sqlite3_stmt *st = NULL;
     int rc = -1;
     m->src = src_root;
+    struct stat a, b;
+    if (stat(src_root, &a) == 0 && stat(m->dest, &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino) {
+        avs_err_set(err, "%s is the destination store itself: give the stores to merge into it",
+                    src_root);
+        goto out;
+    }
     if (!avs_fs_exists(src_db)) {
         avs_err_set(err, "%s: no index (avs.db) here: is it a store made by avs-ingest --root?", src_root);
         goto out;
@@ -358,14 +434,11 @@ static int merge_one(struct merge *m, const char *src_root, struct avs_err *err)
     if (merge_classes(m, err) || avs_db_open_readonly(src_db, &m->src_db, err))
         goto detach;
     int n = 0;
-    char **uids;
-    rc = source_uids(m, &uids, &n, err);
-    for (int i = 0; i < n; i++) {
-        if (rc == 0)
-            rc = merge_uid(m, uids[i], err);
-        free(uids[i]);
-    }
-    free(uids);
+    int64_t *ids;
+    rc = source_ids(m, &ids, &n, err);
+    for (int i = 0; rc == 0 && i < n; i++)
+        rc = merge_listed(m, ids[i], err);
+    free(ids);
 detach:
     avs_db_close(&m->src_db);
     sqlite3_exec(m->db, "DETACH DATABASE src", NULL, NULL, NULL);

@@ -68,10 +68,44 @@ static int same_folder(int fd, const char *root, const char *rel)
     return same;
 }
 
+/* The store's gate, a flock on root/frames: a writer holds it exclusively while it waits for a
+ * video's readers, a reader holds it shared only while it takes a video's lock. flock grants a
+ * shared request whenever no lock held conflicts, however long a writer has waited, so readers
+ * that take a video again and again (gaps of microseconds) could starve a writer; at the gate
+ * new readers queue behind it, and it waits only for the readers already in. *fd stays -1 in
+ * a store with no frames folder yet (no video to wait for). 0, or -1 with err. */
+static int gate_enter(const char *root, int exclusive, int *fd, struct avs_err *err)
+{
+    struct avs_err ignore;
+    if (avs_fs_open_under(root, "frames", 0, fd, &ignore)) {
+        *fd = -1;
+        return 0;
+    }
+    if (avs_fs_flock_wait(*fd, exclusive, AVS_STORE_LOCK_WAIT_MS) == 0)
+        return 0;
+    close(*fd), *fd = -1;
+    char *shown = avs_fs_join(root, "frames");
+    avs_err_set(err, "%s: %s has held the store's gate for over %d s (is it stopped?): let it "
+                "finish, then run again", shown, exclusive ? "a reader" : "avs-ingest",
+                AVS_STORE_LOCK_WAIT_MS / 1000);
+    free(shown);
+    return -1;
+}
+
+static void gate_leave(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock */
+}
+
 /* Opens and locks frames/<uid> into *fd: 0; 1 when the folder is missing or changed while we
- * waited (the caller looks again); -1 with err. */
+ * waited (the caller looks again); 2 with err when it carries the mark; -1 with err. */
 static int lock_folder(int *fd, const char *root, const char *rel, struct avs_err *err)
 {
+    int gate = -1;
+    *fd = -1;
+    if (gate_enter(root, 0, &gate, err))
+        return -1;
     char *shown = avs_fs_join(root, rel);
     int rc = avs_fs_open_under(root, rel, 0, fd, err);
     if (rc && errno == ENOENT)
@@ -85,10 +119,11 @@ static int lock_folder(int *fd, const char *root, const char *rel, struct avs_er
         else if (!same_folder(*fd, root, rel))
             rc = 1;
         else if (has_mark(*fd))
-            rc = torn(err, shown);
+            rc = torn(err, shown), rc = 2;
         if (rc)
             close(*fd), *fd = -1;
     }
+    gate_leave(gate);
     free(shown);
     return rc;
 }
@@ -96,7 +131,7 @@ static int lock_folder(int *fd, const char *root, const char *rel, struct avs_er
 int avs_store_lock(struct avs_store_lock *l, sqlite3 *db, const char *root, int64_t video_id,
                    struct avs_err *err)
 {
-    l->fd = -1;
+    l->fd = -1, l->torn = 0;
     int rc = 1;
     for (int attempt = 0; attempt < 8 && rc == 1; attempt++) {
         char *uid = video_uid(db, video_id);
@@ -116,6 +151,8 @@ int avs_store_lock(struct avs_store_lock *l, sqlite3 *db, const char *root, int6
             close(fd);
         free(uid), free(rel), free(now);
     }
+    if (rc == 2)
+        l->torn = 1, rc = -1;
     if (rc == 1) /* the folder kept missing while the video stayed in the index */
         rc = avs_err_set(err, "video %lld: its folder under %s/frames is missing: re-ingest it",
                          (long long)video_id, root);
@@ -125,11 +162,13 @@ int avs_store_lock(struct avs_store_lock *l, sqlite3 *db, const char *root, int6
 int avs_store_lock_writer(struct avs_store_lock *l, const char *root, const char *uid,
                           struct avs_err *err)
 {
-    l->fd = -1;
+    l->fd = -1, l->torn = 0;
     char *rel = folder(uid), *shown = avs_fs_join(root, rel);
     struct avs_err ignore;
-    int fd = -1, rc = 0;
-    if (avs_fs_open_under(root, rel, 0, &fd, &ignore) == 0) {
+    int fd = -1, rc = 0, gate = -1;
+    if (avs_fs_open_under(root, rel, 0, &fd, &ignore) == 0 && gate_enter(root, 1, &gate, err))
+        close(fd), fd = -1, rc = -1;
+    if (fd >= 0) {
         int w = avs_fs_flock_wait(fd, 1, AVS_STORE_LOCK_WAIT_MS);
         if (w)
             rc = avs_err_set(err, "%s: a reader has held this video's lock for over %d s (is it "
@@ -141,6 +180,7 @@ int avs_store_lock_writer(struct avs_store_lock *l, const char *root, const char
         else
             l->fd = fd;
     }
+    gate_leave(gate);
     free(rel), free(shown);
     return rc;
 }

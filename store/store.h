@@ -45,15 +45,18 @@
  *   avs_store_unlock(&lk);
  * A writer holds it for about its index's busy timeout at most, a reader only while it reads
  * the files (not while it computes on them); either waits AVS_STORE_LOCK_WAIT_MS for the other,
- * then fails saying so (a stopped process holds it). */
+ * then fails saying so (a stopped process holds it). Readers cannot starve a writer: a writer
+ * waiting for a video holds the store's gate (a flock on frames/), at which new readers queue
+ * while it waits for the readers already in. A process takes one video's lock at a time. */
 struct avs_store_lock {
-    int fd; /* frames/<uid> while locked, else -1 */
+    int fd;   /* frames/<uid> while locked, else -1 */
+    int torn; /* avs_store_lock refused the video for the mark below */
 };
-#define AVS_STORE_UNLOCKED {-1}
+#define AVS_STORE_UNLOCKED {-1, 0}
 #define AVS_STORE_LOCK_WAIT_MS (2 * AVS_DB_BUSY_MS)
 /* Shared lock of the video with row id video_id. 0, or -1 with err (the video is no longer in
  * the index: re-ingested or removed since the caller listed it; its folder is missing; the lock
- * stayed held). */
+ * stayed held; it carries the mark of a stopped writer: l->torn set). */
 int avs_store_lock(struct avs_store_lock *l, sqlite3 *db, const char *root, int64_t video_id,
                    struct avs_err *err);
 /* The writers' side (avs-ingest, its merge): the exclusive lock of the video with this uid.

@@ -10,6 +10,9 @@
  *     of another version, and every avs-ingest run exits 0 (it waited for the readers);
  *   without it (the same loop, no lock): frames of the other version must show up, so the
  *     check can tell the two apart.
+ * Then readers that overlap must not starve avs-ingest (writer_not_starved), and avs-ingest
+ * merge started inside an avs-ingest's window on its source must wait for it and copy the new
+ * version whole (merge_in_the_window).
  * Then kill -9 inside the window: avs-ingest re-ingesting at 48x48 is killed just after its
  * second frame is renamed into place (tests/shim/failwrite.so, AVS_KILL_AT_RENAME), so the
  * rows say 32x32 and two frames are 48x48. A reader must refuse the video (the mark avs-ingest
@@ -233,11 +236,65 @@ static int whole_at(const char *root, int w)
     return stored_width(root) == w && f[0] == w && f[1] == w && f[2] == w;
 }
 
+/* A reader that takes the video again and again: lock, hold hold_ms, unlock, at once again;
+ * for up to 8 s or until the video it holds is replaced. */
+static void hog(const char *root, int hold_ms)
+{
+    char *dbp = avs_db_path_for_root(root);
+    sqlite3 *db = NULL;
+    struct avs_err err;
+    int w;
+    if (avs_db_open_readonly(dbp, &db, &err))
+        _exit(1);
+    for (int t = 0; t < 8000; t += hold_ms) {
+        struct avs_store_lock lk = AVS_STORE_UNLOCKED;
+        if (avs_store_lock(&lk, db, root, video_row(db, &w), &err))
+            break; /* replaced: the writer got in */
+        pause_ms(hold_ms);
+        avs_store_unlock(&lk);
+    }
+    _exit(0);
+}
+
+/* Readers cannot starve a writer: two readers hold the video in turns that overlap (one takes
+ * it again while the other still holds it), so without the store's gate there is never a
+ * moment with no reader and avs-ingest would wait until they stop (8 s). With the gate it
+ * waits only for the holds already begun (400 ms). */
+static void writer_not_starved(const char *bin, const char *root, const char *clips)
+{
+    pid_t a = fork();
+    if (a == 0)
+        hog(root, 400);
+    pause_ms(200);
+    pid_t b = fork();
+    if (b == 0)
+        hog(root, 400);
+    pause_ms(300);
+    char *cmd = avs_sprintf("'%s/avs-ingest' -q -j 1 --root '%s' --size 48x48 '%s'", bin, root,
+                            clips);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = system(cmd);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("avs-ingest beside two overlapping readers: %.2f s\n", s);
+    CHECK(rc == 0 && whole_at(root, 48), "avs-ingest beside two overlapping readers exits 0");
+    CHECK(s < 4.0, "a writer is not starved by readers that overlap: %.2f s (they stop at 8 s)",
+          s);
+    kill(a, SIGKILL), kill(b, SIGKILL);
+    waitpid(a, NULL, 0), waitpid(b, NULL, 0);
+    cmd = (free(cmd), avs_sprintf("'%s/avs-ingest' -q -j 1 --root '%s' --size 32x32 '%s'", bin,
+                                  root, clips));
+    CHECK(system(cmd) == 0 && whole_at(root, 32), "the store back at 32x32");
+    free(cmd);
+}
+
 /* avs-ingest merge reads a source video as its readers do, under its lock: started while an
  * avs-ingest on the source is inside its window (the mark is there, renames slowed by the
  * shim, AVS_RENAME_DELAY_MS), merge waits for it and copies the new version whole, exit 0.
- * Checking the mark without the lock (as merge did before) refused the video instead, calling
- * it torn, exit 2; and a mark set just after that check let frames of two versions through. */
+ * Checking the mark without the lock (as merge did before) refused the video at once instead,
+ * calling it torn, exit 2; and a mark set just after that check let frames of two versions
+ * through. A merge of the store into itself is refused. */
 static void merge_in_the_window(const char *bin, const char *root, const char *clips,
                                 const char *dest)
 {
@@ -249,7 +306,7 @@ static void merge_in_the_window(const char *bin, const char *root, const char *c
                             clips);
     CHECK(system(cmd) == 0 && system(merge) == 0 && whole_at(dest, 32), "a first merge copies the video at 32x32 "
           "(width %d)", stored_width(dest));
-    cmd = (free(cmd), avs_sprintf("LD_PRELOAD='%s' AVS_FAIL_PATH=/frames/ AVS_RENAME_DELAY_MS=400 "
+    cmd = (free(cmd), avs_sprintf("LD_PRELOAD='%s' AVS_FAIL_PATH=/frames/ AVS_RENAME_DELAY_MS=500 "
                             "'%s/avs-ingest' -q -j 1 --root '%s' --size 48x48 '%s'",
                             shim, bin, root, clips));
     pid_t child = fork();
@@ -259,10 +316,16 @@ static void merge_in_the_window(const char *bin, const char *root, const char *c
     int waited = 0, status = 0;
     while (access(mark, F_OK) != 0 && waited < 60000 && waitpid(child, &status, WNOHANG) == 0)
         pause_ms(5), waited += 5;
-    int inside = access(mark, F_OK) == 0;
+    int inside = access(mark, F_OK) == 0 && waitpid(child, &status, WNOHANG) == 0;
     CHECK(inside, "avs-ingest at 48x48 reached its window (the mark) within %d ms", waited);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = system(merge);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
     CHECK(rc == 0, "merge started inside the source's window exits 0 (status %d)", rc);
+    /* three frame renames of 500 ms each were still ahead of avs-ingest when merge started */
+    CHECK(ms > 300, "merge waited for the source's avs-ingest (it took %.0f ms)", ms);
     CHECK(whole_at(dest, 48), "merge waited and copied the new version whole: row width %d",
           stored_width(dest));
     if (waitpid(child, &status, 0) == child)
@@ -270,6 +333,9 @@ static void merge_in_the_window(const char *bin, const char *root, const char *c
     cmd = (free(cmd), avs_sprintf("'%s/avs-ingest' -q -j 1 --root '%s' --size 32x32 '%s'", bin,
                                   root, clips));
     CHECK(system(cmd) == 0 && whole_at(root, 32), "the source back at 32x32");
+    cmd = (free(cmd), avs_sprintf("'%s/avs-ingest' merge -q --root '%s' '%s/.' 2>&1 | grep -q "
+                                  "'destination store itself'", bin, root, root));
+    CHECK(system(cmd) == 0, "a merge of the store into itself is refused, named");
     free(cmd), free(merge), free(mark), free(shim);
 }
 
@@ -336,6 +402,7 @@ int main(void)
         CHECK(failed == 0, "avs-ingest runs without a reader's lock (%d failed)", failed);
         CHECK(unlocked.mixed > 0, "the check can tell: readers without the lock must see mixed "
               "versions (%d reads)", unlocked.reads);
+        writer_not_starved(bin, root, clips);
         char *dest = avs_sprintf("%s/merged", tmp);
         merge_in_the_window(bin, root, clips, dest);
         free(dest);
