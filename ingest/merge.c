@@ -224,15 +224,16 @@ static const char *row_uid(const struct src_row *v)
     return u ? u : "";
 }
 
-/* Why the row's uid may not name a video here (not text, a NUL inside, or avs_name_problem),
- * or NULL. */
-static const char *uid_problem(const struct src_row *v)
+/* Why a uid value may not name a video here (not text, a NUL inside, or avs_name_problem), or
+ * NULL. */
+static const char *uid_problem(sqlite3_value *uid)
 {
-    if (sqlite3_value_type(v->col[C_UID]) != SQLITE_TEXT)
+    const char *u = (const char *)sqlite3_value_text(uid);
+    if (sqlite3_value_type(uid) != SQLITE_TEXT || !u)
         return "not text";
-    if ((size_t)sqlite3_value_bytes(v->col[C_UID]) != strlen(row_uid(v)))
+    if ((size_t)sqlite3_value_bytes(uid) != strlen(u))
         return "a NUL byte inside";
-    return avs_name_problem(row_uid(v));
+    return avs_name_problem(u);
 }
 
 static int row_ok(const struct src_row *v)
@@ -267,10 +268,13 @@ static int refuse(struct merge *m)
     return 0;
 }
 
-static int merge_video(struct merge *m, const struct src_row *v, struct avs_err *err)
+/* Merges the source video of row v; l: its source lock (taken, torn, or none for a video that
+ * has no ok row or no proper uid). */
+static int merge_video(struct merge *m, const struct src_row *v, const struct avs_store_lock *l,
+                       struct avs_err *err)
 {
     int64_t vid = sqlite3_value_int64(v->col[C_ID]);
-    const char *uid = row_uid(v), *bad = uid_problem(v);
+    const char *uid = row_uid(v), *bad = uid_problem(v->col[C_UID]);
     if (bad) {
         char *p = avs_name_printable(uid);
         avs_log_warn("merge: uid '%s' in %s refused: %s: re-ingest that store with this "
@@ -278,7 +282,8 @@ static int merge_video(struct merge *m, const struct src_row *v, struct avs_err 
         free(p);
         return refuse(m);
     }
-    if (avs_store_marked(m->src, uid)) {
+    /* under the lock the mark was checked by taking it; without, a mark now refuses it too */
+    if (l->torn || (l->fd < 0 && avs_store_marked(m->src, uid))) {
         avs_log_warn("merge: %s in %s: avs-ingest stopped while it replaced this video there: "
                      "run avs-ingest on that store again; not merged", uid, m->src);
         return refuse(m);
@@ -347,14 +352,15 @@ static int lock_source(struct merge *m, const char *uid, struct avs_store_lock *
                        "once avs-ingest on %s has finished", m->src);
 }
 
-/* One listed source video, merged from its row as read under its source lock: an ok row is
- * read only while that lock is held (the row and the files it names are one version). */
-static int merge_listed(struct merge *m, int64_t id, struct avs_err *err)
+/* One listed source video (id, and uid when it is a proper name, else NULL), merged from its
+ * row as read under its source lock: an ok row is read only while that lock is held (the row
+ * and the files it names are one version). A proper uid is followed by name, so a video
+ * replaced since the listing (under a new id) is merged in its new version. */
+static int merge_listed(struct merge *m, int64_t id, const char *uid, struct avs_err *err)
 {
     struct src_row v = {0};
     struct avs_store_lock l = AVS_STORE_UNLOCKED;
-    int rc = read_row(m, id, NULL, &v, err), attempt = 0;
-    char *uid = rc == 0 && !uid_problem(&v) ? avs_strdup(row_uid(&v)) : NULL;
+    int rc = uid ? 0 : read_row(m, id, NULL, &v, err), attempt = 0;
     for (; uid && rc == 0 && attempt < 8; attempt++) {
         rc = lock_source(m, uid, &l, err);
         if (rc == 0)
@@ -369,33 +375,34 @@ static int merge_listed(struct merge *m, int64_t id, struct avs_err *err)
         avs_err_wrap(err, "merging %s from %s", uid, m->src);
     if (rc == 0) {
         m->stats->total++;
-        rc = merge_video(m, &v, err);
+        rc = merge_video(m, &v, &l, err);
     }
     avs_store_unlock(&l);
     src_row_free(&v);
-    free(uid);
     return rc < 0 ? -1 : 0; /* 1: removed there since the listing */
 }
 
-/* The source's video ids (*n of them), in uid order: listed before any is merged. */
-static int source_ids(struct merge *m, int64_t **out, int *n, struct avs_err *err)
+/* The source's videos in uid order, listed before any is merged: *n ids, and their uids where
+ * they are proper names (else NULL: merge_video refuses them by their row). */
+static int source_list(struct merge *m, int64_t **ids, char ***uids, int *n, struct avs_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int64_t *ids = NULL;
     int cap = 0, step;
-    *out = NULL, *n = 0;
-    if (avs_db_prepare(m->db, "SELECT id FROM src.videos ORDER BY uid, id", &st, err))
+    *ids = NULL, *uids = NULL, *n = 0;
+    if (avs_db_prepare(m->db, "SELECT id, uid FROM src.videos ORDER BY uid, id", &st, err))
         return -1;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap)
-            ids = avs_realloc(ids, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *ids);
-        ids[(*n)++] = sqlite3_column_int64(st, 0);
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            *ids = avs_realloc(*ids, (size_t)cap * sizeof **ids);
+            *uids = avs_realloc(*uids, (size_t)cap * sizeof **uids);
+        }
+        sqlite3_value *u = sqlite3_column_value(st, 1);
+        (*ids)[*n] = sqlite3_column_int64(st, 0);
+        (*uids)[(*n)++] = uid_problem(u) ? NULL : avs_strdup((const char *)sqlite3_value_text(u));
     }
     int rc = step == SQLITE_DONE ? 0 : avs_db_error(m->db, err, "listing the source's videos");
     sqlite3_finalize(st);
-    if (rc)
-        free(ids), ids = NULL, *n = 0;
-    *out = ids;
     return rc;
 }
 
@@ -435,10 +442,14 @@ static int merge_one(struct merge *m, const char *src_root, struct avs_err *err)
         goto detach;
     int n = 0;
     int64_t *ids;
-    rc = source_ids(m, &ids, &n, err);
-    for (int i = 0; rc == 0 && i < n; i++)
-        rc = merge_listed(m, ids[i], err);
-    free(ids);
+    char **uids;
+    rc = source_list(m, &ids, &uids, &n, err);
+    for (int i = 0; i < n; i++) {
+        if (rc == 0)
+            rc = merge_listed(m, ids[i], uids[i], err);
+        free(uids[i]);
+    }
+    free(ids), free(uids);
 detach:
     avs_db_close(&m->src_db);
     sqlite3_exec(m->db, "DETACH DATABASE src", NULL, NULL, NULL);

@@ -68,34 +68,43 @@ static int same_folder(int fd, const char *root, const char *rel)
     return same;
 }
 
+/* Milliseconds left of a wait of AVS_STORE_LOCK_WAIT_MS that began at t0 (avs_now). */
+static int left_ms(double t0)
+{
+    double left = AVS_STORE_LOCK_WAIT_MS - (avs_now() - t0) * 1e3;
+    return left > 0 ? (int)left : 0;
+}
+
 /* The store's gate, a flock on root/frames: a writer holds it exclusively while it waits for a
- * video's readers, a reader holds it shared only while it takes a video's lock. flock grants a
- * shared request whenever no lock held conflicts, however long a writer has waited, so readers
- * that take a video again and again (gaps of microseconds) could starve a writer; at the gate
- * new readers queue behind it, and it waits only for the readers already in. *fd stays -1 in
- * a store with no frames folder yet (no video to wait for). 0, or -1 with err. */
-static int gate_enter(const char *root, int exclusive, int *fd, struct avs_err *err)
+ * video's readers (GATE_HOLD_MS at most), a reader holds it shared only while it takes a
+ * video's lock. flock grants a shared request whenever no lock held conflicts, however long a
+ * writer has waited, so readers that take a video again and again (gaps of microseconds) could
+ * starve a writer; at the gate new readers queue behind it while it waits for the readers
+ * already in. *fd stays -1 in a store with no frames folder yet (no video to wait for). Waited
+ * for until t0 + AVS_STORE_LOCK_WAIT_MS: 0, or -1 with err. */
+#define GATE_HOLD_MS 5000
+static int gate_enter(const char *root, int exclusive, double t0, int *fd, struct avs_err *err)
 {
     struct avs_err ignore;
     if (avs_fs_open_under(root, "frames", 0, fd, &ignore)) {
         *fd = -1;
         return 0;
     }
-    if (avs_fs_flock_wait(*fd, exclusive, AVS_STORE_LOCK_WAIT_MS) == 0)
+    if (avs_fs_flock_wait(*fd, exclusive, left_ms(t0)) == 0)
         return 0;
     close(*fd), *fd = -1;
     char *shown = avs_fs_join(root, "frames");
-    avs_err_set(err, "%s: %s has held the store's gate for over %d s (is it stopped?): let it "
-                "finish, then run again", shown, exclusive ? "a reader" : "avs-ingest",
-                AVS_STORE_LOCK_WAIT_MS / 1000);
+    avs_err_set(err, "%s: %s kept the store's gate for over %d s (is one stopped?): let it "
+                "finish, then run again", shown, exclusive ? "its readers or another writer"
+                : "avs-ingest, waiting for videos' readers,", AVS_STORE_LOCK_WAIT_MS / 1000);
     free(shown);
     return -1;
 }
 
-static void gate_leave(int fd)
+static void gate_leave(int *fd)
 {
-    if (fd >= 0)
-        close(fd); /* releases the flock */
+    if (*fd >= 0)
+        close(*fd), *fd = -1; /* releases the flock */
 }
 
 /* Opens and locks frames/<uid> into *fd: 0; 1 when the folder is missing or changed while we
@@ -103,15 +112,16 @@ static void gate_leave(int fd)
 static int lock_folder(int *fd, const char *root, const char *rel, struct avs_err *err)
 {
     int gate = -1;
+    double t0 = avs_now();
     *fd = -1;
-    if (gate_enter(root, 0, &gate, err))
+    if (gate_enter(root, 0, t0, &gate, err))
         return -1;
     char *shown = avs_fs_join(root, rel);
     int rc = avs_fs_open_under(root, rel, 0, fd, err);
     if (rc && errno == ENOENT)
         rc = 1;
     else if (rc == 0) {
-        int w = avs_fs_flock_wait(*fd, 0, AVS_STORE_LOCK_WAIT_MS);
+        int w = avs_fs_flock_wait(*fd, 0, left_ms(t0));
         if (w)
             rc = avs_err_set(err, "%s: avs-ingest has held this video's lock for over %d s "
                              "(is it stopped?): let it finish, then run again", shown,
@@ -123,7 +133,7 @@ static int lock_folder(int *fd, const char *root, const char *rel, struct avs_er
         if (rc)
             close(*fd), *fd = -1;
     }
-    gate_leave(gate);
+    gate_leave(&gate);
     free(shown);
     return rc;
 }
@@ -166,10 +176,17 @@ int avs_store_lock_writer(struct avs_store_lock *l, const char *root, const char
     char *rel = folder(uid), *shown = avs_fs_join(root, rel);
     struct avs_err ignore;
     int fd = -1, rc = 0, gate = -1;
-    if (avs_fs_open_under(root, rel, 0, &fd, &ignore) == 0 && gate_enter(root, 1, &gate, err))
+    double t0 = avs_now();
+    if (avs_fs_open_under(root, rel, 0, &fd, &ignore) == 0 && gate_enter(root, 1, t0, &gate, err))
         close(fd), fd = -1, rc = -1;
     if (fd >= 0) {
-        int w = avs_fs_flock_wait(fd, 1, AVS_STORE_LOCK_WAIT_MS);
+        /* new readers queue at the gate for GATE_HOLD_MS at most: a reader that holds this
+         * video longer does not stall the readers of every other video for longer */
+        int hold = left_ms(t0) < GATE_HOLD_MS ? left_ms(t0) : GATE_HOLD_MS;
+        int w = avs_fs_flock_wait(fd, 1, hold);
+        gate_leave(&gate);
+        if (w)
+            w = avs_fs_flock_wait(fd, 1, left_ms(t0));
         if (w)
             rc = avs_err_set(err, "%s: a reader has held this video's lock for over %d s (is it "
                              "stopped?): the video keeps its last version; let the reader "
@@ -180,7 +197,7 @@ int avs_store_lock_writer(struct avs_store_lock *l, const char *root, const char
         else
             l->fd = fd;
     }
-    gate_leave(gate);
+    gate_leave(&gate);
     free(rel), free(shown);
     return rc;
 }

@@ -46,8 +46,9 @@
  * A writer holds it for about its index's busy timeout at most, a reader only while it reads
  * the files (not while it computes on them); either waits AVS_STORE_LOCK_WAIT_MS for the other,
  * then fails saying so (a stopped process holds it). Readers cannot starve a writer: a writer
- * waiting for a video holds the store's gate (a flock on frames/), at which new readers queue
- * while it waits for the readers already in. A process takes one video's lock at a time. */
+ * waiting for a video holds the store's gate (a flock on frames/) for up to 5 s, and new
+ * readers queue there while it waits for the readers already in; the gate's wait counts in
+ * the AVS_STORE_LOCK_WAIT_MS. A process takes one video's lock at a time. */
 struct avs_store_lock {
     int fd;   /* frames/<uid> while locked, else -1 */
     int torn; /* avs_store_lock refused the video for the mark below */

@@ -236,8 +236,8 @@ static int whole_at(const char *root, int w)
     return stored_width(root) == w && f[0] == w && f[1] == w && f[2] == w;
 }
 
-/* A reader that takes the video again and again: lock, hold hold_ms, unlock, at once again;
- * for up to 8 s or until the video it holds is replaced. */
+/* A reader that takes the video again and again: lock, hold hold_ms, unlock, at once again
+ * (whatever version the index has then); for 8 s, or until a lock fails. */
 static void hog(const char *root, int hold_ms)
 {
     char *dbp = avs_db_path_for_root(root);
@@ -249,7 +249,7 @@ static void hog(const char *root, int hold_ms)
     for (int t = 0; t < 8000; t += hold_ms) {
         struct avs_store_lock lk = AVS_STORE_UNLOCKED;
         if (avs_store_lock(&lk, db, root, video_row(db, &w), &err))
-            break; /* replaced: the writer got in */
+            break; /* replaced between its listing and its lock */
         pause_ms(hold_ms);
         avs_store_unlock(&lk);
     }
